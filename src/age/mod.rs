@@ -1,0 +1,1 @@
+//! age v1 (placeholder being written)
