@@ -8,4 +8,6 @@
 
 pub mod age;
 pub mod ids;
+pub mod keys;
+pub mod report;
 pub mod wire;
