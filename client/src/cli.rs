@@ -1,0 +1,202 @@
+//! The command line, as clap types. Command and flag names are a contract with scripts and the
+//! acceptance tests: add freely, never rename.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Vigil: send incident reports, end-to-end encrypted, to the NGOs that can act on them.
+#[derive(Parser, Debug)]
+#[command(name = "vigil", version, propagate_version = true, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// State directory (keys, contacts, outbox, inbox).
+    #[arg(long, global = true, env = "VIGIL_HOME", value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+    pub home: Option<PathBuf>,
+    /// Machine-readable output: one JSON object per line on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const AFTER_HELP: &str = "\
+Reporter:  vigil contact add ngo.card
+           vigil report send --to \"Memorial Caucasus desk\" --file report.json
+NGO:       vigil ngo init --name \"Memorial Caucasus desk\" --relay HOST:PORT --relay-fingerprint FP --card-out ngo.card
+           vigil inbox fetch && vigil inbox list
+Try it:    vigil demo
+Scripts give passphrases through VIGIL_PASSPHRASE_FILE.";
+
+/// Top-level commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Set up and manage an NGO inbox.
+    #[command(subcommand)]
+    Ngo(NgoCmd),
+    /// Show a recipient card (yours, or one in a file).
+    #[command(subcommand)]
+    Card(CardCmd),
+    /// Manage the NGOs you can send reports to.
+    #[command(subcommand)]
+    Contact(ContactCmd),
+    /// Write and send incident reports.
+    #[command(subcommand)]
+    Report(ReportCmd),
+    /// Reports waiting to be sent.
+    #[command(subcommand)]
+    Outbox(OutboxCmd),
+    /// Reports received by this NGO.
+    #[command(subcommand)]
+    Inbox(InboxCmd),
+    /// Encrypt and decrypt files in the age format (compatible with age and rage).
+    Age(crate::age_cmd::AgeArgs),
+    /// Run the whole flow on this machine with a temporary relay and say what happens.
+    Demo(DemoArgs),
+}
+
+/// `vigil ngo ...`
+#[derive(Subcommand, Debug)]
+pub enum NgoCmd {
+    /// Create the NGO's keys, register its mailbox at the relay and write its recipient card.
+    Init(NgoInitArgs),
+    /// Add a staff key: every later report is readable by each staff key on the card.
+    AddStaff(AddStaffArgs),
+}
+
+/// `vigil ngo init`
+#[derive(Args, Debug)]
+pub struct NgoInitArgs {
+    /// The NGO's name as reporters will see and address it.
+    #[arg(long)]
+    pub name: String,
+    /// Relay address, HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub relay: String,
+    /// The relay certificate's SHA-256 fingerprint (from `vigil-relay fingerprint`).
+    #[arg(long, value_name = "FP")]
+    pub relay_fingerprint: String,
+    /// Where to write the recipient card to hand to reporters.
+    #[arg(long, value_name = "FILE")]
+    pub card_out: Option<PathBuf>,
+    /// Name of the first staff member, whose key is created on this machine.
+    #[arg(long, default_value = "desk")]
+    pub staff: String,
+}
+
+/// `vigil ngo add-staff`
+#[derive(Args, Debug)]
+pub struct AddStaffArgs {
+    /// Staff member's name (kept on this machine only, never on the card).
+    #[arg(long)]
+    pub name: String,
+    /// Their existing age recipient (age1...). Without it a new key is made on this machine.
+    #[arg(long, value_name = "RECIPIENT")]
+    pub recipient: Option<String>,
+    /// Write the updated card here too.
+    #[arg(long, value_name = "FILE")]
+    pub card_out: Option<PathBuf>,
+}
+
+/// `vigil card ...`
+#[derive(Subcommand, Debug)]
+pub enum CardCmd {
+    /// Print a card with its safety number; `--qr` draws it as a QR code for a phone to scan.
+    Show(CardShowArgs),
+}
+
+/// `vigil card show`
+#[derive(Args, Debug)]
+pub struct CardShowArgs {
+    /// A card file; without it, this home's NGO card.
+    pub file: Option<PathBuf>,
+    /// Draw the card as a QR code in the terminal.
+    #[arg(long)]
+    pub qr: bool,
+}
+
+/// `vigil contact ...`
+#[derive(Subcommand, Debug)]
+pub enum ContactCmd {
+    /// Import an NGO's recipient card (a file, or - for stdin) and show its safety number.
+    Add(ContactAddArgs),
+    /// List the NGOs you can send to.
+    List,
+}
+
+/// `vigil contact add`
+#[derive(Args, Debug)]
+pub struct ContactAddArgs {
+    /// The card file, or - to read it from stdin.
+    pub card: PathBuf,
+    /// Replace an existing contact of the same name that has a different key.
+    #[arg(long)]
+    pub replace: bool,
+}
+
+/// `vigil report ...`
+#[derive(Subcommand, Debug)]
+pub enum ReportCmd {
+    /// Encrypt a report for one or more NGOs and send it (queued in the outbox until stored).
+    Send(ReportSendArgs),
+    /// Check a report file without sending it.
+    Check(ReportCheckArgs),
+}
+
+/// `vigil report send`
+#[derive(Args, Debug)]
+pub struct ReportSendArgs {
+    /// NGO to send to, by the name on its card; repeat for several.
+    #[arg(long = "to", required = true, value_name = "NGO")]
+    pub to: Vec<String>,
+    /// Report JSON file (- for stdin). Without it, and on a terminal, you are asked field by field.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Only queue the report in the outbox; send later with `vigil outbox flush`.
+    #[arg(long)]
+    pub queue_only: bool,
+}
+
+/// `vigil report check`
+#[derive(Args, Debug)]
+pub struct ReportCheckArgs {
+    /// Report JSON file.
+    pub file: PathBuf,
+}
+
+/// `vigil outbox ...`
+#[derive(Subcommand, Debug)]
+pub enum OutboxCmd {
+    /// List queued reports (destination and age only; contents are sealed).
+    List,
+    /// Try to send every queued report now.
+    Flush,
+}
+
+/// `vigil inbox ...`
+#[derive(Subcommand, Debug)]
+pub enum InboxCmd {
+    /// Download new reports, decrypt and verify them, store them here, then acknowledge them.
+    Fetch,
+    /// List received reports, most urgent first.
+    List,
+    /// Show one report.
+    Show(InboxShowArgs),
+}
+
+/// `vigil inbox show`
+#[derive(Args, Debug)]
+pub struct InboxShowArgs {
+    /// Report id from `vigil inbox list` (a unique prefix is enough).
+    pub id: String,
+}
+
+/// `vigil demo`
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Fixture report to send (default: one of ../shared/fixtures/reports, or a built-in sample).
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Keep the demo's temporary directory and print where it is.
+    #[arg(long)]
+    pub keep: bool,
+}

@@ -1,0 +1,66 @@
+//! `vigil contact add|list`.
+
+use super::Ctx;
+use crate::cli::ContactAddArgs;
+use crate::home::{read_limited, write_atomic};
+use crate::state::{contact_path, contacts};
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use std::io::Read;
+use vigil_core::card::{RecipientCard, MAX_CARD_LEN};
+
+/// Import a card.
+pub fn add(ctx: &Ctx, a: ContactAddArgs) -> Result<()> {
+    let bytes = if a.card.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin().lock().take(MAX_CARD_LEN as u64 + 1).read_to_end(&mut buf)?;
+        buf
+    } else {
+        read_limited(&a.card, MAX_CARD_LEN as u64)?
+    };
+    let text = String::from_utf8(bytes).context("card is not text; is it the right file?")?;
+    let card = RecipientCard::parse(&text)?;
+    let existing = contacts(&ctx.home)?;
+    let mut action = "added";
+    for c in &existing {
+        let same_key = c.card.identity_key == card.identity_key;
+        if same_key {
+            if c.card.created > card.created {
+                bail!("you already have a newer card for \"{}\"; keeping it", c.card.name);
+            }
+            action = "updated";
+            if c.path != contact_path(&ctx.home, &card)? {
+                std::fs::remove_file(&c.path)?;
+            }
+        } else if c.card.name.to_lowercase() == card.name.to_lowercase() {
+            if !a.replace {
+                bail!(
+                    "a different NGO key is already saved as \"{}\": this card may be an impersonation; compare safety numbers with the NGO, then rerun with --replace if it is genuine",
+                    card.name
+                );
+            }
+            std::fs::remove_file(&c.path)?;
+            action = "replaced";
+        }
+    }
+    write_atomic(&contact_path(&ctx.home, &card)?, format!("{}\n", text.trim()).as_bytes(), false)?;
+    let sn = card.safety_number();
+    ctx.out.say(format!("Contact \"{}\" {action}.", card.name));
+    ctx.out.say(format!("Safety number: {sn}"));
+    ctx.out.say("Compare it with the NGO in person or over a call you trust before sending anything sensitive.");
+    ctx.out.emit(json!({"type": "contact", "action": action, "name": card.name, "safety_number": sn, "relay": card.relay}));
+    Ok(())
+}
+
+/// List contacts.
+pub fn list(ctx: &Ctx) -> Result<()> {
+    let all = contacts(&ctx.home)?;
+    if all.is_empty() {
+        ctx.out.say("No contacts yet; add an NGO's card with `vigil contact add CARD_FILE`.");
+    }
+    for c in &all {
+        ctx.out.say(format!("{}  (relay {}, {} staff keys)\n    safety number {}", c.card.name, c.card.relay, c.card.recipients.len(), c.card.safety_number()));
+        ctx.out.emit(json!({"type": "contact", "name": c.card.name, "relay": c.card.relay, "safety_number": c.card.safety_number()}));
+    }
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! `vigil demo`: the whole flow in one process, on a relay in a temporary directory, with a
+//! sentence for each step. Nothing leaves this machine: the relay listens on 127.0.0.1.
+
+use super::Ctx;
+use crate::cli::{AddStaffArgs, ContactAddArgs, DemoArgs, NgoInitArgs, ReportSendArgs};
+use crate::home::Home;
+use crate::output::Output;
+use anyhow::{Context, Result};
+use serde_json::json;
+use std::path::PathBuf;
+
+const BUILTIN_SAMPLE: &str = include_str!("../sample_report.json");
+
+/// Find a fixture report: the flag, else `../shared/fixtures/reports/` beside the checkout.
+fn pick_report(flag: Option<PathBuf>) -> Option<PathBuf> {
+    if flag.is_some() {
+        return flag;
+    }
+    let candidates = [
+        PathBuf::from("../shared/fixtures/reports/05-relative-detained-as-leverage.json"),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/reports/05-relative-detained-as-leverage.json"),
+    ];
+    candidates.into_iter().find(|p| p.is_file())
+}
+
+/// Run the demo.
+pub async fn run(args: DemoArgs, out: Output) -> Result<()> {
+    let tmp = tempfile::Builder::new().prefix("vigil-demo-").tempdir().context("cannot create a temporary directory")?;
+    let root = tmp.path().to_path_buf();
+    let step = |n: u32, text: &str| {
+        out.say(format!("\n[{n}] {text}"));
+        out.emit(json!({"type": "demo_step", "step": n, "text": text}));
+    };
+
+    step(1, "Starting a relay on 127.0.0.1 (sled store and a fresh self-signed certificate in a temporary directory).");
+    let relay_dir = root.join("relay");
+    let config = vigil_relay::RelayConfig::new(&relay_dir, "127.0.0.1:0".parse()?);
+    let relay = vigil_relay::start(config).await?;
+    let addr = relay.local_addr().to_string();
+    let fp = relay.fingerprint();
+    out.say(format!("    relay at {addr}, certificate fingerprint {fp}"));
+
+    let ngo_names = ["Memorial Caucasus desk", "Caucasus Legal Aid (demo)"];
+    let mut cards = Vec::new();
+    for (i, name) in ngo_names.iter().enumerate() {
+        step(2 + i as u32, &format!("NGO \"{name}\" creates its inbox: keys, a mailbox at the relay, a signed recipient card; then adds a second staff key."));
+        let ctx = Ctx { home: Home::open(root.join(format!("ngo{}", i + 1)))?, out };
+        let card_path = root.join(format!("ngo{}.card", i + 1));
+        super::ngo::init(&ctx, NgoInitArgs {
+            name: name.to_string(),
+            relay: addr.clone(),
+            relay_fingerprint: fp.to_string(),
+            card_out: None,
+            staff: "duty lawyer".into(),
+        })
+        .await?;
+        super::ngo::add_staff(&ctx, AddStaffArgs { name: "night desk".into(), recipient: None, card_out: Some(card_path.clone()) })?;
+        cards.push(card_path);
+    }
+
+    step(4, "The reporter imports both cards and compares the safety numbers with the NGOs out of band.");
+    let reporter = Ctx { home: Home::open(root.join("reporter"))?, out };
+    for c in &cards {
+        super::contact::add(&reporter, ContactAddArgs { card: c.clone(), replace: false })?;
+    }
+
+    let report_path = match pick_report(args.file) {
+        Some(p) => p,
+        None => {
+            let p = root.join("sample-report.json");
+            std::fs::write(&p, BUILTIN_SAMPLE)?;
+            p
+        }
+    };
+    step(5, &format!("The reporter signs {} and encrypts one copy per NGO; each copy goes to the relay, which confirms only after it is on disk.", report_path.display()));
+    super::report::send(&reporter, ReportSendArgs {
+        to: ngo_names.iter().map(|s| s.to_string()).collect(),
+        file: Some(report_path),
+        queue_only: false,
+    })
+    .await?;
+
+    for (i, name) in ngo_names.iter().enumerate() {
+        step(6 + i as u32, &format!("NGO \"{name}\" fetches: decrypts, checks the reporter's signature, stores the report locally, then acknowledges so the relay deletes its copy."));
+        let ctx = Ctx { home: Home::open(root.join(format!("ngo{}", i + 1)))?, out };
+        let got = super::inbox::fetch(&ctx).await?;
+        for id in &got.stored {
+            super::inbox::show(&ctx, id)?;
+        }
+    }
+
+    step(8, "Both copies were acknowledged, so the relay holds nothing for these mailboxes any more. It only ever held ciphertext.");
+    relay.shutdown().await?;
+    if args.keep {
+        let kept = tmp.keep();
+        out.say(format!("Demo files kept in {}", kept.display()));
+    }
+    out.say("\nDemo finished.");
+    out.emit(json!({"type": "demo_done"}));
+    Ok(())
+}

@@ -1,0 +1,46 @@
+//! One module per command group; `run` dispatches.
+
+pub mod card;
+pub mod contact;
+pub mod demo;
+pub mod inbox;
+pub mod ngo;
+pub mod outbox;
+pub mod report;
+
+use crate::cli::{CardCmd, Cli, Command, ContactCmd, InboxCmd, NgoCmd, OutboxCmd, ReportCmd};
+use crate::home::Home;
+use crate::output::Output;
+use anyhow::Result;
+
+/// What every command gets: where state lives and how to print.
+pub struct Ctx {
+    /// State directory.
+    pub home: Home,
+    /// Printing mode.
+    pub out: Output,
+}
+
+/// Run a parsed command line.
+pub async fn run(cli: Cli) -> Result<()> {
+    let out = Output { json: cli.json };
+    let ctx = || -> Result<Ctx> { Ok(Ctx { home: Home::resolve(cli.home.clone())?, out }) };
+    match cli.command {
+        Command::Age(args) => {
+            tokio::task::spawn_blocking(move || crate::age_cmd::run(args, out.json)).await?
+        }
+        Command::Demo(args) => demo::run(args, out).await,
+        Command::Ngo(NgoCmd::Init(a)) => ngo::init(&ctx()?, a).await,
+        Command::Ngo(NgoCmd::AddStaff(a)) => ngo::add_staff(&ctx()?, a),
+        Command::Card(CardCmd::Show(a)) => card::show(&ctx()?, a),
+        Command::Contact(ContactCmd::Add(a)) => contact::add(&ctx()?, a),
+        Command::Contact(ContactCmd::List) => contact::list(&ctx()?),
+        Command::Report(ReportCmd::Send(a)) => report::send(&ctx()?, a).await,
+        Command::Report(ReportCmd::Check(a)) => report::check(&ctx()?, a),
+        Command::Outbox(OutboxCmd::List) => outbox::list(&ctx()?),
+        Command::Outbox(OutboxCmd::Flush) => outbox::flush_all(&ctx()?).await.map(|_| ()),
+        Command::Inbox(InboxCmd::Fetch) => inbox::fetch(&ctx()?).await.map(|_| ()),
+        Command::Inbox(InboxCmd::List) => inbox::list(&ctx()?).map(|_| ()),
+        Command::Inbox(InboxCmd::Show(a)) => inbox::show(&ctx()?, &a.id),
+    }
+}

@@ -1,0 +1,103 @@
+//! `vigil ngo init` and `vigil ngo add-staff`.
+
+use super::Ctx;
+use crate::cli::{AddStaffArgs, NgoInitArgs};
+use crate::home::{now_unix, write_atomic};
+use crate::relay::RelayClient;
+use crate::state::{Ngo, NgoConfig, Staff};
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use vigil_core::age::x25519;
+use vigil_core::ids::{CertFingerprint, MailboxId};
+use vigil_core::keys::SigningSecret;
+
+/// Create keys, register the mailbox, write the card.
+pub async fn init(ctx: &Ctx, a: NgoInitArgs) -> Result<()> {
+    if Ngo::exists(&ctx.home) {
+        bail!("{} already holds an NGO inbox; use another --home for a second NGO", ctx.home.root().display());
+    }
+    let fingerprint: CertFingerprint = a
+        .relay_fingerprint
+        .parse()
+        .context("--relay-fingerprint is not a SHA-256 fingerprint; copy it from `vigil-relay fingerprint`")?;
+    let identity = SigningSecret::generate();
+    let mailbox_key = SigningSecret::generate();
+    let staff_id = x25519::Identity::generate();
+
+    ctx.out.say(format!("Registering a mailbox at {} ...", a.relay));
+    let client = RelayClient::connect(&a.relay, &fingerprint).await?;
+    let mailbox = client.register(mailbox_key.as_dalek()).await?;
+    client.close().await;
+    if mailbox != MailboxId::for_key(&mailbox_key.public().to_bytes()) {
+        bail!("the relay answered with a mailbox id that does not belong to our key; do not use this relay");
+    }
+
+    let key_file = Ngo::save_staff_key(&ctx.home, &a.staff, &staff_id)?;
+    let ngo = Ngo {
+        config: NgoConfig {
+            name: a.name.clone(),
+            relay: a.relay.clone(),
+            relay_fingerprint: fingerprint,
+            mailbox,
+            staff: vec![Staff { name: a.staff.clone(), recipient: staff_id.to_public().to_string(), local_key: Some(key_file) }],
+        },
+        identity,
+        mailbox_key,
+    };
+    let (card, text) = ngo.card(now_unix())?;
+    Ngo::create(&ctx.home, &ngo)?;
+    write_atomic(&ctx.home.path("ngo/card.txt"), format!("{text}\n").as_bytes(), false)?;
+    if let Some(p) = &a.card_out {
+        write_atomic(p, format!("{text}\n").as_bytes(), false)?;
+    }
+    let sn = card.safety_number();
+    ctx.out.say(format!("NGO inbox \"{}\" created in {}", card.name, ctx.home.root().display()));
+    if let Some(p) = &a.card_out {
+        ctx.out.say(format!("Recipient card written to {} (show it as a QR code: vigil card show --qr)", p.display()));
+    }
+    ctx.out.say(format!("Safety number: {sn}"));
+    ctx.out.say("Reporters should compare this number with the one `vigil contact add` shows them, over a channel you trust.");
+    ctx.out.emit(json!({
+        "type": "ngo_created", "name": card.name, "mailbox": mailbox.to_string(),
+        "safety_number": sn, "card": text, "card_out": a.card_out.as_ref().map(|p| p.display().to_string()),
+    }));
+    Ok(())
+}
+
+/// Add a staff key and re-issue the card.
+pub fn add_staff(ctx: &Ctx, a: AddStaffArgs) -> Result<()> {
+    let mut ngo = Ngo::load(&ctx.home)?;
+    if ngo.config.staff.len() >= vigil_core::card::MAX_CARD_RECIPIENTS {
+        bail!("a card holds at most {} staff keys; remove one first", vigil_core::card::MAX_CARD_RECIPIENTS);
+    }
+    let (recipient, local_key) = match &a.recipient {
+        Some(r) => {
+            let rec: x25519::Recipient = r.parse().context("--recipient is not an age recipient (age1...)")?;
+            (rec, None)
+        }
+        None => {
+            let id = x25519::Identity::generate();
+            let file = Ngo::save_staff_key(&ctx.home, &a.name, &id)?;
+            (id.to_public(), Some(file))
+        }
+    };
+    if ngo.config.staff.iter().any(|s| s.recipient == recipient.to_string()) {
+        bail!("this key is already on the card");
+    }
+    ngo.config.staff.push(Staff { name: a.name.clone(), recipient: recipient.to_string(), local_key: local_key.clone() });
+    let (card, text) = ngo.card(now_unix())?;
+    ngo.save_config(&ctx.home)?;
+    write_atomic(&ctx.home.path("ngo/card.txt"), format!("{text}\n").as_bytes(), false)?;
+    if let Some(p) = &a.card_out {
+        write_atomic(p, format!("{text}\n").as_bytes(), false)?;
+    }
+    ctx.out.say(format!("Added staff key for {} ({recipient}); the card now has {} keys.", a.name, card.recipients.len()));
+    ctx.out.say("Give reporters the updated card: reports sealed with the old card are not readable by the new key.");
+    ctx.out.say(format!("Safety number: {}", card.safety_number()));
+    ctx.out.emit(json!({
+        "type": "staff_added", "name": a.name, "recipient": recipient.to_string(),
+        "key_file": local_key.map(|f| ctx.home.path("ngo/staff").join(f).display().to_string()),
+        "safety_number": card.safety_number(), "card": text,
+    }));
+    Ok(())
+}

@@ -1,0 +1,352 @@
+//! Reporter and NGO state kept under the home directory: keys, contacts, outbox, inbox.
+
+use crate::home::{read_limited, sync_dir, write_atomic, write_new, Home};
+use anyhow::{bail, Context, Result};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::path::PathBuf;
+use vigil_core::age::x25519;
+use vigil_core::card::{RecipientCard, MAX_CARD_LEN};
+use vigil_core::envelope::MAX_INNER_LEN;
+use vigil_core::ids::{CertFingerprint, DepositId, MailboxId};
+use vigil_core::keys::SigningSecret;
+use zeroize::Zeroizing;
+
+/// Largest key file read: a handful of lines.
+const MAX_KEY_FILE: u64 = 16 * 1024;
+/// Largest outbox or inbox file read: an envelope plus base64 and metadata.
+const MAX_ITEM_FILE: u64 = (MAX_INNER_LEN as u64) * 2 + 64 * 1024;
+
+fn read_secret_hex(path: &std::path::Path) -> Result<SigningSecret> {
+    let text = Zeroizing::new(read_limited(path, MAX_KEY_FILE)?);
+    let s = std::str::from_utf8(&text).context("key file is not text; it may be damaged")?;
+    SigningSecret::from_hex_secret(s).with_context(|| format!("{} is damaged", path.display()))
+}
+
+/// The reporter's signing key, created on first use.
+pub fn reporter_key(home: &Home) -> Result<SigningSecret> {
+    let p = home.path("reporter.key");
+    if p.exists() {
+        return read_secret_hex(&p);
+    }
+    let k = SigningSecret::generate();
+    write_new(&p, k.to_hex_secret().as_bytes(), true)?;
+    Ok(k)
+}
+
+// ---------------------------------------------------------------- contacts
+
+/// A stored contact: a verified card.
+pub struct Contact {
+    /// The card.
+    pub card: RecipientCard,
+    /// Where it is stored.
+    pub path: PathBuf,
+}
+
+/// All contacts, verified again as they are read (a modified file is refused).
+pub fn contacts(home: &Home) -> Result<Vec<Contact>> {
+    let dir = home.dir("contacts")?;
+    let mut out = Vec::new();
+    for entry in fs::read_dir(&dir)? {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("card") {
+            continue;
+        }
+        let bytes = read_limited(&path, MAX_CARD_LEN as u64)?;
+        let text = String::from_utf8(bytes).context("contact file is not text")?;
+        let card = RecipientCard::parse(&text).with_context(|| format!("contact file {} is damaged", path.display()))?;
+        out.push(Contact { card, path });
+    }
+    out.sort_by_key(|c| c.card.name.to_lowercase());
+    Ok(out)
+}
+
+/// Find a contact by name (case-insensitive, exact).
+pub fn contact_by_name(home: &Home, name: &str) -> Result<Contact> {
+    let all = contacts(home)?;
+    let wanted = name.trim().to_lowercase();
+    let mut matching: Vec<Contact> = all.into_iter().filter(|c| c.card.name.to_lowercase() == wanted).collect();
+    match matching.len() {
+        0 => bail!("no contact named \"{name}\"; add the NGO's card with `vigil contact add CARD_FILE` (see `vigil contact list`)"),
+        1 => Ok(matching.remove(0)),
+        _ => bail!("several contacts are named \"{name}\"; remove the stale one from the contacts directory"),
+    }
+}
+
+/// Where a card with this identity key is stored.
+pub fn contact_path(home: &Home, card: &RecipientCard) -> Result<PathBuf> {
+    let id = card.identity_key.to_bytes();
+    Ok(home.dir("contacts")?.join(format!("{}.card", hex::encode(&id[..12]))))
+}
+
+// ---------------------------------------------------------------- outbox
+
+/// A sealed envelope waiting for the relay to say "stored".
+#[derive(Serialize, Deserialize)]
+pub struct OutboxItem {
+    /// Chosen once, reused on every retry, so the relay stores it once.
+    pub deposit_id: DepositId,
+    /// The NGO's name, for messages.
+    pub to: String,
+    /// Relay address.
+    pub relay: String,
+    /// Pinned relay certificate.
+    pub relay_fingerprint: CertFingerprint,
+    /// Mailbox at the relay.
+    pub mailbox: MailboxId,
+    /// When it was queued.
+    pub queued_at: u64,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// The age-encrypted envelope, base64.
+    envelope_b64: String,
+}
+
+
+impl OutboxItem {
+    /// A new item for an envelope sealed for `card`.
+    pub fn new(card: &RecipientCard, envelope: &[u8], now: u64) -> Self {
+        let mut id = [0u8; 16];
+        rand::Rng::fill(&mut rand::rngs::OsRng, &mut id);
+        OutboxItem {
+            deposit_id: DepositId(id),
+            to: card.name.clone(),
+            relay: card.relay.clone(),
+            relay_fingerprint: card.relay_fingerprint,
+            mailbox: card.mailbox,
+            queued_at: now,
+            attempts: 0,
+            envelope_b64: B64.encode(envelope),
+        }
+    }
+
+    /// The envelope bytes.
+    pub fn envelope(&self) -> Result<Vec<u8>> {
+        B64.decode(&self.envelope_b64).context("outbox file is damaged")
+    }
+
+    fn path(&self, home: &Home) -> Result<PathBuf> {
+        Ok(home.dir("outbox")?.join(format!("{}.json", self.deposit_id)))
+    }
+
+    /// Store (or update) durably.
+    pub fn save(&self, home: &Home) -> Result<()> {
+        let bytes = serde_json::to_vec(self)?;
+        write_atomic(&self.path(home)?, &bytes, true)
+    }
+
+    /// Remove after the relay confirmed it stored the envelope.
+    pub fn remove(&self, home: &Home) -> Result<()> {
+        let p = self.path(home)?;
+        fs::remove_file(&p).with_context(|| format!("cannot remove {}", p.display()))?;
+        if let Some(d) = p.parent() {
+            sync_dir(d);
+        }
+        Ok(())
+    }
+}
+
+/// Every queued item, oldest first.
+pub fn outbox(home: &Home) -> Result<Vec<OutboxItem>> {
+    let dir = home.dir("outbox")?;
+    let mut out = Vec::new();
+    for entry in fs::read_dir(&dir)? {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let bytes = read_limited(&path, MAX_ITEM_FILE)?;
+        let item: OutboxItem = serde_json::from_slice(&bytes).with_context(|| format!("outbox file {} is damaged", path.display()))?;
+        out.push(item);
+    }
+    out.sort_by_key(|i| i.queued_at);
+    Ok(out)
+}
+
+// ---------------------------------------------------------------- NGO
+
+/// A staff member whose key the card lists.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Staff {
+    /// Display name (local only; never on the card).
+    pub name: String,
+    /// Their age recipient.
+    pub recipient: String,
+    /// Whether this machine holds their secret key (`ngo/staff/<name>.key`).
+    pub local_key: Option<String>,
+}
+
+/// An NGO inbox's settings.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct NgoConfig {
+    /// The NGO's name as on the card.
+    pub name: String,
+    /// Relay address.
+    pub relay: String,
+    /// Pinned relay certificate.
+    pub relay_fingerprint: CertFingerprint,
+    /// Mailbox at the relay.
+    pub mailbox: MailboxId,
+    /// Staff recipients.
+    pub staff: Vec<Staff>,
+}
+
+/// Loaded NGO state.
+pub struct Ngo {
+    /// Settings.
+    pub config: NgoConfig,
+    /// Identity (card-signing) key.
+    pub identity: SigningSecret,
+    /// Mailbox key.
+    pub mailbox_key: SigningSecret,
+}
+
+impl Ngo {
+    /// Is there an NGO in this home?
+    pub fn exists(home: &Home) -> bool {
+        home.path("ngo/ngo.json").exists()
+    }
+
+    /// Load it, or say how to create one.
+    pub fn load(home: &Home) -> Result<Self> {
+        let p = home.path("ngo/ngo.json");
+        if !p.exists() {
+            bail!("no NGO inbox in {}; create one with `vigil ngo init` or pass the right --home", home.root().display());
+        }
+        let config: NgoConfig = serde_json::from_slice(&read_limited(&p, 1024 * 1024)?).context("ngo/ngo.json is damaged")?;
+        let identity = read_secret_hex(&home.path("ngo/identity.key"))?;
+        let mailbox_key = read_secret_hex(&home.path("ngo/mailbox.key"))?;
+        Ok(Ngo { config, identity, mailbox_key })
+    }
+
+    /// Write the keys of a new NGO (refuses to overwrite) and its settings.
+    pub fn create(home: &Home, ngo: &Ngo) -> Result<()> {
+        home.dir("ngo")?;
+        write_new(&home.path("ngo/identity.key"), ngo.identity.to_hex_secret().as_bytes(), true)?;
+        write_new(&home.path("ngo/mailbox.key"), ngo.mailbox_key.to_hex_secret().as_bytes(), true)?;
+        ngo.save_config(home)
+    }
+
+    /// Save settings.
+    pub fn save_config(&self, home: &Home) -> Result<()> {
+        write_atomic(&home.path("ngo/ngo.json"), &serde_json::to_vec_pretty(&self.config)?, false)
+    }
+
+    /// Staff identities held on this machine.
+    pub fn local_identities(&self, home: &Home) -> Result<Vec<x25519::Identity>> {
+        let mut ids = Vec::new();
+        for s in &self.config.staff {
+            if let Some(file) = &s.local_key {
+                let text = Zeroizing::new(read_limited(&home.path("ngo/staff").join(file), MAX_KEY_FILE)?);
+                let text = std::str::from_utf8(&text).context("staff key file is not text")?;
+                ids.extend(vigil_core::age::parse_identity_file(text).with_context(|| format!("staff key {file} is damaged"))?);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Save a new staff identity as an age identity file; returns the file name.
+    pub fn save_staff_key(home: &Home, name: &str, id: &x25519::Identity) -> Result<String> {
+        let dir = home.dir("ngo/staff")?;
+        let slug: String = name.chars().map(|c| if c.is_alphanumeric() { c } else { '-' }).collect();
+        let mut file = format!("{slug}.key");
+        let mut n = 2;
+        while dir.join(&file).exists() {
+            file = format!("{slug}-{n}.key");
+            n += 1;
+        }
+        let secret = id.to_string_secret();
+        let text = Zeroizing::new(format!(
+            "# Vigil staff key for {name}\n# public key: {}\n{}\n",
+            id.to_public(),
+            secrecy::ExposeSecret::expose_secret(&secret)
+        ));
+        write_new(&dir.join(&file), text.as_bytes(), true)?;
+        Ok(file)
+    }
+
+    /// Build and sign the current card.
+    pub fn card(&self, created: u64) -> Result<(RecipientCard, String)> {
+        let recipients = self
+            .config
+            .staff
+            .iter()
+            .map(|s| s.recipient.parse::<x25519::Recipient>().map_err(|e| anyhow::anyhow!("staff key of {}: {e}", s.name)))
+            .collect::<Result<Vec<_>>>()?;
+        let card = RecipientCard {
+            name: self.config.name.clone(),
+            identity_key: self.identity.public(),
+            recipients,
+            relay: self.config.relay.clone(),
+            relay_fingerprint: self.config.relay_fingerprint,
+            mailbox: self.config.mailbox,
+            created,
+        };
+        let text = card.sign(&self.identity)?;
+        Ok((card, text))
+    }
+}
+
+// ---------------------------------------------------------------- inbox
+
+/// Local id of a received envelope: a prefix of its hash, stable across machines.
+pub fn inbox_id(envelope: &[u8]) -> String {
+    hex::encode(&Sha256::digest(envelope)[..8])
+}
+
+/// Metadata kept next to a received envelope (nothing from inside it).
+#[derive(Serialize, Deserialize)]
+pub struct InboxMeta {
+    /// When this machine fetched it.
+    pub received_at: u64,
+}
+
+/// Store a received envelope durably (before it is acknowledged to the relay).
+pub fn inbox_store(home: &Home, envelope: &[u8], rejected: Option<&str>) -> Result<String> {
+    let id = inbox_id(envelope);
+    let dir = if rejected.is_some() { home.dir("inbox/rejected")? } else { home.dir("inbox")? };
+    write_atomic(&dir.join(format!("{id}.age")), envelope, true)?;
+    let meta = serde_json::json!({"received_at": crate::home::now_unix(), "rejected_because": rejected});
+    write_atomic(&dir.join(format!("{id}.json")), meta.to_string().as_bytes(), true)?;
+    Ok(id)
+}
+
+/// Ids of stored envelopes with their metadata.
+pub fn inbox_entries(home: &Home) -> Result<Vec<(String, InboxMeta)>> {
+    let dir = home.dir("inbox")?;
+    let mut out = Vec::new();
+    for entry in fs::read_dir(&dir)? {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("age") {
+            continue;
+        }
+        let Some(id) = path.file_stem().and_then(|s| s.to_str()).map(str::to_string) else { continue };
+        let meta = read_limited(&dir.join(format!("{id}.json")), 64 * 1024)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<InboxMeta>(&b).ok())
+            .unwrap_or(InboxMeta { received_at: 0 });
+        out.push((id, meta));
+    }
+    Ok(out)
+}
+
+/// Read one stored envelope by id or unique id prefix.
+pub fn inbox_read(home: &Home, id_prefix: &str) -> Result<(String, Vec<u8>)> {
+    let wanted = id_prefix.trim().to_lowercase();
+    if wanted.is_empty() || !wanted.chars().all(|c| c.is_ascii_hexdigit()) {
+        bail!("\"{id_prefix}\" is not a report id; see `vigil inbox list`");
+    }
+    let matches: Vec<String> = inbox_entries(home)?.into_iter().map(|(id, _)| id).filter(|id| id.starts_with(&wanted)).collect();
+    match matches.as_slice() {
+        [] => bail!("no report with id {id_prefix} in this inbox; see `vigil inbox list`"),
+        [id] => {
+            let bytes = read_limited(&home.path("inbox").join(format!("{id}.age")), MAX_ITEM_FILE)?;
+            Ok((id.clone(), bytes))
+        }
+        _ => bail!("id {id_prefix} matches several reports; give more characters"),
+    }
+}

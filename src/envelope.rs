@@ -1,0 +1,231 @@
+//! The report envelope: sign, then encrypt.
+//!
+//! Inner layer (what is signed), all integers big-endian:
+//!
+//! | size      | field                                                         |
+//! |-----------|---------------------------------------------------------------|
+//! | 15        | magic `vigil-envelope` followed by version byte `0x01`        |
+//! | 32        | sender's Ed25519 public key                                   |
+//! | 8         | creation time, seconds since the Unix epoch (u64)             |
+//! | 1         | number of intended NGOs `n`, 1..=[`MAX_INTENDED`]             |
+//! | 32 × n    | identity keys of every NGO the report was sent to, sorted     |
+//! | 4         | report length `m` (u32), at most [`MAX_REPORT_JSON_LEN`]      |
+//! | m         | report JSON                                                   |
+//! | 64        | Ed25519 signature, domain `envelope`, over all bytes above    |
+//!
+//! The list of intended NGOs is inside the signature, so an NGO that receives a report cannot
+//! forward it to a third party as if the reporter had addressed it there: the third party's key
+//! is not in the list and [`open`] refuses it.
+//!
+//! Outer layer: the inner bytes encrypted in the age v1 format to every staff recipient of one
+//! NGO's card. Any age tool can remove the outer layer; only Vigil checks the inner one.
+
+use crate::age::{self, x25519, AgeError};
+use crate::keys::{KeyError, PublicSigningKey, SignatureDomain, SigningSecret};
+use crate::report::{Report, ReportError, MAX_REPORT_JSON_LEN};
+use zeroize::Zeroizing;
+
+const MAGIC: &[u8; 15] = b"vigil-envelope\x01";
+/// Most NGOs one report can be addressed to. Each costs 32 bytes in every copy.
+pub const MAX_INTENDED: usize = 16;
+/// Largest inner layer: the fixed fields, the keys, the report and the signature.
+pub const MAX_INNER_LEN: usize = MAGIC.len() + 32 + 8 + 1 + 32 * MAX_INTENDED + 4 + MAX_REPORT_JSON_LEN + 64;
+
+/// Why an envelope could not be made or opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnvelopeError {
+    /// The outer age layer failed: not for our keys, damaged, or truncated.
+    #[error(transparent)]
+    Age(#[from] AgeError),
+    /// The inner layer is not in the expected format.
+    #[error("report envelope is malformed ({0}); it was damaged or not made by Vigil")]
+    Malformed(&'static str),
+    /// Too many intended NGOs.
+    #[error("a report can be sent to at most {MAX_INTENDED} NGOs at once")]
+    TooManyRecipients,
+    /// Our identity key is not among the intended NGOs.
+    #[error("this report was signed for other NGOs, not for this one: it may have been forwarded; treat its origin with care")]
+    NotIntendedForUs,
+    /// The reporter's signature does not verify.
+    #[error("the report's signature does not verify: it was altered or signed by a different key than the one it claims")]
+    BadSignature,
+    /// The report itself is invalid.
+    #[error(transparent)]
+    Report(#[from] ReportError),
+}
+
+/// A decrypted, verified report.
+#[derive(Debug)]
+pub struct Opened {
+    /// The report.
+    pub report: Report,
+    /// The report JSON exactly as the reporter signed it.
+    pub report_json: Zeroizing<Vec<u8>>,
+    /// The reporter's public key (pseudonymous: it identifies a device, not a name).
+    pub sender: PublicSigningKey,
+    /// Every NGO the reporter addressed.
+    pub intended: Vec<PublicSigningKey>,
+    /// When the reporter's device made the envelope (its own clock; may be wrong).
+    pub created: u64,
+}
+
+/// Build the signed inner layer.
+pub fn sign_inner(
+    report_json: &[u8],
+    sender: &SigningSecret,
+    intended: &[PublicSigningKey],
+    created: u64,
+) -> Result<Zeroizing<Vec<u8>>, EnvelopeError> {
+    if intended.is_empty() || intended.len() > MAX_INTENDED {
+        return Err(EnvelopeError::TooManyRecipients);
+    }
+    // Validate the report so that nothing the NGO would refuse is sent.
+    Report::from_json(report_json)?;
+    let mut keys: Vec<[u8; 32]> = intended.iter().map(PublicSigningKey::to_bytes).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut out = Zeroizing::new(Vec::with_capacity(MAX_INNER_LEN.min(report_json.len() + 1024)));
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&sender.public().to_bytes());
+    out.extend_from_slice(&created.to_be_bytes());
+    out.push(keys.len() as u8);
+    for k in &keys {
+        out.extend_from_slice(k);
+    }
+    out.extend_from_slice(&(report_json.len() as u32).to_be_bytes());
+    out.extend_from_slice(report_json);
+    let sig = sender.sign(SignatureDomain::Envelope, &out);
+    out.extend_from_slice(&sig);
+    Ok(out)
+}
+
+/// Sign the report and encrypt it to one NGO's staff recipients.
+///
+/// `intended` lists the identity keys of *every* NGO this report goes to (the same list for
+/// each copy), `recipients` the staff keys of the NGO this copy is for.
+pub fn seal(
+    report_json: &[u8],
+    sender: &SigningSecret,
+    intended: &[PublicSigningKey],
+    recipients: &[x25519::Recipient],
+    created: u64,
+) -> Result<Vec<u8>, EnvelopeError> {
+    let inner = sign_inner(report_json, sender, intended, created)?;
+    Ok(age::encrypt_to_vec(recipients, &inner)?)
+}
+
+/// A cursor that never reads past the end and never panics.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], EnvelopeError> {
+        if self.0.len() < n {
+            return Err(EnvelopeError::Malformed(what));
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Ok(head)
+    }
+    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], EnvelopeError> {
+        let s = self.take(N, what)?;
+        let mut a = [0u8; N];
+        a.copy_from_slice(s);
+        Ok(a)
+    }
+}
+
+/// Parse and verify a decrypted inner layer. `me` is the opening NGO's identity key.
+pub fn open_inner(inner: &[u8], me: &PublicSigningKey) -> Result<Opened, EnvelopeError> {
+    if inner.len() > MAX_INNER_LEN {
+        return Err(EnvelopeError::Malformed("inner layer too large"));
+    }
+    if inner.len() < 64 {
+        return Err(EnvelopeError::Malformed("too short"));
+    }
+    let (signed, sig) = inner.split_at(inner.len() - 64);
+    let mut r = Reader(signed);
+    if r.take(MAGIC.len(), "magic")? != MAGIC {
+        return Err(EnvelopeError::Malformed("unknown magic or version"));
+    }
+    let sender_bytes: [u8; 32] = r.array("sender key")?;
+    let sender = PublicSigningKey::from_bytes(&sender_bytes).map_err(|_: KeyError| EnvelopeError::BadSignature)?;
+    let created = u64::from_be_bytes(r.array("creation time")?);
+    let n = usize::from(r.array::<1>("recipient count")?[0]);
+    if n == 0 || n > MAX_INTENDED {
+        return Err(EnvelopeError::Malformed("recipient count out of range"));
+    }
+    let mut intended_raw = Vec::with_capacity(n);
+    for _ in 0..n {
+        intended_raw.push(r.array::<32>("recipient key")?);
+    }
+    let m = u32::from_be_bytes(r.array("report length")?) as usize;
+    if m > MAX_REPORT_JSON_LEN {
+        return Err(EnvelopeError::Malformed("report length over the limit"));
+    }
+    let report_json = r.take(m, "report")?;
+    if !r.0.is_empty() {
+        return Err(EnvelopeError::Malformed("trailing bytes before the signature"));
+    }
+    // The signature comes first: nothing the envelope claims is believed before it verifies.
+    let sig: [u8; 64] = sig.try_into().map_err(|_| EnvelopeError::Malformed("signature"))?;
+    sender.verify(SignatureDomain::Envelope, signed, &sig).map_err(|_| EnvelopeError::BadSignature)?;
+    let intended = intended_raw
+        .iter()
+        .map(PublicSigningKey::from_bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| EnvelopeError::Malformed("invalid recipient key"))?;
+    if !intended.iter().any(|k| k == me) {
+        return Err(EnvelopeError::NotIntendedForUs);
+    }
+    let report = Report::from_json(report_json)?;
+    Ok(Opened { report, report_json: Zeroizing::new(report_json.to_vec()), sender, intended, created })
+}
+
+/// Decrypt with any of `identities` and verify. `me` is the opening NGO's identity key.
+pub fn open(ciphertext: &[u8], identities: &[x25519::Identity], me: &PublicSigningKey) -> Result<Opened, EnvelopeError> {
+    let inner = age::decrypt_from_slice(ciphertext, identities, MAX_INNER_LEN)?;
+    open_inner(&inner, me)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REPORT: &[u8] = br#"{"kind":"threat","urgency":"urgent","title":"t","occurred_at":"2024-01-01","narrative":"n"}"#;
+
+    #[test]
+    fn inner_round_trip_and_binding() {
+        let sender = SigningSecret::generate();
+        let ngo_a = SigningSecret::generate().public();
+        let ngo_b = SigningSecret::generate().public();
+        let ngo_c = SigningSecret::generate().public();
+        let inner = sign_inner(REPORT, &sender, &[ngo_a, ngo_b], 42).unwrap();
+        let opened = open_inner(&inner, &ngo_b).unwrap();
+        assert_eq!(opened.sender, sender.public());
+        assert_eq!(opened.created, 42);
+        assert_eq!(&opened.report_json[..], REPORT);
+        assert!(matches!(open_inner(&inner, &ngo_c), Err(EnvelopeError::NotIntendedForUs)));
+    }
+
+    #[test]
+    fn tampering_and_wrong_signer_are_refused() {
+        let sender = SigningSecret::generate();
+        let ngo = SigningSecret::generate().public();
+        let inner = sign_inner(REPORT, &sender, &[ngo], 1).unwrap();
+        // Flip one byte of the report.
+        let mut t = inner.to_vec();
+        let pos = t.len() - 70;
+        t[pos] ^= 1;
+        assert!(matches!(open_inner(&t, &ngo), Err(EnvelopeError::BadSignature)));
+        // Claim a different sender key: signature was made by the real one.
+        let mut t = inner.to_vec();
+        let imposter = SigningSecret::generate().public().to_bytes();
+        t[15..47].copy_from_slice(&imposter);
+        assert!(matches!(open_inner(&t, &ngo), Err(EnvelopeError::BadSignature)));
+        // Truncations never panic.
+        for cut in 0..inner.len() {
+            assert!(open_inner(&inner[..cut], &ngo).is_err());
+        }
+    }
+}
