@@ -248,4 +248,12 @@ mod tests {
         other.relay_fingerprint = CertFingerprint([8; 32]);
         assert_ne!(card.safety_number(), other.safety_number());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,3000}") {
+            let _ = RecipientCard::parse(&text);
+            let _ = RecipientCard::parse(&format!("{CARD_PREFIX}{text}"));
+        }
+    }
 }

@@ -228,4 +228,15 @@ mod tests {
             assert!(open_inner(&inner[..cut], &ngo).is_err());
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_inner_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+            let me = SigningSecret::from_seed(&[3; 32]).public();
+            let mut with_magic = MAGIC.to_vec();
+            with_magic.extend_from_slice(&bytes);
+            proptest::prop_assert!(open_inner(&bytes, &me).is_err());
+            proptest::prop_assert!(open_inner(&with_magic, &me).is_err());
+        }
+    }
 }

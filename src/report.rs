@@ -349,4 +349,25 @@ mod tests {
         let deep = "[".repeat(10_000);
         assert!(Report::from_json(deep.as_bytes()).is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096)) {
+            let _ = Report::from_json(&bytes);
+        }
+
+        #[test]
+        fn arbitrary_text_fields_round_trip(title in "\\PC{1,200}", narrative in "\\PC{1,2000}") {
+            let r = Report {
+                kind: ReportKind::Threat, urgency: Urgency::High, title, occurred_at: "2024-01-01".into(),
+                occurred_at_precision: None, location: None, subjects: vec![], perpetrators: vec![],
+                witnesses: None, narrative, requested_action: None, language: None, consent: None,
+                extra: Map::new(),
+            };
+            if r.validate().is_ok() {
+                let back = Report::from_json(&r.to_json().unwrap()).unwrap();
+                proptest::prop_assert_eq!(back, r);
+            }
+        }
+    }
 }
