@@ -1,1 +1,274 @@
-//! age v1 (placeholder being written)
+//! The age v1 file format (C2SP `age.md`), without I/O of its own.
+//!
+//! Vigil encrypts reports and evidence to NGO keys in the age format so that files stay
+//! readable with any age tool. This module implements the X25519 and scrypt recipient types,
+//! the header with its MAC, the STREAM payload and ASCII armor, over `std::io::Read`/`Write`.
+//!
+//! Decryption is strict and bounded: every size is capped by a named constant in [`limits`],
+//! parsers reject non-canonical encodings, and plaintext is only released from chunks whose
+//! authentication tag verified.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use vigil_core::age::{self, x25519::Identity};
+//!
+//! let id = Identity::generate();
+//! let mut w = age::encrypt(&[id.to_public()], Vec::new()).unwrap();
+//! w.write_all(b"incident report").unwrap();
+//! let file = w.finish().unwrap();
+//!
+//! let mut r = age::Decryptor::new(&file[..]).unwrap().decrypt(&[id]).unwrap();
+//! let mut out = Vec::new();
+//! r.read_to_end(&mut out).unwrap();
+//! assert_eq!(out, b"incident report");
+//! ```
+
+pub mod armor;
+mod b64;
+mod decrypt;
+mod error;
+pub mod format;
+pub mod limits;
+mod primitives;
+pub mod scrypt;
+pub mod stream;
+pub mod x25519;
+
+use std::io::{Read, Write};
+
+use rand_core::{OsRng, RngCore};
+use secrecy::SecretString;
+use zeroize::{Zeroize, Zeroizing};
+
+pub use armor::{ArmoredReader, ArmoredWriter};
+pub use decrypt::Decryptor;
+pub use error::AgeError;
+pub use stream::{StreamReader, StreamWriter};
+
+use format::{encode_header, Stanza};
+use limits::{MAX_IDENTITY_FILE_LEN, MAX_STANZAS};
+use primitives::FileKey;
+use stream::{PayloadKey, NONCE_SIZE};
+
+/// Writes the header and payload nonce, and returns the payload writer.
+fn begin<W: Write>(
+    stanzas: &[Stanza],
+    file_key: &FileKey,
+    mut output: W,
+) -> Result<StreamWriter<W>, AgeError> {
+    output.write_all(&encode_header(stanzas, file_key))?;
+    let mut nonce = [0u8; NONCE_SIZE];
+    OsRng.fill_bytes(&mut nonce);
+    output.write_all(&nonce)?;
+    Ok(StreamWriter::new(
+        output,
+        PayloadKey::derive(file_key, &nonce),
+    ))
+}
+
+/// Starts an encryption to `recipients`; write plaintext into the returned writer, then call
+/// [`StreamWriter::finish`] to get `W` back.
+pub fn encrypt<W: Write>(
+    recipients: &[x25519::Recipient],
+    output: W,
+) -> Result<StreamWriter<W>, AgeError> {
+    if recipients.is_empty() {
+        return Err(AgeError::NoRecipients);
+    }
+    if recipients.len() > MAX_STANZAS {
+        return Err(AgeError::TooManyRecipients {
+            count: recipients.len(),
+            max: MAX_STANZAS,
+        });
+    }
+    let file_key = FileKey::generate();
+    let stanzas = recipients
+        .iter()
+        .map(|r| r.wrap(&file_key))
+        .collect::<Result<Vec<_>, _>>()?;
+    begin(&stanzas, &file_key, output)
+}
+
+/// Starts an encryption with a passphrase at scrypt `work_factor` (log2 N; use
+/// [`limits::DEFAULT_SCRYPT_WORK_FACTOR`] unless you have a reason).
+pub fn encrypt_with_passphrase<W: Write>(
+    passphrase: &SecretString,
+    work_factor: u8,
+    output: W,
+) -> Result<StreamWriter<W>, AgeError> {
+    let file_key = FileKey::generate();
+    let stanza = scrypt::wrap(passphrase, work_factor, &file_key)?;
+    begin(&[stanza], &file_key, output)
+}
+
+/// Encrypts a small in-memory message to `recipients`.
+pub fn encrypt_to_vec(
+    recipients: &[x25519::Recipient],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, AgeError> {
+    let mut w = encrypt(recipients, Vec::with_capacity(plaintext.len() + 512))?;
+    w.write_all(plaintext)?;
+    w.finish()
+}
+
+/// Decrypts a small in-memory age file (binary or armored); fails with
+/// [`AgeError::PlaintextTooLarge`] rather than hold more than `max_plaintext` bytes.
+pub fn decrypt_from_slice(
+    ciphertext: &[u8],
+    identities: &[x25519::Identity],
+    max_plaintext: usize,
+) -> Result<Zeroizing<Vec<u8>>, AgeError> {
+    let mut r = Decryptor::new(ciphertext)?.decrypt(identities)?;
+    // The plaintext is never longer than the ciphertext; reserving up front avoids
+    // reallocations that would leave unwiped copies behind.
+    let mut out = Zeroizing::new(Vec::with_capacity(ciphertext.len().min(max_plaintext)));
+    let mut buf = Zeroizing::new([0u8; 16 * 1024]);
+    loop {
+        let n = r.read(buf.as_mut())?;
+        if n == 0 {
+            break;
+        }
+        if out.len() + n > max_plaintext {
+            buf.zeroize();
+            return Err(AgeError::PlaintextTooLarge { max: max_plaintext });
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    Ok(out)
+}
+
+/// Splits a key file into its meaningful lines: `#` comments and blank lines are skipped,
+/// surrounding whitespace trimmed. Returns (1-based line number, key text).
+fn key_lines(text: &str) -> Result<impl Iterator<Item = (usize, &str)>, AgeError> {
+    if text.len() > MAX_IDENTITY_FILE_LEN {
+        return Err(AgeError::KeyFileTooLarge {
+            max: MAX_IDENTITY_FILE_LEN,
+        });
+    }
+    Ok(text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#')))
+}
+
+/// Parses an identity file: one `AGE-SECRET-KEY-1...` per line, `#` comments and blank
+/// lines allowed, at most [`MAX_IDENTITY_FILE_LEN`] bytes. Errors name the line, never its
+/// content (it may be a secret).
+pub fn parse_identity_file(text: &str) -> Result<Vec<x25519::Identity>, AgeError> {
+    let mut ids = Vec::new();
+    for (line, l) in key_lines(text)? {
+        let id = l.parse::<x25519::Identity>().map_err(|e| match e {
+            AgeError::InvalidIdentity { reason } => AgeError::InvalidKeyFile { line, reason },
+            other => other,
+        })?;
+        ids.push(id);
+    }
+    if ids.is_empty() {
+        return Err(AgeError::NoKeys);
+    }
+    Ok(ids)
+}
+
+/// Parses a recipients file: one `age1...` per line, `#` comments and blank lines allowed.
+pub fn parse_recipients_file(text: &str) -> Result<Vec<x25519::Recipient>, AgeError> {
+    let mut rs = Vec::new();
+    for (line, l) in key_lines(text)? {
+        let r = l.parse::<x25519::Recipient>().map_err(|e| match e {
+            AgeError::InvalidRecipient { reason } => AgeError::InvalidKeyFile { line, reason },
+            other => other,
+        })?;
+        rs.push(r);
+    }
+    if rs.is_empty() {
+        return Err(AgeError::NoKeys);
+    }
+    Ok(rs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::x25519::Identity;
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn in_memory_round_trip_and_limit() {
+        let id = Identity::generate();
+        let ct = encrypt_to_vec(&[id.to_public()], b"twelve bytes").unwrap();
+        let pt = decrypt_from_slice(&ct, &[id], 12).unwrap();
+        assert_eq!(pt.as_slice(), b"twelve bytes");
+        let id = Identity::generate();
+        let ct = encrypt_to_vec(&[id.to_public()], b"thirteen byte").unwrap();
+        assert!(matches!(
+            decrypt_from_slice(&ct, &[id], 12),
+            Err(AgeError::PlaintextTooLarge { max: 12 })
+        ));
+        assert!(matches!(
+            decrypt_from_slice(&ct, &[Identity::generate()], 100),
+            Err(AgeError::NoMatch)
+        ));
+    }
+
+    #[test]
+    fn armored_passphrase_round_trip() {
+        let pass = SecretString::from("a long passphrase".to_string());
+        let mut w = encrypt_with_passphrase(&pass, 4, ArmoredWriter::new(Vec::new())).unwrap();
+        w.write_all(&[5u8; 70_000]).unwrap();
+        let text = w.finish().unwrap().finish().unwrap();
+        assert!(text.starts_with(armor::BEGIN_LINE));
+        let d = Decryptor::new(&text[..]).unwrap();
+        assert!(d.is_passphrase());
+        let mut out = Vec::new();
+        d.decrypt_with_passphrase(&pass, 20)
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, vec![5u8; 70_000]);
+        assert!(matches!(
+            Decryptor::new(&text[..])
+                .unwrap()
+                .decrypt(&[Identity::generate()]),
+            Err(AgeError::PassphraseRequired)
+        ));
+        assert!(matches!(
+            Decryptor::new(&text[..])
+                .unwrap()
+                .decrypt_with_passphrase(&pass, 3),
+            Err(AgeError::WorkFactorTooHigh {
+                work_factor: 4,
+                max: 3
+            })
+        ));
+    }
+
+    #[test]
+    fn identity_file() {
+        let a = Identity::generate();
+        let b = Identity::generate();
+        let text = format!(
+            "# created: now\n# public key: {}\n{}\n\n  {}  \r\n",
+            a.to_public(),
+            a.to_string_secret().expose_secret(),
+            b.to_string_secret().expose_secret()
+        );
+        let ids = parse_identity_file(&text).unwrap();
+        assert_eq!(ids.len(), 2);
+        assert_eq!(ids[1].to_public(), b.to_public());
+        assert!(matches!(
+            parse_identity_file("# nothing\n"),
+            Err(AgeError::NoKeys)
+        ));
+        assert!(matches!(
+            parse_identity_file("# x\nAGE-SECRET-KEY-1NOPE\n"),
+            Err(AgeError::InvalidKeyFile { line: 2, .. })
+        ));
+        let big = "#".repeat(MAX_IDENTITY_FILE_LEN + 1);
+        assert!(matches!(
+            parse_identity_file(&big),
+            Err(AgeError::KeyFileTooLarge { .. })
+        ));
+        let rs = parse_recipients_file(&format!("{}\n", a.to_public())).unwrap();
+        assert_eq!(rs, vec![a.to_public()]);
+    }
+}
