@@ -272,7 +272,7 @@ mod tests {
         let id = Identity::generate();
         let fk = FileKey::generate();
         let st = id.to_public().wrap(&fk).unwrap();
-        let got = unwrap_stanzas(&[Identity::generate(), id], &[st.clone()])
+        let got = unwrap_stanzas(&[Identity::generate(), id], std::slice::from_ref(&st))
             .unwrap()
             .unwrap();
         assert_eq!(got.expose(), fk.expose());
