@@ -87,6 +87,62 @@ pub fn open_chunk(
         .map_err(|_| AgeError::ChunkAuth { chunk: index })
 }
 
+/// Seals a whole in-memory payload with `threads` worker threads (at least one).
+///
+/// Chunks are independent under STREAM, so each thread seals a contiguous run of them in
+/// place; the output is byte-for-byte what [`StreamWriter`] produces under the same key.
+/// Memory is the size of the output (this is for in-memory benchmarks and small files, not
+/// for streaming evidence).
+pub fn seal_payload_parallel(
+    key: &PayloadKey,
+    plaintext: &[u8],
+    threads: usize,
+) -> Result<Vec<u8>, AgeError> {
+    let n_chunks = plaintext.len().div_ceil(CHUNK_SIZE).max(1);
+    let index_limit = u64::try_from(n_chunks).map_err(|_| AgeError::CounterOverflow)?;
+    if index_limit == MAX_INDEX {
+        return Err(AgeError::CounterOverflow);
+    }
+    let total = plaintext
+        .len()
+        .checked_add(n_chunks * TAG_SIZE)
+        .ok_or(AgeError::CounterOverflow)?;
+    let mut out = vec![0u8; total];
+    // One work item per chunk: (index, plaintext, output slot = ciphertext || tag).
+    let mut items: Vec<(u64, &[u8], &mut [u8])> = Vec::with_capacity(n_chunks);
+    let mut pt_chunks = plaintext.chunks(CHUNK_SIZE);
+    for (i, slot) in out.chunks_mut(ENCRYPTED_CHUNK_SIZE).enumerate() {
+        // An empty plaintext has one (empty) chunk and `chunks` yields nothing for it.
+        let pt = pt_chunks.next().unwrap_or(&[]);
+        items.push((i as u64, pt, slot));
+    }
+    let last_index = index_limit - 1;
+    let per_thread = n_chunks.div_ceil(threads.max(1));
+    let cipher = key.cipher();
+    let seal_run = |run: &mut [(u64, &[u8], &mut [u8])]| -> Result<(), AgeError> {
+        for (index, pt, slot) in run.iter_mut() {
+            let (body, tag) = slot.split_at_mut(pt.len());
+            body.copy_from_slice(pt);
+            let t = cipher
+                .encrypt_in_place_detached(&chunk_nonce(*index, *index == last_index), b"", body)
+                .map_err(|_| AgeError::Io(io::Error::other("chunk encryption failed")))?;
+            tag.copy_from_slice(&t);
+        }
+        Ok(())
+    };
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks_mut(per_thread)
+            .map(|run| scope.spawn(|| seal_run(run)))
+            .collect();
+        handles.into_iter().try_for_each(|h| {
+            h.join()
+                .map_err(|_| AgeError::Io(io::Error::other("an encryption thread panicked")))?
+        })
+    })?;
+    Ok(out)
+}
+
 /// Encrypts plaintext written to it into an age payload on `W`.
 ///
 /// It keeps one chunk of plaintext (wiped on drop): a full chunk is only sealed once more
@@ -394,6 +450,17 @@ mod tests {
         let (out, err) = decrypt(&ct);
         assert!(out.is_empty());
         assert!(matches!(err, Some(AgeError::ChunkAuth { chunk: 0 })));
+    }
+
+    #[test]
+    fn parallel_matches_sequential() {
+        for len in [0, 10, CHUNK_SIZE, 3 * CHUNK_SIZE + 7, 9 * CHUNK_SIZE] {
+            let pt: Vec<u8> = (0..len).map(|i| (i % 241) as u8).collect();
+            for threads in [1, 2, 3, 16] {
+                let par = seal_payload_parallel(&key(), &pt, threads).unwrap();
+                assert_eq!(par, encrypt(&pt), "len {len}, {threads} threads");
+            }
+        }
     }
 
     #[test]
