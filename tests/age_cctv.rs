@@ -76,7 +76,9 @@ fn parse_vector(bytes: &[u8]) -> Result<Parsed, String> {
 /// Maps an error to the README's expectation classes.
 fn class(e: &AgeError) -> String {
     match e {
-        AgeError::InvalidArmor { .. } => "armor failure",
+        // Input that is neither binary age nor starts with the BEGIN line (after whitespace)
+        // is handed to the armor parser, which rejects it: text before BEGIN is bad armor.
+        AgeError::InvalidArmor { .. } | AgeError::NotAgeFile => "armor failure",
         AgeError::NoMatch
         | AgeError::WrongPassphrase
         | AgeError::NotPassphraseEncrypted

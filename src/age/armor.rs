@@ -123,15 +123,13 @@ impl<R: BufRead> ArmoredReader<R> {
         let (n, eol) = read_line(&mut inner, &mut line).map_err(|e| {
             // An over-long first line simply means "this is not armor".
             if AgeError::from_io_ref(&e).is_some() {
-                armor_err("the input is neither an age file nor starts with -----BEGIN AGE ENCRYPTED FILE-----")
+                AgeError::NotAgeFile.into_io()
             } else {
                 e
             }
         })?;
         if &line[..n] != BEGIN_LINE || !eol {
-            return Err(AgeError::InvalidArmor {
-                reason: "the input is neither an age file nor starts with -----BEGIN AGE ENCRYPTED FILE-----",
-            });
+            return Err(AgeError::NotAgeFile);
         }
         Ok(ArmoredReader {
             inner,
@@ -337,7 +335,10 @@ mod tests {
     }
 
     fn rejected(text: &str) -> bool {
-        matches!(dearmor(text.as_bytes()), Err(AgeError::InvalidArmor { .. }))
+        matches!(
+            dearmor(text.as_bytes()),
+            Err(AgeError::InvalidArmor { .. } | AgeError::NotAgeFile)
+        )
     }
 
     #[test]

@@ -13,13 +13,17 @@ pub enum AgeError {
     #[error("I/O error: {0}")]
     Io(#[source] io::Error),
 
-    /// The input is ASCII-armored (or is not an age file at all) and the armor breaks the
+    /// The input is ASCII-armored and the armor breaks the
     /// strict PEM rules the spec requires.
     #[error("the ASCII armor is malformed ({reason}); the file was altered or damaged in transit, get a fresh copy")]
     InvalidArmor {
         /// Which rule the armor broke.
         reason: &'static str,
     },
+
+    /// The input starts with neither the age version line nor the armor BEGIN line.
+    #[error("this is not an age file: it starts with neither age-encryption.org/ nor -----BEGIN AGE ENCRYPTED FILE----- (is there text before the BEGIN line?); check the input path")]
+    NotAgeFile,
 
     /// The version line names a format other than `age-encryption.org/v1`.
     #[error("this file uses age format {version:?}, but only age-encryption.org/v1 is supported; ask the sender to use age v1")]
