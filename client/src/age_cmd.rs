@@ -132,7 +132,11 @@ pub struct KeygenArgs {
 
 /// Runs `vigil age ...`. With `json`, a result object is printed on stdout, so the data
 /// itself must go to a file (`-o`).
-pub fn run(args: AgeArgs, json: bool) -> Result<()> {
+pub fn run(mut args: AgeArgs, json: bool) -> Result<()> {
+    // "-o -" means stdout, as in age.
+    if args.output.as_deref() == Some(Path::new("-")) {
+        args.output = None;
+    }
     match args.cmd {
         Some(AgeSub::Keygen(k)) => keygen(k, json),
         None if args.decrypt => decrypt(&args, json),
@@ -142,7 +146,10 @@ pub fn run(args: AgeArgs, json: bool) -> Result<()> {
 
 // ---------------------------------------------------------------- keygen
 
-fn keygen(k: KeygenArgs, json: bool) -> Result<()> {
+fn keygen(mut k: KeygenArgs, json: bool) -> Result<()> {
+    if k.output.as_deref() == Some(Path::new("-")) {
+        k.output = None;
+    }
     if json && k.output.is_none() {
         bail!("with --json, pass -o FILE so key material is not mixed into the JSON output");
     }

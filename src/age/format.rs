@@ -303,10 +303,20 @@ mod tests {
         assert!(Header::parse(s.replace("-> X25519", "->  X25519").as_bytes()).is_err());
         assert!(Header::parse(b"age-encryption.org/v1\n--- AAAA\n").is_err());
         assert!(Header::parse(&good[..good.len() - 1]).is_err());
+        // The MAC's last base64 character carries two unused bits, which must be zero.
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         let mut bad = good.clone();
         let n = bad.len();
-        bad[n - 2] = b'B'; // last MAC char: trailing bits become non-zero or value changes
-        assert!(Header::parse(&bad).is_err() || Header::parse(&bad).unwrap().0.mac != [0; 32]);
+        let v = alphabet.iter().position(|&c| c == bad[n - 2]).unwrap();
+        assert_eq!(v & 3, 0);
+        bad[n - 2] = alphabet[v | 1];
+        assert!(matches!(err(&bad), AgeError::InvalidHeader { .. }));
+        // A MAC line with two spaces, or padding.
+        let s2 = s.replace("--- ", "---  ");
+        assert!(Header::parse(s2.as_bytes()).is_err());
+        let mut padded = good[..n - 1].to_vec();
+        padded.extend_from_slice(b"=\n");
+        assert!(Header::parse(&padded).is_err());
     }
 
     #[test]
