@@ -7,6 +7,8 @@
 #![forbid(unsafe_code)]
 
 pub mod age;
+pub mod card;
+pub mod envelope;
 pub mod ids;
 pub mod keys;
 pub mod report;
