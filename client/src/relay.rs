@@ -1,1 +1,536 @@
-//! placeholder
+//! QUIC client for the relay: connect with a pinned certificate, then one request per stream.
+//!
+//! The relay's certificate is self-signed; what makes it trusted is its SHA-256 fingerprint on
+//! the NGO's signed recipient card. [`RelayClient::connect`] accepts exactly that certificate and
+//! nothing else, verifying the TLS 1.3 handshake signature with ring. TLS session resumption and
+//! 0-RTT are off, and no SNI is sent, so the relay cannot link one reporter's connections by
+//! session tickets.
+//!
+//! Mailbox operations (register, fetch, ack) carry a proof of possession of the mailbox key
+//! bound to this connection (`vigil_core::wire::auth`): the client asks for a nonce, signs it
+//! together with the TLS exporter, and sends the proof with the request.
+
+use ed25519_dalek::SigningKey;
+use quinn::crypto::rustls::QuicClientConfig;
+use quinn::{Connection, Endpoint, IdleTimeout, TransportConfig, VarInt};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use vigil_core::ids::{CertFingerprint, DepositId, ItemId, MailboxId};
+use vigil_core::wire::auth::{self, Purpose};
+use vigil_core::wire::limits::{
+    EXPORTER_LABEL, EXPORTER_LEN, FRAME_HEADER_LEN, MAX_ACK_IDS, MAX_ENVELOPE_LEN,
+    MAX_ITEMS_PER_FETCH, NONCE_LEN,
+};
+use vigil_core::wire::{self, ErrorCode, Proof, Request, Response, WireError, ALPN};
+
+/// How long to wait for the QUIC handshake.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one request may take, including uploading a maximal envelope on a slow link.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Server name given to TLS. Not sent (SNI is off) and not checked (the certificate is pinned).
+const SERVER_NAME: &str = "vigil-relay";
+
+/// Why a relay operation failed. Messages say what happens to the user's data and what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayError {
+    /// The relay address is not `host:port` or does not resolve.
+    #[error(
+        "relay address {0:?} is not a reachable host:port; check the address on the recipient card"
+    )]
+    BadAddress(String),
+    /// No QUIC connection could be made (network down, blocked, relay offline).
+    #[error("cannot reach the relay at {addr} ({reason}); the report stays in the outbox; try again later or from another network")]
+    Unreachable {
+        /// The address tried.
+        addr: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The relay presented a certificate other than the pinned one.
+    #[error("the relay's identity does not match the card (possible interception); the report stays in the outbox; do not retry from this network, and confirm the relay fingerprint with the NGO over a channel you trust (card: {expected}, relay: {got})")]
+    FingerprintMismatch {
+        /// Fingerprint from the card.
+        expected: CertFingerprint,
+        /// Fingerprint the relay presented.
+        got: CertFingerprint,
+    },
+    /// The relay answered with an Error response.
+    #[error("the relay refused the request: {message} ({code}); {}", if *.retryable { "try again later" } else { "retrying will not help" })]
+    Refused {
+        /// The relay's error code.
+        code: ErrorCode,
+        /// The relay's short explanation.
+        message: String,
+        /// Whether the same request may succeed later.
+        retryable: bool,
+    },
+    /// The relay's answer did not follow the protocol.
+    #[error("the relay sent an invalid answer ({0}); try again later, and tell the NGO if it keeps happening")]
+    Protocol(String),
+    /// The connection broke during a request.
+    #[error(
+        "the connection to the relay was lost ({0}); the report stays in the outbox; try again"
+    )]
+    ConnectionLost(String),
+    /// The relay did not answer in time.
+    #[error("the relay did not answer within {0} seconds; the report stays in the outbox; try again later")]
+    Timeout(u64),
+    /// The envelope is larger than any relay accepts.
+    #[error("the encrypted report is {len} bytes, more than a relay accepts ({max} bytes); leave out some attachments")]
+    TooLarge {
+        /// Envelope length.
+        len: usize,
+        /// `MAX_ENVELOPE_LEN`.
+        max: usize,
+    },
+}
+
+impl RelayError {
+    /// Whether trying again later (same relay, same data) may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            RelayError::Unreachable { .. }
+            | RelayError::ConnectionLost(_)
+            | RelayError::Timeout(_) => true,
+            RelayError::Refused { retryable, .. } => *retryable,
+            _ => false,
+        }
+    }
+}
+
+impl From<WireError> for RelayError {
+    fn from(e: WireError) -> Self {
+        RelayError::Protocol(e.to_string())
+    }
+}
+
+/// One item fetched from a mailbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchedItem {
+    /// The relay's id, for [`RelayClient::ack`].
+    pub id: ItemId,
+    /// The envelope exactly as deposited.
+    pub envelope: Vec<u8>,
+}
+
+/// Accepts exactly one certificate, identified by its SHA-256 fingerprint, and records what the
+/// server presented so that a mismatch can be reported as such.
+#[derive(Debug)]
+struct PinnedCertVerifier {
+    expected: CertFingerprint,
+    presented: Mutex<Option<CertFingerprint>>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for PinnedCertVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let got = CertFingerprint::of_der(end_entity);
+        if let Ok(mut p) = self.presented.lock() {
+            *p = Some(got);
+        }
+        if got.ct_eq(&self.expected) && intermediates.is_empty() {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::ApplicationVerificationFailure,
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+fn client_config(verifier: Arc<PinnedCertVerifier>) -> Result<quinn::ClientConfig, RelayError> {
+    let internal =
+        |e: &dyn std::fmt::Display| RelayError::Protocol(format!("TLS setup failed: {e}"));
+    let mut tls = rustls::ClientConfig::builder_with_provider(verifier.provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| internal(&e))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    tls.resumption = rustls::client::Resumption::disabled();
+    tls.enable_early_data = false;
+    tls.enable_sni = false;
+    let quic = QuicClientConfig::try_from(tls).map_err(|e| internal(&e))?;
+    let mut cc = quinn::ClientConfig::new(Arc::new(quic));
+    let mut t = TransportConfig::default();
+    t.max_concurrent_uni_streams(VarInt::from_u32(0));
+    t.max_concurrent_bidi_streams(VarInt::from_u32(0));
+    t.keep_alive_interval(Some(Duration::from_secs(10)));
+    if let Ok(idle) = IdleTimeout::try_from(Duration::from_secs(60)) {
+        t.max_idle_timeout(Some(idle));
+    }
+    cc.transport_config(Arc::new(t));
+    Ok(cc)
+}
+
+/// A connection to one relay.
+pub struct RelayClient {
+    endpoint: Endpoint,
+    conn: Connection,
+    exporter: [u8; EXPORTER_LEN],
+}
+
+impl RelayClient {
+    /// Connect to `addr` ("host:port") and accept only the certificate with `fingerprint`.
+    pub async fn connect(addr: &str, fingerprint: &CertFingerprint) -> Result<Self, RelayError> {
+        let remote = resolve(addr).await?;
+        let unreachable = |reason: String| RelayError::Unreachable {
+            addr: addr.to_string(),
+            reason,
+        };
+        let bind: SocketAddr = if remote.is_ipv6() {
+            "[::]:0"
+        } else {
+            "0.0.0.0:0"
+        }
+        .parse()
+        .map_err(|_| unreachable("no local address".into()))?;
+        let endpoint = Endpoint::client(bind)
+            .map_err(|e| unreachable(format!("cannot open a UDP socket: {e}")))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = Arc::new(PinnedCertVerifier {
+            expected: *fingerprint,
+            presented: Mutex::new(None),
+            provider,
+        });
+        let config = client_config(verifier.clone())?;
+        let connecting = endpoint
+            .connect_with(config, remote, SERVER_NAME)
+            .map_err(|e| unreachable(e.to_string()))?;
+        let result = tokio::time::timeout(CONNECT_TIMEOUT, connecting).await;
+        let mismatch = || {
+            let got = verifier.presented.lock().ok().and_then(|p| *p);
+            got.filter(|g| !g.ct_eq(fingerprint))
+                .map(|got| RelayError::FingerprintMismatch {
+                    expected: *fingerprint,
+                    got,
+                })
+        };
+        let conn = match result {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return Err(mismatch().unwrap_or_else(|| unreachable(e.to_string()))),
+            Err(_) => {
+                return Err(mismatch().unwrap_or_else(|| {
+                    unreachable(format!(
+                        "no answer within {} seconds",
+                        CONNECT_TIMEOUT.as_secs()
+                    ))
+                }))
+            }
+        };
+        let mut exporter = [0u8; EXPORTER_LEN];
+        conn.export_keying_material(&mut exporter, EXPORTER_LABEL, b"")
+            .map_err(|_| RelayError::Protocol("TLS exporter unavailable".into()))?;
+        Ok(Self {
+            endpoint,
+            conn,
+            exporter,
+        })
+    }
+
+    /// Register the mailbox of `mailbox_key` (idempotent). Returns its id.
+    pub async fn register(&self, mailbox_key: &SigningKey) -> Result<MailboxId, RelayError> {
+        let public_key = mailbox_key.verifying_key().to_bytes();
+        let mailbox = MailboxId::for_key(&public_key);
+        let proof = self
+            .proof(
+                mailbox_key,
+                Purpose::Register,
+                &mailbox,
+                &auth::register_digest(&public_key),
+            )
+            .await?;
+        let frame = self
+            .request(&Request::Register { public_key, proof })
+            .await?;
+        match expect_response(&frame)? {
+            Response::Registered(m) if m == mailbox => Ok(m),
+            Response::Registered(_) => Err(RelayError::Protocol(
+                "registered a different mailbox id".into(),
+            )),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Deposit `envelope`. `Ok` only once the relay has said the envelope is on its disk.
+    /// Retrying with the same `deposit_id` after a lost answer stores it only once.
+    pub async fn deposit(
+        &self,
+        mailbox: &MailboxId,
+        deposit_id: &DepositId,
+        envelope: &[u8],
+    ) -> Result<(), RelayError> {
+        if envelope.len() > MAX_ENVELOPE_LEN {
+            return Err(RelayError::TooLarge {
+                len: envelope.len(),
+                max: MAX_ENVELOPE_LEN,
+            });
+        }
+        let frame = self
+            .request(&Request::Deposit {
+                mailbox: *mailbox,
+                deposit_id: *deposit_id,
+                envelope,
+            })
+            .await?;
+        match expect_response(&frame)? {
+            Response::Stored { .. } => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Fetch up to `max_items` items (clamped to 1 ..= `MAX_ITEMS_PER_FETCH`) from the mailbox of
+    /// `mailbox_key`. Items stay at the relay until acknowledged.
+    pub async fn fetch(
+        &self,
+        mailbox_key: &SigningKey,
+        max_items: u32,
+    ) -> Result<Vec<FetchedItem>, RelayError> {
+        let max_items = max_items.clamp(1, MAX_ITEMS_PER_FETCH);
+        let mailbox = MailboxId::for_key(&mailbox_key.verifying_key().to_bytes());
+        let proof = self
+            .proof(
+                mailbox_key,
+                Purpose::Fetch,
+                &mailbox,
+                &auth::fetch_digest(max_items),
+            )
+            .await?;
+        let frame = self
+            .request(&Request::Fetch {
+                mailbox,
+                max_items,
+                proof,
+            })
+            .await?;
+        match expect_response(&frame)? {
+            Response::Items(items) => {
+                if items.len() > max_items as usize {
+                    return Err(RelayError::Protocol("more items than asked for".into()));
+                }
+                Ok(items
+                    .into_iter()
+                    .map(|i| FetchedItem {
+                        id: i.id,
+                        envelope: i.envelope.to_vec(),
+                    })
+                    .collect())
+            }
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Acknowledge items so the relay deletes them. Returns how many were deleted (ids already
+    /// gone are not counted). More than `MAX_ACK_IDS` ids are sent in several requests.
+    pub async fn ack(&self, mailbox_key: &SigningKey, ids: &[ItemId]) -> Result<u64, RelayError> {
+        let mailbox = MailboxId::for_key(&mailbox_key.verifying_key().to_bytes());
+        let mut total = 0u64;
+        for chunk in ids.chunks(MAX_ACK_IDS) {
+            let proof = self
+                .proof(
+                    mailbox_key,
+                    Purpose::Ack,
+                    &mailbox,
+                    &auth::ack_digest(chunk),
+                )
+                .await?;
+            let frame = self
+                .request(&Request::Ack {
+                    mailbox,
+                    ids: chunk.to_vec(),
+                    proof,
+                })
+                .await?;
+            match expect_response(&frame)? {
+                Response::Acked(n) => total = total.saturating_add(n),
+                other => return Err(unexpected(&other)),
+            }
+        }
+        Ok(total)
+    }
+
+    /// Close the connection politely.
+    pub async fn close(self) {
+        self.conn.close(VarInt::from_u32(0), b"done");
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+    }
+
+    // Lower-level helpers, public for end-to-end tests of the protocol.
+
+    /// This connection's TLS exporter value (what proofs are bound to).
+    pub fn exporter(&self) -> [u8; EXPORTER_LEN] {
+        self.exporter
+    }
+
+    /// Ask the relay for a fresh nonce on this connection.
+    pub async fn challenge(&self) -> Result<[u8; NONCE_LEN], RelayError> {
+        let frame = self.request(&Request::Challenge).await?;
+        match expect_response(&frame)? {
+            Response::ChallengeNonce(n) => Ok(n),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Get a nonce and sign a proof for `purpose` on this connection.
+    pub async fn proof(
+        &self,
+        key: &SigningKey,
+        purpose: Purpose,
+        mailbox: &MailboxId,
+        digest: &[u8; 32],
+    ) -> Result<Proof, RelayError> {
+        let nonce = self.challenge().await?;
+        Ok(auth::sign(
+            key,
+            purpose,
+            &self.exporter,
+            &nonce,
+            mailbox,
+            digest,
+        ))
+    }
+
+    /// Encode and send one request; returns the raw response frame.
+    pub async fn request(&self, req: &Request<'_>) -> Result<Vec<u8>, RelayError> {
+        let frame = req.encode().map_err(|e| match e {
+            WireError::TooLarge { len, max, .. } => RelayError::TooLarge {
+                len: len as usize,
+                max: max as usize,
+            },
+            other => RelayError::Protocol(format!("cannot encode the request: {other}")),
+        })?;
+        self.raw_request(&frame).await
+    }
+
+    /// Send `frame` as is on a new stream (it need not be valid) and return the relay's response
+    /// frame, checked against the response limits but not decoded.
+    pub async fn raw_request(&self, frame: &[u8]) -> Result<Vec<u8>, RelayError> {
+        match tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(frame)).await {
+            Ok(r) => r,
+            Err(_) => Err(RelayError::Timeout(REQUEST_TIMEOUT.as_secs())),
+        }
+    }
+
+    async fn exchange(&self, frame: &[u8]) -> Result<Vec<u8>, RelayError> {
+        let lost = |e: &dyn std::fmt::Display| RelayError::ConnectionLost(e.to_string());
+        let (mut send, mut recv) = self.conn.open_bi().await.map_err(|e| lost(&e))?;
+        // If the relay refuses early (e.g. a too-large header) it stops our stream; its answer
+        // is still waiting on the receive side, so a failed write is not yet an error.
+        let written = match send.write_all(frame).await {
+            Ok(()) => send.finish().map_err(|e| lost(&e)),
+            Err(e) => Err(lost(&e)),
+        };
+        let mut h = [0u8; FRAME_HEADER_LEN];
+        if let Err(e) = recv.read_exact(&mut h).await {
+            return Err(match (written, e) {
+                (Err(w), _) => w,
+                (Ok(()), quinn::ReadExactError::FinishedEarly(_)) => RelayError::Protocol(
+                    "the relay closed the stream without a complete answer".into(),
+                ),
+                (Ok(()), quinn::ReadExactError::ReadError(e)) => lost(&e),
+            });
+        }
+        let header = wire::decode_response_header(&h)?;
+        let mut out = Vec::with_capacity(FRAME_HEADER_LEN + header.body_len.min(64 * 1024));
+        out.extend_from_slice(&h);
+        let want = FRAME_HEADER_LEN + header.body_len;
+        while out.len() < want {
+            match recv.read_chunk(want - out.len(), true).await {
+                Ok(Some(chunk)) => out.extend_from_slice(&chunk.bytes),
+                Ok(None) => {
+                    return Err(RelayError::Protocol(
+                        "the relay's answer is truncated".into(),
+                    ))
+                }
+                Err(e) => return Err(lost(&e)),
+            }
+        }
+        match recv.read_chunk(1, true).await {
+            Ok(None) => Ok(out),
+            Ok(Some(_)) => Err(RelayError::Protocol(
+                "unexpected bytes after the relay's answer".into(),
+            )),
+            Err(e) => Err(lost(&e)),
+        }
+    }
+}
+
+async fn resolve(addr: &str) -> Result<SocketAddr, RelayError> {
+    if let Ok(a) = addr.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    let mut addrs = tokio::net::lookup_host(addr)
+        .await
+        .map_err(|_| RelayError::BadAddress(addr.to_string()))?;
+    addrs
+        .next()
+        .ok_or_else(|| RelayError::BadAddress(addr.to_string()))
+}
+
+/// Decode a response frame; an Error response becomes [`RelayError::Refused`].
+fn expect_response(frame: &[u8]) -> Result<Response<'_>, RelayError> {
+    match wire::decode_response(frame)? {
+        Response::Error {
+            code,
+            retryable,
+            message,
+        } => Err(RelayError::Refused {
+            code,
+            message: message.to_string(),
+            retryable,
+        }),
+        other => Ok(other),
+    }
+}
+
+fn unexpected(r: &Response<'_>) -> RelayError {
+    RelayError::Protocol(format!("unexpected {:?} answer", r.frame_type()))
+}

@@ -16,6 +16,9 @@ mod frame;
 pub mod limits;
 mod message;
 
+/// ALPN protocol id both peers require; a TLS connection without it is refused.
+pub const ALPN: &[u8] = b"vigil/1";
+
 pub use error::WireError;
 pub use frame::{decode_request_header, decode_response_header, FrameHeader, FrameType};
 pub use message::{

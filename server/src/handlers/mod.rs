@@ -1,0 +1,209 @@
+//! One file per request. [`handle`] dispatches a decoded request and always produces a response
+//! frame: a refused request gets an Error response, never a dropped stream.
+//!
+//! Handlers see no network: they get the decoded request, this connection's [`ConnState`]
+//! (exporter and outstanding nonces) and the [`Shared`] relay state, so they are tested in
+//! memory (see the tests below).
+
+mod ack;
+mod challenge;
+mod deposit;
+mod fetch;
+mod register;
+
+use crate::store::flusher::Flusher;
+use crate::store::{Store, StoreError};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+use vigil_core::ids::MailboxId;
+use vigil_core::wire::auth::{self, ChallengeSet};
+use vigil_core::wire::limits::EXPORTER_LEN;
+use vigil_core::wire::{ErrorCode, Request, Response, WireError};
+
+/// State shared by every connection.
+pub struct Shared {
+    /// Where mailboxes and items live.
+    pub store: Arc<dyn Store>,
+    /// The single place that makes writes durable; "stored" waits on it.
+    pub flusher: Flusher,
+}
+
+/// State of one connection.
+pub struct ConnState {
+    /// TLS exporter output of this connection, bound into every proof.
+    exporter: [u8; EXPORTER_LEN],
+    /// Nonces issued on this connection and not yet used.
+    challenges: Mutex<ChallengeSet>,
+}
+
+impl ConnState {
+    /// New state for a connection whose TLS exporter produced `exporter`.
+    pub fn new(exporter: [u8; EXPORTER_LEN]) -> Self {
+        Self {
+            exporter,
+            challenges: Mutex::new(ChallengeSet::new()),
+        }
+    }
+
+    /// Consume the request's nonce and check its signature under `public_key`. The nonce is
+    /// consumed first, so a proof is single use even when its signature is bad.
+    fn check_proof(&self, public_key: &[u8; 32], req: &Request<'_>) -> Result<(), Refusal> {
+        let Some((_, _, _, proof)) = auth::claim(req) else {
+            return Err(Refusal::new(
+                ErrorCode::BadProof,
+                "request carries no proof",
+            ));
+        };
+        let known = match self.challenges.lock() {
+            Ok(mut set) => set.take(&proof.nonce),
+            Err(_) => false,
+        };
+        if !known {
+            return Err(Refusal::new(
+                ErrorCode::BadProof,
+                "unknown or used nonce; ask for a new challenge",
+            ));
+        }
+        if !auth::verify(public_key, &self.exporter, req) {
+            return Err(Refusal::new(
+                ErrorCode::BadProof,
+                "proof does not verify for this mailbox and connection",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A refused request: what the client is told.
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    code: ErrorCode,
+    retryable: bool,
+    message: &'static str,
+}
+
+impl Refusal {
+    pub(crate) fn new(code: ErrorCode, message: &'static str) -> Self {
+        Self {
+            code,
+            retryable: code.default_retryable(),
+            message,
+        }
+    }
+
+    pub(crate) fn from_wire(e: &WireError) -> Self {
+        let message = match e {
+            WireError::UnsupportedVersion { .. } => "unsupported protocol version",
+            WireError::TooLarge { .. } => "frame exceeds the size limit",
+            WireError::TooMany { .. } => "too many entries in the request",
+            WireError::Truncated { .. } => "frame is truncated",
+            WireError::TrailingData { .. } => "unexpected bytes after the request",
+            WireError::UnknownType(_) | WireError::UnexpectedType(_) => "unknown request type",
+            _ => "malformed request",
+        };
+        Self::new(ErrorCode::for_wire_error(e), message)
+    }
+
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        encode(&Response::Error {
+            code: self.code,
+            retryable: self.retryable,
+            message: self.message,
+        })
+    }
+}
+
+impl From<StoreError> for Refusal {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::UnknownMailbox => {
+                Refusal::new(ErrorCode::UnknownMailbox, "mailbox is not registered here")
+            }
+            StoreError::QuotaExceeded => Refusal::new(ErrorCode::QuotaExceeded, "mailbox is full"),
+            other => {
+                tracing::error!(error = %other, "storage failed");
+                Refusal::new(
+                    ErrorCode::StorageFailed,
+                    "relay storage failed; try again later",
+                )
+            }
+        }
+    }
+}
+
+/// Encode a response. Our own responses are built within the limits, so encoding cannot fail;
+/// should it, the client gets a storage error instead of a panic.
+fn encode(resp: &Response<'_>) -> Vec<u8> {
+    match resp.encode() {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(error = %e, "could not encode a response");
+            Response::Error {
+                code: ErrorCode::StorageFailed,
+                retryable: true,
+                message: "internal error",
+            }
+            .encode()
+            .unwrap_or_default()
+        }
+    }
+}
+
+/// Run `f` on the store in a blocking thread.
+async fn blocking<T: Send + 'static>(
+    shared: &Shared,
+    f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, Refusal> {
+    let store = shared.store.clone();
+    match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
+        Ok(r) => r.map_err(Refusal::from),
+        Err(e) => Err(Refusal::from(StoreError::Backend(format!(
+            "store task failed: {e}"
+        )))),
+    }
+}
+
+/// Wait for the group commit.
+async fn durable(shared: &Shared) -> Result<(), Refusal> {
+    shared.flusher.flush().await.map_err(Refusal::from)
+}
+
+/// Look up the key registered for `mailbox`.
+async fn registered_key(shared: &Shared, mailbox: MailboxId) -> Result<[u8; 32], Refusal> {
+    blocking(shared, move |s| s.mailbox_key(&mailbox))
+        .await?
+        .ok_or_else(|| Refusal::new(ErrorCode::UnknownMailbox, "mailbox is not registered here"))
+}
+
+/// Unix seconds now; a clock before 1970 counts as 0.
+pub fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Handle one request; returns the encoded response frame.
+pub async fn handle(shared: &Shared, conn: &ConnState, req: Request<'_>) -> Vec<u8> {
+    let result = match &req {
+        Request::Challenge => Ok(challenge::apply(conn)),
+        Request::Register { .. } => register::apply(shared, conn, &req).await,
+        Request::Deposit {
+            mailbox,
+            deposit_id,
+            envelope,
+        } => deposit::apply(shared, *mailbox, *deposit_id, envelope).await,
+        Request::Fetch { .. } => fetch::apply(shared, conn, &req).await,
+        Request::Ack { .. } => ack::apply(shared, conn, &req).await,
+    };
+    match result {
+        Ok(frame) => frame,
+        Err(refusal) => {
+            tracing::debug!(code = %refusal.code, "request refused");
+            refusal.encode()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,130 @@
+//! Storage behind a small trait, so the embedded sled store can later be replaced by a
+//! distributed one without touching the handlers.
+//!
+//! What a store may hold: mailbox ids, mailbox public keys, ciphertext envelopes, the deposit ids
+//! senders chose (for idempotent retries) and a coarse receive time (rounded to
+//! `RECEIVE_TIME_GRANULARITY_SECS`) for expiry. Never IP addresses, never plaintext, never
+//! anything about who deposited.
+//!
+//! Methods are synchronous and may block on disk; async callers run them in `spawn_blocking`.
+//! Writes are not durable until [`Store::flush`] returns — the relay calls it through the single
+//! [`flusher::Flusher`] task before it tells a client "stored".
+
+pub mod flusher;
+pub mod sled_store;
+
+use vigil_core::ids::{DepositId, ItemId, MailboxId};
+
+pub use sled_store::SledStore;
+
+/// One stored item returned by [`Store::fetch`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredItem {
+    /// The relay's id for the item.
+    pub id: ItemId,
+    /// The envelope exactly as deposited.
+    pub envelope: Vec<u8>,
+}
+
+/// Totals, for the operator. Contains no ids.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Registered mailboxes.
+    pub mailboxes: u64,
+    /// Items waiting to be fetched.
+    pub items: u64,
+    /// Envelope bytes waiting to be fetched.
+    pub bytes: u64,
+}
+
+/// Per-mailbox limits; a flood of deposits into one mailbox fills only that mailbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quota {
+    /// Most items a mailbox may hold.
+    pub max_items: u64,
+    /// Most envelope bytes a mailbox may hold.
+    pub max_bytes: u64,
+}
+
+impl Default for Quota {
+    fn default() -> Self {
+        // 10 000 items / 4 GiB: far above what an NGO receives between two fetches, while a
+        // full mailbox still fits on a small VPS disk.
+        Self {
+            max_items: 10_000,
+            max_bytes: 4 * 1024 * 1024 * 1024,
+        }
+    }
+}
+
+impl Quota {
+    /// Whether a mailbox holding `items` items of `bytes` bytes may take one more of `len` bytes.
+    pub fn allows(&self, items: u64, bytes: u64, len: u64) -> bool {
+        items.saturating_add(1) <= self.max_items && bytes.saturating_add(len) <= self.max_bytes
+    }
+}
+
+/// Why a store operation failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Deposit into a mailbox nobody registered.
+    #[error("mailbox is not registered at this relay")]
+    UnknownMailbox,
+    /// The mailbox is full.
+    #[error("mailbox is full")]
+    QuotaExceeded,
+    /// A stored record could not be parsed: the database is damaged.
+    #[error("stored record is damaged: {0}")]
+    Corrupt(&'static str),
+    /// The storage backend failed (disk full, I/O error, ...).
+    #[error("storage backend failed: {0}")]
+    Backend(String),
+}
+
+/// What the relay needs from storage.
+pub trait Store: Send + Sync + 'static {
+    /// Register `mailbox` for `public_key` (idempotent). The caller has checked that
+    /// `mailbox == MailboxId::for_key(public_key)` and that the registrant holds the key.
+    fn register_mailbox(
+        &self,
+        mailbox: &MailboxId,
+        public_key: &[u8; 32],
+    ) -> Result<(), StoreError>;
+
+    /// The public key registered for `mailbox`, if any.
+    fn mailbox_key(&self, mailbox: &MailboxId) -> Result<Option<[u8; 32]>, StoreError>;
+
+    /// Store `envelope` in `mailbox`. Idempotent per (mailbox, deposit id): a repeat returns the
+    /// first item's id and `true` and writes nothing. `now` is Unix seconds.
+    fn deposit(
+        &self,
+        mailbox: &MailboxId,
+        deposit_id: &DepositId,
+        envelope: &[u8],
+        now: u64,
+    ) -> Result<(ItemId, bool), StoreError>;
+
+    /// Up to `max_items` items from `mailbox`, stopping before the envelopes would sum to more
+    /// than `max_bytes` (but always at least one item if the mailbox is not empty).
+    fn fetch(
+        &self,
+        mailbox: &MailboxId,
+        max_items: u32,
+        max_bytes: usize,
+    ) -> Result<Vec<StoredItem>, StoreError>;
+
+    /// Delete the given items from `mailbox`; returns how many existed. Ids of other mailboxes
+    /// are not touched.
+    fn ack(&self, mailbox: &MailboxId, ids: &[ItemId]) -> Result<u64, StoreError>;
+
+    /// Delete items (and remembered deposit ids) older than the store's expiry; returns how many
+    /// items were deleted.
+    fn expire(&self, now: u64) -> Result<u64, StoreError>;
+
+    /// Totals.
+    fn stats(&self) -> Result<StoreStats, StoreError>;
+
+    /// Make every completed write durable. Called from one place only (the flusher).
+    fn flush(&self) -> Result<(), StoreError>;
+}
