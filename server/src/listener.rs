@@ -36,6 +36,15 @@ pub(crate) fn server_config(
     identity: &Identity,
     config: &RelayConfig,
 ) -> Result<quinn::ServerConfig> {
+    let tls = tls_config(identity)?;
+    let quic =
+        QuicServerConfig::try_from(tls).context("TLS configuration is not usable for QUIC")?;
+    let mut sc = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    sc.transport_config(Arc::new(transport_config(config)?));
+    Ok(sc)
+}
+
+fn tls_config(identity: &Identity) -> Result<rustls::ServerConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -44,13 +53,15 @@ pub(crate) fn server_config(
         .with_single_cert(vec![identity.cert.clone()], identity.key.clone_key())
         .context("the relay certificate or key in the data directory is not usable; restore them from backup")?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
+    // QUIC allows only 0 or u32::MAX here; 0 refuses 0-RTT, whose data could be replayed.
     tls.max_early_data_size = 0;
+    // No tickets and no session cache: every connection is a full handshake, unlinkable.
     tls.send_tls13_tickets = 0;
     tls.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
-    let quic =
-        QuicServerConfig::try_from(tls).context("TLS configuration is not usable for QUIC")?;
-    let mut sc = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    Ok(tls)
+}
 
+fn transport_config(config: &RelayConfig) -> Result<TransportConfig> {
     let mut t = TransportConfig::default();
     t.max_concurrent_bidi_streams(VarInt::from_u32(config.max_streams_per_connection));
     t.max_concurrent_uni_streams(VarInt::from_u32(0));
@@ -61,8 +72,7 @@ pub(crate) fn server_config(
     t.max_idle_timeout(Some(
         IdleTimeout::try_from(config.idle_timeout).context("idle timeout is too long")?,
     ));
-    sc.transport_config(Arc::new(t));
-    Ok(sc)
+    Ok(t)
 }
 
 /// Everything the accept loop hands to connection tasks.
@@ -233,5 +243,22 @@ impl Listener {
             Ok(Some(_)) => Err(Refusal::from_wire(&WireError::TrailingData { extra: 1 })),
             Err(_) => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_refuses_early_data_and_resumption() {
+        let dir = tempfile::tempdir().unwrap();
+        let identity = crate::cert::load_or_create(dir.path()).unwrap();
+        let tls = tls_config(&identity).unwrap();
+        assert_eq!(tls.max_early_data_size, 0);
+        assert_eq!(tls.send_tls13_tickets, 0);
+        assert!(!tls.session_storage.can_cache());
+        assert!(!tls.ticketer.enabled());
+        assert_eq!(tls.alpn_protocols, vec![ALPN.to_vec()]);
     }
 }

@@ -414,3 +414,80 @@ fn key_file_is_private() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_deposits_from_many_connections_are_all_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = start(dir.path()).await;
+    let ngo = connect(&relay).await;
+    let k = key(1);
+    let mailbox = ngo.register(&k).await.unwrap();
+    let addr = relay.local_addr().to_string();
+    let fp = relay.fingerprint();
+    let mut tasks = Vec::new();
+    for c in 0..4u8 {
+        let addr = addr.clone();
+        tasks.push(tokio::spawn(async move {
+            let client = std::sync::Arc::new(RelayClient::connect(&addr, &fp).await.unwrap());
+            let mut inner = Vec::new();
+            for i in 0..12u8 {
+                let client = client.clone();
+                inner.push(tokio::spawn(async move {
+                    let id = DepositId([c * 16 + i; 16]);
+                    client
+                        .deposit(&mailbox, &id, &[c, i, 0, 1, 2, 3])
+                        .await
+                        .unwrap();
+                }));
+            }
+            for t in inner {
+                t.await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut total = 0;
+    loop {
+        let items = ngo.fetch(&k, 64).await.unwrap();
+        if items.is_empty() {
+            break;
+        }
+        total += items.len();
+        let ids: Vec<ItemId> = items.iter().map(|i| i.id).collect();
+        ngo.ack(&k, &ids).await.unwrap();
+    }
+    assert_eq!(total, 48);
+    ngo.close().await;
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = RelayConfig::new(dir.path(), "127.0.0.1:0".parse().unwrap());
+    config.max_connections = 1;
+    let relay = vigil_relay::start(config).await.unwrap();
+    let first = connect(&relay).await;
+    let second = RelayClient::connect(&relay.local_addr().to_string(), &relay.fingerprint()).await;
+    assert!(
+        matches!(second, Err(RelayError::Unreachable { .. })),
+        "{:?}",
+        second.err()
+    );
+    first.challenge().await.unwrap();
+    first.close().await;
+    relay.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_refuses_new_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = start(dir.path()).await;
+    let addr = relay.local_addr().to_string();
+    let fp = relay.fingerprint();
+    relay.shutdown().await.unwrap();
+    let r = RelayClient::connect(&addr, &fp).await;
+    assert!(matches!(r, Err(RelayError::Unreachable { .. })));
+}
