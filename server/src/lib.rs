@@ -128,10 +128,7 @@ pub async fn start(config: RelayConfig) -> Result<RelayHandle> {
         .context("cannot read the listening address")?;
 
     let (flusher, flusher_task) = Flusher::spawn(store.clone());
-    let shared = Arc::new(handlers::Shared {
-        store: store.clone(),
-        flusher: flusher.clone(),
-    });
+    let shared = Arc::new(handlers::Shared::new(store.clone(), flusher.clone()));
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
 

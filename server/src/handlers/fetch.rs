@@ -21,6 +21,10 @@ pub(super) async fn apply(
     let (mailbox, max_items) = (*mailbox, *max_items);
     let key = registered_key(shared, mailbox).await?;
     conn.check_proof(&key, req)?;
+    let _slot =
+        shared.fetch_slots.acquire().await.map_err(|_| {
+            Refusal::new(ErrorCode::Busy, "relay is shutting down; try again later")
+        })?;
     let items = blocking(shared, move |s| {
         s.fetch(&mailbox, max_items, MAX_FETCH_RESPONSE_BYTES)
     })

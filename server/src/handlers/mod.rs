@@ -26,6 +26,23 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     /// The single place that makes writes durable; "stored" waits on it.
     pub flusher: Flusher,
+    /// Fetches running at once. Each may hold up to `MAX_FETCH_RESPONSE_BYTES` in memory, so
+    /// this bounds response memory the way the request budget bounds request memory.
+    pub fetch_slots: tokio::sync::Semaphore,
+}
+
+impl Shared {
+    /// Fetches allowed at once by default (8 × 32 MiB of responses at most).
+    pub const DEFAULT_FETCH_SLOTS: usize = 8;
+
+    /// Shared state with the default number of fetch slots.
+    pub fn new(store: Arc<dyn Store>, flusher: Flusher) -> Self {
+        Self {
+            store,
+            flusher,
+            fetch_slots: tokio::sync::Semaphore::new(Self::DEFAULT_FETCH_SLOTS),
+        }
+    }
 }
 
 /// State of one connection.

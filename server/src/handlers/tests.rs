@@ -27,7 +27,7 @@ fn fixture() -> Fixture {
     let (flusher, _task) = Flusher::spawn(store.clone());
     Fixture {
         _dir: dir,
-        shared: Shared { store, flusher },
+        shared: Shared::new(store, flusher),
         conn: ConnState::new([5; 32]),
     }
 }
