@@ -15,6 +15,7 @@ mod error;
 mod frame;
 pub mod limits;
 mod message;
+pub mod policy;
 
 /// ALPN protocol id both peers require; a TLS connection without it is refused.
 pub const ALPN: &[u8] = b"vigil/1";

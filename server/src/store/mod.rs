@@ -37,32 +37,7 @@ pub struct StoreStats {
     pub bytes: u64,
 }
 
-/// Per-mailbox limits; a flood of deposits into one mailbox fills only that mailbox.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Quota {
-    /// Most items a mailbox may hold.
-    pub max_items: u64,
-    /// Most envelope bytes a mailbox may hold.
-    pub max_bytes: u64,
-}
-
-impl Default for Quota {
-    fn default() -> Self {
-        // 10 000 items / 4 GiB: far above what an NGO receives between two fetches, while a
-        // full mailbox still fits on a small VPS disk.
-        Self {
-            max_items: 10_000,
-            max_bytes: 4 * 1024 * 1024 * 1024,
-        }
-    }
-}
-
-impl Quota {
-    /// Whether a mailbox holding `items` items of `bytes` bytes may take one more of `len` bytes.
-    pub fn allows(&self, items: u64, bytes: u64, len: u64) -> bool {
-        items.saturating_add(1) <= self.max_items && bytes.saturating_add(len) <= self.max_bytes
-    }
-}
+pub use vigil_core::wire::policy::Quota;
 
 /// Why a store operation failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -21,7 +21,7 @@ use sled::Transactional;
 use std::path::Path;
 use std::time::Duration;
 use vigil_core::ids::{DepositId, ItemId, MailboxId};
-use vigil_core::wire::limits::RECEIVE_TIME_GRANULARITY_SECS;
+use vigil_core::wire::policy::{coarse_time, expiry_cutoff};
 
 const KIND_ITEM: u8 = 0;
 const KIND_DEPOSIT: u8 = 1;
@@ -47,10 +47,6 @@ fn tx_err(e: TransactionError<StoreError>) -> StoreError {
         TransactionError::Abort(e) => e,
         TransactionError::Storage(e) => backend(e),
     }
-}
-
-fn coarse(now: u64) -> u64 {
-    now - now % RECEIVE_TIME_GRANULARITY_SECS
 }
 
 fn key48(mailbox: &MailboxId, id: &[u8; 16]) -> [u8; 48] {
@@ -177,7 +173,7 @@ impl Store for SledStore {
         if self.mailbox_key(mailbox)?.is_none() {
             return Err(StoreError::UnknownMailbox);
         }
-        let time = coarse(now);
+        let time = coarse_time(now);
         let mut fresh = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut fresh);
         let fresh = ItemId(fresh);
@@ -266,7 +262,7 @@ impl Store for SledStore {
     }
 
     fn expire(&self, now: u64) -> Result<u64, StoreError> {
-        let Some(cutoff) = now.checked_sub(self.expiry.as_secs()) else {
+        let Some(cutoff) = expiry_cutoff(now, self.expiry.as_secs()) else {
             return Ok(0);
         };
         // Every key whose time is <= cutoff sorts before (cutoff + 1) ‖ ...

@@ -1,0 +1,71 @@
+//! Relay policy decisions that need no I/O: per-mailbox quota, coarse receive times and expiry.
+//! They live here, beside the limits, so they are tested without a disk or a clock, and a future
+//! store implementation applies exactly the same rules.
+
+use super::limits::RECEIVE_TIME_GRANULARITY_SECS;
+
+/// Per-mailbox limits: a flood of deposits into one mailbox fills only that mailbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quota {
+    /// Most items a mailbox may hold.
+    pub max_items: u64,
+    /// Most envelope bytes a mailbox may hold.
+    pub max_bytes: u64,
+}
+
+impl Default for Quota {
+    /// 10 000 items / 4 GiB: far above what an NGO receives between two fetches, while a full
+    /// mailbox still fits on a small server's disk.
+    fn default() -> Self {
+        Self {
+            max_items: 10_000,
+            max_bytes: 4 * 1024 * 1024 * 1024,
+        }
+    }
+}
+
+impl Quota {
+    /// Whether a mailbox holding `items` items of `bytes` bytes may take one more of `len` bytes.
+    pub fn allows(&self, items: u64, bytes: u64, len: u64) -> bool {
+        items.saturating_add(1) <= self.max_items && bytes.saturating_add(len) <= self.max_bytes
+    }
+}
+
+/// The receive time a relay records for something arriving at Unix time `now`: rounded down to
+/// [`RECEIVE_TIME_GRANULARITY_SECS`], so a seized store gives no precise timeline.
+pub fn coarse_time(now: u64) -> u64 {
+    now - now % RECEIVE_TIME_GRANULARITY_SECS
+}
+
+/// The latest coarse receive time that has expired at `now` for an expiry of `expiry_secs`, or
+/// `None` if nothing can have expired yet. An item received at coarse time `t` expires once
+/// `t + expiry_secs <= now`.
+pub fn expiry_cutoff(now: u64, expiry_secs: u64) -> Option<u64> {
+    now.checked_sub(expiry_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quota_counts_items_and_bytes() {
+        let q = Quota {
+            max_items: 2,
+            max_bytes: 10,
+        };
+        assert!(q.allows(0, 0, 10));
+        assert!(!q.allows(0, 0, 11));
+        assert!(q.allows(1, 5, 5));
+        assert!(!q.allows(2, 0, 1));
+        assert!(!q.allows(u64::MAX, u64::MAX, u64::MAX), "no overflow");
+    }
+
+    #[test]
+    fn times_are_coarse_and_expiry_is_inclusive() {
+        assert_eq!(coarse_time(7199), 3600);
+        assert_eq!(coarse_time(7200), 7200);
+        assert_eq!(expiry_cutoff(100, 200), None);
+        assert_eq!(expiry_cutoff(300, 200), Some(100));
+    }
+}
