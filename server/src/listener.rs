@@ -183,10 +183,7 @@ impl Listener {
     async fn stream(&self, mut send: SendStream, mut recv: RecvStream, conn: &ConnState) {
         let response = match self.read_request(&mut recv).await {
             Ok(Some((header, body, _permit))) => {
-                match wire::decode_request_body(header.frame_type, &body) {
-                    Ok(req) => handlers::handle(&self.shared, conn, req).await,
-                    Err(e) => Refusal::from_wire(&e).encode(),
-                }
+                handlers::handle_body(&self.shared, conn, header.frame_type, body).await
             }
             Ok(None) => return,
             Err(refusal) => {

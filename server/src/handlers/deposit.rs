@@ -4,16 +4,19 @@ use super::{blocking, durable, encode, now_unix, Refusal, Shared};
 use vigil_core::ids::{DepositId, MailboxId};
 use vigil_core::wire::Response;
 
+/// `buf[offset..]` is the envelope. Taking the request buffer by value lets a deposit reach the
+/// store without another copy of up to `MAX_ENVELOPE_LEN` bytes.
 pub(super) async fn apply(
     shared: &Shared,
     mailbox: MailboxId,
     deposit_id: DepositId,
-    envelope: &[u8],
+    buf: Vec<u8>,
+    offset: usize,
 ) -> Result<Vec<u8>, Refusal> {
-    let envelope = envelope.to_vec();
     let now = now_unix();
     let (_, duplicate) = blocking(shared, move |s| {
-        s.deposit(&mailbox, &deposit_id, &envelope, now)
+        let envelope = buf.get(offset..).unwrap_or_default();
+        s.deposit(&mailbox, &deposit_id, envelope, now)
     })
     .await?;
     // Also for a duplicate: the first copy may still be waiting for its flush.

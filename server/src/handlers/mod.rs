@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 use vigil_core::ids::MailboxId;
 use vigil_core::wire::auth::{self, ChallengeSet};
-use vigil_core::wire::limits::EXPORTER_LEN;
-use vigil_core::wire::{ErrorCode, Request, Response, WireError};
+use vigil_core::wire::limits::{DEPOSIT_FIXED_LEN, EXPORTER_LEN};
+use vigil_core::wire::{self, ErrorCode, FrameType, Request, Response, WireError};
 
 /// State shared by every connection.
 pub struct Shared {
@@ -209,10 +209,34 @@ pub async fn handle(shared: &Shared, conn: &ConnState, req: Request<'_>) -> Vec<
             mailbox,
             deposit_id,
             envelope,
-        } => deposit::apply(shared, *mailbox, *deposit_id, envelope).await,
+        } => deposit::apply(shared, *mailbox, *deposit_id, envelope.to_vec(), 0).await,
         Request::Fetch { .. } => fetch::apply(shared, conn, &req).await,
         Request::Ack { .. } => ack::apply(shared, conn, &req).await,
     };
+    respond(result)
+}
+
+/// Decode and handle a request body whose header was already checked; returns the encoded
+/// response frame. Deposits are handed to the store without copying the envelope again.
+pub async fn handle_body(
+    shared: &Shared,
+    conn: &ConnState,
+    frame_type: FrameType,
+    body: Vec<u8>,
+) -> Vec<u8> {
+    let (mailbox, deposit_id) = match wire::decode_request_body(frame_type, &body) {
+        Err(e) => return Refusal::from_wire(&e).encode(),
+        Ok(Request::Deposit {
+            mailbox,
+            deposit_id,
+            ..
+        }) => (mailbox, deposit_id),
+        Ok(req) => return handle(shared, conn, req).await,
+    };
+    respond(deposit::apply(shared, mailbox, deposit_id, body, DEPOSIT_FIXED_LEN).await)
+}
+
+fn respond(result: Result<Vec<u8>, Refusal>) -> Vec<u8> {
     match result {
         Ok(frame) => frame,
         Err(refusal) => {

@@ -179,6 +179,12 @@ impl Store for SledStore {
         let fresh = ItemId(fresh);
         let dkey = key48(mailbox, deposit_id.as_bytes());
         let len = envelope.len() as u64;
+        // Built once: a transaction may run its closure several times, and cloning an IVec is
+        // cheap where copying a 16 MiB envelope is not.
+        let mut v = Vec::with_capacity(8 + envelope.len());
+        v.extend_from_slice(&time.to_be_bytes());
+        v.extend_from_slice(envelope);
+        let value = sled::IVec::from(v);
         (&self.items, &self.deposits, &self.by_time, &self.usage)
             .transaction(|(items, deposits, by_time, usage)| {
                 if let Some(v) = deposits.get(&dkey[..])? {
@@ -195,10 +201,7 @@ impl Store for SledStore {
                         StoreError::QuotaExceeded,
                     ));
                 }
-                let mut value = Vec::with_capacity(8 + envelope.len());
-                value.extend_from_slice(&time.to_be_bytes());
-                value.extend_from_slice(envelope);
-                items.insert(&key48(mailbox, fresh.as_bytes())[..], value)?;
+                items.insert(&key48(mailbox, fresh.as_bytes())[..], value.clone())?;
                 let mut dval = [0u8; 24];
                 dval[..16].copy_from_slice(fresh.as_bytes());
                 dval[16..].copy_from_slice(&time.to_be_bytes());
