@@ -47,7 +47,9 @@ pub enum CardError {
     #[error("recipient card is damaged ({0}); ask the NGO for its card again")]
     Damaged(String),
     /// A field is out of range.
-    #[error("recipient card field `{field}` is invalid: {problem}; ask the NGO for its card again")]
+    #[error(
+        "recipient card field `{field}` is invalid: {problem}; ask the NGO for its card again"
+    )]
     Field {
         /// Field name.
         field: &'static str,
@@ -99,17 +101,36 @@ impl RecipientCard {
     /// Check every field against its limit.
     fn validate(&self) -> Result<(), CardError> {
         let n = self.name.trim();
-        if n.is_empty() || self.name.chars().count() > MAX_NAME_CHARS || self.name.chars().any(char::is_control) {
-            return Err(CardError::Field { field: "name", problem: format!("must be 1 to {MAX_NAME_CHARS} printable characters") });
+        if n.is_empty()
+            || self.name.chars().count() > MAX_NAME_CHARS
+            || self.name.chars().any(char::is_control)
+        {
+            return Err(CardError::Field {
+                field: "name",
+                problem: format!("must be 1 to {MAX_NAME_CHARS} printable characters"),
+            });
         }
         if self.recipients.is_empty() || self.recipients.len() > MAX_CARD_RECIPIENTS {
             return Err(CardError::Field {
                 field: "recipients",
-                problem: format!("must hold 1 to {MAX_CARD_RECIPIENTS} staff keys, not {}", self.recipients.len()),
+                problem: format!(
+                    "must hold 1 to {MAX_CARD_RECIPIENTS} staff keys, not {}",
+                    self.recipients.len()
+                ),
             });
         }
-        if self.relay.is_empty() || self.relay.len() > MAX_RELAY_ADDR_LEN || !self.relay.contains(':') || self.relay.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(CardError::Field { field: "relay", problem: "must be host:port".into() });
+        if self.relay.is_empty()
+            || self.relay.len() > MAX_RELAY_ADDR_LEN
+            || !self.relay.contains(':')
+            || self
+                .relay
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(CardError::Field {
+                field: "relay",
+                problem: "must be host:port".into(),
+            });
         }
         Ok(())
     }
@@ -118,7 +139,10 @@ impl RecipientCard {
     pub fn sign(&self, identity: &SigningSecret) -> Result<String, CardError> {
         self.validate()?;
         if identity.public() != self.identity_key {
-            return Err(CardError::Field { field: "identity_key", problem: "is not the key signing the card".into() });
+            return Err(CardError::Field {
+                field: "identity_key",
+                problem: "is not the key signing the card".into(),
+            });
         }
         let body = CardBody {
             v: 1,
@@ -132,9 +156,16 @@ impl RecipientCard {
         };
         let json = serde_json::to_vec(&body).map_err(|e| CardError::Damaged(e.to_string()))?;
         let sig = identity.sign(SignatureDomain::Card, &json);
-        let text = format!("{CARD_PREFIX}{}.{}", URL_SAFE_NO_PAD.encode(&json), URL_SAFE_NO_PAD.encode(sig));
+        let text = format!(
+            "{CARD_PREFIX}{}.{}",
+            URL_SAFE_NO_PAD.encode(&json),
+            URL_SAFE_NO_PAD.encode(sig)
+        );
         if text.len() > MAX_CARD_LEN {
-            return Err(CardError::TooLarge { len: text.len(), max: MAX_CARD_LEN });
+            return Err(CardError::TooLarge {
+                len: text.len(),
+                max: MAX_CARD_LEN,
+            });
         }
         Ok(text)
     }
@@ -142,7 +173,10 @@ impl RecipientCard {
     /// Parse and verify a card's text form. Surrounding white space is ignored.
     pub fn parse(text: &str) -> Result<Self, CardError> {
         if text.len() > MAX_CARD_LEN {
-            return Err(CardError::TooLarge { len: text.len(), max: MAX_CARD_LEN });
+            return Err(CardError::TooLarge {
+                len: text.len(),
+                max: MAX_CARD_LEN,
+            });
         }
         let text = text.trim();
         let rest = text.strip_prefix(CARD_PREFIX).ok_or(CardError::NotACard)?;
@@ -150,31 +184,62 @@ impl RecipientCard {
         if sig_b64.contains('.') {
             return Err(CardError::NotACard);
         }
-        let json = URL_SAFE_NO_PAD.decode(body_b64).map_err(|e| CardError::Damaged(e.to_string()))?;
-        let sig_bytes = URL_SAFE_NO_PAD.decode(sig_b64).map_err(|e| CardError::Damaged(e.to_string()))?;
-        let sig: [u8; 64] = sig_bytes.try_into().map_err(|_| CardError::Damaged("signature has the wrong length".into()))?;
-        let body: CardBody = serde_json::from_slice(&json).map_err(|e| CardError::Damaged(e.to_string()))?;
+        let json = URL_SAFE_NO_PAD
+            .decode(body_b64)
+            .map_err(|e| CardError::Damaged(e.to_string()))?;
+        let sig_bytes = URL_SAFE_NO_PAD
+            .decode(sig_b64)
+            .map_err(|e| CardError::Damaged(e.to_string()))?;
+        let sig: [u8; 64] = sig_bytes
+            .try_into()
+            .map_err(|_| CardError::Damaged("signature has the wrong length".into()))?;
+        let body: CardBody =
+            serde_json::from_slice(&json).map_err(|e| CardError::Damaged(e.to_string()))?;
         if body.v != 1 {
-            return Err(CardError::Field { field: "v", problem: format!("version {} is not supported; update Vigil", body.v) });
+            return Err(CardError::Field {
+                field: "v",
+                problem: format!("version {} is not supported; update Vigil", body.v),
+            });
         }
         let identity_key: PublicSigningKey = body.identity_key.parse()?;
         // Verify before looking at anything else the card claims.
-        identity_key.verify(SignatureDomain::Card, &json, &sig).map_err(|_| CardError::BadSignature)?;
+        identity_key
+            .verify(SignatureDomain::Card, &json, &sig)
+            .map_err(|_| CardError::BadSignature)?;
         if body.recipients.len() > MAX_CARD_RECIPIENTS {
-            return Err(CardError::Field { field: "recipients", problem: format!("more than {MAX_CARD_RECIPIENTS}") });
+            return Err(CardError::Field {
+                field: "recipients",
+                problem: format!("more than {MAX_CARD_RECIPIENTS}"),
+            });
         }
         let recipients = body
             .recipients
             .iter()
-            .map(|r| r.parse::<Recipient>().map_err(|e| CardError::Field { field: "recipients", problem: e.to_string() }))
+            .map(|r| {
+                r.parse::<Recipient>().map_err(|e| CardError::Field {
+                    field: "recipients",
+                    problem: e.to_string(),
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let card = RecipientCard {
             name: body.name,
             identity_key,
             recipients,
             relay: body.relay,
-            relay_fingerprint: body.relay_fingerprint.parse().map_err(|e: crate::ids::IdError| CardError::Field { field: "relay_fingerprint", problem: e.to_string() })?,
-            mailbox: body.mailbox.parse().map_err(|e: crate::ids::IdError| CardError::Field { field: "mailbox", problem: e.to_string() })?,
+            relay_fingerprint: body.relay_fingerprint.parse().map_err(
+                |e: crate::ids::IdError| CardError::Field {
+                    field: "relay_fingerprint",
+                    problem: e.to_string(),
+                },
+            )?,
+            mailbox: body
+                .mailbox
+                .parse()
+                .map_err(|e: crate::ids::IdError| CardError::Field {
+                    field: "mailbox",
+                    problem: e.to_string(),
+                })?,
             created: body.created,
         };
         card.validate()?;
@@ -204,7 +269,10 @@ mod tests {
         let card = RecipientCard {
             name: "Memorial Caucasus desk".into(),
             identity_key: id.public(),
-            recipients: vec![Identity::generate().to_public(), Identity::generate().to_public()],
+            recipients: vec![
+                Identity::generate().to_public(),
+                Identity::generate().to_public(),
+            ],
             relay: "127.0.0.1:4433".into(),
             relay_fingerprint: CertFingerprint([7; 32]),
             mailbox: MailboxId([9; 32]),
@@ -235,9 +303,18 @@ mod tests {
         let (_, evil_sig) = evil_text.rsplit_once('.').unwrap();
         let (orig_body, _) = text.rsplit_once('.').unwrap();
         let spliced = format!("{orig_body}.{evil_sig}");
-        assert!(matches!(RecipientCard::parse(&spliced), Err(CardError::BadSignature)));
-        assert!(matches!(RecipientCard::parse("hello"), Err(CardError::NotACard)));
-        assert!(matches!(RecipientCard::parse(&"A".repeat(MAX_CARD_LEN + 1)), Err(CardError::TooLarge { .. })));
+        assert!(matches!(
+            RecipientCard::parse(&spliced),
+            Err(CardError::BadSignature)
+        ));
+        assert!(matches!(
+            RecipientCard::parse("hello"),
+            Err(CardError::NotACard)
+        ));
+        assert!(matches!(
+            RecipientCard::parse(&"A".repeat(MAX_CARD_LEN + 1)),
+            Err(CardError::TooLarge { .. })
+        ));
         assert!(RecipientCard::parse(&format!("{CARD_PREFIX}!!.!!")).is_err());
     }
 

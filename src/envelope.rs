@@ -29,7 +29,8 @@ const MAGIC: &[u8; 15] = b"vigil-envelope\x01";
 /// Most NGOs one report can be addressed to. Each costs 32 bytes in every copy.
 pub const MAX_INTENDED: usize = 16;
 /// Largest inner layer: the fixed fields, the keys, the report and the signature.
-pub const MAX_INNER_LEN: usize = MAGIC.len() + 32 + 8 + 1 + 32 * MAX_INTENDED + 4 + MAX_REPORT_JSON_LEN + 64;
+pub const MAX_INNER_LEN: usize =
+    MAGIC.len() + 32 + 8 + 1 + 32 * MAX_INTENDED + 4 + MAX_REPORT_JSON_LEN + 64;
 
 /// Why an envelope could not be made or opened.
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +86,9 @@ pub fn sign_inner(
     let mut keys: Vec<[u8; 32]> = intended.iter().map(PublicSigningKey::to_bytes).collect();
     keys.sort_unstable();
     keys.dedup();
-    let mut out = Zeroizing::new(Vec::with_capacity(MAX_INNER_LEN.min(report_json.len() + 1024)));
+    let mut out = Zeroizing::new(Vec::with_capacity(
+        MAX_INNER_LEN.min(report_json.len() + 1024),
+    ));
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&sender.public().to_bytes());
     out.extend_from_slice(&created.to_be_bytes());
@@ -149,7 +152,8 @@ pub fn open_inner(inner: &[u8], me: &PublicSigningKey) -> Result<Opened, Envelop
         return Err(EnvelopeError::Malformed("unknown magic or version"));
     }
     let sender_bytes: [u8; 32] = r.array("sender key")?;
-    let sender = PublicSigningKey::from_bytes(&sender_bytes).map_err(|_: KeyError| EnvelopeError::BadSignature)?;
+    let sender = PublicSigningKey::from_bytes(&sender_bytes)
+        .map_err(|_: KeyError| EnvelopeError::BadSignature)?;
     let created = u64::from_be_bytes(r.array("creation time")?);
     let n = usize::from(r.array::<1>("recipient count")?[0]);
     if n == 0 || n > MAX_INTENDED {
@@ -165,11 +169,17 @@ pub fn open_inner(inner: &[u8], me: &PublicSigningKey) -> Result<Opened, Envelop
     }
     let report_json = r.take(m, "report")?;
     if !r.0.is_empty() {
-        return Err(EnvelopeError::Malformed("trailing bytes before the signature"));
+        return Err(EnvelopeError::Malformed(
+            "trailing bytes before the signature",
+        ));
     }
     // The signature comes first: nothing the envelope claims is believed before it verifies.
-    let sig: [u8; 64] = sig.try_into().map_err(|_| EnvelopeError::Malformed("signature"))?;
-    sender.verify(SignatureDomain::Envelope, signed, &sig).map_err(|_| EnvelopeError::BadSignature)?;
+    let sig: [u8; 64] = sig
+        .try_into()
+        .map_err(|_| EnvelopeError::Malformed("signature"))?;
+    sender
+        .verify(SignatureDomain::Envelope, signed, &sig)
+        .map_err(|_| EnvelopeError::BadSignature)?;
     let intended = intended_raw
         .iter()
         .map(PublicSigningKey::from_bytes)
@@ -179,11 +189,21 @@ pub fn open_inner(inner: &[u8], me: &PublicSigningKey) -> Result<Opened, Envelop
         return Err(EnvelopeError::NotIntendedForUs);
     }
     let report = Report::from_json(report_json)?;
-    Ok(Opened { report, report_json: Zeroizing::new(report_json.to_vec()), sender, intended, created })
+    Ok(Opened {
+        report,
+        report_json: Zeroizing::new(report_json.to_vec()),
+        sender,
+        intended,
+        created,
+    })
 }
 
 /// Decrypt with any of `identities` and verify. `me` is the opening NGO's identity key.
-pub fn open(ciphertext: &[u8], identities: &[x25519::Identity], me: &PublicSigningKey) -> Result<Opened, EnvelopeError> {
+pub fn open(
+    ciphertext: &[u8],
+    identities: &[x25519::Identity],
+    me: &PublicSigningKey,
+) -> Result<Opened, EnvelopeError> {
     let inner = age::decrypt_from_slice(ciphertext, identities, MAX_INNER_LEN)?;
     open_inner(&inner, me)
 }
@@ -205,7 +225,10 @@ mod tests {
         assert_eq!(opened.sender, sender.public());
         assert_eq!(opened.created, 42);
         assert_eq!(&opened.report_json[..], REPORT);
-        assert!(matches!(open_inner(&inner, &ngo_c), Err(EnvelopeError::NotIntendedForUs)));
+        assert!(matches!(
+            open_inner(&inner, &ngo_c),
+            Err(EnvelopeError::NotIntendedForUs)
+        ));
     }
 
     #[test]
@@ -217,12 +240,18 @@ mod tests {
         let mut t = inner.to_vec();
         let pos = t.len() - 70;
         t[pos] ^= 1;
-        assert!(matches!(open_inner(&t, &ngo), Err(EnvelopeError::BadSignature)));
+        assert!(matches!(
+            open_inner(&t, &ngo),
+            Err(EnvelopeError::BadSignature)
+        ));
         // Claim a different sender key: signature was made by the real one.
         let mut t = inner.to_vec();
         let imposter = SigningSecret::generate().public().to_bytes();
         t[15..47].copy_from_slice(&imposter);
-        assert!(matches!(open_inner(&t, &ngo), Err(EnvelopeError::BadSignature)));
+        assert!(matches!(
+            open_inner(&t, &ngo),
+            Err(EnvelopeError::BadSignature)
+        ));
         // Truncations never panic.
         for cut in 0..inner.len() {
             assert!(open_inner(&inner[..cut], &ngo).is_err());

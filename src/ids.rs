@@ -29,7 +29,10 @@ pub enum IdError {
 fn parse_hex<const N: usize>(s: &str) -> Result<[u8; N], IdError> {
     let cleaned: String = s.trim().chars().filter(|c| *c != ':').collect();
     if cleaned.len() != N * 2 {
-        return Err(IdError::BadLength { expected: N * 2, got: cleaned.len() });
+        return Err(IdError::BadLength {
+            expected: N * 2,
+            got: cleaned.len(),
+        });
     }
     let mut out = [0u8; N];
     hex::decode_to_slice(&cleaned, &mut out).map_err(|_| IdError::NotHex)?;
@@ -126,7 +129,11 @@ impl CertFingerprint {
 
     /// The fingerprint as colon-separated upper-case hex pairs, for reading aloud.
     pub fn to_colon_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+        self.0
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":")
     }
 }
 
@@ -161,7 +168,10 @@ mod tests {
     fn bad_ids_are_refused() {
         assert_eq!(
             "abcd".parse::<DepositId>(),
-            Err(IdError::BadLength { expected: 32, got: 4 })
+            Err(IdError::BadLength {
+                expected: 32,
+                got: 4
+            })
         );
         assert_eq!("zz".repeat(16).parse::<DepositId>(), Err(IdError::NotHex));
     }

@@ -138,7 +138,11 @@ impl PublicSigningKey {
 }
 
 impl Verifier<ed25519_dalek::Signature> for PublicSigningKey {
-    fn verify(&self, msg: &[u8], sig: &ed25519_dalek::Signature) -> Result<(), ed25519_dalek::SignatureError> {
+    fn verify(
+        &self,
+        msg: &[u8],
+        sig: &ed25519_dalek::Signature,
+    ) -> Result<(), ed25519_dalek::SignatureError> {
         self.0.verify_strict(msg, sig)
     }
 }
@@ -197,7 +201,10 @@ mod tests {
     fn sign_verify_and_domain_separation() {
         let k = SigningSecret::generate();
         let sig = k.sign(SignatureDomain::Card, b"hello");
-        assert!(k.public().verify(SignatureDomain::Card, b"hello", &sig).is_ok());
+        assert!(k
+            .public()
+            .verify(SignatureDomain::Card, b"hello", &sig)
+            .is_ok());
         assert_eq!(
             k.public().verify(SignatureDomain::Envelope, b"hello", &sig),
             Err(KeyError::BadSignature)
@@ -221,7 +228,9 @@ mod tests {
         let a = safety_number(&[b"key-a", b"age1x"]);
         let b = safety_number(&[b"key-b", b"age1x"]);
         assert_eq!(a.split(' ').count(), 12);
-        assert!(a.split(' ').all(|g| g.len() == 5 && g.chars().all(|c| c.is_ascii_digit())));
+        assert!(a
+            .split(' ')
+            .all(|g| g.len() == 5 && g.chars().all(|c| c.is_ascii_digit())));
         assert_ne!(a, b);
         // Length-prefixing: moving a byte between fields changes the number.
         assert_ne!(safety_number(&[b"ab", b"c"]), safety_number(&[b"a", b"bc"]));

@@ -258,7 +258,10 @@ impl Report {
     /// Parse and validate report JSON. The size is checked before parsing.
     pub fn from_json(bytes: &[u8]) -> Result<Self, ReportError> {
         if bytes.len() > MAX_REPORT_JSON_LEN {
-            return Err(ReportError::TooLarge { len: bytes.len(), max: MAX_REPORT_JSON_LEN });
+            return Err(ReportError::TooLarge {
+                len: bytes.len(),
+                max: MAX_REPORT_JSON_LEN,
+            });
         }
         let report: Report = serde_json::from_slice(bytes)?;
         report.validate()?;
@@ -270,14 +273,20 @@ impl Report {
         self.validate()?;
         let bytes = serde_json::to_vec(self)?;
         if bytes.len() > MAX_REPORT_JSON_LEN {
-            return Err(ReportError::TooLarge { len: bytes.len(), max: MAX_REPORT_JSON_LEN });
+            return Err(ReportError::TooLarge {
+                len: bytes.len(),
+                max: MAX_REPORT_JSON_LEN,
+            });
         }
         Ok(bytes)
     }
 
     /// Check the rules the types cannot express.
     pub fn validate(&self) -> Result<(), ReportError> {
-        let field = |field: &'static str, problem: &str| ReportError::Field { field, problem: problem.to_string() };
+        let field = |field: &'static str, problem: &str| ReportError::Field {
+            field,
+            problem: problem.to_string(),
+        };
         if self.title.trim().is_empty() {
             return Err(field("title", "is empty; give the report a one-line title"));
         }
@@ -285,7 +294,10 @@ impl Report {
             return Err(field("title", &format!("is longer than {MAX_TITLE_CHARS} characters; shorten it and put detail in the narrative")));
         }
         if self.occurred_at.trim().is_empty() || self.occurred_at.len() > 64 {
-            return Err(field("occurred_at", "must be a date such as 2024-02-20 or 2024-02-20T10:00:00+03:00"));
+            return Err(field(
+                "occurred_at",
+                "must be a date such as 2024-02-20 or 2024-02-20T10:00:00+03:00",
+            ));
         }
         if self.narrative.trim().is_empty() {
             return Err(field("narrative", "is empty; describe what happened"));
@@ -338,13 +350,28 @@ mod tests {
     #[test]
     fn refuses_bad_reports() {
         let too_big = vec![b' '; MAX_REPORT_JSON_LEN + 1];
-        assert!(matches!(Report::from_json(&too_big), Err(ReportError::TooLarge { .. })));
+        assert!(matches!(
+            Report::from_json(&too_big),
+            Err(ReportError::TooLarge { .. })
+        ));
         let bad_kind = SAMPLE.replace("abduction", "picnic");
-        assert!(matches!(Report::from_json(bad_kind.as_bytes()), Err(ReportError::Json(_))));
+        assert!(matches!(
+            Report::from_json(bad_kind.as_bytes()),
+            Err(ReportError::Json(_))
+        ));
         let no_title = SAMPLE.replace("\"Taken\"", "\"  \"");
-        assert!(matches!(Report::from_json(no_title.as_bytes()), Err(ReportError::Field { field: "title", .. })));
+        assert!(matches!(
+            Report::from_json(no_title.as_bytes()),
+            Err(ReportError::Field { field: "title", .. })
+        ));
         let bad_lat = SAMPLE.replace("43.3", "143.3");
-        assert!(matches!(Report::from_json(bad_lat.as_bytes()), Err(ReportError::Field { field: "location.lat", .. })));
+        assert!(matches!(
+            Report::from_json(bad_lat.as_bytes()),
+            Err(ReportError::Field {
+                field: "location.lat",
+                ..
+            })
+        ));
         assert!(Report::from_json(b"[").is_err());
         let deep = "[".repeat(10_000);
         assert!(Report::from_json(deep.as_bytes()).is_err());

@@ -79,7 +79,8 @@ pub fn create_private_dir(p: &Path) -> Result<()> {
         use std::os::unix::fs::DirBuilderExt;
         b.mode(0o700);
     }
-    b.create(p).with_context(|| format!("cannot create directory {}; check permissions", p.display()))
+    b.create(p)
+        .with_context(|| format!("cannot create directory {}; check permissions", p.display()))
 }
 
 /// Write `bytes` to `path` atomically and durably: temp file, fsync, rename, fsync the directory.
@@ -89,7 +90,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
         .tempfile_in(dir)
-        .with_context(|| format!("cannot write in {}; check permissions and free space", dir.display()))?;
+        .with_context(|| {
+            format!(
+                "cannot write in {}; check permissions and free space",
+                dir.display()
+            )
+        })?;
     #[cfg(unix)]
     if secret {
         use std::os::unix::fs::PermissionsExt;
@@ -98,8 +104,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
     #[cfg(not(unix))]
     let _ = secret;
     tmp.write_all(bytes)?;
-    tmp.as_file().sync_all().with_context(|| format!("cannot sync {}; is the disk full?", path.display()))?;
-    tmp.persist(path).map_err(|e| e.error).with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("cannot sync {}; is the disk full?", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     sync_dir(dir);
     Ok(())
 }
@@ -107,7 +117,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
 /// Create a new file that must not exist yet (keys, cards the user asked for).
 pub fn write_new(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
     if path.exists() {
-        anyhow::bail!("{} already exists; remove it or choose another path", path.display());
+        anyhow::bail!(
+            "{} already exists; remove it or choose another path",
+            path.display()
+        );
     }
     write_atomic(path, bytes, secret)
 }
@@ -125,9 +138,14 @@ pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
     use std::io::Read;
     let f = fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut buf = Vec::new();
-    f.take(max + 1).read_to_end(&mut buf).with_context(|| format!("cannot read {}", path.display()))?;
+    f.take(max + 1)
+        .read_to_end(&mut buf)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     if buf.len() as u64 > max {
-        anyhow::bail!("{} is larger than {max} bytes; is it the right file?", path.display());
+        anyhow::bail!(
+            "{} is larger than {max} bytes; is it the right file?",
+            path.display()
+        );
     }
     Ok(buf)
 }

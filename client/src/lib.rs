@@ -1,1 +1,25 @@
+//! The `vigil` client: reporter and NGO commands, the QUIC relay client, and local state.
+#![forbid(unsafe_code)]
+
+pub mod age_cmd;
+pub mod cli;
+pub mod commands;
+pub mod exit;
+pub mod home;
+pub mod output;
 pub mod relay;
+pub mod state;
+
+/// The exit code for an error: relay problems get their own codes so scripts can retry.
+pub fn exit_code_for(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if let Some(r) = cause.downcast_ref::<relay::RelayError>() {
+            return match r {
+                relay::RelayError::Unreachable { .. } => exit::RELAY_UNREACHABLE,
+                relay::RelayError::FingerprintMismatch { .. } => exit::RELAY_IDENTITY_MISMATCH,
+                _ => exit::FAILED,
+            };
+        }
+    }
+    exit::FAILED
+}

@@ -58,7 +58,8 @@ pub fn contacts(home: &Home) -> Result<Vec<Contact>> {
         }
         let bytes = read_limited(&path, MAX_CARD_LEN as u64)?;
         let text = String::from_utf8(bytes).context("contact file is not text")?;
-        let card = RecipientCard::parse(&text).with_context(|| format!("contact file {} is damaged", path.display()))?;
+        let card = RecipientCard::parse(&text)
+            .with_context(|| format!("contact file {} is damaged", path.display()))?;
         out.push(Contact { card, path });
     }
     out.sort_by_key(|c| c.card.name.to_lowercase());
@@ -69,7 +70,10 @@ pub fn contacts(home: &Home) -> Result<Vec<Contact>> {
 pub fn contact_by_name(home: &Home, name: &str) -> Result<Contact> {
     let all = contacts(home)?;
     let wanted = name.trim().to_lowercase();
-    let mut matching: Vec<Contact> = all.into_iter().filter(|c| c.card.name.to_lowercase() == wanted).collect();
+    let mut matching: Vec<Contact> = all
+        .into_iter()
+        .filter(|c| c.card.name.to_lowercase() == wanted)
+        .collect();
     match matching.len() {
         0 => bail!("no contact named \"{name}\"; add the NGO's card with `vigil contact add CARD_FILE` (see `vigil contact list`)"),
         1 => Ok(matching.remove(0)),
@@ -80,7 +84,9 @@ pub fn contact_by_name(home: &Home, name: &str) -> Result<Contact> {
 /// Where a card with this identity key is stored.
 pub fn contact_path(home: &Home, card: &RecipientCard) -> Result<PathBuf> {
     let id = card.identity_key.to_bytes();
-    Ok(home.dir("contacts")?.join(format!("{}.card", hex::encode(&id[..12]))))
+    Ok(home
+        .dir("contacts")?
+        .join(format!("{}.card", hex::encode(&id[..12]))))
 }
 
 // ---------------------------------------------------------------- outbox
@@ -106,7 +112,6 @@ pub struct OutboxItem {
     envelope_b64: String,
 }
 
-
 impl OutboxItem {
     /// A new item for an envelope sealed for `card`.
     pub fn new(card: &RecipientCard, envelope: &[u8], now: u64) -> Self {
@@ -126,11 +131,14 @@ impl OutboxItem {
 
     /// The envelope bytes.
     pub fn envelope(&self) -> Result<Vec<u8>> {
-        B64.decode(&self.envelope_b64).context("outbox file is damaged")
+        B64.decode(&self.envelope_b64)
+            .context("outbox file is damaged")
     }
 
     fn path(&self, home: &Home) -> Result<PathBuf> {
-        Ok(home.dir("outbox")?.join(format!("{}.json", self.deposit_id)))
+        Ok(home
+            .dir("outbox")?
+            .join(format!("{}.json", self.deposit_id)))
     }
 
     /// Store (or update) durably.
@@ -160,7 +168,8 @@ pub fn outbox(home: &Home) -> Result<Vec<OutboxItem>> {
             continue;
         }
         let bytes = read_limited(&path, MAX_ITEM_FILE)?;
-        let item: OutboxItem = serde_json::from_slice(&bytes).with_context(|| format!("outbox file {} is damaged", path.display()))?;
+        let item: OutboxItem = serde_json::from_slice(&bytes)
+            .with_context(|| format!("outbox file {} is damaged", path.display()))?;
         out.push(item);
     }
     out.sort_by_key(|i| i.queued_at);
@@ -215,25 +224,45 @@ impl Ngo {
     pub fn load(home: &Home) -> Result<Self> {
         let p = home.path("ngo/ngo.json");
         if !p.exists() {
-            bail!("no NGO inbox in {}; create one with `vigil ngo init` or pass the right --home", home.root().display());
+            bail!(
+                "no NGO inbox in {}; create one with `vigil ngo init` or pass the right --home",
+                home.root().display()
+            );
         }
-        let config: NgoConfig = serde_json::from_slice(&read_limited(&p, 1024 * 1024)?).context("ngo/ngo.json is damaged")?;
+        let config: NgoConfig = serde_json::from_slice(&read_limited(&p, 1024 * 1024)?)
+            .context("ngo/ngo.json is damaged")?;
         let identity = read_secret_hex(&home.path("ngo/identity.key"))?;
         let mailbox_key = read_secret_hex(&home.path("ngo/mailbox.key"))?;
-        Ok(Ngo { config, identity, mailbox_key })
+        Ok(Ngo {
+            config,
+            identity,
+            mailbox_key,
+        })
     }
 
     /// Write the keys of a new NGO (refuses to overwrite) and its settings.
     pub fn create(home: &Home, ngo: &Ngo) -> Result<()> {
         home.dir("ngo")?;
-        write_new(&home.path("ngo/identity.key"), ngo.identity.to_hex_secret().as_bytes(), true)?;
-        write_new(&home.path("ngo/mailbox.key"), ngo.mailbox_key.to_hex_secret().as_bytes(), true)?;
+        write_new(
+            &home.path("ngo/identity.key"),
+            ngo.identity.to_hex_secret().as_bytes(),
+            true,
+        )?;
+        write_new(
+            &home.path("ngo/mailbox.key"),
+            ngo.mailbox_key.to_hex_secret().as_bytes(),
+            true,
+        )?;
         ngo.save_config(home)
     }
 
     /// Save settings.
     pub fn save_config(&self, home: &Home) -> Result<()> {
-        write_atomic(&home.path("ngo/ngo.json"), &serde_json::to_vec_pretty(&self.config)?, false)
+        write_atomic(
+            &home.path("ngo/ngo.json"),
+            &serde_json::to_vec_pretty(&self.config)?,
+            false,
+        )
     }
 
     /// Staff identities held on this machine.
@@ -241,9 +270,15 @@ impl Ngo {
         let mut ids = Vec::new();
         for s in &self.config.staff {
             if let Some(file) = &s.local_key {
-                let text = Zeroizing::new(read_limited(&home.path("ngo/staff").join(file), MAX_KEY_FILE)?);
+                let text = Zeroizing::new(read_limited(
+                    &home.path("ngo/staff").join(file),
+                    MAX_KEY_FILE,
+                )?);
                 let text = std::str::from_utf8(&text).context("staff key file is not text")?;
-                ids.extend(vigil_core::age::parse_identity_file(text).with_context(|| format!("staff key {file} is damaged"))?);
+                ids.extend(
+                    vigil_core::age::parse_identity_file(text)
+                        .with_context(|| format!("staff key {file} is damaged"))?,
+                );
             }
         }
         Ok(ids)
@@ -252,7 +287,10 @@ impl Ngo {
     /// Save a new staff identity as an age identity file; returns the file name.
     pub fn save_staff_key(home: &Home, name: &str, id: &x25519::Identity) -> Result<String> {
         let dir = home.dir("ngo/staff")?;
-        let slug: String = name.chars().map(|c| if c.is_alphanumeric() { c } else { '-' }).collect();
+        let slug: String = name
+            .chars()
+            .map(|c| if c.is_alphanumeric() { c } else { '-' })
+            .collect();
         let mut file = format!("{slug}.key");
         let mut n = 2;
         while dir.join(&file).exists() {
@@ -275,7 +313,11 @@ impl Ngo {
             .config
             .staff
             .iter()
-            .map(|s| s.recipient.parse::<x25519::Recipient>().map_err(|e| anyhow::anyhow!("staff key of {}: {e}", s.name)))
+            .map(|s| {
+                s.recipient
+                    .parse::<x25519::Recipient>()
+                    .map_err(|e| anyhow::anyhow!("staff key of {}: {e}", s.name))
+            })
             .collect::<Result<Vec<_>>>()?;
         let card = RecipientCard {
             name: self.config.name.clone(),
@@ -308,10 +350,19 @@ pub struct InboxMeta {
 /// Store a received envelope durably (before it is acknowledged to the relay).
 pub fn inbox_store(home: &Home, envelope: &[u8], rejected: Option<&str>) -> Result<String> {
     let id = inbox_id(envelope);
-    let dir = if rejected.is_some() { home.dir("inbox/rejected")? } else { home.dir("inbox")? };
+    let dir = if rejected.is_some() {
+        home.dir("inbox/rejected")?
+    } else {
+        home.dir("inbox")?
+    };
     write_atomic(&dir.join(format!("{id}.age")), envelope, true)?;
-    let meta = serde_json::json!({"received_at": crate::home::now_unix(), "rejected_because": rejected});
-    write_atomic(&dir.join(format!("{id}.json")), meta.to_string().as_bytes(), true)?;
+    let meta =
+        serde_json::json!({"received_at": crate::home::now_unix(), "rejected_because": rejected});
+    write_atomic(
+        &dir.join(format!("{id}.json")),
+        meta.to_string().as_bytes(),
+        true,
+    )?;
     Ok(id)
 }
 
@@ -324,7 +375,13 @@ pub fn inbox_entries(home: &Home) -> Result<Vec<(String, InboxMeta)>> {
         if path.extension().and_then(|e| e.to_str()) != Some("age") {
             continue;
         }
-        let Some(id) = path.file_stem().and_then(|s| s.to_str()).map(str::to_string) else { continue };
+        let Some(id) = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .map(str::to_string)
+        else {
+            continue;
+        };
         let meta = read_limited(&dir.join(format!("{id}.json")), 64 * 1024)
             .ok()
             .and_then(|b| serde_json::from_slice::<InboxMeta>(&b).ok())
@@ -340,7 +397,11 @@ pub fn inbox_read(home: &Home, id_prefix: &str) -> Result<(String, Vec<u8>)> {
     if wanted.is_empty() || !wanted.chars().all(|c| c.is_ascii_hexdigit()) {
         bail!("\"{id_prefix}\" is not a report id; see `vigil inbox list`");
     }
-    let matches: Vec<String> = inbox_entries(home)?.into_iter().map(|(id, _)| id).filter(|id| id.starts_with(&wanted)).collect();
+    let matches: Vec<String> = inbox_entries(home)?
+        .into_iter()
+        .map(|(id, _)| id)
+        .filter(|id| id.starts_with(&wanted))
+        .collect();
     match matches.as_slice() {
         [] => bail!("no report with id {id_prefix} in this inbox; see `vigil inbox list`"),
         [id] => {

@@ -14,23 +14,39 @@ pub fn qr_text(text: &str) -> Result<String> {
     use qrcode::render::unicode::Dense1x2;
     let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::L)
         .context("card is too large for a QR code; share the card file instead")?;
-    Ok(code.render::<Dense1x2>().dark_color(Dense1x2::Light).light_color(Dense1x2::Dark).quiet_zone(true).build())
+    Ok(code
+        .render::<Dense1x2>()
+        .dark_color(Dense1x2::Light)
+        .light_color(Dense1x2::Dark)
+        .quiet_zone(true)
+        .build())
 }
 
 /// Show a card.
 pub fn show(ctx: &Ctx, a: CardShowArgs) -> Result<()> {
-    let path = a.file.clone().unwrap_or_else(|| ctx.home.path("ngo/card.txt"));
+    let path = a
+        .file
+        .clone()
+        .unwrap_or_else(|| ctx.home.path("ngo/card.txt"));
     if a.file.is_none() && !path.exists() {
-        anyhow::bail!("this home has no NGO card; pass a card file, or create an inbox with `vigil ngo init`");
+        anyhow::bail!(
+            "this home has no NGO card; pass a card file, or create an inbox with `vigil ngo init`"
+        );
     }
-    let text = String::from_utf8(read_limited(&path, MAX_CARD_LEN as u64)?).context("card file is not text")?;
+    let text = String::from_utf8(read_limited(&path, MAX_CARD_LEN as u64)?)
+        .context("card file is not text")?;
     let card = RecipientCard::parse(&text)?;
     let text = text.trim();
     ctx.out.say(format!("NGO:            {}", card.name));
     ctx.out.say(format!("Relay:          {}", card.relay));
-    ctx.out.say(format!("Relay cert:     {}", card.relay_fingerprint.to_colon_hex()));
-    ctx.out.say(format!("Staff keys:     {}", card.recipients.len()));
-    ctx.out.say(format!("Safety number:  {}", card.safety_number()));
+    ctx.out.say(format!(
+        "Relay cert:     {}",
+        card.relay_fingerprint.to_colon_hex()
+    ));
+    ctx.out
+        .say(format!("Staff keys:     {}", card.recipients.len()));
+    ctx.out
+        .say(format!("Safety number:  {}", card.safety_number()));
     if a.qr {
         ctx.out.data(qr_text(text)?);
     } else {

@@ -13,7 +13,10 @@ use vigil_core::card::{RecipientCard, MAX_CARD_LEN};
 pub fn add(ctx: &Ctx, a: ContactAddArgs) -> Result<()> {
     let bytes = if a.card.as_os_str() == "-" {
         let mut buf = Vec::new();
-        std::io::stdin().lock().take(MAX_CARD_LEN as u64 + 1).read_to_end(&mut buf)?;
+        std::io::stdin()
+            .lock()
+            .take(MAX_CARD_LEN as u64 + 1)
+            .read_to_end(&mut buf)?;
         buf
     } else {
         read_limited(&a.card, MAX_CARD_LEN as u64)?
@@ -26,7 +29,10 @@ pub fn add(ctx: &Ctx, a: ContactAddArgs) -> Result<()> {
         let same_key = c.card.identity_key == card.identity_key;
         if same_key {
             if c.card.created > card.created {
-                bail!("you already have a newer card for \"{}\"; keeping it", c.card.name);
+                bail!(
+                    "you already have a newer card for \"{}\"; keeping it",
+                    c.card.name
+                );
             }
             action = "updated";
             if c.path != contact_path(&ctx.home, &card)? {
@@ -43,7 +49,11 @@ pub fn add(ctx: &Ctx, a: ContactAddArgs) -> Result<()> {
             action = "replaced";
         }
     }
-    write_atomic(&contact_path(&ctx.home, &card)?, format!("{}\n", text.trim()).as_bytes(), false)?;
+    write_atomic(
+        &contact_path(&ctx.home, &card)?,
+        format!("{}\n", text.trim()).as_bytes(),
+        false,
+    )?;
     let sn = card.safety_number();
     ctx.out.say(format!("Contact \"{}\" {action}.", card.name));
     ctx.out.say(format!("Safety number: {sn}"));
@@ -56,10 +66,17 @@ pub fn add(ctx: &Ctx, a: ContactAddArgs) -> Result<()> {
 pub fn list(ctx: &Ctx) -> Result<()> {
     let all = contacts(&ctx.home)?;
     if all.is_empty() {
-        ctx.out.say("No contacts yet; add an NGO's card with `vigil contact add CARD_FILE`.");
+        ctx.out
+            .say("No contacts yet; add an NGO's card with `vigil contact add CARD_FILE`.");
     }
     for c in &all {
-        ctx.out.say(format!("{}  (relay {}, {} staff keys)\n    safety number {}", c.card.name, c.card.relay, c.card.recipients.len(), c.card.safety_number()));
+        ctx.out.say(format!(
+            "{}  (relay {}, {} staff keys)\n    safety number {}",
+            c.card.name,
+            c.card.relay,
+            c.card.recipients.len(),
+            c.card.safety_number()
+        ));
         ctx.out.emit(json!({"type": "contact", "name": c.card.name, "relay": c.card.relay, "safety_number": c.card.safety_number()}));
     }
     Ok(())

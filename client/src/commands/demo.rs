@@ -18,14 +18,18 @@ fn pick_report(flag: Option<PathBuf>) -> Option<PathBuf> {
     }
     let candidates = [
         PathBuf::from("../shared/fixtures/reports/05-relative-detained-as-leverage.json"),
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/reports/05-relative-detained-as-leverage.json"),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/fixtures/reports/05-relative-detained-as-leverage.json"),
     ];
     candidates.into_iter().find(|p| p.is_file())
 }
 
 /// Run the demo.
 pub async fn run(args: DemoArgs, out: Output) -> Result<()> {
-    let tmp = tempfile::Builder::new().prefix("vigil-demo-").tempdir().context("cannot create a temporary directory")?;
+    let tmp = tempfile::Builder::new()
+        .prefix("vigil-demo-")
+        .tempdir()
+        .context("cannot create a temporary directory")?;
     let root = tmp.path().to_path_buf();
     let step = |n: u32, text: &str| {
         out.say(format!("\n[{n}] {text}"));
@@ -44,24 +48,46 @@ pub async fn run(args: DemoArgs, out: Output) -> Result<()> {
     let mut cards = Vec::new();
     for (i, name) in ngo_names.iter().enumerate() {
         step(2 + i as u32, &format!("NGO \"{name}\" creates its inbox: keys, a mailbox at the relay, a signed recipient card; then adds a second staff key."));
-        let ctx = Ctx { home: Home::open(root.join(format!("ngo{}", i + 1)))?, out };
+        let ctx = Ctx {
+            home: Home::open(root.join(format!("ngo{}", i + 1)))?,
+            out,
+        };
         let card_path = root.join(format!("ngo{}.card", i + 1));
-        super::ngo::init(&ctx, NgoInitArgs {
-            name: name.to_string(),
-            relay: addr.clone(),
-            relay_fingerprint: fp.to_string(),
-            card_out: None,
-            staff: "duty lawyer".into(),
-        })
+        super::ngo::init(
+            &ctx,
+            NgoInitArgs {
+                name: name.to_string(),
+                relay: addr.clone(),
+                relay_fingerprint: fp.to_string(),
+                card_out: None,
+                staff: "duty lawyer".into(),
+            },
+        )
         .await?;
-        super::ngo::add_staff(&ctx, AddStaffArgs { name: "night desk".into(), recipient: None, card_out: Some(card_path.clone()) })?;
+        super::ngo::add_staff(
+            &ctx,
+            AddStaffArgs {
+                name: "night desk".into(),
+                recipient: None,
+                card_out: Some(card_path.clone()),
+            },
+        )?;
         cards.push(card_path);
     }
 
     step(4, "The reporter imports both cards and compares the safety numbers with the NGOs out of band.");
-    let reporter = Ctx { home: Home::open(root.join("reporter"))?, out };
+    let reporter = Ctx {
+        home: Home::open(root.join("reporter"))?,
+        out,
+    };
     for c in &cards {
-        super::contact::add(&reporter, ContactAddArgs { card: c.clone(), replace: false })?;
+        super::contact::add(
+            &reporter,
+            ContactAddArgs {
+                card: c.clone(),
+                replace: false,
+            },
+        )?;
     }
 
     let report_path = match pick_report(args.file) {
@@ -72,25 +98,58 @@ pub async fn run(args: DemoArgs, out: Output) -> Result<()> {
             p
         }
     };
+    let report_title = vigil_core::report::Report::from_json(&std::fs::read(&report_path)?)?.title;
     step(5, &format!("The reporter signs {} and encrypts one copy per NGO; each copy goes to the relay, which confirms only after it is on disk.", report_path.display()));
-    super::report::send(&reporter, ReportSendArgs {
-        to: ngo_names.iter().map(|s| s.to_string()).collect(),
-        file: Some(report_path),
-        queue_only: false,
-    })
+    super::report::send(
+        &reporter,
+        ReportSendArgs {
+            to: ngo_names.iter().map(|s| s.to_string()).collect(),
+            file: Some(report_path.clone()),
+            queue_only: false,
+        },
+    )
     .await?;
 
     for (i, name) in ngo_names.iter().enumerate() {
         step(6 + i as u32, &format!("NGO \"{name}\" fetches: decrypts, checks the reporter's signature, stores the report locally, then acknowledges so the relay deletes its copy."));
-        let ctx = Ctx { home: Home::open(root.join(format!("ngo{}", i + 1)))?, out };
+        let ctx = Ctx {
+            home: Home::open(root.join(format!("ngo{}", i + 1)))?,
+            out,
+        };
         let got = super::inbox::fetch(&ctx).await?;
         for id in &got.stored {
             super::inbox::show(&ctx, id)?;
         }
     }
 
-    step(8, "Both copies were acknowledged, so the relay holds nothing for these mailboxes any more. It only ever held ciphertext.");
+    step(8, "Checking the relay: acknowledged copies are deleted, and its files never held the report's text.");
+    for (i, name) in ngo_names.iter().enumerate() {
+        let ngo = crate::state::Ngo::load(&Home::open(root.join(format!("ngo{}", i + 1)))?)?;
+        let client = crate::relay::RelayClient::connect(&addr, &fp).await?;
+        let left = client.fetch(ngo.mailbox_key.as_dalek(), 64).await?;
+        client.close().await;
+        out.say(format!(
+            "    mailbox of \"{}\": {} item(s) left at the relay",
+            name,
+            left.len()
+        ));
+        if !left.is_empty() {
+            anyhow::bail!("the relay still holds acknowledged items; this is a bug");
+        }
+    }
     relay.shutdown().await?;
+    let title_found = relay_files_contain(&relay_dir, report_title.as_bytes())?;
+    out.say(format!(
+        "    the report title {} in any file under the relay's data directory",
+        if title_found {
+            "WAS FOUND"
+        } else {
+            "appears nowhere"
+        }
+    ));
+    if title_found {
+        anyhow::bail!("plaintext reached the relay's disk; this is a bug");
+    }
     if args.keep {
         let kept = tmp.keep();
         out.say(format!("Demo files kept in {}", kept.display()));
@@ -98,4 +157,23 @@ pub async fn run(args: DemoArgs, out: Output) -> Result<()> {
     out.say("\nDemo finished.");
     out.emit(json!({"type": "demo_done"}));
     Ok(())
+}
+
+/// Whether any file below `dir` contains `needle` (the demo's plaintext check).
+fn relay_files_contain(dir: &std::path::Path, needle: &[u8]) -> Result<bool> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let p = entry?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if std::fs::read(&p)?
+                .windows(needle.len())
+                .any(|w| w == needle)
+            {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
 }

@@ -24,7 +24,12 @@ pub struct Ctx {
 /// Run a parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
     let out = Output { json: cli.json };
-    let ctx = || -> Result<Ctx> { Ok(Ctx { home: Home::resolve(cli.home.clone())?, out }) };
+    let ctx = || -> Result<Ctx> {
+        Ok(Ctx {
+            home: Home::resolve(cli.home.clone())?,
+            out,
+        })
+    };
     match cli.command {
         Command::Age(args) => {
             tokio::task::spawn_blocking(move || crate::age_cmd::run(args, out.json)).await?

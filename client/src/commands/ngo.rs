@@ -14,17 +14,20 @@ use vigil_core::keys::SigningSecret;
 /// Create keys, register the mailbox, write the card.
 pub async fn init(ctx: &Ctx, a: NgoInitArgs) -> Result<()> {
     if Ngo::exists(&ctx.home) {
-        bail!("{} already holds an NGO inbox; use another --home for a second NGO", ctx.home.root().display());
+        bail!(
+            "{} already holds an NGO inbox; use another --home for a second NGO",
+            ctx.home.root().display()
+        );
     }
-    let fingerprint: CertFingerprint = a
-        .relay_fingerprint
-        .parse()
-        .context("--relay-fingerprint is not a SHA-256 fingerprint; copy it from `vigil-relay fingerprint`")?;
+    let fingerprint: CertFingerprint = a.relay_fingerprint.parse().context(
+        "--relay-fingerprint is not a SHA-256 fingerprint; copy it from `vigil-relay fingerprint`",
+    )?;
     let identity = SigningSecret::generate();
     let mailbox_key = SigningSecret::generate();
     let staff_id = x25519::Identity::generate();
 
-    ctx.out.say(format!("Registering a mailbox at {} ...", a.relay));
+    ctx.out
+        .say(format!("Registering a mailbox at {} ...", a.relay));
     let client = RelayClient::connect(&a.relay, &fingerprint).await?;
     let mailbox = client.register(mailbox_key.as_dalek()).await?;
     client.close().await;
@@ -39,21 +42,36 @@ pub async fn init(ctx: &Ctx, a: NgoInitArgs) -> Result<()> {
             relay: a.relay.clone(),
             relay_fingerprint: fingerprint,
             mailbox,
-            staff: vec![Staff { name: a.staff.clone(), recipient: staff_id.to_public().to_string(), local_key: Some(key_file) }],
+            staff: vec![Staff {
+                name: a.staff.clone(),
+                recipient: staff_id.to_public().to_string(),
+                local_key: Some(key_file),
+            }],
         },
         identity,
         mailbox_key,
     };
     let (card, text) = ngo.card(now_unix())?;
     Ngo::create(&ctx.home, &ngo)?;
-    write_atomic(&ctx.home.path("ngo/card.txt"), format!("{text}\n").as_bytes(), false)?;
+    write_atomic(
+        &ctx.home.path("ngo/card.txt"),
+        format!("{text}\n").as_bytes(),
+        false,
+    )?;
     if let Some(p) = &a.card_out {
         write_atomic(p, format!("{text}\n").as_bytes(), false)?;
     }
     let sn = card.safety_number();
-    ctx.out.say(format!("NGO inbox \"{}\" created in {}", card.name, ctx.home.root().display()));
+    ctx.out.say(format!(
+        "NGO inbox \"{}\" created in {}",
+        card.name,
+        ctx.home.root().display()
+    ));
     if let Some(p) = &a.card_out {
-        ctx.out.say(format!("Recipient card written to {} (show it as a QR code: vigil card show --qr)", p.display()));
+        ctx.out.say(format!(
+            "Recipient card written to {} (show it as a QR code: vigil card show --qr)",
+            p.display()
+        ));
     }
     ctx.out.say(format!("Safety number: {sn}"));
     ctx.out.say("Reporters should compare this number with the one `vigil contact add` shows them, over a channel you trust.");
@@ -68,11 +86,16 @@ pub async fn init(ctx: &Ctx, a: NgoInitArgs) -> Result<()> {
 pub fn add_staff(ctx: &Ctx, a: AddStaffArgs) -> Result<()> {
     let mut ngo = Ngo::load(&ctx.home)?;
     if ngo.config.staff.len() >= vigil_core::card::MAX_CARD_RECIPIENTS {
-        bail!("a card holds at most {} staff keys; remove one first", vigil_core::card::MAX_CARD_RECIPIENTS);
+        bail!(
+            "a card holds at most {} staff keys; remove one first",
+            vigil_core::card::MAX_CARD_RECIPIENTS
+        );
     }
     let (recipient, local_key) = match &a.recipient {
         Some(r) => {
-            let rec: x25519::Recipient = r.parse().context("--recipient is not an age recipient (age1...)")?;
+            let rec: x25519::Recipient = r
+                .parse()
+                .context("--recipient is not an age recipient (age1...)")?;
             (rec, None)
         }
         None => {
@@ -81,19 +104,37 @@ pub fn add_staff(ctx: &Ctx, a: AddStaffArgs) -> Result<()> {
             (id.to_public(), Some(file))
         }
     };
-    if ngo.config.staff.iter().any(|s| s.recipient == recipient.to_string()) {
+    if ngo
+        .config
+        .staff
+        .iter()
+        .any(|s| s.recipient == recipient.to_string())
+    {
         bail!("this key is already on the card");
     }
-    ngo.config.staff.push(Staff { name: a.name.clone(), recipient: recipient.to_string(), local_key: local_key.clone() });
+    ngo.config.staff.push(Staff {
+        name: a.name.clone(),
+        recipient: recipient.to_string(),
+        local_key: local_key.clone(),
+    });
     let (card, text) = ngo.card(now_unix())?;
     ngo.save_config(&ctx.home)?;
-    write_atomic(&ctx.home.path("ngo/card.txt"), format!("{text}\n").as_bytes(), false)?;
+    write_atomic(
+        &ctx.home.path("ngo/card.txt"),
+        format!("{text}\n").as_bytes(),
+        false,
+    )?;
     if let Some(p) = &a.card_out {
         write_atomic(p, format!("{text}\n").as_bytes(), false)?;
     }
-    ctx.out.say(format!("Added staff key for {} ({recipient}); the card now has {} keys.", a.name, card.recipients.len()));
+    ctx.out.say(format!(
+        "Added staff key for {} ({recipient}); the card now has {} keys.",
+        a.name,
+        card.recipients.len()
+    ));
     ctx.out.say("Give reporters the updated card: reports sealed with the old card are not readable by the new key.");
-    ctx.out.say(format!("Safety number: {}", card.safety_number()));
+    ctx.out
+        .say(format!("Safety number: {}", card.safety_number()));
     ctx.out.emit(json!({
         "type": "staff_added", "name": a.name, "recipient": recipient.to_string(),
         "key_file": local_key.map(|f| ctx.home.path("ngo/staff").join(f).display().to_string()),

@@ -25,12 +25,16 @@ pub struct FlushSummary {
 pub fn list(ctx: &Ctx) -> Result<()> {
     let items = outbox(&ctx.home)?;
     if items.is_empty() {
-        ctx.out.say("Outbox is empty: everything was delivered to the relay.");
+        ctx.out
+            .say("Outbox is empty: everything was delivered to the relay.");
     }
     let now = now_unix();
     for i in &items {
         let age_min = now.saturating_sub(i.queued_at) / 60;
-        ctx.out.say(format!("to {} via {}  queued {age_min} min ago, {} attempt(s)", i.to, i.relay, i.attempts));
+        ctx.out.say(format!(
+            "to {} via {}  queued {age_min} min ago, {} attempt(s)",
+            i.to, i.relay, i.attempts
+        ));
         ctx.out.emit(json!({"type": "outbox_item", "deposit_id": i.deposit_id.to_string(), "to": i.to, "relay": i.relay, "queued_at": i.queued_at, "attempts": i.attempts}));
     }
     Ok(())
@@ -41,7 +45,8 @@ pub async fn flush_all(ctx: &Ctx) -> Result<FlushSummary> {
     let items = outbox(&ctx.home)?;
     if items.is_empty() {
         ctx.out.say("Outbox is empty.");
-        ctx.out.emit(json!({"type": "outbox_flushed", "sent": 0, "pending": 0}));
+        ctx.out
+            .emit(json!({"type": "outbox_flushed", "sent": 0, "pending": 0}));
         return Ok(FlushSummary::default());
     }
     flush(ctx, items).await
@@ -52,7 +57,10 @@ pub async fn flush_all(ctx: &Ctx) -> Result<FlushSummary> {
 pub async fn flush(ctx: &Ctx, items: Vec<OutboxItem>) -> Result<FlushSummary> {
     let mut by_relay: BTreeMap<(String, String), Vec<OutboxItem>> = BTreeMap::new();
     for i in items {
-        by_relay.entry((i.relay.clone(), i.relay_fingerprint.to_string())).or_default().push(i);
+        by_relay
+            .entry((i.relay.clone(), i.relay_fingerprint.to_string()))
+            .or_default()
+            .push(i);
     }
     let mut summary = FlushSummary::default();
     let mut first_error: Option<anyhow::Error> = None;
@@ -72,10 +80,16 @@ pub async fn flush(ctx: &Ctx, items: Vec<OutboxItem>) -> Result<FlushSummary> {
         };
         for item in &mut group {
             let envelope = item.envelope()?;
-            match client.deposit(&item.mailbox, &item.deposit_id, &envelope).await {
+            match client
+                .deposit(&item.mailbox, &item.deposit_id, &envelope)
+                .await
+            {
                 Ok(()) => {
                     item.remove(&ctx.home)?;
-                    ctx.out.say(format!("Delivered to the relay for {} (stored on its disk).", item.to));
+                    ctx.out.say(format!(
+                        "Delivered to the relay for {} (stored on its disk).",
+                        item.to
+                    ));
                     ctx.out.emit(json!({"type": "stored", "to": item.to, "deposit_id": item.deposit_id.to_string()}));
                     summary.sent.push(item.to.clone());
                 }
@@ -89,10 +103,12 @@ pub async fn flush(ctx: &Ctx, items: Vec<OutboxItem>) -> Result<FlushSummary> {
         }
         client.close().await;
     }
-    ctx.out.emit(json!({"type": "outbox_flushed", "sent": summary.sent.len(), "pending": summary.pending}));
+    ctx.out.emit(
+        json!({"type": "outbox_flushed", "sent": summary.sent.len(), "pending": summary.pending}),
+    );
     match first_error {
         Some(e) => Err(e.context(format!(
-            "{} report copy(ies) kept in the outbox; they are sent by `vigil outbox flush` or the next `vigil report send`",
+            "{} report copy(ies) wait in the outbox for `vigil outbox flush`",
             summary.pending
         ))),
         None => Ok(summary),

@@ -15,7 +15,10 @@ use zeroize::Zeroizing;
 fn read_report(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
     let bytes = if path.as_os_str() == "-" {
         let mut buf = Vec::new();
-        std::io::stdin().lock().take(MAX_REPORT_JSON_LEN as u64 + 1).read_to_end(&mut buf)?;
+        std::io::stdin()
+            .lock()
+            .take(MAX_REPORT_JSON_LEN as u64 + 1)
+            .read_to_end(&mut buf)?;
         buf
     } else {
         read_limited(path, MAX_REPORT_JSON_LEN as u64)?
@@ -27,8 +30,15 @@ fn read_report(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
 pub fn check(ctx: &Ctx, a: ReportCheckArgs) -> Result<()> {
     let bytes = read_report(&a.file)?;
     let r = Report::from_json(&bytes)?;
-    ctx.out.say(format!("Report is valid: {} / {} — {}", r.kind.as_str(), r.urgency.as_str(), r.title));
-    ctx.out.emit(json!({"type": "report_valid", "kind": r.kind.as_str(), "urgency": r.urgency.as_str()}));
+    ctx.out.say(format!(
+        "Report is valid: {} / {} — {}",
+        r.kind.as_str(),
+        r.urgency.as_str(),
+        r.title
+    ));
+    ctx.out.emit(
+        json!({"type": "report_valid", "kind": r.kind.as_str(), "urgency": r.urgency.as_str()}),
+    );
     Ok(())
 }
 
@@ -63,15 +73,21 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
         report.urgency.as_str(),
         cards.len()
     ));
-    ctx.out.emit(json!({"type": "queued", "to": a.to, "copies": cards.len()}));
+    ctx.out
+        .emit(json!({"type": "queued", "to": a.to, "copies": cards.len()}));
     if a.queue_only {
         return Ok(());
     }
     if backlog > 0 {
-        ctx.out.say(format!("Also sending {backlog} earlier report copy(ies) from the outbox."));
+        ctx.out.say(format!(
+            "Also sending {backlog} earlier report copy(ies) from the outbox."
+        ));
     }
     let summary = super::outbox::flush(ctx, items).await?;
-    ctx.out.say(format!("Done: {} copy(ies) stored at the relay; nothing left in the outbox.", summary.sent.len()));
+    ctx.out.say(format!(
+        "Done: {} copy(ies) stored at the relay; nothing left in the outbox.",
+        summary.sent.len()
+    ));
     Ok(())
 }
 
@@ -94,17 +110,30 @@ fn ask(stdin: &mut impl BufRead, question: &str, required: bool) -> Result<Optio
     }
 }
 
-fn ask_choice<T: Copy>(stdin: &mut impl BufRead, question: &str, options: &[(T, &str)], default: usize) -> Result<T> {
+fn ask_choice<T: Copy>(
+    stdin: &mut impl BufRead,
+    question: &str,
+    options: &[(T, &str)],
+    default: usize,
+) -> Result<T> {
     let names: Vec<&str> = options.iter().map(|(_, n)| *n).collect();
     loop {
-        let q = format!("{question} [{}] (default {})", names.join(", "), names[default]);
+        let q = format!(
+            "{question} [{}] (default {})",
+            names.join(", "),
+            names[default]
+        );
         match ask(stdin, &q, false)? {
             None => return Ok(options[default].0),
             Some(v) => {
                 if let Some((t, _)) = options.iter().find(|(_, n)| n.eq_ignore_ascii_case(&v)) {
                     return Ok(*t);
                 }
-                if let Some((t, _)) = v.parse::<usize>().ok().and_then(|i| options.get(i.wrapping_sub(1))) {
+                if let Some((t, _)) = v
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| options.get(i.wrapping_sub(1)))
+                {
                     return Ok(*t);
                 }
                 eprintln!("  choose one of: {}", names.join(", "));
@@ -115,15 +144,27 @@ fn ask_choice<T: Copy>(stdin: &mut impl BufRead, question: &str, options: &[(T, 
 
 /// Ask for a report field by field on the terminal.
 fn prompt_report() -> Result<Report> {
-    eprintln!("New incident report. Press Enter to skip optional fields. Nothing is sent until the end.");
+    eprintln!(
+        "New incident report. Press Enter to skip optional fields. Nothing is sent until the end."
+    );
     let stdin = std::io::stdin();
     let mut s = stdin.lock();
     let kinds: Vec<(ReportKind, &str)> = ReportKind::ALL.iter().map(|k| (*k, k.as_str())).collect();
     let kind = ask_choice(&mut s, "What happened", &kinds, 0)?;
-    let urg = [(Urgency::Urgent, "urgent"), (Urgency::High, "high"), (Urgency::Normal, "normal"), (Urgency::Low, "low")];
+    let urg = [
+        (Urgency::Urgent, "urgent"),
+        (Urgency::High, "high"),
+        (Urgency::Normal, "normal"),
+        (Urgency::Low, "low"),
+    ];
     let urgency = ask_choice(&mut s, "How urgent", &urg, 0)?;
     let title = ask(&mut s, "One-line title", true)?.unwrap_or_default();
-    let occurred_at = ask(&mut s, "When (e.g. 2024-02-20 or 2024-02-20T10:00+03:00)", true)?.unwrap_or_default();
+    let occurred_at = ask(
+        &mut s,
+        "When (e.g. 2024-02-20 or 2024-02-20T10:00+03:00)",
+        true,
+    )?
+    .unwrap_or_default();
     let place = ask(&mut s, "Where", false)?;
     let victim = ask(&mut s, "Who was targeted (name or pseudonym)", false)?;
     let relative = ask(&mut s, "Relative at risk, if any", false)?;
@@ -131,7 +172,11 @@ fn prompt_report() -> Result<Report> {
     let vehicle = ask(&mut s, "Vehicles (colour, make, plate), if seen", false)?;
     let narrative = ask(&mut s, "What happened, in your words", true)?.unwrap_or_default();
     let action = ask(&mut s, "What should the NGO do", false)?;
-    let publish = ask(&mut s, "May the NGO publish anonymised details? (yes/no)", false)?;
+    let publish = ask(
+        &mut s,
+        "May the NGO publish anonymised details? (yes/no)",
+        false,
+    )?;
     let mut v = json!({"kind": kind.as_str(), "urgency": urgency.as_str(), "title": title, "occurred_at": occurred_at, "narrative": narrative});
     if let Some(p) = place {
         v["location"] = json!({"text": p});

@@ -1,0 +1,174 @@
+//! The `vigil` program as a person or a script runs it: a real relay on 127.0.0.1 (in this test
+//! process), the real binary in child processes, checking exit codes, stderr and `--json` output.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const VIGIL: &str = env!("CARGO_BIN_EXE_vigil");
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(VIGIL);
+    c.args(args).env_remove("VIGIL_HOME");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run vigil")
+}
+
+fn ok(args: &[&str]) -> Output {
+    let o = run(args, &[]);
+    assert!(
+        o.status.success(),
+        "vigil {args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+fn json_lines(o: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}"))
+        })
+        .collect()
+}
+
+/// A failed command ends with exactly one `error:` line on stderr (progress lines may precede it).
+fn assert_one_error_line(o: &Output) {
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let errors = lines.iter().filter(|l| l.starts_with("error")).count();
+    assert_eq!(errors, 1, "expected one error line, got: {stderr}");
+    assert!(
+        lines.last().is_some_and(|l| l.starts_with("error: ")),
+        "{stderr}"
+    );
+}
+
+fn fixture() -> Option<std::path::PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures/reports/04-torture-confession-ru.json");
+    if p.is_file() {
+        Some(p)
+    } else {
+        eprintln!("SKIP: {} is absent; using a built-in report", p.display());
+        None
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_commands_named_in_the_issue_work_as_written() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    let relay = vigil_relay::start(vigil_relay::RelayConfig::new(
+        root.join("relay"),
+        "127.0.0.1:0".parse().expect("addr"),
+    ))
+    .await
+    .expect("relay");
+    let addr = relay.local_addr().to_string();
+    let fp = relay.fingerprint().to_string();
+    let ngo = root.join("ngo");
+    let ngo = ngo.to_str().expect("utf8").to_string();
+    let rep = root.join("rep");
+    let rep = rep.to_str().expect("utf8").to_string();
+    let card = root.join("ngo.card");
+    let card = card.to_str().expect("utf8").to_string();
+
+    let root2 = root.to_path_buf();
+    let (addr2, fp2, ngo2, rep2, card2) = (
+        addr.clone(),
+        fp.clone(),
+        ngo.clone(),
+        rep.clone(),
+        card.clone(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let (addr, fp, ngo, rep, card) = (addr2, fp2, ngo2, rep2, card2);
+        ok(&["--home", &ngo, "ngo", "init", "--name", "Memorial Caucasus desk", "--relay", &addr, "--relay-fingerprint", &fp, "--card-out", &card]);
+        ok(&["--home", &ngo, "ngo", "add-staff", "--name", "night desk", "--card-out", &card]);
+        let shown = json_lines(&ok(&["--home", &ngo, "card", "show", "--json"]));
+        let qr = ok(&["--home", &ngo, "card", "show", "--qr"]);
+        assert!(String::from_utf8_lossy(&qr.stdout).contains('█'), "QR code drawn");
+
+        // The reporter's home comes from VIGIL_HOME here.
+        let added = run(&["contact", "add", &card, "--json"], &[("VIGIL_HOME", &rep)]);
+        assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+        let added = json_lines(&added);
+        assert_eq!(added[0]["safety_number"], shown[0]["safety_number"], "both sides see the same safety number");
+
+        let report_path = match fixture() {
+            Some(p) => p,
+            None => {
+                let p = root2.join("r.json");
+                std::fs::write(&p, r#"{"kind":"threat","urgency":"urgent","title":"t","occurred_at":"2024-01-01","narrative":"n"}"#).expect("write");
+                p
+            }
+        };
+        let report_path = report_path.to_str().expect("utf8").to_string();
+        ok(&["--home", &rep, "report", "send", "--to", "Memorial Caucasus desk", "--file", &report_path]);
+
+        let fetched = json_lines(&ok(&["--home", &ngo, "inbox", "fetch", "--json"]));
+        assert!(fetched.iter().any(|v| v["type"] == "fetched"), "{fetched:?}");
+        let listed = json_lines(&ok(&["--home", &ngo, "inbox", "list", "--json"]));
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        let id = listed[0]["id"].as_str().expect("id").to_string();
+        let shown = json_lines(&ok(&["--home", &ngo, "inbox", "show", &id, "--json"]));
+        let expected: Value = serde_json::from_slice(&std::fs::read(&report_path).expect("read")).expect("json");
+        assert_eq!(shown[0]["report"], expected, "report survives the trip field for field");
+        let human = ok(&["--home", &ngo, "inbox", "show", &id[..6]]);
+        assert!(!human.stdout.is_empty());
+
+        // Errors: one line on stderr, non-zero exit, and a JSON error object under --json.
+        let o = run(&["--home", &rep, "report", "send", "--to", "Nobody", "--file", &report_path], &[]);
+        assert_eq!(o.status.code(), Some(1));
+        assert_one_error_line(&o);
+        assert!(String::from_utf8_lossy(&o.stderr).contains("vigil contact add"), "says what to do");
+        let o = run(&["--home", &root2.join("x").to_string_lossy(), "ngo", "init", "--name", "X", "--relay", &addr, "--relay-fingerprint", "zz"], &[]);
+        assert_eq!(o.status.code(), Some(1));
+        assert_one_error_line(&o);
+        let o = run(&["--home", &ngo, "inbox", "show", "ffffffff", "--json"], &[]);
+        assert_eq!(o.status.code(), Some(1));
+        assert_eq!(json_lines(&o)[0]["type"], "error");
+        let o = run(&["--home", &ngo, "no-such-command"], &[]);
+        assert_eq!(o.status.code(), Some(2), "usage errors exit 2");
+    })
+    .await
+    .expect("blocking part");
+
+    relay.shutdown().await.expect("shutdown");
+
+    // With the relay gone, sending queues the report and exits with the "unreachable" code.
+    let rep2 = rep.clone();
+    let root3 = root.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let p = root3.join("r2.json");
+        std::fs::write(&p, r#"{"kind":"threat","urgency":"urgent","title":"t","occurred_at":"2024-01-01","narrative":"n"}"#).expect("write");
+        let o = run(&["--home", &rep2, "report", "send", "--to", "Memorial Caucasus desk", "--file", p.to_str().expect("utf8")], &[]);
+        assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_one_error_line(&o);
+        let listed = json_lines(&ok(&["--home", &rep2, "outbox", "list", "--json"]));
+        assert_eq!(listed.len(), 1, "the report waits in the outbox");
+    })
+    .await
+    .expect("blocking part");
+}
+
+#[test]
+fn demo_runs_end_to_end() {
+    let o = run(&["demo"], &[]);
+    assert!(
+        o.status.success(),
+        "demo failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("Demo finished"), "{err}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.matches("Report ").count() >= 2,
+        "both NGOs print the decrypted report: {out}"
+    );
+}
