@@ -1,0 +1,5 @@
+//! vigil-bench (being written).
+fn main() {
+    eprintln!("vigil-bench: not built yet");
+    std::process::exit(1);
+}
