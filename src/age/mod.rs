@@ -29,6 +29,7 @@ mod decrypt;
 mod error;
 pub mod format;
 pub mod limits;
+pub mod parallel;
 mod primitives;
 pub mod scrypt;
 pub mod stream;
