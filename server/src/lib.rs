@@ -14,6 +14,8 @@ pub mod cert;
 pub mod config;
 pub mod handlers;
 mod listener;
+mod ratelimit;
+pub mod stats;
 pub mod store;
 
 use anyhow::{Context, Result};
@@ -22,14 +24,16 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use store::flusher::Flusher;
+use store::space::{DirProbe, SpaceGuard};
 use store::{SledStore, Store};
-use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use vigil_core::ids::CertFingerprint;
 
 pub use config::RelayConfig;
+pub use listener::ListenerCounters;
+pub use stats::RelayStats;
 
 /// Directory inside the data directory that holds the sled database.
 pub const STORE_DIR: &str = "store";
@@ -47,6 +51,83 @@ pub struct RelayHandle {
     accept_task: Option<JoinHandle<()>>,
     flusher_task: Option<JoinHandle<()>>,
     grace: Duration,
+    stats: StatsSource,
+}
+
+/// Everything a stats snapshot is made from.
+#[derive(Clone)]
+struct StatsSource {
+    data_dir: std::path::PathBuf,
+    store: Arc<dyn Store>,
+    counters: Arc<handlers::Counters>,
+    space: Arc<SpaceGuard>,
+    flush: Arc<store::flusher::FlushCounters>,
+    listener: Arc<ListenerCounters>,
+    endpoint: quinn::Endpoint,
+    started_at: u64,
+    interval_secs: u64,
+}
+
+impl StatsSource {
+    /// Take a snapshot (blocking: reads the store's totals and the directory size).
+    fn snapshot(&self, stopped: bool) -> RelayStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let flush = self.flush.snapshot();
+        let c = &self.counters;
+        let l = &self.listener;
+        let refused = c
+            .refused
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| {
+                let n = n.load(Relaxed);
+                let code = vigil_core::wire::ErrorCode::from_u16(i as u16);
+                (n > 0).then(|| (code.to_string(), n))
+            })
+            .collect();
+        RelayStats {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            written_at: handlers::now_unix(),
+            started_at: self.started_at,
+            interval_secs: self.interval_secs,
+            stopped,
+            store: self.store.stats().unwrap_or_default(),
+            store_disk_bytes: stats::dir_size(&self.data_dir.join(STORE_DIR)),
+            accepting_deposits: self.space.accepting(),
+            free_bytes: self.space.available(),
+            last_flush_ok: self.flush.last_ok(),
+            flush,
+            connections_open: self.endpoint.open_connections() as u64,
+            connections_accepted: l.connections_accepted.load(Relaxed),
+            refused_connection_limit: l.refused_connection_limit.load(Relaxed),
+            refused_per_address: l.refused_per_address.load(Relaxed),
+            retries_sent: l.retries_sent.load(Relaxed),
+            handshakes_failed: l.handshakes_failed.load(Relaxed),
+            header_timeouts: l.header_timeouts.load(Relaxed),
+            slow_bodies: l.slow_bodies.load(Relaxed),
+            rate_limited: l.rate_limited.load(Relaxed),
+            deposits_stored: c.deposits_stored.load(Relaxed),
+            deposits_duplicate: c.deposits_duplicate.load(Relaxed),
+            registrations: c.registrations.load(Relaxed),
+            fetches: c.fetches.load(Relaxed),
+            items_acked: c.items_acked.load(Relaxed),
+            refused,
+        }
+    }
+
+    async fn write(&self, stopped: bool) {
+        let me = self.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            let s = me.snapshot(stopped);
+            stats::write(&me.data_dir, &s)
+        })
+        .await;
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot write the stats file"),
+            Err(e) => tracing::warn!(error = %e, "stats task failed"),
+        }
+    }
 }
 
 impl RelayHandle {
@@ -60,8 +141,19 @@ impl RelayHandle {
         self.fingerprint
     }
 
+    /// A stats snapshot now (counts and sizes only).
+    pub async fn stats(&self) -> RelayStats {
+        let s = self.stats.clone();
+        tokio::task::spawn_blocking(move || s.snapshot(false))
+            .await
+            .unwrap_or_default()
+    }
+
     /// Stop accepting connections and requests, let in-flight requests finish (up to the
-    /// configured grace period), flush the store, and close the endpoint.
+    /// configured grace period), flush the store, and close the endpoint. A deposit whose body
+    /// is still arriving when the grace period ends is dropped before it reaches the store
+    /// (a store write is one transaction), so no report is ever half stored; its client got no
+    /// "stored" and retries with the same deposit id.
     pub async fn shutdown(mut self) -> Result<()> {
         self.endpoint.set_server_config(None);
         self.cancel.cancel();
@@ -88,6 +180,7 @@ impl RelayHandle {
         self.endpoint
             .close(quinn::VarInt::from_u32(0), b"relay shutting down");
         let _ = tokio::time::timeout(Duration::from_secs(3), self.endpoint.wait_idle()).await;
+        self.stats.write(true).await;
         tracing::info!("relay stopped");
         Ok(())
     }
@@ -109,11 +202,13 @@ pub fn fingerprint_of_data_dir(dir: &Path) -> Result<CertFingerprint> {
 /// Start a relay: load or create the certificate, open the store, bind, and serve in background
 /// tasks on the current tokio runtime.
 pub async fn start(config: RelayConfig) -> Result<RelayHandle> {
+    config.limits.validate()?;
+    let limits = config.limits.clone();
     let identity = cert::load_or_create(&config.data_dir)?;
     let fingerprint = identity.fingerprint();
     let store_path = config.data_dir.join(STORE_DIR);
     let store: Arc<dyn Store> = Arc::new(
-        SledStore::open(&store_path, config.expiry, config.quota).with_context(|| {
+        SledStore::open(&store_path, config.expiry(), limits.quota()).with_context(|| {
             format!(
                 "cannot open the store in {} (is another vigil-relay using this data directory?)",
                 store_path.display()
@@ -127,27 +222,59 @@ pub async fn start(config: RelayConfig) -> Result<RelayHandle> {
         .local_addr()
         .context("cannot read the listening address")?;
 
+    let space = Arc::new(SpaceGuard::new(
+        Box::new(DirProbe {
+            dir: config.data_dir.clone(),
+        }),
+        limits.min_free_bytes,
+    ));
+    {
+        let s = space.clone();
+        let _ = tokio::task::spawn_blocking(move || s.refresh()).await;
+    }
     let (flusher, flusher_task) = Flusher::spawn(store.clone());
-    let shared = Arc::new(handlers::Shared::new(store.clone(), flusher.clone()));
+    let flush_counters = flusher.counters();
+    let shared = Arc::new(
+        handlers::Shared::new(store.clone(), flusher.clone())
+            .with_space(space.clone())
+            .with_limits(limits.fetch_slots, limits.max_envelope_bytes),
+    );
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
 
     tracker.spawn(expiry_loop(
         store.clone(),
         flusher,
-        config.expiry_interval,
+        Duration::from_secs(limits.expiry_interval_secs),
+        cancel.clone(),
+    ));
+    tracker.spawn(space_loop(
+        space,
+        Duration::from_secs(limits.space_check_secs),
         cancel.clone(),
     ));
 
-    let listener = listener::Listener {
+    let listener_counters = Arc::new(ListenerCounters::default());
+    let listener = listener::Listener::new(
+        endpoint.clone(),
+        shared.clone(),
+        cancel.clone(),
+        tracker.clone(),
+        &limits,
+        listener_counters.clone(),
+    );
+    let stats = StatsSource {
+        data_dir: config.data_dir.clone(),
+        store: store.clone(),
+        counters: shared.counters.clone(),
+        space: shared.space.clone(),
+        flush: flush_counters,
+        listener: listener_counters,
         endpoint: endpoint.clone(),
-        shared: shared.clone(),
-        cancel: cancel.clone(),
-        tracker: tracker.clone(),
-        connections: Arc::new(Semaphore::new(config.max_connections.max(1))),
-        body_budget: listener::Listener::body_budget(config.request_memory_budget),
-        request_timeout: config.request_timeout,
+        started_at: handlers::now_unix(),
+        interval_secs: limits.stats_interval_secs,
     };
+    tracker.spawn(stats_loop(stats.clone(), cancel.clone()));
     let accept_task = tokio::spawn(listener.run());
     tracing::info!(fingerprint = %fingerprint, "relay listening");
     Ok(RelayHandle {
@@ -160,8 +287,33 @@ pub async fn start(config: RelayConfig) -> Result<RelayHandle> {
         store,
         accept_task: Some(accept_task),
         flusher_task: Some(flusher_task),
-        grace: config.shutdown_grace,
+        grace: Duration::from_secs(limits.shutdown_grace_secs),
+        stats,
     })
+}
+
+/// Probe free space every `interval`, so deposits resume by themselves when space returns.
+async fn space_loop(space: Arc<SpaceGuard>, interval: Duration, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep(interval) => {}
+        }
+        let s = space.clone();
+        let _ = tokio::task::spawn_blocking(move || s.refresh()).await;
+    }
+}
+
+/// Write the stats file now and every interval, until cancelled.
+async fn stats_loop(stats: StatsSource, cancel: CancellationToken) {
+    let interval = Duration::from_secs(stats.interval_secs.max(1));
+    loop {
+        stats.write(false).await;
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
 }
 
 /// Remove expired items now and then every `interval`, until cancelled.

@@ -1,36 +1,118 @@
 //! The `vigil-relay` program.
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use vigil_relay::config::{FileConfig, FlagLayer, LimitOverrides, RelayConfig};
 
 /// Vigil relay: stores end-to-end encrypted reports until the NGO fetches them.
 #[derive(Parser)]
 #[command(name = "vigil-relay", version, about)]
 struct Cli {
+    /// Log format on stderr: `text` for people, `json` (one object per line) for collectors.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "VIGIL_RELAY_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where the configuration comes from. Precedence: flags > `VIGIL_RELAY_*` > file > defaults.
+#[derive(Args)]
+struct ConfigArgs {
+    /// TOML config file (see docs/operations.md); every key optional.
+    #[arg(long, env = "VIGIL_RELAY_CONFIG", value_hint = clap::ValueHint::FilePath)]
+    config: Option<PathBuf>,
+    /// Data directory: certificate, key (0600), the store and stats.json. Created if absent.
+    /// Also `VIGIL_RELAY_DATA` or `data_dir` in the file.
+    #[arg(long, value_hint = clap::ValueHint::DirPath)]
+    data: Option<PathBuf>,
+    /// UDP address to listen on (default 127.0.0.1:4433). Also `VIGIL_RELAY_LISTEN`.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    #[command(flatten)]
+    limits: LimitOverrides,
+}
+
+impl ConfigArgs {
+    fn resolve(&self) -> Result<RelayConfig> {
+        let file = match &self.config {
+            Some(p) => Some(FileConfig::load(p)?),
+            None => None,
+        };
+        let flags = FlagLayer {
+            data_dir: self.data.clone(),
+            listen: self.listen,
+            limits: self.limits.clone(),
+        };
+        Ok(RelayConfig::layered(
+            file.as_ref(),
+            &|k| std::env::var(k).ok(),
+            &flags,
+        )?)
+    }
+}
+
+/// Only what finds the data directory.
+#[derive(Args)]
+struct DataArgs {
+    /// Data directory of the relay. Also `VIGIL_RELAY_DATA`.
+    #[arg(long, env = "VIGIL_RELAY_DATA", value_hint = clap::ValueHint::DirPath)]
+    data: Option<PathBuf>,
+    /// Or take `data_dir` from this config file.
+    #[arg(long, env = "VIGIL_RELAY_CONFIG", value_hint = clap::ValueHint::FilePath)]
+    config: Option<PathBuf>,
+}
+
+impl DataArgs {
+    fn dir(&self) -> Result<PathBuf> {
+        if let Some(d) = &self.data {
+            return Ok(d.clone());
+        }
+        if let Some(p) = &self.config {
+            if let Some(d) = FileConfig::load(p)?.data_dir {
+                return Ok(d);
+            }
+        }
+        Ok(PathBuf::from(vigil_relay::config::DEFAULT_DATA_DIR))
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Serve: listen for QUIC connections until SIGINT or SIGTERM.
+    /// Serve: listen for QUIC connections until SIGINT or SIGTERM, then stop cleanly (exit 0).
     #[command(
-        after_help = "Example:\n  vigil-relay serve --data /var/lib/vigil-relay --listen 0.0.0.0:4433"
+        after_help = "Examples:\n  vigil-relay serve --data /var/lib/vigil-relay --listen 0.0.0.0:4433\n  \
+                            vigil-relay serve --config /etc/vigil-relay.toml --max-connections 512"
     )]
-    Serve {
-        /// Data directory: certificate, key (0600) and the store. Created if absent.
-        #[arg(long, env = "VIGIL_RELAY_DATA", value_hint = clap::ValueHint::DirPath)]
-        data: PathBuf,
-        /// UDP address to listen on.
-        #[arg(long, default_value = "127.0.0.1:4433")]
-        listen: SocketAddr,
-        /// Delete unfetched items after this many days.
-        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3650))]
-        expiry_days: u64,
+    Serve(Box<ConfigArgs>),
+    /// Validate the configuration (file, environment, flags) and print the effective one.
+    CheckConfig(Box<ConfigArgs>),
+    /// Print counts and sizes of a running relay (from DATA/stats.json; no ids, no addresses).
+    Stats {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Print the JSON snapshot instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Exit 0 if the relay runs and accepts reports, 1 (with the reason on stderr) if not.
+    Health {
+        #[command(flatten)]
+        data: DataArgs,
     },
     /// Print the SHA-256 fingerprint of the relay certificate (lowercase hex), creating the
     /// certificate if absent. Put it on the NGO's recipient card.
@@ -43,16 +125,19 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VIGIL_RELAY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("VIGIL_RELAY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        .with_env_filter(filter);
+    match cli.log_format {
+        LogFormat::Json => builder.json().with_current_span(false).init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
+    match run(cli.command) {
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -60,32 +145,111 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
-    match cli.command {
+fn run(command: Command) -> Result<ExitCode> {
+    match command {
         Command::Fingerprint { data } => {
             println!("{}", vigil_relay::fingerprint_of_data_dir(&data)?);
-            Ok(())
         }
-        Command::Serve {
-            data,
-            listen,
-            expiry_days,
-        } => {
+        Command::CheckConfig(args) => {
+            let config = args.resolve()?;
+            print!("{}", config.to_toml());
+            eprintln!("configuration is valid");
+        }
+        Command::Stats { data, json } => {
+            let dir = data.dir()?;
+            let s = vigil_relay::stats::read(&dir)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                print_stats(&s);
+            }
+            if let Err(why) = vigil_relay::stats::health(&s, vigil_relay::handlers::now_unix()) {
+                eprintln!("note: {why}");
+            }
+        }
+        Command::Health { data } => {
+            let dir = data.dir()?;
+            let verdict = vigil_relay::stats::read(&dir)
+                .map_err(|e| format!("{e:#}"))
+                .and_then(|s| vigil_relay::stats::health(&s, vigil_relay::handlers::now_unix()));
+            return Ok(match verdict {
+                Ok(line) => {
+                    println!("{line}");
+                    ExitCode::SUCCESS
+                }
+                Err(why) => {
+                    eprintln!("unhealthy: {why}");
+                    ExitCode::FAILURE
+                }
+            });
+        }
+        Command::Serve(args) => {
+            let config = args.resolve()?;
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .context("cannot start the async runtime")?;
             rt.block_on(async move {
-                let mut config = vigil_relay::RelayConfig::new(data, listen);
-                config.expiry = Duration::from_secs(expiry_days * 24 * 3600);
                 let relay = vigil_relay::start(config).await?;
                 eprintln!("vigil-relay listening on {}", relay.local_addr());
                 eprintln!("certificate fingerprint: {}", relay.fingerprint());
                 wait_for_signal().await?;
                 eprintln!("shutting down");
                 relay.shutdown().await
-            })
+            })?;
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_stats(s: &vigil_relay::RelayStats) {
+    let now = vigil_relay::handlers::now_unix();
+    println!("version               {}", s.version);
+    println!(
+        "snapshot age          {} s",
+        now.saturating_sub(s.written_at)
+    );
+    println!(
+        "uptime                {} s",
+        s.written_at.saturating_sub(s.started_at)
+    );
+    println!("accepting deposits    {}", s.accepting_deposits);
+    println!("free bytes            {}", s.free_bytes);
+    println!("mailboxes             {}", s.store.mailboxes);
+    println!("items waiting         {}", s.store.items);
+    println!("envelope bytes        {}", s.store.bytes);
+    println!("store size on disk    {}", s.store_disk_bytes);
+    println!("connections open      {}", s.connections_open);
+    println!("connections accepted  {}", s.connections_accepted);
+    println!(
+        "connections refused   {} (total limit), {} (per address)",
+        s.refused_connection_limit, s.refused_per_address
+    );
+    println!("retries sent          {}", s.retries_sent);
+    println!("handshakes failed     {}", s.handshakes_failed);
+    println!(
+        "slow requests         {} (header), {} (body)",
+        s.header_timeouts, s.slow_bodies
+    );
+    println!("rate limited          {}", s.rate_limited);
+    println!(
+        "deposits              {} stored, {} duplicate",
+        s.deposits_stored, s.deposits_duplicate
+    );
+    println!("registrations         {}", s.registrations);
+    println!("fetches               {}", s.fetches);
+    println!("items acked           {}", s.items_acked);
+    println!(
+        "flushes               {} ({} waiters, largest batch {}, mean {} us, max {} us, {} failed)",
+        s.flush.flushes,
+        s.flush.waiters,
+        s.flush.max_batch,
+        s.flush.flush_micros / s.flush.flushes.max(1),
+        s.flush.max_flush_micros,
+        s.flush.failures
+    );
+    for (code, n) in &s.refused {
+        println!("refused {code:<14}{n}");
     }
 }
 
@@ -95,7 +259,7 @@ async fn wait_for_signal() -> Result<()> {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
         tokio::select! {
-            r = tokio::signal::ctrl_c() => r.context("cannot listen for SIGINT")?,
+            r = tokio::signal::ctrl_c() => r.context("cannot listen for Ctrl-C")?,
             _ = term.recv() => {}
         }
     }

@@ -467,7 +467,8 @@ async fn concurrent_deposits_from_many_connections_are_all_stored() {
 async fn connections_beyond_the_limit_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = RelayConfig::new(dir.path(), "127.0.0.1:0".parse().unwrap());
-    config.max_connections = 1;
+    config.limits.max_connections = 1;
+    config.limits.max_connections_per_address = 1;
     let relay = vigil_relay::start(config).await.unwrap();
     let first = connect(&relay).await;
     let second = RelayClient::connect(&relay.local_addr().to_string(), &relay.fingerprint()).await;

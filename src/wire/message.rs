@@ -89,6 +89,12 @@ pub enum ErrorCode {
     Busy,
     /// The request type is unknown or not allowed.
     UnknownRequest,
+    /// The relay's disk is full or read-only: it refuses new deposits and registrations until
+    /// space returns, but still serves fetches and acks (which free space).
+    StorageFull,
+    /// This source address sent more deposits or registrations than the relay allows per unit
+    /// of time, or opened more connections than allowed per address.
+    RateLimited,
     /// A code this program does not know (from a newer peer).
     Other(u16),
 }
@@ -106,6 +112,8 @@ impl ErrorCode {
             Self::StorageFailed => 7,
             Self::Busy => 8,
             Self::UnknownRequest => 9,
+            Self::StorageFull => 10,
+            Self::RateLimited => 11,
             Self::Other(n) => n,
         }
     }
@@ -122,13 +130,18 @@ impl ErrorCode {
             7 => Self::StorageFailed,
             8 => Self::Busy,
             9 => Self::UnknownRequest,
+            10 => Self::StorageFull,
+            11 => Self::RateLimited,
             other => Self::Other(other),
         }
     }
 
     /// Whether a client should retry the same request later by default.
     pub fn default_retryable(self) -> bool {
-        matches!(self, Self::StorageFailed | Self::Busy)
+        matches!(
+            self,
+            Self::StorageFailed | Self::Busy | Self::StorageFull | Self::RateLimited
+        )
     }
 
     /// The error a relay answers for a request that failed to decode.
@@ -154,6 +167,8 @@ impl std::fmt::Display for ErrorCode {
             Self::StorageFailed => "storage-failed",
             Self::Busy => "busy",
             Self::UnknownRequest => "unknown-request",
+            Self::StorageFull => "storage-full",
+            Self::RateLimited => "rate-limited",
             Self::Other(n) => return write!(f, "error-{n}"),
         };
         f.write_str(s)

@@ -389,3 +389,23 @@ proptest! {
         prop_assert_eq!(decode_response(&f).unwrap(), resp);
     }
 }
+
+#[test]
+fn error_codes_round_trip_and_overload_codes_are_retryable() {
+    for n in 0..=20u16 {
+        assert_eq!(ErrorCode::from_u16(n).to_u16(), n);
+    }
+    assert_eq!(ErrorCode::from_u16(10), ErrorCode::StorageFull);
+    assert_eq!(ErrorCode::from_u16(11), ErrorCode::RateLimited);
+    for code in [
+        ErrorCode::StorageFailed,
+        ErrorCode::Busy,
+        ErrorCode::StorageFull,
+        ErrorCode::RateLimited,
+    ] {
+        assert!(code.default_retryable(), "{code}");
+    }
+    assert!(!ErrorCode::TooLarge.default_retryable());
+    assert_eq!(ErrorCode::StorageFull.to_string(), "storage-full");
+    assert_eq!(ErrorCode::RateLimited.to_string(), "rate-limited");
+}

@@ -20,6 +20,10 @@ pub(super) async fn apply(
     let ids = ids.clone();
     let n = blocking(shared, move |s| s.ack(&mailbox, &ids)).await?;
     durable(shared).await?;
+    shared
+        .counters
+        .items_acked
+        .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
     tracing::debug!(deleted = n, "ack");
     Ok(encode(&Response::Acked(n)))
 }

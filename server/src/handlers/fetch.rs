@@ -29,6 +29,10 @@ pub(super) async fn apply(
         s.fetch(&mailbox, max_items, MAX_FETCH_RESPONSE_BYTES)
     })
     .await?;
+    shared
+        .counters
+        .fetches
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     tracing::debug!(items = items.len(), "fetch");
     let refs: Vec<ItemRef<'_>> = items
         .iter()

@@ -12,7 +12,9 @@ mod fetch;
 mod register;
 
 use crate::store::flusher::Flusher;
+use crate::store::space::SpaceGuard;
 use crate::store::{Store, StoreError};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 use vigil_core::ids::MailboxId;
@@ -29,18 +31,80 @@ pub struct Shared {
     /// Fetches running at once. Each may hold up to `MAX_FETCH_RESPONSE_BYTES` in memory, so
     /// this bounds response memory the way the request budget bounds request memory.
     pub fetch_slots: tokio::sync::Semaphore,
+    /// Closes the gate for deposits and registrations when the disk is (nearly) full.
+    pub space: Arc<SpaceGuard>,
+    /// Largest envelope accepted (`limits.max_envelope_bytes`).
+    pub max_envelope: usize,
+    /// Counters for `stats` (no ids, no addresses).
+    pub counters: Arc<Counters>,
+}
+
+/// Request counters. Counts only: nothing identifies a mailbox, an item or a client.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Deposits newly stored.
+    pub deposits_stored: AtomicU64,
+    /// Deposits that were retries of a stored one.
+    pub deposits_duplicate: AtomicU64,
+    /// Successful registrations (including repeats).
+    pub registrations: AtomicU64,
+    /// Fetch requests answered with items (possibly none).
+    pub fetches: AtomicU64,
+    /// Items deleted by acks.
+    pub items_acked: AtomicU64,
+    /// Refused requests by wire error code (index = code, 0 = unknown codes).
+    pub refused: [AtomicU64; 12],
+}
+
+impl Counters {
+    fn refused(&self, code: ErrorCode) {
+        let i = usize::from(code.to_u16());
+        let i = if i < self.refused.len() { i } else { 0 };
+        self.refused[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count a refusal made outside the handlers (by the listener).
+    pub(crate) fn count_refusal(&self, code: ErrorCode) {
+        self.refused(code);
+    }
 }
 
 impl Shared {
     /// Fetches allowed at once by default (8 × 32 MiB of responses at most).
     pub const DEFAULT_FETCH_SLOTS: usize = 8;
 
-    /// Shared state with the default number of fetch slots.
+    /// Shared state with the default number of fetch slots, no disk-space gate and the
+    /// protocol's envelope maximum.
     pub fn new(store: Arc<dyn Store>, flusher: Flusher) -> Self {
         Self {
             store,
             flusher,
             fetch_slots: tokio::sync::Semaphore::new(Self::DEFAULT_FETCH_SLOTS),
+            space: Arc::new(SpaceGuard::unlimited()),
+            max_envelope: vigil_core::wire::limits::MAX_ENVELOPE_LEN,
+            counters: Arc::new(Counters::default()),
+        }
+    }
+
+    /// Use `space` as the disk-space gate.
+    pub fn with_space(mut self, space: Arc<SpaceGuard>) -> Self {
+        self.space = space;
+        self
+    }
+
+    /// Allow `n` fetches at once and envelopes up to `max_envelope` bytes.
+    pub fn with_limits(mut self, fetch_slots: usize, max_envelope: usize) -> Self {
+        self.fetch_slots = tokio::sync::Semaphore::new(fetch_slots.max(1));
+        self.max_envelope = max_envelope;
+        self
+    }
+
+    /// Refuse if the disk-space gate is closed.
+    fn check_space(&self) -> Result<(), Refusal> {
+        if self.space.accepting() {
+            Ok(())
+        } else {
+            Err(Refusal::storage_full())
         }
     }
 }
@@ -108,6 +172,24 @@ impl Refusal {
         }
     }
 
+    /// The disk is full or read-only.
+    pub(crate) fn storage_full() -> Self {
+        Self::new(
+            ErrorCode::StorageFull,
+            "relay disk is full; new reports are refused until space returns; try again later",
+        )
+    }
+
+    /// A per-address rate limit.
+    pub(crate) fn rate_limited(message: &'static str) -> Self {
+        Self::new(ErrorCode::RateLimited, message)
+    }
+
+    /// The wire code.
+    pub(crate) fn code(&self) -> ErrorCode {
+        self.code
+    }
+
     pub(crate) fn from_wire(e: &WireError) -> Self {
         let message = match e {
             WireError::UnsupportedVersion { .. } => "unsupported protocol version",
@@ -137,6 +219,10 @@ impl From<StoreError> for Refusal {
                 Refusal::new(ErrorCode::UnknownMailbox, "mailbox is not registered here")
             }
             StoreError::QuotaExceeded => Refusal::new(ErrorCode::QuotaExceeded, "mailbox is full"),
+            StoreError::NoSpace(e) => {
+                tracing::error!(error = %e, "store is out of space");
+                Refusal::storage_full()
+            }
             other => {
                 tracing::error!(error = %other, "storage failed");
                 Refusal::new(
@@ -173,7 +259,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, Refusal> {
     let store = shared.store.clone();
     match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
-        Ok(r) => r.map_err(Refusal::from),
+        Ok(r) => r.map_err(|e| no_space(shared, e)),
         Err(e) => Err(Refusal::from(StoreError::Backend(format!(
             "store task failed: {e}"
         )))),
@@ -182,7 +268,19 @@ async fn blocking<T: Send + 'static>(
 
 /// Wait for the group commit.
 async fn durable(shared: &Shared) -> Result<(), Refusal> {
-    shared.flusher.flush().await.map_err(Refusal::from)
+    shared
+        .flusher
+        .flush()
+        .await
+        .map_err(|e| no_space(shared, e))
+}
+
+/// Close the space gate when the store ran out of room, then convert.
+fn no_space(shared: &Shared, e: StoreError) -> Refusal {
+    if let StoreError::NoSpace(msg) = &e {
+        shared.space.note_no_space(msg);
+    }
+    Refusal::from(e)
 }
 
 /// Look up the key registered for `mailbox`.
@@ -213,7 +311,7 @@ pub async fn handle(shared: &Shared, conn: &ConnState, req: Request<'_>) -> Vec<
         Request::Fetch { .. } => fetch::apply(shared, conn, &req).await,
         Request::Ack { .. } => ack::apply(shared, conn, &req).await,
     };
-    respond(result)
+    respond(shared, result)
 }
 
 /// Decode and handle a request body whose header was already checked; returns the encoded
@@ -225,7 +323,7 @@ pub async fn handle_body(
     body: Vec<u8>,
 ) -> Vec<u8> {
     let (mailbox, deposit_id) = match wire::decode_request_body(frame_type, &body) {
-        Err(e) => return Refusal::from_wire(&e).encode(),
+        Err(e) => return respond(shared, Err(Refusal::from_wire(&e))),
         Ok(Request::Deposit {
             mailbox,
             deposit_id,
@@ -233,13 +331,17 @@ pub async fn handle_body(
         }) => (mailbox, deposit_id),
         Ok(req) => return handle(shared, conn, req).await,
     };
-    respond(deposit::apply(shared, mailbox, deposit_id, body, DEPOSIT_FIXED_LEN).await)
+    respond(
+        shared,
+        deposit::apply(shared, mailbox, deposit_id, body, DEPOSIT_FIXED_LEN).await,
+    )
 }
 
-fn respond(result: Result<Vec<u8>, Refusal>) -> Vec<u8> {
+fn respond(shared: &Shared, result: Result<Vec<u8>, Refusal>) -> Vec<u8> {
     match result {
         Ok(frame) => frame,
         Err(refusal) => {
+            shared.counters.refused(refusal.code);
             tracing::debug!(code = %refusal.code, "request refused");
             refusal.encode()
         }

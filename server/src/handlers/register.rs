@@ -16,10 +16,15 @@ pub(super) async fn apply(
         ));
     };
     conn.check_proof(public_key, req)?;
+    shared.check_space()?;
     let key = *public_key;
     let mailbox = MailboxId::for_key(&key);
     blocking(shared, move |s| s.register_mailbox(&mailbox, &key)).await?;
     durable(shared).await?;
+    shared
+        .counters
+        .registrations
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     tracing::info!("mailbox registered");
     Ok(encode(&Response::Registered(mailbox)))
 }

@@ -12,6 +12,7 @@
 
 pub mod flusher;
 pub mod sled_store;
+pub mod space;
 
 use vigil_core::ids::{DepositId, ItemId, MailboxId};
 
@@ -27,7 +28,7 @@ pub struct StoredItem {
 }
 
 /// Totals, for the operator. Contains no ids.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StoreStats {
     /// Registered mailboxes.
     pub mailboxes: u64,
@@ -52,9 +53,27 @@ pub enum StoreError {
     /// A stored record could not be parsed: the database is damaged.
     #[error("stored record is damaged: {0}")]
     Corrupt(&'static str),
-    /// The storage backend failed (disk full, I/O error, ...).
+    /// The disk is full (or over quota) or the data directory is read-only. New deposits and
+    /// registrations are refused until space returns; fetches and acks keep working.
+    #[error("relay disk is full or read-only: {0}")]
+    NoSpace(String),
+    /// The storage backend failed (I/O error, ...).
     #[error("storage backend failed: {0}")]
     Backend(String),
+}
+
+impl StoreError {
+    /// Classify an I/O error: out of space, over quota and read-only file system become
+    /// [`StoreError::NoSpace`], everything else [`StoreError::Backend`].
+    pub fn from_io(e: &std::io::Error) -> Self {
+        use std::io::ErrorKind;
+        match e.kind() {
+            ErrorKind::StorageFull | ErrorKind::ReadOnlyFilesystem | ErrorKind::QuotaExceeded => {
+                StoreError::NoSpace(e.to_string())
+            }
+            _ => StoreError::Backend(e.to_string()),
+        }
+    }
 }
 
 /// What the relay needs from storage.
