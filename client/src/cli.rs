@@ -1,8 +1,11 @@
 //! The command line, as clap types. Command and flag names are a contract with scripts and the
 //! acceptance tests: add freely, never rename.
 
+use crate::relay::LinkOptions;
+use crate::retry::{parse_duration, RetryPolicy, DEFAULT_RETRY_FOR};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Vigil: send incident reports, end-to-end encrypted, to the NGOs that can act on them.
 #[derive(Parser, Debug)]
@@ -154,6 +157,54 @@ pub struct ReportSendArgs {
     /// Only queue the report in the outbox; send later with `vigil outbox flush`.
     #[arg(long)]
     pub queue_only: bool,
+    /// How hard to try.
+    #[command(flatten)]
+    pub retry: RetryArgs,
+}
+
+/// How `report send` and `outbox flush` deal with a bad link.
+#[derive(Args, Debug, Clone)]
+pub struct RetryArgs {
+    /// Keep retrying what fails for a passing reason (link lost, relay unreachable or busy) for
+    /// this long, e.g. 90s, 5m, 1h; 0 tries once. Default: 2m on a terminal; once otherwise, so
+    /// scripts get exit code 3 quickly and retry on their own schedule.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub retry_for: Option<Duration>,
+    /// Try once and stop (same as --retry-for 0).
+    #[arg(long, conflicts_with = "retry_for")]
+    pub no_retry: bool,
+    /// Give up on a connection that hears nothing from the relay for this long, then reconnect.
+    /// Raise it where the network drops out for long stretches. The relay may close sooner.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "20s")]
+    pub stall_timeout: Duration,
+}
+
+impl Default for RetryArgs {
+    /// What the flags default to.
+    fn default() -> Self {
+        Self {
+            retry_for: None,
+            no_retry: false,
+            stall_timeout: crate::relay::IDLE_TIMEOUT,
+        }
+    }
+}
+
+impl RetryArgs {
+    /// The retry schedule these flags ask for; `interactive` picks the default.
+    pub fn policy(&self, interactive: bool) -> RetryPolicy {
+        match (self.no_retry, self.retry_for) {
+            (true, _) => RetryPolicy::once(),
+            (false, Some(d)) => RetryPolicy::for_duration(d),
+            (false, None) if interactive => RetryPolicy::for_duration(DEFAULT_RETRY_FOR),
+            (false, None) => RetryPolicy::once(),
+        }
+    }
+
+    /// The link options these flags ask for.
+    pub fn link(&self) -> LinkOptions {
+        LinkOptions::with_idle_timeout(self.stall_timeout.max(Duration::from_secs(1)))
+    }
 }
 
 /// `vigil report check`
@@ -168,8 +219,16 @@ pub struct ReportCheckArgs {
 pub enum OutboxCmd {
     /// List queued reports (destination and age only; contents are sealed).
     List,
-    /// Try to send every queued report now.
-    Flush,
+    /// Try to send every queued report now, retrying on a bad link (see --retry-for).
+    Flush(OutboxFlushArgs),
+}
+
+/// `vigil outbox flush`
+#[derive(Args, Debug)]
+pub struct OutboxFlushArgs {
+    /// How hard to try.
+    #[command(flatten)]
+    pub retry: RetryArgs,
 }
 
 /// `vigil inbox ...`

@@ -30,8 +30,16 @@ use vigil_core::wire::{self, ErrorCode, Proof, Request, Response, WireError, ALP
 
 /// How long to wait for the QUIC handshake.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long one request may take, including uploading a maximal envelope on a slow link.
+/// How long one small request may take; larger requests get [`MIN_UPLOAD_RATE`] on top.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Slowest upload still waited for (bytes per second) when bounding a request's total time. A
+/// dead link is noticed sooner, by the idle timeout; this bound only catches a relay that keeps
+/// the connection alive but never answers.
+pub const MIN_UPLOAD_RATE: u64 = 4 * 1024;
+/// Give up on a connection that has heard nothing from the relay for this long. Loss bursts on
+/// mobile links last seconds; a link silent this long is gone, and a new connection (after a
+/// backoff) is the faster way back. The relay may negotiate a shorter one.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Server name given to TLS. Not sent (SNI is off) and not checked (the certificate is pinned).
 const SERVER_NAME: &str = "vigil-relay";
 
@@ -110,6 +118,60 @@ impl From<WireError> for RelayError {
     }
 }
 
+/// How the client treats the link. [`LinkOptions::default`] suits a bad mobile network; tests
+/// shorten the timeouts.
+#[derive(Clone, Debug)]
+pub struct LinkOptions {
+    /// Longest wait for the QUIC handshake.
+    pub connect_timeout: Duration,
+    /// Longest wait for a small request; see [`MIN_UPLOAD_RATE`] for large ones.
+    pub request_timeout: Duration,
+    /// Close the connection after this long without a packet from the relay (QUIC idle
+    /// timeout; the smaller of this and the relay's applies).
+    pub idle_timeout: Duration,
+}
+
+impl Default for LinkOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: CONNECT_TIMEOUT,
+            request_timeout: REQUEST_TIMEOUT,
+            idle_timeout: IDLE_TIMEOUT,
+        }
+    }
+}
+
+impl LinkOptions {
+    /// Same defaults with another idle timeout (`--stall-timeout`).
+    pub fn with_idle_timeout(idle_timeout: Duration) -> Self {
+        Self {
+            idle_timeout,
+            ..Self::default()
+        }
+    }
+
+    /// Keep-alives every quarter of the idle timeout (1 s at least): several may be lost before
+    /// the connection is given up, and NAT mappings (often 30 s for UDP) stay open.
+    fn keep_alive(&self) -> Duration {
+        (self.idle_timeout / 4).max(Duration::from_secs(1))
+    }
+
+    /// Time bound for a request of `len` bytes.
+    fn request_timeout_for(&self, len: usize) -> Duration {
+        let upload = Duration::from_secs((len as u64) / MIN_UPLOAD_RATE);
+        self.request_timeout.saturating_add(upload)
+    }
+}
+
+/// The relay's answer to a deposit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deposited {
+    /// Stored now.
+    New,
+    /// An earlier deposit with the same id was already stored (a retry after a lost answer).
+    Duplicate,
+}
+
 /// One item fetched from a mailbox.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FetchedItem {
@@ -185,7 +247,10 @@ impl ServerCertVerifier for PinnedCertVerifier {
     }
 }
 
-fn client_config(verifier: Arc<PinnedCertVerifier>) -> Result<quinn::ClientConfig, RelayError> {
+fn client_config(
+    verifier: Arc<PinnedCertVerifier>,
+    link: &LinkOptions,
+) -> Result<quinn::ClientConfig, RelayError> {
     let internal =
         |e: &dyn std::fmt::Display| RelayError::Protocol(format!("TLS setup failed: {e}"));
     let mut tls = rustls::ClientConfig::builder_with_provider(verifier.provider.clone())
@@ -203,8 +268,13 @@ fn client_config(verifier: Arc<PinnedCertVerifier>) -> Result<quinn::ClientConfi
     let mut t = TransportConfig::default();
     t.max_concurrent_uni_streams(VarInt::from_u32(0));
     t.max_concurrent_bidi_streams(VarInt::from_u32(0));
-    t.keep_alive_interval(Some(Duration::from_secs(10)));
-    if let Ok(idle) = IdleTimeout::try_from(Duration::from_secs(60)) {
+    t.keep_alive_interval(Some(link.keep_alive()));
+    // Uploads go from client to relay, so the client's congestion controller sets their pace.
+    // Loss-based Cubic reads every lost datagram on a lossy radio link as congestion and crawls
+    // (a 1 MiB report took about 90 s at 10 % loss and 300 ms round trip); BBR paces by the
+    // measured bandwidth and round trip and shrugs off random loss.
+    t.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
+    if let Ok(idle) = IdleTimeout::try_from(link.idle_timeout) {
         t.max_idle_timeout(Some(idle));
     }
     cc.transport_config(Arc::new(t));
@@ -216,11 +286,21 @@ pub struct RelayClient {
     endpoint: Endpoint,
     conn: Connection,
     exporter: [u8; EXPORTER_LEN],
+    link: LinkOptions,
 }
 
 impl RelayClient {
     /// Connect to `addr` ("host:port") and accept only the certificate with `fingerprint`.
     pub async fn connect(addr: &str, fingerprint: &CertFingerprint) -> Result<Self, RelayError> {
+        Self::connect_with(addr, fingerprint, &LinkOptions::default()).await
+    }
+
+    /// [`RelayClient::connect`] with explicit link options.
+    pub async fn connect_with(
+        addr: &str,
+        fingerprint: &CertFingerprint,
+        link: &LinkOptions,
+    ) -> Result<Self, RelayError> {
         let remote = resolve(addr).await?;
         let unreachable = |reason: String| RelayError::Unreachable {
             addr: addr.to_string(),
@@ -241,11 +321,11 @@ impl RelayClient {
             presented: Mutex::new(None),
             provider,
         });
-        let config = client_config(verifier.clone())?;
+        let config = client_config(verifier.clone(), link)?;
         let connecting = endpoint
             .connect_with(config, remote, SERVER_NAME)
             .map_err(|e| unreachable(e.to_string()))?;
-        let result = tokio::time::timeout(CONNECT_TIMEOUT, connecting).await;
+        let result = tokio::time::timeout(link.connect_timeout, connecting).await;
         let mismatch = || {
             let got = verifier.presented.lock().ok().and_then(|p| *p);
             got.filter(|g| !g.ct_eq(fingerprint))
@@ -260,8 +340,8 @@ impl RelayClient {
             Err(_) => {
                 return Err(mismatch().unwrap_or_else(|| {
                     unreachable(format!(
-                        "no answer within {} seconds",
-                        CONNECT_TIMEOUT.as_secs()
+                        "no answer within {:.1} seconds",
+                        link.connect_timeout.as_secs_f32()
                     ))
                 }))
             }
@@ -273,6 +353,7 @@ impl RelayClient {
             endpoint,
             conn,
             exporter,
+            link: link.clone(),
         })
     }
 
@@ -308,6 +389,18 @@ impl RelayClient {
         deposit_id: &DepositId,
         envelope: &[u8],
     ) -> Result<(), RelayError> {
+        self.deposit_status(mailbox, deposit_id, envelope)
+            .await
+            .map(|_| ())
+    }
+
+    /// [`RelayClient::deposit`], saying whether the relay had already stored this deposit id.
+    pub async fn deposit_status(
+        &self,
+        mailbox: &MailboxId,
+        deposit_id: &DepositId,
+        envelope: &[u8],
+    ) -> Result<Deposited, RelayError> {
         if envelope.len() > MAX_ENVELOPE_LEN {
             return Err(RelayError::TooLarge {
                 len: envelope.len(),
@@ -322,7 +415,8 @@ impl RelayClient {
             })
             .await?;
         match expect_response(&frame)? {
-            Response::Stored { .. } => Ok(()),
+            Response::Stored { duplicate: false } => Ok(Deposited::New),
+            Response::Stored { duplicate: true } => Ok(Deposited::Duplicate),
             other => Err(unexpected(&other)),
         }
     }
@@ -403,6 +497,18 @@ impl RelayClient {
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
     }
 
+    /// Move this client to another local UDP socket, as when a phone changes networks or a NAT
+    /// gives it a new port. The connection carries on (QUIC connection migration); the relay
+    /// validates the new path before sending much to it.
+    pub fn rebind(&self, socket: std::net::UdpSocket) -> std::io::Result<()> {
+        self.endpoint.rebind(socket)
+    }
+
+    /// The local UDP address in use.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.endpoint.local_addr()
+    }
+
     // Lower-level helpers, public for end-to-end tests of the protocol.
 
     /// This connection's TLS exporter value (what proofs are bound to).
@@ -453,9 +559,10 @@ impl RelayClient {
     /// Send `frame` as is on a new stream (it need not be valid) and return the relay's response
     /// frame, checked against the response limits but not decoded.
     pub async fn raw_request(&self, frame: &[u8]) -> Result<Vec<u8>, RelayError> {
-        match tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(frame)).await {
+        let limit = self.link.request_timeout_for(frame.len());
+        match tokio::time::timeout(limit, self.exchange(frame)).await {
             Ok(r) => r,
-            Err(_) => Err(RelayError::Timeout(REQUEST_TIMEOUT.as_secs())),
+            Err(_) => Err(RelayError::Timeout(limit.as_secs())),
         }
     }
 

@@ -147,10 +147,24 @@ impl OutboxItem {
         write_atomic(&self.path(home)?, &bytes, true)
     }
 
-    /// Remove after the relay confirmed it stored the envelope.
+    /// Update the stored copy (its attempt count) unless it left the outbox meanwhile (another
+    /// `vigil` process delivered it): a delivered item must not come back.
+    pub fn save_if_queued(&self, home: &Home) -> Result<()> {
+        if self.path(home)?.exists() {
+            self.save(home)?;
+        }
+        Ok(())
+    }
+
+    /// Remove after the relay confirmed it stored the envelope. Already gone is fine: another
+    /// `vigil` process delivered the same item (same deposit id, so the relay kept one copy).
     pub fn remove(&self, home: &Home) -> Result<()> {
         let p = self.path(home)?;
-        fs::remove_file(&p).with_context(|| format!("cannot remove {}", p.display()))?;
+        match fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e).with_context(|| format!("cannot remove {}", p.display())),
+        }
         if let Some(d) = p.parent() {
             sync_dir(d);
         }

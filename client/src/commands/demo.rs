@@ -106,6 +106,7 @@ pub async fn run(args: DemoArgs, out: Output) -> Result<()> {
             to: ngo_names.iter().map(|s| s.to_string()).collect(),
             file: Some(report_path.clone()),
             queue_only: false,
+            retry: crate::cli::RetryArgs::default(),
         },
     )
     .await?;

@@ -43,7 +43,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Report(ReportCmd::Send(a)) => report::send(&ctx()?, a).await,
         Command::Report(ReportCmd::Check(a)) => report::check(&ctx()?, a),
         Command::Outbox(OutboxCmd::List) => outbox::list(&ctx()?),
-        Command::Outbox(OutboxCmd::Flush) => outbox::flush_all(&ctx()?).await.map(|_| ()),
+        Command::Outbox(OutboxCmd::Flush(a)) => {
+            outbox::flush_all(&ctx()?, &a.retry).await.map(|_| ())
+        }
         Command::Inbox(InboxCmd::Fetch) => inbox::fetch(&ctx()?).await.map(|_| ()),
         Command::Inbox(InboxCmd::List) => inbox::list(&ctx()?).map(|_| ()),
         Command::Inbox(InboxCmd::Show(a)) => inbox::show(&ctx()?, &a.id),

@@ -3,14 +3,24 @@
 //! An item leaves the outbox only after the relay's "stored" reply, which the relay sends only
 //! after the envelope is on disk. A retry reuses the item's deposit id, so a "stored" reply lost
 //! on a bad link does not lead to a second copy in the NGO's inbox.
+//!
+//! Crash safety: an item is written (temp file, fsync, rename, fsync of the directory) before
+//! anything is sent, and removed only after "stored". Killed before the write, the report was
+//! never queued (the user saw no "queued"); killed between "stored" and the removal, the next
+//! flush sends it again under the same deposit id and the relay answers "already stored".
 
 use super::Ctx;
+use crate::cli::RetryArgs;
 use crate::home::now_unix;
-use crate::relay::RelayClient;
+use crate::relay::{Deposited, LinkOptions, RelayClient, RelayError};
+use crate::retry::format_duration;
 use crate::state::{outbox, OutboxItem};
 use anyhow::Result;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 use serde_json::json;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Instant;
 
 /// What a flush achieved.
 #[derive(Debug, Default)]
@@ -41,7 +51,7 @@ pub fn list(ctx: &Ctx) -> Result<()> {
 }
 
 /// Try to deliver everything queued.
-pub async fn flush_all(ctx: &Ctx) -> Result<FlushSummary> {
+pub async fn flush_all(ctx: &Ctx, retry: &RetryArgs) -> Result<FlushSummary> {
     let items = outbox(&ctx.home)?;
     if items.is_empty() {
         ctx.out.say("Outbox is empty.");
@@ -49,60 +59,163 @@ pub async fn flush_all(ctx: &Ctx) -> Result<FlushSummary> {
             .emit(json!({"type": "outbox_flushed", "sent": 0, "pending": 0}));
         return Ok(FlushSummary::default());
     }
-    flush(ctx, items).await
+    flush(ctx, items, retry).await
 }
 
-/// Deliver `items`, grouped by relay so each relay gets one connection. Returns an error (after
-/// delivering what it could) when anything is still pending, so the exit code says so.
-pub async fn flush(ctx: &Ctx, items: Vec<OutboxItem>) -> Result<FlushSummary> {
-    let mut by_relay: BTreeMap<(String, String), Vec<OutboxItem>> = BTreeMap::new();
+/// Deliver `items`, grouped by relay so each relay gets one connection at a time.
+///
+/// A failure for a passing reason (relay unreachable, link lost or stalled, relay busy) ends the
+/// connection; after a backoff with jitter (`crate::retry`) a new connection carries on with
+/// what is left, until the budget of `--retry-for` is spent. A refusal that retrying cannot cure
+/// leaves that item in the outbox and moves on to the next; a relay that is not the one on the
+/// card stops everything at once (possible interception: nothing more is sent from here).
+///
+/// Returns an error (after delivering what it could) when anything is still pending, so the exit
+/// code says so.
+pub async fn flush(ctx: &Ctx, items: Vec<OutboxItem>, retry: &RetryArgs) -> Result<FlushSummary> {
+    let policy = retry.policy(ctx.out.interactive());
+    let link = retry.link();
+    let mut rng = StdRng::from_entropy();
+    let started = Instant::now();
+    let total = items.len();
+    let mut by_relay: BTreeMap<(String, String), VecDeque<OutboxItem>> = BTreeMap::new();
     for i in items {
         by_relay
             .entry((i.relay.clone(), i.relay_fingerprint.to_string()))
             .or_default()
-            .push(i);
+            .push_back(i);
     }
     let mut summary = FlushSummary::default();
     let mut first_error: Option<anyhow::Error> = None;
-    for ((relay, _), mut group) in by_relay {
-        let fp = group[0].relay_fingerprint;
-        let client = match RelayClient::connect(&relay, &fp).await {
-            Ok(c) => c,
-            Err(e) => {
-                for item in &mut group {
-                    item.attempts += 1;
-                    item.save(&ctx.home)?;
+    let mut retries = 0u32;
+    for ((relay, _), mut pending) in by_relay {
+        let mut given_up = Vec::new();
+        while !pending.is_empty() {
+            let Some(err) = attempt(
+                ctx,
+                &relay,
+                &link,
+                &mut pending,
+                &mut given_up,
+                &mut summary,
+                &mut first_error,
+            )
+            .await?
+            else {
+                break;
+            };
+            let delay = if err.is_retryable() {
+                policy.delay(retries, started.elapsed(), &mut rng)
+            } else {
+                None
+            };
+            let Some(delay) = delay else {
+                let stop_all = matches!(err, RelayError::FingerprintMismatch { .. });
+                first_error.get_or_insert(anyhow::Error::from(err));
+                if stop_all {
+                    save_attempts(ctx, pending.iter().chain(&given_up))?;
+                    return finish(ctx, summary, total, first_error);
                 }
-                summary.pending += group.len();
-                first_error.get_or_insert(anyhow::Error::from(e));
-                continue;
+                break;
+            };
+            retries += 1;
+            let left = policy.total.saturating_sub(started.elapsed());
+            ctx.out.say(format!(
+                "Attempt {retries} failed: {err}\n  Retrying in {} ({} left for retries; the report is safe in the outbox meanwhile).",
+                format_duration(delay),
+                format_duration(left)
+            ));
+            ctx.out.emit(json!({"type": "retry", "attempt": retries, "error": err.to_string(), "retry_in_ms": delay.as_millis() as u64, "pending": pending.len()}));
+            tokio::time::sleep(delay).await;
+        }
+        save_attempts(ctx, pending.iter().chain(&given_up))?;
+    }
+    finish(ctx, summary, total, first_error)
+}
+
+/// One connection to `relay`: deposit the pending items in order. Returns the error that ended
+/// it early (the item it was sending is back at the front of `pending`), or `None` when nothing
+/// is left to try. Items refused for good move to `given_up`.
+async fn attempt(
+    ctx: &Ctx,
+    relay: &str,
+    link: &LinkOptions,
+    pending: &mut VecDeque<OutboxItem>,
+    given_up: &mut Vec<OutboxItem>,
+    summary: &mut FlushSummary,
+    first_error: &mut Option<anyhow::Error>,
+) -> Result<Option<RelayError>> {
+    let Some(fp) = pending.front().map(|i| i.relay_fingerprint) else {
+        return Ok(None);
+    };
+    let client = match RelayClient::connect_with(relay, &fp, link).await {
+        Ok(c) => c,
+        Err(e) => {
+            for item in pending.iter_mut() {
+                item.attempts = item.attempts.saturating_add(1);
             }
-        };
-        for item in &mut group {
-            let envelope = item.envelope()?;
-            match client
-                .deposit(&item.mailbox, &item.deposit_id, &envelope)
-                .await
-            {
-                Ok(()) => {
-                    item.remove(&ctx.home)?;
-                    ctx.out.say(format!(
-                        "Delivered to the relay for {} (stored on its disk).",
-                        item.to
-                    ));
-                    ctx.out.emit(json!({"type": "stored", "to": item.to, "deposit_id": item.deposit_id.to_string()}));
-                    summary.sent.push(item.to.clone());
+            return Ok(Some(e));
+        }
+    };
+    while let Some(mut item) = pending.pop_front() {
+        let envelope = item.envelope()?;
+        item.attempts = item.attempts.saturating_add(1);
+        match client
+            .deposit_status(&item.mailbox, &item.deposit_id, &envelope)
+            .await
+        {
+            Ok(outcome) => {
+                item.remove(&ctx.home)?;
+                let note = match outcome {
+                    Deposited::New => "",
+                    Deposited::Duplicate => {
+                        " It had arrived on an earlier try; the NGO gets one copy."
+                    }
+                };
+                ctx.out.say(format!(
+                    "Delivered to the relay for {} (stored on its disk).{note}",
+                    item.to
+                ));
+                ctx.out.emit(json!({"type": "stored", "to": item.to, "deposit_id": item.deposit_id.to_string(), "duplicate": outcome == Deposited::Duplicate}));
+                summary.sent.push(item.to.clone());
+            }
+            Err(
+                e @ (RelayError::Refused {
+                    retryable: false, ..
                 }
-                Err(e) => {
-                    item.attempts += 1;
-                    item.save(&ctx.home)?;
-                    summary.pending += 1;
-                    first_error.get_or_insert(anyhow::Error::from(e));
-                }
+                | RelayError::TooLarge { .. }),
+            ) => {
+                ctx.out.say(format!("Not delivered for {}: {e}", item.to));
+                first_error.get_or_insert(anyhow::Error::from(e));
+                given_up.push(item);
+            }
+            Err(e) => {
+                pending.push_front(item);
+                client.close().await;
+                return Ok(Some(e));
             }
         }
-        client.close().await;
     }
+    client.close().await;
+    Ok(None)
+}
+
+/// Record the attempt counts of items still queued (once per flush, not per retry: each save
+/// rewrites the whole sealed envelope).
+fn save_attempts<'a>(ctx: &Ctx, items: impl Iterator<Item = &'a OutboxItem>) -> Result<()> {
+    for item in items {
+        item.save_if_queued(&ctx.home)?;
+    }
+    Ok(())
+}
+
+fn finish(
+    ctx: &Ctx,
+    mut summary: FlushSummary,
+    total: usize,
+    first_error: Option<anyhow::Error>,
+) -> Result<FlushSummary> {
+    summary.pending = total.saturating_sub(summary.sent.len());
     ctx.out.emit(
         json!({"type": "outbox_flushed", "sent": summary.sent.len(), "pending": summary.pending}),
     );

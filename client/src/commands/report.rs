@@ -83,7 +83,7 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
             "Also sending {backlog} earlier report copy(ies) from the outbox."
         ));
     }
-    let summary = super::outbox::flush(ctx, items).await?;
+    let summary = super::outbox::flush(ctx, items, &a.retry).await?;
     ctx.out.say(format!(
         "Done: {} copy(ies) stored at the relay; nothing left in the outbox.",
         summary.sent.len()
