@@ -165,7 +165,14 @@ impl RelayHandle {
             .await
             .is_err()
         {
-            tracing::warn!("some requests did not finish within the shutdown grace period");
+            // Abort what is left: closing the connections fails every pending read, so a
+            // deposit whose body is still arriving ends before it reaches the store.
+            tracing::warn!(
+                "some requests did not finish within the shutdown grace period; aborting them"
+            );
+            self.endpoint
+                .close(quinn::VarInt::from_u32(0), b"relay shutting down");
+            let _ = tokio::time::timeout(Duration::from_secs(5), self.tracker.wait()).await;
         }
         // The flusher ends once the last handle to the shared state is gone.
         self.shared.take();

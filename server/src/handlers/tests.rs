@@ -295,3 +295,168 @@ async fn many_concurrent_deposits_share_flushes() {
     }
     assert_eq!(f.shared.store.stats().unwrap().items, 64);
 }
+
+/// A store that fails writes that add data with the error a full disk gives, while `full` is
+/// set; reads, acks and flushes pass through. Fault injection for the disk-full behaviour.
+struct FullDisk {
+    inner: SledStore,
+    full: std::sync::atomic::AtomicBool,
+}
+
+impl FullDisk {
+    fn failing(&self) -> Result<(), StoreError> {
+        if self.full.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(StoreError::from_io(&std::io::Error::from(
+                std::io::ErrorKind::StorageFull,
+            )))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Store for FullDisk {
+    fn register_mailbox(&self, m: &MailboxId, k: &[u8; 32]) -> Result<(), StoreError> {
+        self.failing()?;
+        self.inner.register_mailbox(m, k)
+    }
+    fn mailbox_key(&self, m: &MailboxId) -> Result<Option<[u8; 32]>, StoreError> {
+        self.inner.mailbox_key(m)
+    }
+    fn deposit(
+        &self,
+        m: &MailboxId,
+        d: &DepositId,
+        e: &[u8],
+        now: u64,
+    ) -> Result<(ItemId, bool), StoreError> {
+        self.failing()?;
+        self.inner.deposit(m, d, e, now)
+    }
+    fn fetch(
+        &self,
+        m: &MailboxId,
+        n: u32,
+        b: usize,
+    ) -> Result<Vec<crate::store::StoredItem>, StoreError> {
+        self.inner.fetch(m, n, b)
+    }
+    fn ack(&self, m: &MailboxId, ids: &[ItemId]) -> Result<u64, StoreError> {
+        self.inner.ack(m, ids)
+    }
+    fn expire(&self, now: u64) -> Result<u64, StoreError> {
+        self.inner.expire(now)
+    }
+    fn stats(&self) -> Result<crate::store::StoreStats, StoreError> {
+        self.inner.stats()
+    }
+    fn flush(&self) -> Result<(), StoreError> {
+        self.inner.flush()
+    }
+}
+
+struct FakeSpace(Arc<std::sync::atomic::AtomicU64>);
+impl crate::store::space::SpaceProbe for FakeSpace {
+    fn probe(&self) -> crate::store::space::SpaceReport {
+        crate::store::space::SpaceReport::Writable {
+            available: self.0.load(std::sync::atomic::Ordering::SeqCst),
+        }
+    }
+}
+
+#[tokio::test]
+async fn full_disk_refuses_deposits_serves_fetches_and_recovers() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FullDisk {
+        inner: SledStore::open(
+            &dir.path().join("db"),
+            Duration::from_secs(3600),
+            Quota::default(),
+        )
+        .unwrap(),
+        full: Default::default(),
+    });
+    let free = Arc::new(std::sync::atomic::AtomicU64::new(1 << 30));
+    let space = Arc::new(crate::store::space::SpaceGuard::new(
+        Box::new(FakeSpace(free.clone())),
+        1 << 20,
+    ));
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let (flusher, _task) = Flusher::spawn(dyn_store.clone());
+    let f = Fixture {
+        _dir: dir,
+        shared: Shared::new(dyn_store, flusher).with_space(space.clone()),
+        conn: ConnState::new([5; 32]),
+    };
+    let k = SigningKey::from_bytes(&[1; 32]);
+    let m = f.register(&k).await;
+    let deposit = |n: u8| Request::Deposit {
+        mailbox: m,
+        deposit_id: DepositId([n; 16]),
+        envelope: b"sealed",
+    };
+    assert!(matches!(
+        decode_response(&f.call(deposit(1)).await).unwrap(),
+        Response::Stored { .. }
+    ));
+
+    // The disk fills up under the store's feet: the write fails with ENOSPC.
+    store.full.store(true, SeqCst);
+    free.store(1000, SeqCst);
+    let r = f.call(deposit(2)).await;
+    match decode_response(&r).unwrap() {
+        Response::Error {
+            code, retryable, ..
+        } => {
+            assert_eq!(code, ErrorCode::StorageFull);
+            assert!(retryable);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!space.accepting(), "the gate closed after ENOSPC");
+    // The gate refuses before touching the store.
+    assert_eq!(code(&f.call(deposit(3)).await), ErrorCode::StorageFull);
+    // Fetch still works, and so does ack (which frees space).
+    let items = f.fetch(&k, [5; 32]).await;
+    let id = match decode_response(&items).unwrap() {
+        Response::Items(i) => {
+            assert_eq!(i.len(), 1);
+            i[0].id
+        }
+        other => panic!("{other:?}"),
+    };
+    let nonce = f.nonce().await;
+    let proof = auth::sign(
+        &k,
+        Purpose::Ack,
+        &[5; 32],
+        &nonce,
+        &m,
+        &auth::ack_digest(&[id]),
+    );
+    let r = f
+        .call(Request::Ack {
+            mailbox: m,
+            ids: vec![id],
+            proof,
+        })
+        .await;
+    assert_eq!(decode_response(&r).unwrap(), Response::Acked(1));
+    // Still below the margin at the next probe: still refused.
+    store.full.store(false, SeqCst);
+    assert!(!space.refresh());
+    assert_eq!(code(&f.call(deposit(4)).await), ErrorCode::StorageFull);
+    // Space returns: the next probe reopens the gate, deposits work again.
+    free.store(1 << 30, SeqCst);
+    assert!(space.refresh());
+    assert!(matches!(
+        decode_response(&f.call(deposit(5)).await).unwrap(),
+        Response::Stored { duplicate: false }
+    ));
+    assert_eq!(
+        f.shared.counters.refused[usize::from(ErrorCode::StorageFull.to_u16())]
+            .load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
+}
