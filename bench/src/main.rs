@@ -1,5 +1,254 @@
-//! vigil-bench (being written).
-fn main() {
-    eprintln!("vigil-bench: not built yet");
-    std::process::exit(1);
+//! vigil-bench: Vigil's throughput, latency and memory as ratios against anchors measured in
+//! the same run on the same bytes (raw sled, a bare quinn stream and server, the `age` crate).
+//!
+//! ```text
+//! cargo run --release -p vigil-bench -- --quick --json   # about 2 minutes on 2 cores
+//! cargo run --release -p vigil-bench                     # full run, human table
+//! cargo run -p vigil-bench -- --smoke --json             # tiny sizes, for tests
+//! ```
+//!
+//! All traffic stays on 127.0.0.1 and every load loop is bounded in count and time. The
+//! hidden subcommands are the child processes the memory figures need (see `net.rs`).
+
+mod crypto;
+mod ingest;
+mod net;
+mod relay_cfg;
+mod report;
+mod util;
+
+use anyhow::{bail, Result};
+use clap::{Parser, Subcommand};
+use report::Report;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vigil-bench",
+    about = "Vigil's throughput, latency and memory as ratios against same-run anchors",
+    after_help = "Figures and their anchors: docs/benchmarks.md"
+)]
+struct Cli {
+    /// Smaller sizes (under 3 minutes on 2 cores); the sizes used are in the output.
+    #[arg(long, conflicts_with = "smoke")]
+    quick: bool,
+    /// Tiny sizes, seconds: checks that every figure is produced, measures nothing useful.
+    #[arg(long)]
+    smoke: bool,
+    /// Print one JSON object of numbers on stdout instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Run only these phases (comma-separated: crypto, ingest, upload, idle).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<Phase>,
+    #[command(subcommand)]
+    child: Option<Child>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Phase {
+    Crypto,
+    Ingest,
+    Upload,
+    Idle,
+}
+
+#[derive(Subcommand, Debug)]
+enum Child {
+    /// (internal) Run a relay for memory measurements.
+    #[command(hide = true)]
+    ServeRelay {
+        #[arg(long)]
+        connections: usize,
+    },
+    /// (internal) Run a bare quinn server.
+    #[command(hide = true)]
+    ServeRawQuinn,
+    /// (internal) Upload items and report time and peak memory.
+    #[command(hide = true)]
+    UploadClient {
+        #[arg(long, value_enum)]
+        target: net::Target,
+        #[arg(long)]
+        addr: String,
+        #[arg(long)]
+        fp: Option<String>,
+        #[arg(long)]
+        size: usize,
+        #[arg(long)]
+        count: usize,
+    },
+    /// (internal) Hold idle connections.
+    #[command(hide = true)]
+    IdleClients {
+        #[arg(long, value_enum)]
+        target: net::Target,
+        #[arg(long)]
+        addr: String,
+        #[arg(long, default_value_t = 8)]
+        endpoints: usize,
+    },
+}
+
+/// Sizes of one run.
+#[derive(Clone, Debug)]
+pub struct Sizes {
+    pub clients: usize,
+    pub small_store: usize,
+    pub big_store: usize,
+    pub fetch_reps: usize,
+    pub p99_rate: f64,
+    pub p99_secs: f64,
+    pub crypto_bytes: usize,
+    pub crypto_reps: usize,
+    pub upload_item: usize,
+    pub upload_count: usize,
+    pub upload_rounds: usize,
+    pub idle_low: usize,
+    pub idle_high: usize,
+}
+
+const MIB: usize = 1024 * 1024;
+
+impl Sizes {
+    fn full() -> Self {
+        Sizes {
+            clients: 256,
+            small_store: 1_000,
+            big_store: 100_000,
+            fetch_reps: 50,
+            p99_rate: 1000.0,
+            p99_secs: 20.0,
+            crypto_bytes: 100 * MIB,
+            crypto_reps: 3,
+            upload_item: vigil_core::wire::limits::MAX_ENVELOPE_LEN,
+            upload_count: 64,
+            upload_rounds: 2,
+            idle_low: 1_000,
+            idle_high: 10_000,
+        }
+    }
+    fn quick() -> Self {
+        Sizes {
+            big_store: 20_000,
+            fetch_reps: 30,
+            p99_secs: 5.0,
+            crypto_reps: 2,
+            upload_count: 8,
+            idle_low: 500,
+            idle_high: 2_000,
+            ..Self::full()
+        }
+    }
+    fn smoke() -> Self {
+        Sizes {
+            clients: 8,
+            small_store: 40,
+            big_store: 200,
+            fetch_reps: 3,
+            p99_rate: 100.0,
+            p99_secs: 1.0,
+            crypto_bytes: 2 * MIB,
+            crypto_reps: 1,
+            upload_item: MIB,
+            upload_count: 2,
+            upload_rounds: 1,
+            idle_low: 5,
+            idle_high: 20,
+        }
+    }
+}
+
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// A progress line on stderr (hidden under `--json`).
+pub fn progress(msg: &str) {
+    if !QUIET.load(Ordering::Relaxed) {
+        eprintln!("vigil-bench: {msg}");
+    }
+}
+
+async fn bench(cli: &Cli) -> Result<Report> {
+    let (sizes, mode) = if cli.smoke {
+        (Sizes::smoke(), 0.0)
+    } else if cli.quick {
+        (Sizes::quick(), 1.0)
+    } else {
+        (Sizes::full(), 2.0)
+    };
+    let run = |p: Phase| cli.only.is_empty() || cli.only.contains(&p);
+    let mut out = Report::default();
+    out.set("mode_smoke0_quick1_full2", mode);
+    let started = std::time::Instant::now();
+    if run(Phase::Crypto) {
+        let s = sizes.clone();
+        let mut part = Report::default();
+        let part =
+            tokio::task::spawn_blocking(move || crypto::run(&s, &mut part).map(|_| part)).await??;
+        out.merge(part);
+    }
+    if run(Phase::Ingest) {
+        ingest::run(&sizes, &mut out).await?;
+    }
+    if run(Phase::Upload) {
+        net::upload(&sizes, &mut out).await?;
+    }
+    if run(Phase::Idle) {
+        net::idle(&sizes, &mut out).await?;
+    }
+    out.set("run_secs", started.elapsed().as_secs_f64());
+    out.set(
+        "nproc",
+        std::thread::available_parallelism().map_or(0, |n| n.get()) as f64,
+    );
+    Ok(out)
+}
+
+async fn child(c: &Child) -> Result<()> {
+    match c {
+        Child::ServeRelay { connections } => net::serve_relay(*connections).await,
+        Child::ServeRawQuinn => net::serve_raw_quinn().await,
+        Child::UploadClient {
+            target,
+            addr,
+            fp,
+            size,
+            count,
+        } => net::upload_client(*target, addr, fp.as_deref(), *size, *count).await,
+        Child::IdleClients {
+            target,
+            addr,
+            endpoints,
+        } => net::idle_clients(*target, addr, *endpoints).await,
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    QUIET.store(cli.json, Ordering::Relaxed);
+    let result = async {
+        if let Some(c) = &cli.child {
+            return child(c).await;
+        }
+        if !cfg!(target_os = "linux") {
+            bail!("vigil-bench reads /proc for memory figures and runs on Linux only");
+        }
+        let out = bench(&cli).await?;
+        if cli.json {
+            println!("{}", out.json());
+        } else {
+            print!("{}", out.table());
+        }
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,111 @@
+//! Encryption and decryption of one large payload to 3 recipients: Vigil's age implementation
+//! (parallel STREAM on every core) vs the `age` crate (rage), same plaintext, same recipient
+//! count, both producing/consuming binary age v1 files in memory.
+
+use crate::report::Report;
+use crate::util::filler;
+use crate::Sizes;
+use anyhow::{anyhow, bail, Context, Result};
+use std::io::{Read, Write};
+use std::time::Instant;
+use vigil_core::age as vage;
+
+/// Best of `reps` runs of `f`, in seconds.
+fn best<T>(reps: usize, mut f: impl FnMut() -> Result<T>) -> Result<(f64, T)> {
+    let mut best = f64::INFINITY;
+    let mut last = None;
+    for _ in 0..reps.max(1) {
+        let t = Instant::now();
+        let v = f()?;
+        best = best.min(t.elapsed().as_secs_f64());
+        last = Some(v);
+    }
+    last.map(|v| (best, v))
+        .ok_or_else(|| anyhow!("no run happened"))
+}
+
+fn age_encrypt(recipients: &[age::x25519::Recipient], pt: &[u8]) -> Result<Vec<u8>> {
+    let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+        .map_err(|e| anyhow!("age crate: {e}"))?;
+    let mut w = enc.wrap_output(Vec::with_capacity(pt.len() + pt.len() / 4000 + 1024))?;
+    w.write_all(pt)?;
+    Ok(w.finish()?)
+}
+
+fn age_decrypt(identity: &age::x25519::Identity, ct: &[u8]) -> Result<Vec<u8>> {
+    let d = age::Decryptor::new_buffered(ct).map_err(|e| anyhow!("age crate: {e}"))?;
+    let mut r = d
+        .decrypt(std::iter::once(identity as &dyn age::Identity))
+        .map_err(|e| anyhow!("age crate: {e}"))?;
+    let mut out = Vec::with_capacity(ct.len());
+    r.read_to_end(&mut out)?;
+    Ok(out)
+}
+
+pub fn run(s: &Sizes, out: &mut Report) -> Result<()> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pt = filler(s.crypto_bytes, 0xa9e);
+    let reps = s.crypto_reps;
+    crate::progress(&format!(
+        "crypto: {} MiB to 3 recipients, {threads} threads, best of {reps}",
+        s.crypto_bytes >> 20
+    ));
+
+    let v_ids: Vec<vage::x25519::Identity> =
+        (0..3).map(|_| vage::x25519::Identity::generate()).collect();
+    let v_rcpts: Vec<_> = v_ids.iter().map(|i| i.to_public()).collect();
+    let a_ids: Vec<age::x25519::Identity> =
+        (0..3).map(|_| age::x25519::Identity::generate()).collect();
+    let a_rcpts: Vec<_> = a_ids.iter().map(|i| i.to_public()).collect();
+    let max = s.crypto_bytes;
+
+    // Interleave the two so that background load hits both alike.
+    let (a_enc, a_ct) = best(reps, || age_encrypt(&a_rcpts, &pt))?;
+    let (v_enc, v_ct) = best(reps, || {
+        vage::encrypt_to_vec_parallel(&v_rcpts, &pt, threads).context("vigil encrypt")
+    })?;
+    let (v_seq_enc, _) = best(1, || {
+        vage::encrypt_to_vec(&v_rcpts, &pt).context("vigil encrypt")
+    })?;
+    let (a_dec, a_pt) = best(reps, || age_decrypt(&a_ids[2], &a_ct))?;
+    let (v_dec, v_pt) = best(reps, || {
+        vage::parallel::decrypt_to_vec_parallel(&v_ct, &v_ids[2..], max, threads)
+            .context("vigil decrypt")
+    })?;
+    let (v_seq_dec, _) = best(1, || {
+        vage::decrypt_from_slice(&v_ct, &v_ids[2..], max).context("vigil decrypt")
+    })?;
+    if a_pt != pt || *v_pt != pt {
+        bail!("a decryption returned different bytes than were encrypted");
+    }
+    // Interoperability, untimed: each side reads the other's files.
+    let cross = age_decrypt(
+        &to_age_identity(&v_ids[0])?,
+        &vage::encrypt_to_vec_parallel(&v_rcpts, &pt[..pt.len().min(1 << 20)], threads)?,
+    )?;
+    if cross != pt[..pt.len().min(1 << 20)] {
+        bail!("the age crate decrypted a Vigil file to different bytes");
+    }
+
+    let mib = s.crypto_bytes as f64 / (1024.0 * 1024.0);
+    out.set("encrypt_ratio_vs_age", a_enc / v_enc);
+    out.set("decrypt_ratio_vs_age", a_dec / v_dec);
+    out.set("encrypt_vigil_mib_per_s", mib / v_enc);
+    out.set("encrypt_age_mib_per_s", mib / a_enc);
+    out.set("decrypt_vigil_mib_per_s", mib / v_dec);
+    out.set("decrypt_age_mib_per_s", mib / a_dec);
+    out.set("encrypt_sequential_ratio_vs_age", a_enc / v_seq_enc);
+    out.set("decrypt_sequential_ratio_vs_age", a_dec / v_seq_dec);
+    out.set("crypto_payload_mib", mib);
+    out.set("crypto_threads", threads as f64);
+    Ok(())
+}
+
+/// The same X25519 identity as the `age` crate's type (both parse the Bech32 string).
+fn to_age_identity(id: &vage::x25519::Identity) -> Result<age::x25519::Identity> {
+    use secrecy::ExposeSecret;
+    id.to_string_secret()
+        .expose_secret()
+        .parse::<age::x25519::Identity>()
+        .map_err(|e| anyhow!("age crate rejects a Vigil identity: {e}"))
+}

@@ -1,0 +1,250 @@
+//! Shared plumbing: child processes, /proc memory readings, bare QUIC configs, statistics.
+
+use anyhow::{anyhow, bail, Context, Result};
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use quinn::{IdleTimeout, TransportConfig, VarInt};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+/// ALPN of the bare quinn anchor server.
+pub const RAW_ALPN: &[u8] = b"vigil-bench/raw";
+
+/// Resident and peak resident memory of a process, in MiB, from `/proc/PID/status`.
+#[derive(Clone, Copy, Debug)]
+pub struct Mem {
+    pub rss_mib: f64,
+    pub hwm_mib: f64,
+}
+
+pub fn mem_of(pid: u32) -> Result<Mem> {
+    let path = format!("/proc/{pid}/status");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    let field = |name: &str| -> Result<f64> {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(name))
+            .ok_or_else(|| anyhow!("{path} has no {name} line"))?;
+        let kib: f64 = line
+            .split_whitespace()
+            .nth(1)
+            .ok_or_else(|| anyhow!("{path}: empty {name} line"))?
+            .parse()
+            .with_context(|| format!("{path}: {name} is not a number"))?;
+        Ok(kib / 1024.0)
+    };
+    Ok(Mem {
+        rss_mib: field("VmRSS:")?,
+        hwm_mib: field("VmHWM:")?,
+    })
+}
+
+pub fn self_mem() -> Result<Mem> {
+    mem_of(std::process::id())
+}
+
+/// A child process running a hidden subcommand of this binary. It talks in lines: it prints
+/// `READY <json>` once, then answers each line we send; it exits when its stdin closes.
+/// Killed on drop, so a failing phase never leaves a server behind.
+pub struct Worker {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Lines<BufReader<ChildStdout>>,
+    pub pid: u32,
+    name: String,
+}
+
+impl Worker {
+    pub async fn spawn(args: &[String], timeout: Duration) -> Result<(Self, serde_json::Value)> {
+        let exe = std::env::current_exe().context("cannot find the vigil-bench executable")?;
+        let name = args.first().cloned().unwrap_or_default();
+        let mut child = Command::new(exe)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start the {name} child process"))?;
+        let pid = child
+            .id()
+            .ok_or_else(|| anyhow!("{name} child exited at once"))?;
+        let stdin = child.stdin.take();
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow!("{name} child has no stdout"))?;
+        let mut w = Worker {
+            child,
+            stdin,
+            lines: BufReader::new(stdout).lines(),
+            pid,
+            name,
+        };
+        let ready = w.read_reply(timeout).await?;
+        Ok((w, ready))
+    }
+
+    /// Next `READY`/`OK` line, parsed as JSON after the first word.
+    pub async fn read_reply(&mut self, timeout: Duration) -> Result<serde_json::Value> {
+        let line = tokio::time::timeout(timeout, self.lines.next_line())
+            .await
+            .map_err(|_| anyhow!("{} child did not answer within {timeout:?}", self.name))?
+            .with_context(|| format!("reading from the {} child", self.name))?
+            .ok_or_else(|| anyhow!("{} child exited early", self.name))?;
+        let (word, json) = line.split_once(' ').unwrap_or((line.as_str(), "{}"));
+        if word != "READY" && word != "OK" {
+            bail!("{} child said: {line}", self.name);
+        }
+        serde_json::from_str(json).with_context(|| format!("{} child sent bad JSON", self.name))
+    }
+
+    pub async fn ask(&mut self, line: &str, timeout: Duration) -> Result<serde_json::Value> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| anyhow!("{} child stdin closed", self.name))?;
+        stdin.write_all(format!("{line}\n").as_bytes()).await?;
+        stdin.flush().await?;
+        self.read_reply(timeout).await
+    }
+
+    pub fn mem(&self) -> Result<Mem> {
+        mem_of(self.pid)
+    }
+
+    /// Close stdin and wait (bounded) for the child to exit; kill it otherwise.
+    pub async fn stop(mut self) -> Result<()> {
+        self.stdin.take();
+        if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .is_err()
+        {
+            self.child.start_kill()?;
+            let _ = self.child.wait().await;
+        }
+        Ok(())
+    }
+}
+
+/// In a child: print `READY`/`OK` with a JSON object, flushed.
+pub fn say(word: &str, v: &serde_json::Value) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{word} {v}");
+    let _ = out.flush();
+}
+
+/// Accepts any server certificate but still checks the handshake signature. For the bench's
+/// own loopback connections only: the anchor server's throwaway certificate and, for idle
+/// connections, the relay's (whose pinning the real client already does).
+#[derive(Debug)]
+struct AnyCert(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AnyCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("TLS 1.2 is not used".into()))
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A quinn client config with `alpn`, TLS 1.3, keep-alives every 5 s (so idle connections
+/// stay open under any server idle timeout above that).
+pub fn client_config(alpn: &[u8]) -> Result<quinn::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![alpn.to_vec()];
+    let quic = QuicClientConfig::try_from(tls)?;
+    let mut cc = quinn::ClientConfig::new(Arc::new(quic));
+    let mut t = TransportConfig::default();
+    t.keep_alive_interval(Some(Duration::from_secs(5)));
+    t.max_idle_timeout(Some(IdleTimeout::try_from(Duration::from_secs(120))?));
+    cc.transport_config(Arc::new(t));
+    Ok(cc)
+}
+
+/// The bare quinn anchor server: a fresh self-signed certificate, ALPN [`RAW_ALPN`], TLS 1.3,
+/// quinn's default transport except the idle timeout (as long as the relay's under test).
+pub fn raw_server_config() -> Result<quinn::ServerConfig> {
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])?;
+    let cert = CertificateDer::from(ck.cert.der().to_vec());
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)?;
+    tls.alpn_protocols = vec![RAW_ALPN.to_vec()];
+    tls.max_early_data_size = 0;
+    let quic = QuicServerConfig::try_from(tls)?;
+    let mut sc = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    let mut t = TransportConfig::default();
+    t.max_idle_timeout(Some(IdleTimeout::try_from(Duration::from_secs(120))?));
+    t.max_concurrent_bidi_streams(VarInt::from_u32(16));
+    sc.transport_config(Arc::new(t));
+    Ok(sc)
+}
+
+/// The `q`-quantile (0..=1) of `xs` (sorted in place), nearest rank.
+pub fn quantile(xs: &mut [f64], q: f64) -> f64 {
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    xs.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((q * xs.len() as f64).ceil() as usize).clamp(1, xs.len());
+    xs[rank - 1]
+}
+
+/// Deterministic incompressible-looking bytes (xorshift), cheap to make.
+pub fn filler(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
