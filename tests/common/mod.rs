@@ -155,6 +155,7 @@ pub async fn make_ngo_at(
     (home, card)
 }
 
+#[allow(unused_imports)] // not every test file uses the proxy
 pub use lossy::{LinkConditions, LossyProxy};
 
 /// An in-process UDP proxy that impairs the link between QUIC clients and a relay.
