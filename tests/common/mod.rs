@@ -296,7 +296,8 @@ pub mod lossy {
             self.shared.sessions.lock().expect("lock").len()
         }
 
-        /// NAT rebinding: every client's traffic reaches the relay from a new source port.
+        /// NAT rebinding: every client's traffic reaches the relay from a new source port, and
+        /// the old port is closed. Returns (old, new) source address per client.
         pub async fn rebind_upstream(&self) -> Vec<(SocketAddr, SocketAddr)> {
             let sessions: Vec<Arc<Session>> = self
                 .shared
@@ -311,7 +312,10 @@ pub mod lossy {
                 let new = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
                 let reader = tokio::spawn(reply_loop(self.shared.clone(), s.clone(), new.clone()));
                 let old = std::mem::replace(&mut *s.upstream.lock().expect("lock"), new.clone());
-                s.readers.lock().expect("lock").push(reader);
+                // The old mapping is gone: whatever the relay still sends there is lost.
+                let mut readers = s.readers.lock().expect("lock");
+                readers.drain(..).for_each(|h| h.abort());
+                readers.push(reader);
                 changes.push((
                     old.local_addr().expect("addr"),
                     new.local_addr().expect("addr"),
