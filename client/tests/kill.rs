@@ -148,7 +148,7 @@ async fn killed_at_random_moments_the_outbox_stays_whole_and_delivers_each_repor
         x ^= x << 17;
         // Most of a send is start-up and sealing; the tail (outbox write, upload, removal) is
         // short, so half the kills aim at the later half.
-        let at = if x % 2 == 0 {
+        let at = if x.is_multiple_of(2) {
             x % window_ms
         } else {
             window_ms / 2 + x % (window_ms * 3 / 4)
