@@ -4,7 +4,7 @@
 
 use crate::relay_cfg::relay_config;
 use crate::report::Report;
-use crate::util::{filler, quantile};
+use crate::util::{cpu_secs, filler, quantile};
 use crate::Sizes;
 use anyhow::{anyhow, bail, Context, Result};
 use ed25519_dalek::SigningKey;
@@ -34,13 +34,53 @@ fn deposit_id() -> DepositId {
     DepositId(rand::random())
 }
 
+/// How the raw sled tasks write.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum RawWrite {
+    /// `Tree::insert` on the task itself: the anchor.
+    Inline,
+    /// The same insert in `spawn_blocking`, as the relay's handlers call the store.
+    SpawnBlocking,
+    /// A sled transaction over four trees (item, deposit id, time index, per-mailbox usage
+    /// counter read-modify-write), inline: the shape of the relay's `SledStore::deposit`.
+    Transaction,
+}
+
+/// What the raw sled anchor measured.
+pub struct RawSled {
+    pub per_s: f64,
+    pub flushes: u64,
+    pub flush_secs: f64,
+    pub cpu_secs: f64,
+}
+
 /// The anchor: raw sled, same bytes, same concurrency, no network and no crypto. `clients`
 /// tokio tasks each insert `(mailbox || task || seq) → envelope` into the default tree and then
-/// wait for one flusher task, which takes every waiter queued so far, calls `Db::flush` once
-/// (in `spawn_blocking`) and answers them all (group commit, as the relay does).
-pub async fn raw_sled(clients: usize, count: usize, envelope: Arc<Vec<u8>>) -> Result<f64> {
+/// wait for one flusher task, which takes every waiter queued so far, calls `Db::flush` and then
+/// `fdatasync` on sled's log file once (in `spawn_blocking`) and answers them all (group
+/// commit). The fdatasync is what makes sled 0.34.7 durable at all (its flush only does
+/// `sync_file_range`), exactly as the relay's store does; 4 KiB values are never sled blobs.
+///
+/// `how` picks the anchor ([`RawWrite::Inline`]) or a diagnostic variant that adds one of the
+/// relay's costs to it, to attribute the gap between the anchor and the relay.
+pub async fn raw_sled(
+    clients: usize,
+    count: usize,
+    envelope: Arc<Vec<u8>>,
+    how: RawWrite,
+) -> Result<RawSled> {
     let dir = tempfile::tempdir()?;
-    let db = sled::open(dir.path().join("raw")).context("cannot open the raw sled anchor")?;
+    let path = dir.path().join("raw");
+    let db = sled::open(&path).context("cannot open the raw sled anchor")?;
+    let trees = [
+        db.open_tree("items")?,
+        db.open_tree("deposits")?,
+        db.open_tree("by_time")?,
+        db.open_tree("usage")?,
+    ];
+    let log = Arc::new(std::fs::File::open(path.join("db")).context("cannot open sled's log")?);
+    let stats = Arc::new(std::sync::Mutex::new((0u64, 0.0f64)));
+    let fstats = stats.clone();
     type Waiter = oneshot::Sender<Result<(), String>>;
     let (tx, mut rx) = mpsc::channel::<Waiter>(1024);
     let fdb = db.clone();
@@ -50,29 +90,51 @@ pub async fn raw_sled(clients: usize, count: usize, envelope: Arc<Vec<u8>>) -> R
             while let Ok(w) = rx.try_recv() {
                 waiters.push(w);
             }
-            let d = fdb.clone();
-            let r = match tokio::task::spawn_blocking(move || d.flush()).await {
-                Ok(Ok(_)) => Ok(()),
+            let (d, log) = (fdb.clone(), log.clone());
+            let t = Instant::now();
+            let r = match tokio::task::spawn_blocking(move || {
+                d.flush()?;
+                log.sync_data()?;
+                anyhow::Ok(())
+            })
+            .await
+            {
+                Ok(Ok(())) => Ok(()),
                 Ok(Err(e)) => Err(e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
+            if let Ok(mut st) = fstats.lock() {
+                st.0 += 1;
+                st.1 += t.elapsed().as_secs_f64();
+            }
             for w in waiters {
                 let _ = w.send(r.clone());
             }
         }
     });
+    let cpu0 = cpu_secs()?;
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for c in 0..clients {
         let share = count / clients + usize::from(c < count % clients);
-        let (db, tx, env) = (db.clone(), tx.clone(), envelope.clone());
+        let (db, tx, env, trees) = (db.clone(), tx.clone(), envelope.clone(), trees.clone());
         tasks.spawn(async move {
             for i in 0..share {
                 let mut key = [0u8; 48];
                 key[0] = (c % OTHER_MAILBOXES) as u8;
                 key[32..40].copy_from_slice(&(c as u64).to_be_bytes());
                 key[40..48].copy_from_slice(&(i as u64).to_be_bytes());
-                db.insert(key, env.as_slice())?;
+                match how {
+                    RawWrite::Inline => {
+                        db.insert(key, env.as_slice())?;
+                    }
+                    RawWrite::SpawnBlocking => {
+                        let (db, env) = (db.clone(), env.clone());
+                        tokio::task::spawn_blocking(move || db.insert(key, env.as_slice()))
+                            .await??;
+                    }
+                    RawWrite::Transaction => transaction4(&trees, &key, &env)?,
+                }
                 let (wtx, wrx) = oneshot::channel();
                 tx.send(wtx).await.map_err(|_| anyhow!("flusher stopped"))?;
                 wrx.await?.map_err(|e| anyhow!("sled flush failed: {e}"))?;
@@ -90,8 +152,106 @@ pub async fn raw_sled(clients: usize, count: usize, envelope: Arc<Vec<u8>>) -> R
     .await
     .map_err(|_| anyhow!("raw sled anchor did not finish in time"))??;
     let secs = start.elapsed().as_secs_f64();
+    let cpu = cpu_secs()? - cpu0;
     let _ = flusher.await;
-    Ok(count as f64 / secs)
+    let (flushes, flush_secs) = stats.lock().map(|s| *s).unwrap_or_default();
+    Ok(RawSled {
+        per_s: count as f64 / secs,
+        flushes,
+        flush_secs,
+        cpu_secs: cpu,
+    })
+}
+
+/// The diagnostic transaction: the relay store's write pattern for one deposit.
+fn transaction4(trees: &[sled::Tree; 4], key: &[u8; 48], env: &[u8]) -> Result<()> {
+    use sled::transaction::{ConflictableTransactionError, TransactionError};
+    use sled::Transactional;
+    let value = sled::IVec::from(env);
+    let mailbox = &key[..32];
+    let r: Result<(), TransactionError<()>> = (&trees[0], &trees[1], &trees[2], &trees[3])
+        .transaction(|(items, deposits, by_time, usage)| {
+            if deposits.get(&key[..])?.is_some() {
+                return Err(ConflictableTransactionError::Abort(()));
+            }
+            let n = usage
+                .get(mailbox)?
+                .and_then(|v| <[u8; 8]>::try_from(&v[..]).ok())
+                .map_or(0, u64::from_be_bytes);
+            items.insert(&key[..], value.clone())?;
+            deposits.insert(&key[..], &key[32..])?;
+            by_time.insert(&key[..], &[][..])?;
+            usage.insert(mailbox, &(n + 1).to_be_bytes()[..])?;
+            Ok(())
+        });
+    r.map_err(|e| anyhow!("sled transaction failed: {e:?}"))
+}
+
+/// The middle step between the anchor and the relay: the relay's own store (`SledStore`, its
+/// transaction over four trees) and its group-commit `Flusher`, driven by the same tasks with
+/// the same bytes, without QUIC. Returns (reports/s, flushes, mean flush ms).
+pub async fn store_only(
+    clients: usize,
+    count: usize,
+    envelope: Arc<Vec<u8>>,
+) -> Result<(f64, f64, f64)> {
+    use vigil_relay::store::flusher::Flusher;
+    use vigil_relay::store::{Quota, SledStore, Store};
+    let dir = tempfile::tempdir()?;
+    let quota = Quota {
+        max_items: u64::MAX / 4,
+        max_bytes: u64::MAX / 4,
+    };
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(
+        &dir.path().join("store"),
+        Duration::from_secs(30 * 86400),
+        quota,
+    )?);
+    let mailboxes: Vec<MailboxId> = (0..OTHER_MAILBOXES)
+        .map(|i| {
+            let pk = signing_key(i as u8).verifying_key().to_bytes();
+            let m = MailboxId::for_key(&pk);
+            store.register_mailbox(&m, &pk).map(|_| m)
+        })
+        .collect::<Result<_, _>>()?;
+    let (flusher, task) = Flusher::spawn(store.clone());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..clients {
+        let share = count / clients + usize::from(c < count % clients);
+        let (store, flusher, env) = (store.clone(), flusher.clone(), envelope.clone());
+        let m = mailboxes[c % mailboxes.len()];
+        tasks.spawn(async move {
+            for _ in 0..share {
+                let (s, e) = (store.clone(), env.clone());
+                tokio::task::spawn_blocking(move || s.deposit(&m, &deposit_id(), &e, now))
+                    .await??;
+                flusher.flush().await?;
+            }
+            anyhow::Ok(())
+        });
+    }
+    tokio::time::timeout(PHASE_TIMEOUT, async {
+        while let Some(r) = tasks.join_next().await {
+            r??;
+        }
+        anyhow::Ok(())
+    })
+    .await
+    .map_err(|_| anyhow!("store-only ingest did not finish in time"))??;
+    let secs = start.elapsed().as_secs_f64();
+    let f = flusher.stats();
+    drop(flusher);
+    let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+    let flushes = f.flushes.max(1) as f64;
+    Ok((
+        count as f64 / secs,
+        flushes,
+        f.flush_micros as f64 / 1e3 / flushes,
+    ))
 }
 
 /// Connect `n` clients, `parallel` handshakes at a time.
@@ -215,7 +375,45 @@ pub async fn run(s: &Sizes, out: &mut Report) -> Result<()> {
         "ingest anchor: raw sled, {} tasks, {ingest_count} × 4 KiB",
         s.clients
     ));
-    let raw = raw_sled(s.clients, ingest_count, envelope.clone()).await?;
+    let raw = raw_sled(s.clients, ingest_count, envelope.clone(), RawWrite::Inline).await?;
+    crate::progress("ingest, diagnostics: raw sled via spawn_blocking, and as a transaction");
+    let sb = raw_sled(
+        s.clients,
+        ingest_count,
+        envelope.clone(),
+        RawWrite::SpawnBlocking,
+    )
+    .await?;
+    let tx = raw_sled(
+        s.clients,
+        ingest_count,
+        envelope.clone(),
+        RawWrite::Transaction,
+    )
+    .await?;
+    out.set("ingest_diag_raw_sled_spawn_blocking_per_s", sb.per_s);
+    out.set(
+        "ingest_diag_raw_sled_spawn_blocking_mean_flush_ms",
+        sb.flush_secs * 1e3 / sb.flushes.max(1) as f64,
+    );
+    out.set("ingest_diag_raw_sled_transaction_per_s", tx.per_s);
+    out.set(
+        "ingest_diag_raw_sled_transaction_mean_flush_ms",
+        tx.flush_secs * 1e3 / tx.flushes.max(1) as f64,
+    );
+    crate::progress("ingest, middle step: the relay's store and flusher without QUIC");
+    let (store_per_s, store_flushes, store_flush_ms) =
+        store_only(s.clients, ingest_count, envelope.clone()).await?;
+    out.set("ingest_store_only_per_s", store_per_s);
+    out.set(
+        "ingest_store_only_ratio_vs_raw_sled",
+        store_per_s / raw.per_s,
+    );
+    out.set(
+        "ingest_store_only_reports_per_flush",
+        ingest_count as f64 / store_flushes,
+    );
+    out.set("ingest_store_only_mean_flush_ms", store_flush_ms);
 
     let dir = tempfile::tempdir()?;
     let relay = vigil_relay::start(relay_config(dir.path(), s.clients + 64)).await?;
@@ -249,9 +447,27 @@ pub async fn run(s: &Sizes, out: &mut Report) -> Result<()> {
             s.clients
         ));
         let clients = connect_many(&addr, &fp, s.clients).await?;
+        let f0 = relay.stats().await.flush;
+        let cpu0 = cpu_secs()?;
         let took = deposit_many(&clients, &others, ingest_count, envelope.clone()).await?;
+        let cpu = cpu_secs()? - cpu0;
+        let f1 = relay.stats().await.flush;
         let ingest = ingest_count as f64 / took.as_secs_f64();
         drop(clients);
+        let flushes = f1.flushes.saturating_sub(f0.flushes).max(1) as f64;
+        let flush_ms = f1.flush_micros.saturating_sub(f0.flush_micros) as f64 / 1e3;
+        out.set("ingest_relay_flushes", flushes);
+        out.set(
+            "ingest_relay_reports_per_flush",
+            ingest_count as f64 / flushes,
+        );
+        out.set("ingest_relay_mean_flush_ms", flush_ms / flushes);
+        out.set(
+            "ingest_relay_flush_busy_fraction",
+            flush_ms / 1e3 / took.as_secs_f64(),
+        );
+        out.set("ingest_cpu_us_per_report", cpu * 1e6 / ingest_count as f64);
+        out.set("ingest_cpu_cores_busy", cpu / took.as_secs_f64());
 
         crate::progress(&format!("fetch: big store ({} reports)", s.big_store));
         let big = fetch_time(&admin, &ngo, s.fetch_reps).await?;
@@ -260,13 +476,39 @@ pub async fn run(s: &Sizes, out: &mut Report) -> Result<()> {
             "latency: {} deposits/s open loop for {} s",
             s.p99_rate, s.p99_secs
         ));
+        let f0 = relay.stats().await.flush;
         let (p50, p99, max, achieved) =
             open_loop(&fill, others[0], s.p99_rate, s.p99_secs, envelope.clone()).await?;
+        let f1 = relay.stats().await.flush;
+        let flushes = f1.flushes.saturating_sub(f0.flushes).max(1) as f64;
+        out.set(
+            "deposit_relay_mean_flush_ms",
+            f1.flush_micros.saturating_sub(f0.flush_micros) as f64 / 1e3 / flushes,
+        );
+        out.set(
+            "deposit_relay_max_flush_ms",
+            f1.max_flush_micros as f64 / 1e3,
+        );
+        out.set(
+            "deposit_relay_reports_per_flush",
+            (s.p99_rate * s.p99_secs) / flushes,
+        );
         admin.close().await;
 
         out.set("ingest_reports_per_s", ingest);
-        out.set("ingest_raw_sled_inserts_per_s", raw);
-        out.set("ingest_ratio_vs_raw_sled", ingest / raw);
+        out.set("ingest_raw_sled_inserts_per_s", raw.per_s);
+        out.set("ingest_ratio_vs_raw_sled", ingest / raw.per_s);
+        let rf = raw.flushes.max(1) as f64;
+        out.set("ingest_raw_sled_flushes", rf);
+        out.set(
+            "ingest_raw_sled_reports_per_flush",
+            ingest_count as f64 / rf,
+        );
+        out.set("ingest_raw_sled_mean_flush_ms", raw.flush_secs * 1e3 / rf);
+        out.set(
+            "ingest_raw_sled_cpu_us_per_report",
+            raw.cpu_secs * 1e6 / ingest_count as f64,
+        );
         out.set("ingest_clients", s.clients as f64);
         out.set("ingest_reports", ingest_count as f64);
         out.set("ingest_envelope_bytes", ENVELOPE_LEN as f64);

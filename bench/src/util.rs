@@ -45,6 +45,26 @@ pub fn mem_of(pid: u32) -> Result<Mem> {
     })
 }
 
+/// CPU time (user + system) this process has used, in seconds. `/proc` reports it in
+/// USER_HZ ticks, which Linux fixes at 100 per second for user space.
+pub fn cpu_secs() -> Result<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").context("cannot read /proc/self/stat")?;
+    // The command name (field 2) may contain spaces; fields after its ')' are plain.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or_else(|| anyhow!("unexpected /proc/self/stat"))?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // After ')': state is index 0, so utime (field 14) is index 11 and stime index 12.
+    let tick = |i: usize| -> Result<f64> {
+        Ok(f.get(i)
+            .ok_or_else(|| anyhow!("short /proc/self/stat"))?
+            .parse::<f64>()?
+            / 100.0)
+    };
+    Ok(tick(11)? + tick(12)?)
+}
+
 pub fn self_mem() -> Result<Mem> {
     mem_of(std::process::id())
 }
