@@ -105,7 +105,13 @@ pub async fn flush(ctx: &Ctx, items: Vec<OutboxItem>, retry: &RetryArgs) -> Resu
                 break;
             };
             let delay = if err.is_retryable() {
-                policy.delay(retries, started.elapsed(), &mut rng)
+                // A relay that says it is rate limiting us or out of disk will not be better in
+                // half a second: wait at least this long, within the same total budget.
+                let floor = min_delay_for(&err);
+                policy
+                    .delay(retries, started.elapsed(), &mut rng)
+                    .map(|d| d.max(floor))
+                    .filter(|d| started.elapsed() + *d <= policy.total)
             } else {
                 None
             };
@@ -225,5 +231,52 @@ fn finish(
             summary.pending
         ))),
         None => Ok(summary),
+    }
+}
+
+/// The shortest wait before retrying after `err`: the relay's own load signals get longer pauses
+/// than a lost packet does.
+fn min_delay_for(err: &RelayError) -> std::time::Duration {
+    use vigil_core::wire::ErrorCode;
+    match err {
+        RelayError::Refused {
+            code: ErrorCode::RateLimited,
+            ..
+        } => std::time::Duration::from_secs(30),
+        RelayError::Refused {
+            code: ErrorCode::StorageFull,
+            ..
+        } => std::time::Duration::from_secs(60),
+        _ => std::time::Duration::ZERO,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_core::wire::ErrorCode;
+
+    fn refused(code: ErrorCode) -> RelayError {
+        RelayError::Refused {
+            code,
+            message: String::new(),
+            retryable: true,
+        }
+    }
+
+    #[test]
+    fn relay_load_signals_wait_longer_than_lost_packets() {
+        assert_eq!(
+            min_delay_for(&refused(ErrorCode::RateLimited)).as_secs(),
+            30
+        );
+        assert_eq!(
+            min_delay_for(&refused(ErrorCode::StorageFull)).as_secs(),
+            60
+        );
+        assert_eq!(
+            min_delay_for(&refused(ErrorCode::Busy)),
+            std::time::Duration::ZERO
+        );
     }
 }
