@@ -21,14 +21,19 @@ static ALLOC: Cap<System> = Cap::new(System, usize::MAX);
 /// Run `f` with at most `budget` more bytes of heap than are allocated now.
 fn bounded<T>(budget: usize, f: impl FnOnce() -> T) -> T {
     let now = ALLOC.allocated();
-    ALLOC.set_limit(now + budget).expect("limit above current allocation");
+    ALLOC
+        .set_limit(now + budget)
+        .expect("limit above current allocation");
     let out = f();
     ALLOC.set_limit(usize::MAX).expect("lift the limit");
     out
 }
 
 fn cases() -> usize {
-    std::env::var("VIGIL_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(3000)
+    std::env::var("VIGIL_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000)
 }
 
 /// Mutate a valid input: flip, insert, delete, truncate, or splice a length-like value.
@@ -54,7 +59,9 @@ fn mutate(rng: &mut impl Rng, input: &[u8]) -> Vec<u8> {
             }
             _ if v.len() >= 4 => {
                 let i = rng.gen_range(0..v.len() - 3);
-                let big: u32 = *[u32::MAX, 0x7fff_ffff, 1 << 24, 65_536].get(rng.gen_range(0..4)).unwrap_or(&0);
+                let big: u32 = *[u32::MAX, 0x7fff_ffff, 1 << 24, 65_536]
+                    .get(rng.gen_range(0..4))
+                    .unwrap_or(&0);
                 v[i..i + 4].copy_from_slice(&big.to_be_bytes());
             }
             _ => {}
@@ -117,7 +124,9 @@ fn decoders_stay_within_their_memory_budgets() {
     let mut armored_junk = b"-----BEGIN AGE ENCRYPTED FILE-----\n".to_vec();
     armored_junk.extend(std::iter::repeat_n(b'Q', 2 * 1024 * 1024));
     for input in [&endless_line, &many_stanzas, &armored_junk] {
-        bounded(header_budget, || assert!(vigil_core::age::Decryptor::new(&input[..]).is_err()));
+        bounded(header_budget, || {
+            assert!(vigil_core::age::Decryptor::new(&input[..]).is_err())
+        });
     }
     let recipient = vigil_core::age::x25519::Identity::generate().to_public();
     let valid = vigil_core::age::encrypt_to_vec(&[recipient], b"report").expect("encrypt");
@@ -132,14 +141,18 @@ fn decoders_stay_within_their_memory_budgets() {
 
     // ---- decryption into memory never holds more than its stated maximum.
     let id = vigil_core::age::x25519::Identity::generate();
-    let big = vigil_core::age::encrypt_to_vec(&[id.to_public()], &vec![0u8; 1024 * 1024]).expect("encrypt");
+    let big = vigil_core::age::encrypt_to_vec(&[id.to_public()], &vec![0u8; 1024 * 1024])
+        .expect("encrypt");
     bounded(header_budget + 64 * 1024 + 4096 + 256 * 1024, || {
         let r = vigil_core::age::decrypt_from_slice(&big, std::slice::from_ref(&id), 4096);
         assert!(r.is_err(), "1 MiB plaintext must not fit a 4 KiB maximum");
     });
     // Streaming decryption holds one chunk, whatever the file size.
     bounded(header_budget + 4 * 64 * 1024, || {
-        let mut r = vigil_core::age::Decryptor::new(&big[..]).expect("header").decrypt(std::slice::from_ref(&id)).expect("key");
+        let mut r = vigil_core::age::Decryptor::new(&big[..])
+            .expect("header")
+            .decrypt(std::slice::from_ref(&id))
+            .expect("key");
         let mut buf = [0u8; 4096];
         let mut total = 0usize;
         loop {
@@ -154,17 +167,26 @@ fn decoders_stay_within_their_memory_budgets() {
 
     // ---- cards and reports: oversized input is refused before parsing.
     let huge = "A".repeat(16 * 1024 * 1024);
-    bounded(1024, || assert!(vigil_core::card::RecipientCard::parse(&huge).is_err()));
-    bounded(1024, || assert!(vigil_core::report::Report::from_json(huge.as_bytes()).is_err()));
+    bounded(1024, || {
+        assert!(vigil_core::card::RecipientCard::parse(&huge).is_err())
+    });
+    bounded(1024, || {
+        assert!(vigil_core::report::Report::from_json(huge.as_bytes()).is_err())
+    });
     let deep = "[".repeat(vigil_core::report::MAX_REPORT_JSON_LEN);
-    bounded(4 * 1024 * 1024, || assert!(vigil_core::report::Report::from_json(deep.as_bytes()).is_err()));
+    bounded(4 * 1024 * 1024, || {
+        assert!(vigil_core::report::Report::from_json(deep.as_bytes()).is_err())
+    });
     for _ in 0..n / 4 {
         let mut r = vec![0u8; rng.gen_range(0..(vigil_core::card::MAX_CARD_LEN + 64))];
         rng.fill_bytes(&mut r);
         let text = String::from_utf8_lossy(&r).into_owned();
         bounded(8 * vigil_core::card::MAX_CARD_LEN + 64 * 1024, || {
             let _ = vigil_core::card::RecipientCard::parse(&text);
-            let _ = vigil_core::card::RecipientCard::parse(&format!("{}{text}", vigil_core::card::CARD_PREFIX));
+            let _ = vigil_core::card::RecipientCard::parse(&format!(
+                "{}{text}",
+                vigil_core::card::CARD_PREFIX
+            ));
         });
     }
 
