@@ -324,30 +324,25 @@ async fn fetch_time(client: &RelayClient, key: &SigningKey, reps: usize) -> Resu
     Ok(quantile(&mut times, 0.5))
 }
 
-/// Open loop: deposit `i` is due at `start + i / rate`, whether or not earlier ones finished;
-/// its latency runs from when it was due (so queueing delay counts), spread over `conns`
-/// connections. Returns (p50, p99, max) in ms and the achieved rate.
-async fn open_loop(
-    clients: &[Arc<RelayClient>],
-    mailbox: MailboxId,
-    rate: f64,
-    secs: f64,
-    envelope: Arc<Vec<u8>>,
-) -> Result<(f64, f64, f64, f64)> {
+/// Open loop: request `i` is due at `start + i / rate`, whether or not earlier ones
+/// finished; its latency runs from when it was due (so queueing delay counts). `request(i)`
+/// makes the request. Returns (p50, p99, max) in ms and the achieved rate.
+async fn open_loop<F, Fut>(rate: f64, secs: f64, request: F) -> Result<(f64, f64, f64, f64)>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<()>> + Send + 'static,
+{
     let n = (rate * secs).round() as usize;
     let start = tokio::time::Instant::now() + Duration::from_millis(50);
     let mut set = tokio::task::JoinSet::new();
     for i in 0..n {
         let due = start + Duration::from_secs_f64(i as f64 / rate);
         tokio::time::sleep_until(due).await;
-        let (client, env) = (clients[i % clients.len()].clone(), envelope.clone());
+        let req = request(i);
         set.spawn(async move {
-            tokio::time::timeout(
-                Duration::from_secs(10),
-                client.deposit(&mailbox, &deposit_id(), &env),
-            )
-            .await
-            .map_err(|_| anyhow!("a deposit took over 10 s"))??;
+            tokio::time::timeout(Duration::from_secs(10), req)
+                .await
+                .map_err(|_| anyhow!("a request took over 10 s"))??;
             anyhow::Ok(due.elapsed().as_secs_f64() * 1e3)
         });
     }
@@ -359,12 +354,44 @@ async fn open_loop(
         anyhow::Ok(())
     })
     .await
-    .map_err(|_| anyhow!("open-loop deposits did not finish in time"))??;
+    .map_err(|_| anyhow!("open-loop requests did not finish in time"))??;
     let achieved = n as f64 / start.elapsed().as_secs_f64();
     let p50 = quantile(&mut lat, 0.5);
     let p99 = quantile(&mut lat, 0.99);
     let max = quantile(&mut lat, 1.0);
     Ok((p50, p99, max, achieved))
+}
+
+/// The same open loop against the bare quinn server (a child process): 4 KiB up, one byte
+/// back, no storage. Its p99 is the machine's own tail latency at this load.
+async fn open_loop_raw_quinn(s: &Sizes, envelope: Arc<Vec<u8>>) -> Result<(f64, f64)> {
+    let (server, addr, _) = crate::net::spawn_server(crate::net::Target::Raw, 16).await?;
+    let remote: std::net::SocketAddr = addr.parse()?;
+    let ep = quinn::Endpoint::client(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    let config = crate::util::client_config(crate::util::RAW_ALPN)?;
+    let mut conns = Vec::new();
+    for _ in 0..16 {
+        conns.push(
+            ep.connect_with(config.clone(), remote, "localhost")?
+                .await?,
+        );
+    }
+    let (p50, p99, _, _) = open_loop(s.p99_rate, s.p99_secs, |i| {
+        let (conn, env) = (conns[i % conns.len()].clone(), envelope.clone());
+        async move {
+            let (mut send, mut recv) = conn.open_bi().await?;
+            send.write_all(&env).await?;
+            send.finish()?;
+            recv.read_to_end(16).await?;
+            anyhow::Ok(())
+        }
+    })
+    .await?;
+    for c in &conns {
+        c.close(0u32.into(), b"done");
+    }
+    server.stop().await?;
+    Ok((p50, p99))
 }
 
 pub async fn run(s: &Sizes, out: &mut Report) -> Result<()> {
@@ -477,8 +504,15 @@ pub async fn run(s: &Sizes, out: &mut Report) -> Result<()> {
             s.p99_rate, s.p99_secs
         ));
         let f0 = relay.stats().await.flush;
-        let (p50, p99, max, achieved) =
-            open_loop(&fill, others[0], s.p99_rate, s.p99_secs, envelope.clone()).await?;
+        let mailbox = others[0];
+        let (p50, p99, max, achieved) = open_loop(s.p99_rate, s.p99_secs, |i| {
+            let (client, env) = (fill[i % fill.len()].clone(), envelope.clone());
+            async move {
+                client.deposit(&mailbox, &deposit_id(), &env).await?;
+                anyhow::Ok(())
+            }
+        })
+        .await?;
         let f1 = relay.stats().await.flush;
         let flushes = f1.flushes.saturating_sub(f0.flushes).max(1) as f64;
         out.set(
@@ -486,7 +520,7 @@ pub async fn run(s: &Sizes, out: &mut Report) -> Result<()> {
             f1.flush_micros.saturating_sub(f0.flush_micros) as f64 / 1e3 / flushes,
         );
         out.set(
-            "deposit_relay_max_flush_ms",
+            "relay_max_flush_ms_since_start",
             f1.max_flush_micros as f64 / 1e3,
         );
         out.set(
@@ -495,6 +529,10 @@ pub async fn run(s: &Sizes, out: &mut Report) -> Result<()> {
         );
         admin.close().await;
 
+        crate::progress("latency anchor: the same open loop against a bare quinn server");
+        let (raw_p50, raw_p99) = open_loop_raw_quinn(s, envelope.clone()).await?;
+        out.set("deposit_raw_quinn_p50_ms", raw_p50);
+        out.set("deposit_raw_quinn_p99_ms", raw_p99);
         out.set("ingest_reports_per_s", ingest);
         out.set("ingest_raw_sled_inserts_per_s", raw.per_s);
         out.set("ingest_ratio_vs_raw_sled", ingest / raw.per_s);

@@ -221,7 +221,7 @@ fn text(v: &serde_json::Value, k: &str) -> Result<String> {
         .to_string())
 }
 
-async fn spawn_server(
+pub(crate) async fn spawn_server(
     target: Target,
     connections: usize,
 ) -> Result<(Worker, String, Option<String>)> {
@@ -297,8 +297,8 @@ pub async fn upload(s: &Sizes, out: &mut Report) -> Result<()> {
     Ok(())
 }
 
-/// (MiB per 1k connections between n1 and n2, RSS at 0, n1, n2 in MiB).
-async fn idle_slope(target: Target, n1: usize, n2: usize) -> Result<(f64, f64, f64, f64)> {
+/// (MiB per 1k connections between n1 and n2, RSS at 1, n1, n2 in MiB, handshakes retried).
+async fn idle_slope(target: Target, n1: usize, n2: usize) -> Result<(f64, f64, f64, f64, f64)> {
     let (mut server, addr, _) = spawn_server(target, n2).await?;
     let args = vec![
         "idle-clients".to_string(),
@@ -317,6 +317,7 @@ async fn idle_slope(target: Target, n1: usize, n2: usize) -> Result<(f64, f64, f
     server.ask("ping", CHILD_TIMEOUT).await?;
     let m0 = server.mem()?.rss_mib;
     let mut at = Vec::new();
+    let mut retried = 0.0;
     for n in [n1, n2] {
         let r = clients
             .ask(&n.to_string(), Duration::from_secs(600))
@@ -324,13 +325,14 @@ async fn idle_slope(target: Target, n1: usize, n2: usize) -> Result<(f64, f64, f
         if num(&r, "open")? as usize != n {
             bail!("only {} of {n} idle connections opened", num(&r, "open")?);
         }
+        retried = num(&r, "failures")?;
         tokio::time::sleep(settle).await;
         at.push(server.mem()?.rss_mib);
     }
     clients.stop().await?;
     server.stop().await?;
     let slope = (at[1] - at[0]) / (n2 - n1) as f64 * 1000.0;
-    Ok((slope, m0, at[0], at[1]))
+    Ok((slope, m0, at[0], at[1], retried))
 }
 
 pub async fn idle(s: &Sizes, out: &mut Report) -> Result<()> {
@@ -354,5 +356,7 @@ pub async fn idle(s: &Sizes, out: &mut Report) -> Result<()> {
     out.set("idle_relay_rss_mib_at_high", relay.3);
     out.set("idle_raw_quinn_rss_mib_at_1", raw.1);
     out.set("idle_raw_quinn_rss_mib_at_high", raw.3);
+    out.set("idle_relay_handshakes_retried", relay.4);
+    out.set("idle_raw_quinn_handshakes_retried", raw.4);
     Ok(())
 }
