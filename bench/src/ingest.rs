@@ -44,6 +44,14 @@ pub enum RawWrite {
     /// A sled transaction over four trees (item, deposit id, time index, per-mailbox usage
     /// counter read-modify-write), inline: the shape of the relay's `SledStore::deposit`.
     Transaction,
+    /// The same transaction in `spawn_blocking`, so up to `clients` run at once, as in the relay.
+    TransactionBlocking,
+    /// The same five records as the relay writes per deposit, as one atomic `Batch` on one
+    /// tree (kinds told apart by a key prefix), inline.
+    Batch,
+    /// The same five records as five plain inserts (not atomic together), inline: shows
+    /// whether the cost is the number of records or sled's atomicity.
+    Inserts,
 }
 
 /// What the raw sled anchor measured.
@@ -134,6 +142,42 @@ pub async fn raw_sled(
                             .await??;
                     }
                     RawWrite::Transaction => transaction4(&trees, &key, &env)?,
+                    RawWrite::Batch | RawWrite::Inserts => {
+                        let mut b = sled::Batch::default();
+                        for kind in [b'i', b'd', b't', b'u'] {
+                            let mut k = Vec::with_capacity(49);
+                            k.push(kind);
+                            k.extend_from_slice(&key);
+                            if kind == b'i' {
+                                b.insert(k, env.as_slice());
+                            } else {
+                                b.insert(k, &key[32..]);
+                            }
+                        }
+                        let mut k = key.to_vec();
+                        k[0] ^= 0x80;
+                        b.insert(k.clone(), &[][..]);
+                        if how == RawWrite::Batch {
+                            db.apply_batch(b)?;
+                        } else {
+                            for kind in [b'i', b'd', b't', b'u'] {
+                                let mut k = Vec::with_capacity(49);
+                                k.push(kind);
+                                k.extend_from_slice(&key);
+                                if kind == b'i' {
+                                    db.insert(k, env.as_slice())?;
+                                } else {
+                                    db.insert(k, &key[32..])?;
+                                }
+                            }
+                            db.insert(k, &[][..])?;
+                        }
+                    }
+                    RawWrite::TransactionBlocking => {
+                        let (trees, env) = (trees.clone(), env.clone());
+                        tokio::task::spawn_blocking(move || transaction4(&trees, &key, &env))
+                            .await??;
+                    }
                 }
                 let (wtx, wrx) = oneshot::channel();
                 tx.send(wtx).await.map_err(|_| anyhow!("flusher stopped"))?;
@@ -189,12 +233,12 @@ fn transaction4(trees: &[sled::Tree; 4], key: &[u8; 48], env: &[u8]) -> Result<(
 
 /// The middle step between the anchor and the relay: the relay's own store (`SledStore`, its
 /// transaction over four trees) and its group-commit `Flusher`, driven by the same tasks with
-/// the same bytes, without QUIC. Returns (reports/s, flushes, mean flush ms).
+/// the same bytes, without QUIC. Returns (reports/s, flushes, mean flush ms, blob files left).
 pub async fn store_only(
     clients: usize,
     count: usize,
     envelope: Arc<Vec<u8>>,
-) -> Result<(f64, f64, f64)> {
+) -> Result<(f64, f64, f64, f64)> {
     use vigil_relay::store::flusher::Flusher;
     use vigil_relay::store::{Quota, SledStore, Store};
     let dir = tempfile::tempdir()?;
@@ -247,10 +291,16 @@ pub async fn store_only(
     drop(flusher);
     let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
     let flushes = f.flushes.max(1) as f64;
+    // sled writes large values and large tree pages as separate blob files, which the relay
+    // fsyncs one by one; count what this run left behind.
+    let blobs = std::fs::read_dir(dir.path().join("store").join("blobs"))
+        .map(|d| d.count())
+        .unwrap_or(0);
     Ok((
         count as f64 / secs,
         flushes,
         f.flush_micros as f64 / 1e3 / flushes,
+        blobs as f64,
     ))
 }
 
@@ -423,13 +473,29 @@ pub async fn run(s: &Sizes, out: &mut Report) -> Result<()> {
         "ingest_diag_raw_sled_spawn_blocking_mean_flush_ms",
         sb.flush_secs * 1e3 / sb.flushes.max(1) as f64,
     );
+    let txb = raw_sled(
+        s.clients,
+        ingest_count,
+        envelope.clone(),
+        RawWrite::TransactionBlocking,
+    )
+    .await?;
+    out.set("ingest_diag_raw_sled_transaction_blocking_per_s", txb.per_s);
+    out.set(
+        "ingest_diag_raw_sled_transaction_blocking_mean_flush_ms",
+        txb.flush_secs * 1e3 / txb.flushes.max(1) as f64,
+    );
     out.set("ingest_diag_raw_sled_transaction_per_s", tx.per_s);
+    let batch = raw_sled(s.clients, ingest_count, envelope.clone(), RawWrite::Batch).await?;
+    out.set("ingest_diag_raw_sled_batch_per_s", batch.per_s);
+    let ins = raw_sled(s.clients, ingest_count, envelope.clone(), RawWrite::Inserts).await?;
+    out.set("ingest_diag_raw_sled_5_inserts_per_s", ins.per_s);
     out.set(
         "ingest_diag_raw_sled_transaction_mean_flush_ms",
         tx.flush_secs * 1e3 / tx.flushes.max(1) as f64,
     );
     crate::progress("ingest, middle step: the relay's store and flusher without QUIC");
-    let (store_per_s, store_flushes, store_flush_ms) =
+    let (store_per_s, store_flushes, store_flush_ms, store_blobs) =
         store_only(s.clients, ingest_count, envelope.clone()).await?;
     out.set("ingest_store_only_per_s", store_per_s);
     out.set(
@@ -441,6 +507,7 @@ pub async fn run(s: &Sizes, out: &mut Report) -> Result<()> {
         ingest_count as f64 / store_flushes,
     );
     out.set("ingest_store_only_mean_flush_ms", store_flush_ms);
+    out.set("ingest_store_only_blob_files_left", store_blobs);
 
     let dir = tempfile::tempdir()?;
     let relay = vigil_relay::start(relay_config(dir.path(), s.clients + 64)).await?;
