@@ -2,7 +2,8 @@
 //!
 //! A card says: this is NGO *name*; encrypt to these age recipients (one per staff key); reports
 //! signed for this NGO are bound to this identity key; deposit them in this mailbox at this relay,
-//! whose certificate has this fingerprint. It is signed by the NGO's identity key, so a card
+//! whose certificate has this fingerprint (and, while the relay operator rotates its certificate,
+//! also this *next* fingerprint). It is signed by the NGO's identity key, so a card
 //! altered in transit fails to verify. A signature alone cannot tell a reporter that the key is
 //! really the NGO's: that is what the safety number, compared out of band, is for.
 //!
@@ -74,6 +75,10 @@ struct CardBody {
     recipients: Vec<String>,
     relay: String,
     relay_fingerprint: String,
+    /// Absent on cards made before (or outside) a certificate rotation, so those cards keep
+    /// their exact bytes and meaning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    relay_fingerprint_next: Option<String>,
     mailbox: String,
     created: u64,
 }
@@ -91,15 +96,41 @@ pub struct RecipientCard {
     pub relay: String,
     /// Pinned relay certificate fingerprint.
     pub relay_fingerprint: CertFingerprint,
+    /// The relay's *next* certificate, announced during a certificate rotation: clients accept
+    /// either fingerprint until the NGO issues a card with only the new one. See
+    /// `docs/operations.md`, "Rotating the certificate".
+    pub relay_fingerprint_next: Option<CertFingerprint>,
     /// Mailbox at the relay.
     pub mailbox: MailboxId,
     /// When the card was made, seconds since the Unix epoch (ordering of re-issued cards).
     pub created: u64,
 }
 
+/// Safety-number element that precedes the next relay fingerprint. Its length (not 32) keeps it
+/// from being read as a staff recipient, so a card with a next fingerprint can never share a
+/// safety number with a card that lists one more recipient instead.
+const NEXT_FINGERPRINT_TAG: &[u8] = b"relay-fingerprint-next";
+
 impl RecipientCard {
+    /// The relay certificates a client accepts for this card: the current one first, then the
+    /// announced next one if any.
+    pub fn accepted_fingerprints(&self) -> Vec<CertFingerprint> {
+        let mut v = vec![self.relay_fingerprint];
+        v.extend(self.relay_fingerprint_next);
+        v
+    }
+
     /// Check every field against its limit.
     fn validate(&self) -> Result<(), CardError> {
+        if self
+            .relay_fingerprint_next
+            .is_some_and(|n| n == self.relay_fingerprint)
+        {
+            return Err(CardError::Field {
+                field: "relay_fingerprint_next",
+                problem: "is the same as relay_fingerprint".into(),
+            });
+        }
         let n = self.name.trim();
         if n.is_empty()
             || self.name.chars().count() > MAX_NAME_CHARS
@@ -151,6 +182,7 @@ impl RecipientCard {
             recipients: self.recipients.iter().map(ToString::to_string).collect(),
             relay: self.relay.clone(),
             relay_fingerprint: self.relay_fingerprint.to_string(),
+            relay_fingerprint_next: self.relay_fingerprint_next.map(|f| f.to_string()),
             mailbox: self.mailbox.to_string(),
             created: self.created,
         };
@@ -233,6 +265,16 @@ impl RecipientCard {
                     problem: e.to_string(),
                 },
             )?,
+            relay_fingerprint_next: body
+                .relay_fingerprint_next
+                .map(|f| {
+                    f.parse()
+                        .map_err(|e: crate::ids::IdError| CardError::Field {
+                            field: "relay_fingerprint_next",
+                            problem: e.to_string(),
+                        })
+                })
+                .transpose()?,
             mailbox: body
                 .mailbox
                 .parse()
@@ -247,14 +289,22 @@ impl RecipientCard {
     }
 
     /// The safety number for this card: covers the identity key, every recipient, the relay
-    /// fingerprint and the mailbox, so that swapping any of them changes the number.
+    /// fingerprint(s) and the mailbox, so that swapping any of them changes the number.
+    ///
+    /// The next relay fingerprint is included only when present (after a tag element), so the
+    /// safety number of a card without one is what it was before that field existed.
     pub fn safety_number(&self) -> String {
         let id = self.identity_key.to_bytes();
         let fp = self.relay_fingerprint.0;
         let mb = self.mailbox.0;
+        let next = self.relay_fingerprint_next.map(|f| f.0);
         let recips: Vec<[u8; 32]> = self.recipients.iter().map(Recipient::to_bytes).collect();
         let mut material: Vec<&[u8]> = vec![&id, &fp, &mb];
         material.extend(recips.iter().map(|r| r.as_slice()));
+        if let Some(next) = &next {
+            material.push(NEXT_FINGERPRINT_TAG);
+            material.push(next);
+        }
         safety_number(&material)
     }
 }
@@ -275,10 +325,131 @@ mod tests {
             ],
             relay: "127.0.0.1:4433".into(),
             relay_fingerprint: CertFingerprint([7; 32]),
+            relay_fingerprint_next: None,
             mailbox: MailboxId([9; 32]),
             created: 1_700_000_000,
         };
         (card, id)
+    }
+
+    /// Sign a hand-written body, as a card from an older (or hostile) issuer would be.
+    fn sign_json(id: &SigningSecret, json: &str) -> String {
+        let sig = id.sign(SignatureDomain::Card, json.as_bytes());
+        format!(
+            "{CARD_PREFIX}{}.{}",
+            URL_SAFE_NO_PAD.encode(json),
+            URL_SAFE_NO_PAD.encode(sig)
+        )
+    }
+
+    fn body_json(card: &RecipientCard, extra: &str) -> String {
+        let recips: Vec<String> = card.recipients.iter().map(|r| format!("\"{r}\"")).collect();
+        format!(
+            r#"{{"v":1,"name":"{}","identity_key":"{}","recipients":[{}],"relay":"{}","relay_fingerprint":"{}",{extra}"mailbox":"{}","created":{}}}"#,
+            card.name,
+            card.identity_key,
+            recips.join(","),
+            card.relay,
+            card.relay_fingerprint,
+            card.mailbox,
+            card.created
+        )
+    }
+
+    #[test]
+    fn card_without_next_fingerprint_is_unchanged() {
+        let (card, id) = sample();
+        // The body a card had before the field existed: same bytes as signing produces now.
+        let old_json = body_json(&card, "");
+        let text = card.sign(&id).unwrap();
+        let (body_b64, _) = text[CARD_PREFIX.len()..].split_once('.').unwrap();
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode(body_b64).unwrap(),
+            old_json.as_bytes()
+        );
+        assert!(!old_json.contains("relay_fingerprint_next"));
+        let back = RecipientCard::parse(&sign_json(&id, &old_json)).unwrap();
+        assert_eq!(back, card);
+        assert_eq!(back.relay_fingerprint_next, None);
+        assert_eq!(back.accepted_fingerprints(), vec![card.relay_fingerprint]);
+        // Safety number exactly as computed before the field existed.
+        let idb = card.identity_key.to_bytes();
+        let r0 = card.recipients[0].to_bytes();
+        let r1 = card.recipients[1].to_bytes();
+        let legacy = safety_number(&[&idb, &[7; 32], &[9; 32], &r0, &r1]);
+        assert_eq!(card.safety_number(), legacy);
+    }
+
+    #[test]
+    fn next_fingerprint_round_trips_and_is_signed() {
+        let (mut card, id) = sample();
+        let before = card.safety_number();
+        card.relay_fingerprint_next = Some(CertFingerprint([8; 32]));
+        let text = card.sign(&id).unwrap();
+        let back = RecipientCard::parse(&text).unwrap();
+        assert_eq!(back, card);
+        assert_eq!(
+            back.accepted_fingerprints(),
+            vec![CertFingerprint([7; 32]), CertFingerprint([8; 32])]
+        );
+        // Part of the safety number, and not confusable with one more recipient.
+        assert_ne!(back.safety_number(), before);
+        let mut other = card.clone();
+        other.relay_fingerprint_next = Some(CertFingerprint([6; 32]));
+        assert_ne!(other.safety_number(), card.safety_number());
+        // Part of the signed body: swapping it after signing breaks the signature.
+        let json = body_json(
+            &card,
+            &format!(
+                r#""relay_fingerprint_next":"{}","#,
+                CertFingerprint([6; 32])
+            ),
+        );
+        let (_, sig) = text.rsplit_once('.').unwrap();
+        let forged = format!("{CARD_PREFIX}{}.{sig}", URL_SAFE_NO_PAD.encode(&json));
+        assert!(matches!(
+            RecipientCard::parse(&forged),
+            Err(CardError::BadSignature)
+        ));
+    }
+
+    #[test]
+    fn bad_next_fingerprints_are_refused() {
+        let (mut card, id) = sample();
+        card.relay_fingerprint_next = Some(card.relay_fingerprint);
+        assert!(matches!(
+            card.sign(&id),
+            Err(CardError::Field {
+                field: "relay_fingerprint_next",
+                ..
+            })
+        ));
+        card.relay_fingerprint_next = None;
+        let same = body_json(
+            &card,
+            &format!(r#""relay_fingerprint_next":"{}","#, card.relay_fingerprint),
+        );
+        assert!(matches!(
+            RecipientCard::parse(&sign_json(&id, &same)),
+            Err(CardError::Field {
+                field: "relay_fingerprint_next",
+                ..
+            })
+        ));
+        let short = body_json(&card, r#""relay_fingerprint_next":"abcd","#);
+        assert!(matches!(
+            RecipientCard::parse(&sign_json(&id, &short)),
+            Err(CardError::Field {
+                field: "relay_fingerprint_next",
+                ..
+            })
+        ));
+        // Unknown fields are still refused.
+        let unknown = body_json(&card, r#""relay_fingerprint_later":"00","#);
+        assert!(matches!(
+            RecipientCard::parse(&sign_json(&id, &unknown)),
+            Err(CardError::Damaged(_))
+        ));
     }
 
     #[test]

@@ -64,6 +64,38 @@ pub enum NgoCmd {
     Init(NgoInitArgs),
     /// Add a staff key: every later report is readable by each staff key on the card.
     AddStaff(AddStaffArgs),
+    /// Change the relay address or certificate fingerprints and re-issue the card, e.g. to
+    /// announce a relay certificate rotation (see docs/operations.md).
+    #[command(after_help = SET_RELAY_HELP)]
+    SetRelay(SetRelayArgs),
+}
+
+const SET_RELAY_HELP: &str = "\
+Certificate rotation (the operator runs `vigil-relay cert rotate`, then gives you the fingerprint):
+  vigil ngo set-relay --next-fingerprint NEXT_FP --card-out ngo.card   # hand the card to reporters
+  ... the operator runs `vigil-relay cert promote` and restarts the relay ...
+  vigil ngo set-relay --relay-fingerprint NEXT_FP --card-out ngo.card  # ends the overlap";
+
+/// `vigil ngo set-relay`
+#[derive(Args, Debug)]
+pub struct SetRelayArgs {
+    /// New relay address, HOST:PORT (the mailbox is registered there before the card changes).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub relay: Option<String>,
+    /// New current relay certificate fingerprint. If it equals the announced next one, the next
+    /// one is cleared: the rotation is complete.
+    #[arg(long, value_name = "FP")]
+    pub relay_fingerprint: Option<String>,
+    /// Announce the relay's next certificate (`vigil-relay fingerprint --next`): reporters with
+    /// the new card accept both until you issue a card without it.
+    #[arg(long, value_name = "FP", conflicts_with = "clear_next")]
+    pub next_fingerprint: Option<String>,
+    /// Remove the announced next certificate from the card.
+    #[arg(long)]
+    pub clear_next: bool,
+    /// Write the re-issued card here too.
+    #[arg(long, value_name = "FILE")]
+    pub card_out: Option<PathBuf>,
 }
 
 /// `vigil ngo init`

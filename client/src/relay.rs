@@ -2,7 +2,8 @@
 //!
 //! The relay's certificate is self-signed; what makes it trusted is its SHA-256 fingerprint on
 //! the NGO's signed recipient card. [`RelayClient::connect`] accepts exactly that certificate and
-//! nothing else, verifying the TLS 1.3 handshake signature with ring. TLS session resumption and
+//! nothing else; [`RelayClient::connect_pinned`] accepts any of a small set (the current and the
+//! next certificate while the relay operator rotates it, see `docs/operations.md`), verifying the TLS 1.3 handshake signature with ring. TLS session resumption and
 //! 0-RTT are off, and no SNI is sent, so the relay cannot link one reporter's connections by
 //! session tickets.
 //!
@@ -60,7 +61,8 @@ pub enum RelayError {
         /// What failed.
         reason: String,
     },
-    /// The relay presented a certificate other than the pinned one.
+    /// The relay presented a certificate other than the pinned one(s). `expected` is the card's
+    /// current fingerprint; a card announcing a next certificate accepted that one too.
     #[error("the relay's identity does not match the card (possible interception); the report stays in the outbox; do not retry from this network, and confirm the relay fingerprint with the NGO over a channel you trust (card: {expected}, relay: {got})")]
     FingerprintMismatch {
         /// Fingerprint from the card.
@@ -89,6 +91,11 @@ pub enum RelayError {
     /// The relay did not answer in time.
     #[error("the relay did not answer within {0} seconds; the report stays in the outbox; try again later")]
     Timeout(u64),
+    /// Nothing was pinned: a caller bug or a damaged state file, never a reason to trust the relay.
+    #[error(
+        "no relay certificate fingerprint to check the relay against; import the NGO's card again"
+    )]
+    NothingPinned,
     /// The envelope is larger than any relay accepts.
     #[error("the encrypted report is {len} bytes, more than a relay accepts ({max} bytes); leave out some attachments")]
     TooLarge {
@@ -181,11 +188,20 @@ pub struct FetchedItem {
     pub envelope: Vec<u8>,
 }
 
-/// Accepts exactly one certificate, identified by its SHA-256 fingerprint, and records what the
-/// server presented so that a mismatch can be reported as such.
+/// Most certificates one connection may pin: the current and the next during a rotation.
+pub const MAX_PINNED: usize = 2;
+
+/// Does `got` equal any of `pinned`? Every entry is compared, in constant time, so the time taken
+/// says nothing about which one (if any) matched.
+fn pin_matches(pinned: &[CertFingerprint], got: &CertFingerprint) -> bool {
+    pinned.iter().fold(false, |any, p| any | got.ct_eq(p))
+}
+
+/// Accepts exactly the certificates identified by the pinned SHA-256 fingerprints, and records
+/// what the server presented so that a mismatch can be reported as such.
 #[derive(Debug)]
 struct PinnedCertVerifier {
-    expected: CertFingerprint,
+    expected: Vec<CertFingerprint>,
     presented: Mutex<Option<CertFingerprint>>,
     provider: Arc<CryptoProvider>,
 }
@@ -203,7 +219,7 @@ impl ServerCertVerifier for PinnedCertVerifier {
         if let Ok(mut p) = self.presented.lock() {
             *p = Some(got);
         }
-        if got.ct_eq(&self.expected) && intermediates.is_empty() {
+        if pin_matches(&self.expected, &got) && intermediates.is_empty() {
             Ok(ServerCertVerified::assertion())
         } else {
             Err(rustls::Error::InvalidCertificate(
@@ -301,6 +317,34 @@ impl RelayClient {
         fingerprint: &CertFingerprint,
         link: &LinkOptions,
     ) -> Result<Self, RelayError> {
+        Self::connect_pinned_with(addr, std::slice::from_ref(fingerprint), link).await
+    }
+
+    /// Connect to `addr` and accept only a certificate whose fingerprint is one of `pinned`
+    /// (the card's current one first, then its announced next one). Fails with
+    /// [`RelayError::FingerprintMismatch`] when none matches.
+    pub async fn connect_pinned(
+        addr: &str,
+        pinned: &[CertFingerprint],
+    ) -> Result<Self, RelayError> {
+        Self::connect_pinned_with(addr, pinned, &LinkOptions::default()).await
+    }
+
+    /// [`RelayClient::connect_pinned`] with explicit link options.
+    pub async fn connect_pinned_with(
+        addr: &str,
+        pinned: &[CertFingerprint],
+        link: &LinkOptions,
+    ) -> Result<Self, RelayError> {
+        let Some(first) = pinned.first().copied() else {
+            return Err(RelayError::NothingPinned);
+        };
+        if pinned.len() > MAX_PINNED {
+            return Err(RelayError::Protocol(format!(
+                "{} certificates pinned, at most {MAX_PINNED} are allowed",
+                pinned.len()
+            )));
+        }
         let remote = resolve(addr).await?;
         let unreachable = |reason: String| RelayError::Unreachable {
             addr: addr.to_string(),
@@ -317,7 +361,7 @@ impl RelayClient {
             .map_err(|e| unreachable(format!("cannot open a UDP socket: {e}")))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let verifier = Arc::new(PinnedCertVerifier {
-            expected: *fingerprint,
+            expected: pinned.to_vec(),
             presented: Mutex::new(None),
             provider,
         });
@@ -328,9 +372,9 @@ impl RelayClient {
         let result = tokio::time::timeout(link.connect_timeout, connecting).await;
         let mismatch = || {
             let got = verifier.presented.lock().ok().and_then(|p| *p);
-            got.filter(|g| !g.ct_eq(fingerprint))
+            got.filter(|g| !pin_matches(pinned, g))
                 .map(|got| RelayError::FingerprintMismatch {
-                    expected: *fingerprint,
+                    expected: first,
                     got,
                 })
         };
@@ -640,4 +684,35 @@ fn expect_response(frame: &[u8]) -> Result<Response<'_>, RelayError> {
 
 fn unexpected(r: &Response<'_>) -> RelayError {
     RelayError::Protocol(format!("unexpected {:?} answer", r.frame_type()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_pinned_fingerprint_matches_and_nothing_else() {
+        let a = CertFingerprint([1; 32]);
+        let b = CertFingerprint([2; 32]);
+        let c = CertFingerprint([3; 32]);
+        assert!(pin_matches(&[a], &a));
+        assert!(!pin_matches(&[a], &b));
+        assert!(pin_matches(&[a, b], &a));
+        assert!(pin_matches(&[a, b], &b));
+        assert!(!pin_matches(&[a, b], &c));
+        assert!(!pin_matches(&[], &a));
+    }
+
+    #[tokio::test]
+    async fn empty_or_oversized_pin_sets_are_refused_before_any_network() {
+        let a = CertFingerprint([1; 32]);
+        assert!(matches!(
+            RelayClient::connect_pinned("127.0.0.1:9", &[]).await,
+            Err(RelayError::NothingPinned)
+        ));
+        assert!(matches!(
+            RelayClient::connect_pinned("127.0.0.1:9", &[a, a, a]).await,
+            Err(RelayError::Protocol(_))
+        ));
+    }
 }

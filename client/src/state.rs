@@ -102,8 +102,15 @@ pub struct OutboxItem {
     pub relay: String,
     /// Pinned relay certificate.
     pub relay_fingerprint: CertFingerprint,
+    /// The relay's next certificate, if the card announced a rotation (absent in older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_fingerprint_next: Option<CertFingerprint>,
     /// Mailbox at the relay.
     pub mailbox: MailboxId,
+    /// The NGO identity key that signed the card (absent in older files): only a newer card
+    /// signed by this key may change the item's relay pins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ngo_key: Option<String>,
     /// When it was queued.
     pub queued_at: u64,
     /// Attempts so far.
@@ -122,11 +129,41 @@ impl OutboxItem {
             to: card.name.clone(),
             relay: card.relay.clone(),
             relay_fingerprint: card.relay_fingerprint,
+            relay_fingerprint_next: card.relay_fingerprint_next,
             mailbox: card.mailbox,
+            ngo_key: Some(card.identity_key.to_string()),
             queued_at: now,
             attempts: 0,
             envelope_b64: B64.encode(envelope),
         }
+    }
+
+    /// The relay certificates accepted for this item: current first, then the announced next.
+    pub fn pinned(&self) -> Vec<CertFingerprint> {
+        let mut v = vec![self.relay_fingerprint];
+        v.extend(self.relay_fingerprint_next);
+        v
+    }
+
+    /// Take the relay pins of a newer card from the same NGO key for the same relay and
+    /// mailbox. A report queued before the reporter imported a rotation card then follows the
+    /// relay to its new certificate instead of being refused for good. The card is signed by
+    /// the key the item was sealed for (`contact add` keeps one card per key, the newest), so it
+    /// is as trusted as the card the item came from, and it is the NGO's latest word on which
+    /// certificates are genuine. Returns whether the pins changed.
+    pub fn adopt_pins(&mut self, card: &RecipientCard) -> bool {
+        let same_ngo = self
+            .ngo_key
+            .as_deref()
+            .is_some_and(|k| k == card.identity_key.to_string());
+        if !same_ngo || card.relay != self.relay || !card.mailbox.ct_eq(&self.mailbox) {
+            return false;
+        }
+        let changed = card.relay_fingerprint != self.relay_fingerprint
+            || card.relay_fingerprint_next != self.relay_fingerprint_next;
+        self.relay_fingerprint = card.relay_fingerprint;
+        self.relay_fingerprint_next = card.relay_fingerprint_next;
+        changed
     }
 
     /// The envelope bytes.
@@ -212,10 +249,23 @@ pub struct NgoConfig {
     pub relay: String,
     /// Pinned relay certificate.
     pub relay_fingerprint: CertFingerprint,
+    /// The relay's next certificate during a rotation (`vigil ngo set-relay --next-fingerprint`);
+    /// absent in older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_fingerprint_next: Option<CertFingerprint>,
     /// Mailbox at the relay.
     pub mailbox: MailboxId,
     /// Staff recipients.
     pub staff: Vec<Staff>,
+}
+
+impl NgoConfig {
+    /// The relay certificates this NGO accepts: current first, then the announced next.
+    pub fn pinned(&self) -> Vec<CertFingerprint> {
+        let mut v = vec![self.relay_fingerprint];
+        v.extend(self.relay_fingerprint_next);
+        v
+    }
 }
 
 /// Loaded NGO state.
@@ -339,6 +389,7 @@ impl Ngo {
             recipients,
             relay: self.config.relay.clone(),
             relay_fingerprint: self.config.relay_fingerprint,
+            relay_fingerprint_next: self.config.relay_fingerprint_next,
             mailbox: self.config.mailbox,
             created,
         };

@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use vigil_relay::cert;
 use vigil_relay::config::{FileConfig, FlagLayer, LimitOverrides, RelayConfig};
 
 /// Vigil relay: stores end-to-end encrypted reports until the NGO fetches them.
@@ -120,6 +121,43 @@ enum Command {
         /// Data directory.
         #[arg(long, env = "VIGIL_RELAY_DATA", value_hint = clap::ValueHint::DirPath)]
         data: PathBuf,
+        /// Print the next certificate's fingerprint (made by `cert rotate`) instead; fails if
+        /// there is none. NGOs announce it with `vigil ngo set-relay --next-fingerprint`.
+        #[arg(long)]
+        next: bool,
+    },
+    /// Rotate the relay certificate: `rotate` makes the next one, `promote` makes it current.
+    #[command(subcommand, after_help = CERT_HELP)]
+    Cert(CertCmd),
+}
+
+const CERT_HELP: &str = "\
+Procedure (docs/operations.md, \"Rotating the certificate\"):
+  vigil-relay cert rotate --data DIR      # prints the next fingerprint; give it to every NGO
+  ... NGOs announce it on new cards; wait until reporters have them ...
+  systemctl stop vigil-relay
+  vigil-relay cert promote --data DIR     # next becomes current; the old key is wiped
+  systemctl start vigil-relay";
+
+#[derive(Subcommand)]
+enum CertCmd {
+    /// Make a next certificate and key beside the current ones and print its fingerprint. Run
+    /// again, it prints the same fingerprint (unless --force). The relay keeps serving the
+    /// current certificate.
+    Rotate {
+        /// Data directory.
+        #[arg(long, env = "VIGIL_RELAY_DATA", value_hint = clap::ValueHint::DirPath)]
+        data: PathBuf,
+        /// Replace an existing next certificate (cards announcing it must be re-issued).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Make the next certificate current and wipe the old key. Stop the relay first (or restart
+    /// it right after): a running relay serves the old certificate until it restarts.
+    Promote {
+        /// Data directory.
+        #[arg(long, env = "VIGIL_RELAY_DATA", value_hint = clap::ValueHint::DirPath)]
+        data: PathBuf,
     },
 }
 
@@ -147,8 +185,48 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<ExitCode> {
     match command {
-        Command::Fingerprint { data } => {
+        Command::Fingerprint { data, next: false } => {
             println!("{}", vigil_relay::fingerprint_of_data_dir(&data)?);
+        }
+        Command::Fingerprint { data, next: true } => match cert::next_fingerprint(&data)? {
+            Some(fp) => println!("{fp}"),
+            None => anyhow::bail!(
+                "{} has no next certificate; make one with `vigil-relay cert rotate --data {}`",
+                data.display(),
+                data.display()
+            ),
+        },
+        Command::Cert(CertCmd::Rotate { data, force }) => {
+            let r = cert::rotate(&data, force)?;
+            println!("{}", r.next);
+            if r.created {
+                eprintln!(
+                    "next certificate created; the relay still serves the current one. Give this \
+                     fingerprint to every NGO (`vigil ngo set-relay --next-fingerprint FP`), wait \
+                     until their reporters have the new cards, then stop the relay, run \
+                     `vigil-relay cert promote` and start it again"
+                );
+            } else {
+                eprintln!(
+                    "a next certificate already exists; this is its fingerprint (--force replaces \
+                     it, and cards announcing it must then be re-issued)"
+                );
+            }
+        }
+        Command::Cert(CertCmd::Promote { data }) => {
+            let p = cert::promote(&data)?;
+            println!("{}", p.current);
+            match p.old {
+                Some(old) => eprintln!("certificate {old} retired; {} is now current", p.current),
+                None => eprintln!("{} is now current", p.current),
+            }
+            eprintln!(
+                "the old key was overwritten and deleted (best effort: on SSDs and journaling or \
+                 copy-on-write file systems, and in backups, copies may survive); restart the \
+                 relay if it is running: it serves the new certificate only after a restart. \
+                 NGOs should now issue cards with `vigil ngo set-relay --relay-fingerprint {}`",
+                p.current
+            );
         }
         Command::CheckConfig(args) => {
             let config = args.resolve()?;

@@ -43,6 +43,12 @@ pub fn show(ctx: &Ctx, a: CardShowArgs) -> Result<()> {
         "Relay cert:     {}",
         card.relay_fingerprint.to_colon_hex()
     ));
+    if let Some(next) = card.relay_fingerprint_next {
+        ctx.out.say(format!(
+            "Next relay cert: {} (rotation announced; both accepted)",
+            next.to_colon_hex()
+        ));
+    }
     ctx.out
         .say(format!("Staff keys:     {}", card.recipients.len()));
     ctx.out
@@ -54,7 +60,8 @@ pub fn show(ctx: &Ctx, a: CardShowArgs) -> Result<()> {
     }
     ctx.out.emit(json!({
         "type": "card", "name": card.name, "relay": card.relay,
-        "relay_fingerprint": card.relay_fingerprint.to_string(), "mailbox": card.mailbox.to_string(),
+        "relay_fingerprint": card.relay_fingerprint.to_string(),
+        "relay_fingerprint_next": card.relay_fingerprint_next.map(|f| f.to_string()), "mailbox": card.mailbox.to_string(),
         "recipients": card.recipients.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "identity_key": card.identity_key.to_string(), "safety_number": card.safety_number(),
         "created": card.created, "card": text,

@@ -25,6 +25,7 @@ pub fn add(ctx: &Ctx, a: ContactAddArgs) -> Result<()> {
     let card = RecipientCard::parse(&text)?;
     let existing = contacts(&ctx.home)?;
     let mut action = "added";
+    let mut changes = Vec::new();
     for c in &existing {
         let same_key = c.card.identity_key == card.identity_key;
         if same_key {
@@ -35,6 +36,7 @@ pub fn add(ctx: &Ctx, a: ContactAddArgs) -> Result<()> {
                 );
             }
             action = "updated";
+            changes = describe_changes(&c.card, &card);
             if c.path != contact_path(&ctx.home, &card)? {
                 std::fs::remove_file(&c.path)?;
             }
@@ -55,11 +57,67 @@ pub fn add(ctx: &Ctx, a: ContactAddArgs) -> Result<()> {
         false,
     )?;
     let sn = card.safety_number();
-    ctx.out.say(format!("Contact \"{}\" {action}.", card.name));
-    ctx.out.say(format!("Safety number: {sn}"));
-    ctx.out.say("Compare it with the NGO in person or over a call you trust before sending anything sensitive.");
-    ctx.out.emit(json!({"type": "contact", "action": action, "name": card.name, "safety_number": sn, "relay": card.relay}));
+    if action == "updated" {
+        let what = if changes.is_empty() {
+            "nothing changed".to_string()
+        } else {
+            changes.join("; ")
+        };
+        ctx.out
+            .say(format!("Contact \"{}\" updated: {what}.", card.name));
+        ctx.out.say(format!("Safety number: {sn}"));
+        ctx.out.say("The new card is signed by the same NGO key as the one you had; its safety number changes whenever the relay, its certificates or the staff keys change.");
+    } else {
+        ctx.out.say(format!("Contact \"{}\" {action}.", card.name));
+        ctx.out.say(format!("Safety number: {sn}"));
+        ctx.out.say("Compare it with the NGO in person or over a call you trust before sending anything sensitive.");
+    }
+    ctx.out.emit(json!({"type": "contact", "action": action, "name": card.name, "safety_number": sn, "relay": card.relay, "changes": changes}));
     Ok(())
+}
+
+/// What a newer card from the same NGO key changes, in words, for `contact add` and
+/// `ngo set-relay`.
+pub fn describe_changes(old: &RecipientCard, new: &RecipientCard) -> Vec<String> {
+    let mut out = Vec::new();
+    if new.name != old.name {
+        out.push(format!("name changed from \"{}\"", old.name));
+    }
+    if new.relay != old.relay {
+        out.push(format!("relay moved from {} to {}", old.relay, new.relay));
+    }
+    let completed = new.relay_fingerprint != old.relay_fingerprint
+        && old.relay_fingerprint_next == Some(new.relay_fingerprint);
+    if completed {
+        out.push(format!(
+            "relay certificate rotation completed (now {})",
+            new.relay_fingerprint
+        ));
+    } else if new.relay_fingerprint != old.relay_fingerprint {
+        out.push(format!(
+            "relay certificate changed to {}",
+            new.relay_fingerprint
+        ));
+    }
+    match (old.relay_fingerprint_next, new.relay_fingerprint_next) {
+        (None, Some(n)) => out.push(format!(
+            "relay certificate rotation announced (next certificate {n}, accepted from now on)"
+        )),
+        (Some(a), Some(b)) if a != b => {
+            out.push(format!("announced next relay certificate changed to {b}"))
+        }
+        (Some(_), None) if !completed => {
+            out.push("announced relay certificate rotation withdrawn".into())
+        }
+        _ => {}
+    }
+    if new.mailbox != old.mailbox {
+        out.push("mailbox changed".into());
+    }
+    if new.recipients != old.recipients {
+        out.push(format!("staff keys changed ({} now)", new.recipients.len()));
+    }
+    out
 }
 
 /// List contacts.

@@ -126,7 +126,9 @@ pub async fn run(args: DemoArgs, out: Output) -> Result<()> {
     step(8, "Checking the relay: acknowledged copies are deleted, and its files never held the report's text.");
     for (i, name) in ngo_names.iter().enumerate() {
         let ngo = crate::state::Ngo::load(&Home::open(root.join(format!("ngo{}", i + 1)))?)?;
-        let client = crate::relay::RelayClient::connect(&addr, &fp).await?;
+        let client =
+            crate::relay::RelayClient::connect_pinned(&ngo.config.relay, &ngo.config.pinned())
+                .await?;
         let left = client.fetch(ngo.mailbox_key.as_dalek(), 64).await?;
         client.close().await;
         out.say(format!(

@@ -35,7 +35,7 @@ pub async fn fetch(ctx: &Ctx) -> Result<FetchSummary> {
         );
     }
     let me = ngo.identity.public();
-    let client = RelayClient::connect(&ngo.config.relay, &ngo.config.relay_fingerprint).await?;
+    let client = RelayClient::connect_pinned(&ngo.config.relay, &ngo.config.pinned()).await?;
     let mut summary = FetchSummary::default();
     loop {
         let items = client

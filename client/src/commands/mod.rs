@@ -37,6 +37,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => demo::run(args, out).await,
         Command::Ngo(NgoCmd::Init(a)) => ngo::init(&ctx()?, a).await,
         Command::Ngo(NgoCmd::AddStaff(a)) => ngo::add_staff(&ctx()?, a),
+        Command::Ngo(NgoCmd::SetRelay(a)) => ngo::set_relay(&ctx()?, a).await,
         Command::Card(CardCmd::Show(a)) => card::show(&ctx()?, a),
         Command::Contact(ContactCmd::Add(a)) => contact::add(&ctx()?, a),
         Command::Contact(ContactCmd::List) => contact::list(&ctx()?),

@@ -14,7 +14,7 @@ use crate::cli::RetryArgs;
 use crate::home::now_unix;
 use crate::relay::{Deposited, LinkOptions, RelayClient, RelayError};
 use crate::retry::format_duration;
-use crate::state::{outbox, OutboxItem};
+use crate::state::{contacts, outbox, OutboxItem};
 use anyhow::Result;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -70,18 +70,38 @@ pub async fn flush_all(ctx: &Ctx, retry: &RetryArgs) -> Result<FlushSummary> {
 /// leaves that item in the outbox and moves on to the next; a relay that is not the one on the
 /// card stops everything at once (possible interception: nothing more is sent from here).
 ///
+/// Each item pins the relay certificate(s) of the card it was sealed for; if the reporter has
+/// since imported a newer card for the same relay and mailbox (a certificate rotation), the
+/// newer card's pins are used instead (see [`OutboxItem::adopt_pins`]).
+///
 /// Returns an error (after delivering what it could) when anything is still pending, so the exit
 /// code says so.
-pub async fn flush(ctx: &Ctx, items: Vec<OutboxItem>, retry: &RetryArgs) -> Result<FlushSummary> {
+pub async fn flush(
+    ctx: &Ctx,
+    mut items: Vec<OutboxItem>,
+    retry: &RetryArgs,
+) -> Result<FlushSummary> {
     let policy = retry.policy(ctx.out.interactive());
     let link = retry.link();
     let mut rng = StdRng::from_entropy();
     let started = Instant::now();
     let total = items.len();
+    // A contact file that cannot be read leaves the items with the pins they were queued with:
+    // never weaker, and `contact list` reports the damage.
+    if let Ok(cards) = contacts(&ctx.home) {
+        for item in &mut items {
+            for c in &cards {
+                if item.adopt_pins(&c.card) {
+                    item.save_if_queued(&ctx.home)?;
+                }
+            }
+        }
+    }
     let mut by_relay: BTreeMap<(String, String), VecDeque<OutboxItem>> = BTreeMap::new();
     for i in items {
+        let pins: Vec<String> = i.pinned().iter().map(ToString::to_string).collect();
         by_relay
-            .entry((i.relay.clone(), i.relay_fingerprint.to_string()))
+            .entry((i.relay.clone(), pins.join(",")))
             .or_default()
             .push_back(i);
     }
@@ -151,10 +171,10 @@ async fn attempt(
     summary: &mut FlushSummary,
     first_error: &mut Option<anyhow::Error>,
 ) -> Result<Option<RelayError>> {
-    let Some(fp) = pending.front().map(|i| i.relay_fingerprint) else {
+    let Some(pinned) = pending.front().map(OutboxItem::pinned) else {
         return Ok(None);
     };
-    let client = match RelayClient::connect_with(relay, &fp, link).await {
+    let client = match RelayClient::connect_pinned_with(relay, &pinned, link).await {
         Ok(c) => c,
         Err(e) => {
             for item in pending.iter_mut() {
