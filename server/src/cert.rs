@@ -267,8 +267,9 @@ pub fn promote(dir: &Path) -> Result<Promotion> {
     let next_cert = dir.join(NEXT_CERT_FILE);
     let next_key = dir.join(NEXT_KEY_FILE);
     let old_key = dir.join(OLD_KEY_FILE);
+    let complete = next_key.exists() && next_cert.exists();
     let resuming = next_key.exists() && !next_cert.exists() && !key_path.exists();
-    if !(next_key.exists() && next_cert.exists()) && !resuming {
+    if !(complete || resuming) {
         bail!(
             "{} holds no next certificate; make one with `vigil-relay cert rotate --data {}` first",
             dir.display(),
