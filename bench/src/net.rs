@@ -41,7 +41,8 @@ fn stdin_lines() -> tokio::io::Lines<BufReader<tokio::io::Stdin>> {
 }
 
 /// Child: a relay on 127.0.0.1 in a temporary directory, configured for `connections`.
-/// Prints `READY {"addr","fp"}`, answers every line with `OK {}`, stops at EOF.
+/// Prints `READY {"addr","fp"}`, answers every line with `OK` and the relay's connection
+/// counters, stops at EOF.
 pub async fn serve_relay(connections: usize) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let relay = vigil_relay::start(relay_config(dir.path(), connections)).await?;
@@ -51,7 +52,17 @@ pub async fn serve_relay(connections: usize) -> Result<()> {
     );
     let mut lines = stdin_lines();
     while lines.next_line().await?.is_some() {
-        say("OK", &json!({}));
+        let st = relay.stats().await;
+        say(
+            "OK",
+            &json!({
+                "connections_open": st.connections_open,
+                "connections_accepted": st.connections_accepted,
+                "retries_sent": st.retries_sent,
+                "handshakes_failed": st.handshakes_failed,
+                "refused_connection_limit": st.refused_connection_limit,
+            }),
+        );
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), relay.shutdown()).await;
     Ok(())
@@ -298,7 +309,12 @@ pub async fn upload(s: &Sizes, out: &mut Report) -> Result<()> {
 }
 
 /// (MiB per 1k connections between n1 and n2, RSS at 1, n1, n2 in MiB, handshakes retried).
-async fn idle_slope(target: Target, n1: usize, n2: usize) -> Result<(f64, f64, f64, f64, f64)> {
+async fn idle_slope(
+    target: Target,
+    n1: usize,
+    n2: usize,
+    out: &mut Report,
+) -> Result<(f64, f64, f64, f64, f64)> {
     let (mut server, addr, _) = spawn_server(target, n2).await?;
     let args = vec![
         "idle-clients".to_string(),
@@ -329,8 +345,20 @@ async fn idle_slope(target: Target, n1: usize, n2: usize) -> Result<(f64, f64, f
         tokio::time::sleep(settle).await;
         at.push(server.mem()?.rss_mib);
     }
+    let counters = server.ask("stats", CHILD_TIMEOUT).await?;
     clients.stop().await?;
     server.stop().await?;
+    if target == Target::Relay {
+        for k in [
+            "retries_sent",
+            "handshakes_failed",
+            "refused_connection_limit",
+        ] {
+            if let Some(v) = counters.get(k).and_then(|v| v.as_f64()) {
+                out.set(&format!("idle_relay_{k}"), v);
+            }
+        }
+    }
     let slope = (at[1] - at[0]) / (n2 - n1) as f64 * 1000.0;
     Ok((slope, m0, at[0], at[1], retried))
 }
@@ -340,10 +368,10 @@ pub async fn idle(s: &Sizes, out: &mut Report) -> Result<()> {
     crate::progress(&format!(
         "idle connections: {n1} and {n2}, relay vs bare quinn"
     ));
-    let raw = idle_slope(Target::Raw, n1, n2)
+    let raw = idle_slope(Target::Raw, n1, n2, out)
         .await
         .context("idle connections to the bare quinn server")?;
-    let relay = idle_slope(Target::Relay, n1, n2)
+    let relay = idle_slope(Target::Relay, n1, n2, out)
         .await
         .context("idle connections to the relay")?;
     out.set("relay_rss_mib_per_1k_idle_conns", relay.0);
