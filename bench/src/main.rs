@@ -107,6 +107,8 @@ pub struct Sizes {
     pub upload_rounds: usize,
     pub idle_low: usize,
     pub idle_high: usize,
+    /// Pause before each idle-memory reading, so the server has finished its handshake work.
+    pub idle_settle_ms: u64,
 }
 
 const MIB: usize = 1024 * 1024;
@@ -127,6 +129,7 @@ impl Sizes {
             upload_rounds: 2,
             idle_low: 1_000,
             idle_high: 10_000,
+            idle_settle_ms: 1500,
         }
     }
     fn quick() -> Self {
@@ -156,6 +159,7 @@ impl Sizes {
             upload_rounds: 1,
             idle_low: 5,
             idle_high: 20,
+            idle_settle_ms: 200,
         }
     }
 }

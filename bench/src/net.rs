@@ -313,6 +313,7 @@ async fn idle_slope(
     target: Target,
     n1: usize,
     n2: usize,
+    settle_ms: u64,
     out: &mut Report,
 ) -> Result<(f64, f64, f64, f64, f64)> {
     let (mut server, addr, _) = spawn_server(target, n2).await?;
@@ -326,7 +327,7 @@ async fn idle_slope(
         "8".into(),
     ];
     let (mut clients, _) = Worker::spawn(&args, CHILD_TIMEOUT).await?;
-    let settle = Duration::from_millis(1500);
+    let settle = Duration::from_millis(settle_ms);
     // One warm-up connection so lazily built state is in the baseline.
     clients.ask("1", CHILD_TIMEOUT).await?;
     tokio::time::sleep(settle).await;
@@ -368,10 +369,10 @@ pub async fn idle(s: &Sizes, out: &mut Report) -> Result<()> {
     crate::progress(&format!(
         "idle connections: {n1} and {n2}, relay vs bare quinn"
     ));
-    let raw = idle_slope(Target::Raw, n1, n2, out)
+    let raw = idle_slope(Target::Raw, n1, n2, s.idle_settle_ms, out)
         .await
         .context("idle connections to the bare quinn server")?;
-    let relay = idle_slope(Target::Relay, n1, n2, out)
+    let relay = idle_slope(Target::Relay, n1, n2, s.idle_settle_ms, out)
         .await
         .context("idle connections to the relay")?;
     out.set("relay_rss_mib_per_1k_idle_conns", relay.0);
