@@ -59,7 +59,7 @@ pub fn run(s: &Sizes, out: &mut Report) -> Result<()> {
     let a_rcpts: Vec<_> = a_ids.iter().map(|i| i.to_public()).collect();
     let max = s.crypto_bytes;
 
-    // Interleave the two so that background load hits both alike.
+    // Back to back, best of `reps` each, so a burst of background load rarely hits only one.
     let (a_enc, a_ct) = best(reps, || age_encrypt(&a_rcpts, &pt))?;
     let (v_enc, v_ct) = best(reps, || {
         vage::parallel::encrypt_to_vec_parallel(&v_rcpts, &pt, threads).context("vigil encrypt")
