@@ -59,6 +59,7 @@ pub async fn serve_relay(connections: usize) -> Result<()> {
                 "connections_open": st.connections_open,
                 "connections_accepted": st.connections_accepted,
                 "retries_sent": st.retries_sent,
+                "retries_failed": st.retries_failed,
                 "handshakes_failed": st.handshakes_failed,
                 "refused_connection_limit": st.refused_connection_limit,
             }),
@@ -352,6 +353,7 @@ async fn idle_slope(
     if target == Target::Relay {
         for k in [
             "retries_sent",
+            "retries_failed",
             "handshakes_failed",
             "refused_connection_limit",
         ] {

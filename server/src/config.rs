@@ -179,6 +179,9 @@ limits! {
     request_timeout_secs: u64 = 60;
     /// Request-body bytes held in memory at once, across all connections.
     request_memory_bytes: usize = 256 * 1024 * 1024;
+    /// Bytes of the store's page cache (sled `cache_capacity`). Stored reports beyond it stay
+    /// on disk only; sled's own default (1 GiB) would keep that much evidence resident.
+    store_cache_bytes: u64 = 64 * 1024 * 1024;
     /// Fetch responses built at once (each holds up to 32 MiB).
     fetch_slots: usize = 8;
     /// Deposits per minute per source address, sustained (token bucket, memory only).
@@ -329,6 +332,12 @@ impl Limits {
             "request_memory_bytes",
             l.request_memory_bytes,
             ">= 1 (one maximal request always fits)",
+        )?;
+        check(
+            l.store_cache_bytes >= 1024 * 1024,
+            "store_cache_bytes",
+            l.store_cache_bytes,
+            ">= 1 MiB",
         )?;
         check(l.fetch_slots >= 1, "fetch_slots", l.fetch_slots, ">= 1")?;
         check(

@@ -102,6 +102,7 @@ impl StatsSource {
             refused_connection_limit: l.refused_connection_limit.load(Relaxed),
             refused_per_address: l.refused_per_address.load(Relaxed),
             retries_sent: l.retries_sent.load(Relaxed),
+            retries_failed: l.retries_failed.load(Relaxed),
             handshakes_failed: l.handshakes_failed.load(Relaxed),
             header_timeouts: l.header_timeouts.load(Relaxed),
             slow_bodies: l.slow_bodies.load(Relaxed),
@@ -215,7 +216,13 @@ pub async fn start(config: RelayConfig) -> Result<RelayHandle> {
     let fingerprint = identity.fingerprint();
     let store_path = config.data_dir.join(STORE_DIR);
     let store: Arc<dyn Store> = Arc::new(
-        SledStore::open(&store_path, config.expiry(), limits.quota()).with_context(|| {
+        SledStore::open_with_cache(
+            &store_path,
+            config.expiry(),
+            limits.quota(),
+            limits.store_cache_bytes,
+        )
+        .with_context(|| {
             format!(
                 "cannot open the store in {} (is another vigil-relay using this data directory?)",
                 store_path.display()

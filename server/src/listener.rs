@@ -102,6 +102,9 @@ pub struct ListenerCounters {
     pub refused_per_address: AtomicU64,
     /// Answered with a QUIC Retry (address validation under load).
     pub retries_sent: AtomicU64,
+    /// A Retry was due but quinn could not send one (the Initial already carried a Retry
+    /// token); the connection was then admitted like any other.
+    pub retries_failed: AtomicU64,
     /// Handshakes that failed or timed out.
     pub handshakes_failed: AtomicU64,
     /// Streams dropped because their header did not arrive within `header_timeout_secs`.
@@ -193,15 +196,26 @@ impl Listener {
             // (one extra round trip) before anything is counted against that address: a
             // spoofed-source flood then costs us one Retry packet per datagram and no state.
             let open = this.max_connections - this.connections.available_permits();
-            if open >= this.limits.retry_above_connections && !incoming.remote_address_validated() {
+            let incoming = if open >= this.limits.retry_above_connections
+                && !incoming.remote_address_validated()
+            {
                 match incoming.retry() {
                     Ok(()) => {
                         c.retries_sent.fetch_add(1, Ordering::Relaxed);
+                        continue;
                     }
-                    Err(e) => e.into_incoming().ignore(),
+                    // quinn refuses a second Retry for an Initial that already carries a Retry
+                    // token (`may_retry`). Such a client has answered one Retry already: never
+                    // drop it silently (it would only learn by timing out); count it and let it
+                    // through the same limits as any other connection.
+                    Err(e) => {
+                        c.retries_failed.fetch_add(1, Ordering::Relaxed);
+                        e.into_incoming()
+                    }
                 }
-                continue;
-            }
+            } else {
+                incoming
+            };
             let ip = incoming.remote_address().ip();
             let exempt = this.exempt(ip);
             let addr_permit = if exempt {
@@ -446,8 +460,9 @@ impl Listener {
         let Ok(permit) = self.body_budget.clone().acquire_many_owned(units).await else {
             return Ok(None);
         };
-        // Grow with the data actually received; the header check already bounded `len`.
-        let mut body = Vec::with_capacity(len.min(64 * 1024));
+        // `len` is bounded by the header check and its bytes are reserved in the body budget
+        // above, so allocate it at once: growing by doubling would copy a 16 MiB body twice.
+        let mut body = Vec::with_capacity(len);
         while body.len() < len {
             match recv.read_chunk(len - body.len(), true).await {
                 Ok(Some(chunk)) => body.extend_from_slice(&chunk.bytes),

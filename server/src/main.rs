@@ -303,7 +303,10 @@ fn print_stats(s: &vigil_relay::RelayStats) {
         "connections refused   {} (total limit), {} (per address)",
         s.refused_connection_limit, s.refused_per_address
     );
-    println!("retries sent          {}", s.retries_sent);
+    println!(
+        "retries sent          {} ({} not possible, admitted)",
+        s.retries_sent, s.retries_failed
+    );
     println!("handshakes failed     {}", s.handshakes_failed);
     println!(
         "slow requests         {} (header), {} (body)",

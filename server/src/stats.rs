@@ -51,6 +51,9 @@ pub struct RelayStats {
     pub refused_per_address: u64,
     /// QUIC Retry packets sent (address validation under load).
     pub retries_sent: u64,
+    /// Retries due but not possible (the client had answered one already); admitted instead.
+    #[serde(default)]
+    pub retries_failed: u64,
     /// Handshakes that failed or timed out.
     pub handshakes_failed: u64,
     /// Streams dropped because the header came too late.

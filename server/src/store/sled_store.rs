@@ -26,6 +26,9 @@ use vigil_core::wire::policy::{coarse_time, expiry_cutoff};
 const KIND_ITEM: u8 = 0;
 const KIND_DEPOSIT: u8 = 1;
 
+/// Page cache of [`SledStore::open`]; the relay's `store_cache_bytes` default.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// sled-backed [`Store`].
 pub struct SledStore {
     db: sled::Db,
@@ -215,7 +218,22 @@ impl SledStore {
     /// Open (or create) the database at `path`. Items older than `expiry` are removed by
     /// [`Store::expire`].
     pub fn open(path: &Path, expiry: Duration, quota: Quota) -> Result<Self, StoreError> {
-        let db = sled::Config::new().path(path).open().map_err(backend)?;
+        Self::open_with_cache(path, expiry, quota, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`SledStore::open`] with sled's page cache bounded to `cache_bytes` (sled's own default
+    /// is 1 GiB, which would keep that much recently stored evidence resident).
+    pub fn open_with_cache(
+        path: &Path,
+        expiry: Duration,
+        quota: Quota,
+        cache_bytes: u64,
+    ) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .open()
+            .map_err(backend)?;
         let t = |name: &str| db.open_tree(name).map_err(backend);
         let durability = Durability::open(path)?;
         Ok(Self {
