@@ -113,33 +113,14 @@ pub fn encrypt_to_vec(
 }
 
 /// Encrypts an in-memory message to `recipients`, sealing payload chunks on `threads`
-/// threads. The result is an ordinary age file; see [`stream::seal_payload_parallel`].
+/// threads. The result is an ordinary age file; see [`parallel::encrypt_to_vec_parallel`],
+/// which writes header, nonce and sealed chunks into one buffer without a final copy.
 pub fn encrypt_to_vec_parallel(
     recipients: &[x25519::Recipient],
     plaintext: &[u8],
     threads: usize,
 ) -> Result<Vec<u8>, AgeError> {
-    if recipients.is_empty() {
-        return Err(AgeError::NoRecipients);
-    }
-    if recipients.len() > MAX_STANZAS {
-        return Err(AgeError::TooManyRecipients {
-            count: recipients.len(),
-            max: MAX_STANZAS,
-        });
-    }
-    let file_key = FileKey::generate();
-    let stanzas = recipients
-        .iter()
-        .map(|r| r.wrap(&file_key))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut out = encode_header(&stanzas, &file_key);
-    let mut nonce = [0u8; NONCE_SIZE];
-    OsRng.fill_bytes(&mut nonce);
-    out.extend_from_slice(&nonce);
-    let key = PayloadKey::derive(&file_key, &nonce);
-    out.extend_from_slice(&stream::seal_payload_parallel(&key, plaintext, threads)?);
-    Ok(out)
+    parallel::encrypt_to_vec_parallel(recipients, plaintext, threads)
 }
 
 /// Decrypts a small in-memory age file (binary or armored); fails with
