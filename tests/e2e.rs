@@ -20,24 +20,8 @@ async fn every_fixture_reaches_two_ngos_and_leaves_the_relay() {
     let relay = start_relay(&root.join("relay")).await;
     let (ngo_a, card_a) = make_ngo(root, "ngo-a", "Memorial Caucasus desk", &relay).await;
     let (ngo_b, card_b) = make_ngo(root, "ngo-b", "Crew Against Torture", &relay).await;
-    let rep = root.join("reporter");
-    let rep = rep.to_str().expect("utf8");
-    vigil_ok(&[
-        "--home",
-        rep,
-        "contact",
-        "add",
-        card_a.to_str().expect("utf8"),
-    ])
-    .await;
-    vigil_ok(&[
-        "--home",
-        rep,
-        "contact",
-        "add",
-        card_b.to_str().expect("utf8"),
-    ])
-    .await;
+    let rep_dir = make_reporter(root, &[&card_a, &card_b]).await;
+    let rep = rep_dir.to_str().expect("utf8");
 
     for f in &files {
         vigil_ok(&[
@@ -121,16 +105,8 @@ async fn canary_never_reaches_the_relay_disk() {
     let relay_dir = root.join("relay");
     let relay = start_relay(&relay_dir).await;
     let (_ngo, card) = make_ngo(root, "ngo", "Memorial Caucasus desk", &relay).await;
-    let rep = root.join("reporter");
+    let rep = make_reporter(root, &[&card]).await;
     let reps = rep.to_str().expect("utf8");
-    vigil_ok(&[
-        "--home",
-        reps,
-        "contact",
-        "add",
-        card.to_str().expect("utf8"),
-    ])
-    .await;
 
     let canary = format!("CANARY-{}", hex::encode(rand::random::<[u8; 12]>()));
     let report = serde_json::json!({

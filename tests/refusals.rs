@@ -20,16 +20,8 @@ async fn impostor_relay_is_refused_and_the_report_stays_queued() {
     let relay = start_relay(&root.join("relay")).await;
     let addr = relay.local_addr().to_string();
     let (ngo, card) = make_ngo(root, "ngo", "Memorial Caucasus desk", &relay).await;
-    let rep = root.join("reporter");
+    let rep = make_reporter(root, &[&card]).await;
     let reps = rep.to_str().expect("utf8");
-    vigil_ok(&[
-        "--home",
-        reps,
-        "contact",
-        "add",
-        card.to_str().expect("utf8"),
-    ])
-    .await;
     let report = root.join("r.json");
     std::fs::write(&report, REPORT).expect("write");
 
@@ -93,16 +85,8 @@ async fn tampered_and_forged_envelopes_are_rejected_without_losing_good_ones() {
     let root = tmp.path();
     let relay = start_relay(&root.join("relay")).await;
     let (ngo_dir, card) = make_ngo(root, "ngo", "Memorial Caucasus desk", &relay).await;
-    let rep = root.join("reporter");
+    let rep = make_reporter(root, &[&card]).await;
     let reps = rep.to_str().expect("utf8");
-    vigil_ok(&[
-        "--home",
-        reps,
-        "contact",
-        "add",
-        card.to_str().expect("utf8"),
-    ])
-    .await;
     let report = root.join("r.json");
     std::fs::write(&report, REPORT).expect("write");
     vigil_ok(&[

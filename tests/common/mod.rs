@@ -473,3 +473,19 @@ pub mod lossy {
         }
     }
 }
+
+/// A reporter home below `root` that has imported each card in `cards`.
+pub async fn make_reporter(root: &Path, cards: &[&Path]) -> PathBuf {
+    let home = root.join("reporter");
+    for card in cards {
+        vigil_ok(&[
+            "--home",
+            home.to_str().expect("utf8"),
+            "contact",
+            "add",
+            card.to_str().expect("utf8"),
+        ])
+        .await;
+    }
+    home
+}
