@@ -25,7 +25,8 @@ pub struct Cli {
 const AFTER_HELP: &str = "\
 Reporter:  vigil contact add ngo.card
            vigil report send --to \"Memorial Caucasus desk\" --file report.json
-NGO:       vigil ngo init --name \"Memorial Caucasus desk\" --relay HOST:PORT --relay-fingerprint FP --card-out ngo.card
+NGO:       vigil ngo init --name \"Memorial Caucasus desk\" --relay HOST:PORT \\
+                 --relay-fingerprint FP --card-out ngo.card
            vigil inbox fetch && vigil inbox list
 Try it:    vigil demo
 Scripts give passphrases through VIGIL_PASSPHRASE_FILE.";
