@@ -50,7 +50,11 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
     }
     let json_bytes = match &a.file {
         Some(p) => read_report(p)?,
-        None if std::io::stdin().is_terminal() => Zeroizing::new(prompt_report()?.to_json()?),
+        None if std::io::stdin().is_terminal() => {
+            let report = prompt_report()?;
+            confirm_send(&report, &a.to)?;
+            Zeroizing::new(report.to_json()?)
+        }
         None => bail!("no --file given and stdin is not a terminal; pass --file report.json (or --file - to read stdin)"),
     };
     let report = Report::from_json(&json_bytes)?;
@@ -139,6 +143,25 @@ fn ask_choice<T: Copy>(
                 eprintln!("  choose one of: {}", names.join(", "));
             }
         }
+    }
+}
+
+/// Show what is about to be sent and ask once more: a report typed under stress deserves a last
+/// look before it leaves the device.
+fn confirm_send(report: &Report, to: &[String]) -> Result<()> {
+    eprintln!(
+        "\nAbout to encrypt and send to {}:\n  {} / {}: {}\n  {}",
+        to.join(", "),
+        report.urgency.as_str(),
+        report.kind.as_str(),
+        report.title,
+        report.narrative
+    );
+    let stdin = std::io::stdin();
+    let answer = ask(&mut stdin.lock(), "Send now? [Y/n]", false)?;
+    match answer.as_deref().map(str::to_lowercase).as_deref() {
+        None | Some("y") | Some("yes") => Ok(()),
+        _ => bail!("not sent; nothing was stored (run the command again to start over)"),
     }
 }
 
