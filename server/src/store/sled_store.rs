@@ -2,42 +2,55 @@
 //!
 //! Trees (all integers big-endian):
 //!
-//! | tree        | key                                         | value                           |
-//! |-------------|---------------------------------------------|---------------------------------|
-//! | `mailboxes` | mailbox id (32)                             | Ed25519 public key (32)         |
-//! | `items`     | mailbox id (32) ‖ item id (16)              | coarse time u64 ‖ envelope      |
-//! | `deposits`  | mailbox id (32) ‖ deposit id (16)           | item id (16) ‖ coarse time u64  |
-//! | `by_time`   | coarse time u64 ‖ kind u8 ‖ mailbox ‖ id16  | empty                           |
-//! | `usage`     | mailbox id (32)                             | items u64 ‖ bytes u64           |
+//! | tree        | key                                   | value                      |
+//! |-------------|---------------------------------------|----------------------------|
+//! | `mailboxes` | mailbox id (32)                       | Ed25519 public key (32)    |
+//! | `reports`   | mailbox id (32) ‖ deposit id (16)     | envelope, exactly as sent  |
+//! | `expiry`    | coarse time u64 ‖ mailbox ‖ deposit id | envelope length u64        |
+//! | `acked`     | mailbox id (32) ‖ deposit id (16)     | empty (tombstone)          |
 //!
-//! `by_time` indexes items (kind 0) and remembered deposit ids (kind 1) for expiry. Deposit ids
-//! outlive the ack of their item until expiry, so a retry that arrives after the NGO fetched the
-//! report is still recognised and not stored twice.
+//! A deposit is two plain single-key writes, no transaction (sled 0.34.7 serialises every
+//! transaction and batch through one global lock): first the `expiry` entry, then the report
+//! with `compare_and_swap(None -> envelope)`, which is the commit point and makes idempotency a
+//! property of the key. The item id a fetcher sees is derived from the key: the deposit id XOR
+//! the first 16 bytes of the mailbox id (so equal deposit ids in two mailboxes give two item
+//! ids, and an ack maps an id back to its key within the acking mailbox only).
+//!
+//! An ack writes the tombstone first and then removes the report, so a retry of an acked
+//! deposit is recognised until expiry; the expiry entry removes report, tombstone and itself.
+//!
+//! Crashes between the writes are harmless: sled recovers a prefix of its log, so an `expiry`
+//! entry may exist without its report (expiry then finds nothing to delete; the usage rebuild
+//! counts it until expiry, erring towards refusing), and a tombstone may exist with its report
+//! still present (the report is fetched again: at-least-once, never lost, never stored twice).
+//!
+//! Per-mailbox usage (items, bytes) for quotas and stats is kept in memory and rebuilt at open
+//! from the small `expiry` values; quota is a soft abuse limit.
 
 use super::{Quota, Store, StoreError, StoreStats, StoredItem};
-use rand::RngCore;
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
-use sled::Transactional;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Duration;
 use vigil_core::ids::{DepositId, ItemId, MailboxId};
 use vigil_core::wire::policy::{coarse_time, expiry_cutoff};
 
-const KIND_ITEM: u8 = 0;
-const KIND_DEPOSIT: u8 = 1;
-
 /// Page cache of [`SledStore::open`]; the relay's `store_cache_bytes` default.
 pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Per mailbox id: items and envelope bytes held.
+type Usage = HashMap<[u8; 32], (u64, u64)>;
 
 /// sled-backed [`Store`].
 pub struct SledStore {
     db: sled::Db,
     durability: Durability,
     mailboxes: sled::Tree,
-    items: sled::Tree,
-    deposits: sled::Tree,
-    by_time: sled::Tree,
-    usage: sled::Tree,
+    reports: sled::Tree,
+    expiry_index: sled::Tree,
+    acked: sled::Tree,
+    /// Per mailbox: items and envelope bytes held.
+    usage: Mutex<Usage>,
     expiry: Duration,
     quota: Quota,
 }
@@ -134,11 +147,14 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     }
 }
 
-fn tx_err(e: TransactionError<StoreError>) -> StoreError {
-    match e {
-        TransactionError::Abort(e) => e,
-        TransactionError::Storage(e) => backend(e),
-    }
+/// Outcome of a deposit's writes.
+enum Written {
+    /// The report is stored and counted.
+    Stored,
+    /// The id was already remembered; our usage reservation must be given back.
+    Repeat,
+    /// Ours was stored and already acked (and uncounted by that ack).
+    Gone,
 }
 
 fn key48(mailbox: &MailboxId, id: &[u8; 16]) -> [u8; 48] {
@@ -148,70 +164,33 @@ fn key48(mailbox: &MailboxId, id: &[u8; 16]) -> [u8; 48] {
     k
 }
 
-fn time_key(time: u64, kind: u8, mailbox: &MailboxId, id: &[u8; 16]) -> [u8; 57] {
-    let mut k = [0u8; 57];
+/// Item id of (mailbox, deposit id), and the deposit id of (mailbox, item id): one XOR.
+fn flip(mailbox: &MailboxId, id: &[u8; 16]) -> [u8; 16] {
+    let mut out = *id;
+    for (o, m) in out.iter_mut().zip(mailbox.as_bytes()) {
+        *o ^= m;
+    }
+    out
+}
+
+fn expiry_key(time: u64, key: &[u8; 48]) -> [u8; 56] {
+    let mut k = [0u8; 56];
     k[..8].copy_from_slice(&time.to_be_bytes());
-    k[8] = kind;
-    k[9..41].copy_from_slice(mailbox.as_bytes());
-    k[41..].copy_from_slice(id);
+    k[8..].copy_from_slice(key);
     k
 }
 
-fn parse_usage(v: Option<&[u8]>) -> Result<(u64, u64), StoreError> {
-    match v {
-        None => Ok((0, 0)),
-        Some(v) => {
-            let a: [u8; 16] = v
-                .try_into()
-                .map_err(|_| StoreError::Corrupt("usage record"))?;
-            let (n, b) = a.split_at(8);
-            Ok((
-                u64::from_be_bytes(n.try_into().unwrap_or_default()),
-                u64::from_be_bytes(b.try_into().unwrap_or_default()),
-            ))
-        }
-    }
+/// The report key (mailbox ‖ deposit id) inside an `expiry` key.
+fn report_key_of(k: &[u8]) -> Result<[u8; 48], StoreError> {
+    k.get(8..)
+        .and_then(|r| <[u8; 48]>::try_from(r).ok())
+        .ok_or(StoreError::Corrupt("expiry index key"))
 }
 
-fn usage_value(items: u64, bytes: u64) -> [u8; 16] {
-    let mut v = [0u8; 16];
-    v[..8].copy_from_slice(&items.to_be_bytes());
-    v[8..].copy_from_slice(&bytes.to_be_bytes());
-    v
-}
-
-fn item_time(v: &[u8]) -> Result<(u64, &[u8]), StoreError> {
-    let (t, env) = v
-        .split_first_chunk::<8>()
-        .ok_or(StoreError::Corrupt("item record"))?;
-    Ok((u64::from_be_bytes(*t), env))
-}
-
-type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
-
-/// Remove one item inside a transaction; returns whether it existed.
-fn remove_item(
-    items: &TransactionalTree,
-    by_time: &TransactionalTree,
-    usage: &TransactionalTree,
-    mailbox: &MailboxId,
-    id: &ItemId,
-) -> TxResult<bool> {
-    let key = key48(mailbox, id.as_bytes());
-    let Some(v) = items.remove(&key[..])? else {
-        return Ok(false);
-    };
-    let (time, env) = item_time(&v).map_err(ConflictableTransactionError::Abort)?;
-    by_time.remove(&time_key(time, KIND_ITEM, mailbox, id.as_bytes())[..])?;
-    let (n, b) = parse_usage(usage.get(mailbox.as_bytes())?.as_deref())
-        .map_err(ConflictableTransactionError::Abort)?;
-    let (n, b) = (n.saturating_sub(1), b.saturating_sub(env.len() as u64));
-    if n == 0 {
-        usage.remove(&mailbox.as_bytes()[..])?;
-    } else {
-        usage.insert(&mailbox.as_bytes()[..], &usage_value(n, b)[..])?;
-    }
-    Ok(true)
+fn mailbox_of(key: &[u8; 48]) -> [u8; 32] {
+    let mut m = [0u8; 32];
+    m.copy_from_slice(&key[..32]);
+    m
 }
 
 impl SledStore {
@@ -236,17 +215,59 @@ impl SledStore {
             .map_err(backend)?;
         let t = |name: &str| db.open_tree(name).map_err(backend);
         let durability = Durability::open(path)?;
-        Ok(Self {
+        let s = Self {
             durability,
             mailboxes: t("mailboxes")?,
-            items: t("items")?,
-            deposits: t("deposits")?,
-            by_time: t("by_time")?,
-            usage: t("usage")?,
+            reports: t("reports")?,
+            expiry_index: t("expiry")?,
+            acked: t("acked")?,
+            usage: Mutex::new(HashMap::new()),
             db,
             expiry,
             quota,
-        })
+        };
+        s.rebuild_usage()?;
+        Ok(s)
+    }
+
+    /// Usage from the `expiry` entries of reports not acked (each report counted once).
+    fn rebuild_usage(&self) -> Result<(), StoreError> {
+        let mut seen = HashSet::new();
+        let mut usage: Usage = HashMap::new();
+        for kv in self.expiry_index.iter() {
+            let (k, v) = kv.map_err(backend)?;
+            let key = report_key_of(&k)?;
+            let len = <[u8; 8]>::try_from(&v[..])
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt("expiry index value"))?;
+            if !seen.insert(key) || self.acked.contains_key(key).map_err(backend)? {
+                continue;
+            }
+            let u = usage.entry(mailbox_of(&key)).or_default();
+            u.0 += 1;
+            u.1 += len;
+        }
+        *self.usage_lock()? = usage;
+        Ok(())
+    }
+
+    fn usage_lock(&self) -> Result<std::sync::MutexGuard<'_, Usage>, StoreError> {
+        self.usage
+            .lock()
+            .map_err(|_| StoreError::Backend("usage counters poisoned".into()))
+    }
+
+    /// Take `len` bytes and one item off `mailbox`'s usage.
+    fn release(&self, mailbox: [u8; 32], len: u64) -> Result<(), StoreError> {
+        let mut u = self.usage_lock()?;
+        if let Some(e) = u.get_mut(&mailbox) {
+            e.0 = e.0.saturating_sub(1);
+            e.1 = e.1.saturating_sub(len);
+            if e.0 == 0 {
+                u.remove(&mailbox);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -282,51 +303,71 @@ impl Store for SledStore {
         if self.mailbox_key(mailbox)?.is_none() {
             return Err(StoreError::UnknownMailbox);
         }
-        let time = coarse_time(now);
-        let mut fresh = [0u8; 16];
-        rand::rngs::OsRng.fill_bytes(&mut fresh);
-        let fresh = ItemId(fresh);
-        let dkey = key48(mailbox, deposit_id.as_bytes());
+        let id = ItemId(flip(mailbox, deposit_id.as_bytes()));
+        let key = key48(mailbox, deposit_id.as_bytes());
+        // Remembered (stored, or acked and not yet expired): nothing to write.
+        if self.acked.contains_key(key).map_err(backend)?
+            || self.reports.contains_key(key).map_err(backend)?
+        {
+            return Ok((id, true));
+        }
         let len = envelope.len() as u64;
-        // Built once: a transaction may run its closure several times, and cloning an IVec is
-        // cheap where copying a 16 MiB envelope is not.
-        let mut v = Vec::with_capacity(8 + envelope.len());
-        v.extend_from_slice(&time.to_be_bytes());
-        v.extend_from_slice(envelope);
-        let value = sled::IVec::from(v);
-        (&self.items, &self.deposits, &self.by_time, &self.usage)
-            .transaction(|(items, deposits, by_time, usage)| {
-                if let Some(v) = deposits.get(&dkey[..])? {
-                    let id = v.get(..16).and_then(ItemId::from_slice);
-                    let id = id.ok_or(ConflictableTransactionError::Abort(StoreError::Corrupt(
-                        "deposit record",
-                    )))?;
-                    return Ok((id, true));
+        let mb = *mailbox.as_bytes();
+        {
+            let mut u = self.usage_lock()?;
+            let e = u.entry(mb).or_default();
+            if !self.quota.allows(e.0, e.1, len) {
+                if e.0 == 0 {
+                    u.remove(&mb);
                 }
-                let (n, b) = parse_usage(usage.get(mailbox.as_bytes())?.as_deref())
-                    .map_err(ConflictableTransactionError::Abort)?;
-                if !self.quota.allows(n, b, len) {
-                    return Err(ConflictableTransactionError::Abort(
-                        StoreError::QuotaExceeded,
-                    ));
-                }
-                items.insert(&key48(mailbox, fresh.as_bytes())[..], value.clone())?;
-                let mut dval = [0u8; 24];
-                dval[..16].copy_from_slice(fresh.as_bytes());
-                dval[16..].copy_from_slice(&time.to_be_bytes());
-                deposits.insert(&dkey[..], &dval[..])?;
-                by_time.insert(
-                    &time_key(time, KIND_ITEM, mailbox, fresh.as_bytes())[..],
-                    &[][..],
-                )?;
-                by_time.insert(
-                    &time_key(time, KIND_DEPOSIT, mailbox, deposit_id.as_bytes())[..],
-                    &[][..],
-                )?;
-                usage.insert(&mailbox.as_bytes()[..], &usage_value(n + 1, b + len)[..])?;
-                Ok((fresh, false))
+                return Err(StoreError::QuotaExceeded);
+            }
+            e.0 += 1;
+            e.1 += len;
+        }
+        let written = (|| {
+            // The expiry entry first: if only it survives a crash, expiry deletes nothing.
+            self.expiry_index
+                .insert(expiry_key(coarse_time(now), &key), &len.to_be_bytes()[..])
+                .map_err(backend)?;
+            let stored = self
+                .reports
+                .compare_and_swap(key, None::<&[u8]>, Some(envelope))
+                .map_err(backend)?
+                .is_ok();
+            // An ack of a concurrent first deposit of this id slipped in between our checks
+            // and the swap: the id is remembered as acked, so ours is a repeat. (If the swap
+            // back fails, the report was ours and an ack already removed and uncounted it.)
+            if stored && self.acked.contains_key(key).map_err(backend)? {
+                let undone = self
+                    .reports
+                    .compare_and_swap(key, Some(envelope), None::<&[u8]>)
+                    .map_err(backend)?
+                    .is_ok();
+                return Ok(if undone {
+                    Written::Repeat
+                } else {
+                    Written::Gone
+                });
+            }
+            Ok(if stored {
+                Written::Stored
+            } else {
+                Written::Repeat
             })
-            .map_err(tx_err)
+        })();
+        match written {
+            Ok(Written::Stored) => Ok((id, false)),
+            Ok(Written::Gone) => Ok((id, true)),
+            Ok(Written::Repeat) => {
+                self.release(mb, len)?;
+                Ok((id, true))
+            }
+            Err(e) => {
+                self.release(mb, len)?;
+                Err(e)
+            }
+        }
     }
 
     fn fetch(
@@ -337,40 +378,44 @@ impl Store for SledStore {
     ) -> Result<Vec<StoredItem>, StoreError> {
         let mut out = Vec::new();
         let mut total = 0usize;
-        for kv in self.items.scan_prefix(mailbox.as_bytes()) {
+        for kv in self.reports.scan_prefix(mailbox.as_bytes()) {
             if out.len() >= max_items as usize {
                 break;
             }
             let (k, v) = kv.map_err(backend)?;
-            let id = k
+            let did: [u8; 16] = k
                 .get(32..)
-                .and_then(ItemId::from_slice)
+                .and_then(|d| d.try_into().ok())
                 .ok_or(StoreError::Corrupt("item key"))?;
-            let (_, env) = item_time(&v)?;
-            if !out.is_empty() && total + env.len() > max_bytes {
+            let id = ItemId(flip(mailbox, &did));
+            if !out.is_empty() && total + v.len() > max_bytes {
                 break;
             }
-            total += env.len();
+            total += v.len();
             out.push(StoredItem {
                 id,
-                envelope: env.to_vec(),
+                envelope: v.to_vec(),
             });
         }
         Ok(out)
     }
 
     fn ack(&self, mailbox: &MailboxId, ids: &[ItemId]) -> Result<u64, StoreError> {
-        (&self.items, &self.by_time, &self.usage)
-            .transaction(|(items, by_time, usage)| {
-                let mut n = 0u64;
-                for id in ids {
-                    if remove_item(items, by_time, usage, mailbox, id)? {
-                        n += 1;
-                    }
-                }
-                Ok(n)
-            })
-            .map_err(tx_err)
+        let mut n = 0u64;
+        for id in ids {
+            let key = key48(mailbox, &flip(mailbox, id.as_bytes()));
+            if !self.reports.contains_key(key).map_err(backend)? {
+                continue;
+            }
+            // Tombstone first: a crash in between leaves the report fetchable, never a
+            // forgotten deposit id. The `expiry` entry removes the tombstone later.
+            self.acked.insert(key, &[][..]).map_err(backend)?;
+            if let Some(v) = self.reports.remove(key).map_err(backend)? {
+                self.release(*mailbox.as_bytes(), v.len() as u64)?;
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     fn expire(&self, now: u64) -> Result<u64, StoreError> {
@@ -380,34 +425,15 @@ impl Store for SledStore {
         // Every key whose time is <= cutoff sorts before (cutoff + 1) ‖ ...
         let end = cutoff.saturating_add(1).to_be_bytes();
         let mut removed = 0u64;
-        for kv in self.by_time.range(..&end[..]) {
+        for kv in self.expiry_index.range(..&end[..]) {
             let (k, _) = kv.map_err(backend)?;
-            if k.len() != 57 {
-                return Err(StoreError::Corrupt("expiry index key"));
+            let key = report_key_of(&k)?;
+            if let Some(v) = self.reports.remove(key).map_err(backend)? {
+                self.release(mailbox_of(&key), v.len() as u64)?;
+                removed += 1;
             }
-            let kind = k[8];
-            let mailbox =
-                MailboxId::from_slice(&k[9..41]).ok_or(StoreError::Corrupt("expiry index key"))?;
-            let id: [u8; 16] = k[41..57]
-                .try_into()
-                .map_err(|_| StoreError::Corrupt("expiry index key"))?;
-            if kind == KIND_ITEM {
-                let existed = (&self.items, &self.by_time, &self.usage)
-                    .transaction(|(items, by_time, usage)| {
-                        remove_item(items, by_time, usage, &mailbox, &ItemId(id))
-                    })
-                    .map_err(tx_err)?;
-                if existed {
-                    removed += 1;
-                } else {
-                    self.by_time.remove(&k).map_err(backend)?;
-                }
-            } else {
-                self.deposits
-                    .remove(&key48(&mailbox, &id)[..])
-                    .map_err(backend)?;
-                self.by_time.remove(&k).map_err(backend)?;
-            }
+            self.acked.remove(key).map_err(backend)?;
+            self.expiry_index.remove(&k).map_err(backend)?;
         }
         Ok(removed)
     }
@@ -417,9 +443,7 @@ impl Store for SledStore {
             mailboxes: self.mailboxes.len() as u64,
             ..Default::default()
         };
-        for kv in self.usage.iter() {
-            let (_, v) = kv.map_err(backend)?;
-            let (n, b) = parse_usage(Some(&v))?;
+        for (n, b) in self.usage_lock()?.values() {
             s.items += n;
             s.bytes += b;
         }
@@ -615,5 +639,117 @@ mod tests {
         let s = open(dir.path());
         assert_eq!(s.mailbox_key(&m).unwrap(), Some([1; 32]));
         assert_eq!(s.fetch(&m, 10, usize::MAX).unwrap()[0].envelope, b"kept");
+    }
+
+    #[test]
+    fn usage_and_remembered_ids_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let quota = Quota {
+            max_items: 3,
+            max_bytes: 100,
+        };
+        let reopen = || SledStore::open(&dir.path().join("db"), Duration::from_secs(DAY), quota);
+        let m;
+        let a;
+        {
+            let s = reopen().unwrap();
+            m = registered(&s, 1);
+            (a, _) = s.deposit(&m, &DepositId([1; 16]), b"aaaa", 0).unwrap();
+            s.deposit(&m, &DepositId([2; 16]), b"bb", 0).unwrap();
+            s.deposit(&m, &DepositId([3; 16]), b"c", 0).unwrap();
+            assert_eq!(s.ack(&m, &[a]).unwrap(), 1);
+            s.flush().unwrap();
+        }
+        let s = reopen().unwrap();
+        let st = s.stats().unwrap();
+        assert_eq!(
+            (st.items, st.bytes),
+            (2, 3),
+            "the acked item is not counted"
+        );
+        // The acked id is still remembered after a restart.
+        assert!(s.deposit(&m, &DepositId([1; 16]), b"aaaa", 0).unwrap().1);
+        s.deposit(&m, &DepositId([4; 16]), b"d", 0).unwrap();
+        assert_eq!(
+            s.deposit(&m, &DepositId([5; 16]), b"e", 0).unwrap_err(),
+            StoreError::QuotaExceeded,
+            "quota counted from the rebuilt usage"
+        );
+        // A refused or repeated deposit leaves usage unchanged.
+        assert_eq!(s.stats().unwrap().items, 3);
+        assert_eq!(s.expire(2 * DAY).unwrap(), 3);
+        assert_eq!(
+            s.stats().unwrap(),
+            StoreStats {
+                mailboxes: 1,
+                items: 0,
+                bytes: 0
+            }
+        );
+        assert!(
+            !s.deposit(&m, &DepositId([1; 16]), b"aaaa", 3 * DAY)
+                .unwrap()
+                .1
+        );
+    }
+
+    #[test]
+    fn crash_leftovers_between_the_writes_are_harmless() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = 100 * DAY;
+        let m;
+        {
+            let s = open(dir.path());
+            m = registered(&s, 1);
+            // Deposit 1 crashed after its expiry entry, before the report (the commit point).
+            let k1 = key48(&m, &[1; 16]);
+            s.expiry_index
+                .insert(expiry_key(coarse_time(t0), &k1), &4u64.to_be_bytes()[..])
+                .unwrap();
+            // Deposit 2 was acked and crashed after the tombstone, before the removal.
+            let (b, _) = s.deposit(&m, &DepositId([2; 16]), b"two", t0).unwrap();
+            s.acked.insert(key48(&m, &[2; 16]), &[][..]).unwrap();
+            assert_eq!(b, ItemId(flip(&m, &[2; 16])));
+            s.flush().unwrap();
+        }
+        let s = open(dir.path());
+        // 1 was never acknowledged to its client: a retry stores it.
+        let (id1, dup) = s.deposit(&m, &DepositId([1; 16]), b"one!", t0).unwrap();
+        assert!(!dup);
+        assert_eq!(id1, ItemId(flip(&m, &[1; 16])), "derived from the key");
+        // 2 is still delivered (at least once) and its id stays remembered.
+        let got = s.fetch(&m, 10, usize::MAX).unwrap();
+        assert_eq!(got.len(), 2);
+        assert!(s.deposit(&m, &DepositId([2; 16]), b"two", t0).unwrap().1);
+        assert_eq!(s.ack(&m, &[ItemId(flip(&m, &[2; 16]))]).unwrap(), 1);
+        assert!(s.deposit(&m, &DepositId([2; 16]), b"two", t0).unwrap().1);
+        // Expiry removes everything, including the orphan index entry and the tombstone.
+        assert_eq!(s.expire(t0 + 31 * DAY).unwrap(), 1);
+        assert!(s.fetch(&m, 10, usize::MAX).unwrap().is_empty());
+        assert!(s.expiry_index.is_empty() && s.acked.is_empty());
+        assert_eq!(s.stats().unwrap().items, 0);
+    }
+
+    #[test]
+    fn concurrent_repeats_store_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = std::sync::Arc::new(open(dir.path()));
+        let m = registered(&s, 1);
+        let fresh: usize = std::thread::scope(|sc| {
+            let hs: Vec<_> = (0..8)
+                .map(|_| {
+                    let s = s.clone();
+                    sc.spawn(move || {
+                        (0..50u8)
+                            .filter(|i| !s.deposit(&m, &DepositId([*i; 16]), b"x", 0).unwrap().1)
+                            .count()
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(fresh, 50);
+        assert_eq!(s.stats().unwrap().items, 50);
+        assert_eq!(s.fetch(&m, 100, usize::MAX).unwrap().len(), 50);
     }
 }
