@@ -73,6 +73,15 @@ pub fn encrypt<W: Write>(
     recipients: &[x25519::Recipient],
     output: W,
 ) -> Result<StreamWriter<W>, AgeError> {
+    let (file_key, stanzas) = wrap_new_file_key(recipients)?;
+    begin(&stanzas, &file_key, output)
+}
+
+/// A fresh file key wrapped to every recipient, after checking the recipient count against
+/// [`MAX_STANZAS`] (a header we could not read back ourselves is never written).
+pub(crate) fn wrap_new_file_key(
+    recipients: &[x25519::Recipient],
+) -> Result<(FileKey, Vec<format::Stanza>), AgeError> {
     if recipients.is_empty() {
         return Err(AgeError::NoRecipients);
     }
@@ -87,7 +96,7 @@ pub fn encrypt<W: Write>(
         .iter()
         .map(|r| r.wrap(&file_key))
         .collect::<Result<Vec<_>, _>>()?;
-    begin(&stanzas, &file_key, output)
+    Ok((file_key, stanzas))
 }
 
 /// Starts an encryption with a passphrase at scrypt `work_factor` (log2 N; use

@@ -25,8 +25,7 @@ use zeroize::{Zeroize, Zeroizing};
 use rand_core::{OsRng, RngCore};
 
 use super::format::{encode_header, Header, MAGIC_PREFIX};
-use super::limits::MAX_STANZAS;
-use super::primitives::{hkdf, FileKey};
+use super::primitives::hkdf;
 use super::stream::{CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, NONCE_SIZE, TAG_SIZE};
 use super::{scrypt, x25519, AgeError};
 
@@ -80,20 +79,7 @@ pub fn encrypt_to_vec_parallel(
     plaintext: &[u8],
     threads: usize,
 ) -> Result<Vec<u8>, AgeError> {
-    if recipients.is_empty() {
-        return Err(AgeError::NoRecipients);
-    }
-    if recipients.len() > MAX_STANZAS {
-        return Err(AgeError::TooManyRecipients {
-            count: recipients.len(),
-            max: MAX_STANZAS,
-        });
-    }
-    let file_key = FileKey::generate();
-    let stanzas = recipients
-        .iter()
-        .map(|r| r.wrap(&file_key))
-        .collect::<Result<Vec<_>, _>>()?;
+    let (file_key, stanzas) = super::wrap_new_file_key(recipients)?;
     let header = encode_header(&stanzas, &file_key);
     let mut nonce = [0u8; NONCE_SIZE];
     OsRng.fill_bytes(&mut nonce);
