@@ -55,14 +55,7 @@ pub async fn init(ctx: &Ctx, a: NgoInitArgs) -> Result<()> {
     };
     let (card, text) = ngo.card(now_unix())?;
     Ngo::create(&ctx.home, &ngo)?;
-    write_atomic(
-        &ctx.home.path("ngo/card.txt"),
-        format!("{text}\n").as_bytes(),
-        false,
-    )?;
-    if let Some(p) = &a.card_out {
-        write_atomic(p, format!("{text}\n").as_bytes(), false)?;
-    }
+    write_card(ctx, &text, a.card_out.as_deref())?;
     let sn = card.safety_number();
     ctx.out.say(format!(
         "NGO inbox \"{}\" created in {}",
@@ -121,14 +114,7 @@ pub fn add_staff(ctx: &Ctx, a: AddStaffArgs) -> Result<()> {
     });
     let (card, text) = ngo.card(now_unix())?;
     ngo.save_config(&ctx.home)?;
-    write_atomic(
-        &ctx.home.path("ngo/card.txt"),
-        format!("{text}\n").as_bytes(),
-        false,
-    )?;
-    if let Some(p) = &a.card_out {
-        write_atomic(p, format!("{text}\n").as_bytes(), false)?;
-    }
+    write_card(ctx, &text, a.card_out.as_deref())?;
     ctx.out.say(format!(
         "Added staff key for {} ({recipient}); the card now has {} keys.",
         a.name,
@@ -147,6 +133,16 @@ pub fn add_staff(ctx: &Ctx, a: AddStaffArgs) -> Result<()> {
 
 /// The card this NGO last issued, if readable: a re-issued card's `created` must be later, so
 /// that `contact add` takes the new card as newer even when two are issued within one second.
+/// Store the signed card as this home's current card and, when asked, also at `card_out`.
+fn write_card(ctx: &Ctx, text: &str, card_out: Option<&std::path::Path>) -> Result<()> {
+    let line = format!("{text}\n");
+    write_atomic(&ctx.home.path("ngo/card.txt"), line.as_bytes(), false)?;
+    if let Some(p) = card_out {
+        write_atomic(p, line.as_bytes(), false)?;
+    }
+    Ok(())
+}
+
 fn current_card(ctx: &Ctx) -> Option<RecipientCard> {
     let bytes = read_limited(&ctx.home.path("ngo/card.txt"), MAX_CARD_LEN as u64).ok()?;
     RecipientCard::parse(std::str::from_utf8(&bytes).ok()?).ok()
@@ -204,14 +200,7 @@ pub async fn set_relay(ctx: &Ctx, a: SetRelayArgs) -> Result<()> {
     let (card, text) = ngo.card(created)?;
     let changes = super::contact::describe_changes(&old_card, &card);
     ngo.save_config(&ctx.home)?;
-    write_atomic(
-        &ctx.home.path("ngo/card.txt"),
-        format!("{text}\n").as_bytes(),
-        false,
-    )?;
-    if let Some(p) = &a.card_out {
-        write_atomic(p, format!("{text}\n").as_bytes(), false)?;
-    }
+    write_card(ctx, &text, a.card_out.as_deref())?;
     let sn = card.safety_number();
     if changes.is_empty() {
         ctx.out
