@@ -463,13 +463,26 @@ mod tests {
 
     const DAY: u64 = 24 * 3600;
 
+    /// Open, waiting out the file lock a just-dropped store's background flusher thread may
+    /// still hold for a moment (tests reopen the same directory right after a drop).
     fn open(dir: &Path) -> SledStore {
-        SledStore::open(
-            &dir.join("db"),
-            Duration::from_secs(30 * DAY),
-            Quota::default(),
-        )
-        .unwrap()
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match SledStore::open(
+                &dir.join("db"),
+                Duration::from_secs(30 * DAY),
+                Quota::default(),
+            ) {
+                Ok(s) => return s,
+                Err(StoreError::Backend(e))
+                    if e.contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("cannot open the test store: {e}"),
+            }
+        }
     }
 
     fn registered(s: &SledStore, n: u8) -> MailboxId {
