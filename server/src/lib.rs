@@ -152,8 +152,9 @@ impl RelayHandle {
 
     /// Stop accepting connections and requests, let in-flight requests finish (up to the
     /// configured grace period), flush the store, and close the endpoint. A deposit whose body
-    /// is still arriving when the grace period ends is dropped before it reaches the store
-    /// (a store write is one transaction), so no report is ever half stored; its client got no
+    /// is still arriving when the grace period ends never reaches the store: a small one is
+    /// written in one step after its last byte, and a large one streams into a temporary file
+    /// that is deleted when its upload fails. No report is ever half stored; its client got no
     /// "stored" and retries with the same deposit id.
     pub async fn shutdown(mut self) -> Result<()> {
         self.endpoint.set_server_config(None);

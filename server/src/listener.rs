@@ -352,11 +352,20 @@ impl Listener {
                 self.shared.counters.count_refusal(refusal.code());
                 refusal.encode()
             }
+            Ok(header)
+                if header.frame_type == FrameType::Deposit
+                    && handlers::is_streamed_deposit(
+                        header.body_len.saturating_sub(DEPOSIT_FIXED_LEN),
+                    ) =>
+            {
+                match self.streamed_deposit(&mut recv, header.body_len).await {
+                    Some(frame) => frame,
+                    None => return,
+                }
+            }
             Ok(header) => {
                 let len = header.body_len as u64;
-                let body_deadline = Duration::from_secs(
-                    self.limits.body_grace_secs + len / self.limits.min_body_rate.max(1),
-                );
+                let body_deadline = self.body_deadline(len);
                 match tokio::time::timeout(
                     body_deadline,
                     self.read_body(&mut recv, header.body_len),
@@ -366,12 +375,7 @@ impl Listener {
                     Err(_) => {
                         self.counters.slow_bodies.fetch_add(1, Ordering::Relaxed);
                         let _ = recv.stop(VarInt::from_u32(STOP_REFUSED));
-                        let r = Refusal::new(
-                            ErrorCode::Busy,
-                            "request arrived too slowly; try again on a better link",
-                        );
-                        self.shared.counters.count_refusal(r.code());
-                        r.encode()
+                        handlers::too_slow(&self.shared)
                     }
                     Ok(Ok(None)) => return,
                     Ok(Err(refusal)) => {
@@ -406,6 +410,75 @@ impl Listener {
             return;
         }
         let _ = tokio::time::timeout(RESPONSE_DRAIN_TIMEOUT, send.stopped()).await;
+    }
+
+    /// How long a body of `len` bytes may take to arrive: a grace period, then `min_body_rate`.
+    fn body_deadline(&self, len: u64) -> Duration {
+        Duration::from_secs(self.limits.body_grace_secs + len / self.limits.min_body_rate.max(1))
+    }
+
+    /// A deposit too large to hold in memory: read the mailbox and deposit id, then let the
+    /// handler stream the envelope into the store. The body must arrive by the same deadline as
+    /// a body read whole; the store's work after the last byte gets `request_timeout_secs`.
+    /// The request-memory budget is charged only for the pieces in flight. `None`: the client
+    /// went away.
+    async fn streamed_deposit(&self, recv: &mut RecvStream, body_len: usize) -> Option<Vec<u8>> {
+        let units = u32::try_from(handlers::STREAMED_DEPOSIT_MEMORY.div_ceil(BUDGET_UNIT))
+            .unwrap_or(u32::MAX);
+        let _permit = self.body_budget.clone().acquire_many_owned(units).await.ok()?;
+        let body_deadline = self.body_deadline(body_len as u64);
+        let mut body = QuicBody {
+            recv,
+            deadline: tokio::time::Instant::now() + body_deadline,
+            finished: false,
+            too_slow: false,
+        };
+        let backstop = body_deadline + Duration::from_secs(self.limits.request_timeout_secs);
+        let answer = tokio::time::timeout(backstop, async {
+            let mut head = [0u8; DEPOSIT_FIXED_LEN];
+            let mut got = 0;
+            while got < DEPOSIT_FIXED_LEN {
+                match handlers::BodySource::next_chunk(&mut body, DEPOSIT_FIXED_LEN - got).await {
+                    Ok(Some(c)) => {
+                        head[got..got + c.as_ref().len()].copy_from_slice(c.as_ref());
+                        got += c.as_ref().len();
+                    }
+                    Ok(None) => {
+                        let r = Refusal::from_wire(&WireError::Truncated {
+                            what: "deposit",
+                            needed: (DEPOSIT_FIXED_LEN - got) as u64,
+                        });
+                        self.shared.counters.count_refusal(r.code());
+                        return Some(r.encode());
+                    }
+                    Err(handlers::BodyError::Gone) => return None,
+                    Err(handlers::BodyError::TooSlow) => {
+                        return Some(handlers::too_slow(&self.shared))
+                    }
+                }
+            }
+            let len = body_len - DEPOSIT_FIXED_LEN;
+            handlers::handle_streamed_deposit(&self.shared, &head, len, &mut body).await
+        })
+        .await;
+        let answer = match answer {
+            Ok(a) => a?,
+            Err(_) => {
+                tracing::warn!("request handling timed out");
+                let r = Refusal::new(ErrorCode::Busy, "relay is overloaded; try again later");
+                self.shared.counters.count_refusal(r.code());
+                r.encode()
+            }
+        };
+        if body.too_slow {
+            self.counters.slow_bodies.fetch_add(1, Ordering::Relaxed);
+        }
+        // Answered before the whole body arrived (refused, or a repeat of a stored deposit):
+        // tell the client to stop sending.
+        if !body.finished {
+            let _ = body.recv.stop(VarInt::from_u32(STOP_REFUSED));
+        }
+        Some(answer)
     }
 
     /// Whether `ip` is exempt from the per-address limits.
@@ -479,6 +552,47 @@ impl Listener {
             Ok(None) => Ok(Some((body, permit))),
             Ok(Some(_)) => Err(Refusal::from_wire(&WireError::TrailingData { extra: 1 })),
             Err(_) => Ok(None),
+        }
+    }
+}
+
+/// A request body read from the QUIC stream as it arrives, by a deadline.
+struct QuicBody<'a> {
+    recv: &'a mut RecvStream,
+    /// When the whole body must have arrived.
+    deadline: tokio::time::Instant,
+    /// The client finished the stream and every byte was read.
+    finished: bool,
+    /// The deadline passed.
+    too_slow: bool,
+}
+
+impl handlers::BodySource for QuicBody<'_> {
+    type Chunk = bytes_of::Chunk;
+
+    async fn next_chunk(&mut self, max: usize) -> Result<Option<Self::Chunk>, handlers::BodyError> {
+        match tokio::time::timeout_at(self.deadline, self.recv.read_chunk(max, true)).await {
+            Ok(Ok(Some(chunk))) => Ok(Some(bytes_of::Chunk(chunk))),
+            Ok(Ok(None)) => {
+                self.finished = true;
+                Ok(None)
+            }
+            Ok(Err(_)) => Err(handlers::BodyError::Gone),
+            Err(_) => {
+                self.too_slow = true;
+                Err(handlers::BodyError::TooSlow)
+            }
+        }
+    }
+}
+
+mod bytes_of {
+    /// A piece of stream data as quinn hands it over (no copy).
+    pub(super) struct Chunk(pub(super) quinn::Chunk);
+
+    impl AsRef<[u8]> for Chunk {
+        fn as_ref(&self) -> &[u8] {
+            &self.0.bytes
         }
     }
 }

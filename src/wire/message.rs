@@ -342,6 +342,18 @@ pub fn decode_request(frame: &[u8]) -> Result<Request<'_>, WireError> {
     decode_request_body(h.frame_type, body)
 }
 
+/// The fixed start of a deposit body: the mailbox and the deposit id. A relay that streams a
+/// large envelope to disk reads these first and the envelope (everything after them, whose
+/// length the frame header gives) piece by piece, instead of calling [`decode_request_body`] on
+/// a body held in memory.
+pub fn decode_deposit_head(head: &[u8; DEPOSIT_FIXED_LEN]) -> (MailboxId, DepositId) {
+    let mut mailbox = [0u8; 32];
+    let mut deposit = [0u8; 16];
+    mailbox.copy_from_slice(&head[..32]);
+    deposit.copy_from_slice(&head[32..]);
+    (MailboxId(mailbox), DepositId(deposit))
+}
+
 /// Decode a request body whose header was already checked by `decode_request_header`.
 pub fn decode_request_body(t: FrameType, body: &[u8]) -> Result<Request<'_>, WireError> {
     if body.len() > t.max_body_len() {

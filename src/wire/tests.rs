@@ -371,6 +371,10 @@ proptest! {
         let req = Request::Deposit { mailbox: MailboxId(m), deposit_id: DepositId(d), envelope: &env };
         let f = req.encode().unwrap();
         prop_assert_eq!(decode_request(&f).unwrap(), req);
+        // The streaming path reads the same mailbox and deposit id from the body's head.
+        let head: &[u8; DEPOSIT_FIXED_LEN] = f[FRAME_HEADER_LEN..][..DEPOSIT_FIXED_LEN].try_into().unwrap();
+        prop_assert_eq!(decode_deposit_head(head), (MailboxId(m), DepositId(d)));
+        prop_assert_eq!(&f[FRAME_HEADER_LEN + DEPOSIT_FIXED_LEN..], &env[..]);
     }
 
     #[test]

@@ -180,6 +180,14 @@ impl Refusal {
         )
     }
 
+    /// A request body that did not arrive by its deadline.
+    pub(crate) fn too_slow() -> Self {
+        Self::new(
+            ErrorCode::Busy,
+            "request arrived too slowly; try again on a better link",
+        )
+    }
+
     /// A per-address rate limit.
     pub(crate) fn rate_limited(message: &'static str) -> Self {
         Self::new(ErrorCode::RateLimited, message)
@@ -219,6 +227,10 @@ impl From<StoreError> for Refusal {
                 Refusal::new(ErrorCode::UnknownMailbox, "mailbox is not registered here")
             }
             StoreError::QuotaExceeded => Refusal::new(ErrorCode::QuotaExceeded, "mailbox is full"),
+            StoreError::InProgress => Refusal::new(
+                ErrorCode::Busy,
+                "this report is still arriving on another connection; try again shortly",
+            ),
             StoreError::NoSpace(e) => {
                 tracing::error!(error = %e, "store is out of space");
                 Refusal::storage_full()
@@ -336,6 +348,58 @@ pub async fn handle_body(
         deposit::apply(shared, mailbox, deposit_id, body, DEPOSIT_FIXED_LEN).await,
     )
 }
+
+/// Where a streamed request body comes from: the QUIC stream in the relay, a buffer in tests.
+pub trait BodySource: Send {
+    /// One piece of body.
+    type Chunk: AsRef<[u8]> + Send;
+
+    /// The next piece of the body, at most `max` bytes; `Ok(None)` once the peer finished
+    /// sending.
+    fn next_chunk(
+        &mut self,
+        max: usize,
+    ) -> impl std::future::Future<Output = Result<Option<Self::Chunk>, BodyError>> + Send;
+}
+
+/// A body that cannot be read further.
+#[derive(Debug)]
+pub enum BodyError {
+    /// The stream was reset or the connection lost: nobody is left to answer.
+    Gone,
+    /// The body did not arrive by its deadline (a trickling client holds relay resources).
+    TooSlow,
+}
+
+/// The answer to a body that arrived too slowly, counted as a refusal.
+pub fn too_slow(shared: &Shared) -> Vec<u8> {
+    respond(shared, Err(Refusal::too_slow()))
+}
+
+/// Handle a deposit whose envelope (`len` bytes, after the mailbox and deposit id in `head`)
+/// is still to be read from `body`, as [`deposit::is_large`] decides. Returns the encoded
+/// response frame, or `None` if the client went away.
+pub async fn handle_streamed_deposit<B: BodySource>(
+    shared: &Shared,
+    head: &[u8; DEPOSIT_FIXED_LEN],
+    len: usize,
+    body: &mut B,
+) -> Option<Vec<u8>> {
+    let (mailbox, deposit_id) = wire::decode_deposit_head(head);
+    match deposit::apply_streamed(shared, mailbox, deposit_id, len, body).await {
+        Ok(None) => None,
+        Ok(Some(frame)) => Some(frame),
+        Err(refusal) => Some(respond(shared, Err(refusal))),
+    }
+}
+
+/// Whether a deposit whose envelope is `len` bytes is streamed to the store.
+pub fn is_streamed_deposit(len: usize) -> bool {
+    deposit::is_large(len)
+}
+
+/// Request memory a streamed deposit holds at most.
+pub const STREAMED_DEPOSIT_MEMORY: usize = deposit::STREAMED_DEPOSIT_MEMORY;
 
 fn respond(shared: &Shared, result: Result<Vec<u8>, Refusal>) -> Vec<u8> {
     match result {

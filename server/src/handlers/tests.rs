@@ -333,6 +333,16 @@ impl Store for FullDisk {
         self.failing()?;
         self.inner.deposit(m, d, e, now)
     }
+    fn begin_large_deposit(
+        &self,
+        m: &MailboxId,
+        d: &DepositId,
+        len: u64,
+        now: u64,
+    ) -> Result<crate::store::LargeDeposit, StoreError> {
+        self.failing()?;
+        self.inner.begin_large_deposit(m, d, len, now)
+    }
     fn fetch(
         &self,
         m: &MailboxId,
@@ -459,4 +469,129 @@ async fn full_disk_refuses_deposits_serves_fetches_and_recovers() {
             .load(std::sync::atomic::Ordering::Relaxed),
         3
     );
+}
+
+/// A streamed body in memory: `pieces` in order, then the end of the stream, or `Gone` if
+/// `gone_after` pieces were handed out. Counts what was read.
+struct MemBody {
+    pieces: std::collections::VecDeque<Vec<u8>>,
+    gone_after: Option<usize>,
+    handed: usize,
+    bytes_read: usize,
+}
+
+impl MemBody {
+    fn new(data: &[u8], piece: usize) -> Self {
+        Self {
+            pieces: data.chunks(piece).map(|c| c.to_vec()).collect(),
+            gone_after: None,
+            handed: 0,
+            bytes_read: 0,
+        }
+    }
+}
+
+impl BodySource for MemBody {
+    type Chunk = Vec<u8>;
+
+    async fn next_chunk(&mut self, max: usize) -> Result<Option<Vec<u8>>, BodyError> {
+        if self.gone_after == Some(self.handed) {
+            return Err(BodyError::Gone);
+        }
+        let Some(mut p) = self.pieces.pop_front() else {
+            return Ok(None);
+        };
+        if p.len() > max {
+            let rest = p.split_off(max);
+            self.pieces.push_front(rest);
+        }
+        self.handed += 1;
+        self.bytes_read += p.len();
+        Ok(Some(p))
+    }
+}
+
+fn head(m: &MailboxId, d: u8) -> [u8; DEPOSIT_FIXED_LEN] {
+    let mut h = [0u8; DEPOSIT_FIXED_LEN];
+    h[..32].copy_from_slice(m.as_bytes());
+    h[32..].copy_from_slice(&[d; 16]);
+    h
+}
+
+fn fetched_envelopes(frame: &[u8]) -> Vec<Vec<u8>> {
+    match decode_response(frame).unwrap() {
+        Response::Items(i) => i.iter().map(|i| i.envelope.to_vec()).collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_deposit_stores_answers_repeats_early_and_refuses_bad_bodies() {
+    let f = fixture();
+    let k = SigningKey::from_bytes(&[1; 32]);
+    let m = f.register(&k).await;
+    let env: Vec<u8> = (0..3 * 1024 * 1024 + 17).map(|i| (i % 251) as u8).collect();
+    assert!(is_streamed_deposit(env.len()));
+
+    // Stored, whatever the piece sizes the network hands over.
+    let mut body = MemBody::new(&env, 1200);
+    let r = handle_streamed_deposit(&f.shared, &head(&m, 1), env.len(), &mut body)
+        .await
+        .unwrap();
+    assert_eq!(
+        decode_response(&r).unwrap(),
+        Response::Stored { duplicate: false }
+    );
+    assert_eq!(body.bytes_read, env.len());
+    assert_eq!(fetched_envelopes(&f.fetch(&k, [5; 32]).await), vec![env.clone()]);
+
+    // A repeat is answered before any of its body is read.
+    let mut body = MemBody::new(&env, 1200);
+    let r = handle_streamed_deposit(&f.shared, &head(&m, 1), env.len(), &mut body)
+        .await
+        .unwrap();
+    assert_eq!(
+        decode_response(&r).unwrap(),
+        Response::Stored { duplicate: true }
+    );
+    assert_eq!(body.bytes_read, 0);
+
+    // Shorter than announced, longer than announced, or the client vanishes: nothing stored.
+    let mut short = MemBody::new(&env[..env.len() - 1], 65536);
+    let r = handle_streamed_deposit(&f.shared, &head(&m, 2), env.len(), &mut short)
+        .await
+        .unwrap();
+    assert_eq!(code(&r), ErrorCode::Malformed);
+    let mut long = MemBody::new(&[&env[..], b"x"].concat(), 65536);
+    let r = handle_streamed_deposit(&f.shared, &head(&m, 3), env.len(), &mut long)
+        .await
+        .unwrap();
+    assert_eq!(code(&r), ErrorCode::Malformed);
+    let mut gone = MemBody::new(&env, 65536);
+    gone.gone_after = Some(20);
+    assert!(
+        handle_streamed_deposit(&f.shared, &head(&m, 4), env.len(), &mut gone)
+            .await
+            .is_none()
+    );
+    // Unregistered mailbox: refused without reading.
+    let mut body = MemBody::new(&env, 1200);
+    let r = handle_streamed_deposit(&f.shared, &head(&MailboxId([9; 32]), 5), env.len(), &mut body)
+        .await
+        .unwrap();
+    assert_eq!(code(&r), ErrorCode::UnknownMailbox);
+    assert_eq!(body.bytes_read, 0);
+
+    assert_eq!(f.shared.store.stats().unwrap().items, 1);
+    assert_eq!(fetched_envelopes(&f.fetch(&k, [5; 32]).await), vec![env.clone()]);
+    // The failed ones can be sent again and are stored then.
+    let mut body = MemBody::new(&env, 100_000);
+    let r = handle_streamed_deposit(&f.shared, &head(&m, 4), env.len(), &mut body)
+        .await
+        .unwrap();
+    assert_eq!(
+        decode_response(&r).unwrap(),
+        Response::Stored { duplicate: false }
+    );
+    assert_eq!(f.shared.store.stats().unwrap().items, 2);
 }

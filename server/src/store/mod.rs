@@ -10,6 +10,7 @@
 //! Writes are not durable until [`Store::flush`] returns — the relay calls it through the single
 //! [`flusher::Flusher`] task before it tells a client "stored".
 
+pub mod envelope_files;
 pub mod flusher;
 pub mod sled_store;
 pub mod space;
@@ -40,6 +41,31 @@ pub struct StoreStats {
 
 pub use vigil_core::wire::policy::Quota;
 
+/// Envelopes longer than this are streamed into a file of their own as they arrive
+/// ([`Store::begin_large_deposit`]); shorter ones are read whole and stored in one write.
+pub const LARGE_ENVELOPE_MIN: usize = 64 * 1024;
+
+/// What [`Store::begin_large_deposit`] found.
+pub enum LargeDeposit {
+    /// The deposit id is already remembered (stored, or acked and not yet expired): nothing
+    /// needs to be written, and the client need not send the envelope.
+    Repeat(ItemId),
+    /// Write the envelope into this, then commit it.
+    Write(Box<dyn StagedEnvelope>),
+}
+
+/// An envelope on its way into the store. Dropping it without [`StagedEnvelope::commit`]
+/// discards what was written and gives back the mailbox quota it reserved.
+pub trait StagedEnvelope: Send {
+    /// Append the next bytes of the envelope.
+    fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError>;
+
+    /// Store the envelope, which must be exactly as long as announced. Returns the item id and
+    /// whether the deposit id turned out to be a repeat. Like [`Store::deposit`], the write is
+    /// durable only after the next [`Store::flush`].
+    fn commit(self: Box<Self>) -> Result<(ItemId, bool), StoreError>;
+}
+
 /// Why a store operation failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -57,6 +83,9 @@ pub enum StoreError {
     /// registrations are refused until space returns; fetches and acks keep working.
     #[error("relay disk is full or read-only: {0}")]
     NoSpace(String),
+    /// Another connection is uploading the same deposit right now; retry shortly.
+    #[error("the same deposit is being received on another connection")]
+    InProgress,
     /// The storage backend failed (I/O error, ...).
     #[error("storage backend failed: {0}")]
     Backend(String),
@@ -98,6 +127,17 @@ pub trait Store: Send + Sync + 'static {
         envelope: &[u8],
         now: u64,
     ) -> Result<(ItemId, bool), StoreError>;
+
+    /// Start a deposit of an envelope of `len` bytes that arrives in pieces. Checks everything
+    /// [`Store::deposit`] checks (registered mailbox, repeat, quota) before a byte is written, so
+    /// a refused or repeated upload costs the client no transfer.
+    fn begin_large_deposit(
+        &self,
+        mailbox: &MailboxId,
+        deposit_id: &DepositId,
+        len: u64,
+        now: u64,
+    ) -> Result<LargeDeposit, StoreError>;
 
     /// Up to `max_items` items from `mailbox`, stopping before the envelopes would sum to more
     /// than `max_bytes` (but always at least one item if the mailbox is not empty).

@@ -8,6 +8,12 @@
 //! | `reports`   | mailbox id (32) ‖ deposit id (16)     | envelope, exactly as sent  |
 //! | `expiry`    | coarse time u64 ‖ mailbox ‖ deposit id | envelope length u64        |
 //! | `acked`     | mailbox id (32) ‖ deposit id (16)     | empty (tombstone)          |
+//! | `large`     | mailbox id (32) ‖ deposit id (16)     | envelope length u64        |
+//!
+//! Envelopes longer than [`LARGE_ENVELOPE_MIN`] are not in sled at all: they are streamed into
+//! files of their own ([`super::envelope_files`]) and `large` indexes them; everything below
+//! about `reports` holds for `large` too, with the file written, synced and named before the
+//! `large` entry (the commit point) is written.
 //!
 //! A deposit is two plain single-key writes, no transaction (sled 0.34.7 serialises every
 //! transaction and batch through one global lock): first the `expiry` entry, then the report
@@ -27,12 +33,17 @@
 //! Per-mailbox usage (items, bytes) for quotas and stats is kept in memory and rebuilt at open
 //! from the small `expiry` values; quota is a soft abuse limit.
 
-use super::{Quota, Store, StoreError, StoreStats, StoredItem};
+use super::envelope_files::{EnvelopeFiles, TempEnvelope};
+use super::{
+    LargeDeposit, Quota, StagedEnvelope, Store, StoreError, StoreStats, StoredItem,
+    LARGE_ENVELOPE_MIN,
+};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use vigil_core::ids::{DepositId, ItemId, MailboxId};
+use vigil_core::wire::limits::MAX_ENVELOPE_LEN;
 use vigil_core::wire::policy::{coarse_time, expiry_cutoff};
 
 /// Page cache of [`SledStore::open`]; the relay's `store_cache_bytes` default.
@@ -49,8 +60,15 @@ pub struct SledStore {
     reports: sled::Tree,
     expiry_index: sled::Tree,
     acked: sled::Tree,
+    /// Index of the envelopes kept in files.
+    large: sled::Tree,
+    /// The files of large envelopes.
+    files: Arc<EnvelopeFiles>,
+    /// Keys of large deposits being received right now: a second upload of the same deposit
+    /// waits until the first has finished or failed.
+    receiving: Arc<Mutex<HashSet<[u8; 48]>>>,
     /// Per mailbox: items and envelope bytes held.
-    usage: Mutex<Usage>,
+    usage: Arc<Mutex<Usage>>,
     expiry: Duration,
     quota: Quota,
 }
@@ -193,6 +211,39 @@ fn mailbox_of(key: &[u8; 48]) -> [u8; 32] {
     m
 }
 
+/// The item id of a store key: the deposit id XOR the start of the mailbox id.
+fn item_id_of(key: &[u8; 48]) -> ItemId {
+    let mailbox = MailboxId(mailbox_of(key));
+    let mut did = [0u8; 16];
+    did.copy_from_slice(&key[32..]);
+    ItemId(flip(&mailbox, &did))
+}
+
+/// A length stored as a `large` or `expiry` value.
+fn stored_len(v: &[u8], what: &'static str) -> Result<u64, StoreError> {
+    <[u8; 8]>::try_from(v)
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::Corrupt(what))
+}
+
+fn lock<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>, StoreError> {
+    m.lock()
+        .map_err(|_| StoreError::Backend("store state poisoned".into()))
+}
+
+/// Take `len` bytes and one item off `mailbox`'s usage.
+fn release(usage: &Mutex<Usage>, mailbox: [u8; 32], len: u64) -> Result<(), StoreError> {
+    let mut u = lock(usage)?;
+    if let Some(e) = u.get_mut(&mailbox) {
+        e.0 = e.0.saturating_sub(1);
+        e.1 = e.1.saturating_sub(len);
+        if e.0 == 0 {
+            u.remove(&mailbox);
+        }
+    }
+    Ok(())
+}
+
 impl SledStore {
     /// Open (or create) the database at `path`. Items older than `expiry` are removed by
     /// [`Store::expire`].
@@ -215,13 +266,24 @@ impl SledStore {
             .map_err(backend)?;
         let t = |name: &str| db.open_tree(name).map_err(backend);
         let durability = Durability::open(path)?;
+        let files = Arc::new(EnvelopeFiles::open(path)?);
+        let large = t("large")?;
+        // Nothing is being received yet: every temporary file, and every envelope file without
+        // an index entry, is left over from a crash and was never acknowledged.
+        let removed = files.collect_garbage(|k| large.contains_key(k).map_err(backend))?;
+        if removed > 0 {
+            tracing::info!(removed, "removed unacknowledged envelope files left by a crash");
+        }
         let s = Self {
             durability,
             mailboxes: t("mailboxes")?,
             reports: t("reports")?,
             expiry_index: t("expiry")?,
             acked: t("acked")?,
-            usage: Mutex::new(HashMap::new()),
+            large,
+            files,
+            receiving: Arc::default(),
+            usage: Arc::default(),
             db,
             expiry,
             quota,
@@ -252,22 +314,183 @@ impl SledStore {
     }
 
     fn usage_lock(&self) -> Result<std::sync::MutexGuard<'_, Usage>, StoreError> {
-        self.usage
-            .lock()
-            .map_err(|_| StoreError::Backend("usage counters poisoned".into()))
+        lock(&self.usage)
     }
 
     /// Take `len` bytes and one item off `mailbox`'s usage.
     fn release(&self, mailbox: [u8; 32], len: u64) -> Result<(), StoreError> {
+        release(&self.usage, mailbox, len)
+    }
+
+    /// Count one item of `len` bytes against `mailbox`, or refuse if that would exceed its quota.
+    fn reserve(&self, mailbox: [u8; 32], len: u64) -> Result<(), StoreError> {
         let mut u = self.usage_lock()?;
-        if let Some(e) = u.get_mut(&mailbox) {
-            e.0 = e.0.saturating_sub(1);
-            e.1 = e.1.saturating_sub(len);
+        let e = u.entry(mailbox).or_default();
+        if !self.quota.allows(e.0, e.1, len) {
             if e.0 == 0 {
                 u.remove(&mailbox);
             }
+            return Err(StoreError::QuotaExceeded);
         }
+        e.0 += 1;
+        e.1 += len;
         Ok(())
+    }
+
+    /// Whether (mailbox, deposit id) is remembered: stored in either form, or acked and not
+    /// yet expired.
+    fn remembered(&self, key: &[u8; 48]) -> Result<bool, StoreError> {
+        Ok(self.acked.contains_key(key).map_err(backend)?
+            || self.reports.contains_key(key).map_err(backend)?
+            || self.large.contains_key(key).map_err(backend)?)
+    }
+
+    /// Delete the stored item of `key` (small or in a file) and uncount it; whether it existed.
+    fn remove_item(&self, key: &[u8; 48]) -> Result<bool, StoreError> {
+        if let Some(v) = self.reports.remove(key).map_err(backend)? {
+            self.release(mailbox_of(key), v.len() as u64)?;
+            return Ok(true);
+        }
+        if let Some(v) = self.large.remove(key).map_err(backend)? {
+            self.release(mailbox_of(key), stored_len(&v, "large envelope length")?)?;
+            // The index entry is gone; a crash before this leaves a file that the next start
+            // collects.
+            self.files.remove(key)?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+}
+
+/// A large envelope being received into a temporary file ([`Store::begin_large_deposit`]).
+struct StagedFile {
+    key: [u8; 48],
+    len: u64,
+    now: u64,
+    /// `None` once the file was given its final name (or never existed).
+    temp: Option<TempEnvelope>,
+    /// Whether the mailbox usage reserved for this envelope must be given back on drop.
+    reserved: bool,
+    reports: sled::Tree,
+    large: sled::Tree,
+    expiry_index: sled::Tree,
+    acked: sled::Tree,
+    files: Arc<EnvelopeFiles>,
+    receiving: Arc<Mutex<HashSet<[u8; 48]>>>,
+    usage: Arc<Mutex<Usage>>,
+}
+
+impl StagedFile {
+    /// Index the published file: the expiry entry, then the `large` entry (the commit point),
+    /// then the same ack race check as [`Store::deposit`].
+    fn index(&mut self) -> Result<Written, StoreError> {
+        let key = self.key;
+        self.expiry_index
+            .insert(
+                expiry_key(coarse_time(self.now), &key),
+                &self.len.to_be_bytes()[..],
+            )
+            .map_err(backend)?;
+        let value = self.len.to_be_bytes();
+        let stored = self
+            .large
+            .compare_and_swap(key, None::<&[u8]>, Some(&value[..]))
+            .map_err(backend)?
+            .is_ok();
+        if !stored {
+            // Cannot happen while `receiving` serialises uploads of one key; if it did, the
+            // file now holds this retry's copy of the same deposit, which stays indexed.
+            return Ok(Written::Repeat);
+        }
+        if self.acked.contains_key(key).map_err(backend)? {
+            let undone = self
+                .large
+                .compare_and_swap(key, Some(&value[..]), None::<&[u8]>)
+                .map_err(backend)?
+                .is_ok();
+            if undone {
+                self.files.remove(&key)?;
+                return Ok(Written::Repeat);
+            }
+            return Ok(Written::Gone);
+        }
+        Ok(Written::Stored)
+    }
+}
+
+impl StagedEnvelope for StagedFile {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        let temp = self
+            .temp
+            .as_mut()
+            .ok_or(StoreError::Backend("envelope file already closed".into()))?;
+        if temp.written() + bytes.len() as u64 > self.len {
+            return Err(StoreError::Backend(
+                "envelope is longer than announced".into(),
+            ));
+        }
+        temp.write(bytes)
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<(ItemId, bool), StoreError> {
+        let id = item_id_of(&self.key);
+        let key = self.key;
+        let temp = self
+            .temp
+            .as_mut()
+            .ok_or(StoreError::Backend("envelope file already closed".into()))?;
+        if temp.written() != self.len {
+            return Err(StoreError::Backend(
+                "envelope is shorter than announced".into(),
+            ));
+        }
+        temp.sync()?;
+        // A small deposit of the same id may have been stored meanwhile.
+        if self.reports.contains_key(key).map_err(backend)?
+            || self.acked.contains_key(key).map_err(backend)?
+        {
+            return Ok((id, true));
+        }
+        let path = temp.path().to_path_buf();
+        self.files.publish(&path, &key)?;
+        self.temp = None;
+        match self.index() {
+            Ok(Written::Stored) => {
+                self.reserved = false;
+                Ok((id, false))
+            }
+            Ok(Written::Gone) => {
+                // The ack that removed it also gave its usage back.
+                self.reserved = false;
+                Ok((id, true))
+            }
+            Ok(Written::Repeat) => Ok((id, true)),
+            Err(e) => {
+                // Not indexed: the published file must not outlive this failure (if removing
+                // it fails too, the next start collects it).
+                let _ = self.files.remove(&key);
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for StagedFile {
+    fn drop(&mut self) {
+        if let Some(temp) = self.temp.take() {
+            let path = temp.path().to_path_buf();
+            drop(temp);
+            if let Err(e) = std::fs::remove_file(&path) {
+                // Collected at the next start.
+                tracing::warn!(error = %e, "cannot remove an abandoned upload's temporary file");
+            }
+        }
+        if self.reserved {
+            let _ = release(&self.usage, mailbox_of(&self.key), self.len);
+        }
+        if let Ok(mut r) = self.receiving.lock() {
+            r.remove(&self.key);
+        }
     }
 }
 
@@ -300,31 +523,30 @@ impl Store for SledStore {
         envelope: &[u8],
         now: u64,
     ) -> Result<(ItemId, bool), StoreError> {
+        if envelope.len() > LARGE_ENVELOPE_MIN {
+            // The same file-backed path as a streamed upload, so every large envelope lives in
+            // a file whichever way it arrived.
+            let len = envelope.len() as u64;
+            return match self.begin_large_deposit(mailbox, deposit_id, len, now)? {
+                LargeDeposit::Repeat(id) => Ok((id, true)),
+                LargeDeposit::Write(mut staged) => {
+                    staged.write(envelope)?;
+                    staged.commit()
+                }
+            };
+        }
         if self.mailbox_key(mailbox)?.is_none() {
             return Err(StoreError::UnknownMailbox);
         }
         let id = ItemId(flip(mailbox, deposit_id.as_bytes()));
         let key = key48(mailbox, deposit_id.as_bytes());
         // Remembered (stored, or acked and not yet expired): nothing to write.
-        if self.acked.contains_key(key).map_err(backend)?
-            || self.reports.contains_key(key).map_err(backend)?
-        {
+        if self.remembered(&key)? {
             return Ok((id, true));
         }
         let len = envelope.len() as u64;
         let mb = *mailbox.as_bytes();
-        {
-            let mut u = self.usage_lock()?;
-            let e = u.entry(mb).or_default();
-            if !self.quota.allows(e.0, e.1, len) {
-                if e.0 == 0 {
-                    u.remove(&mb);
-                }
-                return Err(StoreError::QuotaExceeded);
-            }
-            e.0 += 1;
-            e.1 += len;
-        }
+        self.reserve(mb, len)?;
         let written = (|| {
             // The expiry entry first: if only it survives a crash, expiry deletes nothing.
             self.expiry_index
@@ -370,32 +592,90 @@ impl Store for SledStore {
         }
     }
 
+    fn begin_large_deposit(
+        &self,
+        mailbox: &MailboxId,
+        deposit_id: &DepositId,
+        len: u64,
+        now: u64,
+    ) -> Result<LargeDeposit, StoreError> {
+        if self.mailbox_key(mailbox)?.is_none() {
+            return Err(StoreError::UnknownMailbox);
+        }
+        let id = ItemId(flip(mailbox, deposit_id.as_bytes()));
+        let key = key48(mailbox, deposit_id.as_bytes());
+        if self.remembered(&key)? {
+            return Ok(LargeDeposit::Repeat(id));
+        }
+        if !lock(&self.receiving)?.insert(key) {
+            return Err(StoreError::InProgress);
+        }
+        // From here on the StagedFile's drop undoes what was taken.
+        let mut staged = Box::new(StagedFile {
+            key,
+            len,
+            now,
+            temp: None,
+            reserved: false,
+            reports: self.reports.clone(),
+            large: self.large.clone(),
+            expiry_index: self.expiry_index.clone(),
+            acked: self.acked.clone(),
+            files: self.files.clone(),
+            receiving: self.receiving.clone(),
+            usage: self.usage.clone(),
+        });
+        self.reserve(*mailbox.as_bytes(), len)?;
+        staged.reserved = true;
+        let (file, path) = self.files.create_temp()?;
+        staged.temp = Some(TempEnvelope::new(file, path));
+        Ok(LargeDeposit::Write(staged))
+    }
+
     fn fetch(
         &self,
         mailbox: &MailboxId,
         max_items: u32,
         max_bytes: usize,
     ) -> Result<Vec<StoredItem>, StoreError> {
+        // Small reports first (they are the urgent text), then envelopes kept in files. Stop
+        // at the first item that would not fit, so items are never skipped over.
         let mut out = Vec::new();
         let mut total = 0usize;
+        let fits = |out: &Vec<StoredItem>, total: usize, len: usize| {
+            out.len() < max_items as usize && (out.is_empty() || total + len <= max_bytes)
+        };
         for kv in self.reports.scan_prefix(mailbox.as_bytes()) {
-            if out.len() >= max_items as usize {
-                break;
-            }
             let (k, v) = kv.map_err(backend)?;
-            let did: [u8; 16] = k
-                .get(32..)
-                .and_then(|d| d.try_into().ok())
-                .ok_or(StoreError::Corrupt("item key"))?;
-            let id = ItemId(flip(mailbox, &did));
-            if !out.is_empty() && total + v.len() > max_bytes {
-                break;
+            if !fits(&out, total, v.len()) {
+                return Ok(out);
             }
+            let key = <[u8; 48]>::try_from(&k[..]).map_err(|_| StoreError::Corrupt("item key"))?;
             total += v.len();
             out.push(StoredItem {
-                id,
+                id: item_id_of(&key),
                 envelope: v.to_vec(),
             });
+        }
+        for kv in self.large.scan_prefix(mailbox.as_bytes()) {
+            let (k, v) = kv.map_err(backend)?;
+            let key = <[u8; 48]>::try_from(&k[..]).map_err(|_| StoreError::Corrupt("item key"))?;
+            let len = stored_len(&v, "large envelope length")?;
+            if !fits(&out, total, usize::try_from(len).unwrap_or(usize::MAX)) {
+                break;
+            }
+            match self.files.read(&key, len, MAX_ENVELOPE_LEN)? {
+                Some(envelope) => {
+                    total += envelope.len();
+                    out.push(StoredItem {
+                        id: item_id_of(&key),
+                        envelope,
+                    });
+                }
+                // Lost with its disk, or damaged: skip it rather than block the mailbox; it is
+                // removed at expiry. Logged without ids.
+                None => tracing::error!("an envelope file is missing or damaged; skipping it"),
+            }
         }
         Ok(out)
     }
@@ -404,14 +684,14 @@ impl Store for SledStore {
         let mut n = 0u64;
         for id in ids {
             let key = key48(mailbox, &flip(mailbox, id.as_bytes()));
-            if !self.reports.contains_key(key).map_err(backend)? {
+            let small = self.reports.contains_key(key).map_err(backend)?;
+            if !small && !self.large.contains_key(key).map_err(backend)? {
                 continue;
             }
             // Tombstone first: a crash in between leaves the report fetchable, never a
             // forgotten deposit id. The `expiry` entry removes the tombstone later.
             self.acked.insert(key, &[][..]).map_err(backend)?;
-            if let Some(v) = self.reports.remove(key).map_err(backend)? {
-                self.release(*mailbox.as_bytes(), v.len() as u64)?;
+            if self.remove_item(&key)? {
                 n += 1;
             }
         }
@@ -428,8 +708,7 @@ impl Store for SledStore {
         for kv in self.expiry_index.range(..&end[..]) {
             let (k, _) = kv.map_err(backend)?;
             let key = report_key_of(&k)?;
-            if let Some(v) = self.reports.remove(key).map_err(backend)? {
-                self.release(mailbox_of(&key), v.len() as u64)?;
+            if self.remove_item(&key)? {
                 removed += 1;
             }
             self.acked.remove(key).map_err(backend)?;
@@ -609,8 +888,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = open(dir.path());
         let m = registered(&s, 1);
-        // 1 MiB is far above sled's blob threshold, so it goes to its own file.
-        s.deposit(&m, &DepositId([1; 16]), &vec![7u8; 1 << 20], 0)
+        // Large envelopes no longer go into sled, but a store written by an older relay holds
+        // them there: 1 MiB is far above sled's blob threshold, so it is its own blob file.
+        let k = key48(&m, &[1; 16]);
+        s.reports.insert(k, vec![7u8; 1 << 20]).unwrap();
+        s.expiry_index
+            .insert(expiry_key(0, &k), &(1u64 << 20).to_be_bytes()[..])
             .unwrap();
         s.flush().unwrap();
         let synced = s.durability.synced_blobs.lock().unwrap().len();
@@ -764,5 +1047,214 @@ mod tests {
         assert_eq!(fresh, 50);
         assert_eq!(s.stats().unwrap().items, 50);
         assert_eq!(s.fetch(&m, 100, usize::MAX).unwrap().len(), 50);
+    }
+
+    /// Files in the envelope directory, temporary ones included.
+    fn envelope_files(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir.join("db").join("envelopes"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn big(n: u8, len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i as u8).wrapping_mul(31) ^ n).collect()
+    }
+
+    #[test]
+    fn large_envelopes_live_in_files_and_leave_with_ack_and_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        let m = registered(&s, 1);
+        let t0 = 100 * DAY;
+        let (a, b) = (big(1, LARGE_ENVELOPE_MIN + 1), big(2, 3 << 20));
+        let (ia, dup) = s.deposit(&m, &DepositId([1; 16]), &a, t0).unwrap();
+        assert!(!dup);
+        // Streamed in uneven pieces, as the listener does.
+        let LargeDeposit::Write(mut w) = s
+            .begin_large_deposit(&m, &DepositId([2; 16]), b.len() as u64, t0 + 20 * DAY)
+            .unwrap()
+        else {
+            panic!("a new deposit must be written")
+        };
+        for piece in b.chunks(777_777) {
+            w.write(piece).unwrap();
+        }
+        let (ib, dup) = w.commit().unwrap();
+        assert!(!dup);
+        assert_eq!(ib, ItemId(flip(&m, &[2; 16])));
+        s.deposit(&m, &DepositId([3; 16]), b"small", t0).unwrap();
+        s.flush().unwrap();
+        // Not in sled's tree, each in its own file, nothing temporary left.
+        assert!(s.reports.get(key48(&m, &[1; 16])).unwrap().is_none());
+        assert_eq!(envelope_files(dir.path()).len(), 2);
+        assert_eq!(
+            s.stats().unwrap(),
+            StoreStats {
+                mailboxes: 1,
+                items: 3,
+                bytes: (a.len() + b.len() + 5) as u64
+            }
+        );
+        // Small reports come first; all three round-trip.
+        let got = s.fetch(&m, 10, usize::MAX).unwrap();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].envelope, b"small");
+        let by_id: HashMap<ItemId, Vec<u8>> = got.into_iter().map(|i| (i.id, i.envelope)).collect();
+        assert_eq!(by_id[&ia], a);
+        assert_eq!(by_id[&ib], b);
+        // The byte limit counts file envelopes too.
+        assert_eq!(s.fetch(&m, 10, 5 + a.len()).unwrap().len(), 2);
+        // Repeats are recognised before any byte is sent.
+        assert!(matches!(
+            s.begin_large_deposit(&m, &DepositId([1; 16]), a.len() as u64, t0)
+                .unwrap(),
+            LargeDeposit::Repeat(id) if id == ia
+        ));
+        assert!(s.deposit(&m, &DepositId([2; 16]), &b, t0).unwrap().1);
+        // Ack removes the file, and the id stays remembered.
+        assert_eq!(s.ack(&m, &[ia]).unwrap(), 1);
+        assert_eq!(envelope_files(dir.path()).len(), 1);
+        assert!(s.deposit(&m, &DepositId([1; 16]), &a, t0).unwrap().1);
+        // Expiry removes the other file.
+        assert_eq!(s.expire(t0 + 51 * DAY).unwrap(), 2);
+        assert!(envelope_files(dir.path()).is_empty());
+        assert_eq!(s.stats().unwrap().items, 0);
+        assert!(s.large.is_empty() && s.expiry_index.is_empty());
+    }
+
+    #[test]
+    fn abandoned_or_wrong_length_uploads_leave_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        let m = registered(&s, 1);
+        let len = 200_000u64;
+        let begin = |d: u8| match s
+            .begin_large_deposit(&m, &DepositId([d; 16]), len, 0)
+            .unwrap()
+        {
+            LargeDeposit::Write(w) => w,
+            LargeDeposit::Repeat(_) => panic!("not stored yet"),
+        };
+        // A second upload of the same deposit while the first is still arriving waits.
+        let mut w = begin(1);
+        w.write(&[1; 1000]).unwrap();
+        assert_eq!(
+            s.begin_large_deposit(&m, &DepositId([1; 16]), len, 0)
+                .err(),
+            Some(StoreError::InProgress)
+        );
+        assert_eq!(envelope_files(dir.path()).len(), 1, "the temporary file");
+        assert_eq!(s.stats().unwrap().items, 1, "quota is reserved while it arrives");
+        // The client went away.
+        drop(w);
+        assert!(envelope_files(dir.path()).is_empty());
+        assert_eq!(s.stats().unwrap().items, 0);
+        // Too short, and too long.
+        let mut w = begin(1);
+        w.write(&[1; 1000]).unwrap();
+        assert!(w.commit().is_err());
+        let mut w = begin(1);
+        assert!(w.write(&vec![1; len as usize + 1]).is_err());
+        drop(w);
+        assert!(envelope_files(dir.path()).is_empty());
+        assert_eq!(s.stats().unwrap().items, 0);
+        assert!(s.fetch(&m, 10, usize::MAX).unwrap().is_empty());
+        // After all that, the same deposit still goes through.
+        let mut w = begin(1);
+        w.write(&vec![1; len as usize]).unwrap();
+        assert!(!w.commit().unwrap().1);
+        assert_eq!(s.fetch(&m, 10, usize::MAX).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn large_deposits_respect_quota_and_registration() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SledStore::open(
+            &dir.path().join("db"),
+            Duration::from_secs(DAY),
+            Quota {
+                max_items: 10,
+                max_bytes: 300_000,
+            },
+        )
+        .unwrap();
+        let m = registered(&s, 1);
+        assert_eq!(
+            s.begin_large_deposit(&MailboxId([9; 32]), &DepositId([1; 16]), 100_000, 0)
+                .err(),
+            Some(StoreError::UnknownMailbox)
+        );
+        s.deposit(&m, &DepositId([1; 16]), &big(1, 200_000), 0)
+            .unwrap();
+        assert_eq!(
+            s.begin_large_deposit(&m, &DepositId([2; 16]), 200_000, 0)
+                .err(),
+            Some(StoreError::QuotaExceeded),
+            "refused before a byte arrives"
+        );
+        assert_eq!(envelope_files(dir.path()).len(), 1);
+    }
+
+    #[test]
+    fn crash_leftovers_in_the_envelope_directory_are_collected_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let m;
+        let kept = big(3, 100_000);
+        {
+            let s = open(dir.path());
+            m = registered(&s, 1);
+            s.deposit(&m, &DepositId([3; 16]), &kept, 0).unwrap();
+            // An upload cut off by the crash (its drop never ran)...
+            let (f, p) = s.files.create_temp().unwrap();
+            let mut t = TempEnvelope::new(f, p);
+            t.write(&[4; 5000]).unwrap();
+            // ...and one that was published but not yet indexed when the power went.
+            std::fs::write(
+                dir.path()
+                    .join("db")
+                    .join("envelopes")
+                    .join(hex::encode(key48(&m, &[5; 16]))),
+                b"unindexed",
+            )
+            .unwrap();
+            s.flush().unwrap();
+            assert_eq!(envelope_files(dir.path()).len(), 3);
+        }
+        let s = open(dir.path());
+        assert_eq!(
+            envelope_files(dir.path()),
+            vec![hex::encode(key48(&m, &[3; 16]))]
+        );
+        let got = s.fetch(&m, 10, usize::MAX).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].envelope, kept);
+        assert_eq!(s.stats().unwrap().items, 1);
+        // Neither leftover was ever acknowledged: both deposits can be made again.
+        assert!(!s.deposit(&m, &DepositId([4; 16]), &big(4, 100_000), 0).unwrap().1);
+        assert!(!s.deposit(&m, &DepositId([5; 16]), &big(5, 100_000), 0).unwrap().1);
+    }
+
+    #[test]
+    fn a_lost_envelope_file_is_skipped_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        let m = registered(&s, 1);
+        s.deposit(&m, &DepositId([1; 16]), &big(1, 100_000), 0)
+            .unwrap();
+        s.deposit(&m, &DepositId([2; 16]), &big(2, 100_000), 0)
+            .unwrap();
+        std::fs::remove_file(
+            dir.path()
+                .join("db")
+                .join("envelopes")
+                .join(hex::encode(key48(&m, &[1; 16]))),
+        )
+        .unwrap();
+        let got = s.fetch(&m, 10, usize::MAX).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].envelope, big(2, 100_000));
     }
 }

@@ -1,0 +1,250 @@
+//! Large envelopes live in files of their own, outside sled; sled keeps only their index.
+//!
+//! Why: sled 0.34.7 writes every value above about 128 KiB to a separate blob file anyway, keeps
+//! the whole value in memory (its cache counts a blob only by the small pointer it logs), and
+//! needs the whole value before it can write anything. A 16 MiB evidence report therefore sat in
+//! the relay's memory while it arrived and again in sled's cache, and was written to disk only
+//! after the last byte came in. Here the relay streams the envelope into a temporary file as it
+//! arrives, starts write-back every [`SYNC_EVERY`] bytes so that little is left to sync at the
+//! end, and holds at most a few pieces of it in memory. This is also the shape the planned
+//! chunked, resumable attachments need.
+//!
+//! Layout: one directory (`envelopes/` inside the store directory). A finished envelope is the
+//! file named by the lowercase hex of its store key (mailbox id ‖ deposit id, 96 characters); an
+//! envelope still arriving is `tmp-<random>`. Names carry nothing sled's keys do not already hold.
+//!
+//! Durability order for one envelope: write the temporary file, fdatasync it, rename it to its
+//! final name, fsync the directory — and only then write the index entry in sled, which becomes
+//! durable with the next group flush. After a crash, a temporary file or a final file without an
+//! index entry is an upload nobody was told "stored" about; [`EnvelopeFiles::collect_garbage`]
+//! deletes both when the store opens.
+
+use super::StoreError;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Name of the directory, inside the store directory.
+pub const DIR_NAME: &str = "envelopes";
+/// Prefix of files still being written.
+const TEMP_PREFIX: &str = "tmp-";
+/// While an envelope is written, fdatasync after every this many bytes: the disk then works
+/// while the rest arrives, and the sync at the end has at most this much left to write.
+pub const SYNC_EVERY: u64 = 2 * 1024 * 1024;
+
+fn io_err(e: std::io::Error) -> StoreError {
+    StoreError::from_io(&e)
+}
+
+/// The envelope directory.
+#[derive(Debug)]
+pub struct EnvelopeFiles {
+    dir: PathBuf,
+}
+
+impl EnvelopeFiles {
+    /// Open (create) the directory inside `store_dir`, and make its entry durable.
+    pub fn open(store_dir: &Path) -> Result<Self, StoreError> {
+        let dir = store_dir.join(DIR_NAME);
+        std::fs::create_dir_all(&dir).map_err(io_err)?;
+        sync_dir(store_dir)?;
+        Ok(Self { dir })
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn final_path(&self, key: &[u8; 48]) -> PathBuf {
+        self.dir.join(hex::encode(key))
+    }
+
+    /// A new, empty temporary file for an envelope that is about to arrive.
+    pub fn create_temp(&self) -> Result<(File, PathBuf), StoreError> {
+        loop {
+            let name = format!("{TEMP_PREFIX}{}", hex::encode(rand::random::<[u8; 12]>()));
+            let path = self.dir.join(name);
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(f) => return Ok((f, path)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(io_err(e)),
+            }
+        }
+    }
+
+    /// Give a complete, synced temporary file its final name and make the name durable.
+    pub fn publish(&self, temp: &Path, key: &[u8; 48]) -> Result<(), StoreError> {
+        std::fs::rename(temp, self.final_path(key)).map_err(io_err)?;
+        sync_dir(&self.dir)
+    }
+
+    /// Read the envelope of `key`, which the index says is `len` bytes long. `Ok(None)` if its
+    /// file is missing or has another length (the index is then stale or the file damaged).
+    pub fn read(&self, key: &[u8; 48], len: u64, max: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|l| *l <= max)
+            .ok_or(StoreError::Corrupt("envelope length in the index"))?;
+        let mut f = match File::open(self.final_path(key)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(e)),
+        };
+        if f.metadata().map_err(io_err)?.len() != len as u64 {
+            return Ok(None);
+        }
+        // The length is bounded by `max` and equals the file's, so this allocation is exact.
+        let mut out = vec![0u8; len];
+        f.read_exact(&mut out).map_err(io_err)?;
+        Ok(Some(out))
+    }
+
+    /// Delete the envelope of `key`, if there is one.
+    pub fn remove(&self, key: &[u8; 48]) -> Result<(), StoreError> {
+        remove_if_present(&self.final_path(key))
+    }
+
+    /// Delete temporary files, and final files for which `indexed` says there is no index
+    /// entry: uploads that a crash interrupted before their client was told "stored", or
+    /// envelopes whose ack or expiry removed the index entry but not yet the file. Returns
+    /// how many files were deleted. Call only while no deposit is in progress.
+    pub fn collect_garbage(
+        &self,
+        indexed: impl Fn(&[u8; 48]) -> Result<bool, StoreError>,
+    ) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&self.dir).map_err(io_err)? {
+            let entry = entry.map_err(io_err)?;
+            let name = entry.file_name();
+            let keep = match name.to_str() {
+                Some(n) if n.starts_with(TEMP_PREFIX) => false,
+                Some(n) => match <[u8; 48]>::try_from(hex::decode(n).unwrap_or_default()) {
+                    Ok(key) => indexed(&key)?,
+                    // Not ours (an operator's note, say): leave it alone.
+                    Err(_) => true,
+                },
+                None => true,
+            };
+            if !keep {
+                remove_if_present(&entry.path())?;
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            sync_dir(&self.dir)?;
+        }
+        Ok(removed)
+    }
+}
+
+/// An envelope file being written. Counts what was written and starts write-back as it goes.
+pub struct TempEnvelope {
+    file: File,
+    path: PathBuf,
+    written: u64,
+    unsynced: u64,
+}
+
+impl TempEnvelope {
+    /// Wrap a file from [`EnvelopeFiles::create_temp`].
+    pub fn new(file: File, path: PathBuf) -> Self {
+        Self {
+            file,
+            path,
+            written: 0,
+            unsynced: 0,
+        }
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// The temporary file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Append `bytes`.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.file.write_all(bytes).map_err(io_err)?;
+        self.written += bytes.len() as u64;
+        self.unsynced += bytes.len() as u64;
+        if self.unsynced >= SYNC_EVERY {
+            self.file.sync_data().map_err(io_err)?;
+            self.unsynced = 0;
+        }
+        Ok(())
+    }
+
+    /// Make the content durable (the name is made durable by [`EnvelopeFiles::publish`]).
+    pub fn sync(&mut self) -> Result<(), StoreError> {
+        self.file.sync_data().map_err(io_err)?;
+        self.unsynced = 0;
+        Ok(())
+    }
+}
+
+fn remove_if_present(path: &Path) -> Result<(), StoreError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(e)),
+    }
+}
+
+/// fsync a directory, so entries created or renamed in it survive power loss.
+pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    match File::open(dir) {
+        Ok(d) => d.sync_all().map_err(io_err),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_read_remove_and_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = EnvelopeFiles::open(dir.path()).unwrap();
+        let key = [7u8; 48];
+        let (f, p) = files.create_temp().unwrap();
+        let mut t = TempEnvelope::new(f, p);
+        let data = vec![9u8; (SYNC_EVERY as usize) + 5];
+        t.write(&data[..100]).unwrap();
+        t.write(&data[100..]).unwrap();
+        assert_eq!(t.written(), data.len() as u64);
+        t.sync().unwrap();
+        files.publish(&t.path().to_path_buf(), &key).unwrap();
+        let got = files.read(&key, data.len() as u64, 1 << 30).unwrap();
+        assert_eq!(got.as_deref(), Some(&data[..]));
+        // A wrong length in the index or a missing file reads as "not there", not as garbage.
+        assert_eq!(files.read(&key, 3, 1 << 30).unwrap(), None);
+        assert_eq!(files.read(&[8; 48], 3, 1 << 30).unwrap(), None);
+        // An index length above the maximum is refused before any allocation.
+        assert!(files.read(&key, u64::MAX, 1 << 30).is_err());
+
+        // Garbage: a temporary file and an unindexed final file go; indexed and foreign stay.
+        let (_, temp) = files.create_temp().unwrap();
+        let orphan = [1u8; 48];
+        std::fs::write(files.final_path(&orphan), b"x").unwrap();
+        std::fs::write(files.dir().join("README"), b"operator note").unwrap();
+        let removed = files.collect_garbage(|k| Ok(*k == key)).unwrap();
+        assert_eq!(removed, 2);
+        assert!(!temp.exists() && !files.final_path(&orphan).exists());
+        assert!(files.final_path(&key).exists() && files.dir().join("README").exists());
+
+        files.remove(&key).unwrap();
+        files.remove(&key).unwrap();
+        assert!(!files.final_path(&key).exists());
+    }
+}
