@@ -425,7 +425,12 @@ impl Listener {
     async fn streamed_deposit(&self, recv: &mut RecvStream, body_len: usize) -> Option<Vec<u8>> {
         let units = u32::try_from(handlers::STREAMED_DEPOSIT_MEMORY.div_ceil(BUDGET_UNIT))
             .unwrap_or(u32::MAX);
-        let _permit = self.body_budget.clone().acquire_many_owned(units).await.ok()?;
+        let _permit = self
+            .body_budget
+            .clone()
+            .acquire_many_owned(units)
+            .await
+            .ok()?;
         let body_deadline = self.body_deadline(body_len as u64);
         let mut body = QuicBody {
             recv,

@@ -23,9 +23,8 @@ pub const ALPN: &[u8] = b"vigil/1";
 pub use error::WireError;
 pub use frame::{decode_request_header, decode_response_header, FrameHeader, FrameType};
 pub use message::{
-    decode_deposit_head, decode_request, decode_request_body, decode_response, decode_response_body,
-    ErrorCode, ItemRef,
-    Proof, Request, Response,
+    decode_deposit_head, decode_request, decode_request_body, decode_response,
+    decode_response_body, ErrorCode, ItemRef, Proof, Request, Response,
 };
 
 #[cfg(test)]

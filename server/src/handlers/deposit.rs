@@ -6,7 +6,9 @@
 //! is answered before its bytes are sent; then the body is copied piece by piece to a writer
 //! thread that appends it to the store's file while the next pieces arrive.
 
-use super::{blocking, durable, encode, no_space, now_unix, BodyError, BodySource, Refusal, Shared};
+use super::{
+    blocking, durable, encode, no_space, now_unix, BodyError, BodySource, Refusal, Shared,
+};
 use crate::store::{LargeDeposit, StagedEnvelope, StoreError, LARGE_ENVELOPE_MIN};
 use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
@@ -177,10 +179,12 @@ async fn pump<B: BodySource>(
                 piece.extend_from_slice(chunk);
             }
             Ok(None) => {
-                return Err(Stopped::Refused(Refusal::from_wire(&WireError::Truncated {
-                    what: "request body",
-                    needed: (len - got) as u64,
-                })))
+                return Err(Stopped::Refused(Refusal::from_wire(
+                    &WireError::Truncated {
+                        what: "request body",
+                        needed: (len - got) as u64,
+                    },
+                )))
             }
             Err(BodyError::Gone) => return Err(Stopped::Gone),
             Err(BodyError::TooSlow) => return Err(Stopped::Refused(Refusal::too_slow())),

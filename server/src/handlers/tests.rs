@@ -543,7 +543,10 @@ async fn streamed_deposit_stores_answers_repeats_early_and_refuses_bad_bodies() 
         Response::Stored { duplicate: false }
     );
     assert_eq!(body.bytes_read, env.len());
-    assert_eq!(fetched_envelopes(&f.fetch(&k, [5; 32]).await), vec![env.clone()]);
+    assert_eq!(
+        fetched_envelopes(&f.fetch(&k, [5; 32]).await),
+        vec![env.clone()]
+    );
 
     // A repeat is answered before any of its body is read.
     let mut body = MemBody::new(&env, 1200);
@@ -576,14 +579,22 @@ async fn streamed_deposit_stores_answers_repeats_early_and_refuses_bad_bodies() 
     );
     // Unregistered mailbox: refused without reading.
     let mut body = MemBody::new(&env, 1200);
-    let r = handle_streamed_deposit(&f.shared, &head(&MailboxId([9; 32]), 5), env.len(), &mut body)
-        .await
-        .unwrap();
+    let r = handle_streamed_deposit(
+        &f.shared,
+        &head(&MailboxId([9; 32]), 5),
+        env.len(),
+        &mut body,
+    )
+    .await
+    .unwrap();
     assert_eq!(code(&r), ErrorCode::UnknownMailbox);
     assert_eq!(body.bytes_read, 0);
 
     assert_eq!(f.shared.store.stats().unwrap().items, 1);
-    assert_eq!(fetched_envelopes(&f.fetch(&k, [5; 32]).await), vec![env.clone()]);
+    assert_eq!(
+        fetched_envelopes(&f.fetch(&k, [5; 32]).await),
+        vec![env.clone()]
+    );
     // The failed ones can be sent again and are stored then.
     let mut body = MemBody::new(&env, 100_000);
     let r = handle_streamed_deposit(&f.shared, &head(&m, 4), env.len(), &mut body)

@@ -85,7 +85,12 @@ impl EnvelopeFiles {
 
     /// Read the envelope of `key`, which the index says is `len` bytes long. `Ok(None)` if its
     /// file is missing or has another length (the index is then stale or the file damaged).
-    pub fn read(&self, key: &[u8; 48], len: u64, max: usize) -> Result<Option<Vec<u8>>, StoreError> {
+    pub fn read(
+        &self,
+        key: &[u8; 48],
+        len: u64,
+        max: usize,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         let len = usize::try_from(len)
             .ok()
             .filter(|l| *l <= max)
@@ -224,7 +229,7 @@ mod tests {
         t.write(&data[100..]).unwrap();
         assert_eq!(t.written(), data.len() as u64);
         t.sync().unwrap();
-        files.publish(&t.path().to_path_buf(), &key).unwrap();
+        files.publish(t.path(), &key).unwrap();
         let got = files.read(&key, data.len() as u64, 1 << 30).unwrap();
         assert_eq!(got.as_deref(), Some(&data[..]));
         // A wrong length in the index or a missing file reads as "not there", not as garbage.

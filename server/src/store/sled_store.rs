@@ -272,7 +272,10 @@ impl SledStore {
         // an index entry, is left over from a crash and was never acknowledged.
         let removed = files.collect_garbage(|k| large.contains_key(k).map_err(backend))?;
         if removed > 0 {
-            tracing::info!(removed, "removed unacknowledged envelope files left by a crash");
+            tracing::info!(
+                removed,
+                "removed unacknowledged envelope files left by a crash"
+            );
         }
         let s = Self {
             durability,
@@ -1142,12 +1145,15 @@ mod tests {
         let mut w = begin(1);
         w.write(&[1; 1000]).unwrap();
         assert_eq!(
-            s.begin_large_deposit(&m, &DepositId([1; 16]), len, 0)
-                .err(),
+            s.begin_large_deposit(&m, &DepositId([1; 16]), len, 0).err(),
             Some(StoreError::InProgress)
         );
         assert_eq!(envelope_files(dir.path()).len(), 1, "the temporary file");
-        assert_eq!(s.stats().unwrap().items, 1, "quota is reserved while it arrives");
+        assert_eq!(
+            s.stats().unwrap().items,
+            1,
+            "quota is reserved while it arrives"
+        );
         // The client went away.
         drop(w);
         assert!(envelope_files(dir.path()).is_empty());
@@ -1233,8 +1239,16 @@ mod tests {
         assert_eq!(got[0].envelope, kept);
         assert_eq!(s.stats().unwrap().items, 1);
         // Neither leftover was ever acknowledged: both deposits can be made again.
-        assert!(!s.deposit(&m, &DepositId([4; 16]), &big(4, 100_000), 0).unwrap().1);
-        assert!(!s.deposit(&m, &DepositId([5; 16]), &big(5, 100_000), 0).unwrap().1);
+        assert!(
+            !s.deposit(&m, &DepositId([4; 16]), &big(4, 100_000), 0)
+                .unwrap()
+                .1
+        );
+        assert!(
+            !s.deposit(&m, &DepositId([5; 16]), &big(5, 100_000), 0)
+                .unwrap()
+                .1
+        );
     }
 
     #[test]
