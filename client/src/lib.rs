@@ -4,6 +4,7 @@
 pub mod age_cmd;
 pub mod cli;
 pub mod commands;
+pub mod congestion;
 pub mod exit;
 pub mod home;
 pub mod output;

@@ -285,11 +285,10 @@ fn client_config(
     t.max_concurrent_uni_streams(VarInt::from_u32(0));
     t.max_concurrent_bidi_streams(VarInt::from_u32(0));
     t.keep_alive_interval(Some(link.keep_alive()));
-    // Uploads go from client to relay, so the client's congestion controller sets their pace.
-    // Loss-based Cubic reads every lost datagram on a lossy radio link as congestion and crawls
-    // (a 1 MiB report took about 90 s at 10 % loss and 300 ms round trip); BBR paces by the
-    // measured bandwidth and round trip and shrugs off random loss.
-    t.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
+    // Uploads go from client to relay, so the client's congestion controller sets their pace:
+    // BBR for lossy radio links and Cubic for fast short ones, whichever allows more (see
+    // `congestion`).
+    t.congestion_controller_factory(Arc::new(crate::congestion::LargerOfBbrAndCubic::default()));
     if let Ok(idle) = IdleTimeout::try_from(link.idle_timeout) {
         t.max_idle_timeout(Some(idle));
     }

@@ -5,8 +5,8 @@
 //! needs the whole value before it can write anything. A 16 MiB evidence report therefore sat in
 //! the relay's memory while it arrived and again in sled's cache, and was written to disk only
 //! after the last byte came in. Here the relay streams the envelope into a temporary file as it
-//! arrives, starts write-back every [`SYNC_EVERY`] bytes so that little is left to sync at the
-//! end, and holds at most a few pieces of it in memory. This is also the shape the planned
+//! arrives, has a helper thread sync it every [`SYNC_EVERY`] bytes so that little is left to
+//! sync at the end, and holds at most a few pieces of it in memory. This is also the shape the planned
 //! chunked, resumable attachments need.
 //!
 //! Layout: one directory (`envelopes/` inside the store directory). A finished envelope is the
@@ -28,8 +28,8 @@ use std::path::{Path, PathBuf};
 pub const DIR_NAME: &str = "envelopes";
 /// Prefix of files still being written.
 const TEMP_PREFIX: &str = "tmp-";
-/// While an envelope is written, fdatasync after every this many bytes: the disk then works
-/// while the rest arrives, and the sync at the end has at most this much left to write.
+/// While an envelope is written, ask the sync thread for an fdatasync after every this many
+/// bytes: the disk then works while the rest arrives, and the sync at the end has little left.
 pub const SYNC_EVERY: u64 = 2 * 1024 * 1024;
 
 fn io_err(e: std::io::Error) -> StoreError {
@@ -147,12 +147,50 @@ impl EnvelopeFiles {
     }
 }
 
-/// An envelope file being written. Counts what was written and starts write-back as it goes.
+/// An envelope file being written. Counts what was written, and keeps a helper thread syncing
+/// what has been written so far while more arrives.
 pub struct TempEnvelope {
     file: File,
     path: PathBuf,
     written: u64,
     unsynced: u64,
+    syncer: Option<Syncer>,
+}
+
+/// A thread that fdatasyncs the file whenever it is asked to, so that write-back overlaps the
+/// transfer instead of following it. Requests made while a sync runs fold into the next one,
+/// so the disk sets the pace: a slow disk simply syncs less often. The writer never waits for
+/// it until the final [`TempEnvelope::sync`].
+struct Syncer {
+    wake: std::sync::mpsc::SyncSender<()>,
+    thread: std::thread::JoinHandle<std::io::Result<()>>,
+}
+
+impl Syncer {
+    /// `None` if the file handle cannot be duplicated or no thread can be started: the final
+    /// sync then does all the work, which is slower but just as durable.
+    fn start(file: &File) -> Option<Self> {
+        let file = file.try_clone().ok()?;
+        let (wake, requests) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("vigil-envelope-sync".into())
+            .spawn(move || {
+                while requests.recv().is_ok() {
+                    file.sync_data()?;
+                }
+                Ok(())
+            })
+            .ok()?;
+        Some(Self { wake, thread })
+    }
+
+    /// Wait for the thread to finish its current sync and end; its error, if any.
+    fn stop(self) -> std::io::Result<()> {
+        drop(self.wake);
+        self.thread
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("envelope sync thread panicked")))
+    }
 }
 
 impl TempEnvelope {
@@ -163,6 +201,7 @@ impl TempEnvelope {
             path,
             written: 0,
             unsynced: 0,
+            syncer: None,
         }
     }
 
@@ -182,7 +221,13 @@ impl TempEnvelope {
         self.written += bytes.len() as u64;
         self.unsynced += bytes.len() as u64;
         if self.unsynced >= SYNC_EVERY {
-            self.file.sync_data().map_err(io_err)?;
+            if self.syncer.is_none() {
+                self.syncer = Syncer::start(&self.file);
+            }
+            if let Some(s) = &self.syncer {
+                // Full means a sync is already queued; it will cover these bytes too.
+                let _ = s.wake.try_send(());
+            }
             self.unsynced = 0;
         }
         Ok(())
@@ -190,9 +235,21 @@ impl TempEnvelope {
 
     /// Make the content durable (the name is made durable by [`EnvelopeFiles::publish`]).
     pub fn sync(&mut self) -> Result<(), StoreError> {
+        if let Some(s) = self.syncer.take() {
+            s.stop().map_err(io_err)?;
+        }
         self.file.sync_data().map_err(io_err)?;
         self.unsynced = 0;
         Ok(())
+    }
+}
+
+impl Drop for TempEnvelope {
+    fn drop(&mut self) {
+        if let Some(s) = self.syncer.take() {
+            // Abandoned upload: nothing to report, but do not leave the thread behind.
+            let _ = s.stop();
+        }
     }
 }
 
