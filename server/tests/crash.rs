@@ -53,13 +53,16 @@ fn mailbox_of(id: &DepositId) -> (u8, MailboxId) {
 
 /// The envelope for a deposit id, regenerated at will so the test keeps ids, not bytes. It
 /// starts with the id, so an envelope fetched back names its deposit. Sizes: mostly up to
-/// 16 KiB, now and then up to 256 KiB (several QUIC round trips, so kills land mid-upload).
+/// 16 KiB, now and then up to 256 KiB, and rarely up to 2 MiB (several QUIC round trips, so
+/// kills land mid-upload; above 64 KiB the relay streams the envelope into a file of its own).
 fn envelope_for(id: &DepositId) -> Vec<u8> {
     let mut seed = [0u8; 32];
     seed[..16].copy_from_slice(&id.0);
     let mut rng = StdRng::from_seed(seed);
     let len = if rng.gen_ratio(1, 32) {
         rng.gen_range(16 * 1024..=256 * 1024)
+    } else if rng.gen_ratio(1, 64) {
+        rng.gen_range(256 * 1024..=2 * 1024 * 1024)
     } else {
         rng.gen_range(1..=16 * 1024)
     };
@@ -346,6 +349,20 @@ async fn acknowledged_deposits_survive_sigkill_exactly_once() {
         .expect("safety net: clients finish once the relay stays up");
     relay.child.kill().expect("stop the relay");
     relay.child.wait().expect("reap the relay");
+    // One more start: it removes whatever a kill left half-done among the envelope files
+    // (temporary uploads, files whose removal after an ack was cut off). Everything was
+    // acknowledged by the NGO, so nothing may be left.
+    let mut last = spawn_relay_async(data.clone(), listen.clone()).await;
+    let left: Vec<_> = std::fs::read_dir(data.join("store").join("envelopes"))
+        .expect("the relay keeps large envelopes in store/envelopes")
+        .map(|e| e.expect("dir entry").file_name())
+        .collect();
+    last.child.kill().expect("stop the relay");
+    last.child.wait().expect("reap the relay");
+    assert!(
+        left.is_empty(),
+        "envelope files left after every item was acknowledged: {left:?}"
+    );
 
     let acked = tally.acked.lock().expect("lock").clone();
     let fetched = tally.fetched.lock().expect("lock").clone();
@@ -362,6 +379,12 @@ async fn acknowledged_deposits_survive_sigkill_exactly_once() {
     );
     assert_eq!(kills, kills_wanted);
     assert!(acked.len() >= 100, "too few deposits to mean anything");
+    let large = acked
+        .iter()
+        .filter(|id| envelope_for(&DepositId(**id)).len() > 64 * 1024)
+        .count();
+    eprintln!("  of them {large} large enough to be streamed into files");
+    assert!(large > 0, "no deposit took the streamed path");
     for id in &acked {
         match fetched.get(id).map(HashSet::len) {
             Some(1) => {}
