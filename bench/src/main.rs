@@ -64,7 +64,11 @@ enum Child {
     },
     /// (internal) Run a bare quinn server.
     #[command(hide = true)]
-    ServeRawQuinn,
+    ServeRawQuinn {
+        /// Write each stream to a file and sync it before answering.
+        #[arg(long)]
+        durable: bool,
+    },
     /// (internal) Upload items and report time and peak memory.
     #[command(hide = true)]
     UploadClient {
@@ -212,7 +216,7 @@ async fn bench(cli: &Cli) -> Result<Report> {
 async fn child(c: &Child) -> Result<()> {
     match c {
         Child::ServeRelay { connections } => net::serve_relay(*connections).await,
-        Child::ServeRawQuinn => net::serve_raw_quinn().await,
+        Child::ServeRawQuinn { durable } => net::serve_raw_quinn(*durable).await,
         Child::UploadClient {
             target,
             addr,

@@ -23,6 +23,9 @@ use vigil_core::ids::{CertFingerprint, DepositId};
 pub enum Target {
     Relay,
     Raw,
+    /// The bare quinn server writing each stream to its own file as it arrives and syncing it
+    /// before answering: the least any durable server must do (diagnostic).
+    RawDurable,
 }
 
 impl Target {
@@ -30,6 +33,7 @@ impl Target {
         match self {
             Target::Relay => "relay",
             Target::Raw => "raw",
+            Target::RawDurable => "raw-durable",
         }
     }
 }
@@ -71,18 +75,46 @@ pub async fn serve_relay(connections: usize) -> Result<()> {
 
 /// Child: a bare quinn server. Every bidirectional stream is read to its end (bytes dropped)
 /// and answered with one byte.
-pub async fn serve_raw_quinn() -> Result<()> {
+///
+/// With `durable`, every stream is written to a new file in a temporary directory by a
+/// blocking thread as its chunks arrive (no copy on the way), and the file is `fdatasync`ed
+/// before the answer: the same disk work as the relay's large-envelope path, without anything
+/// else the relay does (frame, store index, group flush).
+pub async fn serve_raw_quinn(durable: bool) -> Result<()> {
     let ep = quinn::Endpoint::server(raw_server_config()?, SocketAddr::from(([127, 0, 0, 1], 0)))?;
     say("READY", &json!({"addr": ep.local_addr()?.to_string()}));
+    let dir = std::sync::Arc::new(tempfile::tempdir()?);
     let acceptor = ep.clone();
     tokio::spawn(async move {
         while let Some(incoming) = acceptor.accept().await {
+            let dir = dir.clone();
             tokio::spawn(async move {
                 let conn = incoming.await?;
                 loop {
                     let (mut send, mut recv) = conn.accept_bi().await?;
+                    let dir = dir.clone();
                     tokio::spawn(async move {
-                        while recv.read_chunk(usize::MAX, true).await?.is_some() {}
+                        if durable {
+                            let path = dir.path().join(format!("{:x}", rand::random::<u64>()));
+                            let (tx, rx) = std::sync::mpsc::channel::<bytes::Bytes>();
+                            let writer = tokio::task::spawn_blocking(move || {
+                                use std::io::Write;
+                                let mut f = std::fs::File::create(&path)?;
+                                for chunk in rx {
+                                    f.write_all(&chunk)?;
+                                }
+                                f.sync_data()?;
+                                std::fs::remove_file(&path)?;
+                                anyhow::Ok(())
+                            });
+                            while let Some(c) = recv.read_chunk(usize::MAX, true).await? {
+                                tx.send(c.bytes)?;
+                            }
+                            drop(tx);
+                            writer.await??;
+                        } else {
+                            while recv.read_chunk(usize::MAX, true).await?.is_some() {}
+                        }
                         send.write_all(&[1]).await?;
                         send.finish()?;
                         let _ = send.stopped().await;
@@ -131,7 +163,7 @@ pub async fn upload_client(
             client.close().await;
             secs
         }
-        Target::Raw => {
+        Target::Raw | Target::RawDurable => {
             let remote: SocketAddr = addr.parse()?;
             let ep = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0)))?;
             let conn = ep
@@ -169,7 +201,7 @@ pub async fn idle_clients(target: Target, addr: &str, endpoints: usize) -> Resul
     let remote: SocketAddr = addr.parse()?;
     let alpn: &[u8] = match target {
         Target::Relay => vigil_core::wire::ALPN,
-        Target::Raw => RAW_ALPN,
+        Target::Raw | Target::RawDurable => RAW_ALPN,
     };
     let config = client_config(alpn)?;
     let eps = (0..endpoints.max(1))
@@ -244,6 +276,7 @@ pub(crate) async fn spawn_server(
             connections.to_string(),
         ],
         Target::Raw => vec!["serve-raw-quinn".into()],
+        Target::RawDurable => vec!["serve-raw-quinn".into(), "--durable".into()],
     };
     let (w, ready) = Worker::spawn(&args, CHILD_TIMEOUT).await?;
     let addr = text(&ready, "addr")?;
@@ -288,8 +321,13 @@ pub async fn upload(s: &Sizes, out: &mut Report) -> Result<()> {
     ));
     let mut raw = (f64::INFINITY, 0.0f64, 0.0f64);
     let mut relay = (f64::INFINITY, 0.0f64, 0.0f64);
+    let mut durable = (f64::INFINITY, 0.0f64, 0.0f64);
     for _ in 0..s.upload_rounds.max(1) {
-        for (target, acc) in [(Target::Raw, &mut raw), (Target::Relay, &mut relay)] {
+        for (target, acc) in [
+            (Target::Raw, &mut raw),
+            (Target::RawDurable, &mut durable),
+            (Target::Relay, &mut relay),
+        ] {
             let (secs, cpeak, speak) = upload_once(target, size, count).await?;
             acc.0 = acc.0.min(secs);
             acc.1 = acc.1.max(cpeak);
@@ -306,6 +344,11 @@ pub async fn upload(s: &Sizes, out: &mut Report) -> Result<()> {
     out.set("upload_relay_peak_rss_mib", relay.2);
     out.set("upload_raw_client_peak_rss_mib", raw.1);
     out.set("upload_raw_server_peak_rss_mib", raw.2);
+    // What durability alone costs: the bare server writing and syncing each item, and the
+    // relay measured against that.
+    out.set("upload_diag_raw_quinn_durable_mib_per_s", mib / durable.0);
+    out.set("upload_diag_durable_raw_ratio_vs_raw_quinn", raw.0 / durable.0);
+    out.set("upload_diag_ratio_vs_raw_quinn_durable", durable.0 / relay.0);
     Ok(())
 }
 
