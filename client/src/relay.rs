@@ -450,13 +450,16 @@ impl RelayClient {
                 max: MAX_ENVELOPE_LEN,
             });
         }
-        let frame = self
-            .request(&Request::Deposit {
-                mailbox: *mailbox,
-                deposit_id: *deposit_id,
-                envelope,
-            })
-            .await?;
+        // Head and envelope are written one after the other: a 16 MiB envelope is not copied
+        // into a frame first.
+        let head = wire::encode_deposit_head(mailbox, deposit_id, envelope.len())
+            .map_err(|e| RelayError::Protocol(format!("cannot encode the request: {e}")))?;
+        let limit = self.link.request_timeout_for(head.len() + envelope.len());
+        let frame = match tokio::time::timeout(limit, self.exchange_parts(&[&head, envelope])).await
+        {
+            Ok(r) => r?,
+            Err(_) => return Err(RelayError::Timeout(limit.as_secs())),
+        };
         match expect_response(&frame)? {
             Response::Stored { duplicate: false } => Ok(Deposited::New),
             Response::Stored { duplicate: true } => Ok(Deposited::Duplicate),
@@ -503,6 +506,12 @@ impl RelayClient {
             }
             other => Err(unexpected(&other)),
         }
+    }
+
+    /// UDP payload bytes this connection has sent so far (QUIC headers, retransmissions and
+    /// acknowledgements included): for progress displays and tests.
+    pub fn sent_bytes(&self) -> u64 {
+        self.conn.stats().udp_tx.bytes
     }
 
     /// Acknowledge items so the relay deletes them. Returns how many were deleted (ids already
@@ -610,14 +619,24 @@ impl RelayClient {
     }
 
     async fn exchange(&self, frame: &[u8]) -> Result<Vec<u8>, RelayError> {
+        self.exchange_parts(&[frame]).await
+    }
+
+    /// Send one request frame, given as consecutive `parts`, and read the answer.
+    async fn exchange_parts(&self, parts: &[&[u8]]) -> Result<Vec<u8>, RelayError> {
         let lost = |e: &dyn std::fmt::Display| RelayError::ConnectionLost(e.to_string());
         let (mut send, mut recv) = self.conn.open_bi().await.map_err(|e| lost(&e))?;
-        // If the relay refuses early (e.g. a too-large header) it stops our stream; its answer
-        // is still waiting on the receive side, so a failed write is not yet an error.
-        let written = match send.write_all(frame).await {
-            Ok(()) => send.finish().map_err(|e| lost(&e)),
-            Err(e) => Err(lost(&e)),
-        };
+        // If the relay answers early (a refusal, or a repeat of a deposit it already stored) it
+        // stops our stream; its answer is still waiting on the receive side, so a failed write
+        // is not yet an error.
+        let mut written = Ok(());
+        for part in parts {
+            if let Err(e) = send.write_all(part).await {
+                written = Err(lost(&e));
+                break;
+            }
+        }
+        let written = written.and_then(|()| send.finish().map_err(|e| lost(&e)));
         let mut h = [0u8; FRAME_HEADER_LEN];
         if let Err(e) = recv.read_exact(&mut h).await {
             return Err(match (written, e) {

@@ -97,9 +97,30 @@ async fn large_envelope_round_trips() {
     c.deposit(&mailbox, &DepositId([1; 16]), &big)
         .await
         .unwrap();
+    // The relay keeps it in a file of its own, outside sled.
+    let files = || {
+        std::fs::read_dir(dir.path().join("store").join("envelopes"))
+            .unwrap()
+            .count()
+    };
+    assert_eq!(files(), 1);
+    // A retry of a stored large deposit is answered before its body is sent again.
+    let before = c.sent_bytes();
+    let again = c
+        .deposit_status(&mailbox, &DepositId([1; 16]), &big)
+        .await
+        .unwrap();
+    assert_eq!(again, vigil_client::relay::Deposited::Duplicate);
+    let resent = c.sent_bytes() - before;
+    assert!(
+        resent < 4 << 20,
+        "the repeat sent {resent} bytes of a {MAX_ENVELOPE_LEN}-byte envelope"
+    );
     let items = c.fetch(&k, 10).await.unwrap();
     assert_eq!(items.len(), 1);
     assert!(items[0].envelope == big);
+    assert_eq!(c.ack(&k, &[items[0].id]).await.unwrap(), 1);
+    assert_eq!(files(), 0, "the ack removed the file");
     let too_big = vec![0u8; MAX_ENVELOPE_LEN + 1];
     assert!(matches!(
         c.deposit(&mailbox, &DepositId([2; 16]), &too_big).await,

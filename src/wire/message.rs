@@ -342,6 +342,29 @@ pub fn decode_request(frame: &[u8]) -> Result<Request<'_>, WireError> {
     decode_request_body(h.frame_type, body)
 }
 
+/// Everything of a Deposit frame before its envelope: the frame header (with the full length)
+/// and the fixed body start. A sender writes this and then the envelope itself, so a large
+/// envelope is not copied into a frame first; the bytes on the wire are exactly those of
+/// [`Request::encode`].
+pub fn encode_deposit_head(
+    mailbox: &MailboxId,
+    deposit_id: &DepositId,
+    envelope_len: usize,
+) -> Result<Vec<u8>, WireError> {
+    if envelope_len == 0 {
+        return Err(WireError::Malformed("envelope is empty"));
+    }
+    if envelope_len > MAX_ENVELOPE_LEN {
+        return Err(too_large("envelope", envelope_len, MAX_ENVELOPE_LEN));
+    }
+    let mut v = start_frame(FrameType::Deposit, DEPOSIT_FIXED_LEN);
+    v.extend_from_slice(mailbox.as_bytes());
+    v.extend_from_slice(deposit_id.as_bytes());
+    let len = u32::try_from(DEPOSIT_FIXED_LEN + envelope_len).unwrap_or(u32::MAX);
+    v[2..6].copy_from_slice(&len.to_be_bytes());
+    Ok(v)
+}
+
 /// The fixed start of a deposit body: the mailbox and the deposit id. A relay that streams a
 /// large envelope to disk reads these first and the envelope (everything after them, whose
 /// length the frame header gives) piece by piece, instead of calling [`decode_request_body`] on

@@ -24,7 +24,7 @@ pub use error::WireError;
 pub use frame::{decode_request_header, decode_response_header, FrameHeader, FrameType};
 pub use message::{
     decode_deposit_head, decode_request, decode_request_body, decode_response,
-    decode_response_body, ErrorCode, ItemRef, Proof, Request, Response,
+    decode_response_body, encode_deposit_head, ErrorCode, ItemRef, Proof, Request, Response,
 };
 
 #[cfg(test)]

@@ -175,6 +175,18 @@ fn oversize_envelope_is_refused_by_the_encoder() {
         envelope: &max,
     };
     assert!(decode_request(&req.encode().unwrap()).is_ok());
+    let (m, d) = (MailboxId([0; 32]), DepositId([0; 16]));
+    assert!(matches!(
+        encode_deposit_head(&m, &d, MAX_ENVELOPE_LEN + 1),
+        Err(WireError::TooLarge { .. })
+    ));
+    assert!(encode_deposit_head(&m, &d, 0).is_err());
+    let head = encode_deposit_head(&m, &d, MAX_ENVELOPE_LEN).unwrap();
+    let h: [u8; FRAME_HEADER_LEN] = head[..FRAME_HEADER_LEN].try_into().unwrap();
+    assert_eq!(
+        decode_request_header(&h).unwrap().body_len,
+        DEPOSIT_FIXED_LEN + MAX_ENVELOPE_LEN
+    );
 }
 
 #[test]
@@ -375,6 +387,10 @@ proptest! {
         let head: &[u8; DEPOSIT_FIXED_LEN] = f[FRAME_HEADER_LEN..][..DEPOSIT_FIXED_LEN].try_into().unwrap();
         prop_assert_eq!(decode_deposit_head(head), (MailboxId(m), DepositId(d)));
         prop_assert_eq!(&f[FRAME_HEADER_LEN + DEPOSIT_FIXED_LEN..], &env[..]);
+        // Head then envelope, as a sender streams it, is the same frame byte for byte.
+        let mut streamed = encode_deposit_head(&MailboxId(m), &DepositId(d), env.len()).unwrap();
+        streamed.extend_from_slice(&env);
+        prop_assert_eq!(streamed, f);
     }
 
     #[test]
