@@ -3,8 +3,9 @@
 //! Two paths. A small envelope arrives whole in the request body and is stored in one write
 //! ([`apply`]). An envelope longer than [`LARGE_ENVELOPE_MIN`] is streamed ([`apply_streamed`]):
 //! the store is asked first (registered mailbox, repeat, quota), so a refused or repeated upload
-//! is answered before its bytes are sent; then the body is copied piece by piece to a writer
-//! thread that appends it to the store's file while the next pieces arrive.
+//! is answered before its bytes are sent; then the body's chunks, as the network delivered them
+//! (no copy), are handed in batches to a writer thread that appends each batch to the store's
+//! file with one vectored write while the next batch arrives.
 
 use super::{
     blocking, durable, encode, no_space, now_unix, BodyError, BodySource, Refusal, Shared,
@@ -15,13 +16,18 @@ use tokio::sync::mpsc;
 use vigil_core::ids::{DepositId, MailboxId};
 use vigil_core::wire::{ErrorCode, Response, WireError};
 
-/// Size of the pieces handed to the writer thread: large enough that a write call and a
-/// channel hand-off per piece cost nothing next to the bytes, small enough to hold a few.
+/// Bytes per batch handed to the writer thread: large enough that a write call and a channel
+/// hand-off per batch cost nothing next to the bytes, small enough to hold a few.
 pub(crate) const PIECE_LEN: usize = 1024 * 1024;
+/// Chunks per batch at most: one vectored write takes up to 1024 slices (Linux `IOV_MAX`).
+const PIECE_CHUNKS: usize = 1024;
 /// Pieces queued for the writer thread while the next one fills.
 const PIECES_QUEUED: usize = 2;
-/// Most request memory one streamed deposit holds: the piece being filled, the queued ones and
-/// the one being written. The listener reserves this much of its request-memory budget.
+/// Most request memory one streamed deposit holds: the batch being filled, the queued ones and
+/// the one being written. The listener reserves this much of its request-memory budget. (The
+/// chunks are views into quinn's receive buffers; a batch of small chunks can keep somewhat
+/// more of those buffers alive than its byte count, which the per-connection receive window
+/// bounds in turn.)
 pub(crate) const STREAMED_DEPOSIT_MEMORY: usize = PIECE_LEN * (PIECES_QUEUED + 2);
 
 /// `buf[offset..]` is the envelope. Taking the request buffer by value lets a deposit reach the
@@ -64,9 +70,9 @@ async fn stored(shared: &Shared, duplicate: bool) -> Result<Vec<u8>, Refusal> {
 }
 
 /// What the writer thread is handed.
-enum Piece {
-    /// The next bytes of the envelope.
-    Data(Vec<u8>),
+enum Piece<C> {
+    /// The next chunks of the envelope, in order.
+    Data(Vec<C>),
     /// Everything arrived: commit.
     Commit,
 }
@@ -140,43 +146,48 @@ pub(super) async fn apply_streamed<B: BodySource>(
 
 /// The writer thread: append pieces until Commit (then commit) or until the channel closes
 /// (then drop the staged envelope, which discards it). `Ok(None)`: discarded.
-fn write_pieces(
+fn write_pieces<C: AsRef<[u8]>>(
     mut staged: Box<dyn StagedEnvelope>,
-    mut rx: mpsc::Receiver<Piece>,
+    mut rx: mpsc::Receiver<Piece<C>>,
 ) -> Result<Option<(vigil_core::ids::ItemId, bool)>, StoreError> {
     while let Some(piece) = rx.blocking_recv() {
         match piece {
-            Piece::Data(bytes) => staged.write(&bytes)?,
+            Piece::Data(chunks) => {
+                let parts: Vec<&[u8]> = chunks.iter().map(AsRef::as_ref).collect();
+                staged.write_parts(&parts)?
+            }
             Piece::Commit => return staged.commit().map(Some),
         }
     }
     Ok(None)
 }
 
-/// Copy exactly `len` body bytes into pieces for the writer, then check the body ends there.
+/// Hand exactly `len` body bytes to the writer in batches, then check the body ends there.
 async fn pump<B: BodySource>(
     body: &mut B,
     len: usize,
-    tx: &mpsc::Sender<Piece>,
+    tx: &mpsc::Sender<Piece<B::Chunk>>,
 ) -> Result<(), Stopped> {
-    let mut piece = Vec::with_capacity(PIECE_LEN.min(len));
+    let mut piece = Vec::new();
+    let mut piece_len = 0usize;
     let mut got = 0usize;
     while got < len {
-        let want = (len - got).min(PIECE_LEN - piece.len());
+        let want = (len - got).min(PIECE_LEN - piece_len);
         match body.next_chunk(want).await {
             Ok(Some(chunk)) => {
-                let chunk = chunk.as_ref();
+                let n = chunk.as_ref().len();
                 // A source must not return more than asked; if one did, the body is refused
                 // rather than overrun.
-                if chunk.len() > want {
+                if n > want {
                     return Err(Stopped::Refused(Refusal::from_wire(
                         &WireError::TrailingData {
-                            extra: (chunk.len() - want) as u64,
+                            extra: (n - want) as u64,
                         },
                     )));
                 }
-                got += chunk.len();
-                piece.extend_from_slice(chunk);
+                got += n;
+                piece_len += n;
+                piece.push(chunk);
             }
             Ok(None) => {
                 return Err(Stopped::Refused(Refusal::from_wire(
@@ -189,10 +200,9 @@ async fn pump<B: BodySource>(
             Err(BodyError::Gone) => return Err(Stopped::Gone),
             Err(BodyError::TooSlow) => return Err(Stopped::Refused(Refusal::too_slow())),
         }
-        if piece.len() == PIECE_LEN || got == len {
-            let next = Vec::with_capacity(PIECE_LEN.min(len - got));
-            let full = std::mem::replace(&mut piece, next);
-            tx.send(Piece::Data(full))
+        if piece_len == PIECE_LEN || piece.len() == PIECE_CHUNKS || got == len {
+            piece_len = 0;
+            tx.send(Piece::Data(std::mem::take(&mut piece)))
                 .await
                 .map_err(|_| Stopped::Writer)?;
         }

@@ -351,8 +351,8 @@ pub async fn handle_body(
 
 /// Where a streamed request body comes from: the QUIC stream in the relay, a buffer in tests.
 pub trait BodySource: Send {
-    /// One piece of body.
-    type Chunk: AsRef<[u8]> + Send;
+    /// One piece of body, handed on to a writer thread as it is.
+    type Chunk: AsRef<[u8]> + Send + 'static;
 
     /// The next piece of the body, at most `max` bytes; `Ok(None)` once the peer finished
     /// sending.

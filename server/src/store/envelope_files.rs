@@ -21,7 +21,7 @@
 
 use super::StoreError;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{IoSlice, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// Name of the directory, inside the store directory.
@@ -217,9 +217,15 @@ impl TempEnvelope {
 
     /// Append `bytes`.
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
-        self.file.write_all(bytes).map_err(io_err)?;
-        self.written += bytes.len() as u64;
-        self.unsynced += bytes.len() as u64;
+        self.write_parts(&[bytes])
+    }
+
+    /// Append `parts` in order, with as few (vectored) write calls as the kernel allows.
+    pub fn write_parts(&mut self, parts: &[&[u8]]) -> Result<(), StoreError> {
+        let total: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        write_all_vectored(&mut self.file, parts).map_err(io_err)?;
+        self.written += total;
+        self.unsynced += total;
         if self.unsynced >= SYNC_EVERY {
             if self.syncer.is_none() {
                 self.syncer = Syncer::start(&self.file);
@@ -253,6 +259,38 @@ impl Drop for TempEnvelope {
     }
 }
 
+/// `write_all` for a list of slices: one `writev` per call, resuming after short writes.
+fn write_all_vectored(file: &mut File, parts: &[&[u8]]) -> std::io::Result<()> {
+    let (mut i, mut off) = (0usize, 0usize);
+    // Skip empty parts so a zero-length write below always means "no progress".
+    while i < parts.len() && parts[i].is_empty() {
+        i += 1;
+    }
+    while i < parts.len() {
+        // The kernel takes at most IOV_MAX (1024 on Linux) slices per call.
+        let end = parts.len().min(i + 1024);
+        let mut slices = Vec::with_capacity(end - i);
+        slices.push(IoSlice::new(&parts[i][off..]));
+        slices.extend(parts[i + 1..end].iter().map(|p| IoSlice::new(p)));
+        let mut n = match file.write_vectored(&slices) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        while i < parts.len() && n >= parts[i].len() - off {
+            n -= parts[i].len() - off;
+            i += 1;
+            off = 0;
+        }
+        off += n;
+        while i < parts.len() && off == 0 && parts[i].is_empty() {
+            i += 1;
+        }
+    }
+    Ok(())
+}
+
 fn remove_if_present(path: &Path) -> Result<(), StoreError> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
@@ -273,6 +311,27 @@ pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vectored_writes_keep_order_across_many_and_empty_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = EnvelopeFiles::open(dir.path()).unwrap();
+        let (f, p) = files.create_temp().unwrap();
+        let mut t = TempEnvelope::new(f, p.clone());
+        // More parts than one writev takes, some empty, uneven sizes.
+        let owned: Vec<Vec<u8>> = (0..3000u32)
+            .map(|i| vec![(i % 251) as u8; (i % 7) as usize * 100])
+            .collect();
+        let parts: Vec<&[u8]> = owned.iter().map(|v| &v[..]).collect();
+        t.write_parts(&parts).unwrap();
+        t.write_parts(&[]).unwrap();
+        t.write_parts(&[b"", b"end"]).unwrap();
+        t.sync().unwrap();
+        let mut want = owned.concat();
+        want.extend_from_slice(b"end");
+        assert_eq!(t.written(), want.len() as u64);
+        assert_eq!(std::fs::read(&p).unwrap(), want);
+    }
 
     #[test]
     fn publish_read_remove_and_garbage() {

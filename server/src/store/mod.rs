@@ -60,6 +60,12 @@ pub trait StagedEnvelope: Send {
     /// Append the next bytes of the envelope.
     fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError>;
 
+    /// Append `parts`, in order. Stores that can write them in one vectored call override
+    /// this; the network hands a large envelope over in many small pieces.
+    fn write_parts(&mut self, parts: &[&[u8]]) -> Result<(), StoreError> {
+        parts.iter().try_for_each(|p| self.write(p))
+    }
+
     /// Store the envelope, which must be exactly as long as announced. Returns the item id and
     /// whether the deposit id turned out to be a repeat. Like [`Store::deposit`], the write is
     /// durable only after the next [`Store::flush`].

@@ -423,16 +423,21 @@ impl StagedFile {
 
 impl StagedEnvelope for StagedFile {
     fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.write_parts(&[bytes])
+    }
+
+    fn write_parts(&mut self, parts: &[&[u8]]) -> Result<(), StoreError> {
         let temp = self
             .temp
             .as_mut()
             .ok_or(StoreError::Backend("envelope file already closed".into()))?;
-        if temp.written() + bytes.len() as u64 > self.len {
+        let total: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        if temp.written() + total > self.len {
             return Err(StoreError::Backend(
                 "envelope is longer than announced".into(),
             ));
         }
-        temp.write(bytes)
+        temp.write_parts(parts)
     }
 
     fn commit(mut self: Box<Self>) -> Result<(ItemId, bool), StoreError> {
