@@ -69,11 +69,12 @@ pub async fn serve_relay(connections: usize) -> Result<()> {
     Ok(())
 }
 
-/// Child: a bare quinn server. Every bidirectional stream is read to its end (bytes dropped)
-/// and answered with one byte.
-pub async fn serve_raw_quinn() -> Result<()> {
+/// A bare quinn server on 127.0.0.1 (port chosen by the OS), serving in a background task of
+/// the current runtime: every bidirectional stream is read to its end (bytes dropped) and
+/// answered with one byte. Used by the `serve-raw-quinn` child and, in process, by the ingest
+/// diagnostic.
+pub(crate) fn raw_quinn_server() -> Result<quinn::Endpoint> {
     let ep = quinn::Endpoint::server(raw_server_config()?, SocketAddr::from(([127, 0, 0, 1], 0)))?;
-    say("READY", &json!({"addr": ep.local_addr()?.to_string()}));
     let acceptor = ep.clone();
     tokio::spawn(async move {
         while let Some(incoming) = acceptor.accept().await {
@@ -94,6 +95,13 @@ pub async fn serve_raw_quinn() -> Result<()> {
             });
         }
     });
+    Ok(ep)
+}
+
+/// Child: a bare quinn server ([`raw_quinn_server`]).
+pub async fn serve_raw_quinn() -> Result<()> {
+    let ep = raw_quinn_server()?;
+    say("READY", &json!({"addr": ep.local_addr()?.to_string()}));
     let mut lines = stdin_lines();
     while lines.next_line().await?.is_some() {
         say("OK", &json!({}));
