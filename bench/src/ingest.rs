@@ -239,12 +239,13 @@ fn transaction4(trees: &[sled::Tree; 4], key: &[u8; 48], env: &[u8]) -> Result<(
 
 /// The middle step between the anchor and the relay: the relay's own store (`SledStore`, its
 /// transaction over four trees) and its group-commit `Flusher`, driven by the same tasks with
-/// the same bytes, without QUIC. Returns (reports/s, flushes, mean flush ms, blob files left).
+/// the same bytes, without QUIC. Returns (reports/s, flushes, mean flush ms, blob files left,
+/// CPU seconds of this process).
 pub async fn store_only(
     clients: usize,
     count: usize,
     envelope: Arc<Vec<u8>>,
-) -> Result<(f64, f64, f64, f64)> {
+) -> Result<(f64, f64, f64, f64, f64)> {
     use vigil_relay::store::flusher::Flusher;
     use vigil_relay::store::{Quota, SledStore, Store};
     let dir = tempfile::tempdir()?;
@@ -268,6 +269,7 @@ pub async fn store_only(
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();
+    let cpu0 = cpu_secs()?;
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for c in 0..clients {
@@ -293,6 +295,7 @@ pub async fn store_only(
     .await
     .map_err(|_| anyhow!("store-only ingest did not finish in time"))??;
     let secs = start.elapsed().as_secs_f64();
+    let cpu = cpu_secs()? - cpu0;
     let f = flusher.stats();
     drop(flusher);
     let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
@@ -307,6 +310,7 @@ pub async fn store_only(
         flushes,
         f.flush_micros as f64 / 1e3 / flushes,
         blobs as f64,
+        cpu,
     ))
 }
 
@@ -655,8 +659,12 @@ pub async fn run(s: &Sizes, out: &mut Report) -> Result<()> {
         tx.flush_secs * 1e3 / tx.flushes.max(1) as f64,
     );
     crate::progress("ingest, middle step: the relay's store and flusher without QUIC");
-    let (store_per_s, store_flushes, store_flush_ms, store_blobs) =
+    let (store_per_s, store_flushes, store_flush_ms, store_blobs, store_cpu) =
         store_only(s.clients, ingest_count, envelope.clone()).await?;
+    out.set(
+        "ingest_store_only_cpu_us_per_report",
+        store_cpu * 1e6 / ingest_count as f64,
+    );
     out.set("ingest_store_only_per_s", store_per_s);
     out.set(
         "ingest_store_only_ratio_vs_raw_sled",
