@@ -451,13 +451,26 @@ pub async fn raw_quinn_ingest(
     })
 }
 
-/// Connect `n` clients, `parallel` handshakes at a time.
+/// Connect `n` clients, 32 handshakes at a time. A handshake that fails to get through (its
+/// packets can be dropped when loopback bursts overflow a socket's receive buffer on a loaded
+/// machine) is tried again, up to twice per client.
 async fn connect_many(addr: &str, fp: &CertFingerprint, n: usize) -> Result<Vec<Arc<RelayClient>>> {
     let mut out = Vec::with_capacity(n);
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..n {
         let (addr, fp) = (addr.to_string(), *fp);
-        set.spawn(async move { RelayClient::connect(&addr, &fp).await });
+        set.spawn(async move {
+            let mut tries = 0;
+            loop {
+                match RelayClient::connect(&addr, &fp).await {
+                    Err(e @ vigil_client::relay::RelayError::Unreachable { .. }) if tries < 2 => {
+                        tries += 1;
+                        eprintln!("vigil-bench: a relay handshake failed ({e}); retrying");
+                    }
+                    r => return r,
+                }
+            }
+        });
         if set.len() >= 32 {
             if let Some(r) = set.join_next().await {
                 out.push(Arc::new(r??));
