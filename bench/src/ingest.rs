@@ -329,6 +329,8 @@ pub struct RawQuinn {
     pub per_s: f64,
     /// UDP datagrams dropped for a full receive buffer during the run (machine-wide).
     pub udp_drops: f64,
+    /// UDP sends (both directions, machine-wide) per request.
+    pub udp_sends_per_request: f64,
     /// CPU of this process (the clients, plus the server when it is in process).
     pub cpu_secs: f64,
     /// CPU of the server child, if the server was a child.
@@ -401,6 +403,7 @@ pub async fn raw_quinn_ingest(
     };
     let (cpu0, scpu0) = (cpu_secs()?, server_cpu()?);
     let drops0 = crate::util::udp_rcvbuf_errors()?;
+    let sends0 = crate::util::udp_out_datagrams()?;
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for (c, conn) in conns.iter().enumerate() {
@@ -430,6 +433,7 @@ pub async fn raw_quinn_ingest(
     let secs = start.elapsed().as_secs_f64();
     let (cpu, scpu) = (cpu_secs()? - cpu0, server_cpu()? - scpu0);
     let udp_drops = crate::util::udp_rcvbuf_errors()? - drops0;
+    let udp_sends_per_request = (crate::util::udp_out_datagrams()? - sends0) / count as f64;
     for c in &conns {
         c.close(0u32.into(), b"done");
     }
@@ -446,6 +450,7 @@ pub async fn raw_quinn_ingest(
     Ok(RawQuinn {
         per_s: count as f64 / secs,
         udp_drops,
+        udp_sends_per_request,
         cpu_secs: cpu,
         server_cpu_secs: scpu,
     })
@@ -723,6 +728,10 @@ pub async fn run(s: &Sizes, out: &mut Report) -> Result<()> {
     );
     out.set("ingest_diag_raw_quinn_client_endpoints", s.clients as f64);
     out.set("ingest_diag_raw_quinn_udp_rcvbuf_drops", rq.udp_drops);
+    out.set(
+        "ingest_diag_raw_quinn_udp_sends_per_request",
+        rq.udp_sends_per_request,
+    );
     let rqi = raw_quinn_ingest(
         RawQuinnServer::InProcess,
         s.clients,
@@ -813,7 +822,12 @@ pub async fn run(s: &Sizes, out: &mut Report) -> Result<()> {
         let f0 = relay.stats().await.flush;
         let cpu0 = cpu_secs()?;
         let drops0 = crate::util::udp_rcvbuf_errors()?;
+        let sends0 = crate::util::udp_out_datagrams()?;
         let took = deposit_many(&clients, &others, ingest_count, envelope.clone()).await?;
+        out.set(
+            "ingest_udp_sends_per_report",
+            (crate::util::udp_out_datagrams()? - sends0) / ingest_count as f64,
+        );
         let cpu = cpu_secs()? - cpu0;
         out.set(
             "ingest_udp_rcvbuf_drops",

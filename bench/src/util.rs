@@ -77,6 +77,16 @@ fn cpu_secs_at(path: &str) -> Result<f64> {
 /// UDP datagrams the kernel dropped because a socket's receive buffer was full
 /// (`RcvbufErrors` in `/proc/net/snmp`). Machine-wide: other processes' drops count too.
 pub fn udp_rcvbuf_errors() -> Result<f64> {
+    udp_counter("RcvbufErrors")
+}
+
+/// UDP sends counted by the kernel (`OutDatagrams` in `/proc/net/snmp`; a GSO batch of
+/// several packets counts once). Machine-wide.
+pub fn udp_out_datagrams() -> Result<f64> {
+    udp_counter("OutDatagrams")
+}
+
+fn udp_counter(name: &str) -> Result<f64> {
     let snmp = std::fs::read_to_string("/proc/net/snmp").context("cannot read /proc/net/snmp")?;
     let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
     let (names, values) = (udp.next(), udp.next());
@@ -85,14 +95,14 @@ pub fn udp_rcvbuf_errors() -> Result<f64> {
     };
     let i = names
         .split_whitespace()
-        .position(|n| n == "RcvbufErrors")
-        .ok_or_else(|| anyhow!("/proc/net/snmp has no RcvbufErrors"))?;
+        .position(|n| n == name)
+        .ok_or_else(|| anyhow!("/proc/net/snmp has no {name}"))?;
     values
         .split_whitespace()
         .nth(i)
         .ok_or_else(|| anyhow!("short Udp line in /proc/net/snmp"))?
         .parse()
-        .context("RcvbufErrors is not a number")
+        .with_context(|| format!("{name} is not a number"))
 }
 
 pub fn self_mem() -> Result<Mem> {
