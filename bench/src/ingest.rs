@@ -239,12 +239,13 @@ fn transaction4(trees: &[sled::Tree; 4], key: &[u8; 48], env: &[u8]) -> Result<(
 
 /// The middle step between the anchor and the relay: the relay's own store (`SledStore`, its
 /// transaction over four trees) and its group-commit `Flusher`, driven by the same tasks with
-/// the same bytes, without QUIC. Returns (reports/s, flushes, mean flush ms, blob files left).
+/// the same bytes, without QUIC. Returns (reports/s, flushes, mean flush ms, blob files left,
+/// CPU seconds of this process).
 pub async fn store_only(
     clients: usize,
     count: usize,
     envelope: Arc<Vec<u8>>,
-) -> Result<(f64, f64, f64, f64)> {
+) -> Result<(f64, f64, f64, f64, f64)> {
     use vigil_relay::store::flusher::Flusher;
     use vigil_relay::store::{Quota, SledStore, Store};
     let dir = tempfile::tempdir()?;
@@ -268,6 +269,7 @@ pub async fn store_only(
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();
+    let cpu0 = cpu_secs()?;
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for c in 0..clients {
@@ -293,6 +295,7 @@ pub async fn store_only(
     .await
     .map_err(|_| anyhow!("store-only ingest did not finish in time"))??;
     let secs = start.elapsed().as_secs_f64();
+    let cpu = cpu_secs()? - cpu0;
     let f = flusher.stats();
     drop(flusher);
     let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
@@ -307,16 +310,174 @@ pub async fn store_only(
         flushes,
         f.flush_micros as f64 / 1e3 / flushes,
         blobs as f64,
+        cpu,
     ))
 }
 
-/// Connect `n` clients, `parallel` handshakes at a time.
+/// Where the bare-quinn ingest diagnostic's server runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum RawQuinnServer {
+    /// The `serve-raw-quinn` child process (its CPU is read from `/proc/PID/stat`).
+    Child,
+    /// A bare quinn server in this process on its own runtime, as the relay runs in the
+    /// ingest phase.
+    InProcess,
+}
+
+/// What the bare-quinn ingest diagnostic measured.
+pub struct RawQuinn {
+    pub per_s: f64,
+    /// UDP datagrams dropped for a full receive buffer during the run (machine-wide).
+    pub udp_drops: f64,
+    /// UDP sends (both directions, machine-wide) per request.
+    pub udp_sends_per_request: f64,
+    /// CPU of this process (the clients, plus the server when it is in process).
+    pub cpu_secs: f64,
+    /// CPU of the server child, if the server was a child.
+    pub server_cpu_secs: f64,
+}
+
+/// A client transport like `RelayClient`'s: BBR, no streams opened by the server,
+/// keep-alives, 20 s idle timeout.
+fn raw_quinn_client_config() -> Result<quinn::ClientConfig> {
+    let mut cc = crate::util::client_config(crate::util::RAW_ALPN)?;
+    let mut t = quinn::TransportConfig::default();
+    t.max_concurrent_uni_streams(0u32.into());
+    t.max_concurrent_bidi_streams(0u32.into());
+    t.keep_alive_interval(Some(Duration::from_secs(5)));
+    t.max_idle_timeout(Some(quinn::IdleTimeout::try_from(Duration::from_secs(20))?));
+    t.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
+    cc.transport_config(Arc::new(t));
+    Ok(cc)
+}
+
+/// Diagnostic ceiling for ingest: the same shape as the relay's ingest (`clients` QUIC
+/// connections from this process, each doing its share of `count` requests one after another:
+/// open a bidirectional stream, write the 4 KiB envelope, finish, read the one-byte answer)
+/// against a bare quinn server that stores nothing. `endpoints`: UDP sockets (quinn endpoints)
+/// the clients are spread over; `RelayClient` opens one per client.
+pub async fn raw_quinn_ingest(
+    server: RawQuinnServer,
+    clients: usize,
+    endpoints: usize,
+    count: usize,
+    envelope: Arc<Vec<u8>>,
+) -> Result<RawQuinn> {
+    let (child, local, remote) = match server {
+        RawQuinnServer::Child => {
+            let (w, addr, _) = crate::net::spawn_server(crate::net::Target::Raw, clients).await?;
+            (Some(w), None, addr.parse::<std::net::SocketAddr>()?)
+        }
+        RawQuinnServer::InProcess => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
+                .thread_name("bench-raw-quinn")
+                .enable_all()
+                .build()?;
+            let ep = rt
+                .spawn(async { crate::net::raw_quinn_server(false) })
+                .await??;
+            let addr = ep.local_addr()?;
+            (None, Some((rt, ep)), addr)
+        }
+    };
+    let config = raw_quinn_client_config()?;
+    let eps = (0..endpoints.clamp(1, clients.max(1)))
+        .map(|_| quinn::Endpoint::client(std::net::SocketAddr::from(([127, 0, 0, 1], 0))))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let mut conns = Vec::with_capacity(clients);
+    let mut set = tokio::task::JoinSet::new();
+    for c in 0..clients {
+        let connecting = eps[c % eps.len()].connect_with(config.clone(), remote, "localhost")?;
+        set.spawn(tokio::time::timeout(Duration::from_secs(10), connecting));
+        if set.len() >= 32 {
+            if let Some(r) = set.join_next().await {
+                conns.push(r?.map_err(|_| anyhow!("a bare quinn handshake timed out"))??);
+            }
+        }
+    }
+    while let Some(r) = set.join_next().await {
+        conns.push(r?.map_err(|_| anyhow!("a bare quinn handshake timed out"))??);
+    }
+    let server_cpu = || match &child {
+        Some(w) => crate::util::cpu_secs_of(w.pid),
+        None => Ok(0.0),
+    };
+    let (cpu0, scpu0) = (cpu_secs()?, server_cpu()?);
+    let drops0 = crate::util::udp_rcvbuf_errors()?;
+    let sends0 = crate::util::udp_out_datagrams()?;
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (c, conn) in conns.iter().enumerate() {
+        let share = count / clients + usize::from(c < count % clients);
+        let (conn, env) = (conn.clone(), envelope.clone());
+        tasks.spawn(async move {
+            for _ in 0..share {
+                let (mut send, mut recv) = conn.open_bi().await?;
+                send.write_all(&env).await?;
+                send.finish()?;
+                let reply = recv.read_to_end(16).await?;
+                if reply != [1] {
+                    bail!("bare quinn server answered {reply:?}");
+                }
+            }
+            anyhow::Ok(())
+        });
+    }
+    tokio::time::timeout(PHASE_TIMEOUT, async {
+        while let Some(r) = tasks.join_next().await {
+            r??;
+        }
+        anyhow::Ok(())
+    })
+    .await
+    .map_err(|_| anyhow!("bare quinn ingest did not finish in time"))??;
+    let secs = start.elapsed().as_secs_f64();
+    let (cpu, scpu) = (cpu_secs()? - cpu0, server_cpu()? - scpu0);
+    let udp_drops = crate::util::udp_rcvbuf_errors()? - drops0;
+    let udp_sends_per_request = (crate::util::udp_out_datagrams()? - sends0) / count as f64;
+    for c in &conns {
+        c.close(0u32.into(), b"done");
+    }
+    for ep in &eps {
+        let _ = tokio::time::timeout(Duration::from_secs(2), ep.wait_idle()).await;
+    }
+    if let Some((rt, ep)) = local {
+        ep.close(0u32.into(), b"done");
+        rt.shutdown_background();
+    }
+    if let Some(w) = child {
+        w.stop().await?;
+    }
+    Ok(RawQuinn {
+        per_s: count as f64 / secs,
+        udp_drops,
+        udp_sends_per_request,
+        cpu_secs: cpu,
+        server_cpu_secs: scpu,
+    })
+}
+
+/// Connect `n` clients, 32 handshakes at a time. A handshake that fails to get through (its
+/// packets can be dropped when loopback bursts overflow a socket's receive buffer on a loaded
+/// machine) is tried again, up to twice per client.
 async fn connect_many(addr: &str, fp: &CertFingerprint, n: usize) -> Result<Vec<Arc<RelayClient>>> {
     let mut out = Vec::with_capacity(n);
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..n {
         let (addr, fp) = (addr.to_string(), *fp);
-        set.spawn(async move { RelayClient::connect(&addr, &fp).await });
+        set.spawn(async move {
+            let mut tries = 0;
+            loop {
+                match RelayClient::connect(&addr, &fp).await {
+                    Err(e @ vigil_client::relay::RelayError::Unreachable { .. }) if tries < 2 => {
+                        tries += 1;
+                        eprintln!("vigil-bench: a relay handshake failed ({e}); retrying");
+                    }
+                    r => return r,
+                }
+            }
+        });
         if set.len() >= 32 {
             if let Some(r) = set.join_next().await {
                 out.push(Arc::new(r??));
@@ -518,8 +679,12 @@ pub async fn run(s: &Sizes, out: &mut Report) -> Result<()> {
         tx.flush_secs * 1e3 / tx.flushes.max(1) as f64,
     );
     crate::progress("ingest, middle step: the relay's store and flusher without QUIC");
-    let (store_per_s, store_flushes, store_flush_ms, store_blobs) =
+    let (store_per_s, store_flushes, store_flush_ms, store_blobs, store_cpu) =
         store_only(s.clients, ingest_count, envelope.clone()).await?;
+    out.set(
+        "ingest_store_only_cpu_us_per_report",
+        store_cpu * 1e6 / ingest_count as f64,
+    );
     out.set("ingest_store_only_per_s", store_per_s);
     out.set(
         "ingest_store_only_ratio_vs_raw_sled",
@@ -532,8 +697,100 @@ pub async fn run(s: &Sizes, out: &mut Report) -> Result<()> {
     out.set("ingest_store_only_mean_flush_ms", store_flush_ms);
     out.set("ingest_store_only_blob_files_left", store_blobs);
 
+    crate::progress(&format!(
+        "ingest, ceiling: the same {} closed-loop clients against a bare quinn server",
+        s.clients
+    ));
+    // As RelayClient does: one endpoint (UDP socket) per client connection.
+    let rq = raw_quinn_ingest(
+        RawQuinnServer::Child,
+        s.clients,
+        s.clients,
+        ingest_count,
+        envelope.clone(),
+    )
+    .await?;
+    let per = |secs: f64| secs * 1e6 / ingest_count as f64;
+    out.set("ingest_diag_raw_quinn_per_s", rq.per_s);
+    out.set(
+        "ingest_diag_raw_quinn_ratio_vs_raw_sled",
+        rq.per_s / raw.per_s,
+    );
+    out.set(
+        "ingest_diag_raw_quinn_client_cpu_us_per_request",
+        per(rq.cpu_secs),
+    );
+    out.set(
+        "ingest_diag_raw_quinn_server_cpu_us_per_request",
+        per(rq.server_cpu_secs),
+    );
+    out.set(
+        "ingest_diag_raw_quinn_cpu_us_per_request",
+        per(rq.cpu_secs + rq.server_cpu_secs),
+    );
+    out.set("ingest_diag_raw_quinn_client_endpoints", s.clients as f64);
+    out.set("ingest_diag_raw_quinn_udp_rcvbuf_drops", rq.udp_drops);
+    out.set(
+        "ingest_diag_raw_quinn_udp_sends_per_request",
+        rq.udp_sends_per_request,
+    );
+    let rqi = raw_quinn_ingest(
+        RawQuinnServer::InProcess,
+        s.clients,
+        s.clients,
+        ingest_count,
+        envelope.clone(),
+    )
+    .await?;
+    out.set("ingest_diag_raw_quinn_in_process_per_s", rqi.per_s);
+    out.set(
+        "ingest_diag_raw_quinn_in_process_ratio_vs_raw_sled",
+        rqi.per_s / raw.per_s,
+    );
+    out.set(
+        "ingest_diag_raw_quinn_in_process_cpu_us_per_request",
+        per(rqi.cpu_secs),
+    );
+    out.set(
+        "ingest_diag_raw_quinn_in_process_udp_rcvbuf_drops",
+        rqi.udp_drops,
+    );
+    let rq1 = raw_quinn_ingest(
+        RawQuinnServer::InProcess,
+        s.clients,
+        1,
+        ingest_count,
+        envelope.clone(),
+    )
+    .await?;
+    out.set(
+        "ingest_diag_raw_quinn_in_process_1_endpoint_per_s",
+        rq1.per_s,
+    );
+    out.set(
+        "ingest_diag_raw_quinn_in_process_1_endpoint_cpu_us_per_request",
+        per(rq1.cpu_secs),
+    );
+    out.set(
+        "ingest_diag_raw_quinn_in_process_1_endpoint_udp_rcvbuf_drops",
+        rq1.udp_drops,
+    );
+
     let dir = tempfile::tempdir()?;
-    let relay = vigil_relay::start(relay_config(dir.path(), s.clients + 64)).await?;
+    // The relay gets its own runtime, as `vigil-relay` has in its own process (one worker per
+    // core), instead of sharing the one that drives the 256 clients: on a shared runtime, every
+    // relay task (above all quinn's endpoint driver, which drains the relay's one UDP socket)
+    // queues behind hundreds of ready client tasks, the socket's receive buffer overflows, and
+    // the figure measures loss recovery of the bench's own making. The clients and the relay
+    // still share this process and its two cores.
+    let relay_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .thread_name("bench-relay")
+        .enable_all()
+        .build()?;
+    let relay = relay_rt
+        .spawn(vigil_relay::start(relay_config(dir.path(), s.clients + 64)))
+        .await??;
     let addr = relay.local_addr().to_string();
     let fp = relay.fingerprint();
     let result = async {
@@ -566,8 +823,18 @@ pub async fn run(s: &Sizes, out: &mut Report) -> Result<()> {
         let clients = connect_many(&addr, &fp, s.clients).await?;
         let f0 = relay.stats().await.flush;
         let cpu0 = cpu_secs()?;
+        let drops0 = crate::util::udp_rcvbuf_errors()?;
+        let sends0 = crate::util::udp_out_datagrams()?;
         let took = deposit_many(&clients, &others, ingest_count, envelope.clone()).await?;
+        out.set(
+            "ingest_udp_sends_per_report",
+            (crate::util::udp_out_datagrams()? - sends0) / ingest_count as f64,
+        );
         let cpu = cpu_secs()? - cpu0;
+        out.set(
+            "ingest_udp_rcvbuf_drops",
+            crate::util::udp_rcvbuf_errors()? - drops0,
+        );
         let f1 = relay.stats().await.flush;
         let ingest = ingest_count as f64 / took.as_secs_f64();
         drop(clients);
@@ -653,6 +920,7 @@ pub async fn run(s: &Sizes, out: &mut Report) -> Result<()> {
         anyhow::Ok(())
     }
     .await;
-    relay.shutdown().await?;
+    relay_rt.spawn(relay.shutdown()).await??;
+    relay_rt.shutdown_background();
     result
 }

@@ -73,16 +73,17 @@ pub async fn serve_relay(connections: usize) -> Result<()> {
     Ok(())
 }
 
-/// Child: a bare quinn server. Every bidirectional stream is read to its end (bytes dropped)
-/// and answered with one byte.
+/// A bare quinn server on 127.0.0.1 (port chosen by the OS), serving in a background task of
+/// the current runtime: every bidirectional stream is read to its end (bytes dropped) and
+/// answered with one byte. Used by the `serve-raw-quinn` child and, in process, by the ingest
+/// diagnostic.
 ///
 /// With `durable`, every stream is written to a new file in a temporary directory by a
 /// blocking thread as its chunks arrive (no copy on the way), and the file is `fdatasync`ed
 /// before the answer: the same disk work as the relay's large-envelope path, without anything
 /// else the relay does (frame, store index, group flush).
-pub async fn serve_raw_quinn(durable: bool) -> Result<()> {
+pub(crate) fn raw_quinn_server(durable: bool) -> Result<quinn::Endpoint> {
     let ep = quinn::Endpoint::server(raw_server_config()?, SocketAddr::from(([127, 0, 0, 1], 0)))?;
-    say("READY", &json!({"addr": ep.local_addr()?.to_string()}));
     let dir = std::sync::Arc::new(tempfile::tempdir()?);
     let acceptor = ep.clone();
     tokio::spawn(async move {
@@ -134,6 +135,13 @@ pub async fn serve_raw_quinn(durable: bool) -> Result<()> {
             });
         }
     });
+    Ok(ep)
+}
+
+/// Child: a bare quinn server ([`raw_quinn_server`]).
+pub async fn serve_raw_quinn(durable: bool) -> Result<()> {
+    let ep = raw_quinn_server(durable)?;
+    say("READY", &json!({"addr": ep.local_addr()?.to_string()}));
     let mut lines = stdin_lines();
     while lines.next_line().await?.is_some() {
         say("OK", &json!({}));

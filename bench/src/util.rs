@@ -48,21 +48,61 @@ pub fn mem_of(pid: u32) -> Result<Mem> {
 /// CPU time (user + system) this process has used, in seconds. `/proc` reports it in
 /// USER_HZ ticks, which Linux fixes at 100 per second for user space.
 pub fn cpu_secs() -> Result<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").context("cannot read /proc/self/stat")?;
+    cpu_secs_at("/proc/self/stat")
+}
+
+/// CPU time (user + system) process `pid` (e.g. a server child) has used, in seconds.
+pub fn cpu_secs_of(pid: u32) -> Result<f64> {
+    cpu_secs_at(&format!("/proc/{pid}/stat"))
+}
+
+fn cpu_secs_at(path: &str) -> Result<f64> {
+    let stat = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
     // The command name (field 2) may contain spaces; fields after its ')' are plain.
     let rest = stat
         .rsplit_once(')')
         .map(|(_, r)| r)
-        .ok_or_else(|| anyhow!("unexpected /proc/self/stat"))?;
+        .ok_or_else(|| anyhow!("unexpected {path}"))?;
     let f: Vec<&str> = rest.split_whitespace().collect();
     // After ')': state is index 0, so utime (field 14) is index 11 and stime index 12.
     let tick = |i: usize| -> Result<f64> {
         Ok(f.get(i)
-            .ok_or_else(|| anyhow!("short /proc/self/stat"))?
+            .ok_or_else(|| anyhow!("short {path}"))?
             .parse::<f64>()?
             / 100.0)
     };
     Ok(tick(11)? + tick(12)?)
+}
+
+/// UDP datagrams the kernel dropped because a socket's receive buffer was full
+/// (`RcvbufErrors` in `/proc/net/snmp`). Machine-wide: other processes' drops count too.
+pub fn udp_rcvbuf_errors() -> Result<f64> {
+    udp_counter("RcvbufErrors")
+}
+
+/// UDP sends counted by the kernel (`OutDatagrams` in `/proc/net/snmp`; a GSO batch of
+/// several packets counts once). Machine-wide.
+pub fn udp_out_datagrams() -> Result<f64> {
+    udp_counter("OutDatagrams")
+}
+
+fn udp_counter(name: &str) -> Result<f64> {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").context("cannot read /proc/net/snmp")?;
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let (names, values) = (udp.next(), udp.next());
+    let (Some(names), Some(values)) = (names, values) else {
+        bail!("/proc/net/snmp has no Udp lines");
+    };
+    let i = names
+        .split_whitespace()
+        .position(|n| n == name)
+        .ok_or_else(|| anyhow!("/proc/net/snmp has no {name}"))?;
+    values
+        .split_whitespace()
+        .nth(i)
+        .ok_or_else(|| anyhow!("short Udp line in /proc/net/snmp"))?
+        .parse()
+        .with_context(|| format!("{name} is not a number"))
 }
 
 pub fn self_mem() -> Result<Mem> {
