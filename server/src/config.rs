@@ -164,6 +164,11 @@ limits! {
     connection_receive_window: u32 = 4 * 1024 * 1024;
     /// TLS handshake bytes buffered per connection (quinn `crypto_buffer_size`).
     crypto_buffer_bytes: usize = 16 * 1024;
+    /// Kernel receive and send buffer of the relay's one UDP socket, bytes. Every client's
+    /// packets arrive on it; when it overflows the kernel drops them and clients wait for
+    /// retransmissions. Linux caps it at `net.core.rmem_max` / `net.core.wmem_max` (often
+    /// 208 KiB); the relay warns at start if it got less than asked (see operations.md).
+    udp_buffer_bytes: usize = 4 * 1024 * 1024;
     /// Seconds a QUIC/TLS handshake may take.
     handshake_timeout_secs: u64 = 10;
     /// Seconds of silence after which a connection is closed.
@@ -304,6 +309,12 @@ impl Limits {
             "crypto_buffer_bytes",
             l.crypto_buffer_bytes,
             ">= 4096 (a certificate must fit)",
+        )?;
+        check(
+            (64 * 1024..=1 << 30).contains(&l.udp_buffer_bytes),
+            "udp_buffer_bytes",
+            l.udp_buffer_bytes,
+            "65536 ..= 1073741824",
         )?;
         for (name, v) in [
             ("handshake_timeout_secs", l.handshake_timeout_secs),
@@ -556,6 +567,9 @@ mod tests {
         let vars = HashMap::from([("VIGIL_RELAY_MAX_ENVELOPE_BYTES", "99999999")]);
         let e = RelayConfig::layered(None, &env(&vars), &FlagLayer::default()).unwrap_err();
         assert!(e.to_string().contains("max_envelope_bytes"), "{e}");
+        let vars = HashMap::from([("VIGIL_RELAY_UDP_BUFFER_BYTES", "1000")]);
+        let e = RelayConfig::layered(None, &env(&vars), &FlagLayer::default()).unwrap_err();
+        assert!(e.to_string().contains("udp_buffer_bytes"), "{e}");
     }
 
     #[test]

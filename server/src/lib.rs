@@ -208,6 +208,35 @@ pub fn fingerprint_of_data_dir(dir: &Path) -> Result<CertFingerprint> {
     Ok(cert::load_or_create(dir)?.fingerprint())
 }
 
+/// Bind the UDP socket with the configured buffer sizes and make it a quinn endpoint.
+fn bind(config: &RelayConfig, server_config: quinn::ServerConfig) -> Result<quinn::Endpoint> {
+    let in_use = || format!("cannot listen on {}; is the port in use?", config.listen);
+    let socket = std::net::UdpSocket::bind(config.listen).with_context(in_use)?;
+    let want = config.limits.udp_buffer_bytes;
+    let state = quinn::udp::UdpSocketState::new((&socket).into())
+        .context("cannot set up the UDP socket")?;
+    // A refusal here is not fatal: the relay works with the kernel's default buffers, only
+    // drops more packets under load. Linux reports twice the size it grants.
+    let _ = state.set_recv_buffer_size((&socket).into(), want);
+    let _ = state.set_send_buffer_size((&socket).into(), want);
+    let got = state.recv_buffer_size((&socket).into()).unwrap_or(0);
+    if got < want {
+        tracing::warn!(
+            wanted = want,
+            granted = got,
+            "the kernel granted a smaller UDP receive buffer than udp_buffer_bytes; under load \
+             packets will be dropped; raise net.core.rmem_max (see docs/operations.md)"
+        );
+    }
+    quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(server_config),
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    )
+    .with_context(in_use)
+}
+
 /// Start a relay: load or create the certificate, open the store, bind, and serve in background
 /// tasks on the current tokio runtime.
 pub async fn start(config: RelayConfig) -> Result<RelayHandle> {
@@ -231,8 +260,7 @@ pub async fn start(config: RelayConfig) -> Result<RelayHandle> {
         })?,
     );
     let server_config = listener::server_config(&identity, &config)?;
-    let endpoint = quinn::Endpoint::server(server_config, config.listen)
-        .with_context(|| format!("cannot listen on {}; is the port in use?", config.listen))?;
+    let endpoint = bind(&config, server_config)?;
     let local_addr = endpoint
         .local_addr()
         .context("cannot read the listening address")?;
