@@ -34,6 +34,18 @@ fn deposit_id() -> DepositId {
     DepositId(rand::random())
 }
 
+/// Wait for every task of a load loop, at most [`PHASE_TIMEOUT`]; the first error wins.
+async fn join_all(tasks: &mut tokio::task::JoinSet<Result<()>>, what: &str) -> Result<()> {
+    tokio::time::timeout(PHASE_TIMEOUT, async {
+        while let Some(r) = tasks.join_next().await {
+            r??;
+        }
+        anyhow::Ok(())
+    })
+    .await
+    .map_err(|_| anyhow!("{what} did not finish in time"))?
+}
+
 /// How the raw sled tasks write.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum RawWrite {
@@ -193,14 +205,7 @@ pub async fn raw_sled(
         });
     }
     drop(tx);
-    tokio::time::timeout(PHASE_TIMEOUT, async {
-        while let Some(r) = tasks.join_next().await {
-            r??;
-        }
-        anyhow::Ok(())
-    })
-    .await
-    .map_err(|_| anyhow!("raw sled anchor did not finish in time"))??;
+    join_all(&mut tasks, "raw sled anchor").await?;
     let secs = start.elapsed().as_secs_f64();
     let cpu = cpu_secs()? - cpu0;
     let _ = flusher.await;
@@ -286,14 +291,7 @@ pub async fn store_only(
             anyhow::Ok(())
         });
     }
-    tokio::time::timeout(PHASE_TIMEOUT, async {
-        while let Some(r) = tasks.join_next().await {
-            r??;
-        }
-        anyhow::Ok(())
-    })
-    .await
-    .map_err(|_| anyhow!("store-only ingest did not finish in time"))??;
+    join_all(&mut tasks, "store-only ingest").await?;
     let secs = start.elapsed().as_secs_f64();
     let cpu = cpu_secs()? - cpu0;
     let f = flusher.stats();
@@ -424,14 +422,7 @@ pub async fn raw_quinn_ingest(
             anyhow::Ok(())
         });
     }
-    tokio::time::timeout(PHASE_TIMEOUT, async {
-        while let Some(r) = tasks.join_next().await {
-            r??;
-        }
-        anyhow::Ok(())
-    })
-    .await
-    .map_err(|_| anyhow!("bare quinn ingest did not finish in time"))??;
+    join_all(&mut tasks, "bare quinn ingest").await?;
     let secs = start.elapsed().as_secs_f64();
     let (cpu, scpu) = (cpu_secs()? - cpu0, server_cpu()? - scpu0);
     let udp_drops = crate::util::udp_rcvbuf_errors()? - drops0;
@@ -513,14 +504,7 @@ async fn deposit_many(
             anyhow::Ok(())
         });
     }
-    tokio::time::timeout(PHASE_TIMEOUT, async {
-        while let Some(r) = tasks.join_next().await {
-            r??;
-        }
-        anyhow::Ok(())
-    })
-    .await
-    .map_err(|_| anyhow!("deposits did not finish in time"))??;
+    join_all(&mut tasks, "deposits").await?;
     Ok(start.elapsed())
 }
 

@@ -474,6 +474,8 @@ async fn full_disk_refuses_deposits_serves_fetches_and_recovers() {
 /// A streamed body in memory: `pieces` in order, then the end of the stream, or `Gone` if
 /// `gone_after` pieces were handed out. Counts what was read.
 struct MemBody {
+    /// The length the deposit announces (may differ from what `pieces` hold).
+    announced: usize,
     pieces: std::collections::VecDeque<Vec<u8>>,
     gone_after: Option<usize>,
     handed: usize,
@@ -483,6 +485,7 @@ struct MemBody {
 impl MemBody {
     fn new(data: &[u8], piece: usize) -> Self {
         Self {
+            announced: data.len(),
             pieces: data.chunks(piece).map(|c| c.to_vec()).collect(),
             gone_after: None,
             handed: 0,
@@ -525,6 +528,18 @@ fn fetched_envelopes(frame: &[u8]) -> Vec<Vec<u8>> {
     }
 }
 
+/// A streamed deposit of a body from `body`, whose length is the whole of what it holds.
+async fn stream(f: &Fixture, m: &MailboxId, d: u8, body: &mut MemBody) -> Vec<u8> {
+    let len = body.announced;
+    handle_streamed_deposit(&f.shared, &head(m, d), len, body)
+        .await
+        .expect("the body source does not vanish")
+}
+
+fn decoded(frame: &[u8]) -> Response<'_> {
+    decode_response(frame).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streamed_deposit_stores_answers_repeats_early_and_refuses_bad_bodies() {
     let f = fixture();
@@ -535,13 +550,8 @@ async fn streamed_deposit_stores_answers_repeats_early_and_refuses_bad_bodies() 
 
     // Stored, whatever the piece sizes the network hands over.
     let mut body = MemBody::new(&env, 1200);
-    let r = handle_streamed_deposit(&f.shared, &head(&m, 1), env.len(), &mut body)
-        .await
-        .unwrap();
-    assert_eq!(
-        decode_response(&r).unwrap(),
-        Response::Stored { duplicate: false }
-    );
+    let r = stream(&f, &m, 1, &mut body).await;
+    assert_eq!(decoded(&r), Response::Stored { duplicate: false });
     assert_eq!(body.bytes_read, env.len());
     assert_eq!(
         fetched_envelopes(&f.fetch(&k, [5; 32]).await),
@@ -550,25 +560,18 @@ async fn streamed_deposit_stores_answers_repeats_early_and_refuses_bad_bodies() 
 
     // A repeat is answered before any of its body is read.
     let mut body = MemBody::new(&env, 1200);
-    let r = handle_streamed_deposit(&f.shared, &head(&m, 1), env.len(), &mut body)
-        .await
-        .unwrap();
-    assert_eq!(
-        decode_response(&r).unwrap(),
-        Response::Stored { duplicate: true }
-    );
+    let r = stream(&f, &m, 1, &mut body).await;
+    assert_eq!(decoded(&r), Response::Stored { duplicate: true });
     assert_eq!(body.bytes_read, 0);
 
     // Shorter than announced, longer than announced, or the client vanishes: nothing stored.
     let mut short = MemBody::new(&env[..env.len() - 1], 65536);
-    let r = handle_streamed_deposit(&f.shared, &head(&m, 2), env.len(), &mut short)
-        .await
-        .unwrap();
+    short.announced = env.len();
+    let r = stream(&f, &m, 2, &mut short).await;
     assert_eq!(code(&r), ErrorCode::Malformed);
     let mut long = MemBody::new(&[&env[..], b"x"].concat(), 65536);
-    let r = handle_streamed_deposit(&f.shared, &head(&m, 3), env.len(), &mut long)
-        .await
-        .unwrap();
+    long.announced = env.len();
+    let r = stream(&f, &m, 3, &mut long).await;
     assert_eq!(code(&r), ErrorCode::Malformed);
     let mut gone = MemBody::new(&env, 65536);
     gone.gone_after = Some(20);
@@ -579,14 +582,7 @@ async fn streamed_deposit_stores_answers_repeats_early_and_refuses_bad_bodies() 
     );
     // Unregistered mailbox: refused without reading.
     let mut body = MemBody::new(&env, 1200);
-    let r = handle_streamed_deposit(
-        &f.shared,
-        &head(&MailboxId([9; 32]), 5),
-        env.len(),
-        &mut body,
-    )
-    .await
-    .unwrap();
+    let r = stream(&f, &MailboxId([9; 32]), 5, &mut body).await;
     assert_eq!(code(&r), ErrorCode::UnknownMailbox);
     assert_eq!(body.bytes_read, 0);
 
@@ -597,12 +593,7 @@ async fn streamed_deposit_stores_answers_repeats_early_and_refuses_bad_bodies() 
     );
     // The failed ones can be sent again and are stored then.
     let mut body = MemBody::new(&env, 100_000);
-    let r = handle_streamed_deposit(&f.shared, &head(&m, 4), env.len(), &mut body)
-        .await
-        .unwrap();
-    assert_eq!(
-        decode_response(&r).unwrap(),
-        Response::Stored { duplicate: false }
-    );
+    let r = stream(&f, &m, 4, &mut body).await;
+    assert_eq!(decoded(&r), Response::Stored { duplicate: false });
     assert_eq!(f.shared.store.stats().unwrap().items, 2);
 }
