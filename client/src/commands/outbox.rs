@@ -186,10 +186,13 @@ async fn attempt(
     while let Some(mut item) = pending.pop_front() {
         let envelope = item.envelope()?;
         item.attempts = item.attempts.saturating_add(1);
-        match client
-            .deposit_status(&item.mailbox, &item.deposit_id, &envelope)
-            .await
-        {
+        let deposit = client.deposit_status(&item.mailbox, &item.deposit_id, &envelope);
+        let outcome = if ctx.out.interactive() && envelope.len() >= PROGRESS_FROM_BYTES {
+            with_progress(ctx, &client, &item.to, envelope.len() as u64, deposit).await
+        } else {
+            deposit.await
+        };
+        match outcome {
             Ok(outcome) => {
                 item.remove(&ctx.home)?;
                 let note = match outcome {
@@ -224,6 +227,38 @@ async fn attempt(
     }
     client.close().await;
     Ok(None)
+}
+
+/// Envelopes at least this large get a progress line on a terminal: on a slow mobile link they
+/// take minutes, and a silent terminal looks like a hang.
+const PROGRESS_FROM_BYTES: usize = 256 * 1024;
+
+/// Run `deposit`, redrawing a progress line for `to` twice a second until it finishes.
+async fn with_progress<T>(
+    ctx: &Ctx,
+    client: &RelayClient,
+    to: &str,
+    total: u64,
+    deposit: impl std::future::Future<Output = T>,
+) -> T {
+    let (base, started) = (client.sent_bytes(), Instant::now());
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    tokio::pin!(deposit);
+    loop {
+        tokio::select! {
+            r = &mut deposit => {
+                ctx.out.progress_done();
+                return r;
+            }
+            _ = tick.tick() => {
+                let sent = client.sent_bytes().saturating_sub(base);
+                ctx.out.progress(&format!(
+                    "  {to}: {}",
+                    crate::output::upload_progress(sent, total, started.elapsed())
+                ));
+            }
+        }
+    }
 }
 
 /// Record the attempt counts of items still queued (once per flush, not per retry: each save
