@@ -6,7 +6,9 @@
 //! `RECEIVE_TIME_GRANULARITY_SECS`) for expiry. Never IP addresses, never plaintext, never
 //! anything about who deposited.
 //!
-//! Methods are synchronous and may block on disk; async callers run them in `spawn_blocking`.
+//! Methods are synchronous and may block on disk; async callers run them in `spawn_blocking`,
+//! except the write of a small deposit, which is an in-memory append in sled and runs on the
+//! request's task (see `handlers::INLINE_STORE_MAX_BODY`).
 //! Writes are not durable until [`Store::flush`] returns — the relay calls it through the single
 //! [`flusher::Flusher`] task before it tells a client "stored".
 
