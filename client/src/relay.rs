@@ -296,6 +296,22 @@ fn client_config(
     Ok(cc)
 }
 
+/// Why a connection attempt failed, in words for the person waiting.
+fn connect_failure(e: &quinn::ConnectionError) -> String {
+    match e {
+        // The relay refuses before any handshake work when it holds its maximum of
+        // connections, or the maximum from one address (one NAT may hide many reporters).
+        quinn::ConnectionError::ConnectionClosed(c)
+            if c.error_code == quinn::TransportErrorCode::CONNECTION_REFUSED =>
+        {
+            "the relay is refusing new connections for now: it is full, or too many connections \
+             come from your network"
+                .into()
+        }
+        other => other.to_string(),
+    }
+}
+
 /// A connection to one relay.
 pub struct RelayClient {
     endpoint: Endpoint,
@@ -379,7 +395,9 @@ impl RelayClient {
         };
         let conn = match result {
             Ok(Ok(c)) => c,
-            Ok(Err(e)) => return Err(mismatch().unwrap_or_else(|| unreachable(e.to_string()))),
+            Ok(Err(e)) => {
+                return Err(mismatch().unwrap_or_else(|| unreachable(connect_failure(&e))))
+            }
             Err(_) => {
                 return Err(mismatch().unwrap_or_else(|| {
                     unreachable(format!(
