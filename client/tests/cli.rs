@@ -98,6 +98,9 @@ async fn the_commands_named_in_the_issue_work_as_written() {
         assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
         let added = json_lines(&added);
         assert_eq!(added[0]["safety_number"], shown[0]["safety_number"], "both sides see the same safety number");
+        let listed = json_lines(&ok(&["--home", &rep, "contact", "list", "--json"]));
+        assert_eq!(listed[0]["relay_fingerprint"], fp.as_str(), "{listed:?}");
+        assert!(listed[0]["relay_fingerprint_next"].is_null(), "{listed:?}");
 
         let report_path = match fixture() {
             Some(p) => p,

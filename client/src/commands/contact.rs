@@ -128,14 +128,25 @@ pub fn list(ctx: &Ctx) -> Result<()> {
             .say("No contacts yet; add an NGO's card with `vigil contact add CARD_FILE`.");
     }
     for c in &all {
+        let next = c.card.relay_fingerprint_next;
         ctx.out.say(format!(
-            "{}  (relay {}, {} staff keys)\n    safety number {}",
+            "{}  (relay {}, {} staff keys)\n    safety number {}\n    relay certificate {}{}",
             c.card.name,
             c.card.relay,
             c.card.recipients.len(),
-            c.card.safety_number()
+            c.card.safety_number(),
+            c.card.relay_fingerprint,
+            next.map(|n| format!("\n    next relay certificate {n} (the relay is changing certificates; both are accepted)"))
+                .unwrap_or_default()
         ));
-        ctx.out.emit(json!({"type": "contact", "name": c.card.name, "relay": c.card.relay, "safety_number": c.card.safety_number()}));
+        ctx.out.emit(json!({
+            "type": "contact",
+            "name": c.card.name,
+            "relay": c.card.relay,
+            "safety_number": c.card.safety_number(),
+            "relay_fingerprint": c.card.relay_fingerprint.to_string(),
+            "relay_fingerprint_next": next.map(|n| n.to_string()),
+        }));
     }
     Ok(())
 }
