@@ -102,7 +102,12 @@ pub(super) async fn apply_streamed<B: BodySource>(
             "report is larger than this relay accepts",
         ));
     }
-    shared.check_space()?;
+    // Room on disk is promised before a byte is written (and before the store is asked, so a
+    // full disk refuses without a store call).
+    let reservation = shared
+        .space
+        .try_reserve(len as u64)
+        .ok_or_else(Refusal::storage_full)?;
     let now = now_unix();
     let begun = blocking(shared, move |s| {
         s.begin_large_deposit(&mailbox, &deposit_id, len as u64, now)
@@ -128,7 +133,12 @@ pub(super) async fn apply_streamed<B: BodySource>(
         Ok(()) | Err(Stopped::Writer) => {}
     }
     let duplicate = match written {
-        Ok(Ok(Some((_, duplicate)))) => duplicate,
+        Ok(Ok(Some((_, duplicate)))) => {
+            if !duplicate {
+                reservation.consumed();
+            }
+            duplicate
+        }
         Ok(Ok(None)) => {
             return Err(Refusal::from(StoreError::Backend(
                 "the envelope writer stopped before the commit".into(),

@@ -597,3 +597,39 @@ async fn streamed_deposit_stores_answers_repeats_early_and_refuses_bad_bodies() 
     assert_eq!(decoded(&r), Response::Stored { duplicate: false });
     assert_eq!(f.shared.store.stats().unwrap().items, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_deposit_that_would_eat_the_disk_margin_is_refused_before_its_body() {
+    const MIB: u64 = 1024 * 1024;
+    let mut f = fixture();
+    let free = Arc::new(std::sync::atomic::AtomicU64::new(256 * MIB + 2 * MIB));
+    let space = Arc::new(crate::store::space::SpaceGuard::new(
+        Box::new(FakeSpace(free.clone())),
+        256 * MIB,
+    ));
+    assert!(space.refresh());
+    f.shared.space = space.clone();
+    let k = SigningKey::from_bytes(&[1; 32]);
+    let m = f.register(&k).await;
+
+    let big = vec![7u8; 3 * MIB as usize];
+    let mut body = MemBody::new(&big, 65536);
+    let r = stream(&f, &m, 1, &mut body).await;
+    assert_eq!(code(&r), ErrorCode::StorageFull);
+    assert_eq!(body.bytes_read, 0, "refused before the body");
+    assert_eq!(space.reserved(), 0);
+    assert!(space.accepting(), "small reports still go through");
+
+    // One that fits is stored, and its bytes count as used until the next probe.
+    let fits = vec![7u8; MIB as usize];
+    let mut body = MemBody::new(&fits, 65536);
+    let r = stream(&f, &m, 2, &mut body).await;
+    assert_eq!(decoded(&r), Response::Stored { duplicate: false });
+    assert_eq!(space.reserved(), 0);
+    assert_eq!(space.available(), 256 * MIB + MIB);
+    let mut body = MemBody::new(&vec![8u8; 2 * MIB as usize], 65536);
+    assert_eq!(
+        code(&stream(&f, &m, 3, &mut body).await),
+        ErrorCode::StorageFull
+    );
+}

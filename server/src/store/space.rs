@@ -12,7 +12,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Name of the small file written and removed by [`DirProbe`] to check the directory is
 /// writable.
@@ -79,6 +79,8 @@ pub struct SpaceGuard {
     min_free_bytes: u64,
     accepting: AtomicBool,
     available: AtomicU64,
+    /// Bytes promised to large uploads still arriving (see [`SpaceGuard::try_reserve`]).
+    reserved: AtomicU64,
     /// Why the gate is closed, for the log (no ids, no addresses).
     reason: Mutex<Option<String>>,
 }
@@ -92,6 +94,7 @@ impl SpaceGuard {
             min_free_bytes,
             accepting: AtomicBool::new(true),
             available: AtomicU64::new(u64::MAX),
+            reserved: AtomicU64::new(0),
             reason: Mutex::new(None),
         }
     }
@@ -109,6 +112,33 @@ impl SpaceGuard {
     /// Bytes available at the last probe (`u64::MAX` before the first).
     pub fn available(&self) -> u64 {
         self.available.load(Ordering::Relaxed)
+    }
+
+    /// Promise `bytes` of disk to an upload that is about to stream them in, or `None` if the
+    /// gate is closed or the bytes would eat into the margin: free space at the last probe,
+    /// less what other uploads in flight were promised, must stay at least `min_free_bytes`.
+    /// Without this, many large uploads admitted together could fill the disk between two
+    /// probes and take sled's log down with them.
+    pub fn try_reserve(self: &Arc<Self>, bytes: u64) -> Option<SpaceReservation> {
+        if !self.accepting() {
+            return None;
+        }
+        let available = self.available();
+        self.reserved
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |reserved| {
+                let after = available.checked_sub(reserved)?.checked_sub(bytes)?;
+                (after >= self.min_free_bytes).then(|| reserved + bytes)
+            })
+            .ok()?;
+        Some(SpaceReservation {
+            guard: self.clone(),
+            bytes,
+        })
+    }
+
+    /// Bytes promised to uploads in flight.
+    pub fn reserved(&self) -> u64 {
+        self.reserved.load(Ordering::Relaxed)
     }
 
     /// Probe now (blocking) and open or close the gate; logs each change once.
@@ -165,10 +195,39 @@ impl SpaceGuard {
     }
 }
 
+/// Disk promised to one upload; given back when dropped.
+pub struct SpaceReservation {
+    guard: Arc<SpaceGuard>,
+    bytes: u64,
+}
+
+impl SpaceReservation {
+    /// The upload was stored: its bytes are now on disk, so count them as used until the next
+    /// probe measures the truth, and release the promise.
+    pub fn consumed(self) {
+        let _ = self
+            .guard
+            .available
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |a| {
+                Some(a.saturating_sub(self.bytes))
+            });
+    }
+}
+
+impl Drop for SpaceReservation {
+    fn drop(&mut self) {
+        let _ = self
+            .guard
+            .reserved
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| {
+                Some(r.saturating_sub(self.bytes))
+            });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     struct Fake(Arc<Mutex<SpaceReport>>);
     impl SpaceProbe for Fake {
@@ -191,6 +250,31 @@ mod tests {
         g.note_no_space("ENOSPC");
         assert!(!g.accepting());
         assert!(g.refresh());
+    }
+
+    #[test]
+    fn large_uploads_in_flight_cannot_eat_the_margin() {
+        let state = Arc::new(Mutex::new(SpaceReport::Writable { available: 1000 }));
+        let g = Arc::new(SpaceGuard::new(Box::new(Fake(state.clone())), 100));
+        assert!(g.refresh());
+        let a = g.try_reserve(500).expect("fits");
+        assert!(
+            g.try_reserve(401).is_none(),
+            "would leave 99 of a 100 margin"
+        );
+        let b = g.try_reserve(400).expect("leaves exactly the margin");
+        assert_eq!(g.reserved(), 900);
+        // An upload that fails gives its promise back; one that is stored uses the space.
+        drop(a);
+        assert_eq!(g.reserved(), 400);
+        b.consumed();
+        assert_eq!((g.reserved(), g.available()), (0, 600));
+        assert!(g.try_reserve(501).is_none());
+        assert!(g.try_reserve(500).is_some());
+        // The next probe measures the truth again; a closed gate promises nothing.
+        *state.lock().unwrap() = SpaceReport::Writable { available: 50 };
+        assert!(!g.refresh());
+        assert!(g.try_reserve(1).is_none());
     }
 
     #[test]
