@@ -126,6 +126,30 @@ async fn canary_never_reaches_the_relay_disk() {
         path.to_str().expect("utf8"),
     ])
     .await;
+    // A long report too (its envelope is over 64 KiB, so the relay keeps it in a file of its
+    // own rather than in sled): the canary throughout a 200 KiB narrative.
+    let long = serde_json::json!({
+        "kind": "torture", "urgency": "normal", "title": "long testimony",
+        "occurred_at": "2024-01-02",
+        "narrative": format!("{canary} Ахмед ").repeat(200 * 1024 / 40),
+    });
+    let long_path = root.join("long.json");
+    std::fs::write(&long_path, long.to_string()).expect("write");
+    vigil_ok(&[
+        "--home",
+        reps,
+        "report",
+        "send",
+        "--to",
+        "Memorial Caucasus desk",
+        "--file",
+        long_path.to_str().expect("utf8"),
+    ])
+    .await;
+    let envelope_files = std::fs::read_dir(relay_dir.join("store").join("envelopes"))
+        .expect("envelope directory")
+        .count();
+    assert_eq!(envelope_files, 1, "the long report is stored as a file");
 
     let reporter_key = vigil_client::state::reporter_key(&Home::open(&rep).expect("home"))
         .expect("key")
