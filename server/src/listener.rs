@@ -445,8 +445,13 @@ impl Listener {
             while got < DEPOSIT_FIXED_LEN {
                 match handlers::BodySource::next_chunk(&mut body, DEPOSIT_FIXED_LEN - got).await {
                     Ok(Some(c)) => {
-                        head[got..got + c.as_ref().len()].copy_from_slice(c.as_ref());
-                        got += c.as_ref().len();
+                        let c = c.as_ref();
+                        // quinn never returns more than asked; checked anyway, not trusted.
+                        let Some(dst) = head.get_mut(got..got + c.len()) else {
+                            return None;
+                        };
+                        dst.copy_from_slice(c);
+                        got += c.len();
                     }
                     Ok(None) => {
                         let r = Refusal::from_wire(&WireError::Truncated {
