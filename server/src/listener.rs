@@ -447,10 +447,7 @@ impl Listener {
                     Ok(Some(c)) => {
                         let c = c.as_ref();
                         // quinn never returns more than asked; checked anyway, not trusted.
-                        let Some(dst) = head.get_mut(got..got + c.len()) else {
-                            return None;
-                        };
-                        dst.copy_from_slice(c);
+                        head.get_mut(got..got + c.len())?.copy_from_slice(c);
                         got += c.len();
                     }
                     Ok(None) => {
