@@ -113,19 +113,17 @@ async fn canary_never_reaches_the_relay_disk() {
         "kind": "abduction", "urgency": "urgent", "title": format!("title {canary}"),
         "occurred_at": "2024-01-01", "narrative": format!("narrative {canary} Ахмед"),
     });
-    let path = root.join("r.json");
-    std::fs::write(&path, report.to_string()).expect("write");
-    vigil_ok(&[
-        "--home",
-        reps,
-        "report",
-        "send",
-        "--to",
-        "Memorial Caucasus desk",
-        "--file",
-        path.to_str().expect("utf8"),
-    ])
-    .await;
+    // Write a report as JSON and send it to the NGO.
+    let send = |name: &str, report: serde_json::Value| {
+        let path = root.join(name);
+        std::fs::write(&path, report.to_string()).expect("write");
+        async move {
+            let file = path.to_str().expect("utf8");
+            let to = "Memorial Caucasus desk";
+            vigil_ok(&["--home", reps, "report", "send", "--to", to, "--file", file]).await;
+        }
+    };
+    send("r.json", report).await;
     // A long report too (its envelope is over 64 KiB, so the relay keeps it in a file of its
     // own rather than in sled): the canary throughout a 200 KiB narrative.
     let long = serde_json::json!({
@@ -133,19 +131,7 @@ async fn canary_never_reaches_the_relay_disk() {
         "occurred_at": "2024-01-02",
         "narrative": format!("{canary} Ахмед ").repeat(200 * 1024 / 40),
     });
-    let long_path = root.join("long.json");
-    std::fs::write(&long_path, long.to_string()).expect("write");
-    vigil_ok(&[
-        "--home",
-        reps,
-        "report",
-        "send",
-        "--to",
-        "Memorial Caucasus desk",
-        "--file",
-        long_path.to_str().expect("utf8"),
-    ])
-    .await;
+    send("long.json", long).await;
     let envelope_files = std::fs::read_dir(relay_dir.join("store").join("envelopes"))
         .expect("envelope directory")
         .count();
