@@ -86,6 +86,37 @@ impl Fixture {
     }
 }
 
+impl Fixture {
+    /// Fetch `k`'s mailbox, which must hold exactly one item, and acknowledge that item.
+    async fn fetch_one_and_ack(&self, k: &SigningKey, m: &MailboxId) {
+        let items = self.fetch(k, [5; 32]).await;
+        let id = match decode_response(&items).unwrap() {
+            Response::Items(i) => {
+                assert_eq!(i.len(), 1);
+                i[0].id
+            }
+            other => panic!("{other:?}"),
+        };
+        let nonce = self.nonce().await;
+        let proof = auth::sign(
+            k,
+            Purpose::Ack,
+            &[5; 32],
+            &nonce,
+            m,
+            &auth::ack_digest(&[id]),
+        );
+        let r = self
+            .call(Request::Ack {
+                mailbox: *m,
+                ids: vec![id],
+                proof,
+            })
+            .await;
+        assert_eq!(decode_response(&r).unwrap(), Response::Acked(1));
+    }
+}
+
 fn code(frame: &[u8]) -> ErrorCode {
     match decode_response(frame).unwrap() {
         Response::Error { code, .. } => code,
@@ -120,31 +151,7 @@ async fn deposit_then_fetch_then_ack() {
         decode_response(&r).unwrap(),
         Response::Stored { duplicate: true }
     );
-    let items = f.fetch(&k, [5; 32]).await;
-    let id = match decode_response(&items).unwrap() {
-        Response::Items(i) => {
-            assert_eq!(i.len(), 1);
-            i[0].id
-        }
-        other => panic!("{other:?}"),
-    };
-    let nonce = f.nonce().await;
-    let proof = auth::sign(
-        &k,
-        Purpose::Ack,
-        &[5; 32],
-        &nonce,
-        &m,
-        &auth::ack_digest(&[id]),
-    );
-    let r = f
-        .call(Request::Ack {
-            mailbox: m,
-            ids: vec![id],
-            proof,
-        })
-        .await;
-    assert_eq!(decode_response(&r).unwrap(), Response::Acked(1));
+    f.fetch_one_and_ack(&k, &m).await;
 }
 
 #[tokio::test]
@@ -428,31 +435,7 @@ async fn full_disk_refuses_deposits_serves_fetches_and_recovers() {
     // The gate refuses before touching the store.
     assert_eq!(code(&f.call(deposit(3)).await), ErrorCode::StorageFull);
     // Fetch still works, and so does ack (which frees space).
-    let items = f.fetch(&k, [5; 32]).await;
-    let id = match decode_response(&items).unwrap() {
-        Response::Items(i) => {
-            assert_eq!(i.len(), 1);
-            i[0].id
-        }
-        other => panic!("{other:?}"),
-    };
-    let nonce = f.nonce().await;
-    let proof = auth::sign(
-        &k,
-        Purpose::Ack,
-        &[5; 32],
-        &nonce,
-        &m,
-        &auth::ack_digest(&[id]),
-    );
-    let r = f
-        .call(Request::Ack {
-            mailbox: m,
-            ids: vec![id],
-            proof,
-        })
-        .await;
-    assert_eq!(decode_response(&r).unwrap(), Response::Acked(1));
+    f.fetch_one_and_ack(&k, &m).await;
     // Still below the margin at the next probe: still refused.
     store.full.store(false, SeqCst);
     assert!(!space.refresh());
