@@ -241,7 +241,7 @@ fn run(command: Command) -> Result<ExitCode> {
             } else {
                 print_stats(&s);
             }
-            if let Err(why) = vigil_relay::stats::health(&s, vigil_relay::handlers::now_unix()) {
+            if let Err(why) = vigil_relay::stats::health(&s, vigil_relay::clock::now_unix()) {
                 eprintln!("note: {why}");
             }
         }
@@ -249,7 +249,7 @@ fn run(command: Command) -> Result<ExitCode> {
             let dir = data.dir()?;
             let verdict = vigil_relay::stats::read(&dir)
                 .map_err(|e| format!("{e:#}"))
-                .and_then(|s| vigil_relay::stats::health(&s, vigil_relay::handlers::now_unix()));
+                .and_then(|s| vigil_relay::stats::health(&s, vigil_relay::clock::now_unix()));
             return Ok(match verdict {
                 Ok(line) => {
                     println!("{line}");
@@ -281,7 +281,7 @@ fn run(command: Command) -> Result<ExitCode> {
 }
 
 fn print_stats(s: &vigil_relay::RelayStats) {
-    let now = vigil_relay::handlers::now_unix();
+    let now = vigil_relay::clock::now_unix();
     println!("version               {}", s.version);
     println!(
         "snapshot age          {} s",

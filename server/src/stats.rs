@@ -6,7 +6,7 @@
 //! file), and `stats` / `health` read it. Nothing in it identifies a mailbox, an item or a
 //! client: no ids, no addresses, no per-mailbox figures.
 
-use crate::store::flusher::FlushStats;
+use crate::store::FlushStats;
 use crate::store::StoreStats;
 use serde::{Deserialize, Serialize};
 use std::io::Write;

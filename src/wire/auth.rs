@@ -6,10 +6,10 @@
 //! "vigil/v1/auth\0" || purpose || exporter[32] || nonce[32] || mailbox_id[32] || digest[32]
 //! ```
 //!
-//! where `purpose` is `"register\0"`, `"fetch\0"` or `"ack\0"`, `exporter` is 32 bytes from the
-//! TLS keying-material exporter with label [`EXPORTER_LABEL`] and no context, and `digest` is
-//! SHA-256 over the request-specific fields (see [`register_digest`], [`fetch_digest`],
-//! [`ack_digest`]). A proof captured on one connection fails on every other connection (the
+//! where `purpose` is the request's label (`"register\0"`, `"fetch\0"`, `"ack\0"`, defined in each
+//! exchange's file), `exporter` is 32 bytes from the TLS keying-material exporter with label
+//! [`EXPORTER_LABEL`] and no context, and `digest` is SHA-256 over the request-specific fields
+//! (each request's `digest` method). A proof captured on one connection fails on every other connection (the
 //! exporter differs), fails a second time on the same connection (the relay forgets the nonce on
 //! first use), and cannot be moved to another request or purpose.
 
@@ -17,36 +17,68 @@ pub use super::limits::EXPORTER_LABEL;
 use super::limits::{
     EXPORTER_LEN, MAX_OUTSTANDING_CHALLENGES, NONCE_LEN, PUBLIC_KEY_LEN, SIGNATURE_LEN,
 };
-use super::{Proof, Request};
-use crate::ids::{ItemId, MailboxId};
+use crate::ids::MailboxId;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
-use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use subtle::ConstantTimeEq;
 
 /// Domain separator; the same scheme as `keys::SignatureDomain` ("vigil/v1/" || label || "\0").
 pub const AUTH_DOMAIN: &[u8] = b"vigil/v1/auth\0";
 
-/// What a proof authorises.
+/// What a proof authorises: a NUL-terminated label signed into the proof message. Each
+/// proof-carrying exchange defines its own in its wire file (e.g. `register::PURPOSE`); labels
+/// are distinct, so a proof made for one request can never authorise another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Purpose {
-    /// Register a mailbox.
-    Register,
-    /// Fetch items.
-    Fetch,
-    /// Acknowledge (delete) items.
-    Ack,
-}
+pub struct Purpose(&'static [u8]);
 
 impl Purpose {
+    /// A purpose with this label; it must end in NUL (checked when the proof is built).
+    pub const fn new(label: &'static [u8]) -> Self {
+        Self(label)
+    }
+
     /// The NUL-terminated label signed for this purpose.
     pub fn label(self) -> &'static [u8] {
-        match self {
-            Purpose::Register => b"register\0",
-            Purpose::Fetch => b"fetch\0",
-            Purpose::Ack => b"ack\0",
-        }
+        self.0
     }
+}
+
+/// Proof of possession of a mailbox key: a signature over [`proof_message`], made with the nonce
+/// the relay issued on this connection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Proof {
+    /// The challenge nonce the relay issued (single use).
+    pub nonce: [u8; NONCE_LEN],
+    /// Ed25519 signature over the proof message.
+    pub signature: [u8; SIGNATURE_LEN],
+}
+
+impl std::fmt::Debug for Proof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proof")
+            .field("nonce", &hex::encode(self.nonce))
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a proof-carrying request claims: the mailbox it acts on, for which purpose, over which
+/// request fields (their digest), with which proof.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Claim {
+    /// What the proof authorises.
+    pub purpose: Purpose,
+    /// The mailbox acted on.
+    pub mailbox: MailboxId,
+    /// SHA-256 over the request-specific fields.
+    pub digest: [u8; 32],
+    /// The proof.
+    pub proof: Proof,
+}
+
+/// A request that carries a proof of possession of a mailbox key.
+pub trait Authenticated {
+    /// What it claims.
+    fn claim(&self) -> Claim;
 }
 
 /// The exact bytes a proof signs.
@@ -68,27 +100,6 @@ pub fn proof_message(
     m
 }
 
-/// Register: SHA-256 of the public key being registered.
-pub fn register_digest(public_key: &[u8; PUBLIC_KEY_LEN]) -> [u8; 32] {
-    Sha256::digest(public_key).into()
-}
-
-/// Fetch: SHA-256 of `max_items` as u32 big-endian.
-pub fn fetch_digest(max_items: u32) -> [u8; 32] {
-    Sha256::digest(max_items.to_be_bytes()).into()
-}
-
-/// Ack: SHA-256 of `count u16 BE || id[16] * count`, exactly as the ids appear in the frame.
-/// Callers pass at most `MAX_ACK_IDS` ids (the encoder refuses more).
-pub fn ack_digest(ids: &[ItemId]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update((ids.len().min(u16::MAX as usize) as u16).to_be_bytes());
-    for id in ids {
-        h.update(id.as_bytes());
-    }
-    h.finalize().into()
-}
-
 /// Sign a proof.
 pub fn sign(
     key: &SigningKey,
@@ -105,30 +116,6 @@ pub fn sign(
     }
 }
 
-/// What an authenticated request claims: its purpose, mailbox, field digest and proof.
-/// `None` for requests that carry no proof (Challenge, Deposit).
-pub fn claim<'r>(req: &'r Request<'_>) -> Option<(Purpose, MailboxId, [u8; 32], &'r Proof)> {
-    match req {
-        Request::Register { public_key, proof } => Some((
-            Purpose::Register,
-            MailboxId::for_key(public_key),
-            register_digest(public_key),
-            proof,
-        )),
-        Request::Fetch {
-            mailbox,
-            max_items,
-            proof,
-        } => Some((Purpose::Fetch, *mailbox, fetch_digest(*max_items), proof)),
-        Request::Ack {
-            mailbox,
-            ids,
-            proof,
-        } => Some((Purpose::Ack, *mailbox, ack_digest(ids), proof)),
-        Request::Challenge | Request::Deposit { .. } => None,
-    }
-}
-
 /// Check a request's signature under `public_key` for this connection's `exporter`.
 ///
 /// This checks the signature only; the caller must also have consumed the nonce from its
@@ -137,11 +124,14 @@ pub fn claim<'r>(req: &'r Request<'_>) -> Option<(Purpose, MailboxId, [u8; 32], 
 pub fn verify(
     public_key: &[u8; PUBLIC_KEY_LEN],
     exporter: &[u8; EXPORTER_LEN],
-    req: &Request<'_>,
+    claim: &Claim,
 ) -> bool {
-    let Some((purpose, mailbox, digest, proof)) = claim(req) else {
-        return false;
-    };
+    let Claim {
+        purpose,
+        mailbox,
+        digest,
+        proof,
+    } = *claim;
     let Ok(vk) = VerifyingKey::from_bytes(public_key) else {
         return false;
     };

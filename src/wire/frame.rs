@@ -1,209 +1,371 @@
-//! Frame header: `version u8 | type u8 | length u32 BE`, followed by `length` body bytes.
+//! Frames: `version u8 | type u8 | length u32 BE | body[length]`, and the [`Message`] trait every
+//! request and response implements.
 //!
-//! A stream reader reads the six header bytes, calls [`decode_request_header`] (or
-//! [`decode_response_header`]), and only then reads — and allocates for — exactly
-//! `header.body_len` bytes, which the header check has already bounded by the per-type maximum.
+//! A stream reader reads the six header bytes and checks them with [`decode_request_header`] (or
+//! [`decode_response_header`]): version, a known type, the right direction, and a body length
+//! within that type's bounds — before it reads, or allocates for, a single body byte. It then
+//! reads the message's *head* (for every message but a deposit that is the whole body) and
+//! decodes it once with [`Request::decode`] / [`Response::decode`]. A deposit's envelope, the one
+//! payload that can be large, follows its head on the stream and is never held whole by the wire
+//! code.
+//!
+//! The request and response types, their bytes and bounds, and the unions over them are generated
+//! from the one table in [`super::table`].
 
-use super::limits::*;
+use super::limits::{FRAME_HEADER_LEN, PROTOCOL_VERSION};
+use super::reader::Reader;
 use super::WireError;
+use super::{ack, challenge, deposit, fetch, refusal, register};
 
-/// The message a frame carries. Requests have the high bit clear, responses set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum FrameType {
-    /// Request: ask for a fresh challenge nonce.
-    Challenge = 0x01,
-    /// Request: register a mailbox public key.
-    Register = 0x02,
-    /// Request: deposit an envelope into a mailbox (anonymous).
-    Deposit = 0x03,
-    /// Request: fetch items from a mailbox (proof required).
-    Fetch = 0x04,
-    /// Request: acknowledge (delete) fetched items (proof required).
-    Ack = 0x05,
-    /// Response to Challenge.
-    ChallengeNonce = 0x81,
-    /// Response to Register.
-    Registered = 0x82,
-    /// Response to Deposit, sent only after the envelope is on disk.
-    Stored = 0x83,
-    /// Response to Fetch.
-    Items = 0x84,
-    /// Response to Ack.
-    Acked = 0x85,
-    /// Response to any request that was refused.
-    Error = 0xff,
+/// Type byte of the Error response, which may answer any request.
+pub const ERROR_TYPE: u8 = 0xff;
+
+/// A request or response: its body bounds and its encoding.
+///
+/// A message's body is its *head* followed by an optional *payload*. Only a deposit has a
+/// payload (its envelope, streamed after the head); for every other message the head is the
+/// whole body.
+pub trait Message: Sized {
+    /// Smallest valid body length.
+    const MIN_BODY: usize;
+    /// Largest valid body length; see `wire::limits` for the reasons.
+    const MAX_BODY: usize;
+
+    /// How many leading bytes of a body of `body_len` bytes are the head. `body_len` is within
+    /// the bounds above.
+    fn head_len(body_len: usize) -> usize {
+        body_len
+    }
+
+    /// Decode the head (exactly [`Message::head_len`] bytes) of a body of `body_len` bytes.
+    /// Rejects trailing bytes and any field outside its limits.
+    fn decode(head: &[u8], body_len: usize) -> Result<Self, WireError>;
+
+    /// Check every field against the limits a receiver enforces, so a sender learns of a
+    /// violation before it sends.
+    fn check(&self) -> Result<(), WireError> {
+        Ok(())
+    }
+
+    /// Length of the whole body: head plus payload.
+    fn body_len(&self) -> usize;
+
+    /// Append the head's bytes to `out`.
+    fn encode_head(&self, out: &mut Vec<u8>);
 }
 
-impl FrameType {
-    /// Parse a type byte.
-    pub fn from_u8(b: u8) -> Result<Self, WireError> {
-        Ok(match b {
-            0x01 => Self::Challenge,
-            0x02 => Self::Register,
-            0x03 => Self::Deposit,
-            0x04 => Self::Fetch,
-            0x05 => Self::Ack,
-            0x81 => Self::ChallengeNonce,
-            0x82 => Self::Registered,
-            0x83 => Self::Stored,
-            0x84 => Self::Items,
-            0x85 => Self::Acked,
-            0xff => Self::Error,
-            other => return Err(WireError::UnknownType(other)),
-        })
-    }
+/// A message with a place in the table: its type byte.
+pub trait Framed: Message {
+    /// The frame type byte.
+    const TYPE_BYTE: u8;
+}
 
-    /// Whether this type travels client → relay.
-    pub fn is_request(self) -> bool {
-        (self as u8) & 0x80 == 0
-    }
+/// A request, and the response that answers it.
+pub trait IsRequest: Framed {
+    /// Its place in the table.
+    const TYPE: RequestType;
+    /// The response a relay answers it with (unless it refuses it with an Error).
+    type Answer: IsResponse;
+}
 
-    /// Smallest valid body length for this type.
-    pub fn min_body_len(self) -> usize {
-        match self {
-            Self::Challenge => 0,
-            Self::Register => REGISTER_BODY_LEN,
-            Self::Deposit => DEPOSIT_FIXED_LEN + 1,
-            Self::Fetch => FETCH_BODY_LEN,
-            Self::Ack => ACK_FIXED_LEN + 16,
-            Self::ChallengeNonce => NONCE_LEN,
-            Self::Registered => 32,
-            Self::Stored => 1,
-            Self::Items => 2,
-            Self::Acked => 8,
-            Self::Error => 4,
-        }
-    }
+/// A response.
+pub trait IsResponse: Framed {
+    /// Its place in the table.
+    const TYPE: ResponseType;
+}
 
-    /// Largest valid body length for this type; see `wire::limits` for the reasons.
-    pub fn max_body_len(self) -> usize {
-        match self {
-            Self::Challenge => 0,
-            Self::Register => REGISTER_BODY_LEN,
-            Self::Deposit => MAX_DEPOSIT_BODY_LEN,
-            Self::Fetch => FETCH_BODY_LEN,
-            Self::Ack => MAX_ACK_BODY_LEN,
-            Self::ChallengeNonce => NONCE_LEN,
-            Self::Registered => 32,
-            Self::Stored => 1,
-            Self::Items => MAX_ITEMS_BODY_LEN,
-            Self::Acked => 8,
-            Self::Error => MAX_ERROR_BODY_LEN,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Self::Challenge => "Challenge body",
-            Self::Register => "Register body",
-            Self::Deposit => "Deposit body",
-            Self::Fetch => "Fetch body",
-            Self::Ack => "Ack body",
-            Self::ChallengeNonce => "ChallengeNonce body",
-            Self::Registered => "Registered body",
-            Self::Stored => "Stored body",
-            Self::Items => "Items body",
-            Self::Acked => "Acked body",
-            Self::Error => "Error body",
-        }
-    }
+/// The frame of `m`: header (with the whole body's length) and head. For a deposit the sender
+/// writes the envelope right after these bytes; for every other message this is the whole frame.
+pub fn encode<M: Framed>(m: &M) -> Result<Vec<u8>, WireError> {
+    m.check()?;
+    let body_len = m.body_len();
+    let len = u32::try_from(body_len).map_err(|_| WireError::TooLarge {
+        what: "frame body",
+        len: body_len as u64,
+        max: u32::MAX as u64,
+    })?;
+    let head_len = M::head_len(body_len);
+    let mut v = Vec::with_capacity(FRAME_HEADER_LEN + head_len);
+    v.push(PROTOCOL_VERSION);
+    v.push(M::TYPE_BYTE);
+    v.extend_from_slice(&len.to_be_bytes());
+    m.encode_head(&mut v);
+    debug_assert_eq!(v.len(), FRAME_HEADER_LEN + head_len);
+    Ok(v)
 }
 
 /// A checked frame header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FrameHeader {
+pub struct Header<T> {
     /// The message type.
-    pub frame_type: FrameType,
+    pub kind: T,
     /// Body length; already checked against the type's minimum and maximum.
     pub body_len: usize,
 }
 
-fn decode_header(h: &[u8; FRAME_HEADER_LEN], want_request: bool) -> Result<FrameHeader, WireError> {
+/// Check `len` against a type's bounds.
+fn bounded(name: &'static str, len: u32, (min, max): (usize, usize)) -> Result<usize, WireError> {
+    let len = u64::from(len);
+    if len > max as u64 {
+        return Err(WireError::TooLarge {
+            what: name,
+            len,
+            max: max as u64,
+        });
+    }
+    if len < min as u64 {
+        return Err(WireError::Truncated {
+            what: name,
+            needed: min as u64 - len,
+        });
+    }
+    // len <= max, and every max fits in usize.
+    Ok(len as usize)
+}
+
+fn split_header(h: &[u8; FRAME_HEADER_LEN]) -> Result<(u8, u32), WireError> {
     if h[0] != PROTOCOL_VERSION {
         return Err(WireError::UnsupportedVersion {
             got: h[0],
             supported: PROTOCOL_VERSION,
         });
     }
-    let frame_type = FrameType::from_u8(h[1])?;
-    if frame_type.is_request() != want_request {
-        return Err(WireError::UnexpectedType(h[1]));
-    }
-    let len = u32::from_be_bytes([h[2], h[3], h[4], h[5]]) as u64;
-    let max = frame_type.max_body_len() as u64;
-    if len > max {
-        return Err(WireError::TooLarge {
-            what: frame_type.name(),
-            len,
-            max,
-        });
-    }
-    let min = frame_type.min_body_len() as u64;
-    if len < min {
-        return Err(WireError::Truncated {
-            what: frame_type.name(),
-            needed: min - len,
-        });
-    }
-    // len <= max, and every max fits in usize (checked in limits.rs).
-    Ok(FrameHeader {
-        frame_type,
-        body_len: len as usize,
-    })
+    Ok((h[1], u32::from_be_bytes([h[2], h[3], h[4], h[5]])))
 }
 
-/// Check the header of a frame sent by a client. Fails on an unknown version or type, a response
-/// type, or a length outside the type's bounds — before any body byte is read.
-pub fn decode_request_header(h: &[u8; FRAME_HEADER_LEN]) -> Result<FrameHeader, WireError> {
-    decode_header(h, true)
+/// Generates the type enums, the header checks and the unions from the table.
+macro_rules! frames {
+    ($( $(#[$doc:meta])* $module:ident : $Req:ident = $req_byte:literal => $Resp:ident = $resp_byte:literal ; )*) => {
+        /// A request's type (client → relay), from the table in [`super::table`].
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum RequestType {
+            $( $(#[$doc])* $Req, )*
+        }
+
+        /// A response's type (relay → client), from the table in [`super::table`].
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum ResponseType {
+            $( #[doc = concat!("Answer to ", stringify!($Req), ".")] $Resp, )*
+            /// A refusal; may answer any request.
+            Error,
+        }
+
+        impl RequestType {
+            /// Every request type, in table order.
+            pub const ALL: &'static [RequestType] = &[$(RequestType::$Req),*];
+
+            /// The type byte.
+            pub fn byte(self) -> u8 {
+                match self { $( Self::$Req => $req_byte, )* }
+            }
+
+            /// Its name, for messages.
+            pub fn name(self) -> &'static str {
+                match self { $( Self::$Req => stringify!($Req), )* }
+            }
+
+            /// The response type that answers it (when it is not refused).
+            pub fn answer(self) -> ResponseType {
+                match self { $( Self::$Req => ResponseType::$Resp, )* }
+            }
+
+            /// Smallest and largest body.
+            pub fn body_bounds(self) -> (usize, usize) {
+                match self {
+                    $( Self::$Req => (<$module::$Req as Message>::MIN_BODY, <$module::$Req as Message>::MAX_BODY), )*
+                }
+            }
+
+            /// How many leading bytes of a body of `body_len` bytes are the request's head.
+            pub fn head_len(self, body_len: usize) -> usize {
+                match self { $( Self::$Req => <$module::$Req as Message>::head_len(body_len), )* }
+            }
+        }
+
+        impl ResponseType {
+            /// Every response type, in table order, then Error.
+            pub const ALL: &'static [ResponseType] = &[$(ResponseType::$Resp,)* ResponseType::Error];
+
+            /// The type byte.
+            pub fn byte(self) -> u8 {
+                match self { $( Self::$Resp => $resp_byte, )* Self::Error => ERROR_TYPE }
+            }
+
+            /// Its name, for messages.
+            pub fn name(self) -> &'static str {
+                match self { $( Self::$Resp => stringify!($Resp), )* Self::Error => "Error" }
+            }
+
+            /// Smallest and largest body.
+            pub fn body_bounds(self) -> (usize, usize) {
+                match self {
+                    $( Self::$Resp => (<$module::$Resp as Message>::MIN_BODY, <$module::$Resp as Message>::MAX_BODY), )*
+                    Self::Error => (<refusal::Refusal as Message>::MIN_BODY, <refusal::Refusal as Message>::MAX_BODY),
+                }
+            }
+        }
+
+        /// What a type byte names: a request, a response, or nothing known.
+        fn classify(byte: u8) -> Result<Result<RequestType, ResponseType>, WireError> {
+            match byte {
+                $( $req_byte => Ok(Ok(RequestType::$Req)), $resp_byte => Ok(Err(ResponseType::$Resp)), )*
+                ERROR_TYPE => Ok(Err(ResponseType::Error)),
+                unknown => Err(WireError::UnknownType(unknown)),
+            }
+        }
+
+        $(
+            impl Framed for $module::$Req { const TYPE_BYTE: u8 = $req_byte; }
+            impl IsRequest for $module::$Req {
+                const TYPE: RequestType = RequestType::$Req;
+                type Answer = $module::$Resp;
+            }
+            impl Framed for $module::$Resp { const TYPE_BYTE: u8 = $resp_byte; }
+            impl IsResponse for $module::$Resp { const TYPE: ResponseType = ResponseType::$Resp; }
+        )*
+
+        /// Any request, decoded from its head (a deposit's envelope is not part of it).
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub enum Request {
+            $( $(#[$doc])* $Req($module::$Req), )*
+        }
+
+        impl Request {
+            /// Decode the head of a request whose header was checked by
+            /// [`decode_request_header`]: exactly `kind.head_len(body_len)` bytes.
+            pub fn decode(kind: RequestType, head: &[u8], body_len: usize) -> Result<Self, WireError> {
+                Ok(match kind {
+                    $( RequestType::$Req => Self::$Req(<$module::$Req as Message>::decode(head, body_len)?), )*
+                })
+            }
+
+            /// Its type.
+            pub fn kind(&self) -> RequestType {
+                match self { $( Self::$Req(_) => RequestType::$Req, )* }
+            }
+
+            /// Its frame (header and head), as [`encode`] gives it.
+            pub fn encode(&self) -> Result<Vec<u8>, WireError> {
+                match self { $( Self::$Req(m) => encode(m), )* }
+            }
+        }
+
+        /// Any response, decoded from its whole body.
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub enum Response {
+            $( #[doc = concat!("Answer to ", stringify!($Req), ".")] $Resp($module::$Resp), )*
+            /// The request was refused.
+            Error(refusal::Refusal),
+        }
+
+        impl Response {
+            /// Decode the body of a response whose header was checked by
+            /// [`decode_response_header`].
+            pub fn decode(kind: ResponseType, body: &[u8]) -> Result<Self, WireError> {
+                let n = body.len();
+                Ok(match kind {
+                    $( ResponseType::$Resp => Self::$Resp(<$module::$Resp as Message>::decode(body, n)?), )*
+                    ResponseType::Error => Self::Error(<refusal::Refusal as Message>::decode(body, n)?),
+                })
+            }
+
+            /// Its type.
+            pub fn kind(&self) -> ResponseType {
+                match self { $( Self::$Resp(_) => ResponseType::$Resp, )* Self::Error(_) => ResponseType::Error }
+            }
+
+            /// Its whole frame.
+            pub fn encode(&self) -> Result<Vec<u8>, WireError> {
+                match self { $( Self::$Resp(m) => encode(m), )* Self::Error(m) => encode(m) }
+            }
+        }
+    };
 }
 
-/// Check the header of a frame sent by a relay.
-pub fn decode_response_header(h: &[u8; FRAME_HEADER_LEN]) -> Result<FrameHeader, WireError> {
-    decode_header(h, false)
+crate::for_each_exchange!(frames);
+
+impl Framed for refusal::Refusal {
+    const TYPE_BYTE: u8 = ERROR_TYPE;
 }
 
-/// Split a complete frame into its checked header and body, rejecting trailing bytes.
-pub(crate) fn split_frame(
-    frame: &[u8],
-    want_request: bool,
-) -> Result<(FrameHeader, &[u8]), WireError> {
-    let (head, body) = frame
+/// Check the header of a frame sent by a client: the version, a known request type (a response
+/// type is [`WireError::UnexpectedType`]) and a body length within that type's bounds — before
+/// any body byte is read.
+pub fn decode_request_header(h: &[u8; FRAME_HEADER_LEN]) -> Result<Header<RequestType>, WireError> {
+    let (byte, len) = split_header(h)?;
+    let kind = classify(byte)?.map_err(|_| WireError::UnexpectedType(byte))?;
+    let body_len = bounded(kind.name(), len, kind.body_bounds())?;
+    Ok(Header { kind, body_len })
+}
+
+/// Check the header of a frame sent by a relay (a request type is
+/// [`WireError::UnexpectedType`]).
+pub fn decode_response_header(
+    h: &[u8; FRAME_HEADER_LEN],
+) -> Result<Header<ResponseType>, WireError> {
+    let (byte, len) = split_header(h)?;
+    let kind = match classify(byte)? {
+        Ok(_) => return Err(WireError::UnexpectedType(byte)),
+        Err(kind) => kind,
+    };
+    let body_len = bounded(kind.name(), len, kind.body_bounds())?;
+    Ok(Header { kind, body_len })
+}
+
+/// Split a complete frame held in memory into its checked header and body, rejecting a short
+/// body or trailing bytes.
+fn split_frame(frame: &[u8]) -> Result<(&[u8; FRAME_HEADER_LEN], &[u8]), WireError> {
+    frame
         .split_first_chunk::<FRAME_HEADER_LEN>()
         .ok_or_else(|| WireError::Truncated {
             what: "frame header",
             needed: FRAME_HEADER_LEN.saturating_sub(frame.len()) as u64,
-        })?;
-    let header = decode_header(head, want_request)?;
-    match body.len().cmp(&header.body_len) {
+        })
+}
+
+fn exact_body(body: &[u8], body_len: usize, what: &'static str) -> Result<(), WireError> {
+    match body.len().cmp(&body_len) {
         std::cmp::Ordering::Less => Err(WireError::Truncated {
-            what: header.frame_type.name(),
-            needed: (header.body_len - body.len()) as u64,
+            what,
+            needed: (body_len - body.len()) as u64,
         }),
         std::cmp::Ordering::Greater => Err(WireError::TrailingData {
-            extra: (body.len() - header.body_len) as u64,
+            extra: (body.len() - body_len) as u64,
         }),
-        std::cmp::Ordering::Equal => Ok((header, body)),
+        std::cmp::Ordering::Equal => Ok(()),
     }
 }
 
-/// Start a frame: header with a placeholder length. [`finish_frame`] fills the length in.
-pub(crate) fn start_frame(t: FrameType, capacity: usize) -> Vec<u8> {
-    let mut v = Vec::with_capacity(FRAME_HEADER_LEN + capacity);
-    v.push(PROTOCOL_VERSION);
-    v.push(t as u8);
-    v.extend_from_slice(&[0; 4]);
-    v
+/// Decode a complete request frame held in memory (header, head, and a deposit's envelope).
+/// Returns the request and its payload (the envelope; empty for other requests). For tests and
+/// tools: the relay reads requests from the stream piece by piece instead.
+pub fn decode_request_frame(frame: &[u8]) -> Result<(Request, &[u8]), WireError> {
+    let (h, body) = split_frame(frame)?;
+    let header = decode_request_header(h)?;
+    exact_body(body, header.body_len, header.kind.name())?;
+    let (head, payload) = body.split_at(header.kind.head_len(header.body_len));
+    Ok((
+        Request::decode(header.kind, head, header.body_len)?,
+        payload,
+    ))
 }
 
-/// Write the body length into a frame built by [`start_frame`].
-///
-/// Callers only build bodies within `MAX_FRAME_LEN`, which fits in u32 (checked in limits.rs);
-/// the saturating conversion makes an oversize body fail the peer's length check rather than
-/// wrap around.
-pub(crate) fn finish_frame(mut v: Vec<u8>) -> Vec<u8> {
-    let len = u32::try_from(v.len() - FRAME_HEADER_LEN).unwrap_or(u32::MAX);
-    v[2..6].copy_from_slice(&len.to_be_bytes());
-    v
+/// Decode a complete response frame held in memory, rejecting trailing bytes.
+pub fn decode_response_frame(frame: &[u8]) -> Result<Response, WireError> {
+    let (h, body) = split_frame(frame)?;
+    let header = decode_response_header(h)?;
+    exact_body(body, header.body_len, header.kind.name())?;
+    Response::decode(header.kind, body)
+}
+
+/// Decode a head that must be exactly `len` bytes of fixed fields: run `f` over a reader and
+/// reject what it leaves unread.
+pub(crate) fn fixed<T>(
+    head: &[u8],
+    f: impl FnOnce(&mut Reader<'_>) -> Result<T, WireError>,
+) -> Result<T, WireError> {
+    let mut r = Reader::new(head);
+    let v = f(&mut r)?;
+    r.finish()?;
+    Ok(v)
 }

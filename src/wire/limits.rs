@@ -13,9 +13,10 @@ pub const FRAME_HEADER_LEN: usize = 6;
 
 /// Largest envelope (the age-encrypted report) a relay accepts in one deposit: 16 MiB.
 ///
-/// Enough for a signed text report with a few compressed photos. Larger evidence needs chunked
-/// streaming (planned) rather than a bigger single frame, because the relay holds one frame in
-/// memory while it checks and stores it.
+/// Enough for a signed text report with a few compressed photos. Neither peer holds a deposit's
+/// envelope whole in memory on its way (the relay streams a large one to disk as it arrives),
+/// but one frame is one item in a mailbox, fetched and acknowledged whole; larger evidence is
+/// meant to travel as chunked, resumable attachments rather than as a bigger frame.
 pub const MAX_ENVELOPE_LEN: usize = 16 * 1024 * 1024;
 
 /// Most items one fetch may return. Bounds the item list a client must allocate for, and the
@@ -64,34 +65,16 @@ pub const RECEIVE_TIME_GRANULARITY_SECS: u64 = 3600;
 /// checks weekly; short enough that a seized relay holds little history.
 pub const DEFAULT_EXPIRY_SECS: u64 = 30 * 24 * 3600;
 
-// Body lengths per message type. Fixed-size messages have min == max.
+// Each message's own body lengths (fixed sizes, head lengths, maxima) live in its exchange's file
+// (`register::BODY_LEN`, `deposit::MAX_BODY_LEN`, `fetch::MAX_ITEMS_BODY_LEN`, ...), beside the
+// code that encodes and decodes it. Two bounds span every message:
 
-/// Register body: public key, nonce, signature.
-pub const REGISTER_BODY_LEN: usize = PUBLIC_KEY_LEN + NONCE_LEN + SIGNATURE_LEN;
-/// Deposit body before the envelope: mailbox id (32) + deposit id (16).
-pub const DEPOSIT_FIXED_LEN: usize = 32 + 16;
-/// Largest Deposit body.
-pub const MAX_DEPOSIT_BODY_LEN: usize = DEPOSIT_FIXED_LEN + MAX_ENVELOPE_LEN;
-/// Fetch body: mailbox id, nonce, max items (u32), signature.
-pub const FETCH_BODY_LEN: usize = 32 + NONCE_LEN + 4 + SIGNATURE_LEN;
-/// Ack body without ids: mailbox id, nonce, count (u16), signature.
-pub const ACK_FIXED_LEN: usize = 32 + NONCE_LEN + 2 + SIGNATURE_LEN;
-/// Largest Ack body.
-pub const MAX_ACK_BODY_LEN: usize = ACK_FIXED_LEN + 16 * MAX_ACK_IDS;
-/// Per-item overhead in an Items response: item id (16) + length (u32).
-pub const ITEM_OVERHEAD_LEN: usize = 16 + 4;
-/// Largest Items body: count (u16) + per-item overhead + envelope bytes.
-pub const MAX_ITEMS_BODY_LEN: usize =
-    2 + ITEM_OVERHEAD_LEN * MAX_ITEMS_PER_FETCH as usize + MAX_FETCH_RESPONSE_BYTES;
-/// Largest Error body: code (u16) + retryable (u8) + message length (u8) + message.
-pub const MAX_ERROR_BODY_LEN: usize = 2 + 1 + 1 + MAX_ERROR_MESSAGE_LEN;
-
-/// Largest body of any frame. A stream reader may use this as an outer cap, but decoders apply
-/// the tighter per-type maximum from the header (see `FrameType::max_body_len`).
-pub const MAX_FRAME_LEN: usize = MAX_ITEMS_BODY_LEN;
+/// Largest body of any frame: an Items response. A stream reader may use this as an outer cap,
+/// but the header check applies each type's tighter bounds (`RequestType::body_bounds`).
+pub const MAX_FRAME_LEN: usize = super::fetch::MAX_ITEMS_BODY_LEN;
 
 /// Largest request body (the biggest request is a Deposit).
-pub const MAX_REQUEST_LEN: usize = MAX_DEPOSIT_BODY_LEN;
+pub const MAX_REQUEST_LEN: usize = super::deposit::MAX_BODY_LEN;
 
 // Invariants the decoders rely on, checked at compile time.
 const _: () = assert!(MAX_ERROR_MESSAGE_LEN <= u8::MAX as usize);
@@ -100,4 +83,3 @@ const _: () = assert!(MAX_ITEMS_PER_FETCH <= u16::MAX as u32);
 const _: () = assert!(MAX_ENVELOPE_LEN <= MAX_FETCH_RESPONSE_BYTES);
 const _: () = assert!(MAX_FRAME_LEN <= u32::MAX as usize);
 const _: () = assert!(MAX_REQUEST_LEN <= MAX_FRAME_LEN);
-const _: () = assert!(MAX_ERROR_MESSAGE_LEN <= 255);

@@ -1,5 +1,10 @@
-use super::auth::{self, ChallengeSet, Purpose};
+use super::ack::{Ack, Acked};
+use super::auth::{self, ChallengeSet};
+use super::challenge::{Challenge, ChallengeNonce};
+use super::deposit::{Deposit, Stored};
+use super::fetch::{Fetch, Item, Items};
 use super::limits::*;
+use super::register::{Register, Registered};
 use super::*;
 use crate::ids::{DepositId, ItemId, MailboxId};
 use proptest::prelude::*;
@@ -11,69 +16,92 @@ fn proof() -> Proof {
     }
 }
 
-fn sample_requests(envelope: &[u8]) -> Vec<Request<'_>> {
-    vec![
-        Request::Challenge,
-        Request::Register {
+/// A deposit head for `envelope`.
+fn deposit(envelope: &[u8]) -> Deposit {
+    Deposit {
+        mailbox: MailboxId([2; 32]),
+        deposit_id: DepositId([3; 16]),
+        envelope_len: envelope.len(),
+    }
+}
+
+/// One request of every type, as whole frames (a deposit with its envelope).
+fn sample_requests(envelope: &[u8]) -> Vec<(Request, Vec<u8>)> {
+    let reqs = vec![
+        Request::Challenge(Challenge),
+        Request::Register(Register {
             public_key: [1; 32],
             proof: proof(),
-        },
-        Request::Deposit {
-            mailbox: MailboxId([2; 32]),
-            deposit_id: DepositId([3; 16]),
-            envelope,
-        },
-        Request::Fetch {
+        }),
+        Request::Deposit(deposit(envelope)),
+        Request::Fetch(Fetch {
             mailbox: MailboxId([2; 32]),
             max_items: 10,
             proof: proof(),
-        },
-        Request::Ack {
+        }),
+        Request::Ack(Ack {
             mailbox: MailboxId([2; 32]),
             ids: vec![ItemId([4; 16]), ItemId([5; 16])],
             proof: proof(),
-        },
-    ]
+        }),
+    ];
+    let kinds: Vec<RequestType> = reqs.iter().map(Request::kind).collect();
+    assert_eq!(kinds, RequestType::ALL, "one sample per table line");
+    reqs.into_iter()
+        .map(|r| {
+            let mut f = r.encode().unwrap();
+            if let Request::Deposit(_) = r {
+                f.extend_from_slice(envelope);
+            }
+            (r, f)
+        })
+        .collect()
 }
 
-fn sample_responses(envelope: &[u8]) -> Vec<Response<'_>> {
+fn sample_responses(envelope: &[u8]) -> Vec<Response> {
     vec![
-        Response::ChallengeNonce([8; 32]),
-        Response::Registered(MailboxId([2; 32])),
-        Response::Stored { duplicate: true },
-        Response::Items(vec![]),
-        Response::Items(vec![
-            ItemRef {
-                id: ItemId([4; 16]),
-                envelope,
-            },
-            ItemRef {
-                id: ItemId([5; 16]),
-                envelope,
-            },
-        ]),
-        Response::Acked(3),
-        Response::Error {
-            code: ErrorCode::BadProof,
-            retryable: false,
-            message: "no",
-        },
-        Response::Error {
+        Response::ChallengeNonce(ChallengeNonce { nonce: [8; 32] }),
+        Response::Registered(Registered {
+            mailbox: MailboxId([2; 32]),
+        }),
+        Response::Stored(Stored { duplicate: true }),
+        Response::Items(Items::default()),
+        Response::Items(Items {
+            items: vec![
+                Item {
+                    id: ItemId([4; 16]),
+                    envelope: envelope.to_vec(),
+                },
+                Item {
+                    id: ItemId([5; 16]),
+                    envelope: envelope.to_vec(),
+                },
+            ],
+        }),
+        Response::Acked(Acked { count: 3 }),
+        Response::Error(Refusal::new(ErrorCode::BadProof, "no")),
+        Response::Error(Refusal {
             code: ErrorCode::Other(999),
             retryable: true,
-            message: "",
-        },
+            message: String::new(),
+        }),
     ]
 }
 
 #[test]
 fn requests_round_trip() {
-    for req in sample_requests(b"ciphertext") {
-        let frame = req.encode().unwrap();
-        assert_eq!(decode_request(&frame).unwrap(), req);
+    for (req, frame) in sample_requests(b"ciphertext") {
+        let (back, payload) = decode_request_frame(&frame).unwrap();
+        assert_eq!(back, req);
         let h = decode_request_header(frame[..6].try_into().unwrap()).unwrap();
+        assert_eq!(h.kind, req.kind());
         assert_eq!(h.body_len, frame.len() - 6);
-        assert_eq!(decode_request_body(h.frame_type, &frame[6..]).unwrap(), req);
+        let head_len = h.kind.head_len(h.body_len);
+        assert_eq!(
+            Request::decode(h.kind, &frame[6..6 + head_len], h.body_len).unwrap(),
+            req
+        );
+        assert_eq!(&frame[6 + head_len..], payload);
     }
 }
 
@@ -81,31 +109,59 @@ fn requests_round_trip() {
 fn responses_round_trip() {
     for resp in sample_responses(b"ciphertext") {
         let frame = resp.encode().unwrap();
-        assert_eq!(decode_response(&frame).unwrap(), resp);
+        assert_eq!(decode_response_frame(&frame).unwrap(), resp);
+        let h = decode_response_header(frame[..6].try_into().unwrap()).unwrap();
+        assert_eq!(h.kind, resp.kind());
+    }
+}
+
+#[test]
+fn the_table_pairs_each_request_with_its_response() {
+    for t in RequestType::ALL {
+        assert_eq!(t.byte() & 0x80, 0, "{t:?} is a request");
+        assert_eq!(t.answer().byte(), t.byte() | 0x80, "{t:?}");
+        let (min, max) = t.body_bounds();
+        assert!(min <= max && max <= MAX_REQUEST_LEN, "{t:?}");
+    }
+    for t in ResponseType::ALL {
+        assert_ne!(t.byte() & 0x80, 0, "{t:?} is a response");
+        assert!(t.body_bounds().1 <= MAX_FRAME_LEN, "{t:?}");
+    }
+    let mut bytes: Vec<u8> = RequestType::ALL.iter().map(|t| t.byte()).collect();
+    bytes.extend(ResponseType::ALL.iter().map(|t| t.byte()));
+    let n = bytes.len();
+    bytes.sort_unstable();
+    bytes.dedup();
+    assert_eq!(bytes.len(), n, "type bytes are distinct");
+}
+
+#[test]
+fn proof_purposes_are_distinct_and_nul_terminated() {
+    let labels = [register::PURPOSE, fetch::PURPOSE, ack::PURPOSE].map(|p| p.label());
+    for (i, l) in labels.iter().enumerate() {
+        assert_eq!(l.last(), Some(&0), "{l:?}");
+        assert_eq!(l.iter().filter(|b| **b == 0).count(), 1, "{l:?}");
+        assert!(!labels[i + 1..].contains(l), "{l:?} is used twice");
     }
 }
 
 #[test]
 fn challenge_frame_is_six_bytes() {
-    assert_eq!(
-        Request::Challenge.encode().unwrap(),
-        [0x01, 0x01, 0, 0, 0, 0]
-    );
+    assert_eq!(encode(&Challenge).unwrap(), [0x01, 0x01, 0, 0, 0, 0]);
 }
 
 #[test]
 fn example_in_protocol_md_matches() {
-    let frame = Response::Stored { duplicate: false }.encode().unwrap();
+    let frame = encode(&Stored { duplicate: false }).unwrap();
     assert_eq!(hex::encode(frame), "01830000000100");
-    let frame = Request::Fetch {
+    let frame = encode(&Fetch {
         mailbox: MailboxId([0xaa; 32]),
         max_items: 16,
         proof: Proof {
             nonce: [0xbb; 32],
             signature: [0xcc; 64],
         },
-    }
-    .encode()
+    })
     .unwrap();
     assert_eq!(&frame[..6], &[0x01, 0x04, 0, 0, 0, 0x84]);
     assert_eq!(&frame[6 + 64..6 + 68], &[0, 0, 0, 16]);
@@ -113,10 +169,9 @@ fn example_in_protocol_md_matches() {
 
 #[test]
 fn truncated_frames_are_rejected() {
-    for req in sample_requests(b"ciphertext") {
-        let frame = req.encode().unwrap();
+    for (req, frame) in sample_requests(b"ciphertext") {
         for cut in 0..frame.len() {
-            match decode_request(&frame[..cut]) {
+            match decode_request_frame(&frame[..cut]) {
                 Err(WireError::Truncated { .. }) => {}
                 other => panic!("{req:?} cut at {cut}: {other:?}"),
             }
@@ -126,33 +181,43 @@ fn truncated_frames_are_rejected() {
 
 #[test]
 fn trailing_data_is_rejected() {
-    for req in sample_requests(b"ciphertext") {
-        let mut frame = req.encode().unwrap();
+    for (req, mut frame) in sample_requests(b"ciphertext") {
         frame.push(0);
-        // For fixed-size types the header length now disagrees with the body; for a Deposit the
-        // header still says the old length. Either way: trailing data.
         assert_eq!(
-            decode_request(&frame),
+            decode_request_frame(&frame).map(|(r, _)| r),
             Err(WireError::TrailingData { extra: 1 }),
             "{req:?}"
         );
     }
+    // A fixed-size head given more bytes than it has fields for.
+    let mut head = Vec::new();
+    Fetch {
+        mailbox: MailboxId([1; 32]),
+        max_items: 1,
+        proof: proof(),
+    }
+    .encode_head(&mut head);
+    head.push(0);
+    assert_eq!(
+        Request::decode(RequestType::Fetch, &head, head.len()),
+        Err(WireError::TrailingData { extra: 1 })
+    );
 }
 
 #[test]
 fn oversize_declared_length_is_rejected_from_the_header() {
-    let len = (MAX_DEPOSIT_BODY_LEN + 1) as u32;
-    let mut h = [1u8, FrameType::Deposit as u8, 0, 0, 0, 0];
+    let len = (deposit::MAX_BODY_LEN + 1) as u32;
+    let mut h = [1u8, RequestType::Deposit.byte(), 0, 0, 0, 0];
     h[2..].copy_from_slice(&len.to_be_bytes());
     assert!(
         matches!(decode_request_header(&h), Err(WireError::TooLarge { len: l, .. }) if l == len as u64)
     );
-    let h = [1u8, FrameType::Challenge as u8, 0, 0, 0, 1];
+    let h = [1u8, RequestType::Challenge.byte(), 0, 0, 0, 1];
     assert!(matches!(
         decode_request_header(&h),
         Err(WireError::TooLarge { .. })
     ));
-    let h = [1u8, FrameType::Items as u8, 0xff, 0xff, 0xff, 0xff];
+    let h = [1u8, ResponseType::Items.byte(), 0xff, 0xff, 0xff, 0xff];
     assert!(matches!(
         decode_response_header(&h),
         Err(WireError::TooLarge { .. })
@@ -161,32 +226,25 @@ fn oversize_declared_length_is_rejected_from_the_header() {
 
 #[test]
 fn oversize_envelope_is_refused_by_the_encoder() {
-    let big = vec![0u8; MAX_ENVELOPE_LEN + 1];
-    let req = Request::Deposit {
+    let d = |envelope_len| Deposit {
         mailbox: MailboxId([0; 32]),
         deposit_id: DepositId([0; 16]),
-        envelope: &big,
+        envelope_len,
     };
-    assert!(matches!(req.encode(), Err(WireError::TooLarge { .. })));
-    let max = vec![0u8; MAX_ENVELOPE_LEN];
-    let req = Request::Deposit {
-        mailbox: MailboxId([0; 32]),
-        deposit_id: DepositId([0; 16]),
-        envelope: &max,
-    };
-    assert!(decode_request(&req.encode().unwrap()).is_ok());
-    let (m, d) = (MailboxId([0; 32]), DepositId([0; 16]));
     assert!(matches!(
-        encode_deposit_head(&m, &d, MAX_ENVELOPE_LEN + 1),
+        encode(&d(MAX_ENVELOPE_LEN + 1)),
         Err(WireError::TooLarge { .. })
     ));
-    assert!(encode_deposit_head(&m, &d, 0).is_err());
-    let head = encode_deposit_head(&m, &d, MAX_ENVELOPE_LEN).unwrap();
-    let h: [u8; FRAME_HEADER_LEN] = head[..FRAME_HEADER_LEN].try_into().unwrap();
+    assert!(matches!(encode(&d(0)), Err(WireError::Malformed(_))));
+    let max = vec![0u8; MAX_ENVELOPE_LEN];
+    let frame = d(MAX_ENVELOPE_LEN).frame_with(&max).unwrap();
+    assert!(decode_request_frame(&frame).is_ok());
+    let h: [u8; FRAME_HEADER_LEN] = frame[..FRAME_HEADER_LEN].try_into().unwrap();
     assert_eq!(
         decode_request_header(&h).unwrap().body_len,
-        DEPOSIT_FIXED_LEN + MAX_ENVELOPE_LEN
+        deposit::HEAD_LEN + MAX_ENVELOPE_LEN
     );
+    assert!(d(3).frame_with(b"four").is_err(), "the head must match");
 }
 
 #[test]
@@ -215,23 +273,33 @@ fn bad_header_fields_are_rejected() {
 #[test]
 fn counts_beyond_limits_are_rejected() {
     let ids = vec![ItemId([0; 16]); MAX_ACK_IDS + 1];
-    let req = Request::Ack {
+    let req = Ack {
         mailbox: MailboxId([0; 32]),
         ids,
         proof: proof(),
     };
-    assert!(matches!(req.encode(), Err(WireError::TooMany { .. })));
-    let req = Request::Fetch {
+    assert!(matches!(encode(&req), Err(WireError::TooMany { .. })));
+    let req = Fetch {
         mailbox: MailboxId([0; 32]),
         max_items: MAX_ITEMS_PER_FETCH + 1,
         proof: proof(),
     };
-    assert!(matches!(req.encode(), Err(WireError::TooMany { .. })));
+    assert!(matches!(encode(&req), Err(WireError::TooMany { .. })));
+    let req = Fetch {
+        max_items: 0,
+        ..req
+    };
+    assert!(matches!(encode(&req), Err(WireError::Malformed(_))));
+    // Items beyond the response limits are refused before anything is written.
+    assert!(fetch::items_frame_head([1u64; MAX_ITEMS_PER_FETCH as usize + 1]).is_err());
+    assert!(fetch::items_frame_head([MAX_ENVELOPE_LEN as u64 + 1]).is_err());
+    assert!(fetch::items_frame_head([0u64]).is_err());
+    assert!(fetch::items_frame_head([MAX_ENVELOPE_LEN as u64; 3]).is_err());
     // Hand-built Items response claiming more items than allowed.
     let mut f = vec![1, 0x84, 0, 0, 0, 2];
     f.extend_from_slice(&(MAX_ITEMS_PER_FETCH as u16 + 1).to_be_bytes());
     assert!(matches!(
-        decode_response(&f),
+        decode_response_frame(&f),
         Err(WireError::TooMany { .. })
     ));
 }
@@ -239,11 +307,11 @@ fn counts_beyond_limits_are_rejected() {
 #[test]
 fn bad_flag_and_utf8_are_malformed() {
     assert!(matches!(
-        decode_response(&[1, 0x83, 0, 0, 0, 1, 2]),
+        decode_response_frame(&[1, 0x83, 0, 0, 0, 1, 2]),
         Err(WireError::Malformed(_))
     ));
     assert!(matches!(
-        decode_response(&[1, 0xff, 0, 0, 0, 5, 0, 1, 0, 1, 0xff]),
+        decode_response_frame(&[1, 0xff, 0, 0, 0, 5, 0, 1, 0, 1, 0xff]),
         Err(WireError::Malformed(_))
     ));
 }
@@ -251,16 +319,11 @@ fn bad_flag_and_utf8_are_malformed() {
 #[test]
 fn long_error_message_is_cut_on_a_char_boundary() {
     let msg = "ж".repeat(MAX_ERROR_MESSAGE_LEN);
-    let frame = Response::Error {
-        code: ErrorCode::Busy,
-        retryable: true,
-        message: &msg,
-    }
-    .encode()
-    .unwrap();
-    match decode_response(&frame).unwrap() {
-        Response::Error { message, .. } => {
-            assert!(message.len() <= MAX_ERROR_MESSAGE_LEN && message.starts_with('ж'))
+    let frame = encode(&Refusal::new(ErrorCode::Busy, msg)).unwrap();
+    match decode_response_frame(&frame).unwrap() {
+        Response::Error(r) => {
+            assert!(r.message.len() <= MAX_ERROR_MESSAGE_LEN && r.message.starts_with('ж'));
+            assert!(r.retryable);
         }
         other => panic!("{other:?}"),
     }
@@ -275,60 +338,59 @@ fn proof_verifies_only_for_its_session_nonce_and_fields() {
     let nonce = [6u8; 32];
     let p = auth::sign(
         &key,
-        Purpose::Ack,
+        ack::PURPOSE,
         &exporter,
         &nonce,
         &mailbox,
-        &auth::ack_digest(&[ItemId([1; 16])]),
+        &Ack::digest(&[ItemId([1; 16])]),
     );
-    let req = Request::Ack {
+    let req = Ack {
         mailbox,
         ids: vec![ItemId([1; 16])],
         proof: p,
     };
-    assert!(auth::verify(&pk, &exporter, &req));
+    assert!(auth::verify(&pk, &exporter, &req.claim()));
     assert!(
-        !auth::verify(&pk, &[4u8; 32], &req),
+        !auth::verify(&pk, &[4u8; 32], &req.claim()),
         "another connection's exporter"
     );
-    let other = Request::Ack {
-        mailbox,
+    let other = Ack {
         ids: vec![ItemId([2; 16])],
-        proof: p,
+        ..req.clone()
     };
-    assert!(!auth::verify(&pk, &exporter, &other), "other ids");
-    let as_fetch = Request::Fetch {
+    assert!(!auth::verify(&pk, &exporter, &other.claim()), "other ids");
+    let as_fetch = Fetch {
         mailbox,
         max_items: 1,
         proof: p,
     };
-    assert!(!auth::verify(&pk, &exporter, &as_fetch), "other purpose");
+    assert!(
+        !auth::verify(&pk, &exporter, &as_fetch.claim()),
+        "other purpose"
+    );
     let wrong_key = ed25519_dalek::SigningKey::from_bytes(&[4; 32])
         .verifying_key()
         .to_bytes();
-    assert!(!auth::verify(&wrong_key, &exporter, &req));
+    assert!(!auth::verify(&wrong_key, &exporter, &req.claim()));
     let reg_p = auth::sign(
         &key,
-        Purpose::Register,
+        register::PURPOSE,
         &exporter,
         &nonce,
         &mailbox,
-        &auth::register_digest(&pk),
+        &Register::digest(&pk),
     );
-    assert!(auth::verify(
-        &pk,
-        &exporter,
-        &Request::Register {
-            public_key: pk,
-            proof: reg_p
-        }
-    ));
+    let reg = Register {
+        public_key: pk,
+        proof: reg_p,
+    };
+    assert!(auth::verify(&pk, &exporter, &reg.claim()));
 }
 
 #[test]
 fn proof_message_layout() {
     let m = auth::proof_message(
-        Purpose::Fetch,
+        fetch::PURPOSE,
         &[1; 32],
         &[2; 32],
         &MailboxId([3; 32]),
@@ -356,15 +418,17 @@ fn nonces_are_single_use_and_bounded() {
 proptest! {
     #[test]
     fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
-        let _ = decode_request(&bytes);
-        let _ = decode_response(&bytes);
+        let _ = decode_request_frame(&bytes);
+        let _ = decode_response_frame(&bytes);
         if let Some(h) = bytes.first_chunk::<6>() {
             let _ = decode_request_header(h);
             let _ = decode_response_header(h);
         }
-        for t in [FrameType::Register, FrameType::Deposit, FrameType::Fetch, FrameType::Ack, FrameType::Items, FrameType::Error] {
-            let _ = decode_request_body(t, &bytes);
-            let _ = decode_response_body(t, &bytes);
+        for t in RequestType::ALL {
+            let _ = Request::decode(*t, &bytes, bytes.len());
+        }
+        for t in ResponseType::ALL {
+            let _ = Response::decode(*t, &bytes);
         }
     }
 
@@ -374,21 +438,20 @@ proptest! {
         let mut f = vec![1, t];
         f.extend_from_slice(&(body.len() as u32).to_be_bytes());
         f.extend_from_slice(&body);
-        let _ = decode_request(&f);
-        let _ = decode_response(&f);
+        let _ = decode_request_frame(&f);
+        let _ = decode_response_frame(&f);
     }
 
     #[test]
     fn deposit_round_trips(env in proptest::collection::vec(any::<u8>(), 1..2000), m in any::<[u8; 32]>(), d in any::<[u8; 16]>()) {
-        let req = Request::Deposit { mailbox: MailboxId(m), deposit_id: DepositId(d), envelope: &env };
-        let f = req.encode().unwrap();
-        prop_assert_eq!(decode_request(&f).unwrap(), req);
-        // The streaming path reads the same mailbox and deposit id from the body's head.
-        let head: &[u8; DEPOSIT_FIXED_LEN] = f[FRAME_HEADER_LEN..][..DEPOSIT_FIXED_LEN].try_into().unwrap();
-        prop_assert_eq!(decode_deposit_head(head), (MailboxId(m), DepositId(d)));
-        prop_assert_eq!(&f[FRAME_HEADER_LEN + DEPOSIT_FIXED_LEN..], &env[..]);
+        let head = Deposit { mailbox: MailboxId(m), deposit_id: DepositId(d), envelope_len: env.len() };
+        let f = head.frame_with(&env).unwrap();
+        let (req, payload) = decode_request_frame(&f).unwrap();
+        prop_assert_eq!(req, Request::Deposit(head));
+        prop_assert_eq!(payload, &env[..]);
         // Head then envelope, as a sender streams it, is the same frame byte for byte.
-        let mut streamed = encode_deposit_head(&MailboxId(m), &DepositId(d), env.len()).unwrap();
+        let mut streamed = encode(&head).unwrap();
+        prop_assert_eq!(streamed.len(), FRAME_HEADER_LEN + deposit::HEAD_LEN);
         streamed.extend_from_slice(&env);
         prop_assert_eq!(streamed, f);
     }
@@ -396,17 +459,23 @@ proptest! {
     #[test]
     fn ack_round_trips(ids in proptest::collection::vec(any::<[u8; 16]>(), 1..50), n in any::<[u8; 32]>()) {
         let ids: Vec<ItemId> = ids.into_iter().map(ItemId).collect();
-        let req = Request::Ack { mailbox: MailboxId([1; 32]), ids, proof: Proof { nonce: n, signature: [2; 64] } };
+        let req = Request::Ack(Ack { mailbox: MailboxId([1; 32]), ids, proof: Proof { nonce: n, signature: [2; 64] } });
         let f = req.encode().unwrap();
-        prop_assert_eq!(decode_request(&f).unwrap(), req);
+        prop_assert_eq!(decode_request_frame(&f).unwrap().0, req);
     }
 
     #[test]
-    fn items_round_trip(items in proptest::collection::vec((any::<[u8; 16]>(), proptest::collection::vec(any::<u8>(), 1..100)), 0..20)) {
-        let refs: Vec<ItemRef<'_>> = items.iter().map(|(id, e)| ItemRef { id: ItemId(*id), envelope: e }).collect();
-        let resp = Response::Items(refs);
-        let f = resp.encode().unwrap();
-        prop_assert_eq!(decode_response(&f).unwrap(), resp);
+    fn items_round_trip_whole_and_streamed(items in proptest::collection::vec((any::<[u8; 16]>(), proptest::collection::vec(any::<u8>(), 1..100)), 0..20)) {
+        let resp = Items { items: items.iter().map(|(id, e)| Item { id: ItemId(*id), envelope: e.clone() }).collect() };
+        let f = encode(&resp).unwrap();
+        prop_assert_eq!(decode_response_frame(&f).unwrap(), Response::Items(resp));
+        // What the relay writes piece by piece is the same frame.
+        let mut streamed = fetch::items_frame_head(items.iter().map(|(_, e)| e.len() as u64)).unwrap().to_vec();
+        for (id, e) in &items {
+            streamed.extend_from_slice(&fetch::item_head(&ItemId(*id), e.len() as u32));
+            streamed.extend_from_slice(e);
+        }
+        prop_assert_eq!(streamed, f);
     }
 }
 

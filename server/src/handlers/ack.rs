@@ -1,29 +1,28 @@
 //! Ack: delete fetched items, durably, for the holder of the mailbox key.
 
-use super::{blocking, durable, encode, registered_key, ConnState, Refusal, Shared};
-use vigil_core::wire::{ErrorCode, Request, Response};
+use super::{send, BodySource, Ctx, Failure, ReplySink};
+use std::sync::atomic::Ordering;
+use vigil_core::wire::ack::{Ack, Acked};
+use vigil_core::wire::Authenticated;
 
-pub(super) async fn apply(
-    shared: &Shared,
-    conn: &ConnState,
-    req: &Request<'_>,
-) -> Result<Vec<u8>, Refusal> {
-    let Request::Ack { mailbox, ids, .. } = req else {
-        return Err(Refusal::new(
-            ErrorCode::UnknownRequest,
-            "not an ack request",
-        ));
-    };
-    let mailbox = *mailbox;
-    let key = registered_key(shared, mailbox).await?;
-    conn.check_proof(&key, req)?;
-    let ids = ids.clone();
-    let n = blocking(shared, move |s| s.ack(&mailbox, &ids)).await?;
-    durable(shared).await?;
+pub(super) async fn handle(
+    cx: &Ctx<'_>,
+    req: Ack,
+    _: &mut dyn BodySource,
+    reply: &mut dyn ReplySink,
+) -> Result<(), Failure> {
+    let shared = cx.shared;
+    let key = shared.registered_key(req.mailbox).await?;
+    cx.conn.check_proof(&key, &req.claim())?;
+    let count = shared
+        .store
+        .ack(req.mailbox, &req.ids)
+        .await
+        .map_err(|e| shared.store_failed(e))?;
     shared
         .counters
         .items_acked
-        .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-    tracing::debug!(deleted = n, "ack");
-    Ok(encode(&Response::Acked(n)))
+        .fetch_add(count, Ordering::Relaxed);
+    tracing::debug!(deleted = count, "ack");
+    send(reply, &Acked { count }).await
 }

@@ -1,15 +1,20 @@
 //! Challenge: hand out a fresh single-use nonce for this connection.
 
-use super::{encode, ConnState};
+use super::{send, BodySource, Ctx, Failure, ReplySink};
 use rand::RngCore;
+use vigil_core::wire::challenge::{Challenge, ChallengeNonce};
 use vigil_core::wire::limits::NONCE_LEN;
-use vigil_core::wire::Response;
 
-pub(super) fn apply(conn: &ConnState) -> Vec<u8> {
+pub(super) async fn handle(
+    cx: &Ctx<'_>,
+    _: Challenge,
+    _: &mut dyn BodySource,
+    reply: &mut dyn ReplySink,
+) -> Result<(), Failure> {
     let mut nonce = [0u8; NONCE_LEN];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
-    if let Ok(mut set) = conn.challenges.lock() {
+    if let Ok(mut set) = cx.conn.challenges.lock() {
         set.issue(nonce);
     }
-    encode(&Response::ChallengeNonce(nonce))
+    send(reply, &ChallengeNonce { nonce }).await
 }

@@ -1,45 +1,72 @@
-//! Fetch: return stored items to the holder of the mailbox key.
+//! Fetch: stream stored items to the holder of the mailbox key.
+//!
+//! The store lists the items first (ids and lengths, within the response limits), so the frame
+//! header and every item head can be written before any envelope is read; then each envelope
+//! is read and written a piece at a time. Memory per response: one piece, plus what the QUIC
+//! connection buffers; the listener's reply sink bounds the time every write may take.
 
-use super::{blocking, encode, registered_key, ConnState, Refusal, Shared};
+use super::{send, BodySource, Ctx, Failure, ReplySink};
+use std::sync::atomic::Ordering;
+use vigil_core::wire::fetch::{item_head, items_frame_head, Fetch, Items};
 use vigil_core::wire::limits::MAX_FETCH_RESPONSE_BYTES;
-use vigil_core::wire::{ErrorCode, ItemRef, Request, Response};
+use vigil_core::wire::{Authenticated, ErrorCode, Refusal};
 
-pub(super) async fn apply(
-    shared: &Shared,
-    conn: &ConnState,
-    req: &Request<'_>,
-) -> Result<Vec<u8>, Refusal> {
-    let Request::Fetch {
-        mailbox, max_items, ..
-    } = req
-    else {
-        return Err(Refusal::new(
-            ErrorCode::UnknownRequest,
-            "not a fetch request",
-        ));
-    };
-    let (mailbox, max_items) = (*mailbox, *max_items);
-    let key = registered_key(shared, mailbox).await?;
-    conn.check_proof(&key, req)?;
-    let _slot =
-        shared.fetch_slots.acquire().await.map_err(|_| {
-            Refusal::new(ErrorCode::Busy, "relay is shutting down; try again later")
-        })?;
-    let items = blocking(shared, move |s| {
-        s.fetch(&mailbox, max_items, MAX_FETCH_RESPONSE_BYTES)
-    })
-    .await?;
-    shared
-        .counters
-        .fetches
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+/// Bytes of an envelope read and written at a time.
+pub(crate) const READ_PIECE: usize = 256 * 1024;
+
+pub(super) async fn handle(
+    cx: &Ctx<'_>,
+    req: Fetch,
+    _: &mut dyn BodySource,
+    reply: &mut dyn ReplySink,
+) -> Result<(), Failure> {
+    let shared = cx.shared;
+    let key = shared.registered_key(req.mailbox).await?;
+    cx.conn.check_proof(&key, &req.claim())?;
+    // Held until the last byte is written.
+    let _slot = shared.fetch_slots.acquire().await.map_err(|_| {
+        Refusal::new(ErrorCode::Busy, "relay is shutting down; try again later")
+    })?;
+    let items = shared
+        .store
+        .list(req.mailbox, req.max_items, MAX_FETCH_RESPONSE_BYTES as u64)
+        .await
+        .map_err(|e| shared.store_failed(e))?;
+    shared.counters.fetches.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(items = items.len(), "fetch");
-    let refs: Vec<ItemRef<'_>> = items
-        .iter()
-        .map(|i| ItemRef {
-            id: i.id,
-            envelope: &i.envelope,
-        })
-        .collect();
-    Ok(encode(&Response::Items(refs)))
+    if items.is_empty() {
+        return send(reply, &Items::default()).await;
+    }
+    let head = items_frame_head(items.iter().map(|i| i.len)).map_err(|e| {
+        tracing::error!(error = %e, "stored items exceed the response limits");
+        Refusal::new(ErrorCode::StorageFailed, "relay storage failed; try again later")
+    })?;
+    reply.write(&head).await.map_err(|_| Failure::Abandoned)?;
+    for item in items {
+        // `items_frame_head` checked every length against MAX_ENVELOPE_LEN (< u32::MAX).
+        reply
+            .write(&item_head(&item.id, item.len as u32))
+            .await
+            .map_err(|_| Failure::Abandoned)?;
+        let mut offset = 0u64;
+        while offset < item.len {
+            let piece = shared
+                .store
+                .read(req.mailbox, item, offset, READ_PIECE)
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "reading a stored envelope failed mid-response");
+                    Failure::Abandoned
+                })?;
+            // Acknowledged or expired since it was listed, or shorter than listed: the answer
+            // promised its length, so it cannot be completed; the client fetches again.
+            let piece = match piece {
+                Some(p) if !p.is_empty() && offset + p.len() as u64 <= item.len => p,
+                _ => return Err(Failure::Abandoned),
+            };
+            reply.write(&piece).await.map_err(|_| Failure::Abandoned)?;
+            offset += piece.len() as u64;
+        }
+    }
+    Ok(())
 }

@@ -1,40 +1,31 @@
-//! One file per request. [`handle`] dispatches a decoded request and always produces a response
-//! frame: a refused request gets an Error response, never a dropped stream.
+//! One file per request, routed from the wire protocol's one table (`vigil_core::wire::table`):
+//! adding a line there and a file here is all the relay needs for a new request.
 //!
-//! Handlers see no network: they get the decoded request, this connection's [`ConnState`]
-//! (exporter and outstanding nonces) and the [`Shared`] relay state, so they are tested in
-//! memory (see the tests below).
+//! A handler gets the decoded request, the request's payload as a [`BodySource`] (empty for
+//! every request but a deposit), and a [`ReplySink`] to write its answer to; [`handle`] turns a
+//! refusal into the Error response. Handlers see no network: the listener gives them the QUIC
+//! stream behind these two traits, tests give them memory (see `tests.rs`).
 
-mod ack;
-mod challenge;
-mod deposit;
-mod fetch;
-mod register;
-
-use crate::store::flusher::Flusher;
+use crate::body::{BodyError, BodySource, BoxFuture};
 use crate::store::space::SpaceGuard;
 use crate::store::{Store, StoreError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 use vigil_core::ids::MailboxId;
-use vigil_core::wire::auth::{self, ChallengeSet};
-use vigil_core::wire::limits::{DEPOSIT_FIXED_LEN, EXPORTER_LEN};
-use vigil_core::wire::{self, ErrorCode, FrameType, Request, Response, WireError};
+use vigil_core::wire::auth::{self, ChallengeSet, Claim};
+use vigil_core::wire::limits::EXPORTER_LEN;
+use vigil_core::wire::{encode, ErrorCode, Framed, Refusal, Request, WireError};
 
 /// State shared by every connection.
 pub struct Shared {
     /// Where mailboxes and items live.
     pub store: Arc<dyn Store>,
-    /// The single place that makes writes durable; "stored" waits on it.
-    pub flusher: Flusher,
-    /// Fetches running at once. Each may hold up to `MAX_FETCH_RESPONSE_BYTES` in memory, so
-    /// this bounds response memory the way the request budget bounds request memory.
+    /// Fetch responses being written at once. Each holds a store read buffer and the QUIC send
+    /// buffer of its connection until its last byte is written, so this bounds response memory
+    /// the way the request budget bounds request memory.
     pub fetch_slots: tokio::sync::Semaphore,
     /// Closes the gate for deposits and registrations when the disk is (nearly) full.
     pub space: Arc<SpaceGuard>,
-    /// Largest envelope accepted (`limits.max_envelope_bytes`).
-    pub max_envelope: usize,
     /// Counters for `stats` (no ids, no addresses).
     pub counters: Arc<Counters>,
 }
@@ -57,31 +48,24 @@ pub struct Counters {
 }
 
 impl Counters {
-    fn refused(&self, code: ErrorCode) {
+    /// Count a refusal.
+    pub(crate) fn refused(&self, code: ErrorCode) {
         let i = usize::from(code.to_u16());
         let i = if i < self.refused.len() { i } else { 0 };
         self.refused[i].fetch_add(1, Ordering::Relaxed);
     }
-
-    /// Count a refusal made outside the handlers (by the listener).
-    pub(crate) fn count_refusal(&self, code: ErrorCode) {
-        self.refused(code);
-    }
 }
 
 impl Shared {
-    /// Fetches allowed at once by default (8 × 32 MiB of responses at most).
+    /// Fetches answered at once by default.
     pub const DEFAULT_FETCH_SLOTS: usize = 8;
 
-    /// Shared state with the default number of fetch slots, no disk-space gate and the
-    /// protocol's envelope maximum.
-    pub fn new(store: Arc<dyn Store>, flusher: Flusher) -> Self {
+    /// Shared state with the default number of fetch slots and no disk-space gate.
+    pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
             store,
-            flusher,
             fetch_slots: tokio::sync::Semaphore::new(Self::DEFAULT_FETCH_SLOTS),
             space: Arc::new(SpaceGuard::unlimited()),
-            max_envelope: vigil_core::wire::limits::MAX_ENVELOPE_LEN,
             counters: Arc::new(Counters::default()),
         }
     }
@@ -92,10 +76,9 @@ impl Shared {
         self
     }
 
-    /// Allow `n` fetches at once and envelopes up to `max_envelope` bytes.
-    pub fn with_limits(mut self, fetch_slots: usize, max_envelope: usize) -> Self {
-        self.fetch_slots = tokio::sync::Semaphore::new(fetch_slots.max(1));
-        self.max_envelope = max_envelope;
+    /// Answer `n` fetches at once.
+    pub fn with_fetch_slots(mut self, n: usize) -> Self {
+        self.fetch_slots = tokio::sync::Semaphore::new(n.max(1));
         self
     }
 
@@ -104,8 +87,46 @@ impl Shared {
         if self.space.accepting() {
             Ok(())
         } else {
-            Err(Refusal::storage_full())
+            Err(refusal::storage_full())
         }
+    }
+
+    /// The refusal for a store error; a store out of room also closes the space gate.
+    fn store_failed(&self, e: StoreError) -> Failure {
+        match e {
+            StoreError::UnknownMailbox => refusal::unknown_mailbox().into(),
+            StoreError::QuotaExceeded => {
+                Refusal::new(ErrorCode::QuotaExceeded, "mailbox is full").into()
+            }
+            StoreError::InProgress => Refusal::new(
+                ErrorCode::Busy,
+                "this report is still arriving on another connection; try again shortly",
+            )
+            .into(),
+            StoreError::NoSpace(msg) => {
+                tracing::error!(error = %msg, "store is out of space");
+                self.space.note_no_space(&msg);
+                refusal::storage_full().into()
+            }
+            StoreError::Body(e) => Failure::from_body(e),
+            other @ (StoreError::Corrupt(_) | StoreError::Backend(_)) => {
+                tracing::error!(error = %other, "storage failed");
+                Refusal::new(
+                    ErrorCode::StorageFailed,
+                    "relay storage failed; try again later",
+                )
+                .into()
+            }
+        }
+    }
+
+    /// The key registered for `mailbox`, or UnknownMailbox.
+    async fn registered_key(&self, mailbox: MailboxId) -> Result<[u8; 32], Failure> {
+        self.store
+            .mailbox_key(mailbox)
+            .await
+            .map_err(|e| self.store_failed(e))?
+            .ok_or_else(|| refusal::unknown_mailbox().into())
     }
 }
 
@@ -126,17 +147,11 @@ impl ConnState {
         }
     }
 
-    /// Consume the request's nonce and check its signature under `public_key`. The nonce is
+    /// Consume the claim's nonce and check its signature under `public_key`. The nonce is
     /// consumed first, so a proof is single use even when its signature is bad.
-    fn check_proof(&self, public_key: &[u8; 32], req: &Request<'_>) -> Result<(), Refusal> {
-        let Some((_, _, _, proof)) = auth::claim(req) else {
-            return Err(Refusal::new(
-                ErrorCode::BadProof,
-                "request carries no proof",
-            ));
-        };
+    fn check_proof(&self, public_key: &[u8; 32], claim: &Claim) -> Result<(), Refusal> {
         let known = match self.challenges.lock() {
-            Ok(mut set) => set.take(&proof.nonce),
+            Ok(mut set) => set.take(&claim.proof.nonce),
             Err(_) => false,
         };
         if !known {
@@ -145,7 +160,7 @@ impl ConnState {
                 "unknown or used nonce; ask for a new challenge",
             ));
         }
-        if !auth::verify(public_key, &self.exporter, req) {
+        if !auth::verify(public_key, &self.exporter, claim) {
             return Err(Refusal::new(
                 ErrorCode::BadProof,
                 "proof does not verify for this mailbox and connection",
@@ -155,345 +170,172 @@ impl ConnState {
     }
 }
 
-/// A refused request: what the client is told.
-#[derive(Debug)]
-pub(crate) struct Refusal {
-    code: ErrorCode,
-    retryable: bool,
-    message: &'static str,
+/// What a handler works with.
+pub(crate) struct Ctx<'a> {
+    /// The relay.
+    pub(crate) shared: &'a Shared,
+    /// This connection.
+    pub(crate) conn: &'a ConnState,
 }
 
-impl Refusal {
-    pub(crate) fn new(code: ErrorCode, message: &'static str) -> Self {
-        Self {
-            code,
-            retryable: code.default_retryable(),
-            message,
-        }
+/// Where a handler writes its answer: the QUIC stream (under a deadline), or memory in tests.
+pub trait ReplySink: Send {
+    /// Write the next bytes of the answer. Fails when the client is gone or reads too slowly.
+    fn write<'a>(&'a mut self, bytes: &'a [u8]) -> BoxFuture<'a, Result<(), BodyError>>;
+
+    /// Whether any byte of the answer was written (after that a refusal can no longer be sent).
+    fn started(&self) -> bool;
+}
+
+impl ReplySink for Vec<u8> {
+    fn write<'a>(&'a mut self, bytes: &'a [u8]) -> BoxFuture<'a, Result<(), BodyError>> {
+        self.extend_from_slice(bytes);
+        Box::pin(std::future::ready(Ok(())))
     }
 
+    fn started(&self) -> bool {
+        !self.is_empty()
+    }
+}
+
+/// Write a whole response message.
+async fn send<M: Framed>(reply: &mut dyn ReplySink, m: &M) -> Result<(), Failure> {
+    let frame = encode(m).map_err(|e| {
+        tracing::error!(error = %e, "could not encode a response");
+        Failure::Refused(Refusal::new(ErrorCode::StorageFailed, "internal error"))
+    })?;
+    reply.write(&frame).await.map_err(|_| Failure::Abandoned)
+}
+
+/// Why a request got no normal answer.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Refused before any answer byte was written: the client gets this Error response.
+    Refused(Refusal),
+    /// Nobody is left to answer, or an answer already begun cannot be completed: the stream is
+    /// reset and the client retries.
+    Abandoned,
+}
+
+impl From<Refusal> for Failure {
+    fn from(r: Refusal) -> Self {
+        Failure::Refused(r)
+    }
+}
+
+impl Failure {
+    /// A payload that could not be read.
+    pub(crate) fn from_body(e: BodyError) -> Self {
+        match e {
+            BodyError::Gone => Failure::Abandoned,
+            BodyError::TooSlow => refusal::too_slow().into(),
+            BodyError::Truncated { needed } => refusal::from_wire(&WireError::Truncated {
+                what: "request body",
+                needed,
+            })
+            .into(),
+            BodyError::Trailing => refusal::from_wire(&WireError::TrailingData { extra: 1 }).into(),
+        }
+    }
+}
+
+/// The relay's standard refusals.
+pub(crate) mod refusal {
+    use vigil_core::wire::{ErrorCode, Refusal, WireError};
+
     /// The disk is full or read-only.
-    pub(crate) fn storage_full() -> Self {
-        Self::new(
+    pub(crate) fn storage_full() -> Refusal {
+        Refusal::new(
             ErrorCode::StorageFull,
             "relay disk is full; new reports are refused until space returns; try again later",
         )
     }
 
     /// A request body that did not arrive by its deadline.
-    pub(crate) fn too_slow() -> Self {
-        Self::new(
+    pub(crate) fn too_slow() -> Refusal {
+        Refusal::new(
             ErrorCode::Busy,
             "request arrived too slowly; try again on a better link",
         )
     }
 
-    /// A per-address rate limit.
-    pub(crate) fn rate_limited(message: &'static str) -> Self {
-        Self::new(ErrorCode::RateLimited, message)
+    /// Handling did not finish in time.
+    pub(crate) fn overloaded() -> Refusal {
+        Refusal::new(ErrorCode::Busy, "relay is overloaded; try again later")
     }
 
-    /// The wire code.
-    pub(crate) fn code(&self) -> ErrorCode {
-        self.code
+    /// Nobody registered the mailbox.
+    pub(crate) fn unknown_mailbox() -> Refusal {
+        Refusal::new(ErrorCode::UnknownMailbox, "mailbox is not registered here")
     }
 
-    pub(crate) fn from_wire(e: &WireError) -> Self {
-        let message = match e {
-            WireError::UnsupportedVersion { .. } => "unsupported protocol version",
-            WireError::TooLarge { .. } => "frame exceeds the size limit",
-            WireError::TooMany { .. } => "too many entries in the request",
-            WireError::Truncated { .. } => "frame is truncated",
-            WireError::TrailingData { .. } => "unexpected bytes after the request",
-            WireError::UnknownType(_) | WireError::UnexpectedType(_) => "unknown request type",
-            _ => "malformed request",
-        };
-        Self::new(ErrorCode::for_wire_error(e), message)
-    }
-
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        encode(&Response::Error {
-            code: self.code,
-            retryable: self.retryable,
-            message: self.message,
-        })
+    /// A request that failed to decode.
+    pub(crate) fn from_wire(e: &WireError) -> Refusal {
+        Refusal::for_wire_error(e)
     }
 }
 
-impl From<StoreError> for Refusal {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::UnknownMailbox => {
-                Refusal::new(ErrorCode::UnknownMailbox, "mailbox is not registered here")
-            }
-            StoreError::QuotaExceeded => Refusal::new(ErrorCode::QuotaExceeded, "mailbox is full"),
-            StoreError::InProgress => Refusal::new(
-                ErrorCode::Busy,
-                "this report is still arriving on another connection; try again shortly",
-            ),
-            StoreError::NoSpace(e) => {
-                tracing::error!(error = %e, "store is out of space");
-                Refusal::storage_full()
-            }
-            other => {
-                tracing::error!(error = %other, "storage failed");
-                Refusal::new(
-                    ErrorCode::StorageFailed,
-                    "relay storage failed; try again later",
-                )
+/// Declares one handler module per table line and routes each request to it.
+macro_rules! handlers {
+    ($( $(#[$doc:meta])* $module:ident : $Req:ident = $rb:literal => $Resp:ident = $sb:literal ; )*) => {
+        $( mod $module; )*
+
+        /// Hand a decoded request to its handler file.
+        async fn route(
+            cx: &Ctx<'_>,
+            req: Request,
+            body: &mut dyn BodySource,
+            reply: &mut dyn ReplySink,
+        ) -> Result<(), Failure> {
+            match req {
+                $( Request::$Req(r) => $module::handle(cx, r, body, reply).await, )*
             }
         }
-    }
-}
-
-/// Encode a response. Our own responses are built within the limits, so encoding cannot fail;
-/// should it, the client gets a storage error instead of a panic.
-fn encode(resp: &Response<'_>) -> Vec<u8> {
-    match resp.encode() {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::error!(error = %e, "could not encode a response");
-            Response::Error {
-                code: ErrorCode::StorageFailed,
-                retryable: true,
-                message: "internal error",
-            }
-            .encode()
-            .unwrap_or_default()
-        }
-    }
-}
-
-/// Deposits whose request body is at most this many bytes are written to the store on the
-/// request's own task instead of a blocking thread. Writing a few KiB into sled is an
-/// in-memory append (tens of microseconds, no file I/O: sled writes its log buffers from its
-/// own threads, and durability comes from the flusher's group commit), while a
-/// `spawn_blocking` round trip costs a thread wake-up and two context switches per request,
-/// which on a small machine was the largest cost of the relay's ingest path after QUIC
-/// itself. Kept far below sled's blob threshold (a quarter of its 512 KiB segment), above
-/// which sled writes the value to its own file synchronously.
-pub(crate) const INLINE_STORE_MAX_BODY: usize = 16 * 1024;
-
-tokio::task_local! {
-    /// Set for the extent of one small deposit: [`blocking`] then runs the store call inline.
-    static INLINE_STORE: bool;
-}
-
-/// Run `f` on the store in a blocking thread, or inline on this task when the request was
-/// marked small (see [`INLINE_STORE_MAX_BODY`]).
-async fn blocking<T: Send + 'static>(
-    shared: &Shared,
-    f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, Refusal> {
-    if INLINE_STORE.try_with(|inline| *inline).unwrap_or(false) {
-        return f(shared.store.as_ref()).map_err(|e| no_space(shared, e));
-    }
-    let store = shared.store.clone();
-    match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
-        Ok(r) => r.map_err(|e| no_space(shared, e)),
-        Err(e) => Err(Refusal::from(StoreError::Backend(format!(
-            "store task failed: {e}"
-        )))),
-    }
-}
-
-/// Wait for the group commit.
-async fn durable(shared: &Shared) -> Result<(), Refusal> {
-    shared
-        .flusher
-        .flush()
-        .await
-        .map_err(|e| no_space(shared, e))
-}
-
-/// Close the space gate when the store ran out of room, then convert.
-fn no_space(shared: &Shared, e: StoreError) -> Refusal {
-    if let StoreError::NoSpace(msg) = &e {
-        shared.space.note_no_space(msg);
-    }
-    Refusal::from(e)
-}
-
-/// Look up the key registered for `mailbox`.
-async fn registered_key(shared: &Shared, mailbox: MailboxId) -> Result<[u8; 32], Refusal> {
-    blocking(shared, move |s| s.mailbox_key(&mailbox))
-        .await?
-        .ok_or_else(|| Refusal::new(ErrorCode::UnknownMailbox, "mailbox is not registered here"))
-}
-
-/// Unix seconds now; a clock before 1970 counts as 0.
-pub fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// Handle one request; returns the encoded response frame.
-pub async fn handle(shared: &Shared, conn: &ConnState, req: Request<'_>) -> Vec<u8> {
-    let result = match &req {
-        Request::Challenge => Ok(challenge::apply(conn)),
-        Request::Register { .. } => register::apply(shared, conn, &req).await,
-        Request::Deposit {
-            mailbox,
-            deposit_id,
-            envelope,
-        } => deposit::apply(shared, *mailbox, *deposit_id, envelope.to_vec(), 0).await,
-        Request::Fetch { .. } => fetch::apply(shared, conn, &req).await,
-        Request::Ack { .. } => ack::apply(shared, conn, &req).await,
     };
-    respond(shared, result)
+}
+vigil_core::for_each_exchange!(handlers);
+
+/// How a request ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Answered normally.
+    Answered,
+    /// Answered with an Error response of this code.
+    Refused(ErrorCode),
+    /// Not answered: the client went away, or an answer already begun could not be completed.
+    /// The caller resets the stream.
+    Abandoned,
 }
 
-/// Decode and handle a request body whose header was already checked; returns the encoded
-/// response frame. Deposits are handed to the store without copying the envelope again.
-pub async fn handle_body(
+/// Handle one request: route it, and write a refusal if it was refused before any answer.
+pub async fn handle(
     shared: &Shared,
     conn: &ConnState,
-    frame_type: FrameType,
-    body: Vec<u8>,
-) -> Vec<u8> {
-    let (mailbox, deposit_id) = match wire::decode_request_body(frame_type, &body) {
-        Err(e) => return respond(shared, Err(Refusal::from_wire(&e))),
-        Ok(Request::Deposit {
-            mailbox,
-            deposit_id,
-            ..
-        }) => (mailbox, deposit_id),
-        Ok(req) => return handle(shared, conn, req).await,
-    };
-    let inline = body.len() <= INLINE_STORE_MAX_BODY;
-    let result = INLINE_STORE
-        .scope(
-            inline,
-            deposit::apply(shared, mailbox, deposit_id, body, DEPOSIT_FIXED_LEN),
-        )
-        .await;
-    respond(shared, result)
-}
-
-/// Where a streamed request body comes from: the QUIC stream in the relay, a buffer in tests.
-pub trait BodySource: Send {
-    /// One piece of body, handed on to a writer thread as it is.
-    type Chunk: AsRef<[u8]> + Send + 'static;
-
-    /// The next piece of the body, at most `max` bytes; `Ok(None)` once the peer finished
-    /// sending.
-    fn next_chunk(
-        &mut self,
-        max: usize,
-    ) -> impl std::future::Future<Output = Result<Option<Self::Chunk>, BodyError>> + Send;
-}
-
-/// A body that cannot be read further.
-#[derive(Debug)]
-pub enum BodyError {
-    /// The stream was reset or the connection lost: nobody is left to answer.
-    Gone,
-    /// The body did not arrive by its deadline (a trickling client holds relay resources).
-    TooSlow,
-}
-
-/// The answer to a body that arrived too slowly, counted as a refusal.
-pub fn too_slow(shared: &Shared) -> Vec<u8> {
-    respond(shared, Err(Refusal::too_slow()))
-}
-
-/// Handle a deposit whose envelope (`len` bytes, after the mailbox and deposit id in `head`)
-/// is still to be read from `body`, as [`deposit::is_large`] decides. Returns the encoded
-/// response frame, or `None` if the client went away.
-pub async fn handle_streamed_deposit<B: BodySource>(
-    shared: &Shared,
-    head: &[u8; DEPOSIT_FIXED_LEN],
-    len: usize,
-    body: &mut B,
-) -> Option<Vec<u8>> {
-    let (mailbox, deposit_id) = wire::decode_deposit_head(head);
-    match deposit::apply_streamed(shared, mailbox, deposit_id, len, body).await {
-        Ok(None) => None,
-        Ok(Some(frame)) => Some(frame),
-        Err(refusal) => Some(respond(shared, Err(refusal))),
+    req: Request,
+    body: &mut dyn BodySource,
+    reply: &mut dyn ReplySink,
+) -> Outcome {
+    let cx = Ctx { shared, conn };
+    match route(&cx, req, body, reply).await {
+        Ok(()) => Outcome::Answered,
+        Err(Failure::Refused(r)) if !reply.started() => refuse(shared, r, reply).await,
+        Err(Failure::Refused(r)) => {
+            tracing::warn!(code = %r.code, "a request failed after its answer had begun");
+            Outcome::Abandoned
+        }
+        Err(Failure::Abandoned) => Outcome::Abandoned,
     }
 }
 
-/// Whether a deposit whose envelope is `len` bytes is streamed to the store.
-pub fn is_streamed_deposit(len: usize) -> bool {
-    deposit::is_large(len)
-}
-
-/// Request memory a streamed deposit holds at most.
-pub const STREAMED_DEPOSIT_MEMORY: usize = deposit::STREAMED_DEPOSIT_MEMORY;
-
-fn respond(shared: &Shared, result: Result<Vec<u8>, Refusal>) -> Vec<u8> {
-    match result {
-        Ok(frame) => frame,
-        Err(refusal) => {
-            shared.counters.refused(refusal.code);
-            tracing::debug!(code = %refusal.code, "request refused");
-            refusal.encode()
-        }
+/// Count and write a refusal.
+pub(crate) async fn refuse(shared: &Shared, r: Refusal, reply: &mut dyn ReplySink) -> Outcome {
+    shared.counters.refused(r.code);
+    tracing::debug!(code = %r.code, "request refused");
+    match send(reply, &r).await {
+        Ok(()) => Outcome::Refused(r.code),
+        Err(_) => Outcome::Abandoned,
     }
 }
 
 #[cfg(test)]
 mod tests;
-
-/// The two ways a deposit reaches the store: small bodies inline on the request's task, larger
-/// ones through `spawn_blocking`. Both must store, answer only after the flush, and recognise
-/// a repeat.
-#[cfg(test)]
-mod inline_store_tests {
-    use super::*;
-    use crate::store::{Quota, SledStore};
-    use vigil_core::ids::DepositId;
-    use vigil_core::wire::decode_response;
-
-    async fn deposit(shared: &Shared, conn: &ConnState, m: MailboxId, id: u8, len: usize) {
-        let frame = Request::Deposit {
-            mailbox: m,
-            deposit_id: DepositId([id; 16]),
-            envelope: &vec![id; len],
-        }
-        .encode()
-        .unwrap();
-        let mut h = [0u8; wire::limits::FRAME_HEADER_LEN];
-        h.copy_from_slice(&frame[..wire::limits::FRAME_HEADER_LEN]);
-        let header = wire::decode_request_header(&h).unwrap();
-        let body = frame[wire::limits::FRAME_HEADER_LEN..].to_vec();
-        assert_eq!(
-            body.len() <= INLINE_STORE_MAX_BODY,
-            len < INLINE_STORE_MAX_BODY
-        );
-        for duplicate in [false, true] {
-            let r = handle_body(shared, conn, header.frame_type, body.clone()).await;
-            assert_eq!(decode_response(&r).unwrap(), Response::Stored { duplicate });
-        }
-    }
-
-    #[tokio::test]
-    async fn small_and_large_deposits_are_stored_and_flushed() {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(
-            SledStore::open(
-                &dir.path().join("db"),
-                std::time::Duration::from_secs(3600),
-                Quota::default(),
-            )
-            .unwrap(),
-        );
-        let m = MailboxId::for_key(&[1; 32]);
-        store.register_mailbox(&m, &[1; 32]).unwrap();
-        let (flusher, _task) = Flusher::spawn(store.clone());
-        let shared = Shared::new(store, flusher);
-        let conn = ConnState::new([5; 32]);
-        deposit(&shared, &conn, m, 1, 4096).await;
-        deposit(&shared, &conn, m, 2, 4 * INLINE_STORE_MAX_BODY).await;
-        let st = shared.flusher.stats();
-        assert!(st.waiters >= 4 && st.flushes >= 1, "{st:?}");
-        assert_eq!(shared.counters.deposits_stored.load(Ordering::Relaxed), 2);
-        assert_eq!(
-            shared.counters.deposits_duplicate.load(Ordering::Relaxed),
-            2
-        );
-    }
-}

@@ -1,30 +1,29 @@
 //! Register: remember a mailbox public key after a proof of possession.
 
-use super::{blocking, durable, encode, ConnState, Refusal, Shared};
+use super::{send, BodySource, Ctx, Failure, ReplySink};
+use std::sync::atomic::Ordering;
 use vigil_core::ids::MailboxId;
-use vigil_core::wire::{Request, Response};
+use vigil_core::wire::register::{Register, Registered};
+use vigil_core::wire::Authenticated;
 
-pub(super) async fn apply(
-    shared: &Shared,
-    conn: &ConnState,
-    req: &Request<'_>,
-) -> Result<Vec<u8>, Refusal> {
-    let Request::Register { public_key, .. } = req else {
-        return Err(Refusal::new(
-            vigil_core::wire::ErrorCode::UnknownRequest,
-            "not a register request",
-        ));
-    };
-    conn.check_proof(public_key, req)?;
-    shared.check_space()?;
-    let key = *public_key;
-    let mailbox = MailboxId::for_key(&key);
-    blocking(shared, move |s| s.register_mailbox(&mailbox, &key)).await?;
-    durable(shared).await?;
-    shared
+pub(super) async fn handle(
+    cx: &Ctx<'_>,
+    req: Register,
+    _: &mut dyn BodySource,
+    reply: &mut dyn ReplySink,
+) -> Result<(), Failure> {
+    cx.conn.check_proof(&req.public_key, &req.claim())?;
+    cx.shared.check_space()?;
+    let mailbox = MailboxId::for_key(&req.public_key);
+    cx.shared
+        .store
+        .register(mailbox, req.public_key)
+        .await
+        .map_err(|e| cx.shared.store_failed(e))?;
+    cx.shared
         .counters
         .registrations
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        .fetch_add(1, Ordering::Relaxed);
     tracing::info!("mailbox registered");
-    Ok(encode(&Response::Registered(mailbox)))
+    send(reply, &Registered { mailbox }).await
 }

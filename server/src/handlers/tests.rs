@@ -1,12 +1,23 @@
-//! Handlers in memory: a real sled store in a temporary directory, a fixed exporter, no network.
+//! Handlers in memory: a real sled store in a temporary directory, a fixed exporter, payloads
+//! and answers in memory, no network.
 
 use super::*;
-use crate::store::{Quota, SledStore};
+use crate::body::testing::Pieces;
+use crate::body::Buffered;
+use crate::store::space::{SpaceGuard, SpaceProbe, SpaceReport};
+use crate::store::{Deposited, ItemMeta, Quota, SledStore, StoreFuture, StoreStats};
 use ed25519_dalek::SigningKey;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use vigil_core::ids::{DepositId, ItemId};
-use vigil_core::wire::auth::Purpose;
-use vigil_core::wire::decode_response;
+use vigil_core::wire::ack::{self, Ack, Acked};
+use vigil_core::wire::challenge::Challenge;
+use vigil_core::wire::deposit::{Deposit, Stored};
+use vigil_core::wire::fetch::{self, Fetch};
+use vigil_core::wire::register::{self, Register, Registered};
+use vigil_core::wire::{decode_response_frame, Response};
+
+const EXPORTER: [u8; 32] = [5; 32];
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -14,32 +25,51 @@ struct Fixture {
     conn: ConnState,
 }
 
+fn sled(dir: &std::path::Path) -> SledStore {
+    SledStore::open(&dir.join("db"), Duration::from_secs(3600), Quota::default()).unwrap()
+}
+
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(
-        SledStore::open(
-            &dir.path().join("db"),
-            Duration::from_secs(3600),
-            Quota::default(),
-        )
-        .unwrap(),
-    );
-    let (flusher, _task) = Flusher::spawn(store.clone());
+    let store: Arc<dyn Store> = Arc::new(sled(dir.path()));
     Fixture {
         _dir: dir,
-        shared: Shared::new(store, flusher),
-        conn: ConnState::new([5; 32]),
+        shared: Shared::new(store),
+        conn: ConnState::new(EXPORTER),
     }
 }
 
+/// The answer to `req`, and how the request ended.
+async fn call_with(f: &Fixture, req: Request, body: &mut dyn BodySource) -> (Vec<u8>, Outcome) {
+    let mut reply = Vec::new();
+    let outcome = handle(&f.shared, &f.conn, req, body, &mut reply).await;
+    (reply, outcome)
+}
+
 impl Fixture {
-    async fn call(&self, req: Request<'_>) -> Vec<u8> {
-        handle(&self.shared, &self.conn, req).await
+    async fn call(&self, req: Request) -> Response {
+        let (reply, _) = call_with(self, req, &mut Buffered::empty()).await;
+        decode_response_frame(&reply).unwrap()
+    }
+
+    async fn deposit(&self, m: MailboxId, d: u8, envelope: &[u8]) -> Response {
+        let head = Deposit {
+            mailbox: m,
+            deposit_id: DepositId([d; 16]),
+            envelope_len: envelope.len(),
+        };
+        let (reply, _) = call_with(
+            self,
+            Request::Deposit(head),
+            &mut Buffered::new(envelope.to_vec()),
+        )
+        .await;
+        decode_response_frame(&reply).unwrap()
     }
 
     async fn nonce(&self) -> [u8; 32] {
-        match decode_response(&self.call(Request::Challenge).await).unwrap() {
-            Response::ChallengeNonce(n) => n,
+        match self.call(Request::Challenge(Challenge)).await {
+            Response::ChallengeNonce(n) => n.nonce,
             other => panic!("{other:?}"),
         }
     }
@@ -50,78 +80,62 @@ impl Fixture {
         let nonce = self.nonce().await;
         let proof = auth::sign(
             k,
-            Purpose::Register,
-            &[5; 32],
+            register::PURPOSE,
+            &EXPORTER,
             &nonce,
             &m,
-            &auth::register_digest(&pk),
+            &Register::digest(&pk),
         );
-        let f = self
-            .call(Request::Register {
+        let r = self
+            .call(Request::Register(Register {
                 public_key: pk,
                 proof,
-            })
+            }))
             .await;
-        assert_eq!(decode_response(&f).unwrap(), Response::Registered(m));
+        assert_eq!(r, Response::Registered(Registered { mailbox: m }));
         m
     }
 
-    async fn fetch(&self, k: &SigningKey, exporter: [u8; 32]) -> Vec<u8> {
+    async fn fetch_request(&self, k: &SigningKey, exporter: [u8; 32]) -> Request {
         let m = MailboxId::for_key(&k.verifying_key().to_bytes());
         let nonce = self.nonce().await;
-        let proof = auth::sign(
-            k,
-            Purpose::Fetch,
-            &exporter,
-            &nonce,
-            &m,
-            &auth::fetch_digest(10),
-        );
-        self.call(Request::Fetch {
+        let proof = auth::sign(k, fetch::PURPOSE, &exporter, &nonce, &m, &Fetch::digest(10));
+        Request::Fetch(Fetch {
             mailbox: m,
             max_items: 10,
             proof,
         })
+    }
+
+    async fn fetch(&self, k: &SigningKey) -> Vec<fetch::Item> {
+        match self.call(self.fetch_request(k, EXPORTER).await).await {
+            Response::Items(i) => i.items,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    async fn ack(&self, k: &SigningKey, ids: Vec<ItemId>) -> Response {
+        let m = MailboxId::for_key(&k.verifying_key().to_bytes());
+        let nonce = self.nonce().await;
+        let proof = auth::sign(k, ack::PURPOSE, &EXPORTER, &nonce, &m, &Ack::digest(&ids));
+        self.call(Request::Ack(Ack {
+            mailbox: m,
+            ids,
+            proof,
+        }))
         .await
     }
 }
 
-impl Fixture {
-    /// Fetch `k`'s mailbox, which must hold exactly one item, and acknowledge that item.
-    async fn fetch_one_and_ack(&self, k: &SigningKey, m: &MailboxId) {
-        let items = self.fetch(k, [5; 32]).await;
-        let id = match decode_response(&items).unwrap() {
-            Response::Items(i) => {
-                assert_eq!(i.len(), 1);
-                i[0].id
-            }
-            other => panic!("{other:?}"),
-        };
-        let nonce = self.nonce().await;
-        let proof = auth::sign(
-            k,
-            Purpose::Ack,
-            &[5; 32],
-            &nonce,
-            m,
-            &auth::ack_digest(&[id]),
-        );
-        let r = self
-            .call(Request::Ack {
-                mailbox: *m,
-                ids: vec![id],
-                proof,
-            })
-            .await;
-        assert_eq!(decode_response(&r).unwrap(), Response::Acked(1));
+fn code(r: &Response) -> ErrorCode {
+    match r {
+        Response::Error(e) => e.code,
+        other => panic!("expected an error, got {other:?}"),
     }
 }
 
-fn code(frame: &[u8]) -> ErrorCode {
-    match decode_response(frame).unwrap() {
-        Response::Error { code, .. } => code,
-        other => panic!("expected an error, got {other:?}"),
-    }
+fn stored(duplicate: bool) -> Response {
+    Response::Stored(Stored { duplicate })
 }
 
 #[tokio::test]
@@ -129,55 +143,52 @@ async fn deposit_then_fetch_then_ack() {
     let f = fixture();
     let k = SigningKey::from_bytes(&[1; 32]);
     let m = f.register(&k).await;
-    let r = f
-        .call(Request::Deposit {
-            mailbox: m,
-            deposit_id: DepositId([1; 16]),
-            envelope: b"e",
-        })
-        .await;
+    assert_eq!(f.deposit(m, 1, b"e").await, stored(false));
+    assert_eq!(f.deposit(m, 1, b"e").await, stored(true));
+    let items = f.fetch(&k).await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].envelope, b"e");
     assert_eq!(
-        decode_response(&r).unwrap(),
-        Response::Stored { duplicate: false }
+        f.ack(&k, vec![items[0].id]).await,
+        Response::Acked(Acked { count: 1 })
     );
-    let r = f
-        .call(Request::Deposit {
-            mailbox: m,
-            deposit_id: DepositId([1; 16]),
-            envelope: b"e",
-        })
-        .await;
-    assert_eq!(
-        decode_response(&r).unwrap(),
-        Response::Stored { duplicate: true }
-    );
-    f.fetch_one_and_ack(&k, &m).await;
+    assert!(f.fetch(&k).await.is_empty());
+    let c = &f.shared.counters;
+    assert_eq!(c.deposits_stored.load(Ordering::Relaxed), 1);
+    assert_eq!(c.deposits_duplicate.load(Ordering::Relaxed), 1);
+    assert_eq!(c.items_acked.load(Ordering::Relaxed), 1);
+    assert_eq!(c.fetches.load(Ordering::Relaxed), 2);
 }
 
 #[tokio::test]
 async fn proof_from_another_connection_or_unknown_nonce_is_refused() {
     let f = fixture();
     let k = SigningKey::from_bytes(&[1; 32]);
-    f.register(&k).await;
-    assert_eq!(code(&f.fetch(&k, [6; 32]).await), ErrorCode::BadProof);
-    // Never-issued nonce.
-    let m = MailboxId::for_key(&k.verifying_key().to_bytes());
+    let m = f.register(&k).await;
+    let r = f.call(f.fetch_request(&k, [6; 32]).await).await;
+    assert_eq!(code(&r), ErrorCode::BadProof);
+    // A nonce never issued.
     let proof = auth::sign(
         &k,
-        Purpose::Fetch,
-        &[5; 32],
+        fetch::PURPOSE,
+        &EXPORTER,
         &[0; 32],
         &m,
-        &auth::fetch_digest(10),
+        &Fetch::digest(10),
     );
     let r = f
-        .call(Request::Fetch {
+        .call(Request::Fetch(Fetch {
             mailbox: m,
             max_items: 10,
             proof,
-        })
+        }))
         .await;
     assert_eq!(code(&r), ErrorCode::BadProof);
+    assert_eq!(
+        f.shared.counters.refused[usize::from(ErrorCode::BadProof.to_u16())]
+            .load(Ordering::Relaxed),
+        2
+    );
 }
 
 #[tokio::test]
@@ -186,42 +197,27 @@ async fn a_failed_proof_still_spends_its_nonce() {
     let k = SigningKey::from_bytes(&[1; 32]);
     let m = f.register(&k).await;
     let nonce = f.nonce().await;
-    let bad = auth::sign(
-        &k,
-        Purpose::Fetch,
-        &[6; 32],
-        &nonce,
-        &m,
-        &auth::fetch_digest(10),
-    );
+    let fetch_with = |exporter| {
+        let proof = auth::sign(
+            &k,
+            fetch::PURPOSE,
+            &exporter,
+            &nonce,
+            &m,
+            &Fetch::digest(10),
+        );
+        Request::Fetch(Fetch {
+            mailbox: m,
+            max_items: 10,
+            proof,
+        })
+    };
     assert_eq!(
-        code(
-            &f.call(Request::Fetch {
-                mailbox: m,
-                max_items: 10,
-                proof: bad
-            })
-            .await
-        ),
+        code(&f.call(fetch_with([6; 32])).await),
         ErrorCode::BadProof
     );
-    let good = auth::sign(
-        &k,
-        Purpose::Fetch,
-        &[5; 32],
-        &nonce,
-        &m,
-        &auth::fetch_digest(10),
-    );
     assert_eq!(
-        code(
-            &f.call(Request::Fetch {
-                mailbox: m,
-                max_items: 10,
-                proof: good
-            })
-            .await
-        ),
+        code(&f.call(fetch_with(EXPORTER)).await),
         ErrorCode::BadProof
     );
 }
@@ -235,84 +231,145 @@ async fn register_with_someone_elses_key_is_refused() {
     let m = MailboxId::for_key(&victim);
     let proof = auth::sign(
         &attacker,
-        Purpose::Register,
-        &[5; 32],
+        register::PURPOSE,
+        &EXPORTER,
         &nonce,
         &m,
-        &auth::register_digest(&victim),
+        &Register::digest(&victim),
     );
     let r = f
-        .call(Request::Register {
+        .call(Request::Register(Register {
             public_key: victim,
             proof,
-        })
+        }))
         .await;
     assert_eq!(code(&r), ErrorCode::BadProof);
-    assert_eq!(f.shared.store.mailbox_key(&m).unwrap(), None);
+    assert_eq!(f.shared.store.mailbox_key(m).await.unwrap(), None);
 }
 
 #[tokio::test]
-async fn ack_of_unknown_mailbox_is_refused() {
+async fn requests_for_an_unknown_mailbox_are_refused() {
     let f = fixture();
     let k = SigningKey::from_bytes(&[3; 32]);
-    let m = MailboxId::for_key(&k.verifying_key().to_bytes());
-    let nonce = f.nonce().await;
-    let proof = auth::sign(
-        &k,
-        Purpose::Ack,
-        &[5; 32],
-        &nonce,
-        &m,
-        &auth::ack_digest(&[ItemId([0; 16])]),
+    assert_eq!(
+        code(&f.ack(&k, vec![ItemId([0; 16])]).await),
+        ErrorCode::UnknownMailbox
     );
-    let r = f
-        .call(Request::Ack {
-            mailbox: m,
-            ids: vec![ItemId([0; 16])],
-            proof,
-        })
-        .await;
-    assert_eq!(code(&r), ErrorCode::UnknownMailbox);
+    let m = MailboxId::for_key(&k.verifying_key().to_bytes());
+    assert_eq!(
+        code(&f.deposit(m, 1, b"x").await),
+        ErrorCode::UnknownMailbox
+    );
 }
 
-#[tokio::test]
-async fn many_concurrent_deposits_share_flushes() {
-    let f = Arc::new(fixture());
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_deposits_stream_and_repeats_are_answered_before_their_body() {
+    let f = fixture();
     let k = SigningKey::from_bytes(&[1; 32]);
     let m = f.register(&k).await;
-    let mut tasks = Vec::new();
-    for i in 0..64u8 {
-        let f = f.clone();
-        tasks.push(tokio::spawn(async move {
-            let r = f
-                .call(Request::Deposit {
-                    mailbox: m,
-                    deposit_id: DepositId([i; 16]),
-                    envelope: &[i; 100],
-                })
-                .await;
-            assert_eq!(
-                decode_response(&r).unwrap(),
-                Response::Stored { duplicate: false }
-            );
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    assert_eq!(f.shared.store.stats().unwrap().items, 64);
+    let env: Vec<u8> = (0..3 * 1024 * 1024 + 17).map(|i| (i % 251) as u8).collect();
+    let head = |d: u8| {
+        Request::Deposit(Deposit {
+            mailbox: m,
+            deposit_id: DepositId([d; 16]),
+            envelope_len: env.len(),
+        })
+    };
+    // Stored, whatever the piece sizes the network hands over.
+    let mut body = Pieces::exact(&env, 1200);
+    let (r, outcome) = call_with(&f, head(1), &mut body).await;
+    assert_eq!(
+        (decode_response_frame(&r).unwrap(), outcome),
+        (stored(false), Outcome::Answered)
+    );
+    assert_eq!(body.read, env.len());
+    assert!(body.finished());
+    // A repeat is answered before any of its body is read.
+    let mut body = Pieces::exact(&env, 1200);
+    let (r, _) = call_with(&f, head(1), &mut body).await;
+    assert_eq!(decode_response_frame(&r).unwrap(), stored(true));
+    assert_eq!(body.read, 0);
+    assert!(!body.finished(), "the listener then stops the stream");
+    // Short, long, or gone: nothing stored; malformed bodies are answered, a gone client not.
+    let mut short = Pieces::new(&env[..env.len() - 1], 65536, env.len());
+    let (r, _) = call_with(&f, head(2), &mut short).await;
+    assert_eq!(
+        code(&decode_response_frame(&r).unwrap()),
+        ErrorCode::Malformed
+    );
+    let mut gone = Pieces::exact(&env, 65536);
+    gone.gone_after = Some(20);
+    let (r, outcome) = call_with(&f, head(3), &mut gone).await;
+    assert_eq!((r.len(), outcome), (0, Outcome::Abandoned));
+    let items = f.fetch(&k).await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].envelope, env);
 }
 
-/// A store that fails writes that add data with the error a full disk gives, while `full` is
-/// set; reads, acks and flushes pass through. Fault injection for the disk-full behaviour.
+struct FakeSpace(Arc<AtomicU64>);
+
+impl SpaceProbe for FakeSpace {
+    fn probe(&self) -> SpaceReport {
+        SpaceReport::Writable {
+            available: self.0.load(Ordering::SeqCst),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposit_that_would_eat_the_disk_margin_is_refused_before_its_body() {
+    const MIB: u64 = 1024 * 1024;
+    let mut f = fixture();
+    let free = Arc::new(AtomicU64::new(256 * MIB + 2 * MIB));
+    let space = Arc::new(SpaceGuard::new(
+        Box::new(FakeSpace(free.clone())),
+        256 * MIB,
+    ));
+    assert!(space.refresh());
+    f.shared.space = space.clone();
+    let k = SigningKey::from_bytes(&[1; 32]);
+    let m = f.register(&k).await;
+    let deposit = |d: u8, len: u64| {
+        Request::Deposit(Deposit {
+            mailbox: m,
+            deposit_id: DepositId([d; 16]),
+            envelope_len: len as usize,
+        })
+    };
+    let big = vec![7u8; 3 * MIB as usize];
+    let mut body = Pieces::exact(&big, 65536);
+    let (r, _) = call_with(&f, deposit(1, 3 * MIB), &mut body).await;
+    assert_eq!(
+        code(&decode_response_frame(&r).unwrap()),
+        ErrorCode::StorageFull
+    );
+    assert_eq!(body.read, 0, "refused before the body");
+    assert_eq!(space.reserved(), 0);
+    assert!(space.accepting(), "small reports still go through");
+    // One that fits is stored, and its bytes count as used until the next probe.
+    let fits = vec![7u8; MIB as usize];
+    let (r, _) = call_with(&f, deposit(2, MIB), &mut Pieces::exact(&fits, 65536)).await;
+    assert_eq!(decode_response_frame(&r).unwrap(), stored(false));
+    assert_eq!(space.reserved(), 0);
+    assert_eq!(space.available(), 256 * MIB + MIB);
+    let two = vec![8u8; 2 * MIB as usize];
+    let (r, _) = call_with(&f, deposit(3, 2 * MIB), &mut Pieces::exact(&two, 65536)).await;
+    assert_eq!(
+        code(&decode_response_frame(&r).unwrap()),
+        ErrorCode::StorageFull
+    );
+}
+
+/// A store whose writes fail as on a full disk while `full` is set; reads and acks pass
+/// through. Fault injection for the disk-full behaviour.
 struct FullDisk {
     inner: SledStore,
-    full: std::sync::atomic::AtomicBool,
+    full: AtomicBool,
 }
 
 impl FullDisk {
     fn failing(&self) -> Result<(), StoreError> {
-        if self.full.load(std::sync::atomic::Ordering::SeqCst) {
+        if self.full.load(Ordering::SeqCst) {
             Err(StoreError::from_io(&std::io::Error::from(
                 std::io::ErrorKind::StorageFull,
             )))
@@ -323,296 +380,197 @@ impl FullDisk {
 }
 
 impl Store for FullDisk {
-    fn register_mailbox(&self, m: &MailboxId, k: &[u8; 32]) -> Result<(), StoreError> {
-        self.failing()?;
-        self.inner.register_mailbox(m, k)
+    fn register(&self, m: MailboxId, k: [u8; 32]) -> StoreFuture<'_, ()> {
+        match self.failing() {
+            Ok(()) => self.inner.register(m, k),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
     }
-    fn mailbox_key(&self, m: &MailboxId) -> Result<Option<[u8; 32]>, StoreError> {
+    fn mailbox_key(&self, m: MailboxId) -> StoreFuture<'_, Option<[u8; 32]>> {
         self.inner.mailbox_key(m)
     }
-    fn deposit(
-        &self,
-        m: &MailboxId,
-        d: &DepositId,
-        e: &[u8],
+    fn deposit<'a>(
+        &'a self,
+        h: Deposit,
         now: u64,
-    ) -> Result<(ItemId, bool), StoreError> {
-        self.failing()?;
-        self.inner.deposit(m, d, e, now)
+        b: &'a mut dyn BodySource,
+    ) -> StoreFuture<'a, Deposited> {
+        match self.failing() {
+            Ok(()) => self.inner.deposit(h, now, b),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
     }
-    fn begin_large_deposit(
+    fn list(&self, m: MailboxId, n: u32, b: u64) -> StoreFuture<'_, Vec<ItemMeta>> {
+        self.inner.list(m, n, b)
+    }
+    fn read(
         &self,
-        m: &MailboxId,
-        d: &DepositId,
-        len: u64,
-        now: u64,
-    ) -> Result<crate::store::LargeDeposit, StoreError> {
-        self.failing()?;
-        self.inner.begin_large_deposit(m, d, len, now)
+        m: MailboxId,
+        i: ItemMeta,
+        o: u64,
+        n: usize,
+    ) -> StoreFuture<'_, Option<bytes::Bytes>> {
+        self.inner.read(m, i, o, n)
     }
-    fn fetch(
-        &self,
-        m: &MailboxId,
-        n: u32,
-        b: usize,
-    ) -> Result<Vec<crate::store::StoredItem>, StoreError> {
-        self.inner.fetch(m, n, b)
-    }
-    fn ack(&self, m: &MailboxId, ids: &[ItemId]) -> Result<u64, StoreError> {
+    fn ack<'a>(&'a self, m: MailboxId, ids: &'a [ItemId]) -> StoreFuture<'a, u64> {
         self.inner.ack(m, ids)
     }
-    fn expire(&self, now: u64) -> Result<u64, StoreError> {
+    fn expire(&self, now: u64) -> StoreFuture<'_, u64> {
         self.inner.expire(now)
     }
-    fn stats(&self) -> Result<crate::store::StoreStats, StoreError> {
+    fn stats(&self) -> StoreStats {
         self.inner.stats()
     }
-    fn flush(&self) -> Result<(), StoreError> {
-        self.inner.flush()
+    fn flush_stats(&self) -> crate::store::FlushStats {
+        self.inner.flush_stats()
     }
-}
-
-struct FakeSpace(Arc<std::sync::atomic::AtomicU64>);
-impl crate::store::space::SpaceProbe for FakeSpace {
-    fn probe(&self) -> crate::store::space::SpaceReport {
-        crate::store::space::SpaceReport::Writable {
-            available: self.0.load(std::sync::atomic::Ordering::SeqCst),
-        }
+    fn last_flush_ok(&self) -> bool {
+        self.inner.last_flush_ok()
+    }
+    fn flush(&self) -> StoreFuture<'_, ()> {
+        self.inner.flush()
     }
 }
 
 #[tokio::test]
 async fn full_disk_refuses_deposits_serves_fetches_and_recovers() {
-    use std::sync::atomic::Ordering::SeqCst;
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(FullDisk {
-        inner: SledStore::open(
-            &dir.path().join("db"),
-            Duration::from_secs(3600),
-            Quota::default(),
-        )
-        .unwrap(),
-        full: Default::default(),
+        inner: sled(dir.path()),
+        full: AtomicBool::new(false),
     });
-    let free = Arc::new(std::sync::atomic::AtomicU64::new(1 << 30));
-    let space = Arc::new(crate::store::space::SpaceGuard::new(
-        Box::new(FakeSpace(free.clone())),
-        1 << 20,
-    ));
-    let dyn_store: Arc<dyn Store> = store.clone();
-    let (flusher, _task) = Flusher::spawn(dyn_store.clone());
+    let free = Arc::new(AtomicU64::new(1 << 30));
+    let space = Arc::new(SpaceGuard::new(Box::new(FakeSpace(free.clone())), 1 << 20));
     let f = Fixture {
         _dir: dir,
-        shared: Shared::new(dyn_store, flusher).with_space(space.clone()),
-        conn: ConnState::new([5; 32]),
+        shared: Shared::new(store.clone()).with_space(space.clone()),
+        conn: ConnState::new(EXPORTER),
     };
     let k = SigningKey::from_bytes(&[1; 32]);
     let m = f.register(&k).await;
-    let deposit = |n: u8| Request::Deposit {
-        mailbox: m,
-        deposit_id: DepositId([n; 16]),
-        envelope: b"sealed",
-    };
-    assert!(matches!(
-        decode_response(&f.call(deposit(1)).await).unwrap(),
-        Response::Stored { .. }
-    ));
+    assert_eq!(f.deposit(m, 1, b"sealed").await, stored(false));
 
     // The disk fills up under the store's feet: the write fails with ENOSPC.
-    store.full.store(true, SeqCst);
-    free.store(1000, SeqCst);
-    let r = f.call(deposit(2)).await;
-    match decode_response(&r).unwrap() {
-        Response::Error {
-            code, retryable, ..
-        } => {
-            assert_eq!(code, ErrorCode::StorageFull);
-            assert!(retryable);
+    store.full.store(true, Ordering::SeqCst);
+    free.store(1000, Ordering::SeqCst);
+    match f.deposit(m, 2, b"sealed").await {
+        Response::Error(r) => {
+            assert_eq!(r.code, ErrorCode::StorageFull);
+            assert!(r.retryable);
         }
         other => panic!("{other:?}"),
     }
     assert!(!space.accepting(), "the gate closed after ENOSPC");
     // The gate refuses before touching the store.
-    assert_eq!(code(&f.call(deposit(3)).await), ErrorCode::StorageFull);
+    assert_eq!(
+        code(&f.deposit(m, 3, b"sealed").await),
+        ErrorCode::StorageFull
+    );
     // Fetch still works, and so does ack (which frees space).
-    f.fetch_one_and_ack(&k, &m).await;
+    let items = f.fetch(&k).await;
+    assert_eq!(
+        f.ack(&k, vec![items[0].id]).await,
+        Response::Acked(Acked { count: 1 })
+    );
     // Still below the margin at the next probe: still refused.
-    store.full.store(false, SeqCst);
+    store.full.store(false, Ordering::SeqCst);
     assert!(!space.refresh());
-    assert_eq!(code(&f.call(deposit(4)).await), ErrorCode::StorageFull);
+    assert_eq!(
+        code(&f.deposit(m, 4, b"sealed").await),
+        ErrorCode::StorageFull
+    );
     // Space returns: the next probe reopens the gate, deposits work again.
-    free.store(1 << 30, SeqCst);
+    free.store(1 << 30, Ordering::SeqCst);
     assert!(space.refresh());
-    assert!(matches!(
-        decode_response(&f.call(deposit(5)).await).unwrap(),
-        Response::Stored { duplicate: false }
-    ));
+    assert_eq!(f.deposit(m, 5, b"sealed").await, stored(false));
     assert_eq!(
         f.shared.counters.refused[usize::from(ErrorCode::StorageFull.to_u16())]
-            .load(std::sync::atomic::Ordering::Relaxed),
+            .load(Ordering::Relaxed),
         3
     );
 }
 
-/// A streamed body in memory: `pieces` in order, then the end of the stream, or `Gone` if
-/// `gone_after` pieces were handed out. Counts what was read.
-struct MemBody {
-    /// The length the deposit announces (may differ from what `pieces` hold).
-    announced: usize,
-    pieces: std::collections::VecDeque<Vec<u8>>,
-    gone_after: Option<usize>,
-    handed: usize,
-    bytes_read: usize,
-}
-
-impl MemBody {
-    fn new(data: &[u8], piece: usize) -> Self {
-        Self {
-            announced: data.len(),
-            pieces: data.chunks(piece).map(|c| c.to_vec()).collect(),
-            gone_after: None,
-            handed: 0,
-            bytes_read: 0,
-        }
-    }
-}
-
-impl BodySource for MemBody {
-    type Chunk = Vec<u8>;
-
-    async fn next_chunk(&mut self, max: usize) -> Result<Option<Vec<u8>>, BodyError> {
-        if self.gone_after == Some(self.handed) {
-            return Err(BodyError::Gone);
-        }
-        let Some(mut p) = self.pieces.pop_front() else {
-            return Ok(None);
-        };
-        if p.len() > max {
-            let rest = p.split_off(max);
-            self.pieces.push_front(rest);
-        }
-        self.handed += 1;
-        self.bytes_read += p.len();
-        Ok(Some(p))
-    }
-}
-
-fn head(m: &MailboxId, d: u8) -> [u8; DEPOSIT_FIXED_LEN] {
-    let mut h = [0u8; DEPOSIT_FIXED_LEN];
-    h[..32].copy_from_slice(m.as_bytes());
-    h[32..].copy_from_slice(&[d; 16]);
-    h
-}
-
-fn fetched_envelopes(frame: &[u8]) -> Vec<Vec<u8>> {
-    match decode_response(frame).unwrap() {
-        Response::Items(i) => i.iter().map(|i| i.envelope.to_vec()).collect(),
-        other => panic!("{other:?}"),
-    }
-}
-
-/// A streamed deposit of a body from `body`, whose length is the whole of what it holds.
-async fn stream(f: &Fixture, m: &MailboxId, d: u8, body: &mut MemBody) -> Vec<u8> {
-    let len = body.announced;
-    handle_streamed_deposit(&f.shared, &head(m, d), len, body)
-        .await
-        .expect("the body source does not vanish")
-}
-
-fn decoded(frame: &[u8]) -> Response<'_> {
-    decode_response(frame).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn streamed_deposit_stores_answers_repeats_early_and_refuses_bad_bodies() {
+async fn a_fetch_streams_the_same_bytes_as_a_whole_items_frame() {
     let f = fixture();
     let k = SigningKey::from_bytes(&[1; 32]);
     let m = f.register(&k).await;
-    let env: Vec<u8> = (0..3 * 1024 * 1024 + 17).map(|i| (i % 251) as u8).collect();
-    assert!(is_streamed_deposit(env.len()));
-
-    // Stored, whatever the piece sizes the network hands over.
-    let mut body = MemBody::new(&env, 1200);
-    let r = stream(&f, &m, 1, &mut body).await;
-    assert_eq!(decoded(&r), Response::Stored { duplicate: false });
-    assert_eq!(body.bytes_read, env.len());
+    let large = crate::store::conformance::envelope(9, 700_000);
+    f.deposit(m, 1, b"urgent text").await;
+    let mut body = Pieces::exact(&large, 50_000);
+    let head = Deposit {
+        mailbox: m,
+        deposit_id: DepositId([2; 16]),
+        envelope_len: large.len(),
+    };
+    call_with(&f, Request::Deposit(head), &mut body).await;
+    let (streamed, outcome) = call_with(
+        &f,
+        f.fetch_request(&k, EXPORTER).await,
+        &mut Buffered::empty(),
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Answered);
+    let Response::Items(items) = decode_response_frame(&streamed).unwrap() else {
+        panic!("not items")
+    };
+    assert_eq!(items.items[0].envelope, b"urgent text", "small first");
+    assert_eq!(items.items[1].envelope, large);
     assert_eq!(
-        fetched_envelopes(&f.fetch(&k, [5; 32]).await),
-        vec![env.clone()]
+        streamed,
+        vigil_core::wire::encode(&items).unwrap(),
+        "byte for byte"
     );
+}
 
-    // A repeat is answered before any of its body is read.
-    let mut body = MemBody::new(&env, 1200);
-    let r = stream(&f, &m, 1, &mut body).await;
-    assert_eq!(decoded(&r), Response::Stored { duplicate: true });
-    assert_eq!(body.bytes_read, 0);
+/// A reply sink that takes `room` bytes and then fails as a client that stopped reading.
+struct StopsReading {
+    written: Vec<u8>,
+    room: usize,
+}
 
-    // Shorter than announced, longer than announced, or the client vanishes: nothing stored.
-    let mut short = MemBody::new(&env[..env.len() - 1], 65536);
-    short.announced = env.len();
-    let r = stream(&f, &m, 2, &mut short).await;
-    assert_eq!(code(&r), ErrorCode::Malformed);
-    let mut long = MemBody::new(&[&env[..], b"x"].concat(), 65536);
-    long.announced = env.len();
-    let r = stream(&f, &m, 3, &mut long).await;
-    assert_eq!(code(&r), ErrorCode::Malformed);
-    let mut gone = MemBody::new(&env, 65536);
-    gone.gone_after = Some(20);
-    assert!(
-        handle_streamed_deposit(&f.shared, &head(&m, 4), env.len(), &mut gone)
-            .await
-            .is_none()
-    );
-    // Unregistered mailbox: refused without reading.
-    let mut body = MemBody::new(&env, 1200);
-    let r = stream(&f, &MailboxId([9; 32]), 5, &mut body).await;
-    assert_eq!(code(&r), ErrorCode::UnknownMailbox);
-    assert_eq!(body.bytes_read, 0);
+impl ReplySink for StopsReading {
+    fn write<'a>(&'a mut self, bytes: &'a [u8]) -> BoxFuture<'a, Result<(), BodyError>> {
+        let r = if self.written.len() + bytes.len() > self.room {
+            Err(BodyError::TooSlow)
+        } else {
+            self.written.extend_from_slice(bytes);
+            Ok(())
+        };
+        Box::pin(std::future::ready(r))
+    }
 
-    assert_eq!(f.shared.store.stats().unwrap().items, 1);
-    assert_eq!(
-        fetched_envelopes(&f.fetch(&k, [5; 32]).await),
-        vec![env.clone()]
-    );
-    // The failed ones can be sent again and are stored then.
-    let mut body = MemBody::new(&env, 100_000);
-    let r = stream(&f, &m, 4, &mut body).await;
-    assert_eq!(decoded(&r), Response::Stored { duplicate: false });
-    assert_eq!(f.shared.store.stats().unwrap().items, 2);
+    fn started(&self) -> bool {
+        !self.written.is_empty()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_large_deposit_that_would_eat_the_disk_margin_is_refused_before_its_body() {
-    const MIB: u64 = 1024 * 1024;
-    let mut f = fixture();
-    let free = Arc::new(std::sync::atomic::AtomicU64::new(256 * MIB + 2 * MIB));
-    let space = Arc::new(crate::store::space::SpaceGuard::new(
-        Box::new(FakeSpace(free.clone())),
-        256 * MIB,
-    ));
-    assert!(space.refresh());
-    f.shared.space = space.clone();
+async fn a_fetch_whose_client_stops_reading_is_abandoned_and_frees_its_slot() {
+    let f = fixture();
     let k = SigningKey::from_bytes(&[1; 32]);
     let m = f.register(&k).await;
-
-    let big = vec![7u8; 3 * MIB as usize];
-    let mut body = MemBody::new(&big, 65536);
-    let r = stream(&f, &m, 1, &mut body).await;
-    assert_eq!(code(&r), ErrorCode::StorageFull);
-    assert_eq!(body.bytes_read, 0, "refused before the body");
-    assert_eq!(space.reserved(), 0);
-    assert!(space.accepting(), "small reports still go through");
-
-    // One that fits is stored, and its bytes count as used until the next probe.
-    let fits = vec![7u8; MIB as usize];
-    let mut body = MemBody::new(&fits, 65536);
-    let r = stream(&f, &m, 2, &mut body).await;
-    assert_eq!(decoded(&r), Response::Stored { duplicate: false });
-    assert_eq!(space.reserved(), 0);
-    assert_eq!(space.available(), 256 * MIB + MIB);
-    let mut body = MemBody::new(&vec![8u8; 2 * MIB as usize], 65536);
-    assert_eq!(
-        code(&stream(&f, &m, 3, &mut body).await),
-        ErrorCode::StorageFull
-    );
+    let large = crate::store::conformance::envelope(9, 700_000);
+    let head = Deposit {
+        mailbox: m,
+        deposit_id: DepositId([2; 16]),
+        envelope_len: large.len(),
+    };
+    call_with(
+        &f,
+        Request::Deposit(head),
+        &mut Pieces::exact(&large, 50_000),
+    )
+    .await;
+    let slots = f.shared.fetch_slots.available_permits();
+    let mut reply = StopsReading {
+        written: Vec::new(),
+        room: 100_000,
+    };
+    let req = f.fetch_request(&k, EXPORTER).await;
+    let outcome = handle(&f.shared, &f.conn, req, &mut Buffered::empty(), &mut reply).await;
+    assert_eq!(outcome, Outcome::Abandoned);
+    assert_eq!(f.shared.fetch_slots.available_permits(), slots);
+    // Nothing was lost: the item is still there for the next fetch.
+    assert_eq!(f.fetch(&k).await[0].envelope, large);
 }

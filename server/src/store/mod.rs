@@ -1,33 +1,64 @@
-//! Storage behind a small trait, so the embedded sled store can later be replaced by a
-//! distributed one without touching the handlers.
+//! Storage behind one small trait, [`Store`], so the relay runs on any backend that passes the
+//! conformance suite (`store/conformance.rs`): today the embedded sled store
+//! ([`SledStore`]), later a distributed one.
 //!
 //! What a store may hold: mailbox ids, mailbox public keys, ciphertext envelopes, the deposit ids
 //! senders chose (for idempotent retries) and a coarse receive time (rounded to
 //! `RECEIVE_TIME_GRANULARITY_SECS`) for expiry. Never IP addresses, never plaintext, never
 //! anything about who deposited.
 //!
-//! Methods are synchronous and may block on disk; async callers run them in `spawn_blocking`,
-//! except the write of a small deposit, which is an in-memory append in sled and runs on the
-//! request's task (see `handlers::INLINE_STORE_MAX_BODY`).
-//! Writes are not durable until [`Store::flush`] returns — the relay calls it through the single
-//! [`flusher::Flusher`] task before it tells a client "stored".
+//! The contract every backend keeps:
+//!
+//! * **Durable on return.** A method that changes something ([`Store::register`],
+//!   [`Store::deposit`], [`Store::ack`], [`Store::expire`]) returns `Ok` only once the change is
+//!   on stable storage; the relay answers "stored" right after `deposit` returns. How (group
+//!   commit, a transaction) is the backend's business.
+//! * **The payload is the store's business.** `deposit` gets the envelope as a
+//!   [`BodySource`](crate::body::BodySource), whatever its size, and decides where it goes (a
+//!   small one into the database, a large one into a file of its own...) and whether the work
+//!   runs inline or on a blocking thread. It reads nothing it does not need: a repeat or a
+//!   refusal is answered before the envelope is read.
+//! * **Idempotent deposits** per (mailbox, deposit id), remembered until the item expires, even
+//!   after it was acknowledged.
+//! * **Fetch order**: small envelopes (the urgent text) before large ones; within each, a stable
+//!   order. A listing stops at the first item that does not fit, so items are never skipped.
 
-pub mod envelope_files;
-pub mod flusher;
 pub mod sled_store;
 pub mod space;
 
-use vigil_core::ids::{DepositId, ItemId, MailboxId};
+#[cfg(test)]
+pub(crate) mod conformance;
 
-pub use sled_store::SledStore;
+use crate::body::{BodyError, BodySource, BoxFuture};
+use bytes::Bytes;
+use vigil_core::ids::{ItemId, MailboxId};
+use vigil_core::wire::deposit::Deposit;
 
-/// One stored item returned by [`Store::fetch`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredItem {
-    /// The relay's id for the item.
+pub use sled_store::{FlushCounters, FlushStats, SledStore};
+pub use vigil_core::wire::policy::Quota;
+
+/// A store operation's future.
+pub type StoreFuture<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
+
+/// What a deposit did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deposited {
+    /// The envelope was stored now.
+    New,
+    /// The deposit id was already remembered (stored, or acknowledged and not yet expired):
+    /// nothing was written, and the envelope need not have been sent.
+    Repeat,
+}
+
+/// One item of a mailbox, as [`Store::list`] finds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ItemMeta {
+    /// The relay's id for the item, used to acknowledge it.
     pub id: ItemId,
-    /// The envelope exactly as deposited.
-    pub envelope: Vec<u8>,
+    /// The envelope's length.
+    pub len: u64,
+    /// Where the backend keeps it (backend-specific).
+    pub(crate) place: u8,
 }
 
 /// Totals, for the operator. Contains no ids.
@@ -39,39 +70,6 @@ pub struct StoreStats {
     pub items: u64,
     /// Envelope bytes waiting to be fetched.
     pub bytes: u64,
-}
-
-pub use vigil_core::wire::policy::Quota;
-
-/// Envelopes longer than this are streamed into a file of their own as they arrive
-/// ([`Store::begin_large_deposit`]); shorter ones are read whole and stored in one write.
-pub const LARGE_ENVELOPE_MIN: usize = 64 * 1024;
-
-/// What [`Store::begin_large_deposit`] found.
-pub enum LargeDeposit {
-    /// The deposit id is already remembered (stored, or acked and not yet expired): nothing
-    /// needs to be written, and the client need not send the envelope.
-    Repeat(ItemId),
-    /// Write the envelope into this, then commit it.
-    Write(Box<dyn StagedEnvelope>),
-}
-
-/// An envelope on its way into the store. Dropping it without [`StagedEnvelope::commit`]
-/// discards what was written and gives back the mailbox quota it reserved.
-pub trait StagedEnvelope: Send {
-    /// Append the next bytes of the envelope.
-    fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError>;
-
-    /// Append `parts`, in order. Stores that can write them in one vectored call override
-    /// this; the network hands a large envelope over in many small pieces.
-    fn write_parts(&mut self, parts: &[&[u8]]) -> Result<(), StoreError> {
-        parts.iter().try_for_each(|p| self.write(p))
-    }
-
-    /// Store the envelope, which must be exactly as long as announced. Returns the item id and
-    /// whether the deposit id turned out to be a repeat. Like [`Store::deposit`], the write is
-    /// durable only after the next [`Store::flush`].
-    fn commit(self: Box<Self>) -> Result<(ItemId, bool), StoreError>;
 }
 
 /// Why a store operation failed.
@@ -94,9 +92,19 @@ pub enum StoreError {
     /// Another connection is uploading the same deposit right now; retry shortly.
     #[error("the same deposit is being received on another connection")]
     InProgress,
+    /// The payload could not be read to its end (the client went away, was too slow, or sent
+    /// too few or too many bytes): nothing was stored.
+    #[error("{0}")]
+    Body(BodyError),
     /// The storage backend failed (I/O error, ...).
     #[error("storage backend failed: {0}")]
     Backend(String),
+}
+
+impl From<BodyError> for StoreError {
+    fn from(e: BodyError) -> Self {
+        StoreError::Body(e)
+    }
 }
 
 impl StoreError {
@@ -113,60 +121,81 @@ impl StoreError {
     }
 }
 
-/// What the relay needs from storage.
+impl From<vigil_fs::FsError> for StoreError {
+    fn from(e: vigil_fs::FsError) -> Self {
+        match e.io_error() {
+            Some(io) => StoreError::from_io(io),
+            None => StoreError::Backend(e.to_string()),
+        }
+    }
+}
+
+/// What the relay needs from storage. Every method is safe to call from many requests at once.
 pub trait Store: Send + Sync + 'static {
-    /// Register `mailbox` for `public_key` (idempotent). The caller has checked that
+    /// Register `mailbox` for `public_key` (idempotent), durably. The caller has checked that
     /// `mailbox == MailboxId::for_key(public_key)` and that the registrant holds the key.
-    fn register_mailbox(
-        &self,
-        mailbox: &MailboxId,
-        public_key: &[u8; 32],
-    ) -> Result<(), StoreError>;
+    fn register(&self, mailbox: MailboxId, public_key: [u8; 32]) -> StoreFuture<'_, ()>;
 
     /// The public key registered for `mailbox`, if any.
-    fn mailbox_key(&self, mailbox: &MailboxId) -> Result<Option<[u8; 32]>, StoreError>;
+    fn mailbox_key(&self, mailbox: MailboxId) -> StoreFuture<'_, Option<[u8; 32]>>;
 
-    /// Store `envelope` in `mailbox`. Idempotent per (mailbox, deposit id): a repeat returns the
-    /// first item's id and `true` and writes nothing. `now` is Unix seconds.
-    fn deposit(
-        &self,
-        mailbox: &MailboxId,
-        deposit_id: &DepositId,
-        envelope: &[u8],
+    /// Store the envelope read from `body` (`head.envelope_len` bytes) in `head.mailbox`,
+    /// durably; idempotent per (mailbox, deposit id). Checks the mailbox, a repeat and the quota
+    /// before it reads the envelope. `now` is Unix seconds.
+    fn deposit<'a>(
+        &'a self,
+        head: Deposit,
         now: u64,
-    ) -> Result<(ItemId, bool), StoreError>;
+        body: &'a mut dyn BodySource,
+    ) -> StoreFuture<'a, Deposited>;
 
-    /// Start a deposit of an envelope of `len` bytes that arrives in pieces. Checks everything
-    /// [`Store::deposit`] checks (registered mailbox, repeat, quota) before a byte is written, so
-    /// a refused or repeated upload costs the client no transfer.
-    fn begin_large_deposit(
+    /// Up to `max_items` items of `mailbox`, in fetch order, stopping before their envelopes
+    /// would sum to more than `max_bytes` (but at least one if the mailbox is not empty). An
+    /// item whose envelope is lost or damaged is left out (and logged without ids).
+    fn list(
         &self,
-        mailbox: &MailboxId,
-        deposit_id: &DepositId,
-        len: u64,
-        now: u64,
-    ) -> Result<LargeDeposit, StoreError>;
-
-    /// Up to `max_items` items from `mailbox`, stopping before the envelopes would sum to more
-    /// than `max_bytes` (but always at least one item if the mailbox is not empty).
-    fn fetch(
-        &self,
-        mailbox: &MailboxId,
+        mailbox: MailboxId,
         max_items: u32,
-        max_bytes: usize,
-    ) -> Result<Vec<StoredItem>, StoreError>;
+        max_bytes: u64,
+    ) -> StoreFuture<'_, Vec<ItemMeta>>;
 
-    /// Delete the given items from `mailbox`; returns how many existed. Ids of other mailboxes
-    /// are not touched.
-    fn ack(&self, mailbox: &MailboxId, ids: &[ItemId]) -> Result<u64, StoreError>;
+    /// Up to `max` bytes of `item`'s envelope from `offset`, or `None` if the item is gone
+    /// (acknowledged or expired since it was listed).
+    fn read(
+        &self,
+        mailbox: MailboxId,
+        item: ItemMeta,
+        offset: u64,
+        max: usize,
+    ) -> StoreFuture<'_, Option<Bytes>>;
 
-    /// Delete items (and remembered deposit ids) older than the store's expiry; returns how many
-    /// items were deleted.
-    fn expire(&self, now: u64) -> Result<u64, StoreError>;
+    /// Delete `ids` from `mailbox`, durably; returns how many existed. Ids of other mailboxes
+    /// are not touched; the deposit ids stay remembered until expiry.
+    fn ack<'a>(&'a self, mailbox: MailboxId, ids: &'a [ItemId]) -> StoreFuture<'a, u64>;
 
-    /// Totals.
-    fn stats(&self) -> Result<StoreStats, StoreError>;
+    /// Delete items (and remembered deposit ids) older than the store's expiry at `now`,
+    /// durably; returns how many items were deleted.
+    fn expire(&self, now: u64) -> StoreFuture<'_, u64>;
 
-    /// Make every completed write durable. Called from one place only (the flusher).
-    fn flush(&self) -> Result<(), StoreError>;
+    /// Totals (cheap: no scan).
+    fn stats(&self) -> StoreStats;
+
+    /// How the store's durable writes went (group commits), for the operator.
+    fn flush_stats(&self) -> FlushStats;
+
+    /// Whether the last durable write succeeded.
+    fn last_flush_ok(&self) -> bool;
+
+    /// Wait until everything written so far is durable (at shutdown).
+    fn flush(&self) -> StoreFuture<'_, ()>;
+}
+
+/// Up to `max` bytes of `data` from `offset`, as a store's [`Store::read`] of an item held in
+/// memory returns them.
+pub(crate) fn slice_from(data: &[u8], offset: u64, max: usize) -> Bytes {
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(data.len());
+    let end = start.saturating_add(max).min(data.len());
+    Bytes::copy_from_slice(&data[start..end])
 }

@@ -19,10 +19,11 @@
 //! index entry is an upload nobody was told "stored" about; [`EnvelopeFiles::collect_garbage`]
 //! deletes both when the store opens.
 
-use super::StoreError;
+use crate::store::StoreError;
 use std::fs::File;
-use std::io::{IoSlice, Read, Write};
+use std::io::{IoSlice, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use vigil_fs::{sync_dir, Access};
 
 /// Name of the directory, inside the store directory.
 pub const DIR_NAME: &str = "envelopes";
@@ -46,7 +47,7 @@ impl EnvelopeFiles {
     /// Open (create) the directory inside `store_dir`, and make its entry durable.
     pub fn open(store_dir: &Path) -> Result<Self, StoreError> {
         let dir = store_dir.join(DIR_NAME);
-        std::fs::create_dir_all(&dir).map_err(io_err)?;
+        vigil_fs::create_private_dir(&dir)?;
         sync_dir(store_dir)?;
         Ok(Self { dir })
     }
@@ -60,52 +61,53 @@ impl EnvelopeFiles {
         self.dir.join(hex::encode(key))
     }
 
-    /// A new, empty temporary file for an envelope that is about to arrive.
+    /// A new, empty temporary file (owner-only) for an envelope that is about to arrive.
     pub fn create_temp(&self) -> Result<(File, PathBuf), StoreError> {
-        loop {
-            let name = format!("{TEMP_PREFIX}{}", hex::encode(rand::random::<[u8; 12]>()));
-            let path = self.dir.join(name);
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(f) => return Ok((f, path)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(io_err(e)),
-            }
-        }
+        Ok(vigil_fs::create_temp(
+            &self.dir,
+            TEMP_PREFIX,
+            Access::Private,
+        )?)
     }
 
     /// Give a complete, synced temporary file its final name and make the name durable.
     pub fn publish(&self, temp: &Path, key: &[u8; 48]) -> Result<(), StoreError> {
         std::fs::rename(temp, self.final_path(key)).map_err(io_err)?;
-        sync_dir(&self.dir)
+        Ok(sync_dir(&self.dir)?)
     }
 
-    /// Read the envelope of `key`, which the index says is `len` bytes long. `Ok(None)` if its
-    /// file is missing or has another length (the index is then stale or the file damaged).
-    pub fn read(
+    /// The length of `key`'s envelope file, or `None` if it is missing.
+    pub fn len(&self, key: &[u8; 48]) -> Result<Option<u64>, StoreError> {
+        match std::fs::metadata(self.final_path(key)) {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(e)),
+        }
+    }
+
+    /// Up to `max` bytes of `key`'s envelope from `offset`, or `None` if the file is missing.
+    /// Allocates at most what the file holds from `offset`, and at most `max`.
+    pub fn read_at(
         &self,
         key: &[u8; 48],
-        len: u64,
+        offset: u64,
         max: usize,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let len = usize::try_from(len)
-            .ok()
-            .filter(|l| *l <= max)
-            .ok_or(StoreError::Corrupt("envelope length in the index"))?;
         let mut f = match File::open(self.final_path(key)) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_err(e)),
         };
-        if f.metadata().map_err(io_err)?.len() != len as u64 {
-            return Ok(None);
+        let len = f.metadata().map_err(io_err)?.len();
+        let want = usize::try_from(len.saturating_sub(offset))
+            .unwrap_or(usize::MAX)
+            .min(max);
+        if want == 0 {
+            return Ok(Some(Vec::new()));
         }
-        // The length is bounded by `max` and equals the file's, so this allocation is exact.
-        let mut out = vec![0u8; len];
-        f.read_exact(&mut out).map_err(io_err)?;
+        f.seek(SeekFrom::Start(offset)).map_err(io_err)?;
+        let mut out = Vec::with_capacity(want);
+        f.take(want as u64).read_to_end(&mut out).map_err(io_err)?;
         Ok(Some(out))
     }
 
@@ -299,15 +301,6 @@ fn remove_if_present(path: &Path) -> Result<(), StoreError> {
     }
 }
 
-/// fsync a directory, so entries created or renamed in it survive power loss.
-pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    match File::open(dir) {
-        Ok(d) => d.sync_all().map_err(io_err),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io_err(e)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,13 +339,15 @@ mod tests {
         assert_eq!(t.written(), data.len() as u64);
         t.sync().unwrap();
         files.publish(t.path(), &key).unwrap();
-        let got = files.read(&key, data.len() as u64, 1 << 30).unwrap();
+        assert_eq!(files.len(&key).unwrap(), Some(data.len() as u64));
+        let got = files.read_at(&key, 0, 1 << 30).unwrap();
         assert_eq!(got.as_deref(), Some(&data[..]));
-        // A wrong length in the index or a missing file reads as "not there", not as garbage.
-        assert_eq!(files.read(&key, 3, 1 << 30).unwrap(), None);
-        assert_eq!(files.read(&[8; 48], 3, 1 << 30).unwrap(), None);
-        // An index length above the maximum is refused before any allocation.
-        assert!(files.read(&key, u64::MAX, 1 << 30).is_err());
+        let got = files.read_at(&key, 100, 50).unwrap();
+        assert_eq!(got.as_deref(), Some(&data[100..150]));
+        assert_eq!(files.read_at(&key, u64::MAX, 50).unwrap(), Some(vec![]));
+        // A missing file reads as "not there", not as garbage.
+        assert_eq!(files.read_at(&[8; 48], 0, 3).unwrap(), None);
+        assert_eq!(files.len(&[8; 48]).unwrap(), None);
 
         // Garbage: a temporary file and an unindexed final file go; indexed and foreign stay.
         let (_, temp) = files.create_temp().unwrap();

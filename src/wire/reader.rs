@@ -62,11 +62,6 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Everything that is left.
-    pub(crate) fn rest(&mut self) -> &'a [u8] {
-        std::mem::take(&mut self.buf)
-    }
-
     pub(crate) fn remaining(&self) -> usize {
         self.buf.len()
     }

@@ -1,0 +1,355 @@
+//! Starting and stopping a relay: certificate, socket, background tasks, orderly shutdown.
+
+use crate::cert;
+use crate::config::RelayConfig;
+use crate::handlers::Shared;
+use crate::listener::{self, Listener, ListenerCounters};
+use crate::stats::{self, RelayStats};
+use crate::store::space::{DirProbe, SpaceGuard};
+use crate::store::{SledStore, Store};
+use anyhow::{Context, Result};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use vigil_core::ids::CertFingerprint;
+
+/// Directory inside the data directory that holds the sled database.
+pub const STORE_DIR: &str = "store";
+
+/// Open the sled store `config` names (in `data_dir/store`, with its quota, expiry and cache).
+pub fn open_store(config: &RelayConfig) -> Result<Arc<dyn Store>> {
+    let path = config.data_dir.join(STORE_DIR);
+    let l = &config.limits;
+    let store = SledStore::open_with_cache(&path, config.expiry(), l.quota(), l.store_cache_bytes)
+        .with_context(|| {
+            format!(
+                "cannot open the store in {} (is another vigil-relay using this data directory?)",
+                path.display()
+            )
+        })?;
+    Ok(Arc::new(store))
+}
+
+/// Serve with `store` until `shutdown` completes, then stop cleanly (see
+/// [`RelayHandle::shutdown`]).
+pub async fn run(
+    config: RelayConfig,
+    store: Arc<dyn Store>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let relay = start_with(config, store).await?;
+    tracing::info!(listen = %relay.local_addr(), "listening on {}", relay.local_addr());
+    shutdown.await;
+    tracing::info!("shutting down");
+    relay.shutdown().await
+}
+
+/// Start a relay on the sled store in `config.data_dir`.
+pub async fn start(config: RelayConfig) -> Result<RelayHandle> {
+    config.limits.validate()?;
+    let store = open_store(&config)?;
+    start_with(config, store).await
+}
+
+/// Start a relay on `store`: load or create the certificate, bind, and serve in background tasks
+/// on the current tokio runtime.
+pub async fn start_with(config: RelayConfig, store: Arc<dyn Store>) -> Result<RelayHandle> {
+    config.limits.validate()?;
+    let limits = config.limits.clone();
+    let identity = cert::load_or_create(&config.data_dir)?;
+    let fingerprint = identity.fingerprint();
+    let endpoint = bind(&config, listener::server_config(&identity, &config)?)?;
+    let local_addr = endpoint
+        .local_addr()
+        .context("cannot read the listening address")?;
+
+    let space = Arc::new(SpaceGuard::new(
+        Box::new(DirProbe {
+            dir: config.data_dir.clone(),
+        }),
+        limits.min_free_bytes,
+    ));
+    {
+        let s = space.clone();
+        let _ = tokio::task::spawn_blocking(move || s.refresh()).await;
+    }
+    let shared = Arc::new(
+        Shared::new(store.clone())
+            .with_space(space.clone())
+            .with_fetch_slots(limits.fetch_slots),
+    );
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    tracker.spawn(expiry_loop(
+        store.clone(),
+        Duration::from_secs(limits.expiry_interval_secs),
+        cancel.clone(),
+    ));
+    tracker.spawn(space_loop(
+        space,
+        Duration::from_secs(limits.space_check_secs),
+        cancel.clone(),
+    ));
+    let listener_counters = Arc::new(ListenerCounters::default());
+    let listener = Listener::new(
+        endpoint.clone(),
+        shared.clone(),
+        cancel.clone(),
+        tracker.clone(),
+        &limits,
+        listener_counters.clone(),
+    );
+    let stats = StatsSource {
+        data_dir: config.data_dir.clone(),
+        shared,
+        listener: listener_counters,
+        endpoint: endpoint.clone(),
+        started_at: crate::clock::now_unix(),
+        interval_secs: limits.stats_interval_secs,
+    };
+    tracker.spawn(stats_loop(stats.clone(), cancel.clone()));
+    let accept_task = tokio::spawn(listener.run());
+    tracing::info!(fingerprint = %fingerprint, "relay listening");
+    Ok(RelayHandle {
+        local_addr,
+        fingerprint,
+        endpoint,
+        cancel,
+        tracker,
+        store,
+        accept_task: Some(accept_task),
+        grace: Duration::from_secs(limits.shutdown_grace_secs),
+        stats,
+    })
+}
+
+/// A running relay. Dropping it without [`RelayHandle::shutdown`] stops accepting and closes
+/// connections abruptly; `shutdown` is the orderly way.
+pub struct RelayHandle {
+    local_addr: SocketAddr,
+    fingerprint: CertFingerprint,
+    endpoint: quinn::Endpoint,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+    store: Arc<dyn Store>,
+    accept_task: Option<JoinHandle<()>>,
+    grace: Duration,
+    stats: StatsSource,
+}
+
+impl RelayHandle {
+    /// The UDP address the relay listens on (with the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// SHA-256 fingerprint of the relay certificate, as pinned by recipient cards.
+    pub fn fingerprint(&self) -> CertFingerprint {
+        self.fingerprint
+    }
+
+    /// A stats snapshot now (counts and sizes only).
+    pub async fn stats(&self) -> RelayStats {
+        let s = self.stats.clone();
+        tokio::task::spawn_blocking(move || s.snapshot(false))
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Stop accepting connections and requests, let in-flight requests finish (up to the
+    /// configured grace period), make the store durable, and close the endpoint. A deposit whose
+    /// body is still arriving when the grace period ends never reaches the store (a large one
+    /// streams into a temporary file that is deleted when its upload fails): no report is ever
+    /// half stored; its client got no "stored" and retries with the same deposit id.
+    pub async fn shutdown(mut self) -> Result<()> {
+        self.endpoint.set_server_config(None);
+        self.cancel.cancel();
+        if let Some(t) = self.accept_task.take() {
+            let _ = t.await;
+        }
+        self.tracker.close();
+        if tokio::time::timeout(self.grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            // Abort what is left: closing the connections fails every pending read, so a
+            // deposit whose body is still arriving ends before it reaches the store.
+            tracing::warn!(
+                "some requests did not finish within the shutdown grace period; aborting them"
+            );
+            self.endpoint
+                .close(quinn::VarInt::from_u32(0), b"relay shutting down");
+            let _ = tokio::time::timeout(Duration::from_secs(5), self.tracker.wait()).await;
+        }
+        self.store
+            .flush()
+            .await
+            .context("final flush of the store failed")?;
+        self.endpoint
+            .close(quinn::VarInt::from_u32(0), b"relay shutting down");
+        let _ = tokio::time::timeout(Duration::from_secs(3), self.endpoint.wait_idle()).await;
+        self.stats.write(true).await;
+        tracing::info!("relay stopped");
+        Ok(())
+    }
+}
+
+impl Drop for RelayHandle {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        self.endpoint
+            .close(quinn::VarInt::from_u32(0), b"relay stopped");
+    }
+}
+
+/// Fingerprint of the relay certificate in `dir`, creating the certificate if absent.
+pub fn fingerprint_of_data_dir(dir: &Path) -> Result<CertFingerprint> {
+    Ok(cert::load_or_create(dir)?.fingerprint())
+}
+
+/// Bind the UDP socket with the configured buffer sizes and make it a quinn endpoint.
+fn bind(config: &RelayConfig, server_config: quinn::ServerConfig) -> Result<quinn::Endpoint> {
+    let in_use = || format!("cannot listen on {}; is the port in use?", config.listen);
+    let socket = std::net::UdpSocket::bind(config.listen).with_context(in_use)?;
+    let want = config.limits.udp_buffer_bytes;
+    let state = quinn::udp::UdpSocketState::new((&socket).into())
+        .context("cannot set up the UDP socket")?;
+    // A refusal here is not fatal: the relay works with the kernel's default buffers, only
+    // drops more packets under load. Linux reports twice the size it grants.
+    let _ = state.set_recv_buffer_size((&socket).into(), want);
+    let _ = state.set_send_buffer_size((&socket).into(), want);
+    let got = state.recv_buffer_size((&socket).into()).unwrap_or(0);
+    if got < want {
+        tracing::warn!(
+            wanted = want,
+            granted = got,
+            "the kernel granted a smaller UDP receive buffer than udp_buffer_bytes; under load \
+             packets will be dropped; raise net.core.rmem_max (see docs/operations.md)"
+        );
+    }
+    quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(server_config),
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    )
+    .with_context(in_use)
+}
+
+/// Everything a stats snapshot is made from.
+#[derive(Clone)]
+struct StatsSource {
+    data_dir: std::path::PathBuf,
+    shared: Arc<Shared>,
+    listener: Arc<ListenerCounters>,
+    endpoint: quinn::Endpoint,
+    started_at: u64,
+    interval_secs: u64,
+}
+
+impl StatsSource {
+    /// Take a snapshot (blocking: reads the store directory's size).
+    fn snapshot(&self, stopped: bool) -> RelayStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let store = &self.shared.store;
+        let c = &self.shared.counters;
+        let l = &self.listener;
+        let refused = c
+            .refused
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| {
+                let n = n.load(Relaxed);
+                let code = vigil_core::wire::ErrorCode::from_u16(i as u16);
+                (n > 0).then(|| (code.to_string(), n))
+            })
+            .collect();
+        RelayStats {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            written_at: crate::clock::now_unix(),
+            started_at: self.started_at,
+            interval_secs: self.interval_secs,
+            stopped,
+            store: store.stats(),
+            store_disk_bytes: stats::dir_size(&self.data_dir.join(STORE_DIR)),
+            accepting_deposits: self.shared.space.accepting(),
+            free_bytes: self.shared.space.available(),
+            last_flush_ok: store.last_flush_ok(),
+            flush: store.flush_stats(),
+            connections_open: self.endpoint.open_connections() as u64,
+            connections_accepted: l.connections_accepted.load(Relaxed),
+            refused_connection_limit: l.refused_connection_limit.load(Relaxed),
+            refused_per_address: l.refused_per_address.load(Relaxed),
+            retries_sent: l.retries_sent.load(Relaxed),
+            retries_failed: l.retries_failed.load(Relaxed),
+            handshakes_failed: l.handshakes_failed.load(Relaxed),
+            header_timeouts: l.header_timeouts.load(Relaxed),
+            slow_bodies: l.slow_bodies.load(Relaxed),
+            rate_limited: l.rate_limited.load(Relaxed),
+            deposits_stored: c.deposits_stored.load(Relaxed),
+            deposits_duplicate: c.deposits_duplicate.load(Relaxed),
+            registrations: c.registrations.load(Relaxed),
+            fetches: c.fetches.load(Relaxed),
+            items_acked: c.items_acked.load(Relaxed),
+            refused,
+        }
+    }
+
+    async fn write(&self, stopped: bool) {
+        let me = self.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            let s = me.snapshot(stopped);
+            stats::write(&me.data_dir, &s)
+        })
+        .await;
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot write the stats file"),
+            Err(e) => tracing::warn!(error = %e, "stats task failed"),
+        }
+    }
+}
+
+/// Probe free space every `interval`, so deposits resume by themselves when space returns.
+async fn space_loop(space: Arc<SpaceGuard>, interval: Duration, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep(interval) => {}
+        }
+        let s = space.clone();
+        let _ = tokio::task::spawn_blocking(move || s.refresh()).await;
+    }
+}
+
+/// Write the stats file now and every interval, until cancelled.
+async fn stats_loop(stats: StatsSource, cancel: CancellationToken) {
+    let interval = Duration::from_secs(stats.interval_secs.max(1));
+    loop {
+        stats.write(false).await;
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+/// Remove expired items now and then every `interval`, until cancelled.
+async fn expiry_loop(store: Arc<dyn Store>, interval: Duration, cancel: CancellationToken) {
+    loop {
+        match store.expire(crate::clock::now_unix()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "expired unfetched items"),
+            Err(e) => tracing::error!(error = %e, "expiry failed"),
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}

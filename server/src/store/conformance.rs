@@ -1,0 +1,459 @@
+//! The store conformance suite: what every [`Store`] must do, run against every backend.
+//!
+//! A backend implements [`Backend`] (how to open a store in a directory) and invokes
+//! [`conformance_tests!`] in its tests; each case below becomes one test for it. A second
+//! backend (a distributed database, say) is ready when it passes all of them.
+//!
+//! Cases: deposit and repeat; a repeat or a refusal answered without reading the envelope;
+//! fetch order and limits; reading envelopes in pieces; ack; expiry; quota; bad bodies leave
+//! nothing; concurrent repeats store once; and, for a backend that claims durability across a
+//! restart, that what was acknowledged as stored survives a reopen and an abandoned upload
+//! does not.
+
+use super::{Deposited, ItemMeta, Quota, Store, StoreError};
+use crate::body::testing::Pieces;
+use crate::body::BodyError;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use vigil_core::ids::{DepositId, ItemId, MailboxId};
+use vigil_core::wire::deposit::Deposit;
+use vigil_core::wire::limits::RECEIVE_TIME_GRANULARITY_SECS;
+
+/// One day, in seconds.
+pub(crate) const DAY: u64 = 24 * 3600;
+/// An envelope length every backend keeps "small".
+pub(crate) const SMALL: usize = 3000;
+/// An envelope length every backend keeps "large" (streamed, never held whole).
+pub(crate) const LARGE: usize = 300_000;
+
+/// How to open a store of one backend.
+pub(crate) trait Backend: Sync {
+    /// A store in `dir` (fresh, or reopened with what an earlier one left there).
+    fn open(&self, dir: &Path, quota: Quota, expiry: Duration) -> Arc<dyn Store>;
+    /// Whether what a store acknowledged survives dropping it and opening the directory again.
+    fn durable(&self) -> bool;
+}
+
+/// Generate one `#[tokio::test]` per conformance case for `$backend` (an expression of a type
+/// implementing [`Backend`]).
+macro_rules! conformance_tests {
+    ($backend:expr) => {
+        $crate::store::conformance::conformance_tests!(@cases $backend;
+            deposit_is_idempotent_per_mailbox_and_deposit_id,
+            repeats_and_refusals_are_answered_without_reading_the_envelope,
+            fetch_lists_small_before_large_within_limits,
+            envelopes_read_back_in_pieces,
+            ack_deletes_own_items_and_keeps_the_id_remembered,
+            expiry_removes_old_items_and_their_ids,
+            quota_counts_items_and_bytes,
+            bad_bodies_store_nothing_and_can_be_sent_again,
+            concurrent_repeats_store_once,
+            acknowledged_state_survives_a_reopen,
+        );
+    };
+    (@cases $backend:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                $crate::store::conformance::$case(&$backend).await;
+            }
+        )*
+    };
+}
+pub(crate) use conformance_tests;
+
+fn default_quota() -> Quota {
+    Quota::default()
+}
+
+fn open(b: &dyn Backend, dir: &Path) -> Arc<dyn Store> {
+    b.open(dir, default_quota(), Duration::from_secs(30 * DAY))
+}
+
+/// A registered mailbox.
+pub(crate) async fn mailbox(s: &dyn Store, n: u8) -> MailboxId {
+    let m = MailboxId::for_key(&[n; 32]);
+    s.register(m, [n; 32]).await.unwrap();
+    m
+}
+
+/// Recognisable envelope bytes.
+pub(crate) fn envelope(n: u8, len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31) ^ n).collect()
+}
+
+fn head(m: MailboxId, d: u8, len: usize) -> Deposit {
+    Deposit {
+        mailbox: m,
+        deposit_id: DepositId([d; 16]),
+        envelope_len: len,
+    }
+}
+
+/// Deposit `env` under deposit id `d`, in uneven pieces as a network hands them over.
+pub(crate) async fn deposit(
+    s: &dyn Store,
+    m: MailboxId,
+    d: u8,
+    env: &[u8],
+    now: u64,
+) -> Result<Deposited, StoreError> {
+    let mut body = Pieces::exact(env, 7777);
+    s.deposit(head(m, d, env.len()), now, &mut body).await
+}
+
+/// Every item of `m` that one listing returns, with its envelope read back.
+pub(crate) async fn fetch_all(s: &dyn Store, m: MailboxId) -> Vec<(ItemId, Vec<u8>)> {
+    let mut out = Vec::new();
+    for item in s.list(m, 64, u64::MAX).await.unwrap() {
+        out.push((item.id, read(s, m, item, 100_000).await.unwrap()));
+    }
+    out
+}
+
+/// Read an item's envelope in pieces of `piece` bytes; `None` if it is gone.
+async fn read(s: &dyn Store, m: MailboxId, item: ItemMeta, piece: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    while (out.len() as u64) < item.len {
+        let p = s.read(m, item, out.len() as u64, piece).await.unwrap()?;
+        assert!(
+            !p.is_empty() && p.len() <= piece,
+            "a piece of {} bytes",
+            p.len()
+        );
+        out.extend_from_slice(&p);
+    }
+    assert_eq!(out.len() as u64, item.len);
+    Some(out)
+}
+
+pub(crate) async fn deposit_is_idempotent_per_mailbox_and_deposit_id(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(b, dir.path());
+    let (m1, m2) = (mailbox(&*s, 1).await, mailbox(&*s, 2).await);
+    for (d, len) in [(1u8, SMALL), (2, LARGE)] {
+        let env = envelope(d, len);
+        assert_eq!(deposit(&*s, m1, d, &env, DAY).await, Ok(Deposited::New));
+        assert_eq!(
+            deposit(&*s, m1, d, &env, 2 * DAY).await,
+            Ok(Deposited::Repeat)
+        );
+        // The same deposit id in another mailbox is another deposit.
+        assert_eq!(deposit(&*s, m2, d, &env, DAY).await, Ok(Deposited::New));
+    }
+    assert_eq!(
+        deposit(&*s, MailboxId([9; 32]), 1, b"x", DAY).await,
+        Err(StoreError::UnknownMailbox)
+    );
+    assert_eq!(s.mailbox_key(m1).await.unwrap(), Some([1; 32]));
+    assert_eq!(s.mailbox_key(MailboxId([9; 32])).await.unwrap(), None);
+    let st = s.stats();
+    assert_eq!(
+        (st.mailboxes, st.items, st.bytes),
+        (2, 4, 2 * (SMALL + LARGE) as u64)
+    );
+    let got = fetch_all(&*s, m1).await;
+    assert_eq!(got.len(), 2);
+    assert_ne!(
+        got[0].0,
+        fetch_all(&*s, m2).await[0].0,
+        "item ids differ per mailbox"
+    );
+}
+
+pub(crate) async fn repeats_and_refusals_are_answered_without_reading_the_envelope(
+    b: &dyn Backend,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(b, dir.path());
+    let m = mailbox(&*s, 1).await;
+    for (d, len) in [(1u8, SMALL), (2, LARGE)] {
+        let env = envelope(d, len);
+        deposit(&*s, m, d, &env, DAY).await.unwrap();
+        let mut body = Pieces::exact(&env, 1000);
+        assert_eq!(
+            s.deposit(head(m, d, len), DAY, &mut body).await,
+            Ok(Deposited::Repeat)
+        );
+        assert_eq!(body.read, 0, "a repeat of {len} bytes was read");
+        let mut body = Pieces::exact(&env, 1000);
+        assert_eq!(
+            s.deposit(head(MailboxId([9; 32]), d, len), DAY, &mut body)
+                .await,
+            Err(StoreError::UnknownMailbox)
+        );
+        assert_eq!(body.read, 0);
+    }
+}
+
+pub(crate) async fn fetch_lists_small_before_large_within_limits(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(b, dir.path());
+    let m = mailbox(&*s, 1).await;
+    // Deposited large first: the small ones still come first.
+    deposit(&*s, m, 1, &envelope(1, LARGE), DAY).await.unwrap();
+    deposit(&*s, m, 2, &envelope(2, LARGE + 1), DAY)
+        .await
+        .unwrap();
+    for d in 3..8u8 {
+        deposit(&*s, m, d, &envelope(d, SMALL), DAY).await.unwrap();
+    }
+    let all = s.list(m, 64, u64::MAX).await.unwrap();
+    let lens: Vec<u64> = all.iter().map(|i| i.len).collect();
+    assert_eq!(&lens[..5], &[SMALL as u64; 5]);
+    let mut large = lens[5..].to_vec();
+    large.sort_unstable();
+    assert_eq!(large, vec![LARGE as u64, LARGE as u64 + 1]);
+    assert_eq!(
+        s.list(m, 64, u64::MAX).await.unwrap(),
+        all,
+        "a stable order"
+    );
+    // Item and byte limits: a prefix of the order, never skipping an item that did not fit.
+    assert_eq!(s.list(m, 3, u64::MAX).await.unwrap(), all[..3]);
+    let budget = 5 * SMALL as u64 + LARGE as u64 - 1;
+    assert_eq!(s.list(m, 64, budget).await.unwrap(), all[..5]);
+    assert_eq!(s.list(m, 64, 1).await.unwrap(), all[..1], "at least one");
+    let other = mailbox(&*s, 2).await;
+    assert!(s.list(other, 64, u64::MAX).await.unwrap().is_empty());
+}
+
+pub(crate) async fn envelopes_read_back_in_pieces(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(b, dir.path());
+    let m = mailbox(&*s, 1).await;
+    let (small, large) = (envelope(1, SMALL), envelope(2, 3 * LARGE + 5));
+    deposit(&*s, m, 1, &small, DAY).await.unwrap();
+    deposit(&*s, m, 2, &large, DAY).await.unwrap();
+    let items = s.list(m, 64, u64::MAX).await.unwrap();
+    for piece in [1000, 65536, 1 << 20] {
+        assert_eq!(read(&*s, m, items[0], piece).await.unwrap(), small);
+        assert_eq!(read(&*s, m, items[1], piece).await.unwrap(), large);
+    }
+    // Past the end: nothing more.
+    let end = s.read(m, items[0], SMALL as u64, 100).await.unwrap();
+    assert!(end.is_some_and(|e| e.is_empty()));
+}
+
+pub(crate) async fn ack_deletes_own_items_and_keeps_the_id_remembered(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(b, dir.path());
+    let (m1, m2) = (mailbox(&*s, 1).await, mailbox(&*s, 2).await);
+    for (d, len) in [(1u8, SMALL), (2, LARGE)] {
+        let env = envelope(d, len);
+        deposit(&*s, m1, d, &env, DAY).await.unwrap();
+        deposit(&*s, m2, d, &env, DAY).await.unwrap();
+    }
+    let items1 = s.list(m1, 64, u64::MAX).await.unwrap();
+    let items2 = s.list(m2, 64, u64::MAX).await.unwrap();
+    let ids2: Vec<ItemId> = items2.iter().map(|i| i.id).collect();
+    assert_eq!(
+        s.ack(m1, &ids2).await.unwrap(),
+        0,
+        "another mailbox's items"
+    );
+    let ids1: Vec<ItemId> = items1.iter().map(|i| i.id).collect();
+    let twice: Vec<ItemId> = ids1.iter().chain(&ids1).copied().collect();
+    assert_eq!(s.ack(m1, &twice).await.unwrap(), 2);
+    assert!(s.list(m1, 64, u64::MAX).await.unwrap().is_empty());
+    assert_eq!(s.list(m2, 64, u64::MAX).await.unwrap().len(), 2);
+    for item in &items1 {
+        assert_eq!(s.read(m1, *item, 0, 100).await.unwrap(), None, "gone");
+    }
+    // Late retries of the acknowledged deposits are recognised, not stored again.
+    for (d, len) in [(1u8, SMALL), (2, LARGE)] {
+        assert_eq!(
+            deposit(&*s, m1, d, &envelope(d, len), DAY).await,
+            Ok(Deposited::Repeat)
+        );
+    }
+    assert!(s.list(m1, 64, u64::MAX).await.unwrap().is_empty());
+    assert_eq!(s.stats().items, 2);
+    assert_eq!(s.stats().bytes, (SMALL + LARGE) as u64);
+}
+
+pub(crate) async fn expiry_removes_old_items_and_their_ids(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(b, dir.path());
+    let m = mailbox(&*s, 1).await;
+    let t0 = 100 * DAY + 1234;
+    deposit(&*s, m, 1, b"old", t0).await.unwrap();
+    deposit(&*s, m, 2, &envelope(2, LARGE), t0).await.unwrap();
+    deposit(&*s, m, 3, b"acked", t0).await.unwrap();
+    deposit(&*s, m, 4, b"new", t0 + 20 * DAY).await.unwrap();
+    let acked = s.list(m, 64, u64::MAX).await.unwrap();
+    let acked: Vec<ItemId> = acked.iter().filter(|i| i.len == 5).map(|i| i.id).collect();
+    assert_eq!(s.ack(m, &acked).await.unwrap(), 1);
+    assert_eq!(s.expire(t0 + 29 * DAY).await.unwrap(), 0);
+    // Times are kept coarse: everything from t0's hour expires together, 30 days after the
+    // start of that hour.
+    let due = t0 - t0 % RECEIVE_TIME_GRANULARITY_SECS + 30 * DAY;
+    assert_eq!(s.expire(due - 1).await.unwrap(), 0);
+    assert_eq!(s.expire(due).await.unwrap(), 2);
+    let left = fetch_all(&*s, m).await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].1, b"new");
+    assert_eq!(s.stats().items, 1);
+    // The expired and the acknowledged deposit ids are forgotten with their items.
+    let later = t0 + 31 * DAY;
+    assert_eq!(deposit(&*s, m, 1, b"old", later).await, Ok(Deposited::New));
+    assert_eq!(
+        deposit(&*s, m, 3, b"acked", later).await,
+        Ok(Deposited::New)
+    );
+    assert_eq!(
+        deposit(&*s, m, 4, b"new", later).await,
+        Ok(Deposited::Repeat)
+    );
+    assert_eq!(s.expire(later + 30 * DAY).await.unwrap(), 3);
+    assert_eq!(s.stats().items, 0);
+}
+
+pub(crate) async fn quota_counts_items_and_bytes(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let quota = Quota {
+        max_items: 3,
+        max_bytes: (2 * LARGE) as u64,
+    };
+    let s = b.open(dir.path(), quota, Duration::from_secs(30 * DAY));
+    let m = mailbox(&*s, 1).await;
+    deposit(&*s, m, 1, &envelope(1, LARGE), DAY).await.unwrap();
+    let mut body = Pieces::exact(&envelope(2, LARGE + 1), 1000);
+    assert_eq!(
+        s.deposit(head(m, 2, LARGE + 1), DAY, &mut body).await,
+        Err(StoreError::QuotaExceeded)
+    );
+    assert_eq!(body.read, 0, "refused before a byte arrives");
+    deposit(&*s, m, 3, b"a", DAY).await.unwrap();
+    deposit(&*s, m, 4, b"b", DAY).await.unwrap();
+    assert_eq!(
+        deposit(&*s, m, 5, b"c", DAY).await,
+        Err(StoreError::QuotaExceeded),
+        "items"
+    );
+    // A refused or repeated deposit leaves usage unchanged; an ack frees room.
+    assert_eq!(s.stats().items, 3);
+    assert_eq!(deposit(&*s, m, 3, b"a", DAY).await, Ok(Deposited::Repeat));
+    let first = s.list(m, 1, u64::MAX).await.unwrap();
+    s.ack(m, &[first[0].id]).await.unwrap();
+    assert_eq!(deposit(&*s, m, 5, b"c", DAY).await, Ok(Deposited::New));
+    // Another mailbox has its own quota.
+    let m2 = mailbox(&*s, 2).await;
+    assert_eq!(deposit(&*s, m2, 1, b"x", DAY).await, Ok(Deposited::New));
+}
+
+pub(crate) async fn bad_bodies_store_nothing_and_can_be_sent_again(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(b, dir.path());
+    let m = mailbox(&*s, 1).await;
+    for (d, len) in [(1u8, SMALL), (2, LARGE)] {
+        let env = envelope(d, len);
+        let mut short = Pieces::new(&env[..len - 1], 4000, len);
+        assert!(matches!(
+            s.deposit(head(m, d, len), DAY, &mut short).await,
+            Err(StoreError::Body(BodyError::Truncated { needed: 1 }))
+        ));
+        let long = [&env[..], b"x"].concat();
+        let mut long = Pieces::new(&long, 4000, len);
+        assert_eq!(
+            s.deposit(head(m, d, len), DAY, &mut long).await,
+            Err(StoreError::Body(BodyError::Trailing))
+        );
+        let mut gone = Pieces::exact(&env, 1000);
+        gone.gone_after = Some(2);
+        assert_eq!(
+            s.deposit(head(m, d, len), DAY, &mut gone).await,
+            Err(StoreError::Body(BodyError::Gone))
+        );
+        assert_eq!(
+            s.stats().items,
+            u64::from(d) - 1,
+            "nothing stored, nothing counted"
+        );
+        assert_eq!(deposit(&*s, m, d, &env, DAY).await, Ok(Deposited::New));
+        assert_eq!(fetch_all(&*s, m).await.last().unwrap().1, env);
+    }
+}
+
+pub(crate) async fn concurrent_repeats_store_once(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(b, dir.path());
+    let m = mailbox(&*s, 1).await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut fresh = 0;
+            for d in 0..40u8 {
+                if deposit(&*s, m, d, &envelope(d, 100), DAY).await == Ok(Deposited::New) {
+                    fresh += 1;
+                }
+            }
+            fresh
+        }));
+    }
+    let mut fresh = 0;
+    for t in tasks {
+        fresh += t.await.unwrap();
+    }
+    assert_eq!(fresh, 40);
+    assert_eq!(s.stats().items, 40);
+    assert_eq!(s.list(m, 64, u64::MAX).await.unwrap().len(), 40);
+}
+
+pub(crate) async fn acknowledged_state_survives_a_reopen(b: &dyn Backend) {
+    if !b.durable() {
+        eprintln!("SKIPPED: this backend does not claim durability across a reopen");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (small, large) = (envelope(1, SMALL), envelope(2, LARGE));
+    let m;
+    {
+        let s = open(b, dir.path());
+        m = mailbox(&*s, 1).await;
+        deposit(&*s, m, 1, &small, DAY).await.unwrap();
+        deposit(&*s, m, 2, &large, DAY).await.unwrap();
+        deposit(&*s, m, 3, b"acked", DAY).await.unwrap();
+        let acked: Vec<ItemId> = s
+            .list(m, 64, u64::MAX)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|i| i.len == 5)
+            .map(|i| i.id)
+            .collect();
+        s.ack(m, &acked).await.unwrap();
+        // An upload cut off mid-way.
+        let mut gone = Pieces::exact(&envelope(4, LARGE), 10_000);
+        gone.gone_after = Some(5);
+        assert!(s.deposit(head(m, 4, LARGE), DAY, &mut gone).await.is_err());
+    }
+    let s = open(b, dir.path());
+    assert_eq!(s.mailbox_key(m).await.unwrap(), Some([1; 32]));
+    let got: Vec<Vec<u8>> = fetch_all(&*s, m)
+        .await
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect();
+    assert_eq!(got, vec![small.clone(), large]);
+    let st = s.stats();
+    assert_eq!(
+        (st.mailboxes, st.items, st.bytes),
+        (1, 2, (SMALL + LARGE) as u64)
+    );
+    // Remembered ids survive: stored, and acknowledged.
+    assert_eq!(deposit(&*s, m, 1, &small, DAY).await, Ok(Deposited::Repeat));
+    assert_eq!(
+        deposit(&*s, m, 3, b"acked", DAY).await,
+        Ok(Deposited::Repeat)
+    );
+    // The cut-off upload left nothing: it is stored afresh.
+    assert_eq!(
+        deposit(&*s, m, 4, &envelope(4, LARGE), DAY).await,
+        Ok(Deposited::New)
+    );
+    // Expiry still knows what is there.
+    assert_eq!(s.expire(DAY + 31 * DAY).await.unwrap(), 3);
+}

@@ -1,0 +1,159 @@
+//! What the sled store keeps in memory instead of writing per deposit: each mailbox's usage (for
+//! its quota and the totals) and which mailboxes received something in which hour (for expiry).
+//!
+//! Both are rebuilt from the `items` and `acked` trees when the store opens, so a deposit costs
+//! one write to sled and nothing else. Usage is a soft abuse limit: it errs towards refusing,
+//! never towards losing data.
+
+use crate::store::{Quota, StoreError};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+use vigil_core::ids::MailboxId;
+
+fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, StoreError> {
+    m.lock()
+        .map_err(|_| StoreError::Backend("store accounting poisoned".into()))
+}
+
+/// Items and envelope bytes per mailbox, against the quota.
+#[derive(Default)]
+pub(super) struct Usage {
+    by_mailbox: Mutex<HashMap<MailboxId, (u64, u64)>>,
+}
+
+impl Usage {
+    /// Count one item of `len` bytes against `mailbox`, or refuse if that would exceed `quota`.
+    pub(super) fn reserve(
+        &self,
+        quota: &Quota,
+        mailbox: MailboxId,
+        len: u64,
+    ) -> Result<(), StoreError> {
+        let mut u = lock(&self.by_mailbox)?;
+        let e = u.entry(mailbox).or_default();
+        if !quota.allows(e.0, e.1, len) {
+            if e.0 == 0 {
+                u.remove(&mailbox);
+            }
+            return Err(StoreError::QuotaExceeded);
+        }
+        e.0 += 1;
+        e.1 += len;
+        Ok(())
+    }
+
+    /// Count an item found at open, without a quota check.
+    pub(super) fn add(&self, mailbox: MailboxId, len: u64) -> Result<(), StoreError> {
+        let mut u = lock(&self.by_mailbox)?;
+        let e = u.entry(mailbox).or_default();
+        e.0 += 1;
+        e.1 += len;
+        Ok(())
+    }
+
+    /// Take one item of `len` bytes off `mailbox`.
+    pub(super) fn release(&self, mailbox: MailboxId, len: u64) {
+        let Ok(mut u) = lock(&self.by_mailbox) else {
+            return;
+        };
+        if let Some(e) = u.get_mut(&mailbox) {
+            e.0 = e.0.saturating_sub(1);
+            e.1 = e.1.saturating_sub(len);
+            if e.0 == 0 {
+                u.remove(&mailbox);
+            }
+        }
+    }
+
+    /// Items and bytes over all mailboxes.
+    pub(super) fn totals(&self) -> (u64, u64) {
+        lock(&self.by_mailbox)
+            .map(|u| u.values().fold((0, 0), |(n, b), (n1, b1)| (n + n1, b + b1)))
+            .unwrap_or_default()
+    }
+}
+
+/// For each coarse time (hour), the mailboxes that hold something (an item or a tombstone) from
+/// that hour. Expiry visits only those mailboxes, and only once their hour has expired.
+#[derive(Default)]
+pub(super) struct ExpiryBuckets {
+    by_time: Mutex<BTreeMap<u64, HashSet<MailboxId>>>,
+}
+
+impl ExpiryBuckets {
+    /// Note that `mailbox` holds something from coarse time `time`.
+    pub(super) fn note(&self, time: u64, mailbox: MailboxId) -> Result<(), StoreError> {
+        let mut b = lock(&self.by_time)?;
+        // Most deposits land in the newest hour, for a mailbox already noted there: one lookup.
+        match b.get_mut(&time) {
+            Some(set) => {
+                if !set.contains(&mailbox) {
+                    set.insert(mailbox);
+                }
+            }
+            None => {
+                b.insert(time, HashSet::from([mailbox]));
+            }
+        }
+        Ok(())
+    }
+
+    /// Take every bucket of a time at or before `cutoff`: the mailboxes to sweep.
+    pub(super) fn take_through(
+        &self,
+        cutoff: u64,
+    ) -> Result<Vec<(u64, HashSet<MailboxId>)>, StoreError> {
+        let mut b = lock(&self.by_time)?;
+        let later = b.split_off(&cutoff.saturating_add(1));
+        let due = std::mem::replace(&mut *b, later);
+        Ok(due.into_iter().collect())
+    }
+
+    /// Put back buckets a failed sweep did not finish.
+    pub(super) fn restore(&self, buckets: Vec<(u64, HashSet<MailboxId>)>) {
+        if let Ok(mut b) = lock(&self.by_time) {
+            for (t, set) in buckets {
+                b.entry(t).or_default().extend(set);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_counts_items_and_bytes_against_the_quota() {
+        let u = Usage::default();
+        let q = Quota {
+            max_items: 2,
+            max_bytes: 10,
+        };
+        let m = MailboxId([1; 32]);
+        u.reserve(&q, m, 6).unwrap();
+        assert_eq!(u.reserve(&q, m, 5), Err(StoreError::QuotaExceeded));
+        u.reserve(&q, m, 4).unwrap();
+        assert_eq!(u.reserve(&q, m, 0), Err(StoreError::QuotaExceeded));
+        assert_eq!(u.totals(), (2, 10));
+        u.release(m, 6);
+        u.release(m, 4);
+        assert_eq!(u.totals(), (0, 0));
+        u.release(m, 4);
+        assert_eq!(u.totals(), (0, 0), "never below zero");
+    }
+
+    #[test]
+    fn buckets_hand_out_what_is_due_once() {
+        let b = ExpiryBuckets::default();
+        let (m1, m2) = (MailboxId([1; 32]), MailboxId([2; 32]));
+        b.note(3600, m1).unwrap();
+        b.note(3600, m1).unwrap();
+        b.note(7200, m2).unwrap();
+        let due = b.take_through(3600).unwrap();
+        assert_eq!(due, vec![(3600, HashSet::from([m1]))]);
+        assert!(b.take_through(3600).unwrap().is_empty());
+        b.restore(due);
+        assert_eq!(b.take_through(u64::MAX).unwrap().len(), 2);
+    }
+}

@@ -1,0 +1,290 @@
+//! Group commit: one thread makes the sled store's writes durable, for many requests at once.
+//!
+//! A request writes to sled (an in-memory append), then asks this thread for a commit and waits.
+//! The thread takes every request queued so far, makes everything written before them durable
+//! once, and answers them all. A request is only queued after its write completed, and the queue
+//! is drained before the commit starts, so every answered write is on disk. One `fdatasync` then
+//! serves a whole burst of deposits.
+//!
+//! Why a thread of its own, not a tokio task: the commit blocks on the disk, and sled 0.34.7's
+//! `flush_async` can deadlock when many tasks await it at once (sled issue #1308). The thread
+//! needs no runtime; requests reach it through a bounded channel (a full queue makes them wait).
+//!
+//! What "durable" takes, because sled 0.34.7 does not do it itself before `flush` returns
+//! ([`Durability`]):
+//! * sled's log file `db` is written with `sync_file_range`, which neither flushes the file's
+//!   metadata nor the disk's volatile cache, so it does not survive power loss: one
+//!   `fdatasync` on a handle opened once fixes that;
+//! * values (and tree pages) larger than about a quarter of a 512 KiB segment go to blob files
+//!   `blobs/<lsn>`, written and never synced: each new blob is synced once, and the `blobs`
+//!   directory after new entries appear. (The relay keeps envelopes over 64 KiB in files of its
+//!   own, so blobs are rare: large tree pages, and stores written by older relays.)
+
+use crate::store::StoreError;
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+
+/// How many commit requests may wait in the queue; a full queue makes requests wait.
+const QUEUE: usize = 1024;
+
+type Waiter = oneshot::Sender<Result<(), StoreError>>;
+
+/// Counters of the commit thread, for `stats`.
+#[derive(Debug, Default)]
+pub struct FlushCounters {
+    /// Commits made.
+    pub flushes: AtomicU64,
+    /// Requests answered (one per durable write request).
+    pub waiters: AtomicU64,
+    /// Largest number of requests one commit answered.
+    pub max_batch: AtomicU64,
+    /// Total time spent committing, microseconds.
+    pub flush_micros: AtomicU64,
+    /// Longest single commit, microseconds.
+    pub max_flush_micros: AtomicU64,
+    /// Commits that failed.
+    pub failures: AtomicU64,
+    /// Whether the last commit failed.
+    pub last_failed: AtomicBool,
+}
+
+/// A plain copy of [`FlushCounters`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FlushStats {
+    /// Commits made.
+    pub flushes: u64,
+    /// Requests answered (one per durable write request).
+    pub waiters: u64,
+    /// Largest number of requests one commit answered.
+    pub max_batch: u64,
+    /// Total time spent committing, microseconds.
+    pub flush_micros: u64,
+    /// Longest single commit, microseconds.
+    pub max_flush_micros: u64,
+    /// Commits that failed.
+    pub failures: u64,
+}
+
+impl FlushCounters {
+    /// Whether the last commit (if any) succeeded.
+    pub fn last_ok(&self) -> bool {
+        !self.last_failed.load(Ordering::Relaxed)
+    }
+
+    /// A snapshot.
+    pub fn snapshot(&self) -> FlushStats {
+        FlushStats {
+            flushes: self.flushes.load(Ordering::Relaxed),
+            waiters: self.waiters.load(Ordering::Relaxed),
+            max_batch: self.max_batch.load(Ordering::Relaxed),
+            flush_micros: self.flush_micros.load(Ordering::Relaxed),
+            max_flush_micros: self.max_flush_micros.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+        }
+    }
+
+    fn record(&self, batch: usize, micros: u64, ok: bool) {
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+        self.waiters.fetch_add(batch as u64, Ordering::Relaxed);
+        self.max_batch.fetch_max(batch as u64, Ordering::Relaxed);
+        self.flush_micros.fetch_add(micros, Ordering::Relaxed);
+        self.max_flush_micros.fetch_max(micros, Ordering::Relaxed);
+        self.last_failed.store(!ok, Ordering::Relaxed);
+        if !ok {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The handle requests use to wait for a commit. The thread ends when the last handle is
+/// dropped.
+#[derive(Clone)]
+pub(super) struct Committer {
+    tx: mpsc::Sender<Waiter>,
+    counters: Arc<FlushCounters>,
+}
+
+impl Committer {
+    /// Start the commit thread; `commit` makes everything written so far durable.
+    pub(super) fn start(
+        commit: impl Fn() -> Result<(), StoreError> + Send + 'static,
+    ) -> Result<Self, StoreError> {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let counters = Arc::new(FlushCounters::default());
+        let c = counters.clone();
+        std::thread::Builder::new()
+            .name("vigil-store-commit".into())
+            .spawn(move || run(rx, &commit, &c))
+            .map_err(|e| StoreError::Backend(format!("cannot start the commit thread: {e}")))?;
+        Ok(Self { tx, counters })
+    }
+
+    /// Wait until every write completed before this call is durable.
+    pub(super) async fn wait(&self) -> Result<(), StoreError> {
+        let stopped = || StoreError::Backend("the store's commit thread has stopped".into());
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(tx).await.map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    pub(super) fn counters(&self) -> &FlushCounters {
+        &self.counters
+    }
+}
+
+fn run(
+    mut rx: mpsc::Receiver<Waiter>,
+    commit: &dyn Fn() -> Result<(), StoreError>,
+    c: &FlushCounters,
+) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut waiters = vec![first];
+        while let Ok(w) = rx.try_recv() {
+            waiters.push(w);
+        }
+        let started = Instant::now();
+        let result = commit();
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        c.record(waiters.len(), micros, result.is_ok());
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "making the store's writes durable failed");
+        }
+        tracing::trace!(batch = waiters.len(), "group commit");
+        for w in waiters {
+            let _ = w.send(result.clone());
+        }
+    }
+}
+
+fn io_err(e: std::io::Error) -> StoreError {
+    StoreError::from_io(&e)
+}
+
+/// What sled's own flush leaves unsynced (see the module docs), and the syncing of it.
+pub(super) struct Durability {
+    /// sled's log file, opened once at start.
+    log: File,
+    /// sled's blob directory.
+    blobs_dir: PathBuf,
+    /// Blob files already synced. Pruned to the files that still exist at every commit.
+    synced_blobs: Mutex<HashSet<OsString>>,
+}
+
+impl Durability {
+    /// For the sled database in `path`. Everything present at start was written by an earlier
+    /// run: it is synced once, and the directories, so entries created just before a crash are
+    /// durable too.
+    pub(super) fn open(path: &Path) -> Result<Self, StoreError> {
+        let d = Self {
+            log: File::open(path.join("db")).map_err(io_err)?,
+            blobs_dir: path.join("blobs"),
+            synced_blobs: Mutex::default(),
+        };
+        d.sync()?;
+        vigil_fs::sync_dir(path)?;
+        Ok(d)
+    }
+
+    /// fdatasync the new blobs, their directory, and the log.
+    pub(super) fn sync(&self) -> Result<(), StoreError> {
+        let mut synced = self
+            .synced_blobs
+            .lock()
+            .map_err(|_| StoreError::Backend("blob sync state poisoned".into()))?;
+        let mut present = HashSet::with_capacity(synced.len());
+        let mut new_entries = false;
+        match std::fs::read_dir(&self.blobs_dir) {
+            Ok(entries) => {
+                for entry in entries {
+                    let entry = entry.map_err(io_err)?;
+                    let name = entry.file_name();
+                    if !synced.contains(&name) {
+                        match File::open(entry.path()) {
+                            Ok(f) => f.sync_data().map_err(io_err)?,
+                            // Removed by sled since the listing (its item was deleted).
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                            Err(e) => return Err(io_err(e)),
+                        }
+                        new_entries = true;
+                    }
+                    present.insert(name);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(e)),
+        }
+        if new_entries {
+            vigil_fs::sync_dir(&self.blobs_dir)?;
+        }
+        *synced = present;
+        drop(synced);
+        self.log.sync_data().map_err(io_err)
+    }
+
+    #[cfg(test)]
+    pub(super) fn synced_blobs(&self) -> usize {
+        self.synced_blobs.lock().map(|s| s.len()).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// Group commit: many concurrent waiters share far fewer commits, and every waiter is
+    /// answered only after a commit that started after it was queued.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_waiters_share_commits() {
+        let commits = Arc::new(AtomicUsize::new(0));
+        let c = commits.clone();
+        let committer = Committer::start(move || {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            c.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        })
+        .unwrap();
+        const N: usize = 256;
+        let mut tasks = Vec::new();
+        for _ in 0..N {
+            let (committer, commits) = (committer.clone(), commits.clone());
+            tasks.push(tokio::spawn(async move {
+                let before = commits.load(Ordering::SeqCst);
+                committer.wait().await.unwrap();
+                assert!(
+                    commits.load(Ordering::SeqCst) > before,
+                    "answered by a commit that ran after the request"
+                );
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let st = committer.counters().snapshot();
+        assert_eq!(st.waiters, N as u64);
+        assert_eq!(st.flushes, commits.load(Ordering::SeqCst) as u64);
+        assert!(
+            st.flushes <= N as u64 / 4,
+            "{} commits for {N} concurrent waiters",
+            st.flushes
+        );
+        assert!(st.max_batch > 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_fails_its_waiters_and_is_counted() {
+        let committer = Committer::start(|| Err(StoreError::NoSpace("disk full".into()))).unwrap();
+        assert!(matches!(
+            committer.wait().await,
+            Err(StoreError::NoSpace(_))
+        ));
+        assert!(!committer.counters().last_ok());
+        assert_eq!(committer.counters().snapshot().failures, 1);
+    }
+}

@@ -1,0 +1,524 @@
+//! The embedded store: one sled database in the relay's data directory, envelopes over 64 KiB in
+//! files beside it.
+//!
+//! * [`layout`]: the trees, their keys and values, and item ids.
+//! * [`commit`]: group commit, and what durability takes beyond sled's own flush.
+//! * [`accounting`]: per-mailbox usage and expiry buckets, kept in memory and rebuilt at open.
+//! * [`large`] and [`envelope_files`]: large envelopes streamed into files of their own.
+//! * [`migrate`]: stores written by earlier relays.
+//!
+//! A small deposit is one `compare_and_swap` into `items` on the request's own task (an
+//! in-memory append in sled: no file I/O, no thread hand-off), then a wait for the group commit.
+//! Nothing else is written per deposit: quota usage and expiry bookkeeping live in memory and
+//! are rebuilt from `items` and `acked` when the store opens.
+//!
+//! Crashes between writes are harmless: sled recovers a prefix of its log. An ack writes the
+//! tombstone before it removes the item, so a crash in between leaves the item fetchable (at
+//! least once, never lost) and its deposit id remembered.
+
+mod accounting;
+pub mod commit;
+pub mod envelope_files;
+mod large;
+pub mod layout;
+mod migrate;
+#[cfg(test)]
+mod tests;
+
+use crate::body::{read_all, BodySource};
+use crate::store::{
+    slice_from, Deposited, ItemMeta, Quota, Store, StoreError, StoreFuture, StoreStats,
+};
+use accounting::{ExpiryBuckets, Usage};
+use commit::{Committer, Durability};
+use envelope_files::EnvelopeFiles;
+use layout::{
+    deposit_key, item_id, item_key, item_value, key_of_item, len_of, mailbox_of, split_item_key,
+    time_of, DepositKey, Place,
+};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use vigil_core::ids::{ItemId, MailboxId};
+use vigil_core::wire::deposit::Deposit;
+use vigil_core::wire::limits::MAX_ENVELOPE_LEN;
+use vigil_core::wire::policy::{coarse_time, expiry_cutoff};
+
+pub use commit::{FlushCounters, FlushStats};
+pub use large::LARGE_DEPOSIT_MEMORY;
+pub use layout::LARGE_ENVELOPE_MIN;
+
+/// Page cache of [`SledStore::open`]; the relay's `store_cache_bytes` default.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+pub(crate) fn backend(e: sled::Error) -> StoreError {
+    match e {
+        sled::Error::Io(io) => StoreError::from_io(&io),
+        other => StoreError::Backend(other.to_string()),
+    }
+}
+
+/// sled-backed [`Store`].
+pub struct SledStore {
+    inner: Arc<Inner>,
+}
+
+/// Everything the store's tasks and blocking threads share.
+pub(crate) struct Inner {
+    mailboxes: sled::Tree,
+    items: sled::Tree,
+    acked: sled::Tree,
+    /// Every registered mailbox's key: deposits and proofs look keys up here, not in sled.
+    keys: RwLock<HashMap<MailboxId, [u8; 32]>>,
+    files: EnvelopeFiles,
+    /// Keys of large deposits being received right now: a second upload of the same deposit
+    /// waits until the first has finished or failed.
+    receiving: Mutex<HashSet<DepositKey>>,
+    usage: Usage,
+    buckets: ExpiryBuckets,
+    committer: Committer,
+    /// Also held by the commit thread; here for the tests' look at it.
+    #[cfg_attr(not(test), allow(dead_code))]
+    durability: Arc<Durability>,
+    /// Kept for the tests' look at the trees.
+    #[cfg_attr(not(test), allow(dead_code))]
+    db: sled::Db,
+    expiry: Duration,
+    quota: Quota,
+}
+
+impl Inner {
+    fn known(&self, mailbox: &MailboxId) -> Result<bool, StoreError> {
+        Ok(self
+            .keys
+            .read()
+            .map_err(|_| StoreError::Backend("mailbox keys poisoned".into()))?
+            .contains_key(mailbox))
+    }
+
+    /// Store a small envelope in its `items` value. Inline: sled's insert is an in-memory
+    /// append. Not yet durable.
+    fn put_inline(
+        &self,
+        key: &DepositKey,
+        time: u64,
+        envelope: &[u8],
+    ) -> Result<Deposited, StoreError> {
+        let mailbox = mailbox_of(key);
+        let ikey = item_key(key, Place::Inline);
+        let value = sled::IVec::from(item_value(time, Place::Inline, envelope));
+        let stored = self
+            .items
+            .compare_and_swap(ikey, None::<&[u8]>, Some(value.clone()))
+            .map_err(backend)?
+            .is_ok();
+        if !stored {
+            self.usage.release(mailbox, envelope.len() as u64);
+            return Ok(Deposited::Repeat);
+        }
+        // An ack of a concurrent first copy of this id slipped in between our repeat check and
+        // the swap: the id is remembered as acknowledged, so ours is a repeat. (If the swap back
+        // fails, an ack already removed ours and gave its usage back.)
+        if self.acked.contains_key(key).map_err(backend)? {
+            let undone = self
+                .items
+                .compare_and_swap(ikey, Some(value), None::<&[u8]>)
+                .map_err(backend)?
+                .is_ok();
+            if undone {
+                self.usage.release(mailbox, envelope.len() as u64);
+            }
+            return Ok(Deposited::Repeat);
+        }
+        self.buckets.note(time, mailbox)?;
+        Ok(Deposited::New)
+    }
+
+    /// Whether (mailbox, deposit id) is remembered at `place`: stored, or acknowledged and not
+    /// yet expired.
+    fn remembered(&self, key: &DepositKey, place: Place) -> Result<bool, StoreError> {
+        Ok(self.acked.contains_key(key).map_err(backend)?
+            || self
+                .items
+                .contains_key(item_key(key, place))
+                .map_err(backend)?)
+    }
+
+    /// Delete the item stored under `ikey` (and its file) and uncount it; whether it existed.
+    fn remove_item(&self, key: &DepositKey, place: Place, len: u64) -> Result<bool, StoreError> {
+        if self
+            .items
+            .remove(item_key(key, place))
+            .map_err(backend)?
+            .is_none()
+        {
+            return Ok(false);
+        }
+        self.usage.release(mailbox_of(key), len);
+        if place == Place::File {
+            // The index entry is gone; a crash before this leaves a file the next start
+            // collects.
+            self.files.remove(key)?;
+        }
+        Ok(true)
+    }
+
+    fn list(
+        &self,
+        mailbox: MailboxId,
+        max_items: u32,
+        max_bytes: u64,
+    ) -> Result<Vec<ItemMeta>, StoreError> {
+        let mut out = Vec::new();
+        let mut total = 0u64;
+        for kv in self.items.scan_prefix(mailbox.as_bytes()) {
+            let (k, v) = kv.map_err(backend)?;
+            let (key, place) = split_item_key(&k)?;
+            let len = len_of(&v, place)?;
+            let whole = match place {
+                Place::Inline => true,
+                Place::File => self.files.len(&key)? == Some(len),
+            };
+            if !whole || len == 0 || len > MAX_ENVELOPE_LEN as u64 {
+                // Lost with its disk, or damaged: skip it rather than block the mailbox; it is
+                // removed at expiry. Logged without ids.
+                tracing::error!("a stored envelope is missing or damaged; skipping it");
+                continue;
+            }
+            if out.len() >= max_items as usize || (!out.is_empty() && total + len > max_bytes) {
+                break;
+            }
+            total += len;
+            out.push(ItemMeta {
+                id: item_id(&key),
+                len,
+                place: place as u8,
+            });
+        }
+        Ok(out)
+    }
+
+    fn ack(&self, mailbox: MailboxId, ids: &[ItemId]) -> Result<u64, StoreError> {
+        let mut n = 0u64;
+        for id in ids {
+            let key = key_of_item(&mailbox, id);
+            for place in Place::ALL {
+                let Some(v) = self.items.get(item_key(&key, place)).map_err(backend)? else {
+                    continue;
+                };
+                // Tombstone first: a crash in between leaves the item fetchable, never a
+                // forgotten deposit id. It keeps the deposit's time, for expiry.
+                let time = time_of(&v)?;
+                self.acked
+                    .insert(key, &time.to_be_bytes()[..])
+                    .map_err(backend)?;
+                if self.remove_item(&key, place, len_of(&v, place)?)? {
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    fn expire(&self, now: u64) -> Result<u64, StoreError> {
+        let Some(cutoff) = expiry_cutoff(now, self.expiry.as_secs()) else {
+            return Ok(0);
+        };
+        let mut due = self.buckets.take_through(cutoff)?;
+        let mut removed = 0u64;
+        while let Some((time, mailboxes)) = due.pop() {
+            let mut left: HashSet<MailboxId> = mailboxes.clone();
+            for m in &mailboxes {
+                match self.sweep(m, cutoff) {
+                    Ok(n) => removed += n,
+                    Err(e) => {
+                        // Try again at the next sweep.
+                        due.push((time, left));
+                        self.buckets.restore(due);
+                        return Err(e);
+                    }
+                }
+                left.remove(m);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Remove `mailbox`'s items and tombstones of a time at or before `cutoff`.
+    fn sweep(&self, mailbox: &MailboxId, cutoff: u64) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        for kv in self.items.scan_prefix(mailbox.as_bytes()) {
+            let (k, v) = kv.map_err(backend)?;
+            if time_of(&v)? <= cutoff {
+                let (key, place) = split_item_key(&k)?;
+                if self.remove_item(&key, place, len_of(&v, place)?)? {
+                    removed += 1;
+                }
+            }
+        }
+        for kv in self.acked.scan_prefix(mailbox.as_bytes()) {
+            let (k, v) = kv.map_err(backend)?;
+            if time_of(&v)? <= cutoff {
+                self.acked.remove(k).map_err(backend)?;
+            }
+        }
+        Ok(removed)
+    }
+
+    #[cfg(test)]
+    fn db_tree_names(&self) -> Vec<Vec<u8>> {
+        self.db.tree_names().iter().map(|n| n.to_vec()).collect()
+    }
+
+    /// Usage, expiry buckets and the key cache from what is on disk.
+    fn rebuild(&self) -> Result<(), StoreError> {
+        for kv in self.items.iter() {
+            let (k, v) = kv.map_err(backend)?;
+            let (key, place) = split_item_key(&k)?;
+            let mailbox = mailbox_of(&key);
+            self.usage.add(mailbox, len_of(&v, place)?)?;
+            self.buckets.note(time_of(&v)?, mailbox)?;
+        }
+        for kv in self.acked.iter() {
+            let (k, v) = kv.map_err(backend)?;
+            let key =
+                <DepositKey>::try_from(&k[..]).map_err(|_| StoreError::Corrupt("tombstone"))?;
+            self.buckets.note(time_of(&v)?, mailbox_of(&key))?;
+        }
+        let mut keys = self
+            .keys
+            .write()
+            .map_err(|_| StoreError::Backend("mailbox keys poisoned".into()))?;
+        for kv in self.mailboxes.iter() {
+            let (k, v) = kv.map_err(backend)?;
+            let m = <[u8; 32]>::try_from(&k[..]).map_err(|_| StoreError::Corrupt("mailbox id"))?;
+            let pk =
+                <[u8; 32]>::try_from(&v[..]).map_err(|_| StoreError::Corrupt("mailbox key"))?;
+            keys.insert(MailboxId(m), pk);
+        }
+        Ok(())
+    }
+}
+
+/// Run blocking store work off the async threads.
+async fn blocking<T: Send + 'static>(
+    inner: &Arc<Inner>,
+    f: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let inner = inner.clone();
+    tokio::task::spawn_blocking(move || f(&inner))
+        .await
+        .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+}
+
+impl SledStore {
+    /// Open (or create) the database at `path`. Items older than `expiry` are removed by
+    /// [`Store::expire`].
+    pub fn open(path: &Path, expiry: Duration, quota: Quota) -> Result<Self, StoreError> {
+        Self::open_with_cache(path, expiry, quota, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`SledStore::open`] with sled's page cache bounded to `cache_bytes` (sled's own default
+    /// is 1 GiB, which would keep that much recently stored evidence resident).
+    pub fn open_with_cache(
+        path: &Path,
+        expiry: Duration,
+        quota: Quota,
+        cache_bytes: u64,
+    ) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .open()
+            .map_err(backend)?;
+        let durability = Arc::new(Durability::open(path)?);
+        migrate::from_earlier_layouts(&db, &durability, coarse_time(crate::clock::now_unix()))?;
+        let t = |name: &str| db.open_tree(name).map_err(backend);
+        let items = t("items")?;
+        let files = EnvelopeFiles::open(path)?;
+        // Nothing is being received yet: every temporary file, and every envelope file without
+        // an index entry, is left over from a crash and was never acknowledged.
+        let removed = files.collect_garbage(|k| {
+            items
+                .contains_key(item_key(k, Place::File))
+                .map_err(backend)
+        })?;
+        if removed > 0 {
+            tracing::info!(
+                removed,
+                "removed unacknowledged envelope files left by a crash"
+            );
+        }
+        let (db2, d2) = (db.clone(), durability.clone());
+        let committer = Committer::start(move || {
+            db2.flush().map_err(backend)?;
+            // sled's flush is not durable across power loss on Linux; see `commit`.
+            d2.sync()
+        })?;
+        let inner = Arc::new(Inner {
+            mailboxes: t("mailboxes")?,
+            acked: t("acked")?,
+            items,
+            keys: RwLock::default(),
+            files,
+            receiving: Mutex::default(),
+            usage: Usage::default(),
+            buckets: ExpiryBuckets::default(),
+            committer,
+            durability,
+            db,
+            expiry,
+            quota,
+        });
+        inner.rebuild()?;
+        Ok(Self { inner })
+    }
+}
+
+impl Store for SledStore {
+    fn register(&self, mailbox: MailboxId, public_key: [u8; 32]) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            // The id is a hash of the key, so an existing entry necessarily holds the same key.
+            inner
+                .mailboxes
+                .insert(mailbox.as_bytes(), &public_key[..])
+                .map_err(backend)?;
+            inner.committer.wait().await?;
+            inner
+                .keys
+                .write()
+                .map_err(|_| StoreError::Backend("mailbox keys poisoned".into()))?
+                .insert(mailbox, public_key);
+            Ok(())
+        })
+    }
+
+    fn mailbox_key(&self, mailbox: MailboxId) -> StoreFuture<'_, Option<[u8; 32]>> {
+        let found = self
+            .inner
+            .keys
+            .read()
+            .map_err(|_| StoreError::Backend("mailbox keys poisoned".into()))
+            .map(|k| k.get(&mailbox).copied());
+        Box::pin(std::future::ready(found))
+    }
+
+    fn deposit<'a>(
+        &'a self,
+        head: Deposit,
+        now: u64,
+        body: &'a mut dyn BodySource,
+    ) -> StoreFuture<'a, Deposited> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            if !inner.known(&head.mailbox)? {
+                return Err(StoreError::UnknownMailbox);
+            }
+            let key = deposit_key(&head.mailbox, &head.deposit_id);
+            let len = head.envelope_len as u64;
+            let time = coarse_time(now);
+            let place = Place::for_len(head.envelope_len);
+            // A repeat is answered before a byte of the envelope is read.
+            let done = if inner.remembered(&key, place)? {
+                Deposited::Repeat
+            } else {
+                match place {
+                    Place::Inline => {
+                        inner.usage.reserve(&inner.quota, head.mailbox, len)?;
+                        match read_all(body).await {
+                            Ok(envelope) => inner.put_inline(&key, time, &envelope)?,
+                            Err(e) => {
+                                inner.usage.release(head.mailbox, len);
+                                return Err(e.into());
+                            }
+                        }
+                    }
+                    Place::File => large::deposit(inner, key, len, time, body).await?,
+                }
+            };
+            // Also for a repeat: the first copy may still be waiting for its commit.
+            inner.committer.wait().await?;
+            Ok(done)
+        })
+    }
+
+    fn list(
+        &self,
+        mailbox: MailboxId,
+        max_items: u32,
+        max_bytes: u64,
+    ) -> StoreFuture<'_, Vec<ItemMeta>> {
+        Box::pin(blocking(&self.inner, move |s| {
+            s.list(mailbox, max_items, max_bytes)
+        }))
+    }
+
+    fn read(
+        &self,
+        mailbox: MailboxId,
+        item: ItemMeta,
+        offset: u64,
+        max: usize,
+    ) -> StoreFuture<'_, Option<bytes::Bytes>> {
+        Box::pin(async move {
+            let key = key_of_item(&mailbox, &item.id);
+            match Place::from_byte(item.place)? {
+                // One small value, most likely in sled's cache: read inline.
+                Place::Inline => Ok(self
+                    .inner
+                    .items
+                    .get(item_key(&key, Place::Inline))
+                    .map_err(backend)?
+                    .map(|v| slice_from(v.get(8..).unwrap_or_default(), offset, max))),
+                Place::File => {
+                    blocking(&self.inner, move |s| {
+                        Ok(s.files.read_at(&key, offset, max)?.map(bytes::Bytes::from))
+                    })
+                    .await
+                }
+            }
+        })
+    }
+
+    fn ack<'a>(&'a self, mailbox: MailboxId, ids: &'a [ItemId]) -> StoreFuture<'a, u64> {
+        let ids = ids.to_vec();
+        Box::pin(async move {
+            let n = blocking(&self.inner, move |s| s.ack(mailbox, &ids)).await?;
+            self.inner.committer.wait().await?;
+            Ok(n)
+        })
+    }
+
+    fn expire(&self, now: u64) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let n = blocking(&self.inner, move |s| s.expire(now)).await?;
+            if n > 0 {
+                self.inner.committer.wait().await?;
+            }
+            Ok(n)
+        })
+    }
+
+    fn stats(&self) -> StoreStats {
+        let (items, bytes) = self.inner.usage.totals();
+        StoreStats {
+            mailboxes: self.inner.keys.read().map_or(0, |k| k.len() as u64),
+            items,
+            bytes,
+        }
+    }
+
+    fn flush_stats(&self) -> FlushStats {
+        self.inner.committer.counters().snapshot()
+    }
+
+    fn last_flush_ok(&self) -> bool {
+        self.inner.committer.counters().last_ok()
+    }
+
+    fn flush(&self) -> StoreFuture<'_, ()> {
+        Box::pin(self.inner.committer.wait())
+    }
+}

@@ -1,0 +1,39 @@
+//! The one table of the wire protocol: every exchange (a request and the response that answers
+//! it), its frame type bytes and the module that holds it.
+//!
+//! Everything that has to list the exchanges is generated from this table, so none of those
+//! lists can fall out of step with it:
+//!
+//! * in `vigil-core`: the [`RequestType`](super::RequestType) and
+//!   [`ResponseType`](super::ResponseType) enums, the header check (type byte, direction and
+//!   body bounds), the [`Request`](super::Request) and [`Response`](super::Response) unions and
+//!   their exhaustive decoders, and the `pub mod` line of each exchange's file;
+//! * in `vigil-relay`: the `mod` line of each handler file and the dispatch to it.
+//!
+//! A line reads `module: Request = byte => Response = byte;`. The module `src/wire/<module>.rs`
+//! defines the two message types named on the line and implements [`Message`](super::Message)
+//! for both; the relay's `server/src/handlers/<module>.rs` handles the request. Requests have the
+//! high bit of their type byte clear and responses have it set; the Error response (`0xff`,
+//! [`refusal`](super::refusal)) may answer any request and is not part of any line.
+//!
+//! Adding a request is therefore: one new wire file, one line here, one handler file, one client
+//! call (see `docs/architecture.md`).
+
+/// Invoke `$callback!` with the table of exchanges (see the [module docs](crate::wire::table)).
+#[macro_export]
+macro_rules! for_each_exchange {
+    ($callback:ident) => {
+        $callback! {
+            /// Ask for a fresh, single-use nonce for the next proof on this connection.
+            challenge: Challenge = 0x01 => ChallengeNonce = 0x81;
+            /// Register a mailbox public key, with a proof of possession.
+            register: Register = 0x02 => Registered = 0x82;
+            /// Deposit an envelope into a mailbox, anonymously; answered once it is on disk.
+            deposit: Deposit = 0x03 => Stored = 0x83;
+            /// Fetch stored items from a mailbox, with a proof of possession.
+            fetch: Fetch = 0x04 => Items = 0x84;
+            /// Acknowledge (delete) fetched items, with a proof of possession.
+            ack: Ack = 0x05 => Acked = 0x85;
+        }
+    };
+}
