@@ -59,12 +59,15 @@ pub enum ConfigError {
         /// Value given.
         value: String,
         /// The rule it breaks.
-        rule: &'static str,
+        rule: String,
     },
 }
 
+/// Declares every limit once: its documentation, name, type, default and valid range. The struct,
+/// the override layers, the environment variables, the flags, the validation and the docs
+/// table are all generated from that one line.
 macro_rules! limits {
-    ($( $(#[doc = $doc:literal])+ $name:ident : $ty:ty = $default:expr ; )*) => {
+    ($( $(#[doc = $doc:literal])+ $name:ident : $ty:ty = $default:expr, $rule:ident ( $($bound:tt)* ) $(, $why:literal)? ; )*) => {
         /// Every limit of the relay. See `docs/operations.md` for why each default is what it is.
         #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
         #[serde(deny_unknown_fields, default)]
@@ -99,7 +102,58 @@ macro_rules! limits {
 
         /// Name and documentation of every limit, in declaration order.
         pub const LIMIT_DOCS: &[(&str, &str)] = &[ $( (stringify!($name), concat!($($doc, "\n"),+)), )* ];
+
+        impl Limits {
+            /// Check every value against its range; the error names the setting.
+            pub fn validate(&self) -> Result<(), ConfigError> {
+                $( rule!(self, $name, $rule ( $($bound)* ) $(, $why)?); )*
+                Ok(())
+            }
+        }
     };
+}
+
+/// One limit's check, and an optional reason shown with it: `any()`, `min(lo)`,
+/// `range(lo, hi)`, or bounded by another limit: `at_least(other)`, `up_to(lo, other)`.
+macro_rules! rule {
+    ($l:ident, $name:ident, at_least($other:ident) $(, $why:literal)?) => {
+        if !($l.$name >= $l.$other) {
+            return Err(range_error(stringify!($name), &$l.$name, format!(">= {}", stringify!($other)), None $(.or(Some($why)))?));
+        }
+    };
+    ($l:ident, $name:ident, up_to($lo:expr, $other:ident) $(, $why:literal)?) => {
+        if !(($lo..=$l.$other).contains(&$l.$name)) {
+            return Err(range_error(stringify!($name), &$l.$name, format!("{} ..= {}", stringify!($lo), stringify!($other)), None $(.or(Some($why)))?));
+        }
+    };
+    ($l:ident, $name:ident, any()) => {};
+    ($l:ident, $name:ident, min($lo:expr) $(, $why:literal)?) => {
+        if !($l.$name >= $lo) {
+            return Err(range_error(stringify!($name), &$l.$name, format!(">= {}", stringify!($lo)), None $(.or(Some($why)))?));
+        }
+    };
+    ($l:ident, $name:ident, range($lo:expr, $hi:expr) $(, $why:literal)?) => {
+        if !(($lo..=$hi).contains(&$l.$name)) {
+            return Err(range_error(stringify!($name), &$l.$name, format!("{} ..= {}", stringify!($lo), stringify!($hi)), None $(.or(Some($why)))?));
+        }
+    };
+}
+
+fn range_error(
+    name: &'static str,
+    value: &dyn std::fmt::Display,
+    rule: String,
+    why: Option<&str>,
+) -> ConfigError {
+    let mut rule = rule;
+    if let Some(why) = why {
+        rule = format!("{rule} ({why})");
+    }
+    ConfigError::Range {
+        name,
+        value: value.to_string(),
+        rule,
+    }
 }
 
 fn env_value<T: std::str::FromStr>(
@@ -131,259 +185,87 @@ pub fn env_var_name(setting: &str) -> String {
 
 limits! {
     /// Delete unfetched items after this many days (1 ..= 3650).
-    expiry_days: u64 = 30;
+    expiry_days: u64 = 30, range(1, 3650);
     /// Seconds between runs of the expiry sweep.
-    expiry_interval_secs: u64 = 3600;
+    expiry_interval_secs: u64 = 3600, min(1);
     /// Items one mailbox may hold before deposits to it are refused (QuotaExceeded).
-    mailbox_max_items: u64 = Quota::default().max_items;
+    mailbox_max_items: u64 = Quota::default().max_items, min(1);
     /// Envelope bytes one mailbox may hold before deposits to it are refused (QuotaExceeded).
-    mailbox_max_bytes: u64 = Quota::default().max_bytes;
+    mailbox_max_bytes: u64 = Quota::default().max_bytes, min(1);
     /// Largest envelope accepted in one deposit, at most the protocol's 16 MiB (TooLarge).
-    max_envelope_bytes: usize = MAX_ENVELOPE_LEN;
+    max_envelope_bytes: usize = MAX_ENVELOPE_LEN, range(1, MAX_ENVELOPE_LEN), "the protocol maximum is 16777216";
     /// Open QUIC connections in total; more are refused before any handshake work.
-    max_connections: usize = 256;
+    max_connections: usize = 256, min(1);
     /// Open connections (including handshakes) per source address (IPv6: per /64); more are
     /// refused before any handshake work.
-    max_connections_per_address: usize = 16;
+    max_connections_per_address: usize = 16, up_to(1, max_connections);
     /// Above this many open connections, a new client must first prove its address with a
     /// QUIC Retry round trip (stops spoofed-source floods). 0: always.
-    retry_above_connections: usize = 64;
+    retry_above_connections: usize = 64, any();
     /// Handshakes waiting to be accepted at once (quinn `max_incoming`).
-    max_incoming: usize = 1024;
+    max_incoming: usize = 1024, min(1);
     /// Bytes buffered for one connection that is not yet accepted (quinn
     /// `incoming_buffer_size`).
-    incoming_buffer_bytes: u64 = 64 * 1024;
+    incoming_buffer_bytes: u64 = 64 * 1024, min(1500), "one datagram must fit";
     /// Bytes buffered for all not yet accepted connections (quinn
     /// `incoming_buffer_size_total`).
-    incoming_buffer_total_bytes: u64 = 16 * 1024 * 1024;
+    incoming_buffer_total_bytes: u64 = 16 * 1024 * 1024, at_least(incoming_buffer_bytes);
     /// Concurrent requests (bidirectional streams) per connection.
-    max_streams_per_connection: u32 = 16;
+    max_streams_per_connection: u32 = 16, range(1, 1024);
     /// QUIC flow-control window per stream, bytes.
-    stream_receive_window: u32 = 1024 * 1024;
+    stream_receive_window: u32 = 1024 * 1024, min(16 * 1024);
     /// QUIC flow-control window per connection, bytes (quinn leaves it unbounded by default).
-    connection_receive_window: u32 = 4 * 1024 * 1024;
+    connection_receive_window: u32 = 4 * 1024 * 1024, at_least(stream_receive_window);
     /// TLS handshake bytes buffered per connection (quinn `crypto_buffer_size`).
-    crypto_buffer_bytes: usize = 16 * 1024;
+    crypto_buffer_bytes: usize = 16 * 1024, min(4096), "a certificate must fit";
     /// Kernel receive and send buffer of the relay's one UDP socket, bytes. Every client's
     /// packets arrive on it; when it overflows the kernel drops them and clients wait for
     /// retransmissions. Linux caps it at `net.core.rmem_max` / `net.core.wmem_max` (often
     /// 208 KiB); the relay warns at start if it got less than asked (see operations.md).
-    udp_buffer_bytes: usize = 4 * 1024 * 1024;
+    udp_buffer_bytes: usize = 4 * 1024 * 1024, range(64 * 1024, 1 << 30);
     /// Seconds a QUIC/TLS handshake may take.
-    handshake_timeout_secs: u64 = 10;
+    handshake_timeout_secs: u64 = 10, range(1, 86_400);
     /// Seconds of silence after which a connection is closed.
-    idle_timeout_secs: u64 = 30;
+    idle_timeout_secs: u64 = 30, range(1, 3600);
     /// Seconds from opening a stream to the end of the 6-byte request header.
-    header_timeout_secs: u64 = 10;
+    header_timeout_secs: u64 = 10, range(1, 86_400);
     /// Slowest accepted upload of a request body, bytes per second, after body_grace_secs:
     /// a body of n bytes must arrive within body_grace_secs + n / min_body_rate seconds.
-    min_body_rate: u64 = 8 * 1024;
+    min_body_rate: u64 = 8 * 1024, min(1);
     /// Seconds added to every body deadline (see min_body_rate).
-    body_grace_secs: u64 = 15;
+    body_grace_secs: u64 = 15, range(1, 86_400);
     /// Seconds to handle a request and send its answer once the body is in.
-    request_timeout_secs: u64 = 60;
+    request_timeout_secs: u64 = 60, range(1, 86_400);
     /// Request-body bytes held in memory at once, across all connections.
-    request_memory_bytes: usize = 256 * 1024 * 1024;
+    request_memory_bytes: usize = 256 * 1024 * 1024, min(1), "one maximal request always fits";
     /// Bytes of the store's page cache (sled `cache_capacity`). Stored reports beyond it stay
     /// on disk only; sled's own default (1 GiB) would keep that much evidence resident.
-    store_cache_bytes: u64 = 64 * 1024 * 1024;
+    store_cache_bytes: u64 = 64 * 1024 * 1024, min(1024 * 1024);
     /// Fetch responses built at once (each holds up to 32 MiB).
-    fetch_slots: usize = 8;
+    fetch_slots: usize = 8, min(1);
     /// Deposits per minute per source address, sustained (token bucket, memory only).
-    deposits_per_minute: u32 = 60;
+    deposits_per_minute: u32 = 60, min(1);
     /// Deposits a source address may make at once before the rate applies.
-    deposit_burst: u32 = 30;
+    deposit_burst: u32 = 30, min(1);
     /// Mailbox registrations per hour per source address (memory only).
-    registrations_per_hour: u32 = 10;
+    registrations_per_hour: u32 = 10, min(1);
     /// Apply the per-address limits (connections, deposits, registrations) to loopback
     /// addresses too. Off by default: a local process is the operator's own (tests, a local
     /// `vigil demo`, health probes), and nobody reaches loopback from outside.
-    limit_loopback: bool = false;
+    limit_loopback: bool = false, any();
     /// Source addresses remembered by the rate limiters; when full, idle ones are forgotten.
-    rate_limit_addresses: usize = 65536;
+    rate_limit_addresses: usize = 65536, min(16);
     /// Refuse deposits and registrations when the data directory has less free space.
-    min_free_bytes: u64 = 256 * 1024 * 1024;
+    min_free_bytes: u64 = 256 * 1024 * 1024, any();
     /// Seconds between free-space probes (also how fast deposits resume after space returns).
-    space_check_secs: u64 = 5;
+    space_check_secs: u64 = 5, range(1, 86_400);
     /// Seconds between writes of the stats file read by `vigil-relay stats` and `health`.
-    stats_interval_secs: u64 = 5;
+    stats_interval_secs: u64 = 5, range(1, 86_400);
     /// Seconds `shutdown` waits for in-flight requests before aborting them.
-    shutdown_grace_secs: u64 = 30;
+    shutdown_grace_secs: u64 = 30, range(0, 3600);
 }
 
 impl Limits {
-    /// Check every range; the error names the setting.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        fn check(
-            ok: bool,
-            name: &'static str,
-            value: impl ToString,
-            rule: &'static str,
-        ) -> Result<(), ConfigError> {
-            if ok {
-                Ok(())
-            } else {
-                Err(ConfigError::Range {
-                    name,
-                    value: value.to_string(),
-                    rule,
-                })
-            }
-        }
-        let l = self;
-        check(
-            (1..=3650).contains(&l.expiry_days),
-            "expiry_days",
-            l.expiry_days,
-            "1 ..= 3650",
-        )?;
-        check(
-            l.expiry_interval_secs >= 1,
-            "expiry_interval_secs",
-            l.expiry_interval_secs,
-            ">= 1",
-        )?;
-        check(
-            l.mailbox_max_items >= 1,
-            "mailbox_max_items",
-            l.mailbox_max_items,
-            ">= 1",
-        )?;
-        check(
-            l.mailbox_max_bytes >= 1,
-            "mailbox_max_bytes",
-            l.mailbox_max_bytes,
-            ">= 1",
-        )?;
-        check(
-            (1..=MAX_ENVELOPE_LEN).contains(&l.max_envelope_bytes),
-            "max_envelope_bytes",
-            l.max_envelope_bytes,
-            "1 ..= 16777216 (the protocol maximum)",
-        )?;
-        check(
-            l.max_connections >= 1,
-            "max_connections",
-            l.max_connections,
-            ">= 1",
-        )?;
-        check(
-            (1..=l.max_connections).contains(&l.max_connections_per_address),
-            "max_connections_per_address",
-            l.max_connections_per_address,
-            "1 ..= max_connections",
-        )?;
-        check(l.max_incoming >= 1, "max_incoming", l.max_incoming, ">= 1")?;
-        check(
-            l.incoming_buffer_bytes >= 1500,
-            "incoming_buffer_bytes",
-            l.incoming_buffer_bytes,
-            ">= 1500 (one datagram)",
-        )?;
-        check(
-            l.incoming_buffer_total_bytes >= l.incoming_buffer_bytes,
-            "incoming_buffer_total_bytes",
-            l.incoming_buffer_total_bytes,
-            ">= incoming_buffer_bytes",
-        )?;
-        check(
-            (1..=1024).contains(&l.max_streams_per_connection),
-            "max_streams_per_connection",
-            l.max_streams_per_connection,
-            "1 ..= 1024",
-        )?;
-        check(
-            l.stream_receive_window >= 16 * 1024,
-            "stream_receive_window",
-            l.stream_receive_window,
-            ">= 16384",
-        )?;
-        check(
-            l.connection_receive_window >= l.stream_receive_window,
-            "connection_receive_window",
-            l.connection_receive_window,
-            ">= stream_receive_window",
-        )?;
-        check(
-            l.crypto_buffer_bytes >= 4096,
-            "crypto_buffer_bytes",
-            l.crypto_buffer_bytes,
-            ">= 4096 (a certificate must fit)",
-        )?;
-        check(
-            (64 * 1024..=1 << 30).contains(&l.udp_buffer_bytes),
-            "udp_buffer_bytes",
-            l.udp_buffer_bytes,
-            "65536 ..= 1073741824",
-        )?;
-        for (name, v) in [
-            ("handshake_timeout_secs", l.handshake_timeout_secs),
-            ("header_timeout_secs", l.header_timeout_secs),
-            ("body_grace_secs", l.body_grace_secs),
-            ("request_timeout_secs", l.request_timeout_secs),
-            ("space_check_secs", l.space_check_secs),
-            ("stats_interval_secs", l.stats_interval_secs),
-        ] {
-            check((1..=86_400).contains(&v), name, v, "1 ..= 86400")?;
-        }
-        check(
-            (1..=3600).contains(&l.idle_timeout_secs),
-            "idle_timeout_secs",
-            l.idle_timeout_secs,
-            "1 ..= 3600",
-        )?;
-        check(
-            l.min_body_rate >= 1,
-            "min_body_rate",
-            l.min_body_rate,
-            ">= 1",
-        )?;
-        check(
-            l.request_memory_bytes >= 1,
-            "request_memory_bytes",
-            l.request_memory_bytes,
-            ">= 1 (one maximal request always fits)",
-        )?;
-        check(
-            l.store_cache_bytes >= 1024 * 1024,
-            "store_cache_bytes",
-            l.store_cache_bytes,
-            ">= 1 MiB",
-        )?;
-        check(l.fetch_slots >= 1, "fetch_slots", l.fetch_slots, ">= 1")?;
-        check(
-            l.deposits_per_minute >= 1,
-            "deposits_per_minute",
-            l.deposits_per_minute,
-            ">= 1",
-        )?;
-        check(
-            l.deposit_burst >= 1,
-            "deposit_burst",
-            l.deposit_burst,
-            ">= 1",
-        )?;
-        check(
-            l.registrations_per_hour >= 1,
-            "registrations_per_hour",
-            l.registrations_per_hour,
-            ">= 1",
-        )?;
-        check(
-            l.rate_limit_addresses >= 16,
-            "rate_limit_addresses",
-            l.rate_limit_addresses,
-            ">= 16",
-        )?;
-        check(
-            l.shutdown_grace_secs <= 3600,
-            "shutdown_grace_secs",
-            l.shutdown_grace_secs,
-            "0 ..= 3600",
-        )?;
-        Ok(())
-    }
-
     /// Entries each rate limiter may hold.
     pub fn max_rate_entries(&self) -> usize {
         self.rate_limit_addresses.max(16)
@@ -477,7 +359,7 @@ impl RelayConfig {
             DEFAULT_LISTEN.parse().map_err(|_| ConfigError::Range {
                 name: "listen",
                 value: DEFAULT_LISTEN.into(),
-                rule: "host:port",
+                rule: "host:port".into(),
             })?;
         let mut c = Self::new(DEFAULT_DATA_DIR, default_listen);
         if let Some(f) = file {
@@ -570,6 +452,31 @@ mod tests {
         let vars = HashMap::from([("VIGIL_RELAY_UDP_BUFFER_BYTES", "1000")]);
         let e = RelayConfig::layered(None, &env(&vars), &FlagLayer::default()).unwrap_err();
         assert!(e.to_string().contains("udp_buffer_bytes"), "{e}");
+    }
+
+    #[test]
+    fn every_rule_names_its_setting_and_the_limit_it_depends_on() {
+        let broken = |f: &dyn Fn(&mut Limits)| {
+            let mut l = Limits::default();
+            f(&mut l);
+            l.validate().unwrap_err().to_string()
+        };
+        let e = broken(&|l| l.max_connections_per_address = l.max_connections + 1);
+        assert!(
+            e.contains("max_connections_per_address = 257") && e.contains("1 ..= max_connections"),
+            "{e}"
+        );
+        let e = broken(&|l| l.connection_receive_window = l.stream_receive_window - 1);
+        assert!(e.contains(">= stream_receive_window"), "{e}");
+        let e = broken(&|l| l.incoming_buffer_bytes = 100);
+        assert!(e.contains(">= 1500 (one datagram must fit)"), "{e}");
+        let e = broken(&|l| l.expiry_days = 0);
+        assert!(
+            e.contains("expiry_days = 0") && e.contains("1 ..= 3650"),
+            "{e}"
+        );
+        let e = broken(&|l| l.shutdown_grace_secs = 3601);
+        assert!(e.contains("shutdown_grace_secs"), "{e}");
     }
 
     #[test]
