@@ -6,6 +6,8 @@ use std::process::Command;
 const KEYS: &[&str] = &[
     "ingest_reports_per_s",
     "ingest_ratio_vs_raw_sled",
+    "ingest_ratio_vs_ceiling",
+    "store_us_per_report",
     "deposit_p99_ms",
     "encrypt_ratio_vs_age",
     "decrypt_ratio_vs_age",
