@@ -1,79 +1,14 @@
-//! [`Decryptor`]: input detection (binary or armored), header parsing, stanza unwrapping.
+//! [`Decryptor`]: header parsing and stanza unwrapping over a detected [`Input`].
 
-use std::io::{self, BufRead, BufReader, Chain, Cursor, Read};
+use std::io::{self, Read};
 
 use secrecy::SecretString;
 
-use super::armor::ArmoredReader;
-use super::format::{Header, MAGIC_PREFIX};
+use super::format::Header;
+use super::input::Input;
 use super::primitives::FileKey;
 use super::stream::{PayloadKey, StreamReader, NONCE_SIZE};
 use super::{scrypt, x25519, AgeError};
-
-type Prefixed<R> = Chain<Cursor<Vec<u8>>, R>;
-
-/// The decryptor's input: a binary age file, or the decoded bytes of an armored one.
-pub(crate) enum Input<R: Read> {
-    Binary(BufReader<Prefixed<R>>),
-    Armored(ArmoredReader<BufReader<Prefixed<R>>>),
-}
-
-impl<R: Read> Input<R> {
-    /// Peeks at the first bytes: anything that is (a prefix of) `age-encryption.org/` is read
-    /// as a binary file, everything else must be armor.
-    fn detect(mut r: R) -> Result<Self, AgeError> {
-        let mut prefix = vec![0u8; MAGIC_PREFIX.len()];
-        let mut n = 0;
-        while n < prefix.len() {
-            match r.read(&mut prefix[n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        prefix.truncate(n);
-        let binary = MAGIC_PREFIX.starts_with(&prefix);
-        let reader = BufReader::new(Cursor::new(prefix).chain(r));
-        if binary {
-            Ok(Input::Binary(reader))
-        } else {
-            Ok(Input::Armored(ArmoredReader::new(reader)?))
-        }
-    }
-}
-
-#[cfg(test)]
-impl<'a> Input<&'a [u8]> {
-    pub(crate) fn binary_for_tests(bytes: &'a [u8]) -> Self {
-        Input::Binary(BufReader::new(Cursor::new(Vec::new()).chain(bytes)))
-    }
-}
-
-impl<R: Read> Read for Input<R> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Input::Binary(r) => r.read(out),
-            Input::Armored(r) => r.read(out),
-        }
-    }
-}
-
-impl<R: Read> BufRead for Input<R> {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        match self {
-            Input::Binary(r) => r.fill_buf(),
-            Input::Armored(r) => r.fill_buf(),
-        }
-    }
-
-    fn consume(&mut self, amt: usize) {
-        match self {
-            Input::Binary(r) => r.consume(amt),
-            Input::Armored(r) => r.consume(amt),
-        }
-    }
-}
 
 /// A parsed age file, ready to be decrypted with identities or a passphrase.
 ///

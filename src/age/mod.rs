@@ -28,6 +28,7 @@ mod b64;
 mod decrypt;
 mod error;
 pub mod format;
+mod input;
 pub mod limits;
 pub mod parallel;
 mod primitives;
@@ -44,6 +45,7 @@ use zeroize::{Zeroize, Zeroizing};
 pub use armor::{ArmoredReader, ArmoredWriter};
 pub use decrypt::Decryptor;
 pub use error::AgeError;
+pub use input::is_binary;
 pub use stream::{StreamReader, StreamWriter};
 
 use format::{encode_header, Stanza};

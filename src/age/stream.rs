@@ -12,7 +12,7 @@ use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::decrypt::Input;
+use super::input::Input;
 use super::primitives::{hkdf, FileKey};
 use super::AgeError;
 
@@ -346,7 +346,7 @@ impl<R: Read> Read for StreamReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::age::decrypt::Input;
+    use crate::age::input::Input;
 
     fn key() -> PayloadKey {
         PayloadKey::derive(&FileKey::from_bytes([3u8; 16]), &[4u8; NONCE_SIZE])
