@@ -4,10 +4,11 @@ use std::io::{self, Read};
 
 use secrecy::SecretString;
 
+use super::chunk::{PayloadKey, NONCE_SIZE};
 use super::format::Header;
 use super::input::Input;
 use super::primitives::FileKey;
-use super::stream::{PayloadKey, StreamReader, NONCE_SIZE};
+use super::stream::StreamReader;
 use super::{scrypt, x25519, AgeError};
 
 /// A parsed age file, ready to be decrypted with identities or a passphrase.

@@ -25,6 +25,7 @@
 
 pub mod armor;
 mod b64;
+pub mod chunk;
 mod decrypt;
 mod error;
 pub mod format;
@@ -48,10 +49,10 @@ pub use error::AgeError;
 pub use input::is_binary;
 pub use stream::{StreamReader, StreamWriter};
 
+use chunk::{PayloadKey, NONCE_SIZE};
 use format::{encode_header, Stanza};
 use limits::{MAX_IDENTITY_FILE_LEN, MAX_STANZAS};
 use primitives::FileKey;
-use stream::{PayloadKey, NONCE_SIZE};
 
 /// Writes the header and payload nonce, and returns the payload writer.
 fn begin<W: Write>(

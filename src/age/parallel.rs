@@ -24,9 +24,9 @@ use zeroize::{Zeroize, Zeroizing};
 
 use rand_core::{OsRng, RngCore};
 
+use super::chunk::{CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, NONCE_SIZE, TAG_SIZE};
 use super::format::{encode_header, Header, MAGIC_PREFIX};
 use super::primitives::hkdf;
-use super::stream::{CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, NONCE_SIZE, TAG_SIZE};
 use super::{scrypt, x25519, AgeError};
 
 /// The STREAM nonce of chunk `index` (see [`super::stream`]).
