@@ -11,6 +11,45 @@ use super::primitives::FileKey;
 use super::stream::StreamReader;
 use super::{scrypt, x25519, AgeError};
 
+fn is_passphrase(header: &Header) -> bool {
+    header.stanzas.iter().any(|s| s.tag() == scrypt::STANZA_TAG)
+}
+
+/// The file key, unwrapped with X25519 `identities`. A passphrase file is refused: its scrypt
+/// stanza must be alone and needs the passphrase.
+fn identity_file_key(
+    header: &Header,
+    identities: &[x25519::Identity],
+) -> Result<FileKey, AgeError> {
+    if is_passphrase(header) {
+        return Err(if header.stanzas.len() > 1 {
+            AgeError::ScryptNotAlone
+        } else {
+            AgeError::PassphraseRequired
+        });
+    }
+    x25519::unwrap_stanzas(identities, &header.stanzas)?.ok_or(AgeError::NoMatch)
+}
+
+/// For a binary age file held in memory (see [`is_binary`](super::is_binary); armored files go
+/// through [`Decryptor`]): parses the header, unwraps the file key with `identities`, verifies
+/// the header MAC, and returns the payload key with the payload (the bytes after the payload
+/// nonce), whose chunks the caller then opens, in any order, through a
+/// [`PayloadLayout`](super::chunk::PayloadLayout).
+pub fn unwrap_payload<'a>(
+    ciphertext: &'a [u8],
+    identities: &[x25519::Identity],
+) -> Result<(PayloadKey, &'a [u8]), AgeError> {
+    let (header, used) = Header::parse(ciphertext)?;
+    let file_key = identity_file_key(&header, identities)?;
+    header.verify_mac(&file_key)?;
+    let rest = ciphertext.get(used..).unwrap_or_default();
+    let (nonce, payload) = rest
+        .split_first_chunk::<NONCE_SIZE>()
+        .ok_or(AgeError::MissingNonce)?;
+    Ok((PayloadKey::derive(&file_key, nonce), payload))
+}
+
 /// A parsed age file, ready to be decrypted with identities or a passphrase.
 ///
 /// [`Decryptor::new`] reads only the header (at most
@@ -31,10 +70,7 @@ impl<R: Read> Decryptor<R> {
 
     /// True when the file is encrypted with a passphrase (has an scrypt stanza).
     pub fn is_passphrase(&self) -> bool {
-        self.header
-            .stanzas
-            .iter()
-            .any(|s| s.tag() == scrypt::STANZA_TAG)
+        is_passphrase(&self.header)
     }
 
     /// The parsed header.
@@ -44,15 +80,7 @@ impl<R: Read> Decryptor<R> {
 
     /// Decrypts with X25519 identities.
     pub fn decrypt(self, identities: &[x25519::Identity]) -> Result<StreamReader<R>, AgeError> {
-        if self.is_passphrase() {
-            return Err(if self.header.stanzas.len() > 1 {
-                AgeError::ScryptNotAlone
-            } else {
-                AgeError::PassphraseRequired
-            });
-        }
-        let file_key =
-            x25519::unwrap_stanzas(identities, &self.header.stanzas)?.ok_or(AgeError::NoMatch)?;
+        let file_key = identity_file_key(&self.header, identities)?;
         self.into_payload(file_key)
     }
 

@@ -31,7 +31,6 @@ mod error;
 pub mod format;
 mod input;
 pub mod limits;
-pub mod parallel;
 mod primitives;
 pub mod scrypt;
 pub mod stream;
@@ -44,7 +43,7 @@ use secrecy::SecretString;
 use zeroize::{Zeroize, Zeroizing};
 
 pub use armor::{ArmoredReader, ArmoredWriter};
-pub use decrypt::Decryptor;
+pub use decrypt::{unwrap_payload, Decryptor};
 pub use error::AgeError;
 pub use input::is_binary;
 pub use stream::{StreamReader, StreamWriter};
@@ -54,20 +53,22 @@ use format::{encode_header, Stanza};
 use limits::{MAX_IDENTITY_FILE_LEN, MAX_STANZAS};
 use primitives::FileKey;
 
-/// Writes the header and payload nonce, and returns the payload writer.
-fn begin<W: Write>(
-    stanzas: &[Stanza],
-    file_key: &FileKey,
-    mut output: W,
-) -> Result<StreamWriter<W>, AgeError> {
-    output.write_all(&encode_header(stanzas, file_key))?;
+/// The header and payload nonce that start a file, and the payload key.
+fn file_start(stanzas: &[Stanza], file_key: &FileKey) -> (Vec<u8>, PayloadKey) {
+    let mut prefix = encode_header(stanzas, file_key);
     let mut nonce = [0u8; NONCE_SIZE];
     OsRng.fill_bytes(&mut nonce);
-    output.write_all(&nonce)?;
-    Ok(StreamWriter::new(
-        output,
-        PayloadKey::derive(file_key, &nonce),
-    ))
+    prefix.extend_from_slice(&nonce);
+    (prefix, PayloadKey::derive(file_key, &nonce))
+}
+
+/// Writes the start of the file and returns the payload writer.
+fn begin<W: Write>(
+    (prefix, key): (Vec<u8>, PayloadKey),
+    mut output: W,
+) -> Result<StreamWriter<W>, AgeError> {
+    output.write_all(&prefix)?;
+    Ok(StreamWriter::new(output, key))
 }
 
 /// Starts an encryption to `recipients`; write plaintext into the returned writer, then call
@@ -76,15 +77,17 @@ pub fn encrypt<W: Write>(
     recipients: &[x25519::Recipient],
     output: W,
 ) -> Result<StreamWriter<W>, AgeError> {
-    let (file_key, stanzas) = wrap_new_file_key(recipients)?;
-    begin(&stanzas, &file_key, output)
+    begin(start_file(recipients)?, output)
 }
 
-/// A fresh file key wrapped to every recipient, after checking the recipient count against
-/// [`MAX_STANZAS`] (a header we could not read back ourselves is never written).
-pub(crate) fn wrap_new_file_key(
-    recipients: &[x25519::Recipient],
-) -> Result<(FileKey, Vec<format::Stanza>), AgeError> {
+/// The start of a new file to `recipients`: its header and payload nonce, and the payload key
+/// to seal its chunks with. [`encrypt`] writes the start and then streams; a caller that seals
+/// a whole in-memory payload out of order appends the chunks itself, through a
+/// [`chunk::PayloadLayout`].
+///
+/// The recipient count is checked against [`MAX_STANZAS`]: a header we could not read back
+/// ourselves is never written.
+pub fn start_file(recipients: &[x25519::Recipient]) -> Result<(Vec<u8>, PayloadKey), AgeError> {
     if recipients.is_empty() {
         return Err(AgeError::NoRecipients);
     }
@@ -99,7 +102,7 @@ pub(crate) fn wrap_new_file_key(
         .iter()
         .map(|r| r.wrap(&file_key))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok((file_key, stanzas))
+    Ok(file_start(&stanzas, &file_key))
 }
 
 /// Starts an encryption with a passphrase at scrypt `work_factor` (log2 N; use
@@ -111,7 +114,7 @@ pub fn encrypt_with_passphrase<W: Write>(
 ) -> Result<StreamWriter<W>, AgeError> {
     let file_key = FileKey::generate();
     let stanza = scrypt::wrap(passphrase, work_factor, &file_key)?;
-    begin(&[stanza], &file_key, output)
+    begin(file_start(&[stanza], &file_key), output)
 }
 
 /// Encrypts a small in-memory message to `recipients`.
@@ -122,17 +125,6 @@ pub fn encrypt_to_vec(
     let mut w = encrypt(recipients, Vec::with_capacity(plaintext.len() + 512))?;
     w.write_all(plaintext)?;
     w.finish()
-}
-
-/// Encrypts an in-memory message to `recipients`, sealing payload chunks on `threads`
-/// threads. The result is an ordinary age file; see [`parallel::encrypt_to_vec_parallel`],
-/// which writes header, nonce and sealed chunks into one buffer without a final copy.
-pub fn encrypt_to_vec_parallel(
-    recipients: &[x25519::Recipient],
-    plaintext: &[u8],
-    threads: usize,
-) -> Result<Vec<u8>, AgeError> {
-    parallel::encrypt_to_vec_parallel(recipients, plaintext, threads)
 }
 
 /// Decrypts a small in-memory age file (binary or armored); fails with
@@ -232,17 +224,6 @@ mod tests {
             decrypt_from_slice(&ct, &[Identity::generate()], 100),
             Err(AgeError::NoMatch)
         ));
-    }
-
-    #[test]
-    fn parallel_encryption_decrypts() {
-        let id = Identity::generate();
-        let pt: Vec<u8> = (0..300_000u32).map(|i| (i % 199) as u8).collect();
-        let ct = encrypt_to_vec_parallel(&[id.to_public()], &pt, 3).unwrap();
-        assert_eq!(
-            decrypt_from_slice(&ct, &[id], pt.len()).unwrap().as_slice(),
-            &pt[..]
-        );
     }
 
     proptest::proptest! {
