@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
+use rand::rngs::OsRng;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use vigil_core::age::{
@@ -173,7 +174,7 @@ fn keygen(mut k: KeygenArgs, json: bool) -> Result<()> {
         return Ok(());
     }
 
-    let id = x25519::Identity::generate();
+    let id = x25519::Identity::generate(&mut OsRng);
     let public = id.to_public().to_string();
     let secret = id.to_string_secret();
     let content = Zeroizing::new(format!(
@@ -561,8 +562,8 @@ fn start_encryption<W: Write>(
     out: W,
 ) -> Result<age::StreamWriter<W>> {
     Ok(match passphrase {
-        Some(p) => age::encrypt_with_passphrase(p, work_factor, out)?,
-        None => age::encrypt(recipients, out)?,
+        Some(p) => age::encrypt_with_passphrase(p, work_factor, out, &mut OsRng)?,
+        None => age::encrypt(recipients, out, &mut OsRng)?,
     })
 }
 

@@ -21,18 +21,21 @@
 
 use std::io;
 
+use rand_core::CryptoRngCore;
 use vigil_core::age::chunk::{PayloadLayout, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, TAG_SIZE};
 use vigil_core::age::{self, x25519, AgeError};
 use zeroize::{Zeroize, Zeroizing};
 
 /// Encrypts an in-memory message to `recipients`, sealing payload chunks on `threads` threads
-/// (at least one). The result is an ordinary binary age file.
+/// (at least one). The result is an ordinary binary age file; its keys and nonce come from
+/// `rng` (pass `&mut OsRng`).
 pub fn encrypt_to_vec_parallel(
     recipients: &[x25519::Recipient],
     plaintext: &[u8],
     threads: usize,
+    rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<Vec<u8>, AgeError> {
-    let (start, key) = age::start_file(recipients)?;
+    let (start, key) = age::start_file(recipients, rng)?;
     let layout = PayloadLayout::for_plaintext(plaintext.len())?;
     let total = start
         .len()
@@ -43,8 +46,10 @@ pub fn encrypt_to_vec_parallel(
     let (head, payload) = out.split_at_mut(start.len());
     head.copy_from_slice(&start);
     // One work item per chunk: (index, output slot = ciphertext || tag).
-    let mut items: Vec<(usize, &mut [u8])> =
-        payload.chunks_mut(ENCRYPTED_CHUNK_SIZE).enumerate().collect();
+    let mut items: Vec<(usize, &mut [u8])> = payload
+        .chunks_mut(ENCRYPTED_CHUNK_SIZE)
+        .enumerate()
+        .collect();
     for_each_on_threads(&mut items, threads, |(index, slot)| {
         let body_len = slot.len() - TAG_SIZE;
         let from = *index * CHUNK_SIZE;
@@ -142,6 +147,8 @@ fn for_each_on_threads<T: Send>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::rngs::{OsRng, StdRng};
+    use rand::SeedableRng;
     use vigil_core::age::chunk::NONCE_SIZE;
     use vigil_core::age::format::Header;
     use vigil_core::age::{decrypt_from_slice, encrypt_to_vec};
@@ -149,8 +156,11 @@ mod tests {
     const MAX: usize = 64 * 1024 * 1024;
 
     fn ids() -> (x25519::Identity, Vec<x25519::Recipient>) {
-        let id = x25519::Identity::generate();
-        let others = [x25519::Identity::generate(), x25519::Identity::generate()];
+        let id = x25519::Identity::generate(&mut OsRng);
+        let others = [
+            x25519::Identity::generate(&mut OsRng),
+            x25519::Identity::generate(&mut OsRng),
+        ];
         let mut r = vec![id.to_public()];
         r.extend(others.iter().map(|o| o.to_public()));
         (id, r)
@@ -175,9 +185,9 @@ mod tests {
         for len in sizes {
             let pt = sample(len);
             for ct in [
-                encrypt_to_vec(&rcpts, &pt).unwrap(),
-                encrypt_to_vec_parallel(&rcpts, &pt, 1).unwrap(),
-                encrypt_to_vec_parallel(&rcpts, &pt, 3).unwrap(),
+                encrypt_to_vec(&rcpts, &pt, &mut OsRng).unwrap(),
+                encrypt_to_vec_parallel(&rcpts, &pt, 1, &mut OsRng).unwrap(),
+                encrypt_to_vec_parallel(&rcpts, &pt, 3, &mut OsRng).unwrap(),
             ] {
                 let seq = decrypt_from_slice(&ct, std::slice::from_ref(&id), MAX).unwrap();
                 for threads in [1, 2, 4, 64] {
@@ -201,7 +211,7 @@ mod tests {
     fn releases_nothing_unauthenticated() {
         let (id, rcpts) = ids();
         let pt = sample(4 * CHUNK_SIZE + 100);
-        let ct = encrypt_to_vec(&rcpts, &pt).unwrap();
+        let ct = encrypt_to_vec(&rcpts, &pt, &mut OsRng).unwrap();
         let (_, header_len) = Header::parse(&ct).unwrap();
         let payload_start = header_len + NONCE_SIZE;
 
@@ -242,7 +252,7 @@ mod tests {
         let mut hdr = ct.clone();
         hdr[header_len - 3] ^= 0x01;
         assert!(decrypt_to_vec_parallel(&hdr, std::slice::from_ref(&id), MAX, 2).is_err());
-        let stranger = x25519::Identity::generate();
+        let stranger = x25519::Identity::generate(&mut OsRng);
         assert!(matches!(err(&ct, &stranger), AgeError::NoMatch));
         // The size limit is enforced before decrypting.
         assert!(matches!(
@@ -254,16 +264,28 @@ mod tests {
     #[test]
     fn parallel_encryption_matches_the_sequential_writer() {
         let (id, rcpts) = ids();
+        // Given the same randomness, the very same bytes, for any thread count.
+        for len in [0, 1, CHUNK_SIZE, 3 * CHUNK_SIZE + 7, 9 * CHUNK_SIZE] {
+            let pt = sample(len);
+            let seq = encrypt_to_vec(&rcpts, &pt, &mut StdRng::seed_from_u64(7)).unwrap();
+            for threads in [1, 2, 3, 16] {
+                let par =
+                    encrypt_to_vec_parallel(&rcpts, &pt, threads, &mut StdRng::seed_from_u64(7))
+                        .unwrap();
+                assert_eq!(par, seq, "len {len}, {threads} threads");
+            }
+        }
+        // And with fresh randomness, an ordinary file of the same length.
         for len in [0, 1, CHUNK_SIZE, 2 * CHUNK_SIZE + 5] {
             let pt = sample(len);
-            let par = encrypt_to_vec_parallel(&rcpts, &pt, 2).unwrap();
-            let seq = encrypt_to_vec(&rcpts, &pt).unwrap();
+            let par = encrypt_to_vec_parallel(&rcpts, &pt, 2, &mut OsRng).unwrap();
+            let seq = encrypt_to_vec(&rcpts, &pt, &mut OsRng).unwrap();
             assert_eq!(par.len(), seq.len());
             let out = decrypt_from_slice(&par, std::slice::from_ref(&id), MAX).unwrap();
             assert_eq!(*out, pt);
         }
         assert!(matches!(
-            encrypt_to_vec_parallel(&[], b"x", 2),
+            encrypt_to_vec_parallel(&[], b"x", 2, &mut OsRng),
             Err(AgeError::NoRecipients)
         ));
     }
@@ -271,7 +293,7 @@ mod tests {
     #[test]
     fn swapped_chunks_are_refused() {
         let (id, rcpts) = ids();
-        let ct = encrypt_to_vec(&rcpts, &sample(3 * CHUNK_SIZE + 9)).unwrap();
+        let ct = encrypt_to_vec(&rcpts, &sample(3 * CHUNK_SIZE + 9), &mut OsRng).unwrap();
         let (_, header_len) = Header::parse(&ct).unwrap();
         let p = header_len + NONCE_SIZE;
         let mut bad = ct.clone();
@@ -288,7 +310,7 @@ mod tests {
         use vigil_core::age::ArmoredWriter;
         let (id, rcpts) = ids();
         let pt = sample(2 * CHUNK_SIZE + 3);
-        let bin = encrypt_to_vec(&rcpts, &pt).unwrap();
+        let bin = encrypt_to_vec(&rcpts, &pt, &mut OsRng).unwrap();
         let mut w = ArmoredWriter::new(Vec::new());
         w.write_all(&bin).unwrap();
         let armored = w.finish().unwrap();

@@ -10,10 +10,12 @@
 //!
 //! ```
 //! use std::io::{Read, Write};
+//! use rand::rngs::OsRng;
 //! use vigil_core::age::{self, x25519::Identity};
 //!
-//! let id = Identity::generate();
-//! let mut w = age::encrypt(&[id.to_public()], Vec::new()).unwrap();
+//! // The core takes its randomness as an argument; programs pass the OS generator.
+//! let id = Identity::generate(&mut OsRng);
+//! let mut w = age::encrypt(&[id.to_public()], Vec::new(), &mut OsRng).unwrap();
 //! w.write_all(b"incident report").unwrap();
 //! let file = w.finish().unwrap();
 //!
@@ -38,7 +40,7 @@ pub mod x25519;
 
 use std::io::{Read, Write};
 
-use rand_core::{OsRng, RngCore};
+use rand_core::CryptoRngCore;
 use secrecy::SecretString;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -53,11 +55,15 @@ use format::{encode_header, Stanza};
 use limits::{MAX_IDENTITY_FILE_LEN, MAX_STANZAS};
 use primitives::FileKey;
 
-/// The header and payload nonce that start a file, and the payload key.
-fn file_start(stanzas: &[Stanza], file_key: &FileKey) -> (Vec<u8>, PayloadKey) {
+/// The header and payload nonce (from `rng`) that start a file, and the payload key.
+fn file_start(
+    stanzas: &[Stanza],
+    file_key: &FileKey,
+    rng: &mut (impl CryptoRngCore + ?Sized),
+) -> (Vec<u8>, PayloadKey) {
     let mut prefix = encode_header(stanzas, file_key);
     let mut nonce = [0u8; NONCE_SIZE];
-    OsRng.fill_bytes(&mut nonce);
+    rng.fill_bytes(&mut nonce);
     prefix.extend_from_slice(&nonce);
     (prefix, PayloadKey::derive(file_key, &nonce))
 }
@@ -72,12 +78,14 @@ fn begin<W: Write>(
 }
 
 /// Starts an encryption to `recipients`; write plaintext into the returned writer, then call
-/// [`StreamWriter::finish`] to get `W` back.
+/// [`StreamWriter::finish`] to get `W` back. The file key, ephemeral keys and payload nonce
+/// come from `rng` (the shells pass `&mut OsRng`).
 pub fn encrypt<W: Write>(
     recipients: &[x25519::Recipient],
     output: W,
+    rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<StreamWriter<W>, AgeError> {
-    begin(start_file(recipients)?, output)
+    begin(start_file(recipients, rng)?, output)
 }
 
 /// The start of a new file to `recipients`: its header and payload nonce, and the payload key
@@ -87,7 +95,10 @@ pub fn encrypt<W: Write>(
 ///
 /// The recipient count is checked against [`MAX_STANZAS`]: a header we could not read back
 /// ourselves is never written.
-pub fn start_file(recipients: &[x25519::Recipient]) -> Result<(Vec<u8>, PayloadKey), AgeError> {
+pub fn start_file(
+    recipients: &[x25519::Recipient],
+    rng: &mut (impl CryptoRngCore + ?Sized),
+) -> Result<(Vec<u8>, PayloadKey), AgeError> {
     if recipients.is_empty() {
         return Err(AgeError::NoRecipients);
     }
@@ -97,12 +108,12 @@ pub fn start_file(recipients: &[x25519::Recipient]) -> Result<(Vec<u8>, PayloadK
             max: MAX_STANZAS,
         });
     }
-    let file_key = FileKey::generate();
+    let file_key = FileKey::generate(rng);
     let stanzas = recipients
         .iter()
-        .map(|r| r.wrap(&file_key))
+        .map(|r| r.wrap(&file_key, rng))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(file_start(&stanzas, &file_key))
+    Ok(file_start(&stanzas, &file_key, rng))
 }
 
 /// Starts an encryption with a passphrase at scrypt `work_factor` (log2 N; use
@@ -111,18 +122,20 @@ pub fn encrypt_with_passphrase<W: Write>(
     passphrase: &SecretString,
     work_factor: u8,
     output: W,
+    rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<StreamWriter<W>, AgeError> {
-    let file_key = FileKey::generate();
-    let stanza = scrypt::wrap(passphrase, work_factor, &file_key)?;
-    begin(file_start(&[stanza], &file_key), output)
+    let file_key = FileKey::generate(rng);
+    let stanza = scrypt::wrap(passphrase, work_factor, &file_key, rng)?;
+    begin(file_start(&[stanza], &file_key, rng), output)
 }
 
-/// Encrypts a small in-memory message to `recipients`.
+/// Encrypts a small in-memory message to `recipients` (randomness from `rng`, as [`encrypt`]).
 pub fn encrypt_to_vec(
     recipients: &[x25519::Recipient],
     plaintext: &[u8],
+    rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<Vec<u8>, AgeError> {
-    let mut w = encrypt(recipients, Vec::with_capacity(plaintext.len() + 512))?;
+    let mut w = encrypt(recipients, Vec::with_capacity(plaintext.len() + 512), rng)?;
     w.write_all(plaintext)?;
     w.finish()
 }
@@ -206,22 +219,23 @@ pub fn parse_recipients_file(text: &str) -> Result<Vec<x25519::Recipient>, AgeEr
 mod tests {
     use super::x25519::Identity;
     use super::*;
+    use rand::rngs::OsRng;
     use secrecy::ExposeSecret;
 
     #[test]
     fn in_memory_round_trip_and_limit() {
-        let id = Identity::generate();
-        let ct = encrypt_to_vec(&[id.to_public()], b"twelve bytes").unwrap();
+        let id = Identity::generate(&mut OsRng);
+        let ct = encrypt_to_vec(&[id.to_public()], b"twelve bytes", &mut OsRng).unwrap();
         let pt = decrypt_from_slice(&ct, &[id], 12).unwrap();
         assert_eq!(pt.as_slice(), b"twelve bytes");
-        let id = Identity::generate();
-        let ct = encrypt_to_vec(&[id.to_public()], b"thirteen byte").unwrap();
+        let id = Identity::generate(&mut OsRng);
+        let ct = encrypt_to_vec(&[id.to_public()], b"thirteen byte", &mut OsRng).unwrap();
         assert!(matches!(
             decrypt_from_slice(&ct, &[id], 12),
             Err(AgeError::PlaintextTooLarge { max: 12 })
         ));
         assert!(matches!(
-            decrypt_from_slice(&ct, &[Identity::generate()], 100),
+            decrypt_from_slice(&ct, &[Identity::generate(&mut OsRng)], 100),
             Err(AgeError::NoMatch)
         ));
     }
@@ -235,7 +249,7 @@ mod tests {
                                 bit in 0u8..8) {
             let id = Identity::from_bytes([1u8; 32]);
             let _ = decrypt_from_slice(&bytes, std::slice::from_ref(&id), 1 << 20);
-            let mut ct = encrypt_to_vec(&[id.to_public()], b"hello, tamper me").unwrap();
+            let mut ct = encrypt_to_vec(&[id.to_public()], b"hello, tamper me", &mut OsRng).unwrap();
             let i = pos % ct.len();
             ct[i] ^= 1 << bit;
             proptest::prop_assert!(decrypt_from_slice(&ct, &[id], 1 << 20).is_err());
@@ -245,7 +259,8 @@ mod tests {
     #[test]
     fn armored_passphrase_round_trip() {
         let pass = SecretString::from("a long passphrase".to_string());
-        let mut w = encrypt_with_passphrase(&pass, 4, ArmoredWriter::new(Vec::new())).unwrap();
+        let mut w =
+            encrypt_with_passphrase(&pass, 4, ArmoredWriter::new(Vec::new()), &mut OsRng).unwrap();
         w.write_all(&[5u8; 70_000]).unwrap();
         let text = w.finish().unwrap().finish().unwrap();
         assert!(text.starts_with(armor::BEGIN_LINE));
@@ -260,7 +275,7 @@ mod tests {
         assert!(matches!(
             Decryptor::new(&text[..])
                 .unwrap()
-                .decrypt(&[Identity::generate()]),
+                .decrypt(&[Identity::generate(&mut OsRng)]),
             Err(AgeError::PassphraseRequired)
         ));
         assert!(matches!(
@@ -276,8 +291,8 @@ mod tests {
 
     #[test]
     fn identity_file() {
-        let a = Identity::generate();
-        let b = Identity::generate();
+        let a = Identity::generate(&mut OsRng);
+        let b = Identity::generate(&mut OsRng);
         let text = format!(
             "# created: now\n# public key: {}\n{}\n\n  {}  \r\n",
             a.to_public(),
