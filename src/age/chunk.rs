@@ -187,7 +187,7 @@ impl PayloadLayout {
 
     fn checked_ciphertext_len(&self) -> Result<usize, AgeError> {
         let last = u64::try_from(self.chunks - 1).map_err(|_| AgeError::CounterOverflow)?;
-        if last >= MAX_INDEX {
+        if last == MAX_INDEX {
             return Err(AgeError::CounterOverflow);
         }
         self.chunks

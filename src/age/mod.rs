@@ -3,6 +3,9 @@
 //! Vigil encrypts reports and evidence to NGO keys in the age format so that files stay
 //! readable with any age tool. This module implements the X25519 and scrypt recipient types,
 //! the header with its MAC, the STREAM payload and ASCII armor, over `std::io::Read`/`Write`.
+//! The payload's chunks are sealed and opened one at a time by [`chunk`]; a caller that wants
+//! them on several threads (the client's `age_parallel`) drives those routines itself, with
+//! [`start_file`] and [`unwrap_payload`] for the header. Randomness is an argument.
 //!
 //! Decryption is strict and bounded: every size is capped by a named constant in [`limits`],
 //! parsers reject non-canonical encodings, and plaintext is only released from chunks whose
