@@ -313,15 +313,16 @@ impl RecipientCard {
 mod tests {
     use super::*;
     use crate::age::x25519::Identity;
+    use rand::rngs::OsRng;
 
     fn sample() -> (RecipientCard, SigningSecret) {
-        let id = SigningSecret::generate();
+        let id = SigningSecret::generate(&mut OsRng);
         let card = RecipientCard {
             name: "Memorial Caucasus desk".into(),
             identity_key: id.public(),
             recipients: vec![
-                Identity::generate().to_public(),
-                Identity::generate().to_public(),
+                Identity::generate(&mut OsRng).to_public(),
+                Identity::generate(&mut OsRng).to_public(),
             ],
             relay: "127.0.0.1:4433".into(),
             relay_fingerprint: CertFingerprint([7; 32]),
@@ -468,7 +469,7 @@ mod tests {
         // Re-sign a modified body with another key but keep the original identity key inside.
         let mut evil = card.clone();
         evil.relay = "203.0.113.9:4433".into();
-        let other = SigningSecret::generate();
+        let other = SigningSecret::generate(&mut OsRng);
         evil.identity_key = other.public();
         let evil_text = evil.sign(&other).unwrap();
         let (_, evil_sig) = evil_text.rsplit_once('.').unwrap();

@@ -23,6 +23,7 @@
 use crate::age::{self, x25519, AgeError};
 use crate::keys::{KeyError, PublicSigningKey, SignatureDomain, SigningSecret};
 use crate::report::{Report, ReportError, MAX_REPORT_JSON_LEN};
+use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
 const MAGIC: &[u8; 15] = b"vigil-envelope\x01";
@@ -106,16 +107,18 @@ pub fn sign_inner(
 /// Sign the report and encrypt it to one NGO's staff recipients.
 ///
 /// `intended` lists the identity keys of *every* NGO this report goes to (the same list for
-/// each copy), `recipients` the staff keys of the NGO this copy is for.
+/// each copy), `recipients` the staff keys of the NGO this copy is for. The encryption's
+/// randomness comes from `rng` (the client passes `&mut OsRng`).
 pub fn seal(
     report_json: &[u8],
     sender: &SigningSecret,
     intended: &[PublicSigningKey],
     recipients: &[x25519::Recipient],
     created: u64,
+    rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<Vec<u8>, EnvelopeError> {
     let inner = sign_inner(report_json, sender, intended, created)?;
-    Ok(age::encrypt_to_vec(recipients, &inner)?)
+    Ok(age::encrypt_to_vec(recipients, &inner, rng)?)
 }
 
 /// A cursor that never reads past the end and never panics.
@@ -211,15 +214,16 @@ pub fn open(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::rngs::OsRng;
 
     const REPORT: &[u8] = br#"{"kind":"threat","urgency":"urgent","title":"t","occurred_at":"2024-01-01","narrative":"n"}"#;
 
     #[test]
     fn inner_round_trip_and_binding() {
-        let sender = SigningSecret::generate();
-        let ngo_a = SigningSecret::generate().public();
-        let ngo_b = SigningSecret::generate().public();
-        let ngo_c = SigningSecret::generate().public();
+        let sender = SigningSecret::generate(&mut OsRng);
+        let ngo_a = SigningSecret::generate(&mut OsRng).public();
+        let ngo_b = SigningSecret::generate(&mut OsRng).public();
+        let ngo_c = SigningSecret::generate(&mut OsRng).public();
         let inner = sign_inner(REPORT, &sender, &[ngo_a, ngo_b], 42).unwrap();
         let opened = open_inner(&inner, &ngo_b).unwrap();
         assert_eq!(opened.sender, sender.public());
@@ -233,8 +237,8 @@ mod tests {
 
     #[test]
     fn tampering_and_wrong_signer_are_refused() {
-        let sender = SigningSecret::generate();
-        let ngo = SigningSecret::generate().public();
+        let sender = SigningSecret::generate(&mut OsRng);
+        let ngo = SigningSecret::generate(&mut OsRng).public();
         let inner = sign_inner(REPORT, &sender, &[ngo], 1).unwrap();
         // Flip one byte of the report.
         let mut t = inner.to_vec();
@@ -246,7 +250,7 @@ mod tests {
         ));
         // Claim a different sender key: signature was made by the real one.
         let mut t = inner.to_vec();
-        let imposter = SigningSecret::generate().public().to_bytes();
+        let imposter = SigningSecret::generate(&mut OsRng).public().to_bytes();
         t[15..47].copy_from_slice(&imposter);
         assert!(matches!(
             open_inner(&t, &ngo),

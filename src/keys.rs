@@ -6,7 +6,7 @@
 //! card is not a report.
 
 use ed25519_dalek::{Signer, Verifier};
-use rand_core::OsRng;
+use rand_core::CryptoRngCore;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use zeroize::Zeroizing;
@@ -61,9 +61,9 @@ impl SignatureDomain {
 pub struct SigningSecret(ed25519_dalek::SigningKey);
 
 impl SigningSecret {
-    /// A fresh key from the operating system's random number generator.
-    pub fn generate() -> Self {
-        Self(ed25519_dalek::SigningKey::generate(&mut OsRng))
+    /// A fresh key from `rng` (the shells pass `&mut OsRng`).
+    pub fn generate(rng: &mut (impl CryptoRngCore + ?Sized)) -> Self {
+        Self(ed25519_dalek::SigningKey::generate(rng))
     }
 
     /// Rebuild from a 32-byte seed.
@@ -196,10 +196,11 @@ pub fn safety_number(material: &[&[u8]]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::rngs::OsRng;
 
     #[test]
     fn sign_verify_and_domain_separation() {
-        let k = SigningSecret::generate();
+        let k = SigningSecret::generate(&mut OsRng);
         let sig = k.sign(SignatureDomain::Card, b"hello");
         assert!(k
             .public()
@@ -217,7 +218,7 @@ mod tests {
 
     #[test]
     fn secret_hex_round_trip() {
-        let k = SigningSecret::generate();
+        let k = SigningSecret::generate(&mut OsRng);
         let back = SigningSecret::from_hex_secret(&k.to_hex_secret()).unwrap();
         assert_eq!(back.public(), k.public());
         assert!(SigningSecret::from_hex_secret("zz").is_err());

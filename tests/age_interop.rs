@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 
 use std::str::FromStr;
 
+use rand::rngs::OsRng;
 use secrecy::{ExposeSecret, SecretString};
 use vigil_core::age::{self, x25519, ArmoredWriter, Decryptor};
 
@@ -51,11 +52,11 @@ fn rage_decrypt(ct: &[u8], identities: &[&dyn ::age::Identity]) -> Vec<u8> {
 
 fn our_encrypt(recipients: &[x25519::Recipient], pt: &[u8], armor: bool) -> Vec<u8> {
     if armor {
-        let mut w = age::encrypt(recipients, ArmoredWriter::new(Vec::new())).unwrap();
+        let mut w = age::encrypt(recipients, ArmoredWriter::new(Vec::new()), &mut OsRng).unwrap();
         w.write_all(pt).unwrap();
         w.finish().unwrap().finish().unwrap()
     } else {
-        let mut w = age::encrypt(recipients, Vec::new()).unwrap();
+        let mut w = age::encrypt(recipients, Vec::new(), &mut OsRng).unwrap();
         w.write_all(pt).unwrap();
         w.finish().unwrap()
     }
@@ -70,7 +71,7 @@ fn our_decrypt(ct: &[u8], ids: &[x25519::Identity]) -> Vec<u8> {
 
 /// The same key pair on both sides, via the string encodings.
 fn pair() -> (x25519::Identity, ::age::x25519::Identity) {
-    let ours = x25519::Identity::generate();
+    let ours = x25519::Identity::generate(&mut OsRng);
     let theirs =
         ::age::x25519::Identity::from_str(ours.to_string_secret().expose_secret()).unwrap();
     assert_eq!(ours.to_public().to_string(), theirs.to_public().to_string());
@@ -138,13 +139,18 @@ fn passphrase_both_ways() {
 
             // us -> rage.
             let ct = if armor {
-                let mut w =
-                    age::encrypt_with_passphrase(&secret(), 4, ArmoredWriter::new(Vec::new()))
-                        .unwrap();
+                let mut w = age::encrypt_with_passphrase(
+                    &secret(),
+                    4,
+                    ArmoredWriter::new(Vec::new()),
+                    &mut OsRng,
+                )
+                .unwrap();
                 w.write_all(&pt).unwrap();
                 w.finish().unwrap().finish().unwrap()
             } else {
-                let mut w = age::encrypt_with_passphrase(&secret(), 4, Vec::new()).unwrap();
+                let mut w =
+                    age::encrypt_with_passphrase(&secret(), 4, Vec::new(), &mut OsRng).unwrap();
                 w.write_all(&pt).unwrap();
                 w.finish().unwrap()
             };

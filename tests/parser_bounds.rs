@@ -11,6 +11,7 @@
 //! This file has one test on purpose: the heap cap is process-wide.
 
 use cap::Cap;
+use rand::rngs::OsRng;
 use rand::{Rng, RngCore, SeedableRng};
 use std::alloc::System;
 use std::io::Read;
@@ -128,8 +129,9 @@ fn decoders_stay_within_their_memory_budgets() {
             assert!(vigil_core::age::Decryptor::new(&input[..]).is_err())
         });
     }
-    let recipient = vigil_core::age::x25519::Identity::generate().to_public();
-    let valid = vigil_core::age::encrypt_to_vec(&[recipient], b"report").expect("encrypt");
+    let recipient = vigil_core::age::x25519::Identity::generate(&mut OsRng).to_public();
+    let valid =
+        vigil_core::age::encrypt_to_vec(&[recipient], b"report", &mut OsRng).expect("encrypt");
     for _ in 0..n {
         let input = mutate(&mut rng, &valid);
         bounded(header_budget, || {
@@ -140,9 +142,10 @@ fn decoders_stay_within_their_memory_budgets() {
     }
 
     // ---- decryption into memory never holds more than its stated maximum.
-    let id = vigil_core::age::x25519::Identity::generate();
-    let big = vigil_core::age::encrypt_to_vec(&[id.to_public()], &vec![0u8; 1024 * 1024])
-        .expect("encrypt");
+    let id = vigil_core::age::x25519::Identity::generate(&mut OsRng);
+    let big =
+        vigil_core::age::encrypt_to_vec(&[id.to_public()], &vec![0u8; 1024 * 1024], &mut OsRng)
+            .expect("encrypt");
     bounded(header_budget + 64 * 1024 + 4096 + 256 * 1024, || {
         let r = vigil_core::age::decrypt_from_slice(&big, std::slice::from_ref(&id), 4096);
         assert!(r.is_err(), "1 MiB plaintext must not fit a 4 KiB maximum");
@@ -191,8 +194,8 @@ fn decoders_stay_within_their_memory_budgets() {
     }
 
     // ---- the envelope's inner layer: claimed lengths never drive allocation.
-    let sender = vigil_core::keys::SigningSecret::generate();
-    let me = vigil_core::keys::SigningSecret::generate().public();
+    let sender = vigil_core::keys::SigningSecret::generate(&mut OsRng);
+    let me = vigil_core::keys::SigningSecret::generate(&mut OsRng).public();
     let report = br#"{"kind":"threat","urgency":"urgent","title":"t","occurred_at":"2024-01-01","narrative":"n"}"#;
     let inner = vigil_core::envelope::sign_inner(report, &sender, &[me], 1).expect("inner");
     for _ in 0..n {

@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use rand::rngs::OsRng;
 use vigil_client::home::Home;
 use vigil_client::relay::{RelayClient, RelayError};
 use vigil_client::state::{contact_by_name, inbox_entries, outbox, Ngo};
@@ -117,6 +118,7 @@ async fn tampered_and_forged_envelopes_are_rejected_without_losing_good_ones() {
         &[card.identity_key],
         &card.recipients,
         1,
+        &mut OsRng,
     )
     .expect("seal");
     let mut tampered = good.clone();
@@ -128,26 +130,28 @@ async fn tampered_and_forged_envelopes_are_rejected_without_losing_good_ones() {
         .expect("relay stores ciphertext blindly");
 
     // 2. A forged inner layer: signed by one key, claiming another as the sender.
-    let forger = SigningSecret::generate();
+    let forger = SigningSecret::generate(&mut OsRng);
     let mut inner =
         vigil_core::envelope::sign_inner(REPORT.as_bytes(), &forger, &[card.identity_key], 1)
             .expect("inner")
             .to_vec();
     inner[15..47].copy_from_slice(&sender.public().to_bytes());
-    let forged = vigil_core::age::encrypt_to_vec(&card.recipients, &inner).expect("encrypt");
+    let forged =
+        vigil_core::age::encrypt_to_vec(&card.recipients, &inner, &mut OsRng).expect("encrypt");
     client
         .deposit(&card.mailbox, &DepositId(rand::random()), &forged)
         .await
         .expect("stored");
 
     // 3. A report sealed for another NGO and forwarded here.
-    let other_ngo = SigningSecret::generate().public();
+    let other_ngo = SigningSecret::generate(&mut OsRng).public();
     let forwarded = vigil_core::envelope::seal(
         REPORT.as_bytes(),
         &sender,
         &[other_ngo],
         &card.recipients,
         1,
+        &mut OsRng,
     )
     .expect("seal");
     client
@@ -196,7 +200,7 @@ async fn fetch_with_someone_elses_key_is_refused() {
     let client = RelayClient::connect(&ngo.config.relay, &ngo.config.relay_fingerprint)
         .await
         .expect("connect");
-    let stranger = SigningSecret::generate();
+    let stranger = SigningSecret::generate(&mut OsRng);
     let err = client
         .fetch(stranger.as_dalek(), 10)
         .await

@@ -1,13 +1,16 @@
 //! Encryption and decryption of one large payload to 3 recipients: Vigil's age implementation
-//! (parallel STREAM on every core) vs the `age` crate (rage), same plaintext, same recipient
-//! count, both producing/consuming binary age v1 files in memory.
+//! (`vigil_client::age_parallel`: STREAM chunks on every core, each sealed or opened by the
+//! core's per-chunk routines) vs the `age` crate (rage), same plaintext, same recipient count,
+//! both producing/consuming binary age v1 files in memory.
 
 use crate::report::Report;
 use crate::util::filler;
 use crate::Sizes;
 use anyhow::{anyhow, bail, Context, Result};
+use rand::rngs::OsRng;
 use std::io::{Read, Write};
 use std::time::Instant;
+use vigil_client::age_parallel as vpar;
 use vigil_core::age as vage;
 
 /// Best of `reps` runs of `f`, in seconds.
@@ -51,8 +54,9 @@ pub fn run(s: &Sizes, out: &mut Report) -> Result<()> {
         s.crypto_bytes >> 20
     ));
 
-    let v_ids: Vec<vage::x25519::Identity> =
-        (0..3).map(|_| vage::x25519::Identity::generate()).collect();
+    let v_ids: Vec<vage::x25519::Identity> = (0..3)
+        .map(|_| vage::x25519::Identity::generate(&mut OsRng))
+        .collect();
     let v_rcpts: Vec<_> = v_ids.iter().map(|i| i.to_public()).collect();
     let a_ids: Vec<age::x25519::Identity> =
         (0..3).map(|_| age::x25519::Identity::generate()).collect();
@@ -62,18 +66,18 @@ pub fn run(s: &Sizes, out: &mut Report) -> Result<()> {
     // Back to back, best of `reps` each, so a burst of background load rarely hits only one.
     let (a_enc, a_ct) = best(reps, || age_encrypt(&a_rcpts, &pt))?;
     let (v_enc, v_ct) = best(reps, || {
-        vage::parallel::encrypt_to_vec_parallel(&v_rcpts, &pt, threads).context("vigil encrypt")
+        vpar::encrypt_to_vec_parallel(&v_rcpts, &pt, threads, &mut OsRng).context("vigil encrypt")
     })?;
+    // The key of the old copying encryptor; since commit f2c2102 it times the same function.
     let (v_old_enc, _) = best(reps, || {
-        vage::encrypt_to_vec_parallel(&v_rcpts, &pt, threads).context("vigil encrypt")
+        vpar::encrypt_to_vec_parallel(&v_rcpts, &pt, threads, &mut OsRng).context("vigil encrypt")
     })?;
     let (v_seq_enc, _) = best(1, || {
-        vage::encrypt_to_vec(&v_rcpts, &pt).context("vigil encrypt")
+        vage::encrypt_to_vec(&v_rcpts, &pt, &mut OsRng).context("vigil encrypt")
     })?;
     let (a_dec, a_pt) = best(reps, || age_decrypt(&a_ids[2], &a_ct))?;
     let (v_dec, v_pt) = best(reps, || {
-        vage::parallel::decrypt_to_vec_parallel(&v_ct, &v_ids[2..], max, threads)
-            .context("vigil decrypt")
+        vpar::decrypt_to_vec_parallel(&v_ct, &v_ids[2..], max, threads).context("vigil decrypt")
     })?;
     let (v_seq_dec, _) = best(1, || {
         vage::decrypt_from_slice(&v_ct, &v_ids[2..], max).context("vigil decrypt")
@@ -84,7 +88,12 @@ pub fn run(s: &Sizes, out: &mut Report) -> Result<()> {
     // Interoperability, untimed: each side reads the other's files.
     let cross = age_decrypt(
         &to_age_identity(&v_ids[0])?,
-        &vage::encrypt_to_vec_parallel(&v_rcpts, &pt[..pt.len().min(1 << 20)], threads)?,
+        &vpar::encrypt_to_vec_parallel(
+            &v_rcpts,
+            &pt[..pt.len().min(1 << 20)],
+            threads,
+            &mut OsRng,
+        )?,
     )?;
     if cross != pt[..pt.len().min(1 << 20)] {
         bail!("the age crate decrypted a Vigil file to different bytes");

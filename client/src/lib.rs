@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod age_cmd;
+pub mod age_parallel;
 pub mod cli;
 pub mod commands;
 pub mod congestion;

@@ -32,7 +32,7 @@ pub fn reporter_key(home: &Home) -> Result<SigningSecret> {
     if p.exists() {
         return read_secret_hex(&p);
     }
-    let k = SigningSecret::generate();
+    let k = SigningSecret::generate(&mut rand::rngs::OsRng);
     write_new(&p, k.to_hex_secret().as_bytes(), true)?;
     Ok(k)
 }

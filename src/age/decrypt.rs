@@ -1,78 +1,53 @@
-//! [`Decryptor`]: input detection (binary or armored), header parsing, stanza unwrapping.
+//! [`Decryptor`]: header parsing and stanza unwrapping over a detected [`Input`].
 
-use std::io::{self, BufRead, BufReader, Chain, Cursor, Read};
+use std::io::{self, Read};
 
 use secrecy::SecretString;
 
-use super::armor::ArmoredReader;
-use super::format::{Header, MAGIC_PREFIX};
+use super::chunk::{PayloadKey, NONCE_SIZE};
+use super::format::Header;
+use super::input::Input;
 use super::primitives::FileKey;
-use super::stream::{PayloadKey, StreamReader, NONCE_SIZE};
+use super::stream::StreamReader;
 use super::{scrypt, x25519, AgeError};
 
-type Prefixed<R> = Chain<Cursor<Vec<u8>>, R>;
-
-/// The decryptor's input: a binary age file, or the decoded bytes of an armored one.
-pub(crate) enum Input<R: Read> {
-    Binary(BufReader<Prefixed<R>>),
-    Armored(ArmoredReader<BufReader<Prefixed<R>>>),
+fn is_passphrase(header: &Header) -> bool {
+    header.stanzas.iter().any(|s| s.tag() == scrypt::STANZA_TAG)
 }
 
-impl<R: Read> Input<R> {
-    /// Peeks at the first bytes: anything that is (a prefix of) `age-encryption.org/` is read
-    /// as a binary file, everything else must be armor.
-    fn detect(mut r: R) -> Result<Self, AgeError> {
-        let mut prefix = vec![0u8; MAGIC_PREFIX.len()];
-        let mut n = 0;
-        while n < prefix.len() {
-            match r.read(&mut prefix[n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        prefix.truncate(n);
-        let binary = MAGIC_PREFIX.starts_with(&prefix);
-        let reader = BufReader::new(Cursor::new(prefix).chain(r));
-        if binary {
-            Ok(Input::Binary(reader))
+/// The file key, unwrapped with X25519 `identities`. A passphrase file is refused: its scrypt
+/// stanza must be alone and needs the passphrase.
+fn identity_file_key(
+    header: &Header,
+    identities: &[x25519::Identity],
+) -> Result<FileKey, AgeError> {
+    if is_passphrase(header) {
+        return Err(if header.stanzas.len() > 1 {
+            AgeError::ScryptNotAlone
         } else {
-            Ok(Input::Armored(ArmoredReader::new(reader)?))
-        }
+            AgeError::PassphraseRequired
+        });
     }
+    x25519::unwrap_stanzas(identities, &header.stanzas)?.ok_or(AgeError::NoMatch)
 }
 
-#[cfg(test)]
-impl<'a> Input<&'a [u8]> {
-    pub(crate) fn binary_for_tests(bytes: &'a [u8]) -> Self {
-        Input::Binary(BufReader::new(Cursor::new(Vec::new()).chain(bytes)))
-    }
-}
-
-impl<R: Read> Read for Input<R> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Input::Binary(r) => r.read(out),
-            Input::Armored(r) => r.read(out),
-        }
-    }
-}
-
-impl<R: Read> BufRead for Input<R> {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        match self {
-            Input::Binary(r) => r.fill_buf(),
-            Input::Armored(r) => r.fill_buf(),
-        }
-    }
-
-    fn consume(&mut self, amt: usize) {
-        match self {
-            Input::Binary(r) => r.consume(amt),
-            Input::Armored(r) => r.consume(amt),
-        }
-    }
+/// For a binary age file held in memory (see [`is_binary`](super::is_binary); armored files go
+/// through [`Decryptor`]): parses the header, unwraps the file key with `identities`, verifies
+/// the header MAC, and returns the payload key with the payload (the bytes after the payload
+/// nonce), whose chunks the caller then opens, in any order, through a
+/// [`PayloadLayout`](super::chunk::PayloadLayout).
+pub fn unwrap_payload<'a>(
+    ciphertext: &'a [u8],
+    identities: &[x25519::Identity],
+) -> Result<(PayloadKey, &'a [u8]), AgeError> {
+    let (header, used) = Header::parse(ciphertext)?;
+    let file_key = identity_file_key(&header, identities)?;
+    header.verify_mac(&file_key)?;
+    let rest = ciphertext.get(used..).unwrap_or_default();
+    let (nonce, payload) = rest
+        .split_first_chunk::<NONCE_SIZE>()
+        .ok_or(AgeError::MissingNonce)?;
+    Ok((PayloadKey::derive(&file_key, nonce), payload))
 }
 
 /// A parsed age file, ready to be decrypted with identities or a passphrase.
@@ -95,10 +70,7 @@ impl<R: Read> Decryptor<R> {
 
     /// True when the file is encrypted with a passphrase (has an scrypt stanza).
     pub fn is_passphrase(&self) -> bool {
-        self.header
-            .stanzas
-            .iter()
-            .any(|s| s.tag() == scrypt::STANZA_TAG)
+        is_passphrase(&self.header)
     }
 
     /// The parsed header.
@@ -108,15 +80,7 @@ impl<R: Read> Decryptor<R> {
 
     /// Decrypts with X25519 identities.
     pub fn decrypt(self, identities: &[x25519::Identity]) -> Result<StreamReader<R>, AgeError> {
-        if self.is_passphrase() {
-            return Err(if self.header.stanzas.len() > 1 {
-                AgeError::ScryptNotAlone
-            } else {
-                AgeError::PassphraseRequired
-            });
-        }
-        let file_key =
-            x25519::unwrap_stanzas(identities, &self.header.stanzas)?.ok_or(AgeError::NoMatch)?;
+        let file_key = identity_file_key(&self.header, identities)?;
         self.into_payload(file_key)
     }
 

@@ -3,6 +3,9 @@
 //! Vigil encrypts reports and evidence to NGO keys in the age format so that files stay
 //! readable with any age tool. This module implements the X25519 and scrypt recipient types,
 //! the header with its MAC, the STREAM payload and ASCII armor, over `std::io::Read`/`Write`.
+//! The payload's chunks are sealed and opened one at a time by [`chunk`]; a caller that wants
+//! them on several threads (the client's `age_parallel`) drives those routines itself, with
+//! [`start_file`] and [`unwrap_payload`] for the header. Randomness is an argument.
 //!
 //! Decryption is strict and bounded: every size is capped by a named constant in [`limits`],
 //! parsers reject non-canonical encodings, and plaintext is only released from chunks whose
@@ -10,10 +13,12 @@
 //!
 //! ```
 //! use std::io::{Read, Write};
+//! use rand::rngs::OsRng;
 //! use vigil_core::age::{self, x25519::Identity};
 //!
-//! let id = Identity::generate();
-//! let mut w = age::encrypt(&[id.to_public()], Vec::new()).unwrap();
+//! // The core takes its randomness as an argument; programs pass the OS generator.
+//! let id = Identity::generate(&mut OsRng);
+//! let mut w = age::encrypt(&[id.to_public()], Vec::new(), &mut OsRng).unwrap();
 //! w.write_all(b"incident report").unwrap();
 //! let file = w.finish().unwrap();
 //!
@@ -25,11 +30,12 @@
 
 pub mod armor;
 mod b64;
+pub mod chunk;
 mod decrypt;
 mod error;
 pub mod format;
+mod input;
 pub mod limits;
-pub mod parallel;
 mod primitives;
 pub mod scrypt;
 pub mod stream;
@@ -37,51 +43,65 @@ pub mod x25519;
 
 use std::io::{Read, Write};
 
-use rand_core::{OsRng, RngCore};
+use rand_core::CryptoRngCore;
 use secrecy::SecretString;
 use zeroize::{Zeroize, Zeroizing};
 
 pub use armor::{ArmoredReader, ArmoredWriter};
-pub use decrypt::Decryptor;
+pub use decrypt::{unwrap_payload, Decryptor};
 pub use error::AgeError;
+pub use input::is_binary;
 pub use stream::{StreamReader, StreamWriter};
 
+use chunk::{PayloadKey, NONCE_SIZE};
 use format::{encode_header, Stanza};
 use limits::{MAX_IDENTITY_FILE_LEN, MAX_STANZAS};
 use primitives::FileKey;
-use stream::{PayloadKey, NONCE_SIZE};
 
-/// Writes the header and payload nonce, and returns the payload writer.
-fn begin<W: Write>(
+/// The header and payload nonce (from `rng`) that start a file, and the payload key.
+fn file_start(
     stanzas: &[Stanza],
     file_key: &FileKey,
+    rng: &mut (impl CryptoRngCore + ?Sized),
+) -> (Vec<u8>, PayloadKey) {
+    let mut prefix = encode_header(stanzas, file_key);
+    let mut nonce = [0u8; NONCE_SIZE];
+    rng.fill_bytes(&mut nonce);
+    prefix.extend_from_slice(&nonce);
+    (prefix, PayloadKey::derive(file_key, &nonce))
+}
+
+/// Writes the start of the file and returns the payload writer.
+fn begin<W: Write>(
+    (prefix, key): (Vec<u8>, PayloadKey),
     mut output: W,
 ) -> Result<StreamWriter<W>, AgeError> {
-    output.write_all(&encode_header(stanzas, file_key))?;
-    let mut nonce = [0u8; NONCE_SIZE];
-    OsRng.fill_bytes(&mut nonce);
-    output.write_all(&nonce)?;
-    Ok(StreamWriter::new(
-        output,
-        PayloadKey::derive(file_key, &nonce),
-    ))
+    output.write_all(&prefix)?;
+    Ok(StreamWriter::new(output, key))
 }
 
 /// Starts an encryption to `recipients`; write plaintext into the returned writer, then call
-/// [`StreamWriter::finish`] to get `W` back.
+/// [`StreamWriter::finish`] to get `W` back. The file key, ephemeral keys and payload nonce
+/// come from `rng` (the shells pass `&mut OsRng`).
 pub fn encrypt<W: Write>(
     recipients: &[x25519::Recipient],
     output: W,
+    rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<StreamWriter<W>, AgeError> {
-    let (file_key, stanzas) = wrap_new_file_key(recipients)?;
-    begin(&stanzas, &file_key, output)
+    begin(start_file(recipients, rng)?, output)
 }
 
-/// A fresh file key wrapped to every recipient, after checking the recipient count against
-/// [`MAX_STANZAS`] (a header we could not read back ourselves is never written).
-pub(crate) fn wrap_new_file_key(
+/// The start of a new file to `recipients`: its header and payload nonce, and the payload key
+/// to seal its chunks with. [`encrypt`] writes the start and then streams; a caller that seals
+/// a whole in-memory payload out of order appends the chunks itself, through a
+/// [`chunk::PayloadLayout`].
+///
+/// The recipient count is checked against [`MAX_STANZAS`]: a header we could not read back
+/// ourselves is never written.
+pub fn start_file(
     recipients: &[x25519::Recipient],
-) -> Result<(FileKey, Vec<format::Stanza>), AgeError> {
+    rng: &mut (impl CryptoRngCore + ?Sized),
+) -> Result<(Vec<u8>, PayloadKey), AgeError> {
     if recipients.is_empty() {
         return Err(AgeError::NoRecipients);
     }
@@ -91,12 +111,12 @@ pub(crate) fn wrap_new_file_key(
             max: MAX_STANZAS,
         });
     }
-    let file_key = FileKey::generate();
+    let file_key = FileKey::generate(rng);
     let stanzas = recipients
         .iter()
-        .map(|r| r.wrap(&file_key))
+        .map(|r| r.wrap(&file_key, rng))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok((file_key, stanzas))
+    Ok(file_start(&stanzas, &file_key, rng))
 }
 
 /// Starts an encryption with a passphrase at scrypt `work_factor` (log2 N; use
@@ -105,31 +125,22 @@ pub fn encrypt_with_passphrase<W: Write>(
     passphrase: &SecretString,
     work_factor: u8,
     output: W,
+    rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<StreamWriter<W>, AgeError> {
-    let file_key = FileKey::generate();
-    let stanza = scrypt::wrap(passphrase, work_factor, &file_key)?;
-    begin(&[stanza], &file_key, output)
+    let file_key = FileKey::generate(rng);
+    let stanza = scrypt::wrap(passphrase, work_factor, &file_key, rng)?;
+    begin(file_start(&[stanza], &file_key, rng), output)
 }
 
-/// Encrypts a small in-memory message to `recipients`.
+/// Encrypts a small in-memory message to `recipients` (randomness from `rng`, as [`encrypt`]).
 pub fn encrypt_to_vec(
     recipients: &[x25519::Recipient],
     plaintext: &[u8],
+    rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<Vec<u8>, AgeError> {
-    let mut w = encrypt(recipients, Vec::with_capacity(plaintext.len() + 512))?;
+    let mut w = encrypt(recipients, Vec::with_capacity(plaintext.len() + 512), rng)?;
     w.write_all(plaintext)?;
     w.finish()
-}
-
-/// Encrypts an in-memory message to `recipients`, sealing payload chunks on `threads`
-/// threads. The result is an ordinary age file; see [`parallel::encrypt_to_vec_parallel`],
-/// which writes header, nonce and sealed chunks into one buffer without a final copy.
-pub fn encrypt_to_vec_parallel(
-    recipients: &[x25519::Recipient],
-    plaintext: &[u8],
-    threads: usize,
-) -> Result<Vec<u8>, AgeError> {
-    parallel::encrypt_to_vec_parallel(recipients, plaintext, threads)
 }
 
 /// Decrypts a small in-memory age file (binary or armored); fails with
@@ -211,35 +222,25 @@ pub fn parse_recipients_file(text: &str) -> Result<Vec<x25519::Recipient>, AgeEr
 mod tests {
     use super::x25519::Identity;
     use super::*;
+    use rand::rngs::OsRng;
     use secrecy::ExposeSecret;
 
     #[test]
     fn in_memory_round_trip_and_limit() {
-        let id = Identity::generate();
-        let ct = encrypt_to_vec(&[id.to_public()], b"twelve bytes").unwrap();
+        let id = Identity::generate(&mut OsRng);
+        let ct = encrypt_to_vec(&[id.to_public()], b"twelve bytes", &mut OsRng).unwrap();
         let pt = decrypt_from_slice(&ct, &[id], 12).unwrap();
         assert_eq!(pt.as_slice(), b"twelve bytes");
-        let id = Identity::generate();
-        let ct = encrypt_to_vec(&[id.to_public()], b"thirteen byte").unwrap();
+        let id = Identity::generate(&mut OsRng);
+        let ct = encrypt_to_vec(&[id.to_public()], b"thirteen byte", &mut OsRng).unwrap();
         assert!(matches!(
             decrypt_from_slice(&ct, &[id], 12),
             Err(AgeError::PlaintextTooLarge { max: 12 })
         ));
         assert!(matches!(
-            decrypt_from_slice(&ct, &[Identity::generate()], 100),
+            decrypt_from_slice(&ct, &[Identity::generate(&mut OsRng)], 100),
             Err(AgeError::NoMatch)
         ));
-    }
-
-    #[test]
-    fn parallel_encryption_decrypts() {
-        let id = Identity::generate();
-        let pt: Vec<u8> = (0..300_000u32).map(|i| (i % 199) as u8).collect();
-        let ct = encrypt_to_vec_parallel(&[id.to_public()], &pt, 3).unwrap();
-        assert_eq!(
-            decrypt_from_slice(&ct, &[id], pt.len()).unwrap().as_slice(),
-            &pt[..]
-        );
     }
 
     proptest::proptest! {
@@ -251,7 +252,7 @@ mod tests {
                                 bit in 0u8..8) {
             let id = Identity::from_bytes([1u8; 32]);
             let _ = decrypt_from_slice(&bytes, std::slice::from_ref(&id), 1 << 20);
-            let mut ct = encrypt_to_vec(&[id.to_public()], b"hello, tamper me").unwrap();
+            let mut ct = encrypt_to_vec(&[id.to_public()], b"hello, tamper me", &mut OsRng).unwrap();
             let i = pos % ct.len();
             ct[i] ^= 1 << bit;
             proptest::prop_assert!(decrypt_from_slice(&ct, &[id], 1 << 20).is_err());
@@ -261,7 +262,8 @@ mod tests {
     #[test]
     fn armored_passphrase_round_trip() {
         let pass = SecretString::from("a long passphrase".to_string());
-        let mut w = encrypt_with_passphrase(&pass, 4, ArmoredWriter::new(Vec::new())).unwrap();
+        let mut w =
+            encrypt_with_passphrase(&pass, 4, ArmoredWriter::new(Vec::new()), &mut OsRng).unwrap();
         w.write_all(&[5u8; 70_000]).unwrap();
         let text = w.finish().unwrap().finish().unwrap();
         assert!(text.starts_with(armor::BEGIN_LINE));
@@ -276,7 +278,7 @@ mod tests {
         assert!(matches!(
             Decryptor::new(&text[..])
                 .unwrap()
-                .decrypt(&[Identity::generate()]),
+                .decrypt(&[Identity::generate(&mut OsRng)]),
             Err(AgeError::PassphraseRequired)
         ));
         assert!(matches!(
@@ -292,8 +294,8 @@ mod tests {
 
     #[test]
     fn identity_file() {
-        let a = Identity::generate();
-        let b = Identity::generate();
+        let a = Identity::generate(&mut OsRng);
+        let b = Identity::generate(&mut OsRng);
         let text = format!(
             "# created: now\n# public key: {}\n{}\n\n  {}  \r\n",
             a.to_public(),

@@ -4,7 +4,7 @@ use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
-use rand_core::{OsRng, RngCore};
+use rand_core::CryptoRngCore;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
@@ -19,10 +19,10 @@ pub(crate) const WRAPPED_KEY_LEN: usize = FILE_KEY_LEN + 16;
 pub(crate) struct FileKey(Zeroizing<[u8; FILE_KEY_LEN]>);
 
 impl FileKey {
-    /// A fresh file key from the OS CSPRNG.
-    pub(crate) fn generate() -> Self {
+    /// A fresh file key from `rng`.
+    pub(crate) fn generate(rng: &mut (impl CryptoRngCore + ?Sized)) -> Self {
         let mut k = Zeroizing::new([0u8; FILE_KEY_LEN]);
-        OsRng.fill_bytes(k.as_mut());
+        rng.fill_bytes(k.as_mut());
         FileKey(k)
     }
 

@@ -1,6 +1,6 @@
 //! The native scrypt (passphrase) recipient type.
 
-use rand_core::{OsRng, RngCore};
+use rand_core::CryptoRngCore;
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
@@ -41,11 +41,12 @@ fn derive(
     Ok(key)
 }
 
-/// Builds the scrypt stanza for `passphrase` at `work_factor`.
+/// Builds the scrypt stanza for `passphrase` at `work_factor`, with a fresh salt from `rng`.
 pub(crate) fn wrap(
     passphrase: &SecretString,
     work_factor: u8,
     file_key: &FileKey,
+    rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<Stanza, AgeError> {
     if work_factor == 0 || work_factor > MAX_SCRYPT_ENCRYPT_WORK_FACTOR {
         return Err(AgeError::InvalidWorkFactor {
@@ -57,7 +58,7 @@ pub(crate) fn wrap(
         return Err(AgeError::EmptyPassphrase);
     }
     let mut salt = [0u8; SALT_LEN];
-    OsRng.fill_bytes(&mut salt);
+    rng.fill_bytes(&mut salt);
     let key = derive(passphrase, &salt, work_factor)?;
     Ok(Stanza {
         args: vec![
@@ -122,6 +123,7 @@ pub(crate) fn unwrap(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::rngs::OsRng;
 
     #[test]
     fn work_factor_syntax() {
@@ -135,8 +137,8 @@ mod tests {
     #[test]
     fn wrap_unwrap_and_limits() {
         let pass = SecretString::from("correct horse".to_string());
-        let fk = FileKey::generate();
-        let st = wrap(&pass, 2, &fk).unwrap();
+        let fk = FileKey::generate(&mut OsRng);
+        let st = wrap(&pass, 2, &fk, &mut OsRng).unwrap();
         assert_eq!(unwrap(&st, &pass, 20).unwrap().expose(), fk.expose());
         let wrong = SecretString::from("wrong".to_string());
         assert!(matches!(
@@ -151,12 +153,12 @@ mod tests {
             })
         ));
         assert!(matches!(
-            wrap(&pass, 0, &fk),
+            wrap(&pass, 0, &fk, &mut OsRng),
             Err(AgeError::InvalidWorkFactor { .. })
         ));
         let empty = SecretString::from(String::new());
         assert!(matches!(
-            wrap(&empty, 2, &fk),
+            wrap(&empty, 2, &fk, &mut OsRng),
             Err(AgeError::EmptyPassphrase)
         ));
     }

@@ -1,147 +1,16 @@
-//! The STREAM payload: 64 KiB chunks sealed with ChaCha20-Poly1305 under the payload key.
-//!
-//! Chunk `i` uses the 12-byte nonce `i` (11 bytes, big endian) || `last` (0x01 for the final
-//! chunk, 0x00 otherwise). Because each chunk depends only on (key, index, last), sealing and
-//! opening are plain functions, [`seal_chunk`] and [`open_chunk`], that a parallel driver can
-//! call from several threads; [`StreamWriter`] and [`StreamReader`] drive them sequentially
-//! with memory bounded by one chunk.
+//! The STREAM payload as `std::io` streams: [`StreamWriter`] seals what is written to it and
+//! [`StreamReader`] releases what authenticates, in order, with memory bounded by one chunk.
+//! Each chunk is sealed and opened by [`super::chunk`].
 
 use std::io::{self, Read, Write};
 
-use chacha20poly1305::aead::{AeadInPlace, KeyInit};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::decrypt::Input;
-use super::primitives::{hkdf, FileKey};
+use super::chunk::{
+    open_chunk, seal_chunk, PayloadKey, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, TAG_SIZE,
+};
+use super::input::Input;
 use super::AgeError;
-
-/// Plaintext bytes per chunk (all but the final chunk are exactly this long).
-pub const CHUNK_SIZE: usize = 64 * 1024;
-/// Poly1305 tag bytes appended to every chunk.
-pub const TAG_SIZE: usize = 16;
-/// Ciphertext bytes of a full chunk.
-pub const ENCRYPTED_CHUNK_SIZE: usize = CHUNK_SIZE + TAG_SIZE;
-/// Bytes of the random nonce that starts the payload.
-pub const NONCE_SIZE: usize = 16;
-
-/// Largest chunk index: the counter is 11 bytes, but a `u64` index (2^64 chunks, a zettabyte
-/// file) is the practical bound; we refuse to go past it rather than wrap.
-const MAX_INDEX: u64 = u64::MAX;
-
-/// The payload key: HKDF-SHA-256(ikm = file key, salt = nonce, info = "payload").
-/// Wiped on drop; no `Debug`.
-pub struct PayloadKey(Zeroizing<[u8; 32]>);
-
-impl PayloadKey {
-    pub(crate) fn derive(file_key: &FileKey, nonce: &[u8; NONCE_SIZE]) -> Self {
-        PayloadKey(hkdf(nonce, file_key.expose(), b"payload"))
-    }
-
-    fn cipher(&self) -> ChaCha20Poly1305 {
-        ChaCha20Poly1305::new(Key::from_slice(self.0.as_slice()))
-    }
-}
-
-fn chunk_nonce(index: u64, last: bool) -> Nonce {
-    let mut n = [0u8; 12];
-    n[3..11].copy_from_slice(&index.to_be_bytes());
-    n[11] = u8::from(last);
-    Nonce::from(n)
-}
-
-/// Encrypts one chunk in place: `buf` holds at most [`CHUNK_SIZE`] plaintext bytes and
-/// afterwards the ciphertext with its tag. Only the final chunk may be shorter than
-/// [`CHUNK_SIZE`], and only a single-chunk payload may have an empty one.
-pub fn seal_chunk(
-    key: &PayloadKey,
-    index: u64,
-    last: bool,
-    buf: &mut Vec<u8>,
-) -> Result<(), AgeError> {
-    if buf.len() > CHUNK_SIZE {
-        return Err(AgeError::Io(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "an age chunk holds at most 64 KiB of plaintext",
-        )));
-    }
-    key.cipher()
-        .encrypt_in_place(&chunk_nonce(index, last), b"", buf)
-        .map_err(|_| AgeError::Io(io::Error::other("chunk encryption failed")))
-}
-
-/// Decrypts one chunk in place: `buf` holds the ciphertext with its tag and afterwards the
-/// plaintext. On failure `buf` is left unchanged (the tag is checked before any decryption),
-/// so a caller may retry with the other `last` flag.
-pub fn open_chunk(
-    key: &PayloadKey,
-    index: u64,
-    last: bool,
-    buf: &mut Vec<u8>,
-) -> Result<(), AgeError> {
-    if buf.len() < TAG_SIZE || buf.len() > ENCRYPTED_CHUNK_SIZE {
-        return Err(AgeError::ChunkAuth { chunk: index });
-    }
-    key.cipher()
-        .decrypt_in_place(&chunk_nonce(index, last), b"", buf)
-        .map_err(|_| AgeError::ChunkAuth { chunk: index })
-}
-
-/// Seals a whole in-memory payload with `threads` worker threads (at least one).
-///
-/// Chunks are independent under STREAM, so each thread seals a contiguous run of them in
-/// place; the output is byte-for-byte what [`StreamWriter`] produces under the same key.
-/// Memory is the size of the output (this is for in-memory benchmarks and small files, not
-/// for streaming evidence).
-pub fn seal_payload_parallel(
-    key: &PayloadKey,
-    plaintext: &[u8],
-    threads: usize,
-) -> Result<Vec<u8>, AgeError> {
-    let n_chunks = plaintext.len().div_ceil(CHUNK_SIZE).max(1);
-    let index_limit = u64::try_from(n_chunks).map_err(|_| AgeError::CounterOverflow)?;
-    if index_limit == MAX_INDEX {
-        return Err(AgeError::CounterOverflow);
-    }
-    let total = plaintext
-        .len()
-        .checked_add(n_chunks * TAG_SIZE)
-        .ok_or(AgeError::CounterOverflow)?;
-    let mut out = vec![0u8; total];
-    // One work item per chunk: (index, plaintext, output slot = ciphertext || tag).
-    let mut items: Vec<(u64, &[u8], &mut [u8])> = Vec::with_capacity(n_chunks);
-    let mut pt_chunks = plaintext.chunks(CHUNK_SIZE);
-    for (i, slot) in out.chunks_mut(ENCRYPTED_CHUNK_SIZE).enumerate() {
-        // An empty plaintext has one (empty) chunk and `chunks` yields nothing for it.
-        let pt = pt_chunks.next().unwrap_or(&[]);
-        items.push((i as u64, pt, slot));
-    }
-    let last_index = index_limit - 1;
-    let per_thread = n_chunks.div_ceil(threads.max(1));
-    let cipher = key.cipher();
-    let seal_run = |run: &mut [(u64, &[u8], &mut [u8])]| -> Result<(), AgeError> {
-        for (index, pt, slot) in run.iter_mut() {
-            let (body, tag) = slot.split_at_mut(pt.len());
-            body.copy_from_slice(pt);
-            let t = cipher
-                .encrypt_in_place_detached(&chunk_nonce(*index, *index == last_index), b"", body)
-                .map_err(|_| AgeError::Io(io::Error::other("chunk encryption failed")))?;
-            tag.copy_from_slice(&t);
-        }
-        Ok(())
-    };
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks_mut(per_thread)
-            .map(|run| scope.spawn(|| seal_run(run)))
-            .collect();
-        handles.into_iter().try_for_each(|h| {
-            h.join()
-                .map_err(|_| AgeError::Io(io::Error::other("an encryption thread panicked")))?
-        })
-    })?;
-    Ok(out)
-}
 
 /// Encrypts plaintext written to it into an age payload on `W`.
 ///
@@ -167,10 +36,9 @@ impl<W: Write> StreamWriter<W> {
     }
 
     fn seal_and_write(&mut self, last: bool) -> Result<(), AgeError> {
-        if self.index == MAX_INDEX {
-            return Err(AgeError::CounterOverflow);
-        }
-        seal_chunk(&self.key, self.index, last, &mut self.buf)?;
+        let tag = seal_chunk(&self.key, self.index, last, &mut self.buf)?;
+        // Within the capacity reserved in `new`, so the buffer does not move.
+        self.buf.extend_from_slice(&tag);
         self.inner.write_all(&self.buf)?;
         // Only ciphertext is left in the buffer; clearing keeps the capacity.
         self.buf.clear();
@@ -267,19 +135,16 @@ impl<R: Read> StreamReader<R> {
             self.chunk.clear();
             return Err(AgeError::Truncated);
         }
-        if self.index == MAX_INDEX {
-            return Err(AgeError::CounterOverflow);
-        }
+        let mut tag = [0u8; TAG_SIZE];
+        tag.copy_from_slice(&self.chunk[filled - TAG_SIZE..]);
+        self.chunk.truncate(filled - TAG_SIZE);
         if filled < ENCRYPTED_CHUNK_SIZE {
             // A short chunk can only be the final one.
-            open_chunk(&self.key, self.index, true, &mut self.chunk)?;
-            if self.chunk.is_empty() && self.index > 0 {
-                return Err(AgeError::EmptyFinalChunk);
-            }
+            open_chunk(&self.key, self.index, true, &mut self.chunk, &tag)?;
             self.state = ReadState::FinalSeen;
-        } else if open_chunk(&self.key, self.index, false, &mut self.chunk).is_err() {
+        } else if open_chunk(&self.key, self.index, false, &mut self.chunk, &tag).is_err() {
             // A full chunk may still be the final one.
-            open_chunk(&self.key, self.index, true, &mut self.chunk)?;
+            open_chunk(&self.key, self.index, true, &mut self.chunk, &tag)?;
             self.state = ReadState::FinalSeen;
         }
         self.index += 1;
@@ -346,7 +211,9 @@ impl<R: Read> Read for StreamReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::age::decrypt::Input;
+    use crate::age::chunk::NONCE_SIZE;
+    use crate::age::input::Input;
+    use crate::age::primitives::FileKey;
 
     fn key() -> PayloadKey {
         PayloadKey::derive(&FileKey::from_bytes([3u8; 16]), &[4u8; NONCE_SIZE])
@@ -431,13 +298,13 @@ mod tests {
         assert!(out.is_empty());
         assert!(matches!(err, Some(AgeError::ChunkAuth { chunk: 0 })));
 
-        // A full non-final chunk followed by an empty final chunk.
+        // A full non-final chunk followed by an empty final chunk (which `seal_chunk` refuses
+        // to make, so it is sealed by hand).
         let k = key();
         let mut c0 = vec![1u8; CHUNK_SIZE];
-        seal_chunk(&k, 0, false, &mut c0).unwrap();
-        let mut c1 = Vec::new();
-        seal_chunk(&k, 1, true, &mut c1).unwrap();
-        c0.extend_from_slice(&c1);
+        let tag = seal_chunk(&k, 0, false, &mut c0).unwrap();
+        c0.extend_from_slice(&tag);
+        c0.extend_from_slice(&k.empty_final_chunk_for_tests(1));
         let (out, err) = decrypt(&c0);
         assert_eq!(out.len(), CHUNK_SIZE);
         assert!(matches!(err, Some(AgeError::EmptyFinalChunk)));
@@ -450,28 +317,5 @@ mod tests {
         let (out, err) = decrypt(&ct);
         assert!(out.is_empty());
         assert!(matches!(err, Some(AgeError::ChunkAuth { chunk: 0 })));
-    }
-
-    #[test]
-    fn parallel_matches_sequential() {
-        for len in [0, 10, CHUNK_SIZE, 3 * CHUNK_SIZE + 7, 9 * CHUNK_SIZE] {
-            let pt: Vec<u8> = (0..len).map(|i| (i % 241) as u8).collect();
-            for threads in [1, 2, 3, 16] {
-                let par = seal_payload_parallel(&key(), &pt, threads).unwrap();
-                assert_eq!(par, encrypt(&pt), "len {len}, {threads} threads");
-            }
-        }
-    }
-
-    #[test]
-    fn open_leaves_buffer_on_failure() {
-        let k = key();
-        let mut c = b"abc".to_vec();
-        seal_chunk(&k, 0, true, &mut c).unwrap();
-        let before = c.clone();
-        assert!(open_chunk(&k, 0, false, &mut c).is_err());
-        assert_eq!(c, before);
-        open_chunk(&k, 0, true, &mut c).unwrap();
-        assert_eq!(c, b"abc");
     }
 }

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use bech32::primitives::decode::CheckedHrpstring;
 use bech32::{Bech32, Hrp};
-use rand_core::OsRng;
+use rand_core::CryptoRngCore;
 use secrecy::SecretString;
 use subtle::ConstantTimeEq;
 use x25519_dalek::{EphemeralSecret, PublicKey, StaticSecret};
@@ -47,9 +47,9 @@ fn decode_bech32(s: &str, hrp: Hrp) -> Option<Zeroizing<[u8; 32]>> {
 pub struct Identity(StaticSecret);
 
 impl Identity {
-    /// A fresh identity from the OS CSPRNG.
-    pub fn generate() -> Self {
-        Identity(StaticSecret::random_from_rng(OsRng))
+    /// A fresh identity from `rng` (the shells pass `&mut OsRng`).
+    pub fn generate(rng: &mut (impl CryptoRngCore + ?Sized)) -> Self {
+        Identity(StaticSecret::random_from_rng(rng))
     }
 
     /// An identity from its 32 secret bytes.
@@ -142,9 +142,14 @@ impl Recipient {
         Recipient(PublicKey::from(bytes))
     }
 
-    /// Builds a stanza wrapping `file_key` to this recipient with a fresh ephemeral key.
-    pub(crate) fn wrap(&self, file_key: &FileKey) -> Result<Stanza, AgeError> {
-        let eph = EphemeralSecret::random_from_rng(OsRng);
+    /// Builds a stanza wrapping `file_key` to this recipient with a fresh ephemeral key from
+    /// `rng`.
+    pub(crate) fn wrap(
+        &self,
+        file_key: &FileKey,
+        rng: &mut (impl CryptoRngCore + ?Sized),
+    ) -> Result<Stanza, AgeError> {
+        let eph = EphemeralSecret::random_from_rng(rng);
         let share = PublicKey::from(&eph);
         let shared = eph.diffie_hellman(&self.0);
         if bool::from(shared.as_bytes().ct_eq(&[0u8; 32])) {
@@ -237,6 +242,7 @@ pub(crate) fn unwrap_stanzas(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use rand::rngs::OsRng;
     use secrecy::ExposeSecret;
 
     // The example pair from the age specification.
@@ -269,14 +275,17 @@ mod tests {
 
     #[test]
     fn wrap_unwrap() {
-        let id = Identity::generate();
-        let fk = FileKey::generate();
-        let st = id.to_public().wrap(&fk).unwrap();
-        let got = unwrap_stanzas(&[Identity::generate(), id], std::slice::from_ref(&st))
-            .unwrap()
-            .unwrap();
+        let id = Identity::generate(&mut OsRng);
+        let fk = FileKey::generate(&mut OsRng);
+        let st = id.to_public().wrap(&fk, &mut OsRng).unwrap();
+        let got = unwrap_stanzas(
+            &[Identity::generate(&mut OsRng), id],
+            std::slice::from_ref(&st),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(got.expose(), fk.expose());
-        assert!(unwrap_stanzas(&[Identity::generate()], &[st])
+        assert!(unwrap_stanzas(&[Identity::generate(&mut OsRng)], &[st])
             .unwrap()
             .is_none());
     }

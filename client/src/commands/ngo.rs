@@ -23,9 +23,9 @@ pub async fn init(ctx: &Ctx, a: NgoInitArgs) -> Result<()> {
     let fingerprint: CertFingerprint = a.relay_fingerprint.parse().context(
         "--relay-fingerprint is not a SHA-256 fingerprint; copy it from `vigil-relay fingerprint`",
     )?;
-    let identity = SigningSecret::generate();
-    let mailbox_key = SigningSecret::generate();
-    let staff_id = x25519::Identity::generate();
+    let identity = SigningSecret::generate(&mut rand::rngs::OsRng);
+    let mailbox_key = SigningSecret::generate(&mut rand::rngs::OsRng);
+    let staff_id = x25519::Identity::generate(&mut rand::rngs::OsRng);
 
     ctx.out
         .say(format!("Registering a mailbox at {} ...", a.relay));
@@ -94,7 +94,7 @@ pub fn add_staff(ctx: &Ctx, a: AddStaffArgs) -> Result<()> {
             (rec, None)
         }
         None => {
-            let id = x25519::Identity::generate();
+            let id = x25519::Identity::generate(&mut rand::rngs::OsRng);
             let file = Ngo::save_staff_key(&ctx.home, &a.name, &id)?;
             (id.to_public(), Some(file))
         }

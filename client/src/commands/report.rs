@@ -65,7 +65,14 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
     let mut items = outbox(&ctx.home)?;
     let backlog = items.len();
     for card in &cards {
-        let sealed = envelope::seal(&json_bytes, &sender, &intended, &card.recipients, now)?;
+        let sealed = envelope::seal(
+            &json_bytes,
+            &sender,
+            &intended,
+            &card.recipients,
+            now,
+            &mut rand::rngs::OsRng,
+        )?;
         let item = OutboxItem::new(card, &sealed, now);
         item.save(&ctx.home)?;
         items.push(item);

@@ -1,0 +1,97 @@
+//! `vigil age keygen`: a new identity file (like `age-keygen`), or with `-y` the recipients
+//! of an existing one.
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Result};
+use rand::rngs::OsRng;
+use secrecy::ExposeSecret;
+use serde_json::json;
+use vigil_core::age::{self, x25519};
+use zeroize::Zeroizing;
+
+use super::args::KeygenArgs;
+use super::files::{read_key_file, write_new_file};
+
+pub(super) fn keygen(mut k: KeygenArgs, json: bool) -> Result<()> {
+    if k.output.as_deref() == Some(Path::new("-")) {
+        k.output = None;
+    }
+    if json && k.output.is_none() {
+        bail!("with --json, pass -o FILE so key material is not mixed into the JSON output");
+    }
+    if k.convert {
+        let text = read_key_file(k.input.as_deref())?;
+        let ids = age::parse_identity_file(&text).map_err(anyhow::Error::new)?;
+        let recipients: Vec<String> = ids.iter().map(|i| i.to_public().to_string()).collect();
+        let mut body = recipients.join("\n");
+        body.push('\n');
+        match &k.output {
+            Some(path) => write_new_file(path, body.as_bytes(), 0o644)?,
+            None => io::stdout().lock().write_all(body.as_bytes())?,
+        }
+        if json {
+            println!(
+                "{}",
+                json!({"type": "age_recipients", "data": {"recipients": recipients,
+                       "output": k.output.as_ref().map(|p| p.display().to_string())}})
+            );
+        }
+        return Ok(());
+    }
+
+    let id = x25519::Identity::generate(&mut OsRng);
+    let public = id.to_public().to_string();
+    let secret = id.to_string_secret();
+    let content = Zeroizing::new(format!(
+        "# created: {}\n# public key: {public}\n{}\n",
+        rfc3339_utc(SystemTime::now()),
+        secret.expose_secret()
+    ));
+    match &k.output {
+        Some(path) => write_new_file(path, content.as_bytes(), 0o600)?,
+        None => {
+            let mut out = io::stdout().lock();
+            out.write_all(content.as_bytes())?;
+            out.flush()?;
+        }
+    }
+    if json {
+        println!(
+            "{}",
+            json!({"type": "age_keygen", "data": {"public_key": public,
+                   "output": k.output.as_ref().map(|p| p.display().to_string())}})
+        );
+    } else {
+        eprintln!("Public key: {public}");
+    }
+    Ok(())
+}
+
+/// Formats `t` as RFC 3339 in UTC, e.g. `2026-11-23T12:34:56Z`.
+pub(super) fn rfc3339_utc(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    // Civil-from-days (H. Hinnant), valid for the proleptic Gregorian calendar.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
