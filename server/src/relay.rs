@@ -63,7 +63,7 @@ pub async fn start_with(config: RelayConfig, store: Arc<dyn Store>) -> Result<Re
     let limits = config.limits.clone();
     let identity = cert::load_or_create(&config.data_dir)?;
     let fingerprint = identity.fingerprint();
-    let endpoint = bind(&config, listener::server_config(&identity, &config)?)?;
+    let endpoint = quic_endpoint(&config, &identity)?;
     let local_addr = endpoint
         .local_addr()
         .context("cannot read the listening address")?;
@@ -212,8 +212,12 @@ pub fn fingerprint_of_data_dir(dir: &Path) -> Result<CertFingerprint> {
     Ok(cert::load_or_create(dir)?.fingerprint())
 }
 
-/// Bind the UDP socket with the configured buffer sizes and make it a quinn endpoint.
-fn bind(config: &RelayConfig, server_config: quinn::ServerConfig) -> Result<quinn::Endpoint> {
+/// The relay's QUIC endpoint for `config`, presenting `identity`: its TLS and transport
+/// settings, and the UDP socket bound with the configured buffer sizes. (The benchmarks build
+/// their ceiling server on the same endpoint, so it differs from the relay only in what it does
+/// with a request.)
+pub fn quic_endpoint(config: &RelayConfig, identity: &cert::Identity) -> Result<quinn::Endpoint> {
+    let server_config = listener::server_config(identity, config)?;
     let in_use = || format!("cannot listen on {}; is the port in use?", config.listen);
     let socket = std::net::UdpSocket::bind(config.listen).with_context(in_use)?;
     let want = config.limits.udp_buffer_bytes;
