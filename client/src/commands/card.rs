@@ -2,10 +2,10 @@
 
 use super::Ctx;
 use crate::cli::CardShowArgs;
-use crate::home::read_limited;
 use anyhow::{Context, Result};
 use serde_json::json;
 use vigil_core::card::{RecipientCard, MAX_CARD_LEN};
+use vigil_fs::read_limited;
 
 /// Render `text` as a QR code with half-height block characters (two modules per character
 /// cell), dark modules drawn as spaces on a light background so phones scan it from dark
