@@ -14,15 +14,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use vigil_client::relay::RelayClient;
-use vigil_core::ids::{DepositId, MailboxId};
+use vigil_core::ids::{CertFingerprint, DepositId, MailboxId};
 use vigil_core::wire::{decode_response, ErrorCode, Response};
 use vigil_relay::RelayConfig;
 
 mod common;
 use common::connect;
 
-fn attacker_endpoint(ip: &str) -> quinn::Endpoint {
-    common::raw_endpoint(ip)
+/// Attackers do not need the relay's certificate to be genuine; pinning it keeps them on the
+/// client's one verifier.
+fn attacker_endpoint(ip: &str, fp: CertFingerprint) -> quinn::Endpoint {
+    common::raw_endpoint(ip, fp)
 }
 
 #[derive(Default)]
@@ -35,8 +37,13 @@ struct Tally {
 }
 
 /// Open connections from one address until stopped: most are refused by the per-address cap.
-async fn connection_flood(relay: SocketAddr, stop: CancellationToken, t: Arc<Tally>) {
-    let ep = attacker_endpoint("127.0.0.2");
+async fn connection_flood(
+    relay: SocketAddr,
+    fp: CertFingerprint,
+    stop: CancellationToken,
+    t: Arc<Tally>,
+) {
+    let ep = attacker_endpoint("127.0.0.2", fp);
     let mut held = Vec::new();
     for _ in 0..60 {
         if stop.is_cancelled() {
@@ -58,8 +65,8 @@ async fn connection_flood(relay: SocketAddr, stop: CancellationToken, t: Arc<Tal
 
 /// Slowloris: streams that send part of a header and stall, or a Deposit header announcing
 /// 1 MiB and then trickle a byte now and then.
-async fn slowloris(relay: SocketAddr, stop: CancellationToken, t: Arc<Tally>) {
-    let ep = attacker_endpoint("127.0.0.3");
+async fn slowloris(relay: SocketAddr, fp: CertFingerprint, stop: CancellationToken, t: Arc<Tally>) {
+    let ep = attacker_endpoint("127.0.0.3", fp);
     let mut tasks = Vec::new();
     for _ in 0..4 {
         let Some(conn) = connect(&ep, relay).await else {
@@ -103,8 +110,8 @@ async fn slowloris(relay: SocketAddr, stop: CancellationToken, t: Arc<Tally>) {
 }
 
 /// Headers announcing bodies far beyond any limit; each must get TooLarge.
-async fn oversized(relay: SocketAddr, stop: CancellationToken, t: Arc<Tally>) {
-    let ep = attacker_endpoint("127.0.0.4");
+async fn oversized(relay: SocketAddr, fp: CertFingerprint, stop: CancellationToken, t: Arc<Tally>) {
+    let ep = attacker_endpoint("127.0.0.4", fp);
     let Some(conn) = connect(&ep, relay).await else {
         t.failed.fetch_add(1, Ordering::Relaxed);
         return;
@@ -138,7 +145,7 @@ async fn oversized(relay: SocketAddr, stop: CancellationToken, t: Arc<Tally>) {
 }
 
 /// Random bytes on streams after a good handshake, and random UDP datagrams at the port.
-async fn garbage(relay: SocketAddr, stop: CancellationToken, t: Arc<Tally>) {
+async fn garbage(relay: SocketAddr, fp: CertFingerprint, stop: CancellationToken, t: Arc<Tally>) {
     use rand::RngCore;
     let udp = tokio::net::UdpSocket::bind("127.0.0.5:0").await.unwrap();
     let mut buf = [0u8; 1200];
@@ -146,7 +153,7 @@ async fn garbage(relay: SocketAddr, stop: CancellationToken, t: Arc<Tally>) {
         rand::thread_rng().fill_bytes(&mut buf);
         let _ = udp.send_to(&buf, relay).await;
     }
-    let ep = attacker_endpoint("127.0.0.6");
+    let ep = attacker_endpoint("127.0.0.6", fp);
     let Some(conn) = connect(&ep, relay).await else {
         t.failed.fetch_add(1, Ordering::Relaxed);
         return;
@@ -218,10 +225,10 @@ async fn good_client_gets_through_a_flood() {
     let stop = CancellationToken::new();
     let tally = Arc::new(Tally::default());
     let attackers = vec![
-        tokio::spawn(connection_flood(addr, stop.clone(), tally.clone())),
-        tokio::spawn(slowloris(addr, stop.clone(), tally.clone())),
-        tokio::spawn(oversized(addr, stop.clone(), tally.clone())),
-        tokio::spawn(garbage(addr, stop.clone(), tally.clone())),
+        tokio::spawn(connection_flood(addr, fp, stop.clone(), tally.clone())),
+        tokio::spawn(slowloris(addr, fp, stop.clone(), tally.clone())),
+        tokio::spawn(oversized(addr, fp, stop.clone(), tally.clone())),
+        tokio::spawn(garbage(addr, fp, stop.clone(), tally.clone())),
     ];
     // Let the flood build up before the good client arrives.
     tokio::time::sleep(Duration::from_secs(2)).await;
