@@ -1,5 +1,6 @@
 //! Reporter and NGO state kept under the home directory: keys, contacts, outbox, inbox.
 
+use crate::failure::NotFound;
 use crate::home::{Home, PRIVATE};
 use anyhow::{bail, Context, Result};
 use base64::engine::general_purpose::STANDARD as B64;
@@ -76,7 +77,7 @@ pub fn contact_by_name(home: &Home, name: &str) -> Result<Contact> {
         .filter(|c| c.card.name.to_lowercase() == wanted)
         .collect();
     match matching.len() {
-        0 => bail!("no contact named \"{name}\"; add the NGO's card with `vigil contact add CARD_FILE` (see `vigil contact list`)"),
+        0 => Err(NotFound(format!("no contact named \"{name}\"; add the NGO's card with `vigil contact add CARD_FILE` (see `vigil contact list`)")).into()),
         1 => Ok(matching.remove(0)),
         _ => bail!("several contacts are named \"{name}\"; remove the stale one from the contacts directory"),
     }
@@ -280,10 +281,11 @@ impl Ngo {
     pub fn load(home: &Home) -> Result<Self> {
         let p = home.path("ngo/ngo.json");
         if !p.exists() {
-            bail!(
+            return Err(NotFound(format!(
                 "no NGO inbox in {}; create one with `vigil ngo init` or pass the right --home",
                 home.root().display()
-            );
+            ))
+            .into());
         }
         let config: NgoConfig = serde_json::from_slice(&read_limited(&p, 1024 * 1024)?)
             .context("ngo/ngo.json is damaged")?;
@@ -460,7 +462,10 @@ pub fn inbox_read(home: &Home, id_prefix: &str) -> Result<(String, Vec<u8>)> {
         .filter(|id| id.starts_with(&wanted))
         .collect();
     match matches.as_slice() {
-        [] => bail!("no report with id {id_prefix} in this inbox; see `vigil inbox list`"),
+        [] => Err(NotFound(format!(
+            "no report with id {id_prefix} in this inbox; see `vigil inbox list`"
+        ))
+        .into()),
         [id] => {
             let bytes = read_limited(&home.path("inbox").join(format!("{id}.age")), MAX_ITEM_FILE)?;
             Ok((id.clone(), bytes))

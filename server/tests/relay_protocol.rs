@@ -303,12 +303,20 @@ async fn client_pinned_to_another_fingerprint_is_refused() {
         Err(other) => panic!("expected FingerprintMismatch, got {other}"),
         Ok(_) => panic!("connected despite a wrong pin"),
     }
-    let msg = RelayError::FingerprintMismatch {
+    let err = anyhow::Error::from(RelayError::FingerprintMismatch {
         expected: wrong,
         got: relay.fingerprint(),
-    }
-    .to_string();
-    assert!(msg.contains("possible interception") && msg.contains("stays in the outbox"));
+    });
+    assert!(err.to_string().contains("possible interception"), "{err}");
+    // What it means for the user's data is the command's to say: a reporter's report stays in
+    // the outbox.
+    let shown =
+        vigil_client::failure::Failure::from_error(&err, vigil_client::failure::Family::Reporter);
+    assert!(
+        shown.line().contains("stays in the outbox"),
+        "{}",
+        shown.line()
+    );
     relay.shutdown().await.unwrap();
 }
 

@@ -29,9 +29,11 @@ pub fn show(ctx: &Ctx, a: CardShowArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| ctx.home.path("ngo/card.txt"));
     if a.file.is_none() && !path.exists() {
-        anyhow::bail!(
+        return Err(crate::failure::NotFound(
             "this home has no NGO card; pass a card file, or create an inbox with `vigil ngo init`"
-        );
+                .into(),
+        )
+        .into());
     }
     let text = String::from_utf8(read_limited(&path, MAX_CARD_LEN as u64)?)
         .context("card file is not text")?;
