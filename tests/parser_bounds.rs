@@ -7,7 +7,7 @@
 //! multiples of the named limits in `src/wire/limits.rs`, `src/age/limits.rs`, `src/card.rs`
 //! and `src/report.rs`, independent of what the input *claims* its length is.
 //!
-//! Run longer than CI does with `VIGIL_FUZZ_CASES=1000000 cargo test --release --test parser_bounds`.
+//! Run longer than CI does with `VIGIL_FUZZ_CASES=1000000 cargo test --release -p vigil-e2e --test parser_bounds`.
 //! This file has one test on purpose: the heap cap is process-wide.
 
 use cap::Cap;

@@ -351,10 +351,7 @@ fn print_stats(s: &vigil_relay::RelayStats) {
 }
 
 /// The `--ready-json` line, flushed at once: the parent is waiting for it.
-fn announce_ready(
-    addr: SocketAddr,
-    fingerprint: vigil_core::ids::CertFingerprint,
-) -> Result<()> {
+fn announce_ready(addr: SocketAddr, fingerprint: vigil_core::ids::CertFingerprint) -> Result<()> {
     use std::io::Write;
     let line = serde_json::json!({
         "type": "ready",

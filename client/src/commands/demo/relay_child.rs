@@ -50,10 +50,11 @@ impl RelayChild {
         let log = std::fs::File::create(log_file)
             .with_context(|| format!("cannot create {}", log_file.display()))?;
         let mut cmd = Command::new(&program);
-        cmd.arg("serve")
-            .arg("--data")
-            .arg(data_dir)
-            .args(["--listen", "127.0.0.1:0", "--ready-json"]);
+        cmd.arg("serve").arg("--data").arg(data_dir).args([
+            "--listen",
+            "127.0.0.1:0",
+            "--ready-json",
+        ]);
         // The operator's settings (a config file, limits) are not the demo's.
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("VIGIL_RELAY_") {
@@ -198,7 +199,9 @@ async fn find_or_build(out: Output) -> Result<PathBuf> {
         std::env::var_os("CARGO_MANIFEST_DIR"),
         exe.as_deref(),
     ) else {
-        bail!("the demo needs the vigil-relay program, found neither beside vigil nor on PATH; {how}");
+        bail!(
+            "the demo needs the vigil-relay program, found neither beside vigil nor on PATH; {how}"
+        );
     };
     let mut args = vec!["build", "-p", "vigil-relay"];
     if is_release_build(exe) {

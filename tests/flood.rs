@@ -19,12 +19,12 @@ use vigil_core::wire::{decode_response, ErrorCode, Response};
 use vigil_relay::RelayConfig;
 
 mod common;
-use common::connect;
+use common::raw::connect;
 
 /// Attackers do not need the relay's certificate to be genuine; pinning it keeps them on the
 /// client's one verifier.
 fn attacker_endpoint(ip: &str, fp: CertFingerprint) -> quinn::Endpoint {
-    common::raw_endpoint(ip, fp)
+    common::raw::raw_endpoint(ip, fp)
 }
 
 #[derive(Default)]

@@ -7,7 +7,7 @@
 //! Default: 40 kills (under a minute on a 2-core machine). A longer soak:
 //!
 //! ```sh
-//! VIGIL_CRASH_KILLS=500 cargo test --release -p vigil-relay --test crash -- --nocapture
+//! VIGIL_CRASH_KILLS=500 cargo test --release -p vigil-e2e --test crash -- --nocapture
 //! ```
 //!
 //! `VIGIL_CRASH_SEED=N` replays the same kill schedule and deposit sizes (the seed in use is
@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use vigil_client::relay::{Deposited, LinkOptions, RelayClient, RelayError};
 use vigil_core::ids::{CertFingerprint, DepositId, ItemId, MailboxId};
 
-const BIN: &str = env!("CARGO_BIN_EXE_vigil-relay");
+mod common;
 const DEFAULT_KILLS: u32 = 40;
 const CLIENTS: usize = 12;
 const MAILBOXES: u8 = 8;
@@ -80,7 +80,7 @@ struct RelayProcess {
 }
 
 fn spawn_relay(data: &Path, listen: &str) -> RelayProcess {
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(common::bins::vigil_relay())
         .args(["serve", "--listen", listen, "--data"])
         .arg(data)
         .env("VIGIL_RELAY_LOG", "warn")

@@ -1,14 +1,13 @@
 //! The `vigil` program as a person or a script runs it: a real relay on 127.0.0.1 (in this test
 //! process), the real binary in child processes, checking exit codes, stderr and `--json` output.
 
+mod common;
+
 use serde_json::Value;
-use std::path::Path;
 use std::process::{Command, Output};
 
-const VIGIL: &str = env!("CARGO_BIN_EXE_vigil");
-
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(VIGIL);
+    let mut c = Command::new(common::bins::vigil());
     c.args(args).env_remove("VIGIL_HOME");
     for (k, v) in env {
         c.env(k, v);
@@ -49,7 +48,7 @@ fn assert_one_error_line(o: &Output) {
 
 /// Start `vigil ARGS...` without waiting, stdout and stderr captured.
 fn start(args: &[&str]) -> std::process::Child {
-    Command::new(VIGIL)
+    Command::new(common::bins::vigil())
         .args(args)
         .env_remove("VIGIL_HOME")
         .stdout(std::process::Stdio::piped())
@@ -84,14 +83,7 @@ fn assert_error_object(v: &Value, kind: &str, exit_code: i64) {
 }
 
 fn fixture() -> Option<std::path::PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/reports/04-torture-confession-ru.json");
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("SKIP: {} is absent; using a built-in report", p.display());
-        None
-    }
+    common::fixtures_dir().map(|d| d.join("04-torture-confession-ru.json"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,7 +213,9 @@ async fn the_commands_named_in_the_issue_work_as_written() {
 
 #[test]
 fn demo_runs_end_to_end() {
-    let o = run(&["demo"], &[]);
+    // The relay program this test run built (the demo would also find it beside vigil).
+    let relay = common::bins::vigil_relay().to_str().expect("utf8");
+    let o = run(&["demo"], &[("VIGIL_RELAY_BIN", relay)]);
     assert!(
         o.status.success(),
         "demo failed: {}",

@@ -45,8 +45,8 @@ async fn shutdown_finishes_an_in_flight_deposit_and_drops_an_abandoned_one() {
     let (k, m) = registered(&relay).await;
     let env = envelope();
 
-    let ep = common::raw_endpoint("127.0.0.1", relay.fingerprint());
-    let conn = common::connect(&ep, addr).await.unwrap();
+    let ep = common::raw::raw_endpoint("127.0.0.1", relay.fingerprint());
+    let conn = common::raw::connect(&ep, addr).await.unwrap();
     // Deposit 1: half the frame now, the rest after shutdown has begun.
     let frame = deposit_frame(m, 1, &env);
     let (mut send1, mut recv1) = conn.open_bi().await.unwrap();
