@@ -53,7 +53,10 @@ pub fn fixture_files() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     v.sort();
-    assert!(!v.is_empty(), "no fixture reports (*.json) in the fixtures directory");
+    assert!(
+        !v.is_empty(),
+        "no fixture reports (*.json) in the fixtures directory"
+    );
     v
 }
 

@@ -50,7 +50,7 @@ impl RelayChild {
         let log = std::fs::File::create(log_file)
             .with_context(|| format!("cannot create {}", log_file.display()))?;
         let mut cmd = Command::new(&program);
-        cmd.arg("serve").arg("--data").arg(data_dir).args([
+        cmd.args(["serve", "--data"]).arg(data_dir).args([
             "--listen",
             "127.0.0.1:0",
             "--ready-json",
