@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 use vigil_client::home::Home;
 use vigil_client::relay::{Deposited, RelayClient};
@@ -244,31 +244,4 @@ async fn killed_between_stored_and_removal_the_retry_is_recognised_as_a_repeat()
         "exactly one copy"
     );
     relay.shutdown().await.expect("shutdown");
-}
-
-/// `--retry-for` and `--no-retry` are accepted by both commands and conflict with each other.
-#[test]
-fn retry_flags_parse() {
-    let run = |args: &[&str]| -> Output {
-        Command::new(common::bins::vigil())
-            .args(args)
-            .output()
-            .expect("run vigil")
-    };
-    let o = run(&["outbox", "flush", "--retry-for", "1m", "--no-retry"]);
-    assert_eq!(
-        o.status.code(),
-        Some(2),
-        "conflicting flags are a usage error"
-    );
-    let o = run(&["outbox", "flush", "--retry-for", "soon"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("not a duration"));
-    let o = run(&["report", "send", "--help"]);
-    let help = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        help.contains("--retry-for")
-            && help.contains("--no-retry")
-            && help.contains("--stall-timeout")
-    );
 }

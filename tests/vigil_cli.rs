@@ -163,12 +163,6 @@ async fn the_commands_named_in_the_issue_work_as_written() {
         let o = run(&["--home", &ngo, "inbox", "show", "ffffffff", "--json"], &[]);
         assert_eq!(o.status.code(), Some(1));
         assert_error_object(&json_lines(&o)[0], "not_found", 1);
-        let o = run(&["--home", &ngo, "no-such-command"], &[]);
-        assert_eq!(o.status.code(), Some(2), "usage errors exit 2");
-        assert!(o.stdout.is_empty(), "no JSON without --json");
-        let o = run(&["--home", &ngo, "no-such-command", "--json"], &[]);
-        assert_eq!(o.status.code(), Some(2), "usage errors exit 2");
-        assert_error_object(&json_lines(&o)[0], "usage", 2);
     })
     .await
     .expect("blocking part");

@@ -3,7 +3,9 @@
 //! Cargo tells a test where its own package's programs are (`CARGO_BIN_EXE_*`), but these live
 //! in other packages. A test binary sits in `target/<profile>/deps/`, so the programs are
 //! expected in `target/<profile>/`: `cargo test --workspace` builds them before running any
-//! test. When one is missing, or older than a source file it is built from (as after
+//! test (cargo builds a package's programs for `cargo test` only when that package has
+//! integration tests of its own: `client/tests/usage.rs` and `server/tests/` are why both are
+//! built). When one is missing, or older than a source file it is built from (as after
 //! `cargo test -p vigil-e2e` following a change to the client), they are built first with
 //! `$CARGO build -p vigil-client -p vigil-relay --bins` (with the test's profile), once per test
 //! process, so a test never runs a stale program.
@@ -50,8 +52,8 @@ fn modified(p: &Path) -> Option<SystemTime> {
     p.metadata().and_then(|m| m.modified()).ok()
 }
 
-/// When the newest file the two programs are built from changed: the workspace's manifests and
-/// lock file, and the sources of the crates they contain.
+/// When the newest source file the two programs are built from changed (the same mtimes cargo
+/// compares; a manifest edit alone need not rebuild them).
 fn newest_source() -> SystemTime {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut newest = SystemTime::UNIX_EPOCH;
@@ -59,15 +61,6 @@ fn newest_source() -> SystemTime {
         .iter()
         .map(|d| root.join(d))
         .collect();
-    for f in [
-        "Cargo.toml",
-        "Cargo.lock",
-        "client/Cargo.toml",
-        "server/Cargo.toml",
-        "fs/Cargo.toml",
-    ] {
-        newest = newest.max(modified(&root.join(f)).unwrap_or(SystemTime::UNIX_EPOCH));
-    }
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
             let p = e.path();
