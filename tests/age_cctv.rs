@@ -5,11 +5,12 @@
 //! released (even before a later failure) matches `payload` (empty when absent).
 
 use std::io::Read;
-use std::path::Path;
 
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 use vigil_core::age::{self, limits::MAX_SCRYPT_WORK_FACTOR, x25519::Identity, AgeError};
+
+mod common;
 
 struct Vector {
     expect: String,
@@ -159,11 +160,10 @@ fn run(v: &Vector) -> Result<(String, Vec<u8>), String> {
 
 #[test]
 fn cctv_vectors() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/age/testdata");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        println!("SKIPPED: CCTV vectors not found at {}", dir.display());
+    let Some(dir) = common::shared::dir("vectors/age/testdata", "CCTV age vectors") else {
         return;
     };
+    let entries = std::fs::read_dir(&dir).expect("read the CCTV vectors");
     let mut names: Vec<_> = entries
         .filter_map(|e| e.ok())
         .map(|e| e.path())
@@ -222,4 +222,19 @@ fn cctv_vectors() {
     );
     assert!(ran > 0, "no vectors ran");
     assert!(failures.is_empty(), "{} vectors mismatched", failures.len());
+}
+
+/// The policy for `../shared`: present, it is used; absent, a visible `SKIPPED` line locally and
+/// a failure under `CI=true`, so CI cannot pass without the vectors.
+#[test]
+fn a_missing_shared_directory_fails_under_ci_and_is_skipped_visibly_elsewhere() {
+    use common::shared::require;
+    let absent = std::env::temp_dir().join("vigil-test-no-such-shared-dir");
+    let what = "the CI policy self-test (this line is expected)";
+    assert_eq!(require(absent.clone(), what, None), None);
+    assert_eq!(require(absent.clone(), what, Some("false")), None);
+    let under_ci = std::panic::catch_unwind(|| require(absent.clone(), what, Some("true")));
+    assert!(under_ci.is_err(), "a missing directory fails under CI=true");
+    let present = std::env::temp_dir();
+    assert_eq!(require(present.clone(), what, Some("true")), Some(present));
 }

@@ -7,7 +7,7 @@
 //! multiples of the named limits in `src/wire/limits.rs`, `src/age/limits.rs`, `src/card.rs`
 //! and `src/report.rs`, independent of what the input *claims* its length is.
 //!
-//! Run longer than CI does with `VIGIL_FUZZ_CASES=1000000 cargo test --release --test parser_bounds`.
+//! Run longer than CI does with `VIGIL_FUZZ_CASES=1000000 cargo test --release -p vigil-e2e --test parser_bounds`.
 //! This file has one test on purpose: the heap cap is process-wide.
 
 use cap::Cap;
@@ -88,16 +88,29 @@ fn decoders_stay_within_their_memory_budgets() {
             });
         }
     }
-    // Valid frames, mutated: the decoders borrow, so the budget is a small constant plus the
-    // items vector (at most MAX_ITEMS_PER_FETCH entries).
-    let deposit = wire::Request::Deposit {
+    // Valid frames, mutated: the budget is a small constant plus the items vector (at most
+    // MAX_ITEMS_PER_FETCH entries) and copies of envelopes the input actually holds.
+    let deposit = wire::deposit::Deposit {
         mailbox: vigil_core::ids::MailboxId([1; 32]),
         deposit_id: vigil_core::ids::DepositId([2; 16]),
-        envelope: &[7u8; 300],
+        envelope_len: 300,
     }
-    .encode()
+    .frame_with(&[7u8; 300])
     .expect("encode");
-    let frames: Vec<Vec<u8>> = vec![deposit, wire::Request::Challenge.encode().expect("encode")];
+    let items = wire::encode(&wire::fetch::Items {
+        items: (0..3u8)
+            .map(|i| wire::fetch::Item {
+                id: vigil_core::ids::ItemId([i; 16]),
+                envelope: vec![i; 100],
+            })
+            .collect(),
+    })
+    .expect("encode");
+    let frames: Vec<Vec<u8>> = vec![
+        deposit,
+        items,
+        wire::encode(&wire::challenge::Challenge).expect("encode"),
+    ];
     for i in 0..n {
         let base = &frames[i % frames.len()];
         let input = if i % 3 == 0 {
@@ -108,8 +121,8 @@ fn decoders_stay_within_their_memory_budgets() {
             mutate(&mut rng, base)
         };
         bounded(64 * 1024, || {
-            let _ = wire::decode_request(&input);
-            let _ = wire::decode_response(&input);
+            let _ = wire::decode_request_frame(&input);
+            let _ = wire::decode_response_frame(&input);
         });
     }
 

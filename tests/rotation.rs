@@ -274,3 +274,44 @@ async fn set_relay_refuses_nonsense() {
     );
     relay.shutdown().await.expect("shutdown");
 }
+
+/// The operator's side seen from a client: after `cert promote` and a restart, the relay serves
+/// the next certificate; a client pinning only the old one is refused, one pinning both gets in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promoted_certificate_is_served_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("relay");
+    let config = vigil_relay::RelayConfig::new(&data, "127.0.0.1:0".parse().unwrap());
+    let relay = vigil_relay::start(config.clone()).await.unwrap();
+    let a = relay.fingerprint();
+    let next = vigil_relay::cert::rotate(&data, false).unwrap();
+    assert!(next.created);
+    // The running relay still serves only A.
+    let addr = relay.local_addr().to_string();
+    vigil_client::relay::RelayClient::connect(&addr, &a)
+        .await
+        .expect("current certificate still served")
+        .close()
+        .await;
+    relay.shutdown().await.unwrap();
+
+    let p = vigil_relay::cert::promote(&data).unwrap();
+    assert_eq!(p.old, Some(a));
+    assert_eq!(p.current, next.next);
+    let config = vigil_relay::RelayConfig::new(&data, addr.parse().unwrap());
+    let relay = vigil_relay::start(config).await.unwrap();
+    assert_eq!(relay.fingerprint(), next.next);
+    match vigil_client::relay::RelayClient::connect(&addr, &a).await {
+        Err(vigil_client::relay::RelayError::FingerprintMismatch { got, .. }) => {
+            assert_eq!(got, next.next)
+        }
+        Err(e) => panic!("expected a mismatch, got {e}"),
+        Ok(_) => panic!("old pin accepted after promote"),
+    }
+    vigil_client::relay::RelayClient::connect_pinned(&addr, &[a, next.next])
+        .await
+        .expect("a card pinning both is accepted")
+        .close()
+        .await;
+    relay.shutdown().await.unwrap();
+}

@@ -1,12 +1,9 @@
 //! Shared plumbing: child processes, /proc memory readings, bare QUIC configs, statistics.
 
 use anyhow::{anyhow, bail, Context, Result};
-use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use quinn::crypto::rustls::QuicServerConfig;
 use quinn::{IdleTimeout, TransportConfig, VarInt};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -201,61 +198,13 @@ pub fn say(word: &str, v: &serde_json::Value) {
     let _ = out.flush();
 }
 
-/// Accepts any server certificate but still checks the handshake signature. For the bench's
-/// own loopback connections only: the anchor server's throwaway certificate and, for idle
-/// connections, the relay's (whose pinning the real client already does).
-#[derive(Debug)]
-struct AnyCert(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCert {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("TLS 1.2 is not used".into()))
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 /// A quinn client config with `alpn`, TLS 1.3, keep-alives every 5 s (so idle connections
-/// stay open under any server idle timeout above that).
+/// stay open under any server idle timeout above that). It accepts any server certificate (the
+/// client's own verifier in its bench-only `unpinned` mode; the handshake signature is still
+/// checked): for the bench's own loopback connections only, to the anchor server's throwaway
+/// certificate and, for idle connections, to the relay (whose pinning the real client does).
 pub fn client_config(alpn: &[u8]) -> Result<quinn::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![alpn.to_vec()];
-    let quic = QuicClientConfig::try_from(tls)?;
-    let mut cc = quinn::ClientConfig::new(Arc::new(quic));
+    let mut cc = vigil_client::relay::tls::unpinned_quic_client_config(alpn)?;
     let mut t = TransportConfig::default();
     t.keep_alive_interval(Some(Duration::from_secs(5)));
     t.max_idle_timeout(Some(IdleTimeout::try_from(Duration::from_secs(120))?));

@@ -2,22 +2,25 @@
 
 use clap::Parser;
 use std::process::ExitCode;
+use vigil_client::failure::{Failure, Family};
 use vigil_client::{cli::Cli, commands, exit};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            };
             let _ = e.print();
-            return ExitCode::from(code);
+            if !e.use_stderr() {
+                return ExitCode::from(exit::OK); // --help, --version
+            }
+            if std::env::args_os().any(|a| a == "--json") {
+                println!("{}", Failure::usage(&e.to_string()).to_json());
+            }
+            return ExitCode::from(exit::USAGE);
         }
     };
     let json = cli.json;
+    let family = Family::of(&cli.command);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -31,19 +34,15 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(err) => {
-            let code = vigil_client::exit_code_for(&err);
             if is_broken_pipe(&err) {
                 return ExitCode::from(exit::OK);
             }
-            let line = format!("{err:#}").replace('\n', " ");
-            eprintln!("error: {line}");
+            let failure = Failure::from_error(&err, family);
+            eprintln!("error: {}", failure.line());
             if json {
-                println!(
-                    "{}",
-                    serde_json::json!({"type": "error", "error": line, "exit_code": code})
-                );
+                println!("{}", failure.to_json());
             }
-            ExitCode::from(code)
+            ExitCode::from(failure.exit_code)
         }
     }
 }

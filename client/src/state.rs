@@ -1,6 +1,7 @@
 //! Reporter and NGO state kept under the home directory: keys, contacts, outbox, inbox.
 
-use crate::home::{read_limited, sync_dir, write_atomic, write_new, Home};
+use crate::failure::NotFound;
+use crate::home::{Home, PRIVATE};
 use anyhow::{bail, Context, Result};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -13,6 +14,7 @@ use vigil_core::card::{RecipientCard, MAX_CARD_LEN};
 use vigil_core::envelope::MAX_INNER_LEN;
 use vigil_core::ids::{CertFingerprint, DepositId, MailboxId};
 use vigil_core::keys::SigningSecret;
+use vigil_fs::{read_limited, remove_durably, write_atomic, write_new};
 use zeroize::Zeroizing;
 
 /// Largest key file read: a handful of lines.
@@ -33,7 +35,7 @@ pub fn reporter_key(home: &Home) -> Result<SigningSecret> {
         return read_secret_hex(&p);
     }
     let k = SigningSecret::generate(&mut rand::rngs::OsRng);
-    write_new(&p, k.to_hex_secret().as_bytes(), true)?;
+    write_new(&p, k.to_hex_secret().as_bytes(), PRIVATE)?;
     Ok(k)
 }
 
@@ -75,7 +77,7 @@ pub fn contact_by_name(home: &Home, name: &str) -> Result<Contact> {
         .filter(|c| c.card.name.to_lowercase() == wanted)
         .collect();
     match matching.len() {
-        0 => bail!("no contact named \"{name}\"; add the NGO's card with `vigil contact add CARD_FILE` (see `vigil contact list`)"),
+        0 => Err(NotFound(format!("no contact named \"{name}\"; add the NGO's card with `vigil contact add CARD_FILE` (see `vigil contact list`)")).into()),
         1 => Ok(matching.remove(0)),
         _ => bail!("several contacts are named \"{name}\"; remove the stale one from the contacts directory"),
     }
@@ -181,7 +183,7 @@ impl OutboxItem {
     /// Store (or update) durably.
     pub fn save(&self, home: &Home) -> Result<()> {
         let bytes = serde_json::to_vec(self)?;
-        write_atomic(&self.path(home)?, &bytes, true)
+        Ok(write_atomic(&self.path(home)?, &bytes, PRIVATE)?)
     }
 
     /// Update the stored copy (its attempt count) unless it left the outbox meanwhile (another
@@ -196,16 +198,7 @@ impl OutboxItem {
     /// Remove after the relay confirmed it stored the envelope. Already gone is fine: another
     /// `vigil` process delivered the same item (same deposit id, so the relay kept one copy).
     pub fn remove(&self, home: &Home) -> Result<()> {
-        let p = self.path(home)?;
-        match fs::remove_file(&p) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e).with_context(|| format!("cannot remove {}", p.display())),
-        }
-        if let Some(d) = p.parent() {
-            sync_dir(d);
-        }
-        Ok(())
+        Ok(remove_durably(&self.path(home)?)?)
     }
 }
 
@@ -288,10 +281,11 @@ impl Ngo {
     pub fn load(home: &Home) -> Result<Self> {
         let p = home.path("ngo/ngo.json");
         if !p.exists() {
-            bail!(
+            return Err(NotFound(format!(
                 "no NGO inbox in {}; create one with `vigil ngo init` or pass the right --home",
                 home.root().display()
-            );
+            ))
+            .into());
         }
         let config: NgoConfig = serde_json::from_slice(&read_limited(&p, 1024 * 1024)?)
             .context("ngo/ngo.json is damaged")?;
@@ -310,23 +304,23 @@ impl Ngo {
         write_new(
             &home.path("ngo/identity.key"),
             ngo.identity.to_hex_secret().as_bytes(),
-            true,
+            PRIVATE,
         )?;
         write_new(
             &home.path("ngo/mailbox.key"),
             ngo.mailbox_key.to_hex_secret().as_bytes(),
-            true,
+            PRIVATE,
         )?;
         ngo.save_config(home)
     }
 
     /// Save settings.
     pub fn save_config(&self, home: &Home) -> Result<()> {
-        write_atomic(
+        Ok(write_atomic(
             &home.path("ngo/ngo.json"),
             &serde_json::to_vec_pretty(&self.config)?,
-            false,
-        )
+            PRIVATE,
+        )?)
     }
 
     /// Staff identities held on this machine.
@@ -367,7 +361,7 @@ impl Ngo {
             id.to_public(),
             secrecy::ExposeSecret::expose_secret(&secret)
         ));
-        write_new(&dir.join(&file), text.as_bytes(), true)?;
+        write_new(&dir.join(&file), text.as_bytes(), PRIVATE)?;
         Ok(file)
     }
 
@@ -420,13 +414,13 @@ pub fn inbox_store(home: &Home, envelope: &[u8], rejected: Option<&str>) -> Resu
     } else {
         home.dir("inbox")?
     };
-    write_atomic(&dir.join(format!("{id}.age")), envelope, true)?;
+    write_atomic(&dir.join(format!("{id}.age")), envelope, PRIVATE)?;
     let meta =
         serde_json::json!({"received_at": crate::home::now_unix(), "rejected_because": rejected});
     write_atomic(
         &dir.join(format!("{id}.json")),
         meta.to_string().as_bytes(),
-        true,
+        PRIVATE,
     )?;
     Ok(id)
 }
@@ -468,7 +462,10 @@ pub fn inbox_read(home: &Home, id_prefix: &str) -> Result<(String, Vec<u8>)> {
         .filter(|id| id.starts_with(&wanted))
         .collect();
     match matches.as_slice() {
-        [] => bail!("no report with id {id_prefix} in this inbox; see `vigil inbox list`"),
+        [] => Err(NotFound(format!(
+            "no report with id {id_prefix} in this inbox; see `vigil inbox list`"
+        ))
+        .into()),
         [id] => {
             let bytes = read_limited(&home.path("inbox").join(format!("{id}.age")), MAX_ITEM_FILE)?;
             Ok((id.clone(), bytes))

@@ -67,6 +67,18 @@ impl ConfigArgs {
     }
 }
 
+/// `serve`: the configuration, and how to tell a supervisor that the relay is up.
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Once listening, print one JSON line on stdout for the process that started this one:
+    /// `{"type":"ready","addr":"IP:PORT","fingerprint":"HEX"}` (the bound address, useful with
+    /// port 0, and the certificate's SHA-256 fingerprint). Nothing else goes to stdout.
+    #[arg(long)]
+    ready_json: bool,
+}
+
 /// Only what finds the data directory.
 #[derive(Args)]
 struct DataArgs {
@@ -99,7 +111,7 @@ enum Command {
         after_help = "Examples:\n  vigil-relay serve --data /var/lib/vigil-relay --listen 0.0.0.0:4433\n  \
                             vigil-relay serve --config /etc/vigil-relay.toml --max-connections 512"
     )]
-    Serve(Box<ConfigArgs>),
+    Serve(Box<ServeArgs>),
     /// Validate the configuration (file, environment, flags) and print the effective one.
     CheckConfig(Box<ConfigArgs>),
     /// Print counts and sizes of a running relay (from DATA/stats.json; no ids, no addresses).
@@ -262,7 +274,8 @@ fn run(command: Command) -> Result<ExitCode> {
             });
         }
         Command::Serve(args) => {
-            let config = args.resolve()?;
+            let config = args.config.resolve()?;
+            let ready_json = args.ready_json;
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -271,6 +284,9 @@ fn run(command: Command) -> Result<ExitCode> {
                 let relay = vigil_relay::start(config).await?;
                 eprintln!("vigil-relay listening on {}", relay.local_addr());
                 eprintln!("certificate fingerprint: {}", relay.fingerprint());
+                if ready_json {
+                    announce_ready(relay.local_addr(), relay.fingerprint())?;
+                }
                 wait_for_signal().await?;
                 eprintln!("shutting down");
                 relay.shutdown().await
@@ -332,6 +348,20 @@ fn print_stats(s: &vigil_relay::RelayStats) {
     for (code, n) in &s.refused {
         println!("refused {code:<14}{n}");
     }
+}
+
+/// The `--ready-json` line, flushed at once: the parent is waiting for it.
+fn announce_ready(addr: SocketAddr, fingerprint: vigil_core::ids::CertFingerprint) -> Result<()> {
+    use std::io::Write;
+    let line = serde_json::json!({
+        "type": "ready",
+        "addr": addr.to_string(),
+        "fingerprint": fingerprint.to_string(),
+    });
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .context("cannot write the ready line on stdout")
 }
 
 async fn wait_for_signal() -> Result<()> {

@@ -134,6 +134,7 @@ fn check_config_layers_flags_over_env_over_file_and_names_bad_keys() {
 #[cfg(unix)]
 #[test]
 fn stats_and_health_work_while_serving_and_report_a_clean_stop() {
+    use std::io::Read;
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(BIN)
         .args([
@@ -144,9 +145,11 @@ fn stats_and_health_work_while_serving_and_report_a_clean_stop() {
             "1",
             "--log-format",
             "json",
+            "--ready-json",
             "--data",
         ])
         .arg(dir.path())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -165,6 +168,20 @@ fn stats_and_health_work_while_serving_and_report_a_clean_stop() {
         }
     }
     assert!(saw_json, "json log lines");
+    // --ready-json: one line on stdout saying where the relay listens and who it is.
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut ready = String::new();
+    stdout.read_line(&mut ready).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&ready).unwrap();
+    assert_eq!(v["type"], "ready", "{ready}");
+    let addr: std::net::SocketAddr = v["addr"].as_str().unwrap().parse().unwrap();
+    assert!(addr.ip().is_loopback() && addr.port() != 0, "{ready}");
+    assert_eq!(
+        v["fingerprint"],
+        vigil_relay::fingerprint_of_data_dir(dir.path())
+            .unwrap()
+            .to_string()
+    );
     let health = || {
         Command::new(BIN)
             .args(["health", "--data"])
@@ -197,6 +214,9 @@ fn stats_and_health_work_while_serving_and_report_a_clean_stop() {
         .unwrap();
     assert!(status.success());
     assert!(child.wait().unwrap().success());
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert!(rest.is_empty(), "only the ready line on stdout: {rest}");
     let out = health();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("stopped"));

@@ -72,6 +72,9 @@ pub trait IsRequest: Framed {
 pub trait IsResponse: Framed {
     /// Its place in the table.
     const TYPE: ResponseType;
+
+    /// This response out of the union, or the union back if it holds another.
+    fn from_response(r: Response) -> Result<Self, Response>;
 }
 
 /// The frame of `m`: header (with the whole body's length) and head. For a deposit the sender
@@ -221,7 +224,15 @@ macro_rules! frames {
                 type Answer = $module::$Resp;
             }
             impl Framed for $module::$Resp { const TYPE_BYTE: u8 = $resp_byte; }
-            impl IsResponse for $module::$Resp { const TYPE: ResponseType = ResponseType::$Resp; }
+            impl IsResponse for $module::$Resp {
+                const TYPE: ResponseType = ResponseType::$Resp;
+                fn from_response(r: Response) -> Result<Self, Response> {
+                    match r {
+                        Response::$Resp(m) => Ok(m),
+                        other => Err(other),
+                    }
+                }
+            }
         )*
 
         /// Any request, decoded from its head (a deposit's envelope is not part of it).
@@ -286,6 +297,16 @@ crate::for_each_exchange!(frames);
 
 impl Framed for refusal::Refusal {
     const TYPE_BYTE: u8 = ERROR_TYPE;
+}
+
+impl IsResponse for refusal::Refusal {
+    const TYPE: ResponseType = ResponseType::Error;
+    fn from_response(r: Response) -> Result<Self, Response> {
+        match r {
+            Response::Error(m) => Ok(m),
+            other => Err(other),
+        }
+    }
 }
 
 /// Check the header of a frame sent by a client: the version, a known request type (a response

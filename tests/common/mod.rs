@@ -2,6 +2,10 @@
 //! the same command-line entry point the `vigil` program uses.
 #![allow(dead_code)]
 
+pub mod bins;
+pub mod raw;
+pub mod shared;
+
 use std::path::{Path, PathBuf};
 use vigil_client::cli::Cli;
 use vigil_client::commands;
@@ -33,21 +37,12 @@ pub async fn vigil_ok(args: &[&str]) {
     }
 }
 
-/// The shared fixtures directory, or None (tests then skip with a message).
+/// The shared fixture reports, or None (see [`shared::dir`]: a failure under `CI=true`).
 pub fn fixtures_dir() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/reports");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!(
-            "SKIP: {} is absent; fixture-based checks are skipped",
-            p.display()
-        );
-        None
-    }
+    shared::dir("fixtures/reports", "fixture-based checks")
 }
 
-/// Sorted fixture files.
+/// Sorted fixture files; empty only when the directory is absent (and not under CI).
 pub fn fixture_files() -> Vec<PathBuf> {
     let Some(dir) = fixtures_dir() else {
         return Vec::new();
@@ -58,6 +53,10 @@ pub fn fixture_files() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     v.sort();
+    assert!(
+        !v.is_empty(),
+        "no fixture reports (*.json) in the fixtures directory"
+    );
     v
 }
 

@@ -30,7 +30,11 @@ pub struct Ceiling {
 type Waiter = oneshot::Sender<Result<(), String>>;
 
 /// Group commit on a thread of its own, as the relay's store does it.
-fn committer(db: sled::Db, log: std::fs::File, flushes: Arc<std::sync::atomic::AtomicU64>) -> mpsc::Sender<Waiter> {
+fn committer(
+    db: sled::Db,
+    log: std::fs::File,
+    flushes: Arc<std::sync::atomic::AtomicU64>,
+) -> mpsc::Sender<Waiter> {
     let (tx, mut rx) = mpsc::channel::<Waiter>(1024);
     std::thread::spawn(move || {
         while let Some(first) = rx.blocking_recv() {
@@ -53,7 +57,12 @@ fn committer(db: sled::Db, log: std::fs::File, flushes: Arc<std::sync::atomic::A
 
 /// Serve one connection's streams: read the deposit frame whole, insert it, wait for the
 /// commit, answer Stored.
-async fn serve(conn: quinn::Connection, db: sled::Db, commit: mpsc::Sender<Waiter>, stored: Arc<Vec<u8>>) -> Result<()> {
+async fn serve(
+    conn: quinn::Connection,
+    db: sled::Db,
+    commit: mpsc::Sender<Waiter>,
+    stored: Arc<Vec<u8>>,
+) -> Result<()> {
     loop {
         let (mut send, mut recv) = conn.accept_bi().await?;
         let (db, commit, stored) = (db.clone(), commit.clone(), stored.clone());
@@ -75,7 +84,12 @@ async fn serve(conn: quinn::Connection, db: sled::Db, commit: mpsc::Sender<Waite
 }
 
 /// `clients` closed-loop clients deposit `count` envelopes into the ceiling server.
-pub async fn ceiling(clients: usize, count: usize, envelope: Arc<Vec<u8>>, mailboxes: &[MailboxId]) -> Result<Ceiling> {
+pub async fn ceiling(
+    clients: usize,
+    count: usize,
+    envelope: Arc<Vec<u8>>,
+    mailboxes: &[MailboxId],
+) -> Result<Ceiling> {
     let dir = tempfile::tempdir()?;
     let config = relay_config(dir.path(), clients + 64);
     let identity = vigil_relay::cert::load_or_create(dir.path())?;

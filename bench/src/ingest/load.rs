@@ -14,7 +14,11 @@ use vigil_core::ids::{CertFingerprint, MailboxId};
 /// Connect `n` clients, 32 handshakes at a time. A handshake that fails to get through (its
 /// packets can be dropped when loopback bursts overflow a socket's receive buffer on a loaded
 /// machine) is tried again, up to twice per client.
-pub(super) async fn connect_many(addr: &str, fp: &CertFingerprint, n: usize) -> Result<Vec<Arc<RelayClient>>> {
+pub(super) async fn connect_many(
+    addr: &str,
+    fp: &CertFingerprint,
+    n: usize,
+) -> Result<Vec<Arc<RelayClient>>> {
     let mut out = Vec::with_capacity(n);
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..n {
@@ -90,7 +94,11 @@ pub(super) async fn fetch_time(client: &RelayClient, key: &SigningKey, reps: usi
 /// Open loop: request `i` is due at `start + i / rate`, whether or not earlier ones
 /// finished; its latency runs from when it was due (so queueing delay counts). `request(i)`
 /// makes the request. Returns (p50, p99, max) in ms and the achieved rate.
-pub(super) async fn open_loop<F, Fut>(rate: f64, secs: f64, request: F) -> Result<(f64, f64, f64, f64)>
+pub(super) async fn open_loop<F, Fut>(
+    rate: f64,
+    secs: f64,
+    request: F,
+) -> Result<(f64, f64, f64, f64)>
 where
     F: Fn(usize) -> Fut,
     Fut: std::future::Future<Output = Result<()>> + Send + 'static,
@@ -156,4 +164,3 @@ pub(super) async fn open_loop_raw_quinn(s: &Sizes, envelope: Arc<Vec<u8>>) -> Re
     server.stop().await?;
     Ok((p50, p99))
 }
-

@@ -143,4 +143,3 @@ pub async fn raw_quinn_ingest(
         server_cpu_secs: scpu,
     })
 }
-

@@ -203,4 +203,3 @@ fn transaction4(trees: &[sled::Tree; 4], key: &[u8; 48], env: &[u8]) -> Result<(
         });
     r.map_err(|e| anyhow!("sled transaction failed: {e:?}"))
 }
-

@@ -2,10 +2,10 @@
 
 use super::Ctx;
 use crate::cli::CardShowArgs;
-use crate::home::read_limited;
 use anyhow::{Context, Result};
 use serde_json::json;
 use vigil_core::card::{RecipientCard, MAX_CARD_LEN};
+use vigil_fs::read_limited;
 
 /// Render `text` as a QR code with half-height block characters (two modules per character
 /// cell), dark modules drawn as spaces on a light background so phones scan it from dark
@@ -29,9 +29,11 @@ pub fn show(ctx: &Ctx, a: CardShowArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| ctx.home.path("ngo/card.txt"));
     if a.file.is_none() && !path.exists() {
-        anyhow::bail!(
+        return Err(crate::failure::NotFound(
             "this home has no NGO card; pass a card file, or create an inbox with `vigil ngo init`"
-        );
+                .into(),
+        )
+        .into());
     }
     let text = String::from_utf8(read_limited(&path, MAX_CARD_LEN as u64)?)
         .context("card file is not text")?;

@@ -2,12 +2,13 @@
 
 use super::Ctx;
 use crate::cli::ContactAddArgs;
-use crate::home::{read_limited, write_atomic};
+use crate::home::PRIVATE;
 use crate::state::{contact_path, contacts};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::io::Read;
 use vigil_core::card::{RecipientCard, MAX_CARD_LEN};
+use vigil_fs::{read_limited, write_atomic};
 
 /// Import a card.
 pub fn add(ctx: &Ctx, a: ContactAddArgs) -> Result<()> {
@@ -54,7 +55,7 @@ pub fn add(ctx: &Ctx, a: ContactAddArgs) -> Result<()> {
     write_atomic(
         &contact_path(&ctx.home, &card)?,
         format!("{}\n", text.trim()).as_bytes(),
-        false,
+        PRIVATE,
     )?;
     let sn = card.safety_number();
     if action == "updated" {

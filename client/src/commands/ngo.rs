@@ -2,7 +2,7 @@
 
 use super::Ctx;
 use crate::cli::{AddStaffArgs, NgoInitArgs, SetRelayArgs};
-use crate::home::{now_unix, read_limited, write_atomic};
+use crate::home::{now_unix, PRIVATE};
 use crate::relay::RelayClient;
 use crate::state::{Ngo, NgoConfig, Staff};
 use anyhow::{bail, Context, Result};
@@ -11,6 +11,7 @@ use vigil_core::age::x25519;
 use vigil_core::card::{RecipientCard, MAX_CARD_LEN};
 use vigil_core::ids::{CertFingerprint, MailboxId};
 use vigil_core::keys::SigningSecret;
+use vigil_fs::{read_limited, write_atomic};
 
 /// Create keys, register the mailbox, write the card.
 pub async fn init(ctx: &Ctx, a: NgoInitArgs) -> Result<()> {
@@ -136,9 +137,9 @@ pub fn add_staff(ctx: &Ctx, a: AddStaffArgs) -> Result<()> {
 /// Store the signed card as this home's current card and, when asked, also at `card_out`.
 fn write_card(ctx: &Ctx, text: &str, card_out: Option<&std::path::Path>) -> Result<()> {
     let line = format!("{text}\n");
-    write_atomic(&ctx.home.path("ngo/card.txt"), line.as_bytes(), false)?;
+    write_atomic(&ctx.home.path("ngo/card.txt"), line.as_bytes(), PRIVATE)?;
     if let Some(p) = card_out {
-        write_atomic(p, line.as_bytes(), false)?;
+        write_atomic(p, line.as_bytes(), PRIVATE)?;
     }
     Ok(())
 }

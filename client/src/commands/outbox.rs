@@ -282,7 +282,7 @@ fn finish(
     );
     match first_error {
         Some(e) => Err(e.context(format!(
-            "{} report copy(ies) wait in the outbox for `vigil outbox flush`",
+            "{} report copy(ies) not delivered yet",
             summary.pending
         ))),
         None => Ok(summary),

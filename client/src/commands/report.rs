@@ -2,7 +2,7 @@
 
 use super::Ctx;
 use crate::cli::{ReportCheckArgs, ReportSendArgs};
-use crate::home::{now_unix, read_limited};
+use crate::home::now_unix;
 use crate::state::{contact_by_name, outbox, reporter_key, OutboxItem};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
@@ -10,6 +10,7 @@ use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::Path;
 use vigil_core::envelope;
 use vigil_core::report::{Report, ReportKind, Urgency, MAX_REPORT_JSON_LEN};
+use vigil_fs::read_limited;
 use zeroize::Zeroizing;
 
 fn read_report(path: &Path) -> Result<Zeroizing<Vec<u8>>> {

@@ -102,12 +102,22 @@ impl FlushCounters {
     }
 }
 
-/// The handle requests use to wait for a commit. The thread ends when the last handle is
-/// dropped.
-#[derive(Clone)]
+/// The handle requests use to wait for a commit. Dropping it ends the thread and waits for it,
+/// so whatever the thread holds (sled's database, and with it the directory's lock) is released
+/// when the store is.
 pub(super) struct Committer {
-    tx: mpsc::Sender<Waiter>,
+    tx: Option<mpsc::Sender<Waiter>>,
+    thread: Option<std::thread::JoinHandle<()>>,
     counters: Arc<FlushCounters>,
+}
+
+impl Drop for Committer {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl Committer {
@@ -118,18 +128,23 @@ impl Committer {
         let (tx, rx) = mpsc::channel(QUEUE);
         let counters = Arc::new(FlushCounters::default());
         let c = counters.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("vigil-store-commit".into())
             .spawn(move || run(rx, &commit, &c))
             .map_err(|e| StoreError::Backend(format!("cannot start the commit thread: {e}")))?;
-        Ok(Self { tx, counters })
+        Ok(Self {
+            tx: Some(tx),
+            thread: Some(thread),
+            counters,
+        })
     }
 
     /// Wait until every write completed before this call is durable.
     pub(super) async fn wait(&self) -> Result<(), StoreError> {
         let stopped = || StoreError::Backend("the store's commit thread has stopped".into());
         let (tx, rx) = oneshot::channel();
-        self.tx.send(tx).await.map_err(|_| stopped())?;
+        let queue = self.tx.as_ref().ok_or_else(stopped)?;
+        queue.send(tx).await.map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())?
     }
 
@@ -244,12 +259,14 @@ mod tests {
     async fn concurrent_waiters_share_commits() {
         let commits = Arc::new(AtomicUsize::new(0));
         let c = commits.clone();
-        let committer = Committer::start(move || {
-            std::thread::sleep(std::time::Duration::from_millis(2));
-            c.fetch_add(1, Ordering::SeqCst);
-            Ok(())
-        })
-        .unwrap();
+        let committer = Arc::new(
+            Committer::start(move || {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                c.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            })
+            .unwrap(),
+        );
         const N: usize = 256;
         let mut tasks = Vec::new();
         for _ in 0..N {

@@ -1,5 +1,9 @@
-//! `vigil demo`: the whole flow in one process, on a relay in a temporary directory, with a
-//! sentence for each step. Nothing leaves this machine: the relay listens on 127.0.0.1.
+//! `vigil demo`: the whole flow on this machine, with a sentence for each step: the reporter and
+//! both NGOs in this process, the relay as its own program (`vigil-relay`, a child process, see
+//! `relay_child`) with its data in a temporary directory. Nothing leaves this machine: the relay
+//! listens on 127.0.0.1.
+
+mod relay_child;
 
 use super::Ctx;
 use crate::cli::{AddStaffArgs, ContactAddArgs, DemoArgs, NgoInitArgs, ReportSendArgs};
@@ -9,7 +13,7 @@ use anyhow::{Context, Result};
 use serde_json::json;
 use std::path::PathBuf;
 
-const BUILTIN_SAMPLE: &str = include_str!("../sample_report.json");
+const BUILTIN_SAMPLE: &str = include_str!("../../sample_report.json");
 
 /// Find a fixture report: the flag, else `../shared/fixtures/reports/` beside the checkout.
 fn pick_report(flag: Option<PathBuf>) -> Option<PathBuf> {
@@ -38,11 +42,13 @@ pub async fn run(args: DemoArgs, out: Output) -> Result<()> {
 
     step(1, "Starting a relay on 127.0.0.1 (sled store and a fresh self-signed certificate in a temporary directory).");
     let relay_dir = root.join("relay");
-    let config = vigil_relay::RelayConfig::new(&relay_dir, "127.0.0.1:0".parse()?);
-    let relay = vigil_relay::start(config).await?;
-    let addr = relay.local_addr().to_string();
-    let fp = relay.fingerprint();
-    out.say(format!("    relay at {addr}, certificate fingerprint {fp}"));
+    let relay = relay_child::RelayChild::start(&relay_dir, &root.join("relay.log"), out).await?;
+    let addr = relay.addr.clone();
+    let fp = relay.fingerprint;
+    out.say(format!(
+        "    relay program {} (a child process), at {addr}, certificate fingerprint {fp}",
+        relay.program.display()
+    ));
 
     let ngo_names = ["Memorial Caucasus desk", "Caucasus Legal Aid (demo)"];
     let mut cards = Vec::new();
@@ -140,7 +146,8 @@ pub async fn run(args: DemoArgs, out: Output) -> Result<()> {
             anyhow::bail!("the relay still holds acknowledged items; this is a bug");
         }
     }
-    relay.shutdown().await?;
+    // Stopped (SIGTERM: the relay flushes its store and exits) before its files are read.
+    relay.stop().await?;
     let title_found = relay_files_contain(&relay_dir, report_title.as_bytes())?;
     out.say(format!(
         "    the report title {} in any file under the relay's data directory",

@@ -1,14 +1,13 @@
 //! The `vigil` program as a person or a script runs it: a real relay on 127.0.0.1 (in this test
 //! process), the real binary in child processes, checking exit codes, stderr and `--json` output.
 
+mod common;
+
 use serde_json::Value;
-use std::path::Path;
 use std::process::{Command, Output};
 
-const VIGIL: &str = env!("CARGO_BIN_EXE_vigil");
-
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(VIGIL);
+    let mut c = Command::new(common::bins::vigil());
     c.args(args).env_remove("VIGIL_HOME");
     for (k, v) in env {
         c.env(k, v);
@@ -47,15 +46,44 @@ fn assert_one_error_line(o: &Output) {
     );
 }
 
+/// Start `vigil ARGS...` without waiting, stdout and stderr captured.
+fn start(args: &[&str]) -> std::process::Child {
+    Command::new(common::bins::vigil())
+        .args(args)
+        .env_remove("VIGIL_HOME")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start vigil")
+}
+
+/// The one `--json` error shape (docs/cli.md).
+fn assert_error_object(v: &Value, kind: &str, exit_code: i64) {
+    let keys: Vec<&str> = v
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        ["type", "error", "kind", "advice", "exit_code"],
+        "{v}"
+    );
+    assert_eq!(v["type"], "error", "{v}");
+    assert_eq!(v["kind"], kind, "{v}");
+    assert_eq!(v["exit_code"], exit_code, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty() && !e.contains('\n')),
+        "{v}"
+    );
+    assert!(v["advice"].is_null() || v["advice"].is_string(), "{v}");
+}
+
 fn fixture() -> Option<std::path::PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/reports/04-torture-confession-ru.json");
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("SKIP: {} is absent; using a built-in report", p.display());
-        None
-    }
+    common::fixtures_dir().map(|d| d.join("04-torture-confession-ru.json"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,26 +162,44 @@ async fn the_commands_named_in_the_issue_work_as_written() {
         assert_one_error_line(&o);
         let o = run(&["--home", &ngo, "inbox", "show", "ffffffff", "--json"], &[]);
         assert_eq!(o.status.code(), Some(1));
-        assert_eq!(json_lines(&o)[0]["type"], "error");
-        let o = run(&["--home", &ngo, "no-such-command"], &[]);
-        assert_eq!(o.status.code(), Some(2), "usage errors exit 2");
+        assert_error_object(&json_lines(&o)[0], "not_found", 1);
     })
     .await
     .expect("blocking part");
 
     relay.shutdown().await.expect("shutdown");
 
-    // With the relay gone, sending queues the report and exits with the "unreachable" code.
+    // With the relay gone, sending queues the report and exits with the "unreachable" code, and
+    // the NGO's fetch fails with the same code but its own advice. Both wait for the connect
+    // timeout, so they run side by side.
     let rep2 = rep.clone();
     let root3 = root.to_path_buf();
     tokio::task::spawn_blocking(move || {
         let p = root3.join("r2.json");
         std::fs::write(&p, r#"{"kind":"threat","urgency":"urgent","title":"t","occurred_at":"2024-01-01","narrative":"n"}"#).expect("write");
-        let o = run(&["--home", &rep2, "report", "send", "--to", "Memorial Caucasus desk", "--file", p.to_str().expect("utf8")], &[]);
+        let fetch = start(&["--home", &ngo, "inbox", "fetch", "--json"]);
+        let o = run(&["--home", &rep2, "report", "send", "--to", "Memorial Caucasus desk", "--file", p.to_str().expect("utf8"), "--json"], &[]);
         assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
         assert_one_error_line(&o);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(stderr.contains("stays in the outbox"), "reporter advice: {stderr}");
+        let error = json_lines(&o).pop().expect("an error object");
+        assert_error_object(&error, "relay_unreachable", 3);
+        assert!(error["advice"].as_str().is_some_and(|a| a.contains("outbox")), "{error}");
         let listed = json_lines(&ok(&["--home", &rep2, "outbox", "list", "--json"]));
         assert_eq!(listed.len(), 1, "the report waits in the outbox");
+
+        let o = fetch.wait_with_output().expect("inbox fetch");
+        assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_one_error_line(&o);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!stderr.contains("outbox"), "no reporter advice for an NGO: {stderr}");
+        assert!(stderr.contains("stay at the relay until fetched"), "NGO advice: {stderr}");
+        let lines = json_lines(&o);
+        assert_eq!(lines.len(), 1, "one object: {lines:?}");
+        assert_error_object(&lines[0], "relay_unreachable", 3);
+        let advice = lines[0]["advice"].as_str().expect("advice");
+        assert!(advice.contains("nothing was lost") && !advice.contains("outbox"), "{advice}");
     })
     .await
     .expect("blocking part");
@@ -161,7 +207,9 @@ async fn the_commands_named_in_the_issue_work_as_written() {
 
 #[test]
 fn demo_runs_end_to_end() {
-    let o = run(&["demo"], &[]);
+    // The relay program this test run built (the demo would also find it beside vigil).
+    let relay = common::bins::vigil_relay().to_str().expect("utf8");
+    let o = run(&["demo"], &[("VIGIL_RELAY_BIN", relay)]);
     assert!(
         o.status.success(),
         "demo failed: {}",

@@ -10,29 +10,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
-use vigil_client::cli::Cli;
 use vigil_client::home::Home;
 use vigil_client::relay::{Deposited, RelayClient};
 use vigil_client::state::{inbox_entries, inbox_id, inbox_read, outbox, Ngo};
 use vigil_relay::{RelayConfig, RelayHandle};
 
-const BIN: &str = env!("CARGO_BIN_EXE_vigil");
+mod common;
+
+use common::vigil_ok;
 const NGO: &str = "Memorial Caucasus desk";
-
-async fn vigil(args: &[&str]) -> anyhow::Result<()> {
-    let mut full = vec!["vigil"];
-    full.extend_from_slice(args);
-    let cli = <Cli as clap::Parser>::try_parse_from(full)?;
-    vigil_client::commands::run(cli).await
-}
-
-async fn vigil_ok(args: &[&str]) {
-    if let Err(e) = vigil(args).await {
-        panic!("vigil {args:?} failed: {e:#}");
-    }
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf8")
@@ -114,7 +102,7 @@ async fn killed_at_random_moments_the_outbox_stays_whole_and_delivers_each_repor
         // Reports of a few sizes, so kills land at every stage: sealing, writing, uploading.
         let len = [400_000, 100, 50_000][i % 3];
         std::fs::write(&file, report(&format!("report {i}"), len)).expect("write");
-        let mut child = Command::new(BIN)
+        let mut child = Command::new(common::bins::vigil())
             .args([
                 "--home",
                 s(&rep),
@@ -256,27 +244,4 @@ async fn killed_between_stored_and_removal_the_retry_is_recognised_as_a_repeat()
         "exactly one copy"
     );
     relay.shutdown().await.expect("shutdown");
-}
-
-/// `--retry-for` and `--no-retry` are accepted by both commands and conflict with each other.
-#[test]
-fn retry_flags_parse() {
-    let run =
-        |args: &[&str]| -> Output { Command::new(BIN).args(args).output().expect("run vigil") };
-    let o = run(&["outbox", "flush", "--retry-for", "1m", "--no-retry"]);
-    assert_eq!(
-        o.status.code(),
-        Some(2),
-        "conflicting flags are a usage error"
-    );
-    let o = run(&["outbox", "flush", "--retry-for", "soon"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("not a duration"));
-    let o = run(&["report", "send", "--help"]);
-    let help = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        help.contains("--retry-for")
-            && help.contains("--no-retry")
-            && help.contains("--stall-timeout")
-    );
 }

@@ -1,0 +1,378 @@
+//! What a failed command tells the person or the script that ran it.
+//!
+//! One line on stderr, `error: WHAT HAPPENED; ADVICE`, and with `--json` one object on stdout:
+//! `{"type":"error","error":...,"kind":...,"advice":...,"exit_code":...}` (`docs/cli.md`).
+//!
+//! Library errors say what happened in words that fit any command ([`RelayError`] does not
+//! know whether a report or an inbox is at stake). The advice comes from the command family
+//! that failed: a relay that cannot be reached means "the report stays in the outbox" to a
+//! reporter and "the reports stay at the relay until fetched" to an NGO.
+
+use crate::cli::Command;
+use crate::exit;
+use crate::relay::RelayError;
+use serde_json::{json, Value};
+
+/// Which group of commands failed; each gives its own advice for the same error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// `report`, `outbox`: a report is on its way out.
+    Reporter,
+    /// `ngo`, `inbox`, `card`: an NGO's inbox.
+    Ngo,
+    /// `contact`: the reporter's address book.
+    Contacts,
+    /// `age`: file encryption.
+    Age,
+    /// `demo`: everything on this machine.
+    Demo,
+}
+
+impl Family {
+    /// The family of a parsed command.
+    pub fn of(command: &Command) -> Self {
+        match command {
+            Command::Report(_) | Command::Outbox(_) => Family::Reporter,
+            Command::Ngo(_) | Command::Inbox(_) | Command::Card(_) => Family::Ngo,
+            Command::Contact(_) => Family::Contacts,
+            Command::Age(_) => Family::Age,
+            Command::Demo(_) => Family::Demo,
+        }
+    }
+}
+
+/// Something the command needs is not there (a contact, a stored report, an NGO inbox). The
+/// message says what is missing and how to get it. Kind `not_found`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotFound(pub String);
+
+/// A failed command, as it is shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// What happened: the error and its causes on one line.
+    pub message: String,
+    /// A stable machine word for scripts (`docs/cli.md` lists them).
+    pub kind: &'static str,
+    /// What to do, from the command family, when the message alone does not say it.
+    pub advice: Option<String>,
+    /// The process exit code (`crate::exit`).
+    pub exit_code: u8,
+}
+
+impl Failure {
+    /// Describe `err`, raised by a command of `family`.
+    pub fn from_error(err: &anyhow::Error, family: Family) -> Self {
+        let message = one_line(&format!("{err:#}"));
+        let (kind, exit_code, advice) = match relay_error(err) {
+            Some(r) => (
+                relay_kind(r),
+                relay_exit_code(r),
+                relay_advice(family, r).map(str::to_string),
+            ),
+            None => (other_kind(err), exit::FAILED, None),
+        };
+        Failure {
+            message,
+            kind,
+            advice,
+            exit_code,
+        }
+    }
+
+    /// A command line that does not parse (clap's error, first line only).
+    pub fn usage(clap_message: &str) -> Self {
+        let first = clap_message.lines().next().unwrap_or_default();
+        Failure {
+            message: one_line(first.strip_prefix("error: ").unwrap_or(first)),
+            kind: "usage",
+            advice: Some("see `vigil --help`".into()),
+            exit_code: exit::USAGE,
+        }
+    }
+
+    /// The one line for stderr, without the `error: ` prefix: what happened, then the advice.
+    pub fn line(&self) -> String {
+        match &self.advice {
+            Some(a) => format!("{}; {a}", self.message),
+            None => self.message.clone(),
+        }
+    }
+
+    /// The `--json` error object. `error` is the same line as on stderr; `advice` repeats the
+    /// advice alone (null when the message already says what to do).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "type": "error",
+            "error": self.line(),
+            "kind": self.kind,
+            "advice": self.advice,
+            "exit_code": self.exit_code,
+        })
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.replace(['\n', '\r'], " ")
+}
+
+fn relay_error(err: &anyhow::Error) -> Option<&RelayError> {
+    err.chain().find_map(|c| c.downcast_ref::<RelayError>())
+}
+
+/// The exit code for an error: relay problems get their own codes so scripts can retry.
+pub fn exit_code_for(err: &anyhow::Error) -> u8 {
+    relay_error(err).map_or(exit::FAILED, relay_exit_code)
+}
+
+/// A relay that could not be reached, a connection lost mid-transfer and a relay that stopped
+/// answering are all worth retrying later: code 3. A relay with the wrong certificate: code 4.
+fn relay_exit_code(e: &RelayError) -> u8 {
+    match e {
+        RelayError::Unreachable { .. } | RelayError::ConnectionLost(_) | RelayError::Timeout(_) => {
+            exit::RELAY_UNREACHABLE
+        }
+        RelayError::FingerprintMismatch { .. } => exit::RELAY_IDENTITY_MISMATCH,
+        _ => exit::FAILED,
+    }
+}
+
+fn relay_kind(e: &RelayError) -> &'static str {
+    match e {
+        RelayError::BadAddress(_) => "bad_relay_address",
+        RelayError::Unreachable { .. } => "relay_unreachable",
+        RelayError::ConnectionLost(_) => "connection_lost",
+        RelayError::Timeout(_) => "relay_timeout",
+        RelayError::FingerprintMismatch { .. } => "identity_mismatch",
+        RelayError::Refused { .. } => "relay_refused",
+        RelayError::Protocol(_) => "relay_protocol",
+        RelayError::NothingPinned => "nothing_pinned",
+        RelayError::TooLarge { .. } => "too_large",
+    }
+}
+
+/// Kinds of errors that did not come from the relay.
+fn other_kind(err: &anyhow::Error) -> &'static str {
+    use vigil_core::{card::CardError, envelope::EnvelopeError, report::ReportError};
+    for cause in err.chain() {
+        if cause.is::<NotFound>() {
+            return "not_found";
+        }
+        if let Some(e) = cause.downcast_ref::<vigil_fs::FsError>() {
+            return match e {
+                vigil_fs::FsError::Exists(_) => "exists",
+                vigil_fs::FsError::TooLarge { .. } => "file_too_large",
+                _ if e
+                    .io_error()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) =>
+                {
+                    "not_found"
+                }
+                _ => "io",
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<std::io::Error>() {
+            return match e.kind() {
+                std::io::ErrorKind::NotFound => "not_found",
+                _ => "io",
+            };
+        }
+        if cause.is::<ReportError>() {
+            return "invalid_report";
+        }
+        if cause.is::<CardError>() {
+            return "invalid_card";
+        }
+        if cause.is::<EnvelopeError>() {
+            return "envelope";
+        }
+    }
+    "failed"
+}
+
+/// One line of advice for `e` in a command of `family`. `None` where the message already says
+/// everything (`BadAddress` for the age commands, say, cannot happen at all).
+fn relay_advice(family: Family, e: &RelayError) -> Option<&'static str> {
+    use RelayError as E;
+    Some(match (family, e) {
+        (Family::Reporter, E::Unreachable { .. } | E::ConnectionLost(_) | E::Timeout(_)) => {
+            "the report stays in the outbox, encrypted; run `vigil outbox flush` later, or from another network"
+        }
+        (Family::Reporter, E::FingerprintMismatch { .. }) => {
+            "the report stays in the outbox, encrypted; do not retry from this network, and confirm the relay fingerprint with the NGO over a channel you trust"
+        }
+        (Family::Reporter, E::Refused { retryable: true, .. }) => {
+            "the report stays in the outbox, encrypted; run `vigil outbox flush` later"
+        }
+        (Family::Reporter, E::Refused { .. }) => {
+            "the report stays in the outbox, but retrying will not help; tell the NGO over another channel"
+        }
+        (Family::Reporter, E::Protocol(_)) => {
+            "the report stays in the outbox, encrypted; run `vigil outbox flush` later, and tell the NGO if it keeps happening"
+        }
+        (Family::Reporter, E::BadAddress(_)) => {
+            "the report stays in the outbox; check the relay address on the NGO's card (`vigil contact list`)"
+        }
+        (Family::Reporter, E::NothingPinned) => {
+            "the report stays in the outbox; import the NGO's card again (`vigil contact add CARD_FILE`)"
+        }
+        (Family::Reporter, E::TooLarge { .. }) => {
+            "no relay accepts a report this large; send a shorter one, with fewer attachments"
+        }
+        (
+            Family::Ngo,
+            E::Unreachable { .. }
+            | E::ConnectionLost(_)
+            | E::Timeout(_)
+            | E::Refused {
+                retryable: true, ..
+            },
+        ) => "nothing was lost: the reports stay at the relay until fetched; try again later",
+        (Family::Ngo, E::FingerprintMismatch { .. }) => {
+            "nothing was fetched or changed; do not retry from this network, and confirm the relay's fingerprint with its operator (`vigil-relay fingerprint`) over a channel you trust"
+        }
+        (Family::Ngo, E::Protocol(_)) => {
+            "nothing was lost: the reports stay at the relay until fetched; try again later, and tell the relay's operator if it keeps happening"
+        }
+        (Family::Ngo, E::Refused { .. }) => {
+            "retrying will not help; ask the relay's operator"
+        }
+        (Family::Ngo, E::BadAddress(_)) => {
+            "check the relay address (`vigil ngo set-relay --relay HOST:PORT` changes it)"
+        }
+        (Family::Ngo, E::NothingPinned) => {
+            "set the relay's certificate fingerprint with `vigil ngo set-relay --relay-fingerprint FP`"
+        }
+        (Family::Demo, _) => {
+            "the demo's relay runs on this machine; run `vigil demo` again (`--keep` keeps its files to look at)"
+        }
+        (_, _) if e.is_retryable() => "try again later",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_core::ids::CertFingerprint;
+    use vigil_core::wire::ErrorCode;
+
+    fn unreachable() -> anyhow::Error {
+        RelayError::Unreachable {
+            addr: "127.0.0.1:9".into(),
+            reason: "timed out".into(),
+        }
+        .into()
+    }
+
+    #[test]
+    fn relay_errors_say_only_what_happened() {
+        let errors = [
+            RelayError::BadAddress("nowhere".into()),
+            RelayError::Unreachable {
+                addr: "a".into(),
+                reason: "r".into(),
+            },
+            RelayError::FingerprintMismatch {
+                expected: CertFingerprint([1; 32]),
+                got: CertFingerprint([2; 32]),
+            },
+            RelayError::Refused {
+                code: ErrorCode::RateLimited,
+                message: "slow down".into(),
+                retryable: true,
+            },
+            RelayError::Protocol("p".into()),
+            RelayError::ConnectionLost("l".into()),
+            RelayError::Timeout(5),
+            RelayError::NothingPinned,
+            RelayError::TooLarge { len: 2, max: 1 },
+        ];
+        for e in errors {
+            let text = e.to_string();
+            assert!(!text.contains("outbox"), "{text}");
+            assert!(!text.contains("report stays"), "{text}");
+        }
+    }
+
+    #[test]
+    fn an_ngo_command_gets_ngo_advice_and_a_reporter_command_outbox_advice() {
+        let err = unreachable();
+        let ngo = Failure::from_error(&err, Family::Ngo);
+        assert_eq!(ngo.kind, "relay_unreachable");
+        assert_eq!(ngo.exit_code, exit::RELAY_UNREACHABLE);
+        let advice = ngo.advice.as_deref().expect("advice");
+        assert!(
+            advice.contains("stay at the relay until fetched"),
+            "{advice}"
+        );
+        assert!(!ngo.line().contains("outbox"), "{}", ngo.line());
+
+        let rep = Failure::from_error(
+            &err.context("1 report copy(ies) not delivered yet"),
+            Family::Reporter,
+        );
+        assert_eq!(rep.kind, "relay_unreachable");
+        assert!(rep.line().contains("stays in the outbox"), "{}", rep.line());
+        assert!(rep
+            .line()
+            .starts_with("1 report copy(ies) not delivered yet: cannot reach"));
+    }
+
+    #[test]
+    fn identity_mismatch_keeps_its_exit_code_and_warning_in_every_family() {
+        let err: anyhow::Error = RelayError::FingerprintMismatch {
+            expected: CertFingerprint([1; 32]),
+            got: CertFingerprint([2; 32]),
+        }
+        .into();
+        for family in [Family::Reporter, Family::Ngo, Family::Demo] {
+            let f = Failure::from_error(&err, family);
+            assert_eq!(f.exit_code, exit::RELAY_IDENTITY_MISMATCH);
+            assert_eq!(f.kind, "identity_mismatch");
+            assert!(f.line().contains("possible interception"), "{}", f.line());
+        }
+        assert!(Failure::from_error(&err, Family::Reporter)
+            .line()
+            .contains("stays in the outbox"));
+        assert!(!Failure::from_error(&err, Family::Ngo)
+            .line()
+            .contains("outbox"));
+    }
+
+    #[test]
+    fn the_json_error_has_one_shape() {
+        let f = Failure::from_error(&unreachable(), Family::Ngo);
+        assert!(f.advice.is_some());
+        assert_eq!(
+            f.to_json(),
+            json!({"type": "error", "error": f.line(), "kind": "relay_unreachable",
+                   "advice": f.advice, "exit_code": 3})
+        );
+
+        let plain = Failure::from_error(
+            &anyhow::Error::from(NotFound("no contact named \"X\"".into())),
+            Family::Reporter,
+        );
+        let v = plain.to_json();
+        assert_eq!(v["kind"], "not_found");
+        assert!(v["advice"].is_null());
+        assert_eq!(v["exit_code"], 1);
+        assert_eq!(v["error"], "no contact named \"X\"");
+    }
+
+    #[test]
+    fn file_errors_are_told_apart() {
+        let missing = vigil_fs::read_limited(std::path::Path::new("/nonexistent/vigil/x"), 10)
+            .map_err(anyhow::Error::from)
+            .expect_err("missing");
+        assert_eq!(
+            Failure::from_error(&missing, Family::Reporter).kind,
+            "not_found"
+        );
+        let usage = Failure::usage("error: unexpected argument 'x' found\n\nUsage: vigil ...");
+        assert_eq!(usage.kind, "usage");
+        assert_eq!(usage.exit_code, exit::USAGE);
+        assert_eq!(usage.message, "unexpected argument 'x' found");
+    }
+}

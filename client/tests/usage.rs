@@ -1,0 +1,60 @@
+//! The `vigil` program's command line, without a relay: usage errors exit 2 (with the JSON error
+//! object under `--json`), `--help` and `--version` exit 0. Tests that need a relay are in the
+//! `vigil-e2e` package (`tests/`).
+
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(args)
+        .env_remove("VIGIL_HOME")
+        .output()
+        .expect("run vigil")
+}
+
+#[test]
+fn usage_errors_exit_2_and_are_one_json_object_under_json() {
+    let o = run(&["no-such-command"]);
+    assert_eq!(o.status.code(), Some(2), "usage errors exit 2");
+    assert!(o.stdout.is_empty(), "no JSON without --json");
+    let o = run(&["no-such-command", "--json"]);
+    assert_eq!(o.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("JSON");
+    assert_eq!(v["type"], "error", "{v}");
+    assert_eq!(v["kind"], "usage", "{v}");
+    assert_eq!(v["exit_code"], 2, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no-such-command")),
+        "{v}"
+    );
+    for ok in [&["--help"][..], &["--version"], &["inbox", "--help"]] {
+        let o = run(ok);
+        assert_eq!(o.status.code(), Some(0), "{ok:?}");
+        assert!(!o.stdout.is_empty(), "{ok:?}");
+    }
+}
+
+/// `--retry-for` and `--no-retry` are accepted by both commands and conflict with each other.
+#[test]
+fn retry_flags_parse() {
+    let o = run(&["outbox", "flush", "--retry-for", "1m", "--no-retry"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "conflicting flags are a usage error"
+    );
+    let o = run(&["outbox", "flush", "--retry-for", "soon"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a duration"));
+    let o = run(&["report", "send", "--help"]);
+    let help = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        help.contains("--retry-for")
+            && help.contains("--no-retry")
+            && help.contains("--stall-timeout")
+    );
+}

@@ -1,0 +1,101 @@
+//! The `vigil` and `vigil-relay` programs, for tests that run them as a person or a script does.
+//!
+//! Cargo tells a test where its own package's programs are (`CARGO_BIN_EXE_*`), but these live
+//! in other packages. A test binary sits in `target/<profile>/deps/`, so the programs are
+//! expected in `target/<profile>/`: `cargo test --workspace` builds them before running any
+//! test (cargo builds a package's programs for `cargo test` only when that package has
+//! integration tests of its own: `client/tests/usage.rs` and `server/tests/` are why both are
+//! built). When one is missing, or older than a source file it is built from (as after
+//! `cargo test -p vigil-e2e` following a change to the client), they are built first with
+//! `$CARGO build -p vigil-client -p vigil-relay --bins` (with the test's profile), once per test
+//! process, so a test never runs a stale program.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::SystemTime;
+
+/// The `vigil` program.
+pub fn vigil() -> &'static Path {
+    &programs().0
+}
+
+/// The `vigil-relay` program.
+pub fn vigil_relay() -> &'static Path {
+    &programs().1
+}
+
+fn programs() -> &'static (PathBuf, PathBuf) {
+    static PROGRAMS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    PROGRAMS.get_or_init(|| {
+        let test_exe = std::env::current_exe().expect("the test binary's path");
+        let profile_dir = test_exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("the test binary is in target/<profile>/deps");
+        let exe = |name: &str| profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+        let (vigil, relay) = (exe("vigil"), exe("vigil-relay"));
+        let sources = newest_source();
+        if [&vigil, &relay]
+            .iter()
+            .any(|p| modified(p).is_none_or(|m| m < sources))
+        {
+            build(profile_dir);
+        }
+        for p in [&vigil, &relay] {
+            assert!(p.is_file(), "{} is missing after the build", p.display());
+        }
+        (vigil, relay)
+    })
+}
+
+fn modified(p: &Path) -> Option<SystemTime> {
+    p.metadata().and_then(|m| m.modified()).ok()
+}
+
+/// When the newest source file the two programs are built from changed (the same mtimes cargo
+/// compares; a manifest edit alone need not rebuild them).
+fn newest_source() -> SystemTime {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut newest = SystemTime::UNIX_EPOCH;
+    let mut stack: Vec<PathBuf> = ["src", "client/src", "server/src", "fs/src"]
+        .iter()
+        .map(|d| root.join(d))
+        .collect();
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Some(m) = modified(&p) {
+                newest = newest.max(m);
+            }
+        }
+    }
+    newest
+}
+
+fn build(profile_dir: &Path) {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args(["build", "-p", "vigil-client", "-p", "vigil-relay", "--bins"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => {}
+        Some("release") => {
+            cmd.arg("--release");
+        }
+        Some(other) => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    if let Some(target_dir) = profile_dir.parent() {
+        cmd.arg("--target-dir").arg(target_dir);
+    }
+    let status = cmd
+        .status()
+        .expect("run cargo to build vigil and vigil-relay");
+    assert!(
+        status.success(),
+        "building vigil and vigil-relay failed: {status}"
+    );
+}
