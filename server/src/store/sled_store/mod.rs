@@ -3,7 +3,8 @@
 //!
 //! * [`layout`]: the trees, their keys and values, and item ids.
 //! * [`commit`]: group commit, and what durability takes beyond sled's own flush.
-//! * [`accounting`]: per-mailbox usage and expiry buckets, kept in memory and rebuilt at open.
+//! * [`accounting`]: per-mailbox usage and expiry buckets, kept in memory and rebuilt at open;
+//!   [`expiry`]: the sweep that uses them.
 //! * [`large`] and [`envelope_files`]: large envelopes streamed into files of their own.
 //! * [`migrate`]: stores written by earlier relays.
 //!
@@ -19,6 +20,7 @@
 mod accounting;
 pub mod commit;
 pub mod envelope_files;
+mod expiry;
 mod large;
 pub mod layout;
 mod migrate;
@@ -43,7 +45,7 @@ use std::time::Duration;
 use vigil_core::ids::{ItemId, MailboxId};
 use vigil_core::wire::deposit::Deposit;
 use vigil_core::wire::limits::MAX_ENVELOPE_LEN;
-use vigil_core::wire::policy::{coarse_time, expiry_cutoff};
+use vigil_core::wire::policy::coarse_time;
 
 pub use commit::{FlushCounters, FlushStats};
 pub use large::LARGE_DEPOSIT_MEMORY;
@@ -219,51 +221,6 @@ impl Inner {
             }
         }
         Ok(n)
-    }
-
-    fn expire(&self, now: u64) -> Result<u64, StoreError> {
-        let Some(cutoff) = expiry_cutoff(now, self.expiry.as_secs()) else {
-            return Ok(0);
-        };
-        let mut due = self.buckets.take_through(cutoff)?;
-        let mut removed = 0u64;
-        while let Some((time, mailboxes)) = due.pop() {
-            let mut left: HashSet<MailboxId> = mailboxes.clone();
-            for m in &mailboxes {
-                match self.sweep(m, cutoff) {
-                    Ok(n) => removed += n,
-                    Err(e) => {
-                        // Try again at the next sweep.
-                        due.push((time, left));
-                        self.buckets.restore(due);
-                        return Err(e);
-                    }
-                }
-                left.remove(m);
-            }
-        }
-        Ok(removed)
-    }
-
-    /// Remove `mailbox`'s items and tombstones of a time at or before `cutoff`.
-    fn sweep(&self, mailbox: &MailboxId, cutoff: u64) -> Result<u64, StoreError> {
-        let mut removed = 0;
-        for kv in self.items.scan_prefix(mailbox.as_bytes()) {
-            let (k, v) = kv.map_err(backend)?;
-            if time_of(&v)? <= cutoff {
-                let (key, place) = split_item_key(&k)?;
-                if self.remove_item(&key, place, len_of(&v, place)?)? {
-                    removed += 1;
-                }
-            }
-        }
-        for kv in self.acked.scan_prefix(mailbox.as_bytes()) {
-            let (k, v) = kv.map_err(backend)?;
-            if time_of(&v)? <= cutoff {
-                self.acked.remove(k).map_err(backend)?;
-            }
-        }
-        Ok(removed)
     }
 
     #[cfg(test)]
