@@ -126,22 +126,22 @@ impl Listener {
             ended: false,
             too_slow: false,
         };
-        let head = stream.read_exact(head_len).await;
-        let head = self.unread(head, &stream)?;
+        let mut buffered;
+        let (head, body): (Bytes, &mut dyn BodySource) = if payload_len > BUFFERED_PAYLOAD_MAX {
+            let head = stream.read_exact(head_len).await;
+            let head = self.unread(head, &stream)?;
+            stream.remaining = payload_len;
+            (head, &mut stream)
+        } else {
+            // Small: the whole body and the end of the stream in one go, under one deadline.
+            stream.remaining = header.body_len;
+            let mut whole = self.unread(stream.read_to_end().await, &stream)?;
+            let head = whole.split_to(head_len);
+            buffered = Buffered::new(whole);
+            (head, &mut buffered)
+        };
         let req = Request::decode(header.kind, &head, header.body_len)
             .map_err(|e| Unread::Refuse(refusal::from_wire(&e)))?;
-        stream.remaining = payload_len;
-        let mut buffered;
-        let body: &mut dyn BodySource = if payload_len > BUFFERED_PAYLOAD_MAX {
-            &mut stream
-        } else {
-            let payload = stream.read_exact(payload_len).await;
-            let payload = self.unread(payload, &stream)?;
-            let end = stream.next_chunk(1).await;
-            self.unread(end, &stream)?;
-            buffered = Buffered::new(payload);
-            &mut buffered
-        };
         // A backstop for a handler stuck on the store: the body's own deadline, the handling
         // time, and the time the largest answer of this type may take at the minimum rate
         // (each write of the answer has its own deadline too).
@@ -306,6 +306,44 @@ struct QuicBody<'a> {
 }
 
 impl QuicBody<'_> {
+    /// Read the rest of the current part and the end of the stream into one buffer, under one
+    /// deadline for the whole (a small body: one timer, not one per piece).
+    async fn read_to_end(&mut self) -> Result<Bytes, BodyError> {
+        let n = self.remaining;
+        let deadline = self.deadline;
+        let read = async {
+            let mut out = Vec::with_capacity(n);
+            while out.len() < n {
+                match self.recv.read_chunk(n - out.len(), true).await {
+                    Ok(Some(c)) => out.extend_from_slice(&c.bytes),
+                    Ok(None) => {
+                        return Err(BodyError::Truncated {
+                            needed: (n - out.len()) as u64,
+                        })
+                    }
+                    Err(_) => return Err(BodyError::Gone),
+                }
+            }
+            match self.recv.read_chunk(1, true).await {
+                Ok(None) => Ok(out),
+                Ok(Some(_)) => Err(BodyError::Trailing),
+                Err(_) => Err(BodyError::Gone),
+            }
+        };
+        match tokio::time::timeout_at(deadline, read).await {
+            Ok(Ok(out)) => {
+                self.remaining = 0;
+                self.ended = true;
+                Ok(Bytes::from(out))
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => {
+                self.too_slow = true;
+                Err(BodyError::TooSlow)
+            }
+        }
+    }
+
     /// Read exactly `n` bytes of the current part into one buffer.
     async fn read_exact(&mut self, n: usize) -> Result<Bytes, BodyError> {
         let mut out = Vec::with_capacity(n);

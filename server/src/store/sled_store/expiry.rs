@@ -4,7 +4,7 @@
 //! which hour, so a sweep visits only the mailboxes of the hours that expired, and each of those
 //! once. A sweep that fails puts back what it did not finish, for the next one.
 
-use super::layout::{len_of, split_item_key, time_of};
+use super::layout::{entry, split_item_key};
 use super::{backend, Inner};
 use crate::store::StoreError;
 use std::collections::HashSet;
@@ -36,22 +36,16 @@ impl Inner {
         Ok(removed)
     }
 
-    /// Remove `mailbox`'s items and tombstones of a time at or before `cutoff`.
+    /// Remove `mailbox`'s items and tombstones of a time at or before `cutoff`; how many items.
     fn sweep(&self, mailbox: &MailboxId, cutoff: u64) -> Result<u64, StoreError> {
         let mut removed = 0;
         for kv in self.items.scan_prefix(mailbox.as_bytes()) {
             let (k, v) = kv.map_err(backend)?;
-            if time_of(&v)? <= cutoff {
+            if entry(&v)?.time <= cutoff {
                 let (key, place) = split_item_key(&k)?;
-                if self.remove_item(&key, place, len_of(&v, place)?)? {
+                if self.remove(&key, place, &v)? {
                     removed += 1;
                 }
-            }
-        }
-        for kv in self.acked.scan_prefix(mailbox.as_bytes()) {
-            let (k, v) = kv.map_err(backend)?;
-            if time_of(&v)? <= cutoff {
-                self.acked.remove(k).map_err(backend)?;
             }
         }
         Ok(removed)

@@ -9,7 +9,7 @@
 //! which the next start deletes (`EnvelopeFiles::collect_garbage`).
 
 use super::envelope_files::TempEnvelope;
-use super::layout::{file_value, item_key, mailbox_of, DepositKey, Place};
+use super::layout::{entry, file_value, item_key, mailbox_of, DepositKey, Kind, Place};
 use super::Inner;
 use crate::body::{BodyError, BodySource};
 use crate::store::{Deposited, StoreError};
@@ -106,41 +106,39 @@ impl Staged {
         }
         temp.sync()?;
         let inner = self.inner.clone();
-        // Acknowledged meanwhile (by a copy another connection finished first): a repeat.
-        if inner.acked.contains_key(key).map_err(super::backend)? {
+        let ikey = item_key(&key, Place::File);
+        // Stored or acknowledged meanwhile (by a copy another connection finished first): a
+        // repeat; the temporary file is deleted on drop.
+        if inner.items.contains_key(ikey).map_err(super::backend)? {
             return Ok(Deposited::Repeat);
         }
         let path = temp.path().to_path_buf();
         inner.files.publish(&path, &key)?;
         self.temp = None;
-        let ikey = item_key(&key, Place::File);
-        let value = file_value(self.time, self.len);
         let indexed = inner
             .items
-            .compare_and_swap(ikey, None::<&[u8]>, Some(&value[..]))
+            .compare_and_swap(ikey, None::<&[u8]>, Some(file_value(self.time, self.len)))
             .map_err(super::backend);
         match indexed {
             Ok(Ok(())) => {}
-            // Cannot happen while `receiving` serialises uploads of one key; if it did, the
-            // file now holds this retry's copy of the same deposit, which stays indexed.
-            Ok(Err(_)) => return Ok(Deposited::Repeat),
+            // Cannot happen while `receiving` serialises uploads of one key and an ack needs an
+            // item to act on; if it did, keep the file only if it is indexed.
+            Ok(Err(e)) => {
+                let indexed = e
+                    .current
+                    .as_deref()
+                    .and_then(|v| entry(v).ok())
+                    .is_some_and(|e| e.kind == Kind::File);
+                if !indexed {
+                    inner.files.remove(&key)?;
+                }
+                return Ok(Deposited::Repeat);
+            }
             Err(e) => {
                 // Not indexed: the published file must not outlive this failure (if removing
                 // it fails too, the next start collects it).
                 let _ = inner.files.remove(&key);
                 return Err(e);
-            }
-        }
-        // An ack of the first copy slipped in between the check above and the index entry.
-        if inner.acked.contains_key(key).map_err(super::backend)? {
-            let undone = inner
-                .items
-                .compare_and_swap(ikey, Some(&value[..]), None::<&[u8]>)
-                .map_err(super::backend)?
-                .is_ok();
-            if undone {
-                inner.files.remove(&key)?;
-                return Ok(Deposited::Repeat);
             }
         }
         self.reserved = false;

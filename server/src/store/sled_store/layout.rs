@@ -1,21 +1,23 @@
 //! How the sled store lays out its trees: keys, values, and the item ids a fetcher sees.
 //!
-//! | tree        | key                                        | value                            |
-//! |-------------|--------------------------------------------|----------------------------------|
-//! | `mailboxes` | mailbox id (32)                            | Ed25519 public key (32)          |
-//! | `items`     | mailbox id (32) ‖ place (1) ‖ deposit id (16) | coarse time u64 ‖ envelope (place 0) or ‖ length u64 (place 1) |
-//! | `acked`     | mailbox id (32) ‖ deposit id (16)          | coarse time u64 of the deposit   |
+//! | tree        | key                                           | value                          |
+//! |-------------|-----------------------------------------------|--------------------------------|
+//! | `mailboxes` | mailbox id (32)                               | Ed25519 public key (32)        |
+//! | `items`     | mailbox id (32) ‖ place (1) ‖ deposit id (16) | kind (1) ‖ coarse time u64 ‖ … |
 //!
 //! All integers are big-endian. `place` says where the envelope is: `0` in the value itself
 //! (envelopes up to [`LARGE_ENVELOPE_MIN`]), `1` in a file of its own beside sled
 //! (`envelope_files`), named by the hex of mailbox id ‖ deposit id. Because `place` follows
 //! the mailbox id, one prefix scan of a mailbox yields its small envelopes (the urgent text)
-//! before its large ones. A deposit id is per envelope and a retry resends the same envelope,
-//! so a repeat always lands on the same key and one `compare_and_swap` makes deposits
-//! idempotent.
+//! before its large ones.
 //!
-//! An acknowledged deposit leaves an `acked` entry (its tombstone), so a late retry is still
-//! recognised; expiry removes items and tombstones alike by their coarse time.
+//! A value is one of three [`Kind`]s: an envelope held inline (the envelope follows the time),
+//! an envelope in a file (its length follows), or an acknowledged deposit (nothing follows): the
+//! tombstone that keeps a deposit id remembered until it expires. An ack turns an item into its
+//! tombstone in place, so every state of a deposit lives under one key, and one
+//! `compare_and_swap(None → item)` both stores a deposit and recognises any repeat (stored or
+//! acknowledged). A deposit id is per envelope and a retry resends the same envelope, so a
+//! repeat always lands on the same place.
 //!
 //! The item id a fetcher sees is derived from the key: the deposit id XOR the first 16 bytes of
 //! the mailbox id, so equal deposit ids in two mailboxes give two item ids, and an ack maps an
@@ -120,46 +122,88 @@ pub fn key_of_item(mailbox: &MailboxId, id: &ItemId) -> DepositKey {
     deposit_key(mailbox, &DepositId(flip(mailbox, id.as_bytes())))
 }
 
-/// An `items` value: the coarse time, then the envelope (inline) or its length (file).
-pub fn item_value(time: u64, place: Place, envelope: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(8 + envelope.len().min(LARGE_ENVELOPE_MIN));
-    v.extend_from_slice(&time.to_be_bytes());
-    match place {
-        Place::Inline => v.extend_from_slice(envelope),
-        Place::File => v.extend_from_slice(&(envelope.len() as u64).to_be_bytes()),
+/// What an `items` value holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    /// The envelope follows the time.
+    Inline = 0,
+    /// The envelope is in a file; its length follows the time.
+    File = 1,
+    /// Acknowledged: the deposit id is remembered until the time expires.
+    Acked = 2,
+}
+
+/// A parsed `items` value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// What it holds.
+    pub kind: Kind,
+    /// The deposit's coarse time.
+    pub time: u64,
+    /// The envelope's length (0 for a tombstone).
+    pub len: u64,
+}
+
+impl Entry {
+    /// Whether it is a fetchable item (not a tombstone).
+    pub fn is_item(&self) -> bool {
+        self.kind != Kind::Acked
     }
+}
+
+/// Bytes before the envelope or length: kind and time.
+pub const VALUE_HEAD_LEN: usize = 9;
+
+fn head(kind: Kind, time: u64, capacity: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(VALUE_HEAD_LEN + capacity);
+    v.push(kind as u8);
+    v.extend_from_slice(&time.to_be_bytes());
     v
 }
 
-/// A file item's value: the coarse time and the length.
-pub fn file_value(time: u64, len: u64) -> [u8; 16] {
-    let mut v = [0u8; 16];
-    v[..8].copy_from_slice(&time.to_be_bytes());
-    v[8..].copy_from_slice(&len.to_be_bytes());
+/// The value of an envelope held inline.
+pub fn inline_value(time: u64, envelope: &[u8]) -> Vec<u8> {
+    let mut v = head(Kind::Inline, time, envelope.len());
+    v.extend_from_slice(envelope);
     v
 }
 
-fn u64_at(v: &[u8], at: usize, what: &'static str) -> Result<u64, StoreError> {
-    v.get(at..at + 8)
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map(u64::from_be_bytes)
-        .ok_or(StoreError::Corrupt(what))
+/// The value of an envelope of `len` bytes in a file.
+pub fn file_value(time: u64, len: u64) -> Vec<u8> {
+    let mut v = head(Kind::File, time, 8);
+    v.extend_from_slice(&len.to_be_bytes());
+    v
 }
 
-/// The coarse time at the start of an `items` or `acked` value.
-pub fn time_of(v: &[u8]) -> Result<u64, StoreError> {
-    u64_at(v, 0, "stored time")
+/// The tombstone of a deposit of coarse time `time`.
+pub fn tombstone(time: u64) -> Vec<u8> {
+    head(Kind::Acked, time, 0)
 }
 
-/// The envelope length an `items` value stands for.
-pub fn len_of(v: &[u8], place: Place) -> Result<u64, StoreError> {
-    match place {
-        Place::Inline => v
-            .len()
-            .checked_sub(8)
-            .map(|n| n as u64)
-            .ok_or(StoreError::Corrupt("inline item value")),
-        Place::File => u64_at(v, 8, "file item length"),
+/// Parse an `items` value.
+pub fn entry(v: &[u8]) -> Result<Entry, StoreError> {
+    let bad = || StoreError::Corrupt("item value");
+    let (&kind, rest) = v.split_first().ok_or_else(bad)?;
+    let (time, rest) = rest.split_first_chunk::<8>().ok_or_else(bad)?;
+    let time = u64::from_be_bytes(*time);
+    let (kind, len) = match kind {
+        0 if !rest.is_empty() => (Kind::Inline, rest.len() as u64),
+        1 => (
+            Kind::File,
+            u64::from_be_bytes(*<&[u8; 8]>::try_from(rest).map_err(|_| bad())?),
+        ),
+        2 if rest.is_empty() => (Kind::Acked, 0),
+        _ => return Err(bad()),
+    };
+    Ok(Entry { kind, time, len })
+}
+
+/// The envelope of an inline value.
+pub fn inline_envelope(v: &[u8]) -> Option<&[u8]> {
+    match v.split_first() {
+        Some((0, rest)) => rest.get(8..),
+        _ => None,
     }
 }
 
@@ -186,19 +230,32 @@ mod tests {
     }
 
     #[test]
-    fn values_carry_time_and_length() {
-        let v = item_value(3600, Place::Inline, b"abc");
+    fn values_carry_kind_time_and_length() {
+        let v = inline_value(3600, b"abc");
         assert_eq!(
-            (time_of(&v).unwrap(), len_of(&v, Place::Inline).unwrap()),
-            (3600, 3)
+            entry(&v).unwrap(),
+            Entry {
+                kind: Kind::Inline,
+                time: 3600,
+                len: 3
+            }
         );
+        assert_eq!(inline_envelope(&v), Some(&b"abc"[..]));
         let v = file_value(7200, 1 << 20);
         assert_eq!(
-            (time_of(&v).unwrap(), len_of(&v, Place::File).unwrap()),
-            (7200, 1 << 20)
+            entry(&v).unwrap(),
+            Entry {
+                kind: Kind::File,
+                time: 7200,
+                len: 1 << 20
+            }
         );
-        assert!(time_of(&[1, 2]).is_err());
-        assert!(len_of(&[1, 2], Place::Inline).is_err());
+        assert_eq!(inline_envelope(&v), None);
+        let t = tombstone(7200);
+        assert!(!entry(&t).unwrap().is_item());
+        for bad in [&[][..], &[0; 9], &[1; 12], &[2; 10], &[7; 9]] {
+            assert!(entry(bad).is_err(), "{bad:?}");
+        }
         assert_eq!(Place::for_len(LARGE_ENVELOPE_MIN), Place::Inline);
         assert_eq!(Place::for_len(LARGE_ENVELOPE_MIN + 1), Place::File);
     }

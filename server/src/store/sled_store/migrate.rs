@@ -1,10 +1,10 @@
 //! Stores written by earlier relays, brought to the current layout when the store opens.
 //!
-//! Layout 1 (relays before the one-path deposit) kept five trees per deposit's life: `reports`
+//! Layout 1 (relays before the one-path deposit) kept a deposit's life in four trees: `reports`
 //! (mailbox ‖ deposit id → envelope), `large` (the same key → length of an envelope kept in a
 //! file), `expiry` (coarse time ‖ key → length), and `acked` (key → empty). Layout 2 (see
-//! [`super::layout`]) keeps one `items` entry per deposit with its time in the value, and the
-//! deposit's time in each `acked` tombstone, so a deposit is one write.
+//! [`super::layout`]) keeps one `items` entry per deposit, item or tombstone, with its time in
+//! the value, so a deposit is one write.
 //!
 //! The migration copies every entry into the new layout, makes that durable, then drops the old
 //! trees. It is idempotent: a crash in the middle leaves the old trees in place, and the next
@@ -13,12 +13,12 @@
 
 use super::backend;
 use super::commit::Durability;
-use super::layout::{file_value, item_key, item_value, DepositKey, Place};
+use super::layout::{file_value, inline_value, item_key, tombstone, DepositKey, Place};
 use crate::store::StoreError;
 use std::collections::HashMap;
 
 /// The trees of layout 1 that layout 2 no longer has.
-const OLD_TREES: [&str; 3] = ["reports", "large", "expiry"];
+const OLD_TREES: [&str; 4] = ["reports", "large", "expiry", "acked"];
 
 /// Bring `db` to the current layout. `now` (a coarse time) stands in for the deposit time of a
 /// tombstone whose time layout 1 did not record (a crash leftover); it errs towards remembering
@@ -36,8 +36,8 @@ pub(super) fn from_earlier_layouts(
         return Ok(());
     }
     let t = |name: &str| db.open_tree(name).map_err(backend);
-    let (reports, large, expiry) = (t("reports")?, t("large")?, t("expiry")?);
-    let (items, acked) = (t("items")?, t("acked")?);
+    let (reports, large, expiry, acked) = (t("reports")?, t("large")?, t("expiry")?, t("acked")?);
+    let items = t("items")?;
     // Times by key, from the expiry index (its key is time ‖ mailbox ‖ deposit id).
     let mut times: HashMap<DepositKey, u64> = HashMap::new();
     for kv in expiry.iter() {
@@ -63,10 +63,7 @@ pub(super) fn from_earlier_layouts(
         // Kept in sled whatever its length (relays before envelope files stored large ones
         // there too); reads do not care.
         items
-            .insert(
-                item_key(&key, Place::Inline),
-                item_value(time, Place::Inline, &v),
-            )
+            .insert(item_key(&key, Place::Inline), inline_value(time, &v))
             .map_err(backend)?;
         moved += 1;
     }
@@ -77,16 +74,18 @@ pub(super) fn from_earlier_layouts(
             .map(u64::from_be_bytes)
             .map_err(|_| StoreError::Corrupt("layout 1 file length"))?;
         items
-            .insert(item_key(&key, Place::File), &file_value(time, len)[..])
+            .insert(item_key(&key, Place::File), file_value(time, len))
             .map_err(backend)?;
         moved += 1;
     }
+    // Layout 1 did not record where an acknowledged envelope was kept: its tombstone goes to
+    // both places, and both expire with it.
     for kv in acked.iter() {
-        let (k, v) = kv.map_err(backend)?;
-        if v.is_empty() {
-            let (key, time) = time_of(&k)?;
-            acked
-                .insert(key, &time.to_be_bytes()[..])
+        let (k, _) = kv.map_err(backend)?;
+        let (key, time) = time_of(&k)?;
+        for place in Place::ALL {
+            items
+                .insert(item_key(&key, place), tombstone(time))
                 .map_err(backend)?;
         }
     }

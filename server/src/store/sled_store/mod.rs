@@ -9,13 +9,14 @@
 //! * [`migrate`]: stores written by earlier relays.
 //!
 //! A small deposit is one `compare_and_swap` into `items` on the request's own task (an
-//! in-memory append in sled: no file I/O, no thread hand-off), then a wait for the group commit.
-//! Nothing else is written per deposit: quota usage and expiry bookkeeping live in memory and
-//! are rebuilt from `items` and `acked` when the store opens.
+//! in-memory append in sled: no file I/O, no thread hand-off), then a wait for the group commit;
+//! the same swap recognises a repeat, stored or acknowledged (an ack turns the item into its
+//! tombstone in place). Nothing else is written per deposit: quota usage and expiry bookkeeping
+//! live in memory and are rebuilt from `items` when the store opens.
 //!
-//! Crashes between writes are harmless: sled recovers a prefix of its log. An ack writes the
-//! tombstone before it removes the item, so a crash in between leaves the item fetchable (at
-//! least once, never lost) and its deposit id remembered.
+//! Every change of one deposit is one single-key swap, so a crash cannot leave a deposit half
+//! changed; a large envelope's file is written and synced before its index entry, and a file
+//! without one is deleted at the next open.
 
 mod accounting;
 pub mod commit;
@@ -35,8 +36,8 @@ use accounting::{ExpiryBuckets, Usage};
 use commit::{Committer, Durability};
 use envelope_files::EnvelopeFiles;
 use layout::{
-    deposit_key, item_id, item_key, item_value, key_of_item, len_of, mailbox_of, split_item_key,
-    time_of, DepositKey, Place,
+    deposit_key, entry, inline_envelope, inline_value, item_id, item_key, key_of_item, mailbox_of,
+    split_item_key, tombstone, DepositKey, Entry, Kind, Place,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -70,7 +71,6 @@ pub struct SledStore {
 pub(crate) struct Inner {
     mailboxes: sled::Tree,
     items: sled::Tree,
-    acked: sled::Tree,
     /// Every registered mailbox's key: deposits and proofs look keys up here, not in sled.
     keys: RwLock<HashMap<MailboxId, [u8; 32]>>,
     files: EnvelopeFiles,
@@ -99,8 +99,8 @@ impl Inner {
             .contains_key(mailbox))
     }
 
-    /// Store a small envelope in its `items` value. Inline: sled's insert is an in-memory
-    /// append. Not yet durable.
+    /// Store a small envelope in its `items` value, or recognise a repeat. Inline: sled's
+    /// insert is an in-memory append. Not yet durable.
     fn put_inline(
         &self,
         key: &DepositKey,
@@ -109,60 +109,57 @@ impl Inner {
     ) -> Result<Deposited, StoreError> {
         let mailbox = mailbox_of(key);
         let ikey = item_key(key, Place::Inline);
-        let value = sled::IVec::from(item_value(time, Place::Inline, envelope));
-        let stored = self
+        let len = envelope.len() as u64;
+        if let Err(e) = self.usage.reserve(&self.quota, mailbox, len) {
+            // A full mailbox still recognises a repeat of what it holds.
+            return match self.items.contains_key(ikey).map_err(backend)? {
+                true => Ok(Deposited::Repeat),
+                false => Err(e),
+            };
+        }
+        let swapped = self
             .items
-            .compare_and_swap(ikey, None::<&[u8]>, Some(value.clone()))
+            .compare_and_swap(ikey, None::<&[u8]>, Some(inline_value(time, envelope)))
+            .map_err(backend);
+        match swapped {
+            Ok(Ok(())) => {
+                self.buckets.note(time, mailbox)?;
+                Ok(Deposited::New)
+            }
+            // Stored or acknowledged before: nothing written.
+            Ok(Err(_)) => {
+                self.usage.release(mailbox, len);
+                Ok(Deposited::Repeat)
+            }
+            Err(e) => {
+                self.usage.release(mailbox, len);
+                Err(e)
+            }
+        }
+    }
+
+    /// Remove the item or tombstone `value` under `key` at `place`, if it is still there, and
+    /// give back what an item held (its usage, its file); whether it was an item.
+    fn remove(&self, key: &DepositKey, place: Place, value: &[u8]) -> Result<bool, StoreError> {
+        let e = entry(value)?;
+        let removed = self
+            .items
+            .compare_and_swap(item_key(key, place), Some(value), None::<&[u8]>)
             .map_err(backend)?
             .is_ok();
-        if !stored {
-            self.usage.release(mailbox, envelope.len() as u64);
-            return Ok(Deposited::Repeat);
-        }
-        // An ack of a concurrent first copy of this id slipped in between our repeat check and
-        // the swap: the id is remembered as acknowledged, so ours is a repeat. (If the swap back
-        // fails, an ack already removed ours and gave its usage back.)
-        if self.acked.contains_key(key).map_err(backend)? {
-            let undone = self
-                .items
-                .compare_and_swap(ikey, Some(value), None::<&[u8]>)
-                .map_err(backend)?
-                .is_ok();
-            if undone {
-                self.usage.release(mailbox, envelope.len() as u64);
-            }
-            return Ok(Deposited::Repeat);
-        }
-        self.buckets.note(time, mailbox)?;
-        Ok(Deposited::New)
+        Ok(removed && self.released(key, e)?)
     }
 
-    /// Whether (mailbox, deposit id) is remembered at `place`: stored, or acknowledged and not
-    /// yet expired.
-    fn remembered(&self, key: &DepositKey, place: Place) -> Result<bool, StoreError> {
-        Ok(self.acked.contains_key(key).map_err(backend)?
-            || self
-                .items
-                .contains_key(item_key(key, place))
-                .map_err(backend)?)
-    }
-
-    /// Delete the item stored under `ikey` (and its file) and uncount it; whether it existed.
-    fn remove_item(&self, key: &DepositKey, place: Place, len: u64) -> Result<bool, StoreError> {
-        if self
-            .items
-            .remove(item_key(key, place))
-            .map_err(backend)?
-            .is_none()
-        {
-            return Ok(false);
+    /// An item left the store (acknowledged or expired): give back its usage and delete its
+    /// file. A crash before the file is deleted leaves a file the next open collects. Whether
+    /// `e` was an item.
+    fn released(&self, key: &DepositKey, e: Entry) -> Result<bool, StoreError> {
+        match e.kind {
+            Kind::Acked => return Ok(false),
+            Kind::Inline => {}
+            Kind::File => self.files.remove(key)?,
         }
-        self.usage.release(mailbox_of(key), len);
-        if place == Place::File {
-            // The index entry is gone; a crash before this leaves a file the next start
-            // collects.
-            self.files.remove(key)?;
-        }
+        self.usage.release(mailbox_of(key), e.len);
         Ok(true)
     }
 
@@ -177,10 +174,12 @@ impl Inner {
         for kv in self.items.scan_prefix(mailbox.as_bytes()) {
             let (k, v) = kv.map_err(backend)?;
             let (key, place) = split_item_key(&k)?;
-            let len = len_of(&v, place)?;
-            let whole = match place {
-                Place::Inline => true,
-                Place::File => self.files.len(&key)? == Some(len),
+            let e = entry(&v)?;
+            let len = e.len;
+            let whole = match e.kind {
+                Kind::Acked => continue,
+                Kind::Inline => true,
+                Kind::File => self.files.len(&key)? == Some(len),
             };
             if !whole || len == 0 || len > MAX_ENVELOPE_LEN as u64 {
                 // Lost with its disk, or damaged: skip it rather than block the mailbox; it is
@@ -206,16 +205,22 @@ impl Inner {
         for id in ids {
             let key = key_of_item(&mailbox, id);
             for place in Place::ALL {
-                let Some(v) = self.items.get(item_key(&key, place)).map_err(backend)? else {
+                let ikey = item_key(&key, place);
+                let Some(v) = self.items.get(ikey).map_err(backend)? else {
                     continue;
                 };
-                // Tombstone first: a crash in between leaves the item fetchable, never a
-                // forgotten deposit id. It keeps the deposit's time, for expiry.
-                let time = time_of(&v)?;
-                self.acked
-                    .insert(key, &time.to_be_bytes()[..])
-                    .map_err(backend)?;
-                if self.remove_item(&key, place, len_of(&v, place)?)? {
+                let e = entry(&v)?;
+                if !e.is_item() {
+                    continue;
+                }
+                // The item becomes its tombstone: the deposit id stays remembered (with the
+                // deposit's time, for expiry) in the same single-key swap that deletes it.
+                let acked = self
+                    .items
+                    .compare_and_swap(ikey, Some(v), Some(tombstone(e.time)))
+                    .map_err(backend)?
+                    .is_ok();
+                if acked && self.released(&key, e)? {
                     n += 1;
                 }
             }
@@ -232,16 +237,13 @@ impl Inner {
     fn rebuild(&self) -> Result<(), StoreError> {
         for kv in self.items.iter() {
             let (k, v) = kv.map_err(backend)?;
-            let (key, place) = split_item_key(&k)?;
+            let (key, _) = split_item_key(&k)?;
             let mailbox = mailbox_of(&key);
-            self.usage.add(mailbox, len_of(&v, place)?)?;
-            self.buckets.note(time_of(&v)?, mailbox)?;
-        }
-        for kv in self.acked.iter() {
-            let (k, v) = kv.map_err(backend)?;
-            let key =
-                <DepositKey>::try_from(&k[..]).map_err(|_| StoreError::Corrupt("tombstone"))?;
-            self.buckets.note(time_of(&v)?, mailbox_of(&key))?;
+            let e = entry(&v)?;
+            if e.is_item() {
+                self.usage.add(mailbox, e.len)?;
+            }
+            self.buckets.note(e.time, mailbox)?;
         }
         let mut keys = self
             .keys
@@ -315,7 +317,6 @@ impl SledStore {
         })?;
         let inner = Arc::new(Inner {
             mailboxes: t("mailboxes")?,
-            acked: t("acked")?,
             items,
             keys: RwLock::default(),
             files,
@@ -377,23 +378,26 @@ impl Store for SledStore {
             let len = head.envelope_len as u64;
             let time = coarse_time(now);
             let place = Place::for_len(head.envelope_len);
-            // A repeat is answered before a byte of the envelope is read.
-            let done = if inner.remembered(&key, place)? {
-                Deposited::Repeat
-            } else {
-                match place {
-                    Place::Inline => {
-                        inner.usage.reserve(&inner.quota, head.mailbox, len)?;
-                        match read_all(body).await {
-                            Ok(envelope) => inner.put_inline(&key, time, &envelope)?,
-                            Err(e) => {
-                                inner.usage.release(head.mailbox, len);
-                                return Err(e.into());
-                            }
-                        }
-                    }
-                    Place::File => large::deposit(inner, key, len, time, body).await?,
+            let buffered = match place {
+                Place::Inline => body.take_buffered(),
+                Place::File => None,
+            };
+            let done = match (place, buffered) {
+                // Already in memory: the swap itself tells a repeat.
+                (Place::Inline, Some(envelope)) => inner.put_inline(&key, time, &envelope)?,
+                // Still to come: a repeat is answered before a byte of it is read.
+                _ if inner
+                    .items
+                    .contains_key(item_key(&key, place))
+                    .map_err(backend)? =>
+                {
+                    Deposited::Repeat
                 }
+                (Place::Inline, None) => {
+                    let envelope = read_all(body).await?;
+                    inner.put_inline(&key, time, &envelope)?
+                }
+                (Place::File, _) => large::deposit(inner, key, len, time, body).await?,
             };
             // Also for a repeat: the first copy may still be waiting for its commit.
             inner.committer.wait().await?;
@@ -428,7 +432,7 @@ impl Store for SledStore {
                     .items
                     .get(item_key(&key, Place::Inline))
                     .map_err(backend)?
-                    .map(|v| slice_from(v.get(8..).unwrap_or_default(), offset, max))),
+                    .and_then(|v| inline_envelope(&v).map(|e| slice_from(e, offset, max)))),
                 Place::File => {
                     blocking(&self.inner, move |s| {
                         Ok(s.files.read_at(&key, offset, max)?.map(bytes::Bytes::from))

@@ -4,7 +4,7 @@
 use super::*;
 use crate::store::conformance::{self, Backend, DAY, LARGE};
 use std::path::PathBuf;
-use vigil_core::ids::DepositId;
+use vigil_core::ids::{DepositId, ItemId};
 
 struct Sled;
 
@@ -69,16 +69,15 @@ async fn a_small_deposit_is_one_item_and_a_large_one_a_file() {
         .await
         .unwrap();
     let inner = &s.inner;
-    assert_eq!(inner.items.len(), 2);
-    assert!(inner.acked.is_empty());
+    assert_eq!(inner.items.len(), 2, "one entry per deposit, nothing else");
     let k1 = deposit_key(&m, &DepositId([1; 16]));
     let v = inner
         .items
         .get(item_key(&k1, Place::Inline))
         .unwrap()
         .unwrap();
-    assert_eq!(&v[8..], b"small");
-    assert_eq!(time_of(&v).unwrap(), coarse_time(DAY));
+    assert_eq!(inline_envelope(&v), Some(&b"small"[..]));
+    assert_eq!(entry(&v).unwrap().time, coarse_time(DAY));
     let k2 = deposit_key(&m, &DepositId([2; 16]));
     assert_eq!(envelope_files(dir.path()), vec![hex::encode(k2)]);
     // Sled holds only the file's index entry.
@@ -87,7 +86,26 @@ async fn a_small_deposit_is_one_item_and_a_large_one_a_file() {
         .get(item_key(&k2, Place::File))
         .unwrap()
         .unwrap();
-    assert_eq!(v.len(), 16);
+    assert_eq!(v.len(), layout::VALUE_HEAD_LEN + 8);
+    // An ack turns the item into its tombstone in place, and expiry removes it.
+    let ids: Vec<ItemId> = s
+        .list(m, 64, u64::MAX)
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(s.ack(m, &ids).await.unwrap(), 2);
+    assert_eq!(inner.items.len(), 2);
+    for kv in inner.items.iter() {
+        assert!(!entry(&kv.unwrap().1).unwrap().is_item());
+    }
+    assert_eq!(
+        s.expire(DAY + 31 * DAY).await.unwrap(),
+        0,
+        "no items, only tombstones"
+    );
+    assert!(inner.items.is_empty());
 }
 
 #[tokio::test]
@@ -106,7 +124,7 @@ async fn acks_and_expiry_remove_envelope_files() {
     assert_eq!(envelope_files(dir.path()).len(), 1);
     assert_eq!(s.expire(DAY + 31 * DAY).await.unwrap(), 1);
     assert!(envelope_files(dir.path()).is_empty());
-    assert!(s.inner.items.is_empty() && s.inner.acked.is_empty());
+    assert!(s.inner.items.is_empty());
 }
 
 #[tokio::test]
@@ -180,7 +198,7 @@ async fn the_commit_syncs_new_blob_files_once() {
         .items
         .insert(
             item_key(&k, Place::Inline),
-            item_value(0, Place::Inline, &vec![7u8; 1 << 20]),
+            inline_value(0, &vec![7u8; 1 << 20]),
         )
         .unwrap();
     s.flush().await.unwrap();
