@@ -3,29 +3,21 @@
 //! sled (one write) and answer after the same group commit the relay's store uses (sled's flush
 //! plus `fdatasync` of its log, on a thread of its own, for every request queued so far).
 //!
-//! The server runs on the relay's own QUIC endpoint (`vigil_relay::quic_endpoint`: same TLS,
+//! Its sled has the relay's store configuration (page cache size); the server runs on the
+//! relay's own QUIC endpoint (`vigil_relay::quic_endpoint`: same TLS,
 //! transport limits and UDP buffers) on a runtime of its own, as the relay does in the ingest
 //! phase; the two differ only in what they do with a request. `ingest_ratio_vs_ceiling` is the
-//! relay's ingest over this.
+//! relay's ingest over this, measured in alternating rounds (see `super::run`).
 
-use super::load::{connect_many, deposit_many};
 use crate::relay_cfg::relay_config;
-use crate::util::cpu_secs;
 use anyhow::{anyhow, Context, Result};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-use vigil_core::ids::MailboxId;
+use vigil_core::ids::CertFingerprint;
 use vigil_core::wire::deposit::{Stored, HEAD_LEN};
 use vigil_core::wire::limits::FRAME_HEADER_LEN;
-
-/// What the ceiling measured.
-pub struct Ceiling {
-    pub per_s: f64,
-    /// CPU seconds of this process (clients and server).
-    pub cpu_secs: f64,
-    pub flushes: f64,
-}
 
 type Waiter = oneshot::Sender<Result<(), String>>;
 
@@ -46,7 +38,7 @@ fn committer(
                 .flush()
                 .map_err(|e| e.to_string())
                 .and_then(|_| log.sync_data().map_err(|e| e.to_string()));
-            flushes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            flushes.fetch_add(1, Ordering::Relaxed);
             for w in waiters {
                 let _ = w.send(r.clone());
             }
@@ -83,63 +75,75 @@ async fn serve(
     }
 }
 
-/// `clients` closed-loop clients deposit `count` envelopes into the ceiling server.
-pub async fn ceiling(
-    clients: usize,
-    count: usize,
-    envelope: Arc<Vec<u8>>,
-    mailboxes: &[MailboxId],
-) -> Result<Ceiling> {
-    let dir = tempfile::tempdir()?;
-    let config = relay_config(dir.path(), clients + 64);
-    let identity = vigil_relay::cert::load_or_create(dir.path())?;
-    let fp = identity.fingerprint();
-    let path = dir.path().join("ceiling");
-    let db = sled::open(&path).context("cannot open the ceiling's sled")?;
-    let log = std::fs::File::open(path.join("db"))?;
-    let flushes = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let commit = committer(db.clone(), log, flushes.clone());
-    let stored = Arc::new(vigil_core::wire::encode(&Stored { duplicate: false })?);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
-        .thread_name("bench-ceiling")
-        .enable_all()
-        .build()?;
-    let endpoint = rt
-        .spawn(async move { vigil_relay::quic_endpoint(&config, &identity) })
-        .await??;
-    let addr = endpoint.local_addr()?.to_string();
-    let acceptor = endpoint.clone();
-    rt.spawn(async move {
-        while let Some(incoming) = acceptor.accept().await {
-            let (db, commit, stored) = (db.clone(), commit.clone(), stored.clone());
-            tokio::spawn(async move {
-                if let Ok(conn) = incoming.await {
-                    let _ = serve(conn, db, commit, stored).await;
-                }
-            });
-        }
-    });
-    let result = async {
-        let conns = connect_many(&addr, &fp, clients).await?;
-        let f0 = flushes.load(std::sync::atomic::Ordering::Relaxed);
-        let cpu0 = cpu_secs()?;
-        let took = deposit_many(&conns, mailboxes, count, envelope).await?;
-        let cpu = cpu_secs()? - cpu0;
-        let f = flushes.load(std::sync::atomic::Ordering::Relaxed) - f0;
-        for c in conns {
-            if let Ok(c) = Arc::try_unwrap(c) {
-                c.close().await;
+/// The ceiling server, running on a runtime of its own until [`Ceiling::stop`].
+pub struct Ceiling {
+    rt: tokio::runtime::Runtime,
+    endpoint: quinn::Endpoint,
+    /// Where it listens.
+    pub addr: String,
+    /// Its certificate, as `RelayClient` pins it.
+    pub fp: CertFingerprint,
+    flushes: Arc<AtomicU64>,
+    _dir: tempfile::TempDir,
+}
+
+impl Ceiling {
+    /// Start the ceiling server, configured for `clients` connections like the relay.
+    pub async fn start(clients: usize) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let config = relay_config(dir.path(), clients + 64);
+        let identity = vigil_relay::cert::load_or_create(dir.path())?;
+        let fp = identity.fingerprint();
+        let path = dir.path().join("ceiling");
+        // sled configured as the relay configures its store (the same page cache bound), so
+        // that the two differ only in what the relay does beyond one durable write.
+        let db = sled::Config::new()
+            .path(&path)
+            .cache_capacity(config.limits.store_cache_bytes)
+            .open()
+            .context("cannot open the ceiling's sled")?;
+        let log = std::fs::File::open(path.join("db"))?;
+        let flushes = Arc::new(AtomicU64::new(0));
+        let commit = committer(db.clone(), log, flushes.clone());
+        let stored = Arc::new(vigil_core::wire::encode(&Stored { duplicate: false })?);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .thread_name("bench-ceiling")
+            .enable_all()
+            .build()?;
+        let endpoint = rt
+            .spawn(async move { vigil_relay::quic_endpoint(&config, &identity) })
+            .await??;
+        let addr = endpoint.local_addr()?.to_string();
+        let acceptor = endpoint.clone();
+        rt.spawn(async move {
+            while let Some(incoming) = acceptor.accept().await {
+                let (db, commit, stored) = (db.clone(), commit.clone(), stored.clone());
+                tokio::spawn(async move {
+                    if let Ok(conn) = incoming.await {
+                        let _ = serve(conn, db, commit, stored).await;
+                    }
+                });
             }
-        }
-        anyhow::Ok(Ceiling {
-            per_s: count as f64 / took.as_secs_f64(),
-            cpu_secs: cpu,
-            flushes: f.max(1) as f64,
+        });
+        Ok(Self {
+            rt,
+            endpoint,
+            addr,
+            fp,
+            flushes,
+            _dir: dir,
         })
     }
-    .await;
-    endpoint.close(0u32.into(), b"done");
-    rt.shutdown_background();
-    result
+
+    /// Group commits so far.
+    pub fn flushes(&self) -> u64 {
+        self.flushes.load(Ordering::Relaxed)
+    }
+
+    /// Close the endpoint and drop the runtime.
+    pub fn stop(self) {
+        self.endpoint.close(0u32.into(), b"done");
+        self.rt.shutdown_background();
+    }
 }
