@@ -240,7 +240,7 @@ limits! {
     request_memory_bytes: usize = 256 * 1024 * 1024, min(1), "one maximal request always fits";
     /// Bytes of the store's page cache (sled `cache_capacity`). Stored reports beyond it stay
     /// on disk only; sled's own default (1 GiB) would keep that much evidence resident.
-    store_cache_bytes: u64 = 64 * 1024 * 1024, min(1024 * 1024);
+    store_cache_bytes: u64 = crate::store::sled_store::DEFAULT_CACHE_BYTES, min(1024 * 1024);
     /// Fetch responses built at once (each holds up to 32 MiB).
     fetch_slots: usize = 8, min(1);
     /// Deposits per minute per source address, sustained (token bucket, memory only).

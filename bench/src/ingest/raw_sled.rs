@@ -1,5 +1,8 @@
 //! The ingest anchor: raw sled, same bytes, same concurrency, no network and no crypto; and
-//! diagnostic variants of it that each add one of the relay's costs.
+//! diagnostic variants of it that each add one cost. The variants are the write shapes the
+//! relay's store had before it became one write per deposit (a transaction over four trees, then
+//! five plain writes, each behind `spawn_blocking`); they stay to show what each shape costs on
+//! the machine of the run.
 
 use super::{join_all, OTHER_MAILBOXES};
 use crate::util::cpu_secs;
@@ -13,14 +16,15 @@ use tokio::sync::{mpsc, oneshot};
 pub enum RawWrite {
     /// `Tree::insert` on the task itself: the anchor.
     Inline,
-    /// The same insert in `spawn_blocking`, as the relay's handlers call the store.
+    /// The same insert in `spawn_blocking`, as the relay's handlers once called the store (a
+    /// small deposit now writes on the request's own task).
     SpawnBlocking,
     /// A sled transaction over four trees (item, deposit id, time index, per-mailbox usage
-    /// counter read-modify-write), inline: the shape of the relay's `SledStore::deposit`.
+    /// counter read-modify-write), inline: the relay store's first shape.
     Transaction,
-    /// The same transaction in `spawn_blocking`, so up to `clients` run at once, as in the relay.
+    /// The same transaction in `spawn_blocking`, so up to `clients` run at once.
     TransactionBlocking,
-    /// The same five records as the relay writes per deposit, as one atomic `Batch` on one
+    /// Five records per deposit (the relay store's second shape), as one atomic `Batch` on one
     /// tree (kinds told apart by a key prefix), inline.
     Batch,
     /// The same five records as five plain inserts (not atomic together), inline: shows
