@@ -22,6 +22,7 @@
 
 use crate::age::{self, x25519, AgeError};
 use crate::keys::{KeyError, PublicSigningKey, SignatureDomain, SigningSecret};
+use crate::reader::{ReadError, Reader};
 use crate::report::{Report, ReportError, MAX_REPORT_JSON_LEN};
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
@@ -121,23 +122,16 @@ pub fn seal(
     Ok(age::encrypt_to_vec(recipients, &inner, rng)?)
 }
 
-/// A cursor that never reads past the end and never panics.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], EnvelopeError> {
-        if self.0.len() < n {
-            return Err(EnvelopeError::Malformed(what));
+impl From<ReadError> for EnvelopeError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Truncated { what, .. } | ReadError::BadFlag { what } => {
+                EnvelopeError::Malformed(what)
+            }
+            ReadError::Trailing { .. } => {
+                EnvelopeError::Malformed("trailing bytes before the signature")
+            }
         }
-        let (head, tail) = self.0.split_at(n);
-        self.0 = tail;
-        Ok(head)
-    }
-    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], EnvelopeError> {
-        let s = self.take(N, what)?;
-        let mut a = [0u8; N];
-        a.copy_from_slice(s);
-        Ok(a)
     }
 }
 
@@ -150,15 +144,15 @@ pub fn open_inner(inner: &[u8], me: &PublicSigningKey) -> Result<Opened, Envelop
         return Err(EnvelopeError::Malformed("too short"));
     }
     let (signed, sig) = inner.split_at(inner.len() - 64);
-    let mut r = Reader(signed);
+    let mut r = Reader::<EnvelopeError>::new(signed);
     if r.take(MAGIC.len(), "magic")? != MAGIC {
         return Err(EnvelopeError::Malformed("unknown magic or version"));
     }
     let sender_bytes: [u8; 32] = r.array("sender key")?;
     let sender = PublicSigningKey::from_bytes(&sender_bytes)
         .map_err(|_: KeyError| EnvelopeError::BadSignature)?;
-    let created = u64::from_be_bytes(r.array("creation time")?);
-    let n = usize::from(r.array::<1>("recipient count")?[0]);
+    let created = r.u64("creation time")?;
+    let n = usize::from(r.u8("recipient count")?);
     if n == 0 || n > MAX_INTENDED {
         return Err(EnvelopeError::Malformed("recipient count out of range"));
     }
@@ -166,16 +160,12 @@ pub fn open_inner(inner: &[u8], me: &PublicSigningKey) -> Result<Opened, Envelop
     for _ in 0..n {
         intended_raw.push(r.array::<32>("recipient key")?);
     }
-    let m = u32::from_be_bytes(r.array("report length")?) as usize;
+    let m = r.u32("report length")? as usize;
     if m > MAX_REPORT_JSON_LEN {
         return Err(EnvelopeError::Malformed("report length over the limit"));
     }
     let report_json = r.take(m, "report")?;
-    if !r.0.is_empty() {
-        return Err(EnvelopeError::Malformed(
-            "trailing bytes before the signature",
-        ));
-    }
+    r.finish()?;
     // The signature comes first: nothing the envelope claims is believed before it verifies.
     let sig: [u8; 64] = sig
         .try_into()

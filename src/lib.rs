@@ -13,5 +13,6 @@ pub mod card;
 pub mod envelope;
 pub mod ids;
 pub mod keys;
+mod reader;
 pub mod report;
 pub mod wire;

@@ -14,8 +14,9 @@ use anyhow::{bail, Context, Result};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use vigil_core::ids::CertFingerprint;
+use vigil_fs::Access;
 
 /// Certificate file name inside the data directory (DER).
 pub const CERT_FILE: &str = "relay-cert.der";
@@ -45,36 +46,13 @@ impl Identity {
 
 /// Create the data directory (0700) if needed.
 pub fn ensure_data_dir(dir: &Path) -> Result<()> {
-    let mut b = fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        b.mode(0o700);
-    }
-    b.create(dir)
+    vigil_fs::create_private_dir(dir)
         .with_context(|| format!("cannot create the data directory {}", dir.display()))
 }
 
-fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let tmp: PathBuf = path.with_extension("tmp");
-    let _ = fs::remove_file(&tmp);
-    let mut o = fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(mode);
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut f = o
-        .open(&tmp)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+/// Write a key (owner only) or a certificate durably, replacing what is there.
+fn write_file(path: &Path, bytes: &[u8], access: Access) -> Result<()> {
+    Ok(vigil_fs::write_atomic(path, bytes, access)?)
 }
 
 /// Load the identity from `dir`, creating it (and `dir`) if absent.
@@ -96,8 +74,8 @@ pub fn load_or_create(dir: &Path) -> Result<Identity> {
         }
         (false, false) => {
             let (cert, key) = generate()?;
-            write_new(&key_path, &key, 0o600)?;
-            write_new(&cert_path, &cert, 0o644)?;
+            write_file(&key_path, &key, Access::Private)?;
+            write_file(&cert_path, &cert, Access::Public)?;
             tracing::info!("created a new relay certificate");
             Ok(Identity {
                 cert: CertificateDer::from(cert),
@@ -142,10 +120,8 @@ fn fingerprint_of_file(path: &Path) -> Result<CertFingerprint> {
     Ok(CertFingerprint::of_der(&der))
 }
 
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
+fn sync_dir(dir: &Path) -> Result<()> {
+    Ok(vigil_fs::sync_dir(dir)?)
 }
 
 /// Overwrite a file with zeros, sync, then unlink it. The overwrite is best effort: on SSDs
@@ -168,7 +144,7 @@ pub fn wipe_and_remove(path: &Path) -> Result<()> {
     }
     fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))?;
     if let Some(d) = path.parent() {
-        sync_dir(d);
+        sync_dir(d)?;
     }
     Ok(())
 }
@@ -220,9 +196,9 @@ pub fn rotate(dir: &Path, force: bool) -> Result<Rotation> {
     wipe_and_remove(&next_key)?;
     let _ = fs::remove_file(&next_cert);
     let (cert, key) = generate()?;
-    write_new(&next_key, &key, 0o600)?;
-    write_new(&next_cert, &cert, 0o644)?;
-    sync_dir(dir);
+    write_file(&next_key, &key, Access::Private)?;
+    write_file(&next_cert, &cert, Access::Public)?;
+    sync_dir(dir)?;
     Ok(Rotation {
         next: CertFingerprint::of_der(&cert),
         created: true,
@@ -299,16 +275,16 @@ pub fn promote(dir: &Path) -> Result<Promotion> {
         }
         fs::rename(&key_path, &old_key)
             .with_context(|| format!("cannot move {} aside", key_path.display()))?;
-        sync_dir(dir);
+        sync_dir(dir)?;
     }
     if next_cert.exists() {
         fs::rename(&next_cert, &cert_path)
             .with_context(|| format!("cannot install {}", cert_path.display()))?;
-        sync_dir(dir);
+        sync_dir(dir)?;
     }
     fs::rename(&next_key, &key_path)
         .with_context(|| format!("cannot install {}", key_path.display()))?;
-    sync_dir(dir);
+    sync_dir(dir)?;
     wipe_and_remove(&old_key)?;
     Ok(Promotion {
         old,

@@ -9,7 +9,6 @@
 use crate::store::FlushStats;
 use crate::store::StoreStats;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::Path;
 
 /// File name of the stats snapshot inside the data directory.
@@ -78,20 +77,10 @@ pub struct RelayStats {
 
 /// Write `stats` to `dir/STATS_FILE` atomically.
 pub fn write(dir: &Path, stats: &RelayStats) -> std::io::Result<()> {
-    let text = serde_json::to_vec_pretty(stats).map_err(std::io::Error::other)?;
-    let tmp = dir.join(format!("{STATS_FILE}.tmp"));
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    let mut f = o.open(&tmp)?;
-    f.write_all(&text)?;
-    f.write_all(b"\n")?;
-    f.sync_data()?;
-    std::fs::rename(&tmp, dir.join(STATS_FILE))
+    let mut text = serde_json::to_vec_pretty(stats).map_err(std::io::Error::other)?;
+    text.push(b'\n');
+    vigil_fs::write_atomic(&dir.join(STATS_FILE), &text, vigil_fs::Access::Private)
+        .map_err(std::io::Error::other)
 }
 
 /// Read the last snapshot from `dir`.

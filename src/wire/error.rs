@@ -58,3 +58,14 @@ pub enum WireError {
     #[error("malformed message: {0}")]
     Malformed(&'static str),
 }
+
+impl From<crate::reader::ReadError> for WireError {
+    fn from(e: crate::reader::ReadError) -> Self {
+        use crate::reader::ReadError;
+        match e {
+            ReadError::Truncated { what, needed } => WireError::Truncated { what, needed },
+            ReadError::Trailing { extra } => WireError::TrailingData { extra },
+            ReadError::BadFlag { .. } => WireError::Malformed("a flag byte is neither 0 nor 1"),
+        }
+    }
+}

@@ -12,7 +12,7 @@ use super::limits::{
     FRAME_HEADER_LEN, MAX_ENVELOPE_LEN, MAX_FETCH_RESPONSE_BYTES, MAX_ITEMS_PER_FETCH, NONCE_LEN,
     PROTOCOL_VERSION, SIGNATURE_LEN,
 };
-use super::reader::Reader;
+use crate::reader::Reader;
 use super::WireError;
 use crate::ids::{ItemId, MailboxId};
 use sha2::{Digest, Sha256};
@@ -186,7 +186,7 @@ impl Message for Items {
     const MAX_BODY: usize = MAX_ITEMS_BODY_LEN;
 
     fn decode(head: &[u8], _: usize) -> Result<Self, WireError> {
-        let mut r = Reader::new(head);
+        let mut r = Reader::<WireError>::new(head);
         let count = r.u16("item count")? as usize;
         if count > MAX_ITEMS_PER_FETCH as usize {
             return Err(WireError::TooMany {

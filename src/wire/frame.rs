@@ -13,9 +13,9 @@
 //! from the one table in [`super::table`].
 
 use super::limits::{FRAME_HEADER_LEN, PROTOCOL_VERSION};
-use super::reader::Reader;
 use super::WireError;
 use super::{ack, challenge, deposit, fetch, refusal, register};
+use crate::reader::Reader;
 
 /// Type byte of the Error response, which may answer any request.
 pub const ERROR_TYPE: u8 = 0xff;
@@ -383,7 +383,7 @@ pub fn decode_response_frame(frame: &[u8]) -> Result<Response, WireError> {
 /// reject what it leaves unread.
 pub(crate) fn fixed<T>(
     head: &[u8],
-    f: impl FnOnce(&mut Reader<'_>) -> Result<T, WireError>,
+    f: impl FnOnce(&mut Reader<'_, WireError>) -> Result<T, WireError>,
 ) -> Result<T, WireError> {
     let mut r = Reader::new(head);
     let v = f(&mut r)?;

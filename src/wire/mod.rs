@@ -20,7 +20,6 @@ mod error;
 mod frame;
 pub mod limits;
 pub mod policy;
-mod reader;
 pub mod refusal;
 #[macro_use]
 pub mod table;

@@ -294,7 +294,8 @@ pub async fn run(s: &Sizes, out: &mut Report) -> Result<()> {
         let drops0 = crate::util::udp_rcvbuf_errors()?;
         let mut sends = 0.0;
         for round in 0..INGEST_ROUNDS {
-            let n = ingest_count / INGEST_ROUNDS + usize::from(round < ingest_count % INGEST_ROUNDS);
+            let n =
+                ingest_count / INGEST_ROUNDS + usize::from(round < ingest_count % INGEST_ROUNDS);
             let (c0, cf0) = (cpu_secs()?, ceiling.flushes());
             let tc = deposit_many(&ceiling_clients, &others, n, envelope.clone()).await?;
             ceiling_cpu += cpu_secs()? - c0;
@@ -324,7 +325,10 @@ pub async fn run(s: &Sizes, out: &mut Report) -> Result<()> {
             ingest_count as f64 / flushes,
         );
         out.set("ingest_relay_mean_flush_ms", flush_ms / flushes);
-        out.set("ingest_relay_flush_busy_fraction", flush_ms / 1e3 / relay_secs);
+        out.set(
+            "ingest_relay_flush_busy_fraction",
+            flush_ms / 1e3 / relay_secs,
+        );
         out.set("ingest_cpu_us_per_report", cpu * 1e6 / ingest_count as f64);
         out.set("ingest_cpu_cores_busy", cpu / relay_secs);
         out.set("ingest_ceiling_per_s", ceiling_per_s);
