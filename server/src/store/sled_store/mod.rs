@@ -2,14 +2,15 @@
 //! files beside it.
 //!
 //! * [`layout`]: the trees, their keys and values, and item ids.
-//! * [`commit`]: group commit, and what durability takes beyond sled's own flush.
+//! * [`commit`]: group commit (and the small deposits' writes), and what durability takes
+//!   beyond sled's own flush.
 //! * [`accounting`]: per-mailbox usage and expiry buckets, kept in memory and rebuilt at open;
 //!   [`expiry`]: the sweep that uses them.
 //! * [`large`] and [`envelope_files`]: large envelopes streamed into files of their own.
 //! * [`migrate`]: stores written by earlier relays.
 //!
-//! A small deposit is one `compare_and_swap` into `items` on the request's own task (an
-//! in-memory append in sled: no file I/O, no thread hand-off), then a wait for the group commit;
+//! A small deposit is one `compare_and_swap` into `items`, made by the commit thread just
+//! before the group commit that answers it (never on an async worker, see [`commit`]);
 //! the same swap recognises a repeat, stored or acknowledged (an ack turns the item into its
 //! tombstone in place). Nothing else is written per deposit: quota usage and expiry bookkeeping
 //! live in memory and are rebuilt from `items` when the store opens.
@@ -103,9 +104,9 @@ impl Inner {
             .contains_key(mailbox))
     }
 
-    /// Store a small envelope in its `items` value, or recognise a repeat. Inline: sled's
-    /// insert is an in-memory append. Not yet durable.
-    fn put_inline(
+    /// Store a small envelope in its `items` value, or recognise a repeat; durable on return.
+    /// The swap is made by the commit thread, not on the request's task (see `commit`).
+    async fn put_inline(
         &self,
         key: &DepositKey,
         time: u64,
@@ -117,21 +118,27 @@ impl Inner {
         if let Err(e) = self.usage.reserve(&self.quota, mailbox, len) {
             // A full mailbox still recognises a repeat of what it holds.
             return match self.items.contains_key(ikey).map_err(backend)? {
-                true => Ok(Deposited::Repeat),
+                true => {
+                    self.committer.wait().await?;
+                    Ok(Deposited::Repeat)
+                }
                 false => Err(e),
             };
         }
-        let swapped = self
-            .items
-            .compare_and_swap(ikey, None::<&[u8]>, Some(inline_value(time, envelope)))
-            .map_err(backend);
-        match swapped {
-            Ok(Ok(())) => {
+        let (items, value) = (self.items.clone(), inline_value(time, envelope));
+        let stored = self.committer.write(move || {
+            Ok(items
+                .compare_and_swap(ikey, None::<&[u8]>, Some(value))
+                .map_err(backend)?
+                .is_ok())
+        });
+        match stored.await {
+            Ok(true) => {
                 self.buckets.note(time, mailbox)?;
                 Ok(Deposited::New)
             }
             // Stored or acknowledged before: nothing written.
-            Ok(Err(_)) => {
+            Ok(false) => {
                 self.usage.release(mailbox, len);
                 Ok(Deposited::Repeat)
             }
@@ -386,26 +393,29 @@ impl Store for SledStore {
                 Place::Inline => body.take_buffered(),
                 Place::File => None,
             };
-            let done = match (place, buffered) {
+            match (place, buffered) {
                 // Already in memory: the swap itself tells a repeat.
-                (Place::Inline, Some(envelope)) => inner.put_inline(&key, time, &envelope)?,
-                // Still to come: a repeat is answered before a byte of it is read.
+                (Place::Inline, Some(envelope)) => inner.put_inline(&key, time, &envelope).await,
+                // Still to come: a repeat is answered before a byte of it is read (once the
+                // first copy is durable).
                 _ if inner
                     .items
                     .contains_key(item_key(&key, place))
                     .map_err(backend)? =>
                 {
-                    Deposited::Repeat
+                    inner.committer.wait().await?;
+                    Ok(Deposited::Repeat)
                 }
                 (Place::Inline, None) => {
                     let envelope = read_all(body).await?;
-                    inner.put_inline(&key, time, &envelope)?
+                    inner.put_inline(&key, time, &envelope).await
                 }
-                (Place::File, _) => large::deposit(inner, key, len, time, body).await?,
-            };
-            // Also for a repeat: the first copy may still be waiting for its commit.
-            inner.committer.wait().await?;
-            Ok(done)
+                (Place::File, _) => {
+                    let done = large::deposit(inner, key, len, time, body).await?;
+                    inner.committer.wait().await?;
+                    Ok(done)
+                }
+            }
         })
     }
 
