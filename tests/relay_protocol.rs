@@ -535,3 +535,59 @@ async fn shutdown_refuses_new_connections() {
     let r = RelayClient::connect(&addr, &fp).await;
     assert!(matches!(r, Err(RelayError::Unreachable { .. })));
 }
+
+#[tokio::test]
+async fn status_shows_usage_and_full_refusals_to_the_owner_only() {
+    use vigil_core::wire::status::{self, Status};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = RelayConfig::new(dir.path(), "127.0.0.1:0".parse().unwrap());
+    config.limits.mailbox_max_items = 2;
+    let relay = vigil_relay::start(config).await.unwrap();
+    let c = connect(&relay).await;
+    let owner = key(1);
+    let mailbox = c.register(&owner).await.unwrap();
+    for d in 1..=2u8 {
+        c.deposit(&mailbox, &DepositId([d; 16]), b"report")
+            .await
+            .unwrap();
+    }
+    for d in 3..=5u8 {
+        assert_eq!(
+            refused_code(c.deposit(&mailbox, &DepositId([d; 16]), b"report").await),
+            ErrorCode::QuotaExceeded
+        );
+    }
+    let st = c.status(&owner).await.unwrap();
+    assert_eq!((st.items, st.bytes, st.max_items), (2, 12, 2));
+    assert_eq!(st.refused_full, 3);
+    assert_eq!(st.expiry_secs, 30 * 86_400);
+    assert_eq!(
+        c.status(&owner).await.unwrap().refused_full,
+        0,
+        "reported once"
+    );
+
+    // Someone else's key cannot ask about this mailbox.
+    let attacker = key(2);
+    let proof = c
+        .proof(&attacker, status::PURPOSE, &mailbox, &Status::digest())
+        .await
+        .unwrap();
+    let frame = c
+        .request(&Request::Status(Status { mailbox, proof }), &[])
+        .await
+        .unwrap();
+    assert_eq!(error_code(&frame), ErrorCode::BadProof);
+    // A proof made for a fetch does not answer a status question.
+    let proof = c
+        .proof(&owner, fetch::PURPOSE, &mailbox, &Status::digest())
+        .await
+        .unwrap();
+    let frame = c
+        .request(&Request::Status(Status { mailbox, proof }), &[])
+        .await
+        .unwrap();
+    assert_eq!(error_code(&frame), ErrorCode::BadProof);
+    c.close().await;
+    relay.shutdown().await.unwrap();
+}

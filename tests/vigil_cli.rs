@@ -223,3 +223,59 @@ fn demo_runs_end_to_end() {
         "both NGOs print the decrypted report: {out}"
     );
 }
+
+/// A flood that fills a mailbox refuses honest reports at the relay, where the NGO cannot see
+/// them: `inbox status` and every `inbox fetch` must say so, with what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_mailbox_is_visible_to_the_ngo() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().to_path_buf();
+    let mut config =
+        vigil_relay::RelayConfig::new(root.join("relay"), "127.0.0.1:0".parse().expect("addr"));
+    config.limits.mailbox_max_items = 1;
+    let relay = vigil_relay::start(config).await.expect("relay");
+    let addr = relay.local_addr().to_string();
+    let fp = relay.fingerprint().to_string();
+    tokio::task::spawn_blocking(move || {
+        let p = |name: &str| root.join(name).to_str().expect("utf8").to_string();
+        let (ngo, rep, card, report) = (p("ngo"), p("rep"), p("ngo.card"), p("r.json"));
+        ok(&["--home", &ngo, "ngo", "init", "--name", "Desk", "--relay", &addr, "--relay-fingerprint", &fp, "--card-out", &card]);
+        ok(&["--home", &rep, "contact", "add", &card]);
+        std::fs::write(&report, r#"{"kind":"threat","urgency":"urgent","title":"t","occurred_at":"2024-01-01","narrative":"n"}"#).expect("write");
+
+        let st = json_lines(&ok(&["--home", &ngo, "inbox", "status", "--json"]));
+        assert_eq!(st.len(), 1, "an empty mailbox gives no warning: {st:?}");
+        assert_eq!(st[0]["type"], "mailbox_status");
+        assert_eq!((st[0]["items"].as_u64(), st[0]["max_items"].as_u64()), (Some(0), Some(1)), "{st:?}");
+        assert_eq!(st[0]["refused_full"], 0);
+        assert_eq!(st[0]["expiry_secs"], 30 * 86_400);
+
+        ok(&["--home", &rep, "report", "send", "--to", "Desk", "--file", &report]);
+        let o = run(&["--home", &rep, "report", "send", "--to", "Desk", "--file", &report], &[]);
+        assert!(!o.status.success(), "the full mailbox refuses the second report");
+
+        let human = ok(&["--home", &ngo, "inbox", "status"]);
+        let stderr = String::from_utf8_lossy(&human.stderr);
+        assert!(stderr.contains("1 of 1 reports") && stderr.contains("100% full"), "{stderr}");
+        assert!(stderr.contains("refused 1 report(s) because this mailbox was full") && stderr.contains("vigil inbox fetch"), "{stderr}");
+        let st = json_lines(&ok(&["--home", &ngo, "inbox", "status", "--json"]));
+        assert_eq!(st[0]["items"], 1, "{st:?}");
+        assert_eq!(st[0]["fill"], 1.0, "{st:?}");
+        assert_eq!(st[0]["refused_full"], 0, "each flood is reported once: {st:?}");
+        assert_eq!(st[1]["type"], "mailbox_warning", "still full: {st:?}");
+
+        // A fetch says so too, after the reports it fetched are safe.
+        let o = run(&["--home", &rep, "report", "send", "--to", "Desk", "--file", &report], &[]);
+        assert!(!o.status.success(), "still full");
+        let fetched = json_lines(&ok(&["--home", &ngo, "inbox", "fetch", "--json"]));
+        assert!(fetched.iter().any(|v| v["type"] == "fetched"), "{fetched:?}");
+        let warning = fetched.iter().find(|v| v["type"] == "mailbox_warning").expect("a warning");
+        assert!(warning["refused_full"].as_u64().is_some_and(|n| n >= 1), "{fetched:?}");
+        let st = json_lines(&ok(&["--home", &ngo, "inbox", "status", "--json"]));
+        assert_eq!(st.len(), 1, "emptied, nothing refused since: {st:?}");
+        assert_eq!(st[0]["items"], 0, "fetched and acknowledged: {st:?}");
+    })
+    .await
+    .expect("blocking part");
+    relay.shutdown().await.expect("shutdown");
+}

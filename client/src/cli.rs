@@ -273,6 +273,9 @@ pub enum InboxCmd {
     List,
     /// Show one report.
     Show(InboxShowArgs),
+    /// Show how full this NGO's mailbox at the relay is, and whether reports were refused
+    /// because it was full.
+    Status,
 }
 
 /// `vigil inbox show`

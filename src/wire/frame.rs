@@ -13,8 +13,8 @@
 //! from the one table in [`super::table`].
 
 use super::limits::{FRAME_HEADER_LEN, PROTOCOL_VERSION};
+use super::refusal;
 use super::WireError;
-use super::{ack, challenge, deposit, fetch, refusal, register};
 use crate::reader::Reader;
 
 /// Type byte of the Error response, which may answer any request.
@@ -175,13 +175,13 @@ macro_rules! frames {
             /// Smallest and largest body.
             pub fn body_bounds(self) -> (usize, usize) {
                 match self {
-                    $( Self::$Req => (<$module::$Req as Message>::MIN_BODY, <$module::$Req as Message>::MAX_BODY), )*
+                    $( Self::$Req => (<super::$module::$Req as Message>::MIN_BODY, <super::$module::$Req as Message>::MAX_BODY), )*
                 }
             }
 
             /// How many leading bytes of a body of `body_len` bytes are the request's head.
             pub fn head_len(self, body_len: usize) -> usize {
-                match self { $( Self::$Req => <$module::$Req as Message>::head_len(body_len), )* }
+                match self { $( Self::$Req => <super::$module::$Req as Message>::head_len(body_len), )* }
             }
         }
 
@@ -202,7 +202,7 @@ macro_rules! frames {
             /// Smallest and largest body.
             pub fn body_bounds(self) -> (usize, usize) {
                 match self {
-                    $( Self::$Resp => (<$module::$Resp as Message>::MIN_BODY, <$module::$Resp as Message>::MAX_BODY), )*
+                    $( Self::$Resp => (<super::$module::$Resp as Message>::MIN_BODY, <super::$module::$Resp as Message>::MAX_BODY), )*
                     Self::Error => (<refusal::Refusal as Message>::MIN_BODY, <refusal::Refusal as Message>::MAX_BODY),
                 }
             }
@@ -218,13 +218,13 @@ macro_rules! frames {
         }
 
         $(
-            impl Framed for $module::$Req { const TYPE_BYTE: u8 = $req_byte; }
-            impl IsRequest for $module::$Req {
+            impl Framed for super::$module::$Req { const TYPE_BYTE: u8 = $req_byte; }
+            impl IsRequest for super::$module::$Req {
                 const TYPE: RequestType = RequestType::$Req;
-                type Answer = $module::$Resp;
+                type Answer = super::$module::$Resp;
             }
-            impl Framed for $module::$Resp { const TYPE_BYTE: u8 = $resp_byte; }
-            impl IsResponse for $module::$Resp {
+            impl Framed for super::$module::$Resp { const TYPE_BYTE: u8 = $resp_byte; }
+            impl IsResponse for super::$module::$Resp {
                 const TYPE: ResponseType = ResponseType::$Resp;
                 fn from_response(r: Response) -> Result<Self, Response> {
                     match r {
@@ -238,7 +238,7 @@ macro_rules! frames {
         /// Any request, decoded from its head (a deposit's envelope is not part of it).
         #[derive(Clone, Debug, PartialEq, Eq)]
         pub enum Request {
-            $( $(#[$doc])* $Req($module::$Req), )*
+            $( $(#[$doc])* $Req(super::$module::$Req), )*
         }
 
         impl Request {
@@ -246,7 +246,7 @@ macro_rules! frames {
             /// [`decode_request_header`]: exactly `kind.head_len(body_len)` bytes.
             pub fn decode(kind: RequestType, head: &[u8], body_len: usize) -> Result<Self, WireError> {
                 Ok(match kind {
-                    $( RequestType::$Req => Self::$Req(<$module::$Req as Message>::decode(head, body_len)?), )*
+                    $( RequestType::$Req => Self::$Req(<super::$module::$Req as Message>::decode(head, body_len)?), )*
                 })
             }
 
@@ -264,7 +264,7 @@ macro_rules! frames {
         /// Any response, decoded from its whole body.
         #[derive(Clone, Debug, PartialEq, Eq)]
         pub enum Response {
-            $( #[doc = concat!("Answer to ", stringify!($Req), ".")] $Resp($module::$Resp), )*
+            $( #[doc = concat!("Answer to ", stringify!($Req), ".")] $Resp(super::$module::$Resp), )*
             /// The request was refused.
             Error(refusal::Refusal),
         }
@@ -275,7 +275,7 @@ macro_rules! frames {
             pub fn decode(kind: ResponseType, body: &[u8]) -> Result<Self, WireError> {
                 let n = body.len();
                 Ok(match kind {
-                    $( ResponseType::$Resp => Self::$Resp(<$module::$Resp as Message>::decode(body, n)?), )*
+                    $( ResponseType::$Resp => Self::$Resp(<super::$module::$Resp as Message>::decode(body, n)?), )*
                     ResponseType::Error => Self::Error(<refusal::Refusal as Message>::decode(body, n)?),
                 })
             }

@@ -34,6 +34,8 @@ macro_rules! for_each_exchange {
             fetch: Fetch = 0x04 => Items = 0x84;
             /// Acknowledge (delete) fetched items, with a proof of possession.
             ack: Ack = 0x05 => Acked = 0x85;
+            /// Ask how full a mailbox is, with a proof of possession.
+            status: Status = 0x06 => MailboxStatus = 0x86;
         }
     };
 }

@@ -5,6 +5,7 @@ use super::deposit::{Deposit, Stored};
 use super::fetch::{Fetch, Item, Items};
 use super::limits::*;
 use super::register::{Register, Registered};
+use super::status::{MailboxStatus, Status};
 use super::*;
 use crate::ids::{DepositId, ItemId, MailboxId};
 use proptest::prelude::*;
@@ -44,6 +45,10 @@ fn sample_requests(envelope: &[u8]) -> Vec<(Request, Vec<u8>)> {
             ids: vec![ItemId([4; 16]), ItemId([5; 16])],
             proof: proof(),
         }),
+        Request::Status(Status {
+            mailbox: MailboxId([2; 32]),
+            proof: proof(),
+        }),
     ];
     let kinds: Vec<RequestType> = reqs.iter().map(Request::kind).collect();
     assert_eq!(kinds, RequestType::ALL, "one sample per table line");
@@ -79,6 +84,14 @@ fn sample_responses(envelope: &[u8]) -> Vec<Response> {
             ],
         }),
         Response::Acked(Acked { count: 3 }),
+        Response::MailboxStatus(MailboxStatus {
+            items: 1,
+            bytes: 2,
+            max_items: 3,
+            max_bytes: 4,
+            refused_full: 5,
+            expiry_secs: 6,
+        }),
         Response::Error(Refusal::new(ErrorCode::BadProof, "no")),
         Response::Error(Refusal {
             code: ErrorCode::Other(999),
@@ -137,7 +150,13 @@ fn the_table_pairs_each_request_with_its_response() {
 
 #[test]
 fn proof_purposes_are_distinct_and_nul_terminated() {
-    let labels = [register::PURPOSE, fetch::PURPOSE, ack::PURPOSE].map(|p| p.label());
+    let labels = [
+        register::PURPOSE,
+        fetch::PURPOSE,
+        ack::PURPOSE,
+        status::PURPOSE,
+    ]
+    .map(|p| p.label());
     for (i, l) in labels.iter().enumerate() {
         assert_eq!(l.last(), Some(&0), "{l:?}");
         assert_eq!(l.iter().filter(|b| **b == 0).count(), 1, "{l:?}");
@@ -433,7 +452,7 @@ proptest! {
     }
 
     #[test]
-    fn valid_header_with_random_body_never_panics(t in prop::sample::select(vec![1u8, 2, 3, 4, 5, 0x81, 0x82, 0x83, 0x84, 0x85, 0xff]),
+    fn valid_header_with_random_body_never_panics(t in prop::sample::select(vec![1u8, 2, 3, 4, 5, 6, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0xff]),
                                                   body in proptest::collection::vec(any::<u8>(), 0..400)) {
         let mut f = vec![1, t];
         f.extend_from_slice(&(body.len() as u32).to_be_bytes());

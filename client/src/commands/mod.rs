@@ -50,5 +50,6 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Inbox(InboxCmd::Fetch) => inbox::fetch(&ctx()?).await.map(|_| ()),
         Command::Inbox(InboxCmd::List) => inbox::list(&ctx()?).map(|_| ()),
         Command::Inbox(InboxCmd::Show(a)) => inbox::show(&ctx()?, &a.id),
+        Command::Inbox(InboxCmd::Status) => inbox::status(&ctx()?).await,
     }
 }

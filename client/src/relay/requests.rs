@@ -8,8 +8,9 @@
 //! | [`RelayClient::deposit`] | `Deposit` (head, then the envelope) | `Stored` |
 //! | [`RelayClient::fetch`] | `Fetch` (with a proof) | `Items` |
 //! | [`RelayClient::ack`] | `Ack` (with a proof), per `MAX_ACK_IDS` ids | `Acked` |
+//! | [`RelayClient::status`] | `Status` (with a proof) | `MailboxStatus` |
 //!
-//! Mailbox operations (register, fetch, ack) carry a proof of possession of the mailbox key
+//! Mailbox operations (register, fetch, ack, status) carry a proof of possession of the mailbox key
 //! bound to this connection (`vigil_core::wire::auth`): [`RelayClient::proof`] asks for a nonce
 //! (`challenge`) and signs it together with the TLS exporter. An `Error` answer to any call
 //! becomes [`RelayError::Refused`].
@@ -24,6 +25,7 @@ use vigil_core::wire::deposit::{Deposit, Stored};
 use vigil_core::wire::fetch::{self, Fetch};
 use vigil_core::wire::limits::{MAX_ACK_IDS, MAX_ITEMS_PER_FETCH, NONCE_LEN};
 use vigil_core::wire::register::{self, Register};
+use vigil_core::wire::status::{self, MailboxStatus, Status};
 use vigil_core::wire::{self, IsRequest, IsResponse, Proof, Response, WireError};
 
 /// The relay's answer to a deposit.
@@ -167,6 +169,16 @@ impl RelayClient {
             total = total.saturating_add(self.call(&req, &[]).await?.count);
         }
         Ok(total)
+    }
+
+    /// How full the mailbox of `mailbox_key` is: usage against its quota, deposits refused
+    /// because it was full, and how long the relay keeps items.
+    pub async fn status(&self, mailbox_key: &SigningKey) -> Result<MailboxStatus, RelayError> {
+        let mailbox = MailboxId::for_key(&mailbox_key.verifying_key().to_bytes());
+        let proof = self
+            .proof(mailbox_key, status::PURPOSE, &mailbox, &Status::digest())
+            .await?;
+        self.call(&Status { mailbox, proof }, &[]).await
     }
 
     /// One call: send `req` (and its payload, for a deposit), and decode the answer the table

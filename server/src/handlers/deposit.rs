@@ -7,7 +7,7 @@
 
 use super::{refusal, send, BodySource, Ctx, Failure, ReplySink};
 use crate::clock::now_unix;
-use crate::store::Deposited;
+use crate::store::{Deposited, StoreError};
 use std::sync::atomic::Ordering;
 use vigil_core::wire::deposit::{Deposit, Stored};
 
@@ -24,11 +24,17 @@ pub(super) async fn handle(
         .space
         .try_reserve(req.envelope_len as u64)
         .ok_or_else(refusal::storage_full)?;
-    let done = shared
-        .store
-        .deposit(req, now_unix(), body)
-        .await
-        .map_err(|e| shared.store_failed(e))?;
+    let mailbox = req.mailbox;
+    let done = match shared.store.deposit(req, now_unix(), body).await {
+        Ok(done) => done,
+        Err(e) => {
+            if e == StoreError::QuotaExceeded {
+                // The mailbox's owner sees this count in its status.
+                shared.full_refusals.note(mailbox);
+            }
+            return Err(shared.store_failed(e));
+        }
+    };
     let (counter, duplicate) = match done {
         Deposited::New => {
             reservation.consumed();

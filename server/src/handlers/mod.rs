@@ -28,6 +28,46 @@ pub struct Shared {
     pub space: Arc<SpaceGuard>,
     /// Counters for `stats` (no ids, no addresses).
     pub counters: Arc<Counters>,
+    /// Deposits refused per full mailbox, for the mailbox's `status`.
+    pub full_refusals: FullRefusals,
+}
+
+/// How many deposits each mailbox refused because it was full, since its owner last asked
+/// (`status`) or the relay started. Counting from the last question means a flood is reported
+/// once, to whoever asked, and not again at every fetch after the mailbox was emptied.
+///
+/// Kept in memory only: a seized relay's disk holds no record of who was flooded when. Only
+/// registered mailboxes are ever counted (a deposit into an unknown mailbox is refused before
+/// its quota is checked), and the map is bounded: past [`FullRefusals::MAX_MAILBOXES`] new
+/// mailboxes are not counted, which errs towards silence, never towards memory.
+#[derive(Debug, Default)]
+pub struct FullRefusals {
+    by_mailbox: Mutex<std::collections::HashMap<MailboxId, u64>>,
+}
+
+impl FullRefusals {
+    /// Most mailboxes counted at once.
+    pub const MAX_MAILBOXES: usize = 65_536;
+
+    /// Count one refusal for `mailbox`.
+    pub(crate) fn note(&self, mailbox: MailboxId) {
+        let Ok(mut m) = self.by_mailbox.lock() else {
+            return;
+        };
+        if let Some(n) = m.get_mut(&mailbox) {
+            *n = n.saturating_add(1);
+        } else if m.len() < Self::MAX_MAILBOXES {
+            m.insert(mailbox, 1);
+        }
+    }
+
+    /// Refusals counted for `mailbox` since the last call, which starts the count again.
+    pub fn take(&self, mailbox: MailboxId) -> u64 {
+        self.by_mailbox
+            .lock()
+            .map(|mut m| m.remove(&mailbox).unwrap_or(0))
+            .unwrap_or(0)
+    }
 }
 
 /// Request counters. Counts only: nothing identifies a mailbox, an item or a client.
@@ -67,6 +107,7 @@ impl Shared {
             fetch_slots: tokio::sync::Semaphore::new(Self::DEFAULT_FETCH_SLOTS),
             space: Arc::new(SpaceGuard::unlimited()),
             counters: Arc::new(Counters::default()),
+            full_refusals: FullRefusals::default(),
         }
     }
 

@@ -415,6 +415,9 @@ impl Store for FullDisk {
     fn ack<'a>(&'a self, m: MailboxId, ids: &'a [ItemId]) -> StoreFuture<'a, u64> {
         self.inner.ack(m, ids)
     }
+    fn usage(&self, m: MailboxId) -> StoreFuture<'_, crate::store::MailboxUsage> {
+        self.inner.usage(m)
+    }
     fn expire(&self, now: u64) -> StoreFuture<'_, u64> {
         self.inner.expire(now)
     }

@@ -252,7 +252,11 @@ impl Listener {
                     "too many registrations from your network; try again in an hour",
                 )?;
             }
-            RequestType::Challenge | RequestType::Fetch | RequestType::Ack => {}
+            // Mailbox requests cost a proof each; a new request must be placed here on purpose.
+            RequestType::Challenge
+            | RequestType::Fetch
+            | RequestType::Ack
+            | RequestType::Status => {}
         }
         Ok(header)
     }

@@ -24,7 +24,7 @@ use vigil_core::wire::limits::RECEIVE_TIME_GRANULARITY_SECS;
 pub(crate) const DAY: u64 = 24 * 3600;
 /// An envelope length every backend keeps "small".
 pub(crate) const SMALL: usize = 3000;
-/// An envelope length every backend keeps "large" (streamed, never held whole).
+/// An envelope length past `LARGE_ENVELOPE_MIN`: listed after every small one.
 pub(crate) const LARGE: usize = 300_000;
 
 /// How to open a store of one backend.
@@ -47,6 +47,7 @@ macro_rules! conformance_tests {
             ack_deletes_own_items_and_keeps_the_id_remembered,
             expiry_removes_old_items_and_their_ids,
             quota_counts_items_and_bytes,
+            usage_shows_what_waits_against_the_quota,
             bad_bodies_store_nothing_and_can_be_sent_again,
             concurrent_repeats_store_once,
             acknowledged_state_survives_a_reopen,
@@ -341,6 +342,38 @@ pub(crate) async fn quota_counts_items_and_bytes(b: &dyn Backend) {
     // Another mailbox has its own quota.
     let m2 = mailbox(&*s, 2).await;
     assert_eq!(deposit(&*s, m2, 1, b"x", DAY).await, Ok(Deposited::New));
+}
+
+pub(crate) async fn usage_shows_what_waits_against_the_quota(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let quota = Quota {
+        max_items: 5,
+        max_bytes: 1_000_000,
+    };
+    let s = b.open(dir.path(), quota, Duration::from_secs(7 * DAY));
+    let m = mailbox(&*s, 1).await;
+    let empty = s.usage(m).await.unwrap();
+    assert_eq!((empty.items, empty.bytes), (0, 0));
+    assert_eq!(empty.quota, quota);
+    assert_eq!(empty.expiry_secs, 7 * DAY);
+    deposit(&*s, m, 1, &envelope(1, SMALL), DAY).await.unwrap();
+    deposit(&*s, m, 2, &envelope(2, LARGE), DAY).await.unwrap();
+    deposit(&*s, m, 1, &envelope(1, SMALL), DAY).await.unwrap();
+    let u = s.usage(m).await.unwrap();
+    assert_eq!(
+        (u.items, u.bytes),
+        (2, (SMALL + LARGE) as u64),
+        "a repeat adds nothing"
+    );
+    // Another mailbox, and one nobody registered, hold nothing.
+    let m2 = mailbox(&*s, 2).await;
+    assert_eq!(s.usage(m2).await.unwrap().items, 0);
+    assert_eq!(s.usage(MailboxId([9; 32])).await.unwrap().items, 0);
+    // An acknowledged item no longer counts.
+    let small = s.list(m, 1, u64::MAX).await.unwrap();
+    s.ack(m, &[small[0].id]).await.unwrap();
+    let u = s.usage(m).await.unwrap();
+    assert_eq!((u.items, u.bytes), (1, LARGE as u64));
 }
 
 pub(crate) async fn bad_bodies_store_nothing_and_can_be_sent_again(b: &dyn Backend) {

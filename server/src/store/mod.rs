@@ -1,6 +1,8 @@
 //! Storage behind one small trait, [`Store`], so the relay runs on any backend that passes the
 //! conformance suite (`store/conformance.rs`): today the embedded sled store
-//! ([`SledStore`]), later a distributed one.
+//! ([`SledStore`]), later a distributed one. [`MemoryStore`] passes the same suite; it keeps
+//! everything in memory, nothing across a restart, and is for tests, examples and as a reference
+//! for new backends, never for production (the relay program does not offer it).
 //!
 //! What a store may hold: mailbox ids, mailbox public keys, ciphertext envelopes, the deposit ids
 //! senders chose (for idempotent retries) and a coarse receive time (rounded to
@@ -23,6 +25,7 @@
 //! * **Fetch order**: small envelopes (the urgent text) before large ones; within each, a stable
 //!   order. A listing stops at the first item that does not fit, so items are never skipped.
 
+pub mod memory;
 pub mod sled_store;
 pub mod space;
 
@@ -34,8 +37,13 @@ use bytes::Bytes;
 use vigil_core::ids::{ItemId, MailboxId};
 use vigil_core::wire::deposit::Deposit;
 
+pub use memory::MemoryStore;
 pub use sled_store::{FlushCounters, FlushStats, SledStore};
 pub use vigil_core::wire::policy::Quota;
+
+/// Envelopes longer than this are "large": every backend lists them after all small ones (the
+/// urgent text first), and the sled store keeps them in files of their own.
+pub const LARGE_ENVELOPE_MIN: usize = 64 * 1024;
 
 /// A store operation's future.
 pub type StoreFuture<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
@@ -70,6 +78,19 @@ pub struct StoreStats {
     pub items: u64,
     /// Envelope bytes waiting to be fetched.
     pub bytes: u64,
+}
+
+/// One mailbox's usage, for its owner's `status` request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MailboxUsage {
+    /// Items waiting to be fetched (acknowledged ones are not counted).
+    pub items: u64,
+    /// Their envelope bytes.
+    pub bytes: u64,
+    /// The quota the mailbox is held to.
+    pub quota: Quota,
+    /// How long an unacknowledged item is kept, in seconds.
+    pub expiry_secs: u64,
 }
 
 /// Why a store operation failed.
@@ -168,6 +189,10 @@ pub trait Store: Send + Sync + 'static {
         offset: u64,
         max: usize,
     ) -> StoreFuture<'_, Option<Bytes>>;
+
+    /// How much `mailbox` holds against its quota (cheap: no scan). A mailbox that holds
+    /// nothing (or is not registered) has zero items.
+    fn usage(&self, mailbox: MailboxId) -> StoreFuture<'_, MailboxUsage>;
 
     /// Delete `ids` from `mailbox`, durably; returns how many existed. Ids of other mailboxes
     /// are not touched; the deposit ids stay remembered until expiry.

@@ -65,6 +65,14 @@ impl Usage {
         }
     }
 
+    /// Items and bytes `mailbox` holds.
+    pub(super) fn of(&self, mailbox: MailboxId) -> Result<(u64, u64), StoreError> {
+        Ok(lock(&self.by_mailbox)?
+            .get(&mailbox)
+            .copied()
+            .unwrap_or_default())
+    }
+
     /// Items and bytes over all mailboxes.
     pub(super) fn totals(&self) -> (u64, u64) {
         lock(&self.by_mailbox)

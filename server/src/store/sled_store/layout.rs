@@ -28,7 +28,7 @@ use vigil_core::ids::{DepositId, ItemId, MailboxId};
 
 /// Envelopes longer than this are kept in a file of their own, not in sled (see
 /// `envelope_files` for why).
-pub const LARGE_ENVELOPE_MIN: usize = 64 * 1024;
+pub use crate::store::LARGE_ENVELOPE_MIN;
 
 /// Where an item's envelope is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

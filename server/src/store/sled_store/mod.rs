@@ -31,7 +31,8 @@ mod tests;
 
 use crate::body::{read_all, BodySource};
 use crate::store::{
-    slice_from, Deposited, ItemMeta, Quota, Store, StoreError, StoreFuture, StoreStats,
+    slice_from, Deposited, ItemMeta, MailboxUsage, Quota, Store, StoreError, StoreFuture,
+    StoreStats,
 };
 use accounting::{ExpiryBuckets, Usage};
 use commit::{Committer, Durability};
@@ -473,6 +474,19 @@ impl Store for SledStore {
                 self.inner.committer.wait().await?;
             }
             Ok(n)
+        })
+    }
+
+    fn usage(&self, mailbox: MailboxId) -> StoreFuture<'_, MailboxUsage> {
+        let inner = &self.inner;
+        Box::pin(async move {
+            let (items, bytes) = inner.usage.of(mailbox)?;
+            Ok(MailboxUsage {
+                items,
+                bytes,
+                quota: inner.quota,
+                expiry_secs: inner.expiry.as_secs(),
+            })
         })
     }
 

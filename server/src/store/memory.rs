@@ -1,0 +1,449 @@
+//! The in-memory store: every mailbox in one map behind one mutex, gone when the process ends.
+//!
+//! It exists for tests, examples and as a reference for new backends: the whole [`Store`]
+//! contract without a database or files in the way, held to the same conformance suite
+//! (`store/conformance.rs`) as the sled store. It is **not durable**: it keeps nothing across a
+//! restart, so "durable on return" holds only while the process runs. Never use it in
+//! production; the relay program does not offer it.
+//!
+//! How it keeps the contract:
+//!
+//! * **Checks before reading.** Under the lock, a deposit checks the mailbox, a repeat, an
+//!   upload of the same deposit in progress and the quota (against `head.envelope_len`), and
+//!   marks itself as being received; only then, with the lock released (it is never held across
+//!   an `.await`), does it read the envelope, which it holds whole, whatever its size.
+//! * **Idempotence.** Each mailbox keeps every deposit id until expiry: with its envelope until
+//!   acknowledged, then as a tombstone. The mark answers a concurrent copy with
+//!   [`StoreError::InProgress`], so it is never stored twice; a deposit that fails or is dropped
+//!   mid-way takes its mark, and the quota it held, off again (`Reservation`).
+//! * **Fetch order.** Deposits are ordered by place, small envelopes (up to the store contract's
+//!   [`LARGE_ENVELOPE_MIN`]) before large ones, then by deposit id: a stable order.
+
+use super::LARGE_ENVELOPE_MIN;
+use super::{
+    slice_from, Deposited, FlushStats, ItemMeta, MailboxUsage, Quota, Store, StoreError,
+    StoreFuture, StoreStats,
+};
+use crate::body::{read_all, BodySource};
+use bytes::Bytes;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+use vigil_core::ids::{DepositId, ItemId, MailboxId};
+use vigil_core::wire::deposit::Deposit;
+use vigil_core::wire::policy::{coarse_time, expiry_cutoff};
+
+/// [`ItemMeta::place`] of an envelope up to [`LARGE_ENVELOPE_MIN`] bytes.
+const SMALL: u8 = 0;
+/// [`ItemMeta::place`] of a larger envelope: listed after every small one.
+const LARGE: u8 = 1;
+
+/// Where an envelope of `len` bytes sorts: the split every backend lists by.
+fn place_for(len: usize) -> u8 {
+    if len > LARGE_ENVELOPE_MIN {
+        LARGE
+    } else {
+        SMALL
+    }
+}
+
+/// The item id a fetcher sees for a deposit id, and back: the deposit id XOR the first 16 bytes
+/// of the mailbox id (as in the sled store), so equal deposit ids in two mailboxes give two item
+/// ids and an ack finds its deposit without another index.
+fn flip(mailbox: &MailboxId, id: [u8; 16]) -> [u8; 16] {
+    let mut out = id;
+    for (o, m) in out.iter_mut().zip(mailbox.as_bytes()) {
+        *o ^= m;
+    }
+    out
+}
+
+/// A remembered deposit.
+struct Entry {
+    /// The coarse receive time, for expiry.
+    time: u64,
+    /// The envelope while it waits to be fetched; `None` once acknowledged, when the entry is
+    /// the tombstone that keeps the deposit id remembered until it expires.
+    envelope: Option<Bytes>,
+}
+
+/// One registered mailbox.
+#[derive(Default)]
+struct Mailbox {
+    public_key: [u8; 32],
+    /// Every remembered deposit, keyed by (place, deposit id): iteration is fetch order.
+    deposits: BTreeMap<(u8, DepositId), Entry>,
+    /// Deposits whose envelope is being read right now, with their announced length: counted
+    /// against the quota too, so that concurrent deposits cannot overfill the mailbox together.
+    receiving: HashMap<DepositId, u64>,
+    /// Items stored (not acknowledged), and their envelope bytes.
+    items: u64,
+    bytes: u64,
+}
+
+impl Mailbox {
+    /// Whether `id` is remembered, stored or acknowledged. Both places are looked at, so a retry
+    /// that announced another length is still a repeat.
+    fn remembers(&self, id: DepositId) -> bool {
+        [SMALL, LARGE]
+            .iter()
+            .any(|p| self.deposits.contains_key(&(*p, id)))
+    }
+
+    /// An item of `len` bytes left (acknowledged or expired).
+    fn released(&mut self, len: u64) {
+        self.items = self.items.saturating_sub(1);
+        self.bytes = self.bytes.saturating_sub(len);
+    }
+}
+
+/// In-memory [`Store`], for tests and examples; see the module docs. Not durable.
+pub struct MemoryStore {
+    mailboxes: Mutex<HashMap<MailboxId, Mailbox>>,
+    expiry: Duration,
+    quota: Quota,
+}
+
+impl MemoryStore {
+    /// An empty store. Items older than `expiry` are removed by [`Store::expire`]; each mailbox
+    /// holds at most `quota`. (The arguments are in [`SledStore::open`](super::SledStore::open)'s
+    /// order.)
+    pub fn new(expiry: Duration, quota: Quota) -> Self {
+        Self {
+            mailboxes: Mutex::default(),
+            expiry,
+            quota,
+        }
+    }
+
+    /// The mailboxes, locked. A panic while the lock was held (a bug: nothing under it unwraps
+    /// or overflows) poisons the mutex, but leaves the maps well-formed; carry on rather than
+    /// turn every later request, and the drop of every [`Reservation`], into a panic.
+    fn mailboxes(&self) -> MutexGuard<'_, HashMap<MailboxId, Mailbox>> {
+        self.mailboxes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The checks a deposit makes before it reads a byte: the mailbox, a repeat, the same
+    /// deposit in progress, the quota. `Ok(None)`: a repeat. `Ok(Some(_))`: the deposit is
+    /// marked as being received (holding its quota) until the reservation is committed or
+    /// dropped.
+    fn begin(&self, head: &Deposit) -> Result<Option<Reservation<'_>>, StoreError> {
+        let mut mailboxes = self.mailboxes();
+        let Some(mb) = mailboxes.get_mut(&head.mailbox) else {
+            return Err(StoreError::UnknownMailbox);
+        };
+        let id = head.deposit_id;
+        // A full mailbox still recognises a repeat of what it holds.
+        if mb.remembers(id) {
+            return Ok(None);
+        }
+        if mb.receiving.contains_key(&id) {
+            return Err(StoreError::InProgress);
+        }
+        let len = head.envelope_len as u64;
+        let items = mb.items.saturating_add(mb.receiving.len() as u64);
+        let bytes = (mb.receiving.values()).fold(mb.bytes, |b, l| b.saturating_add(*l));
+        if !self.quota.allows(items, bytes, len) {
+            return Err(StoreError::QuotaExceeded);
+        }
+        mb.receiving.insert(id, len);
+        Ok(Some(Reservation {
+            store: self,
+            mailbox: head.mailbox,
+            id,
+            open: true,
+        }))
+    }
+}
+
+/// A deposit between its checks and its commit, marked as being received. Dropping it (the
+/// envelope could not be read, or the request's future was dropped mid-read) takes the mark
+/// off, and with it the quota it held: nothing of a failed deposit stays.
+struct Reservation<'a> {
+    store: &'a MemoryStore,
+    mailbox: MailboxId,
+    id: DepositId,
+    /// The mark is still on.
+    open: bool,
+}
+
+impl Reservation<'_> {
+    /// Store `envelope`, received at coarse time `time`, in place of the mark.
+    fn commit(mut self, time: u64, envelope: Bytes) -> Result<Deposited, StoreError> {
+        let mut mailboxes = self.store.mailboxes();
+        // Mailboxes are never removed, so this cannot fail.
+        let Some(mb) = mailboxes.get_mut(&self.mailbox) else {
+            return Err(StoreError::UnknownMailbox);
+        };
+        mb.receiving.remove(&self.id);
+        self.open = false;
+        // The mark kept other copies out, so this cannot happen; if it did, keep the first.
+        if mb.remembers(self.id) {
+            return Ok(Deposited::Repeat);
+        }
+        let len = envelope.len();
+        mb.items = mb.items.saturating_add(1);
+        mb.bytes = mb.bytes.saturating_add(len as u64);
+        let envelope = Some(envelope);
+        mb.deposits
+            .insert((place_for(len), self.id), Entry { time, envelope });
+        Ok(Deposited::New)
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        // Not after a commit, which took the mark off (and may still hold the lock).
+        if self.open {
+            if let Some(mb) = self.store.mailboxes().get_mut(&self.mailbox) {
+                mb.receiving.remove(&self.id);
+            }
+        }
+    }
+}
+
+/// A finished future: no method of this store waits for anything but the envelope.
+fn ready<'a, T: Send + 'a>(r: Result<T, StoreError>) -> StoreFuture<'a, T> {
+    Box::pin(std::future::ready(r))
+}
+
+impl Store for MemoryStore {
+    fn register(&self, mailbox: MailboxId, public_key: [u8; 32]) -> StoreFuture<'_, ()> {
+        // The id is a hash of the key, so an existing entry necessarily holds the same key.
+        self.mailboxes().entry(mailbox).or_insert_with(|| Mailbox {
+            public_key,
+            ..Mailbox::default()
+        });
+        ready(Ok(()))
+    }
+
+    fn mailbox_key(&self, mailbox: MailboxId) -> StoreFuture<'_, Option<[u8; 32]>> {
+        ready(Ok(self.mailboxes().get(&mailbox).map(|m| m.public_key)))
+    }
+
+    fn deposit<'a>(
+        &'a self,
+        head: Deposit,
+        now: u64,
+        body: &'a mut dyn BodySource,
+    ) -> StoreFuture<'a, Deposited> {
+        Box::pin(async move {
+            let Some(reservation) = self.begin(&head)? else {
+                return Ok(Deposited::Repeat);
+            };
+            // The lock is not held here: other requests go on while the envelope arrives.
+            let envelope = read_all(body).await?;
+            // A body source delivers exactly the announced length (a buffered one was built with
+            // it); anything else is a bug, and the quota was checked against that length.
+            if envelope.len() != head.envelope_len {
+                let e = "envelope length differs from its head";
+                return Err(StoreError::Backend(e.into()));
+            }
+            reservation.commit(coarse_time(now), envelope)
+        })
+    }
+
+    fn list(
+        &self,
+        mailbox: MailboxId,
+        max_items: u32,
+        max_bytes: u64,
+    ) -> StoreFuture<'_, Vec<ItemMeta>> {
+        let mailboxes = self.mailboxes();
+        let (mut out, mut total) = (Vec::new(), 0u64);
+        let deposits = mailboxes.get(&mailbox).map(|m| &m.deposits);
+        for ((place, id), entry) in deposits.into_iter().flatten() {
+            let Some(envelope) = &entry.envelope else {
+                continue;
+            };
+            let len = envelope.len() as u64;
+            // Stop at the first item that does not fit (never skip one), but list at least one.
+            if out.len() >= max_items as usize
+                || (!out.is_empty() && total.saturating_add(len) > max_bytes)
+            {
+                break;
+            }
+            total = total.saturating_add(len);
+            out.push(ItemMeta {
+                id: ItemId(flip(&mailbox, id.0)),
+                len,
+                place: *place,
+            });
+        }
+        ready(Ok(out))
+    }
+
+    fn read(
+        &self,
+        mailbox: MailboxId,
+        item: ItemMeta,
+        offset: u64,
+        max: usize,
+    ) -> StoreFuture<'_, Option<Bytes>> {
+        let key = (item.place, DepositId(flip(&mailbox, item.id.0)));
+        // A cheap clone of the envelope's handle under the lock; the copy is made after it.
+        let envelope =
+            (self.mailboxes().get(&mailbox)).and_then(|mb| mb.deposits.get(&key)?.envelope.clone());
+        ready(Ok(envelope.map(|e| slice_from(&e, offset, max))))
+    }
+
+    /// What is stored; deposits still being received are not counted (though they count
+    /// against the quota).
+    fn usage(&self, mailbox: MailboxId) -> StoreFuture<'_, MailboxUsage> {
+        let held = self.mailboxes().get(&mailbox).map(|m| (m.items, m.bytes));
+        let (items, bytes) = held.unwrap_or_default();
+        ready(Ok(MailboxUsage {
+            items,
+            bytes,
+            quota: self.quota,
+            expiry_secs: self.expiry.as_secs(),
+        }))
+    }
+
+    fn ack<'a>(&'a self, mailbox: MailboxId, ids: &'a [ItemId]) -> StoreFuture<'a, u64> {
+        let mut mailboxes = self.mailboxes();
+        let Some(mb) = mailboxes.get_mut(&mailbox) else {
+            return ready(Ok(0));
+        };
+        let mut n = 0u64;
+        for item in ids {
+            let id = DepositId(flip(&mailbox, item.0));
+            for place in [SMALL, LARGE] {
+                // The entry stays, as the tombstone: the deposit id remains remembered.
+                let entry = mb.deposits.get_mut(&(place, id));
+                if let Some(envelope) = entry.and_then(|e| e.envelope.take()) {
+                    mb.released(envelope.len() as u64);
+                    n += 1;
+                }
+            }
+        }
+        ready(Ok(n))
+    }
+
+    fn expire(&self, now: u64) -> StoreFuture<'_, u64> {
+        let Some(cutoff) = expiry_cutoff(now, self.expiry.as_secs()) else {
+            return ready(Ok(0));
+        };
+        let mut removed = 0u64;
+        // One pass over everything, under the lock: fine at this backend's sizes (a backend
+        // for real volumes keeps an index by time, as the sled store's expiry buckets are).
+        for mb in self.mailboxes().values_mut() {
+            let mut freed = Vec::new();
+            mb.deposits.retain(|_, e| {
+                let keep = e.time > cutoff;
+                if !keep {
+                    freed.extend(e.envelope.as_ref().map(|envelope| envelope.len() as u64));
+                }
+                keep
+            });
+            for len in freed {
+                mb.released(len);
+                removed += 1;
+            }
+        }
+        ready(Ok(removed))
+    }
+
+    /// Totals over the mailboxes' counts (no scan of their items).
+    fn stats(&self) -> StoreStats {
+        let mailboxes = self.mailboxes();
+        let (items, bytes) = (mailboxes.values()).fold((0u64, 0u64), |(n, b), m| {
+            (n.saturating_add(m.items), b.saturating_add(m.bytes))
+        });
+        StoreStats {
+            mailboxes: mailboxes.len() as u64,
+            items,
+            bytes,
+        }
+    }
+
+    /// Nothing is ever flushed: all zero.
+    fn flush_stats(&self) -> FlushStats {
+        FlushStats::default()
+    }
+
+    /// No durable write can fail, as none is made.
+    fn last_flush_ok(&self) -> bool {
+        true
+    }
+
+    fn flush(&self) -> StoreFuture<'_, ()> {
+        ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::body::testing::Pieces;
+    use crate::body::{BodyError, BoxFuture};
+    use crate::store::conformance::{self, Backend, DAY};
+    use std::path::Path;
+    use std::sync::Arc;
+
+    struct Memory;
+
+    impl Backend for Memory {
+        /// `dir` is not used: every store starts empty.
+        fn open(&self, _dir: &Path, quota: Quota, expiry: Duration) -> Arc<dyn Store> {
+            Arc::new(MemoryStore::new(expiry, quota))
+        }
+
+        /// Nothing survives dropping the store, so the suite skips its reopen case.
+        fn durable(&self) -> bool {
+            false
+        }
+    }
+
+    conformance::conformance_tests!(Memory);
+
+    /// A body whose bytes never arrive: the deposit waits in its read until it is dropped.
+    struct Stalled(usize);
+
+    impl BodySource for Stalled {
+        fn remaining(&self) -> usize {
+            self.0
+        }
+        fn next_chunk(&mut self, _: usize) -> BoxFuture<'_, Result<Option<Bytes>, BodyError>> {
+            Box::pin(std::future::pending())
+        }
+        fn finished(&self) -> bool {
+            false
+        }
+    }
+
+    /// The mark that keeps a concurrent copy out, and the quota a deposit in progress holds,
+    /// are given back when the deposit is dropped mid-read (its client went away).
+    #[tokio::test]
+    async fn a_deposit_in_progress_holds_its_id_and_quota_until_dropped() {
+        let quota = Quota {
+            max_items: 1,
+            max_bytes: 1 << 20,
+        };
+        let s = MemoryStore::new(Duration::from_secs(30 * DAY), quota);
+        let m = conformance::mailbox(&s, 1).await;
+        let head = |d: u8| Deposit {
+            mailbox: m,
+            deposit_id: DepositId([d; 16]),
+            envelope_len: 10,
+        };
+        let mut stalled = Stalled(10);
+        let mut first = s.deposit(head(1), DAY, &mut stalled);
+        let waited = tokio::time::timeout(Duration::from_millis(20), &mut first).await;
+        assert!(waited.is_err(), "still reading the envelope");
+        // Meanwhile the same deposit is in progress, and another one does not fit; neither is
+        // read.
+        for (d, refused) in [(1, StoreError::InProgress), (2, StoreError::QuotaExceeded)] {
+            let mut body = Pieces::exact(&[d; 10], 4);
+            assert_eq!(s.deposit(head(d), DAY, &mut body).await, Err(refused));
+            assert_eq!(body.read, 0);
+        }
+        assert_eq!(s.stats().items, 0, "nothing stored yet");
+        drop(first);
+        let mut body = Pieces::exact(&[1; 10], 4);
+        assert_eq!(s.deposit(head(1), DAY, &mut body).await, Ok(Deposited::New));
+        assert_eq!(conformance::fetch_all(&s, m).await[0].1, vec![1; 10]);
+    }
+}
