@@ -1,10 +1,12 @@
 //! What the sled store keeps in memory instead of writing per deposit: each mailbox's usage (for
 //! its quota and the totals) and which mailboxes received something in which hour (for expiry).
 //!
-//! Both are rebuilt from the `items` and `acked` trees when the store opens, so a deposit costs
-//! one write to sled and nothing else. Usage is a soft abuse limit: it errs towards refusing,
-//! never towards losing data.
+//! Both are rebuilt from the `items` tree when the store opens (`rebuild`, below), so a deposit
+//! costs one write to sled and nothing else. Usage is a soft abuse limit: it errs towards
+//! refusing, never towards losing data.
 
+use super::backend;
+use super::layout::{entry, mailbox_of, split_item_key};
 use crate::store::{Quota, StoreError};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
@@ -124,6 +126,35 @@ impl ExpiryBuckets {
                 b.entry(t).or_default().extend(set);
             }
         }
+    }
+}
+
+/// What is kept in memory is rebuilt from what is on disk when the store opens.
+impl super::Inner {
+    /// Usage, expiry buckets and the key cache from what is on disk.
+    pub(super) fn rebuild(&self) -> Result<(), StoreError> {
+        for kv in self.items.iter() {
+            let (k, v) = kv.map_err(backend)?;
+            let (key, _) = split_item_key(&k)?;
+            let mailbox = mailbox_of(&key);
+            let e = entry(&v)?;
+            if e.is_item() {
+                self.usage.add(mailbox, e.len)?;
+            }
+            self.buckets.note(e.time, mailbox)?;
+        }
+        let mut keys = self
+            .keys
+            .write()
+            .map_err(|_| StoreError::Backend("mailbox keys poisoned".into()))?;
+        for kv in self.mailboxes.iter() {
+            let (k, v) = kv.map_err(backend)?;
+            let m = <[u8; 32]>::try_from(&k[..]).map_err(|_| StoreError::Corrupt("mailbox id"))?;
+            let pk =
+                <[u8; 32]>::try_from(&v[..]).map_err(|_| StoreError::Corrupt("mailbox key"))?;
+            keys.insert(MailboxId(m), pk);
+        }
+        Ok(())
     }
 }
 

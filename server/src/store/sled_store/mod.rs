@@ -244,32 +244,6 @@ impl Inner {
     fn db_tree_names(&self) -> Vec<Vec<u8>> {
         self.db.tree_names().iter().map(|n| n.to_vec()).collect()
     }
-
-    /// Usage, expiry buckets and the key cache from what is on disk.
-    fn rebuild(&self) -> Result<(), StoreError> {
-        for kv in self.items.iter() {
-            let (k, v) = kv.map_err(backend)?;
-            let (key, _) = split_item_key(&k)?;
-            let mailbox = mailbox_of(&key);
-            let e = entry(&v)?;
-            if e.is_item() {
-                self.usage.add(mailbox, e.len)?;
-            }
-            self.buckets.note(e.time, mailbox)?;
-        }
-        let mut keys = self
-            .keys
-            .write()
-            .map_err(|_| StoreError::Backend("mailbox keys poisoned".into()))?;
-        for kv in self.mailboxes.iter() {
-            let (k, v) = kv.map_err(backend)?;
-            let m = <[u8; 32]>::try_from(&k[..]).map_err(|_| StoreError::Corrupt("mailbox id"))?;
-            let pk =
-                <[u8; 32]>::try_from(&v[..]).map_err(|_| StoreError::Corrupt("mailbox key"))?;
-            keys.insert(MailboxId(m), pk);
-        }
-        Ok(())
-    }
 }
 
 /// Run blocking store work off the async threads.
