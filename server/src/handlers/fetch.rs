@@ -9,7 +9,7 @@ use super::{send, BodySource, Ctx, Failure, ReplySink};
 use std::sync::atomic::Ordering;
 use vigil_core::wire::fetch::{item_head, items_frame_head, Fetch, Items};
 use vigil_core::wire::limits::MAX_FETCH_RESPONSE_BYTES;
-use vigil_core::wire::{Authenticated, ErrorCode, Refusal};
+use vigil_core::wire::{ErrorCode, Refusal};
 
 /// Bytes of an envelope read and written at a time.
 pub(crate) const READ_PIECE: usize = 256 * 1024;
@@ -21,8 +21,7 @@ pub(super) async fn handle(
     reply: &mut dyn ReplySink,
 ) -> Result<(), Failure> {
     let shared = cx.shared;
-    let key = shared.registered_key(req.mailbox).await?;
-    cx.conn.check_proof(&key, &req.claim())?;
+    cx.authorise(&req).await?;
     // Held until the last byte is written.
     let _slot = shared.fetch_slots.acquire().await.map_err(|_| {
         Refusal::new(ErrorCode::Busy, "relay is shutting down; try again later")

@@ -12,7 +12,7 @@ use crate::store::{Store, StoreError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use vigil_core::ids::MailboxId;
-use vigil_core::wire::auth::{self, ChallengeSet, Claim};
+use vigil_core::wire::auth::{self, Authenticated, ChallengeSet, Claim};
 use vigil_core::wire::limits::EXPORTER_LEN;
 use vigil_core::wire::{encode, ErrorCode, Framed, Refusal, Request, WireError};
 
@@ -217,6 +217,18 @@ pub(crate) struct Ctx<'a> {
     pub(crate) shared: &'a Shared,
     /// This connection.
     pub(crate) conn: &'a ConnState,
+}
+
+impl Ctx<'_> {
+    /// Check a mailbox request's proof against the key registered for its mailbox: the one
+    /// gate of every request that acts on a mailbox (fetch, ack, status). Register proves the
+    /// key it carries instead.
+    async fn authorise(&self, req: &impl Authenticated) -> Result<(), Failure> {
+        let claim = req.claim();
+        let key = self.shared.registered_key(claim.mailbox).await?;
+        self.conn.check_proof(&key, &claim)?;
+        Ok(())
+    }
 }
 
 /// Where a handler writes its answer: the QUIC stream (under a deadline), or memory in tests.

@@ -3,7 +3,6 @@
 
 use super::{send, BodySource, Ctx, Failure, ReplySink};
 use vigil_core::wire::status::{MailboxStatus, Status};
-use vigil_core::wire::Authenticated;
 
 pub(super) async fn handle(
     cx: &Ctx<'_>,
@@ -12,8 +11,7 @@ pub(super) async fn handle(
     reply: &mut dyn ReplySink,
 ) -> Result<(), Failure> {
     let shared = cx.shared;
-    let key = shared.registered_key(req.mailbox).await?;
-    cx.conn.check_proof(&key, &req.claim())?;
+    cx.authorise(&req).await?;
     let usage = shared
         .store
         .usage(req.mailbox)

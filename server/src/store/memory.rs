@@ -21,7 +21,7 @@
 
 use super::LARGE_ENVELOPE_MIN;
 use super::{
-    slice_from, Deposited, FlushStats, ItemMeta, MailboxUsage, Quota, Store, StoreError,
+    flip, slice_from, Deposited, FlushStats, ItemMeta, MailboxUsage, Quota, Store, StoreError,
     StoreFuture, StoreStats,
 };
 use crate::body::{read_all, BodySource};
@@ -45,17 +45,6 @@ fn place_for(len: usize) -> u8 {
     } else {
         SMALL
     }
-}
-
-/// The item id a fetcher sees for a deposit id, and back: the deposit id XOR the first 16 bytes
-/// of the mailbox id (as in the sled store), so equal deposit ids in two mailboxes give two item
-/// ids and an ack finds its deposit without another index.
-fn flip(mailbox: &MailboxId, id: [u8; 16]) -> [u8; 16] {
-    let mut out = id;
-    for (o, m) in out.iter_mut().zip(mailbox.as_bytes()) {
-        *o ^= m;
-    }
-    out
 }
 
 /// A remembered deposit.
@@ -267,7 +256,7 @@ impl Store for MemoryStore {
             }
             total = total.saturating_add(len);
             out.push(ItemMeta {
-                id: ItemId(flip(&mailbox, id.0)),
+                id: ItemId(flip(&mailbox, &id.0)),
                 len,
                 place: *place,
             });
@@ -282,7 +271,7 @@ impl Store for MemoryStore {
         offset: u64,
         max: usize,
     ) -> StoreFuture<'_, Option<Bytes>> {
-        let key = (item.place, DepositId(flip(&mailbox, item.id.0)));
+        let key = (item.place, DepositId(flip(&mailbox, &item.id.0)));
         // A cheap clone of the envelope's handle under the lock; the copy is made after it.
         let envelope =
             (self.mailboxes().get(&mailbox)).and_then(|mb| mb.deposits.get(&key)?.envelope.clone());
@@ -309,7 +298,7 @@ impl Store for MemoryStore {
         };
         let mut n = 0u64;
         for item in ids {
-            let id = DepositId(flip(&mailbox, item.0));
+            let id = DepositId(flip(&mailbox, &item.0));
             for place in [SMALL, LARGE] {
                 // The entry stays, as the tombstone: the deposit id remains remembered.
                 let entry = mb.deposits.get_mut(&(place, id));

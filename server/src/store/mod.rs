@@ -215,6 +215,18 @@ pub trait Store: Send + Sync + 'static {
     fn flush(&self) -> StoreFuture<'_, ()>;
 }
 
+/// The item id a fetcher sees for (mailbox, deposit id), and back: the deposit id XOR the first
+/// 16 bytes of the mailbox id. Every backend uses it, so an item id names its deposit without
+/// another index, and equal deposit ids in two mailboxes give two item ids. (It hides nothing:
+/// the relay knows both ids.)
+pub(crate) fn flip(mailbox: &MailboxId, id: &[u8; 16]) -> [u8; 16] {
+    let mut out = *id;
+    for (o, m) in out.iter_mut().zip(mailbox.as_bytes()) {
+        *o ^= m;
+    }
+    out
+}
+
 /// Up to `max` bytes of `data` from `offset`, as a store's [`Store::read`] of an item held in
 /// memory returns them.
 pub(crate) fn slice_from(data: &[u8], offset: u64, max: usize) -> Bytes {

@@ -23,7 +23,7 @@
 //! the mailbox id, so equal deposit ids in two mailboxes give two item ids, and an ack maps an
 //! id back to its key within the acking mailbox only.
 
-use crate::store::StoreError;
+use crate::store::{flip, StoreError};
 use vigil_core::ids::{DepositId, ItemId, MailboxId};
 
 /// Envelopes longer than this are kept in a file of their own, not in sled (see
@@ -99,15 +99,6 @@ pub fn mailbox_of(key: &DepositKey) -> MailboxId {
     let mut m = [0u8; 32];
     m.copy_from_slice(&key[..32]);
     MailboxId(m)
-}
-
-/// Item id of (mailbox, deposit id), and deposit id of (mailbox, item id): one XOR.
-fn flip(mailbox: &MailboxId, id: &[u8; 16]) -> [u8; 16] {
-    let mut out = *id;
-    for (o, m) in out.iter_mut().zip(mailbox.as_bytes()) {
-        *o ^= m;
-    }
-    out
 }
 
 /// The item id a fetcher sees for a deposit key.
