@@ -12,6 +12,7 @@
 //! ngo/card.txt            the current signed card
 //! inbox/<id>.age          received envelopes, still encrypted; decrypted only for display
 //! inbox/rejected/         envelopes that failed to open or verify, kept as evidence
+//! lock                    empty; locked (flock) while a command works here
 //! ```
 //! Every file is written through `vigil_fs` (Vigil's one durable-file helper): a temporary name,
 //! synced, then renamed, so a crash leaves either the old or the new content, never half of one.
@@ -19,6 +20,7 @@
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use vigil_fs::create_private_dir;
 
 /// How the client writes every file in its home (and the cards it writes elsewhere): owner
@@ -30,6 +32,8 @@ pub const PRIVATE: vigil_fs::Access = vigil_fs::Access::Private;
 #[derive(Clone, Debug)]
 pub struct Home {
     root: PathBuf,
+    /// Held while a command works here (see [`Home::lock`]); shared by clones.
+    lock: Option<Arc<vigil_fs::DirLock>>,
 }
 
 impl Home {
@@ -37,7 +41,19 @@ impl Home {
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
         create_private_dir(&root)?;
-        Ok(Self { root })
+        Ok(Self { root, lock: None })
+    }
+
+    /// Hold this home exclusively until the last clone is dropped: one `vigil` command at a
+    /// time works in a home, so two commands started together (two `report send`s, a send
+    /// during `outbox flush`) cannot both create a signing key, or both deliver and delete the
+    /// same outbox item. A second command waits for the first, after `waiting` says so. The lock
+    /// ends with the process however it ends, so a killed command leaves none behind.
+    pub fn lock(mut self, waiting: impl FnOnce()) -> Result<Self> {
+        if self.lock.is_none() {
+            self.lock = Some(Arc::new(vigil_fs::lock_dir(&self.root, waiting)?));
+        }
+        Ok(self)
     }
 
     /// Resolve the directory from the flag, then `VIGIL_HOME` (handled by clap), then `~/.vigil`.

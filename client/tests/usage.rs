@@ -58,3 +58,38 @@ fn retry_flags_parse() {
             && help.contains("--stall-timeout")
     );
 }
+
+/// One command at a time works in a home: a second waits, says so, and goes on once the first
+/// is done (two first `report send`s must not create two signing keys).
+#[test]
+fn a_second_command_on_the_same_home_waits_for_the_first() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let home = tempfile::tempdir().expect("tempdir");
+    // This test holds the home as a first `vigil` command would.
+    let held =
+        vigil_fs::lock_dir(home.path(), || panic!("nobody holds the home yet")).expect("lock");
+    let mut second = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args([
+            "--home",
+            home.path().to_str().expect("utf8"),
+            "contact",
+            "list",
+        ])
+        .env_remove("VIGIL_HOME")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start vigil");
+    let mut stderr = BufReader::new(second.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("read stderr");
+    assert!(line.contains("waiting for it to finish"), "{line}");
+    assert!(
+        second.try_wait().expect("poll").is_none(),
+        "it waits while the home is held"
+    );
+    drop(held);
+    let status = second.wait().expect("wait");
+    assert!(status.success(), "it goes on once the home is free");
+}

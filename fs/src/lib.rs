@@ -196,9 +196,67 @@ pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, FsError> {
     Ok(buf)
 }
 
+/// An exclusive lock on a directory, held until dropped: one process at a time works in it.
+///
+/// It is an advisory lock (`flock`) on a file named `lock` inside the directory, so it ends
+/// when the process does, however it ends (a crash or SIGKILL leaves no stale lock behind). The
+/// lock file itself is empty and stays.
+#[derive(Debug)]
+pub struct DirLock {
+    _file: File,
+}
+
+/// Lock `dir` exclusively. If another process holds the lock, call `waiting` once and then wait
+/// for it (a person's second command waits for the first rather than failing).
+pub fn lock_dir(dir: &Path, waiting: impl FnOnce()) -> Result<DirLock, FsError> {
+    let path = dir.join("lock");
+    let mut options = OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(&path).map_err(io_err("open", &path))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            waiting();
+            file.lock().map_err(io_err("lock", &path))?;
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(io_err("lock", &path)(e)),
+    }
+    Ok(DirLock { _file: file })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_directory_lock_excludes_a_second_holder_until_dropped() {
+        use std::sync::mpsc::channel;
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        let first = lock_dir(dir.path(), || panic!("nobody holds it yet")).unwrap();
+        let (waiting_tx, waiting_rx) = channel();
+        let (got_tx, got_rx) = channel();
+        let path = dir.path().to_path_buf();
+        let second = std::thread::spawn(move || {
+            let lock = lock_dir(&path, || waiting_tx.send(()).unwrap()).unwrap();
+            got_tx.send(()).unwrap();
+            drop(lock);
+        });
+        waiting_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the second holder finds the lock taken and says it waits");
+        assert!(got_rx.try_recv().is_err(), "not while the first holds it");
+        drop(first);
+        got_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the second holder gets the lock once the first lets go");
+        second.join().unwrap();
+    }
 
     #[test]
     fn atomic_writes_replace_and_leave_no_temporary_files() {
