@@ -7,19 +7,66 @@ use serde_json::json;
 use vigil_core::card::{RecipientCard, MAX_CARD_LEN};
 use vigil_fs::read_limited;
 
-/// Render `text` as a QR code with half-height block characters (two modules per character
-/// cell), dark modules drawn as spaces on a light background so phones scan it from dark
-/// terminals too.
+/// Widest QR code `card show --qr` prints, in terminal columns: a phone's terminal app, or a
+/// laptop's default window, is 80 columns wide, and a code wider than its window cannot be
+/// scanned at all.
+pub const QR_MAX_COLUMNS: usize = 80;
+
+/// Light modules drawn as blocks on a dark terminal (dark modules are the background), so
+/// phones scan it from dark terminals too. Index: which quarters of a character cell are light
+/// (1 = upper left, 2 = upper right, 4 = lower left, 8 = lower right).
+const QUADRANTS: [char; 16] = [
+    ' ', '\u{2598}', '\u{259D}', '\u{2580}', '\u{2596}', '\u{258C}', '\u{259E}', '\u{259B}',
+    '\u{2597}', '\u{259A}', '\u{2590}', '\u{259C}', '\u{2584}', '\u{2599}', '\u{259F}', '\u{2588}',
+];
+
+/// Render `text` as a QR code for a terminal, at most [`QR_MAX_COLUMNS`] wide.
+///
+/// Each character cell shows two rows of modules (half-height blocks), one module per column
+/// when that fits; a card with several staff keys does not fit that way, so it is drawn with
+/// two modules per column as well (quarter blocks). Its modules are then twice as tall as they
+/// are wide; a QR reader maps the code through its finder patterns, so a code stretched along
+/// one axis reads like one seen at an angle. The quiet zone is two modules (the standard asks
+/// for four; the dark terminal around the code adds the rest).
 pub fn qr_text(text: &str) -> Result<String> {
-    use qrcode::render::unicode::Dense1x2;
     let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::L)
         .context("card is too large for a QR code; share the card file instead")?;
-    Ok(code
-        .render::<Dense1x2>()
-        .dark_color(Dense1x2::Light)
-        .light_color(Dense1x2::Dark)
-        .quiet_zone(true)
-        .build())
+    let width = code.width();
+    let colors = code.to_colors();
+    const QUIET: usize = 2;
+    let size = width + 2 * QUIET;
+    // Light outside the code and on light modules.
+    let light = |x: usize, y: usize| -> bool {
+        if x < QUIET || y < QUIET || x >= QUIET + width || y >= QUIET + width {
+            return true;
+        }
+        colors[(y - QUIET) * width + (x - QUIET)] == qrcode::Color::Light
+    };
+    let per_column = if size <= QR_MAX_COLUMNS { 1 } else { 2 };
+    let columns = size.div_ceil(per_column);
+    if columns > QR_MAX_COLUMNS {
+        anyhow::bail!(
+            "this card needs a QR code {columns} columns wide, more than a terminal shows; share the card file instead"
+        );
+    }
+    let mut out = String::with_capacity(size.div_ceil(2) * (columns * 3 + 1));
+    for row in (0..size).step_by(2) {
+        for col in 0..columns {
+            let mut mask = 0;
+            for (bit, dx, dy) in [(1, 0, 0), (2, 1, 0), (4, 0, 1), (8, 1, 1)] {
+                let (x, y) = (col * per_column + dx, row + dy);
+                // One module per column: both halves of a cell show the same module.
+                let x = if per_column == 1 { col } else { x };
+                if x < size && y < size && light(x, y) {
+                    mask |= bit;
+                }
+            }
+            out.push(QUADRANTS[mask]);
+        }
+        out.push('\n');
+    }
+    out.pop();
+    Ok(out)
 }
 
 /// Show a card.
@@ -69,4 +116,72 @@ pub fn show(ctx: &Ctx, a: CardShowArgs) -> Result<()> {
         "created": card.created, "card": text,
     }));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Read a terminal rendering back as a camera would see it: each character cell 6 pixels
+    /// wide and 12 tall (a terminal cell's shape), its lit quarters white, on a dark window.
+    fn scan(rendered: &str) -> Option<String> {
+        let rows: Vec<Vec<char>> = rendered.lines().map(|l| l.chars().collect()).collect();
+        let (cw, ch, margin) = (6, 12, 24);
+        let cols = rows.iter().map(Vec::len).max()?;
+        let (w, h) = (cols * cw + 2 * margin, rows.len() * ch + 2 * margin);
+        let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| {
+            let (Some(x), Some(y)) = (x.checked_sub(margin), y.checked_sub(margin)) else {
+                return 0;
+            };
+            let Some(c) = rows.get(y / ch).and_then(|r| r.get(x / cw)) else {
+                return 0;
+            };
+            let mask = QUADRANTS
+                .iter()
+                .position(|q| q == c)
+                .expect("a block character");
+            let bit = match ((x % cw) * 2 / cw, (y % ch) * 2 / ch) {
+                (0, 0) => 1,
+                (1, 0) => 2,
+                (0, _) => 4,
+                _ => 8,
+            };
+            if mask & bit != 0 {
+                255
+            } else {
+                0
+            }
+        });
+        let grids = img.detect_grids();
+        grids.first()?.decode().ok().map(|(_, text)| text)
+    }
+
+    #[test]
+    fn qr_codes_of_real_card_sizes_fit_80_columns_and_read_back() {
+        // A card with one staff key is about 600 characters, with two 737, with four about 1000.
+        for len in [300, 600, 737, 1000, 1200] {
+            let text: String = format!("VIGIL-CARD-1.{}", "eyJ2IjoxLCJuYW1lIjoiTWVt".repeat(60))
+                .chars()
+                .take(len)
+                .collect();
+            let rendered = qr_text(&text).unwrap();
+            let widest = rendered.lines().map(|l| l.chars().count()).max().unwrap();
+            assert!(
+                widest <= QR_MAX_COLUMNS,
+                "{len} characters: {widest} columns"
+            );
+            assert_eq!(
+                scan(&rendered).as_deref(),
+                Some(text.as_str()),
+                "{len} characters"
+            );
+        }
+    }
+
+    #[test]
+    fn a_card_too_large_for_a_terminal_says_to_share_the_file() {
+        let text = "x".repeat(2500);
+        let e = qr_text(&text).unwrap_err().to_string();
+        assert!(e.contains("share the card file"), "{e}");
+    }
 }
