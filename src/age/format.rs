@@ -237,7 +237,7 @@ pub(crate) fn encode_header(stanzas: &[Stanza], file_key: &FileKey) -> Vec<u8> {
             out.push(b'\n');
         }
         // The body must end with a short line; an exact multiple of 64 needs an empty one.
-        if text.len() % BODY_COLUMNS == 0 {
+        if text.len().is_multiple_of(BODY_COLUMNS) {
             out.push(b'\n');
         }
     }
@@ -323,7 +323,7 @@ mod tests {
     fn header_limits() {
         // A long argument line.
         let mut h = b"age-encryption.org/v1\n-> ".to_vec();
-        h.extend(std::iter::repeat(b'a').take(MAX_HEADER_LINE_LEN));
+        h.extend(std::iter::repeat_n(b'a', MAX_HEADER_LINE_LEN));
         h.extend_from_slice(b"\n\n--- ");
         assert!(matches!(err(&h), AgeError::InvalidHeader { .. }));
         // Too many stanzas.
