@@ -279,3 +279,45 @@ async fn a_full_mailbox_is_visible_to_the_ngo() {
     .expect("blocking part");
     relay.shutdown().await.expect("shutdown");
 }
+
+/// `outbox cancel ID` takes the id `outbox list --json` prints (or a prefix of it) and removes
+/// only that copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_report_can_be_cancelled_by_its_listed_id() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().to_path_buf();
+    let relay = vigil_relay::start(vigil_relay::RelayConfig::new(
+        root.join("relay"),
+        "127.0.0.1:0".parse().expect("addr"),
+    ))
+    .await
+    .expect("relay");
+    let addr = relay.local_addr().to_string();
+    let fp = relay.fingerprint().to_string();
+    tokio::task::spawn_blocking(move || {
+        let p = |name: &str| root.join(name).to_str().expect("utf8").to_string();
+        let (ngo, rep, card, report) = (p("ngo"), p("rep"), p("ngo.card"), p("r.json"));
+        ok(&["--home", &ngo, "ngo", "init", "--name", "Desk", "--relay", &addr, "--relay-fingerprint", &fp, "--card-out", &card]);
+        ok(&["--home", &rep, "contact", "add", &card]);
+        std::fs::write(&report, r#"{"kind":"threat","urgency":"urgent","title":"t","occurred_at":"2024-01-01","narrative":"n"}"#).expect("write");
+        for _ in 0..2 {
+            ok(&["--home", &rep, "report", "send", "--to", "Desk", "--file", &report, "--queue-only"]);
+        }
+        let listed = json_lines(&ok(&["--home", &rep, "outbox", "list", "--json"]));
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        let id = listed[0]["id"].as_str().expect("id").to_string();
+        assert_eq!(listed[0]["deposit_id"], id.as_str());
+        let cancelled = json_lines(&ok(&["--home", &rep, "outbox", "cancel", &id[..6], "--json"]));
+        assert_eq!(cancelled[0]["type"], "outbox_cancelled", "{cancelled:?}");
+        assert_eq!(cancelled[0]["id"], id.as_str());
+        let left = json_lines(&ok(&["--home", &rep, "outbox", "list", "--json"]));
+        assert_eq!(left.len(), 1, "only that copy is gone: {left:?}");
+        assert_ne!(left[0]["id"], id.as_str());
+        let o = run(&["--home", &rep, "outbox", "cancel", &id, "--json"], &[]);
+        assert_eq!(o.status.code(), Some(1));
+        assert_error_object(&json_lines(&o)[0], "not_found", 1);
+    })
+    .await
+    .expect("blocking part");
+    relay.shutdown().await.expect("shutdown");
+}

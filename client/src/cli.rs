@@ -254,6 +254,16 @@ pub enum OutboxCmd {
     List,
     /// Try to send every queued report now, retrying on a bad link (see --retry-for).
     Flush(OutboxFlushArgs),
+    /// Remove one queued report without sending it (its encrypted copy is deleted).
+    Cancel(OutboxCancelArgs),
+}
+
+/// `vigil outbox cancel`
+#[derive(Args, Debug)]
+pub struct OutboxCancelArgs {
+    /// The item's id from `vigil outbox list` (`id` or `deposit_id` in its JSON; a unique prefix
+    /// of at least 4 characters is enough).
+    pub id: String,
 }
 
 /// `vigil outbox flush`

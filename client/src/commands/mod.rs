@@ -46,6 +46,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Report(ReportCmd::Send(a)) => report::send(&ctx()?, a).await,
         Command::Report(ReportCmd::Check(a)) => report::check(&ctx()?, a),
         Command::Outbox(OutboxCmd::List) => outbox::list(&ctx()?),
+        Command::Outbox(OutboxCmd::Cancel(a)) => outbox::cancel(&ctx()?, &a.id),
         Command::Outbox(OutboxCmd::Flush(a)) => {
             outbox::flush_all(&ctx()?, &a.retry).await.map(|_| ())
         }

@@ -1,4 +1,4 @@
-//! `vigil outbox list|flush`: reports wait here, sealed, until a relay confirms it stored them.
+//! `vigil outbox list|flush|cancel`: reports wait here, sealed, until a relay confirms it stored them.
 //!
 //! An item leaves the outbox only after the relay's "stored" reply, which the relay sends only
 //! after the envelope is on disk. A retry reuses the item's deposit id, so a "stored" reply lost
@@ -40,13 +40,71 @@ pub fn list(ctx: &Ctx) -> Result<()> {
     }
     let now = now_unix();
     for i in &items {
-        let age_min = now.saturating_sub(i.queued_at) / 60;
+        let id = i.deposit_id.to_string();
+        let age = now.saturating_sub(i.queued_at);
+        let attempts = match i.attempts {
+            0 => "not tried yet".to_string(),
+            1 => "1 attempt".to_string(),
+            n => format!("{n} attempts"),
+        };
         ctx.out.say(format!(
-            "to {} via {}  queued {age_min} min ago, {} attempt(s)",
-            i.to, i.relay, i.attempts
+            "{}  to {} via {}, queued {}, {attempts}",
+            &id[..8.min(id.len())],
+            i.to,
+            i.relay,
+            age_text(age),
         ));
-        ctx.out.emit(json!({"type": "outbox_item", "deposit_id": i.deposit_id.to_string(), "to": i.to, "relay": i.relay, "queued_at": i.queued_at, "attempts": i.attempts}));
+        ctx.out.emit(json!({"type": "outbox_item", "id": id, "deposit_id": id, "to": i.to, "relay": i.relay, "queued_at": i.queued_at, "age_secs": age, "attempts": i.attempts}));
     }
+    Ok(())
+}
+
+/// How long ago, for a person: "just now", "12 min ago", "5 h ago", "3 days ago".
+fn age_text(secs: u64) -> String {
+    match secs {
+        0..60 => "just now".into(),
+        60..3600 => format!("{} min ago", secs / 60),
+        3600..172_800 => format!("{} h ago", secs / 3600),
+        _ => format!("{} days ago", secs / 86_400),
+    }
+}
+
+/// Remove one queued item, by its id or a unique prefix of it (at least 4 characters).
+pub fn cancel(ctx: &Ctx, id: &str) -> Result<()> {
+    let wanted = id.trim().to_lowercase();
+    if wanted.len() < 4 || !wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(crate::failure::NotFound(format!(
+            "\"{id}\" is not an outbox id; give at least 4 characters of an id from `vigil outbox list`"
+        ))
+        .into());
+    }
+    let items = outbox(&ctx.home)?;
+    let mut matching = items
+        .into_iter()
+        .filter(|i| i.deposit_id.to_string().starts_with(&wanted));
+    let (Some(item), None) = (matching.next(), matching.next()) else {
+        let found = outbox(&ctx.home)?
+            .iter()
+            .any(|i| i.deposit_id.to_string().starts_with(&wanted));
+        return Err(match found {
+            true => anyhow::anyhow!("id {id} matches several queued reports; give more characters"),
+            false => crate::failure::NotFound(format!(
+                "no queued report with id {id}; see `vigil outbox list`"
+            ))
+            .into(),
+        });
+    };
+    item.remove(&ctx.home)?;
+    let note = if item.attempts > 0 {
+        " An earlier attempt may have reached the relay before its answer was lost; if so, the NGO still receives that copy."
+    } else {
+        ""
+    };
+    ctx.out.say(format!(
+        "Cancelled the report queued for {}; its encrypted copy is deleted from this device.{note}",
+        item.to
+    ));
+    ctx.out.emit(json!({"type": "outbox_cancelled", "id": item.deposit_id.to_string(), "to": item.to, "maybe_delivered": item.attempts > 0}));
     Ok(())
 }
 
