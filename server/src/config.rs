@@ -249,11 +249,18 @@ limits! {
     deposit_burst: u32 = 30, min(1);
     /// Mailbox registrations per hour per source address (memory only).
     registrations_per_hour: u32 = 10, min(1);
-    /// Apply the per-address limits (connections, deposits, registrations) to loopback
+    /// Fetch and Status requests per minute per source address, sustained (token bucket,
+    /// memory only). A fetch may stream up to 32 MiB and holds a fetch slot while it does; an
+    /// NGO's staff polling every few seconds, several behind one address, stay far below it.
+    fetches_per_minute: u32 = 240, min(1);
+    /// Fetch and Status requests a source address may make at once before the rate applies.
+    fetch_burst: u32 = 60, min(1);
+    /// Apply the per-address limits (connections, deposits, registrations, fetches) to loopback
     /// addresses too. Off by default: a local process is the operator's own (tests, a local
     /// `vigil demo`, health probes), and nobody reaches loopback from outside.
     limit_loopback: bool = false, any();
-    /// Source addresses remembered by the rate limiters; when full, idle ones are forgotten.
+    /// Source addresses remembered by the rate limiters; when full, the one used least recently
+    /// is forgotten.
     rate_limit_addresses: usize = 65536, min(16);
     /// Refuse deposits and registrations when the data directory has less free space.
     min_free_bytes: u64 = 256 * 1024 * 1024, any();

@@ -59,7 +59,7 @@ pub struct RelayStats {
     pub header_timeouts: u64,
     /// Requests refused because the body came too slowly.
     pub slow_bodies: u64,
-    /// Deposits and registrations refused by per-address rates.
+    /// Deposits, registrations, fetches and status requests refused by per-address rates.
     pub rate_limited: u64,
     /// Deposits newly stored since start.
     pub deposits_stored: u64,

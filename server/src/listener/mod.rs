@@ -47,7 +47,7 @@ pub struct ListenerCounters {
     pub header_timeouts: AtomicU64,
     /// Requests refused because the body arrived slower than `min_body_rate`.
     pub slow_bodies: AtomicU64,
-    /// Deposits or registrations refused by a per-address rate limit.
+    /// Deposits, registrations, fetches or status requests refused by a per-address rate limit.
     pub rate_limited: AtomicU64,
 }
 
@@ -67,6 +67,8 @@ pub(crate) struct Listener {
     pub(crate) deposit_rate: TokenBuckets,
     /// Registrations per source address.
     pub(crate) register_rate: TokenBuckets,
+    /// Fetch and Status requests per source address.
+    pub(crate) fetch_rate: TokenBuckets,
     /// Bytes of request bodies in memory, in [`request::BUDGET_UNIT`]s.
     pub(crate) body_budget: Arc<Semaphore>,
     /// Every limit.
@@ -102,6 +104,11 @@ impl Listener {
             register_rate: TokenBuckets::new(
                 limits.registrations_per_hour,
                 f64::from(limits.registrations_per_hour) / 3600.0,
+                n,
+            ),
+            fetch_rate: TokenBuckets::new(
+                limits.fetch_burst,
+                f64::from(limits.fetches_per_minute) / 60.0,
                 n,
             ),
             body_budget: request::body_budget(limits.request_memory_bytes),
