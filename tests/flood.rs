@@ -479,3 +479,65 @@ async fn slow_fetchers_are_rate_limited_and_do_not_exhaust_memory() {
     good.close().await;
     relay.shutdown().await.unwrap();
 }
+
+/// Issue 11, finding 2: a connection kept alive does not hold its slot forever. At
+/// `max_connection_secs` the relay lets the request in flight finish, closes the connection with
+/// application code 2, and a client's next request fails retryably; a new connection works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_closed_at_their_maximum_lifetime() {
+    use vigil_core::wire::{deposit::Deposit, encode};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = RelayConfig::new(dir.path(), "127.0.0.1:0".parse().unwrap());
+    config.limits.max_connection_secs = 2;
+    let relay = vigil_relay::start(config).await.unwrap();
+    let addr = relay.local_addr();
+    let fp = relay.fingerprint();
+
+    let client = RelayClient::connect(&addr.to_string(), &fp).await.unwrap();
+    let k = SigningKey::from_bytes(&[3; 32]);
+    let mailbox = client.register(&k).await.unwrap();
+
+    // A deposit begun before the lifetime ends and finished after it.
+    let ep = common::raw::raw_endpoint("127.0.0.1", fp);
+    let conn = connect(&ep, addr).await.unwrap();
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    let envelope = vec![1u8; 1000];
+    let head = encode(&Deposit {
+        mailbox,
+        deposit_id: DepositId([1; 16]),
+        envelope_len: envelope.len(),
+    })
+    .unwrap();
+    send.write_all(&head).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    send.write_all(&envelope).await.unwrap();
+    send.finish().unwrap();
+    let answer = recv.read_to_end(4096).await.unwrap();
+    assert!(
+        matches!(decode_response_frame(&answer).unwrap(), Response::Stored(_)),
+        "the request in flight at the lifetime was answered"
+    );
+    let closed = tokio::time::timeout(Duration::from_secs(20), conn.closed())
+        .await
+        .expect("the relay closes the connection after its lifetime");
+    match closed {
+        quinn::ConnectionError::ApplicationClosed(c) => {
+            assert_eq!(c.error_code, quinn::VarInt::from_u32(2), "{c:?}")
+        }
+        other => panic!("closed with {other:?}"),
+    }
+
+    // The client's connection is older than its lifetime too: its next request fails, and
+    // retryably (a report stays in the outbox); a new connection works.
+    let e = client
+        .challenge()
+        .await
+        .expect_err("an expired connection is closed");
+    assert!(e.is_retryable(), "{e}");
+    let again = RelayClient::connect(&addr.to_string(), &fp).await.unwrap();
+    assert_eq!(again.fetch(&k, 10).await.unwrap().len(), 1);
+    let s = relay.stats().await;
+    assert!(s.connections_expired >= 2, "{}", s.connections_expired);
+    again.close().await;
+    relay.shutdown().await.unwrap();
+}

@@ -227,6 +227,13 @@ limits! {
     handshake_timeout_secs: u64 = 10, range(1, 86_400);
     /// Seconds of silence after which a connection is closed.
     idle_timeout_secs: u64 = 30, range(1, 3600);
+    /// Seconds a connection may stay open, however busy. Without it an attacker holds the
+    /// connection slots (`max_connections`, `max_connections_per_address`) forever with
+    /// keep-alives. At the limit the relay takes no new requests on the connection, lets those in
+    /// flight finish within their own deadlines, then closes it (QUIC application close, code 2);
+    /// a client reconnects for its next request. An hour is many deposits, or one 16 MiB upload
+    /// on a slow (64 KiB/s) link over ten times; an upload in progress is never cut by it.
+    max_connection_secs: u64 = 3600, range(1, 7 * 86_400);
     /// Seconds from opening a stream to the end of the 6-byte request header.
     header_timeout_secs: u64 = 10, range(1, 86_400);
     /// Slowest accepted upload of a request body, bytes per second, after body_grace_secs:

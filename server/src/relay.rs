@@ -292,6 +292,7 @@ impl StatsSource {
             retries_sent: l.retries_sent.load(Relaxed),
             retries_failed: l.retries_failed.load(Relaxed),
             handshakes_failed: l.handshakes_failed.load(Relaxed),
+            connections_expired: l.connections_expired.load(Relaxed),
             header_timeouts: l.header_timeouts.load(Relaxed),
             slow_bodies: l.slow_bodies.load(Relaxed),
             rate_limited: l.rate_limited.load(Relaxed),
