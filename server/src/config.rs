@@ -308,6 +308,11 @@ pub struct RelayConfig {
     pub data_dir: PathBuf,
     /// UDP address to listen on; port 0 picks a free port (see `RelayHandle::local_addr`).
     pub listen: SocketAddr,
+    /// Host name in a newly made certificate (subject and SAN); `None`: a random one. Used only
+    /// when the data directory has no certificate yet: an existing one is pinned by clients and
+    /// kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_name: Option<String>,
     /// Every limit.
     #[serde(default)]
     pub limits: Limits,
@@ -321,6 +326,8 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     /// Listening address.
     pub listen: Option<SocketAddr>,
+    /// Name for a new certificate.
+    pub cert_name: Option<String>,
     /// Limits set in the file.
     #[serde(default)]
     pub limits: LimitOverrides,
@@ -347,6 +354,8 @@ pub struct FlagLayer {
     pub data_dir: Option<PathBuf>,
     /// `--listen`.
     pub listen: Option<SocketAddr>,
+    /// `--cert-name`.
+    pub cert_name: Option<String>,
     /// `--<limit>` flags.
     pub limits: LimitOverrides,
 }
@@ -357,6 +366,7 @@ impl RelayConfig {
         Self {
             data_dir: data_dir.into(),
             listen,
+            cert_name: None,
             limits: Limits::default(),
         }
     }
@@ -383,6 +393,9 @@ impl RelayConfig {
             if let Some(l) = f.listen {
                 c.listen = l;
             }
+            if let Some(n) = &f.cert_name {
+                c.cert_name = Some(n.clone());
+            }
             f.limits.apply(&mut c.limits);
         }
         if let Some(d) = env("VIGIL_RELAY_DATA") {
@@ -391,6 +404,9 @@ impl RelayConfig {
         if let Some(l) = env_value::<SocketAddr>(env, "listen")? {
             c.listen = l;
         }
+        if let Some(n) = env("VIGIL_RELAY_CERT_NAME") {
+            c.cert_name = Some(n);
+        }
         LimitOverrides::from_env(env)?.apply(&mut c.limits);
         if let Some(d) = &flags.data_dir {
             c.data_dir = d.clone();
@@ -398,8 +414,18 @@ impl RelayConfig {
         if let Some(l) = flags.listen {
             c.listen = l;
         }
+        if let Some(n) = &flags.cert_name {
+            c.cert_name = Some(n.clone());
+        }
         flags.limits.apply(&mut c.limits);
         c.limits.validate()?;
+        if let Some(n) = &c.cert_name {
+            crate::cert::check_cert_name(n).map_err(|e| ConfigError::Range {
+                name: "cert_name",
+                value: n.clone(),
+                rule: e.to_string(),
+            })?;
+        }
         Ok(c)
     }
 
@@ -509,5 +535,26 @@ mod tests {
                 .unwrap()
                 .len()
         );
+    }
+
+    #[test]
+    fn cert_name_is_layered_and_checked() {
+        let file: FileConfig = toml::from_str("cert_name = \"a.example.org\"\n").unwrap();
+        let none = |_: &str| None;
+        let c = RelayConfig::layered(Some(&file), &none, &FlagLayer::default()).unwrap();
+        assert_eq!(c.cert_name.as_deref(), Some("a.example.org"));
+        let back: RelayConfig = toml::from_str(&c.to_toml()).unwrap();
+        assert_eq!(back, c);
+        let env = |k: &str| (k == "VIGIL_RELAY_CERT_NAME").then(|| "b.example.org".to_string());
+        let c = RelayConfig::layered(Some(&file), &env, &FlagLayer::default()).unwrap();
+        assert_eq!(c.cert_name.as_deref(), Some("b.example.org"));
+        let flags = FlagLayer {
+            cert_name: Some("bad name".into()),
+            ..Default::default()
+        };
+        let e = RelayConfig::layered(None, &none, &flags)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cert_name"), "{e}");
     }
 }

@@ -61,7 +61,7 @@ pub async fn start(config: RelayConfig) -> Result<RelayHandle> {
 pub async fn start_with(config: RelayConfig, store: Arc<dyn Store>) -> Result<RelayHandle> {
     config.limits.validate()?;
     let limits = config.limits.clone();
-    let identity = cert::load_or_create(&config.data_dir)?;
+    let identity = cert::load_or_create_named(&config.data_dir, config.cert_name.as_deref())?;
     let fingerprint = identity.fingerprint();
     let endpoint = quic_endpoint(&config, &identity)?;
     let local_addr = endpoint
