@@ -347,6 +347,7 @@ fn print_stats(s: &vigil_relay::RelayStats) {
         s.retries_sent, s.retries_failed
     );
     println!("handshakes failed     {}", s.handshakes_failed);
+    println!("connections expired   {}", s.connections_expired);
     println!(
         "slow requests         {} (header), {} (body)",
         s.header_timeouts, s.slow_bodies
