@@ -120,7 +120,10 @@ pub const VALIDITY_DAYS: u64 = 365;
 #[derive(Debug, thiserror::Error)]
 pub enum CertNameError {
     /// Not a DNS host name.
-    #[error("certificate name {0:?} is not a host name (letters, digits, '-' and '.', at most 253 characters, labels of 1 to 63)")]
+    #[error(
+        "certificate name {0:?} is not a host name (letters, digits, '-' and '.', at most 253 \
+         characters, labels of 1 to 63)"
+    )]
     NotAHostName(String),
 }
 

@@ -248,7 +248,9 @@ limits! {
     /// Bytes of the store's page cache (sled `cache_capacity`). Stored reports beyond it stay
     /// on disk only; sled's own default (1 GiB) would keep that much evidence resident.
     store_cache_bytes: u64 = crate::store::sled_store::DEFAULT_CACHE_BYTES, min(1024 * 1024);
-    /// Fetch responses built at once (each holds up to 32 MiB).
+    /// Fetch responses written at once. Each streams its items a 256 KiB piece at a time and
+    /// holds its slot until its last byte (or its write deadline), so response memory stays
+    /// near fetch_slots x (piece + the connection's QUIC send window), however full mailboxes are.
     fetch_slots: usize = 8, min(1);
     /// Deposits per minute per source address, sustained (token bucket, memory only).
     deposits_per_minute: u32 = 60, min(1);

@@ -30,6 +30,8 @@ pub(crate) use tls::server_config;
 /// QUIC application close code (and stream reset code) for a connection that reached
 /// `max_connection_secs`. Code 1 is a refused connection (ALPN, internal error).
 pub(crate) const CLOSE_EXPIRED: u32 = 2;
+/// The reason sent with [`CLOSE_EXPIRED`].
+const CLOSE_EXPIRED_REASON: &[u8] = b"connection lifetime reached; reconnect";
 
 /// What the accept loop and the streams counted. Counts only, no addresses.
 #[derive(Debug, Default)]
@@ -247,7 +249,7 @@ impl Listener {
                     continue;
                 }
                 () = in_flight.wait(), if expired => {
-                    conn.close(VarInt::from_u32(CLOSE_EXPIRED), b"connection lifetime reached; reconnect");
+                    conn.close(VarInt::from_u32(CLOSE_EXPIRED), CLOSE_EXPIRED_REASON);
                     tracing::debug!("connection reached its lifetime; closed");
                     break;
                 }
