@@ -541,3 +541,37 @@ async fn connections_are_closed_at_their_maximum_lifetime() {
     again.close().await;
     relay.shutdown().await.unwrap();
 }
+
+/// Fetches are rate limited per address (issue 11): `vigil inbox fetch` draining a mailbox that
+/// needs more rounds than the burst waits for the rate instead of failing half way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_fetch_drains_a_mailbox_past_the_fetch_burst() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let mut config = RelayConfig::new(root.join("relay"), "127.0.0.1:0".parse().unwrap());
+    config.limits.limit_loopback = true;
+    config.limits.fetch_burst = 1;
+    // One fetch every 10 s: the second round comes sooner than that.
+    config.limits.fetches_per_minute = 6;
+    config.limits.deposit_burst = 1000;
+    let relay = vigil_relay::start(config).await.unwrap();
+    let (home, _card) = common::make_ngo(root, "ngo", "Desk", &relay).await;
+    let ngo =
+        vigil_client::state::Ngo::load(&vigil_client::home::Home::open(&home).unwrap()).unwrap();
+    let mailbox = MailboxId::for_key(&ngo.mailbox_key.as_dalek().verifying_key().to_bytes());
+    let c = RelayClient::connect(&relay.local_addr().to_string(), &relay.fingerprint())
+        .await
+        .unwrap();
+    // Two rounds (64 + 1) of junk, which the inbox keeps as rejected and acknowledges.
+    for i in 0..65u8 {
+        c.deposit(&mailbox, &DepositId([i; 16]), b"junk")
+            .await
+            .unwrap();
+    }
+    c.close().await;
+    common::vigil_ok(&["--home", home.to_str().unwrap(), "inbox", "fetch"]).await;
+    let s = relay.stats().await;
+    assert_eq!(s.items_acked, 65, "the mailbox was drained");
+    assert!(s.rate_limited >= 1, "the fetch rate was reached on the way");
+    relay.shutdown().await.unwrap();
+}
