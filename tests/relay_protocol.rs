@@ -591,3 +591,44 @@ async fn status_shows_usage_and_full_refusals_to_the_owner_only() {
     c.close().await;
     relay.shutdown().await.unwrap();
 }
+
+/// Issue 11, finding 4: new relay certificates carry an ordinary validity (about a year), so one
+/// may expire while cards still pin it. The client pins the fingerprint and checks no dates: an
+/// expired pinned certificate still connects.
+#[tokio::test]
+async fn an_expired_pinned_certificate_still_connects() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["mail.example.org".to_string()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2001, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2002, 1, 1);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    std::fs::create_dir_all(dir.path()).unwrap();
+    std::fs::write(
+        dir.path().join(vigil_relay::cert::KEY_FILE),
+        key.serialize_der(),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join(vigil_relay::cert::CERT_FILE), cert.der()).unwrap();
+    let relay = start(dir.path()).await;
+    assert_eq!(relay.fingerprint(), CertFingerprint::of_der(cert.der()));
+    let c = connect(&relay).await;
+    c.challenge().await.unwrap();
+    c.close().await;
+    relay.shutdown().await.unwrap();
+}
+
+/// The operator's `cert_name` names a new certificate; a client connects to it as to any.
+#[tokio::test]
+async fn a_new_certificate_carries_the_operators_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = RelayConfig::new(dir.path(), "127.0.0.1:0".parse().unwrap());
+    config.cert_name = Some("files.example.net".into());
+    let relay = vigil_relay::start(config).await.unwrap();
+    let der = std::fs::read(dir.path().join(vigil_relay::cert::CERT_FILE)).unwrap();
+    assert!(der.windows(17).any(|w| w == b"files.example.net"));
+    let c = connect(&relay).await;
+    c.challenge().await.unwrap();
+    c.close().await;
+    relay.shutdown().await.unwrap();
+}

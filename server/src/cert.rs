@@ -9,12 +9,19 @@
 //! (`relay_fingerprint_next`) so reporters accept both. The relay keeps serving only the current
 //! certificate. [`promote`] later makes the next one current and wipes the old key; it takes
 //! effect when the relay (re)starts. See `docs/operations.md`, "Rotating the certificate".
+//!
+//! A new certificate looks like an ordinary server's (see [`VALIDITY_DAYS`] and `generate`): a
+//! scanner cannot tell a Vigil relay by its certificate. Certificates made before that (subject
+//! `rcgen self signed cert`, SAN `vigil-relay`, valid 1975–4096) are kept as they are: clients
+//! pin them; a rotation replaces one.
 
 use anyhow::{bail, Context, Result};
+use rand::Rng;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::fs;
 use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
 use vigil_core::ids::CertFingerprint;
 use vigil_fs::Access;
 
@@ -55,8 +62,15 @@ fn write_file(path: &Path, bytes: &[u8], access: Access) -> Result<()> {
     Ok(vigil_fs::write_atomic(path, bytes, access)?)
 }
 
-/// Load the identity from `dir`, creating it (and `dir`) if absent.
+/// Load the identity from `dir`, creating it (and `dir`) if absent, with a random host name.
 pub fn load_or_create(dir: &Path) -> Result<Identity> {
+    load_or_create_named(dir, None)
+}
+
+/// [`load_or_create`]; a new certificate is named `name` (the operator's `cert_name`) or, if
+/// `None`, a random host name. An existing certificate is used as it is, whatever its name:
+/// clients pin it.
+pub fn load_or_create_named(dir: &Path, name: Option<&str>) -> Result<Identity> {
     ensure_data_dir(dir)?;
     let cert_path = dir.join(CERT_FILE);
     let key_path = dir.join(KEY_FILE);
@@ -73,7 +87,7 @@ pub fn load_or_create(dir: &Path) -> Result<Identity> {
             })
         }
         (false, false) => {
-            let (cert, key) = generate()?;
+            let (cert, key) = generate(name)?;
             write_file(&key_path, &key, Access::Private)?;
             write_file(&cert_path, &cert, Access::Public)?;
             tracing::info!("created a new relay certificate");
@@ -96,10 +110,98 @@ pub fn load_or_create(dir: &Path) -> Result<Identity> {
     }
 }
 
-fn generate() -> Result<(Vec<u8>, Vec<u8>)> {
-    let ck = rcgen::generate_simple_self_signed(vec!["vigil-relay".to_string()])
+/// Days a new certificate is valid: about a year, like an ordinary server's. Vigil clients pin
+/// the certificate's fingerprint and ignore its dates, so one past its date keeps working; the
+/// date only matters to a scanner, for which an expired self-signed certificate stands out
+/// (rotate yearly: `docs/operations.md`, "Rotating the certificate").
+pub const VALIDITY_DAYS: u64 = 365;
+
+/// Why a certificate name is not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum CertNameError {
+    /// Not a DNS host name.
+    #[error(
+        "certificate name {0:?} is not a host name (letters, digits, '-' and '.', at most 253 \
+         characters, labels of 1 to 63)"
+    )]
+    NotAHostName(String),
+}
+
+/// Check an operator-chosen certificate name: an ordinary DNS host name.
+pub fn check_cert_name(name: &str) -> Result<(), CertNameError> {
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(CertNameError::NotAHostName(name.to_string()))
+    }
+}
+
+/// A host name that looks like any small server's: `mail3.toravemi.net`. Nothing in it is
+/// constant across relays but the shape, which is common.
+fn random_host_name(rng: &mut impl rand::Rng) -> String {
+    use rand::seq::SliceRandom;
+    const HOSTS: &[&str] = &[
+        "mail", "www", "srv", "host", "node", "web", "app", "cloud", "vps", "edge",
+    ];
+    const TLDS: &[&str] = &["com", "net", "org", "io", "eu", "de", "nl", "fr"];
+    const CONSONANTS: &[u8] = b"bcdfgklmnprstvz";
+    const VOWELS: &[u8] = b"aeiou";
+    let mut domain = String::new();
+    for _ in 0..rng.gen_range(2..=4) {
+        domain.push(char::from(*CONSONANTS.choose(rng).unwrap_or(&b'k')));
+        domain.push(char::from(*VOWELS.choose(rng).unwrap_or(&b'a')));
+    }
+    let host = HOSTS.choose(rng).unwrap_or(&"srv");
+    let tld = TLDS.choose(rng).unwrap_or(&"net");
+    match rng.gen_range(0..3) {
+        0 => format!("{host}.{domain}.{tld}"),
+        _ => format!("{host}{}.{domain}.{tld}", rng.gen_range(1..=20)),
+    }
+}
+
+/// A new self-signed certificate and its key (PKCS#8), named `name` or a random host name.
+///
+/// It is made to look like an ordinary server's, so the certificate alone does not mark a
+/// Vigil relay to a scanner: the subject and the one SAN are the host name (no fixed name),
+/// valid from a random 1 to 10 days ago for [`VALIDITY_DAYS`] (rcgen's default is 1975 to 4096),
+/// with a serial derived from the key. Clients pin its fingerprint; neither the name nor the
+/// dates are checked by them.
+fn generate(name: Option<&str>) -> Result<(Vec<u8>, Vec<u8>)> {
+    let mut rng = rand::thread_rng();
+    let name = match name {
+        Some(n) => {
+            check_cert_name(n)?;
+            n.to_string()
+        }
+        None => random_host_name(&mut rng),
+    };
+    let mut params = rcgen::CertificateParams::new(vec![name.clone()])
+        .context("cannot make the relay certificate's parameters")?;
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(rcgen::DnType::CommonName, name);
+    params.distinguished_name = dn;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let back = Duration::from_secs(rng.gen_range(86_400..=10 * 86_400));
+    let not_before = rcgen::date_time_ymd(1970, 1, 1) + now.saturating_sub(back);
+    params.not_before = not_before;
+    params.not_after = not_before + Duration::from_secs(VALIDITY_DAYS * 86_400);
+    let key = rcgen::KeyPair::generate().context("cannot generate the relay key")?;
+    let cert = params
+        .self_signed(&key)
         .context("cannot generate the relay certificate")?;
-    Ok((ck.cert.der().to_vec(), ck.signing_key.serialize_der()))
+    Ok((cert.der().to_vec(), key.serialize_der()))
 }
 
 /// Check that `key` is the private key of `cert`, so that promoting never installs a pair the
@@ -166,6 +268,11 @@ pub struct Rotation {
 /// The relay must already have a current certificate: rotating an empty or mistyped data
 /// directory is refused rather than creating a certificate nobody pins.
 pub fn rotate(dir: &Path, force: bool) -> Result<Rotation> {
+    rotate_named(dir, force, None)
+}
+
+/// [`rotate`], naming a new next certificate `name` (or a random host name if `None`).
+pub fn rotate_named(dir: &Path, force: bool, name: Option<&str>) -> Result<Rotation> {
     let cert_path = dir.join(CERT_FILE);
     let key_path = dir.join(KEY_FILE);
     if !cert_path.exists() || !key_path.exists() {
@@ -195,7 +302,7 @@ pub fn rotate(dir: &Path, force: bool) -> Result<Rotation> {
     }
     wipe_and_remove(&next_key)?;
     let _ = fs::remove_file(&next_cert);
-    let (cert, key) = generate()?;
+    let (cert, key) = generate(name)?;
     write_file(&next_key, &key, Access::Private)?;
     write_file(&next_cert, &cert, Access::Public)?;
     sync_dir(dir)?;
@@ -307,4 +414,84 @@ fn warn_if_key_readable_by_others(path: &Path) {
     }
     #[cfg(not(unix))]
     let _ = path;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every X.509 time in `der` (UTCTime `YYMMDDHHMMSSZ` or GeneralizedTime
+    /// `YYYYMMDDHHMMSSZ`), as (year, day of year approximated as month * 31 + day).
+    fn times(der: &[u8]) -> Vec<i64> {
+        let mut out = Vec::new();
+        for i in 0..der.len().saturating_sub(2) {
+            let (tag, len) = (der[i], usize::from(der[i + 1]));
+            let Some(v) = der.get(i + 2..i + 2 + len) else {
+                continue;
+            };
+            let digits =
+                |s: &[u8]| -> Option<i64> { std::str::from_utf8(s).ok()?.parse::<i64>().ok() };
+            let (year, rest) = match (tag, len) {
+                (0x17, 13) if v[12] == b'Z' => {
+                    let Some(yy) = digits(&v[0..2]) else { continue };
+                    (if yy < 50 { 2000 + yy } else { 1900 + yy }, &v[2..])
+                }
+                (0x18, 15) if v[14] == b'Z' => {
+                    let Some(y) = digits(&v[0..4]) else { continue };
+                    (y, &v[4..])
+                }
+                _ => continue,
+            };
+            let (Some(m), Some(d)) = (digits(&rest[0..2]), digits(&rest[2..4])) else {
+                continue;
+            };
+            out.push(year * 372 + m * 31 + d);
+        }
+        out
+    }
+
+    /// Issue 11, finding 4: a new certificate does not mark the server as a Vigil relay.
+    #[test]
+    fn a_new_certificate_looks_ordinary() {
+        for _ in 0..8 {
+            let dir = tempfile::tempdir().unwrap();
+            let id = load_or_create(dir.path()).unwrap();
+            let der = id.cert.as_ref();
+            let lower: Vec<u8> = der.iter().map(u8::to_ascii_lowercase).collect();
+            assert!(
+                !lower.windows(5).any(|w| w == b"vigil"),
+                "the certificate names vigil"
+            );
+            assert!(
+                !lower.windows(6).any(|w| w == b"rcgen "),
+                "the certificate names rcgen"
+            );
+            let t = times(der);
+            assert_eq!(t.len(), 2, "not before and not after");
+            // Valid for at most about 13 months.
+            assert!(t[1] - t[0] <= 13 * 31, "validity {} days", t[1] - t[0]);
+        }
+    }
+
+    #[test]
+    fn a_chosen_name_is_used_and_a_bad_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = load_or_create_named(dir.path(), Some("mail.example.org")).unwrap();
+        assert!(id.cert.windows(16).any(|w| w == b"mail.example.org"));
+        for bad in ["", "a..b", "-a.org", "a b.org", "é.org", &"a".repeat(64)] {
+            assert!(check_cert_name(bad).is_err(), "{bad:?}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        assert!(load_or_create_named(dir.path(), Some("not a name")).is_err());
+    }
+
+    #[test]
+    fn random_names_are_host_names() {
+        let mut rng = rand::thread_rng();
+        for _ in 0..100 {
+            let n = random_host_name(&mut rng);
+            check_cert_name(&n).unwrap();
+            assert!(n.contains('.'), "{n}");
+        }
+    }
 }

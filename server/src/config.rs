@@ -227,6 +227,13 @@ limits! {
     handshake_timeout_secs: u64 = 10, range(1, 86_400);
     /// Seconds of silence after which a connection is closed.
     idle_timeout_secs: u64 = 30, range(1, 3600);
+    /// Seconds a connection may stay open, however busy. Without it an attacker holds the
+    /// connection slots (`max_connections`, `max_connections_per_address`) forever with
+    /// keep-alives. At the limit the relay takes no new requests on the connection, lets those in
+    /// flight finish within their own deadlines, then closes it (QUIC application close, code 2);
+    /// a client reconnects for its next request. An hour is many deposits, or one 16 MiB upload
+    /// on a slow (64 KiB/s) link over ten times; an upload in progress is never cut by it.
+    max_connection_secs: u64 = 3600, range(1, 7 * 86_400);
     /// Seconds from opening a stream to the end of the 6-byte request header.
     header_timeout_secs: u64 = 10, range(1, 86_400);
     /// Slowest accepted upload of a request body, bytes per second, after body_grace_secs:
@@ -241,7 +248,9 @@ limits! {
     /// Bytes of the store's page cache (sled `cache_capacity`). Stored reports beyond it stay
     /// on disk only; sled's own default (1 GiB) would keep that much evidence resident.
     store_cache_bytes: u64 = crate::store::sled_store::DEFAULT_CACHE_BYTES, min(1024 * 1024);
-    /// Fetch responses built at once (each holds up to 32 MiB).
+    /// Fetch responses written at once. Each streams its items a 256 KiB piece at a time and
+    /// holds its slot until its last byte (or its write deadline), so response memory stays
+    /// near fetch_slots x (piece + the connection's QUIC send window), however full mailboxes are.
     fetch_slots: usize = 8, min(1);
     /// Deposits per minute per source address, sustained (token bucket, memory only).
     deposits_per_minute: u32 = 60, min(1);
@@ -249,11 +258,18 @@ limits! {
     deposit_burst: u32 = 30, min(1);
     /// Mailbox registrations per hour per source address (memory only).
     registrations_per_hour: u32 = 10, min(1);
-    /// Apply the per-address limits (connections, deposits, registrations) to loopback
+    /// Fetch and Status requests per minute per source address, sustained (token bucket,
+    /// memory only). A fetch may stream up to 32 MiB and holds a fetch slot while it does; an
+    /// NGO's staff polling every few seconds, several behind one address, stay far below it.
+    fetches_per_minute: u32 = 240, min(1);
+    /// Fetch and Status requests a source address may make at once before the rate applies.
+    fetch_burst: u32 = 60, min(1);
+    /// Apply the per-address limits (connections, deposits, registrations, fetches) to loopback
     /// addresses too. Off by default: a local process is the operator's own (tests, a local
     /// `vigil demo`, health probes), and nobody reaches loopback from outside.
     limit_loopback: bool = false, any();
-    /// Source addresses remembered by the rate limiters; when full, idle ones are forgotten.
+    /// Source addresses remembered by the rate limiters; when full, the one used least recently
+    /// is forgotten.
     rate_limit_addresses: usize = 65536, min(16);
     /// Refuse deposits and registrations when the data directory has less free space.
     min_free_bytes: u64 = 256 * 1024 * 1024, any();
@@ -294,6 +310,11 @@ pub struct RelayConfig {
     pub data_dir: PathBuf,
     /// UDP address to listen on; port 0 picks a free port (see `RelayHandle::local_addr`).
     pub listen: SocketAddr,
+    /// Host name in a newly made certificate (subject and SAN); `None`: a random one. Used only
+    /// when the data directory has no certificate yet: an existing one is pinned by clients and
+    /// kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_name: Option<String>,
     /// Every limit.
     #[serde(default)]
     pub limits: Limits,
@@ -307,6 +328,8 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     /// Listening address.
     pub listen: Option<SocketAddr>,
+    /// Name for a new certificate.
+    pub cert_name: Option<String>,
     /// Limits set in the file.
     #[serde(default)]
     pub limits: LimitOverrides,
@@ -333,6 +356,8 @@ pub struct FlagLayer {
     pub data_dir: Option<PathBuf>,
     /// `--listen`.
     pub listen: Option<SocketAddr>,
+    /// `--cert-name`.
+    pub cert_name: Option<String>,
     /// `--<limit>` flags.
     pub limits: LimitOverrides,
 }
@@ -343,6 +368,7 @@ impl RelayConfig {
         Self {
             data_dir: data_dir.into(),
             listen,
+            cert_name: None,
             limits: Limits::default(),
         }
     }
@@ -369,6 +395,9 @@ impl RelayConfig {
             if let Some(l) = f.listen {
                 c.listen = l;
             }
+            if let Some(n) = &f.cert_name {
+                c.cert_name = Some(n.clone());
+            }
             f.limits.apply(&mut c.limits);
         }
         if let Some(d) = env("VIGIL_RELAY_DATA") {
@@ -377,6 +406,9 @@ impl RelayConfig {
         if let Some(l) = env_value::<SocketAddr>(env, "listen")? {
             c.listen = l;
         }
+        if let Some(n) = env("VIGIL_RELAY_CERT_NAME") {
+            c.cert_name = Some(n);
+        }
         LimitOverrides::from_env(env)?.apply(&mut c.limits);
         if let Some(d) = &flags.data_dir {
             c.data_dir = d.clone();
@@ -384,8 +416,18 @@ impl RelayConfig {
         if let Some(l) = flags.listen {
             c.listen = l;
         }
+        if let Some(n) = &flags.cert_name {
+            c.cert_name = Some(n.clone());
+        }
         flags.limits.apply(&mut c.limits);
         c.limits.validate()?;
+        if let Some(n) = &c.cert_name {
+            crate::cert::check_cert_name(n).map_err(|e| ConfigError::Range {
+                name: "cert_name",
+                value: n.clone(),
+                rule: e.to_string(),
+            })?;
+        }
         Ok(c)
     }
 
@@ -495,5 +537,26 @@ mod tests {
                 .unwrap()
                 .len()
         );
+    }
+
+    #[test]
+    fn cert_name_is_layered_and_checked() {
+        let file: FileConfig = toml::from_str("cert_name = \"a.example.org\"\n").unwrap();
+        let none = |_: &str| None;
+        let c = RelayConfig::layered(Some(&file), &none, &FlagLayer::default()).unwrap();
+        assert_eq!(c.cert_name.as_deref(), Some("a.example.org"));
+        let back: RelayConfig = toml::from_str(&c.to_toml()).unwrap();
+        assert_eq!(back, c);
+        let env = |k: &str| (k == "VIGIL_RELAY_CERT_NAME").then(|| "b.example.org".to_string());
+        let c = RelayConfig::layered(Some(&file), &env, &FlagLayer::default()).unwrap();
+        assert_eq!(c.cert_name.as_deref(), Some("b.example.org"));
+        let flags = FlagLayer {
+            cert_name: Some("bad name".into()),
+            ..Default::default()
+        };
+        let e = RelayConfig::layered(None, &none, &flags)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cert_name"), "{e}");
     }
 }

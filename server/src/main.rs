@@ -44,6 +44,11 @@ struct ConfigArgs {
     /// UDP address to listen on (default 127.0.0.1:4433). Also `VIGIL_RELAY_LISTEN`.
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Host name put in the certificate when the data directory has none yet (default: a
+    /// random, ordinary-looking one). An existing certificate is kept. Also
+    /// `VIGIL_RELAY_CERT_NAME` or `cert_name` in the file.
+    #[arg(long)]
+    cert_name: Option<String>,
     #[command(flatten)]
     limits: LimitOverrides,
 }
@@ -57,6 +62,7 @@ impl ConfigArgs {
         let flags = FlagLayer {
             data_dir: self.data.clone(),
             listen: self.listen,
+            cert_name: self.cert_name.clone(),
             limits: self.limits.clone(),
         };
         Ok(RelayConfig::layered(
@@ -137,6 +143,9 @@ enum Command {
         /// there is none. NGOs announce it with `vigil ngo set-relay --next-fingerprint`.
         #[arg(long)]
         next: bool,
+        /// Host name for the certificate if this makes it (none in the data directory yet).
+        #[arg(long, env = "VIGIL_RELAY_CERT_NAME")]
+        cert_name: Option<String>,
     },
     /// Rotate the relay certificate: `rotate` makes the next one, `promote` makes it current.
     #[command(subcommand, after_help = CERT_HELP)]
@@ -163,6 +172,9 @@ enum CertCmd {
         /// Replace an existing next certificate (cards announcing it must be re-issued).
         #[arg(long)]
         force: bool,
+        /// Host name in the next certificate (default: a random, ordinary-looking one).
+        #[arg(long, env = "VIGIL_RELAY_CERT_NAME")]
+        cert_name: Option<String>,
     },
     /// Make the next certificate current and wipe the old key. Stop the relay first (or restart
     /// it right after): a running relay serves the old certificate until it restarts.
@@ -197,10 +209,17 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<ExitCode> {
     match command {
-        Command::Fingerprint { data, next: false } => {
-            println!("{}", vigil_relay::fingerprint_of_data_dir(&data)?);
+        Command::Fingerprint {
+            data,
+            next: false,
+            cert_name,
+        } => {
+            let id = cert::load_or_create_named(&data, cert_name.as_deref())?;
+            println!("{}", id.fingerprint());
         }
-        Command::Fingerprint { data, next: true } => match cert::next_fingerprint(&data)? {
+        Command::Fingerprint {
+            data, next: true, ..
+        } => match cert::next_fingerprint(&data)? {
             Some(fp) => println!("{fp}"),
             None => anyhow::bail!(
                 "{} has no next certificate; make one with `vigil-relay cert rotate --data {}`",
@@ -208,8 +227,12 @@ fn run(command: Command) -> Result<ExitCode> {
                 data.display()
             ),
         },
-        Command::Cert(CertCmd::Rotate { data, force }) => {
-            let r = cert::rotate(&data, force)?;
+        Command::Cert(CertCmd::Rotate {
+            data,
+            force,
+            cert_name,
+        }) => {
+            let r = cert::rotate_named(&data, force, cert_name.as_deref())?;
             println!("{}", r.next);
             if r.created {
                 eprintln!(
@@ -324,6 +347,7 @@ fn print_stats(s: &vigil_relay::RelayStats) {
         s.retries_sent, s.retries_failed
     );
     println!("handshakes failed     {}", s.handshakes_failed);
+    println!("connections expired   {}", s.connections_expired);
     println!(
         "slow requests         {} (header), {} (body)",
         s.header_timeouts, s.slow_bodies

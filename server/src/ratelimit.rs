@@ -2,13 +2,14 @@
 //!
 //! Source addresses are the one thing about reporters the relay necessarily sees. They are used
 //! here as map keys and nowhere else: never written to disk, never logged, never in stats, and
-//! forgotten when the process exits (or sooner, when an entry is idle and the map is full).
+//! forgotten when the process exits (or sooner, when the map is full and an entry is the one
+//! used least recently).
 //! IPv6 addresses are grouped by /64, because one host usually controls a whole /64.
 //!
 //! Carrier-grade NAT puts many mobile users behind one IPv4 address; the defaults are set so a
 //! handful of reporters sharing an address are not refused (see `docs/operations.md`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -80,11 +81,57 @@ impl PerAddress {
 struct Bucket {
     tokens: f64,
     at: Instant,
+    /// When the entry was last used, in [`Table::clock`] ticks: its place in the LRU order.
+    used: u64,
+}
+
+/// The buckets and their use order. `order` lists `(address, tick)` in the order of use, oldest
+/// first; an element whose tick no longer matches its bucket's `used` is stale (the address was
+/// used again since) and is skipped. So a use is O(1) (push a tick) and an eviction is amortised
+/// O(1) (pop stale elements until a current one); `order` is compacted when stale elements
+/// outnumber the live ones, so it stays within twice the table's bound.
+struct Table {
+    buckets: HashMap<IpAddr, Bucket>,
+    order: VecDeque<(IpAddr, u64)>,
+    clock: u64,
+}
+
+impl Table {
+    /// Evict the least recently used entry; false if there was none to evict.
+    fn evict_oldest(&mut self) -> bool {
+        while let Some((key, tick)) = self.order.pop_front() {
+            if self.buckets.get(&key).is_some_and(|b| b.used == tick) {
+                self.buckets.remove(&key);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Record a use of `key` (already in `buckets`).
+    fn touch(&mut self, key: IpAddr) {
+        self.clock += 1;
+        let tick = self.clock;
+        if let Some(b) = self.buckets.get_mut(&key) {
+            b.used = tick;
+        }
+        self.order.push_back((key, tick));
+        if self.order.len() > 2 * self.buckets.len() + 16 {
+            let buckets = &self.buckets;
+            self.order
+                .retain(|(k, t)| buckets.get(k).is_some_and(|b| b.used == *t));
+        }
+    }
 }
 
 /// A token bucket per address: `capacity` requests at once, refilled at `per_sec`.
+///
+/// The table holds at most `max_entries` addresses; a new address beyond that evicts the one
+/// used least recently. An attacker with many addresses can then only push out addresses that
+/// have been quiet longer than all of his — never reset the bucket of one that is busy now (the
+/// table used to be cleared wholesale when it was full, which reset everyone's limits).
 pub(crate) struct TokenBuckets {
-    map: Mutex<HashMap<IpAddr, Bucket>>,
+    table: Mutex<Table>,
     capacity: f64,
     per_sec: f64,
     max_entries: usize,
@@ -93,7 +140,11 @@ pub(crate) struct TokenBuckets {
 impl TokenBuckets {
     pub(crate) fn new(capacity: u32, per_sec: f64, max_entries: usize) -> Self {
         Self {
-            map: Mutex::new(HashMap::new()),
+            table: Mutex::new(Table {
+                buckets: HashMap::new(),
+                order: VecDeque::new(),
+                clock: 0,
+            }),
             capacity: f64::from(capacity.max(1)),
             per_sec: per_sec.max(f64::MIN_POSITIVE),
             max_entries: max_entries.max(1),
@@ -103,40 +154,43 @@ impl TokenBuckets {
     /// Take a token for `ip` at `now`; false when its bucket is empty.
     pub(crate) fn try_take(&self, ip: IpAddr, now: Instant) -> bool {
         let key = addr_key(ip);
-        let Ok(mut m) = self.map.lock() else {
+        let Ok(mut t) = self.table.lock() else {
             return true;
         };
-        if m.len() >= self.max_entries && !m.contains_key(&key) {
-            // Forget buckets that have refilled: they are the same as no entry.
-            let (cap, rate) = (self.capacity, self.per_sec);
-            m.retain(|_, b| refill(b, now, cap, rate) < cap);
-            if m.len() >= self.max_entries {
-                // Still full of active addresses: start over rather than grow without bound
-                // or lock every new address out.
-                tracing::warn!("rate-limit table full; forgetting all entries");
-                m.clear();
+        if !t.buckets.contains_key(&key) {
+            while t.buckets.len() >= self.max_entries {
+                if !t.evict_oldest() {
+                    // Every bucket has a current element in `order`; never loop if not.
+                    t.buckets.clear();
+                }
             }
+            t.buckets.insert(
+                key,
+                Bucket {
+                    tokens: self.capacity,
+                    at: now,
+                    used: 0,
+                },
+            );
         }
-        let b = m.entry(key).or_insert(Bucket {
-            tokens: self.capacity,
-            at: now,
-        });
+        t.touch(key);
+        let Some(b) = t.buckets.get_mut(&key) else {
+            return true;
+        };
         let tokens = refill(b, now, self.capacity, self.per_sec);
+        b.at = now;
         if tokens >= 1.0 {
-            *b = Bucket {
-                tokens: tokens - 1.0,
-                at: now,
-            };
+            b.tokens = tokens - 1.0;
             true
         } else {
-            *b = Bucket { tokens, at: now };
+            b.tokens = tokens;
             false
         }
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.map.lock().map(|m| m.len()).unwrap_or(0)
+        self.table.lock().map(|t| t.buckets.len()).unwrap_or(0)
     }
 }
 
@@ -198,5 +252,47 @@ mod tests {
             assert!(t.try_take(a, now));
         }
         assert!(t.len() <= 16);
+    }
+
+    /// Issue 11: an attacker with many addresses must not reset a busy address's bucket by
+    /// filling the table (the old table was cleared wholesale when full of active entries).
+    #[test]
+    fn filling_the_table_does_not_reset_a_hot_address() {
+        // A rate so slow nothing refills during the test.
+        let t = TokenBuckets::new(2, 1e-6, 16);
+        let now = Instant::now();
+        let hot = ip("192.0.2.200");
+        assert!(t.try_take(hot, now));
+        assert!(t.try_take(hot, now));
+        assert!(!t.try_take(hot, now), "burst spent");
+        for i in 0..1000u32 {
+            let a = IpAddr::from((0x0a00_0000 + i).to_be_bytes());
+            assert!(t.try_take(a, now), "a fresh address gets its burst");
+            assert!(
+                !t.try_take(hot, now),
+                "hot address still limited after {i} fresh ones"
+            );
+        }
+        assert!(t.len() <= 16);
+    }
+
+    #[test]
+    fn the_least_recently_used_address_is_forgotten_first() {
+        let t = TokenBuckets::new(1, 1e-6, 16);
+        let now = Instant::now();
+        for i in 0..16u32 {
+            assert!(t.try_take(IpAddr::from(i.to_be_bytes()), now));
+        }
+        // Touch address 0 again: address 1 is now the least recently used.
+        assert!(!t.try_take(IpAddr::from(0u32.to_be_bytes()), now));
+        assert!(t.try_take(ip("192.0.2.1"), now));
+        assert!(
+            t.try_take(IpAddr::from(1u32.to_be_bytes()), now),
+            "address 1 was evicted, so it starts afresh"
+        );
+        assert!(
+            !t.try_take(IpAddr::from(0u32.to_be_bytes()), now),
+            "address 0 was kept"
+        );
     }
 }

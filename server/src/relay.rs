@@ -61,7 +61,7 @@ pub async fn start(config: RelayConfig) -> Result<RelayHandle> {
 pub async fn start_with(config: RelayConfig, store: Arc<dyn Store>) -> Result<RelayHandle> {
     config.limits.validate()?;
     let limits = config.limits.clone();
-    let identity = cert::load_or_create(&config.data_dir)?;
+    let identity = cert::load_or_create_named(&config.data_dir, config.cert_name.as_deref())?;
     let fingerprint = identity.fingerprint();
     let endpoint = quic_endpoint(&config, &identity)?;
     let local_addr = endpoint
@@ -292,6 +292,7 @@ impl StatsSource {
             retries_sent: l.retries_sent.load(Relaxed),
             retries_failed: l.retries_failed.load(Relaxed),
             handshakes_failed: l.handshakes_failed.load(Relaxed),
+            connections_expired: l.connections_expired.load(Relaxed),
             header_timeouts: l.header_timeouts.load(Relaxed),
             slow_bodies: l.slow_bodies.load(Relaxed),
             rate_limited: l.rate_limited.load(Relaxed),

@@ -55,11 +55,14 @@ pub struct RelayStats {
     pub retries_failed: u64,
     /// Handshakes that failed or timed out.
     pub handshakes_failed: u64,
+    /// Connections closed because they reached `max_connection_secs`.
+    #[serde(default)]
+    pub connections_expired: u64,
     /// Streams dropped because the header came too late.
     pub header_timeouts: u64,
     /// Requests refused because the body came too slowly.
     pub slow_bodies: u64,
-    /// Deposits and registrations refused by per-address rates.
+    /// Deposits, registrations, fetches and status requests refused by per-address rates.
     pub rate_limited: u64,
     /// Deposits newly stored since start.
     pub deposits_stored: u64,

@@ -6,16 +6,43 @@
 //! acknowledged too, so that one bad item cannot block the mailbox.
 
 use super::Ctx;
-use crate::relay::RelayClient;
+use crate::relay::{RelayClient, RelayError};
 use crate::state::{inbox_entries, inbox_read, inbox_store, Ngo};
 use anyhow::Result;
 use serde_json::json;
 use vigil_core::envelope::{self, Opened};
 use vigil_core::report::Report;
 use vigil_core::wire::status::MailboxStatus;
+use vigil_core::wire::ErrorCode;
 
 /// Most items asked for per fetch round.
 const FETCH_BATCH: u32 = 64;
+/// The relay limits fetches per source address (`fetches_per_minute`, `fetch_burst`); draining
+/// a full mailbox (10 000 items: 157 rounds) can outrun the burst. Then wait this long and ask
+/// again, rather than stop half way.
+const RATE_LIMITED_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// Waits for the fetch rate per round before giving up (the error says to try again later).
+const RATE_LIMITED_TRIES: u32 = 30;
+
+/// One fetch round, waiting out the relay's fetch rate limit a bounded number of times.
+async fn fetch_round(
+    client: &RelayClient,
+    key: &ed25519_dalek::SigningKey,
+) -> Result<Vec<crate::relay::FetchedItem>, RelayError> {
+    let mut waits = 0;
+    loop {
+        match client.fetch(key, FETCH_BATCH).await {
+            Err(RelayError::Refused {
+                code: ErrorCode::RateLimited,
+                ..
+            }) if waits < RATE_LIMITED_TRIES => {
+                waits += 1;
+                tokio::time::sleep(RATE_LIMITED_WAIT).await;
+            }
+            other => return other,
+        }
+    }
+}
 
 /// Counts from one fetch.
 #[derive(Debug, Default)]
@@ -39,9 +66,7 @@ pub async fn fetch(ctx: &Ctx) -> Result<FetchSummary> {
     let client = RelayClient::connect_pinned(&ngo.config.relay, &ngo.config.pinned()).await?;
     let mut summary = FetchSummary::default();
     loop {
-        let items = client
-            .fetch(ngo.mailbox_key.as_dalek(), FETCH_BATCH)
-            .await?;
+        let items = fetch_round(&client, ngo.mailbox_key.as_dalek()).await?;
         if items.is_empty() {
             break;
         }

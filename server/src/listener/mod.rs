@@ -27,6 +27,12 @@ use vigil_core::wire::ALPN;
 
 pub(crate) use tls::server_config;
 
+/// QUIC application close code (and stream reset code) for a connection that reached
+/// `max_connection_secs`. Code 1 is a refused connection (ALPN, internal error).
+pub(crate) const CLOSE_EXPIRED: u32 = 2;
+/// The reason sent with [`CLOSE_EXPIRED`].
+const CLOSE_EXPIRED_REASON: &[u8] = b"connection lifetime reached; reconnect";
+
 /// What the accept loop and the streams counted. Counts only, no addresses.
 #[derive(Debug, Default)]
 pub struct ListenerCounters {
@@ -43,11 +49,13 @@ pub struct ListenerCounters {
     pub retries_failed: AtomicU64,
     /// Handshakes that failed or timed out.
     pub handshakes_failed: AtomicU64,
+    /// Connections closed because they reached `max_connection_secs`.
+    pub connections_expired: AtomicU64,
     /// Streams dropped because their header did not arrive within `header_timeout_secs`.
     pub header_timeouts: AtomicU64,
     /// Requests refused because the body arrived slower than `min_body_rate`.
     pub slow_bodies: AtomicU64,
-    /// Deposits or registrations refused by a per-address rate limit.
+    /// Deposits, registrations, fetches or status requests refused by a per-address rate limit.
     pub rate_limited: AtomicU64,
 }
 
@@ -67,6 +75,8 @@ pub(crate) struct Listener {
     pub(crate) deposit_rate: TokenBuckets,
     /// Registrations per source address.
     pub(crate) register_rate: TokenBuckets,
+    /// Fetch and Status requests per source address.
+    pub(crate) fetch_rate: TokenBuckets,
     /// Bytes of request bodies in memory, in [`request::BUDGET_UNIT`]s.
     pub(crate) body_budget: Arc<Semaphore>,
     /// Every limit.
@@ -102,6 +112,11 @@ impl Listener {
             register_rate: TokenBuckets::new(
                 limits.registrations_per_hour,
                 f64::from(limits.registrations_per_hour) / 3600.0,
+                n,
+            ),
+            fetch_rate: TokenBuckets::new(
+                limits.fetch_burst,
+                f64::from(limits.fetches_per_minute) / 60.0,
                 n,
             ),
             body_budget: request::body_budget(limits.request_memory_bytes),
@@ -218,9 +233,26 @@ impl Listener {
         }
         let state = Arc::new(ConnState::new(exporter));
         tracing::debug!("connection open");
+        // Requests in flight on this connection (each also on the relay-wide tracker).
+        let in_flight = TaskTracker::new();
+        let lifetime = tokio::time::sleep(Duration::from_secs(self.limits.max_connection_secs));
+        tokio::pin!(lifetime);
+        let mut expired = false;
         loop {
-            let (send, recv) = tokio::select! {
+            let (mut send, mut recv) = tokio::select! {
                 _ = self.cancel.cancelled() => break,
+                () = &mut lifetime, if !expired => {
+                    // No new requests; the ones in flight finish within their own deadlines.
+                    expired = true;
+                    in_flight.close();
+                    self.counters.connections_expired.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                () = in_flight.wait(), if expired => {
+                    conn.close(VarInt::from_u32(CLOSE_EXPIRED), CLOSE_EXPIRED_REASON);
+                    tracing::debug!("connection reached its lifetime; closed");
+                    break;
+                }
                 s = conn.accept_bi() => match s {
                     Ok(s) => s,
                     Err(e) => {
@@ -229,10 +261,19 @@ impl Listener {
                     }
                 },
             };
+            if expired {
+                // The client sees a reset stream (a retryable lost connection) and reconnects.
+                let _ = recv.stop(VarInt::from_u32(CLOSE_EXPIRED));
+                let _ = send.reset(VarInt::from_u32(CLOSE_EXPIRED));
+                continue;
+            }
             let l = self.clone();
             let st = state.clone();
-            self.tracker
-                .spawn(async move { l.request(send, recv, &st, ip).await }.in_current_span());
+            self.tracker.spawn(
+                in_flight
+                    .track_future(async move { l.request(send, recv, &st, ip).await })
+                    .in_current_span(),
+            );
         }
     }
 

@@ -252,11 +252,19 @@ impl Listener {
                     "too many registrations from your network; try again in an hour",
                 )?;
             }
-            // Mailbox requests cost a proof each; a new request must be placed here on purpose.
-            RequestType::Challenge
-            | RequestType::Fetch
-            | RequestType::Ack
-            | RequestType::Status => {}
+            // A fetch may stream up to 32 MiB and holds a fetch slot until its last byte, so an
+            // address that can prove one mailbox must not start fetches without bound; Status
+            // shares the bucket (both are what an NGO polls).
+            RequestType::Fetch | RequestType::Status => {
+                self.rate(
+                    &self.fetch_rate,
+                    ip,
+                    "too many fetches from your network; try again in a minute",
+                )?;
+            }
+            // Cost a proof each (and acks follow a fetch); a new request must be placed here
+            // on purpose.
+            RequestType::Challenge | RequestType::Ack => {}
         }
         Ok(header)
     }
