@@ -1,8 +1,12 @@
 //! Ack: delete fetched items, durably, for the holder of the mailbox key.
 
-use super::{send, BodySource, Ctx, Failure, ReplySink};
+use super::{Admission, BodySource, Ctx, Failure, ReplySink, send};
 use std::sync::atomic::Ordering;
 use vigil_core::wire::ack::{Ack, Acked};
+
+/// An ack costs a proof and follows a fetch, which is rate-limited; it frees space, so it works
+/// while the disk is full.
+pub(super) const ADMISSION: Admission = Admission::OPEN;
 
 pub(super) async fn handle(
     cx: &Ctx<'_>,

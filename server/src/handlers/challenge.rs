@@ -1,9 +1,12 @@
 //! Challenge: hand out a fresh single-use nonce for this connection.
 
-use super::{send, BodySource, Ctx, Failure, ReplySink};
+use super::{Admission, BodySource, Ctx, Failure, ReplySink, send};
 use rand::RngCore;
 use vigil_core::wire::challenge::{Challenge, ChallengeNonce};
 use vigil_core::wire::limits::NONCE_LEN;
+
+/// A challenge costs the relay 32 random bytes and is bounded per connection.
+pub(super) const ADMISSION: Admission = Admission::OPEN;
 
 pub(super) async fn handle(
     cx: &Ctx<'_>,

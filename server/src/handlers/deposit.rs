@@ -5,11 +5,19 @@
 //! before the envelope is read; where the bytes go is the store's business). The envelope's
 //! length was checked once, against the relay's limit, when the listener admitted the header.
 
-use super::{refusal, send, BodySource, Ctx, Failure, ReplySink};
+use super::{Admission, BodySource, Ctx, Failure, Rate, ReplySink, refusal, send};
 use crate::clock::now_unix;
 use crate::store::{Deposited, StoreError};
 use std::sync::atomic::Ordering;
 use vigil_core::wire::deposit::{Deposit, Stored};
+
+/// The one request with a payload: its size against this relay's limit, the disk-space gate and
+/// the per-address deposit rate, all before a byte of the envelope is read.
+pub(super) const ADMISSION: Admission = Admission {
+    rate: Some(Rate::Deposit),
+    needs_space: true,
+    carries_envelope: true,
+};
 
 pub(super) async fn handle(
     cx: &Ctx<'_>,

@@ -5,7 +5,7 @@
 //! is read and written a piece at a time. Memory per response: one piece, plus what the QUIC
 //! connection buffers; the listener's reply sink bounds the time every write may take.
 
-use super::{send, BodySource, Ctx, Failure, ReplySink};
+use super::{Admission, BodySource, Ctx, Failure, Rate, ReplySink, send};
 use std::sync::atomic::Ordering;
 use vigil_core::wire::fetch::{item_head, items_frame_head, Fetch, Items};
 use vigil_core::wire::limits::MAX_FETCH_RESPONSE_BYTES;
@@ -13,6 +13,14 @@ use vigil_core::wire::{ErrorCode, Refusal};
 
 /// Bytes of an envelope read and written at a time.
 pub(crate) const READ_PIECE: usize = 256 * 1024;
+
+/// A fetch may stream up to 32 MiB and holds a fetch slot until its last byte, so an address
+/// that can prove one mailbox must not start fetches without bound.
+pub(super) const ADMISSION: Admission = Admission {
+    rate: Some(Rate::Fetch),
+    needs_space: false,
+    carries_envelope: false,
+};
 
 pub(super) async fn handle(
     cx: &Ctx<'_>,

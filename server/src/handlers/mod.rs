@@ -328,10 +328,62 @@ pub(crate) mod refusal {
     }
 }
 
+/// What the listener checks for a request from its header alone, before it reads a byte of the
+/// body. Each handler file declares its request's as `ADMISSION`, beside the code it guards, so
+/// adding a request touches no listener code and cannot forget the question.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Admission {
+    /// Which per-source-address rate the request counts against, if any.
+    pub rate: Option<Rate>,
+    /// Refused while the disk-space gate is closed (it writes to the store).
+    pub needs_space: bool,
+    /// Its body ends in an envelope, bounded by the relay's own `max_envelope_bytes` (below the
+    /// protocol's maximum, which the header check applies to every request).
+    pub carries_envelope: bool,
+}
+
+impl Admission {
+    /// No check beyond the header's: the request costs little, or a proof guards it.
+    pub const OPEN: Admission = Admission {
+        rate: None,
+        needs_space: false,
+        carries_envelope: false,
+    };
+}
+
+/// The per-source-address rates (token buckets, held in memory only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rate {
+    /// `deposits_per_minute`, `deposit_burst`.
+    Deposit,
+    /// `registrations_per_hour`.
+    Register,
+    /// `fetches_per_minute`, `fetch_burst`: fetches and status questions, what an NGO polls.
+    Fetch,
+}
+
+impl Rate {
+    /// The refusal's message when an address is over this rate.
+    pub fn refusal_message(self) -> &'static str {
+        match self {
+            Rate::Deposit => "too many deposits from your network; try again in a minute",
+            Rate::Register => "too many registrations from your network; try again in an hour",
+            Rate::Fetch => "too many fetches from your network; try again in a minute",
+        }
+    }
+}
+
 /// Declares one handler module per table line and routes each request to it.
 macro_rules! handlers {
     ($( $(#[$doc:meta])* $module:ident : $Req:ident = $rb:literal => $Resp:ident = $sb:literal ; )*) => {
         $( mod $module; )*
+
+        /// What the listener checks before reading the body of a request of type `kind`.
+        pub fn admission(kind: vigil_core::wire::RequestType) -> Admission {
+            match kind {
+                $( vigil_core::wire::RequestType::$Req => $module::ADMISSION, )*
+            }
+        }
 
         /// Hand a decoded request to its handler file.
         async fn route(

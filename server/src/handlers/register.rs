@@ -1,10 +1,17 @@
 //! Register: remember a mailbox public key after a proof of possession.
 
-use super::{send, BodySource, Ctx, Failure, ReplySink};
+use super::{Admission, BodySource, Ctx, Failure, Rate, ReplySink, send};
 use std::sync::atomic::Ordering;
 use vigil_core::ids::MailboxId;
 use vigil_core::wire::register::{Register, Registered};
 use vigil_core::wire::Authenticated;
+
+/// Registering creates a mailbox: rate-limited per address, and refused while the disk is full.
+pub(super) const ADMISSION: Admission = Admission {
+    rate: Some(Rate::Register),
+    needs_space: true,
+    carries_envelope: false,
+};
 
 pub(super) async fn handle(
     cx: &Ctx<'_>,

@@ -17,7 +17,7 @@
 
 use super::Listener;
 use crate::body::{BodyError, BodySource, BoxFuture, Buffered};
-use crate::handlers::{self, refusal, ConnState, Outcome, ReplySink};
+use crate::handlers::{self, refusal, ConnState, Outcome, Rate, ReplySink};
 use bytes::Bytes;
 use quinn::{RecvStream, SendStream, VarInt};
 use std::net::IpAddr;
@@ -228,43 +228,26 @@ impl Listener {
         ip: IpAddr,
     ) -> Result<Header<RequestType>, Refusal> {
         let header = decode_request_header(h).map_err(|e| refusal::from_wire(&e))?;
-        match header.kind {
-            RequestType::Deposit => {
-                if header.body_len > deposit::HEAD_LEN + self.limits.max_envelope_bytes {
-                    return Err(Refusal::new(
-                        vigil_core::wire::ErrorCode::TooLarge,
-                        "report is larger than this relay accepts",
-                    ));
-                }
-                if !self.shared.space.accepting() {
-                    return Err(refusal::storage_full());
-                }
-                self.rate(
-                    &self.deposit_rate,
-                    ip,
-                    "too many deposits from your network; try again in a minute",
-                )?;
-            }
-            RequestType::Register => {
-                self.rate(
-                    &self.register_rate,
-                    ip,
-                    "too many registrations from your network; try again in an hour",
-                )?;
-            }
-            // A fetch may stream up to 32 MiB and holds a fetch slot until its last byte, so an
-            // address that can prove one mailbox must not start fetches without bound; Status
-            // shares the bucket (both are what an NGO polls).
-            RequestType::Fetch | RequestType::Status => {
-                self.rate(
-                    &self.fetch_rate,
-                    ip,
-                    "too many fetches from your network; try again in a minute",
-                )?;
-            }
-            // Cost a proof each (and acks follow a fetch); a new request must be placed here
-            // on purpose.
-            RequestType::Challenge | RequestType::Ack => {}
+        // What to check is declared by the request's handler file (`ADMISSION`).
+        let a = handlers::admission(header.kind);
+        if a.carries_envelope
+            && header.body_len > deposit::HEAD_LEN + self.limits.max_envelope_bytes
+        {
+            return Err(Refusal::new(
+                vigil_core::wire::ErrorCode::TooLarge,
+                "report is larger than this relay accepts",
+            ));
+        }
+        if a.needs_space && !self.shared.space.accepting() {
+            return Err(refusal::storage_full());
+        }
+        if let Some(rate) = a.rate {
+            let buckets = match rate {
+                Rate::Deposit => &self.deposit_rate,
+                Rate::Register => &self.register_rate,
+                Rate::Fetch => &self.fetch_rate,
+            };
+            self.rate(buckets, ip, rate.refusal_message())?;
         }
         Ok(header)
     }
