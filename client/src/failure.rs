@@ -70,7 +70,14 @@ impl Failure {
                 relay_exit_code(r),
                 relay_advice(family, r).map(str::to_string),
             ),
-            None => (other_kind(err), exit::FAILED, None),
+            None => {
+                let kind = other_kind(err);
+                (
+                    kind,
+                    exit::FAILED,
+                    other_advice(family, kind).map(str::to_string),
+                )
+            }
         };
         Failure {
             message,
@@ -155,6 +162,9 @@ fn relay_kind(e: &RelayError) -> &'static str {
 fn other_kind(err: &anyhow::Error) -> &'static str {
     use vigil_core::{card::CardError, envelope::EnvelopeError, report::ReportError};
     for cause in err.chain() {
+        if let Some(CardError::Expired { .. }) = cause.downcast_ref::<CardError>() {
+            return "card_expired";
+        }
         if cause.is::<NotFound>() {
             return "not_found";
         }
@@ -188,6 +198,16 @@ fn other_kind(err: &anyhow::Error) -> &'static str {
         }
     }
     "failed"
+}
+
+/// What a command of `family` did not do because of an error of `kind` that did not come from
+/// the relay, when the message alone cannot say it.
+fn other_advice(family: Family, kind: &str) -> Option<&'static str> {
+    match (family, kind) {
+        (Family::Reporter, "card_expired") => Some("the report was not sent or queued"),
+        (Family::Contacts, "card_expired") => Some("the card was not imported"),
+        _ => None,
+    }
 }
 
 /// One line of advice for `e` in a command of `family`. `None` where the message already says
