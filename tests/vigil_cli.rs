@@ -588,6 +588,14 @@ async fn expired_cards_are_refused_and_renewed_cards_work() {
         assert_eq!(o.status.code(), Some(1));
         assert_one_error_line(&o);
 
+        // The NGO hears it at its next fetch.
+        let o = ok(&["--home", &ngo, "inbox", "fetch"]);
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("vigil ngo renew-card"),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+
         // Renewed again: sending works.
         ok(&[
             "--home",

@@ -403,3 +403,20 @@ pub struct DemoArgs {
     #[arg(long)]
     pub keep: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_validity_is_one_year_both_ways() {
+        assert_eq!(
+            parse_duration(DEFAULT_VALID_FOR),
+            Ok(ValidityArgs::default().valid_for)
+        );
+        assert_eq!(
+            ValidityArgs::default().valid_for,
+            Duration::from_secs(365 * 86_400)
+        );
+    }
+}

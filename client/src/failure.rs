@@ -382,6 +382,39 @@ mod tests {
     }
 
     #[test]
+    fn an_expired_card_has_its_own_kind_and_each_family_says_what_was_not_done() {
+        let err: anyhow::Error = vigil_core::card::CardError::Expired {
+            name: "Desk".into(),
+            when: "2026-01-01 00:00 UTC".into(),
+        }
+        .into();
+        let rep = Failure::from_error(&err, Family::Reporter);
+        assert_eq!((rep.kind, rep.exit_code), ("card_expired", exit::FAILED));
+        assert!(
+            rep.line().contains("ask Desk for a renewed card"),
+            "{}",
+            rep.line()
+        );
+        assert!(
+            rep.line().ends_with("; the report was not sent or queued"),
+            "{}",
+            rep.line()
+        );
+        let contacts = Failure::from_error(&err, Family::Contacts);
+        assert_eq!(contacts.kind, "card_expired");
+        assert_eq!(
+            contacts.advice.as_deref(),
+            Some("the card was not imported")
+        );
+        // Other card errors keep their kind.
+        let damaged: anyhow::Error = vigil_core::card::CardError::NotACard.into();
+        assert_eq!(
+            Failure::from_error(&damaged, Family::Contacts).kind,
+            "invalid_card"
+        );
+    }
+
+    #[test]
     fn file_errors_are_told_apart() {
         let missing = vigil_fs::read_limited(std::path::Path::new("/nonexistent/vigil/x"), 10)
             .map_err(anyhow::Error::from)

@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::time::Duration;
 use vigil_core::age::x25519;
-use vigil_core::card::{format_utc, RecipientCard, MAX_CARD_LEN};
+use vigil_core::card::{format_utc, Expiry, RecipientCard, MAX_CARD_LEN};
 use vigil_core::ids::{CertFingerprint, MailboxId};
 use vigil_core::keys::SigningSecret;
 use vigil_fs::{read_limited, remove_durably, write_atomic};
@@ -253,6 +253,25 @@ fn reissue(ctx: &Ctx, ngo: &Ngo, valid_for: Duration) -> Result<(RecipientCard, 
     let previous = current_card(ctx);
     let created = now_unix().max(previous.map_or(0, |c| c.created.saturating_add(1)));
     ngo.card(created, Some(expiry(created, valid_for)?))
+}
+
+/// Remind the NGO (on stderr, after `inbox fetch`) that its card expires within 30 days or has
+/// expired: reporters are warned too, but only the NGO can renew it.
+pub fn warn_own_card_expiring(ctx: &Ctx) {
+    let Some(card) = current_card(ctx) else {
+        return;
+    };
+    match card.expiry(now_unix()) {
+        Expiry::Soon { expires } => ctx.out.say(format!(
+            "warning: this NGO's card expires on {}; run `vigil ngo renew-card --card-out FILE` and hand the renewed card to reporters",
+            format_utc(expires)
+        )),
+        Expiry::Expired { expires } => ctx.out.say(format!(
+            "warning: this NGO's card expired on {}: reporters cannot send to it; run `vigil ngo renew-card --card-out FILE` and hand the renewed card to reporters",
+            format_utc(expires)
+        )),
+        Expiry::Valid { .. } | Expiry::Never => {}
+    }
 }
 
 fn say_valid_until(ctx: &Ctx, card: &RecipientCard) {
