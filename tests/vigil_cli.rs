@@ -429,6 +429,74 @@ async fn removed_staff_key_no_longer_receives_reports() {
             !o.status.success(),
             "the removed key cannot open the new report"
         );
+
+        // A report fetched here before the other key existed opens only with the first key:
+        // deleting that key needs --force.
+        let (ngo2, card2) = (p("ngo2"), p("ngo2.card"));
+        ok(&[
+            "--home",
+            &ngo2,
+            "ngo",
+            "init",
+            "--name",
+            "Second",
+            "--relay",
+            &addr,
+            "--relay-fingerprint",
+            &fp,
+            "--card-out",
+            &card2,
+        ]);
+        ok(&["--home", &rep, "contact", "add", &card2]);
+        ok(&[
+            "--home", &rep, "report", "send", "--to", "Second", "--file", &report,
+        ]);
+        ok(&["--home", &ngo2, "inbox", "fetch"]);
+        ok(&[
+            "--home",
+            &ngo2,
+            "ngo",
+            "add-staff",
+            "--name",
+            "later",
+            "--card-out",
+            &card2,
+        ]);
+        let first_key = root.join("ngo2/ngo/staff/desk.key");
+        assert!(first_key.exists());
+        let o = run(&["--home", &ngo2, "ngo", "remove-staff", "desk"], &[]);
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_one_error_line(&o);
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("--force"),
+            "says what to do"
+        );
+        assert!(first_key.exists(), "nothing deleted");
+        assert_eq!(
+            card_json(&card2)["recipients"].as_array().map(Vec::len),
+            Some(2),
+            "card unchanged"
+        );
+        ok(&[
+            "--home",
+            &ngo2,
+            "ngo",
+            "remove-staff",
+            "desk",
+            "--force",
+            "--card-out",
+            &card2,
+        ]);
+        assert!(!first_key.exists());
+        assert_eq!(
+            card_json(&card2)["recipients"].as_array().map(Vec::len),
+            Some(1)
+        );
     })
     .await
     .expect("blocking part");

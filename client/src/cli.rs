@@ -87,9 +87,9 @@ Certificate rotation (the operator runs `vigil-relay cert rotate`, then gives yo
 const REMOVE_STAFF_HELP: &str = "\
 Removing a key changes the card: give every reporter the re-issued card (`--card-out FILE`, or
 `vigil card show --qr`). Until a reporter imports it, their reports are still sealed to the
-removed key too. Reports sealed before the removal stay readable by the removed key, and, once
-its file is deleted here, reports already fetched into this home that only it could open are no
-longer readable on this machine. The relay mailbox and its key do not change.";
+removed key too. Reports sealed before the removal stay readable by the removed key. If reports
+already fetched into this home can only be opened with the key, the removal is refused unless
+--force (they would become unreadable here). The relay mailbox and its key do not change.";
 
 /// One year, written as `--valid-for` takes it.
 pub const DEFAULT_VALID_FOR: &str = "365d";
@@ -123,6 +123,10 @@ pub struct RemoveStaffArgs {
     /// The same as NAME, as a flag (like `add-staff --name`).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+    /// Delete the key from this home even if reports already fetched here can only be opened
+    /// with it (they become unreadable on this machine). Without it, that case is refused.
+    #[arg(long)]
+    pub force: bool,
     /// Write the re-issued card here too.
     #[arg(long, value_name = "FILE")]
     pub card_out: Option<PathBuf>,

@@ -5,7 +5,7 @@ use crate::cli::{AddStaffArgs, NgoInitArgs, RemoveStaffArgs, RenewCardArgs, SetR
 use crate::failure::NotFound;
 use crate::home::{now_unix, PRIVATE};
 use crate::relay::RelayClient;
-use crate::state::{Ngo, NgoConfig, Staff};
+use crate::state::{inbox_entries, Ngo, NgoConfig, Staff};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::time::Duration;
@@ -14,6 +14,9 @@ use vigil_core::card::{format_utc, Expiry, RecipientCard, MAX_CARD_LEN};
 use vigil_core::ids::{CertFingerprint, MailboxId};
 use vigil_core::keys::SigningSecret;
 use vigil_fs::{read_limited, remove_durably, write_atomic};
+
+/// Largest stored envelope read when checking which keys open it.
+const MAX_INBOX_FILE: u64 = (vigil_core::envelope::MAX_INNER_LEN as u64) * 2 + 64 * 1024;
 
 /// Create keys, register the mailbox, write the card.
 pub async fn init(ctx: &Ctx, a: NgoInitArgs) -> Result<()> {
@@ -175,6 +178,16 @@ pub fn remove_staff(ctx: &Ctx, a: RemoveStaffArgs) -> Result<()> {
         );
     }
     let removed = ngo.config.staff.remove(index);
+    if let (Some(file), false) = (&removed.local_key, a.force) {
+        let only_this = reports_only_for(ctx, &ngo, file)?;
+        if only_this > 0 {
+            bail!(
+                "{only_this} report(s) in this inbox can only be opened with the key of \"{}\", which removing it would delete; read them first, or keep a copy of {} somewhere safe, then rerun with --force",
+                removed.name,
+                ctx.home.path("ngo/staff").join(file).display()
+            );
+        }
+    }
     let (card, text) = reissue(ctx, &ngo, a.validity.valid_for)?;
     ngo.save_config(&ctx.home)?;
     write_card(ctx, &text, a.card_out.as_deref())?;
@@ -214,6 +227,36 @@ pub fn remove_staff(ctx: &Ctx, a: RemoveStaffArgs) -> Result<()> {
         "expires": card.expires, "card_out": a.card_out.as_ref().map(|p| p.display().to_string()),
     }));
     Ok(())
+}
+
+/// How many reports stored in this inbox the staff key in `file` opens but none of the keys
+/// `ngo` (already without it) holds here: deleting the file would make them unreadable here.
+fn reports_only_for(ctx: &Ctx, ngo: &Ngo, file: &str) -> Result<usize> {
+    let text = zeroize::Zeroizing::new(read_limited(
+        &ctx.home.path("ngo/staff").join(file),
+        16 * 1024,
+    )?);
+    let text = std::str::from_utf8(&text).context("staff key file is not text")?;
+    let removed = vigil_core::age::parse_identity_file(text)
+        .with_context(|| format!("staff key {file} is damaged"))?;
+    let remaining = ngo.local_identities(&ctx.home)?;
+    // The header alone says which keys open a file; the body is not read.
+    let opens = |bytes: &[u8], ids: &[x25519::Identity]| {
+        vigil_core::age::Decryptor::new(bytes)
+            .and_then(|d| d.decrypt(ids))
+            .is_ok()
+    };
+    let mut count = 0;
+    for (id, _) in inbox_entries(&ctx.home)? {
+        let bytes = read_limited(
+            &ctx.home.path("inbox").join(format!("{id}.age")),
+            MAX_INBOX_FILE,
+        )?;
+        if opens(&bytes, &removed) && (remaining.is_empty() || !opens(&bytes, &remaining)) {
+            count += 1;
+        }
+    }
+    Ok(count)
 }
 
 /// Re-issue the card as it stands with a new expiry.
