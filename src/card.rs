@@ -28,6 +28,9 @@ pub const MAX_CARD_RECIPIENTS: usize = 16;
 pub const MAX_NAME_CHARS: usize = 128;
 /// Longest relay address, in bytes.
 pub const MAX_RELAY_ADDR_LEN: usize = 255;
+/// How long before its expiry a card is "expiring soon": reporters are warned this early so the
+/// NGO has a month to reach them with a renewed card before sending stops.
+pub const EXPIRY_WARNING_SECS: u64 = 30 * 86_400;
 
 /// Why a card was refused.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +66,15 @@ pub enum CardError {
     /// A key inside the card is not valid.
     #[error("recipient card holds an invalid key: {0}")]
     Key(#[from] KeyError),
+    /// The card's signed expiry has passed: the NGO may have changed keys or relay since, and a
+    /// report sealed to a stale card may reach nobody (or a removed staff member).
+    #[error("the card of \"{name}\" expired on {when}; ask {name} for a renewed card and import it with `vigil contact add`")]
+    Expired {
+        /// The NGO's name.
+        name: String,
+        /// When it expired, as a UTC date and time.
+        when: String,
+    },
 }
 
 /// The signed contents of a card, as JSON.
@@ -81,6 +93,10 @@ struct CardBody {
     relay_fingerprint_next: Option<String>,
     mailbox: String,
     created: u64,
+    /// Absent on cards made before expiry existed, so those cards keep their exact bytes and
+    /// stay valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires: Option<u64>,
 }
 
 /// A verified recipient card.
@@ -104,6 +120,32 @@ pub struct RecipientCard {
     pub mailbox: MailboxId,
     /// When the card was made, seconds since the Unix epoch (ordering of re-issued cards).
     pub created: u64,
+    /// When the card stops being valid, seconds since the Unix epoch; `None` (cards made before
+    /// the field existed) never expires. Signed, but not part of the safety number: a renewal
+    /// changes only this and `created`, and must not make reporters compare numbers again.
+    pub expires: Option<u64>,
+}
+
+/// Where a card stands against its expiry at a given time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    /// The card carries no expiry (made before the field existed).
+    Never,
+    /// Valid for more than [`EXPIRY_WARNING_SECS`].
+    Valid {
+        /// Expiry, Unix seconds.
+        expires: u64,
+    },
+    /// Valid, but for at most [`EXPIRY_WARNING_SECS`]: time to ask for a renewed card.
+    Soon {
+        /// Expiry, Unix seconds.
+        expires: u64,
+    },
+    /// Expired: nothing may be sealed to it.
+    Expired {
+        /// Expiry, Unix seconds.
+        expires: u64,
+    },
 }
 
 /// Safety-number element that precedes the next relay fingerprint. Its length (not 32) keeps it
@@ -120,8 +162,36 @@ impl RecipientCard {
         v
     }
 
+    /// Where this card stands at `now` (Unix seconds). A card is expired from its `expires`
+    /// second on.
+    pub fn expiry(&self, now: u64) -> Expiry {
+        match self.expires {
+            None => Expiry::Never,
+            Some(expires) if now >= expires => Expiry::Expired { expires },
+            Some(expires) if expires - now <= EXPIRY_WARNING_SECS => Expiry::Soon { expires },
+            Some(expires) => Expiry::Valid { expires },
+        }
+    }
+
+    /// Refuse a card that has expired at `now`; anything else (even expiring soon) passes.
+    pub fn check_not_expired(&self, now: u64) -> Result<(), CardError> {
+        match self.expiry(now) {
+            Expiry::Expired { expires } => Err(CardError::Expired {
+                name: self.name.clone(),
+                when: format_utc(expires),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Check every field against its limit.
     fn validate(&self) -> Result<(), CardError> {
+        if self.expires.is_some_and(|e| e <= self.created) {
+            return Err(CardError::Field {
+                field: "expires",
+                problem: "is not after created".into(),
+            });
+        }
         if self
             .relay_fingerprint_next
             .is_some_and(|n| n == self.relay_fingerprint)
@@ -185,6 +255,7 @@ impl RecipientCard {
             relay_fingerprint_next: self.relay_fingerprint_next.map(|f| f.to_string()),
             mailbox: self.mailbox.to_string(),
             created: self.created,
+            expires: self.expires,
         };
         let json = serde_json::to_vec(&body).map_err(|e| CardError::Damaged(e.to_string()))?;
         let sig = identity.sign(SignatureDomain::Card, &json);
@@ -283,6 +354,7 @@ impl RecipientCard {
                     problem: e.to_string(),
                 })?,
             created: body.created,
+            expires: body.expires,
         };
         card.validate()?;
         Ok(card)
@@ -292,7 +364,9 @@ impl RecipientCard {
     /// fingerprint(s) and the mailbox, so that swapping any of them changes the number.
     ///
     /// The next relay fingerprint is included only when present (after a tag element), so the
-    /// safety number of a card without one is what it was before that field existed.
+    /// safety number of a card without one is what it was before that field existed. The expiry
+    /// (like `created`) is left out: renewing a card must not change the number reporters have
+    /// compared out of band.
     pub fn safety_number(&self) -> String {
         let id = self.identity_key.to_bytes();
         let fp = self.relay_fingerprint.0;
@@ -307,6 +381,28 @@ impl RecipientCard {
         }
         safety_number(&material)
     }
+}
+
+/// `2026-12-03 17:47 UTC`: a Unix time as people read it in messages (no clock, no time zone
+/// database: the proleptic Gregorian calendar, days from the epoch).
+pub fn format_utc(secs: u64) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days, for days since 1970-01-01 (never negative here).
+    let z = days as i64 + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
 }
 
 #[cfg(test)]
@@ -329,6 +425,7 @@ mod tests {
             relay_fingerprint_next: None,
             mailbox: MailboxId([9; 32]),
             created: 1_700_000_000,
+            expires: None,
         };
         (card, id)
     }
@@ -496,6 +593,118 @@ mod tests {
         let mut other = card.clone();
         other.relay_fingerprint = CertFingerprint([8; 32]);
         assert_ne!(card.safety_number(), other.safety_number());
+    }
+
+    #[test]
+    fn card_without_expiry_keeps_its_bytes_and_never_expires() {
+        let (card, id) = sample();
+        let text = card.sign(&id).unwrap();
+        let (body_b64, _) = text[CARD_PREFIX.len()..].split_once('.').unwrap();
+        let json = URL_SAFE_NO_PAD.decode(body_b64).unwrap();
+        assert_eq!(json, body_json(&card, "").as_bytes());
+        assert!(!String::from_utf8(json).unwrap().contains("expires"));
+        let back = RecipientCard::parse(&text).unwrap();
+        assert_eq!(back.expires, None);
+        assert_eq!(back.expiry(u64::MAX), Expiry::Never);
+        assert!(back.check_not_expired(u64::MAX).is_ok());
+    }
+
+    #[test]
+    fn expiry_round_trips_is_signed_and_leaves_the_safety_number() {
+        let (mut card, id) = sample();
+        let before = card.safety_number();
+        card.expires = Some(card.created + 365 * 86_400);
+        let text = card.sign(&id).unwrap();
+        let (body_b64, sig) = text[CARD_PREFIX.len()..].split_once('.').unwrap();
+        let json = String::from_utf8(URL_SAFE_NO_PAD.decode(body_b64).unwrap()).unwrap();
+        // Appended after `created`, so everything before it is as it was.
+        assert_eq!(
+            json,
+            format!(
+                "{},\"expires\":{}}}",
+                body_json(&card, "").trim_end_matches('}'),
+                card.created + 365 * 86_400
+            )
+        );
+        let back = RecipientCard::parse(&text).unwrap();
+        assert_eq!(back, card);
+        // A renewal must not make reporters compare numbers again.
+        assert_eq!(back.safety_number(), before);
+        // Signed: pushing the expiry out after signing breaks the signature.
+        let longer = json.replace(
+            &format!("\"expires\":{}", card.created + 365 * 86_400),
+            &format!("\"expires\":{}", card.created + 3650 * 86_400),
+        );
+        assert_ne!(longer, json);
+        let forged = format!("{CARD_PREFIX}{}.{sig}", URL_SAFE_NO_PAD.encode(&longer));
+        assert!(matches!(
+            RecipientCard::parse(&forged),
+            Err(CardError::BadSignature)
+        ));
+        // Nor can it be removed.
+        let forged = format!(
+            "{CARD_PREFIX}{}.{sig}",
+            URL_SAFE_NO_PAD.encode(body_json(&card, ""))
+        );
+        assert!(matches!(
+            RecipientCard::parse(&forged),
+            Err(CardError::BadSignature)
+        ));
+    }
+
+    #[test]
+    fn expiry_is_checked_against_the_given_time() {
+        let (mut card, id) = sample();
+        let expires = card.created + 100 * 86_400;
+        card.expires = Some(expires);
+        assert_eq!(card.expiry(card.created), Expiry::Valid { expires });
+        assert_eq!(
+            card.expiry(expires - EXPIRY_WARNING_SECS - 1),
+            Expiry::Valid { expires }
+        );
+        assert_eq!(
+            card.expiry(expires - EXPIRY_WARNING_SECS),
+            Expiry::Soon { expires }
+        );
+        assert_eq!(card.expiry(expires - 1), Expiry::Soon { expires });
+        assert!(card.check_not_expired(expires - 1).is_ok());
+        assert_eq!(card.expiry(expires), Expiry::Expired { expires });
+        let err = card.check_not_expired(expires + 5).unwrap_err();
+        assert!(matches!(err, CardError::Expired { .. }));
+        let msg = err.to_string();
+        assert!(
+            msg.contains("ask Memorial Caucasus desk for a renewed card"),
+            "{msg}"
+        );
+        // An expiry not after the card's date is refused when signing and when parsing.
+        card.expires = Some(card.created);
+        assert!(matches!(
+            card.sign(&id),
+            Err(CardError::Field {
+                field: "expires",
+                ..
+            })
+        ));
+        let json = format!(
+            "{},\"expires\":{}}}",
+            body_json(&card, "").trim_end_matches('}'),
+            card.created
+        );
+        assert!(matches!(
+            RecipientCard::parse(&sign_json(&id, &json)),
+            Err(CardError::Field {
+                field: "expires",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn times_are_shown_as_utc_dates() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_utc(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(format_utc(1_700_000_000), "2023-11-14 22:13 UTC");
+        assert_eq!(format_utc(4_107_542_400), "2100-03-01 00:00 UTC");
     }
 
     proptest::proptest! {

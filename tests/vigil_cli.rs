@@ -280,6 +280,518 @@ async fn a_full_mailbox_is_visible_to_the_ngo() {
     relay.shutdown().await.expect("shutdown");
 }
 
+const SMALL_REPORT: &str = r#"{"kind":"threat","urgency":"urgent","title":"t","occurred_at":"2024-01-01","narrative":"n"}"#;
+
+/// Recipient stanzas in an age file's header: one per key the file is encrypted to.
+fn x25519_stanzas(age_file: &std::path::Path) -> usize {
+    let bytes = std::fs::read(age_file).expect("read envelope");
+    let header_end = common_find(&bytes, b"\n---").expect("an age header");
+    String::from_utf8_lossy(&bytes[..header_end])
+        .lines()
+        .filter(|l| l.starts_with("-> X25519 "))
+        .count()
+}
+
+/// `vigil card show FILE --json`.
+fn card_json(card: &str) -> Value {
+    let home = format!("{card}.show-home");
+    json_lines(&ok(&["--home", &home, "card", "show", card, "--json"])).remove(0)
+}
+
+fn common_find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Issue 11: a removed staff member's key leaves the card, the re-issued card replaces the old
+/// one at the reporter, and later reports are sealed only to the remaining key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removed_staff_key_no_longer_receives_reports() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().to_path_buf();
+    let relay = common::start_relay(&root.join("relay")).await;
+    let addr = relay.local_addr().to_string();
+    let fp = relay.fingerprint().to_string();
+    tokio::task::spawn_blocking(move || {
+        let p = |name: &str| root.join(name).to_str().expect("utf8").to_string();
+        let (ngo, rep, card, report) = (p("ngo"), p("rep"), p("ngo.card"), p("r.json"));
+        std::fs::write(&report, SMALL_REPORT).expect("write");
+        ok(&[
+            "--home",
+            &ngo,
+            "ngo",
+            "init",
+            "--name",
+            "Desk",
+            "--relay",
+            &addr,
+            "--relay-fingerprint",
+            &fp,
+            "--card-out",
+            &card,
+        ]);
+        let added = json_lines(&ok(&[
+            "--home",
+            &ngo,
+            "ngo",
+            "add-staff",
+            "--name",
+            "night desk",
+            "--card-out",
+            &card,
+            "--json",
+        ]));
+        let night_key =
+            std::path::PathBuf::from(added[0]["key_file"].as_str().expect("a local key"));
+        let night_copy = root.join("night.key");
+        std::fs::copy(&night_key, &night_copy).expect("keep a copy of the key to be removed");
+        ok(&["--home", &rep, "contact", "add", &card]);
+        let old_created = card_json(&card)["created"].as_u64().expect("created");
+
+        // Unknown names and the last key are refused, one line each.
+        let o = run(
+            &["--home", &ngo, "ngo", "remove-staff", "nobody", "--json"],
+            &[],
+        );
+        assert_eq!(o.status.code(), Some(1));
+        assert_one_error_line(&o);
+        assert_error_object(&json_lines(&o)[0], "not_found", 1);
+
+        let removed = json_lines(&ok(&[
+            "--home",
+            &ngo,
+            "ngo",
+            "remove-staff",
+            "NIGHT DESK",
+            "--card-out",
+            &card,
+            "--json",
+        ]));
+        assert_eq!(removed[0]["type"], "staff_removed", "{removed:?}");
+        assert_eq!(removed[0]["name"], "night desk", "{removed:?}");
+        assert!(
+            !night_key.exists(),
+            "the removed key is deleted from this home"
+        );
+        assert_eq!(
+            removed[0]["key_deleted"],
+            night_key.to_str().expect("utf8"),
+            "{removed:?}"
+        );
+        let new_card = card_json(&card);
+        assert_eq!(
+            new_card["recipients"].as_array().map(Vec::len),
+            Some(1),
+            "{new_card}"
+        );
+        assert!(
+            new_card["created"].as_u64() > Some(old_created),
+            "the re-issued card is newer"
+        );
+        assert!(
+            new_card["expires"].is_u64(),
+            "a re-issued card carries an expiry: {new_card}"
+        );
+
+        let o = run(
+            &["--home", &ngo, "ngo", "remove-staff", "--name", "desk"],
+            &[],
+        );
+        assert_eq!(o.status.code(), Some(1));
+        assert_one_error_line(&o);
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("add-staff"),
+            "says what to do"
+        );
+
+        let updated = json_lines(&ok(&["--home", &rep, "contact", "add", &card, "--json"]));
+        assert_eq!(updated[0]["action"], "updated", "{updated:?}");
+        ok(&[
+            "--home", &rep, "report", "send", "--to", "desk", "--file", &report,
+        ]);
+        let fetched = json_lines(&ok(&["--home", &ngo, "inbox", "fetch", "--json"]));
+        let id = fetched
+            .iter()
+            .find(|v| v["type"] == "fetched")
+            .expect("fetched")["id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        let envelope = root.join("ngo/inbox").join(format!("{id}.age"));
+        assert_eq!(
+            x25519_stanzas(&envelope),
+            1,
+            "sealed to the remaining key only"
+        );
+        let env = envelope.to_str().expect("utf8");
+        let night = night_copy.to_str().expect("utf8");
+        let o = run(&["age", "-d", "-i", night, "-o", &p("out.bin"), env], &[]);
+        assert!(
+            !o.status.success(),
+            "the removed key cannot open the new report"
+        );
+
+        // A report fetched here before the other key existed opens only with the first key:
+        // deleting that key needs --force.
+        let (ngo2, card2) = (p("ngo2"), p("ngo2.card"));
+        ok(&[
+            "--home",
+            &ngo2,
+            "ngo",
+            "init",
+            "--name",
+            "Second",
+            "--relay",
+            &addr,
+            "--relay-fingerprint",
+            &fp,
+            "--card-out",
+            &card2,
+        ]);
+        ok(&["--home", &rep, "contact", "add", &card2]);
+        ok(&[
+            "--home", &rep, "report", "send", "--to", "Second", "--file", &report,
+        ]);
+        ok(&["--home", &ngo2, "inbox", "fetch"]);
+        ok(&[
+            "--home",
+            &ngo2,
+            "ngo",
+            "add-staff",
+            "--name",
+            "later",
+            "--card-out",
+            &card2,
+        ]);
+        let first_key = root.join("ngo2/ngo/staff/desk.key");
+        assert!(first_key.exists());
+        let o = run(&["--home", &ngo2, "ngo", "remove-staff", "desk"], &[]);
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_one_error_line(&o);
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("--force"),
+            "says what to do"
+        );
+        assert!(first_key.exists(), "nothing deleted");
+        assert_eq!(
+            card_json(&card2)["recipients"].as_array().map(Vec::len),
+            Some(2),
+            "card unchanged"
+        );
+        ok(&[
+            "--home",
+            &ngo2,
+            "ngo",
+            "remove-staff",
+            "desk",
+            "--force",
+            "--card-out",
+            &card2,
+        ]);
+        assert!(!first_key.exists());
+        assert_eq!(
+            card_json(&card2)["recipients"].as_array().map(Vec::len),
+            Some(1)
+        );
+    })
+    .await
+    .expect("blocking part");
+    relay.shutdown().await.expect("shutdown");
+}
+
+/// Issue 11: a card carries a signed expiry; reporters are warned a month ahead and refused
+/// afterwards (nothing is queued), and a renewed card works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_cards_are_refused_and_renewed_cards_work() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().to_path_buf();
+    let relay = common::start_relay(&root.join("relay")).await;
+    let addr = relay.local_addr().to_string();
+    let fp = relay.fingerprint().to_string();
+    tokio::task::spawn_blocking(move || {
+        let p = |name: &str| root.join(name).to_str().expect("utf8").to_string();
+        let (ngo, rep, card, report) = (p("ngo"), p("rep"), p("ngo.card"), p("r.json"));
+        std::fs::write(&report, SMALL_REPORT).expect("write");
+        let made = json_lines(&ok(&[
+            "--home",
+            &ngo,
+            "ngo",
+            "init",
+            "--name",
+            "Desk",
+            "--relay",
+            &addr,
+            "--relay-fingerprint",
+            &fp,
+            "--card-out",
+            &card,
+            "--valid-for",
+            "52w",
+            "--json",
+        ]));
+        let shown = card_json(&card);
+        let created = shown["created"].as_u64().expect("created");
+        assert_eq!(
+            shown["expires"].as_u64(),
+            Some(created + 52 * 7 * 86_400),
+            "{shown}"
+        );
+        assert_eq!(made[0]["expires"], shown["expires"]);
+        // A card valid for the default year gives no warning.
+        ok(&["--home", &rep, "contact", "add", &card]);
+        let o = ok(&[
+            "--home",
+            &rep,
+            "report",
+            "send",
+            "--to",
+            "Desk",
+            "--file",
+            &report,
+            "--queue-only",
+        ]);
+        assert!(
+            !String::from_utf8_lossy(&o.stderr).contains("renewed card"),
+            "no warning yet"
+        );
+
+        // Renewed for a few seconds only: expiring soon, so every use warns.
+        let renewed = json_lines(&ok(&[
+            "--home",
+            &ngo,
+            "ngo",
+            "renew-card",
+            "--valid-for",
+            "8s",
+            "--card-out",
+            &card,
+            "--json",
+        ]));
+        assert_eq!(renewed[0]["type"], "card_renewed", "{renewed:?}");
+        let expires = renewed[0]["expires"].as_u64().expect("expires");
+        ok(&["--home", &rep, "contact", "add", &card]);
+        let listed = json_lines(&ok(&["--home", &rep, "contact", "list", "--json"]));
+        assert_eq!(listed[0]["expires"], expires, "{listed:?}");
+        let o = ok(&["--home", &rep, "contact", "list"]);
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("ask Desk for a renewed card"),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let o = ok(&[
+            "--home",
+            &rep,
+            "report",
+            "send",
+            "--to",
+            "Desk",
+            "--file",
+            &report,
+            "--queue-only",
+            "--json",
+        ]);
+        assert!(
+            json_lines(&o)
+                .iter()
+                .any(|v| v["type"] == "card_expiring" && v["expires"] == expires),
+            "{:?}",
+            json_lines(&o)
+        );
+        let o = ok(&[
+            "--home",
+            &rep,
+            "report",
+            "send",
+            "--to",
+            "Desk",
+            "--file",
+            &report,
+            "--queue-only",
+        ]);
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("ask Desk for a renewed card"),
+            "warned"
+        );
+
+        // Expired: refused, nothing queued, one line saying what to do.
+        let now = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_secs()
+        };
+        while now() < expires {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        let queued = json_lines(&ok(&["--home", &rep, "outbox", "list", "--json"])).len();
+        let o = run(
+            &[
+                "--home", &rep, "report", "send", "--to", "Desk", "--file", &report, "--json",
+            ],
+            &[],
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_one_error_line(&o);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            stderr.contains("expired") && stderr.contains("ask Desk for a renewed card"),
+            "{stderr}"
+        );
+        assert_error_object(json_lines(&o).last().expect("error"), "card_expired", 1);
+        assert_eq!(
+            json_lines(&ok(&["--home", &rep, "outbox", "list", "--json"])).len(),
+            queued,
+            "not queued"
+        );
+        let o = run(&["--home", &p("rep2"), "contact", "add", &card], &[]);
+        assert_eq!(o.status.code(), Some(1));
+        assert_one_error_line(&o);
+
+        // The NGO hears it at its next fetch.
+        let o = ok(&["--home", &ngo, "inbox", "fetch"]);
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("vigil ngo renew-card"),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+
+        // Renewed again: sending works.
+        ok(&[
+            "--home",
+            &ngo,
+            "ngo",
+            "renew-card",
+            "--valid-for",
+            "365d",
+            "--card-out",
+            &card,
+        ]);
+        ok(&["--home", &rep, "contact", "add", &card]);
+        ok(&[
+            "--home",
+            &rep,
+            "report",
+            "send",
+            "--to",
+            "Desk",
+            "--file",
+            &report,
+            "--queue-only",
+        ]);
+    })
+    .await
+    .expect("blocking part");
+    relay.shutdown().await.expect("shutdown");
+}
+
+/// Issue 11: `contact remove` and `contact verify`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_can_be_verified_and_removed() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().to_path_buf();
+    let relay = common::start_relay(&root.join("relay")).await;
+    let addr = relay.local_addr().to_string();
+    let fp = relay.fingerprint().to_string();
+    tokio::task::spawn_blocking(move || {
+        let p = |name: &str| root.join(name).to_str().expect("utf8").to_string();
+        let (ngo, rep, card, report) = (p("ngo"), p("rep"), p("ngo.card"), p("r.json"));
+        std::fs::write(&report, SMALL_REPORT).expect("write");
+        ok(&[
+            "--home",
+            &ngo,
+            "ngo",
+            "init",
+            "--name",
+            "Desk",
+            "--relay",
+            &addr,
+            "--relay-fingerprint",
+            &fp,
+            "--card-out",
+            &card,
+        ]);
+        let added = json_lines(&ok(&["--home", &rep, "contact", "add", &card, "--json"]));
+
+        let v = json_lines(&ok(&[
+            "--home", &rep, "contact", "verify", "DESK", "--json",
+        ]));
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0]["type"], "contact_verify", "{v:?}");
+        assert_eq!(v[0]["name"], "Desk");
+        assert_eq!(v[0]["safety_number"], added[0]["safety_number"]);
+        let o = ok(&["--home", &rep, "contact", "verify", "desk"]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        let sn = added[0]["safety_number"].as_str().expect("sn");
+        let digits: String = stderr.chars().filter(char::is_ascii_digit).collect();
+        assert!(digits.contains(&sn.replace(' ', "")), "{stderr}");
+        assert!(stderr.contains("compare"), "{stderr}");
+        let o = run(
+            &["--home", &rep, "contact", "verify", "Nobody", "--json"],
+            &[],
+        );
+        assert_one_error_line(&o);
+        assert_error_object(&json_lines(&o)[0], "not_found", 1);
+
+        // A queued report for the contact stops a plain remove.
+        ok(&[
+            "--home",
+            &rep,
+            "report",
+            "send",
+            "--to",
+            "Desk",
+            "--file",
+            &report,
+            "--queue-only",
+        ]);
+        let o = run(&["--home", &rep, "contact", "remove", "desk"], &[]);
+        assert_eq!(o.status.code(), Some(1));
+        assert_one_error_line(&o);
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("--force"),
+            "says what to do"
+        );
+        assert_eq!(
+            json_lines(&ok(&["--home", &rep, "contact", "list", "--json"])).len(),
+            1
+        );
+        let removed = json_lines(&ok(&[
+            "--home", &rep, "contact", "remove", "desk", "--force", "--json",
+        ]));
+        assert_eq!(removed[0]["type"], "contact_removed", "{removed:?}");
+        assert_eq!(removed[0]["name"], "Desk");
+        assert_eq!(removed[0]["outbox_removed"], 1);
+        assert!(json_lines(&ok(&["--home", &rep, "contact", "list", "--json"])).is_empty());
+        assert!(json_lines(&ok(&["--home", &rep, "outbox", "list", "--json"])).is_empty());
+        let o = run(
+            &["--home", &rep, "contact", "remove", "Desk", "--json"],
+            &[],
+        );
+        assert_one_error_line(&o);
+        assert_error_object(&json_lines(&o)[0], "not_found", 1);
+
+        // Without queued reports, a plain remove works.
+        ok(&["--home", &rep, "contact", "add", &card]);
+        let removed = json_lines(&ok(&[
+            "--home", &rep, "contact", "remove", "Desk", "--json",
+        ]));
+        assert_eq!(removed[0]["outbox_removed"], 0);
+        assert!(json_lines(&ok(&["--home", &rep, "contact", "list", "--json"])).is_empty());
+    })
+    .await
+    .expect("blocking part");
+    relay.shutdown().await.expect("shutdown");
+}
+
 /// `outbox cancel ID` takes the id `outbox list --json` prints (or a prefix of it) and removes
 /// only that copy.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

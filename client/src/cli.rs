@@ -65,6 +65,13 @@ pub enum NgoCmd {
     Init(NgoInitArgs),
     /// Add a staff key: every later report is readable by each staff key on the card.
     AddStaff(AddStaffArgs),
+    /// Remove a staff key from the card and re-issue it; the key is deleted from this home if
+    /// it is here. Reports already sealed to the key stay readable by it.
+    #[command(after_help = REMOVE_STAFF_HELP)]
+    RemoveStaff(RemoveStaffArgs),
+    /// Re-issue the card unchanged but with a new expiry; hand it to reporters before the old
+    /// one expires.
+    RenewCard(RenewCardArgs),
     /// Change the relay address or certificate fingerprints and re-issue the card, e.g. to
     /// announce a relay certificate rotation (see docs/operations.md).
     #[command(after_help = SET_RELAY_HELP)]
@@ -76,6 +83,78 @@ Certificate rotation (the operator runs `vigil-relay cert rotate`, then gives yo
   vigil ngo set-relay --next-fingerprint NEXT_FP --card-out ngo.card   # hand the card to reporters
   ... the operator runs `vigil-relay cert promote` and restarts the relay ...
   vigil ngo set-relay --relay-fingerprint NEXT_FP --card-out ngo.card  # ends the overlap";
+
+const REMOVE_STAFF_HELP: &str = "\
+Removing a key changes the card: give every reporter the re-issued card (`--card-out FILE`, or
+`vigil card show --qr`). Until a reporter imports it, their reports are still sealed to the
+removed key too. Reports sealed before the removal stay readable by the removed key. If reports
+already fetched into this home can only be opened with the key, the removal is refused unless
+--force (they would become unreadable here). The relay mailbox and its key do not change.";
+
+/// One year, written as `--valid-for` takes it.
+pub const DEFAULT_VALID_FOR: &str = "365d";
+
+/// `--valid-for`, on every command that issues a card.
+#[derive(Args, Debug, Clone)]
+pub struct ValidityArgs {
+    /// How long the issued card is valid, e.g. 365d, 52w, 12h (at least 1s). Reporters are
+    /// warned 30 days before it expires and cannot send with an expired card; renew it with
+    /// `vigil ngo renew-card`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = DEFAULT_VALID_FOR)]
+    pub valid_for: Duration,
+}
+
+impl Default for ValidityArgs {
+    /// What the flag defaults to: one year.
+    fn default() -> Self {
+        Self {
+            valid_for: Duration::from_secs(365 * 86_400),
+        }
+    }
+}
+
+/// `vigil ngo remove-staff`
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("who").required(true).args(["staff", "name"])))]
+pub struct RemoveStaffArgs {
+    /// Staff member's name as given to `add-staff` (case does not matter), or their key (age1...).
+    #[arg(value_name = "NAME")]
+    pub staff: Option<String>,
+    /// The same as NAME, as a flag (like `add-staff --name`).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Delete the key from this home even if reports already fetched here can only be opened
+    /// with it (they become unreadable on this machine). Without it, that case is refused.
+    #[arg(long)]
+    pub force: bool,
+    /// Write the re-issued card here too.
+    #[arg(long, value_name = "FILE")]
+    pub card_out: Option<PathBuf>,
+    /// How long the re-issued card is valid.
+    #[command(flatten)]
+    pub validity: ValidityArgs,
+}
+
+impl RemoveStaffArgs {
+    /// The staff member named, positionally or with `--name`.
+    pub fn who(&self) -> &str {
+        self.staff
+            .as_deref()
+            .or(self.name.as_deref())
+            .unwrap_or_default()
+    }
+}
+
+/// `vigil ngo renew-card`
+#[derive(Args, Debug)]
+pub struct RenewCardArgs {
+    /// Write the renewed card here too.
+    #[arg(long, value_name = "FILE")]
+    pub card_out: Option<PathBuf>,
+    /// How long the renewed card is valid.
+    #[command(flatten)]
+    pub validity: ValidityArgs,
+}
 
 /// `vigil ngo set-relay`
 #[derive(Args, Debug)]
@@ -97,6 +176,9 @@ pub struct SetRelayArgs {
     /// Write the re-issued card here too.
     #[arg(long, value_name = "FILE")]
     pub card_out: Option<PathBuf>,
+    /// How long the re-issued card is valid.
+    #[command(flatten)]
+    pub validity: ValidityArgs,
 }
 
 /// `vigil ngo init`
@@ -117,6 +199,9 @@ pub struct NgoInitArgs {
     /// Name of the first staff member, whose key is created on this machine.
     #[arg(long, default_value = "desk")]
     pub staff: String,
+    /// How long the card is valid.
+    #[command(flatten)]
+    pub validity: ValidityArgs,
 }
 
 /// `vigil ngo add-staff`
@@ -131,6 +216,9 @@ pub struct AddStaffArgs {
     /// Write the updated card here too.
     #[arg(long, value_name = "FILE")]
     pub card_out: Option<PathBuf>,
+    /// How long the re-issued card is valid.
+    #[command(flatten)]
+    pub validity: ValidityArgs,
 }
 
 /// `vigil card ...`
@@ -157,6 +245,30 @@ pub enum ContactCmd {
     Add(ContactAddArgs),
     /// List the NGOs you can send to.
     List,
+    /// Remove an NGO from your contacts. Refused while reports for it wait in the outbox,
+    /// unless --force, which deletes those reports too.
+    Remove(ContactRemoveArgs),
+    /// Show an NGO's safety number and how to compare it with the NGO out of band.
+    Verify(ContactVerifyArgs),
+}
+
+/// `vigil contact remove`
+#[derive(Args, Debug)]
+pub struct ContactRemoveArgs {
+    /// The NGO's name as on its card (case does not matter).
+    pub name: String,
+    /// Also delete report copies for this NGO still waiting in the outbox (they are never
+    /// sent). Without it, the contact is kept while any wait: deliver them first with
+    /// `vigil outbox flush`.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `vigil contact verify`
+#[derive(Args, Debug)]
+pub struct ContactVerifyArgs {
+    /// The NGO's name as on its card (case does not matter).
+    pub name: String,
 }
 
 /// `vigil contact add`
@@ -304,4 +416,21 @@ pub struct DemoArgs {
     /// Keep the demo's temporary directory and print where it is.
     #[arg(long)]
     pub keep: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_validity_is_one_year_both_ways() {
+        assert_eq!(
+            parse_duration(DEFAULT_VALID_FOR),
+            Ok(ValidityArgs::default().valid_for)
+        );
+        assert_eq!(
+            ValidityArgs::default().valid_for,
+            Duration::from_secs(365 * 86_400)
+        );
+    }
 }

@@ -70,7 +70,14 @@ impl Failure {
                 relay_exit_code(r),
                 relay_advice(family, r).map(str::to_string),
             ),
-            None => (other_kind(err), exit::FAILED, None),
+            None => {
+                let kind = other_kind(err);
+                (
+                    kind,
+                    exit::FAILED,
+                    other_advice(family, kind).map(str::to_string),
+                )
+            }
         };
         Failure {
             message,
@@ -155,6 +162,9 @@ fn relay_kind(e: &RelayError) -> &'static str {
 fn other_kind(err: &anyhow::Error) -> &'static str {
     use vigil_core::{card::CardError, envelope::EnvelopeError, report::ReportError};
     for cause in err.chain() {
+        if let Some(CardError::Expired { .. }) = cause.downcast_ref::<CardError>() {
+            return "card_expired";
+        }
         if cause.is::<NotFound>() {
             return "not_found";
         }
@@ -188,6 +198,16 @@ fn other_kind(err: &anyhow::Error) -> &'static str {
         }
     }
     "failed"
+}
+
+/// What a command of `family` did not do because of an error of `kind` that did not come from
+/// the relay, when the message alone cannot say it.
+fn other_advice(family: Family, kind: &str) -> Option<&'static str> {
+    match (family, kind) {
+        (Family::Reporter, "card_expired") => Some("the report was not sent or queued"),
+        (Family::Contacts, "card_expired") => Some("the card was not imported"),
+        _ => None,
+    }
 }
 
 /// One line of advice for `e` in a command of `family`. `None` where the message already says
@@ -359,6 +379,39 @@ mod tests {
         assert!(v["advice"].is_null());
         assert_eq!(v["exit_code"], 1);
         assert_eq!(v["error"], "no contact named \"X\"");
+    }
+
+    #[test]
+    fn an_expired_card_has_its_own_kind_and_each_family_says_what_was_not_done() {
+        let err: anyhow::Error = vigil_core::card::CardError::Expired {
+            name: "Desk".into(),
+            when: "2026-01-01 00:00 UTC".into(),
+        }
+        .into();
+        let rep = Failure::from_error(&err, Family::Reporter);
+        assert_eq!((rep.kind, rep.exit_code), ("card_expired", exit::FAILED));
+        assert!(
+            rep.line().contains("ask Desk for a renewed card"),
+            "{}",
+            rep.line()
+        );
+        assert!(
+            rep.line().ends_with("; the report was not sent or queued"),
+            "{}",
+            rep.line()
+        );
+        let contacts = Failure::from_error(&err, Family::Contacts);
+        assert_eq!(contacts.kind, "card_expired");
+        assert_eq!(
+            contacts.advice.as_deref(),
+            Some("the card was not imported")
+        );
+        // Other card errors keep their kind.
+        let damaged: anyhow::Error = vigil_core::card::CardError::NotACard.into();
+        assert_eq!(
+            Failure::from_error(&damaged, Family::Contacts).kind,
+            "invalid_card"
+        );
     }
 
     #[test]

@@ -69,11 +69,12 @@ impl RetryPolicy {
     }
 }
 
-/// Parse a duration as people write it: `90s`, `2m`, `1h`, `500ms`, or a bare number of seconds.
+/// Parse a duration as people write it: `90s`, `2m`, `1h`, `500ms`, `365d`, `52w`, or a bare
+/// number of seconds.
 /// Units may be combined (`1m30s`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let bad = || format!("{s:?} is not a duration; write e.g. 90s, 2m, 1h or 500ms");
+    let bad = || format!("{s:?} is not a duration; write e.g. 90s, 2m, 1h, 500ms, 365d or 52w");
     if s.is_empty() {
         return Err(bad());
     }
@@ -96,6 +97,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "s" => Duration::from_secs(n),
             "m" | "min" => Duration::from_secs(n.saturating_mul(60)),
             "h" => Duration::from_secs(n.saturating_mul(3600)),
+            "d" => Duration::from_secs(n.saturating_mul(86_400)),
+            "w" => Duration::from_secs(n.saturating_mul(7 * 86_400)),
             _ => return Err(bad()),
         };
         total = total.saturating_add(part);
@@ -218,6 +221,15 @@ mod tests {
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(
+            parse_duration("365d"),
+            Ok(Duration::from_secs(365 * 86_400))
+        );
+        assert_eq!(
+            parse_duration("52w"),
+            Ok(Duration::from_secs(52 * 7 * 86_400))
+        );
+        assert_eq!(parse_duration("1d12h"), Ok(Duration::from_secs(36 * 3600)));
         for bad in ["", "s", "2x", "-1s", "1.5s", "m2", "99999999999999999999s"] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
         }

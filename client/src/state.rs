@@ -68,6 +68,20 @@ pub fn contacts(home: &Home) -> Result<Vec<Contact>> {
     Ok(out)
 }
 
+/// The queued outbox items sealed for `card`'s NGO: by its identity key, or, for items queued
+/// before items recorded the key, by name (case-insensitive).
+pub fn outbox_for(home: &Home, card: &RecipientCard) -> Result<Vec<OutboxItem>> {
+    let key = card.identity_key.to_string();
+    let name = card.name.to_lowercase();
+    Ok(outbox(home)?
+        .into_iter()
+        .filter(|i| match &i.ngo_key {
+            Some(k) => *k == key,
+            None => i.to.to_lowercase() == name,
+        })
+        .collect())
+}
+
 /// Find a contact by name (case-insensitive, exact).
 pub fn contact_by_name(home: &Home, name: &str) -> Result<Contact> {
     let all = contacts(home)?;
@@ -365,8 +379,9 @@ impl Ngo {
         Ok(file)
     }
 
-    /// Build and sign the current card.
-    pub fn card(&self, created: u64) -> Result<(RecipientCard, String)> {
+    /// Build and sign the current card, dated `created`, valid until `expires` (`None` only to
+    /// rebuild a card issued before cards had an expiry).
+    pub fn card(&self, created: u64, expires: Option<u64>) -> Result<(RecipientCard, String)> {
         let recipients = self
             .config
             .staff
@@ -386,6 +401,7 @@ impl Ngo {
             relay_fingerprint_next: self.config.relay_fingerprint_next,
             mailbox: self.config.mailbox,
             created,
+            expires,
         };
         let text = card.sign(&self.identity)?;
         Ok((card, text))

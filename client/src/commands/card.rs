@@ -102,6 +102,12 @@ pub fn show(ctx: &Ctx, a: CardShowArgs) -> Result<()> {
         .say(format!("Staff keys:     {}", card.recipients.len()));
     ctx.out
         .say(format!("Safety number:  {}", card.safety_number()));
+    if let Some(e) = card.expires {
+        ctx.out.say(format!(
+            "Valid until:    {}",
+            vigil_core::card::format_utc(e)
+        ));
+    }
     if a.qr {
         ctx.out.data(qr_text(text)?);
     } else {
@@ -113,7 +119,7 @@ pub fn show(ctx: &Ctx, a: CardShowArgs) -> Result<()> {
         "relay_fingerprint_next": card.relay_fingerprint_next.map(|f| f.to_string()), "mailbox": card.mailbox.to_string(),
         "recipients": card.recipients.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "identity_key": card.identity_key.to_string(), "safety_number": card.safety_number(),
-        "created": card.created, "card": text,
+        "created": card.created, "card": text, "expires": card.expires,
     }));
     Ok(())
 }

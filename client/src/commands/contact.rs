@@ -1,14 +1,14 @@
-//! `vigil contact add|list`.
+//! `vigil contact add|list|remove|verify`.
 
 use super::Ctx;
-use crate::cli::ContactAddArgs;
-use crate::home::PRIVATE;
-use crate::state::{contact_path, contacts};
+use crate::cli::{ContactAddArgs, ContactRemoveArgs, ContactVerifyArgs};
+use crate::home::{now_unix, PRIVATE};
+use crate::state::{contact_by_name, contact_path, contacts, outbox_for};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::io::Read;
-use vigil_core::card::{RecipientCard, MAX_CARD_LEN};
-use vigil_fs::{read_limited, write_atomic};
+use vigil_core::card::{format_utc, Expiry, RecipientCard, MAX_CARD_LEN};
+use vigil_fs::{read_limited, remove_durably, write_atomic};
 
 /// Import a card.
 pub fn add(ctx: &Ctx, a: ContactAddArgs) -> Result<()> {
@@ -24,6 +24,8 @@ pub fn add(ctx: &Ctx, a: ContactAddArgs) -> Result<()> {
     };
     let text = String::from_utf8(bytes).context("card is not text; is it the right file?")?;
     let card = RecipientCard::parse(&text)?;
+    let now = now_unix();
+    card.check_not_expired(now)?;
     let existing = contacts(&ctx.home)?;
     let mut action = "added";
     let mut changes = Vec::new();
@@ -71,9 +73,97 @@ pub fn add(ctx: &Ctx, a: ContactAddArgs) -> Result<()> {
     } else {
         ctx.out.say(format!("Contact \"{}\" {action}.", card.name));
         ctx.out.say(format!("Safety number: {sn}"));
-        ctx.out.say("Compare it with the NGO in person or over a call you trust before sending anything sensitive.");
+        ctx.out.say("Compare it with the NGO in person or over a call you trust before sending anything sensitive (`vigil contact verify NAME` shows how).");
     }
-    ctx.out.emit(json!({"type": "contact", "action": action, "name": card.name, "safety_number": sn, "relay": card.relay, "changes": changes}));
+    if let Some(e) = card.expires {
+        ctx.out
+            .say(format!("The card is valid until {}.", format_utc(e)));
+    }
+    ctx.out.emit(json!({"type": "contact", "action": action, "name": card.name, "safety_number": sn, "relay": card.relay, "changes": changes, "expires": card.expires}));
+    warn_expiring(ctx, &card, now, false);
+    Ok(())
+}
+
+/// The warning for a card that expires within 30 days, or `None`.
+fn expiring_warning(card: &RecipientCard, now: u64) -> Option<String> {
+    match card.expiry(now) {
+        Expiry::Soon { expires } => Some(format!(
+            "the card of \"{}\" expires on {}; ask {} for a renewed card and import it with `vigil contact add`",
+            card.name,
+            format_utc(expires),
+            card.name
+        )),
+        _ => None,
+    }
+}
+
+/// Warn on stderr when `card` expires within 30 days, and with `emit` also as a
+/// `card_expiring` JSON object (for `report send`, whose objects scripts read as events).
+pub fn warn_expiring(ctx: &Ctx, card: &RecipientCard, now: u64, emit: bool) {
+    if let Some(w) = expiring_warning(card, now) {
+        ctx.out.say(format!("warning: {w}"));
+        if emit {
+            ctx.out.emit(json!({
+                "type": "card_expiring", "name": card.name, "expires": card.expires,
+                "advice": format!("ask {} for a renewed card", card.name),
+            }));
+        }
+    }
+}
+
+/// Remove a contact, refusing while reports for it wait in the outbox unless `--force`, which
+/// deletes them: a report must not be dropped silently, nor sent to an NGO the reporter has
+/// removed.
+pub fn remove(ctx: &Ctx, a: ContactRemoveArgs) -> Result<()> {
+    let c = contact_by_name(&ctx.home, &a.name)?;
+    let queued = outbox_for(&ctx.home, &c.card)?;
+    if !queued.is_empty() && !a.force {
+        bail!(
+            "{} report copy(ies) for \"{}\" still wait in the outbox; deliver them first (`vigil outbox flush`), or rerun with --force to delete them with the contact",
+            queued.len(),
+            c.card.name
+        );
+    }
+    for item in &queued {
+        item.remove(&ctx.home)?;
+    }
+    remove_durably(&c.path)?;
+    ctx.out.say(format!("Contact \"{}\" removed.", c.card.name));
+    if !queued.is_empty() {
+        ctx.out.say(format!(
+            "Deleted {} unsent report copy(ies) for it from the outbox.",
+            queued.len()
+        ));
+    }
+    ctx.out.emit(json!({
+        "type": "contact_removed", "name": c.card.name,
+        "safety_number": c.card.safety_number(), "outbox_removed": queued.len(),
+    }));
+    Ok(())
+}
+
+/// Show a contact's safety number and how to compare it. Vigil keeps no "verified" mark: the
+/// comparison happens between people, and a mark on this device would tell whoever takes it
+/// which NGOs the reporter trusts most.
+pub fn verify(ctx: &Ctx, a: ContactVerifyArgs) -> Result<()> {
+    let c = contact_by_name(&ctx.home, &a.name)?;
+    let sn = c.card.safety_number();
+    ctx.out.say(format!(
+        "Safety number of \"{}\":\n\n    {sn}\n",
+        c.card.name
+    ));
+    ctx.out.say(
+        "To verify it, compare it digit by digit with the number the NGO sees (`vigil card show` on its side), \
+         in person or on a voice or video call with someone from the NGO you recognise; not over the channel the card came by. \
+         If all 60 digits match, the card is the NGO's. If not, send nothing: the card may be an impersonation; get the card again in person.",
+    );
+    if let Some(w) = expiring_warning(&c.card, now_unix()) {
+        ctx.out.say(format!("warning: {w}"));
+    }
+    ctx.out.emit(json!({
+        "type": "contact_verify", "name": c.card.name, "safety_number": sn,
+        "relay": c.card.relay, "expires": c.card.expires,
+    }));
     Ok(())
 }
 
@@ -128,6 +218,7 @@ pub fn list(ctx: &Ctx) -> Result<()> {
         ctx.out
             .say("No contacts yet; add an NGO's card with `vigil contact add CARD_FILE`.");
     }
+    let now = now_unix();
     for c in &all {
         let next = c.card.relay_fingerprint_next;
         ctx.out.say(format!(
@@ -140,6 +231,18 @@ pub fn list(ctx: &Ctx) -> Result<()> {
             next.map(|n| format!("\n    next relay certificate {n} (the relay is changing certificates; both are accepted)"))
                 .unwrap_or_default()
         ));
+        match c.card.expiry(now) {
+            Expiry::Expired { expires } => ctx.out.say(format!(
+                "    EXPIRED on {}: reports cannot be sent to it; ask {} for a renewed card",
+                format_utc(expires),
+                c.card.name
+            )),
+            Expiry::Soon { .. } => warn_expiring(ctx, &c.card, now, false),
+            Expiry::Valid { expires } => ctx
+                .out
+                .say(format!("    valid until {}", format_utc(expires))),
+            Expiry::Never => {}
+        }
         ctx.out.emit(json!({
             "type": "contact",
             "name": c.card.name,
@@ -147,6 +250,7 @@ pub fn list(ctx: &Ctx) -> Result<()> {
             "safety_number": c.card.safety_number(),
             "relay_fingerprint": c.card.relay_fingerprint.to_string(),
             "relay_fingerprint_next": next.map(|n| n.to_string()),
+            "expires": c.card.expires,
         }));
     }
     Ok(())

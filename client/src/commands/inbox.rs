@@ -103,6 +103,7 @@ pub async fn fetch(ctx: &Ctx) -> Result<FetchSummary> {
         warn_if_full(ctx, &st);
     }
     client.close().await;
+    super::ngo::warn_own_card_expiring(ctx);
     ctx.out.say(format!(
         "Fetched {} new report(s){}.",
         summary.stored.len(),

@@ -1,17 +1,22 @@
-//! `vigil ngo init`, `vigil ngo add-staff` and `vigil ngo set-relay`.
+//! `vigil ngo init`, `add-staff`, `remove-staff`, `renew-card` and `set-relay`.
 
 use super::Ctx;
-use crate::cli::{AddStaffArgs, NgoInitArgs, SetRelayArgs};
+use crate::cli::{AddStaffArgs, NgoInitArgs, RemoveStaffArgs, RenewCardArgs, SetRelayArgs};
+use crate::failure::NotFound;
 use crate::home::{now_unix, PRIVATE};
 use crate::relay::RelayClient;
-use crate::state::{Ngo, NgoConfig, Staff};
+use crate::state::{inbox_entries, Ngo, NgoConfig, Staff};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
+use std::time::Duration;
 use vigil_core::age::x25519;
-use vigil_core::card::{RecipientCard, MAX_CARD_LEN};
+use vigil_core::card::{format_utc, Expiry, RecipientCard, MAX_CARD_LEN};
 use vigil_core::ids::{CertFingerprint, MailboxId};
 use vigil_core::keys::SigningSecret;
-use vigil_fs::{read_limited, write_atomic};
+use vigil_fs::{read_limited, remove_durably, write_atomic};
+
+/// Largest stored envelope read when checking which keys open it.
+const MAX_INBOX_FILE: u64 = (vigil_core::envelope::MAX_INNER_LEN as u64) * 2 + 64 * 1024;
 
 /// Create keys, register the mailbox, write the card.
 pub async fn init(ctx: &Ctx, a: NgoInitArgs) -> Result<()> {
@@ -21,6 +26,8 @@ pub async fn init(ctx: &Ctx, a: NgoInitArgs) -> Result<()> {
             ctx.home.root().display()
         );
     }
+    // Checked before anything is registered at the relay.
+    expiry(0, a.validity.valid_for)?;
     let fingerprint: CertFingerprint = a.relay_fingerprint.parse().context(
         "--relay-fingerprint is not a SHA-256 fingerprint; copy it from `vigil-relay fingerprint`",
     )?;
@@ -54,7 +61,8 @@ pub async fn init(ctx: &Ctx, a: NgoInitArgs) -> Result<()> {
         identity,
         mailbox_key,
     };
-    let (card, text) = ngo.card(now_unix())?;
+    let now = now_unix();
+    let (card, text) = ngo.card(now, Some(expiry(now, a.validity.valid_for)?))?;
     Ngo::create(&ctx.home, &ngo)?;
     write_card(ctx, &text, a.card_out.as_deref())?;
     let sn = card.safety_number();
@@ -70,10 +78,12 @@ pub async fn init(ctx: &Ctx, a: NgoInitArgs) -> Result<()> {
         ));
     }
     ctx.out.say(format!("Safety number: {sn}"));
+    say_valid_until(ctx, &card);
     ctx.out.say("Reporters should compare this number with the one `vigil contact add` shows them, over a channel you trust.");
     ctx.out.emit(json!({
         "type": "ngo_created", "name": card.name, "mailbox": mailbox.to_string(),
         "safety_number": sn, "card": text, "card_out": a.card_out.as_ref().map(|p| p.display().to_string()),
+        "expires": card.expires,
     }));
     Ok(())
 }
@@ -113,7 +123,7 @@ pub fn add_staff(ctx: &Ctx, a: AddStaffArgs) -> Result<()> {
         recipient: recipient.to_string(),
         local_key: local_key.clone(),
     });
-    let (card, text) = ngo.card(now_unix())?;
+    let (card, text) = reissue(ctx, &ngo, a.validity.valid_for)?;
     ngo.save_config(&ctx.home)?;
     write_card(ctx, &text, a.card_out.as_deref())?;
     ctx.out.say(format!(
@@ -127,13 +137,195 @@ pub fn add_staff(ctx: &Ctx, a: AddStaffArgs) -> Result<()> {
     ctx.out.emit(json!({
         "type": "staff_added", "name": a.name, "recipient": recipient.to_string(),
         "key_file": local_key.map(|f| ctx.home.path("ngo/staff").join(f).display().to_string()),
-        "safety_number": card.safety_number(), "card": text,
+        "safety_number": card.safety_number(), "card": text, "expires": card.expires,
     }));
     Ok(())
 }
 
-/// The card this NGO last issued, if readable: a re-issued card's `created` must be later, so
-/// that `contact add` takes the new card as newer even when two are issued within one second.
+/// Remove a staff key from the card, re-issue it, and delete the key from this home if it is
+/// here.
+pub fn remove_staff(ctx: &Ctx, a: RemoveStaffArgs) -> Result<()> {
+    let wanted = a.who().trim().to_string();
+    let mut ngo = Ngo::load(&ctx.home)?;
+    let lower = wanted.to_lowercase();
+    let matching: Vec<usize> = (0..ngo.config.staff.len())
+        .filter(|&i| {
+            let s = &ngo.config.staff[i];
+            s.name.to_lowercase() == lower || s.recipient == wanted
+        })
+        .collect();
+    let index = match matching.as_slice() {
+        [] => {
+            let names: Vec<String> = ngo
+                .config
+                .staff
+                .iter()
+                .map(|s| format!("\"{}\"", s.name))
+                .collect();
+            return Err(NotFound(format!(
+                "no staff member named \"{wanted}\" on this NGO's card; the staff are {}",
+                names.join(", ")
+            ))
+            .into());
+        }
+        [i] => *i,
+        _ => bail!("several staff members are named \"{wanted}\"; give the key (age1...) of the one to remove instead"),
+    };
+    if ngo.config.staff.len() == 1 {
+        bail!(
+            "\"{}\" holds the only staff key on the card, and a card needs one; add the new key first (`vigil ngo add-staff --name NAME`), then remove this one",
+            ngo.config.staff[index].name
+        );
+    }
+    let removed = ngo.config.staff.remove(index);
+    if let (Some(file), false) = (&removed.local_key, a.force) {
+        let only_this = reports_only_for(ctx, &ngo, file)?;
+        if only_this > 0 {
+            bail!(
+                "{only_this} report(s) in this inbox can only be opened with the key of \"{}\", which removing it would delete; read them first, or keep a copy of {} somewhere safe, then rerun with --force",
+                removed.name,
+                ctx.home.path("ngo/staff").join(file).display()
+            );
+        }
+    }
+    let (card, text) = reissue(ctx, &ngo, a.validity.valid_for)?;
+    ngo.save_config(&ctx.home)?;
+    write_card(ctx, &text, a.card_out.as_deref())?;
+    // Only now that no saved setting names the key file: a crash before this line leaves an
+    // unused key file, never settings naming a key that is gone.
+    let key_deleted = match &removed.local_key {
+        Some(file) => {
+            let path = ctx.home.path("ngo/staff").join(file);
+            remove_durably(&path)?;
+            Some(path)
+        }
+        None => None,
+    };
+    ctx.out.say(format!(
+        "Removed the staff key of {} ({}); the card now has {} key(s).",
+        removed.name,
+        removed.recipient,
+        card.recipients.len()
+    ));
+    if let Some(p) = &key_deleted {
+        ctx.out.say(format!(
+            "Deleted its secret key from this home ({}).",
+            p.display()
+        ));
+    }
+    ctx.out.say("Give every reporter the re-issued card: until they import it, their reports are still sealed to the removed key too. Reports sealed before stay readable by it.");
+    if ngo.config.staff.iter().all(|s| s.local_key.is_none()) {
+        ctx.out.say("Note: this home now holds no staff key, so it cannot open reports; fetch and read them where a staff key is.");
+    }
+    ctx.out
+        .say(format!("Safety number: {}", card.safety_number()));
+    say_valid_until(ctx, &card);
+    ctx.out.emit(json!({
+        "type": "staff_removed", "name": removed.name, "recipient": removed.recipient,
+        "key_deleted": key_deleted.map(|p| p.display().to_string()),
+        "safety_number": card.safety_number(), "card": text, "created": card.created,
+        "expires": card.expires, "card_out": a.card_out.as_ref().map(|p| p.display().to_string()),
+    }));
+    Ok(())
+}
+
+/// How many reports stored in this inbox the staff key in `file` opens but none of the keys
+/// `ngo` (already without it) holds here: deleting the file would make them unreadable here.
+fn reports_only_for(ctx: &Ctx, ngo: &Ngo, file: &str) -> Result<usize> {
+    let text = zeroize::Zeroizing::new(read_limited(
+        &ctx.home.path("ngo/staff").join(file),
+        16 * 1024,
+    )?);
+    let text = std::str::from_utf8(&text).context("staff key file is not text")?;
+    let removed = vigil_core::age::parse_identity_file(text)
+        .with_context(|| format!("staff key {file} is damaged"))?;
+    let remaining = ngo.local_identities(&ctx.home)?;
+    // The header alone says which keys open a file; the body is not read.
+    let opens = |bytes: &[u8], ids: &[x25519::Identity]| {
+        vigil_core::age::Decryptor::new(bytes)
+            .and_then(|d| d.decrypt(ids))
+            .is_ok()
+    };
+    let mut count = 0;
+    for (id, _) in inbox_entries(&ctx.home)? {
+        let bytes = read_limited(
+            &ctx.home.path("inbox").join(format!("{id}.age")),
+            MAX_INBOX_FILE,
+        )?;
+        if opens(&bytes, &removed) && (remaining.is_empty() || !opens(&bytes, &remaining)) {
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
+/// Re-issue the card as it stands with a new expiry.
+pub fn renew_card(ctx: &Ctx, a: RenewCardArgs) -> Result<()> {
+    let ngo = Ngo::load(&ctx.home)?;
+    let (card, text) = reissue(ctx, &ngo, a.validity.valid_for)?;
+    write_card(ctx, &text, a.card_out.as_deref())?;
+    let sn = card.safety_number();
+    say_valid_until(ctx, &card);
+    ctx.out.say(format!(
+        "Safety number: {sn} (a renewal alone does not change it)"
+    ));
+    if let Some(p) = &a.card_out {
+        ctx.out
+            .say(format!("Renewed card written to {}.", p.display()));
+    }
+    ctx.out.say("Hand the renewed card to every reporter before the old one expires: they cannot send with an expired card.");
+    ctx.out.emit(json!({
+        "type": "card_renewed", "safety_number": sn, "card": text, "created": card.created,
+        "expires": card.expires, "card_out": a.card_out.as_ref().map(|p| p.display().to_string()),
+    }));
+    Ok(())
+}
+
+/// The expiry of a card dated `created` and valid for `valid_for`.
+fn expiry(created: u64, valid_for: Duration) -> Result<u64> {
+    if valid_for.as_secs() == 0 {
+        bail!("--valid-for must be at least 1s; e.g. 365d for a year");
+    }
+    Ok(created.saturating_add(valid_for.as_secs()))
+}
+
+/// Sign the card as the settings now stand, valid for `valid_for`. It is dated after the card
+/// this home last issued, so that `contact add` takes it as newer even when two are issued
+/// within one second.
+fn reissue(ctx: &Ctx, ngo: &Ngo, valid_for: Duration) -> Result<(RecipientCard, String)> {
+    let previous = current_card(ctx);
+    let created = now_unix().max(previous.map_or(0, |c| c.created.saturating_add(1)));
+    ngo.card(created, Some(expiry(created, valid_for)?))
+}
+
+/// Remind the NGO (on stderr, after `inbox fetch`) that its card expires within 30 days or has
+/// expired: reporters are warned too, but only the NGO can renew it.
+pub fn warn_own_card_expiring(ctx: &Ctx) {
+    let Some(card) = current_card(ctx) else {
+        return;
+    };
+    match card.expiry(now_unix()) {
+        Expiry::Soon { expires } => ctx.out.say(format!(
+            "warning: this NGO's card expires on {}; run `vigil ngo renew-card --card-out FILE` and hand the renewed card to reporters",
+            format_utc(expires)
+        )),
+        Expiry::Expired { expires } => ctx.out.say(format!(
+            "warning: this NGO's card expired on {}: reporters cannot send to it; run `vigil ngo renew-card --card-out FILE` and hand the renewed card to reporters",
+            format_utc(expires)
+        )),
+        Expiry::Valid { .. } | Expiry::Never => {}
+    }
+}
+
+fn say_valid_until(ctx: &Ctx, card: &RecipientCard) {
+    if let Some(e) = card.expires {
+        ctx.out.say(format!(
+            "The card is valid until {}; renew it before then with `vigil ngo renew-card`.",
+            format_utc(e)
+        ));
+    }
+}
+
 /// Store the signed card as this home's current card and, when asked, also at `card_out`.
 fn write_card(ctx: &Ctx, text: &str, card_out: Option<&std::path::Path>) -> Result<()> {
     let line = format!("{text}\n");
@@ -144,6 +336,8 @@ fn write_card(ctx: &Ctx, text: &str, card_out: Option<&std::path::Path>) -> Resu
     Ok(())
 }
 
+/// The card this NGO last issued, if readable: a re-issued card's `created` must be later, so
+/// that `contact add` takes the new card as newer even when two are issued within one second.
 fn current_card(ctx: &Ctx) -> Option<RecipientCard> {
     let bytes = read_limited(&ctx.home.path("ngo/card.txt"), MAX_CARD_LEN as u64).ok()?;
     RecipientCard::parse(std::str::from_utf8(&bytes).ok()?).ok()
@@ -165,7 +359,10 @@ pub async fn set_relay(ctx: &Ctx, a: SetRelayArgs) -> Result<()> {
     };
     let mut ngo = Ngo::load(&ctx.home)?;
     let previous = current_card(ctx);
-    let (old_card, _) = ngo.card(previous.as_ref().map_or(0, |c| c.created))?;
+    let (old_card, _) = ngo.card(
+        previous.as_ref().map_or(0, |c| c.created),
+        previous.as_ref().and_then(|c| c.expires),
+    )?;
     if let Some(fp) = &a.relay_fingerprint {
         ngo.config.relay_fingerprint = parse("--relay-fingerprint", fp)?;
     }
@@ -197,8 +394,7 @@ pub async fn set_relay(ctx: &Ctx, a: SetRelayArgs) -> Result<()> {
             ngo.config.relay = relay.clone();
         }
     }
-    let created = now_unix().max(previous.map_or(0, |c| c.created.saturating_add(1)));
-    let (card, text) = ngo.card(created)?;
+    let (card, text) = reissue(ctx, &ngo, a.validity.valid_for)?;
     let changes = super::contact::describe_changes(&old_card, &card);
     ngo.save_config(&ctx.home)?;
     write_card(ctx, &text, a.card_out.as_deref())?;
@@ -211,6 +407,7 @@ pub async fn set_relay(ctx: &Ctx, a: SetRelayArgs) -> Result<()> {
             .say(format!("Card re-issued: {}.", changes.join("; ")));
     }
     ctx.out.say(format!("Safety number: {sn}"));
+    say_valid_until(ctx, &card);
     if let Some(p) = &a.card_out {
         ctx.out
             .say(format!("New recipient card written to {}.", p.display()));
@@ -229,6 +426,7 @@ pub async fn set_relay(ctx: &Ctx, a: SetRelayArgs) -> Result<()> {
         "relay_fingerprint_next": card.relay_fingerprint_next.map(|f| f.to_string()),
         "safety_number": sn, "card": text, "created": card.created,
         "card_out": a.card_out.as_ref().map(|p| p.display().to_string()),
+        "expires": card.expires,
     }));
     Ok(())
 }

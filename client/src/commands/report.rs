@@ -49,6 +49,14 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
     for name in &a.to {
         cards.push(contact_by_name(&ctx.home, name)?.card);
     }
+    // Before the report is even read: nothing is sealed to an expired card.
+    let now = now_unix();
+    for card in &cards {
+        card.check_not_expired(now)?;
+    }
+    for card in &cards {
+        super::contact::warn_expiring(ctx, card, now, true);
+    }
     let json_bytes = match &a.file {
         Some(p) => read_report(p)?,
         None if std::io::stdin().is_terminal() => {
@@ -61,7 +69,6 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
     let report = Report::from_json(&json_bytes)?;
     let sender = reporter_key(&ctx.home)?;
     let intended: Vec<_> = cards.iter().map(|c| c.identity_key).collect();
-    let now = now_unix();
     // Older items first, so a backlog is not starved by new reports.
     let mut items = outbox(&ctx.home)?;
     let backlog = items.len();

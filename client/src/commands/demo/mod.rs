@@ -67,6 +67,7 @@ pub async fn run(args: DemoArgs, out: Output) -> Result<()> {
                 relay_fingerprint: fp.to_string(),
                 card_out: None,
                 staff: "duty lawyer".into(),
+                validity: Default::default(),
             },
         )
         .await?;
@@ -76,6 +77,7 @@ pub async fn run(args: DemoArgs, out: Output) -> Result<()> {
                 name: "night desk".into(),
                 recipient: None,
                 card_out: Some(card_path.clone()),
+                validity: Default::default(),
             },
         )?;
         cards.push(card_path);
