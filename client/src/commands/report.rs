@@ -54,7 +54,7 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
         None if std::io::stdin().is_terminal() => {
             let report = prompt_report()?;
             confirm_send(&report, &a.to)?;
-            Zeroizing::new(report.to_json()?)
+            report.to_json()?
         }
         None => bail!("no --file given and stdin is not a terminal; pass --file report.json (or --file - to read stdin)"),
     };
