@@ -473,3 +473,56 @@ pub fn inbox_read(home: &Home, id_prefix: &str) -> Result<(String, Vec<u8>)> {
         _ => bail!("id {id_prefix} matches several reports; give more characters"),
     }
 }
+
+/// The metadata of one stored report (received time 0 if the file is missing or damaged).
+pub fn inbox_meta(home: &Home, id: &str) -> Result<InboxMeta> {
+    let path = home.dir("inbox")?.join(format!("{id}.json"));
+    Ok(read_limited(&path, 64 * 1024)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<InboxMeta>(&b).ok())
+        .unwrap_or(InboxMeta { received_at: 0 }))
+}
+
+/// What the inbox remembers of one signed report it stored: under which local id, and from
+/// which relay item, so that a redelivery of the same item (its acknowledgement was lost) is
+/// told apart from a replay (the same signed report deposited again, as a new item).
+#[derive(Serialize, Deserialize)]
+pub struct Seen {
+    /// The local id the report is stored under.
+    pub id: String,
+    /// The relay's item id it came as.
+    pub item: String,
+}
+
+fn seen_path(home: &Home, digest: &[u8; 32]) -> Result<PathBuf> {
+    Ok(home.dir("inbox/seen")?.join(hex::encode(digest)))
+}
+
+/// The record of the signed report with this digest (`envelope::Opened::digest`), if stored.
+pub fn inbox_seen(home: &Home, digest: &[u8; 32]) -> Result<Option<Seen>> {
+    let path = seen_path(home, digest)?;
+    if !path.exists() {
+        return Ok(None);
+    }
+    let bytes = read_limited(&path, 4096)?;
+    Ok(serde_json::from_slice(&bytes).ok())
+}
+
+/// Remember that the signed report with this digest is stored as `seen.id`. Written before the
+/// envelope itself, so that a crash in between leaves a record whose item comes again (and is
+/// then stored), never a stored report without a record.
+pub fn inbox_mark_seen(home: &Home, digest: &[u8; 32], seen: &Seen) -> Result<()> {
+    Ok(write_atomic(
+        &seen_path(home, digest)?,
+        &serde_json::to_vec(seen)?,
+        PRIVATE,
+    )?)
+}
+
+/// Whether an envelope with these exact bytes is already stored as a report.
+pub fn inbox_holds(home: &Home, envelope: &[u8]) -> Result<bool> {
+    Ok(home
+        .dir("inbox")?
+        .join(format!("{}.age", inbox_id(envelope)))
+        .exists())
+}
