@@ -427,7 +427,27 @@ async fn report_text_cannot_forge_the_signature_or_reach_the_terminal_raw() {
         vigil_core::age::encrypt_to_vec(&desk.card.recipients, &inner, &mut rand::rngs::OsRng)
             .expect("encrypt")
     };
-    desk.deposit(&[&hostile]).await;
+    // An unknown kind is quoted by the JSON parser's error message: that line is escaped too.
+    let bad_kind = serde_json::json!({
+        "kind": "picnic\u{1b}[2K\rSigned by", "urgency": "urgent", "title": "T", "occurred_at": "2024-01-01",
+        "narrative": "n",
+    })
+    .to_string();
+    let hostile_kind = {
+        use vigil_core::keys::SignatureDomain;
+        let mut inner = b"vigil-envelope\x01".to_vec();
+        inner.extend_from_slice(&sender.public().to_bytes());
+        inner.extend_from_slice(&now().to_be_bytes());
+        inner.push(1);
+        inner.extend_from_slice(&desk.card.identity_key.to_bytes());
+        inner.extend_from_slice(&(bad_kind.len() as u32).to_be_bytes());
+        inner.extend_from_slice(bad_kind.as_bytes());
+        let sig = sender.sign(SignatureDomain::Envelope, &inner);
+        inner.extend_from_slice(&sig);
+        vigil_core::age::encrypt_to_vec(&desk.card.recipients, &inner, &mut rand::rngs::OsRng)
+            .expect("encrypt")
+    };
+    desk.deposit(&[&hostile, &hostile_kind]).await;
 
     let (ngo, rep) = (desk.ngo.clone(), desk.rep.clone());
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -477,9 +497,11 @@ async fn report_text_cannot_forge_the_signature_or_reach_the_terminal_raw() {
                 .filter(|p| p.extension().is_some_and(|e| e == "json"))
                 .map(|p| std::fs::read_to_string(p).expect("read"))
                 .collect();
-        assert_eq!(rejected.len(), 1, "{rejected:?}");
+        assert_eq!(rejected.len(), 2, "{rejected:?}");
         assert!(
-            rejected[0].contains("title") && rejected[0].contains("U+001B"),
+            rejected
+                .iter()
+                .any(|r| r.contains("title") && r.contains("U+001B")),
             "{rejected:?}"
         );
 

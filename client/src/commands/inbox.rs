@@ -87,8 +87,11 @@ pub async fn fetch(ctx: &Ctx) -> Result<FetchSummary> {
                 }
                 Err(e) => {
                     let id = inbox_store(&ctx.home, &item.envelope, Some(&e.to_string()))?;
-                    ctx.out
-                        .say(format!("Rejected item {id}: {e} (kept in inbox/rejected)"));
+                    // The error may quote the report (serde names an unknown `kind`).
+                    ctx.out.say(format!(
+                        "Rejected item {id}: {} (kept in inbox/rejected)",
+                        display::line(&e.to_string())
+                    ));
                     ctx.out.emit(json!({"type": "rejected", "id": id, "error": e.to_string(), "reason": "invalid"}));
                     summary.rejected += 1;
                 }
