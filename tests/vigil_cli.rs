@@ -642,7 +642,8 @@ async fn a_report_for_a_missing_staff_key_is_kept_and_named() {
     let sender = vigil_core::keys::SigningSecret::generate(&mut rand::rngs::OsRng);
     let report = r#"{"kind":"threat","urgency":"urgent","title":"t","occurred_at":"2024-01-01","narrative":"n"}"#;
     // Sealed with a card whose staff key was since removed: another X25519 key.
-    let gone = vigil_core::age::x25519::Identity::generate(&mut rand::rngs::OsRng).to_public();
+    let gone_key = vigil_core::age::x25519::Identity::generate(&mut rand::rngs::OsRng);
+    let gone = gone_key.to_public();
     let orphan = vigil_core::envelope::seal(
         report.as_bytes(),
         &sender,
@@ -652,7 +653,7 @@ async fn a_report_for_a_missing_staff_key_is_kept_and_named() {
         &mut rand::rngs::OsRng,
     )
     .expect("seal");
-    let good = desk.seal(report, &sender, now());
+    let good = desk.seal(&report.replace("\"t\"", "\"u\""), &sender, now());
     desk.deposit(&[&orphan, &good]).await;
     let ngo = desk.ngo.clone();
     blocking(move || {
@@ -686,6 +687,40 @@ async fn a_report_for_a_missing_staff_key_is_kept_and_named() {
         );
         let meta = std::fs::read_to_string(kept.with_extension("json")).expect("meta");
         assert!(meta.contains("sealed for no staff key"), "{meta}");
+
+        // Every fetch says so again, until the key is back.
+        let o = ok(&["--home", &ngo, "inbox", "fetch"]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            stderr.contains("1 report(s) (0 new in this fetch) are sealed for no staff key"),
+            "{stderr}"
+        );
+
+        // The staff key comes back (restored from a backup): the kept report opens at the next fetch.
+        let home = vigil_client::home::Home::open(&ngo).expect("home");
+        let mut state = vigil_client::state::Ngo::load(&home).expect("ngo");
+        let file =
+            vigil_client::state::Ngo::save_staff_key(&home, "former", &gone_key).expect("save key");
+        state.config.staff.push(vigil_client::state::Staff {
+            name: "former".into(),
+            recipient: gone_key.to_public().to_string(),
+            local_key: Some(file),
+        });
+        state.save_config(&home).expect("save");
+        let lines = json_lines(&ok(&["--home", &ngo, "inbox", "fetch", "--json"]));
+        assert_eq!(
+            lines.iter().filter(|v| v["type"] == "fetched").count(),
+            1,
+            "{lines:?}"
+        );
+        let done = lines
+            .iter()
+            .find(|v| v["type"] == "fetch_done")
+            .expect("done");
+        assert_eq!(done["no_key_kept"], 0, "{done}");
+        assert!(!kept.exists(), "moved out of inbox/rejected");
+        let listed = json_lines(&ok(&["--home", &ngo, "inbox", "list", "--json"]));
+        assert_eq!(listed.len(), 2, "{listed:?}");
     })
     .await;
     desk.relay.shutdown().await.expect("shutdown");

@@ -526,3 +526,40 @@ pub fn inbox_holds(home: &Home, envelope: &[u8]) -> Result<bool> {
         .join(format!("{}.age", inbox_id(envelope)))
         .exists())
 }
+
+/// Envelopes kept under `inbox/rejected/` with the reason they were kept, in no order.
+pub fn rejected_entries(home: &Home) -> Result<Vec<(String, String)>> {
+    let dir = home.dir("inbox/rejected")?;
+    let mut out = Vec::new();
+    for entry in fs::read_dir(&dir)? {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("age") {
+            continue;
+        }
+        let Some(id) = path.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
+        let reason = read_limited(&dir.join(format!("{id}.json")), 64 * 1024)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["rejected_because"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        out.push((id.to_string(), reason));
+    }
+    Ok(out)
+}
+
+/// The bytes of one envelope kept under `inbox/rejected/`.
+pub fn rejected_read(home: &Home, id: &str) -> Result<Vec<u8>> {
+    Ok(read_limited(
+        &home.dir("inbox/rejected")?.join(format!("{id}.age")),
+        MAX_ITEM_FILE,
+    )?)
+}
+
+/// Remove one envelope from `inbox/rejected/` (after it was stored in the inbox).
+pub fn rejected_remove(home: &Home, id: &str) -> Result<()> {
+    let dir = home.dir("inbox/rejected")?;
+    remove_durably(&dir.join(format!("{id}.json")))?;
+    Ok(remove_durably(&dir.join(format!("{id}.age")))?)
+}

@@ -23,7 +23,7 @@ use crate::home::now_unix;
 use crate::relay::RelayClient;
 use crate::state::{
     inbox_entries, inbox_holds, inbox_mark_seen, inbox_meta, inbox_read, inbox_seen, inbox_store,
-    Ngo, Seen,
+    rejected_entries, rejected_read, rejected_remove, Ngo, Seen,
 };
 use anyhow::Result;
 use serde_json::json;
@@ -63,8 +63,9 @@ pub async fn fetch(ctx: &Ctx) -> Result<FetchSummary> {
         );
     }
     let me = ngo.identity.public();
-    let client = RelayClient::connect_pinned(&ngo.config.relay, &ngo.config.pinned()).await?;
     let mut summary = FetchSummary::default();
+    let still_no_key = recheck_no_key(ctx, &ids, &me, &mut summary)?;
+    let client = RelayClient::connect_pinned(&ngo.config.relay, &ngo.config.pinned()).await?;
     loop {
         let items = client
             .fetch(ngo.mailbox_key.as_dalek(), FETCH_BATCH)
@@ -76,7 +77,15 @@ pub async fn fetch(ctx: &Ctx) -> Result<FetchSummary> {
         let mut acks = Vec::with_capacity(n);
         for item in items {
             match envelope::open(&item.envelope, &ids, &me) {
-                Ok(opened) => fetched(ctx, &item, &opened, &mut summary)?,
+                Ok(opened) => {
+                    fetched(
+                        ctx,
+                        &item.envelope,
+                        &item.id.to_string(),
+                        &opened,
+                        &mut summary,
+                    )?;
+                }
                 Err(EnvelopeError::Age(AgeError::NoMatch)) => {
                     let why = no_key_reason(&item.envelope, ids.len());
                     let id = inbox_store(&ctx.home, &item.envelope, Some(&why))?;
@@ -124,41 +133,43 @@ pub async fn fetch(ctx: &Ctx) -> Result<FetchSummary> {
             String::new()
         }
     ));
-    if summary.no_key > 0 {
+    if summary.no_key + still_no_key > 0 {
         ctx.out.say(format!(
-            "Warning: {} report(s) were sealed for no staff key this inbox holds and could not be read; they are kept under inbox/rejected/. Was a staff member's key removed, or is this machine missing one? The staff member who holds the right key can still open them.",
+            "Warning: {} report(s) ({} new in this fetch) are sealed for no staff key this inbox holds and cannot be read; they are kept under inbox/rejected/. Was a staff member's key removed, or is this machine missing one? Once the key is among this inbox's staff keys again, `vigil inbox fetch` opens them.",
+            summary.no_key + still_no_key,
             summary.no_key
         ));
     }
     ctx.out.emit(json!({
         "type": "fetch_done", "stored": summary.stored.len(), "rejected": summary.rejected,
-        "replays": summary.replays, "no_key": summary.no_key,
+        "replays": summary.replays, "no_key": summary.no_key, "no_key_kept": summary.no_key + still_no_key,
     }));
     Ok(summary)
 }
 
-/// Store one opened report, unless it is a replay of one already here.
+/// Store one opened report, unless it is a replay of one already here; returns whether it was
+/// stored as a report. `item_id` names where it came from (the relay's item id).
 fn fetched(
     ctx: &Ctx,
-    item: &crate::relay::FetchedItem,
+    envelope: &[u8],
+    item_id: &str,
     opened: &Opened,
     summary: &mut FetchSummary,
-) -> Result<()> {
-    let item_id = item.id.to_string();
-    let this_id = crate::state::inbox_id(&item.envelope);
+) -> Result<bool> {
+    let this_id = crate::state::inbox_id(envelope);
     let original = match inbox_seen(&ctx.home, &opened.digest)? {
         // The same item again, with the same bytes: its acknowledgement was lost. Store it (again:
         // the record is written first, so the envelope may not be there yet) as usual.
         Some(seen) if seen.item == item_id && seen.id == this_id => None,
         Some(seen) => Some(seen.id),
         // Stored before this inbox kept records: the same bytes can only be the same report.
-        None if inbox_holds(&ctx.home, &item.envelope)? => Some(this_id.clone()),
+        None if inbox_holds(&ctx.home, envelope)? => Some(this_id.clone()),
         None => None,
     };
     let created = opened.created;
     if let Some(original) = original {
         let why = format!("replay of report {original}: the same signed report (same reporter key, same content, same signing time) arrived again as a new item");
-        let id = inbox_store(&ctx.home, &item.envelope, Some(&why))?;
+        let id = inbox_store(&ctx.home, envelope, Some(&why))?;
         ctx.out.say(format!(
             "Replay: item {id} repeats report {original} (signed {}), which is already in this inbox; kept in inbox/rejected, not listed as new. Someone may be re-sending a captured report.",
             utc(created)
@@ -166,17 +177,17 @@ fn fetched(
         ctx.out
             .emit(json!({"type": "replay", "id": id, "original": original, "created": created}));
         summary.replays += 1;
-        return Ok(());
+        return Ok(false);
     }
     inbox_mark_seen(
         &ctx.home,
         &opened.digest,
         &Seen {
             id: this_id,
-            item: item_id,
+            item: item_id.to_string(),
         },
     )?;
-    let id = inbox_store(&ctx.home, &item.envelope, None)?;
+    let id = inbox_store(&ctx.home, envelope, None)?;
     let warning = time_warning(created, now_unix());
     say_report_line(ctx, &id, opened, warning.as_deref());
     let r = &opened.report;
@@ -185,8 +196,43 @@ fn fetched(
         "title": r.title, "created": created, "time_warning": warning,
     }));
     summary.stored.push(id);
-    Ok(())
+    Ok(true)
 }
+
+/// Try the envelopes kept because no staff key here opened them again, with the keys held now:
+/// a staff key added since (or restored) brings them into the inbox, as if just fetched. Those
+/// that still open for no key are counted, and the fetch says so every time.
+fn recheck_no_key(
+    ctx: &Ctx,
+    ids: &[age::x25519::Identity],
+    me: &vigil_core::keys::PublicSigningKey,
+    summary: &mut FetchSummary,
+) -> Result<usize> {
+    let mut still = 0;
+    for (id, reason) in rejected_entries(&ctx.home)? {
+        if !reason.starts_with(NO_KEY_REASON) {
+            continue;
+        }
+        let bytes = rejected_read(&ctx.home, &id)?;
+        match envelope::open(&bytes, ids, me) {
+            Ok(opened) => {
+                ctx.out.say(format!(
+                    "Item {id}, kept because no staff key here opened it, opens now."
+                ));
+                if fetched(ctx, &bytes, &format!("rejected:{id}"), &opened, summary)? {
+                    rejected_remove(&ctx.home, &id)?;
+                }
+            }
+            Err(EnvelopeError::Age(AgeError::NoMatch)) => still += 1,
+            // It opens now but is invalid: keep it, with the reason it had.
+            Err(_) => {}
+        }
+    }
+    Ok(still)
+}
+
+/// How the reason of an envelope kept because no staff key here opens it begins.
+const NO_KEY_REASON: &str = "sealed for no staff key this inbox holds";
 
 /// Why an envelope that opened for none of our keys is kept, and what to do. An age X25519
 /// stanza does not name the key it was made for (by design: that would tell an observer who the
@@ -203,7 +249,7 @@ fn no_key_reason(envelope: &[u8], held: usize) -> String {
         Err(_) => "its age header does not parse".to_string(),
     };
     format!(
-        "sealed for no staff key this inbox holds ({held} held; {named}); was a staff member's key removed, or was it sealed with an old card? Add the missing key to this inbox's staff keys, or ask whoever holds it to open the kept envelope"
+        "{NO_KEY_REASON} ({held} held; {named}); was a staff member's key removed, or was it sealed with an old card? Add the missing key to this inbox's staff keys, or ask whoever holds it to open the kept envelope"
     )
 }
 
