@@ -224,8 +224,14 @@ fn recheck_no_key(
                 }
             }
             Err(EnvelopeError::Age(AgeError::NoMatch)) => still += 1,
-            // It opens now but is invalid: keep it, with the reason it had.
-            Err(_) => {}
+            // It opens now but is invalid: keep it, with the reason it has now.
+            Err(e) => {
+                inbox_store(&ctx.home, &bytes, Some(&e.to_string()))?;
+                ctx.out.say(format!(
+                    "Item {id}, kept because no staff key here opened it, opens now but is rejected: {} (kept in inbox/rejected)",
+                    display::line(&e.to_string())
+                ));
+            }
         }
     }
     Ok(still)
