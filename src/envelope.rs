@@ -25,6 +25,8 @@ use crate::keys::{KeyError, PublicSigningKey, SignatureDomain, SigningSecret};
 use crate::reader::{ReadError, Reader};
 use crate::report::{Report, ReportError, MAX_REPORT_JSON_LEN};
 use rand_core::CryptoRngCore;
+use sha2::{Digest, Sha256};
+use std::fmt;
 use zeroize::Zeroizing;
 
 const MAGIC: &[u8; 15] = b"vigil-envelope\x01";
@@ -58,8 +60,8 @@ pub enum EnvelopeError {
     Report(#[from] ReportError),
 }
 
-/// A decrypted, verified report.
-#[derive(Debug)]
+/// A decrypted, verified report. It holds the plaintext, so it has no derived `Debug` (see the
+/// manual one, which prints no content), and its report JSON is wiped when dropped.
 pub struct Opened {
     /// The report.
     pub report: Report,
@@ -71,6 +73,26 @@ pub struct Opened {
     pub intended: Vec<PublicSigningKey>,
     /// When the reporter's device made the envelope (its own clock; may be wrong).
     pub created: u64,
+    /// SHA-256 of the signed part of the inner layer (sender key, creation time, intended NGOs,
+    /// report). The envelope carries no report id; this is one: the same signed report always
+    /// has it, however often it is re-encrypted or re-deposited, and no other report can have
+    /// it. The NGO uses it to recognise a replayed report.
+    pub digest: [u8; 32],
+}
+
+impl fmt::Debug for Opened {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Opened")
+            .field("report", &self.report)
+            .field(
+                "report_json",
+                &format_args!("[{} bytes]", self.report_json.len()),
+            )
+            .field("sender", &self.sender)
+            .field("intended", &self.intended.len())
+            .field("created", &self.created)
+            .finish()
+    }
 }
 
 /// Build the signed inner layer.
@@ -188,6 +210,7 @@ pub fn open_inner(inner: &[u8], me: &PublicSigningKey) -> Result<Opened, Envelop
         sender,
         intended,
         created,
+        digest: Sha256::digest(signed).into(),
     })
 }
 
@@ -223,6 +246,23 @@ mod tests {
             open_inner(&inner, &ngo_c),
             Err(EnvelopeError::NotIntendedForUs)
         ));
+        // The digest names the signed report: the same for the same inner layer, different for
+        // another creation time.
+        assert_eq!(open_inner(&inner, &ngo_a).unwrap().digest, opened.digest);
+        let later = sign_inner(REPORT, &sender, &[ngo_a, ngo_b], 43).unwrap();
+        assert_ne!(open_inner(&later, &ngo_a).unwrap().digest, opened.digest);
+    }
+
+    #[test]
+    fn debug_of_an_opened_report_shows_no_plaintext() {
+        let sender = SigningSecret::generate(&mut OsRng);
+        let ngo = SigningSecret::generate(&mut OsRng).public();
+        let json = br#"{"kind":"threat","urgency":"urgent","title":"SECRET-TITLE","occurred_at":"2024-01-01","narrative":"SECRET-NARRATIVE","subjects":[{"name":"SECRET-NAME","role":"victim"}]}"#;
+        let inner = sign_inner(json, &sender, &[ngo], 1).unwrap();
+        let opened = open_inner(&inner, &ngo).unwrap();
+        let d = format!("{opened:?} {opened:#?}");
+        assert!(!d.contains("SECRET"), "{d}");
+        assert!(d.contains("Threat"), "{d}");
     }
 
     #[test]

@@ -44,10 +44,13 @@ impl SignatureDomain {
         }
     }
 
-    /// The exact bytes that are signed for `message` in this domain.
-    pub fn signed_bytes(self, message: &[u8]) -> Vec<u8> {
+    /// The exact bytes that are signed for `message` in this domain. They are a copy of the
+    /// message, which may be a report's plaintext (the envelope's inner layer), so they are wiped
+    /// when dropped; the exact capacity means the buffer never moves and leaves no copy behind.
+    pub fn signed_bytes(self, message: &[u8]) -> zeroize::Zeroizing<Vec<u8>> {
         let label = self.label();
-        let mut out = Vec::with_capacity(9 + label.len() + 1 + message.len());
+        let mut out =
+            zeroize::Zeroizing::new(Vec::with_capacity(9 + label.len() + 1 + message.len()));
         out.extend_from_slice(b"vigil/v1/");
         out.extend_from_slice(label);
         out.push(0);

@@ -10,6 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::fmt;
+use zeroize::Zeroizing;
 
 /// Largest report JSON accepted, in bytes. Structured text only: evidence files travel as
 /// separate attachments, so a megabyte is several hundred pages of narrative.
@@ -18,6 +20,31 @@ pub const MAX_REPORT_JSON_LEN: usize = 1024 * 1024;
 pub const MAX_TITLE_CHARS: usize = 300;
 /// Most entries in any one list (subjects, perpetrators, witnesses): bounds work when displaying.
 pub const MAX_LIST_LEN: usize = 500;
+
+/// Characters that change how a terminal shows text rather than being text: C0 and C1 controls
+/// (newline, carriage return, escape, ...), DEL, and the Unicode bidirectional controls
+/// (embeddings and overrides U+202A–U+202E, isolates U+2066–U+2069, the marks U+200E, U+200F
+/// and U+061C) and the line and paragraph separators U+2028, U+2029.
+///
+/// A report is written by someone the NGO cannot vet, and the NGO reads it in a terminal: an
+/// escape sequence could clear a line or move the cursor, a carriage return or a newline could
+/// start a line that looks like Vigil's own output (a forged "Signed by" line), and an override
+/// could make `evil` read as `live`. The one-line fields (names, title, dates) refuse them (see
+/// [`Report::validate`]); free text keeps its newlines and the client shows every such
+/// character as a visible escape.
+pub fn is_display_control(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{061C}'
+                | '\u{2028}'
+                | '\u{2029}'
+        )
+}
 
 /// Why a report was refused.
 #[derive(Debug, thiserror::Error)]
@@ -121,7 +148,7 @@ impl Urgency {
 }
 
 /// Where it happened.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Location {
     /// A description a person can follow.
     pub text: String,
@@ -137,7 +164,7 @@ pub struct Location {
 }
 
 /// A person the report is about: victim, relative at risk, witness.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Subject {
     /// Name or pseudonym.
     pub name: String,
@@ -152,7 +179,7 @@ pub struct Subject {
 }
 
 /// A vehicle used by perpetrators.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Vehicle {
     /// Make, colour, markings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -166,7 +193,7 @@ pub struct Vehicle {
 }
 
 /// Who did it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Perpetrator {
     /// Agency or unit, if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -183,7 +210,7 @@ pub struct Perpetrator {
 }
 
 /// Someone who saw it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Witness {
     /// Name or pseudonym.
     pub name: String,
@@ -212,8 +239,31 @@ pub struct Consent {
     pub extra: Map<String, Value>,
 }
 
+/// The types that hold a report's text print no content in `{:?}`: a report is the most
+/// sensitive thing Vigil handles, and a `Debug` print ends up in logs, panics and error chains.
+macro_rules! debug_without_content {
+    ($($t:ident),*) => {$(
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($t), " { .. }"))
+            }
+        }
+    )*};
+}
+debug_without_content!(Location, Subject, Vehicle, Perpetrator, Witness);
+
+impl fmt::Debug for Report {
+    /// Kind and urgency only: no text, no names.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Report")
+            .field("kind", &self.kind)
+            .field("urgency", &self.urgency)
+            .finish_non_exhaustive()
+    }
+}
+
 /// An incident report.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// What happened.
     pub kind: ReportKind,
@@ -269,15 +319,21 @@ impl Report {
     }
 
     /// Serialize to JSON for the envelope; validates first so that nothing invalid is sent.
-    pub fn to_json(&self) -> Result<Vec<u8>, ReportError> {
+    ///
+    /// The JSON is wiped when dropped. It is measured first and written into a buffer of exactly
+    /// that size, so that no growing buffer leaves an unwiped copy of the report behind.
+    pub fn to_json(&self) -> Result<Zeroizing<Vec<u8>>, ReportError> {
         self.validate()?;
-        let bytes = serde_json::to_vec(self)?;
-        if bytes.len() > MAX_REPORT_JSON_LEN {
+        let mut counter = Counter(0);
+        serde_json::to_writer(&mut counter, self)?;
+        if counter.0 > MAX_REPORT_JSON_LEN {
             return Err(ReportError::TooLarge {
-                len: bytes.len(),
+                len: counter.0,
                 max: MAX_REPORT_JSON_LEN,
             });
         }
+        let mut bytes = Zeroizing::new(Vec::with_capacity(counter.0));
+        serde_json::to_writer(&mut *bytes, self)?;
         Ok(bytes)
     }
 
@@ -299,6 +355,7 @@ impl Report {
                 "must be a date such as 2024-02-20 or 2024-02-20T10:00:00+03:00",
             ));
         }
+        self.check_one_line_fields()?;
         if self.narrative.trim().is_empty() {
             return Err(field("narrative", "is empty; describe what happened"));
         }
@@ -325,9 +382,67 @@ impl Report {
         Ok(())
     }
 
+    /// Refuse terminal controls (see [`is_display_control`]) in the fields that are one line by
+    /// nature: the title, the dates, the language, and the names and roles of people, agencies
+    /// and plates. `kind` and `urgency` are enums, so they cannot hold any. Checked both when a
+    /// report is sealed and when one is opened, so a report carrying them is refused like any
+    /// invalid report (and kept under `inbox/rejected/` by the NGO).
+    fn check_one_line_fields(&self) -> Result<(), ReportError> {
+        let mut fields: Vec<(&'static str, &str)> =
+            vec![("title", &self.title), ("occurred_at", &self.occurred_at)];
+        fields.extend(
+            self.occurred_at_precision
+                .as_deref()
+                .map(|v| ("occurred_at_precision", v)),
+        );
+        fields.extend(self.language.as_deref().map(|v| ("language", v)));
+        for s in &self.subjects {
+            fields.push(("subjects.name", &s.name));
+            fields.push(("subjects.role", &s.role));
+        }
+        for w in self.witnesses.iter().flatten() {
+            fields.push(("witnesses.name", &w.name));
+        }
+        for p in &self.perpetrators {
+            fields.extend(p.agency.as_deref().map(|v| ("perpetrators.agency", v)));
+            for v in p.vehicles.iter().flatten() {
+                fields.extend(
+                    v.plate
+                        .as_deref()
+                        .map(|p| ("perpetrators.vehicles.plate", p)),
+                );
+            }
+        }
+        for (field, value) in fields {
+            if let Some(c) = value.chars().find(|&c| is_display_control(c)) {
+                return Err(ReportError::Field {
+                    field,
+                    problem: format!(
+                        "contains the control character U+{:04X}, which a one-line field may not hold; remove it (line breaks belong in the narrative)",
+                        u32::from(c)
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Names of everyone the report mentions, for a redacted summary count.
     pub fn people_count(&self) -> usize {
         self.subjects.len() + self.witnesses.as_ref().map_or(0, Vec::len)
+    }
+}
+
+/// A writer that only counts, to size a buffer before writing plaintext into it.
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -375,6 +490,71 @@ mod tests {
         assert!(Report::from_json(b"[").is_err());
         let deep = "[".repeat(10_000);
         assert!(Report::from_json(deep.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn debug_prints_no_content() {
+        let r = Report::from_json(SAMPLE.as_bytes()).unwrap();
+        let d = format!("{r:?} {:?} {:?}", r.subjects, r.location);
+        assert!(!d.contains("Taken") && !d.contains("Grozny"), "{d}");
+        assert!(d.contains("Abduction"), "{d}");
+        let json = r.to_json().unwrap();
+        assert_eq!(
+            json.len(),
+            json.capacity(),
+            "sized exactly: no reallocation"
+        );
+    }
+
+    #[test]
+    fn terminal_controls_are_refused_in_one_line_fields() {
+        let ok = Report::from_json(SAMPLE.as_bytes()).unwrap();
+        for bad in [
+            "\n\nSigned by reporter key x",
+            "a\rb",
+            "\u{1b}[2Kx",
+            "\u{202E}evil",
+            "\u{2066}x\u{2069}",
+            "\u{200F}x",
+            "\u{061C}x",
+            "x\u{9b}2K",
+        ] {
+            let mut r = ok.clone();
+            r.title = bad.into();
+            assert!(
+                matches!(r.validate(), Err(ReportError::Field { field: "title", .. })),
+                "{bad:?}"
+            );
+            let mut r = ok.clone();
+            r.subjects[0].name = bad.into();
+            assert!(matches!(
+                r.to_json(),
+                Err(ReportError::Field {
+                    field: "subjects.name",
+                    ..
+                })
+            ));
+            let mut r = ok.clone();
+            r.witnesses = Some(vec![Witness {
+                name: bad.into(),
+                ..Default::default()
+            }]);
+            assert!(r.validate().is_err());
+            // And on the way in, as an NGO would open it.
+            let json = serde_json::to_vec(&r).unwrap();
+            assert!(matches!(
+                Report::from_json(&json),
+                Err(ReportError::Field {
+                    field: "witnesses.name",
+                    ..
+                })
+            ));
+        }
+        // Free text keeps its line breaks; ordinary non-Latin text passes.
+        let mut r = ok.clone();
+        r.narrative = "line one\nline two\r\n".into();
+        r.title = "Ахмед, מזכר, سلام".into();
+        assert!(r.validate().is_ok());
     }
 
     proptest::proptest! {

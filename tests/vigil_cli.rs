@@ -280,6 +280,452 @@ async fn a_full_mailbox_is_visible_to_the_ngo() {
     relay.shutdown().await.expect("shutdown");
 }
 
+/// One NGO inbox at a fresh relay, a reporter that imported its card, and a way to deposit
+/// envelopes made with the core library (as a hostile or replaying sender would).
+struct Desk {
+    relay: vigil_relay::RelayHandle,
+    ngo: String,
+    rep: String,
+    card: vigil_core::card::RecipientCard,
+    _tmp: tempfile::TempDir,
+}
+
+impl Desk {
+    async fn new() -> Desk {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().to_path_buf();
+        let relay = vigil_relay::start(vigil_relay::RelayConfig::new(
+            root.join("relay"),
+            "127.0.0.1:0".parse().expect("addr"),
+        ))
+        .await
+        .expect("relay");
+        let (addr, fp) = (
+            relay.local_addr().to_string(),
+            relay.fingerprint().to_string(),
+        );
+        let p = |name: &str| root.join(name).to_str().expect("utf8").to_string();
+        let (ngo, rep, card) = (p("ngo"), p("rep"), p("ngo.card"));
+        let (ngo2, rep2, card2) = (ngo.clone(), rep.clone(), card.clone());
+        tokio::task::spawn_blocking(move || {
+            ok(&[
+                "--home",
+                &ngo2,
+                "ngo",
+                "init",
+                "--name",
+                "Desk",
+                "--relay",
+                &addr,
+                "--relay-fingerprint",
+                &fp,
+                "--card-out",
+                &card2,
+            ]);
+            ok(&["--home", &rep2, "contact", "add", &card2]);
+        })
+        .await
+        .expect("setup");
+        let text = std::fs::read_to_string(&card).expect("card");
+        let card = vigil_core::card::RecipientCard::parse(&text).expect("card parses");
+        Desk {
+            relay,
+            ngo,
+            rep,
+            card,
+            _tmp: tmp,
+        }
+    }
+
+    /// Deposit each envelope under a fresh deposit id.
+    async fn deposit(&self, envelopes: &[&[u8]]) {
+        let client = vigil_client::relay::RelayClient::connect(
+            &self.card.relay,
+            &self.card.relay_fingerprint,
+        )
+        .await
+        .expect("connect");
+        for e in envelopes {
+            client
+                .deposit(
+                    &self.card.mailbox,
+                    &vigil_core::ids::DepositId(rand::random()),
+                    e,
+                )
+                .await
+                .expect("deposit");
+        }
+        client.close().await;
+    }
+
+    /// Seal `report` as a reporter with key `sender` would, signed at `created`.
+    fn seal(
+        &self,
+        report: &str,
+        sender: &vigil_core::keys::SigningSecret,
+        created: u64,
+    ) -> Vec<u8> {
+        vigil_core::envelope::seal(
+            report.as_bytes(),
+            sender,
+            &[self.card.identity_key],
+            &self.card.recipients,
+            created,
+            &mut rand::rngs::OsRng,
+        )
+        .expect("seal")
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("blocking part")
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+/// Nothing a report says reaches the terminal raw (issue 11, finding 1): a narrative that tries
+/// to forge the "Signed by" trailer with newlines, a carriage return or an ESC sequence, and
+/// bidi overrides, are shown as visible escapes behind an indent; a report with such characters
+/// in a one-line field is refused when sent, and when it arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_text_cannot_forge_the_signature_or_reach_the_terminal_raw() {
+    let desk = Desk::new().await;
+    let forged = "Real text.\n\nSigned by reporter key FORGED (sent to 1 NGO(s))\rSigned by x\u{1b}[2K\u{1b}[1A\u{202e}evil\u{2066}\u{9b}";
+    let report = serde_json::json!({
+        "kind": "threat", "urgency": "urgent", "title": "Threats", "occurred_at": "2024-01-01",
+        "narrative": forged,
+        "requested_action": "help\nSigned by reporter key FORGED2\u{1b}]0;title\u{7}",
+        "location": {"text": "Grozny\u{1b}[2K\nSigned by y"},
+        "witnesses": [{"name": "W", "contact": "\u{200f}+7\r\nSigned by z"}],
+        "subjects": [{"name": "A", "role": "victim", "notes": "n\u{1b}c\nSigned by n"}],
+    })
+    .to_string();
+    let bad_title = serde_json::json!({
+        "kind": "threat", "urgency": "urgent", "title": "T\u{1b}[2K", "occurred_at": "2024-01-01",
+        "narrative": "n",
+    })
+    .to_string();
+    // The sending side refuses the one-line field; a hostile sender bypasses the client, so the
+    // same report also arrives as an envelope signed by hand.
+    let sender = vigil_core::keys::SigningSecret::generate(&mut rand::rngs::OsRng);
+    let hostile = {
+        use vigil_core::keys::SignatureDomain;
+        let mut inner = b"vigil-envelope\x01".to_vec();
+        inner.extend_from_slice(&sender.public().to_bytes());
+        inner.extend_from_slice(&now().to_be_bytes());
+        inner.push(1);
+        inner.extend_from_slice(&desk.card.identity_key.to_bytes());
+        inner.extend_from_slice(&(bad_title.len() as u32).to_be_bytes());
+        inner.extend_from_slice(bad_title.as_bytes());
+        let sig = sender.sign(SignatureDomain::Envelope, &inner);
+        inner.extend_from_slice(&sig);
+        vigil_core::age::encrypt_to_vec(&desk.card.recipients, &inner, &mut rand::rngs::OsRng)
+            .expect("encrypt")
+    };
+    // An unknown kind is quoted by the JSON parser's error message: that line is escaped too.
+    let bad_kind = serde_json::json!({
+        "kind": "picnic\u{1b}[2K\rSigned by", "urgency": "urgent", "title": "T", "occurred_at": "2024-01-01",
+        "narrative": "n",
+    })
+    .to_string();
+    let hostile_kind = {
+        use vigil_core::keys::SignatureDomain;
+        let mut inner = b"vigil-envelope\x01".to_vec();
+        inner.extend_from_slice(&sender.public().to_bytes());
+        inner.extend_from_slice(&now().to_be_bytes());
+        inner.push(1);
+        inner.extend_from_slice(&desk.card.identity_key.to_bytes());
+        inner.extend_from_slice(&(bad_kind.len() as u32).to_be_bytes());
+        inner.extend_from_slice(bad_kind.as_bytes());
+        let sig = sender.sign(SignatureDomain::Envelope, &inner);
+        inner.extend_from_slice(&sig);
+        vigil_core::age::encrypt_to_vec(&desk.card.recipients, &inner, &mut rand::rngs::OsRng)
+            .expect("encrypt")
+    };
+    desk.deposit(&[&hostile, &hostile_kind]).await;
+
+    let (ngo, rep) = (desk.ngo.clone(), desk.rep.clone());
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (good_path, bad_path) = (tmp.path().join("good.json"), tmp.path().join("bad.json"));
+    std::fs::write(&good_path, &report).expect("write");
+    std::fs::write(&bad_path, &bad_title).expect("write");
+    blocking(move || {
+        let (good_path, bad_path) = (
+            good_path.to_str().expect("utf8"),
+            bad_path.to_str().expect("utf8"),
+        );
+        let o = run(
+            &[
+                "--home", &rep, "report", "send", "--to", "Desk", "--file", bad_path, "--json",
+            ],
+            &[],
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_error_object(&json_lines(&o).pop().expect("error"), "invalid_report", 1);
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("title"),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        ok(&[
+            "--home", &rep, "report", "send", "--to", "Desk", "--file", good_path,
+        ]);
+
+        let fetched = ok(&["--home", &ngo, "inbox", "fetch"]);
+        let list = ok(&["--home", &ngo, "inbox", "list"]);
+        let listed = json_lines(&ok(&["--home", &ngo, "inbox", "list", "--json"]));
+        assert_eq!(
+            listed.len(),
+            1,
+            "the hostile report is rejected, the other kept: {listed:?}"
+        );
+        let id = listed[0]["id"].as_str().expect("id").to_string();
+        let rejected: Vec<String> =
+            std::fs::read_dir(std::path::Path::new(&ngo).join("inbox/rejected"))
+                .expect("rejected dir")
+                .map(|e| e.expect("entry").path())
+                .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                .map(|p| std::fs::read_to_string(p).expect("read"))
+                .collect();
+        assert_eq!(rejected.len(), 2, "{rejected:?}");
+        assert!(
+            rejected
+                .iter()
+                .any(|r| r.contains("title") && r.contains("U+001B")),
+            "{rejected:?}"
+        );
+
+        let shown = ok(&["--home", &ngo, "inbox", "show", &id]);
+        let text = String::from_utf8(shown.stdout.clone()).expect("utf8");
+        let signed: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("Signed by"))
+            .collect();
+        assert_eq!(signed.len(), 1, "one signature line, Vigil's own:\n{text}");
+        assert!(
+            text.lines()
+                .last()
+                .is_some_and(|l| l.starts_with("Signed by") && !l.contains("FORGED")),
+            "{text}"
+        );
+        for out in [&shown, &fetched, &list] {
+            let all = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            for c in [
+                '\u{1b}', '\r', '\u{202e}', '\u{2066}', '\u{200f}', '\u{9b}', '\u{7}',
+            ] {
+                assert!(!all.contains(c), "raw {c:?} printed:\n{all}");
+            }
+        }
+        assert!(
+            text.contains("\\u{1b}[2K") && text.contains("\\u{202e}evil"),
+            "visible escapes:\n{text}"
+        );
+        // --json keeps the exact text.
+        let shown = json_lines(&ok(&["--home", &ngo, "inbox", "show", &id, "--json"]));
+        assert_eq!(shown[0]["report"]["narrative"], forged);
+    })
+    .await;
+    desk.relay.shutdown().await.expect("shutdown");
+}
+
+/// A captured envelope deposited again (issue 11, finding 2) is recognised as a replay of the
+/// report already in the inbox, not listed as a new one; so is the same signed report
+/// re-encrypted. Every view shows the signing time, and one signed long before it arrived
+/// carries a warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replays_are_recognised_and_old_reports_flagged() {
+    let desk = Desk::new().await;
+    let sender = vigil_core::keys::SigningSecret::generate(&mut rand::rngs::OsRng);
+    let report = r#"{"kind":"threat","urgency":"urgent","title":"t","occurred_at":"2024-01-01","narrative":"n"}"#;
+    let created = now() - 30 * 86_400;
+    let env = desk.seal(report, &sender, created);
+    desk.deposit(&[&env]).await;
+    let ngo = desk.ngo.clone();
+    let first =
+        blocking(move || json_lines(&ok(&["--home", &ngo, "inbox", "fetch", "--json"]))).await;
+    let fetched: Vec<&Value> = first.iter().filter(|v| v["type"] == "fetched").collect();
+    assert_eq!(fetched.len(), 1, "{first:?}");
+    assert_eq!(fetched[0]["created"], created, "{first:?}");
+    assert!(
+        fetched[0]["time_warning"]
+            .as_str()
+            .is_some_and(|w| w.contains("30 days before")),
+        "{first:?}"
+    );
+
+    // The same bytes under a new deposit id, and the same signed report encrypted anew.
+    let again = desk.seal(report, &sender, created);
+    assert_ne!(again, env);
+    let inner_same = {
+        let home = vigil_client::home::Home::open(&desk.ngo).expect("home");
+        let ngo = vigil_client::state::Ngo::load(&home).expect("ngo");
+        let ids = ngo.local_identities(&home).expect("ids");
+        let a = vigil_core::age::decrypt_from_slice(&env, &ids, 1 << 21).expect("decrypt");
+        let b = vigil_core::age::decrypt_from_slice(&again, &ids, 1 << 21).expect("decrypt");
+        *a == *b
+    };
+    assert!(
+        inner_same,
+        "Ed25519 signatures are deterministic: the same signed report"
+    );
+    desk.deposit(&[&env, &again]).await;
+    let ngo = desk.ngo.clone();
+    blocking(move || {
+        let o = ok(&["--home", &ngo, "inbox", "fetch"]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            stderr.contains("Fetched 0 new report(s)") && stderr.contains("2 replay(s)"),
+            "{stderr}"
+        );
+        assert_eq!(stderr.matches("Replay: ").count(), 2, "{stderr}");
+        let listed = json_lines(&ok(&["--home", &ngo, "inbox", "list", "--json"]));
+        assert_eq!(listed.len(), 1, "one report, not three: {listed:?}");
+        assert_eq!(listed[0]["created"], created, "{listed:?}");
+        assert!(listed[0]["time_warning"].is_string(), "{listed:?}");
+        let id = listed[0]["id"].as_str().expect("id").to_string();
+        let rejected = std::fs::read_dir(std::path::Path::new(&ngo).join("inbox/rejected"))
+            .expect("rejected dir")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .map(|p| std::fs::read_to_string(p).expect("read"))
+            .filter(|t| t.contains(&format!("replay of report {id}")))
+            .count();
+        // The identical bytes share one file name (the hash of the envelope): one or two files.
+        assert!(rejected >= 1, "replays kept as evidence");
+        let human = ok(&["--home", &ngo, "inbox", "show", &id]);
+        let text = String::from_utf8_lossy(&human.stdout);
+        assert!(
+            text.contains("Signed: ") && text.contains("30 days before it was received"),
+            "{text}"
+        );
+        let list = ok(&["--home", &ngo, "inbox", "list"]);
+        assert!(
+            String::from_utf8_lossy(&list.stderr).contains("Warning: report"),
+            "{}",
+            String::from_utf8_lossy(&list.stderr)
+        );
+        let shown = json_lines(&ok(&["--home", &ngo, "inbox", "show", &id, "--json"]));
+        assert!(shown[0]["time_warning"].is_string(), "{shown:?}");
+
+        // A second fetch with nothing new says nothing about replays.
+        let again = json_lines(&ok(&["--home", &ngo, "inbox", "fetch", "--json"]));
+        assert_eq!(
+            again.iter().filter(|v| v["type"] == "replay").count(),
+            0,
+            "{again:?}"
+        );
+    })
+    .await;
+    desk.relay.shutdown().await.expect("shutdown");
+}
+
+/// An envelope sealed for no staff key this inbox holds (issue 11, finding 3) is kept under
+/// inbox/rejected with a reason that says so, the fetch warns about it, and newer reports behind
+/// it still arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_for_a_missing_staff_key_is_kept_and_named() {
+    let desk = Desk::new().await;
+    let sender = vigil_core::keys::SigningSecret::generate(&mut rand::rngs::OsRng);
+    let report = r#"{"kind":"threat","urgency":"urgent","title":"t","occurred_at":"2024-01-01","narrative":"n"}"#;
+    // Sealed with a card whose staff key was since removed: another X25519 key.
+    let gone_key = vigil_core::age::x25519::Identity::generate(&mut rand::rngs::OsRng);
+    let gone = gone_key.to_public();
+    let orphan = vigil_core::envelope::seal(
+        report.as_bytes(),
+        &sender,
+        &[desk.card.identity_key],
+        &[gone],
+        now(),
+        &mut rand::rngs::OsRng,
+    )
+    .expect("seal");
+    let good = desk.seal(&report.replace("\"t\"", "\"u\""), &sender, now());
+    desk.deposit(&[&orphan, &good]).await;
+    let ngo = desk.ngo.clone();
+    blocking(move || {
+        let o = ok(&["--home", &ngo, "inbox", "fetch", "--json"]);
+        let lines = json_lines(&o);
+        let rejected: Vec<&Value> = lines.iter().filter(|v| v["type"] == "rejected").collect();
+        assert_eq!(rejected.len(), 1, "{lines:?}");
+        assert_eq!(rejected[0]["reason"], "no_matching_key", "{lines:?}");
+        let error = rejected[0]["error"].as_str().expect("error");
+        assert!(
+            error.contains("sealed for no staff key this inbox holds")
+                && error.contains("1 X25519 recipient"),
+            "{error}"
+        );
+        assert_eq!(
+            lines.iter().filter(|v| v["type"] == "fetched").count(),
+            1,
+            "the good report arrives: {lines:?}"
+        );
+        let done = lines
+            .iter()
+            .find(|v| v["type"] == "fetch_done")
+            .expect("done");
+        assert_eq!(done["no_key"], 1, "{done}");
+        let id = rejected[0]["id"].as_str().expect("id");
+        let kept = std::path::Path::new(&ngo).join(format!("inbox/rejected/{id}.age"));
+        assert_eq!(
+            std::fs::read(&kept).expect("kept"),
+            orphan,
+            "the envelope is kept as it came"
+        );
+        let meta = std::fs::read_to_string(kept.with_extension("json")).expect("meta");
+        assert!(meta.contains("sealed for no staff key"), "{meta}");
+
+        // Every fetch says so again, until the key is back.
+        let o = ok(&["--home", &ngo, "inbox", "fetch"]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            stderr.contains("1 report(s) (0 new in this fetch) are sealed for no staff key"),
+            "{stderr}"
+        );
+
+        // The staff key comes back (restored from a backup): the kept report opens at the next fetch.
+        let home = vigil_client::home::Home::open(&ngo).expect("home");
+        let mut state = vigil_client::state::Ngo::load(&home).expect("ngo");
+        let file =
+            vigil_client::state::Ngo::save_staff_key(&home, "former", &gone_key).expect("save key");
+        state.config.staff.push(vigil_client::state::Staff {
+            name: "former".into(),
+            recipient: gone_key.to_public().to_string(),
+            local_key: Some(file),
+        });
+        state.save_config(&home).expect("save");
+        let lines = json_lines(&ok(&["--home", &ngo, "inbox", "fetch", "--json"]));
+        assert_eq!(
+            lines.iter().filter(|v| v["type"] == "fetched").count(),
+            1,
+            "{lines:?}"
+        );
+        let done = lines
+            .iter()
+            .find(|v| v["type"] == "fetch_done")
+            .expect("done");
+        assert_eq!(done["no_key_kept"], 0, "{done}");
+        assert!(!kept.exists(), "moved out of inbox/rejected");
+        let listed = json_lines(&ok(&["--home", &ngo, "inbox", "list", "--json"]));
+        assert_eq!(listed.len(), 2, "{listed:?}");
+    })
+    .await;
+    desk.relay.shutdown().await.expect("shutdown");
+}
+
 const SMALL_REPORT: &str = r#"{"kind":"threat","urgency":"urgent","title":"t","occurred_at":"2024-01-01","narrative":"n"}"#;
 
 /// Recipient stanzas in an age file's header: one per key the file is encrypted to.

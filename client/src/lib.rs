@@ -6,6 +6,7 @@ pub mod age_parallel;
 pub mod cli;
 pub mod commands;
 pub mod congestion;
+pub mod display;
 pub mod exit;
 pub mod failure;
 pub mod home;

@@ -38,7 +38,9 @@ fn main() -> ExitCode {
                 return ExitCode::from(exit::OK);
             }
             let failure = Failure::from_error(&err, family);
-            eprintln!("error: {}", failure.line());
+            // Shown through the report escaper: an error can quote a report's bad value (an
+            // unknown `kind`), and the line must stay one line whatever it quotes.
+            eprintln!("error: {}", vigil_client::display::line(&failure.line()));
             if json {
                 println!("{}", failure.to_json());
             }

@@ -489,3 +489,93 @@ pub fn inbox_read(home: &Home, id_prefix: &str) -> Result<(String, Vec<u8>)> {
         _ => bail!("id {id_prefix} matches several reports; give more characters"),
     }
 }
+
+/// The metadata of one stored report (received time 0 if the file is missing or damaged).
+pub fn inbox_meta(home: &Home, id: &str) -> Result<InboxMeta> {
+    let path = home.dir("inbox")?.join(format!("{id}.json"));
+    Ok(read_limited(&path, 64 * 1024)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<InboxMeta>(&b).ok())
+        .unwrap_or(InboxMeta { received_at: 0 }))
+}
+
+/// What the inbox remembers of one signed report it stored: under which local id, and from
+/// which relay item, so that a redelivery of the same item (its acknowledgement was lost) is
+/// told apart from a replay (the same signed report deposited again, as a new item).
+#[derive(Serialize, Deserialize)]
+pub struct Seen {
+    /// The local id the report is stored under.
+    pub id: String,
+    /// The relay's item id it came as.
+    pub item: String,
+}
+
+fn seen_path(home: &Home, digest: &[u8; 32]) -> Result<PathBuf> {
+    Ok(home.dir("inbox/seen")?.join(hex::encode(digest)))
+}
+
+/// The record of the signed report with this digest (`envelope::Opened::digest`), if stored.
+pub fn inbox_seen(home: &Home, digest: &[u8; 32]) -> Result<Option<Seen>> {
+    let path = seen_path(home, digest)?;
+    if !path.exists() {
+        return Ok(None);
+    }
+    let bytes = read_limited(&path, 4096)?;
+    Ok(serde_json::from_slice(&bytes).ok())
+}
+
+/// Remember that the signed report with this digest is stored as `seen.id`. Written before the
+/// envelope itself, so that a crash in between leaves a record whose item comes again (and is
+/// then stored), never a stored report without a record.
+pub fn inbox_mark_seen(home: &Home, digest: &[u8; 32], seen: &Seen) -> Result<()> {
+    Ok(write_atomic(
+        &seen_path(home, digest)?,
+        &serde_json::to_vec(seen)?,
+        PRIVATE,
+    )?)
+}
+
+/// Whether an envelope with these exact bytes is already stored as a report.
+pub fn inbox_holds(home: &Home, envelope: &[u8]) -> Result<bool> {
+    Ok(home
+        .dir("inbox")?
+        .join(format!("{}.age", inbox_id(envelope)))
+        .exists())
+}
+
+/// Envelopes kept under `inbox/rejected/` with the reason they were kept, in no order.
+pub fn rejected_entries(home: &Home) -> Result<Vec<(String, String)>> {
+    let dir = home.dir("inbox/rejected")?;
+    let mut out = Vec::new();
+    for entry in fs::read_dir(&dir)? {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("age") {
+            continue;
+        }
+        let Some(id) = path.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
+        let reason = read_limited(&dir.join(format!("{id}.json")), 64 * 1024)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["rejected_because"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        out.push((id.to_string(), reason));
+    }
+    Ok(out)
+}
+
+/// The bytes of one envelope kept under `inbox/rejected/`.
+pub fn rejected_read(home: &Home, id: &str) -> Result<Vec<u8>> {
+    Ok(read_limited(
+        &home.dir("inbox/rejected")?.join(format!("{id}.age")),
+        MAX_ITEM_FILE,
+    )?)
+}
+
+/// Remove one envelope from `inbox/rejected/` (after it was stored in the inbox).
+pub fn rejected_remove(home: &Home, id: &str) -> Result<()> {
+    let dir = home.dir("inbox/rejected")?;
+    remove_durably(&dir.join(format!("{id}.json")))?;
+    Ok(remove_durably(&dir.join(format!("{id}.age")))?)
+}

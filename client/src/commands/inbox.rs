@@ -4,16 +4,39 @@
 //! acknowledge, so that the relay deletes nothing this machine does not hold. Envelopes that fail
 //! to open or verify are kept under `inbox/rejected/` (evidence of tampering or misaddressing) and
 //! acknowledged too, so that one bad item cannot block the mailbox.
+//!
+//! An envelope that none of this inbox's staff keys opens is kept and acknowledged like the
+//! others, with a loud warning each time, rather than left at the relay: anyone holding the card
+//! can deposit such envelopes, so leaving them would let junk fill the mailbox and stall every
+//! fetch behind it, and the relay deletes unfetched items after its expiry time anyway. Kept
+//! here, the envelope waits for the missing key (`docs/threat-model.md`).
+//!
+//! A report signed long before (or after) it was received is shown with a warning, and the same
+//! signed report arriving again as a new item is stored under `inbox/rejected/` as a replay, not
+//! listed as a new report.
+//!
+//! Everything printed for people from inside a report goes through [`crate::display`].
 
 use super::Ctx;
+use crate::display;
+use crate::home::now_unix;
 use crate::relay::{RelayClient, RelayError};
-use crate::state::{inbox_entries, inbox_read, inbox_store, Ngo};
+use crate::state::{
+    inbox_entries, inbox_holds, inbox_mark_seen, inbox_meta, inbox_read, inbox_seen, inbox_store,
+    rejected_entries, rejected_read, rejected_remove, Ngo, Seen,
+};
 use anyhow::Result;
 use serde_json::json;
-use vigil_core::envelope::{self, Opened};
-use vigil_core::report::Report;
+use vigil_core::age::{self, AgeError};
+use vigil_core::envelope::{self, EnvelopeError, Opened};
 use vigil_core::wire::status::MailboxStatus;
 use vigil_core::wire::ErrorCode;
+
+/// How far the signed creation time may be from the time the NGO received the report before it
+/// is flagged. A report usually arrives within minutes; one queued on a phone without network
+/// may take days. A week apart means an old report replayed (a captured envelope deposited
+/// again), or a reporter's clock far off: either way the NGO should know before acting on it.
+pub const MAX_CREATED_SKEW_SECS: u64 = 7 * 86_400;
 
 /// Most items asked for per fetch round.
 const FETCH_BATCH: u32 = 64;
@@ -51,6 +74,10 @@ pub struct FetchSummary {
     pub stored: Vec<String>,
     /// Items that failed to open or verify.
     pub rejected: usize,
+    /// Items that repeat a signed report already in this inbox.
+    pub replays: usize,
+    /// Items that none of this inbox's staff keys opens (also counted in `rejected`).
+    pub no_key: usize,
 }
 
 /// Download, verify, store, acknowledge.
@@ -63,8 +90,9 @@ pub async fn fetch(ctx: &Ctx) -> Result<FetchSummary> {
         );
     }
     let me = ngo.identity.public();
-    let client = RelayClient::connect_pinned(&ngo.config.relay, &ngo.config.pinned()).await?;
     let mut summary = FetchSummary::default();
+    let still_no_key = recheck_no_key(ctx, &ids, &me, &mut summary)?;
+    let client = RelayClient::connect_pinned(&ngo.config.relay, &ngo.config.pinned()).await?;
     loop {
         let items = fetch_round(&client, ngo.mailbox_key.as_dalek()).await?;
         if items.is_empty() {
@@ -75,17 +103,30 @@ pub async fn fetch(ctx: &Ctx) -> Result<FetchSummary> {
         for item in items {
             match envelope::open(&item.envelope, &ids, &me) {
                 Ok(opened) => {
-                    let id = inbox_store(&ctx.home, &item.envelope, None)?;
-                    say_report_line(ctx, &id, &opened.report);
-                    ctx.out.emit(json!({"type": "fetched", "id": id, "urgency": opened.report.urgency.as_str(), "kind": opened.report.kind.as_str(), "title": opened.report.title}));
-                    summary.stored.push(id);
+                    fetched(
+                        ctx,
+                        &item.envelope,
+                        &item.id.to_string(),
+                        &opened,
+                        &mut summary,
+                    )?;
+                }
+                Err(EnvelopeError::Age(AgeError::NoMatch)) => {
+                    let why = no_key_reason(&item.envelope, ids.len());
+                    let id = inbox_store(&ctx.home, &item.envelope, Some(&why))?;
+                    ctx.out.say(format!("Warning: item {id} could not be opened: {why}. It is kept in inbox/rejected/{id}.age."));
+                    ctx.out.emit(json!({"type": "rejected", "id": id, "error": why, "reason": "no_matching_key"}));
+                    summary.rejected += 1;
+                    summary.no_key += 1;
                 }
                 Err(e) => {
                     let id = inbox_store(&ctx.home, &item.envelope, Some(&e.to_string()))?;
-                    ctx.out
-                        .say(format!("Rejected item {id}: {e} (kept in inbox/rejected)"));
-                    ctx.out
-                        .emit(json!({"type": "rejected", "id": id, "error": e.to_string()}));
+                    // The error may quote the report (serde names an unknown `kind`).
+                    ctx.out.say(format!(
+                        "Rejected item {id}: {} (kept in inbox/rejected)",
+                        display::line(&e.to_string())
+                    ));
+                    ctx.out.emit(json!({"type": "rejected", "id": id, "error": e.to_string(), "reason": "invalid"}));
                     summary.rejected += 1;
                 }
             }
@@ -105,18 +146,178 @@ pub async fn fetch(ctx: &Ctx) -> Result<FetchSummary> {
     client.close().await;
     super::ngo::warn_own_card_expiring(ctx);
     ctx.out.say(format!(
-        "Fetched {} new report(s){}.",
+        "Fetched {} new report(s){}{}.",
         summary.stored.len(),
         if summary.rejected > 0 {
             format!(", rejected {}", summary.rejected)
         } else {
             String::new()
+        },
+        if summary.replays > 0 {
+            format!(", {} replay(s) of reports already here", summary.replays)
+        } else {
+            String::new()
         }
     ));
-    ctx.out.emit(
-        json!({"type": "fetch_done", "stored": summary.stored.len(), "rejected": summary.rejected}),
-    );
+    if summary.no_key + still_no_key > 0 {
+        ctx.out.say(format!(
+            "Warning: {} report(s) ({} new in this fetch) are sealed for no staff key this inbox holds and cannot be read; they are kept under inbox/rejected/. Was a staff member's key removed, or is this machine missing one? Once the key is among this inbox's staff keys again, `vigil inbox fetch` opens them.",
+            summary.no_key + still_no_key,
+            summary.no_key
+        ));
+    }
+    ctx.out.emit(json!({
+        "type": "fetch_done", "stored": summary.stored.len(), "rejected": summary.rejected,
+        "replays": summary.replays, "no_key": summary.no_key, "no_key_kept": summary.no_key + still_no_key,
+    }));
     Ok(summary)
+}
+
+/// Store one opened report, unless it is a replay of one already here; returns whether it was
+/// stored as a report. `item_id` names where it came from (the relay's item id).
+fn fetched(
+    ctx: &Ctx,
+    envelope: &[u8],
+    item_id: &str,
+    opened: &Opened,
+    summary: &mut FetchSummary,
+) -> Result<bool> {
+    let this_id = crate::state::inbox_id(envelope);
+    let original = match inbox_seen(&ctx.home, &opened.digest)? {
+        // The same item again, with the same bytes: its acknowledgement was lost. Store it (again:
+        // the record is written first, so the envelope may not be there yet) as usual.
+        Some(seen) if seen.item == item_id && seen.id == this_id => None,
+        Some(seen) => Some(seen.id),
+        // Stored before this inbox kept records: the same bytes can only be the same report.
+        None if inbox_holds(&ctx.home, envelope)? => Some(this_id.clone()),
+        None => None,
+    };
+    let created = opened.created;
+    if let Some(original) = original {
+        let why = format!("replay of report {original}: the same signed report (same reporter key, same content, same signing time) arrived again as a new item");
+        let id = inbox_store(&ctx.home, envelope, Some(&why))?;
+        ctx.out.say(format!(
+            "Replay: item {id} repeats report {original} (signed {}), which is already in this inbox; kept in inbox/rejected, not listed as new. Someone may be re-sending a captured report.",
+            utc(created)
+        ));
+        ctx.out
+            .emit(json!({"type": "replay", "id": id, "original": original, "created": created}));
+        summary.replays += 1;
+        return Ok(false);
+    }
+    inbox_mark_seen(
+        &ctx.home,
+        &opened.digest,
+        &Seen {
+            id: this_id,
+            item: item_id.to_string(),
+        },
+    )?;
+    let id = inbox_store(&ctx.home, envelope, None)?;
+    let warning = time_warning(created, now_unix());
+    say_report_line(ctx, &id, opened, warning.as_deref());
+    let r = &opened.report;
+    ctx.out.emit(json!({
+        "type": "fetched", "id": id, "urgency": r.urgency.as_str(), "kind": r.kind.as_str(),
+        "title": r.title, "created": created, "time_warning": warning,
+    }));
+    summary.stored.push(id);
+    Ok(true)
+}
+
+/// Try the envelopes kept because no staff key here opened them again, with the keys held now:
+/// a staff key added since (or restored) brings them into the inbox, as if just fetched. Those
+/// that still open for no key are counted, and the fetch says so every time.
+fn recheck_no_key(
+    ctx: &Ctx,
+    ids: &[age::x25519::Identity],
+    me: &vigil_core::keys::PublicSigningKey,
+    summary: &mut FetchSummary,
+) -> Result<usize> {
+    let mut still = 0;
+    for (id, reason) in rejected_entries(&ctx.home)? {
+        if !reason.starts_with(NO_KEY_REASON) {
+            continue;
+        }
+        let bytes = rejected_read(&ctx.home, &id)?;
+        match envelope::open(&bytes, ids, me) {
+            Ok(opened) => {
+                ctx.out.say(format!(
+                    "Item {id}, kept because no staff key here opened it, opens now."
+                ));
+                if fetched(ctx, &bytes, &format!("rejected:{id}"), &opened, summary)? {
+                    rejected_remove(&ctx.home, &id)?;
+                }
+            }
+            Err(EnvelopeError::Age(AgeError::NoMatch)) => still += 1,
+            // It opens now but is invalid: keep it, with the reason it has now.
+            Err(e) => {
+                inbox_store(&ctx.home, &bytes, Some(&e.to_string()))?;
+                ctx.out.say(format!(
+                    "Item {id}, kept because no staff key here opened it, opens now but is rejected: {} (kept in inbox/rejected)",
+                    display::line(&e.to_string())
+                ));
+            }
+        }
+    }
+    Ok(still)
+}
+
+/// How the reason of an envelope kept because no staff key here opens it begins.
+const NO_KEY_REASON: &str = "sealed for no staff key this inbox holds";
+
+/// Why an envelope that opened for none of our keys is kept, and what to do. An age X25519
+/// stanza does not name the key it was made for (by design: that would tell an observer who the
+/// recipients are), so the most the header tells is how many recipients there were.
+fn no_key_reason(envelope: &[u8], held: usize) -> String {
+    let named = match age::format::Header::parse(envelope) {
+        Ok((h, _)) => {
+            let x = h.stanzas.iter().filter(|s| s.tag() == "X25519").count();
+            format!(
+                "it names {x} X25519 recipient(s) ({} stanza(s) in all), and age stanzas do not say which keys they are",
+                h.stanzas.len()
+            )
+        }
+        Err(_) => "its age header does not parse".to_string(),
+    };
+    format!(
+        "{NO_KEY_REASON} ({held} held; {named}); was a staff member's key removed, or was it sealed with an old card? Add the missing key to this inbox's staff keys, or ask whoever holds it to open the kept envelope"
+    )
+}
+
+/// A warning when the signed creation time is more than [`MAX_CREATED_SKEW_SECS`] away from
+/// when this inbox received the report.
+pub fn time_warning(created: u64, received: u64) -> Option<String> {
+    if received == 0 || created.abs_diff(received) <= MAX_CREATED_SKEW_SECS {
+        return None;
+    }
+    let days = created.abs_diff(received) / 86_400;
+    Some(if created < received {
+        format!("signed {days} days before it was received: it may be an old report sent again (a replay), or the reporter's clock is wrong; check before acting on it")
+    } else {
+        format!("signed {days} days after it was received: the reporter's clock is wrong, or the time was forged; check before acting on it")
+    })
+}
+
+/// Unix seconds as `2024-02-20 10:00 UTC`.
+pub fn utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
 }
 
 /// Fill above which `fetch` and `status` warn.
@@ -193,18 +394,25 @@ fn human_duration(secs: u64) -> String {
     }
 }
 
-fn say_report_line(ctx: &Ctx, id: &str, r: &Report) {
+/// One report as a line of the triage list (`fetch`, `list`), with its signing time, and the
+/// time warning on a line of its own.
+fn say_report_line(ctx: &Ctx, id: &str, o: &Opened, warning: Option<&str>) {
+    let r = &o.report;
     let flag = if r.urgency >= vigil_core::report::Urgency::Urgent {
         "!! "
     } else {
         "   "
     };
     ctx.out.say(format!(
-        "{flag}{id}  {:<7} {:<20} {}",
+        "{flag}{id}  {:<7} {:<20} signed {}  {}",
         r.urgency.as_str(),
         r.kind.as_str(),
-        r.title
+        utc(o.created),
+        display::line(&r.title)
     ));
+    if let Some(w) = warning {
+        ctx.out.say(format!("     Warning: report {id} was {w}"));
+    }
 }
 
 fn open_stored(ctx: &Ctx, ngo: &Ngo, envelope_bytes: &[u8]) -> Result<Opened> {
@@ -222,8 +430,20 @@ pub fn list(ctx: &Ctx) -> Result<usize> {
     let mut rows = Vec::new();
     for (id, meta) in inbox_entries(&ctx.home)? {
         let (_, bytes) = inbox_read(&ctx.home, &id)?;
-        let opened = open_stored(ctx, &ngo, &bytes)?;
-        rows.push((id, meta.received_at, opened));
+        // A report stored before a newer rule (such as the one-line fields' refusal of control
+        // characters) may no longer open; it must not hide the rest of the inbox.
+        match open_stored(ctx, &ngo, &bytes) {
+            Ok(opened) => rows.push((id, meta.received_at, opened)),
+            Err(e) => {
+                let e = format!("{e:#}");
+                ctx.out.say(format!(
+                    "Warning: stored report {id} does not open any more: {}",
+                    display::line(&e)
+                ));
+                ctx.out
+                    .emit(json!({"type": "unreadable", "id": id, "error": e}));
+            }
+        }
     }
     rows.sort_by(|a, b| {
         b.2.report
@@ -236,29 +456,44 @@ pub fn list(ctx: &Ctx) -> Result<usize> {
             .say("Inbox is empty; run `vigil inbox fetch` to download new reports.");
     }
     for (id, received, o) in &rows {
-        say_report_line(ctx, id, &o.report);
+        let warning = time_warning(o.created, *received);
+        say_report_line(ctx, id, o, warning.as_deref());
         ctx.out.emit(json!({
             "type": "report", "id": id, "received_at": received, "urgency": o.report.urgency.as_str(),
             "kind": o.report.kind.as_str(), "title": o.report.title, "occurred_at": o.report.occurred_at,
-            "sender": o.sender.to_string(),
+            "sender": o.sender.to_string(), "created": o.created, "time_warning": warning,
         }));
     }
     Ok(rows.len())
 }
 
 /// Show one report.
+///
+/// Every report-derived line is indented (two spaces, four inside the narrative and the
+/// requested action) and escaped by [`display`]; the trailer Vigil adds ("Signed by reporter
+/// key ...") starts in the first column, so a report cannot forge it. See `crate::display`.
 pub fn show(ctx: &Ctx, id: &str) -> Result<()> {
     let ngo = Ngo::load(&ctx.home)?;
     let (id, bytes) = inbox_read(&ctx.home, id)?;
+    let received = inbox_meta(&ctx.home, &id)?.received_at;
     let o = open_stored(ctx, &ngo, &bytes)?;
+    let warning = time_warning(o.created, received);
     let report_value: serde_json::Value = serde_json::from_slice(&o.report_json)?;
     if ctx.out.json {
         ctx.out.emit(json!({
             "type": "report", "id": id, "sender": o.sender.to_string(), "created": o.created,
-            "sent_to": o.intended.len(), "report": report_value,
+            "sent_to": o.intended.len(), "report": report_value, "received_at": received,
+            "time_warning": warning,
         }));
         return Ok(());
     }
+    ctx.out.data(render(&id, &o, received, warning.as_deref()));
+    Ok(())
+}
+
+/// The human text of `inbox show`.
+fn render(id: &str, o: &Opened, received: u64, warning: Option<&str>) -> String {
+    use display::{block, line};
     let r = &o.report;
     let mut s = String::new();
     s.push_str(&format!("Report {id}\n"));
@@ -266,18 +501,18 @@ pub fn show(ctx: &Ctx, id: &str) -> Result<()> {
         "  {} / {}: {}\n",
         r.urgency.as_str().to_uppercase(),
         r.kind.as_str(),
-        r.title
+        line(&r.title)
     ));
     s.push_str(&format!(
         "  When:  {}{}\n",
-        r.occurred_at,
+        line(&r.occurred_at),
         r.occurred_at_precision
             .as_ref()
-            .map(|p| format!(" (to the {p})"))
+            .map(|p| format!(" (to the {})", line(p)))
             .unwrap_or_default()
     ));
     if let Some(l) = &r.location {
-        s.push_str(&format!("  Where: {}", l.text));
+        s.push_str(&format!("  Where: {}", block(&l.text, "         ")));
         if let (Some(lat), Some(lon)) = (l.lat, l.lon) {
             s.push_str(&format!(" ({lat}, {lon})"));
         }
@@ -286,50 +521,78 @@ pub fn show(ctx: &Ctx, id: &str) -> Result<()> {
     for p in &r.subjects {
         s.push_str(&format!(
             "  {}: {}{}\n",
-            p.role,
-            p.name,
+            line(&p.role),
+            line(&p.name),
             p.notes
                 .as_ref()
-                .map(|n| format!(" — {n}"))
+                .map(|n| format!(" — {}", block(n, "    ")))
                 .unwrap_or_default()
         ));
     }
     for p in &r.perpetrators {
         s.push_str(&format!(
             "  perpetrator: {}{}\n",
-            p.agency.as_deref().unwrap_or("unknown"),
+            line(p.agency.as_deref().unwrap_or("unknown")),
             p.notes
                 .as_ref()
-                .map(|n| format!(" — {n}"))
+                .map(|n| format!(" — {}", block(n, "    ")))
                 .unwrap_or_default()
         ));
         for v in p.vehicles.iter().flatten() {
             s.push_str(&format!(
                 "    vehicle: {} plate {}\n",
-                v.description.as_deref().unwrap_or("?"),
-                v.plate.as_deref().unwrap_or("?")
+                block(v.description.as_deref().unwrap_or("?"), "      "),
+                line(v.plate.as_deref().unwrap_or("?"))
             ));
         }
     }
     for w in r.witnesses.iter().flatten() {
         s.push_str(&format!(
             "  witness: {}{}\n",
-            w.name,
+            line(&w.name),
             w.contact
                 .as_ref()
-                .map(|c| format!(" (contact: {c})"))
+                .map(|c| format!(" (contact: {})", block(c, "    ")))
                 .unwrap_or_default()
         ));
     }
-    s.push_str(&format!("\n{}\n", r.narrative));
+    s.push_str(&format!("\n    {}\n", block(&r.narrative, "    ")));
     if let Some(a) = &r.requested_action {
-        s.push_str(&format!("\nRequested action: {a}\n"));
+        s.push_str(&format!("\n  Requested action: {}\n", block(a, "    ")));
     }
     s.push_str(&format!(
-        "\nSigned by reporter key {} (sent to {} NGO(s))",
+        "\n  Signed:   {}, received {}\n",
+        utc(o.created),
+        if received == 0 {
+            "at an unknown time".to_string()
+        } else {
+            utc(received)
+        }
+    ));
+    if let Some(w) = warning {
+        s.push_str(&format!("  Warning:  this report was {w}\n"));
+    }
+    s.push_str(&format!(
+        "Signed by reporter key {} (sent to {} NGO(s))",
         o.sender,
         o.intended.len()
     ));
-    ctx.out.data(s);
-    Ok(())
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_well() {
+        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc(1_708_423_200), "2024-02-20 10:00 UTC");
+        assert_eq!(time_warning(100, 100 + MAX_CREATED_SKEW_SECS), None);
+        assert!(time_warning(100, 101 + MAX_CREATED_SKEW_SECS)
+            .is_some_and(|w| w.contains("before it was received")));
+        assert!(time_warning(101 + MAX_CREATED_SKEW_SECS, 100)
+            .is_some_and(|w| w.contains("after it was received")));
+        assert_eq!(time_warning(5, 0), None, "unknown receive time");
+    }
 }

@@ -35,7 +35,7 @@ pub fn check(ctx: &Ctx, a: ReportCheckArgs) -> Result<()> {
         "Report is valid: {} / {} — {}",
         r.kind.as_str(),
         r.urgency.as_str(),
-        r.title
+        crate::display::line(&r.title)
     ));
     ctx.out.emit(
         json!({"type": "report_valid", "kind": r.kind.as_str(), "urgency": r.urgency.as_str()}),
@@ -62,7 +62,7 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
         None if std::io::stdin().is_terminal() => {
             let report = prompt_report()?;
             confirm_send(&report, &a.to)?;
-            Zeroizing::new(report.to_json()?)
+            report.to_json()?
         }
         None => bail!("no --file given and stdin is not a terminal; pass --file report.json (or --file - to read stdin)"),
     };
@@ -87,7 +87,7 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
     }
     ctx.out.say(format!(
         "Report \"{}\" ({}, {}) encrypted for {} NGO(s) and queued.",
-        report.title,
+        crate::display::line(&report.title),
         report.kind.as_str(),
         report.urgency.as_str(),
         cards.len()
@@ -169,8 +169,8 @@ fn confirm_send(report: &Report, to: &[String]) -> Result<()> {
         to.join(", "),
         report.urgency.as_str(),
         report.kind.as_str(),
-        report.title,
-        report.narrative
+        crate::display::line(&report.title),
+        crate::display::block(&report.narrative, "  ")
     );
     let stdin = std::io::stdin();
     let answer = ask(&mut stdin.lock(), "Send now? [Y/n]", false)?;
