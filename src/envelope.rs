@@ -105,8 +105,9 @@ pub fn sign_inner(
     if intended.is_empty() || intended.len() > MAX_INTENDED {
         return Err(EnvelopeError::TooManyRecipients);
     }
-    // Validate the report so that nothing the NGO would refuse is sent.
-    Report::from_json(report_json)?;
+    // Validate the report so that nothing the NGO would refuse, or a date nobody can act on, is
+    // sent.
+    Report::from_json(report_json)?.check_for_sending()?;
     let mut keys: Vec<[u8; 32]> = intended.iter().map(PublicSigningKey::to_bytes).collect();
     keys.sort_unstable();
     keys.dedup();

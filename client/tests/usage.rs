@@ -93,3 +93,56 @@ fn a_second_command_on_the_same_home_waits_for_the_first() {
     let status = second.wait().expect("wait");
     assert!(status.success(), "it goes on once the home is free");
 }
+
+/// `vigil report check FILE` names the field that is wrong, once, and points to the format's
+/// documentation (which is in this repository).
+#[test]
+fn report_check_names_the_wrong_field_and_points_to_the_format() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let home = home.to_str().expect("utf8");
+    let file = dir.path().join("r.json");
+    let file_s = file.to_str().expect("utf8");
+    let cases = [
+        (
+            r#"{"kind":"threat","urgency":5,"title":"t","occurred_at":"2024","narrative":"n"}"#,
+            "`urgency` must be one of low|normal|high|urgent, got 5",
+        ),
+        (
+            r#"{"kind":"picnic","urgency":"low","title":"t","occurred_at":"2024","narrative":"n"}"#,
+            "`kind` must be one of abduction|",
+        ),
+        (
+            r#"{"kind":"threat","urgency":"low","title":"t","occurred_at":"yesterday","narrative":"n"}"#,
+            "`occurred_at` must be a date",
+        ),
+        (
+            r#"{"kind":"threat","urgency":"low","title":"t","occurred_at":"2024-02-30","narrative":"n"}"#,
+            "`occurred_at` must be a date",
+        ),
+        (
+            r#"{"kind":"threat","urgency":"low","title":"t","occurred_at":"2024"}"#,
+            "`narrative` is missing",
+        ),
+    ];
+    for (report, expected) in cases {
+        std::fs::write(&file, report).expect("write");
+        let o = run(&["--home", home, "report", "check", file_s]);
+        assert_eq!(o.status.code(), Some(1), "{report}");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(stderr.lines().count(), 1, "printed once: {stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(stderr.contains("docs/report-format.md"), "{stderr}");
+    }
+    std::fs::write(
+        &file,
+        r#"{"kind":"threat","urgency":"low","title":"t","occurred_at":"2024-02","narrative":"n"}"#,
+    )
+    .expect("write");
+    let o = run(&["--home", home, "report", "check", file_s]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "a month is enough when the day is unknown"
+    );
+}

@@ -31,6 +31,7 @@ fn read_report(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
 pub fn check(ctx: &Ctx, a: ReportCheckArgs) -> Result<()> {
     let bytes = read_report(&a.file)?;
     let r = Report::from_json(&bytes)?;
+    r.check_for_sending()?;
     ctx.out.say(format!(
         "Report is valid: {} / {} — {}",
         r.kind.as_str(),

@@ -22,15 +22,21 @@ use crate::display;
 use crate::home::now_unix;
 use crate::relay::{RelayClient, RelayError};
 use crate::state::{
-    inbox_entries, inbox_holds, inbox_mark_seen, inbox_meta, inbox_read, inbox_seen, inbox_store,
-    rejected_entries, rejected_read, rejected_remove, Ngo, Seen,
+    inbox_holds, inbox_mark_seen, inbox_seen, inbox_store, rejected_entries, rejected_read,
+    rejected_remove, Ngo, Seen,
 };
 use anyhow::Result;
 use serde_json::json;
 use vigil_core::age::{self, AgeError};
 use vigil_core::envelope::{self, EnvelopeError, Opened};
-use vigil_core::wire::status::MailboxStatus;
 use vigil_core::wire::ErrorCode;
+
+mod status;
+mod view;
+pub use status::status;
+use status::warn_if_full;
+use view::say_report_line;
+pub use view::{list, show};
 
 /// How far the signed creation time may be from the time the NGO received the report before it
 /// is flagged. A report usually arrives within minutes; one queued on a phone without network
@@ -320,266 +326,6 @@ pub fn utc(secs: u64) -> String {
     )
 }
 
-/// Fill above which `fetch` and `status` warn.
-const WARN_FILL: f64 = 0.8;
-
-/// Show how full the mailbox is at the relay.
-pub async fn status(ctx: &Ctx) -> Result<()> {
-    let ngo = Ngo::load(&ctx.home)?;
-    let client = RelayClient::connect_pinned(&ngo.config.relay, &ngo.config.pinned()).await?;
-    let st = client.status(ngo.mailbox_key.as_dalek()).await;
-    client.close().await;
-    let st = st?;
-    ctx.out.say(format!(
-        "Mailbox at {}: {} of {} reports, {} of {} ({:.0}% full). Unfetched reports are deleted after {}.",
-        ngo.config.relay,
-        st.items,
-        st.max_items,
-        human_bytes(st.bytes),
-        human_bytes(st.max_bytes),
-        st.fill() * 100.0,
-        human_duration(st.expiry_secs),
-    ));
-    ctx.out.emit(json!({
-        "type": "mailbox_status", "items": st.items, "bytes": st.bytes,
-        "max_items": st.max_items, "max_bytes": st.max_bytes, "fill": st.fill(),
-        "refused_full": st.refused_full, "expiry_secs": st.expiry_secs,
-    }));
-    warn_if_full(ctx, &st);
-    Ok(())
-}
-
-/// Warn (on stderr for people, as a `mailbox_warning` object for `--json`) when the mailbox is
-/// nearly full or has refused deposits because it was full.
-fn warn_if_full(ctx: &Ctx, st: &MailboxStatus) {
-    let fill = st.fill();
-    if st.refused_full > 0 {
-        ctx.out.say(format!(
-            "Warning: the relay refused {} report(s) because this mailbox was full; run `vigil inbox fetch` until it is empty so senders' retries get through, and tell the relay operator if junk keeps filling it.",
-            st.refused_full
-        ));
-    } else if fill >= WARN_FILL {
-        ctx.out.say(format!(
-            "Warning: this mailbox is {:.0}% full at the relay; run `vigil inbox fetch` now, or new reports will be refused once it is full.",
-            fill * 100.0
-        ));
-    } else {
-        return;
-    }
-    ctx.out.emit(json!({
-        "type": "mailbox_warning", "fill": fill, "refused_full": st.refused_full,
-        "advice": "run `vigil inbox fetch` until the mailbox is empty",
-    }));
-}
-
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    match unit {
-        0 => format!("{n} bytes"),
-        _ => format!("{v:.1} {}", UNITS[unit]),
-    }
-}
-
-fn human_duration(secs: u64) -> String {
-    match secs {
-        s if s >= 2 * 86_400 => format!("{} days", s / 86_400),
-        s if s >= 2 * 3600 => format!("{} hours", s / 3600),
-        s => format!("{s} seconds"),
-    }
-}
-
-/// One report as a line of the triage list (`fetch`, `list`), with its signing time, and the
-/// time warning on a line of its own.
-fn say_report_line(ctx: &Ctx, id: &str, o: &Opened, warning: Option<&str>) {
-    let r = &o.report;
-    let flag = if r.urgency >= vigil_core::report::Urgency::Urgent {
-        "!! "
-    } else {
-        "   "
-    };
-    ctx.out.say(format!(
-        "{flag}{id}  {:<7} {:<20} signed {}  {}",
-        r.urgency.as_str(),
-        r.kind.as_str(),
-        utc(o.created),
-        display::line(&r.title)
-    ));
-    if let Some(w) = warning {
-        ctx.out.say(format!("     Warning: report {id} was {w}"));
-    }
-}
-
-fn open_stored(ctx: &Ctx, ngo: &Ngo, envelope_bytes: &[u8]) -> Result<Opened> {
-    let ids = ngo.local_identities(&ctx.home)?;
-    Ok(envelope::open(
-        envelope_bytes,
-        &ids,
-        &ngo.identity.public(),
-    )?)
-}
-
-/// List stored reports, most urgent first, then newest first.
-pub fn list(ctx: &Ctx) -> Result<usize> {
-    let ngo = Ngo::load(&ctx.home)?;
-    let mut rows = Vec::new();
-    for (id, meta) in inbox_entries(&ctx.home)? {
-        let (_, bytes) = inbox_read(&ctx.home, &id)?;
-        // A report stored before a newer rule (such as the one-line fields' refusal of control
-        // characters) may no longer open; it must not hide the rest of the inbox.
-        match open_stored(ctx, &ngo, &bytes) {
-            Ok(opened) => rows.push((id, meta.received_at, opened)),
-            Err(e) => {
-                let e = format!("{e:#}");
-                ctx.out.say(format!(
-                    "Warning: stored report {id} does not open any more: {}",
-                    display::line(&e)
-                ));
-                ctx.out
-                    .emit(json!({"type": "unreadable", "id": id, "error": e}));
-            }
-        }
-    }
-    rows.sort_by(|a, b| {
-        b.2.report
-            .urgency
-            .cmp(&a.2.report.urgency)
-            .then(b.1.cmp(&a.1))
-    });
-    if rows.is_empty() {
-        ctx.out
-            .say("Inbox is empty; run `vigil inbox fetch` to download new reports.");
-    }
-    for (id, received, o) in &rows {
-        let warning = time_warning(o.created, *received);
-        say_report_line(ctx, id, o, warning.as_deref());
-        ctx.out.emit(json!({
-            "type": "report", "id": id, "received_at": received, "urgency": o.report.urgency.as_str(),
-            "kind": o.report.kind.as_str(), "title": o.report.title, "occurred_at": o.report.occurred_at,
-            "sender": o.sender.to_string(), "created": o.created, "time_warning": warning,
-        }));
-    }
-    Ok(rows.len())
-}
-
-/// Show one report.
-///
-/// Every report-derived line is indented (two spaces, four inside the narrative and the
-/// requested action) and escaped by [`display`]; the trailer Vigil adds ("Signed by reporter
-/// key ...") starts in the first column, so a report cannot forge it. See `crate::display`.
-pub fn show(ctx: &Ctx, id: &str) -> Result<()> {
-    let ngo = Ngo::load(&ctx.home)?;
-    let (id, bytes) = inbox_read(&ctx.home, id)?;
-    let received = inbox_meta(&ctx.home, &id)?.received_at;
-    let o = open_stored(ctx, &ngo, &bytes)?;
-    let warning = time_warning(o.created, received);
-    let report_value: serde_json::Value = serde_json::from_slice(&o.report_json)?;
-    if ctx.out.json {
-        ctx.out.emit(json!({
-            "type": "report", "id": id, "sender": o.sender.to_string(), "created": o.created,
-            "sent_to": o.intended.len(), "report": report_value, "received_at": received,
-            "time_warning": warning,
-        }));
-        return Ok(());
-    }
-    ctx.out.data(render(&id, &o, received, warning.as_deref()));
-    Ok(())
-}
-
-/// The human text of `inbox show`.
-fn render(id: &str, o: &Opened, received: u64, warning: Option<&str>) -> String {
-    use display::{block, line};
-    let r = &o.report;
-    let mut s = String::new();
-    s.push_str(&format!("Report {id}\n"));
-    s.push_str(&format!(
-        "  {} / {}: {}\n",
-        r.urgency.as_str().to_uppercase(),
-        r.kind.as_str(),
-        line(&r.title)
-    ));
-    s.push_str(&format!(
-        "  When:  {}{}\n",
-        line(&r.occurred_at),
-        r.occurred_at_precision
-            .as_ref()
-            .map(|p| format!(" (to the {})", line(p)))
-            .unwrap_or_default()
-    ));
-    if let Some(l) = &r.location {
-        s.push_str(&format!("  Where: {}", block(&l.text, "         ")));
-        if let (Some(lat), Some(lon)) = (l.lat, l.lon) {
-            s.push_str(&format!(" ({lat}, {lon})"));
-        }
-        s.push('\n');
-    }
-    for p in &r.subjects {
-        s.push_str(&format!(
-            "  {}: {}{}\n",
-            line(&p.role),
-            line(&p.name),
-            p.notes
-                .as_ref()
-                .map(|n| format!(" — {}", block(n, "    ")))
-                .unwrap_or_default()
-        ));
-    }
-    for p in &r.perpetrators {
-        s.push_str(&format!(
-            "  perpetrator: {}{}\n",
-            line(p.agency.as_deref().unwrap_or("unknown")),
-            p.notes
-                .as_ref()
-                .map(|n| format!(" — {}", block(n, "    ")))
-                .unwrap_or_default()
-        ));
-        for v in p.vehicles.iter().flatten() {
-            s.push_str(&format!(
-                "    vehicle: {} plate {}\n",
-                block(v.description.as_deref().unwrap_or("?"), "      "),
-                line(v.plate.as_deref().unwrap_or("?"))
-            ));
-        }
-    }
-    for w in r.witnesses.iter().flatten() {
-        s.push_str(&format!(
-            "  witness: {}{}\n",
-            line(&w.name),
-            w.contact
-                .as_ref()
-                .map(|c| format!(" (contact: {})", block(c, "    ")))
-                .unwrap_or_default()
-        ));
-    }
-    s.push_str(&format!("\n    {}\n", block(&r.narrative, "    ")));
-    if let Some(a) = &r.requested_action {
-        s.push_str(&format!("\n  Requested action: {}\n", block(a, "    ")));
-    }
-    s.push_str(&format!(
-        "\n  Signed:   {}, received {}\n",
-        utc(o.created),
-        if received == 0 {
-            "at an unknown time".to_string()
-        } else {
-            utc(received)
-        }
-    ));
-    if let Some(w) = warning {
-        s.push_str(&format!("  Warning:  this report was {w}\n"));
-    }
-    s.push_str(&format!(
-        "Signed by reporter key {} (sent to {} NGO(s))",
-        o.sender,
-        o.intended.len()
-    ));
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -594,5 +340,25 @@ mod tests {
         assert!(time_warning(101 + MAX_CREATED_SKEW_SECS, 100)
             .is_some_and(|w| w.contains("after it was received")));
         assert_eq!(time_warning(5, 0), None, "unknown receive time");
+    }
+
+    #[test]
+    fn fields_this_version_does_not_know_are_listed_with_their_place() {
+        let r = vigil_core::report::Report::from_json(
+            br#"{"kind":"threat","urgency":"low","title":"t","occurred_at":"2024","narrative":"n",
+                 "case_no":"A-17","subjects":[{"name":"A","role":"victim","age":19}],
+                 "location":{"text":"x","district":"Sunzha"}}"#,
+        )
+        .unwrap();
+        let mut got = view::extra_fields(&r);
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("case_no".to_string(), "A-17".to_string()),
+                ("location.district".into(), "Sunzha".into()),
+                ("subjects[0].age".into(), "19".into()),
+            ]
+        );
     }
 }

@@ -1,12 +1,15 @@
 //! The incident report: what a reporter fills in and an NGO triages.
 //!
-//! The shape follows how NGOs in the North Caucasus document cases (see the fixtures in
-//! `shared/fixtures/reports/`): what happened (`kind`), how urgent it is, when and where, who was
+//! The shape follows how NGOs in the North Caucasus document cases: what happened (`kind`), how urgent it is, when and where, who was
 //! targeted, who are relatives at risk, who did it and in which vehicles, witnesses, the
 //! narrative, what the reporter asks the NGO to do, and what the reporter consents to.
 //!
 //! Unknown fields are kept (in `extra` maps at every level) so that a report written by a newer
-//! client survives the trip through an older one unchanged.
+//! client survives the trip through an older one unchanged. `docs/report-format.md` describes
+//! every field for people; every refusal names the field and points there.
+
+mod time;
+pub use time::is_report_time;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -59,10 +62,10 @@ pub enum ReportError {
         max: usize,
     },
     /// Not valid JSON of the report's shape.
-    #[error("report is not valid: {0}; compare it with a sample in shared/fixtures/reports")]
+    #[error("report is not valid: {0}; see docs/report-format.md")]
     Json(#[from] serde_json::Error),
-    /// A field is present but its value is not acceptable.
-    #[error("report field `{field}` {problem}")]
+    /// A field is missing, or present with a value that is not acceptable.
+    #[error("report field `{field}` {problem}; see docs/report-format.md")]
     Field {
         /// The field's name.
         field: &'static str,
@@ -136,6 +139,14 @@ pub enum Urgency {
 }
 
 impl Urgency {
+    /// All urgencies, least urgent first.
+    pub const ALL: [Urgency; 4] = [
+        Urgency::Low,
+        Urgency::Normal,
+        Urgency::High,
+        Urgency::Urgent,
+    ];
+
     /// The name used in JSON.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -313,7 +324,11 @@ impl Report {
                 max: MAX_REPORT_JSON_LEN,
             });
         }
-        let report: Report = serde_json::from_slice(bytes)?;
+        // Read as plain JSON first, so the fields people get wrong most are refused by name
+        // (serde's own message names neither the field nor the allowed values).
+        let value: Value = serde_json::from_slice(bytes)?;
+        check_shape(&value)?;
+        let report = Report::deserialize(value)?;
         report.validate()?;
         Ok(report)
     }
@@ -335,6 +350,22 @@ impl Report {
         let mut bytes = Zeroizing::new(Vec::with_capacity(counter.0));
         serde_json::to_writer(&mut *bytes, self)?;
         Ok(bytes)
+    }
+
+    /// The rules a report must meet to be sent, beyond [`Report::validate`]'s: `occurred_at` is a
+    /// real date or time ([`is_report_time`]). Checked when sealing, not when opening, so a
+    /// report from an older client that wrote a looser date still reaches the NGO.
+    pub fn check_for_sending(&self) -> Result<(), ReportError> {
+        if !is_report_time(&self.occurred_at) {
+            return Err(ReportError::Field {
+                field: "occurred_at",
+                problem: format!(
+                    "must be a date such as 2024-02-20, a date and time such as 2024-02-20T10:00:00+03:00, or 2024-02 or 2024 when the day is not known (got {:?})",
+                    self.occurred_at.chars().take(40).collect::<String>()
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Check the rules the types cannot express.
@@ -446,6 +477,39 @@ impl std::io::Write for Counter {
     }
 }
 
+/// Refuse by name what people get wrong most: a report that is not an object, a required field
+/// that is missing, and a `kind` or `urgency` that is not one of the allowed words.
+fn check_shape(value: &Value) -> Result<(), ReportError> {
+    let Some(obj) = value.as_object() else {
+        return Err(ReportError::Field {
+            field: "(report)",
+            problem: "must be a JSON object, { ... }".into(),
+        });
+    };
+    for required in ["kind", "urgency", "title", "occurred_at", "narrative"] {
+        if !obj.contains_key(required) {
+            return Err(ReportError::Field {
+                field: required,
+                problem: "is missing".into(),
+            });
+        }
+    }
+    let one_of = |field: &'static str, allowed: &[&str]| -> Result<(), ReportError> {
+        match &obj[field] {
+            Value::String(s) if allowed.contains(&s.as_str()) => Ok(()),
+            other => {
+                let got: String = other.to_string().chars().take(40).collect();
+                Err(ReportError::Field {
+                    field,
+                    problem: format!("must be one of {}, got {got}", allowed.join("|")),
+                })
+            }
+        }
+    };
+    one_of("kind", &ReportKind::ALL.map(ReportKind::as_str))?;
+    one_of("urgency", &Urgency::ALL.map(Urgency::as_str))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -453,6 +517,37 @@ mod tests {
     const SAMPLE: &str = r#"{"kind":"abduction","urgency":"urgent","title":"Taken","occurred_at":"2024-01-01",
       "location":{"text":"Grozny","lat":43.3,"lon":45.7,"district":"x"},
       "subjects":[{"name":"A","role":"victim","age":19}],"narrative":"n","future_field":[1,2]}"#;
+
+    #[test]
+    fn errors_name_the_field_and_the_allowed_values() {
+        let e = Report::from_json(SAMPLE.replace("\"urgent\"", "5").as_bytes()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "report field `urgency` must be one of low|normal|high|urgent, got 5; see docs/report-format.md"
+        );
+        let e =
+            Report::from_json(SAMPLE.replace("\"narrative\":\"n\",", "").as_bytes()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "report field `narrative` is missing; see docs/report-format.md"
+        );
+        let e = Report::from_json(b"[1]").unwrap_err();
+        assert!(e.to_string().contains("JSON object"), "{e}");
+        // Refused for sending; a report that says it anyway still opens at the NGO.
+        let yesterday =
+            Report::from_json(SAMPLE.replace("2024-01-01", "yesterday").as_bytes()).unwrap();
+        let e = yesterday.check_for_sending().unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ReportError::Field {
+                    field: "occurred_at",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
 
     #[test]
     fn unknown_fields_survive() {
@@ -472,7 +567,7 @@ mod tests {
         let bad_kind = SAMPLE.replace("abduction", "picnic");
         assert!(matches!(
             Report::from_json(bad_kind.as_bytes()),
-            Err(ReportError::Json(_))
+            Err(ReportError::Field { field: "kind", .. })
         ));
         let no_title = SAMPLE.replace("\"Taken\"", "\"  \"");
         assert!(matches!(

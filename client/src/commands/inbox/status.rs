@@ -1,0 +1,82 @@
+//! `vigil inbox status`, and the warning `fetch` gives when the mailbox at the relay fills up.
+
+use super::Ctx;
+use crate::relay::RelayClient;
+use crate::state::Ngo;
+use anyhow::Result;
+use serde_json::json;
+use vigil_core::wire::status::MailboxStatus;
+
+/// Fill above which `fetch` and `status` warn.
+const WARN_FILL: f64 = 0.8;
+
+/// Show how full the mailbox is at the relay.
+pub async fn status(ctx: &Ctx) -> Result<()> {
+    let ngo = Ngo::load(&ctx.home)?;
+    let client = RelayClient::connect_pinned(&ngo.config.relay, &ngo.config.pinned()).await?;
+    let st = client.status(ngo.mailbox_key.as_dalek()).await;
+    client.close().await;
+    let st = st?;
+    ctx.out.say(format!(
+        "Mailbox at {}: {} of {} reports, {} of {} ({:.0}% full). Unfetched reports are deleted after {}.",
+        ngo.config.relay,
+        st.items,
+        st.max_items,
+        human_bytes(st.bytes),
+        human_bytes(st.max_bytes),
+        st.fill() * 100.0,
+        human_duration(st.expiry_secs),
+    ));
+    ctx.out.emit(json!({
+        "type": "mailbox_status", "items": st.items, "bytes": st.bytes,
+        "max_items": st.max_items, "max_bytes": st.max_bytes, "fill": st.fill(),
+        "refused_full": st.refused_full, "expiry_secs": st.expiry_secs,
+    }));
+    warn_if_full(ctx, &st);
+    Ok(())
+}
+
+/// Warn (on stderr for people, as a `mailbox_warning` object for `--json`) when the mailbox is
+/// nearly full or has refused deposits because it was full.
+pub(super) fn warn_if_full(ctx: &Ctx, st: &MailboxStatus) {
+    let fill = st.fill();
+    if st.refused_full > 0 {
+        ctx.out.say(format!(
+            "Warning: the relay refused {} report(s) because this mailbox was full; run `vigil inbox fetch` until it is empty so senders' retries get through, and tell the relay operator if junk keeps filling it.",
+            st.refused_full
+        ));
+    } else if fill >= WARN_FILL {
+        ctx.out.say(format!(
+            "Warning: this mailbox is {:.0}% full at the relay; run `vigil inbox fetch` now, or new reports will be refused once it is full.",
+            fill * 100.0
+        ));
+    } else {
+        return;
+    }
+    ctx.out.emit(json!({
+        "type": "mailbox_warning", "fill": fill, "refused_full": st.refused_full,
+        "advice": "run `vigil inbox fetch` until the mailbox is empty",
+    }));
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    match unit {
+        0 => format!("{n} bytes"),
+        _ => format!("{v:.1} {}", UNITS[unit]),
+    }
+}
+
+fn human_duration(secs: u64) -> String {
+    match secs {
+        s if s >= 2 * 86_400 => format!("{} days", s / 86_400),
+        s if s >= 2 * 3600 => format!("{} hours", s / 3600),
+        s => format!("{s} seconds"),
+    }
+}

@@ -1,0 +1,241 @@
+//! `vigil inbox list|show`: received reports shown for people, through [`crate::display`].
+
+use super::{time_warning, utc, Ctx};
+use crate::display;
+use crate::state::{inbox_entries, inbox_meta, inbox_read, Ngo};
+use anyhow::Result;
+use serde_json::json;
+use vigil_core::envelope::{self, Opened};
+
+/// One report as a line of the triage list (`fetch`, `list`), with its signing time, and the
+/// time warning on a line of its own.
+pub(super) fn say_report_line(ctx: &Ctx, id: &str, o: &Opened, warning: Option<&str>) {
+    let r = &o.report;
+    let flag = if r.urgency >= vigil_core::report::Urgency::Urgent {
+        "!! "
+    } else {
+        "   "
+    };
+    ctx.out.say(format!(
+        "{flag}{id}  {:<7} {:<20} signed {}  {}",
+        r.urgency.as_str(),
+        r.kind.as_str(),
+        utc(o.created),
+        display::line(&r.title)
+    ));
+    if let Some(w) = warning {
+        ctx.out.say(format!("     Warning: report {id} was {w}"));
+    }
+}
+
+pub(super) fn open_stored(ctx: &Ctx, ngo: &Ngo, envelope_bytes: &[u8]) -> Result<Opened> {
+    let ids = ngo.local_identities(&ctx.home)?;
+    Ok(envelope::open(
+        envelope_bytes,
+        &ids,
+        &ngo.identity.public(),
+    )?)
+}
+
+/// List stored reports, most urgent first, then newest first.
+pub fn list(ctx: &Ctx) -> Result<usize> {
+    let ngo = Ngo::load(&ctx.home)?;
+    let mut rows = Vec::new();
+    for (id, meta) in inbox_entries(&ctx.home)? {
+        let (_, bytes) = inbox_read(&ctx.home, &id)?;
+        // A report stored before a newer rule (such as the one-line fields' refusal of control
+        // characters) may no longer open; it must not hide the rest of the inbox.
+        match open_stored(ctx, &ngo, &bytes) {
+            Ok(opened) => rows.push((id, meta.received_at, opened)),
+            Err(e) => {
+                let e = format!("{e:#}");
+                ctx.out.say(format!(
+                    "Warning: stored report {id} does not open any more: {}",
+                    display::line(&e)
+                ));
+                ctx.out
+                    .emit(json!({"type": "unreadable", "id": id, "error": e}));
+            }
+        }
+    }
+    rows.sort_by(|a, b| {
+        b.2.report
+            .urgency
+            .cmp(&a.2.report.urgency)
+            .then(b.1.cmp(&a.1))
+    });
+    if rows.is_empty() {
+        ctx.out
+            .say("Inbox is empty; run `vigil inbox fetch` to download new reports.");
+    }
+    for (id, received, o) in &rows {
+        let warning = time_warning(o.created, *received);
+        say_report_line(ctx, id, o, warning.as_deref());
+        ctx.out.emit(json!({
+            "type": "report", "id": id, "received_at": received, "urgency": o.report.urgency.as_str(),
+            "kind": o.report.kind.as_str(), "title": o.report.title, "occurred_at": o.report.occurred_at,
+            "sender": o.sender.to_string(), "created": o.created, "time_warning": warning,
+        }));
+    }
+    Ok(rows.len())
+}
+
+/// Show one report.
+///
+/// Every report-derived line is indented (two spaces, four inside the narrative and the
+/// requested action) and escaped by [`display`]; the trailer Vigil adds ("Signed by reporter
+/// key ...") starts in the first column, so a report cannot forge it. See `crate::display`.
+pub fn show(ctx: &Ctx, id: &str) -> Result<()> {
+    let ngo = Ngo::load(&ctx.home)?;
+    let (id, bytes) = inbox_read(&ctx.home, id)?;
+    let received = inbox_meta(&ctx.home, &id)?.received_at;
+    let o = open_stored(ctx, &ngo, &bytes)?;
+    let warning = time_warning(o.created, received);
+    let report_value: serde_json::Value = serde_json::from_slice(&o.report_json)?;
+    if ctx.out.json {
+        ctx.out.emit(json!({
+            "type": "report", "id": id, "sender": o.sender.to_string(), "created": o.created,
+            "sent_to": o.intended.len(), "report": report_value, "received_at": received,
+            "time_warning": warning,
+        }));
+        return Ok(());
+    }
+    ctx.out.data(render(&id, &o, received, warning.as_deref()));
+    Ok(())
+}
+
+/// The human text of `inbox show`.
+fn render(id: &str, o: &Opened, received: u64, warning: Option<&str>) -> String {
+    use display::{block, line};
+    let r = &o.report;
+    let mut s = String::new();
+    s.push_str(&format!("Report {id}\n"));
+    s.push_str(&format!(
+        "  {} / {}: {}\n",
+        r.urgency.as_str().to_uppercase(),
+        r.kind.as_str(),
+        line(&r.title)
+    ));
+    s.push_str(&format!(
+        "  When:  {}{}\n",
+        line(&r.occurred_at),
+        r.occurred_at_precision
+            .as_ref()
+            .map(|p| format!(" (to the {})", line(p)))
+            .unwrap_or_default()
+    ));
+    if let Some(l) = &r.location {
+        s.push_str(&format!("  Where: {}", block(&l.text, "         ")));
+        if let (Some(lat), Some(lon)) = (l.lat, l.lon) {
+            s.push_str(&format!(" ({lat}, {lon})"));
+        }
+        s.push('\n');
+    }
+    for p in &r.subjects {
+        s.push_str(&format!(
+            "  {}: {}{}\n",
+            line(&p.role),
+            line(&p.name),
+            p.notes
+                .as_ref()
+                .map(|n| format!(" — {}", block(n, "    ")))
+                .unwrap_or_default()
+        ));
+    }
+    for p in &r.perpetrators {
+        s.push_str(&format!(
+            "  perpetrator: {}{}\n",
+            line(p.agency.as_deref().unwrap_or("unknown")),
+            p.notes
+                .as_ref()
+                .map(|n| format!(" — {}", block(n, "    ")))
+                .unwrap_or_default()
+        ));
+        for v in p.vehicles.iter().flatten() {
+            s.push_str(&format!(
+                "    vehicle: {} plate {}\n",
+                block(v.description.as_deref().unwrap_or("?"), "      "),
+                line(v.plate.as_deref().unwrap_or("?"))
+            ));
+        }
+    }
+    for w in r.witnesses.iter().flatten() {
+        s.push_str(&format!(
+            "  witness: {}{}\n",
+            line(&w.name),
+            w.contact
+                .as_ref()
+                .map(|c| format!(" (contact: {})", block(c, "    ")))
+                .unwrap_or_default()
+        ));
+    }
+    s.push_str(&format!("\n    {}\n", block(&r.narrative, "    ")));
+    if let Some(a) = &r.requested_action {
+        s.push_str(&format!("\n  Requested action: {}\n", block(a, "    ")));
+    }
+    let extra = extra_fields(r);
+    if !extra.is_empty() {
+        // Fields this version of Vigil does not know (from a newer client, or added by hand):
+        // shown, never dropped.
+        s.push_str("\n  Other fields:\n");
+        for (path, value) in extra {
+            s.push_str(&format!(
+                "    {}: {}\n",
+                line(&path),
+                block(&value, "      ")
+            ));
+        }
+    }
+    s.push_str(&format!(
+        "\n  Signed:   {}, received {}\n",
+        utc(o.created),
+        if received == 0 {
+            "at an unknown time".to_string()
+        } else {
+            utc(received)
+        }
+    ));
+    if let Some(w) = warning {
+        s.push_str(&format!("  Warning:  this report was {w}\n"));
+    }
+    s.push_str(&format!(
+        "Signed by reporter key {} (sent to {} NGO(s))",
+        o.sender,
+        o.intended.len()
+    ));
+    s
+}
+
+/// Every field of `r` that this version does not know, at any level, as (path, JSON value).
+pub(super) fn extra_fields(r: &vigil_core::report::Report) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut add = |prefix: &str, map: &serde_json::Map<String, serde_json::Value>| {
+        for (k, v) in map {
+            let value = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            out.push((format!("{prefix}{k}"), value));
+        }
+    };
+    add("", &r.extra);
+    if let Some(l) = &r.location {
+        add("location.", &l.extra);
+    }
+    for (i, p) in r.subjects.iter().enumerate() {
+        add(&format!("subjects[{i}]."), &p.extra);
+    }
+    for (i, p) in r.perpetrators.iter().enumerate() {
+        add(&format!("perpetrators[{i}]."), &p.extra);
+        for (j, v) in p.vehicles.iter().flatten().enumerate() {
+            add(&format!("perpetrators[{i}].vehicles[{j}]."), &v.extra);
+        }
+    }
+    for (i, w) in r.witnesses.iter().flatten().enumerate() {
+        add(&format!("witnesses[{i}]."), &w.extra);
+    }
+    if let Some(c) = &r.consent {
+        add("consent.", &c.extra);
+    }
+    out
+}
