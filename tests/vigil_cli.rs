@@ -1279,3 +1279,129 @@ async fn a_queued_report_can_be_cancelled_by_its_listed_id() {
     .expect("blocking part");
     relay.shutdown().await.expect("shutdown");
 }
+
+/// `report send` delivers the new report first and its exit code is about that report: an older
+/// copy stuck for another NGO only gets a warning. The same NGO named twice, in any case, gets
+/// one copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_report_goes_first_and_a_stale_copy_does_not_fail_it() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().to_path_buf();
+    let live = common::start_relay(&root.join("relay1")).await;
+    let gone = common::start_relay(&root.join("relay2")).await;
+    let (live_addr, live_fp) = (
+        live.local_addr().to_string(),
+        live.fingerprint().to_string(),
+    );
+    let (gone_addr, gone_fp) = (
+        gone.local_addr().to_string(),
+        gone.fingerprint().to_string(),
+    );
+    let p = |name: &str| root.join(name).to_str().expect("utf8").to_string();
+    let (a, b, rep, card_a, card_b, report) = (
+        p("a"),
+        p("b"),
+        p("rep"),
+        p("a.card"),
+        p("b.card"),
+        p("r.json"),
+    );
+    {
+        let (a, b, rep, card_a, card_b, report) = (
+            a.clone(),
+            b.clone(),
+            rep.clone(),
+            card_a.clone(),
+            card_b.clone(),
+            report.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            ok(&[
+                "--home",
+                &a,
+                "ngo",
+                "init",
+                "--name",
+                "Desk A",
+                "--relay",
+                &live_addr,
+                "--relay-fingerprint",
+                &live_fp,
+                "--card-out",
+                &card_a,
+            ]);
+            ok(&[
+                "--home",
+                &b,
+                "ngo",
+                "init",
+                "--name",
+                "Desk B",
+                "--relay",
+                &gone_addr,
+                "--relay-fingerprint",
+                &gone_fp,
+                "--card-out",
+                &card_b,
+            ]);
+            ok(&["--home", &rep, "contact", "add", &card_a]);
+            ok(&["--home", &rep, "contact", "add", &card_b]);
+            std::fs::write(&report, SMALL_REPORT).expect("write");
+            ok(&[
+                "--home",
+                &rep,
+                "report",
+                "send",
+                "--to",
+                "Desk B",
+                "--file",
+                &report,
+                "--queue-only",
+            ]);
+        })
+        .await
+        .expect("setup");
+    }
+    gone.shutdown().await.expect("shutdown");
+    tokio::task::spawn_blocking(move || {
+        let o = run(
+            &[
+                "--home", &rep, "report", "send", "--to", "Desk A", "--to", "desk a", "--file",
+                &report, "--json",
+            ],
+            &[],
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let lines = json_lines(&o);
+        let queued = lines
+            .iter()
+            .find(|v| v["type"] == "queued")
+            .expect("queued");
+        assert_eq!(queued["copies"], 1, "one copy for one NGO: {lines:?}");
+        let stored: Vec<_> = lines.iter().filter(|v| v["type"] == "stored").collect();
+        assert_eq!(stored.len(), 1, "{lines:?}");
+        assert_eq!(stored[0]["to"], "Desk A");
+        assert!(
+            lines.iter().any(|v| v["type"] == "earlier_pending"),
+            "{lines:?}"
+        );
+        assert!(!lines.iter().any(|v| v["type"] == "error"), "{lines:?}");
+        let left = json_lines(&ok(&["--home", &rep, "outbox", "list", "--json"]));
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert_eq!(left[0]["to"], "Desk B", "the stale copy waits: {left:?}");
+        let fetched = json_lines(&ok(&["--home", &a, "inbox", "fetch", "--json"]));
+        assert_eq!(
+            fetched.iter().filter(|v| v["type"] == "fetched").count(),
+            1,
+            "{fetched:?}"
+        );
+    })
+    .await
+    .expect("blocking part");
+    live.shutdown().await.expect("shutdown");
+}

@@ -46,10 +46,15 @@ pub fn check(ctx: &Ctx, a: ReportCheckArgs) -> Result<()> {
 
 /// Seal a report for each named NGO, queue the copies durably, then deliver the outbox.
 pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
-    let mut cards = Vec::new();
+    let mut cards: Vec<vigil_core::card::RecipientCard> = Vec::new();
     for name in &a.to {
-        cards.push(contact_by_name(&ctx.home, name)?.card);
+        let card = contact_by_name(&ctx.home, name)?.card;
+        // The same NGO named twice (in any case) gets one copy.
+        if !cards.iter().any(|c| c.identity_key == card.identity_key) {
+            cards.push(card);
+        }
     }
+    let names: Vec<&str> = cards.iter().map(|c| c.name.as_str()).collect();
     // Before the report is even read: nothing is sealed to an expired card.
     let now = now_unix();
     for card in &cards {
@@ -62,7 +67,7 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
         Some(p) => read_report(p)?,
         None if std::io::stdin().is_terminal() => {
             let report = prompt_report()?;
-            confirm_send(&report, &a.to)?;
+            confirm_send(&report, &names.iter().map(|n| n.to_string()).collect::<Vec<_>>())?;
             report.to_json()?
         }
         None => bail!("no --file given and stdin is not a terminal; pass --file report.json (or --file - to read stdin)"),
@@ -70,9 +75,10 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
     let report = Report::from_json(&json_bytes)?;
     let sender = reporter_key(&ctx.home)?;
     let intended: Vec<_> = cards.iter().map(|c| c.identity_key).collect();
-    // Older items first, so a backlog is not starved by new reports.
-    let mut items = outbox(&ctx.home)?;
-    let backlog = items.len();
+    // This report's copies go first and decide the outcome; an older copy still waiting must not
+    // delay it or turn its success into a failure.
+    let earlier = outbox(&ctx.home)?;
+    let mut items = Vec::with_capacity(cards.len());
     for card in &cards {
         let sealed = envelope::seal(
             &json_bytes,
@@ -94,20 +100,30 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
         cards.len()
     ));
     ctx.out
-        .emit(json!({"type": "queued", "to": a.to, "copies": cards.len()}));
+        .emit(json!({"type": "queued", "to": names, "copies": cards.len()}));
     if a.queue_only {
         return Ok(());
     }
-    if backlog > 0 {
-        ctx.out.say(format!(
-            "Also sending {backlog} earlier report copy(ies) from the outbox."
-        ));
-    }
     let summary = super::outbox::flush(ctx, items, &a.retry).await?;
     ctx.out.say(format!(
-        "Done: {} copy(ies) stored at the relay; nothing left in the outbox.",
-        summary.sent.len()
+        "Done: this report is stored at the relay for {}.",
+        summary.sent.join(", ")
     ));
+    if !earlier.is_empty() {
+        let n = earlier.len();
+        ctx.out.say(format!(
+            "Also sending {n} earlier report {} from the outbox.",
+            if n == 1 { "copy" } else { "copies" }
+        ));
+        if let Err(e) = super::outbox::flush(ctx, earlier, &a.retry).await {
+            // This report was delivered; the older copies stay queued, sealed, for later.
+            let e = crate::display::line(&format!("{e:#}"));
+            ctx.out.say(format!(
+                "Warning: earlier report copies are still waiting in the outbox ({e}); they are safe there, run `vigil outbox flush` later."
+            ));
+            ctx.out.emit(json!({"type": "earlier_pending", "error": e}));
+        }
+    }
     Ok(())
 }
 
