@@ -50,6 +50,9 @@ pub enum CardError {
     /// Base64 or JSON damaged.
     #[error("recipient card is damaged ({0}); ask the NGO for its card again")]
     Damaged(String),
+    /// The card text stops early: copied or scanned only in part.
+    #[error("this card is incomplete: its end is missing (cut off when it was copied or scanned?); copy the whole card, from VIGIL-CARD-1. to its last character, or ask the NGO to send it again")]
+    Incomplete,
     /// A field is out of range.
     #[error(
         "recipient card field `{field}` is invalid: {problem}; ask the NGO for its card again"
@@ -275,6 +278,8 @@ impl RecipientCard {
 
     /// Parse and verify a card's text form. Surrounding white space is ignored.
     pub fn parse(text: &str) -> Result<Self, CardError> {
+        /// Characters of a 64-byte signature in unpadded base64url.
+        const SIGNATURE_B64_LEN: usize = 86;
         if text.len() > MAX_CARD_LEN {
             return Err(CardError::TooLarge {
                 len: text.len(),
@@ -283,9 +288,14 @@ impl RecipientCard {
         }
         let text = text.trim();
         let rest = text.strip_prefix(CARD_PREFIX).ok_or(CardError::NotACard)?;
-        let (body_b64, sig_b64) = rest.split_once('.').ok_or(CardError::NotACard)?;
+        // A card copied or scanned in part is told apart from a damaged one: the body ends
+        // before its signature, the signature is short, or the body's JSON stops mid-way.
+        let (body_b64, sig_b64) = rest.split_once('.').ok_or(CardError::Incomplete)?;
         if sig_b64.contains('.') {
             return Err(CardError::NotACard);
+        }
+        if sig_b64.len() < SIGNATURE_B64_LEN {
+            return Err(CardError::Incomplete);
         }
         let json = URL_SAFE_NO_PAD
             .decode(body_b64)
@@ -296,8 +306,10 @@ impl RecipientCard {
         let sig: [u8; 64] = sig_bytes
             .try_into()
             .map_err(|_| CardError::Damaged("signature has the wrong length".into()))?;
-        let body: CardBody =
-            serde_json::from_slice(&json).map_err(|e| CardError::Damaged(e.to_string()))?;
+        let body: CardBody = serde_json::from_slice(&json).map_err(|e| match e.is_eof() {
+            true => CardError::Incomplete,
+            false => CardError::Damaged(e.to_string()),
+        })?;
         if body.v != 1 {
             return Err(CardError::Field {
                 field: "v",
@@ -428,6 +440,21 @@ mod tests {
             expires: None,
         };
         (card, id)
+    }
+
+    #[test]
+    fn a_card_cut_short_is_called_incomplete() {
+        let (card, id) = sample();
+        let text = card.sign(&id).unwrap();
+        assert!(RecipientCard::parse(&text).is_ok());
+        for cut in (CARD_PREFIX.len()..text.len())
+            .step_by(7)
+            .chain([text.len() - 1])
+        {
+            let e = RecipientCard::parse(&text[..cut]).unwrap_err();
+            assert!(matches!(e, CardError::Incomplete), "cut at {cut}: {e}");
+            assert!(e.to_string().starts_with("this card is incomplete"), "{e}");
+        }
     }
 
     /// Sign a hand-written body, as a card from an older (or hostile) issuer would be.

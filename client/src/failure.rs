@@ -329,14 +329,14 @@ mod tests {
         assert!(!ngo.line().contains("outbox"), "{}", ngo.line());
 
         let rep = Failure::from_error(
-            &err.context("1 report copy(ies) not delivered yet"),
+            &err.context("1 report copy not delivered yet"),
             Family::Reporter,
         );
         assert_eq!(rep.kind, "relay_unreachable");
         assert!(rep.line().contains("stays in the outbox"), "{}", rep.line());
         assert!(rep
             .line()
-            .starts_with("1 report copy(ies) not delivered yet: cannot reach"));
+            .starts_with("1 report copy not delivered yet: cannot reach"));
     }
 
     #[test]

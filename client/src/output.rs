@@ -59,6 +59,12 @@ impl Output {
     }
 }
 
+/// `n` and the noun in the right number, for English messages: "1 report", "3 reports".
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// `3.2 of 16.0 MiB sent, 210 KiB/s, about 1m2s left`: what an upload has done so far.
 /// `sent` is clamped to `total` (the count includes packet overhead).
 pub fn upload_progress(sent: u64, total: u64, elapsed: std::time::Duration) -> String {

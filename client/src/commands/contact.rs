@@ -119,8 +119,8 @@ pub fn remove(ctx: &Ctx, a: ContactRemoveArgs) -> Result<()> {
     let queued = outbox_for(&ctx.home, &c.card)?;
     if !queued.is_empty() && !a.force {
         bail!(
-            "{} report copy(ies) for \"{}\" still wait in the outbox; deliver them first (`vigil outbox flush`), or rerun with --force to delete them with the contact",
-            queued.len(),
+            "{} for \"{}\" still waiting in the outbox; deliver them first (`vigil outbox flush`), or rerun with --force to delete them with the contact",
+            crate::output::count(queued.len() as u64, "report copy", "report copies"),
             c.card.name
         );
     }
@@ -131,8 +131,12 @@ pub fn remove(ctx: &Ctx, a: ContactRemoveArgs) -> Result<()> {
     ctx.out.say(format!("Contact \"{}\" removed.", c.card.name));
     if !queued.is_empty() {
         ctx.out.say(format!(
-            "Deleted {} unsent report copy(ies) for it from the outbox.",
-            queued.len()
+            "Deleted {} for it from the outbox.",
+            crate::output::count(
+                queued.len() as u64,
+                "unsent report copy",
+                "unsent report copies"
+            )
         ));
     }
     ctx.out.emit(json!({

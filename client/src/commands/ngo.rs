@@ -182,7 +182,8 @@ pub fn remove_staff(ctx: &Ctx, a: RemoveStaffArgs) -> Result<()> {
         let only_this = reports_only_for(ctx, &ngo, file)?;
         if only_this > 0 {
             bail!(
-                "{only_this} report(s) in this inbox can only be opened with the key of \"{}\", which removing it would delete; read them first, or keep a copy of {} somewhere safe, then rerun with --force",
+                "{} in this inbox can only be opened with the key of \"{}\", which removing it would delete; read them first, or keep a copy of {} somewhere safe, then rerun with --force",
+                crate::output::count(only_this as u64, "report", "reports"),
                 removed.name,
                 ctx.home.path("ngo/staff").join(file).display()
             );
@@ -202,10 +203,10 @@ pub fn remove_staff(ctx: &Ctx, a: RemoveStaffArgs) -> Result<()> {
         None => None,
     };
     ctx.out.say(format!(
-        "Removed the staff key of {} ({}); the card now has {} key(s).",
+        "Removed the staff key of {} ({}); the card now has {}.",
         removed.name,
         removed.recipient,
-        card.recipients.len()
+        crate::output::count(card.recipients.len() as u64, "key", "keys")
     ));
     if let Some(p) = &key_deleted {
         ctx.out.say(format!(

@@ -340,8 +340,8 @@ fn finish(
     );
     match first_error {
         Some(e) => Err(e.context(format!(
-            "{} report copy(ies) not delivered yet",
-            summary.pending
+            "{} not delivered yet",
+            crate::output::count(summary.pending as u64, "report copy", "report copies")
         ))),
         None => Ok(summary),
     }

@@ -93,11 +93,11 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
         items.push(item);
     }
     ctx.out.say(format!(
-        "Report \"{}\" ({}, {}) encrypted for {} NGO(s) and queued.",
+        "Report \"{}\" ({}, {}) encrypted for {} and queued.",
         crate::display::line(&report.title),
         report.kind.as_str(),
         report.urgency.as_str(),
-        cards.len()
+        crate::output::count(cards.len() as u64, "NGO", "NGOs")
     ));
     ctx.out
         .emit(json!({"type": "queued", "to": names, "copies": cards.len()}));

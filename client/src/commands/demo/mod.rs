@@ -140,9 +140,9 @@ pub async fn run(args: DemoArgs, out: Output) -> Result<()> {
         let left = client.fetch(ngo.mailbox_key.as_dalek(), 64).await?;
         client.close().await;
         out.say(format!(
-            "    mailbox of \"{}\": {} item(s) left at the relay",
+            "    mailbox of \"{}\": {} left at the relay",
             name,
-            left.len()
+            crate::output::count(left.len() as u64, "item", "items")
         ));
         if !left.is_empty() {
             anyhow::bail!("the relay still holds acknowledged items; this is a bug");

@@ -152,23 +152,26 @@ pub async fn fetch(ctx: &Ctx) -> Result<FetchSummary> {
     client.close().await;
     super::ngo::warn_own_card_expiring(ctx);
     ctx.out.say(format!(
-        "Fetched {} new report(s){}{}.",
-        summary.stored.len(),
+        "Fetched {}{}{}.",
+        crate::output::count(summary.stored.len() as u64, "new report", "new reports"),
         if summary.rejected > 0 {
             format!(", rejected {}", summary.rejected)
         } else {
             String::new()
         },
         if summary.replays > 0 {
-            format!(", {} replay(s) of reports already here", summary.replays)
+            format!(
+                ", {} of reports already here",
+                crate::output::count(summary.replays as u64, "replay", "replays")
+            )
         } else {
             String::new()
         }
     ));
     if summary.no_key + still_no_key > 0 {
         ctx.out.say(format!(
-            "Warning: {} report(s) ({} new in this fetch) are sealed for no staff key this inbox holds and cannot be read; they are kept under inbox/rejected/. Was a staff member's key removed, or is this machine missing one? Once the key is among this inbox's staff keys again, `vigil inbox fetch` opens them.",
-            summary.no_key + still_no_key,
+            "Warning: {} ({} new in this fetch) cannot be read: sealed for no staff key this inbox holds, kept under inbox/rejected/. Was a staff member's key removed, or is this machine missing one? Once the key is among this inbox's staff keys again, `vigil inbox fetch` opens them.",
+            crate::output::count((summary.no_key + still_no_key) as u64, "report", "reports"),
             summary.no_key
         ));
     }
@@ -280,8 +283,9 @@ fn no_key_reason(envelope: &[u8], held: usize) -> String {
         Ok((h, _)) => {
             let x = h.stanzas.iter().filter(|s| s.tag() == "X25519").count();
             format!(
-                "it names {x} X25519 recipient(s) ({} stanza(s) in all), and age stanzas do not say which keys they are",
-                h.stanzas.len()
+                "it names {} ({} in all), and age stanzas do not say which keys they are",
+                crate::output::count(x as u64, "X25519 recipient", "X25519 recipients"),
+                crate::output::count(h.stanzas.len() as u64, "stanza", "stanzas")
             )
         }
         Err(_) => "its age header does not parse".to_string(),

@@ -42,8 +42,8 @@ pub(super) fn warn_if_full(ctx: &Ctx, st: &MailboxStatus) {
     let fill = st.fill();
     if st.refused_full > 0 {
         ctx.out.say(format!(
-            "Warning: the relay refused {} report(s) because this mailbox was full; run `vigil inbox fetch` until it is empty so senders' retries get through, and tell the relay operator if junk keeps filling it.",
-            st.refused_full
+            "Warning: the relay refused {} because this mailbox was full; run `vigil inbox fetch` until it is empty so senders' retries get through, and tell the relay operator if junk keeps filling it.",
+            crate::output::count(st.refused_full, "report", "reports")
         ));
     } else if fill >= WARN_FILL {
         ctx.out.say(format!(

@@ -199,9 +199,9 @@ fn render(id: &str, o: &Opened, received: u64, warning: Option<&str>) -> String 
         s.push_str(&format!("  Warning:  this report was {w}\n"));
     }
     s.push_str(&format!(
-        "Signed by reporter key {} (sent to {} NGO(s))",
+        "Signed by reporter key {} (sent to {})",
         o.sender,
-        o.intended.len()
+        crate::output::count(o.intended.len() as u64, "NGO", "NGOs")
     ));
     s
 }
