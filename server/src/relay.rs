@@ -23,6 +23,7 @@ pub const STORE_DIR: &str = "store";
 
 /// Open the sled store `config` names (in `data_dir/store`, with its quota, expiry and cache).
 pub fn open_store(config: &RelayConfig) -> Result<Arc<dyn Store>> {
+    check_data_dir(&config.data_dir)?;
     let path = config.data_dir.join(STORE_DIR);
     let l = &config.limits;
     let store = SledStore::open_with_cache(&path, config.expiry(), l.quota(), l.store_cache_bytes)
@@ -33,6 +34,33 @@ pub fn open_store(config: &RelayConfig) -> Result<Arc<dyn Store>> {
             )
         })?;
     Ok(Arc::new(store))
+}
+
+/// Make sure the data directory exists and this process may list and write it, so that a
+/// permissions problem is reported as one (with what to do), not as a busy store.
+fn check_data_dir(dir: &Path) -> Result<()> {
+    let fail = |e: std::io::Error| anyhow::anyhow!(data_dir_advice(dir, &e));
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    std::fs::read_dir(dir).map_err(fail)?;
+    let probe = dir.join(".write-test");
+    std::fs::write(&probe, b"").map_err(fail)?;
+    std::fs::remove_file(&probe).map_err(fail)?;
+    Ok(())
+}
+
+/// What went wrong with the data directory `dir`, and what to do about it, in one line.
+fn data_dir_advice(dir: &Path, e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    let what = match e.kind() {
+        ErrorKind::PermissionDenied => "run vigil-relay as the user that owns it, give that user access (e.g. `chown -R vigil-relay DIR`), or pass another --data".to_string(),
+        ErrorKind::ReadOnlyFilesystem => "its file system is mounted read-only; remount it writable or pass another --data".into(),
+        ErrorKind::StorageFull => "its disk is full; free space or pass another --data".into(),
+        _ => "check that the path is a directory this user may write, or pass another --data".into(),
+    };
+    format!(
+        "cannot use the data directory {} ({e}): {what}",
+        dir.display()
+    )
 }
 
 /// Serve with `store` until `shutdown` completes, then stop cleanly (see
@@ -212,14 +240,30 @@ pub fn fingerprint_of_data_dir(dir: &Path) -> Result<CertFingerprint> {
     Ok(cert::load_or_create(dir)?.fingerprint())
 }
 
+/// What went wrong binding `addr`, and what to do about it, in one line.
+fn bind_advice(addr: std::net::SocketAddr, e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    let what = match e.kind() {
+        ErrorKind::PermissionDenied if addr.port() < 1024 => format!(
+            "ports below 1024 need privileges: run the relay with CAP_NET_BIND_SERVICE (e.g. `setcap cap_net_bind_service=+ep vigil-relay`, or AmbientCapabilities= in its systemd unit), or listen on a port of 1024 or above such as {}:4433",
+            addr.ip()
+        ),
+        ErrorKind::PermissionDenied => "the system refused it; check the firewall or security policy (SELinux, AppArmor) for this program".into(),
+        ErrorKind::AddrInUse => "another program already uses this port; stop it, or choose another --listen port".into(),
+        ErrorKind::AddrNotAvailable => "this machine has no such address; use one of its own addresses, or 0.0.0.0 for all".into(),
+        _ => "check the --listen address".into(),
+    };
+    format!("cannot listen on {addr} ({e}): {what}")
+}
+
 /// The relay's QUIC endpoint for `config`, presenting `identity`: its TLS and transport
 /// settings, and the UDP socket bound with the configured buffer sizes. (The benchmarks build
 /// their ceiling server on the same endpoint, so it differs from the relay only in what it does
 /// with a request.)
 pub fn quic_endpoint(config: &RelayConfig, identity: &cert::Identity) -> Result<quinn::Endpoint> {
     let server_config = listener::server_config(identity, config)?;
-    let in_use = || format!("cannot listen on {}; is the port in use?", config.listen);
-    let socket = std::net::UdpSocket::bind(config.listen).with_context(in_use)?;
+    let socket = std::net::UdpSocket::bind(config.listen)
+        .map_err(|e| anyhow::anyhow!(bind_advice(config.listen, &e)))?;
     let want = config.limits.udp_buffer_bytes;
     let state = quinn::udp::UdpSocketState::new((&socket).into())
         .context("cannot set up the UDP socket")?;
@@ -242,7 +286,7 @@ pub fn quic_endpoint(config: &RelayConfig, identity: &cert::Identity) -> Result<
         socket,
         Arc::new(quinn::TokioRuntime),
     )
-    .with_context(in_use)
+    .map_err(|e| anyhow::anyhow!(bind_advice(config.listen, &e)))
 }
 
 /// Everything a stats snapshot is made from.
@@ -356,5 +400,41 @@ async fn expiry_loop(store: Arc<dyn Store>, interval: Duration, cancel: Cancella
             _ = cancel.cancelled() => break,
             _ = tokio::time::sleep(interval) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn setup_errors_say_what_to_do_not_a_wrong_guess() {
+        let low: std::net::SocketAddr = "0.0.0.0:443".parse().unwrap();
+        let high: std::net::SocketAddr = "0.0.0.0:4433".parse().unwrap();
+        let denied = Error::from(ErrorKind::PermissionDenied);
+        let m = bind_advice(low, &denied);
+        assert!(
+            m.contains("below 1024") && m.contains("CAP_NET_BIND_SERVICE"),
+            "{m}"
+        );
+        assert!(!m.contains("in use"), "{m}");
+        let m = bind_advice(high, &Error::from(ErrorKind::AddrInUse));
+        assert!(m.contains("already uses this port"), "{m}");
+        let m = data_dir_advice(Path::new("/var/lib/vigil-relay"), &denied);
+        assert!(
+            m.contains("/var/lib/vigil-relay") && m.contains("--data"),
+            "{m}"
+        );
+        assert!(!m.contains("another vigil-relay"), "{m}");
+    }
+
+    #[test]
+    fn a_data_directory_that_is_a_file_is_refused_before_the_store_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, b"x").unwrap();
+        let e = check_data_dir(&file).unwrap_err().to_string();
+        assert!(e.contains("cannot use the data directory"), "{e}");
     }
 }
