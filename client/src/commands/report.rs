@@ -178,60 +178,103 @@ fn ask_choice<T: Copy>(
     }
 }
 
-/// Show what is about to be sent and ask once more: a report typed under stress deserves a last
-/// look before it leaves the device.
+/// Show the whole draft and ask once more: a report typed under stress deserves a last look
+/// before it leaves the device. Only an explicit yes sends; Enter alone does not.
 fn confirm_send(report: &Report, to: &[String]) -> Result<()> {
-    eprintln!(
-        "\nAbout to encrypt and send to {}:\n  {} / {}: {}\n  {}",
-        to.join(", "),
-        report.urgency.as_str(),
-        report.kind.as_str(),
-        crate::display::line(&report.title),
-        crate::display::block(&report.narrative, "  ")
-    );
     let stdin = std::io::stdin();
-    let answer = ask(&mut stdin.lock(), "Send now? [Y/n]", false)?;
+    confirm_from(&mut stdin.lock(), report, to)
+}
+
+fn confirm_from(stdin: &mut impl BufRead, report: &Report, to: &[String]) -> Result<()> {
+    let draft = serde_json::to_string_pretty(report).context("could not show the draft")?;
+    eprintln!(
+        "\nThe draft, to be encrypted and sent to {}:\n  {}",
+        to.join(", "),
+        crate::display::block(&draft, "  ")
+    );
+    let answer = ask(stdin, "Send now? [y/N]", false)?;
     match answer.as_deref().map(str::to_lowercase).as_deref() {
-        None | Some("y") | Some("yes") => Ok(()),
-        _ => bail!("not sent; nothing was stored (run the command again to start over)"),
+        Some("y") | Some("yes") => Ok(()),
+        _ => bail!("not sent; nothing was stored (run the command again to start over, or save the report in a file and use --file)"),
+    }
+}
+
+/// Ask for several lines, until an empty line or the end of input (Ctrl-D), so that a narrative
+/// of many lines stays in its field and never spills into the questions after it.
+fn ask_lines(stdin: &mut impl BufRead, question: &str) -> Result<String> {
+    eprintln!("{question} (as many lines as you need; finish with an empty line, or Ctrl-D):");
+    loop {
+        let mut lines = Vec::new();
+        let mut ended = false;
+        loop {
+            let mut line = String::new();
+            if stdin.read_line(&mut line)? == 0 {
+                ended = true;
+                break;
+            }
+            let line = line.trim_end_matches(['\n', '\r']);
+            if line.trim().is_empty() {
+                break;
+            }
+            lines.push(line.to_string());
+        }
+        if !lines.is_empty() {
+            return Ok(lines.join("\n"));
+        }
+        if ended {
+            bail!("input ended before the report was complete; nothing was sent");
+        }
+        eprintln!("  (required: type at least one line)");
+    }
+}
+
+/// Ask until the answer is a date or time a report may carry.
+fn ask_when(stdin: &mut impl BufRead) -> Result<String> {
+    loop {
+        let v = ask(
+            stdin,
+            "When (e.g. 2024-02-20, 2024-02-20T10:00+03:00, or 2024-02 if the day is not known)",
+            true,
+        )?
+        .unwrap_or_default();
+        if vigil_core::report::is_report_time(&v) {
+            return Ok(v);
+        }
+        eprintln!(
+            "  not a date: write it like 2024-02-20, or 2024-02-20T10:00+03:00 with the time"
+        );
     }
 }
 
 /// Ask for a report field by field on the terminal.
 fn prompt_report() -> Result<Report> {
+    let stdin = std::io::stdin();
+    prompt_report_from(&mut stdin.lock())
+}
+
+fn prompt_report_from(s: &mut impl BufRead) -> Result<Report> {
     eprintln!(
         "New incident report. Press Enter to skip optional fields. Nothing is sent until the end."
     );
-    let stdin = std::io::stdin();
-    let mut s = stdin.lock();
     let kinds: Vec<(ReportKind, &str)> = ReportKind::ALL.iter().map(|k| (*k, k.as_str())).collect();
-    let kind = ask_choice(&mut s, "What happened", &kinds, 0)?;
+    let kind = ask_choice(s, "What happened", &kinds, 0)?;
     let urg = [
         (Urgency::Urgent, "urgent"),
         (Urgency::High, "high"),
         (Urgency::Normal, "normal"),
         (Urgency::Low, "low"),
     ];
-    let urgency = ask_choice(&mut s, "How urgent", &urg, 0)?;
-    let title = ask(&mut s, "One-line title", true)?.unwrap_or_default();
-    let occurred_at = ask(
-        &mut s,
-        "When (e.g. 2024-02-20 or 2024-02-20T10:00+03:00)",
-        true,
-    )?
-    .unwrap_or_default();
-    let place = ask(&mut s, "Where", false)?;
-    let victim = ask(&mut s, "Who was targeted (name or pseudonym)", false)?;
-    let relative = ask(&mut s, "Relative at risk, if any", false)?;
-    let agency = ask(&mut s, "Who did it (agency, unit), if known", false)?;
-    let vehicle = ask(&mut s, "Vehicles (colour, make, plate), if seen", false)?;
-    let narrative = ask(&mut s, "What happened, in your words", true)?.unwrap_or_default();
-    let action = ask(&mut s, "What should the NGO do", false)?;
-    let publish = ask(
-        &mut s,
-        "May the NGO publish anonymised details? (yes/no)",
-        false,
-    )?;
+    let urgency = ask_choice(s, "How urgent", &urg, 0)?;
+    let title = ask(s, "One-line title", true)?.unwrap_or_default();
+    let occurred_at = ask_when(s)?;
+    let place = ask(s, "Where", false)?;
+    let victim = ask(s, "Who was targeted (name or pseudonym)", false)?;
+    let relative = ask(s, "Relative at risk, if any", false)?;
+    let agency = ask(s, "Who did it (agency, unit), if known", false)?;
+    let vehicle = ask(s, "Vehicles (colour, make, plate), if seen", false)?;
+    let narrative = ask_lines(s, "What happened, in your words")?;
+    let action = ask(s, "What should the NGO do", false)?;
+    let publish = ask(s, "May the NGO publish anonymised details? (yes/no)", false)?;
     let mut v = json!({"kind": kind.as_str(), "urgency": urgency.as_str(), "title": title, "occurred_at": occurred_at, "narrative": narrative});
     if let Some(p) = place {
         v["location"] = json!({"text": p});
@@ -263,4 +306,76 @@ fn prompt_report() -> Result<Report> {
         v["consent"] = json!({"publish": p.to_lowercase().starts_with('y')});
     }
     serde_json::from_value(v).context("could not build the report")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    /// Answers in the order the questions come: kind, urgency, title, when (a bad one first),
+    /// where, victim, relative, agency, vehicle, narrative lines, then action and publish.
+    const ANSWERS: &str = "threat\nurgent\nCalls at night\nyesterday\n2024-02-20\nNalchik\n\n\n\n\nFirst line.\nSecond line.\nThird line.\n\nCall me back\nno\n";
+
+    #[test]
+    fn a_narrative_of_many_lines_stays_in_its_field() {
+        let r = prompt_report_from(&mut Cursor::new(ANSWERS)).unwrap();
+        assert_eq!(r.narrative, "First line.\nSecond line.\nThird line.");
+        assert_eq!(r.requested_action.as_deref(), Some("Call me back"));
+        assert_eq!(
+            r.occurred_at, "2024-02-20",
+            "a date that is not one is asked again"
+        );
+        assert_eq!(r.consent.and_then(|c| c.publish), Some(false));
+    }
+
+    /// Input as a terminal gives it: Ctrl-D ends one read (it returns nothing), and the next
+    /// read waits for more typing.
+    struct Terminal(Vec<Cursor<String>>);
+
+    impl std::io::Read for Terminal {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let Some(first) = self.0.first_mut() else {
+                return Ok(0);
+            };
+            let n = first.read(buf)?;
+            if n == 0 {
+                self.0.remove(0);
+            }
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_narrative_may_end_with_ctrl_d_but_not_be_empty() {
+        let (typed, after) = ANSWERS.split_once("Third line.\n\n").unwrap();
+        let mut tty = std::io::BufReader::new(Terminal(vec![
+            Cursor::new(format!("{typed}Third line.\n")),
+            Cursor::new(after.to_string()),
+        ]));
+        let r = prompt_report_from(&mut tty).unwrap();
+        assert!(r.narrative.ends_with("Third line."), "{:?}", r.narrative);
+        assert_eq!(r.requested_action.as_deref(), Some("Call me back"));
+        let empty = ANSWERS.split("First line.").next().unwrap();
+        let e = prompt_report_from(&mut Cursor::new(empty)).unwrap_err();
+        assert!(e.to_string().contains("nothing was sent"), "{e}");
+    }
+
+    #[test]
+    fn only_an_explicit_yes_sends() {
+        let r = prompt_report_from(&mut Cursor::new(ANSWERS)).unwrap();
+        let to = vec!["Desk".to_string()];
+        for no in ["\n", "n\n", "sure\n", ""] {
+            assert!(
+                confirm_from(&mut Cursor::new(no), &r, &to).is_err(),
+                "{no:?}"
+            );
+        }
+        for yes in ["y\n", "YES\n"] {
+            assert!(
+                confirm_from(&mut Cursor::new(yes), &r, &to).is_ok(),
+                "{yes:?}"
+            );
+        }
+    }
 }
