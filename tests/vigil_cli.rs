@@ -1401,6 +1401,20 @@ async fn a_new_report_goes_first_and_a_stale_copy_does_not_fail_it() {
             1,
             "{fetched:?}"
         );
+        // The triage list says when it happened, when it was signed and received, and who
+        // signed it.
+        let listed = ok(&["--home", &a, "inbox", "list"]);
+        let stderr = String::from_utf8_lossy(&listed.stderr);
+        let sender = json_lines(&ok(&["--home", &a, "inbox", "list", "--json"]))[0]["sender"]
+            .as_str()
+            .expect("sender")
+            .to_string();
+        assert!(stderr.contains("happened 2024-01-01, signed "), "{stderr}");
+        assert!(stderr.contains(", received "), "{stderr}");
+        assert!(
+            stderr.contains(&format!("from reporter {}", &sender[..16])),
+            "{stderr}"
+        );
     })
     .await
     .expect("blocking part");

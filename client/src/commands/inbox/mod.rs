@@ -223,8 +223,9 @@ fn fetched(
         },
     )?;
     let id = inbox_store(&ctx.home, envelope, None)?;
-    let warning = time_warning(created, now_unix());
-    say_report_line(ctx, &id, opened, warning.as_deref());
+    let now = now_unix();
+    let warning = time_warning(created, now);
+    say_report_line(ctx, &id, opened, now, warning.as_deref());
     let r = &opened.report;
     ctx.out.emit(json!({
         "type": "fetched", "id": id, "urgency": r.urgency.as_str(), "kind": r.kind.as_str(),

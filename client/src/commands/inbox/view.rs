@@ -7,9 +7,16 @@ use anyhow::Result;
 use serde_json::json;
 use vigil_core::envelope::{self, Opened};
 
-/// One report as a line of the triage list (`fetch`, `list`), with its signing time, and the
-/// time warning on a line of its own.
-pub(super) fn say_report_line(ctx: &Ctx, id: &str, o: &Opened, warning: Option<&str>) {
+/// One report as a line of the triage list (`fetch`, `list`), then when it happened, was signed
+/// and was received, and who signed it (the first 16 hex digits of the reporter's key: the same
+/// reporter shows the same digits on every report), with the time warning on a line of its own.
+pub(super) fn say_report_line(
+    ctx: &Ctx,
+    id: &str,
+    o: &Opened,
+    received: u64,
+    warning: Option<&str>,
+) {
     let r = &o.report;
     let flag = if r.urgency >= vigil_core::report::Urgency::Urgent {
         "!! "
@@ -17,11 +24,18 @@ pub(super) fn say_report_line(ctx: &Ctx, id: &str, o: &Opened, warning: Option<&
         "   "
     };
     ctx.out.say(format!(
-        "{flag}{id}  {:<7} {:<20} signed {}  {}",
+        "{flag}{id}  {:<7} {:<20} {}",
         r.urgency.as_str(),
         r.kind.as_str(),
-        utc(o.created),
         display::line(&r.title)
+    ));
+    let sender = o.sender.to_string();
+    ctx.out.say(format!(
+        "     happened {}, signed {}, received {}, from reporter {}",
+        display::line(&r.occurred_at),
+        utc(o.created),
+        utc(received),
+        &sender[..16.min(sender.len())]
     ));
     if let Some(w) = warning {
         ctx.out.say(format!("     Warning: report {id} was {w}"));
@@ -70,7 +84,7 @@ pub fn list(ctx: &Ctx) -> Result<usize> {
     }
     for (id, received, o) in &rows {
         let warning = time_warning(o.created, *received);
-        say_report_line(ctx, id, o, warning.as_deref());
+        say_report_line(ctx, id, o, *received, warning.as_deref());
         ctx.out.emit(json!({
             "type": "report", "id": id, "received_at": received, "urgency": o.report.urgency.as_str(),
             "kind": o.report.kind.as_str(), "title": o.report.title, "occurred_at": o.report.occurred_at,
