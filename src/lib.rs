@@ -10,6 +10,7 @@
 
 pub mod age;
 pub mod card;
+pub mod civil;
 pub mod envelope;
 pub mod ids;
 pub mod keys;
