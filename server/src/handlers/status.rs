@@ -1,15 +1,11 @@
 //! Status: how full a mailbox is, for the holder of its key, so an NGO sees a flood filling its
 //! mailbox before honest reports are refused.
 
-use super::{Admission, BodySource, Ctx, Failure, Rate, ReplySink, send};
+use super::{Admission, BodySource, Ctx, Failure, ReplySink, send};
 use vigil_core::wire::status::{MailboxStatus, Status};
 
-/// Status shares the fetch rate: both are what an NGO polls.
-pub(super) const ADMISSION: Admission = Admission {
-    rate: Some(Rate::Fetch),
-    needs_space: false,
-    carries_envelope: false,
-};
+/// Admitted as a fetch is (sharing its rate): both are what an NGO polls.
+pub(super) const ADMISSION: Admission = super::fetch::ADMISSION;
 
 pub(super) async fn handle(
     cx: &Ctx<'_>,
