@@ -305,12 +305,17 @@ fn run(command: Command) -> Result<ExitCode> {
                 .context("cannot start the async runtime")?;
             rt.block_on(async move {
                 let relay = vigil_relay::start(config).await?;
+                // Listen for signals before saying we are up: a supervisor (or a
+                // test) may send SIGTERM the moment it reads the ready line, and a
+                // signal that arrives before the handler exists kills the process
+                // without the clean shutdown (final flush, stats snapshot).
+                let signals = Signals::listen()?;
                 eprintln!("vigil-relay listening on {}", relay.local_addr());
                 eprintln!("certificate fingerprint: {}", relay.fingerprint());
                 if ready_json {
                     announce_ready(relay.local_addr(), relay.fingerprint())?;
                 }
-                wait_for_signal().await?;
+                signals.wait().await?;
                 eprintln!("shutting down");
                 relay.shutdown().await
             })?;
@@ -388,19 +393,39 @@ fn announce_ready(addr: SocketAddr, fingerprint: vigil_core::ids::CertFingerprin
         .context("cannot write the ready line on stdout")
 }
 
-async fn wait_for_signal() -> Result<()> {
+/// SIGTERM and Ctrl-C, listened for from the moment this is made.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.context("cannot listen for Ctrl-C")?,
-            _ = term.recv() => {}
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn listen() -> Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Signals {
+                term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+                int: signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Signals {})
     }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot listen for Ctrl-C")?;
-    Ok(())
+
+    #[cfg_attr(not(unix), allow(unused_mut))]
+    async fn wait(mut self) -> Result<()> {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        #[cfg(not(unix))]
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot listen for Ctrl-C")?;
+        Ok(())
+    }
 }
