@@ -17,6 +17,11 @@ pub struct Cli {
     /// Machine-readable output: one JSON object per line on stdout.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Language of messages and help: en or ru. Without it, VIGIL_LANG, then LC_ALL,
+    /// LC_MESSAGES and LANG decide; anything else is English. JSON output is the same in every
+    /// language.
+    #[arg(long, global = true, value_name = "LANG")]
+    pub lang: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -30,6 +35,16 @@ NGO:       vigil ngo init --name \"Memorial Caucasus desk\" --relay HOST:PORT \\
            vigil inbox fetch && vigil inbox list
 Try it:    vigil demo
 Scripts give passphrases through VIGIL_PASSPHRASE_FILE.";
+
+impl Cli {
+    /// Parse `args` with the help text in this run's language (`crate::i18n`; choose it first).
+    pub fn parse_localized(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
+        use clap::{CommandFactory, FromArgMatches};
+        let mut cmd = crate::help::localize(Cli::command());
+        let matches = cmd.try_get_matches_from_mut(args)?;
+        Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
+    }
+}
 
 /// Top-level commands.
 #[derive(Subcommand, Debug)]

@@ -10,6 +10,7 @@
 
 use crate::cli::Command;
 use crate::exit;
+use crate::i18n::{self, Lang, Localized};
 use crate::relay::RelayError;
 use serde_json::{json, Value};
 
@@ -58,42 +59,46 @@ pub struct Failure {
     pub advice: Option<String>,
     /// The process exit code (`crate::exit`).
     pub exit_code: u8,
+    /// What the person reads on stderr, after the `error: ` prefix: [`Failure::line`] in this
+    /// run's language (`crate::i18n`). The JSON object keeps the English line.
+    pub shown: String,
 }
 
 impl Failure {
     /// Describe `err`, raised by a command of `family`.
     pub fn from_error(err: &anyhow::Error, family: Family) -> Self {
         let message = one_line(&format!("{err:#}"));
-        let (kind, exit_code, advice) = match relay_error(err) {
-            Some(r) => (
-                relay_kind(r),
-                relay_exit_code(r),
-                relay_advice(family, r).map(str::to_string),
-            ),
+        let (kind, exit_code, advice_id) = match relay_error(err) {
+            Some(r) => (relay_kind(r), relay_exit_code(r), relay_advice(family, r)),
             None => {
                 let kind = other_kind(err);
-                (
-                    kind,
-                    exit::FAILED,
-                    other_advice(family, kind).map(str::to_string),
-                )
+                (kind, exit::FAILED, other_advice(family, kind))
             }
+        };
+        let advice = advice_id.map(|id| i18n::by_id(Lang::En, id));
+        let local_message = one_line(&localized_message(err));
+        let shown = match advice_id {
+            Some(id) => format!("{local_message}; {}", i18n::by_id(i18n::language(), id)),
+            None => local_message,
         };
         Failure {
             message,
             kind,
             advice,
             exit_code,
+            shown,
         }
     }
 
     /// A command line that does not parse (clap's error, first line only).
     pub fn usage(clap_message: &str) -> Self {
         let first = clap_message.lines().next().unwrap_or_default();
+        let message = one_line(first.strip_prefix("error: ").unwrap_or(first));
         Failure {
-            message: one_line(first.strip_prefix("error: ").unwrap_or(first)),
+            shown: format!("{message}; {}", crate::t!("advice-usage")),
+            message,
             kind: "usage",
-            advice: Some("see `vigil --help`".into()),
+            advice: Some(i18n::by_id(Lang::En, "advice-usage")),
             exit_code: exit::USAGE,
         }
     }
@@ -117,6 +122,67 @@ impl Failure {
             "exit_code": self.exit_code,
         })
     }
+}
+
+/// `err` and its causes as `{err:#}` writes them, each cause Vigil has words for in this run's
+/// language: catalogue errors ([`Localized`]), the relay's, an invalid report, an expired card,
+/// a file that is not there. Others (rare, technical) stay as they are.
+pub fn localized_message(err: &anyhow::Error) -> String {
+    if i18n::language() == Lang::En {
+        // The library errors' own words, exactly.
+        return format!("{err:#}");
+    }
+    let mut parts = Vec::new();
+    // A catalogue message given as context (`e.context(t_err!(..))`) is the outermost cause; a
+    // plain `downcast_ref` on the chain does not see through anyhow's context wrapper.
+    let outer = err
+        .downcast_ref::<Localized>()
+        .filter(|l| l.en == err.to_string());
+    for (i, cause) in err.chain().enumerate() {
+        if let (0, Some(l)) = (i, outer) {
+            parts.push(l.local.clone());
+            if cause.source().is_none() {
+                break;
+            }
+            continue;
+        }
+        match localized_cause(cause) {
+            Some(text) => {
+                // The translation covers what lies beneath (a serde error under an invalid
+                // report, an I/O error under a missing file).
+                parts.push(text);
+                break;
+            }
+            None => parts.push(cause.to_string()),
+        }
+    }
+    parts.join(": ")
+}
+
+/// One cause in this run's language, if Vigil has words for it; a [`Localized`] that is not
+/// the last cause is a context and the chain goes on below it.
+fn localized_cause(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
+    if let Some(l) = cause.downcast_ref::<Localized>() {
+        return Some(l.local.clone());
+    }
+    if let Some(r) = cause.downcast_ref::<RelayError>() {
+        return Some(localized_relay_error(r));
+    }
+    if let Some(r) = cause.downcast_ref::<vigil_core::report::ReportError>() {
+        return Some(crate::i18n_errors::report_error(r));
+    }
+    if let Some(c) = cause.downcast_ref::<vigil_core::card::CardError>() {
+        return crate::i18n_errors::card_error(c);
+    }
+    if let Some(f) = cause.downcast_ref::<vigil_fs::FsError>() {
+        return crate::i18n_errors::fs_error(f);
+    }
+    None
+}
+
+/// A relay error in this run's language.
+pub fn localized_relay_error(e: &RelayError) -> String {
+    crate::i18n_errors::relay_error(e)
 }
 
 fn one_line(s: &str) -> String {
@@ -204,41 +270,33 @@ fn other_kind(err: &anyhow::Error) -> &'static str {
 /// the relay, when the message alone cannot say it.
 fn other_advice(family: Family, kind: &str) -> Option<&'static str> {
     match (family, kind) {
-        (Family::Reporter, "card_expired") => Some("the report was not sent or queued"),
-        (Family::Contacts, "card_expired") => Some("the card was not imported"),
+        (Family::Reporter, "card_expired") => Some("advice-reporter-card-expired"),
+        (Family::Contacts, "card_expired") => Some("advice-contacts-card-expired"),
         _ => None,
     }
 }
 
-/// One line of advice for `e` in a command of `family`. `None` where the message already says
-/// everything (`BadAddress` for the age commands, say, cannot happen at all).
+/// The catalogue id of one line of advice for `e` in a command of `family`. `None` where the
+/// message already says everything (`BadAddress` for the age commands, say, cannot happen at
+/// all).
 fn relay_advice(family: Family, e: &RelayError) -> Option<&'static str> {
     use RelayError as E;
     Some(match (family, e) {
         (Family::Reporter, E::Unreachable { .. } | E::ConnectionLost(_) | E::Timeout(_)) => {
-            "the report stays in the outbox, encrypted; run `vigil outbox flush` later, or from another network"
+            "advice-reporter-unreachable"
         }
-        (Family::Reporter, E::FingerprintMismatch { .. }) => {
-            "the report stays in the outbox, encrypted; do not retry from this network, and confirm the relay fingerprint with the NGO over a channel you trust"
-        }
-        (Family::Reporter, E::Refused { retryable: true, .. }) => {
-            "the report stays in the outbox, encrypted; run `vigil outbox flush` later"
-        }
-        (Family::Reporter, E::Refused { .. }) => {
-            "the report stays in the outbox, but retrying will not help; tell the NGO over another channel"
-        }
-        (Family::Reporter, E::Protocol(_)) => {
-            "the report stays in the outbox, encrypted; run `vigil outbox flush` later, and tell the NGO if it keeps happening"
-        }
-        (Family::Reporter, E::BadAddress(_)) => {
-            "the report stays in the outbox; check the relay address on the NGO's card (`vigil contact list`)"
-        }
-        (Family::Reporter, E::NothingPinned) => {
-            "the report stays in the outbox; import the NGO's card again (`vigil contact add CARD_FILE`)"
-        }
-        (Family::Reporter, E::TooLarge { .. }) => {
-            "no relay accepts a report this large; send a shorter one, with fewer attachments"
-        }
+        (Family::Reporter, E::FingerprintMismatch { .. }) => "advice-reporter-mismatch",
+        (
+            Family::Reporter,
+            E::Refused {
+                retryable: true, ..
+            },
+        ) => "advice-reporter-refused-retry",
+        (Family::Reporter, E::Refused { .. }) => "advice-reporter-refused",
+        (Family::Reporter, E::Protocol(_)) => "advice-reporter-protocol",
+        (Family::Reporter, E::BadAddress(_)) => "advice-reporter-bad-address",
+        (Family::Reporter, E::NothingPinned) => "advice-reporter-nothing-pinned",
+        (Family::Reporter, E::TooLarge { .. }) => "advice-reporter-too-large",
         (
             Family::Ngo,
             E::Unreachable { .. }
@@ -247,26 +305,14 @@ fn relay_advice(family: Family, e: &RelayError) -> Option<&'static str> {
             | E::Refused {
                 retryable: true, ..
             },
-        ) => "nothing was lost: the reports stay at the relay until fetched; try again later",
-        (Family::Ngo, E::FingerprintMismatch { .. }) => {
-            "nothing was fetched or changed; do not retry from this network, and confirm the relay's fingerprint with its operator (`vigil-relay fingerprint`) over a channel you trust"
-        }
-        (Family::Ngo, E::Protocol(_)) => {
-            "nothing was lost: the reports stay at the relay until fetched; try again later, and tell the relay's operator if it keeps happening"
-        }
-        (Family::Ngo, E::Refused { .. }) => {
-            "retrying will not help; ask the relay's operator"
-        }
-        (Family::Ngo, E::BadAddress(_)) => {
-            "check the relay address (`vigil ngo set-relay --relay HOST:PORT` changes it)"
-        }
-        (Family::Ngo, E::NothingPinned) => {
-            "set the relay's certificate fingerprint with `vigil ngo set-relay --relay-fingerprint FP`"
-        }
-        (Family::Demo, _) => {
-            "the demo's relay runs on this machine; run `vigil demo` again (`--keep` keeps its files to look at)"
-        }
-        (_, _) if e.is_retryable() => "try again later",
+        ) => "advice-ngo-unreachable",
+        (Family::Ngo, E::FingerprintMismatch { .. }) => "advice-ngo-mismatch",
+        (Family::Ngo, E::Protocol(_)) => "advice-ngo-protocol",
+        (Family::Ngo, E::Refused { .. }) => "advice-ngo-refused",
+        (Family::Ngo, E::BadAddress(_)) => "advice-ngo-bad-address",
+        (Family::Ngo, E::NothingPinned) => "advice-ngo-nothing-pinned",
+        (Family::Demo, _) => "advice-demo",
+        (_, _) if e.is_retryable() => "advice-try-later",
         _ => return None,
     })
 }

@@ -1,12 +1,15 @@
 //! The `vigil` program.
 
-use clap::Parser;
 use std::process::ExitCode;
 use vigil_client::failure::{Failure, Family};
-use vigil_client::{cli::Cli, commands, exit};
+use vigil_client::i18n::{self, Lang};
+use vigil_client::{cli::Cli, commands, exit, t};
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // The language first: clap's help text is already in it.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    i18n::set_language(Lang::for_run(&args));
+    let cli = match Cli::parse_localized(args) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -27,7 +30,11 @@ fn main() -> ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            eprintln!(
+                "{}: {}",
+                t!("error-prefix"),
+                t!("runtime-failed", error = e.to_string())
+            );
             return ExitCode::from(exit::FAILED);
         }
     };
@@ -40,7 +47,11 @@ fn main() -> ExitCode {
             let failure = Failure::from_error(&err, family);
             // Shown through the report escaper: an error can quote a report's bad value (an
             // unknown `kind`), and the line must stay one line whatever it quotes.
-            eprintln!("error: {}", vigil_client::display::line(&failure.line()));
+            eprintln!(
+                "{}: {}",
+                t!("error-prefix"),
+                vigil_client::display::line(&failure.shown)
+            );
             if json {
                 println!("{}", failure.to_json());
             }

@@ -26,9 +26,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     let out = Output { json: cli.json };
     let ctx = || -> Result<Ctx> {
         Ok(Ctx {
-            home: Home::resolve(cli.home.clone())?.lock(|| {
-                out.say("Another vigil command is using this home; waiting for it to finish...")
-            })?,
+            home: Home::resolve(cli.home.clone())?.lock(|| out.say(crate::t!("home-busy")))?,
             out,
         })
     };

@@ -35,24 +35,19 @@ pub struct FlushSummary {
 pub fn list(ctx: &Ctx) -> Result<()> {
     let items = outbox(&ctx.home)?;
     if items.is_empty() {
-        ctx.out
-            .say("Outbox is empty: everything was delivered to the relay.");
+        ctx.out.say(crate::t!("outbox-empty-delivered"));
     }
     let now = now_unix();
     for i in &items {
         let id = i.deposit_id.to_string();
         let age = now.saturating_sub(i.queued_at);
-        let attempts = match i.attempts {
-            0 => "not tried yet".to_string(),
-            1 => "1 attempt".to_string(),
-            n => format!("{n} attempts"),
-        };
-        ctx.out.say(format!(
-            "{}  to {} via {}, queued {}, {attempts}",
-            &id[..8.min(id.len())],
-            i.to,
-            i.relay,
-            age_text(age),
+        ctx.out.say(crate::t!(
+            "outbox-item",
+            id = (&id[..8.min(id.len())]),
+            to = i.to.as_str(),
+            relay = i.relay.as_str(),
+            age = age_text(age),
+            attempts = i.attempts
         ));
         ctx.out.emit(json!({"type": "outbox_item", "id": id, "deposit_id": id, "to": i.to, "relay": i.relay, "queued_at": i.queued_at, "age_secs": age, "attempts": i.attempts}));
     }
@@ -62,10 +57,10 @@ pub fn list(ctx: &Ctx) -> Result<()> {
 /// How long ago, for a person: "just now", "12 min ago", "5 h ago", "3 days ago".
 fn age_text(secs: u64) -> String {
     match secs {
-        0..60 => "just now".into(),
-        60..3600 => format!("{} min ago", secs / 60),
-        3600..172_800 => format!("{} h ago", secs / 3600),
-        _ => format!("{} days ago", secs / 86_400),
+        0..60 => crate::t!("age-just-now"),
+        60..3600 => crate::t!("age-minutes", n = (secs / 60)),
+        3600..172_800 => crate::t!("age-hours", n = (secs / 3600)),
+        _ => crate::t!("age-days", n = (secs / 86_400)),
     }
 }
 
@@ -73,10 +68,7 @@ fn age_text(secs: u64) -> String {
 pub fn cancel(ctx: &Ctx, id: &str) -> Result<()> {
     let wanted = id.trim().to_lowercase();
     if wanted.len() < 4 || !wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(crate::failure::NotFound(format!(
-            "\"{id}\" is not an outbox id; give at least 4 characters of an id from `vigil outbox list`"
-        ))
-        .into());
+        return Err(crate::t_err!("outbox-bad-id", id = id).not_found().into());
     }
     let items = outbox(&ctx.home)?;
     let mut matching = items
@@ -87,23 +79,18 @@ pub fn cancel(ctx: &Ctx, id: &str) -> Result<()> {
             .iter()
             .any(|i| i.deposit_id.to_string().starts_with(&wanted));
         return Err(match found {
-            true => anyhow::anyhow!("id {id} matches several queued reports; give more characters"),
-            false => crate::failure::NotFound(format!(
-                "no queued report with id {id}; see `vigil outbox list`"
-            ))
-            .into(),
+            true => crate::t_err!("outbox-ambiguous-id", id = id).into(),
+            false => crate::t_err!("outbox-no-such-id", id = id)
+                .not_found()
+                .into(),
         });
     };
     item.remove(&ctx.home)?;
-    let note = if item.attempts > 0 {
-        " An earlier attempt may have reached the relay before its answer was lost; if so, the NGO still receives that copy."
-    } else {
-        ""
-    };
-    ctx.out.say(format!(
-        "Cancelled the report queued for {}; its encrypted copy is deleted from this device.{note}",
-        item.to
-    ));
+    let mut line = crate::t!("outbox-cancelled", to = item.to.as_str());
+    if item.attempts > 0 {
+        line = format!("{line} {}", crate::t!("outbox-cancelled-maybe-delivered"));
+    }
+    ctx.out.say(line);
     ctx.out.emit(json!({"type": "outbox_cancelled", "id": item.deposit_id.to_string(), "to": item.to, "maybe_delivered": item.attempts > 0}));
     Ok(())
 }
@@ -112,7 +99,7 @@ pub fn cancel(ctx: &Ctx, id: &str) -> Result<()> {
 pub async fn flush_all(ctx: &Ctx, retry: &RetryArgs) -> Result<FlushSummary> {
     let items = outbox(&ctx.home)?;
     if items.is_empty() {
-        ctx.out.say("Outbox is empty.");
+        ctx.out.say(crate::t!("outbox-empty"));
         ctx.out
             .emit(json!({"type": "outbox_flushed", "sent": 0, "pending": 0}));
         return Ok(FlushSummary::default());
@@ -205,9 +192,17 @@ pub async fn flush(
             retries += 1;
             let left = policy.total.saturating_sub(started.elapsed());
             ctx.out.say(format!(
-                "Attempt {retries} failed: {err}\n  Retrying in {} ({} left for retries; the report is safe in the outbox meanwhile).",
-                format_duration(delay),
-                format_duration(left)
+                "{}\n  {}",
+                crate::t!(
+                    "outbox-attempt-failed",
+                    attempt = retries,
+                    error = crate::failure::localized_relay_error(&err)
+                ),
+                crate::t!(
+                    "outbox-retrying",
+                    delay = format_duration(delay),
+                    left = format_duration(left)
+                )
             ));
             ctx.out.emit(json!({"type": "retry", "attempt": retries, "error": err.to_string(), "retry_in_ms": delay.as_millis() as u64, "pending": pending.len()}));
             tokio::time::sleep(delay).await;
@@ -253,16 +248,11 @@ async fn attempt(
         match outcome {
             Ok(outcome) => {
                 item.remove(&ctx.home)?;
-                let note = match outcome {
-                    Deposited::New => "",
-                    Deposited::Duplicate => {
-                        " It had arrived on an earlier try; the NGO gets one copy."
-                    }
-                };
-                ctx.out.say(format!(
-                    "Delivered to the relay for {} (stored on its disk).{note}",
-                    item.to
-                ));
+                let mut line = crate::t!("outbox-delivered", to = item.to.as_str());
+                if outcome == Deposited::Duplicate {
+                    line = format!("{line} {}", crate::t!("outbox-delivered-duplicate"));
+                }
+                ctx.out.say(line);
                 ctx.out.emit(json!({"type": "stored", "to": item.to, "deposit_id": item.deposit_id.to_string(), "duplicate": outcome == Deposited::Duplicate}));
                 summary.sent.push(item.to.clone());
             }
@@ -272,7 +262,11 @@ async fn attempt(
                 }
                 | RelayError::TooLarge { .. }),
             ) => {
-                ctx.out.say(format!("Not delivered for {}: {e}", item.to));
+                ctx.out.say(crate::t!(
+                    "outbox-not-delivered",
+                    to = item.to.as_str(),
+                    error = crate::failure::localized_relay_error(&e)
+                ));
                 first_error.get_or_insert(anyhow::Error::from(e));
                 given_up.push(item);
             }
@@ -339,10 +333,7 @@ fn finish(
         json!({"type": "outbox_flushed", "sent": summary.sent.len(), "pending": summary.pending}),
     );
     match first_error {
-        Some(e) => Err(e.context(format!(
-            "{} not delivered yet",
-            crate::output::count(summary.pending as u64, "report copy", "report copies")
-        ))),
+        Some(e) => Err(e.context(crate::t_err!("outbox-pending", count = summary.pending))),
         None => Ok(summary),
     }
 }

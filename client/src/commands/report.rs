@@ -32,11 +32,11 @@ pub fn check(ctx: &Ctx, a: ReportCheckArgs) -> Result<()> {
     let bytes = read_report(&a.file)?;
     let r = Report::from_json(&bytes)?;
     r.check_for_sending()?;
-    ctx.out.say(format!(
-        "Report is valid: {} / {} — {}",
-        r.kind.as_str(),
-        r.urgency.as_str(),
-        crate::display::line(&r.title)
+    ctx.out.say(crate::t!(
+        "report-valid",
+        kind = kind_word(r.kind),
+        urgency = urgency_word(r.urgency),
+        title = crate::display::line(&r.title)
     ));
     ctx.out.emit(
         json!({"type": "report_valid", "kind": r.kind.as_str(), "urgency": r.urgency.as_str()}),
@@ -67,10 +67,13 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
         Some(p) => read_report(p)?,
         None if std::io::stdin().is_terminal() => {
             let report = prompt_report()?;
-            confirm_send(&report, &names.iter().map(|n| n.to_string()).collect::<Vec<_>>())?;
+            confirm_send(
+                &report,
+                &names.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+            )?;
             report.to_json()?
         }
-        None => bail!("no --file given and stdin is not a terminal; pass --file report.json (or --file - to read stdin)"),
+        None => bail!(crate::t_err!("send-no-file")),
     };
     let report = Report::from_json(&json_bytes)?;
     let sender = reporter_key(&ctx.home)?;
@@ -92,12 +95,12 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
         item.save(&ctx.home)?;
         items.push(item);
     }
-    ctx.out.say(format!(
-        "Report \"{}\" ({}, {}) encrypted for {} and queued.",
-        crate::display::line(&report.title),
-        report.kind.as_str(),
-        report.urgency.as_str(),
-        crate::output::count(cards.len() as u64, "NGO", "NGOs")
+    ctx.out.say(crate::t!(
+        "report-queued",
+        title = crate::display::line(&report.title),
+        kind = kind_word(report.kind),
+        urgency = urgency_word(report.urgency),
+        count = cards.len()
     ));
     ctx.out
         .emit(json!({"type": "queued", "to": names, "copies": cards.len()}));
@@ -105,22 +108,17 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
         return Ok(());
     }
     let summary = super::outbox::flush(ctx, items, &a.retry).await?;
-    ctx.out.say(format!(
-        "Done: this report is stored at the relay for {}.",
-        summary.sent.join(", ")
-    ));
+    ctx.out
+        .say(crate::t!("report-done", names = summary.sent.join(", ")));
     if !earlier.is_empty() {
         let n = earlier.len();
-        ctx.out.say(format!(
-            "Also sending {n} earlier report {} from the outbox.",
-            if n == 1 { "copy" } else { "copies" }
-        ));
+        ctx.out.say(crate::t!("report-earlier", count = n));
         if let Err(e) = super::outbox::flush(ctx, earlier, &a.retry).await {
             // This report was delivered; the older copies stay queued, sealed, for later.
+            let shown = crate::display::line(&crate::failure::localized_message(&e));
             let e = crate::display::line(&format!("{e:#}"));
-            ctx.out.say(format!(
-                "Warning: earlier report copies are still waiting in the outbox ({e}); they are safe there, run `vigil outbox flush` later."
-            ));
+            ctx.out
+                .say(crate::t!("report-earlier-pending", error = shown));
             ctx.out.emit(json!({"type": "earlier_pending", "error": e}));
         }
     }
@@ -133,7 +131,7 @@ fn ask(stdin: &mut impl BufRead, question: &str, required: bool) -> Result<Optio
         std::io::stderr().flush()?;
         let mut line = String::new();
         if stdin.read_line(&mut line)? == 0 {
-            bail!("input ended before the report was complete; nothing was sent");
+            bail!(crate::t_err!("prompt-input-ended"));
         }
         let v = line.trim().to_string();
         if !v.is_empty() {
@@ -142,37 +140,45 @@ fn ask(stdin: &mut impl BufRead, question: &str, required: bool) -> Result<Optio
         if !required {
             return Ok(None);
         }
-        eprintln!("  (required)");
+        eprintln!("  ({})", crate::t!("prompt-required"));
     }
 }
 
+/// Ask for one of `options` (value, word shown in this language, the format's own word); the
+/// answer may be either word or the option's number.
 fn ask_choice<T: Copy>(
     stdin: &mut impl BufRead,
     question: &str,
-    options: &[(T, &str)],
+    options: &[(T, String, &str)],
     default: usize,
 ) -> Result<T> {
-    let names: Vec<&str> = options.iter().map(|(_, n)| *n).collect();
+    let names: Vec<&str> = options.iter().map(|(_, n, _)| n.as_str()).collect();
     loop {
-        let q = format!(
-            "{question} [{}] (default {})",
-            names.join(", "),
-            names[default]
+        let q = crate::t!(
+            "prompt-choice",
+            question = question,
+            options = names.join(", "),
+            default = names[default]
         );
         match ask(stdin, &q, false)? {
             None => return Ok(options[default].0),
             Some(v) => {
-                if let Some((t, _)) = options.iter().find(|(_, n)| n.eq_ignore_ascii_case(&v)) {
+                if let Some((t, _, _)) = options.iter().find(|(_, n, c)| {
+                    n.to_lowercase() == v.to_lowercase() || c.eq_ignore_ascii_case(&v)
+                }) {
                     return Ok(*t);
                 }
-                if let Some((t, _)) = v
+                if let Some((t, _, _)) = v
                     .parse::<usize>()
                     .ok()
                     .and_then(|i| options.get(i.wrapping_sub(1)))
                 {
                     return Ok(*t);
                 }
-                eprintln!("  choose one of: {}", names.join(", "));
+                eprintln!(
+                    "  {}",
+                    crate::t!("prompt-choose-one", options = names.join(", "))
+                );
             }
         }
     }
@@ -188,21 +194,29 @@ fn confirm_send(report: &Report, to: &[String]) -> Result<()> {
 fn confirm_from(stdin: &mut impl BufRead, report: &Report, to: &[String]) -> Result<()> {
     let draft = serde_json::to_string_pretty(report).context("could not show the draft")?;
     eprintln!(
-        "\nThe draft, to be encrypted and sent to {}:\n  {}",
-        to.join(", "),
+        "\n{}\n  {}",
+        crate::t!("prompt-draft", to = to.join(", ")),
         crate::display::block(&draft, "  ")
     );
-    let answer = ask(stdin, "Send now? [y/N]", false)?;
-    match answer.as_deref().map(str::to_lowercase).as_deref() {
-        Some("y") | Some("yes") => Ok(()),
-        _ => bail!("not sent; nothing was stored (run the command again to start over, or save the report in a file and use --file)"),
+    let answer = ask(stdin, &crate::t!("prompt-send-now"), false)?;
+    // "y" and "yes" in every language, for a reporter whose keyboard is in Latin.
+    let yes = answer.as_deref().map(str::to_lowercase).is_some_and(|a| {
+        a == "y"
+            || a == "yes"
+            || crate::t!("prompt-yes-words")
+                .split(',')
+                .any(|w| w.trim() == a)
+    });
+    match yes {
+        true => Ok(()),
+        false => bail!(crate::t_err!("prompt-not-sent")),
     }
 }
 
 /// Ask for several lines, until an empty line or the end of input (Ctrl-D), so that a narrative
 /// of many lines stays in its field and never spills into the questions after it.
 fn ask_lines(stdin: &mut impl BufRead, question: &str) -> Result<String> {
-    eprintln!("{question} (as many lines as you need; finish with an empty line, or Ctrl-D):");
+    eprintln!("{}", crate::t!("prompt-lines", question = question));
     loop {
         let mut lines = Vec::new();
         let mut ended = false;
@@ -222,27 +236,20 @@ fn ask_lines(stdin: &mut impl BufRead, question: &str) -> Result<String> {
             return Ok(lines.join("\n"));
         }
         if ended {
-            bail!("input ended before the report was complete; nothing was sent");
+            bail!(crate::t_err!("prompt-input-ended"));
         }
-        eprintln!("  (required: type at least one line)");
+        eprintln!("  ({})", crate::t!("prompt-lines-required"));
     }
 }
 
 /// Ask until the answer is a date or time a report may carry.
 fn ask_when(stdin: &mut impl BufRead) -> Result<String> {
     loop {
-        let v = ask(
-            stdin,
-            "When (e.g. 2024-02-20, 2024-02-20T10:00+03:00, or 2024-02 if the day is not known)",
-            true,
-        )?
-        .unwrap_or_default();
+        let v = ask(stdin, &crate::t!("prompt-when"), true)?.unwrap_or_default();
         if vigil_core::report::is_report_time(&v) {
             return Ok(v);
         }
-        eprintln!(
-            "  not a date: write it like 2024-02-20, or 2024-02-20T10:00+03:00 with the time"
-        );
+        eprintln!("  {}", crate::t!("prompt-not-a-date"));
     }
 }
 
@@ -253,28 +260,32 @@ fn prompt_report() -> Result<Report> {
 }
 
 fn prompt_report_from(s: &mut impl BufRead) -> Result<Report> {
-    eprintln!(
-        "New incident report. Press Enter to skip optional fields. Nothing is sent until the end."
-    );
-    let kinds: Vec<(ReportKind, &str)> = ReportKind::ALL.iter().map(|k| (*k, k.as_str())).collect();
-    let kind = ask_choice(s, "What happened", &kinds, 0)?;
-    let urg = [
-        (Urgency::Urgent, "urgent"),
-        (Urgency::High, "high"),
-        (Urgency::Normal, "normal"),
-        (Urgency::Low, "low"),
-    ];
-    let urgency = ask_choice(s, "How urgent", &urg, 0)?;
-    let title = ask(s, "One-line title", true)?.unwrap_or_default();
+    eprintln!("{}", crate::t!("prompt-intro"));
+    let kinds: Vec<(ReportKind, String, &str)> = ReportKind::ALL
+        .iter()
+        .map(|k| (*k, kind_word(*k), k.as_str()))
+        .collect();
+    let kind = ask_choice(s, &crate::t!("prompt-kind"), &kinds, 0)?;
+    let urg: Vec<(Urgency, String, &str)> = [
+        Urgency::Urgent,
+        Urgency::High,
+        Urgency::Normal,
+        Urgency::Low,
+    ]
+    .into_iter()
+    .map(|u| (u, urgency_word(u), u.as_str()))
+    .collect();
+    let urgency = ask_choice(s, &crate::t!("prompt-urgency"), &urg, 0)?;
+    let title = ask(s, &crate::t!("prompt-title"), true)?.unwrap_or_default();
     let occurred_at = ask_when(s)?;
-    let place = ask(s, "Where", false)?;
-    let victim = ask(s, "Who was targeted (name or pseudonym)", false)?;
-    let relative = ask(s, "Relative at risk, if any", false)?;
-    let agency = ask(s, "Who did it (agency, unit), if known", false)?;
-    let vehicle = ask(s, "Vehicles (colour, make, plate), if seen", false)?;
-    let narrative = ask_lines(s, "What happened, in your words")?;
-    let action = ask(s, "What should the NGO do", false)?;
-    let publish = ask(s, "May the NGO publish anonymised details? (yes/no)", false)?;
+    let place = ask(s, &crate::t!("prompt-where"), false)?;
+    let victim = ask(s, &crate::t!("prompt-victim"), false)?;
+    let relative = ask(s, &crate::t!("prompt-relative"), false)?;
+    let agency = ask(s, &crate::t!("prompt-agency"), false)?;
+    let vehicle = ask(s, &crate::t!("prompt-vehicle"), false)?;
+    let narrative = ask_lines(s, &crate::t!("prompt-narrative"))?;
+    let action = ask(s, &crate::t!("prompt-action"), false)?;
+    let publish = ask(s, &crate::t!("prompt-publish"), false)?;
     let mut v = json!({"kind": kind.as_str(), "urgency": urgency.as_str(), "title": title, "occurred_at": occurred_at, "narrative": narrative});
     if let Some(p) = place {
         v["location"] = json!({"text": p});
@@ -303,9 +314,40 @@ fn prompt_report_from(s: &mut impl BufRead) -> Result<Report> {
         v["requested_action"] = json!(a);
     }
     if let Some(p) = publish {
-        v["consent"] = json!({"publish": p.to_lowercase().starts_with('y')});
+        let p = p.to_lowercase();
+        let yes = p.starts_with('y')
+            || crate::t!("prompt-yes-words")
+                .split(',')
+                .any(|w| p.starts_with(w.trim()));
+        v["consent"] = json!({"publish": yes});
     }
     serde_json::from_value(v).context("could not build the report")
+}
+
+/// A kind of incident in this run's language, as the questions offer it.
+pub(crate) fn kind_word(k: ReportKind) -> String {
+    let id = match k {
+        ReportKind::Abduction => "kind-abduction",
+        ReportKind::ArbitraryDetention => "kind-arbitrary-detention",
+        ReportKind::Disappearance => "kind-disappearance",
+        ReportKind::Torture => "kind-torture",
+        ReportKind::Threat => "kind-threat",
+        ReportKind::RelativeThreatened => "kind-relative-threatened",
+        ReportKind::DeportationRisk => "kind-deportation-risk",
+        ReportKind::Other => "kind-other",
+    };
+    crate::i18n::by_id(crate::i18n::language(), id)
+}
+
+/// An urgency in this run's language.
+pub(crate) fn urgency_word(u: Urgency) -> String {
+    let id = match u {
+        Urgency::Urgent => "urgency-urgent",
+        Urgency::High => "urgency-high",
+        Urgency::Normal => "urgency-normal",
+        Urgency::Low => "urgency-low",
+    };
+    crate::i18n::by_id(crate::i18n::language(), id)
 }
 
 #[cfg(test)]

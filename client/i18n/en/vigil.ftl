@@ -1,0 +1,166 @@
+## Vigil's messages in English. Every message here must also be in ../ru/vigil.ftl (a test
+## checks). Command names, flags, file names and JSON field names stay as they are in every
+## language: people type them.
+
+## Prefixes of a line on stderr.
+error-prefix = error
+warning-prefix = warning
+
+## The program itself.
+runtime-failed = cannot start the async runtime: { $error }
+home-busy = Another vigil command is using this home; waiting for it to finish...
+
+## vigil report check
+report-valid = Report is valid: { $kind } / { $urgency } — { $title }
+
+## vigil report send
+send-no-file = no --file given and stdin is not a terminal; pass --file report.json (or --file - to read stdin)
+report-queued = Report "{ $title }" ({ $kind }, { $urgency }) encrypted for { $count ->
+        [one] 1 NGO
+       *[other] { $count } NGOs
+    } and queued.
+report-done = Done: this report is stored at the relay for { $names }.
+report-earlier = Also sending { $count } earlier report { $count ->
+        [one] copy
+       *[other] copies
+    } from the outbox.
+report-earlier-pending = Warning: earlier report copies are still waiting in the outbox ({ $error }); they are safe there, run `vigil outbox flush` later.
+
+## vigil report send without --file, on a terminal: questions, field by field.
+prompt-intro = New incident report. Press Enter to skip optional fields. Nothing is sent until the end.
+prompt-required = required
+prompt-choice = { $question } [{ $options }] (default { $default })
+prompt-choose-one = choose one of: { $options }
+prompt-kind = What happened
+prompt-urgency = How urgent
+prompt-title = One-line title
+prompt-when = When (e.g. 2024-02-20, 2024-02-20T10:00+03:00, or 2024-02 if the day is not known)
+prompt-not-a-date = not a date: write it like 2024-02-20, or 2024-02-20T10:00+03:00 with the time
+prompt-where = Where
+prompt-victim = Who was targeted (name or pseudonym)
+prompt-relative = Relative at risk, if any
+prompt-agency = Who did it (agency, unit), if known
+prompt-vehicle = Vehicles (colour, make, plate), if seen
+prompt-narrative = What happened, in your words
+prompt-lines = { $question } (as many lines as you need; finish with an empty line, or Ctrl-D):
+prompt-lines-required = required: type at least one line
+prompt-action = What should the NGO do
+prompt-publish = May the NGO publish anonymised details? (yes/no)
+prompt-draft = The draft, to be encrypted and sent to { $to }:
+prompt-send-now = Send now? [y/N]
+# Answers that mean yes, besides "y" and "yes" (accepted in every language), comma-separated.
+prompt-yes-words = y, yes
+prompt-not-sent = not sent; nothing was stored (run the command again to start over, or save the report in a file and use --file)
+prompt-input-ended = input ended before the report was complete; nothing was sent
+
+## Kinds of incident and urgencies as the questions offer them. In English they are the words
+## of the report format itself.
+kind-abduction = abduction
+kind-arbitrary-detention = arbitrary_detention
+kind-disappearance = disappearance
+kind-torture = torture
+kind-threat = threat
+kind-relative-threatened = relative_threatened
+kind-deportation-risk = deportation_risk
+kind-other = other
+urgency-urgent = urgent
+urgency-high = high
+urgency-normal = normal
+urgency-low = low
+
+## vigil outbox list|flush|cancel
+outbox-empty = Outbox is empty.
+outbox-empty-delivered = Outbox is empty: everything was delivered to the relay.
+outbox-item = { $id }  to { $to } via { $relay }, queued { $age }, { $attempts ->
+        [0] not tried yet
+        [one] 1 attempt
+       *[other] { $attempts } attempts
+    }
+age-just-now = just now
+age-minutes = { $n } min ago
+age-hours = { $n } h ago
+age-days = { $n } days ago
+outbox-bad-id = "{ $id }" is not an outbox id; give at least 4 characters of an id from `vigil outbox list`
+outbox-ambiguous-id = id { $id } matches several queued reports; give more characters
+outbox-no-such-id = no queued report with id { $id }; see `vigil outbox list`
+outbox-cancelled = Cancelled the report queued for { $to }; its encrypted copy is deleted from this device.
+outbox-cancelled-maybe-delivered = An earlier attempt may have reached the relay before its answer was lost; if so, the NGO still receives that copy.
+outbox-attempt-failed = Attempt { $attempt } failed: { $error }
+outbox-retrying = Retrying in { $delay } ({ $left } left for retries; the report is safe in the outbox meanwhile).
+outbox-delivered = Delivered to the relay for { $to } (stored on its disk).
+outbox-delivered-duplicate = It had arrived on an earlier try; the NGO gets one copy.
+outbox-not-delivered = Not delivered for { $to }: { $error }
+outbox-pending = { $count ->
+        [one] 1 report copy
+       *[other] { $count } report copies
+    } not delivered yet
+
+## Relay errors: what happened, in words that fit any command.
+relay-bad-address = relay address { $addr } is not a host:port that resolves
+relay-unreachable = cannot reach the relay at { $addr } ({ $reason })
+relay-reason-timed-out = timed out
+relay-reason-no-answer = no answer within { $secs } seconds
+relay-reason-full = the relay is refusing new connections for now: it is full, or too many connections come from your network
+relay-mismatch = the relay's identity does not match the card (possible interception; card: { $expected }, relay: { $got })
+relay-refused = the relay refused the request: { $message } ({ $code }{ $temporary ->
+        [yes] , temporary
+       *[no] {""}
+    })
+relay-protocol = the relay sent an invalid answer ({ $detail })
+relay-connection-lost = the connection to the relay was lost ({ $detail })
+relay-timeout = the relay did not answer within { $secs } seconds
+relay-nothing-pinned = no relay certificate fingerprint to check the relay against
+relay-too-large = the encrypted report is { $len } bytes, more than a relay accepts ({ $max } bytes)
+
+## Advice after an error: what it means for the user's data and what to do.
+advice-usage = see `vigil --help`
+advice-try-later = try again later
+advice-reporter-card-expired = the report was not sent or queued
+advice-contacts-card-expired = the card was not imported
+advice-reporter-unreachable = the report stays in the outbox, encrypted; run `vigil outbox flush` later, or from another network
+advice-reporter-mismatch = the report stays in the outbox, encrypted; do not retry from this network, and confirm the relay fingerprint with the NGO over a channel you trust
+advice-reporter-refused-retry = the report stays in the outbox, encrypted; run `vigil outbox flush` later
+advice-reporter-refused = the report stays in the outbox, but retrying will not help; tell the NGO over another channel
+advice-reporter-protocol = the report stays in the outbox, encrypted; run `vigil outbox flush` later, and tell the NGO if it keeps happening
+advice-reporter-bad-address = the report stays in the outbox; check the relay address on the NGO's card (`vigil contact list`)
+advice-reporter-nothing-pinned = the report stays in the outbox; import the NGO's card again (`vigil contact add CARD_FILE`)
+advice-reporter-too-large = no relay accepts a report this large; send a shorter one, with fewer attachments
+advice-ngo-unreachable = nothing was lost: the reports stay at the relay until fetched; try again later
+advice-ngo-mismatch = nothing was fetched or changed; do not retry from this network, and confirm the relay's fingerprint with its operator (`vigil-relay fingerprint`) over a channel you trust
+advice-ngo-protocol = nothing was lost: the reports stay at the relay until fetched; try again later, and tell the relay's operator if it keeps happening
+advice-ngo-refused = retrying will not help; ask the relay's operator
+advice-ngo-bad-address = check the relay address (`vigil ngo set-relay --relay HOST:PORT` changes it)
+advice-ngo-nothing-pinned = set the relay's certificate fingerprint with `vigil ngo set-relay --relay-fingerprint FP`
+advice-demo = the demo's relay runs on this machine; run `vigil demo` again (`--keep` keeps its files to look at)
+
+## An invalid report, by field. `{ $field }` is the field's name in the report format.
+report-too-large = report is { $len } bytes, more than the { $max }-byte limit; move long material into an attachment
+report-not-json = report is not valid: { $detail } (line { $line }, column { $column }); see docs/report-format.md
+report-not-object = the report must be a JSON object, {"{"} ... {"}"}; see docs/report-format.md
+report-field-missing = report field `{ $field }` is missing; see docs/report-format.md
+report-field-empty = report field `{ $field }` is empty; fill it in
+report-field-too-long = report field `{ $field }` is longer than { $max } characters; shorten it and put detail in the narrative
+report-field-one-of = report field `{ $field }` must be one of { $allowed }, got { $got }; see docs/report-format.md
+report-field-date = report field `{ $field }` must be a date such as 2024-02-20, a date and time such as 2024-02-20T10:00:00+03:00, or 2024-02 or 2024 when the day is not known
+report-field-control = report field `{ $field }` contains the control character { $char }, which a one-line field may not hold; remove it (line breaks belong in the narrative)
+report-field-range = report field `{ $field }` must be between { $range }
+report-field-too-many = report field `{ $field }` has too many entries; see docs/report-format.md
+report-field-other = report field `{ $field }` { $problem }; see docs/report-format.md
+
+## Card errors a reporter meets.
+card-expired = the card of "{ $name }" expired on { $when }; ask { $name } for a renewed card and import it with `vigil contact add`
+card-not-a-card = not a Vigil recipient card (it should start with VIGIL-CARD-1.); ask the NGO for its card again
+card-damaged = recipient card is damaged; ask the NGO for its card again
+card-incomplete = this card is incomplete: its end is missing (cut off when it was copied or scanned?); copy the whole card, from VIGIL-CARD-1. to its last character, or ask the NGO to send it again
+card-bad-signature = recipient card's signature does not verify: it was altered after the NGO made it; do not use it, get the card from the NGO again
+card-too-large = this file is too large to be a Vigil card; is it the right file?
+card-field = recipient card field `{ $field }` is invalid; ask the NGO for its card again
+
+## File errors.
+fs-exists = { $path } already exists; remove it or choose another path
+fs-too-large = { $path } is larger than { $max } bytes; is it the right file?
+fs-not-found = { $path } does not exist; check the file name
+fs-permission-denied = no permission to use { $path }; check its permissions
+
+## Contacts.
+contact-not-found = no contact named "{ $name }"; add the NGO's card with `vigil contact add CARD_FILE` (see `vigil contact list`)
