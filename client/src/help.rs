@@ -1,55 +1,56 @@
 //! `--help` in the user's language.
 //!
-//! clap takes help text from the doc comments in `crate::cli`, which are English. Before parsing,
-//! the command tree is walked and each text that has a catalogue message is replaced: a command
-//! `vigil report send` looks up `help-report-send` (its one-line `about`),
-//! `help-report-send-long` (the longer text shown by `--help`, if any) and
-//! `help-report-send-after` (the text after the options); its flag `--to` looks up
-//! `help-report-send-to`. Global flags are looked up once, as `help-flag-json` and the like. Texts
-//! without a message keep their English.
+//! clap takes help text from the doc comments in `crate::cli`. Before parsing, the command tree
+//! is built (so clap's own `--help`, `--version` and `help` exist and global flags are copied into
+//! every subcommand) and walked, and each text that has a catalogue message is replaced:
+//! `vigil report send` looks up `help-report-send` (its `about`) and `help-report-send-after`
+//! (the text after the options); its flag `--to` looks up `help-report-send-to`, then the shared
+//! `help-arg-to` (for flags several commands have, like `--retry-for`). Global flags and clap's
+//! own are `help-flag-json`, `help-flag-help` and the like. Texts without a message keep the doc
+//! comment's English. Outside English, clap's headings ("Usage:", "Options:") come from the
+//! catalogue too, and clap's `[env: ...]` and `[default: ...]` notes are left to the
+//! translated text.
 
 use crate::i18n::{self, Lang};
 use clap::Command;
+use i18n_embed::fluent::FluentLanguageLoader;
 
-/// `cmd` with its help text, and that of every subcommand and argument, from the catalogue.
-pub fn localize(cmd: Command) -> Command {
-    let lang = i18n::language();
-    localize_tree(cmd, "help", lang)
+/// `cmd`, built, with its help text and that of every subcommand and argument from the
+/// catalogue.
+pub fn localize(mut cmd: Command) -> Command {
+    cmd.build();
+    localize_tree(cmd, "help", i18n::language())
 }
 
 fn localize_tree(mut cmd: Command, id: &str, lang: Lang) -> Command {
     let loader = i18n::loader_for(lang);
     if loader.has(id) {
-        cmd = cmd.about(loader.get(id));
-    }
-    let long = format!("{id}-long");
-    if loader.has(&long) {
-        cmd = cmd.long_about(loader.get(&long));
-    } else if loader.has(id) {
-        // clap shows `long_about` before `about` under --help: drop the English one.
-        cmd = cmd.long_about(None::<&str>);
+        cmd = cmd.about(loader.get(id)).long_about(None::<&str>);
     }
     let after = format!("{id}-after");
     if loader.has(&after) {
-        cmd = cmd.after_help(loader.get(&after));
+        cmd = cmd
+            .after_help(loader.get(&after))
+            .after_long_help(None::<&str>);
     }
-    let args: Vec<String> = cmd
+    let args: Vec<(String, bool)> = cmd
         .get_arguments()
-        .map(|a| a.get_id().to_string())
+        .map(|a| (a.get_id().to_string(), a.is_global_set()))
         .collect();
-    for arg in args {
-        let global = cmd
-            .get_arguments()
-            .find(|a| a.get_id() == arg.as_str())
-            .is_some_and(|a| a.is_global_set());
-        let arg_id = match global {
-            true => format!("help-flag-{}", arg.replace('_', "-")),
-            false => format!("{id}-{}", arg.replace('_', "-")),
+    for (arg, global) in args {
+        let name = arg.replace('_', "-");
+        let candidates = match global || arg == "help" || arg == "version" {
+            true => vec![format!("help-flag-{name}")],
+            false => vec![format!("{id}-{name}"), format!("help-arg-{name}")],
         };
-        if loader.has(&arg_id) {
-            let text = loader.get(&arg_id);
+        if let Some(text) = first_message(loader, &candidates) {
+            let translated = lang != Lang::En;
             cmd = cmd.mut_arg(arg.as_str(), |a| {
-                a.help(text.clone()).long_help(None::<&str>)
+                let (env, default) = (a.is_hide_env_set(), a.is_hide_default_value_set());
+                a.help(text)
+                    .long_help(None::<&str>)
+                    .hide_env(translated || env)
+                    .hide_default_value(translated || default)
             });
         }
     }
@@ -58,8 +59,93 @@ fn localize_tree(mut cmd: Command, id: &str, lang: Lang) -> Command {
         .map(|s| s.get_name().to_string())
         .collect();
     for name in subs {
-        let sub_id = format!("{id}-{name}");
+        let sub_id = match name.as_str() {
+            "help" => "help-flag-help-command".to_string(),
+            _ => format!("{id}-{name}"),
+        };
         cmd = cmd.mut_subcommand(name.as_str(), |s| localize_tree(s, &sub_id, lang));
     }
+    if lang != Lang::En {
+        let layout = template(&cmd, loader);
+        cmd = cmd.help_template(layout);
+    }
     cmd
+}
+
+fn first_message(loader: &FluentLanguageLoader, ids: &[String]) -> Option<String> {
+    ids.iter()
+        .find(|id| loader.has(id))
+        .map(|id| loader.get(id))
+}
+
+/// clap's help layout with the headings from the catalogue, and only the sections `cmd` has.
+fn template(cmd: &Command, loader: &FluentLanguageLoader) -> String {
+    let mut sections = Vec::new();
+    if cmd.get_subcommands().any(|s| !s.is_hide_set()) {
+        sections.push(format!(
+            "{}\n{{subcommands}}",
+            loader.get("help-heading-commands")
+        ));
+    }
+    if cmd.get_positionals().any(|a| !a.is_hide_set()) {
+        sections.push(format!(
+            "{}\n{{positionals}}",
+            loader.get("help-heading-arguments")
+        ));
+    }
+    if cmd
+        .get_arguments()
+        .any(|a| !a.is_positional() && !a.is_hide_set())
+    {
+        sections.push(format!(
+            "{}\n{{options}}",
+            loader.get("help-heading-options")
+        ));
+    }
+    format!(
+        "{{before-help}}{{about-with-newline}}\n{} {{usage}}\n\n{}{{after-help}}",
+        loader.get("help-heading-usage"),
+        sections.join("\n\n")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// In English the catalogue's help text is the doc comments' own: the help reads as before.
+    #[test]
+    fn english_help_is_the_doc_comments() {
+        let mut plain = crate::cli::Cli::command();
+        let mut english = localize_tree(
+            {
+                let mut c = crate::cli::Cli::command();
+                c.build();
+                c
+            },
+            "help",
+            Lang::En,
+        );
+        for path in [
+            &[][..],
+            &["report"],
+            &["report", "send"],
+            &["report", "check"],
+            &["contact", "add"],
+            &["contact", "verify"],
+            &["outbox", "flush"],
+            &["outbox", "cancel"],
+        ] {
+            let render = |c: &mut Command| {
+                let mut c = c.clone();
+                for p in path {
+                    c.build();
+                    c = c.find_subcommand_mut(p).expect("subcommand").clone();
+                }
+                c.render_help().to_string()
+            };
+            assert_eq!(render(&mut english), render(&mut plain), "{path:?}");
+        }
+    }
 }

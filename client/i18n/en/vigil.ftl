@@ -164,3 +164,57 @@ fs-permission-denied = no permission to use { $path }; check its permissions
 
 ## Contacts.
 contact-not-found = no contact named "{ $name }"; add the NGO's card with `vigil contact add CARD_FILE` (see `vigil contact list`)
+
+## --help. `help-report-send` is the one-line description of `vigil report send`,
+## `help-report-send-to` the help of its `--to`; `help-arg-...` serves a flag several commands
+## share, `help-flag-...` the flags every command has. (client/src/help.rs says how they are
+## looked up.) In English these are the doc comments of client/src/cli.rs, word for word.
+help-heading-usage = Usage:
+help-heading-commands = Commands:
+help-heading-arguments = Arguments:
+help-heading-options = Options:
+help-flag-help = Print help
+help-flag-version = Print version
+help-flag-help-command = Print this message or the help of the given subcommand(s)
+help-flag-home = State directory (keys, contacts, outbox, inbox)
+help-flag-json = Machine-readable output: one JSON object per line on stdout
+help-flag-lang = Language of messages and help: en or ru. Without it, VIGIL_LANG, then LC_ALL, LC_MESSAGES and LANG decide; anything else is English. JSON output is the same in every language
+help = Vigil: send incident reports, end-to-end encrypted, to the NGOs that can act on them
+help-after =
+    Reporter:  vigil contact add ngo.card
+               vigil report send --to "Memorial Caucasus desk" --file report.json
+    NGO:       vigil ngo init --name "Memorial Caucasus desk" --relay HOST:PORT \
+                     --relay-fingerprint FP --card-out ngo.card
+               vigil inbox fetch && vigil inbox list
+    Try it:    vigil demo
+    Scripts give passphrases through VIGIL_PASSPHRASE_FILE.
+help-ngo = Set up and manage an NGO inbox
+help-card = Show a recipient card (yours, or one in a file)
+help-inbox = Reports received by this NGO
+help-age = Encrypt and decrypt files in the age format (compatible with age and rage)
+help-demo = Run the whole flow on this machine with a temporary relay and say what happens
+help-contact = Manage the NGOs you can send reports to
+help-contact-add = Import an NGO's recipient card (a file, or - for stdin) and show its safety number
+help-contact-add-card = The card file, or - to read it from stdin
+help-contact-add-replace = Replace an existing contact of the same name that has a different key
+help-contact-list = List the NGOs you can send to
+help-contact-remove = Remove an NGO from your contacts. Refused while reports for it wait in the outbox, unless --force, which deletes those reports too
+help-contact-remove-name = The NGO's name as on its card (case does not matter)
+help-contact-remove-force = Also delete report copies for this NGO still waiting in the outbox (they are never sent). Without it, the contact is kept while any wait: deliver them first with `vigil outbox flush`
+help-contact-verify = Show an NGO's safety number and how to compare it with the NGO out of band
+help-contact-verify-name = The NGO's name as on its card (case does not matter)
+help-report = Write and send incident reports
+help-report-send = Encrypt a report for one or more NGOs and send it (queued in the outbox until stored)
+help-report-send-to = NGO to send to, by the name on its card; repeat for several
+help-report-send-file = Report JSON file (- for stdin). Without it, and on a terminal, you are asked field by field
+help-report-send-queue-only = Only queue the report in the outbox; send later with `vigil outbox flush`
+help-arg-retry-for = Keep retrying what fails for a passing reason (link lost, relay unreachable or busy) for this long, e.g. 90s, 5m, 1h; 0 tries once. Default: 2m on a terminal; once otherwise, so scripts get exit code 3 quickly and retry on their own schedule
+help-arg-no-retry = Try once and stop (same as --retry-for 0)
+help-arg-stall-timeout = Give up on a connection that hears nothing from the relay for this long, then reconnect. Raise it where the network drops out for long stretches. The relay may close sooner
+help-report-check = Check a report file without sending it
+help-report-check-file = Report JSON file
+help-outbox = Reports waiting to be sent
+help-outbox-list = List queued reports (destination and age only; contents are sealed)
+help-outbox-flush = Try to send every queued report now, retrying on a bad link (see --retry-for)
+help-outbox-cancel = Remove one queued report without sending it (its encrypted copy is deleted)
+help-outbox-cancel-id = The item's id from `vigil outbox list` (`id` or `deposit_id` in its JSON; a unique prefix of at least 4 characters is enough)
