@@ -102,7 +102,7 @@ async fn killed_at_random_moments_the_outbox_stays_whole_and_delivers_each_repor
         // Reports of a few sizes, so kills land at every stage: sealing, writing, uploading.
         let len = [400_000, 100, 50_000][i % 3];
         std::fs::write(&file, report(&format!("report {i}"), len)).expect("write");
-        let mut child = Command::new(common::bins::vigil())
+        let mut child = common::bins::in_english(&mut Command::new(common::bins::vigil()))
             .args([
                 "--home",
                 s(&rep),

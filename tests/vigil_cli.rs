@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(common::bins::vigil());
     c.args(args).env_remove("VIGIL_HOME");
+    common::bins::in_english(&mut c);
     for (k, v) in env {
         c.env(k, v);
     }
@@ -48,7 +49,7 @@ fn assert_one_error_line(o: &Output) {
 
 /// Start `vigil ARGS...` without waiting, stdout and stderr captured.
 fn start(args: &[&str]) -> std::process::Child {
-    Command::new(common::bins::vigil())
+    common::bins::in_english(&mut Command::new(common::bins::vigil()))
         .args(args)
         .env_remove("VIGIL_HOME")
         .stdout(std::process::Stdio::piped())

@@ -8,6 +8,11 @@ fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vigil"))
         .args(args)
         .env_remove("VIGIL_HOME")
+        // English whatever the developer's locale: these tests read messages.
+        .env("LANG", "C")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .env_remove("VIGIL_LANG")
         .output()
         .expect("run vigil")
 }
@@ -77,6 +82,10 @@ fn a_second_command_on_the_same_home_waits_for_the_first() {
             "list",
         ])
         .env_remove("VIGIL_HOME")
+        .env("LANG", "C")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .env_remove("VIGIL_LANG")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()

@@ -19,6 +19,16 @@ pub fn vigil() -> &'static Path {
     &programs().0
 }
 
+/// `cmd` with the locale set to `C` and Vigil's language variables removed: the messages tests
+/// read are English whatever the developer's locale (`vigil_client::i18n` chooses the language
+/// from these variables). A test that wants another language sets it after this.
+pub fn in_english(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    cmd.env("LANG", "C")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .env_remove("VIGIL_LANG")
+}
+
 /// The `vigil-relay` program.
 pub fn vigil_relay() -> &'static Path {
     &programs().1
