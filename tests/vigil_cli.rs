@@ -253,6 +253,12 @@ async fn a_full_mailbox_is_visible_to_the_ngo() {
         ok(&["--home", &rep, "report", "send", "--to", "Desk", "--file", &report]);
         let o = run(&["--home", &rep, "report", "send", "--to", "Desk", "--file", &report], &[]);
         assert!(!o.status.success(), "the full mailbox refuses the second report");
+        // Refused for now, not for good: the honest report waits in the outbox for the NGO to
+        // make room, and the reporter is told so.
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("mailbox is full") && err.contains("stays in the outbox") && err.contains("vigil outbox flush"), "{err}");
+        let queued = json_lines(&ok(&["--home", &rep, "--json", "outbox", "list"]));
+        assert_eq!(queued.iter().filter(|v| v["type"] == "outbox_item").count(), 1, "{queued:?}");
 
         let human = ok(&["--home", &ngo, "inbox", "status"]);
         let stderr = String::from_utf8_lossy(&human.stderr);
@@ -274,6 +280,14 @@ async fn a_full_mailbox_is_visible_to_the_ngo() {
         let st = json_lines(&ok(&["--home", &ngo, "inbox", "status", "--json"]));
         assert_eq!(st.len(), 1, "emptied, nothing refused since: {st:?}");
         assert_eq!(st[0]["items"], 0, "fetched and acknowledged: {st:?}");
+
+        // Room again: a flush delivers one of the two waiting copies (the quota is one report)
+        // and keeps the other, without giving it up.
+        let flushed = run(&["--home", &rep, "--json", "outbox", "flush"], &[]);
+        let events = json_lines(&flushed);
+        assert_eq!(events.iter().filter(|v| v["type"] == "stored").count(), 1, "{events:?}");
+        let queued = json_lines(&ok(&["--home", &rep, "--json", "outbox", "list"]));
+        assert_eq!(queued.iter().filter(|v| v["type"] == "outbox_item").count(), 1, "the other copy waits: {queued:?}");
     })
     .await
     .expect("blocking part");

@@ -12,6 +12,7 @@ use crate::cli::Command;
 use crate::exit;
 use crate::relay::RelayError;
 use serde_json::{json, Value};
+use vigil_core::wire::ErrorCode;
 
 /// Which group of commands failed; each gives its own advice for the same error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -221,6 +222,15 @@ fn relay_advice(family: Family, e: &RelayError) -> Option<&'static str> {
         (Family::Reporter, E::FingerprintMismatch { .. }) => {
             "the report stays in the outbox, encrypted; do not retry from this network, and confirm the relay fingerprint with the NGO over a channel you trust"
         }
+        (
+            Family::Reporter,
+            E::Refused {
+                code: ErrorCode::QuotaExceeded,
+                ..
+            },
+        ) => {
+            "the report stays in the outbox, encrypted; run `vigil outbox flush` later (the NGO is told its mailbox refused reports), and reach the NGO another way if it is urgent"
+        }
         (Family::Reporter, E::Refused { retryable: true, .. }) => {
             "the report stays in the outbox, encrypted; run `vigil outbox flush` later"
         }
@@ -275,7 +285,6 @@ fn relay_advice(family: Family, e: &RelayError) -> Option<&'static str> {
 mod tests {
     use super::*;
     use vigil_core::ids::CertFingerprint;
-    use vigil_core::wire::ErrorCode;
 
     fn unreachable() -> anyhow::Error {
         RelayError::Unreachable {
