@@ -1434,3 +1434,96 @@ async fn a_new_report_goes_first_and_a_stale_copy_does_not_fail_it() {
     .expect("blocking part");
     live.shutdown().await.expect("shutdown");
 }
+
+/// Issue 11, "Verified contacts": `contact verify` records the comparison, `contact list` and
+/// `report send` name unverified contacts, a renewed card from the same NGO key stays verified,
+/// and a card whose name reads like a contact's (case, spacing, look-alike letters) is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_are_marked_verified_and_look_alike_names_are_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().to_path_buf();
+    let relay = common::start_relay(&root.join("relay")).await;
+    let addr = relay.local_addr().to_string();
+    let fp = relay.fingerprint().to_string();
+    tokio::task::spawn_blocking(move || {
+        let p = |name: &str| root.join(name).to_str().expect("utf8").to_string();
+        let (rep, report) = (p("rep"), p("r.json"));
+        std::fs::write(&report, SMALL_REPORT).expect("write");
+        let ngo = |home: &str, name: &str| {
+            let card = p(&format!("{home}.card"));
+            ok(&[
+                "--home", &p(home), "ngo", "init", "--name", name, "--relay", &addr,
+                "--relay-fingerprint", &fp, "--card-out", &card,
+            ]);
+            card
+        };
+        let desk = ngo("desk", "Desk Memorial");
+        ok(&["--home", &rep, "contact", "add", &desk]);
+        let verified = |rep: &str| -> Value {
+            json_lines(&ok(&["--home", rep, "contact", "list", "--json"]))[0]["verified"].clone()
+        };
+        assert_eq!(verified(&rep), false);
+        let listed = ok(&["--home", &rep, "contact", "list"]);
+        assert!(String::from_utf8_lossy(&listed.stderr).contains("NOT VERIFIED"));
+        let send = |rep: &str| {
+            run(&["--home", rep, "--json", "report", "send", "--to", "desk memorial", "--file", &report, "--queue-only"], &[])
+        };
+        let o = send(&rep);
+        assert!(o.status.success());
+        let queued = json_lines(&o);
+        assert_eq!(queued[0]["type"], "queued", "{queued:?}");
+        assert_eq!(queued[0]["unverified"], serde_json::json!(["Desk Memorial"]));
+        let o = run(&["--home", &rep, "report", "send", "--to", "Desk Memorial", "--file", &report, "--queue-only"], &[]);
+        assert!(String::from_utf8_lossy(&o.stderr).contains("is not verified"));
+
+        let v = json_lines(&ok(&["--home", &rep, "contact", "verify", "desk memorial", "--json"]));
+        assert_eq!(v[0]["verified"], true, "{v:?}");
+        assert_eq!(verified(&rep), true);
+        assert_eq!(json_lines(&send(&rep))[0]["unverified"], serde_json::json!([]));
+        let listed = ok(&["--home", &rep, "contact", "list"]);
+        let text = String::from_utf8_lossy(&listed.stderr);
+        assert!(text.contains("verified with the NGO") && !text.contains("NOT VERIFIED"), "{text}");
+
+        // A renewed card, signed by the same NGO key, keeps the mark.
+        ok(&["--home", &p("desk"), "ngo", "renew-card", "--card-out", &desk]);
+        ok(&["--home", &rep, "contact", "add", &desk]);
+        assert_eq!(verified(&rep), true, "same key, same verification");
+        ok(&["--home", &rep, "contact", "verify", "Desk Memorial", "--clear"]);
+        assert_eq!(verified(&rep), false);
+        ok(&["--home", &rep, "contact", "verify", "Desk Memorial", "--yes"]);
+        assert_eq!(verified(&rep), true);
+
+        // Impersonation: a different key under a name that reads the same.
+        for (home, forged) in [
+            ("f1", "DESK MEMORIAL"),
+            ("f2", "Desk  Memorial"),
+            ("f3", "DeskMemorial"),
+            // Cyrillic е and о.
+            ("f4", "D\u{0435}sk Mem\u{043E}rial"),
+        ] {
+            let card = ngo(home, forged);
+            let o = run(&["--home", &rep, "contact", "add", &card], &[]);
+            assert!(!o.status.success(), "{forged:?} accepted");
+            assert_one_error_line(&o);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(err.contains("impersonation") && err.contains("--replace"), "{err}");
+        }
+        let other = ngo("other", "Desk Civic");
+        ok(&["--home", &rep, "contact", "add", &other]);
+        assert_eq!(json_lines(&ok(&["--home", &rep, "contact", "list", "--json"])).len(), 2);
+        // A genuine new key, once compared, replaces the old contact; it starts unverified.
+        let rekeyed = ngo("rekeyed", "Desk  Memorial");
+        ok(&["--home", &rep, "contact", "add", &rekeyed, "--replace"]);
+        let list = json_lines(&ok(&["--home", &rep, "contact", "list", "--json"]));
+        assert_eq!(list.len(), 2, "{list:?}");
+        assert!(list.iter().all(|c| c["verified"] == false), "{list:?}");
+        // The removed contact's mark went with it.
+        let marks = std::fs::read_dir(p("rep/contacts")).expect("contacts dir")
+            .filter(|e| e.as_ref().expect("entry").path().extension().is_some_and(|x| x == "verified"))
+            .count();
+        assert_eq!(marks, 0);
+    })
+    .await
+    .expect("blocking part");
+    relay.shutdown().await.expect("shutdown");
+}

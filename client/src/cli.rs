@@ -248,7 +248,8 @@ pub enum ContactCmd {
     /// Remove an NGO from your contacts. Refused while reports for it wait in the outbox,
     /// unless --force, which deletes those reports too.
     Remove(ContactRemoveArgs),
-    /// Show an NGO's safety number and how to compare it with the NGO out of band.
+    /// Show an NGO's safety number, how to compare it with the NGO out of band, and record
+    /// that you did (asks on a terminal; --clear forgets it).
     Verify(ContactVerifyArgs),
 }
 
@@ -269,6 +270,12 @@ pub struct ContactRemoveArgs {
 pub struct ContactVerifyArgs {
     /// The NGO's name as on its card (case does not matter).
     pub name: String,
+    /// Record the comparison without asking (on a terminal, the default is to ask).
+    #[arg(long, conflicts_with = "clear")]
+    pub yes: bool,
+    /// Forget an earlier verification, e.g. after a number was read out wrong.
+    #[arg(long)]
+    pub clear: bool,
 }
 
 /// `vigil contact add`

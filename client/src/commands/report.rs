@@ -47,11 +47,15 @@ pub fn check(ctx: &Ctx, a: ReportCheckArgs) -> Result<()> {
 /// Seal a report for each named NGO, queue the copies durably, then deliver the outbox.
 pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
     let mut cards: Vec<vigil_core::card::RecipientCard> = Vec::new();
+    let mut unverified: Vec<String> = Vec::new();
     for name in &a.to {
-        let card = contact_by_name(&ctx.home, name)?.card;
+        let contact = contact_by_name(&ctx.home, name)?;
         // The same NGO named twice (in any case) gets one copy.
-        if !cards.iter().any(|c| c.identity_key == card.identity_key) {
-            cards.push(card);
+        if !cards.iter().any(|c| c.identity_key == contact.card.identity_key) {
+            if contact.verified_at.is_none() {
+                unverified.push(contact.card.name.clone());
+            }
+            cards.push(contact.card);
         }
     }
     let names: Vec<&str> = cards.iter().map(|c| c.name.as_str()).collect();
@@ -99,8 +103,14 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
         report.urgency.as_str(),
         crate::output::count(cards.len() as u64, "NGO", "NGOs")
     ));
-    ctx.out
-        .emit(json!({"type": "queued", "to": names, "copies": cards.len()}));
+    for name in &unverified {
+        ctx.out.say(format!(
+            "warning: the safety number of \"{name}\" is not verified; if someone could have swapped its card, compare the number with the NGO (`vigil contact verify \"{name}\"`)"
+        ));
+    }
+    ctx.out.emit(
+        json!({"type": "queued", "to": names, "copies": cards.len(), "unverified": unverified}),
+    );
     if a.queue_only {
         return Ok(());
     }
