@@ -1452,8 +1452,18 @@ async fn contacts_are_marked_verified_and_look_alike_names_are_refused() {
         let ngo = |home: &str, name: &str| {
             let card = p(&format!("{home}.card"));
             ok(&[
-                "--home", &p(home), "ngo", "init", "--name", name, "--relay", &addr,
-                "--relay-fingerprint", &fp, "--card-out", &card,
+                "--home",
+                &p(home),
+                "ngo",
+                "init",
+                "--name",
+                name,
+                "--relay",
+                &addr,
+                "--relay-fingerprint",
+                &fp,
+                "--card-out",
+                &card,
             ]);
             card
         };
@@ -1466,31 +1476,95 @@ async fn contacts_are_marked_verified_and_look_alike_names_are_refused() {
         let listed = ok(&["--home", &rep, "contact", "list"]);
         assert!(String::from_utf8_lossy(&listed.stderr).contains("NOT VERIFIED"));
         let send = |rep: &str| {
-            run(&["--home", rep, "--json", "report", "send", "--to", "desk memorial", "--file", &report, "--queue-only"], &[])
+            run(
+                &[
+                    "--home",
+                    rep,
+                    "--json",
+                    "report",
+                    "send",
+                    "--to",
+                    "desk memorial",
+                    "--file",
+                    &report,
+                    "--queue-only",
+                ],
+                &[],
+            )
         };
         let o = send(&rep);
         assert!(o.status.success());
         let queued = json_lines(&o);
         assert_eq!(queued[0]["type"], "queued", "{queued:?}");
-        assert_eq!(queued[0]["unverified"], serde_json::json!(["Desk Memorial"]));
-        let o = run(&["--home", &rep, "report", "send", "--to", "Desk Memorial", "--file", &report, "--queue-only"], &[]);
+        assert_eq!(
+            queued[0]["unverified"],
+            serde_json::json!(["Desk Memorial"])
+        );
+        let o = run(
+            &[
+                "--home",
+                &rep,
+                "report",
+                "send",
+                "--to",
+                "Desk Memorial",
+                "--file",
+                &report,
+                "--queue-only",
+            ],
+            &[],
+        );
         assert!(String::from_utf8_lossy(&o.stderr).contains("is not verified"));
 
-        let v = json_lines(&ok(&["--home", &rep, "contact", "verify", "desk memorial", "--json"]));
+        let v = json_lines(&ok(&[
+            "--home",
+            &rep,
+            "contact",
+            "verify",
+            "desk memorial",
+            "--json",
+        ]));
         assert_eq!(v[0]["verified"], true, "{v:?}");
         assert_eq!(verified(&rep), true);
-        assert_eq!(json_lines(&send(&rep))[0]["unverified"], serde_json::json!([]));
+        assert_eq!(
+            json_lines(&send(&rep))[0]["unverified"],
+            serde_json::json!([])
+        );
         let listed = ok(&["--home", &rep, "contact", "list"]);
         let text = String::from_utf8_lossy(&listed.stderr);
-        assert!(text.contains("verified with the NGO") && !text.contains("NOT VERIFIED"), "{text}");
+        assert!(
+            text.contains("verified with the NGO") && !text.contains("NOT VERIFIED"),
+            "{text}"
+        );
 
         // A renewed card, signed by the same NGO key, keeps the mark.
-        ok(&["--home", &p("desk"), "ngo", "renew-card", "--card-out", &desk]);
+        ok(&[
+            "--home",
+            &p("desk"),
+            "ngo",
+            "renew-card",
+            "--card-out",
+            &desk,
+        ]);
         ok(&["--home", &rep, "contact", "add", &desk]);
         assert_eq!(verified(&rep), true, "same key, same verification");
-        ok(&["--home", &rep, "contact", "verify", "Desk Memorial", "--clear"]);
+        ok(&[
+            "--home",
+            &rep,
+            "contact",
+            "verify",
+            "Desk Memorial",
+            "--clear",
+        ]);
         assert_eq!(verified(&rep), false);
-        ok(&["--home", &rep, "contact", "verify", "Desk Memorial", "--yes"]);
+        ok(&[
+            "--home",
+            &rep,
+            "contact",
+            "verify",
+            "Desk Memorial",
+            "--yes",
+        ]);
         assert_eq!(verified(&rep), true);
 
         // Impersonation: a different key under a name that reads the same.
@@ -1506,11 +1580,17 @@ async fn contacts_are_marked_verified_and_look_alike_names_are_refused() {
             assert!(!o.status.success(), "{forged:?} accepted");
             assert_one_error_line(&o);
             let err = String::from_utf8_lossy(&o.stderr);
-            assert!(err.contains("impersonation") && err.contains("--replace"), "{err}");
+            assert!(
+                err.contains("impersonation") && err.contains("--replace"),
+                "{err}"
+            );
         }
         let other = ngo("other", "Desk Civic");
         ok(&["--home", &rep, "contact", "add", &other]);
-        assert_eq!(json_lines(&ok(&["--home", &rep, "contact", "list", "--json"])).len(), 2);
+        assert_eq!(
+            json_lines(&ok(&["--home", &rep, "contact", "list", "--json"])).len(),
+            2
+        );
         // A genuine new key, once compared, replaces the old contact; it starts unverified.
         let rekeyed = ngo("rekeyed", "Desk  Memorial");
         ok(&["--home", &rep, "contact", "add", &rekeyed, "--replace"]);
@@ -1518,12 +1598,129 @@ async fn contacts_are_marked_verified_and_look_alike_names_are_refused() {
         assert_eq!(list.len(), 2, "{list:?}");
         assert!(list.iter().all(|c| c["verified"] == false), "{list:?}");
         // The removed contact's mark went with it.
-        let marks = std::fs::read_dir(p("rep/contacts")).expect("contacts dir")
-            .filter(|e| e.as_ref().expect("entry").path().extension().is_some_and(|x| x == "verified"))
+        let marks = std::fs::read_dir(p("rep/contacts"))
+            .expect("contacts dir")
+            .filter(|e| {
+                e.as_ref()
+                    .expect("entry")
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "verified")
+            })
             .count();
         assert_eq!(marks, 0);
     })
     .await
     .expect("blocking part");
     relay.shutdown().await.expect("shutdown");
+}
+
+/// Issue 11, "bound `inbox/rejected` and say how to clear it": a card holder's junk cannot fill
+/// the NGO's disk (evidence goes before envelopes a returning key would open), and the NGO can
+/// list and empty the directory by hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_envelopes_are_bounded_listed_and_cleared() {
+    let desk = Desk::new().await;
+    let sender = vigil_core::keys::SigningSecret::generate(&mut rand::rngs::OsRng);
+    let orphan = |title: &str| {
+        let gone = vigil_core::age::x25519::Identity::generate(&mut rand::rngs::OsRng).to_public();
+        vigil_core::envelope::seal(
+            SMALL_REPORT
+                .replace("\"t\"", &format!("\"{title}\""))
+                .as_bytes(),
+            &sender,
+            &[desk.card.identity_key],
+            &[gone],
+            now(),
+            &mut rand::rngs::OsRng,
+        )
+        .expect("seal")
+    };
+    let junk = |n: u8| vec![n; 300];
+    let (o1, o2) = (orphan("a"), orphan("b"));
+    desk.deposit(&[&o1, &o2, &junk(1), &junk(2), &junk(3)])
+        .await;
+    let ngo = desk.ngo.clone();
+    blocking(move || {
+        let kinds = |ngo: &str| -> Vec<String> {
+            json_lines(&ok(&["--home", ngo, "inbox", "rejected", "list", "--json"]))
+                .iter()
+                .map(|v| v["kind"].as_str().expect("kind").to_string())
+                .collect()
+        };
+        let bound = |n: &'static str| [("VIGIL_REJECTED_MAX_ITEMS", n)];
+        let o = run(&["--home", &ngo, "inbox", "fetch", "--json"], &bound("4"));
+        assert!(o.status.success());
+        let lines = json_lines(&o);
+        let done = lines
+            .iter()
+            .find(|v| v["type"] == "fetch_done")
+            .expect("done");
+        assert_eq!(
+            (done["rejected"].as_u64(), done["rejected_trimmed"].as_u64()),
+            (Some(5), Some(1)),
+            "{done}"
+        );
+        assert_eq!(
+            done["rejected_trimmed_no_key"], 0,
+            "junk goes first: {done}"
+        );
+        assert_eq!(done["no_key_kept"], 2, "{done}");
+        let mut k = kinds(&ngo);
+        k.sort();
+        assert_eq!(k, ["invalid", "invalid", "no_key", "no_key"]);
+        let human = ok(&["--home", &ngo, "inbox", "rejected", "list"]);
+        assert!(String::from_utf8_lossy(&human.stderr).contains("4 kept envelopes"));
+
+        // Clearing keeps what a returning key would open, unless --all.
+        let c = json_lines(&ok(&[
+            "--home", &ngo, "inbox", "rejected", "clear", "--json",
+        ]));
+        assert_eq!(
+            (c[0]["removed"].as_u64(), c[0]["kept_no_key"].as_u64()),
+            (Some(2), Some(2)),
+            "{c:?}"
+        );
+        assert_eq!(kinds(&ngo), ["no_key", "no_key"]);
+
+        // A tight bound takes no-key envelopes too, once no evidence is left, oldest first,
+        // and says so.
+        let o = run(&["--home", &ngo, "inbox", "fetch"], &bound("1"));
+        assert!(o.status.success());
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            stderr.contains("deleted the oldest 1 kept envelope")
+                && stderr.contains("VIGIL_REJECTED_MAX_ITEMS"),
+            "{stderr}"
+        );
+        assert_eq!(kinds(&ngo), ["no_key"]);
+
+        let c = json_lines(&ok(&[
+            "--home",
+            &ngo,
+            "inbox",
+            "rejected",
+            "clear",
+            "--all",
+            "--older-than",
+            "1d",
+            "--json",
+        ]));
+        assert_eq!(c[0]["removed"], 0, "nothing is a day old: {c:?}");
+        let c = json_lines(&ok(&[
+            "--home", &ngo, "inbox", "rejected", "clear", "--all", "--json",
+        ]));
+        assert_eq!(c[0]["removed"], 1, "{c:?}");
+        assert!(kinds(&ngo).is_empty());
+
+        let o = run(
+            &["--home", &ngo, "inbox", "fetch"],
+            &[("VIGIL_REJECTED_MAX_ITEMS", "lots")],
+        );
+        assert!(!o.status.success());
+        assert_one_error_line(&o);
+        assert!(String::from_utf8_lossy(&o.stderr).contains("VIGIL_REJECTED_MAX_ITEMS"));
+    })
+    .await;
+    desk.relay.shutdown().await.expect("shutdown");
 }

@@ -405,6 +405,32 @@ pub enum InboxCmd {
     /// Show how full this NGO's mailbox at the relay is, and whether reports were refused
     /// because it was full.
     Status,
+    /// List or delete the envelopes kept under inbox/rejected/ (invalid, replayed, or sealed
+    /// for a staff key this inbox does not hold).
+    #[command(subcommand)]
+    Rejected(RejectedCmd),
+}
+
+/// `vigil inbox rejected ...`
+#[derive(Subcommand, Debug)]
+pub enum RejectedCmd {
+    /// List the kept envelopes, oldest first, with why each was kept.
+    List,
+    /// Delete kept envelopes: by default the invalid and replayed ones (evidence you have
+    /// looked at), with --all also those sealed for a missing staff key (which a returning
+    /// key would still open).
+    Clear(RejectedClearArgs),
+}
+
+/// `vigil inbox rejected clear`
+#[derive(Args, Debug)]
+pub struct RejectedClearArgs {
+    /// Also delete envelopes sealed for a staff key this inbox does not hold.
+    #[arg(long)]
+    pub all: bool,
+    /// Delete only envelopes received longer ago than this (e.g. 30d).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub older_than: Option<Duration>,
 }
 
 /// `vigil inbox show`

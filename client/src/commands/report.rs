@@ -51,7 +51,10 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
     for name in &a.to {
         let contact = contact_by_name(&ctx.home, name)?;
         // The same NGO named twice (in any case) gets one copy.
-        if !cards.iter().any(|c| c.identity_key == contact.card.identity_key) {
+        if !cards
+            .iter()
+            .any(|c| c.identity_key == contact.card.identity_key)
+        {
             if contact.verified_at.is_none() {
                 unverified.push(contact.card.name.clone());
             }

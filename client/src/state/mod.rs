@@ -17,7 +17,9 @@ use vigil_fs::{read_limited, remove_durably, write_atomic, write_new};
 use zeroize::Zeroizing;
 
 mod inbox;
+mod rejected;
 pub use inbox::*;
+pub use rejected::*;
 
 /// Largest key file read: a handful of lines.
 const MAX_KEY_FILE: u64 = 16 * 1024;
