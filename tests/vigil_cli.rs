@@ -1724,3 +1724,147 @@ async fn rejected_envelopes_are_bounded_listed_and_cleared() {
     .await;
     desk.relay.shutdown().await.expect("shutdown");
 }
+
+/// Issue 11, "sent to 2 NGOs names them": each NGO sees the others by the names on their cards
+/// (written into the signed report by the reporter's app), itself as "this NGO", and a key the
+/// report does not name as such; a name for a key outside the signed list is not believed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_names_the_ngos_it_was_sent_to() {
+    let desk = Desk::new().await;
+    let addr = desk.card.relay.clone();
+    let fp = desk.card.relay_fingerprint.to_string();
+    let root = tempfile::tempdir().expect("tempdir");
+    let other_home = root
+        .path()
+        .join("civic")
+        .to_str()
+        .expect("utf8")
+        .to_string();
+    let other_card = root
+        .path()
+        .join("civic.card")
+        .to_str()
+        .expect("utf8")
+        .to_string();
+    let report = root
+        .path()
+        .join("r.json")
+        .to_str()
+        .expect("utf8")
+        .to_string();
+    std::fs::write(&report, SMALL_REPORT).expect("write");
+    let (ngo, rep) = (desk.ngo.clone(), desk.rep.clone());
+    let (oh, oc) = (other_home.clone(), other_card.clone());
+    blocking(move || {
+        ok(&[
+            "--home",
+            &oh,
+            "ngo",
+            "init",
+            "--name",
+            "Civic Aid",
+            "--relay",
+            &addr,
+            "--relay-fingerprint",
+            &fp,
+            "--card-out",
+            &oc,
+        ]);
+        ok(&["--home", &rep, "contact", "add", &oc]);
+        ok(&[
+            "--home",
+            &rep,
+            "report",
+            "send",
+            "--to",
+            "Desk",
+            "--to",
+            "Civic Aid",
+            "--file",
+            &report,
+        ]);
+        for (home, me, other) in [(&ngo, "Desk", "Civic Aid"), (&oh, "Civic Aid", "Desk")] {
+            let fetched = json_lines(&ok(&["--home", home, "inbox", "fetch", "--json"]));
+            let id = fetched
+                .iter()
+                .find(|v| v["type"] == "fetched")
+                .expect("fetched")["id"]
+                .as_str()
+                .expect("id")
+                .to_string();
+            let shown = ok(&["--home", home, "inbox", "show", &id]);
+            let text = String::from_utf8_lossy(&shown.stdout);
+            let last = text.lines().last().expect("trailer");
+            assert!(last.starts_with("Signed by reporter key "), "{text}");
+            assert!(
+                last.contains("(sent to 2 NGOs: ")
+                    && last.contains(&format!("{me} (this NGO)"))
+                    && last.contains(other),
+                "{last}"
+            );
+            let v = json_lines(&ok(&["--home", home, "inbox", "show", &id, "--json"]));
+            assert_eq!(v[0]["sent_to"], 2, "the count stays: {v:?}");
+            let names: Vec<(&str, bool)> = v[0]["sent_to_names"]
+                .as_array()
+                .expect("names")
+                .iter()
+                .map(|n| {
+                    (
+                        n["name"].as_str().expect("name"),
+                        n["this_ngo"].as_bool().expect("bool"),
+                    )
+                })
+                .collect();
+            assert!(
+                names.contains(&(me, true)) && names.contains(&(other, false)),
+                "{names:?}"
+            );
+        }
+    })
+    .await;
+
+    // A hostile sender names a key outside the signed list, and leaves one in it unnamed.
+    let sender = vigil_core::keys::SigningSecret::generate(&mut rand::rngs::OsRng);
+    let stranger = vigil_core::keys::SigningSecret::generate(&mut rand::rngs::OsRng).public();
+    let unnamed = vigil_core::keys::SigningSecret::generate(&mut rand::rngs::OsRng).public();
+    let lying = serde_json::json!({
+        "kind": "threat", "urgency": "urgent", "title": "t", "occurred_at": "2024-01-01", "narrative": "n",
+        "sent_to": [{"name": "Desk", "identity_key": desk.card.identity_key.to_string()},
+                    {"name": "Prosecutor's Office", "identity_key": stranger.to_string()}],
+    })
+    .to_string();
+    let envelope = vigil_core::envelope::seal(
+        lying.as_bytes(),
+        &sender,
+        &[desk.card.identity_key, unnamed],
+        &desk.card.recipients,
+        now(),
+        &mut rand::rngs::OsRng,
+    )
+    .expect("seal");
+    desk.deposit(&[&envelope]).await;
+    let ngo = desk.ngo.clone();
+    blocking(move || {
+        let fetched = json_lines(&ok(&["--home", &ngo, "inbox", "fetch", "--json"]));
+        let id = fetched
+            .iter()
+            .find(|v| v["type"] == "fetched")
+            .expect("fetched")["id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        let text = String::from_utf8_lossy(&ok(&["--home", &ngo, "inbox", "show", &id]).stdout)
+            .to_string();
+        let last = text.lines().last().expect("trailer");
+        assert!(
+            last.contains("Desk (this NGO), an NGO not named (key "),
+            "{last}"
+        );
+        assert!(
+            !text.contains("Prosecutor"),
+            "a name outside the signed list is not shown: {text}"
+        );
+    })
+    .await;
+    desk.relay.shutdown().await.expect("shutdown");
+}

@@ -79,7 +79,14 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
         }
         None => bail!("no --file given and stdin is not a terminal; pass --file report.json (or --file - to read stdin)"),
     };
-    let report = Report::from_json(&json_bytes)?;
+    // The NGOs are named inside the signed report, so each can show the others by name (it
+    // holds only their keys); whatever `sent_to` the file had is replaced by the truth.
+    let mut report = Report::from_json(&json_bytes)?;
+    report.sent_to = cards
+        .iter()
+        .map(|c| vigil_core::report::SentTo::new(&c.name, &c.identity_key))
+        .collect();
+    let json_bytes = report.to_json()?;
     let sender = reporter_key(&ctx.home)?;
     let intended: Vec<_> = cards.iter().map(|c| c.identity_key).collect();
     // This report's copies go first and decide the outcome; an older copy still waiting must not
