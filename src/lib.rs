@@ -14,6 +14,7 @@ pub mod civil;
 pub mod envelope;
 pub mod ids;
 pub mod keys;
+pub mod names;
 mod reader;
 pub mod report;
 pub mod wire;

@@ -254,6 +254,12 @@ async fn a_full_mailbox_is_visible_to_the_ngo() {
         ok(&["--home", &rep, "report", "send", "--to", "Desk", "--file", &report]);
         let o = run(&["--home", &rep, "report", "send", "--to", "Desk", "--file", &report], &[]);
         assert!(!o.status.success(), "the full mailbox refuses the second report");
+        // Refused for now, not for good: the honest report waits in the outbox for the NGO to
+        // make room, and the reporter is told so.
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("mailbox is full") && err.contains("stays in the outbox") && err.contains("vigil outbox flush"), "{err}");
+        let queued = json_lines(&ok(&["--home", &rep, "--json", "outbox", "list"]));
+        assert_eq!(queued.iter().filter(|v| v["type"] == "outbox_item").count(), 1, "{queued:?}");
 
         let human = ok(&["--home", &ngo, "inbox", "status"]);
         let stderr = String::from_utf8_lossy(&human.stderr);
@@ -275,6 +281,14 @@ async fn a_full_mailbox_is_visible_to_the_ngo() {
         let st = json_lines(&ok(&["--home", &ngo, "inbox", "status", "--json"]));
         assert_eq!(st.len(), 1, "emptied, nothing refused since: {st:?}");
         assert_eq!(st[0]["items"], 0, "fetched and acknowledged: {st:?}");
+
+        // Room again: a flush delivers one of the two waiting copies (the quota is one report)
+        // and keeps the other, without giving it up.
+        let flushed = run(&["--home", &rep, "--json", "outbox", "flush"], &[]);
+        let events = json_lines(&flushed);
+        assert_eq!(events.iter().filter(|v| v["type"] == "stored").count(), 1, "{events:?}");
+        let queued = json_lines(&ok(&["--home", &rep, "--json", "outbox", "list"]));
+        assert_eq!(queued.iter().filter(|v| v["type"] == "outbox_item").count(), 1, "the other copy waits: {queued:?}");
     })
     .await
     .expect("blocking part");
@@ -1420,4 +1434,438 @@ async fn a_new_report_goes_first_and_a_stale_copy_does_not_fail_it() {
     .await
     .expect("blocking part");
     live.shutdown().await.expect("shutdown");
+}
+
+/// Issue 11, "Verified contacts": `contact verify` records the comparison, `contact list` and
+/// `report send` name unverified contacts, a renewed card from the same NGO key stays verified,
+/// and a card whose name reads like a contact's (case, spacing, look-alike letters) is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_are_marked_verified_and_look_alike_names_are_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().to_path_buf();
+    let relay = common::start_relay(&root.join("relay")).await;
+    let addr = relay.local_addr().to_string();
+    let fp = relay.fingerprint().to_string();
+    tokio::task::spawn_blocking(move || {
+        let p = |name: &str| root.join(name).to_str().expect("utf8").to_string();
+        let (rep, report) = (p("rep"), p("r.json"));
+        std::fs::write(&report, SMALL_REPORT).expect("write");
+        let ngo = |home: &str, name: &str| {
+            let card = p(&format!("{home}.card"));
+            ok(&[
+                "--home",
+                &p(home),
+                "ngo",
+                "init",
+                "--name",
+                name,
+                "--relay",
+                &addr,
+                "--relay-fingerprint",
+                &fp,
+                "--card-out",
+                &card,
+            ]);
+            card
+        };
+        let desk = ngo("desk", "Desk Memorial");
+        ok(&["--home", &rep, "contact", "add", &desk]);
+        let verified = |rep: &str| -> Value {
+            json_lines(&ok(&["--home", rep, "contact", "list", "--json"]))[0]["verified"].clone()
+        };
+        assert_eq!(verified(&rep), false);
+        let listed = ok(&["--home", &rep, "contact", "list"]);
+        assert!(String::from_utf8_lossy(&listed.stderr).contains("NOT VERIFIED"));
+        let send = |rep: &str| {
+            run(
+                &[
+                    "--home",
+                    rep,
+                    "--json",
+                    "report",
+                    "send",
+                    "--to",
+                    "desk memorial",
+                    "--file",
+                    &report,
+                    "--queue-only",
+                ],
+                &[],
+            )
+        };
+        let o = send(&rep);
+        assert!(o.status.success());
+        let queued = json_lines(&o);
+        assert_eq!(queued[0]["type"], "queued", "{queued:?}");
+        assert_eq!(
+            queued[0]["unverified"],
+            serde_json::json!(["Desk Memorial"])
+        );
+        let o = run(
+            &[
+                "--home",
+                &rep,
+                "report",
+                "send",
+                "--to",
+                "Desk Memorial",
+                "--file",
+                &report,
+                "--queue-only",
+            ],
+            &[],
+        );
+        assert!(String::from_utf8_lossy(&o.stderr).contains("is not verified"));
+
+        let v = json_lines(&ok(&[
+            "--home",
+            &rep,
+            "contact",
+            "verify",
+            "desk memorial",
+            "--json",
+        ]));
+        assert_eq!(v[0]["verified"], true, "{v:?}");
+        assert_eq!(verified(&rep), true);
+        assert_eq!(
+            json_lines(&send(&rep))[0]["unverified"],
+            serde_json::json!([])
+        );
+        let listed = ok(&["--home", &rep, "contact", "list"]);
+        let text = String::from_utf8_lossy(&listed.stderr);
+        assert!(
+            text.contains("verified with the NGO") && !text.contains("NOT VERIFIED"),
+            "{text}"
+        );
+
+        // A renewed card, signed by the same NGO key, keeps the mark.
+        ok(&[
+            "--home",
+            &p("desk"),
+            "ngo",
+            "renew-card",
+            "--card-out",
+            &desk,
+        ]);
+        ok(&["--home", &rep, "contact", "add", &desk]);
+        assert_eq!(verified(&rep), true, "same key, same verification");
+        ok(&[
+            "--home",
+            &rep,
+            "contact",
+            "verify",
+            "Desk Memorial",
+            "--clear",
+        ]);
+        assert_eq!(verified(&rep), false);
+        ok(&[
+            "--home",
+            &rep,
+            "contact",
+            "verify",
+            "Desk Memorial",
+            "--yes",
+        ]);
+        assert_eq!(verified(&rep), true);
+
+        // Impersonation: a different key under a name that reads the same.
+        for (home, forged) in [
+            ("f1", "DESK MEMORIAL"),
+            ("f2", "Desk  Memorial"),
+            ("f3", "DeskMemorial"),
+            // Cyrillic е and о.
+            ("f4", "D\u{0435}sk Mem\u{043E}rial"),
+        ] {
+            let card = ngo(home, forged);
+            let o = run(&["--home", &rep, "contact", "add", &card], &[]);
+            assert!(!o.status.success(), "{forged:?} accepted");
+            assert_one_error_line(&o);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                err.contains("impersonation") && err.contains("--replace"),
+                "{err}"
+            );
+        }
+        let other = ngo("other", "Desk Civic");
+        ok(&["--home", &rep, "contact", "add", &other]);
+        assert_eq!(
+            json_lines(&ok(&["--home", &rep, "contact", "list", "--json"])).len(),
+            2
+        );
+        // A genuine new key, once compared, replaces the old contact; it starts unverified.
+        let rekeyed = ngo("rekeyed", "Desk  Memorial");
+        ok(&["--home", &rep, "contact", "add", &rekeyed, "--replace"]);
+        let list = json_lines(&ok(&["--home", &rep, "contact", "list", "--json"]));
+        assert_eq!(list.len(), 2, "{list:?}");
+        assert!(list.iter().all(|c| c["verified"] == false), "{list:?}");
+        // The removed contact's mark went with it.
+        let marks = std::fs::read_dir(p("rep/contacts"))
+            .expect("contacts dir")
+            .filter(|e| {
+                e.as_ref()
+                    .expect("entry")
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "verified")
+            })
+            .count();
+        assert_eq!(marks, 0);
+    })
+    .await
+    .expect("blocking part");
+    relay.shutdown().await.expect("shutdown");
+}
+
+/// Issue 11, "bound `inbox/rejected` and say how to clear it": a card holder's junk cannot fill
+/// the NGO's disk (evidence goes before envelopes a returning key would open), and the NGO can
+/// list and empty the directory by hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_envelopes_are_bounded_listed_and_cleared() {
+    let desk = Desk::new().await;
+    let sender = vigil_core::keys::SigningSecret::generate(&mut rand::rngs::OsRng);
+    let orphan = |title: &str| {
+        let gone = vigil_core::age::x25519::Identity::generate(&mut rand::rngs::OsRng).to_public();
+        vigil_core::envelope::seal(
+            SMALL_REPORT
+                .replace("\"t\"", &format!("\"{title}\""))
+                .as_bytes(),
+            &sender,
+            &[desk.card.identity_key],
+            &[gone],
+            now(),
+            &mut rand::rngs::OsRng,
+        )
+        .expect("seal")
+    };
+    let junk = |n: u8| vec![n; 300];
+    let (o1, o2) = (orphan("a"), orphan("b"));
+    desk.deposit(&[&o1, &o2, &junk(1), &junk(2), &junk(3)])
+        .await;
+    let ngo = desk.ngo.clone();
+    blocking(move || {
+        let kinds = |ngo: &str| -> Vec<String> {
+            json_lines(&ok(&["--home", ngo, "inbox", "rejected", "list", "--json"]))
+                .iter()
+                .map(|v| v["kind"].as_str().expect("kind").to_string())
+                .collect()
+        };
+        let bound = |n: &'static str| [("VIGIL_REJECTED_MAX_ITEMS", n)];
+        let o = run(&["--home", &ngo, "inbox", "fetch", "--json"], &bound("4"));
+        assert!(o.status.success());
+        let lines = json_lines(&o);
+        let done = lines
+            .iter()
+            .find(|v| v["type"] == "fetch_done")
+            .expect("done");
+        assert_eq!(
+            (done["rejected"].as_u64(), done["rejected_trimmed"].as_u64()),
+            (Some(5), Some(1)),
+            "{done}"
+        );
+        assert_eq!(
+            done["rejected_trimmed_no_key"], 0,
+            "junk goes first: {done}"
+        );
+        assert_eq!(done["no_key_kept"], 2, "{done}");
+        let mut k = kinds(&ngo);
+        k.sort();
+        assert_eq!(k, ["invalid", "invalid", "no_key", "no_key"]);
+        let human = ok(&["--home", &ngo, "inbox", "rejected", "list"]);
+        assert!(String::from_utf8_lossy(&human.stderr).contains("4 kept envelopes"));
+
+        // Clearing keeps what a returning key would open, unless --all.
+        let c = json_lines(&ok(&[
+            "--home", &ngo, "inbox", "rejected", "clear", "--json",
+        ]));
+        assert_eq!(
+            (c[0]["removed"].as_u64(), c[0]["kept_no_key"].as_u64()),
+            (Some(2), Some(2)),
+            "{c:?}"
+        );
+        assert_eq!(kinds(&ngo), ["no_key", "no_key"]);
+
+        // A tight bound takes no-key envelopes too, once no evidence is left, oldest first,
+        // and says so.
+        let o = run(&["--home", &ngo, "inbox", "fetch"], &bound("1"));
+        assert!(o.status.success());
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            stderr.contains("deleted the oldest 1 kept envelope")
+                && stderr.contains("VIGIL_REJECTED_MAX_ITEMS"),
+            "{stderr}"
+        );
+        assert_eq!(kinds(&ngo), ["no_key"]);
+
+        let c = json_lines(&ok(&[
+            "--home",
+            &ngo,
+            "inbox",
+            "rejected",
+            "clear",
+            "--all",
+            "--older-than",
+            "1d",
+            "--json",
+        ]));
+        assert_eq!(c[0]["removed"], 0, "nothing is a day old: {c:?}");
+        let c = json_lines(&ok(&[
+            "--home", &ngo, "inbox", "rejected", "clear", "--all", "--json",
+        ]));
+        assert_eq!(c[0]["removed"], 1, "{c:?}");
+        assert!(kinds(&ngo).is_empty());
+
+        let o = run(
+            &["--home", &ngo, "inbox", "fetch"],
+            &[("VIGIL_REJECTED_MAX_ITEMS", "lots")],
+        );
+        assert!(!o.status.success());
+        assert_one_error_line(&o);
+        assert!(String::from_utf8_lossy(&o.stderr).contains("VIGIL_REJECTED_MAX_ITEMS"));
+    })
+    .await;
+    desk.relay.shutdown().await.expect("shutdown");
+}
+
+/// Issue 11, "sent to 2 NGOs names them": each NGO sees the others by the names on their cards
+/// (written into the signed report by the reporter's app), itself as "this NGO", and a key the
+/// report does not name as such; a name for a key outside the signed list is not believed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_names_the_ngos_it_was_sent_to() {
+    let desk = Desk::new().await;
+    let addr = desk.card.relay.clone();
+    let fp = desk.card.relay_fingerprint.to_string();
+    let root = tempfile::tempdir().expect("tempdir");
+    let other_home = root
+        .path()
+        .join("civic")
+        .to_str()
+        .expect("utf8")
+        .to_string();
+    let other_card = root
+        .path()
+        .join("civic.card")
+        .to_str()
+        .expect("utf8")
+        .to_string();
+    let report = root
+        .path()
+        .join("r.json")
+        .to_str()
+        .expect("utf8")
+        .to_string();
+    std::fs::write(&report, SMALL_REPORT).expect("write");
+    let (ngo, rep) = (desk.ngo.clone(), desk.rep.clone());
+    let (oh, oc) = (other_home.clone(), other_card.clone());
+    blocking(move || {
+        ok(&[
+            "--home",
+            &oh,
+            "ngo",
+            "init",
+            "--name",
+            "Civic Aid",
+            "--relay",
+            &addr,
+            "--relay-fingerprint",
+            &fp,
+            "--card-out",
+            &oc,
+        ]);
+        ok(&["--home", &rep, "contact", "add", &oc]);
+        ok(&[
+            "--home",
+            &rep,
+            "report",
+            "send",
+            "--to",
+            "Desk",
+            "--to",
+            "Civic Aid",
+            "--file",
+            &report,
+        ]);
+        for (home, me, other) in [(&ngo, "Desk", "Civic Aid"), (&oh, "Civic Aid", "Desk")] {
+            let fetched = json_lines(&ok(&["--home", home, "inbox", "fetch", "--json"]));
+            let id = fetched
+                .iter()
+                .find(|v| v["type"] == "fetched")
+                .expect("fetched")["id"]
+                .as_str()
+                .expect("id")
+                .to_string();
+            let shown = ok(&["--home", home, "inbox", "show", &id]);
+            let text = String::from_utf8_lossy(&shown.stdout);
+            let last = text.lines().last().expect("trailer");
+            assert!(last.starts_with("Signed by reporter key "), "{text}");
+            assert!(
+                last.contains("(sent to 2 NGOs: ")
+                    && last.contains(&format!("{me} (this NGO)"))
+                    && last.contains(other),
+                "{last}"
+            );
+            let v = json_lines(&ok(&["--home", home, "inbox", "show", &id, "--json"]));
+            assert_eq!(v[0]["sent_to"], 2, "the count stays: {v:?}");
+            let names: Vec<(&str, bool)> = v[0]["sent_to_names"]
+                .as_array()
+                .expect("names")
+                .iter()
+                .map(|n| {
+                    (
+                        n["name"].as_str().expect("name"),
+                        n["this_ngo"].as_bool().expect("bool"),
+                    )
+                })
+                .collect();
+            assert!(
+                names.contains(&(me, true)) && names.contains(&(other, false)),
+                "{names:?}"
+            );
+        }
+    })
+    .await;
+
+    // A hostile sender names a key outside the signed list, and leaves one in it unnamed.
+    let sender = vigil_core::keys::SigningSecret::generate(&mut rand::rngs::OsRng);
+    let stranger = vigil_core::keys::SigningSecret::generate(&mut rand::rngs::OsRng).public();
+    let unnamed = vigil_core::keys::SigningSecret::generate(&mut rand::rngs::OsRng).public();
+    let lying = serde_json::json!({
+        "kind": "threat", "urgency": "urgent", "title": "t", "occurred_at": "2024-01-01", "narrative": "n",
+        "sent_to": [{"name": "Desk", "identity_key": desk.card.identity_key.to_string()},
+                    {"name": "Prosecutor's Office", "identity_key": stranger.to_string()}],
+    })
+    .to_string();
+    let envelope = vigil_core::envelope::seal(
+        lying.as_bytes(),
+        &sender,
+        &[desk.card.identity_key, unnamed],
+        &desk.card.recipients,
+        now(),
+        &mut rand::rngs::OsRng,
+    )
+    .expect("seal");
+    desk.deposit(&[&envelope]).await;
+    let ngo = desk.ngo.clone();
+    blocking(move || {
+        let fetched = json_lines(&ok(&["--home", &ngo, "inbox", "fetch", "--json"]));
+        let id = fetched
+            .iter()
+            .find(|v| v["type"] == "fetched")
+            .expect("fetched")["id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        let text = String::from_utf8_lossy(&ok(&["--home", &ngo, "inbox", "show", &id]).stdout)
+            .to_string();
+        let last = text.lines().last().expect("trailer");
+        assert!(
+            last.contains("Desk (this NGO), an NGO not named (key "),
+            "{last}"
+        );
+        assert!(
+            !text.contains("Prosecutor"),
+            "a name outside the signed list is not shown: {text}"
+        );
+    })
+    .await;
+    desk.relay.shutdown().await.expect("shutdown");
 }

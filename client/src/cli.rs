@@ -263,7 +263,8 @@ pub enum ContactCmd {
     /// Remove an NGO from your contacts. Refused while reports for it wait in the outbox,
     /// unless --force, which deletes those reports too.
     Remove(ContactRemoveArgs),
-    /// Show an NGO's safety number and how to compare it with the NGO out of band.
+    /// Show an NGO's safety number, how to compare it with the NGO out of band, and record
+    /// that you did (asks on a terminal; --clear forgets it).
     Verify(ContactVerifyArgs),
 }
 
@@ -284,6 +285,12 @@ pub struct ContactRemoveArgs {
 pub struct ContactVerifyArgs {
     /// The NGO's name as on its card (case does not matter).
     pub name: String,
+    /// Record the comparison without asking (on a terminal, the default is to ask).
+    #[arg(long, conflicts_with = "clear")]
+    pub yes: bool,
+    /// Forget an earlier verification, e.g. after a number was read out wrong.
+    #[arg(long)]
+    pub clear: bool,
 }
 
 /// `vigil contact add`
@@ -413,6 +420,32 @@ pub enum InboxCmd {
     /// Show how full this NGO's mailbox at the relay is, and whether reports were refused
     /// because it was full.
     Status,
+    /// List or delete the envelopes kept under inbox/rejected/ (invalid, replayed, or sealed
+    /// for a staff key this inbox does not hold).
+    #[command(subcommand)]
+    Rejected(RejectedCmd),
+}
+
+/// `vigil inbox rejected ...`
+#[derive(Subcommand, Debug)]
+pub enum RejectedCmd {
+    /// List the kept envelopes, oldest first, with why each was kept.
+    List,
+    /// Delete kept envelopes: by default the invalid and replayed ones (evidence you have
+    /// looked at), with --all also those sealed for a missing staff key (which a returning
+    /// key would still open).
+    Clear(RejectedClearArgs),
+}
+
+/// `vigil inbox rejected clear`
+#[derive(Args, Debug)]
+pub struct RejectedClearArgs {
+    /// Also delete envelopes sealed for a staff key this inbox does not hold.
+    #[arg(long)]
+    pub all: bool,
+    /// Delete only envelopes received longer ago than this (e.g. 30d).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub older_than: Option<Duration>,
 }
 
 /// `vigil inbox show`

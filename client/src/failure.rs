@@ -13,6 +13,7 @@ use crate::exit;
 use crate::i18n::{self, Lang, Localized};
 use crate::relay::RelayError;
 use serde_json::{json, Value};
+use vigil_core::wire::ErrorCode;
 
 /// Which group of commands failed; each gives its own advice for the same error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -289,6 +290,13 @@ fn relay_advice(family: Family, e: &RelayError) -> Option<&'static str> {
         (
             Family::Reporter,
             E::Refused {
+                code: ErrorCode::QuotaExceeded,
+                ..
+            },
+        ) => "advice-reporter-quota",
+        (
+            Family::Reporter,
+            E::Refused {
                 retryable: true, ..
             },
         ) => "advice-reporter-refused-retry",
@@ -321,7 +329,6 @@ fn relay_advice(family: Family, e: &RelayError) -> Option<&'static str> {
 mod tests {
     use super::*;
     use vigil_core::ids::CertFingerprint;
-    use vigil_core::wire::ErrorCode;
 
     fn unreachable() -> anyhow::Error {
         RelayError::Unreachable {

@@ -81,11 +81,17 @@ impl ErrorCode {
         }
     }
 
-    /// Whether a client should retry the same request later by default.
+    /// Whether a client should retry the same request later by default. A full mailbox is
+    /// retryable: it empties when its NGO fetches, and an honest report refused by a flood
+    /// must wait in the sender's outbox for that, not be given up.
     pub fn default_retryable(self) -> bool {
         matches!(
             self,
-            Self::StorageFailed | Self::Busy | Self::StorageFull | Self::RateLimited
+            Self::StorageFailed
+                | Self::Busy
+                | Self::StorageFull
+                | Self::RateLimited
+                | Self::QuotaExceeded
         )
     }
 

@@ -510,6 +510,7 @@ fn error_codes_round_trip_and_overload_codes_are_retryable() {
         ErrorCode::Busy,
         ErrorCode::StorageFull,
         ErrorCode::RateLimited,
+        ErrorCode::QuotaExceeded,
     ] {
         assert!(code.default_retryable(), "{code}");
     }

@@ -6,9 +6,10 @@ use crate::home::{now_unix, PRIVATE};
 use crate::state::{contact_by_name, contact_path, contacts, outbox_for};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use vigil_core::card::{format_utc, Expiry, RecipientCard, MAX_CARD_LEN};
-use vigil_fs::{read_limited, remove_durably, write_atomic};
+use vigil_core::names::look_alike;
+use vigil_fs::{read_limited, write_atomic};
 
 /// Import a card.
 pub fn add(ctx: &Ctx, a: ContactAddArgs) -> Result<()> {
@@ -43,14 +44,21 @@ pub fn add(ctx: &Ctx, a: ContactAddArgs) -> Result<()> {
             if c.path != contact_path(&ctx.home, &card)? {
                 std::fs::remove_file(&c.path)?;
             }
-        } else if c.card.name.to_lowercase() == card.name.to_lowercase() {
+        } else if look_alike(&c.card.name, &card.name) {
             if !a.replace {
+                if c.card.name.to_lowercase() == card.name.to_lowercase() {
+                    bail!(
+                        "a different NGO key is already saved as \"{}\": this card may be an impersonation; compare safety numbers with the NGO, then rerun with --replace if it is genuine",
+                        card.name
+                    );
+                }
                 bail!(
-                    "a different NGO key is already saved as \"{}\": this card may be an impersonation; compare safety numbers with the NGO, then rerun with --replace if it is genuine",
-                    card.name
+                    "the name \"{}\" reads like your contact \"{}\" (it differs only in case, spacing or look-alike letters) but the card has a different NGO key: it may be an impersonation; compare safety numbers with the NGO, then rerun with --replace if it is genuine",
+                    crate::display::line(&card.name),
+                    c.card.name
                 );
             }
-            std::fs::remove_file(&c.path)?;
+            c.remove()?;
             action = "replaced";
         }
     }
@@ -127,7 +135,7 @@ pub fn remove(ctx: &Ctx, a: ContactRemoveArgs) -> Result<()> {
     for item in &queued {
         item.remove(&ctx.home)?;
     }
-    remove_durably(&c.path)?;
+    c.remove()?;
     ctx.out.say(format!("Contact \"{}\" removed.", c.card.name));
     if !queued.is_empty() {
         ctx.out.say(format!(
@@ -146,11 +154,14 @@ pub fn remove(ctx: &Ctx, a: ContactRemoveArgs) -> Result<()> {
     Ok(())
 }
 
-/// Show a contact's safety number and how to compare it. Vigil keeps no "verified" mark: the
-/// comparison happens between people, and a mark on this device would tell whoever takes it
-/// which NGOs the reporter trusts most.
+/// Show a contact's safety number and how to compare it, then record that it was compared.
+///
+/// On a terminal the reporter is asked whether the numbers matched, and only "yes" records
+/// it; a script (stdin not a terminal) or `--yes` records it at once: whoever runs it vouches
+/// for the comparison. `--clear` forgets the mark. The mark changes what `contact list` and
+/// `report send` say, never what is sent.
 pub fn verify(ctx: &Ctx, a: ContactVerifyArgs) -> Result<()> {
-    let c = contact_by_name(&ctx.home, &a.name)?;
+    let mut c = contact_by_name(&ctx.home, &a.name)?;
     let sn = c.card.safety_number();
     ctx.out.say(format!(
         "Safety number of \"{}\":\n\n    {sn}\n",
@@ -164,11 +175,49 @@ pub fn verify(ctx: &Ctx, a: ContactVerifyArgs) -> Result<()> {
     if let Some(w) = expiring_warning(&c.card, now_unix()) {
         ctx.out.say(format!("warning: {w}"));
     }
+    if a.clear {
+        c.set_verified(None)?;
+        ctx.out.say(format!(
+            "\"{}\" is no longer marked as verified.",
+            c.card.name
+        ));
+    } else {
+        let confirmed = if a.yes || !std::io::stdin().is_terminal() {
+            true
+        } else {
+            ask_yes_no("Did all 60 digits match? [y/N] ")?
+        };
+        if confirmed {
+            let now = now_unix();
+            c.set_verified(Some(now))?;
+            ctx.out.say(format!(
+                "\"{}\" is marked as verified ({}).",
+                c.card.name,
+                format_utc(now)
+            ));
+        } else {
+            ctx.out.say(format!(
+                "\"{}\" is not marked as verified. If the numbers differ, send it nothing and remove it (`vigil contact remove`).",
+                c.card.name
+            ));
+        }
+    }
     ctx.out.emit(json!({
         "type": "contact_verify", "name": c.card.name, "safety_number": sn,
         "relay": c.card.relay, "expires": c.card.expires,
+        "verified": c.verified_at.is_some(), "verified_at": c.verified_at,
     }));
     Ok(())
+}
+
+/// Ask on the terminal; only "y" or "yes" is a yes.
+fn ask_yes_no(question: &str) -> Result<bool> {
+    use std::io::Write;
+    eprint!("{question}");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(matches!(line.trim().to_lowercase().as_str(), "y" | "yes"))
 }
 
 /// What a newer card from the same NGO key changes, in words, for `contact add` and
@@ -247,6 +296,16 @@ pub fn list(ctx: &Ctx) -> Result<()> {
                 .say(format!("    valid until {}", format_utc(expires))),
             Expiry::Never => {}
         }
+        match c.verified_at {
+            Some(t) => ctx.out.say(format!(
+                "    safety number verified with the NGO ({})",
+                format_utc(t)
+            )),
+            None => ctx.out.say(format!(
+                "    NOT VERIFIED: compare the safety number with the NGO (`vigil contact verify \"{}\"`)",
+                c.card.name
+            )),
+        }
         ctx.out.emit(json!({
             "type": "contact",
             "name": c.card.name,
@@ -255,6 +314,8 @@ pub fn list(ctx: &Ctx) -> Result<()> {
             "relay_fingerprint": c.card.relay_fingerprint.to_string(),
             "relay_fingerprint_next": next.map(|n| n.to_string()),
             "expires": c.card.expires,
+            "verified": c.verified_at.is_some(),
+            "verified_at": c.verified_at,
         }));
     }
     Ok(())

@@ -8,7 +8,9 @@ pub mod ngo;
 pub mod outbox;
 pub mod report;
 
-use crate::cli::{CardCmd, Cli, Command, ContactCmd, InboxCmd, NgoCmd, OutboxCmd, ReportCmd};
+use crate::cli::{
+    CardCmd, Cli, Command, ContactCmd, InboxCmd, NgoCmd, OutboxCmd, RejectedCmd, ReportCmd,
+};
 use crate::home::Home;
 use crate::output::Output;
 use anyhow::Result;
@@ -56,5 +58,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Inbox(InboxCmd::List) => inbox::list(&ctx()?).map(|_| ()),
         Command::Inbox(InboxCmd::Show(a)) => inbox::show(&ctx()?, &a.id),
         Command::Inbox(InboxCmd::Status) => inbox::status(&ctx()?).await,
+        Command::Inbox(InboxCmd::Rejected(RejectedCmd::List)) => inbox::rejected_list(&ctx()?),
+        Command::Inbox(InboxCmd::Rejected(RejectedCmd::Clear(a))) => {
+            inbox::rejected_clear(&ctx()?, a)
+        }
     }
 }

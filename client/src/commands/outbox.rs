@@ -21,6 +21,7 @@ use rand::SeedableRng;
 use serde_json::json;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
+use vigil_core::wire::ErrorCode;
 
 /// What a flush achieved.
 #[derive(Debug, Default)]
@@ -255,6 +256,19 @@ async fn attempt(
                 ctx.out.say(line);
                 ctx.out.emit(json!({"type": "stored", "to": item.to, "deposit_id": item.deposit_id.to_string(), "duplicate": outcome == Deposited::Duplicate}));
                 summary.sent.push(item.to.clone());
+            }
+            Err(
+                e @ RelayError::Refused {
+                    code: ErrorCode::QuotaExceeded,
+                    ..
+                },
+            ) => {
+                // This NGO's mailbox is full; the next NGO's at the same relay may not be, and
+                // waiting seconds will not empty it: keep this copy for a later flush and go on.
+                ctx.out
+                    .say(format!("Not delivered for {} yet: {e}", item.to));
+                first_error.get_or_insert(anyhow::Error::from(e));
+                given_up.push(item);
             }
             Err(
                 e @ (RelayError::Refused {

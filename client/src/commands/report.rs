@@ -47,11 +47,18 @@ pub fn check(ctx: &Ctx, a: ReportCheckArgs) -> Result<()> {
 /// Seal a report for each named NGO, queue the copies durably, then deliver the outbox.
 pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
     let mut cards: Vec<vigil_core::card::RecipientCard> = Vec::new();
+    let mut unverified: Vec<String> = Vec::new();
     for name in &a.to {
-        let card = contact_by_name(&ctx.home, name)?.card;
+        let contact = contact_by_name(&ctx.home, name)?;
         // The same NGO named twice (in any case) gets one copy.
-        if !cards.iter().any(|c| c.identity_key == card.identity_key) {
-            cards.push(card);
+        if !cards
+            .iter()
+            .any(|c| c.identity_key == contact.card.identity_key)
+        {
+            if contact.verified_at.is_none() {
+                unverified.push(contact.card.name.clone());
+            }
+            cards.push(contact.card);
         }
     }
     let names: Vec<&str> = cards.iter().map(|c| c.name.as_str()).collect();
@@ -75,7 +82,14 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
         }
         None => bail!(crate::t_err!("send-no-file")),
     };
-    let report = Report::from_json(&json_bytes)?;
+    // The NGOs are named inside the signed report, so each can show the others by name (it
+    // holds only their keys); whatever `sent_to` the file had is replaced by the truth.
+    let mut report = Report::from_json(&json_bytes)?;
+    report.sent_to = cards
+        .iter()
+        .map(|c| vigil_core::report::SentTo::new(&c.name, &c.identity_key))
+        .collect();
+    let json_bytes = report.to_json()?;
     let sender = reporter_key(&ctx.home)?;
     let intended: Vec<_> = cards.iter().map(|c| c.identity_key).collect();
     // This report's copies go first and decide the outcome; an older copy still waiting must not
@@ -102,8 +116,14 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
         urgency = urgency_word(report.urgency),
         count = cards.len()
     ));
-    ctx.out
-        .emit(json!({"type": "queued", "to": names, "copies": cards.len()}));
+    for name in &unverified {
+        ctx.out.say(format!(
+            "warning: the safety number of \"{name}\" is not verified; if someone could have swapped its card, compare the number with the NGO (`vigil contact verify \"{name}\"`)"
+        ));
+    }
+    ctx.out.emit(
+        json!({"type": "queued", "to": names, "copies": cards.len(), "unverified": unverified}),
+    );
     if a.queue_only {
         return Ok(());
     }

@@ -2,6 +2,7 @@
 //! record of signed reports already seen (to recognise replays), and the rejected ones kept as
 //! evidence.
 
+use super::RejectedKind;
 use super::MAX_ITEM_FILE;
 use crate::failure::NotFound;
 use crate::home::{Home, PRIVATE};
@@ -10,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fs;
 use std::path::PathBuf;
-use vigil_fs::{read_limited, remove_durably, write_atomic};
+use vigil_fs::{read_limited, write_atomic};
 
 /// Local id of a received envelope: a prefix of its hash, stable across machines.
 pub fn inbox_id(envelope: &[u8]) -> String {
@@ -24,8 +25,13 @@ pub struct InboxMeta {
     pub received_at: u64,
 }
 
-/// Store a received envelope durably (before it is acknowledged to the relay).
-pub fn inbox_store(home: &Home, envelope: &[u8], rejected: Option<&str>) -> Result<String> {
+/// Store a received envelope durably (before it is acknowledged to the relay): in the inbox,
+/// or with `rejected` (its kind and the reason in words) under `inbox/rejected/`.
+pub fn inbox_store(
+    home: &Home,
+    envelope: &[u8],
+    rejected: Option<(RejectedKind, &str)>,
+) -> Result<String> {
     let id = inbox_id(envelope);
     let dir = if rejected.is_some() {
         home.dir("inbox/rejected")?
@@ -33,8 +39,11 @@ pub fn inbox_store(home: &Home, envelope: &[u8], rejected: Option<&str>) -> Resu
         home.dir("inbox")?
     };
     write_atomic(&dir.join(format!("{id}.age")), envelope, PRIVATE)?;
-    let meta =
-        serde_json::json!({"received_at": crate::home::now_unix(), "rejected_because": rejected});
+    let meta = serde_json::json!({
+        "received_at": crate::home::now_unix(),
+        "rejected_because": rejected.map(|(_, why)| why),
+        "rejected_kind": rejected.map(|(kind, _)| kind.as_str()),
+    });
     write_atomic(
         &dir.join(format!("{id}.json")),
         meta.to_string().as_bytes(),
@@ -143,41 +152,4 @@ pub fn inbox_holds(home: &Home, envelope: &[u8]) -> Result<bool> {
         .dir("inbox")?
         .join(format!("{}.age", inbox_id(envelope)))
         .exists())
-}
-
-/// Envelopes kept under `inbox/rejected/` with the reason they were kept, in no order.
-pub fn rejected_entries(home: &Home) -> Result<Vec<(String, String)>> {
-    let dir = home.dir("inbox/rejected")?;
-    let mut out = Vec::new();
-    for entry in fs::read_dir(&dir)? {
-        let path = entry?.path();
-        if path.extension().and_then(|e| e.to_str()) != Some("age") {
-            continue;
-        }
-        let Some(id) = path.file_stem().and_then(|s| s.to_str()) else {
-            continue;
-        };
-        let reason = read_limited(&dir.join(format!("{id}.json")), 64 * 1024)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .and_then(|v| v["rejected_because"].as_str().map(str::to_string))
-            .unwrap_or_default();
-        out.push((id.to_string(), reason));
-    }
-    Ok(out)
-}
-
-/// The bytes of one envelope kept under `inbox/rejected/`.
-pub fn rejected_read(home: &Home, id: &str) -> Result<Vec<u8>> {
-    Ok(read_limited(
-        &home.dir("inbox/rejected")?.join(format!("{id}.age")),
-        MAX_ITEM_FILE,
-    )?)
-}
-
-/// Remove one envelope from `inbox/rejected/` (after it was stored in the inbox).
-pub fn rejected_remove(home: &Home, id: &str) -> Result<()> {
-    let dir = home.dir("inbox/rejected")?;
-    remove_durably(&dir.join(format!("{id}.json")))?;
-    Ok(remove_durably(&dir.join(format!("{id}.age")))?)
 }

@@ -17,7 +17,9 @@ use vigil_fs::{read_limited, remove_durably, write_atomic, write_new};
 use zeroize::Zeroizing;
 
 mod inbox;
+mod rejected;
 pub use inbox::*;
+pub use rejected::*;
 
 /// Largest key file read: a handful of lines.
 const MAX_KEY_FILE: u64 = 16 * 1024;
@@ -43,12 +45,56 @@ pub fn reporter_key(home: &Home) -> Result<SigningSecret> {
 
 // ---------------------------------------------------------------- contacts
 
-/// A stored contact: a verified card.
+/// A stored contact: a card whose signature was checked.
 pub struct Contact {
     /// The card.
     pub card: RecipientCard,
     /// Where it is stored.
     pub path: PathBuf,
+    /// When the reporter said they compared the safety number with the NGO out of band
+    /// (`vigil contact verify`), if they did. Bound to the NGO's identity key: a newer card
+    /// signed by the same key keeps it, a card under another key starts unverified.
+    pub verified_at: Option<u64>,
+}
+
+impl Contact {
+    /// Where the verification mark of this contact is kept.
+    fn mark_path(&self) -> PathBuf {
+        self.path.with_extension("verified")
+    }
+
+    /// Record that the safety number was compared (`Some(time)`), or forget it (`None`).
+    pub fn set_verified(&mut self, at: Option<u64>) -> Result<()> {
+        let mark = self.mark_path();
+        match at {
+            Some(t) => write_atomic(
+                &mark,
+                format!("{}\n", serde_json::json!({ "verified_at": t })).as_bytes(),
+                PRIVATE,
+            )?,
+            None if mark.exists() => remove_durably(&mark)?,
+            None => {}
+        }
+        self.verified_at = at;
+        Ok(())
+    }
+
+    /// Delete the contact and its verification mark.
+    pub fn remove(&self) -> Result<()> {
+        let mark = self.mark_path();
+        if mark.exists() {
+            remove_durably(&mark)?;
+        }
+        remove_durably(&self.path)?;
+        Ok(())
+    }
+}
+
+/// The time in a verification mark; a damaged mark reads as "not verified", the safe side.
+fn read_mark(path: &std::path::Path) -> Option<u64> {
+    let bytes = read_limited(path, 1024).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    v["verified_at"].as_u64()
 }
 
 /// All contacts, verified again as they are read (a modified file is refused).
@@ -64,7 +110,12 @@ pub fn contacts(home: &Home) -> Result<Vec<Contact>> {
         let text = String::from_utf8(bytes).context("contact file is not text")?;
         let card = RecipientCard::parse(&text)
             .with_context(|| format!("contact file {} is damaged", path.display()))?;
-        out.push(Contact { card, path });
+        let verified_at = read_mark(&path.with_extension("verified"));
+        out.push(Contact {
+            card,
+            path,
+            verified_at,
+        });
     }
     out.sort_by_key(|c| c.card.name.to_lowercase());
     Ok(out)

@@ -136,9 +136,11 @@ impl Shared {
     fn store_failed(&self, e: StoreError) -> Failure {
         match e {
             StoreError::UnknownMailbox => refusal::unknown_mailbox().into(),
-            StoreError::QuotaExceeded => {
-                Refusal::new(ErrorCode::QuotaExceeded, "mailbox is full").into()
-            }
+            StoreError::QuotaExceeded => Refusal::new(
+                ErrorCode::QuotaExceeded,
+                "this NGO's mailbox is full until the NGO fetches its reports",
+            )
+            .into(),
             StoreError::InProgress => Refusal::new(
                 ErrorCode::Busy,
                 "this report is still arriving on another connection; try again shortly",

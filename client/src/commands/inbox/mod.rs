@@ -23,7 +23,7 @@ use crate::home::now_unix;
 use crate::relay::{RelayClient, RelayError};
 use crate::state::{
     inbox_holds, inbox_mark_seen, inbox_seen, inbox_store, rejected_entries, rejected_read,
-    rejected_remove, Ngo, Seen,
+    rejected_remove, rejected_trim, Ngo, RejectedBound, RejectedKind, Seen, NO_KEY_REASON,
 };
 use anyhow::Result;
 use serde_json::json;
@@ -31,8 +31,10 @@ use vigil_core::age::{self, AgeError};
 use vigil_core::envelope::{self, EnvelopeError, Opened};
 use vigil_core::wire::ErrorCode;
 
+mod rejected;
 mod status;
 mod view;
+pub use rejected::{clear as rejected_clear, list as rejected_list};
 pub use status::status;
 use status::warn_if_full;
 use view::say_report_line;
@@ -84,11 +86,14 @@ pub struct FetchSummary {
     pub replays: usize,
     /// Items that none of this inbox's staff keys opens (also counted in `rejected`).
     pub no_key: usize,
+    /// What was deleted from `inbox/rejected/` to keep it within its bound.
+    pub trimmed: crate::state::Trimmed,
 }
 
 /// Download, verify, store, acknowledge.
 pub async fn fetch(ctx: &Ctx) -> Result<FetchSummary> {
     let ngo = Ngo::load(&ctx.home)?;
+    let bound = RejectedBound::from_env()?;
     let ids = ngo.local_identities(&ctx.home)?;
     if ids.is_empty() {
         anyhow::bail!(
@@ -119,14 +124,19 @@ pub async fn fetch(ctx: &Ctx) -> Result<FetchSummary> {
                 }
                 Err(EnvelopeError::Age(AgeError::NoMatch)) => {
                     let why = no_key_reason(&item.envelope, ids.len());
-                    let id = inbox_store(&ctx.home, &item.envelope, Some(&why))?;
+                    let id =
+                        inbox_store(&ctx.home, &item.envelope, Some((RejectedKind::NoKey, &why)))?;
                     ctx.out.say(format!("Warning: item {id} could not be opened: {why}. It is kept in inbox/rejected/{id}.age."));
                     ctx.out.emit(json!({"type": "rejected", "id": id, "error": why, "reason": "no_matching_key"}));
                     summary.rejected += 1;
                     summary.no_key += 1;
                 }
                 Err(e) => {
-                    let id = inbox_store(&ctx.home, &item.envelope, Some(&e.to_string()))?;
+                    let id = inbox_store(
+                        &ctx.home,
+                        &item.envelope,
+                        Some((RejectedKind::Invalid, &e.to_string())),
+                    )?;
                     // The error may quote the report (serde names an unknown `kind`).
                     ctx.out.say(format!(
                         "Rejected item {id}: {} (kept in inbox/rejected)",
@@ -150,6 +160,26 @@ pub async fn fetch(ctx: &Ctx) -> Result<FetchSummary> {
         warn_if_full(ctx, &st);
     }
     client.close().await;
+    // Everything fetched is safe and acknowledged; now keep the rejected envelopes (which a
+    // card holder can add to at every fetch) within their bound.
+    summary.trimmed = rejected_trim(&ctx.home, bound)?;
+    if summary.trimmed.removed > 0 {
+        let t = &summary.trimmed;
+        ctx.out.say(format!(
+            "Warning: deleted the oldest {} from inbox/rejected/ to keep it within {} and {} MB{}; someone may be flooding this mailbox with junk. See `vigil inbox rejected list`; VIGIL_REJECTED_MAX_ITEMS and VIGIL_REJECTED_MAX_MB raise the bound.",
+            crate::output::count(t.removed as u64, "kept envelope", "kept envelopes"),
+            crate::output::count(bound.max_items as u64, "item", "items"),
+            bound.max_bytes / (1024 * 1024),
+            if t.removed_no_key > 0 {
+                format!(
+                    ", {} of them sealed for a staff key this inbox does not hold",
+                    t.removed_no_key
+                )
+            } else {
+                String::new()
+            }
+        ));
+    }
     super::ngo::warn_own_card_expiring(ctx);
     ctx.out.say(format!(
         "Fetched {}{}{}.",
@@ -168,16 +198,19 @@ pub async fn fetch(ctx: &Ctx) -> Result<FetchSummary> {
             String::new()
         }
     ));
-    if summary.no_key + still_no_key > 0 {
+    let no_key_kept =
+        (summary.no_key + still_no_key).saturating_sub(summary.trimmed.removed_no_key);
+    if no_key_kept > 0 {
         ctx.out.say(format!(
             "Warning: {} ({} new in this fetch) cannot be read: sealed for no staff key this inbox holds, kept under inbox/rejected/. Was a staff member's key removed, or is this machine missing one? Once the key is among this inbox's staff keys again, `vigil inbox fetch` opens them.",
-            crate::output::count((summary.no_key + still_no_key) as u64, "report", "reports"),
+            crate::output::count(no_key_kept as u64, "report", "reports"),
             summary.no_key
         ));
     }
     ctx.out.emit(json!({
         "type": "fetch_done", "stored": summary.stored.len(), "rejected": summary.rejected,
-        "replays": summary.replays, "no_key": summary.no_key, "no_key_kept": summary.no_key + still_no_key,
+        "replays": summary.replays, "no_key": summary.no_key, "no_key_kept": no_key_kept,
+        "rejected_trimmed": summary.trimmed.removed, "rejected_trimmed_no_key": summary.trimmed.removed_no_key,
     }));
     Ok(summary)
 }
@@ -204,7 +237,7 @@ fn fetched(
     let created = opened.created;
     if let Some(original) = original {
         let why = format!("replay of report {original}: the same signed report (same reporter key, same content, same signing time) arrived again as a new item");
-        let id = inbox_store(&ctx.home, envelope, Some(&why))?;
+        let id = inbox_store(&ctx.home, envelope, Some((RejectedKind::Replay, &why)))?;
         ctx.out.say(format!(
             "Replay: item {id} repeats report {original} (signed {}), which is already in this inbox; kept in inbox/rejected, not listed as new. Someone may be re-sending a captured report.",
             utc(created)
@@ -245,10 +278,11 @@ fn recheck_no_key(
     summary: &mut FetchSummary,
 ) -> Result<usize> {
     let mut still = 0;
-    for (id, reason) in rejected_entries(&ctx.home)? {
-        if !reason.starts_with(NO_KEY_REASON) {
+    for entry in rejected_entries(&ctx.home)? {
+        if entry.kind != RejectedKind::NoKey {
             continue;
         }
+        let id = entry.id;
         let bytes = rejected_read(&ctx.home, &id)?;
         match envelope::open(&bytes, ids, me) {
             Ok(opened) => {
@@ -262,7 +296,11 @@ fn recheck_no_key(
             Err(EnvelopeError::Age(AgeError::NoMatch)) => still += 1,
             // It opens now but is invalid: keep it, with the reason it has now.
             Err(e) => {
-                inbox_store(&ctx.home, &bytes, Some(&e.to_string()))?;
+                inbox_store(
+                    &ctx.home,
+                    &bytes,
+                    Some((RejectedKind::Invalid, &e.to_string())),
+                )?;
                 ctx.out.say(format!(
                     "Item {id}, kept because no staff key here opened it, opens now but is rejected: {} (kept in inbox/rejected)",
                     display::line(&e.to_string())
@@ -272,9 +310,6 @@ fn recheck_no_key(
     }
     Ok(still)
 }
-
-/// How the reason of an envelope kept because no staff key here opens it begins.
-const NO_KEY_REASON: &str = "sealed for no staff key this inbox holds";
 
 /// Why an envelope that opened for none of our keys is kept, and what to do. An age X25519
 /// stanza does not name the key it was made for (by design: that would tell an observer who the

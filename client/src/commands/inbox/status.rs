@@ -59,7 +59,7 @@ pub(super) fn warn_if_full(ctx: &Ctx, st: &MailboxStatus) {
     }));
 }
 
-fn human_bytes(n: u64) -> String {
+pub(super) fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
     let mut unit = 0;

@@ -106,20 +106,88 @@ pub fn show(ctx: &Ctx, id: &str) -> Result<()> {
     let o = open_stored(ctx, &ngo, &bytes)?;
     let warning = time_warning(o.created, received);
     let report_value: serde_json::Value = serde_json::from_slice(&o.report_json)?;
+    let sent_to = recipients(&o, &ngo);
     if ctx.out.json {
+        let named: Vec<_> = sent_to
+            .iter()
+            .map(|r| json!({"name": r.name, "identity_key": r.key, "this_ngo": r.this_ngo}))
+            .collect();
         ctx.out.emit(json!({
             "type": "report", "id": id, "sender": o.sender.to_string(), "created": o.created,
-            "sent_to": o.intended.len(), "report": report_value, "received_at": received,
-            "time_warning": warning,
+            "sent_to": o.intended.len(), "sent_to_names": named, "report": report_value,
+            "received_at": received, "time_warning": warning,
         }));
         return Ok(());
     }
-    ctx.out.data(render(&id, &o, received, warning.as_deref()));
+    ctx.out
+        .data(render(&id, &o, &sent_to, received, warning.as_deref()));
     Ok(())
 }
 
+/// One NGO a report was sealed for, as `inbox show` names it.
+struct Recipient {
+    /// The name the reporter's app gave it (from that NGO's card), if any.
+    name: Option<String>,
+    /// Its identity key, from the signed list.
+    key: String,
+    /// Whether it is this NGO.
+    this_ngo: bool,
+}
+
+/// The NGOs of the signed list, in its order, each with the name the report gives that key.
+/// Names for keys not in the signed list are ignored: the list decides who got the report.
+fn recipients(o: &Opened, ngo: &Ngo) -> Vec<Recipient> {
+    let me = ngo.identity.public();
+    o.intended
+        .iter()
+        .map(|k| {
+            let this_ngo = *k == me;
+            let named = o
+                .report
+                .sent_to
+                .iter()
+                .find(|s| {
+                    s.identity_key
+                        .parse::<vigil_core::keys::PublicSigningKey>()
+                        .ok()
+                        == Some(*k)
+                })
+                .map(|s| s.name.clone());
+            Recipient {
+                name: named.or_else(|| this_ngo.then(|| ngo.config.name.clone())),
+                key: k.to_string(),
+                this_ngo,
+            }
+        })
+        .collect()
+}
+
+/// "Desk (this NGO), Civic Assistance, an NGO not named (key 0a1b…)".
+fn recipient_names(list: &[Recipient]) -> String {
+    list.iter()
+        .map(|r| {
+            let name = match &r.name {
+                Some(n) => display::line(n),
+                None => format!("an NGO not named (key {}…)", &r.key[..16.min(r.key.len())]),
+            };
+            if r.this_ngo {
+                format!("{name} (this NGO)")
+            } else {
+                name
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The human text of `inbox show`.
-fn render(id: &str, o: &Opened, received: u64, warning: Option<&str>) -> String {
+fn render(
+    id: &str,
+    o: &Opened,
+    sent_to: &[Recipient],
+    received: u64,
+    warning: Option<&str>,
+) -> String {
     use display::{block, line};
     let r = &o.report;
     let mut s = String::new();
@@ -213,9 +281,10 @@ fn render(id: &str, o: &Opened, received: u64, warning: Option<&str>) -> String 
         s.push_str(&format!("  Warning:  this report was {w}\n"));
     }
     s.push_str(&format!(
-        "Signed by reporter key {} (sent to {})",
+        "Signed by reporter key {} (sent to {}: {})",
         o.sender,
-        crate::output::count(o.intended.len() as u64, "NGO", "NGOs")
+        crate::output::count(o.intended.len() as u64, "NGO", "NGOs"),
+        recipient_names(sent_to)
     ));
     s
 }
