@@ -221,3 +221,58 @@ help-outbox-list = List queued reports (destination and age only; contents are s
 help-outbox-flush = Try to send every queued report now, retrying on a bad link (see --retry-for)
 help-outbox-cancel = Remove one queued report without sending it (its encrypted copy is deleted)
 help-outbox-cancel-id = The item's id from `vigil outbox list` (`id` or `deposit_id` in its JSON; a unique prefix of at least 4 characters is enough)
+contact-several = several contacts are named "{ $name }"; remove the stale one from the contacts directory
+
+## vigil contact add|list|remove|verify
+card-not-text = card is not text; is it the right file?
+card-expiring = the card of "{ $name }" expires on { $when }; ask { $name } for a renewed card and import it with `vigil contact add`
+contact-newer-exists = you already have a newer card for "{ $name }"; keeping it
+contact-impersonation = a different NGO key is already saved as "{ $name }": this card may be an impersonation; compare safety numbers with the NGO, then rerun with --replace if it is genuine
+contact-look-alike = the name "{ $name }" reads like your contact "{ $existing }" (it differs only in case, spacing or look-alike letters) but the card has a different NGO key: it may be an impersonation; compare safety numbers with the NGO, then rerun with --replace if it is genuine
+contact-nothing-changed = nothing changed
+contact-updated = Contact "{ $name }" updated: { $what }.
+contact-safety-number = Safety number: { $sn }
+contact-updated-note = The new card is signed by the same NGO key as the one you had; its safety number changes whenever the relay, its certificates or the staff keys change.
+contact-added = Contact "{ $name }" { $action ->
+        [replaced] replaced
+       *[added] added
+    }.
+contact-compare = Compare it with the NGO in person or over a call you trust before sending anything sensitive (`vigil contact verify NAME` shows how).
+contact-valid-until = The card is valid until { $when }.
+contact-remove-waiting = { $count ->
+        [one] 1 report copy
+       *[other] { $count } report copies
+    } for "{ $name }" still waiting in the outbox; deliver them first (`vigil outbox flush`), or rerun with --force to delete them with the contact
+contact-removed = Contact "{ $name }" removed.
+contact-removed-outbox = Deleted { $count ->
+        [one] 1 unsent report copy
+       *[other] { $count } unsent report copies
+    } for it from the outbox.
+contact-verify-number = Safety number of "{ $name }":
+contact-verify-how = To verify it, compare it digit by digit with the number the NGO sees (`vigil card show` on its side), in person or on a voice or video call with someone from the NGO you recognise; not over the channel the card came by. If all 60 digits match, the card is the NGO's. If not, send nothing: the card may be an impersonation; get the card again in person.
+contact-verify-cleared = "{ $name }" is no longer marked as verified.
+contact-verify-ask = Did all 60 digits match? [y/N]
+contact-verified = "{ $name }" is marked as verified ({ $when }).
+contact-not-verified = "{ $name }" is not marked as verified. If the numbers differ, send it nothing and remove it (`vigil contact remove`).
+contact-none = No contacts yet; add an NGO's card with `vigil contact add CARD_FILE`.
+contact-list-item = { $name }  (relay { $relay }, { $keys } staff keys)
+contact-list-sn = safety number { $sn }
+contact-list-cert = relay certificate { $fp }
+contact-list-next-cert = next relay certificate { $fp } (the relay is changing certificates; both are accepted)
+contact-list-expired = EXPIRED on { $when }: reports cannot be sent to it; ask { $name } for a renewed card
+contact-list-valid = valid until { $when }
+contact-list-verified = safety number verified with the NGO ({ $when })
+contact-list-unverified = NOT VERIFIED: compare the safety number with the NGO (`vigil contact verify "{ $name }"`)
+report-unverified = the safety number of "{ $name }" is not verified; if someone could have swapped its card, compare the number with the NGO (`vigil contact verify "{ $name }"`)
+outbox-not-delivered-yet = Not delivered for { $to } yet: { $error }
+
+## What a newer card from the same NGO changes (`contact add`, `ngo set-relay`).
+change-name = name changed from "{ $old }"
+change-relay = relay moved from { $from } to { $to }
+change-rotation-completed = relay certificate rotation completed (now { $fp })
+change-cert = relay certificate changed to { $fp }
+change-rotation-announced = relay certificate rotation announced (next certificate { $fp }, accepted from now on)
+change-next = announced next relay certificate changed to { $fp }
+change-rotation-withdrawn = announced relay certificate rotation withdrawn
+change-mailbox = mailbox changed
+change-staff = staff keys changed ({ $count } now)

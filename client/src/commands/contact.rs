@@ -4,7 +4,10 @@ use super::Ctx;
 use crate::cli::{ContactAddArgs, ContactRemoveArgs, ContactVerifyArgs};
 use crate::home::{now_unix, PRIVATE};
 use crate::state::{contact_by_name, contact_path, contacts, outbox_for};
+use crate::{t, t_err};
 use anyhow::{bail, Context, Result};
+use i18n_embed::fluent::FluentLanguageLoader;
+use i18n_embed_fl::fl;
 use serde_json::json;
 use std::io::{IsTerminal, Read};
 use vigil_core::card::{format_utc, Expiry, RecipientCard, MAX_CARD_LEN};
@@ -23,40 +26,36 @@ pub fn add(ctx: &Ctx, a: ContactAddArgs) -> Result<()> {
     } else {
         read_limited(&a.card, MAX_CARD_LEN as u64)?
     };
-    let text = String::from_utf8(bytes).context("card is not text; is it the right file?")?;
+    let text = String::from_utf8(bytes).context(t_err!("card-not-text"))?;
     let card = RecipientCard::parse(&text)?;
     let now = now_unix();
     card.check_not_expired(now)?;
     let existing = contacts(&ctx.home)?;
     let mut action = "added";
     let mut changes = Vec::new();
+    let mut previous: Option<RecipientCard> = None;
     for c in &existing {
         let same_key = c.card.identity_key == card.identity_key;
         if same_key {
             if c.card.created > card.created {
-                bail!(
-                    "you already have a newer card for \"{}\"; keeping it",
-                    c.card.name
-                );
+                bail!(t_err!("contact-newer-exists", name = c.card.name.as_str()));
             }
             action = "updated";
             changes = describe_changes(&c.card, &card);
+            previous = Some(c.card.clone());
             if c.path != contact_path(&ctx.home, &card)? {
                 std::fs::remove_file(&c.path)?;
             }
         } else if look_alike(&c.card.name, &card.name) {
             if !a.replace {
                 if c.card.name.to_lowercase() == card.name.to_lowercase() {
-                    bail!(
-                        "a different NGO key is already saved as \"{}\": this card may be an impersonation; compare safety numbers with the NGO, then rerun with --replace if it is genuine",
-                        card.name
-                    );
+                    bail!(t_err!("contact-impersonation", name = card.name.as_str()));
                 }
-                bail!(
-                    "the name \"{}\" reads like your contact \"{}\" (it differs only in case, spacing or look-alike letters) but the card has a different NGO key: it may be an impersonation; compare safety numbers with the NGO, then rerun with --replace if it is genuine",
-                    crate::display::line(&card.name),
-                    c.card.name
-                );
+                bail!(t_err!(
+                    "contact-look-alike",
+                    name = crate::display::line(&card.name),
+                    existing = c.card.name.as_str()
+                ));
             }
             c.remove()?;
             action = "replaced";
@@ -69,23 +68,33 @@ pub fn add(ctx: &Ctx, a: ContactAddArgs) -> Result<()> {
     )?;
     let sn = card.safety_number();
     if action == "updated" {
-        let what = if changes.is_empty() {
-            "nothing changed".to_string()
-        } else {
-            changes.join("; ")
+        let shown = match &previous {
+            Some(old) => changes_in(crate::i18n::loader(), old, &card),
+            None => Vec::new(),
         };
-        ctx.out
-            .say(format!("Contact \"{}\" updated: {what}.", card.name));
-        ctx.out.say(format!("Safety number: {sn}"));
-        ctx.out.say("The new card is signed by the same NGO key as the one you had; its safety number changes whenever the relay, its certificates or the staff keys change.");
+        let what = if shown.is_empty() {
+            t!("contact-nothing-changed")
+        } else {
+            shown.join("; ")
+        };
+        ctx.out.say(t!(
+            "contact-updated",
+            name = card.name.as_str(),
+            what = what
+        ));
+        ctx.out.say(t!("contact-safety-number", sn = sn.as_str()));
+        ctx.out.say(t!("contact-updated-note"));
     } else {
-        ctx.out.say(format!("Contact \"{}\" {action}.", card.name));
-        ctx.out.say(format!("Safety number: {sn}"));
-        ctx.out.say("Compare it with the NGO in person or over a call you trust before sending anything sensitive (`vigil contact verify NAME` shows how).");
+        ctx.out.say(t!(
+            "contact-added",
+            name = card.name.as_str(),
+            action = action
+        ));
+        ctx.out.say(t!("contact-safety-number", sn = sn.as_str()));
+        ctx.out.say(t!("contact-compare"));
     }
     if let Some(e) = card.expires {
-        ctx.out
-            .say(format!("The card is valid until {}.", format_utc(e)));
+        ctx.out.say(t!("contact-valid-until", when = format_utc(e)));
     }
     ctx.out.emit(json!({"type": "contact", "action": action, "name": card.name, "safety_number": sn, "relay": card.relay, "changes": changes, "expires": card.expires}));
     warn_expiring(ctx, &card, now, false);
@@ -95,11 +104,10 @@ pub fn add(ctx: &Ctx, a: ContactAddArgs) -> Result<()> {
 /// The warning for a card that expires within 30 days, or `None`.
 fn expiring_warning(card: &RecipientCard, now: u64) -> Option<String> {
     match card.expiry(now) {
-        Expiry::Soon { expires } => Some(format!(
-            "the card of \"{}\" expires on {}; ask {} for a renewed card and import it with `vigil contact add`",
-            card.name,
-            format_utc(expires),
-            card.name
+        Expiry::Soon { expires } => Some(t!(
+            "card-expiring",
+            name = card.name.as_str(),
+            when = format_utc(expires)
         )),
         _ => None,
     }
@@ -109,7 +117,7 @@ fn expiring_warning(card: &RecipientCard, now: u64) -> Option<String> {
 /// `card_expiring` JSON object (for `report send`, whose objects scripts read as events).
 pub fn warn_expiring(ctx: &Ctx, card: &RecipientCard, now: u64, emit: bool) {
     if let Some(w) = expiring_warning(card, now) {
-        ctx.out.say(format!("warning: {w}"));
+        ctx.out.say(format!("{}: {w}", t!("warning-prefix")));
         if emit {
             ctx.out.emit(json!({
                 "type": "card_expiring", "name": card.name, "expires": card.expires,
@@ -126,26 +134,21 @@ pub fn remove(ctx: &Ctx, a: ContactRemoveArgs) -> Result<()> {
     let c = contact_by_name(&ctx.home, &a.name)?;
     let queued = outbox_for(&ctx.home, &c.card)?;
     if !queued.is_empty() && !a.force {
-        bail!(
-            "{} for \"{}\" still waiting in the outbox; deliver them first (`vigil outbox flush`), or rerun with --force to delete them with the contact",
-            crate::output::count(queued.len() as u64, "report copy", "report copies"),
-            c.card.name
-        );
+        bail!(t_err!(
+            "contact-remove-waiting",
+            count = queued.len(),
+            name = c.card.name.as_str()
+        ));
     }
     for item in &queued {
         item.remove(&ctx.home)?;
     }
     c.remove()?;
-    ctx.out.say(format!("Contact \"{}\" removed.", c.card.name));
+    ctx.out
+        .say(t!("contact-removed", name = c.card.name.as_str()));
     if !queued.is_empty() {
-        ctx.out.say(format!(
-            "Deleted {} for it from the outbox.",
-            crate::output::count(
-                queued.len() as u64,
-                "unsent report copy",
-                "unsent report copies"
-            )
-        ));
+        ctx.out
+            .say(t!("contact-removed-outbox", count = queued.len()));
     }
     ctx.out.emit(json!({
         "type": "contact_removed", "name": c.card.name,
@@ -164,42 +167,34 @@ pub fn verify(ctx: &Ctx, a: ContactVerifyArgs) -> Result<()> {
     let mut c = contact_by_name(&ctx.home, &a.name)?;
     let sn = c.card.safety_number();
     ctx.out.say(format!(
-        "Safety number of \"{}\":\n\n    {sn}\n",
-        c.card.name
+        "{}\n\n    {sn}\n",
+        t!("contact-verify-number", name = c.card.name.as_str())
     ));
-    ctx.out.say(
-        "To verify it, compare it digit by digit with the number the NGO sees (`vigil card show` on its side), \
-         in person or on a voice or video call with someone from the NGO you recognise; not over the channel the card came by. \
-         If all 60 digits match, the card is the NGO's. If not, send nothing: the card may be an impersonation; get the card again in person.",
-    );
+    ctx.out.say(t!("contact-verify-how"));
     if let Some(w) = expiring_warning(&c.card, now_unix()) {
-        ctx.out.say(format!("warning: {w}"));
+        ctx.out.say(format!("{}: {w}", t!("warning-prefix")));
     }
     if a.clear {
         c.set_verified(None)?;
-        ctx.out.say(format!(
-            "\"{}\" is no longer marked as verified.",
-            c.card.name
-        ));
+        ctx.out
+            .say(t!("contact-verify-cleared", name = c.card.name.as_str()));
     } else {
         let confirmed = if a.yes || !std::io::stdin().is_terminal() {
             true
         } else {
-            ask_yes_no("Did all 60 digits match? [y/N] ")?
+            ask_yes_no(&format!("{} ", t!("contact-verify-ask")))?
         };
         if confirmed {
             let now = now_unix();
             c.set_verified(Some(now))?;
-            ctx.out.say(format!(
-                "\"{}\" is marked as verified ({}).",
-                c.card.name,
-                format_utc(now)
+            ctx.out.say(t!(
+                "contact-verified",
+                name = c.card.name.as_str(),
+                when = format_utc(now)
             ));
         } else {
-            ctx.out.say(format!(
-                "\"{}\" is not marked as verified. If the numbers differ, send it nothing and remove it (`vigil contact remove`).",
-                c.card.name
-            ));
+            ctx.out
+                .say(t!("contact-not-verified", name = c.card.name.as_str()));
         }
     }
     ctx.out.emit(json!({
@@ -210,56 +205,71 @@ pub fn verify(ctx: &Ctx, a: ContactVerifyArgs) -> Result<()> {
     Ok(())
 }
 
-/// Ask on the terminal; only "y" or "yes" is a yes.
+/// Ask on the terminal; only "y" or "yes" (or a yes of this run's language) is a yes.
 fn ask_yes_no(question: &str) -> Result<bool> {
     use std::io::Write;
     eprint!("{question}");
     std::io::stderr().flush()?;
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;
-    Ok(matches!(line.trim().to_lowercase().as_str(), "y" | "yes"))
+    let answer = line.trim().to_lowercase();
+    Ok(answer == "y"
+        || answer == "yes"
+        || t!("prompt-yes-words")
+            .split(',')
+            .any(|w| w.trim() == answer))
 }
 
 /// What a newer card from the same NGO key changes, in words, for `contact add` and
-/// `ngo set-relay`.
+/// `ngo set-relay`: in English, as their JSON `changes` carries it.
 pub fn describe_changes(old: &RecipientCard, new: &RecipientCard) -> Vec<String> {
+    changes_in(crate::i18n::english(), old, new)
+}
+
+/// [`describe_changes`] in this run's language, for the person reading.
+pub fn describe_changes_shown(old: &RecipientCard, new: &RecipientCard) -> Vec<String> {
+    changes_in(crate::i18n::loader(), old, new)
+}
+
+fn changes_in(l: &FluentLanguageLoader, old: &RecipientCard, new: &RecipientCard) -> Vec<String> {
     let mut out = Vec::new();
     if new.name != old.name {
-        out.push(format!("name changed from \"{}\"", old.name));
+        out.push(fl!(l, "change-name", old = old.name.as_str()));
     }
     if new.relay != old.relay {
-        out.push(format!("relay moved from {} to {}", old.relay, new.relay));
+        out.push(fl!(
+            l,
+            "change-relay",
+            from = old.relay.as_str(),
+            to = new.relay.as_str()
+        ));
     }
     let completed = new.relay_fingerprint != old.relay_fingerprint
         && old.relay_fingerprint_next == Some(new.relay_fingerprint);
     if completed {
-        out.push(format!(
-            "relay certificate rotation completed (now {})",
-            new.relay_fingerprint
+        out.push(fl!(
+            l,
+            "change-rotation-completed",
+            fp = new.relay_fingerprint.to_string()
         ));
     } else if new.relay_fingerprint != old.relay_fingerprint {
-        out.push(format!(
-            "relay certificate changed to {}",
-            new.relay_fingerprint
+        out.push(fl!(
+            l,
+            "change-cert",
+            fp = new.relay_fingerprint.to_string()
         ));
     }
     match (old.relay_fingerprint_next, new.relay_fingerprint_next) {
-        (None, Some(n)) => out.push(format!(
-            "relay certificate rotation announced (next certificate {n}, accepted from now on)"
-        )),
-        (Some(a), Some(b)) if a != b => {
-            out.push(format!("announced next relay certificate changed to {b}"))
-        }
-        (Some(_), None) if !completed => {
-            out.push("announced relay certificate rotation withdrawn".into())
-        }
+        (None, Some(n)) => out.push(fl!(l, "change-rotation-announced", fp = n.to_string())),
+        (Some(a), Some(b)) if a != b => out.push(fl!(l, "change-next", fp = b.to_string())),
+        (Some(_), None) if !completed => out.push(fl!(l, "change-rotation-withdrawn")),
         _ => {}
     }
     if new.mailbox != old.mailbox {
-        out.push("mailbox changed".into());
+        out.push(fl!(l, "change-mailbox"));
     }
     if new.recipients != old.recipients {
-        out.push(format!("staff keys changed ({} now)", new.recipients.len()));
+        out.push(fl!(l, "change-staff", count = (new.recipients.len())));
     }
     out
 }
@@ -268,42 +278,52 @@ pub fn describe_changes(old: &RecipientCard, new: &RecipientCard) -> Vec<String>
 pub fn list(ctx: &Ctx) -> Result<()> {
     let all = contacts(&ctx.home)?;
     if all.is_empty() {
-        ctx.out
-            .say("No contacts yet; add an NGO's card with `vigil contact add CARD_FILE`.");
+        ctx.out.say(t!("contact-none"));
     }
     let now = now_unix();
     for c in &all {
         let next = c.card.relay_fingerprint_next;
-        ctx.out.say(format!(
-            "{}  (relay {}, {} staff keys)\n    safety number {}\n    relay certificate {}{}",
-            c.card.name,
-            c.card.relay,
-            c.card.recipients.len(),
-            c.card.safety_number(),
-            c.card.relay_fingerprint,
-            next.map(|n| format!("\n    next relay certificate {n} (the relay is changing certificates; both are accepted)"))
-                .unwrap_or_default()
-        ));
+        let mut lines = vec![
+            t!(
+                "contact-list-item",
+                name = c.card.name.as_str(),
+                relay = c.card.relay.as_str(),
+                keys = (c.card.recipients.len())
+            ),
+            t!("contact-list-sn", sn = c.card.safety_number()),
+            t!(
+                "contact-list-cert",
+                fp = c.card.relay_fingerprint.to_string()
+            ),
+        ];
+        if let Some(n) = next {
+            lines.push(t!("contact-list-next-cert", fp = n.to_string()));
+        }
+        ctx.out.say(lines.join("\n    "));
         match c.card.expiry(now) {
             Expiry::Expired { expires } => ctx.out.say(format!(
-                "    EXPIRED on {}: reports cannot be sent to it; ask {} for a renewed card",
-                format_utc(expires),
-                c.card.name
+                "    {}",
+                t!(
+                    "contact-list-expired",
+                    when = format_utc(expires),
+                    name = c.card.name.as_str()
+                )
             )),
             Expiry::Soon { .. } => warn_expiring(ctx, &c.card, now, false),
-            Expiry::Valid { expires } => ctx
-                .out
-                .say(format!("    valid until {}", format_utc(expires))),
+            Expiry::Valid { expires } => ctx.out.say(format!(
+                "    {}",
+                t!("contact-list-valid", when = format_utc(expires))
+            )),
             Expiry::Never => {}
         }
         match c.verified_at {
-            Some(t) => ctx.out.say(format!(
-                "    safety number verified with the NGO ({})",
-                format_utc(t)
+            Some(at) => ctx.out.say(format!(
+                "    {}",
+                t!("contact-list-verified", when = format_utc(at))
             )),
             None => ctx.out.say(format!(
-                "    NOT VERIFIED: compare the safety number with the NGO (`vigil contact verify \"{}\"`)",
-                c.card.name
+                "    {}",
+                t!("contact-list-unverified", name = c.card.name.as_str())
             )),
         }
         ctx.out.emit(json!({

@@ -265,8 +265,11 @@ async fn attempt(
             ) => {
                 // This NGO's mailbox is full; the next NGO's at the same relay may not be, and
                 // waiting seconds will not empty it: keep this copy for a later flush and go on.
-                ctx.out
-                    .say(format!("Not delivered for {} yet: {e}", item.to));
+                ctx.out.say(crate::t!(
+                    "outbox-not-delivered-yet",
+                    to = item.to.as_str(),
+                    error = crate::failure::localized_relay_error(&e)
+                ));
                 first_error.get_or_insert(anyhow::Error::from(e));
                 given_up.push(item);
             }

@@ -118,7 +118,9 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
     ));
     for name in &unverified {
         ctx.out.say(format!(
-            "warning: the safety number of \"{name}\" is not verified; if someone could have swapped its card, compare the number with the NGO (`vigil contact verify \"{name}\"`)"
+            "{}: {}",
+            crate::t!("warning-prefix"),
+            crate::t!("report-unverified", name = name.as_str())
         ));
     }
     ctx.out.emit(

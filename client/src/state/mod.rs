@@ -144,9 +144,11 @@ pub fn contact_by_name(home: &Home, name: &str) -> Result<Contact> {
         .filter(|c| c.card.name.to_lowercase() == wanted)
         .collect();
     match matching.len() {
-        0 => Err(NotFound(format!("no contact named \"{name}\"; add the NGO's card with `vigil contact add CARD_FILE` (see `vigil contact list`)")).into()),
+        0 => Err(crate::t_err!("contact-not-found", name = name)
+            .not_found()
+            .into()),
         1 => Ok(matching.remove(0)),
-        _ => bail!("several contacts are named \"{name}\"; remove the stale one from the contacts directory"),
+        _ => bail!(crate::t_err!("contact-several", name = name)),
     }
 }
 
