@@ -1869,3 +1869,423 @@ async fn a_report_names_the_ngos_it_was_sent_to() {
     .await;
     desk.relay.shutdown().await.expect("shutdown");
 }
+
+// ------------------------------------------------------------------------------------------
+// Languages (issue 11): the reporter's flow in Russian, with no English left in it.
+
+/// Words of English prose: a run of Latin words that holds one of these is a sentence, not a
+/// command name or a term.
+const ENGLISH_WORDS: &[&str] = &[
+    "the", "a", "an", "to", "of", "and", "or", "is", "are", "was", "be", "not", "no", "for", "in",
+    "on", "at", "by", "with", "from", "this", "that", "it", "its", "you", "your", "will", "can",
+    "has", "have", "if", "as", "than", "all", "now", "later", "again", "still", "only", "what",
+    "how", "when", "where", "who", "yet", "do", "does",
+];
+
+/// `vigil` subcommand names: after `vigil` they are a command line, not prose.
+const COMMAND_WORDS: &[&str] = &[
+    "report",
+    "send",
+    "check",
+    "contact",
+    "add",
+    "list",
+    "remove",
+    "verify",
+    "outbox",
+    "flush",
+    "cancel",
+    "ngo",
+    "init",
+    "card",
+    "show",
+    "inbox",
+    "fetch",
+    "status",
+    "demo",
+    "age",
+    "help",
+    "set-relay",
+    "add-staff",
+    "remove-staff",
+    "renew-card",
+    "rejected",
+    "clear",
+];
+
+/// The first English sentence in `text`, if any.
+///
+/// Not prose, in any language, and removed first: `backticked commands`, `vigil` and the
+/// subcommand names after it, flags (`--to`, `-h`), anything with a digit (numbers, hex ids,
+/// safety numbers, dates, durations), anything with `/ \ . _ : | = < > @` inside (paths, file
+/// names, JSON fields, `host:port`, `<NGO>`), and ALL-CAPS words (`[OPTIONS]`, `VIGIL_HOME`,
+/// `UTC`). Each removed token, and each word with a letter outside ASCII (Cyrillic), ends a run.
+/// A run of three or more Latin words holding one of [`ENGLISH_WORDS`] is an English sentence.
+fn english_sentence(text: &str) -> Option<String> {
+    let mut unquoted = String::new();
+    for (i, part) in text.split('`').enumerate() {
+        unquoted.push_str(if i % 2 == 0 { part } else { " ` " });
+    }
+    let mut run: Vec<String> = Vec::new();
+    let mut after_vigil = false;
+    let check = |run: &mut Vec<String>| -> Option<String> {
+        let found = run.len() >= 3
+            && run
+                .iter()
+                .any(|w| ENGLISH_WORDS.contains(&w.to_lowercase().as_str()));
+        let sentence = found.then(|| run.join(" "));
+        run.clear();
+        sentence
+    };
+    for raw in unquoted.split_whitespace() {
+        let token = raw.trim_matches(|c: char| {
+            matches!(
+                c,
+                '.' | ','
+                    | ';'
+                    | ':'
+                    | '!'
+                    | '?'
+                    | '('
+                    | ')'
+                    | '['
+                    | ']'
+                    | '{'
+                    | '}'
+                    | '«'
+                    | '»'
+                    | '"'
+                    | '\''
+                    | '—'
+                    | '–'
+                    | '…'
+            )
+        });
+        if token.is_empty() {
+            continue;
+        }
+        let command_word = (token == "vigil" || token == "vigil-relay")
+            || (after_vigil && COMMAND_WORDS.contains(&token));
+        after_vigil = command_word;
+        let latin_word = token
+            .chars()
+            .all(|c| c.is_ascii_alphabetic() || c == '\'' || c == '-')
+            && token.chars().any(|c| c.is_ascii_lowercase())
+            && !token.starts_with('-');
+        if latin_word && !command_word {
+            run.push(token.to_string());
+        } else if let Some(s) = check(&mut run) {
+            return Some(s);
+        }
+    }
+    check(&mut run)
+}
+
+#[test]
+fn the_english_sentence_detector_finds_prose_and_ignores_commands() {
+    for english in [
+        "error: no contact named \"X\"; add the NGO's card",
+        "the report stays in the outbox, encrypted; run `vigil outbox flush` later",
+        "Print this message or the help of the given subcommand(s)",
+        "Отчёт в порядке — but this is not Russian",
+    ] {
+        assert!(english_sentence(english).is_some(), "{english}");
+    }
+    for not_english in [
+        "Использование: vigil report send [OPTIONS] --to <NGO>",
+        "ошибка: нет контакта с именем «X»; добавьте карточку командой `vigil contact add CARD_FILE`",
+        "  --stall-timeout <DURATION>  Через сколько времени (по умолчанию 20s)",
+        "a1b2c3d4  для Центр через 127.0.0.1:4433, в очереди с этой минуты, 1 попытка",
+        "Вывод JSON на всех языках одинаков; VIGIL_LANG, LC_ALL, LC_MESSAGES и LANG; en или ru",
+        "Карточка действительна до 2027-01-01 12:00 UTC. ~/vigil/report.json deposit_id",
+        "значения low|normal|high|urgent, а указано \"soon\"",
+    ] {
+        assert_eq!(english_sentence(not_english), None, "{not_english}");
+    }
+}
+
+/// What one run of the reporter's flow printed: all human text, and the JSON objects.
+#[derive(Default)]
+struct FlowOutput {
+    text: String,
+    json: Vec<Value>,
+}
+
+impl FlowOutput {
+    /// Run `vigil ARGS` in `env`, keep what it printed, and check its exit code.
+    fn run(&mut self, args: &[&str], env: &[(&str, &str)], code: i32) -> Output {
+        let o = run(args, env);
+        let (out, err) = (
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr),
+        );
+        assert_eq!(o.status.code(), Some(code), "vigil {args:?}: {err}");
+        if args.contains(&"--json") {
+            self.json.extend(json_lines(&o).into_iter().map(neutral));
+        } else {
+            self.text.push_str(&out);
+            self.text.push_str(&err);
+        }
+        o
+    }
+}
+
+/// `v` without what differs between two runs of the same flow (ids and times).
+fn neutral(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        for key in ["id", "deposit_id", "queued_at", "age_secs", "verified_at"] {
+            if o.contains_key(key) {
+                o.insert(key.into(), Value::Null);
+            }
+        }
+    }
+    v
+}
+
+/// The reporter's flow while the relay is up, as a person (`json` false) or a script runs it.
+fn reporter_flow_live(
+    out: &mut FlowOutput,
+    env: &[(&str, &str)],
+    home: &str,
+    files: &LangFiles,
+    json: bool,
+) {
+    let j = |args: &[&'static str]| -> Vec<&'static str> {
+        let mut a = args.to_vec();
+        if json {
+            a.insert(0, "--json");
+        }
+        a
+    };
+    let h = ["--home", home];
+    let with = |rest: Vec<&str>| -> Vec<String> {
+        h.iter()
+            .map(|s| s.to_string())
+            .chain(rest.iter().map(|s| s.to_string()))
+            .collect()
+    };
+    let go = |out: &mut FlowOutput, args: Vec<String>, code: i32| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        out.run(&args, env, code);
+    };
+    let mut add = j(&["contact", "add"]);
+    add.push(&files.card);
+    go(out, with(add), 0);
+    go(out, with(j(&["contact", "list"])), 0);
+    let mut verify = j(&["contact", "verify"]);
+    verify.push(LANG_NGO);
+    go(out, with(verify), 0);
+    let mut check = j(&["report", "check"]);
+    check.push(&files.report);
+    go(out, with(check), 0);
+    let mut bad = j(&["report", "check"]);
+    bad.push(&files.bad_report);
+    go(out, with(bad), 1);
+    let mut send = j(&["report", "send", "--to", LANG_NGO, "--file"]);
+    send.push(&files.report);
+    go(out, with(send), 0);
+    go(out, with(j(&["outbox", "list"])), 0);
+    go(out, with(j(&["outbox", "flush"])), 0);
+    let mut nobody = j(&["report", "send", "--to", "Никто", "--file"]);
+    nobody.push(&files.report);
+    go(out, with(nobody), 1);
+    if !json {
+        go(out, with(vec!["report", "send", "--help"]), 0);
+        go(out, with(vec!["--help"]), 0);
+    }
+}
+
+/// The rest of the flow, with the relay gone: the report is queued, listed and cancelled.
+fn reporter_flow_offline(
+    out: &mut FlowOutput,
+    env: &[(&str, &str)],
+    home: &str,
+    files: &LangFiles,
+    json: bool,
+) {
+    let mut args = vec![
+        "--home",
+        home,
+        "report",
+        "send",
+        "--to",
+        LANG_NGO,
+        "--no-retry",
+        "--file",
+        &files.report,
+    ];
+    if json {
+        args.push("--json");
+    }
+    out.run(&args, env, 3);
+    let mut list = vec!["--home", home, "outbox", "list"];
+    if json {
+        list.push("--json");
+    }
+    out.run(&list, env, 0);
+    let listed = json_lines(&ok(&["--home", home, "outbox", "list", "--json"]));
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let id = listed[0]["id"].as_str().expect("id").to_string();
+    let mut cancel = vec!["--home", home, "outbox", "cancel", &id[..8]];
+    if json {
+        cancel.push("--json");
+    }
+    out.run(&cancel, env, 0);
+}
+
+/// The NGO of the language tests: a Cyrillic name, as many are.
+const LANG_NGO: &str = "Правозащитный центр";
+
+/// Files the language flows share.
+struct LangFiles {
+    card: String,
+    report: String,
+    bad_report: String,
+}
+
+const RU: &[(&str, &str)] = &[("LANG", "ru_RU.UTF-8")];
+const EN: &[(&str, &str)] = &[("LANG", "en_US.UTF-8")];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reporter_flow_under_a_russian_locale_has_no_english_sentence() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().to_path_buf();
+    let relay = vigil_relay::start(vigil_relay::RelayConfig::new(
+        root.join("relay"),
+        "127.0.0.1:0".parse().expect("addr"),
+    ))
+    .await
+    .expect("relay");
+    let (addr, fp) = (
+        relay.local_addr().to_string(),
+        relay.fingerprint().to_string(),
+    );
+    let path = |name: &str| root.join(name).to_str().expect("utf8").to_string();
+    let files = LangFiles {
+        card: path("ngo.card"),
+        report: path("report.json"),
+        bad_report: path("bad.json"),
+    };
+    std::fs::write(&files.report, r#"{"kind":"threat","urgency":"urgent","title":"Ночью звонят и угрожают","occurred_at":"2024-02-20","narrative":"Звонили трижды."}"#).expect("write");
+    std::fs::write(&files.bad_report, r#"{"kind":"threat","urgency":"soon","title":"т","occurred_at":"2024-02-20","narrative":"н"}"#).expect("write");
+    let homes = ["ru", "en", "ru-json", "en-json"].map(path);
+    let ngo = path("ngo");
+    let files = std::sync::Arc::new(files);
+    let homes = std::sync::Arc::new(homes);
+
+    // The NGO's side, in English; then the four reporters, one after another.
+    let (f, hs) = (files.clone(), homes.clone());
+    let mut outputs = blocking(move || {
+        ok(&[
+            "--home",
+            &ngo,
+            "ngo",
+            "init",
+            "--name",
+            LANG_NGO,
+            "--relay",
+            &addr,
+            "--relay-fingerprint",
+            &fp,
+            "--card-out",
+            &f.card,
+        ]);
+        let mut outputs: Vec<FlowOutput> = (0..4).map(|_| FlowOutput::default()).collect();
+        for (i, (env, json)) in [(RU, false), (EN, false), (RU, true), (EN, true)]
+            .into_iter()
+            .enumerate()
+        {
+            reporter_flow_live(&mut outputs[i], env, &hs[i], &f, json);
+        }
+        outputs
+    })
+    .await;
+    relay.shutdown().await.expect("shutdown");
+
+    // With the relay gone, all four wait out the connect timeout side by side.
+    let (f, hs) = (files.clone(), homes.clone());
+    let taken = std::mem::take(&mut outputs);
+    let outputs = blocking(move || {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = taken
+                .into_iter()
+                .zip([(RU, false), (EN, false), (RU, true), (EN, true)])
+                .enumerate()
+                .map(|(i, (mut out, (env, json)))| {
+                    let (f, hs) = (&f, &hs);
+                    s.spawn(move || {
+                        reporter_flow_offline(&mut out, env, &hs[i], f, json);
+                        out
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("flow"))
+                .collect::<Vec<_>>()
+        })
+    })
+    .await;
+
+    let (ru, en, ru_json, en_json) = (&outputs[0], &outputs[1], &outputs[2], &outputs[3]);
+    assert_eq!(
+        english_sentence(&ru.text),
+        None,
+        "English under LANG=ru_RU.UTF-8:\n{}",
+        ru.text
+    );
+    assert!(ru.text.contains("Отчёт"), "{}", ru.text);
+    for expected in [
+        "ошибка: ",
+        "нет контакта с именем",
+        "Использование:",
+        "в очереди отправки",
+    ] {
+        assert!(ru.text.contains(expected), "{expected:?} in:\n{}", ru.text);
+    }
+    // The detector would have caught English: the same flow in English is full of it.
+    assert!(english_sentence(&en.text).is_some(), "{}", en.text);
+    assert!(!en.text.contains("Отчёт в порядке"), "{}", en.text);
+    // Scripts see the same JSON in every language.
+    assert!(!ru_json.json.is_empty());
+    assert_eq!(ru_json.json, en_json.json, "JSON differs between languages");
+}
+
+#[test]
+fn lang_overrides_the_locale_and_the_locale_variables_go_in_posix_order() {
+    let help = |args: &[&str], env: &[(&str, &str)]| {
+        let o = run(args, env);
+        assert!(o.status.success());
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let send = ["report", "send", "--help"];
+    let ru = help(&send, RU);
+    assert!(ru.contains("Зашифровать отчёт"), "{ru}");
+    let en = help(&["--lang", "en", "report", "send", "--help"], RU);
+    assert!(en.contains("Encrypt a report"), "{en}");
+    assert!(english_sentence(&en).is_some());
+    let ru = help(&["report", "send", "--lang=ru", "--help"], EN);
+    assert!(ru.contains("Зашифровать отчёт"), "{ru}");
+    // LC_ALL before LC_MESSAGES before LANG; C is English; VIGIL_LANG before them all.
+    let ru = help(&send, &[("LANG", "C"), ("LC_ALL", "ru_RU.UTF-8")]);
+    assert!(ru.contains("Зашифровать"), "{ru}");
+    let en = help(&send, &[("LANG", "ru_RU.UTF-8"), ("LC_MESSAGES", "C")]);
+    assert!(en.contains("Encrypt a report"), "{en}");
+    let ru = help(&send, &[("LANG", "C"), ("VIGIL_LANG", "ru")]);
+    assert!(ru.contains("Зашифровать"), "{ru}");
+    // Errors too, with their advice; the JSON error object stays English.
+    let home = tempfile::tempdir().expect("tempdir");
+    let home = home.path().to_str().expect("utf8");
+    let o = run(&["--home", home, "outbox", "cancel", "zz", "--json"], RU);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.starts_with("ошибка: "), "{stderr}");
+    assert_eq!(english_sentence(&stderr), None, "{stderr}");
+    let v = &json_lines(&o)[0];
+    assert_error_object(v, "not_found", 1);
+    assert!(
+        v["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("is not an outbox id")),
+        "{v}"
+    );
+}

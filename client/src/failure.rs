@@ -235,6 +235,9 @@ fn other_kind(err: &anyhow::Error) -> &'static str {
         if cause.is::<NotFound>() {
             return "not_found";
         }
+        if let Some(kind) = cause.downcast_ref::<Localized>().and_then(|l| l.kind) {
+            return kind;
+        }
         if let Some(e) = cause.downcast_ref::<vigil_fs::FsError>() {
             return match e {
                 vigil_fs::FsError::Exists(_) => "exists",
@@ -480,5 +483,61 @@ mod tests {
         assert_eq!(usage.kind, "usage");
         assert_eq!(usage.exit_code, exit::USAGE);
         assert_eq!(usage.message, "unexpected argument 'x' found");
+    }
+
+    /// Advice is chosen by catalogue id at run time, so the compiler cannot check the ids:
+    /// every one a family can give is in every language.
+    #[test]
+    fn every_advice_exists_in_every_language() {
+        let errors = [
+            RelayError::BadAddress("a".into()),
+            RelayError::Unreachable {
+                addr: "a".into(),
+                reason: "r".into(),
+            },
+            RelayError::FingerprintMismatch {
+                expected: CertFingerprint([1; 32]),
+                got: CertFingerprint([2; 32]),
+            },
+            RelayError::Refused {
+                code: ErrorCode::QuotaExceeded,
+                message: String::new(),
+                retryable: true,
+            },
+            RelayError::Refused {
+                code: ErrorCode::RateLimited,
+                message: String::new(),
+                retryable: true,
+            },
+            RelayError::Refused {
+                code: ErrorCode::Malformed,
+                message: String::new(),
+                retryable: false,
+            },
+            RelayError::Protocol("p".into()),
+            RelayError::ConnectionLost("l".into()),
+            RelayError::Timeout(5),
+            RelayError::NothingPinned,
+            RelayError::TooLarge { len: 2, max: 1 },
+        ];
+        let families = [
+            Family::Reporter,
+            Family::Ngo,
+            Family::Contacts,
+            Family::Age,
+            Family::Demo,
+        ];
+        let mut ids: Vec<&str> = vec!["advice-usage"];
+        for f in families {
+            ids.extend(errors.iter().filter_map(|e| relay_advice(f, e)));
+            ids.extend(other_advice(f, "card_expired"));
+        }
+        for id in ids {
+            for lang in Lang::ALL {
+                let text = i18n::by_id(lang, id);
+                assert!(!text.starts_with("No localization"), "{id} in {lang:?}");
+            }
+            assert_ne!(i18n::by_id(Lang::En, id), i18n::by_id(Lang::Ru, id), "{id}");
+        }
     }
 }

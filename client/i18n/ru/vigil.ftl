@@ -20,7 +20,7 @@ report-queued = Отчёт «{ $title }» ({ $kind }, { $urgency }) зашифр
         [one] { $count } организации
        *[other] { $count } организаций
     } и поставлен в очередь отправки.
-report-done = Готово: отчёт сохранён на ретрансляторе для: { $names }.
+report-done = Готово: отчёт сохранён на ретрансляторе для получателей: { $names }.
 report-earlier = Заодно отправляем { $count ->
         [one] { $count } более раннюю копию отчёта
         [few] { $count } более ранние копии отчётов
@@ -48,7 +48,7 @@ prompt-lines = { $question } (сколько угодно строк; в кон�
 prompt-lines-required = обязательно: напишите хотя бы одну строку
 prompt-action = Что должна сделать организация
 prompt-publish = Может ли организация опубликовать обезличенные подробности? (да/нет)
-prompt-draft = Черновик, который будет зашифрован и отправлен для: { $to }:
+prompt-draft = Черновик, который будет зашифрован и отправлен получателям: { $to }:
 prompt-send-now = Отправить сейчас? [д/Н]
 # Ответы, означающие «да», кроме y и yes (они понятны на любом языке), через запятую.
 prompt-yes-words = д, да
@@ -73,7 +73,7 @@ urgency-low = низкая
 ## vigil outbox list|flush|cancel
 outbox-empty = Очередь отправки пуста.
 outbox-empty-delivered = Очередь отправки пуста: всё доставлено на ретранслятор.
-outbox-item = { $id }  для { $to } через { $relay }, в очереди { $age }, { $attempts ->
+outbox-item = { $id }  для «{ $to }» через { $relay }, в очереди { $age }, { $attempts ->
         [0] попыток ещё не было
         [one] { $attempts } попытка
         [few] { $attempts } попытки
@@ -90,13 +90,13 @@ age-days = { $n ->
 outbox-bad-id = «{ $id }» — не номер из очереди отправки; укажите хотя бы 4 символа номера из `vigil outbox list`
 outbox-ambiguous-id = номеру { $id } соответствует несколько отчётов в очереди; укажите больше символов
 outbox-no-such-id = в очереди нет отчёта с номером { $id }; посмотрите `vigil outbox list`
-outbox-cancelled = Отчёт для { $to } снят с очереди; его зашифрованная копия удалена с этого устройства.
+outbox-cancelled = Отчёт для «{ $to }» снят с очереди; его зашифрованная копия удалена с этого устройства.
 outbox-cancelled-maybe-delivered = Одна из прежних попыток могла дойти до ретранслятора, хотя ответ потерялся; тогда организация всё же получит эту копию.
 outbox-attempt-failed = Попытка { $attempt } не удалась: { $error }
 outbox-retrying = Повтор через { $delay } (на повторы осталось { $left }; отчёт тем временем в безопасности в очереди отправки).
-outbox-delivered = Доставлено на ретранслятор для { $to } (сохранено на его диске).
+outbox-delivered = Доставлено на ретранслятор для «{ $to }» (сохранено на его диске).
 outbox-delivered-duplicate = Отчёт дошёл ещё при прошлой попытке; организация получит одну копию.
-outbox-not-delivered = Не доставлено для { $to }: { $error }
+outbox-not-delivered = Не доставлено для «{ $to }»: { $error }
 outbox-pending = { $count ->
         [one] { $count } копия отчёта пока не доставлена
         [few] { $count } копии отчёта пока не доставлены
@@ -278,7 +278,7 @@ contact-list-valid = действительна до { $when }
 contact-list-verified = код безопасности сверен с организацией ({ $when })
 contact-list-unverified = НЕ СВЕРЕН: сверьте код безопасности с организацией (`vigil contact verify "{ $name }"`)
 report-unverified = код безопасности «{ $name }» не сверен; если карточку могли подменить, сверьте код с организацией (`vigil contact verify "{ $name }"`)
-outbox-not-delivered-yet = Пока не доставлено для { $to }: { $error }
+outbox-not-delivered-yet = Пока не доставлено для «{ $to }»: { $error }
 
 ## Что меняет более новая карточка той же организации (`contact add`, `ngo set-relay`).
 change-name = имя изменилось с «{ $old }»

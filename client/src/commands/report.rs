@@ -442,4 +442,34 @@ mod tests {
             );
         }
     }
+
+    /// The choices offered are the format's own words in English; every kind and urgency has a
+    /// word in every language (they are looked up by an id made at run time).
+    #[test]
+    fn every_kind_and_urgency_has_a_word() {
+        for k in ReportKind::ALL {
+            assert_eq!(kind_word(k), k.as_str());
+        }
+        for u in Urgency::ALL {
+            assert_eq!(urgency_word(u), u.as_str());
+        }
+        let ru = crate::i18n::loader_for(crate::i18n::Lang::Ru);
+        for id in [
+            "kind-abduction",
+            "kind-arbitrary-detention",
+            "kind-disappearance",
+            "kind-torture",
+            "kind-threat",
+            "kind-relative-threatened",
+            "kind-deportation-risk",
+            "kind-other",
+            "urgency-urgent",
+            "urgency-high",
+            "urgency-normal",
+            "urgency-low",
+        ] {
+            assert!(ru.has(id), "{id}");
+            assert!(!ru.get(id).is_ascii(), "{id}");
+        }
+    }
 }
