@@ -276,3 +276,57 @@ change-next = announced next relay certificate changed to { $fp }
 change-rotation-withdrawn = announced relay certificate rotation withdrawn
 change-mailbox = mailbox changed
 change-staff = staff keys changed ({ $count } now)
+
+## vigil card show
+card-qr-too-large = card is too large for a QR code; share the card file instead
+card-qr-too-wide = this card needs a QR code { $columns } columns wide, more than a terminal shows; share the card file instead
+card-none = this home has no NGO card; pass a card file, or create an inbox with `vigil ngo init`
+card-show-ngo = NGO:            { $name }
+card-show-relay = Relay:          { $relay }
+card-show-cert = Relay cert:     { $fp }
+card-show-next-cert = Next relay cert: { $fp } (rotation announced; both accepted)
+card-show-keys = Staff keys:     { $keys }
+card-show-sn = Safety number:  { $sn }
+card-show-valid = Valid until:    { $when }
+
+## vigil ngo init|add-staff|remove-staff|renew-card|set-relay
+ngo-exists = { $home } already holds an NGO inbox; use another --home for a second NGO
+ngo-bad-fingerprint = { $flag } is not a SHA-256 fingerprint; copy it from `vigil-relay fingerprint`
+ngo-registering = Registering a mailbox at { $relay } ...
+ngo-wrong-mailbox = the relay at { $relay } answered with a mailbox id that does not belong to our key; do not use this relay
+ngo-created = NGO inbox "{ $name }" created in { $home }
+ngo-card-written = Recipient card written to { $path } (show it as a QR code: vigil card show --qr)
+ngo-compare = Reporters should compare this number with the one `vigil contact add` shows them, over a channel you trust.
+ngo-too-many-staff = a card holds at most { $max } staff keys; remove one first
+ngo-bad-recipient = --recipient is not an age recipient (age1...)
+ngo-key-on-card = this key is already on the card
+ngo-staff-added = Added staff key for { $name } ({ $recipient }); the card now has { $keys } keys.
+ngo-staff-added-note = Give reporters the updated card: reports sealed with the old card are not readable by the new key.
+ngo-no-such-staff = no staff member named "{ $name }" on this NGO's card; the staff are { $staff }
+ngo-several-staff = several staff members are named "{ $name }"; give the key (age1...) of the one to remove instead
+ngo-last-staff = "{ $name }" holds the only staff key on the card, and a card needs one; add the new key first (`vigil ngo add-staff --name NAME`), then remove this one
+ngo-staff-needed = { $count ->
+        [one] 1 report
+       *[other] { $count } reports
+    } in this inbox can only be opened with the key of "{ $name }", which removing it would delete; read them first, or keep a copy of { $path } somewhere safe, then rerun with --force
+ngo-staff-removed = Removed the staff key of { $name } ({ $recipient }); the card now has { $keys ->
+        [one] 1 key
+       *[other] { $keys } keys
+    }.
+ngo-staff-key-deleted = Deleted its secret key from this home ({ $path }).
+ngo-staff-removed-note = Give every reporter the re-issued card: until they import it, their reports are still sealed to the removed key too. Reports sealed before stay readable by it.
+ngo-no-local-staff = Note: this home now holds no staff key, so it cannot open reports; fetch and read them where a staff key is.
+ngo-renewed-sn = Safety number: { $sn } (a renewal alone does not change it)
+ngo-renewed-written = Renewed card written to { $path }.
+ngo-renewed-note = Hand the renewed card to every reporter before the old one expires: they cannot send with an expired card.
+ngo-valid-for-zero = --valid-for must be at least 1s; e.g. 365d for a year
+ngo-card-expiring = this NGO's card expires on { $when }; run `vigil ngo renew-card --card-out FILE` and hand the renewed card to reporters
+ngo-card-expired = this NGO's card expired on { $when }: reporters cannot send to it; run `vigil ngo renew-card --card-out FILE` and hand the renewed card to reporters
+ngo-valid-until = The card is valid until { $when }; renew it before then with `vigil ngo renew-card`.
+ngo-nothing-to-change = nothing to change; give --relay, --relay-fingerprint, --next-fingerprint or --clear-next (see `vigil ngo set-relay --help`)
+ngo-next-is-current = --next-fingerprint is the relay's current certificate; give the fingerprint of the next one (`vigil-relay fingerprint --next`)
+ngo-reissued-unchanged = Card re-issued; the relay settings were already as given.
+ngo-reissued = Card re-issued: { $changes }.
+ngo-new-card-written = New recipient card written to { $path }.
+ngo-hand-new-card = Hand the new card to every reporter (vigil card show --qr, or the card file) the way you handed out the first one.
+ngo-rotation-note = Reporters with this card accept the relay's current certificate and the next one ({ $fp }). Reporters still holding an older card will be refused once the operator promotes the next certificate: reach them all before that.

@@ -30,7 +30,7 @@ const QUADRANTS: [char; 16] = [
 /// for four; the dark terminal around the code adds the rest).
 pub fn qr_text(text: &str) -> Result<String> {
     let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::L)
-        .context("card is too large for a QR code; share the card file instead")?;
+        .context(crate::t_err!("card-qr-too-large"))?;
     let width = code.width();
     let colors = code.to_colors();
     const QUIET: usize = 2;
@@ -45,9 +45,7 @@ pub fn qr_text(text: &str) -> Result<String> {
     let per_column = if size <= QR_MAX_COLUMNS { 1 } else { 2 };
     let columns = size.div_ceil(per_column);
     if columns > QR_MAX_COLUMNS {
-        anyhow::bail!(
-            "this card needs a QR code {columns} columns wide, more than a terminal shows; share the card file instead"
-        );
+        anyhow::bail!(crate::t_err!("card-qr-too-wide", columns = columns));
     }
     let mut out = String::with_capacity(size.div_ceil(2) * (columns * 3 + 1));
     for row in (0..size).step_by(2) {
@@ -76,36 +74,32 @@ pub fn show(ctx: &Ctx, a: CardShowArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| ctx.home.path("ngo/card.txt"));
     if a.file.is_none() && !path.exists() {
-        return Err(crate::failure::NotFound(
-            "this home has no NGO card; pass a card file, or create an inbox with `vigil ngo init`"
-                .into(),
-        )
-        .into());
+        return Err(crate::t_err!("card-none").not_found().into());
     }
     let text = String::from_utf8(read_limited(&path, MAX_CARD_LEN as u64)?)
-        .context("card file is not text")?;
+        .context(crate::t_err!("card-not-text"))?;
     let card = RecipientCard::parse(&text)?;
     let text = text.trim();
-    ctx.out.say(format!("NGO:            {}", card.name));
-    ctx.out.say(format!("Relay:          {}", card.relay));
-    ctx.out.say(format!(
-        "Relay cert:     {}",
-        card.relay_fingerprint.to_colon_hex()
+    ctx.out
+        .say(crate::t!("card-show-ngo", name = card.name.as_str()));
+    ctx.out
+        .say(crate::t!("card-show-relay", relay = card.relay.as_str()));
+    ctx.out.say(crate::t!(
+        "card-show-cert",
+        fp = card.relay_fingerprint.to_colon_hex()
     ));
     if let Some(next) = card.relay_fingerprint_next {
-        ctx.out.say(format!(
-            "Next relay cert: {} (rotation announced; both accepted)",
-            next.to_colon_hex()
-        ));
+        ctx.out
+            .say(crate::t!("card-show-next-cert", fp = next.to_colon_hex()));
     }
     ctx.out
-        .say(format!("Staff keys:     {}", card.recipients.len()));
+        .say(crate::t!("card-show-keys", keys = (card.recipients.len())));
     ctx.out
-        .say(format!("Safety number:  {}", card.safety_number()));
+        .say(crate::t!("card-show-sn", sn = card.safety_number()));
     if let Some(e) = card.expires {
-        ctx.out.say(format!(
-            "Valid until:    {}",
-            vigil_core::card::format_utc(e)
+        ctx.out.say(crate::t!(
+            "card-show-valid",
+            when = vigil_core::card::format_utc(e)
         ));
     }
     if a.qr {

@@ -2,10 +2,10 @@
 
 use super::Ctx;
 use crate::cli::{AddStaffArgs, NgoInitArgs, RemoveStaffArgs, RenewCardArgs, SetRelayArgs};
-use crate::failure::NotFound;
 use crate::home::{now_unix, PRIVATE};
 use crate::relay::RelayClient;
 use crate::state::{inbox_entries, Ngo, NgoConfig, Staff};
+use crate::{t, t_err};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::time::Duration;
@@ -21,27 +21,27 @@ const MAX_INBOX_FILE: u64 = (vigil_core::envelope::MAX_INNER_LEN as u64) * 2 + 6
 /// Create keys, register the mailbox, write the card.
 pub async fn init(ctx: &Ctx, a: NgoInitArgs) -> Result<()> {
     if Ngo::exists(&ctx.home) {
-        bail!(
-            "{} already holds an NGO inbox; use another --home for a second NGO",
-            ctx.home.root().display()
-        );
+        bail!(t_err!(
+            "ngo-exists",
+            home = ctx.home.root().display().to_string()
+        ));
     }
     // Checked before anything is registered at the relay.
     expiry(0, a.validity.valid_for)?;
-    let fingerprint: CertFingerprint = a.relay_fingerprint.parse().context(
-        "--relay-fingerprint is not a SHA-256 fingerprint; copy it from `vigil-relay fingerprint`",
-    )?;
+    let fingerprint: CertFingerprint = a
+        .relay_fingerprint
+        .parse()
+        .context(t_err!("ngo-bad-fingerprint", flag = "--relay-fingerprint"))?;
     let identity = SigningSecret::generate(&mut rand::rngs::OsRng);
     let mailbox_key = SigningSecret::generate(&mut rand::rngs::OsRng);
     let staff_id = x25519::Identity::generate(&mut rand::rngs::OsRng);
 
-    ctx.out
-        .say(format!("Registering a mailbox at {} ...", a.relay));
+    ctx.out.say(t!("ngo-registering", relay = a.relay.as_str()));
     let client = RelayClient::connect(&a.relay, &fingerprint).await?;
     let mailbox = client.register(mailbox_key.as_dalek()).await?;
     client.close().await;
     if mailbox != MailboxId::for_key(&mailbox_key.public().to_bytes()) {
-        bail!("the relay answered with a mailbox id that does not belong to our key; do not use this relay");
+        bail!(t_err!("ngo-wrong-mailbox", relay = a.relay.as_str()));
     }
 
     let key_file = Ngo::save_staff_key(&ctx.home, &a.staff, &staff_id)?;
@@ -66,20 +66,18 @@ pub async fn init(ctx: &Ctx, a: NgoInitArgs) -> Result<()> {
     Ngo::create(&ctx.home, &ngo)?;
     write_card(ctx, &text, a.card_out.as_deref())?;
     let sn = card.safety_number();
-    ctx.out.say(format!(
-        "NGO inbox \"{}\" created in {}",
-        card.name,
-        ctx.home.root().display()
+    ctx.out.say(t!(
+        "ngo-created",
+        name = card.name.as_str(),
+        home = ctx.home.root().display().to_string()
     ));
     if let Some(p) = &a.card_out {
-        ctx.out.say(format!(
-            "Recipient card written to {} (show it as a QR code: vigil card show --qr)",
-            p.display()
-        ));
+        ctx.out
+            .say(t!("ngo-card-written", path = p.display().to_string()));
     }
-    ctx.out.say(format!("Safety number: {sn}"));
+    ctx.out.say(t!("contact-safety-number", sn = sn.as_str()));
     say_valid_until(ctx, &card);
-    ctx.out.say("Reporters should compare this number with the one `vigil contact add` shows them, over a channel you trust.");
+    ctx.out.say(t!("ngo-compare"));
     ctx.out.emit(json!({
         "type": "ngo_created", "name": card.name, "mailbox": mailbox.to_string(),
         "safety_number": sn, "card": text, "card_out": a.card_out.as_ref().map(|p| p.display().to_string()),
@@ -92,16 +90,14 @@ pub async fn init(ctx: &Ctx, a: NgoInitArgs) -> Result<()> {
 pub fn add_staff(ctx: &Ctx, a: AddStaffArgs) -> Result<()> {
     let mut ngo = Ngo::load(&ctx.home)?;
     if ngo.config.staff.len() >= vigil_core::card::MAX_CARD_RECIPIENTS {
-        bail!(
-            "a card holds at most {} staff keys; remove one first",
-            vigil_core::card::MAX_CARD_RECIPIENTS
-        );
+        bail!(t_err!(
+            "ngo-too-many-staff",
+            max = (vigil_core::card::MAX_CARD_RECIPIENTS)
+        ));
     }
     let (recipient, local_key) = match &a.recipient {
         Some(r) => {
-            let rec: x25519::Recipient = r
-                .parse()
-                .context("--recipient is not an age recipient (age1...)")?;
+            let rec: x25519::Recipient = r.parse().context(t_err!("ngo-bad-recipient"))?;
             (rec, None)
         }
         None => {
@@ -116,7 +112,7 @@ pub fn add_staff(ctx: &Ctx, a: AddStaffArgs) -> Result<()> {
         .iter()
         .any(|s| s.recipient == recipient.to_string())
     {
-        bail!("this key is already on the card");
+        bail!(t_err!("ngo-key-on-card"));
     }
     ngo.config.staff.push(Staff {
         name: a.name.clone(),
@@ -126,14 +122,15 @@ pub fn add_staff(ctx: &Ctx, a: AddStaffArgs) -> Result<()> {
     let (card, text) = reissue(ctx, &ngo, a.validity.valid_for)?;
     ngo.save_config(&ctx.home)?;
     write_card(ctx, &text, a.card_out.as_deref())?;
-    ctx.out.say(format!(
-        "Added staff key for {} ({recipient}); the card now has {} keys.",
-        a.name,
-        card.recipients.len()
+    ctx.out.say(t!(
+        "ngo-staff-added",
+        name = a.name.as_str(),
+        recipient = recipient.to_string(),
+        keys = (card.recipients.len())
     ));
-    ctx.out.say("Give reporters the updated card: reports sealed with the old card are not readable by the new key.");
+    ctx.out.say(t!("ngo-staff-added-note"));
     ctx.out
-        .say(format!("Safety number: {}", card.safety_number()));
+        .say(t!("contact-safety-number", sn = card.safety_number()));
     ctx.out.emit(json!({
         "type": "staff_added", "name": a.name, "recipient": recipient.to_string(),
         "key_file": local_key.map(|f| ctx.home.path("ngo/staff").join(f).display().to_string()),
@@ -162,31 +159,33 @@ pub fn remove_staff(ctx: &Ctx, a: RemoveStaffArgs) -> Result<()> {
                 .iter()
                 .map(|s| format!("\"{}\"", s.name))
                 .collect();
-            return Err(NotFound(format!(
-                "no staff member named \"{wanted}\" on this NGO's card; the staff are {}",
-                names.join(", ")
-            ))
+            return Err(t_err!(
+                "ngo-no-such-staff",
+                name = wanted.as_str(),
+                staff = names.join(", ")
+            )
+            .not_found()
             .into());
         }
         [i] => *i,
-        _ => bail!("several staff members are named \"{wanted}\"; give the key (age1...) of the one to remove instead"),
+        _ => bail!(t_err!("ngo-several-staff", name = wanted.as_str())),
     };
     if ngo.config.staff.len() == 1 {
-        bail!(
-            "\"{}\" holds the only staff key on the card, and a card needs one; add the new key first (`vigil ngo add-staff --name NAME`), then remove this one",
-            ngo.config.staff[index].name
-        );
+        bail!(t_err!(
+            "ngo-last-staff",
+            name = ngo.config.staff[index].name.as_str()
+        ));
     }
     let removed = ngo.config.staff.remove(index);
     if let (Some(file), false) = (&removed.local_key, a.force) {
         let only_this = reports_only_for(ctx, &ngo, file)?;
         if only_this > 0 {
-            bail!(
-                "{} in this inbox can only be opened with the key of \"{}\", which removing it would delete; read them first, or keep a copy of {} somewhere safe, then rerun with --force",
-                crate::output::count(only_this as u64, "report", "reports"),
-                removed.name,
-                ctx.home.path("ngo/staff").join(file).display()
-            );
+            bail!(t_err!(
+                "ngo-staff-needed",
+                count = only_this,
+                name = removed.name.as_str(),
+                path = ctx.home.path("ngo/staff").join(file).display().to_string()
+            ));
         }
     }
     let (card, text) = reissue(ctx, &ngo, a.validity.valid_for)?;
@@ -202,24 +201,22 @@ pub fn remove_staff(ctx: &Ctx, a: RemoveStaffArgs) -> Result<()> {
         }
         None => None,
     };
-    ctx.out.say(format!(
-        "Removed the staff key of {} ({}); the card now has {}.",
-        removed.name,
-        removed.recipient,
-        crate::output::count(card.recipients.len() as u64, "key", "keys")
+    ctx.out.say(t!(
+        "ngo-staff-removed",
+        name = removed.name.as_str(),
+        recipient = removed.recipient.as_str(),
+        keys = (card.recipients.len())
     ));
     if let Some(p) = &key_deleted {
-        ctx.out.say(format!(
-            "Deleted its secret key from this home ({}).",
-            p.display()
-        ));
+        ctx.out
+            .say(t!("ngo-staff-key-deleted", path = p.display().to_string()));
     }
-    ctx.out.say("Give every reporter the re-issued card: until they import it, their reports are still sealed to the removed key too. Reports sealed before stay readable by it.");
+    ctx.out.say(t!("ngo-staff-removed-note"));
     if ngo.config.staff.iter().all(|s| s.local_key.is_none()) {
-        ctx.out.say("Note: this home now holds no staff key, so it cannot open reports; fetch and read them where a staff key is.");
+        ctx.out.say(t!("ngo-no-local-staff"));
     }
     ctx.out
-        .say(format!("Safety number: {}", card.safety_number()));
+        .say(t!("contact-safety-number", sn = card.safety_number()));
     say_valid_until(ctx, &card);
     ctx.out.emit(json!({
         "type": "staff_removed", "name": removed.name, "recipient": removed.recipient,
@@ -267,14 +264,12 @@ pub fn renew_card(ctx: &Ctx, a: RenewCardArgs) -> Result<()> {
     write_card(ctx, &text, a.card_out.as_deref())?;
     let sn = card.safety_number();
     say_valid_until(ctx, &card);
-    ctx.out.say(format!(
-        "Safety number: {sn} (a renewal alone does not change it)"
-    ));
+    ctx.out.say(t!("ngo-renewed-sn", sn = sn.as_str()));
     if let Some(p) = &a.card_out {
         ctx.out
-            .say(format!("Renewed card written to {}.", p.display()));
+            .say(t!("ngo-renewed-written", path = p.display().to_string()));
     }
-    ctx.out.say("Hand the renewed card to every reporter before the old one expires: they cannot send with an expired card.");
+    ctx.out.say(t!("ngo-renewed-note"));
     ctx.out.emit(json!({
         "type": "card_renewed", "safety_number": sn, "card": text, "created": card.created,
         "expires": card.expires, "card_out": a.card_out.as_ref().map(|p| p.display().to_string()),
@@ -285,7 +280,7 @@ pub fn renew_card(ctx: &Ctx, a: RenewCardArgs) -> Result<()> {
 /// The expiry of a card dated `created` and valid for `valid_for`.
 fn expiry(created: u64, valid_for: Duration) -> Result<u64> {
     if valid_for.as_secs() == 0 {
-        bail!("--valid-for must be at least 1s; e.g. 365d for a year");
+        bail!(t_err!("ngo-valid-for-zero"));
     }
     Ok(created.saturating_add(valid_for.as_secs()))
 }
@@ -307,12 +302,14 @@ pub fn warn_own_card_expiring(ctx: &Ctx) {
     };
     match card.expiry(now_unix()) {
         Expiry::Soon { expires } => ctx.out.say(format!(
-            "warning: this NGO's card expires on {}; run `vigil ngo renew-card --card-out FILE` and hand the renewed card to reporters",
-            format_utc(expires)
+            "{}: {}",
+            t!("warning-prefix"),
+            t!("ngo-card-expiring", when = format_utc(expires))
         )),
         Expiry::Expired { expires } => ctx.out.say(format!(
-            "warning: this NGO's card expired on {}: reporters cannot send to it; run `vigil ngo renew-card --card-out FILE` and hand the renewed card to reporters",
-            format_utc(expires)
+            "{}: {}",
+            t!("warning-prefix"),
+            t!("ngo-card-expired", when = format_utc(expires))
         )),
         Expiry::Valid { .. } | Expiry::Never => {}
     }
@@ -320,10 +317,7 @@ pub fn warn_own_card_expiring(ctx: &Ctx) {
 
 fn say_valid_until(ctx: &Ctx, card: &RecipientCard) {
     if let Some(e) = card.expires {
-        ctx.out.say(format!(
-            "The card is valid until {}; renew it before then with `vigil ngo renew-card`.",
-            format_utc(e)
-        ));
+        ctx.out.say(t!("ngo-valid-until", when = format_utc(e)));
     }
 }
 
@@ -351,12 +345,11 @@ pub async fn set_relay(ctx: &Ctx, a: SetRelayArgs) -> Result<()> {
         && a.next_fingerprint.is_none()
         && !a.clear_next
     {
-        bail!("nothing to change; give --relay, --relay-fingerprint, --next-fingerprint or --clear-next (see `vigil ngo set-relay --help`)");
+        bail!(t_err!("ngo-nothing-to-change"));
     }
     let parse = |flag: &str, v: &str| -> Result<CertFingerprint> {
-        v.parse().with_context(|| {
-            format!("{flag} is not a SHA-256 fingerprint; copy it from `vigil-relay fingerprint`")
-        })
+        v.parse()
+            .with_context(|| t_err!("ngo-bad-fingerprint", flag = flag))
     };
     let mut ngo = Ngo::load(&ctx.home)?;
     let previous = current_card(ctx);
@@ -370,7 +363,7 @@ pub async fn set_relay(ctx: &Ctx, a: SetRelayArgs) -> Result<()> {
     if let Some(fp) = &a.next_fingerprint {
         let next = parse("--next-fingerprint", fp)?;
         if next == ngo.config.relay_fingerprint {
-            bail!("--next-fingerprint is the relay's current certificate; give the fingerprint of the next one (`vigil-relay fingerprint --next`)");
+            bail!(t_err!("ngo-next-is-current"));
         }
         ngo.config.relay_fingerprint_next = Some(next);
     }
@@ -384,42 +377,36 @@ pub async fn set_relay(ctx: &Ctx, a: SetRelayArgs) -> Result<()> {
     if let Some(relay) = &a.relay {
         if *relay != ngo.config.relay {
             // Reporters will deposit there: the mailbox must exist before the card says so.
-            ctx.out
-                .say(format!("Registering the mailbox at {relay} ..."));
+            ctx.out.say(t!("ngo-registering", relay = relay.as_str()));
             let client = RelayClient::connect_pinned(relay, &ngo.config.pinned()).await?;
             let mailbox = client.register(ngo.mailbox_key.as_dalek()).await?;
             client.close().await;
             if !mailbox.ct_eq(&ngo.config.mailbox) {
-                bail!("the relay at {relay} answered with a mailbox id that does not belong to our key; do not use this relay");
+                bail!(t_err!("ngo-wrong-mailbox", relay = relay.as_str()));
             }
             ngo.config.relay = relay.clone();
         }
     }
     let (card, text) = reissue(ctx, &ngo, a.validity.valid_for)?;
     let changes = super::contact::describe_changes(&old_card, &card);
+    let shown = super::contact::describe_changes_shown(&old_card, &card);
     ngo.save_config(&ctx.home)?;
     write_card(ctx, &text, a.card_out.as_deref())?;
     let sn = card.safety_number();
-    if changes.is_empty() {
-        ctx.out
-            .say("Card re-issued; the relay settings were already as given.");
+    if shown.is_empty() {
+        ctx.out.say(t!("ngo-reissued-unchanged"));
     } else {
-        ctx.out
-            .say(format!("Card re-issued: {}.", changes.join("; ")));
+        ctx.out.say(t!("ngo-reissued", changes = shown.join("; ")));
     }
-    ctx.out.say(format!("Safety number: {sn}"));
+    ctx.out.say(t!("contact-safety-number", sn = sn.as_str()));
     say_valid_until(ctx, &card);
     if let Some(p) = &a.card_out {
         ctx.out
-            .say(format!("New recipient card written to {}.", p.display()));
+            .say(t!("ngo-new-card-written", path = p.display().to_string()));
     }
-    ctx.out.say("Hand the new card to every reporter (vigil card show --qr, or the card file) the way you handed out the first one.");
+    ctx.out.say(t!("ngo-hand-new-card"));
     if let Some(next) = card.relay_fingerprint_next {
-        ctx.out.say(format!(
-            "Reporters with this card accept the relay's current certificate and the next one ({next}). \
-             Reporters still holding an older card will be refused once the operator promotes the next certificate: \
-             reach them all before that."
-        ));
+        ctx.out.say(t!("ngo-rotation-note", fp = next.to_string()));
     }
     ctx.out.emit(json!({
         "type": "card_reissued", "changes": changes, "relay": card.relay,
