@@ -142,7 +142,7 @@ pub fn localized_message(err: &anyhow::Error) -> String {
     for (i, cause) in err.chain().enumerate() {
         if let (0, Some(l)) = (i, outer) {
             parts.push(l.local.clone());
-            if cause.source().is_none() {
+            if l.complete || cause.source().is_none() {
                 break;
             }
             continue;

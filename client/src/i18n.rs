@@ -162,6 +162,7 @@ macro_rules! t_err {
             en: i18n_embed_fl::fl!($crate::i18n::english(), $($arg)*),
             local: i18n_embed_fl::fl!($crate::i18n::loader(), $($arg)*),
             kind: None,
+            complete: false,
         }
     };
 }
@@ -183,9 +184,20 @@ pub struct Localized {
     pub local: String,
     /// The error kind for `--json` (`not_found`...), when it is not the default `failed`.
     pub kind: Option<&'static str>,
+    /// Given as context, the message says all the person needs: the (English, technical)
+    /// causes below it are left out of the line on stderr. They stay in the JSON error.
+    pub complete: bool,
 }
 
 impl Localized {
+    /// The same message, saying all there is to say as a context ([`Localized::complete`]).
+    pub fn complete(self) -> Self {
+        Localized {
+            complete: true,
+            ..self
+        }
+    }
+
     /// The same message, of kind `not_found`.
     pub fn not_found(self) -> Self {
         Localized {

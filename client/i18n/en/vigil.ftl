@@ -291,6 +291,7 @@ card-show-valid = Valid until:    { $when }
 
 ## vigil ngo init|add-staff|remove-staff|renew-card|set-relay
 ngo-exists = { $home } already holds an NGO inbox; use another --home for a second NGO
+ngo-none = no NGO inbox in { $home }; create one with `vigil ngo init` or pass the right --home
 ngo-bad-fingerprint = { $flag } is not a SHA-256 fingerprint; copy it from `vigil-relay fingerprint`
 ngo-registering = Registering a mailbox at { $relay } ...
 ngo-wrong-mailbox = the relay at { $relay } answered with a mailbox id that does not belong to our key; do not use this relay

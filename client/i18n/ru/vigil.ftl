@@ -305,6 +305,7 @@ card-show-valid = Действительна до:     { $when }
 
 ## vigil ngo init|add-staff|remove-staff|renew-card|set-relay
 ngo-exists = в { $home } уже есть входящие организации; для второй организации укажите другой --home
+ngo-none = в { $home } нет входящих организации; создайте их командой `vigil ngo init` или укажите правильный --home
 ngo-bad-fingerprint = { $flag } — не отпечаток SHA-256; скопируйте его из вывода `vigil-relay fingerprint`
 ngo-registering = Регистрируем почтовый ящик на { $relay } ...
 ngo-wrong-mailbox = ретранслятор { $relay } вернул номер почтового ящика, который не соответствует нашему ключу; не пользуйтесь этим ретранслятором

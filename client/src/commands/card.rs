@@ -30,7 +30,7 @@ const QUADRANTS: [char; 16] = [
 /// for four; the dark terminal around the code adds the rest).
 pub fn qr_text(text: &str) -> Result<String> {
     let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::L)
-        .context(crate::t_err!("card-qr-too-large"))?;
+        .context(crate::t_err!("card-qr-too-large").complete())?;
     let width = code.width();
     let colors = code.to_colors();
     const QUIET: usize = 2;
@@ -77,7 +77,7 @@ pub fn show(ctx: &Ctx, a: CardShowArgs) -> Result<()> {
         return Err(crate::t_err!("card-none").not_found().into());
     }
     let text = String::from_utf8(read_limited(&path, MAX_CARD_LEN as u64)?)
-        .context(crate::t_err!("card-not-text"))?;
+        .context(crate::t_err!("card-not-text").complete())?;
     let card = RecipientCard::parse(&text)?;
     let text = text.trim();
     ctx.out

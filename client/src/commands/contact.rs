@@ -26,7 +26,7 @@ pub fn add(ctx: &Ctx, a: ContactAddArgs) -> Result<()> {
     } else {
         read_limited(&a.card, MAX_CARD_LEN as u64)?
     };
-    let text = String::from_utf8(bytes).context(t_err!("card-not-text"))?;
+    let text = String::from_utf8(bytes).context(t_err!("card-not-text").complete())?;
     let card = RecipientCard::parse(&text)?;
     let now = now_unix();
     card.check_not_expired(now)?;

@@ -31,7 +31,7 @@ pub async fn init(ctx: &Ctx, a: NgoInitArgs) -> Result<()> {
     let fingerprint: CertFingerprint = a
         .relay_fingerprint
         .parse()
-        .context(t_err!("ngo-bad-fingerprint", flag = "--relay-fingerprint"))?;
+        .context(t_err!("ngo-bad-fingerprint", flag = "--relay-fingerprint").complete())?;
     let identity = SigningSecret::generate(&mut rand::rngs::OsRng);
     let mailbox_key = SigningSecret::generate(&mut rand::rngs::OsRng);
     let staff_id = x25519::Identity::generate(&mut rand::rngs::OsRng);
@@ -97,7 +97,8 @@ pub fn add_staff(ctx: &Ctx, a: AddStaffArgs) -> Result<()> {
     }
     let (recipient, local_key) = match &a.recipient {
         Some(r) => {
-            let rec: x25519::Recipient = r.parse().context(t_err!("ngo-bad-recipient"))?;
+            let rec: x25519::Recipient =
+                r.parse().context(t_err!("ngo-bad-recipient").complete())?;
             (rec, None)
         }
         None => {
@@ -349,7 +350,7 @@ pub async fn set_relay(ctx: &Ctx, a: SetRelayArgs) -> Result<()> {
     }
     let parse = |flag: &str, v: &str| -> Result<CertFingerprint> {
         v.parse()
-            .with_context(|| t_err!("ngo-bad-fingerprint", flag = flag))
+            .with_context(|| t_err!("ngo-bad-fingerprint", flag = flag).complete())
     };
     let mut ngo = Ngo::load(&ctx.home)?;
     let previous = current_card(ctx);

@@ -1,6 +1,5 @@
 //! Reporter and NGO state kept under the home directory: keys, contacts, outbox, inbox.
 
-use crate::failure::NotFound;
 use crate::home::{Home, PRIVATE};
 use anyhow::{bail, Context, Result};
 use base64::engine::general_purpose::STANDARD as B64;
@@ -350,11 +349,11 @@ impl Ngo {
     pub fn load(home: &Home) -> Result<Self> {
         let p = home.path("ngo/ngo.json");
         if !p.exists() {
-            return Err(NotFound(format!(
-                "no NGO inbox in {}; create one with `vigil ngo init` or pass the right --home",
-                home.root().display()
-            ))
-            .into());
+            return Err(
+                crate::t_err!("ngo-none", home = home.root().display().to_string())
+                    .not_found()
+                    .into(),
+            );
         }
         let config: NgoConfig = serde_json::from_slice(&read_limited(&p, 1024 * 1024)?)
             .context("ngo/ngo.json is damaged")?;
