@@ -331,3 +331,51 @@ ngo-reissued = Card re-issued: { $changes }.
 ngo-new-card-written = New recipient card written to { $path }.
 ngo-hand-new-card = Hand the new card to every reporter (vigil card show --qr, or the card file) the way you handed out the first one.
 ngo-rotation-note = Reporters with this card accept the relay's current certificate and the next one ({ $fp }). Reporters still holding an older card will be refused once the operator promotes the next certificate: reach them all before that.
+help-arg-valid-for = How long the issued card is valid, e.g. 365d, 52w, 12h (at least 1s). Reporters are warned 30 days before it expires and cannot send with an expired card; renew it with `vigil ngo renew-card`
+help-ngo-init = Create the NGO's keys, register its mailbox at the relay and write its recipient card
+help-ngo-init-name = The NGO's name as reporters will see and address it
+help-ngo-init-relay = Relay address, HOST:PORT
+help-ngo-init-relay-fingerprint = The relay certificate's SHA-256 fingerprint (from `vigil-relay fingerprint`)
+help-ngo-init-card-out = Where to write the recipient card to hand to reporters
+help-ngo-init-staff = Name of the first staff member, whose key is created on this machine
+help-ngo-add-staff = Add a staff key: every later report is readable by each staff key on the card
+help-ngo-add-staff-name = Staff member's name (kept on this machine only, never on the card)
+help-ngo-add-staff-recipient = Their existing age recipient (age1...). Without it a new key is made on this machine
+help-ngo-add-staff-card-out = Write the updated card here too
+help-ngo-remove-staff = Remove a staff key from the card and re-issue it; the key is deleted from this home if it is here. Reports already sealed to the key stay readable by it
+help-ngo-remove-staff-after =
+    Removing a key changes the card: give every reporter the re-issued card (`--card-out FILE`, or
+    `vigil card show --qr`). Until a reporter imports it, their reports are still sealed to the
+    removed key too. Reports sealed before the removal stay readable by the removed key. If reports
+    already fetched into this home can only be opened with the key, the removal is refused unless
+    --force (they would become unreadable here). The relay mailbox and its key do not change.
+help-ngo-remove-staff-staff = Staff member's name as given to `add-staff` (case does not matter), or their key (age1...)
+help-ngo-remove-staff-name = The same as NAME, as a flag (like `add-staff --name`)
+help-ngo-remove-staff-force = Delete the key from this home even if reports already fetched here can only be opened with it (they become unreadable on this machine). Without it, that case is refused
+help-ngo-remove-staff-card-out = Write the re-issued card here too
+help-ngo-renew-card = Re-issue the card unchanged but with a new expiry; hand it to reporters before the old one expires
+help-ngo-renew-card-card-out = Write the renewed card here too
+help-ngo-set-relay = Change the relay address or certificate fingerprints and re-issue the card, e.g. to announce a relay certificate rotation (see docs/operations.md)
+help-ngo-set-relay-after =
+    Certificate rotation (the operator runs `vigil-relay cert rotate`, then gives you the fingerprint):
+      vigil ngo set-relay --next-fingerprint NEXT_FP --card-out ngo.card   # hand the card to reporters
+    {"  ..."} the operator runs `vigil-relay cert promote` and restarts the relay {"..."}
+      vigil ngo set-relay --relay-fingerprint NEXT_FP --card-out ngo.card  # ends the overlap
+help-ngo-set-relay-relay = New relay address, HOST:PORT (the mailbox is registered there before the card changes)
+help-ngo-set-relay-relay-fingerprint = New current relay certificate fingerprint. If it equals the announced next one, the next one is cleared: the rotation is complete
+help-ngo-set-relay-next-fingerprint = Announce the relay's next certificate (`vigil-relay fingerprint --next`): reporters with the new card accept both until you issue a card without it
+help-ngo-set-relay-clear-next = Remove the announced next certificate from the card
+help-ngo-set-relay-card-out = Write the re-issued card here too
+help-card-show = Print a card with its safety number; `--qr` draws it as a QR code for a phone to scan
+help-card-show-file = A card file; without it, this home's NGO card
+help-card-show-qr = Draw the card as a QR code in the terminal
+help-inbox-fetch = Download new reports, decrypt and verify them, store them here, then acknowledge them
+help-inbox-list = List received reports, most urgent first
+help-inbox-show = Show one report
+help-inbox-show-id = Report id from `vigil inbox list` (a unique prefix is enough)
+help-inbox-status = Show how full this NGO's mailbox at the relay is, and whether reports were refused because it was full
+help-inbox-rejected = List or delete the envelopes kept under inbox/rejected/ (invalid, replayed, or sealed for a staff key this inbox does not hold)
+help-inbox-rejected-list = List the kept envelopes, oldest first, with why each was kept
+help-inbox-rejected-clear = Delete kept envelopes: by default the invalid and replayed ones (evidence you have looked at), with --all also those sealed for a missing staff key (which a returning key would still open)
+help-inbox-rejected-clear-all = Also delete envelopes sealed for a staff key this inbox does not hold
+help-inbox-rejected-clear-older-than = Delete only envelopes received longer ago than this (e.g. 30d)
