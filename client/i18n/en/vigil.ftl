@@ -379,3 +379,52 @@ help-inbox-rejected-list = List the kept envelopes, oldest first, with why each 
 help-inbox-rejected-clear = Delete kept envelopes: by default the invalid and replayed ones (evidence you have looked at), with --all also those sealed for a missing staff key (which a returning key would still open)
 help-inbox-rejected-clear-all = Also delete envelopes sealed for a staff key this inbox does not hold
 help-inbox-rejected-clear-older-than = Delete only envelopes received longer ago than this (e.g. 30d)
+
+## vigil inbox fetch|list|status
+unit-bytes = { $n } bytes
+unit-days = { $n } days
+unit-hours = { $n } hours
+unit-seconds = { $n } seconds
+inbox-status = Mailbox at { $relay }: { $items } of { $max_items } reports, { $bytes } of { $max_bytes } ({ $fill }% full). Unfetched reports are deleted after { $expiry }.
+inbox-refused-full = Warning: the relay refused { $count ->
+        [one] 1 report
+       *[other] { $count } reports
+    } because this mailbox was full; run `vigil inbox fetch` until it is empty so senders' retries get through, and tell the relay operator if junk keeps filling it.
+inbox-nearly-full = Warning: this mailbox is { $fill }% full at the relay; run `vigil inbox fetch` now, or new reports will be refused once it is full.
+inbox-line-times = happened { $happened }, signed { $signed }, received { $received }, from reporter { $sender }
+inbox-time-warning = Warning: report { $id } was { $warning }
+inbox-signed-before = signed { $days } days before it was received: it may be an old report sent again (a replay), or the reporter's clock is wrong; check before acting on it
+inbox-signed-after = signed { $days } days after it was received: the reporter's clock is wrong, or the time was forged; check before acting on it
+inbox-unreadable = Warning: stored report { $id } does not open any more: { $error }
+inbox-empty = Inbox is empty; run `vigil inbox fetch` to download new reports.
+inbox-no-staff-key = no staff key is held in this inbox; add one with `vigil ngo add-staff --name NAME`
+inbox-no-key-item = Warning: item { $id } could not be opened: { $why }. It is kept in inbox/rejected/{ $id }.age.
+inbox-rejected-item = Rejected item { $id }: { $error } (kept in inbox/rejected)
+inbox-trimmed = Warning: deleted the oldest { $count ->
+        [one] 1 kept envelope
+       *[other] { $count } kept envelopes
+    } from inbox/rejected/ to keep it within { $max_items ->
+        [one] 1 item
+       *[other] { $max_items } items
+    } and { $max_mb } MB{ $no_key ->
+        [0] {""}
+       *[other] , { $no_key } of them sealed for a staff key this inbox does not hold
+    }; someone may be flooding this mailbox with junk. See `vigil inbox rejected list`; VIGIL_REJECTED_MAX_ITEMS and VIGIL_REJECTED_MAX_MB raise the bound.
+inbox-fetched = Fetched { $count ->
+        [one] 1 new report
+       *[other] { $count } new reports
+    }{ $rejected ->
+        [0] {""}
+       *[other] , rejected { $rejected }
+    }{ $replays ->
+        [0] {""}
+        [one] , 1 replay of reports already here
+       *[other] , { $replays } replays of reports already here
+    }.
+inbox-no-key-kept = Warning: { $count ->
+        [one] 1 report
+       *[other] { $count } reports
+    } ({ $new } new in this fetch) cannot be read: sealed for no staff key this inbox holds, kept under inbox/rejected/. Was a staff member's key removed, or is this machine missing one? Once the key is among this inbox's staff keys again, `vigil inbox fetch` opens them.
+inbox-replay = Replay: item { $id } repeats report { $original } (signed { $signed }), which is already in this inbox; kept in inbox/rejected, not listed as new. Someone may be re-sending a captured report.
+inbox-opens-now = Item { $id }, kept because no staff key here opened it, opens now.
+inbox-opens-now-rejected = Item { $id }, kept because no staff key here opened it, opens now but is rejected: { $error } (kept in inbox/rejected)

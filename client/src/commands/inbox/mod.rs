@@ -96,9 +96,7 @@ pub async fn fetch(ctx: &Ctx) -> Result<FetchSummary> {
     let bound = RejectedBound::from_env()?;
     let ids = ngo.local_identities(&ctx.home)?;
     if ids.is_empty() {
-        anyhow::bail!(
-            "no staff key is held in this inbox; add one with `vigil ngo add-staff --name NAME`"
-        );
+        anyhow::bail!(crate::t_err!("inbox-no-staff-key"));
     }
     let me = ngo.identity.public();
     let mut summary = FetchSummary::default();
@@ -126,7 +124,11 @@ pub async fn fetch(ctx: &Ctx) -> Result<FetchSummary> {
                     let why = no_key_reason(&item.envelope, ids.len());
                     let id =
                         inbox_store(&ctx.home, &item.envelope, Some((RejectedKind::NoKey, &why)))?;
-                    ctx.out.say(format!("Warning: item {id} could not be opened: {why}. It is kept in inbox/rejected/{id}.age."));
+                    ctx.out.say(crate::t!(
+                        "inbox-no-key-item",
+                        id = id.as_str(),
+                        why = why.as_str()
+                    ));
                     ctx.out.emit(json!({"type": "rejected", "id": id, "error": why, "reason": "no_matching_key"}));
                     summary.rejected += 1;
                     summary.no_key += 1;
@@ -138,9 +140,10 @@ pub async fn fetch(ctx: &Ctx) -> Result<FetchSummary> {
                         Some((RejectedKind::Invalid, &e.to_string())),
                     )?;
                     // The error may quote the report (serde names an unknown `kind`).
-                    ctx.out.say(format!(
-                        "Rejected item {id}: {} (kept in inbox/rejected)",
-                        display::line(&e.to_string())
+                    ctx.out.say(crate::t!(
+                        "inbox-rejected-item",
+                        id = id.as_str(),
+                        error = display::line(&e.to_string())
                     ));
                     ctx.out.emit(json!({"type": "rejected", "id": id, "error": e.to_string(), "reason": "invalid"}));
                     summary.rejected += 1;
@@ -165,46 +168,28 @@ pub async fn fetch(ctx: &Ctx) -> Result<FetchSummary> {
     summary.trimmed = rejected_trim(&ctx.home, bound)?;
     if summary.trimmed.removed > 0 {
         let t = &summary.trimmed;
-        ctx.out.say(format!(
-            "Warning: deleted the oldest {} from inbox/rejected/ to keep it within {} and {} MB{}; someone may be flooding this mailbox with junk. See `vigil inbox rejected list`; VIGIL_REJECTED_MAX_ITEMS and VIGIL_REJECTED_MAX_MB raise the bound.",
-            crate::output::count(t.removed as u64, "kept envelope", "kept envelopes"),
-            crate::output::count(bound.max_items as u64, "item", "items"),
-            bound.max_bytes / (1024 * 1024),
-            if t.removed_no_key > 0 {
-                format!(
-                    ", {} of them sealed for a staff key this inbox does not hold",
-                    t.removed_no_key
-                )
-            } else {
-                String::new()
-            }
+        ctx.out.say(crate::t!(
+            "inbox-trimmed",
+            count = (t.removed),
+            max_items = (bound.max_items),
+            max_mb = (bound.max_bytes / (1024 * 1024)),
+            no_key = (t.removed_no_key)
         ));
     }
     super::ngo::warn_own_card_expiring(ctx);
-    ctx.out.say(format!(
-        "Fetched {}{}{}.",
-        crate::output::count(summary.stored.len() as u64, "new report", "new reports"),
-        if summary.rejected > 0 {
-            format!(", rejected {}", summary.rejected)
-        } else {
-            String::new()
-        },
-        if summary.replays > 0 {
-            format!(
-                ", {} of reports already here",
-                crate::output::count(summary.replays as u64, "replay", "replays")
-            )
-        } else {
-            String::new()
-        }
+    ctx.out.say(crate::t!(
+        "inbox-fetched",
+        count = (summary.stored.len()),
+        rejected = (summary.rejected),
+        replays = (summary.replays)
     ));
     let no_key_kept =
         (summary.no_key + still_no_key).saturating_sub(summary.trimmed.removed_no_key);
     if no_key_kept > 0 {
-        ctx.out.say(format!(
-            "Warning: {} ({} new in this fetch) cannot be read: sealed for no staff key this inbox holds, kept under inbox/rejected/. Was a staff member's key removed, or is this machine missing one? Once the key is among this inbox's staff keys again, `vigil inbox fetch` opens them.",
-            crate::output::count(no_key_kept as u64, "report", "reports"),
-            summary.no_key
+        ctx.out.say(crate::t!(
+            "inbox-no-key-kept",
+            count = no_key_kept,
+            new = (summary.no_key)
         ));
     }
     ctx.out.emit(json!({
@@ -238,9 +223,11 @@ fn fetched(
     if let Some(original) = original {
         let why = format!("replay of report {original}: the same signed report (same reporter key, same content, same signing time) arrived again as a new item");
         let id = inbox_store(&ctx.home, envelope, Some((RejectedKind::Replay, &why)))?;
-        ctx.out.say(format!(
-            "Replay: item {id} repeats report {original} (signed {}), which is already in this inbox; kept in inbox/rejected, not listed as new. Someone may be re-sending a captured report.",
-            utc(created)
+        ctx.out.say(crate::t!(
+            "inbox-replay",
+            id = id.as_str(),
+            original = original.as_str(),
+            signed = utc(created)
         ));
         ctx.out
             .emit(json!({"type": "replay", "id": id, "original": original, "created": created}));
@@ -286,9 +273,7 @@ fn recheck_no_key(
         let bytes = rejected_read(&ctx.home, &id)?;
         match envelope::open(&bytes, ids, me) {
             Ok(opened) => {
-                ctx.out.say(format!(
-                    "Item {id}, kept because no staff key here opened it, opens now."
-                ));
+                ctx.out.say(crate::t!("inbox-opens-now", id = id.as_str()));
                 if fetched(ctx, &bytes, &format!("rejected:{id}"), &opened, summary)? {
                     rejected_remove(&ctx.home, &id)?;
                 }
@@ -301,9 +286,10 @@ fn recheck_no_key(
                     &bytes,
                     Some((RejectedKind::Invalid, &e.to_string())),
                 )?;
-                ctx.out.say(format!(
-                    "Item {id}, kept because no staff key here opened it, opens now but is rejected: {} (kept in inbox/rejected)",
-                    display::line(&e.to_string())
+                ctx.out.say(crate::t!(
+                    "inbox-opens-now-rejected",
+                    id = id.as_str(),
+                    error = display::line(&e.to_string())
                 ));
             }
         }
@@ -342,6 +328,17 @@ pub fn time_warning(created: u64, received: u64) -> Option<String> {
         format!("signed {days} days before it was received: it may be an old report sent again (a replay), or the reporter's clock is wrong; check before acting on it")
     } else {
         format!("signed {days} days after it was received: the reporter's clock is wrong, or the time was forged; check before acting on it")
+    })
+}
+
+/// [`time_warning`] in this run's language, for the person reading (the English one goes into
+/// JSON).
+pub fn time_warning_shown(created: u64, received: u64) -> Option<String> {
+    time_warning(created, received)?;
+    let days = created.abs_diff(received) / 86_400;
+    Some(match created < received {
+        true => crate::t!("inbox-signed-before", days = days),
+        false => crate::t!("inbox-signed-after", days = days),
     })
 }
 

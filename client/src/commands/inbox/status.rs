@@ -17,15 +17,15 @@ pub async fn status(ctx: &Ctx) -> Result<()> {
     let st = client.status(ngo.mailbox_key.as_dalek()).await;
     client.close().await;
     let st = st?;
-    ctx.out.say(format!(
-        "Mailbox at {}: {} of {} reports, {} of {} ({:.0}% full). Unfetched reports are deleted after {}.",
-        ngo.config.relay,
-        st.items,
-        st.max_items,
-        human_bytes(st.bytes),
-        human_bytes(st.max_bytes),
-        st.fill() * 100.0,
-        human_duration(st.expiry_secs),
+    ctx.out.say(crate::t!(
+        "inbox-status",
+        relay = ngo.config.relay.as_str(),
+        items = (st.items),
+        max_items = (st.max_items),
+        bytes = human_bytes(st.bytes),
+        max_bytes = human_bytes(st.max_bytes),
+        fill = format!("{:.0}", st.fill() * 100.0),
+        expiry = human_duration(st.expiry_secs)
     ));
     ctx.out.emit(json!({
         "type": "mailbox_status", "items": st.items, "bytes": st.bytes,
@@ -41,14 +41,12 @@ pub async fn status(ctx: &Ctx) -> Result<()> {
 pub(super) fn warn_if_full(ctx: &Ctx, st: &MailboxStatus) {
     let fill = st.fill();
     if st.refused_full > 0 {
-        ctx.out.say(format!(
-            "Warning: the relay refused {} because this mailbox was full; run `vigil inbox fetch` until it is empty so senders' retries get through, and tell the relay operator if junk keeps filling it.",
-            crate::output::count(st.refused_full, "report", "reports")
-        ));
+        ctx.out
+            .say(crate::t!("inbox-refused-full", count = (st.refused_full)));
     } else if fill >= WARN_FILL {
-        ctx.out.say(format!(
-            "Warning: this mailbox is {:.0}% full at the relay; run `vigil inbox fetch` now, or new reports will be refused once it is full.",
-            fill * 100.0
+        ctx.out.say(crate::t!(
+            "inbox-nearly-full",
+            fill = format!("{:.0}", fill * 100.0)
         ));
     } else {
         return;
@@ -68,15 +66,15 @@ pub(super) fn human_bytes(n: u64) -> String {
         unit += 1;
     }
     match unit {
-        0 => format!("{n} bytes"),
+        0 => crate::t!("unit-bytes", n = n),
         _ => format!("{v:.1} {}", UNITS[unit]),
     }
 }
 
 fn human_duration(secs: u64) -> String {
     match secs {
-        s if s >= 2 * 86_400 => format!("{} days", s / 86_400),
-        s if s >= 2 * 3600 => format!("{} hours", s / 3600),
-        s => format!("{s} seconds"),
+        s if s >= 2 * 86_400 => crate::t!("unit-days", n = (s / 86_400)),
+        s if s >= 2 * 3600 => crate::t!("unit-hours", n = (s / 3600)),
+        s => crate::t!("unit-seconds", n = s),
     }
 }

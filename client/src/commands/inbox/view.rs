@@ -31,14 +31,22 @@ pub(super) fn say_report_line(
     ));
     let sender = o.sender.to_string();
     ctx.out.say(format!(
-        "     happened {}, signed {}, received {}, from reporter {}",
-        display::line(&r.occurred_at),
-        utc(o.created),
-        utc(received),
-        &sender[..16.min(sender.len())]
+        "     {}",
+        crate::t!(
+            "inbox-line-times",
+            happened = display::line(&r.occurred_at),
+            signed = utc(o.created),
+            received = utc(received),
+            sender = (&sender[..16.min(sender.len())])
+        )
     ));
-    if let Some(w) = warning {
-        ctx.out.say(format!("     Warning: report {id} was {w}"));
+    if warning.is_some() {
+        if let Some(w) = super::time_warning_shown(o.created, received) {
+            ctx.out.say(format!(
+                "     {}",
+                crate::t!("inbox-time-warning", id = id, warning = w)
+            ));
+        }
     }
 }
 
@@ -62,10 +70,12 @@ pub fn list(ctx: &Ctx) -> Result<usize> {
         match open_stored(ctx, &ngo, &bytes) {
             Ok(opened) => rows.push((id, meta.received_at, opened)),
             Err(e) => {
-                let e = format!("{e:#}");
-                ctx.out.say(format!(
-                    "Warning: stored report {id} does not open any more: {}",
-                    display::line(&e)
+                let e_any = e;
+                let e = format!("{e_any:#}");
+                ctx.out.say(crate::t!(
+                    "inbox-unreadable",
+                    id = id.as_str(),
+                    error = display::line(&crate::failure::localized_message(&e_any))
                 ));
                 ctx.out
                     .emit(json!({"type": "unreadable", "id": id, "error": e}));
@@ -79,8 +89,7 @@ pub fn list(ctx: &Ctx) -> Result<usize> {
             .then(b.1.cmp(&a.1))
     });
     if rows.is_empty() {
-        ctx.out
-            .say("Inbox is empty; run `vigil inbox fetch` to download new reports.");
+        ctx.out.say(crate::t!("inbox-empty"));
     }
     for (id, received, o) in &rows {
         let warning = time_warning(o.created, *received);
