@@ -4,11 +4,14 @@
 //!
 //! | size      | field                                                         |
 //! |-----------|---------------------------------------------------------------|
-//! | 15        | magic `vigil-envelope` followed by version byte `0x01`        |
+//! | 15        | magic `vigil-envelope` followed by version byte `0x02`        |
 //! | 32        | sender's Ed25519 public key                                   |
 //! | 8         | creation time, seconds since the Unix epoch (u64)             |
 //! | 1         | number of intended NGOs `n`, 1..=[`MAX_INTENDED`]             |
 //! | 32 × n    | identity keys of every NGO the report was sent to, sorted     |
+//! | n × (1+l) | version 2 only: for each key above, in the same order, the    |
+//! |           | name on that NGO's card: length `l` (u8, ≤ [`MAX_NGO_NAME_LEN`],|
+//! |           | 0 for none) and `l` bytes of UTF-8 without control characters |
 //! | 4         | report length `m` (u32), at most [`MAX_REPORT_JSON_LEN`]      |
 //! | m         | report JSON                                                   |
 //! | 64        | Ed25519 signature, domain `envelope`, over all bytes above    |
@@ -17,24 +20,44 @@
 //! forward it to a third party as if the reporter had addressed it there: the third party's key
 //! is not in the list and [`open`] refuses it.
 //!
+//! The names (version 2) let each NGO say who else received a report ("sent to 2 NGOs: Desk,
+//! Civic Aid"): an NGO holds the other NGOs' keys only through this list, not their cards. They
+//! are what the reporter's app read on the cards it sealed to, signed by the reporter like the
+//! rest, and they label keys; they add no recipient. They travel here, beside the keys they
+//! label, rather than in the report, so the report stays exactly what the reporter wrote.
+//! Version 1 (no names) is still opened.
+//!
 //! Outer layer: the inner bytes encrypted in the age v1 format to every staff recipient of one
 //! NGO's card. Any age tool can remove the outer layer; only Vigil checks the inner one.
 
 use crate::age::{self, x25519, AgeError};
 use crate::keys::{KeyError, PublicSigningKey, SignatureDomain, SigningSecret};
 use crate::reader::{ReadError, Reader};
-use crate::report::{Report, ReportError, MAX_REPORT_JSON_LEN};
+use crate::report::{is_display_control, Report, ReportError, MAX_REPORT_JSON_LEN};
 use rand_core::CryptoRngCore;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use zeroize::Zeroizing;
 
-const MAGIC: &[u8; 15] = b"vigil-envelope\x01";
+/// The magic of the version written now (with NGO names).
+const MAGIC: &[u8; 15] = b"vigil-envelope\x02";
+/// The magic of version 1 (no NGO names), still opened.
+const MAGIC_V1: &[u8; 15] = b"vigil-envelope\x01";
 /// Most NGOs one report can be addressed to. Each costs 32 bytes in every copy.
 pub const MAX_INTENDED: usize = 16;
-/// Largest inner layer: the fixed fields, the keys, the report and the signature.
-pub const MAX_INNER_LEN: usize =
-    MAGIC.len() + 32 + 8 + 1 + 32 * MAX_INTENDED + 4 + MAX_REPORT_JSON_LEN + 64;
+/// Longest NGO name carried in the envelope, in bytes; a longer card name is cut at a
+/// character boundary.
+pub const MAX_NGO_NAME_LEN: usize = 200;
+/// Largest inner layer: the fixed fields, the keys and their names, the report and the
+/// signature.
+pub const MAX_INNER_LEN: usize = MAGIC.len()
+    + 32
+    + 8
+    + 1
+    + (32 + 1 + MAX_NGO_NAME_LEN) * MAX_INTENDED
+    + 4
+    + MAX_REPORT_JSON_LEN
+    + 64;
 
 /// Why an envelope could not be made or opened.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +94,9 @@ pub struct Opened {
     pub sender: PublicSigningKey,
     /// Every NGO the reporter addressed.
     pub intended: Vec<PublicSigningKey>,
+    /// The name the reporter's app gave each key of `intended` (same order), from that NGO's
+    /// card; `None` where it gave none (and always for version 1 envelopes).
+    pub intended_names: Vec<Option<String>>,
     /// When the reporter's device made the envelope (its own clock; may be wrong).
     pub created: u64,
     /// SHA-256 of the signed part of the inner layer (sender key, creation time, intended NGOs,
@@ -95,11 +121,47 @@ impl fmt::Debug for Opened {
     }
 }
 
-/// Build the signed inner layer.
+/// One NGO a report is addressed to: its identity key and the name on its card.
+#[derive(Clone, Copy, Debug)]
+pub struct Addressee<'a> {
+    /// The NGO's identity key.
+    pub key: PublicSigningKey,
+    /// The name on its card ("" for none).
+    pub name: &'a str,
+}
+
+/// Build the signed inner layer, naming no NGO (see [`sign_inner_named`]).
 pub fn sign_inner(
     report_json: &[u8],
     sender: &SigningSecret,
     intended: &[PublicSigningKey],
+    created: u64,
+) -> Result<Zeroizing<Vec<u8>>, EnvelopeError> {
+    let unnamed: Vec<Addressee<'_>> = intended
+        .iter()
+        .map(|&key| Addressee { key, name: "" })
+        .collect();
+    sign_inner_named(report_json, sender, &unnamed, created)
+}
+
+/// `name` as carried in the envelope: display controls dropped (a card refuses them anyway),
+/// cut to [`MAX_NGO_NAME_LEN`] bytes at a character boundary.
+fn carried_name(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.trim().chars().filter(|&c| !is_display_control(c)) {
+        if out.len() + c.len_utf8() > MAX_NGO_NAME_LEN {
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Build the signed inner layer, with the name of each NGO beside its key.
+pub fn sign_inner_named(
+    report_json: &[u8],
+    sender: &SigningSecret,
+    intended: &[Addressee<'_>],
     created: u64,
 ) -> Result<Zeroizing<Vec<u8>>, EnvelopeError> {
     if intended.is_empty() || intended.len() > MAX_INTENDED {
@@ -108,18 +170,25 @@ pub fn sign_inner(
     // Validate the report so that nothing the NGO would refuse, or a date nobody can act on, is
     // sent.
     Report::from_json(report_json)?.check_for_sending()?;
-    let mut keys: Vec<[u8; 32]> = intended.iter().map(PublicSigningKey::to_bytes).collect();
-    keys.sort_unstable();
-    keys.dedup();
+    let mut keys: Vec<([u8; 32], String)> = intended
+        .iter()
+        .map(|a| (a.key.to_bytes(), carried_name(a.name)))
+        .collect();
+    keys.sort_by(|a, b| a.0.cmp(&b.0));
+    keys.dedup_by(|a, b| a.0 == b.0);
     let mut out = Zeroizing::new(Vec::with_capacity(
-        MAX_INNER_LEN.min(report_json.len() + 1024),
+        MAX_INNER_LEN.min(report_json.len() + 1024 + keys.len() * (1 + MAX_NGO_NAME_LEN)),
     ));
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&sender.public().to_bytes());
     out.extend_from_slice(&created.to_be_bytes());
     out.push(keys.len() as u8);
-    for k in &keys {
+    for (k, _) in &keys {
         out.extend_from_slice(k);
+    }
+    for (_, name) in &keys {
+        out.push(name.len() as u8);
+        out.extend_from_slice(name.as_bytes());
     }
     out.extend_from_slice(&(report_json.len() as u32).to_be_bytes());
     out.extend_from_slice(report_json);
@@ -128,11 +197,8 @@ pub fn sign_inner(
     Ok(out)
 }
 
-/// Sign the report and encrypt it to one NGO's staff recipients.
-///
-/// `intended` lists the identity keys of *every* NGO this report goes to (the same list for
-/// each copy), `recipients` the staff keys of the NGO this copy is for. The encryption's
-/// randomness comes from `rng` (the client passes `&mut OsRng`).
+/// Sign the report and encrypt it to one NGO's staff recipients, naming no NGO (see
+/// [`seal_named`]).
 pub fn seal(
     report_json: &[u8],
     sender: &SigningSecret,
@@ -142,6 +208,23 @@ pub fn seal(
     rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<Vec<u8>, EnvelopeError> {
     let inner = sign_inner(report_json, sender, intended, created)?;
+    Ok(age::encrypt_to_vec(recipients, &inner, rng)?)
+}
+
+/// Sign the report and encrypt it to one NGO's staff recipients.
+///
+/// `intended` lists *every* NGO this report goes to, with the names on their cards (the same
+/// list for each copy), `recipients` the staff keys of the NGO this copy is for. The
+/// encryption's randomness comes from `rng` (the client passes `&mut OsRng`).
+pub fn seal_named(
+    report_json: &[u8],
+    sender: &SigningSecret,
+    intended: &[Addressee<'_>],
+    recipients: &[x25519::Recipient],
+    created: u64,
+    rng: &mut (impl CryptoRngCore + ?Sized),
+) -> Result<Vec<u8>, EnvelopeError> {
+    let inner = sign_inner_named(report_json, sender, intended, created)?;
     Ok(age::encrypt_to_vec(recipients, &inner, rng)?)
 }
 
@@ -168,9 +251,11 @@ pub fn open_inner(inner: &[u8], me: &PublicSigningKey) -> Result<Opened, Envelop
     }
     let (signed, sig) = inner.split_at(inner.len() - 64);
     let mut r = Reader::<EnvelopeError>::new(signed);
-    if r.take(MAGIC.len(), "magic")? != MAGIC {
-        return Err(EnvelopeError::Malformed("unknown magic or version"));
-    }
+    let named = match r.take(MAGIC.len(), "magic")? {
+        m if m == MAGIC => true,
+        m if m == MAGIC_V1 => false,
+        _ => return Err(EnvelopeError::Malformed("unknown magic or version")),
+    };
     let sender_bytes: [u8; 32] = r.array("sender key")?;
     let sender = PublicSigningKey::from_bytes(&sender_bytes)
         .map_err(|_: KeyError| EnvelopeError::BadSignature)?;
@@ -182,6 +267,16 @@ pub fn open_inner(inner: &[u8], me: &PublicSigningKey) -> Result<Opened, Envelop
     let mut intended_raw = Vec::with_capacity(n);
     for _ in 0..n {
         intended_raw.push(r.array::<32>("recipient key")?);
+    }
+    let mut names_raw: Vec<&[u8]> = Vec::with_capacity(n);
+    if named {
+        for _ in 0..n {
+            let l = usize::from(r.u8("NGO name length")?);
+            if l > MAX_NGO_NAME_LEN {
+                return Err(EnvelopeError::Malformed("NGO name too long"));
+            }
+            names_raw.push(r.take(l, "NGO name")?);
+        }
     }
     let m = r.u32("report length")? as usize;
     if m > MAX_REPORT_JSON_LEN {
@@ -204,12 +299,26 @@ pub fn open_inner(inner: &[u8], me: &PublicSigningKey) -> Result<Opened, Envelop
     if !intended.iter().any(|k| k == me) {
         return Err(EnvelopeError::NotIntendedForUs);
     }
+    let mut intended_names = vec![None; n];
+    for (slot, raw) in intended_names.iter_mut().zip(names_raw) {
+        let name = std::str::from_utf8(raw)
+            .map_err(|_| EnvelopeError::Malformed("NGO name is not UTF-8"))?;
+        if name.chars().any(is_display_control) {
+            return Err(EnvelopeError::Malformed(
+                "NGO name holds control characters",
+            ));
+        }
+        if !name.is_empty() {
+            *slot = Some(name.to_string());
+        }
+    }
     let report = Report::from_json(report_json)?;
     Ok(Opened {
         report,
         report_json: Zeroizing::new(report_json.to_vec()),
         sender,
         intended,
+        intended_names,
         created,
         digest: Sha256::digest(signed).into(),
     })
@@ -291,6 +400,105 @@ mod tests {
         for cut in 0..inner.len() {
             assert!(open_inner(&inner[..cut], &ngo).is_err());
         }
+    }
+
+    /// Sign `body` (everything before the signature) with `sender`, as a hostile or older
+    /// sender would.
+    fn signed(sender: &SigningSecret, body: Vec<u8>) -> Vec<u8> {
+        let mut out = body;
+        let sig = sender.sign(SignatureDomain::Envelope, &out);
+        out.extend_from_slice(&sig);
+        out
+    }
+
+    fn header(magic: &[u8], sender: &SigningSecret, keys: &[PublicSigningKey]) -> Vec<u8> {
+        let mut b = magic.to_vec();
+        b.extend_from_slice(&sender.public().to_bytes());
+        b.extend_from_slice(&7u64.to_be_bytes());
+        b.push(keys.len() as u8);
+        for k in keys {
+            b.extend_from_slice(&k.to_bytes());
+        }
+        b
+    }
+
+    fn report_part(b: &mut Vec<u8>) {
+        b.extend_from_slice(&(REPORT.len() as u32).to_be_bytes());
+        b.extend_from_slice(REPORT);
+    }
+
+    #[test]
+    fn names_travel_beside_their_keys_and_version_1_still_opens() {
+        let sender = SigningSecret::generate(&mut OsRng);
+        let a = SigningSecret::generate(&mut OsRng).public();
+        let b = SigningSecret::generate(&mut OsRng).public();
+        let long = "Ж".repeat(150);
+        let inner = sign_inner_named(
+            REPORT,
+            &sender,
+            &[
+                Addressee {
+                    key: a,
+                    name: " Desk ",
+                },
+                Addressee {
+                    key: b,
+                    name: &long,
+                },
+                Addressee {
+                    key: a,
+                    name: "Desk again",
+                },
+            ],
+            1,
+        )
+        .unwrap();
+        let o = open_inner(&inner, &a).unwrap();
+        assert_eq!(o.intended.len(), 2, "one entry per key");
+        let name_of = |k: &PublicSigningKey| {
+            let i = o.intended.iter().position(|x| x == k).unwrap();
+            o.intended_names[i].clone()
+        };
+        assert_eq!(name_of(&a).as_deref(), Some("Desk"));
+        let cut = name_of(&b).unwrap();
+        assert_eq!(cut.len(), MAX_NGO_NAME_LEN, "cut at a character boundary");
+        assert!(long.starts_with(&cut));
+        assert_eq!(&o.report_json[..], REPORT, "the report is untouched");
+
+        // Unnamed: version 2 with empty names, and version 1 with none at all.
+        let o = open_inner(&sign_inner(REPORT, &sender, &[a, b], 1).unwrap(), &a).unwrap();
+        assert_eq!(o.intended_names, [None, None]);
+        let mut v1 = header(MAGIC_V1, &sender, &[a]);
+        report_part(&mut v1);
+        let o = open_inner(&signed(&sender, v1), &a).unwrap();
+        assert_eq!(o.intended_names, [None]);
+    }
+
+    #[test]
+    fn hostile_names_are_refused() {
+        let sender = SigningSecret::generate(&mut OsRng);
+        let me = SigningSecret::generate(&mut OsRng).public();
+        for (name, why) in [
+            (&b"Desk\x1b[2J"[..], "NGO name holds control characters"),
+            (&b"\xff\xfe"[..], "NGO name is not UTF-8"),
+        ] {
+            let mut body = header(MAGIC, &sender, &[me]);
+            body.push(name.len() as u8);
+            body.extend_from_slice(name);
+            report_part(&mut body);
+            match open_inner(&signed(&sender, body), &me) {
+                Err(EnvelopeError::Malformed(m)) => assert_eq!(m, why),
+                other => panic!("{:?}", other.map(|_| ())),
+            }
+        }
+        let mut body = header(MAGIC, &sender, &[me]);
+        body.push(255);
+        body.extend_from_slice(&[b'a'; 255]);
+        report_part(&mut body);
+        assert!(matches!(
+            open_inner(&signed(&sender, body), &me),
+            Err(EnvelopeError::Malformed("NGO name too long"))
+        ));
     }
 
     proptest::proptest! {

@@ -8,9 +8,7 @@
 //! client survives the trip through an older one unchanged. `docs/report-format.md` describes
 //! every field for people; every refusal names the field and points there.
 
-mod sent_to;
 mod time;
-pub use sent_to::{SentTo, MAX_SENT_TO};
 pub use time::is_report_time;
 
 use serde::{Deserialize, Serialize};
@@ -312,10 +310,6 @@ pub struct Report {
     /// What the reporter consents to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consent: Option<Consent>,
-    /// The NGOs this report was sealed for, by name; written by the reporter's app when it
-    /// sends (see [`SentTo`]).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sent_to: Vec<SentTo>,
     /// Fields this version does not know.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -408,7 +402,6 @@ impl Report {
                 });
             }
         }
-        sent_to::check(&self.sent_to)?;
         if let Some(loc) = &self.location {
             if loc.lat.is_some_and(|v| !(-90.0..=90.0).contains(&v)) {
                 return Err(field("location.lat", "must be between -90 and 90"));
@@ -670,7 +663,7 @@ mod tests {
             let r = Report {
                 kind: ReportKind::Threat, urgency: Urgency::High, title, occurred_at: "2024-01-01".into(),
                 occurred_at_precision: None, location: None, subjects: vec![], perpetrators: vec![],
-                witnesses: None, narrative, requested_action: None, language: None, consent: None, sent_to: vec![],
+                witnesses: None, narrative, requested_action: None, language: None, consent: None,
                 extra: Map::new(),
             };
             if r.validate().is_ok() {

@@ -82,22 +82,22 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
         }
         None => bail!(crate::t_err!("send-no-file")),
     };
-    // The NGOs are named inside the signed report, so each can show the others by name (it
-    // holds only their keys); whatever `sent_to` the file had is replaced by the truth.
-    let mut report = Report::from_json(&json_bytes)?;
-    report.sent_to = cards
-        .iter()
-        .map(|c| vigil_core::report::SentTo::new(&c.name, &c.identity_key))
-        .collect();
-    let json_bytes = report.to_json()?;
+    let report = Report::from_json(&json_bytes)?;
     let sender = reporter_key(&ctx.home)?;
-    let intended: Vec<_> = cards.iter().map(|c| c.identity_key).collect();
+    // Each NGO's name goes beside its key, so every NGO can name the others it went to.
+    let intended: Vec<_> = cards
+        .iter()
+        .map(|c| envelope::Addressee {
+            key: c.identity_key,
+            name: &c.name,
+        })
+        .collect();
     // This report's copies go first and decide the outcome; an older copy still waiting must not
     // delay it or turn its success into a failure.
     let earlier = outbox(&ctx.home)?;
     let mut items = Vec::with_capacity(cards.len());
     for card in &cards {
-        let sealed = envelope::seal(
+        let sealed = envelope::seal_named(
             &json_bytes,
             &sender,
             &intended,

@@ -143,27 +143,19 @@ struct Recipient {
     this_ngo: bool,
 }
 
-/// The NGOs of the signed list, in its order, each with the name the report gives that key.
-/// Names for keys not in the signed list are ignored: the list decides who got the report.
+/// The NGOs of the envelope's signed list, in its order, each with the name the reporter's
+/// app gave it (this NGO's own name where it gave none).
 fn recipients(o: &Opened, ngo: &Ngo) -> Vec<Recipient> {
     let me = ngo.identity.public();
     o.intended
         .iter()
-        .map(|k| {
+        .zip(&o.intended_names)
+        .map(|(k, named)| {
             let this_ngo = *k == me;
-            let named = o
-                .report
-                .sent_to
-                .iter()
-                .find(|s| {
-                    s.identity_key
-                        .parse::<vigil_core::keys::PublicSigningKey>()
-                        .ok()
-                        == Some(*k)
-                })
-                .map(|s| s.name.clone());
             Recipient {
-                name: named.or_else(|| this_ngo.then(|| ngo.config.name.clone())),
+                name: named
+                    .clone()
+                    .or_else(|| this_ngo.then(|| ngo.config.name.clone())),
                 key: k.to_string(),
                 this_ngo,
             }
