@@ -428,3 +428,23 @@ inbox-no-key-kept = Warning: { $count ->
 inbox-replay = Replay: item { $id } repeats report { $original } (signed { $signed }), which is already in this inbox; kept in inbox/rejected, not listed as new. Someone may be re-sending a captured report.
 inbox-opens-now = Item { $id }, kept because no staff key here opened it, opens now.
 inbox-opens-now-rejected = Item { $id }, kept because no staff key here opened it, opens now but is rejected: { $error } (kept in inbox/rejected)
+inbox-bad-id = "{ $id }" is not a report id; see `vigil inbox list`
+inbox-no-such-id = no report with id { $id } in this inbox; see `vigil inbox list`
+inbox-ambiguous-id = id { $id } matches several reports; give more characters
+
+## vigil inbox rejected list|clear
+rejected-empty = inbox/rejected/ is empty.
+rejected-unknown-time = received at an unknown time
+rejected-received = received { $when }
+rejected-total = { $count ->
+        [one] 1 kept envelope
+       *[other] { $count } kept envelopes
+    }, { $bytes } in all. `vigil inbox rejected clear` deletes the invalid and replayed ones; --all also those sealed for a missing staff key.
+rejected-deleted = Deleted { $count ->
+        [one] 1 kept envelope
+       *[other] { $count } kept envelopes
+    } ({ $bytes }) from inbox/rejected/.
+rejected-kept-no-key = Kept { $count ->
+        [one] 1 envelope
+       *[other] { $count } envelopes
+    } sealed for a staff key this inbox does not hold: they open once the key is back; --all deletes them too.

@@ -436,3 +436,14 @@ inbox-no-key-kept = Внимание: отчёты, которые нельзя 
 inbox-replay = Повтор: конверт { $id } повторяет отчёт { $original } (подписан { $signed }), который уже есть в этих входящих; сохранён в inbox/rejected и не показан как новый. Возможно, кто-то повторно отправляет перехваченный отчёт.
 inbox-opens-now = Конверт { $id }, отложенный потому, что его не открывал ни один ключ здесь, теперь открывается.
 inbox-opens-now-rejected = Конверт { $id }, отложенный потому, что его не открывал ни один ключ здесь, теперь открывается, но отклонён: { $error } (сохранён в inbox/rejected)
+inbox-bad-id = «{ $id }» — не номер отчёта; см. `vigil inbox list`
+inbox-no-such-id = в этих входящих нет отчёта с номером { $id }; см. `vigil inbox list`
+inbox-ambiguous-id = номеру { $id } соответствует несколько отчётов; укажите больше символов
+
+## vigil inbox rejected list|clear
+rejected-empty = В inbox/rejected/ пусто.
+rejected-unknown-time = время получения неизвестно
+rejected-received = получен { $when }
+rejected-total = Отложенных конвертов: { $count }, всего { $bytes }. `vigil inbox rejected clear` удаляет некорректные и повторные; с --all — и зашифрованные для отсутствующего ключа сотрудника.
+rejected-deleted = Из inbox/rejected/ удалено отложенных конвертов: { $count } ({ $bytes }).
+rejected-kept-no-key = Оставлено конвертов, зашифрованных для ключа сотрудника, которого в этих входящих нет: { $count }; они откроются, когда ключ вернётся; --all удаляет и их.

@@ -4,7 +4,6 @@
 
 use super::RejectedKind;
 use super::MAX_ITEM_FILE;
-use crate::failure::NotFound;
 use crate::home::{Home, PRIVATE};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -81,7 +80,7 @@ pub fn inbox_entries(home: &Home) -> Result<Vec<(String, InboxMeta)>> {
 pub fn inbox_read(home: &Home, id_prefix: &str) -> Result<(String, Vec<u8>)> {
     let wanted = id_prefix.trim().to_lowercase();
     if wanted.is_empty() || !wanted.chars().all(|c| c.is_ascii_hexdigit()) {
-        bail!("\"{id_prefix}\" is not a report id; see `vigil inbox list`");
+        bail!(crate::t_err!("inbox-bad-id", id = id_prefix));
     }
     let matches: Vec<String> = inbox_entries(home)?
         .into_iter()
@@ -89,15 +88,14 @@ pub fn inbox_read(home: &Home, id_prefix: &str) -> Result<(String, Vec<u8>)> {
         .filter(|id| id.starts_with(&wanted))
         .collect();
     match matches.as_slice() {
-        [] => Err(NotFound(format!(
-            "no report with id {id_prefix} in this inbox; see `vigil inbox list`"
-        ))
-        .into()),
+        [] => Err(crate::t_err!("inbox-no-such-id", id = id_prefix)
+            .not_found()
+            .into()),
         [id] => {
             let bytes = read_limited(&home.path("inbox").join(format!("{id}.age")), MAX_ITEM_FILE)?;
             Ok((id.clone(), bytes))
         }
-        _ => bail!("id {id_prefix} matches several reports; give more characters"),
+        _ => bail!(crate::t_err!("inbox-ambiguous-id", id = id_prefix)),
     }
 }
 

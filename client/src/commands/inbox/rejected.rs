@@ -15,17 +15,17 @@ pub fn list(ctx: &Ctx) -> Result<()> {
     Ngo::load(&ctx.home)?;
     let entries = rejected_entries(&ctx.home)?;
     if entries.is_empty() {
-        ctx.out.say("inbox/rejected/ is empty.");
+        ctx.out.say(crate::t!("rejected-empty"));
     }
     for e in &entries {
         ctx.out.say(format!(
-            "{}  {:<7}  received {}  {}\n    {}",
+            "{}  {:<7}  {}  {}\n    {}",
             e.id,
             e.kind.as_str(),
             if e.received_at == 0 {
-                "at an unknown time".to_string()
+                crate::t!("rejected-unknown-time")
             } else {
-                utc(e.received_at)
+                crate::t!("rejected-received", when = utc(e.received_at))
             },
             human_bytes(e.bytes),
             display::line(&e.reason)
@@ -37,10 +37,10 @@ pub fn list(ctx: &Ctx) -> Result<()> {
     }
     if !entries.is_empty() {
         let total: u64 = entries.iter().map(|e| e.bytes).sum();
-        ctx.out.say(format!(
-            "{}, {} in all. `vigil inbox rejected clear` deletes the invalid and replayed ones; --all also those sealed for a missing staff key.",
-            crate::output::count(entries.len() as u64, "kept envelope", "kept envelopes"),
-            human_bytes(total)
+        ctx.out.say(crate::t!(
+            "rejected-total",
+            count = (entries.len()),
+            bytes = human_bytes(total)
         ));
     }
     Ok(())
@@ -66,16 +66,14 @@ pub fn clear(ctx: &Ctx, a: RejectedClearArgs) -> Result<()> {
         removed += 1;
         bytes += e.bytes;
     }
-    ctx.out.say(format!(
-        "Deleted {} ({}) from inbox/rejected/.",
-        crate::output::count(removed, "kept envelope", "kept envelopes"),
-        human_bytes(bytes)
+    ctx.out.say(crate::t!(
+        "rejected-deleted",
+        count = removed,
+        bytes = human_bytes(bytes)
     ));
     if kept_no_key > 0 {
-        ctx.out.say(format!(
-            "Kept {} sealed for a staff key this inbox does not hold: they open once the key is back; --all deletes them too.",
-            crate::output::count(kept_no_key, "envelope", "envelopes")
-        ));
+        ctx.out
+            .say(crate::t!("rejected-kept-no-key", count = kept_no_key));
     }
     ctx.out.emit(json!({
         "type": "rejected_cleared", "removed": removed, "bytes": bytes, "kept_no_key": kept_no_key,
