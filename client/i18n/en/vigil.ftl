@@ -222,6 +222,8 @@ help-outbox-flush = Try to send every queued report now, retrying on a bad link 
 help-outbox-cancel = Remove one queued report without sending it (its encrypted copy is deleted)
 help-outbox-cancel-id = The item's id from `vigil outbox list` (`id` or `deposit_id` in its JSON; a unique prefix of at least 4 characters is enough)
 contact-several = several contacts are named "{ $name }"; remove the stale one from the contacts directory
+contact-damaged = contact file { $path } is damaged
+outbox-damaged = outbox file { $path } is damaged
 
 ## vigil contact add|list|remove|verify
 card-not-text = card is not text; is it the right file?

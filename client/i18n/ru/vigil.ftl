@@ -230,6 +230,8 @@ help-outbox-flush = Попробовать отправить все отчёт�
 help-outbox-cancel = Убрать один отчёт из очереди, не отправляя его (его зашифрованная копия удаляется)
 help-outbox-cancel-id = Номер из `vigil outbox list` (`id` или `deposit_id` в его JSON; достаточно уникального начала, не короче 4 символов)
 contact-several = несколько контактов называются «{ $name }»; удалите устаревший из каталога contacts
+contact-damaged = файл контакта { $path } повреждён
+outbox-damaged = файл очереди отправки { $path } повреждён
 
 ## vigil contact add|list|remove|verify
 card-not-text = карточка — не текст; это точно тот файл?

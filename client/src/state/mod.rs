@@ -106,9 +106,9 @@ pub fn contacts(home: &Home) -> Result<Vec<Contact>> {
             continue;
         }
         let bytes = read_limited(&path, MAX_CARD_LEN as u64)?;
-        let text = String::from_utf8(bytes).context("contact file is not text")?;
-        let card = RecipientCard::parse(&text)
-            .with_context(|| format!("contact file {} is damaged", path.display()))?;
+        let damaged = || crate::t_err!("contact-damaged", path = path.display().to_string());
+        let text = String::from_utf8(bytes).with_context(|| damaged().complete())?;
+        let card = RecipientCard::parse(&text).with_context(damaged)?;
         let verified_at = read_mark(&path.with_extension("verified"));
         out.push(Contact {
             card,
@@ -280,8 +280,9 @@ pub fn outbox(home: &Home) -> Result<Vec<OutboxItem>> {
             continue;
         }
         let bytes = read_limited(&path, MAX_ITEM_FILE)?;
-        let item: OutboxItem = serde_json::from_slice(&bytes)
-            .with_context(|| format!("outbox file {} is damaged", path.display()))?;
+        let item: OutboxItem = serde_json::from_slice(&bytes).with_context(|| {
+            crate::t_err!("outbox-damaged", path = path.display().to_string()).complete()
+        })?;
         out.push(item);
     }
     out.sort_by_key(|i| i.queued_at);
