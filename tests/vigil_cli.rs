@@ -2291,4 +2291,16 @@ fn lang_overrides_the_locale_and_the_locale_variables_go_in_posix_order() {
             .is_some_and(|e| e.contains("is not an outbox id")),
         "{v}"
     );
+    // A mistyped command line too (clap's own words are English).
+    for typo in [
+        &["report", "snd"][..],
+        &["report", "send", "--fle", "x"],
+        &["report", "send"],
+    ] {
+        let o = run(typo, RU);
+        assert_eq!(o.status.code(), Some(2), "{typo:?}");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(stderr.starts_with("ошибка: "), "{stderr}");
+        assert_eq!(english_sentence(&stderr), None, "{stderr}");
+    }
 }

@@ -109,6 +109,53 @@ fn template(cmd: &Command, loader: &FluentLanguageLoader) -> String {
     )
 }
 
+/// A command line clap refused, in this run's language: clap's own messages are English, so
+/// outside English the common mistakes (a missing or unknown argument or command, a bad value, two
+/// flags that exclude each other) are told from the catalogue. `None` for the rest, which clap
+/// prints itself. The `--json` error object keeps clap's English.
+pub fn usage_error(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ErrorKind};
+    if i18n::language() == Lang::En {
+        return None;
+    }
+    let get = |k: ContextKind| e.get(k).map(|v| v.to_string());
+    let problem = match e.kind() {
+        ErrorKind::MissingRequiredArgument => {
+            crate::t!("usage-missing", args = get(ContextKind::InvalidArg)?)
+        }
+        ErrorKind::UnknownArgument => {
+            crate::t!("usage-unknown-arg", arg = get(ContextKind::InvalidArg)?)
+        }
+        ErrorKind::InvalidSubcommand => crate::t!(
+            "usage-unknown-command",
+            command = get(ContextKind::InvalidSubcommand)?
+        ),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation => crate::t!(
+            "usage-invalid-value",
+            value = get(ContextKind::InvalidValue)?,
+            arg = get(ContextKind::InvalidArg)?
+        ),
+        ErrorKind::ArgumentConflict => crate::t!(
+            "usage-conflict",
+            arg = get(ContextKind::InvalidArg)?,
+            prior = get(ContextKind::PriorArg)?
+        ),
+        _ => return None,
+    };
+    let mut out = format!("{}: {problem}", crate::t!("error-prefix"));
+    let suggestion = get(ContextKind::SuggestedArg)
+        .or_else(|| get(ContextKind::SuggestedSubcommand))
+        .or_else(|| get(ContextKind::SuggestedValue));
+    if let Some(s) = suggestion {
+        out.push_str(&format!(
+            "\n\n  {}",
+            crate::t!("usage-suggest", suggestion = s)
+        ));
+    }
+    out.push_str(&format!("\n\n{}", crate::t!("usage-more")));
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

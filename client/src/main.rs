@@ -12,7 +12,12 @@ fn main() -> ExitCode {
     let cli = match Cli::parse_localized(args) {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
+            match vigil_client::help::usage_error(&e) {
+                Some(text) => eprintln!("{text}"),
+                None => {
+                    let _ = e.print();
+                }
+            }
             if !e.use_stderr() {
                 return ExitCode::from(exit::OK); // --help, --version
             }

@@ -450,3 +450,12 @@ rejected-kept-no-key = Kept { $count ->
         [one] 1 envelope
        *[other] { $count } envelopes
     } sealed for a staff key this inbox does not hold: they open once the key is back; --all deletes them too.
+
+## A command line that does not parse (outside English; in English clap's own words are shown).
+usage-missing = the following required arguments were not provided: { $args }
+usage-unknown-arg = unexpected argument '{ $arg }' found
+usage-unknown-command = unrecognized subcommand '{ $command }'
+usage-invalid-value = invalid value '{ $value }' for '{ $arg }'
+usage-conflict = the argument '{ $arg }' cannot be used with '{ $prior }'
+usage-suggest = tip: a similar one exists: '{ $suggestion }'
+usage-more = For more information, try '--help'.

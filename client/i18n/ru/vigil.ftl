@@ -449,3 +449,12 @@ rejected-received = получен { $when }
 rejected-total = Отложенных конвертов: { $count }, всего { $bytes }. `vigil inbox rejected clear` удаляет некорректные и повторные; с --all — и зашифрованные для отсутствующего ключа сотрудника.
 rejected-deleted = Из inbox/rejected/ удалено отложенных конвертов: { $count } ({ $bytes }).
 rejected-kept-no-key = Оставлено конвертов, зашифрованных для ключа сотрудника, которого в этих входящих нет: { $count }; они откроются, когда ключ вернётся; --all удаляет и их.
+
+## Командная строка, которую не удалось разобрать (по-английски показываются слова самого clap).
+usage-missing = не указаны обязательные аргументы: { $args }
+usage-unknown-arg = неизвестный аргумент «{ $arg }»
+usage-unknown-command = неизвестная команда «{ $command }»
+usage-invalid-value = недопустимое значение «{ $value }» для «{ $arg }»
+usage-conflict = аргумент «{ $arg }» нельзя указывать вместе с «{ $prior }»
+usage-suggest = подсказка: есть похожий вариант «{ $suggestion }»
+usage-more = Подробнее: добавьте к команде --help.
