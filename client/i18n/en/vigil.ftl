@@ -459,3 +459,26 @@ usage-invalid-value = invalid value '{ $value }' for '{ $arg }'
 usage-conflict = the argument '{ $arg }' cannot be used with '{ $prior }'
 usage-suggest = tip: a similar one exists: '{ $suggestion }'
 usage-more = For more information, try '--help'.
+
+## vigil inbox show: the labels around a report (its own words are shown as written). "When:"
+## and "Where:" with their spaces are seven characters wide; keep that width in a translation.
+show-report = Report { $id }
+show-when = When:  { $when }
+show-precision = (to the { $precision })
+show-where = Where: { $place }
+show-perpetrator = perpetrator: { $agency }
+show-unknown = unknown
+show-vehicle = vehicle: { $description } plate { $plate }
+show-witness = witness: { $name }
+show-witness-contact = (contact: { $contact })
+show-requested-action = Requested action: { $action }
+show-other-fields = Other fields:
+show-signed = Signed:   { $signed }, received { $received }
+show-unknown-time = at an unknown time
+show-warning = Warning:  this report was { $warning }
+show-signed-by = Signed by reporter key { $key } (sent to { $count ->
+        [one] 1 NGO
+       *[other] { $count } NGOs
+    }: { $names })
+show-unnamed-ngo = an NGO not named (key { $key }…)
+show-this-ngo = { $name } (this NGO)

@@ -458,3 +458,26 @@ usage-invalid-value = недопустимое значение «{ $value }» �
 usage-conflict = аргумент «{ $arg }» нельзя указывать вместе с «{ $prior }»
 usage-suggest = подсказка: есть похожий вариант «{ $suggestion }»
 usage-more = Подробнее: добавьте к команде --help.
+
+## vigil inbox show: подписи вокруг отчёта (его собственные слова показываются как есть).
+## «Когда:» и «Где:» вместе с пробелами занимают по семь символов; так и оставьте.
+show-report = Отчёт { $id }
+show-when = Когда: { $when }
+show-precision = (точность: { $precision })
+show-where = Где:   { $place }
+show-perpetrator = исполнитель: { $agency }
+show-unknown = неизвестно
+show-vehicle = машина: { $description }, номер { $plate }
+show-witness = свидетель: { $name }
+show-witness-contact = (связь: { $contact })
+show-requested-action = Просьба к организации: { $action }
+show-other-fields = Другие поля:
+show-signed = Подписан: { $signed }, получен { $received }
+show-unknown-time = в неизвестное время
+show-warning = Внимание: отчёт { $warning }
+show-signed-by = Подписан ключом автора { $key } (отправлен { $count ->
+        [one] { $count } организации
+       *[other] { $count } организациям
+    }: { $names })
+show-unnamed-ngo = организация без имени (ключ { $key }…)
+show-this-ngo = { $name } (эта организация)

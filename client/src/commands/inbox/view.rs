@@ -25,8 +25,8 @@ pub(super) fn say_report_line(
     };
     ctx.out.say(format!(
         "{flag}{id}  {:<7} {:<20} {}",
-        r.urgency.as_str(),
-        r.kind.as_str(),
+        crate::commands::report::urgency_word(r.urgency),
+        crate::commands::report::kind_word(r.kind),
         display::line(&r.title)
     ));
     let sender = o.sender.to_string();
@@ -169,10 +169,10 @@ fn recipient_names(list: &[Recipient]) -> String {
         .map(|r| {
             let name = match &r.name {
                 Some(n) => display::line(n),
-                None => format!("an NGO not named (key {}…)", &r.key[..16.min(r.key.len())]),
+                None => crate::t!("show-unnamed-ngo", key = (&r.key[..16.min(r.key.len())])),
             };
             if r.this_ngo {
-                format!("{name} (this NGO)")
+                crate::t!("show-this-ngo", name = name)
             } else {
                 name
             }
@@ -192,23 +192,27 @@ fn render(
     use display::{block, line};
     let r = &o.report;
     let mut s = String::new();
-    s.push_str(&format!("Report {id}\n"));
+    s.push_str(&format!("{}\n", crate::t!("show-report", id = id)));
     s.push_str(&format!(
         "  {} / {}: {}\n",
-        r.urgency.as_str().to_uppercase(),
-        r.kind.as_str(),
+        crate::commands::report::urgency_word(r.urgency).to_uppercase(),
+        crate::commands::report::kind_word(r.kind),
         line(&r.title)
     ));
     s.push_str(&format!(
-        "  When:  {}{}\n",
-        line(&r.occurred_at),
+        "  {}{}\n",
+        crate::t!("show-when", when = line(&r.occurred_at)),
         r.occurred_at_precision
             .as_ref()
-            .map(|p| format!(" (to the {})", line(p)))
+            .map(|p| format!(" {}", crate::t!("show-precision", precision = line(p))))
             .unwrap_or_default()
     ));
     if let Some(l) = &r.location {
-        s.push_str(&format!("  Where: {}", block(&l.text, "         ")));
+        // The label and the indent of the lines after it are as wide in every language.
+        s.push_str(&format!(
+            "  {}",
+            crate::t!("show-where", place = block(&l.text, "         "))
+        ));
         if let (Some(lat), Some(lon)) = (l.lat, l.lon) {
             s.push_str(&format!(" ({lat}, {lon})"));
         }
@@ -227,8 +231,14 @@ fn render(
     }
     for p in &r.perpetrators {
         s.push_str(&format!(
-            "  perpetrator: {}{}\n",
-            line(p.agency.as_deref().unwrap_or("unknown")),
+            "  {}{}\n",
+            crate::t!(
+                "show-perpetrator",
+                agency = match p.agency.as_deref() {
+                    Some(a) => line(a),
+                    None => crate::t!("show-unknown"),
+                }
+            ),
             p.notes
                 .as_ref()
                 .map(|n| format!(" — {}", block(n, "    ")))
@@ -236,31 +246,40 @@ fn render(
         ));
         for v in p.vehicles.iter().flatten() {
             s.push_str(&format!(
-                "    vehicle: {} plate {}\n",
-                block(v.description.as_deref().unwrap_or("?"), "      "),
-                line(v.plate.as_deref().unwrap_or("?"))
+                "    {}\n",
+                crate::t!(
+                    "show-vehicle",
+                    description = block(v.description.as_deref().unwrap_or("?"), "      "),
+                    plate = line(v.plate.as_deref().unwrap_or("?"))
+                )
             ));
         }
     }
     for w in r.witnesses.iter().flatten() {
         s.push_str(&format!(
-            "  witness: {}{}\n",
-            line(&w.name),
+            "  {}{}\n",
+            crate::t!("show-witness", name = line(&w.name)),
             w.contact
                 .as_ref()
-                .map(|c| format!(" (contact: {})", block(c, "    ")))
+                .map(|c| format!(
+                    " {}",
+                    crate::t!("show-witness-contact", contact = block(c, "    "))
+                ))
                 .unwrap_or_default()
         ));
     }
     s.push_str(&format!("\n    {}\n", block(&r.narrative, "    ")));
     if let Some(a) = &r.requested_action {
-        s.push_str(&format!("\n  Requested action: {}\n", block(a, "    ")));
+        s.push_str(&format!(
+            "\n  {}\n",
+            crate::t!("show-requested-action", action = block(a, "    "))
+        ));
     }
     let extra = extra_fields(r);
     if !extra.is_empty() {
         // Fields this version of Vigil does not know (from a newer client, or added by hand):
         // shown, never dropped.
-        s.push_str("\n  Other fields:\n");
+        s.push_str(&format!("\n  {}\n", crate::t!("show-other-fields")));
         for (path, value) in extra {
             s.push_str(&format!(
                 "    {}: {}\n",
@@ -270,22 +289,28 @@ fn render(
         }
     }
     s.push_str(&format!(
-        "\n  Signed:   {}, received {}\n",
-        utc(o.created),
-        if received == 0 {
-            "at an unknown time".to_string()
-        } else {
-            utc(received)
-        }
+        "\n  {}\n",
+        crate::t!(
+            "show-signed",
+            signed = utc(o.created),
+            received = if received == 0 {
+                crate::t!("show-unknown-time")
+            } else {
+                utc(received)
+            }
+        )
     ));
-    if let Some(w) = warning {
-        s.push_str(&format!("  Warning:  this report was {w}\n"));
+    if warning.is_some() {
+        if let Some(w) = super::time_warning_shown(o.created, received) {
+            s.push_str(&format!("  {}\n", crate::t!("show-warning", warning = w)));
+        }
     }
-    s.push_str(&format!(
-        "Signed by reporter key {} (sent to {}: {})",
-        o.sender,
-        crate::output::count(o.intended.len() as u64, "NGO", "NGOs"),
-        recipient_names(sent_to)
+    // Vigil's trailer, in the first column where no report-derived line can start.
+    s.push_str(&crate::t!(
+        "show-signed-by",
+        key = o.sender.to_string(),
+        count = (o.intended.len()),
+        names = recipient_names(sent_to)
     ));
     s
 }
