@@ -2304,3 +2304,48 @@ fn lang_overrides_the_locale_and_the_locale_variables_go_in_posix_order() {
         assert_eq!(english_sentence(&stderr), None, "{stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ngo_flow_under_a_russian_locale_has_no_english_sentence() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().to_path_buf();
+    let relay = vigil_relay::start(vigil_relay::RelayConfig::new(
+        root.join("relay"),
+        "127.0.0.1:0".parse().expect("addr"),
+    ))
+    .await
+    .expect("relay");
+    let (addr, fp) = (
+        relay.local_addr().to_string(),
+        relay.fingerprint().to_string(),
+    );
+    blocking(move || {
+        let path = |name: &str| root.join(name).to_str().expect("utf8").to_string();
+        let (ngo, rep, card, report) = (path("ngo"), path("rep"), path("ngo.card"), path("r.json"));
+        std::fs::write(&report, r#"{"kind":"abduction","urgency":"urgent","title":"Задержан на улице","occurred_at":"2024-02-20","location":{"text":"Нальчик"},"perpetrators":[{"agency":"ФСБ","vehicles":[{"description":"белая машина","plate":"А123БВ"}]}],"narrative":"Схватили у дома.","requested_action":"Найти адвоката"}"#).expect("write");
+        let mut out = FlowOutput::default();
+        out.run(&["--home", &ngo, "ngo", "init", "--name", LANG_NGO, "--relay", &addr, "--relay-fingerprint", &fp, "--card-out", &card], RU, 0);
+        out.run(&["--home", &ngo, "card", "show"], RU, 0);
+        out.run(&["--home", &ngo, "inbox", "list"], RU, 0);
+        ok(&["--home", &rep, "contact", "add", &card]);
+        ok(&["--home", &rep, "report", "send", "--to", LANG_NGO, "--file", &report]);
+        out.run(&["--home", &ngo, "inbox", "fetch"], RU, 0);
+        out.run(&["--home", &ngo, "inbox", "list"], RU, 0);
+        let listed = json_lines(&ok(&["--home", &ngo, "inbox", "list", "--json"]));
+        let id = listed[0]["id"].as_str().expect("id").to_string();
+        out.run(&["--home", &ngo, "inbox", "show", &id], RU, 0);
+        out.run(&["--home", &ngo, "inbox", "show", "ffffffff"], RU, 1);
+        out.run(&["--home", &ngo, "inbox", "status"], RU, 0);
+        out.run(&["--home", &ngo, "inbox", "rejected", "list"], RU, 0);
+        out.run(&["--home", &ngo, "ngo", "renew-card"], RU, 0);
+        out.run(&["--home", &ngo, "ngo", "add-staff", "--name", "ночная смена"], RU, 0);
+        out.run(&["--home", &ngo, "ngo", "--help"], RU, 0);
+        out.run(&["--home", &ngo, "inbox", "--help"], RU, 0);
+        assert_eq!(english_sentence(&out.text), None, "English under LANG=ru_RU.UTF-8:\n{}", out.text);
+        for expected in ["Входящие организации", "Получено новых отчётов: 1", "Подписан ключом автора", "ошибка: "] {
+            assert!(out.text.contains(expected), "{expected:?} in:\n{}", out.text);
+        }
+    })
+    .await;
+    relay.shutdown().await.expect("shutdown");
+}
