@@ -12,6 +12,7 @@
 
 mod crypto;
 mod ingest;
+mod kdf;
 mod net;
 mod relay_cfg;
 mod report;
@@ -39,7 +40,7 @@ struct Cli {
     /// Print one JSON object of numbers on stdout instead of a table.
     #[arg(long)]
     json: bool,
-    /// Run only these phases (comma-separated: crypto, ingest, upload, idle).
+    /// Run only these phases (comma-separated: crypto, kdf, ingest, upload, idle).
     #[arg(long, value_delimiter = ',')]
     only: Vec<Phase>,
     #[command(subcommand)]
@@ -49,6 +50,7 @@ struct Cli {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum Phase {
     Crypto,
+    Kdf,
     Ingest,
     Upload,
     Idle,
@@ -194,6 +196,15 @@ async fn bench(cli: &Cli) -> Result<Report> {
         let mut part = Report::default();
         let part =
             tokio::task::spawn_blocking(move || crypto::run(&s, &mut part).map(|_| part)).await??;
+        out.merge(part);
+    }
+    if run(Phase::Kdf) {
+        // Smoke runs check the figure is produced, at work factors that cost nothing.
+        let (factors, reps) = if cli.smoke { (8..=9, 1) } else { (14..=18, 3) };
+        let mut part = Report::default();
+        let part =
+            tokio::task::spawn_blocking(move || kdf::run(factors, reps, &mut part).map(|_| part))
+                .await??;
         out.merge(part);
     }
     if run(Phase::Ingest) {
