@@ -14,5 +14,6 @@ pub mod output;
 pub mod relay;
 pub mod retry;
 pub mod state;
+pub mod vault;
 
 pub use failure::exit_code_for;
