@@ -56,6 +56,9 @@ pub enum Command {
     Age(crate::age_cmd::AgeArgs),
     /// Run the whole flow on this machine with a temporary relay and say what happens.
     Demo(DemoArgs),
+    /// Destroy this device's Vigil state now: keys first (so nothing left can be decrypted),
+    /// then every file of the home. Asks nothing and needs no passphrase; cannot be undone.
+    Panic,
 }
 
 /// `vigil ngo ...`

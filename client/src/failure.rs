@@ -27,6 +27,8 @@ pub enum Family {
     Age,
     /// `demo`: everything on this machine.
     Demo,
+    /// `panic`: destroying this device's state.
+    Device,
 }
 
 impl Family {
@@ -38,6 +40,7 @@ impl Family {
             Command::Contact(_) => Family::Contacts,
             Command::Age(_) => Family::Age,
             Command::Demo(_) => Family::Demo,
+            Command::Panic => Family::Device,
         }
     }
 }
