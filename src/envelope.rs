@@ -174,7 +174,7 @@ pub fn sign_inner_named(
         .iter()
         .map(|a| (a.key.to_bytes(), carried_name(a.name)))
         .collect();
-    keys.sort_by(|a, b| a.0.cmp(&b.0));
+    keys.sort_by_key(|a| a.0);
     keys.dedup_by(|a, b| a.0 == b.0);
     let mut out = Zeroizing::new(Vec::with_capacity(
         MAX_INNER_LEN.min(report_json.len() + 1024 + keys.len() * (1 + MAX_NGO_NAME_LEN)),

@@ -17,4 +17,5 @@ pub mod keys;
 pub mod names;
 mod reader;
 pub mod report;
+pub mod vault;
 pub mod wire;

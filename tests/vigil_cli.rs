@@ -2341,11 +2341,56 @@ async fn the_ngo_flow_under_a_russian_locale_has_no_english_sentence() {
         out.run(&["--home", &ngo, "ngo", "add-staff", "--name", "ночная смена"], RU, 0);
         out.run(&["--home", &ngo, "ngo", "--help"], RU, 0);
         out.run(&["--home", &ngo, "inbox", "--help"], RU, 0);
+        out.run(&["--home", &ngo, "panic", "--help"], RU, 0);
+        out.run(&["--home", &ngo, "panic"], RU, 0);
+        out.run(&["--home", &ngo, "panic"], RU, 0);
         assert_eq!(english_sentence(&out.text), None, "English under LANG=ru_RU.UTF-8:\n{}", out.text);
-        for expected in ["Входящие организации", "Получено новых отчётов: 1", "Подписан ключом автора", "ошибка: "] {
+        for expected in ["Входящие организации", "Получено новых отчётов: 1", "Подписан ключом автора", "ошибка: ", "Ключи уничтожены", "Уничтожать нечего"] {
             assert!(out.text.contains(expected), "{expected:?} in:\n{}", out.text);
         }
     })
     .await;
     relay.shutdown().await.expect("shutdown");
+}
+
+/// Issue 12, `vigil panic`: one short command, no passphrase, no questions, leaves neither an
+/// NGO home (after a fetch) nor a reporter home (with a report queued) on the disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panic_leaves_nothing_of_a_home() {
+    let desk = Desk::new().await;
+    let (ngo, rep) = (desk.ngo.clone(), desk.rep.clone());
+    blocking(move || {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let report = tmp.path().join("r.json");
+        std::fs::write(&report, SMALL_REPORT).expect("write");
+        let report = report.to_str().expect("utf8");
+        ok(&[
+            "--home", &rep, "report", "send", "--to", "Desk", "--file", report,
+        ]);
+        ok(&["--home", &ngo, "inbox", "fetch"]);
+        ok(&[
+            "--home",
+            &rep,
+            "report",
+            "send",
+            "--to",
+            "Desk",
+            "--file",
+            report,
+            "--queue-only",
+        ]);
+        for home in [&ngo, &rep] {
+            assert!(std::path::Path::new(home).join("lock").exists());
+            let v = json_lines(&ok(&["--home", home, "panic", "--json"]));
+            assert_eq!(v[0]["type"], "panic", "{v:?}");
+            assert!(v[0]["keys"].as_u64().is_some_and(|k| k >= 1), "{v:?}");
+            assert!(v[0]["files"].as_u64().is_some_and(|k| k >= 1), "{v:?}");
+            assert!(!std::path::Path::new(home).exists(), "{home} is gone");
+        }
+        // Nothing there: still a success, and says so.
+        let o = ok(&["--home", &ngo, "panic"]);
+        assert!(String::from_utf8_lossy(&o.stderr).contains("Nothing to destroy"));
+    })
+    .await;
+    desk.relay.shutdown().await.expect("shutdown");
 }

@@ -12,7 +12,9 @@
 
 mod crypto;
 mod ingest;
+mod kdf;
 mod net;
+mod panic;
 mod relay_cfg;
 mod report;
 mod util;
@@ -39,7 +41,7 @@ struct Cli {
     /// Print one JSON object of numbers on stdout instead of a table.
     #[arg(long)]
     json: bool,
-    /// Run only these phases (comma-separated: crypto, ingest, upload, idle).
+    /// Run only these phases (comma-separated: crypto, kdf, panic, ingest, upload, idle).
     #[arg(long, value_delimiter = ',')]
     only: Vec<Phase>,
     #[command(subcommand)]
@@ -49,6 +51,8 @@ struct Cli {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum Phase {
     Crypto,
+    Kdf,
+    Panic,
     Ingest,
     Upload,
     Idle,
@@ -194,6 +198,25 @@ async fn bench(cli: &Cli) -> Result<Report> {
         let mut part = Report::default();
         let part =
             tokio::task::spawn_blocking(move || crypto::run(&s, &mut part).map(|_| part)).await??;
+        out.merge(part);
+    }
+    if run(Phase::Kdf) {
+        // Smoke runs check the figure is produced, at work factors that cost nothing.
+        let (factors, reps) = if cli.smoke { (8..=9, 1) } else { (14..=18, 3) };
+        let mut part = Report::default();
+        let part =
+            tokio::task::spawn_blocking(move || kdf::run(factors, reps, &mut part).map(|_| part))
+                .await??;
+        out.merge(part);
+    }
+    if run(Phase::Panic) {
+        // A full inbox: 10 000 reports (about two years of a busy desk); a full outbox: 500
+        // queued copies of 200 KB.
+        let (inbox, outbox) = if cli.smoke { (20, 5) } else { (10_000, 500) };
+        let mut part = Report::default();
+        let part =
+            tokio::task::spawn_blocking(move || panic::run(inbox, outbox, &mut part).map(|_| part))
+                .await??;
         out.merge(part);
     }
     if run(Phase::Ingest) {

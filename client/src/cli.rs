@@ -38,8 +38,15 @@ Scripts give passphrases through VIGIL_PASSPHRASE_FILE.";
 
 impl Cli {
     /// Parse `args` with the help text in this run's language (`crate::i18n`; choose it first).
+    ///
+    /// A command line that parses needs no help text, so the catalogue is not touched then:
+    /// `vigil panic` starts destroying keys without waiting for it. Help, version and errors
+    /// parse again with the translated command tree.
     pub fn parse_localized(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
         use clap::{CommandFactory, FromArgMatches};
+        if let Ok(cli) = Cli::try_parse_from(&args) {
+            return Ok(cli);
+        }
         let mut cmd = crate::help::localize(Cli::command());
         let matches = cmd.try_get_matches_from_mut(args)?;
         Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
@@ -71,6 +78,9 @@ pub enum Command {
     Age(crate::age_cmd::AgeArgs),
     /// Run the whole flow on this machine with a temporary relay and say what happens.
     Demo(DemoArgs),
+    /// Destroy this device's Vigil state now: keys first (so nothing left can be decrypted),
+    /// then every file of the home. Asks nothing and needs no passphrase; cannot be undone.
+    Panic,
 }
 
 /// `vigil ngo ...`

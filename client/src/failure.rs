@@ -28,6 +28,8 @@ pub enum Family {
     Age,
     /// `demo`: everything on this machine.
     Demo,
+    /// `panic`: destroying this device's state.
+    Device,
 }
 
 impl Family {
@@ -39,6 +41,7 @@ impl Family {
             Command::Contact(_) => Family::Contacts,
             Command::Age(_) => Family::Age,
             Command::Demo(_) => Family::Demo,
+            Command::Panic => Family::Device,
         }
     }
 }
@@ -526,6 +529,7 @@ mod tests {
             Family::Contacts,
             Family::Age,
             Family::Demo,
+            Family::Device,
         ];
         let mut ids: Vec<&str> = vec!["advice-usage"];
         for f in families {

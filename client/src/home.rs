@@ -28,6 +28,18 @@ use vigil_fs::create_private_dir;
 /// anyone else's business.
 pub const PRIVATE: vigil_fs::Access = vigil_fs::Access::Private;
 
+/// Where the home is (`--home`, `VIGIL_HOME`, else `~/.vigil`), without creating it.
+pub fn root_of(flag: Option<PathBuf>) -> Result<PathBuf> {
+    Ok(match flag {
+        Some(p) => p,
+        None => {
+            let home = std::env::var_os("HOME")
+                .context("no --home given, VIGIL_HOME unset and HOME unset; pass --home DIR")?;
+            PathBuf::from(home).join(".vigil")
+        }
+    })
+}
+
 /// The state directory.
 #[derive(Clone, Debug)]
 pub struct Home {
@@ -58,15 +70,7 @@ impl Home {
 
     /// Resolve the directory from the flag, then `VIGIL_HOME` (handled by clap), then `~/.vigil`.
     pub fn resolve(flag: Option<PathBuf>) -> Result<Self> {
-        let root = match flag {
-            Some(p) => p,
-            None => {
-                let home = std::env::var_os("HOME")
-                    .context("no --home given, VIGIL_HOME unset and HOME unset; pass --home DIR")?;
-                PathBuf::from(home).join(".vigil")
-            }
-        };
-        Self::open(root)
+        Self::open(root_of(flag)?)
     }
 
     /// The directory itself.

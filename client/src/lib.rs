@@ -17,5 +17,6 @@ pub mod output;
 pub mod relay;
 pub mod retry;
 pub mod state;
+pub mod vault;
 
 pub use failure::exit_code_for;

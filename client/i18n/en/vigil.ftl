@@ -482,3 +482,14 @@ show-signed-by = Signed by reporter key { $key } (sent to { $count ->
     }: { $names })
 show-unnamed-ngo = an NGO not named (key { $key }…)
 show-this-ngo = { $name } (this NGO)
+help-panic = Destroy this device's Vigil state now: keys first (so nothing left can be decrypted), then every file of the home. Asks nothing and needs no passphrase; cannot be undone
+
+## vigil panic
+panic-nothing = Nothing to destroy: { $home } does not exist.
+panic-done = Destroyed { $keys ->
+        [one] 1 key file
+       *[other] { $keys } key files
+    } in { $keys_ms } ms and removed { $files ->
+        [one] 1 other file
+       *[other] { $files } other files
+    } in { $total_ms } ms. This device's Vigil state cannot be read any more.

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod inbox;
 pub mod ngo;
 pub mod outbox;
+pub mod panic;
 pub mod report;
 
 use crate::cli::{
@@ -37,6 +38,8 @@ pub async fn run(cli: Cli) -> Result<()> {
             tokio::task::spawn_blocking(move || crate::age_cmd::run(args, out.json)).await?
         }
         Command::Demo(args) => demo::run(args, out).await,
+        // No home lock and no passphrase: it must not wait for anything.
+        Command::Panic => panic::run(&crate::home::root_of(cli.home.clone())?, out),
         Command::Ngo(NgoCmd::Init(a)) => ngo::init(&ctx()?, a).await,
         Command::Ngo(NgoCmd::AddStaff(a)) => ngo::add_staff(&ctx()?, a),
         Command::Ngo(NgoCmd::RemoveStaff(a)) => ngo::remove_staff(&ctx()?, a),

@@ -1,0 +1,65 @@
+//! How long `vigil panic` takes: until the keys are gone (what matters at a checkpoint) and
+//! until the whole home is gone, on a full NGO inbox and a full reporter outbox. The homes are
+//! laid out as the client lays them out, with files of realistic sizes (their content is
+//! random: destruction does not read it).
+
+use crate::report::Report;
+use anyhow::Result;
+use rand::RngCore;
+use std::path::Path;
+use vigil_client::commands::panic::destroy;
+
+fn fill(root: &Path, files: &[(String, usize)]) -> Result<()> {
+    let mut buf = Vec::new();
+    for (rel, size) in files {
+        let p = root.join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        buf.resize(*size, 0);
+        rand::thread_rng().fill_bytes(&mut buf);
+        std::fs::write(&p, &buf)?;
+    }
+    Ok(())
+}
+
+/// `inbox_reports` reports of 20 KB with their metadata and replay records under an NGO home;
+/// `outbox_items` copies of 200 KB under a reporter home.
+pub fn run(inbox_reports: usize, outbox_items: usize, out: &mut Report) -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let ngo = tmp.path().join("ngo");
+    let mut files: Vec<(String, usize)> = vec![
+        ("ngo/identity.key".into(), 64),
+        ("ngo/mailbox.key".into(), 64),
+        ("ngo/ngo.json".into(), 1_500),
+        ("ngo/card.txt".into(), 1_200),
+    ];
+    for s in 0..3 {
+        files.push((format!("ngo/staff/staff{s}.key"), 80));
+    }
+    for i in 0..inbox_reports {
+        files.push((format!("inbox/{i:016x}.age"), 20_000));
+        files.push((format!("inbox/{i:016x}.json"), 40));
+        files.push((format!("inbox/seen/{i:064x}"), 80));
+    }
+    fill(&ngo, &files)?;
+    let d = destroy(&ngo);
+    out.set("panic_inbox_reports", inbox_reports as f64);
+    out.set("panic_inbox_keys_ms", d.keys_ms as f64);
+    out.set("panic_inbox_total_ms", d.total_ms as f64);
+
+    let rep = tmp.path().join("reporter");
+    let mut files: Vec<(String, usize)> = vec![("reporter.key".into(), 64)];
+    for c in 0..5 {
+        files.push((format!("contacts/{c:024x}.card"), 900));
+    }
+    for i in 0..outbox_items {
+        files.push((format!("outbox/{i:032x}.json"), 200_000));
+    }
+    fill(&rep, &files)?;
+    let d = destroy(&rep);
+    out.set("panic_outbox_items", outbox_items as f64);
+    out.set("panic_outbox_keys_ms", d.keys_ms as f64);
+    out.set("panic_outbox_total_ms", d.total_ms as f64);
+    Ok(())
+}
