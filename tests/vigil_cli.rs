@@ -1883,9 +1883,21 @@ async fn panic_leaves_nothing_of_a_home() {
         let report = tmp.path().join("r.json");
         std::fs::write(&report, SMALL_REPORT).expect("write");
         let report = report.to_str().expect("utf8");
-        ok(&["--home", &rep, "report", "send", "--to", "Desk", "--file", report]);
+        ok(&[
+            "--home", &rep, "report", "send", "--to", "Desk", "--file", report,
+        ]);
         ok(&["--home", &ngo, "inbox", "fetch"]);
-        ok(&["--home", &rep, "report", "send", "--to", "Desk", "--file", report, "--queue-only"]);
+        ok(&[
+            "--home",
+            &rep,
+            "report",
+            "send",
+            "--to",
+            "Desk",
+            "--file",
+            report,
+            "--queue-only",
+        ]);
         for home in [&ngo, &rep] {
             assert!(std::path::Path::new(home).join("lock").exists());
             let v = json_lines(&ok(&["--home", home, "panic", "--json"]));
