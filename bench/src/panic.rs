@@ -43,10 +43,7 @@ pub fn run(inbox_reports: usize, outbox_items: usize, out: &mut Report) -> Resul
         files.push((format!("inbox/seen/{i:064x}"), 80));
     }
     fill(&ngo, &files)?;
-    let d = destroy(&ngo);
-    out.set("panic_inbox_reports", inbox_reports as f64);
-    out.set("panic_inbox_keys_ms", d.keys_ms as f64);
-    out.set("panic_inbox_total_ms", d.total_ms as f64);
+    measure(&ngo, "inbox", inbox_reports, out);
 
     let rep = tmp.path().join("reporter");
     let mut files: Vec<(String, usize)> = vec![("reporter.key".into(), 64)];
@@ -57,9 +54,15 @@ pub fn run(inbox_reports: usize, outbox_items: usize, out: &mut Report) -> Resul
         files.push((format!("outbox/{i:032x}.json"), 200_000));
     }
     fill(&rep, &files)?;
-    let d = destroy(&rep);
-    out.set("panic_outbox_items", outbox_items as f64);
-    out.set("panic_outbox_keys_ms", d.keys_ms as f64);
-    out.set("panic_outbox_total_ms", d.total_ms as f64);
+    measure(&rep, "outbox", outbox_items, out);
     Ok(())
+}
+
+/// Destroy `root` and record how long it took, as `panic_<what>_...`.
+fn measure(root: &Path, what: &str, count: usize, out: &mut Report) {
+    let d = destroy(root);
+    let unit = if what == "inbox" { "reports" } else { "items" };
+    out.set(&format!("panic_{what}_{unit}"), count as f64);
+    out.set(&format!("panic_{what}_keys_ms"), d.keys_ms as f64);
+    out.set(&format!("panic_{what}_total_ms"), d.total_ms as f64);
 }
