@@ -344,9 +344,14 @@ mod tests {
         .into()
     }
 
-    #[test]
-    fn relay_errors_say_only_what_happened() {
-        let errors = [
+    /// One error of every kind the relay client gives, refusals both temporary and final.
+    fn every_relay_error() -> Vec<RelayError> {
+        let refused = |code, retryable| RelayError::Refused {
+            code,
+            message: "slow down".into(),
+            retryable,
+        };
+        vec![
             RelayError::BadAddress("nowhere".into()),
             RelayError::Unreachable {
                 addr: "a".into(),
@@ -356,17 +361,20 @@ mod tests {
                 expected: CertFingerprint([1; 32]),
                 got: CertFingerprint([2; 32]),
             },
-            RelayError::Refused {
-                code: ErrorCode::RateLimited,
-                message: "slow down".into(),
-                retryable: true,
-            },
+            refused(ErrorCode::QuotaExceeded, true),
+            refused(ErrorCode::RateLimited, true),
+            refused(ErrorCode::Malformed, false),
             RelayError::Protocol("p".into()),
             RelayError::ConnectionLost("l".into()),
             RelayError::Timeout(5),
             RelayError::NothingPinned,
             RelayError::TooLarge { len: 2, max: 1 },
-        ];
+        ]
+    }
+
+    #[test]
+    fn relay_errors_say_only_what_happened() {
+        let errors = every_relay_error();
         for e in errors {
             let text = e.to_string();
             assert!(!text.contains("outbox"), "{text}");
@@ -492,37 +500,7 @@ mod tests {
     /// every one a family can give is in every language.
     #[test]
     fn every_advice_exists_in_every_language() {
-        let errors = [
-            RelayError::BadAddress("a".into()),
-            RelayError::Unreachable {
-                addr: "a".into(),
-                reason: "r".into(),
-            },
-            RelayError::FingerprintMismatch {
-                expected: CertFingerprint([1; 32]),
-                got: CertFingerprint([2; 32]),
-            },
-            RelayError::Refused {
-                code: ErrorCode::QuotaExceeded,
-                message: String::new(),
-                retryable: true,
-            },
-            RelayError::Refused {
-                code: ErrorCode::RateLimited,
-                message: String::new(),
-                retryable: true,
-            },
-            RelayError::Refused {
-                code: ErrorCode::Malformed,
-                message: String::new(),
-                retryable: false,
-            },
-            RelayError::Protocol("p".into()),
-            RelayError::ConnectionLost("l".into()),
-            RelayError::Timeout(5),
-            RelayError::NothingPinned,
-            RelayError::TooLarge { len: 2, max: 1 },
-        ];
+        let errors = every_relay_error();
         let families = [
             Family::Reporter,
             Family::Ngo,
