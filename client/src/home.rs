@@ -18,7 +18,7 @@
 //! synced, then renamed, so a crash leaves either the old or the new content, never half of one.
 //! Files here are created with mode 0600 ([`PRIVATE`]) and directories with 0700.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use vigil_fs::create_private_dir;
@@ -34,7 +34,7 @@ pub fn root_of(flag: Option<PathBuf>) -> Result<PathBuf> {
         Some(p) => p,
         None => {
             let home = std::env::var_os("HOME")
-                .context("no --home given, VIGIL_HOME unset and HOME unset; pass --home DIR")?;
+                .ok_or_else(|| anyhow::Error::from(crate::t_err!("home-unknown")))?;
             PathBuf::from(home).join(".vigil")
         }
     })

@@ -8,6 +8,7 @@ warning-prefix = warning
 
 ## The program itself.
 runtime-failed = cannot start the async runtime: { $error }
+home-unknown = no --home given, VIGIL_HOME unset and HOME unset; pass --home DIR
 home-busy = Another vigil command is using this home; waiting for it to finish...
 
 ## vigil report check

@@ -9,6 +9,7 @@ warning-prefix = внимание
 
 ## Сама программа.
 runtime-failed = не удалось запустить асинхронную среду выполнения: { $error }
+home-unknown = не указан --home, а переменные VIGIL_HOME и HOME не заданы; укажите --home КАТАЛОГ
 home-busy = Этот каталог Vigil сейчас занят другой командой vigil; ждём, пока она закончит...
 
 ## vigil report check
