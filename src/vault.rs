@@ -114,11 +114,7 @@ impl VaultKey {
         rng: &mut (impl CryptoRngCore + ?Sized),
     ) -> Result<Vec<u8>, VaultError> {
         use std::io::Write;
-        let text = Zeroizing::new(format!(
-            "{KEY_FILE_MAGIC}\nidentity: {}\nnames: {}\n",
-            self.identity.to_string_secret().expose_secret(),
-            hex::encode(self.names.as_ref())
-        ));
+        let text = self.to_secret_text();
         let mut w = age::encrypt_with_passphrase(passphrase, work_factor, Vec::new(), rng)?;
         w.write_all(text.as_bytes()).map_err(AgeError::from)?;
         Ok(w.finish()?)
@@ -148,6 +144,21 @@ impl VaultKey {
             .map_err(|_| VaultError::DamagedKeyFile("its contents do not verify"))?;
         let text =
             std::str::from_utf8(&text).map_err(|_| VaultError::DamagedKeyFile("not text"))?;
+        Self::from_secret_text(text)
+    }
+
+    /// The key as text (the plaintext of the key file), for handing to the unlock agent over a
+    /// private channel. Secret: wiped on drop, never logged.
+    pub fn to_secret_text(&self) -> Zeroizing<String> {
+        Zeroizing::new(format!(
+            "{KEY_FILE_MAGIC}\nidentity: {}\nnames: {}\n",
+            self.identity.to_string_secret().expose_secret(),
+            hex::encode(self.names.as_ref())
+        ))
+    }
+
+    /// The key from [`Self::to_secret_text`].
+    pub fn from_secret_text(text: &str) -> Result<Self, VaultError> {
         let mut lines = text.lines();
         if lines.next() != Some(KEY_FILE_MAGIC) {
             return Err(VaultError::DamagedKeyFile("unknown version"));

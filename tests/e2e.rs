@@ -4,7 +4,6 @@
 mod common;
 
 use common::*;
-use vigil_client::home::Home;
 use vigil_client::relay::RelayClient;
 use vigil_client::state::{inbox_entries, inbox_read, Ngo};
 use vigil_core::envelope;
@@ -39,7 +38,7 @@ async fn every_fixture_reaches_two_ngos_and_leaves_the_relay() {
         .await;
     }
     // Nothing is left in the reporter's outbox once the relay said "stored".
-    let rep_home = Home::open(rep).expect("home");
+    let rep_home = common::bins::home(rep).expect("home");
     assert!(vigil_client::state::outbox(&rep_home)
         .expect("outbox")
         .is_empty());
@@ -48,7 +47,7 @@ async fn every_fixture_reaches_two_ngos_and_leaves_the_relay() {
         let h = ngo_home.to_str().expect("utf8");
         vigil_ok(&["--home", h, "inbox", "fetch"]).await;
         vigil_ok(&["--home", h, "inbox", "list", "--json"]).await;
-        let home = Home::open(ngo_home).expect("home");
+        let home = common::bins::home(ngo_home).expect("home");
         let ngo = Ngo::load(&home).expect("ngo");
         let ids = ngo.local_identities(&home).expect("identities");
         assert_eq!(ids.len(), 2, "two staff keys held");
@@ -137,7 +136,7 @@ async fn canary_never_reaches_the_relay_disk() {
         .count();
     assert_eq!(envelope_files, 1, "the long report is stored as a file");
 
-    let reporter_key = vigil_client::state::reporter_key(&Home::open(&rep).expect("home"))
+    let reporter_key = vigil_client::state::reporter_key(&common::bins::home(&rep).expect("home"))
         .expect("key")
         .public()
         .to_bytes();

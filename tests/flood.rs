@@ -556,8 +556,7 @@ async fn inbox_fetch_drains_a_mailbox_past_the_fetch_burst() {
     config.limits.deposit_burst = 1000;
     let relay = vigil_relay::start(config).await.unwrap();
     let (home, _card) = common::make_ngo(root, "ngo", "Desk", &relay).await;
-    let ngo =
-        vigil_client::state::Ngo::load(&vigil_client::home::Home::open(&home).unwrap()).unwrap();
+    let ngo = vigil_client::state::Ngo::load(&common::bins::home(&home).unwrap()).unwrap();
     let mailbox = MailboxId::for_key(&ngo.mailbox_key.as_dalek().verifying_key().to_bytes());
     let c = RelayClient::connect(&relay.local_addr().to_string(), &relay.fingerprint())
         .await

@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use vigil_client::home::Home;
 use vigil_client::relay::{Deposited, RelayClient};
 use vigil_client::state::{inbox_entries, inbox_id, inbox_read, outbox, Ngo};
 use vigil_relay::{RelayConfig, RelayHandle};
@@ -70,7 +69,7 @@ async fn setup(root: &Path) -> (RelayHandle, std::path::PathBuf, std::path::Path
 /// Fetch at the NGO; titles of the reports received, with how many copies of each.
 async fn ngo_titles(ngo_home: &Path) -> BTreeMap<String, usize> {
     vigil_ok(&["--home", s(ngo_home), "inbox", "fetch"]).await;
-    let home = Home::open(ngo_home).expect("home");
+    let home = common::bins::home(ngo_home).expect("home");
     let ngo = Ngo::load(&home).expect("ngo");
     let ids = ngo.local_identities(&home).expect("identities");
     let mut titles = BTreeMap::new();
@@ -102,7 +101,7 @@ async fn killed_at_random_moments_the_outbox_stays_whole_and_delivers_each_repor
         // Reports of a few sizes, so kills land at every stage: sealing, writing, uploading.
         let len = [400_000, 100, 50_000][i % 3];
         std::fs::write(&file, report(&format!("report {i}"), len)).expect("write");
-        let mut child = common::bins::in_english(&mut Command::new(common::bins::vigil()))
+        let mut child = common::bins::as_script(&mut Command::new(common::bins::vigil()))
             .args([
                 "--home",
                 s(&rep),
@@ -148,12 +147,13 @@ async fn killed_at_random_moments_the_outbox_stays_whole_and_delivers_each_repor
         }
         child.wait().expect("wait");
         // `outbox` fails on a half-written item: every kill leaves it readable.
-        for item in outbox(&Home::open(&rep).expect("home")).expect("outbox readable after a kill")
+        for item in
+            outbox(&common::bins::home(&rep).expect("home")).expect("outbox readable after a kill")
         {
             ever_queued.insert(inbox_id(&item.envelope().expect("envelope")));
         }
     }
-    let left = outbox(&Home::open(&rep).expect("home"))
+    let left = outbox(&common::bins::home(&rep).expect("home"))
         .expect("outbox")
         .len();
     eprintln!(
@@ -163,12 +163,12 @@ async fn killed_at_random_moments_the_outbox_stays_whole_and_delivers_each_repor
     if left > 0 {
         vigil_ok(&["--home", s(&rep), "outbox", "flush", "--retry-for", "30s"]).await;
     }
-    assert!(outbox(&Home::open(&rep).expect("home"))
+    assert!(outbox(&common::bins::home(&rep).expect("home"))
         .expect("outbox")
         .is_empty());
 
     // What the relay holds, before the NGO's inbox (keyed by hash) could hide a second copy.
-    let ngo_state = Ngo::load(&Home::open(&ngo).expect("home")).expect("ngo");
+    let ngo_state = Ngo::load(&common::bins::home(&ngo).expect("home")).expect("ngo");
     let c = RelayClient::connect(&relay.local_addr().to_string(), &relay.fingerprint())
         .await
         .expect("connect");
@@ -214,7 +214,7 @@ async fn killed_between_stored_and_removal_the_retry_is_recognised_as_a_repeat()
         "--queue-only",
     ])
     .await;
-    let items = outbox(&Home::open(&rep).expect("home")).expect("outbox");
+    let items = outbox(&common::bins::home(&rep).expect("home")).expect("outbox");
     assert_eq!(items.len(), 1);
     let item = &items[0];
     // What the killed process did before it died: the deposit, answered "stored".
@@ -234,7 +234,7 @@ async fn killed_between_stored_and_removal_the_retry_is_recognised_as_a_repeat()
 
     // The next run finds the item still queued and sends it again.
     vigil_ok(&["--home", s(&rep), "outbox", "flush", "--no-retry"]).await;
-    assert!(outbox(&Home::open(&rep).expect("home"))
+    assert!(outbox(&common::bins::home(&rep).expect("home"))
         .expect("outbox")
         .is_empty());
     let titles = ngo_titles(&ngo).await;

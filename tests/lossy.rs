@@ -11,7 +11,6 @@ mod common;
 use common::*;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use vigil_client::home::Home;
 use vigil_client::relay::RelayClient;
 use vigil_client::state::{inbox_entries, inbox_read, outbox, Ngo};
 use vigil_core::envelope;
@@ -70,14 +69,14 @@ impl World {
     }
 
     fn queued(&self) -> usize {
-        outbox(&Home::open(&self.reporter).expect("home"))
+        outbox(&common::bins::home(&self.reporter).expect("home"))
             .expect("outbox")
             .len()
     }
 
     /// Items waiting at the relay, asked directly (not through the proxy), without acking.
     async fn at_relay(&self) -> usize {
-        let ngo = Ngo::load(&Home::open(&self.ngo).expect("home")).expect("ngo");
+        let ngo = Ngo::load(&common::bins::home(&self.ngo).expect("home")).expect("ngo");
         let c = RelayClient::connect(
             &self.relay.local_addr().to_string(),
             &self.relay.fingerprint(),
@@ -98,7 +97,7 @@ impl World {
         self.proxy.set_conditions(LinkConditions::clean());
         self.proxy.set_forwarding(true);
         vigil_ok(&["--home", s(&self.ngo), "inbox", "fetch"]).await;
-        let home = Home::open(&self.ngo).expect("home");
+        let home = common::bins::home(&self.ngo).expect("home");
         let ngo = Ngo::load(&home).expect("ngo");
         let ids = ngo.local_identities(&home).expect("identities");
         inbox_entries(&home)
@@ -344,7 +343,7 @@ async fn a_retry_after_a_lost_stored_reply_yields_exactly_one_copy() {
     ];
     let send = vigil(&args);
     let cut_reply = async {
-        let ngo = Ngo::load(&Home::open(&w.ngo).expect("home")).expect("ngo");
+        let ngo = Ngo::load(&common::bins::home(&w.ngo).expect("home")).expect("ngo");
         let direct =
             RelayClient::connect(&w.relay.local_addr().to_string(), &w.relay.fingerprint())
                 .await

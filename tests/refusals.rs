@@ -6,7 +6,6 @@ mod common;
 
 use common::*;
 use rand::rngs::OsRng;
-use vigil_client::home::Home;
 use vigil_client::relay::{RelayClient, RelayError};
 use vigil_client::state::{contact_by_name, inbox_entries, outbox, Ngo};
 use vigil_core::ids::DepositId;
@@ -47,7 +46,7 @@ async fn impostor_relay_is_refused_and_the_report_stays_queued() {
         "{err:#}"
     );
     assert!(format!("{err:#}").contains("does not match"), "{err:#}");
-    let home = Home::open(&rep).expect("home");
+    let home = common::bins::home(&rep).expect("home");
     assert_eq!(
         outbox(&home).expect("outbox").len(),
         1,
@@ -72,7 +71,7 @@ async fn impostor_relay_is_refused_and_the_report_stays_queued() {
     assert!(outbox(&home).expect("outbox").is_empty());
     vigil_ok(&["--home", ngo.to_str().expect("utf8"), "inbox", "fetch"]).await;
     assert_eq!(
-        inbox_entries(&Home::open(&ngo).expect("home"))
+        inbox_entries(&common::bins::home(&ngo).expect("home"))
             .expect("entries")
             .len(),
         1
@@ -102,7 +101,7 @@ async fn tampered_and_forged_envelopes_are_rejected_without_losing_good_ones() {
     ])
     .await;
 
-    let rep_home = Home::open(&rep).expect("home");
+    let rep_home = common::bins::home(&rep).expect("home");
     let card = contact_by_name(&rep_home, "Memorial Caucasus desk")
         .expect("contact")
         .card;
@@ -160,7 +159,7 @@ async fn tampered_and_forged_envelopes_are_rejected_without_losing_good_ones() {
         .expect("stored");
     client.close().await;
 
-    let ngo_home = Home::open(&ngo_dir).expect("home");
+    let ngo_home = common::bins::home(&ngo_dir).expect("home");
     let summary = vigil_client::commands::inbox::fetch(&vigil_client::commands::Ctx {
         home: ngo_home.clone(),
         out: vigil_client::output::Output { json: false },
@@ -169,10 +168,10 @@ async fn tampered_and_forged_envelopes_are_rejected_without_losing_good_ones() {
     .expect("fetch completes despite bad items");
     assert_eq!(summary.stored.len(), 1, "the good report is kept");
     assert_eq!(summary.rejected, 3);
-    let rejected: Vec<String> = all_files(&ngo_dir.join("inbox/rejected"))
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .map(|p| std::fs::read_to_string(p).expect("read"))
+    let rejected: Vec<String> = vigil_client::state::rejected_entries(&ngo_home)
+        .expect("rejected")
+        .into_iter()
+        .map(|e| e.reason)
         .collect();
     assert_eq!(rejected.len(), 3, "rejected envelopes are kept as evidence");
     let reasons = rejected.join("\n");
@@ -196,7 +195,7 @@ async fn fetch_with_someone_elses_key_is_refused() {
     let root = tmp.path();
     let relay = start_relay(&root.join("relay")).await;
     let (ngo_dir, _card) = make_ngo(root, "ngo", "Memorial Caucasus desk", &relay).await;
-    let ngo = Ngo::load(&Home::open(&ngo_dir).expect("home")).expect("ngo");
+    let ngo = Ngo::load(&common::bins::home(&ngo_dir).expect("home")).expect("ngo");
     let client = RelayClient::connect(&ngo.config.relay, &ngo.config.relay_fingerprint)
         .await
         .expect("connect");

@@ -8,7 +8,6 @@ mod common;
 use common::*;
 use std::path::Path;
 use vigil_client::commands::contact::describe_changes;
-use vigil_client::home::Home;
 use vigil_client::relay::RelayError;
 use vigil_client::state::{contact_by_name, inbox_entries, outbox, Ngo};
 use vigil_core::card::RecipientCard;
@@ -119,7 +118,7 @@ async fn rotation_keeps_reporters_with_the_new_card_and_refuses_stale_pins() {
         changes[0].contains("relay certificate rotation announced"),
         "{changes:?}"
     );
-    let ngo_home = Home::open(&ngo).expect("home");
+    let ngo_home = common::bins::home(&ngo).expect("home");
     assert_eq!(
         Ngo::load(&ngo_home).expect("ngo").config.pinned(),
         vec![a, b]
@@ -127,7 +126,7 @@ async fn rotation_keeps_reporters_with_the_new_card_and_refuses_stale_pins() {
 
     // The fresh reporter re-imports the card (an update, same NGO key) and sends: A answers.
     vigil_ok(&["--home", fresh_s, "contact", "add", card_str]).await;
-    let fresh_home = Home::open(&fresh).expect("home");
+    let fresh_home = common::bins::home(&fresh).expect("home");
     assert_eq!(
         contact_by_name(&fresh_home, NGO)
             .expect("contact")
@@ -165,7 +164,7 @@ async fn rotation_keeps_reporters_with_the_new_card_and_refuses_stale_pins() {
         vigil_client::exit_code_for(&err),
         vigil_client::exit::RELAY_IDENTITY_MISMATCH
     );
-    let stale_home = Home::open(&stale).expect("home");
+    let stale_home = common::bins::home(&stale).expect("home");
     assert_eq!(outbox(&stale_home).expect("outbox").len(), 1);
     // Retrying does not change that.
     vigil(&["--home", stale_s, "outbox", "flush", "--no-retry"])
@@ -175,6 +174,8 @@ async fn rotation_keeps_reporters_with_the_new_card_and_refuses_stale_pins() {
 
     // The NGO's own client pins both during the overlap, so it already reaches B.
     vigil_ok(&["--home", ngos, "inbox", "fetch"]).await;
+    // A fresh look at the home: another command wrote to it since `ngo_home` was opened.
+    let ngo_home = common::bins::home(ngos).expect("home");
     assert_eq!(inbox_entries(&ngo_home).expect("entries").len(), 2);
 
     // NGO ends the overlap: a card pinning only B.
@@ -198,6 +199,7 @@ async fn rotation_keeps_reporters_with_the_new_card_and_refuses_stale_pins() {
         changes,
         vec![format!("relay certificate rotation completed (now {b})")]
     );
+    let ngo_home = common::bins::home(ngos).expect("home");
     assert_eq!(Ngo::load(&ngo_home).expect("ngo").config.pinned(), vec![b]);
 
     // An older card cannot replace the newer one at a reporter.
@@ -221,6 +223,7 @@ async fn rotation_keeps_reporters_with_the_new_card_and_refuses_stale_pins() {
 
     // The NGO fetches everything: nothing was lost across the rotation.
     vigil_ok(&["--home", ngos, "inbox", "fetch"]).await;
+    let ngo_home = common::bins::home(ngos).expect("home");
     assert_eq!(inbox_entries(&ngo_home).expect("entries").len(), 4);
     relay.shutdown().await.expect("shutdown");
 }
@@ -267,7 +270,7 @@ async fn set_relay_refuses_nonsense() {
     .await
     .is_err());
     // Nothing changed on disk.
-    let home = Home::open(&ngo).expect("home");
+    let home = common::bins::home(&ngo).expect("home");
     assert_eq!(
         Ngo::load(&home).expect("ngo").config.pinned(),
         vec![relay.fingerprint()]

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(common::bins::vigil());
     c.args(args).env_remove("VIGIL_HOME");
-    common::bins::in_english(&mut c);
+    common::bins::as_script(&mut c);
     for (k, v) in env {
         c.env(k, v);
     }
@@ -49,7 +49,7 @@ fn assert_one_error_line(o: &Output) {
 
 /// Start `vigil ARGS...` without waiting, stdout and stderr captured.
 fn start(args: &[&str]) -> std::process::Child {
-    common::bins::in_english(&mut Command::new(common::bins::vigil()))
+    common::bins::as_script(&mut Command::new(common::bins::vigil()))
         .args(args)
         .env_remove("VIGIL_HOME")
         .stdout(std::process::Stdio::piped())
@@ -392,6 +392,16 @@ impl Desk {
     }
 }
 
+/// The reasons of the envelopes an NGO home keeps as rejected (read through its vault).
+fn rejected_reasons(ngo: &str) -> Vec<String> {
+    let home = common::bins::home(ngo).expect("home");
+    vigil_client::state::rejected_entries(&home)
+        .expect("rejected")
+        .into_iter()
+        .map(|e| e.reason)
+        .collect()
+}
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.expect("blocking part")
 }
@@ -505,13 +515,7 @@ async fn report_text_cannot_forge_the_signature_or_reach_the_terminal_raw() {
             "the hostile report is rejected, the other kept: {listed:?}"
         );
         let id = listed[0]["id"].as_str().expect("id").to_string();
-        let rejected: Vec<String> =
-            std::fs::read_dir(std::path::Path::new(&ngo).join("inbox/rejected"))
-                .expect("rejected dir")
-                .map(|e| e.expect("entry").path())
-                .filter(|p| p.extension().is_some_and(|e| e == "json"))
-                .map(|p| std::fs::read_to_string(p).expect("read"))
-                .collect();
+        let rejected: Vec<String> = rejected_reasons(&ngo);
         assert_eq!(rejected.len(), 2, "{rejected:?}");
         assert!(
             rejected
@@ -586,7 +590,7 @@ async fn replays_are_recognised_and_old_reports_flagged() {
     let again = desk.seal(report, &sender, created);
     assert_ne!(again, env);
     let inner_same = {
-        let home = vigil_client::home::Home::open(&desk.ngo).expect("home");
+        let home = common::bins::home(&desk.ngo).expect("home");
         let ngo = vigil_client::state::Ngo::load(&home).expect("ngo");
         let ids = ngo.local_identities(&home).expect("ids");
         let a = vigil_core::age::decrypt_from_slice(&env, &ids, 1 << 21).expect("decrypt");
@@ -612,11 +616,8 @@ async fn replays_are_recognised_and_old_reports_flagged() {
         assert_eq!(listed[0]["created"], created, "{listed:?}");
         assert!(listed[0]["time_warning"].is_string(), "{listed:?}");
         let id = listed[0]["id"].as_str().expect("id").to_string();
-        let rejected = std::fs::read_dir(std::path::Path::new(&ngo).join("inbox/rejected"))
-            .expect("rejected dir")
-            .map(|e| e.expect("entry").path())
-            .filter(|p| p.extension().is_some_and(|e| e == "json"))
-            .map(|p| std::fs::read_to_string(p).expect("read"))
+        let rejected = rejected_reasons(&ngo)
+            .into_iter()
             .filter(|t| t.contains(&format!("replay of report {id}")))
             .count();
         // The identical bytes share one file name (the hash of the envelope): one or two files.
@@ -694,13 +695,19 @@ async fn a_report_for_a_missing_staff_key_is_kept_and_named() {
             .expect("done");
         assert_eq!(done["no_key"], 1, "{done}");
         let id = rejected[0]["id"].as_str().expect("id");
-        let kept = std::path::Path::new(&ngo).join(format!("inbox/rejected/{id}.age"));
-        assert_eq!(
-            std::fs::read(&kept).expect("kept"),
-            orphan,
-            "the envelope is kept as it came"
-        );
-        let meta = std::fs::read_to_string(kept.with_extension("json")).expect("meta");
+        let kept = |ngo: &str| {
+            let home = common::bins::home(ngo).expect("home");
+            vigil_client::state::rejected_entries(&home)
+                .expect("rejected")
+                .into_iter()
+                .find(|e| e.id == id)
+                .map(|e| {
+                    let bytes = vigil_client::state::rejected_read(&home, &e.id).expect("read");
+                    (e.reason, bytes)
+                })
+        };
+        let (meta, bytes) = kept(&ngo).expect("kept");
+        assert_eq!(bytes, orphan, "the envelope is kept as it came");
         assert!(meta.contains("sealed for no staff key"), "{meta}");
 
         // Every fetch says so again, until the key is back.
@@ -713,7 +720,7 @@ async fn a_report_for_a_missing_staff_key_is_kept_and_named() {
         );
 
         // The staff key comes back (restored from a backup): the kept report opens at the next fetch.
-        let home = vigil_client::home::Home::open(&ngo).expect("home");
+        let home = common::bins::home(&ngo).expect("home");
         let mut state = vigil_client::state::Ngo::load(&home).expect("ngo");
         let file =
             vigil_client::state::Ngo::save_staff_key(&home, "former", &gone_key).expect("save key");
@@ -734,7 +741,7 @@ async fn a_report_for_a_missing_staff_key_is_kept_and_named() {
             .find(|v| v["type"] == "fetch_done")
             .expect("done");
         assert_eq!(done["no_key_kept"], 0, "{done}");
-        assert!(!kept.exists(), "moved out of inbox/rejected");
+        assert!(kept(&ngo).is_none(), "moved out of inbox/rejected");
         let listed = json_lines(&ok(&["--home", &ngo, "inbox", "list", "--json"]));
         assert_eq!(listed.len(), 2, "{listed:?}");
     })
@@ -802,10 +809,27 @@ async fn removed_staff_key_no_longer_receives_reports() {
             &card,
             "--json",
         ]));
-        let night_key =
-            std::path::PathBuf::from(added[0]["key_file"].as_str().expect("a local key"));
+        let night_key = added[0]["local_key"]
+            .as_str()
+            .expect("a local key")
+            .to_string();
+        assert!(
+            added[0]["key_file"].is_null(),
+            "no staff key in a plain file"
+        );
         let night_copy = root.join("night.key");
-        std::fs::copy(&night_key, &night_copy).expect("keep a copy of the key to be removed");
+        ok(&[
+            "--home",
+            &ngo,
+            "ngo",
+            "export-staff-key",
+            "night desk",
+            "--out",
+            night_copy.to_str().expect("utf8"),
+        ]);
+        assert!(std::fs::read_to_string(&night_copy)
+            .expect("exported")
+            .contains("AGE-SECRET-KEY-1"));
         ok(&["--home", &rep, "contact", "add", &card]);
         let old_created = card_json(&card)["created"].as_u64().expect("created");
 
@@ -831,14 +855,14 @@ async fn removed_staff_key_no_longer_receives_reports() {
         assert_eq!(removed[0]["type"], "staff_removed", "{removed:?}");
         assert_eq!(removed[0]["name"], "night desk", "{removed:?}");
         assert!(
-            !night_key.exists(),
+            !common::bins::home(&ngo)
+                .expect("home")
+                .vault()
+                .expect("vault")
+                .contains(&format!("ngo/staff/{}", night_key)),
             "the removed key is deleted from this home"
         );
-        assert_eq!(
-            removed[0]["key_deleted"],
-            night_key.to_str().expect("utf8"),
-            "{removed:?}"
-        );
+        assert_eq!(removed[0]["key_deleted"], night_key, "{removed:?}");
         let new_card = card_json(&card);
         assert_eq!(
             new_card["recipients"].as_array().map(Vec::len),
@@ -878,7 +902,11 @@ async fn removed_staff_key_no_longer_receives_reports() {
             .as_str()
             .expect("id")
             .to_string();
-        let envelope = root.join("ngo/inbox").join(format!("{id}.age"));
+        let envelope = root.join("fetched.age");
+        let (_, bytes) =
+            vigil_client::state::inbox_read(&common::bins::home(&ngo).expect("home"), &id)
+                .expect("stored envelope");
+        std::fs::write(&envelope, bytes).expect("write envelope");
         assert_eq!(
             x25519_stanzas(&envelope),
             1,
@@ -924,8 +952,14 @@ async fn removed_staff_key_no_longer_receives_reports() {
             "--card-out",
             &card2,
         ]);
-        let first_key = root.join("ngo2/ngo/staff/desk.key");
-        assert!(first_key.exists());
+        let first_key = || {
+            common::bins::home(&ngo2)
+                .expect("home")
+                .vault()
+                .expect("vault")
+                .contains("ngo/staff/desk.key")
+        };
+        assert!(first_key());
         let o = run(&["--home", &ngo2, "ngo", "remove-staff", "desk"], &[]);
         assert_eq!(
             o.status.code(),
@@ -938,7 +972,7 @@ async fn removed_staff_key_no_longer_receives_reports() {
             String::from_utf8_lossy(&o.stderr).contains("--force"),
             "says what to do"
         );
-        assert!(first_key.exists(), "nothing deleted");
+        assert!(first_key(), "nothing deleted");
         assert_eq!(
             card_json(&card2)["recipients"].as_array().map(Vec::len),
             Some(2),
@@ -954,7 +988,7 @@ async fn removed_staff_key_no_longer_receives_reports() {
             "--card-out",
             &card2,
         ]);
-        assert!(!first_key.exists());
+        assert!(!first_key());
         assert_eq!(
             card_json(&card2)["recipients"].as_array().map(Vec::len),
             Some(1)
@@ -1599,16 +1633,12 @@ async fn contacts_are_marked_verified_and_look_alike_names_are_refused() {
         assert_eq!(list.len(), 2, "{list:?}");
         assert!(list.iter().all(|c| c["verified"] == false), "{list:?}");
         // The removed contact's mark went with it.
-        let marks = std::fs::read_dir(p("rep/contacts"))
-            .expect("contacts dir")
-            .filter(|e| {
-                e.as_ref()
-                    .expect("entry")
-                    .path()
-                    .extension()
-                    .is_some_and(|x| x == "verified")
-            })
-            .count();
+        let marks = common::bins::home(p("rep"))
+            .expect("home")
+            .vault()
+            .expect("vault")
+            .list("contact-marks/")
+            .len();
         assert_eq!(marks, 0);
     })
     .await
@@ -2390,6 +2420,213 @@ async fn panic_leaves_nothing_of_a_home() {
         // Nothing there: still a success, and says so.
         let o = ok(&["--home", &ngo, "panic"]);
         assert!(String::from_utf8_lossy(&o.stderr).contains("Nothing to destroy"));
+    })
+    .await;
+    desk.relay.shutdown().await.expect("shutdown");
+}
+
+/// Every file under `dir`, with its path, as bytes.
+fn every_file(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                // (A socket cannot be read; there is none once sessions are closed.)
+                out.push((p, bytes));
+            }
+        }
+    }
+    out
+}
+
+/// Issue 12, "a seized device gives nothing away": after a reporter sent one report and queued
+/// another, and the NGO fetched the first, no file of either home (names included) holds the
+/// report's text, the NGO's name, the relay's address, port or certificate, the mailbox id, or
+/// any key, secret or public; and without the passphrase nothing opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seized_home_reveals_no_report_name_address_or_key() {
+    let desk = Desk::new().await;
+    let (ngo, rep) = (desk.ngo.clone(), desk.rep.clone());
+    let card = desk.card.clone();
+    blocking(move || {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let report = tmp.path().join("r.json");
+        std::fs::write(
+            &report,
+            r#"{"kind":"abduction","urgency":"urgent","title":"CANARY-TITLE-5d1e","occurred_at":"2024-01-01","location":{"text":"CANARY-PLACE-77b0"},"narrative":"CANARY-NARRATIVE-a9c3 taken from the street"}"#,
+        )
+        .expect("write");
+        let report = report.to_str().expect("utf8");
+        ok(&["--home", &rep, "contact", "verify", "Desk", "--yes"]);
+        ok(&[
+            "--home", &rep, "report", "send", "--to", "Desk", "--file", report,
+        ]);
+        ok(&["--home", &ngo, "inbox", "fetch"]);
+        ok(&[
+            "--home",
+            &rep,
+            "report",
+            "send",
+            "--to",
+            "Desk",
+            "--file",
+            report,
+            "--queue-only",
+        ]);
+        ok(&["--home", &ngo, "ngo", "add-staff", "--name", "night desk"]);
+
+        // What the homes hold, as their owners' programs see it.
+        let rep_home = common::bins::home(&rep).expect("home");
+        let ngo_home = common::bins::home(&ngo).expect("home");
+        let sender = vigil_client::state::reporter_key(&rep_home).expect("reporter key");
+        let state = vigil_client::state::Ngo::load(&ngo_home).expect("ngo");
+        let staff = state.local_identities(&ngo_home).expect("staff keys");
+        assert_eq!(staff.len(), 2);
+        assert_eq!(vigil_client::state::inbox_entries(&ngo_home).expect("inbox").len(), 1);
+        assert_eq!(vigil_client::state::outbox(&rep_home).expect("outbox").len(), 1);
+        drop((rep_home, ngo_home));
+
+        let port = card.relay.rsplit(':').next().expect("port").to_string();
+        let mut needles: Vec<(String, Vec<u8>)> = vec![
+            ("title".into(), b"CANARY-TITLE".to_vec()),
+            ("place".into(), b"CANARY-PLACE".to_vec()),
+            ("narrative".into(), b"CANARY-NARRATIVE".to_vec()),
+            ("NGO name".into(), b"Desk".to_vec()),
+            ("staff name".into(), b"night".to_vec()),
+            ("relay address".into(), card.relay.clone().into_bytes()),
+            ("relay port".into(), format!(":{port}").into_bytes()),
+            ("relay host".into(), b"127.0.0.1".to_vec()),
+            ("relay certificate".into(), card.relay_fingerprint.to_string().into_bytes()),
+            ("mailbox".into(), card.mailbox.to_string().into_bytes()),
+            ("reporter secret".into(), sender.to_hex_secret().as_bytes().to_vec()),
+            ("reporter public".into(), sender.public().to_string().into_bytes()),
+            ("NGO identity secret".into(), state.identity.to_hex_secret().as_bytes().to_vec()),
+            ("NGO identity public".into(), card.identity_key.to_string().into_bytes()),
+            ("mailbox secret".into(), state.mailbox_key.to_hex_secret().as_bytes().to_vec()),
+            ("age secret key".into(), b"AGE-SECRET-KEY".to_vec()),
+            ("plain JSON".into(), b"\"relay\"".to_vec()),
+        ];
+        for id in &staff {
+            let secret = id.to_string_secret();
+            needles.push((
+                "staff secret".into(),
+                secrecy::ExposeSecret::expose_secret(&secret).as_bytes().to_vec(),
+            ));
+            needles.push(("staff public".into(), id.to_public().to_string().into_bytes()));
+        }
+        for home in [&rep, &ngo] {
+            let files = every_file(std::path::Path::new(home));
+            assert!(files.len() >= 3, "{home}: {files:?}");
+            for (path, bytes) in &files {
+                // The file's name below the home, and its bytes, compared without case.
+                let name = path
+                    .strip_prefix(home)
+                    .expect("below the home")
+                    .to_string_lossy()
+                    .to_ascii_lowercase();
+                let bytes = bytes.to_ascii_lowercase();
+                for (what, needle) in &needles {
+                    let needle = needle.to_ascii_lowercase();
+                    assert!(
+                        common_find(&bytes, &needle).is_none(),
+                        "{what} found in the bytes of {home}/{name}"
+                    );
+                    assert!(
+                        common_find(name.as_bytes(), &needle).is_none(),
+                        "{what} found in the name of {home}/{name}"
+                    );
+                }
+            }
+        }
+
+        // Without the right passphrase nothing opens, and the error says only that.
+        let wrong = tmp.path().join("wrong");
+        std::fs::write(&wrong, "not the passphrase\n").expect("write");
+        for home in [&rep, &ngo] {
+            let o = run(
+                &["--home", home, "outbox", "list", "--json"],
+                &[("VIGIL_PASSPHRASE_FILE", wrong.to_str().expect("utf8"))],
+            );
+            assert_eq!(o.status.code(), Some(1));
+            assert_one_error_line(&o);
+            assert_error_object(&json_lines(&o)[0], "wrong_passphrase", 1);
+        }
+    })
+    .await;
+    desk.relay.shutdown().await.expect("shutdown");
+}
+
+/// Issue 12, unlocking for a working session: `vigil unlock --for` makes later commands need no
+/// passphrase (here: a wrong one is ignored), `vigil lock` ends it, the time ends it, and
+/// `vigil passphrase change` replaces the passphrase (and ends any session).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unlock_sessions_end_by_lock_or_time_and_the_passphrase_can_change() {
+    let desk = Desk::new().await;
+    let rep = desk.rep.clone();
+    blocking(move || {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let wrong = tmp.path().join("wrong");
+        std::fs::write(&wrong, "not the passphrase\n").expect("write");
+        let wrong = wrong.to_str().expect("utf8").to_string();
+        let with_wrong = |args: &[&str]| run(args, &[("VIGIL_PASSPHRASE_FILE", &wrong)]);
+        let list = ["--home", rep.as_str(), "contact", "list", "--json"];
+        assert_eq!(with_wrong(&list).status.code(), Some(1), "locked");
+
+        let v = json_lines(&ok(&["--home", &rep, "unlock", "--for", "5m", "--json"]));
+        assert_eq!(v[0]["type"], "unlocked", "{v:?}");
+        assert_eq!(v[0]["seconds"], 300, "{v:?}");
+        let o = with_wrong(&list);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(json_lines(&o)[0]["name"], "Desk");
+        let v = json_lines(&ok(&["--home", &rep, "lock", "--json"]));
+        assert_eq!(
+            v[0],
+            serde_json::json!({"type": "locked", "was_unlocked": true})
+        );
+        assert_eq!(with_wrong(&list).status.code(), Some(1), "locked again");
+        let v = json_lines(&ok(&["--home", &rep, "lock", "--json"]));
+        assert_eq!(v[0]["was_unlocked"], false);
+
+        // A session ends by itself.
+        ok(&["--home", &rep, "unlock", "--for", "2s"]);
+        assert!(with_wrong(&list).status.success(), "open for now");
+        std::thread::sleep(std::time::Duration::from_millis(3500));
+        assert_eq!(with_wrong(&list).status.code(), Some(1), "the time is up");
+        assert!(!std::path::Path::new(&rep).join("vault/agent.sock").exists());
+
+        // Longer than a working day is refused.
+        let o = run(&["--home", &rep, "unlock", "--for", "13h"], &[]);
+        assert_eq!(o.status.code(), Some(1));
+        assert_one_error_line(&o);
+
+        // A new passphrase: the old one stops working, the new one works, sessions end.
+        ok(&["--home", &rep, "unlock", "--for", "5m"]);
+        let new = tmp.path().join("new");
+        std::fs::write(&new, "a new and longer passphrase\n").expect("write");
+        let new = new.to_str().expect("utf8");
+        let v = json_lines(&ok(&[
+            "--home",
+            &rep,
+            "passphrase",
+            "change",
+            "--new-passphrase-file",
+            new,
+            "--json",
+        ]));
+        assert_eq!(v[0]["type"], "passphrase_changed");
+        let o = run(&list, &[]);
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "the old passphrase no longer opens it"
+        );
+        assert_error_object(&json_lines(&o)[0], "wrong_passphrase", 1);
+        let o = run(&list, &[("VIGIL_PASSPHRASE_FILE", new)]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     })
     .await;
     desk.relay.shutdown().await.expect("shutdown");

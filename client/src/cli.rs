@@ -81,6 +81,50 @@ pub enum Command {
     /// Destroy this device's Vigil state now: keys first (so nothing left can be decrypted),
     /// then every file of the home. Asks nothing and needs no passphrase; cannot be undone.
     Panic,
+    /// Unlock this home for a working session: commands need no passphrase until the time is
+    /// up or `vigil lock` (the key is held in memory by a small background process, never in a
+    /// file).
+    Unlock(UnlockArgs),
+    /// End the unlock session: the next command asks for the passphrase.
+    Lock,
+    /// Change the passphrase of this home.
+    #[command(subcommand)]
+    Passphrase(PassphraseCmd),
+    /// The unlock session's background process (started by `vigil unlock`).
+    #[command(hide = true)]
+    AgentServe(AgentServeArgs),
+}
+
+/// `vigil unlock`
+#[derive(Args, Debug)]
+pub struct UnlockArgs {
+    /// How long the session lasts (e.g. 15m, 2h; at most 12h).
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration, default_value = "15m")]
+    pub for_: Duration,
+}
+
+/// `vigil passphrase ...`
+#[derive(Subcommand, Debug)]
+pub enum PassphraseCmd {
+    /// Choose a new passphrase (asked twice on a terminal; scripts give the current one in
+    /// VIGIL_PASSPHRASE_FILE and the new one with --new-passphrase-file).
+    Change(PassphraseChangeArgs),
+}
+
+/// `vigil passphrase change`
+#[derive(Args, Debug)]
+pub struct PassphraseChangeArgs {
+    /// Read the new passphrase from this file (for scripts).
+    #[arg(long, value_name = "FILE")]
+    pub new_passphrase_file: Option<PathBuf>,
+}
+
+/// `vigil agent-serve`
+#[derive(Args, Debug)]
+pub struct AgentServeArgs {
+    /// Seconds the session lasts.
+    #[arg(long)]
+    pub for_secs: u64,
 }
 
 /// `vigil ngo ...`
@@ -101,6 +145,19 @@ pub enum NgoCmd {
     /// announce a relay certificate rotation (see docs/operations.md).
     #[command(after_help = SET_RELAY_HELP)]
     SetRelay(SetRelayArgs),
+    /// Write a copy of a staff key held in this home to a file, as an age identity file (for
+    /// moving it to another machine or a safe; the file is as secret as the key).
+    ExportStaffKey(ExportStaffKeyArgs),
+}
+
+/// `vigil ngo export-staff-key`
+#[derive(Args, Debug)]
+pub struct ExportStaffKeyArgs {
+    /// The staff member's name.
+    pub name: String,
+    /// Where to write the key (created 0600; refuses to overwrite).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 const SET_RELAY_HELP: &str = "\

@@ -41,7 +41,11 @@ impl Family {
             Command::Contact(_) => Family::Contacts,
             Command::Age(_) => Family::Age,
             Command::Demo(_) => Family::Demo,
-            Command::Panic => Family::Device,
+            Command::Panic
+            | Command::Unlock(_)
+            | Command::Lock
+            | Command::Passphrase(_)
+            | Command::AgentServe(_) => Family::Device,
         }
     }
 }
@@ -237,6 +241,9 @@ fn other_kind(err: &anyhow::Error) -> &'static str {
         }
         if cause.is::<NotFound>() {
             return "not_found";
+        }
+        if cause.is::<crate::vault::WrongPassphrase>() {
+            return "wrong_passphrase";
         }
         if let Some(kind) = cause.downcast_ref::<Localized>().and_then(|l| l.kind) {
             return kind;

@@ -1,26 +1,27 @@
 //! The client's state directory (`--home`, `VIGIL_HOME`, or `~/.vigil`).
 //!
-//! Layout:
+//! Layout (issue 12: everything of value is in the vault, `crate::vault`):
 //! ```text
-//! reporter.key            reporter's Ed25519 seed (hex), 0600, made on first use
-//! contacts/<id>.card      NGO recipient cards, verified on import
-//! outbox/<deposit>.json   sealed envelopes waiting for the relay's "stored"
-//! ngo/ngo.json            an NGO inbox's settings (name, relay, mailbox, staff)
-//! ngo/identity.key        NGO identity key (signs the card), 0600
-//! ngo/mailbox.key         key proving ownership of the mailbox to the relay, 0600
-//! ngo/staff/<n>.key       staff age identities held on this machine, 0600
-//! ngo/card.txt            the current signed card
-//! inbox/<id>.age          received envelopes, still encrypted; decrypted only for display
-//! inbox/rejected/         envelopes that failed to open or verify, kept as evidence
+//! vault/key               the vault key under the passphrase (age scrypt); `vigil panic` destroys it
+//! vault/r/<64 hex>        one sealed record per piece of state, named by an HMAC of its name:
+//!                         reporter/key, contacts/<id>, contact-marks/<id>, outbox/<deposit>,
+//!                         ngo/{config,identity,mailbox,card}, ngo/staff/<name>.key,
+//!                         inbox/{env,meta,seen}/<id>, rejected/{env,meta}/<id>, vault/index
+//! vault/agent.sock        while an unlock session (`vigil unlock`) is open
 //! lock                    empty; locked (flock) while a command works here
 //! ```
+//! A home written before the vault held the same state in plain files (`reporter.key`,
+//! `contacts/`, `outbox/`, `ngo/`, `inbox/`); `crate::state::migrate` moves them in.
+//!
 //! Every file is written through `vigil_fs` (Vigil's one durable-file helper): a temporary name,
 //! synced, then renamed, so a crash leaves either the old or the new content, never half of one.
 //! Files here are created with mode 0600 ([`PRIVATE`]) and directories with 0700.
 
+use crate::vault::Vault;
 use anyhow::Result;
+use secrecy::SecretString;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use vigil_fs::create_private_dir;
 
 /// How the client writes every file in its home (and the cards it writes elsewhere): owner
@@ -41,11 +42,49 @@ pub fn root_of(flag: Option<PathBuf>) -> Result<PathBuf> {
 }
 
 /// The state directory.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Home {
     root: PathBuf,
     /// Held while a command works here (see [`Home::lock`]); shared by clones.
     lock: Option<Arc<vigil_fs::DirLock>>,
+    /// The home's vault once a command needed it (opened at most once per command); shared by
+    /// clones, so the outbox's parallel deliveries write through one index.
+    vault: Arc<Mutex<Option<Vault>>>,
+    /// A passphrase given in memory instead of asked for (`vigil demo`'s throwaway homes).
+    passphrase: Option<Arc<SecretString>>,
+    /// The scrypt work factor for a vault made here, instead of `unlock::work_factor()`.
+    work_factor: Option<u8>,
+}
+
+impl std::fmt::Debug for Home {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Home")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The open vault of a home, borrowed for one step (a few reads or writes); dropped before any
+/// await, so deliveries running side by side take turns.
+pub struct VaultGuard<'a>(MutexGuard<'a, Option<Vault>>);
+
+impl std::ops::Deref for VaultGuard<'_> {
+    type Target = Vault;
+    fn deref(&self) -> &Vault {
+        match self.0.as_ref() {
+            Some(v) => v,
+            None => unreachable!("a VaultGuard is made only over an open vault"),
+        }
+    }
+}
+
+impl std::ops::DerefMut for VaultGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Vault {
+        match self.0.as_mut() {
+            Some(v) => v,
+            None => unreachable!("a VaultGuard is made only over an open vault"),
+        }
+    }
 }
 
 impl Home {
@@ -53,7 +92,13 @@ impl Home {
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
         create_private_dir(&root)?;
-        Ok(Self { root, lock: None })
+        Ok(Self {
+            root,
+            lock: None,
+            vault: Arc::new(Mutex::new(None)),
+            passphrase: None,
+            work_factor: None,
+        })
     }
 
     /// Hold this home exclusively until the last clone is dropped: one `vigil` command at a
@@ -71,6 +116,47 @@ impl Home {
     /// Resolve the directory from the flag, then `VIGIL_HOME` (handled by clap), then `~/.vigil`.
     pub fn resolve(flag: Option<PathBuf>) -> Result<Self> {
         Self::open(root_of(flag)?)
+    }
+
+    /// Use `passphrase` for this home's vault instead of asking (throwaway demo homes only).
+    pub fn with_passphrase(mut self, passphrase: SecretString) -> Self {
+        self.passphrase = Some(Arc::new(passphrase));
+        self
+    }
+
+    /// Make a new vault here with this scrypt work factor (tests and throwaway homes; a real
+    /// home uses `unlock::work_factor()`).
+    pub fn with_work_factor(mut self, work_factor: u8) -> Self {
+        self.work_factor = Some(work_factor);
+        self
+    }
+
+    /// The work factor given with [`Self::with_work_factor`], if any.
+    pub(crate) fn given_work_factor(&self) -> Option<u8> {
+        self.work_factor
+    }
+
+    /// The passphrase given with [`Self::with_passphrase`], if any.
+    pub(crate) fn given_passphrase(&self) -> Option<&SecretString> {
+        self.passphrase.as_deref()
+    }
+
+    /// The home's vault: opened on first use (from an unlock session, `VIGIL_PASSPHRASE_FILE`
+    /// or a prompt; created, and a plain home migrated into it, the first time), then kept open
+    /// until the command ends. See `crate::unlock`.
+    pub fn vault(&self) -> Result<VaultGuard<'_>> {
+        let mut guard = self.vault.lock().map_err(|_| {
+            anyhow::anyhow!("an earlier step failed while using the vault; run the command again")
+        })?;
+        if guard.is_none() {
+            *guard = Some(crate::unlock::open(self)?);
+        }
+        Ok(VaultGuard(guard))
+    }
+
+    /// Whether the vault is already open in this command (no passphrase would be asked).
+    pub fn vault_is_open(&self) -> bool {
+        self.vault.lock().map(|g| g.is_some()).unwrap_or(false)
     }
 
     /// The directory itself.

@@ -198,6 +198,14 @@ impl Localized {
         }
     }
 
+    /// The same message, of kind `kind` (a stable word listed in docs/cli.md).
+    pub fn kind(self, kind: &'static str) -> Self {
+        Self {
+            kind: Some(kind),
+            ..self
+        }
+    }
+
     /// The same message, of kind `not_found`.
     pub fn not_found(self) -> Self {
         Localized {

@@ -3,6 +3,7 @@
 
 pub mod age_cmd;
 pub mod age_parallel;
+pub mod agent;
 pub mod cli;
 pub mod commands;
 pub mod congestion;
@@ -17,6 +18,7 @@ pub mod output;
 pub mod relay;
 pub mod retry;
 pub mod state;
+pub mod unlock;
 pub mod vault;
 
 pub use failure::exit_code_for;

@@ -17,8 +17,8 @@
 //! Every write is atomic and durable (a temporary file, synced, renamed, directory synced), so a
 //! record is either the old one or the new one after a power cut.
 //!
-//! Not yet: the commands still use the plain files of `crate::state`; moving them onto the vault,
-//! migrating plain homes, and the unlock session are the next steps of issue 12.
+//! `crate::state` is the typed layer above it (contacts, outbox, inbox...); `crate::unlock` gets
+//! a vault open (unlock session, passphrase file or prompt) and migrates a plain home into it.
 
 use crate::home::PRIVATE;
 use anyhow::{bail, Context, Result};
@@ -112,6 +112,15 @@ impl Vault {
             VaultError::WrongPassphrase => anyhow::Error::from(WrongPassphrase),
             other => other.into(),
         })?;
+        Self::with_key(home, key)
+    }
+
+    /// Open the home in `home` with a key already unlocked (held by an unlock session). Fails
+    /// if the key is not this home's (its index does not open with it).
+    pub fn with_key(home: &Path, key: VaultKey) -> Result<Self> {
+        if !exists(home) {
+            bail!("this home has no vault key file (it was destroyed or never made)");
+        }
         let dir = home.join("vault");
         let mut vault = Self {
             dir,
@@ -204,6 +213,53 @@ impl Vault {
         Ok(())
     }
 
+    /// Store several records, naming them all in one index write (a fetch of a hundred reports
+    /// rewrites the index once, not a hundred times). Each record is durable before the index
+    /// names it, as with [`Self::put`].
+    pub fn put_many(&mut self, records: &[(String, &[u8])]) -> Result<()> {
+        let mut added = Vec::new();
+        for (name, payload) in records {
+            if name == INDEX {
+                bail!("{INDEX} is the vault's own record");
+            }
+            let sealed = self.key.seal(name, payload, &mut OsRng)?;
+            write_atomic(&self.record_path(name), &sealed, PRIVATE)?;
+            if self.names.insert(name.clone()) {
+                added.push(name.clone());
+            }
+        }
+        if !added.is_empty() {
+            if let Err(e) = self.write_index() {
+                for n in added {
+                    self.names.remove(&n);
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the record `name` exists.
+    pub fn contains(&self, name: &str) -> bool {
+        self.names.contains(name)
+    }
+
+    /// The size on disk of the record `name` (sealed, so a little larger than its payload), or
+    /// 0 if there is none. Cheap: no decryption.
+    pub fn size(&self, name: &str) -> u64 {
+        if !self.names.contains(name) {
+            return 0;
+        }
+        fs::metadata(self.record_path(name))
+            .map(|m| m.len())
+            .unwrap_or(0)
+    }
+
+    /// The key, for handing to an unlock session.
+    pub fn key(&self) -> &VaultKey {
+        &self.key
+    }
+
     /// The record `name`, if there is one; refuses a payload over `max` bytes.
     pub fn get(&self, name: &str, max: usize) -> Result<Option<Zeroizing<Vec<u8>>>> {
         if !self.names.contains(name) {
@@ -240,9 +296,17 @@ impl Vault {
 
 /// The passphrase does not open this home. A type of its own so the caller can say so in the
 /// user's words and with its own exit code.
-#[derive(Debug, thiserror::Error)]
-#[error("wrong passphrase for this home; nothing was changed (try again, or `vigil panic` if the device is not safe)")]
+/// Said only after the KDF's full cost, the same whatever failed inside the key file.
+#[derive(Debug)]
 pub struct WrongPassphrase;
+
+impl std::fmt::Display for WrongPassphrase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::t!("vault-wrong-passphrase"))
+    }
+}
+
+impl std::error::Error for WrongPassphrase {}
 
 #[cfg(test)]
 mod tests {

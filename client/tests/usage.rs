@@ -74,6 +74,9 @@ fn a_second_command_on_the_same_home_waits_for_the_first() {
     // This test holds the home as a first `vigil` command would.
     let held =
         vigil_fs::lock_dir(home.path(), || panic!("nobody holds the home yet")).expect("lock");
+    let pass_dir = tempfile::tempdir().expect("tempdir");
+    let pass = pass_dir.path().join("pass");
+    std::fs::write(&pass, "a passphrase\n").expect("passphrase file");
     let mut second = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .args([
             "--home",
@@ -86,6 +89,8 @@ fn a_second_command_on_the_same_home_waits_for_the_first() {
         .env_remove("LC_ALL")
         .env_remove("LC_MESSAGES")
         .env_remove("VIGIL_LANG")
+        .env("VIGIL_PASSPHRASE_FILE", &pass)
+        .env("VIGIL_VAULT_WORK_FACTOR", "10")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()

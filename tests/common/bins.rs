@@ -29,6 +29,39 @@ pub fn in_english(cmd: &mut std::process::Command) -> &mut std::process::Command
         .env_remove("VIGIL_LANG")
 }
 
+/// The passphrase every test home is encrypted under (issue 12: all client state is).
+pub const TEST_PASSPHRASE: &str = "correct horse battery staple of the test suite";
+
+/// A file holding [`TEST_PASSPHRASE`], written once per test process.
+pub fn passphrase_file() -> &'static Path {
+    static FILE: OnceLock<PathBuf> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("vigil-test-pass-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("passphrase dir");
+        let f = dir.join("passphrase");
+        std::fs::write(&f, format!("{TEST_PASSPHRASE}\n")).expect("passphrase file");
+        f
+    })
+}
+
+/// `cmd` as a script drives `vigil` ([`in_english`]), giving the home's passphrase through
+/// `VIGIL_PASSPHRASE_FILE` and a cheap scrypt work factor (`VIGIL_VAULT_WORK_FACTOR=10`; the
+/// suite makes hundreds of homes, and what the factor costs is measured by `vigil-bench`, not
+/// here). A test that wants no passphrase, or another one, overrides or removes them after this.
+pub fn as_script(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    in_english(cmd)
+        .env("VIGIL_PASSPHRASE_FILE", passphrase_file())
+        .env("VIGIL_VAULT_WORK_FACTOR", "10")
+}
+
+/// The home at `dir` as the library sees it, unlocked with [`TEST_PASSPHRASE`] (a new one made
+/// with the test suite's cheap work factor).
+pub fn home(dir: impl Into<PathBuf>) -> anyhow::Result<vigil_client::home::Home> {
+    Ok(vigil_client::home::Home::open(dir)?
+        .with_passphrase(TEST_PASSPHRASE.to_string().into())
+        .with_work_factor(10))
+}
+
 /// The `vigil-relay` program.
 pub fn vigil_relay() -> &'static Path {
     &programs().1

@@ -27,7 +27,11 @@ pub async fn vigil(args: &[&str]) -> anyhow::Result<()> {
     let mut full = vec!["vigil"];
     full.extend_from_slice(args);
     let cli = <Cli as clap::Parser>::try_parse_from(full)?;
-    commands::run(cli).await
+    let unlocking = commands::Unlocking {
+        passphrase: Some(bins::TEST_PASSPHRASE.to_string().into()),
+        work_factor: Some(10),
+    };
+    commands::run_with(cli, unlocking).await
 }
 
 /// Run and panic with the message on failure.

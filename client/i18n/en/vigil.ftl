@@ -494,3 +494,28 @@ panic-done = Destroyed { $keys ->
         [one] 1 other file
        *[other] { $files } other files
     } in { $total_ms } ms. This device's Vigil state cannot be read any more.
+
+## The encrypted home (issue 12)
+vault-no-passphrase = This Vigil home is encrypted and there is no terminal to ask for its passphrase; set VIGIL_PASSPHRASE_FILE to a file holding it, or run `vigil unlock` first.
+vault-prompt-unlock = Passphrase for this Vigil home:
+vault-prompt-choose = Choose a passphrase for this Vigil home (it protects everything on this device; a long sentence is best):
+vault-prompt-new = New passphrase:
+vault-prompt-again = Type it again:
+vault-empty-passphrase = The passphrase is empty; type a long one.
+vault-passphrases-differ = The two passphrases differ; run the command again.
+vault-wrong-passphrase = Wrong passphrase for this home; nothing was changed (try again, or run `vigil panic` if the device is not safe).
+unlock-done = Unlocked until { $until } ({ $minutes } min). Commands in this home need no passphrase until then, or until `vigil lock`.
+lock-done = Locked: the next command in this home asks for the passphrase.
+lock-none = No unlock session was open for this home.
+passphrase-changed = Passphrase changed. The old one no longer opens this home.
+unlock-too-long = An unlock session lasts at most { $max } hours; choose a shorter --for.
+help-unlock = Unlock this home for a working session: commands need no passphrase until the time is up or `vigil lock` (the key is held in memory by a small background process, never in a file)
+help-unlock-for = How long the session lasts (e.g. 15m, 2h; at most 12h)
+help-lock = End the unlock session: the next command asks for the passphrase
+help-passphrase = Change the passphrase of this home
+help-passphrase-change = Choose a new passphrase (asked twice on a terminal; scripts give the current one in VIGIL_PASSPHRASE_FILE and the new one with --new-passphrase-file)
+help-passphrase-change-new-passphrase-file = Read the new passphrase from this file (for scripts)
+help-ngo-export-staff-key = Write a copy of a staff key held in this home to a file, as an age identity file (for moving it to another machine or a safe; the file is as secret as the key)
+help-ngo-export-staff-key-name = The staff member's name
+help-ngo-export-staff-key-out = Where to write the key (created 0600; refuses to overwrite)
+help-agent-serve = The unlock session's background process (started by `vigil unlock`)

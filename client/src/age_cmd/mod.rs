@@ -20,7 +20,7 @@ mod decrypt;
 mod encrypt;
 mod files;
 mod keygen;
-mod passphrase;
+pub(crate) mod passphrase;
 #[cfg(test)]
 mod tests;
 

@@ -44,7 +44,7 @@ pub(super) fn passphrase_source(
 }
 
 /// True when a passphrase prompt can reach the user (rpassword uses the controlling tty).
-fn have_terminal() -> bool {
+pub(crate) fn have_terminal() -> bool {
     #[cfg(unix)]
     {
         std::fs::OpenOptions::new()
@@ -60,7 +60,7 @@ fn have_terminal() -> bool {
     }
 }
 
-fn read_passphrase_file(path: &Path) -> Result<SecretString> {
+pub(crate) fn read_passphrase_file(path: &Path) -> Result<SecretString> {
     let f = File::open(path)
         .with_context(|| format!("cannot open passphrase file {}", path.display()))?;
     let mut s = String::new();

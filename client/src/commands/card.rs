@@ -69,15 +69,12 @@ pub fn qr_text(text: &str) -> Result<String> {
 
 /// Show a card.
 pub fn show(ctx: &Ctx, a: CardShowArgs) -> Result<()> {
-    let path = a
-        .file
-        .clone()
-        .unwrap_or_else(|| ctx.home.path("ngo/card.txt"));
-    if a.file.is_none() && !path.exists() {
-        return Err(crate::t_err!("card-none").not_found().into());
-    }
-    let text = String::from_utf8(read_limited(&path, MAX_CARD_LEN as u64)?)
-        .context(crate::t_err!("card-not-text").complete())?;
+    let text = match &a.file {
+        Some(path) => String::from_utf8(read_limited(path, MAX_CARD_LEN as u64)?)
+            .context(crate::t_err!("card-not-text").complete())?,
+        None => crate::state::Ngo::card_text(&ctx.home)?
+            .ok_or_else(|| anyhow::Error::from(crate::t_err!("card-none").not_found()))?,
+    };
     let card = RecipientCard::parse(&text)?;
     let text = text.trim();
     ctx.out

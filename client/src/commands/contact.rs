@@ -2,8 +2,8 @@
 
 use super::Ctx;
 use crate::cli::{ContactAddArgs, ContactRemoveArgs, ContactVerifyArgs};
-use crate::home::{now_unix, PRIVATE};
-use crate::state::{contact_by_name, contact_path, contacts, outbox_for};
+use crate::home::now_unix;
+use crate::state::{contact_by_name, contact_record, contact_save, contacts, outbox_for};
 use crate::{t, t_err};
 use anyhow::{bail, Context, Result};
 use i18n_embed::fluent::FluentLanguageLoader;
@@ -12,7 +12,7 @@ use serde_json::json;
 use std::io::{IsTerminal, Read};
 use vigil_core::card::{format_utc, Expiry, RecipientCard, MAX_CARD_LEN};
 use vigil_core::names::look_alike;
-use vigil_fs::{read_limited, write_atomic};
+use vigil_fs::read_limited;
 
 /// Import a card.
 pub fn add(ctx: &Ctx, a: ContactAddArgs) -> Result<()> {
@@ -43,8 +43,8 @@ pub fn add(ctx: &Ctx, a: ContactAddArgs) -> Result<()> {
             action = "updated";
             changes = describe_changes(&c.card, &card);
             previous = Some(c.card.clone());
-            if c.path != contact_path(&ctx.home, &card)? {
-                std::fs::remove_file(&c.path)?;
+            if c.record != contact_record(&card) {
+                c.remove(&ctx.home)?;
             }
         } else if look_alike(&c.card.name, &card.name) {
             if !a.replace {
@@ -57,15 +57,11 @@ pub fn add(ctx: &Ctx, a: ContactAddArgs) -> Result<()> {
                     existing = c.card.name.as_str()
                 ));
             }
-            c.remove()?;
+            c.remove(&ctx.home)?;
             action = "replaced";
         }
     }
-    write_atomic(
-        &contact_path(&ctx.home, &card)?,
-        format!("{}\n", text.trim()).as_bytes(),
-        PRIVATE,
-    )?;
+    contact_save(&ctx.home, text.trim(), &card)?;
     let sn = card.safety_number();
     if action == "updated" {
         let shown = match &previous {
@@ -143,7 +139,7 @@ pub fn remove(ctx: &Ctx, a: ContactRemoveArgs) -> Result<()> {
     for item in &queued {
         item.remove(&ctx.home)?;
     }
-    c.remove()?;
+    c.remove(&ctx.home)?;
     ctx.out
         .say(t!("contact-removed", name = c.card.name.as_str()));
     if !queued.is_empty() {
@@ -175,7 +171,7 @@ pub fn verify(ctx: &Ctx, a: ContactVerifyArgs) -> Result<()> {
         ctx.out.say(format!("{}: {w}", t!("warning-prefix")));
     }
     if a.clear {
-        c.set_verified(None)?;
+        c.set_verified(&ctx.home, None)?;
         ctx.out
             .say(t!("contact-verify-cleared", name = c.card.name.as_str()));
     } else {
@@ -186,7 +182,7 @@ pub fn verify(ctx: &Ctx, a: ContactVerifyArgs) -> Result<()> {
         };
         if confirmed {
             let now = now_unix();
-            c.set_verified(Some(now))?;
+            c.set_verified(&ctx.home, Some(now))?;
             ctx.out.say(t!(
                 "contact-verified",
                 name = c.card.name.as_str(),

@@ -8,9 +8,11 @@ pub mod ngo;
 pub mod outbox;
 pub mod panic;
 pub mod report;
+pub mod session;
 
 use crate::cli::{
-    CardCmd, Cli, Command, ContactCmd, InboxCmd, NgoCmd, OutboxCmd, RejectedCmd, ReportCmd,
+    CardCmd, Cli, Command, ContactCmd, InboxCmd, NgoCmd, OutboxCmd, PassphraseCmd, RejectedCmd,
+    ReportCmd,
 };
 use crate::home::Home;
 use crate::output::Output;
@@ -26,10 +28,32 @@ pub struct Ctx {
 
 /// Run a parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
+    run_with(cli, Unlocking::default()).await
+}
+
+/// How a command run in-process gets the home's passphrase, instead of the environment or a
+/// prompt (tests that drive the commands as a library; the `vigil` program uses [`run`]).
+#[derive(Clone, Default)]
+pub struct Unlocking {
+    /// The passphrase of the home.
+    pub passphrase: Option<secrecy::SecretString>,
+    /// The scrypt work factor of a vault made now.
+    pub work_factor: Option<u8>,
+}
+
+/// [`run`], with the passphrase given.
+pub async fn run_with(cli: Cli, unlocking: Unlocking) -> Result<()> {
     let out = Output { json: cli.json };
     let ctx = || -> Result<Ctx> {
+        let mut home = Home::resolve(cli.home.clone())?;
+        if let Some(p) = &unlocking.passphrase {
+            home = home.with_passphrase(p.clone());
+        }
+        if let Some(wf) = unlocking.work_factor {
+            home = home.with_work_factor(wf);
+        }
         Ok(Ctx {
-            home: Home::resolve(cli.home.clone())?.lock(|| out.say(crate::t!("home-busy")))?,
+            home: home.lock(|| out.say(crate::t!("home-busy")))?,
             out,
         })
     };
@@ -45,6 +69,15 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Ngo(NgoCmd::RemoveStaff(a)) => ngo::remove_staff(&ctx()?, a),
         Command::Ngo(NgoCmd::RenewCard(a)) => ngo::renew_card(&ctx()?, a),
         Command::Ngo(NgoCmd::SetRelay(a)) => ngo::set_relay(&ctx()?, a).await,
+        Command::Ngo(NgoCmd::ExportStaffKey(a)) => ngo::export_staff_key(&ctx()?, a),
+        Command::Unlock(a) => session::unlock(&ctx()?, a),
+        // No home lock: ending a session must not wait for a long command.
+        Command::Lock => session::lock(&crate::home::root_of(cli.home.clone())?, out),
+        Command::Passphrase(PassphraseCmd::Change(a)) => session::change(&ctx()?, a),
+        Command::AgentServe(a) => crate::agent::serve(
+            &crate::home::root_of(cli.home.clone())?,
+            std::time::Duration::from_secs(a.for_secs),
+        ),
         Command::Card(CardCmd::Show(a)) => card::show(&ctx()?, a),
         Command::Contact(ContactCmd::Add(a)) => contact::add(&ctx()?, a),
         Command::Contact(ContactCmd::List) => contact::list(&ctx()?),

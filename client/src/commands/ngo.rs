@@ -4,23 +4,20 @@ use super::Ctx;
 use crate::cli::{AddStaffArgs, NgoInitArgs, RemoveStaffArgs, RenewCardArgs, SetRelayArgs};
 use crate::home::{now_unix, PRIVATE};
 use crate::relay::RelayClient;
-use crate::state::{inbox_entries, Ngo, NgoConfig, Staff};
+use crate::state::{inbox_entries, inbox_read, Ngo, NgoConfig, Staff};
 use crate::{t, t_err};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::time::Duration;
 use vigil_core::age::x25519;
-use vigil_core::card::{format_utc, Expiry, RecipientCard, MAX_CARD_LEN};
+use vigil_core::card::{format_utc, Expiry, RecipientCard};
 use vigil_core::ids::{CertFingerprint, MailboxId};
 use vigil_core::keys::SigningSecret;
-use vigil_fs::{read_limited, remove_durably, write_atomic};
-
-/// Largest stored envelope read when checking which keys open it.
-const MAX_INBOX_FILE: u64 = (vigil_core::envelope::MAX_INNER_LEN as u64) * 2 + 64 * 1024;
+use vigil_fs::write_atomic;
 
 /// Create keys, register the mailbox, write the card.
 pub async fn init(ctx: &Ctx, a: NgoInitArgs) -> Result<()> {
-    if Ngo::exists(&ctx.home) {
+    if Ngo::exists(&ctx.home)? {
         bail!(t_err!(
             "ngo-exists",
             home = ctx.home.root().display().to_string()
@@ -134,7 +131,9 @@ pub fn add_staff(ctx: &Ctx, a: AddStaffArgs) -> Result<()> {
         .say(t!("contact-safety-number", sn = card.safety_number()));
     ctx.out.emit(json!({
         "type": "staff_added", "name": a.name, "recipient": recipient.to_string(),
-        "key_file": local_key.map(|f| ctx.home.path("ngo/staff").join(f).display().to_string()),
+        // Staff keys live in the encrypted home, never in a file of their own:
+        // `vigil ngo export-staff-key NAME --out FILE` writes a copy when one is needed.
+        "key_file": serde_json::Value::Null, "local_key": local_key,
         "safety_number": card.safety_number(), "card": text, "expires": card.expires,
     }));
     Ok(())
@@ -185,7 +184,7 @@ pub fn remove_staff(ctx: &Ctx, a: RemoveStaffArgs) -> Result<()> {
                 "ngo-staff-needed",
                 count = only_this,
                 name = removed.name.as_str(),
-                path = ctx.home.path("ngo/staff").join(file).display().to_string()
+                path = file.as_str()
             ));
         }
     }
@@ -196,9 +195,8 @@ pub fn remove_staff(ctx: &Ctx, a: RemoveStaffArgs) -> Result<()> {
     // unused key file, never settings naming a key that is gone.
     let key_deleted = match &removed.local_key {
         Some(file) => {
-            let path = ctx.home.path("ngo/staff").join(file);
-            remove_durably(&path)?;
-            Some(path)
+            Ngo::remove_staff_key(&ctx.home, file)?;
+            Some(file.clone())
         }
         None => None,
     };
@@ -209,8 +207,7 @@ pub fn remove_staff(ctx: &Ctx, a: RemoveStaffArgs) -> Result<()> {
         keys = (card.recipients.len())
     ));
     if let Some(p) = &key_deleted {
-        ctx.out
-            .say(t!("ngo-staff-key-deleted", path = p.display().to_string()));
+        ctx.out.say(t!("ngo-staff-key-deleted", path = p.as_str()));
     }
     ctx.out.say(t!("ngo-staff-removed-note"));
     if ngo.config.staff.iter().all(|s| s.local_key.is_none()) {
@@ -221,7 +218,7 @@ pub fn remove_staff(ctx: &Ctx, a: RemoveStaffArgs) -> Result<()> {
     say_valid_until(ctx, &card);
     ctx.out.emit(json!({
         "type": "staff_removed", "name": removed.name, "recipient": removed.recipient,
-        "key_deleted": key_deleted.map(|p| p.display().to_string()),
+        "key_deleted": key_deleted,
         "safety_number": card.safety_number(), "card": text, "created": card.created,
         "expires": card.expires, "card_out": a.card_out.as_ref().map(|p| p.display().to_string()),
     }));
@@ -231,13 +228,7 @@ pub fn remove_staff(ctx: &Ctx, a: RemoveStaffArgs) -> Result<()> {
 /// How many reports stored in this inbox the staff key in `file` opens but none of the keys
 /// `ngo` (already without it) holds here: deleting the file would make them unreadable here.
 fn reports_only_for(ctx: &Ctx, ngo: &Ngo, file: &str) -> Result<usize> {
-    let text = zeroize::Zeroizing::new(read_limited(
-        &ctx.home.path("ngo/staff").join(file),
-        16 * 1024,
-    )?);
-    let text = std::str::from_utf8(&text).context("staff key file is not text")?;
-    let removed = vigil_core::age::parse_identity_file(text)
-        .with_context(|| format!("staff key {file} is damaged"))?;
+    let removed = Ngo::staff_key(&ctx.home, file)?;
     let remaining = ngo.local_identities(&ctx.home)?;
     // The header alone says which keys open a file; the body is not read.
     let opens = |bytes: &[u8], ids: &[x25519::Identity]| {
@@ -247,10 +238,7 @@ fn reports_only_for(ctx: &Ctx, ngo: &Ngo, file: &str) -> Result<usize> {
     };
     let mut count = 0;
     for (id, _) in inbox_entries(&ctx.home)? {
-        let bytes = read_limited(
-            &ctx.home.path("inbox").join(format!("{id}.age")),
-            MAX_INBOX_FILE,
-        )?;
+        let (_, bytes) = inbox_read(&ctx.home, &id)?;
         if opens(&bytes, &removed) && (remaining.is_empty() || !opens(&bytes, &remaining)) {
             count += 1;
         }
@@ -325,7 +313,7 @@ fn say_valid_until(ctx: &Ctx, card: &RecipientCard) {
 /// Store the signed card as this home's current card and, when asked, also at `card_out`.
 fn write_card(ctx: &Ctx, text: &str, card_out: Option<&std::path::Path>) -> Result<()> {
     let line = format!("{text}\n");
-    write_atomic(&ctx.home.path("ngo/card.txt"), line.as_bytes(), PRIVATE)?;
+    Ngo::save_card_text(&ctx.home, &line)?;
     if let Some(p) = card_out {
         write_atomic(p, line.as_bytes(), PRIVATE)?;
     }
@@ -335,8 +323,8 @@ fn write_card(ctx: &Ctx, text: &str, card_out: Option<&std::path::Path>) -> Resu
 /// The card this NGO last issued, if readable: a re-issued card's `created` must be later, so
 /// that `contact add` takes the new card as newer even when two are issued within one second.
 fn current_card(ctx: &Ctx) -> Option<RecipientCard> {
-    let bytes = read_limited(&ctx.home.path("ngo/card.txt"), MAX_CARD_LEN as u64).ok()?;
-    RecipientCard::parse(std::str::from_utf8(&bytes).ok()?).ok()
+    let text = Ngo::card_text(&ctx.home).ok()??;
+    RecipientCard::parse(text.trim()).ok()
 }
 
 /// Change the relay address or pinned certificates and re-issue the card.
@@ -417,5 +405,47 @@ pub async fn set_relay(ctx: &Ctx, a: SetRelayArgs) -> Result<()> {
         "card_out": a.card_out.as_ref().map(|p| p.display().to_string()),
         "expires": card.expires,
     }));
+    Ok(())
+}
+
+/// Write a copy of a staff key held here to `a.out` (0600, never over an existing file).
+pub fn export_staff_key(ctx: &Ctx, a: crate::cli::ExportStaffKeyArgs) -> Result<()> {
+    let ngo = Ngo::load(&ctx.home)?;
+    let wanted = a.name.trim().to_lowercase();
+    let staff = ngo
+        .config
+        .staff
+        .iter()
+        .find(|s| s.name.to_lowercase() == wanted)
+        .ok_or_else(|| {
+            let names: Vec<String> = ngo
+                .config
+                .staff
+                .iter()
+                .map(|s| format!("\"{}\"", s.name))
+                .collect();
+            anyhow::Error::from(
+                t_err!(
+                    "ngo-no-such-staff",
+                    name = a.name.as_str(),
+                    staff = names.join(", ")
+                )
+                .not_found(),
+            )
+        })?;
+    let Some(file) = &staff.local_key else {
+        bail!(
+            "the key of {} is not held in this home; it is on their own machine",
+            staff.name
+        );
+    };
+    let text = Ngo::staff_key_text(&ctx.home, file)?;
+    vigil_fs::write_new(&a.out, &text, PRIVATE)?;
+    ctx.out.say(format!(
+        "Wrote the staff key of {} to {}. Keep it as safe as this home: it opens every report sealed to it.",
+        staff.name,
+        a.out.display()
+    ));
+    ctx.out.emit(json!({"type": "staff_key_exported", "name": staff.name, "out": a.out.display().to_string(), "recipient": staff.recipient}));
     Ok(())
 }

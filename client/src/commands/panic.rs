@@ -48,7 +48,7 @@ pub struct Destroyed {
 
 /// Overwrite `path` with random bytes of its length (at most `OVERWRITE_UP_TO`), optionally
 /// sync, and remove it. Errors are ignored file by file: a panic goes on whatever fails.
-fn shred(path: &Path, sync: bool, noise: &mut [u8]) -> bool {
+pub(crate) fn shred(path: &Path, sync: bool, noise: &mut [u8]) -> bool {
     let len = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     if len <= OVERWRITE_UP_TO {
         let n = len as usize;
@@ -64,7 +64,7 @@ fn shred(path: &Path, sync: bool, noise: &mut [u8]) -> bool {
 }
 
 /// Every file under `dir`, depth first.
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+pub(crate) fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
@@ -99,6 +99,9 @@ pub fn destroy(root: &Path) -> Destroyed {
         }
     }
     done.keys_ms = started.elapsed().as_millis() as u64;
+    // An unlock session still holds the vault key in memory: end it (it would also notice the
+    // key file is gone within a tenth of a second).
+    crate::agent::stop(root);
     let mut rest = Vec::new();
     files_under(root, &mut rest);
     for f in &rest {

@@ -3,7 +3,7 @@
 use super::Ctx;
 use crate::cli::{ReportCheckArgs, ReportSendArgs};
 use crate::home::now_unix;
-use crate::state::{contact_by_name, outbox, reporter_key, OutboxItem};
+use crate::state::{outbox_queue, plan_send, OutboxItem};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::io::{BufRead, IsTerminal, Read, Write};
@@ -46,10 +46,11 @@ pub fn check(ctx: &Ctx, a: ReportCheckArgs) -> Result<()> {
 
 /// Seal a report for each named NGO, queue the copies durably, then deliver the outbox.
 pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
+    // The one read of the home on the way: contacts, the reporter's key, the queued copies.
+    let plan = plan_send(&ctx.home, &a.to)?;
     let mut cards: Vec<vigil_core::card::RecipientCard> = Vec::new();
     let mut unverified: Vec<String> = Vec::new();
-    for name in &a.to {
-        let contact = contact_by_name(&ctx.home, name)?;
+    for contact in plan.contacts {
         // The same NGO named twice (in any case) gets one copy.
         if !cards
             .iter()
@@ -83,7 +84,7 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
         None => bail!(crate::t_err!("send-no-file")),
     };
     let report = Report::from_json(&json_bytes)?;
-    let sender = reporter_key(&ctx.home)?;
+    let sender = plan.sender;
     // Each NGO's name goes beside its key, so every NGO can name the others it went to.
     let intended: Vec<_> = cards
         .iter()
@@ -94,7 +95,7 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
         .collect();
     // This report's copies go first and decide the outcome; an older copy still waiting must not
     // delay it or turn its success into a failure.
-    let earlier = outbox(&ctx.home)?;
+    let earlier = plan.earlier;
     let mut items = Vec::with_capacity(cards.len());
     for card in &cards {
         let sealed = envelope::seal_named(
@@ -105,10 +106,10 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
             now,
             &mut rand::rngs::OsRng,
         )?;
-        let item = OutboxItem::new(card, &sealed, now);
-        item.save(&ctx.home)?;
-        items.push(item);
+        items.push(OutboxItem::new(card, &sealed, now));
     }
+    // The one write: every copy queued durably before any is sent.
+    outbox_queue(&ctx.home, &items)?;
     ctx.out.say(crate::t!(
         "report-queued",
         title = crate::display::line(&report.title),

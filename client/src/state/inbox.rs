@@ -1,76 +1,120 @@
 //! The NGO's received inbox: envelopes as they arrived (still encrypted), their metadata, the
 //! record of signed reports already seen (to recognise replays), and the rejected ones kept as
-//! evidence.
+//! evidence. All of it vault records: `inbox/env/<id>`, `inbox/meta/<id>`, `inbox/seen/<digest>`,
+//! `rejected/env/<id>`, `rejected/meta/<id>`.
 
-use super::RejectedKind;
-use super::MAX_ITEM_FILE;
-use crate::home::{Home, PRIVATE};
+use super::{RejectedKind, MAX_ITEM_FILE, MAX_META};
+use crate::home::Home;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::fs;
-use std::path::PathBuf;
-use vigil_fs::{read_limited, write_atomic};
 
 /// Local id of a received envelope: a prefix of its hash, stable across machines.
 pub fn inbox_id(envelope: &[u8]) -> String {
     hex::encode(&Sha256::digest(envelope)[..8])
 }
 
+pub(super) fn env_record(rejected: bool, id: &str) -> String {
+    if rejected {
+        format!("rejected/env/{id}")
+    } else {
+        format!("inbox/env/{id}")
+    }
+}
+
+pub(super) fn meta_record(rejected: bool, id: &str) -> String {
+    if rejected {
+        format!("rejected/meta/{id}")
+    } else {
+        format!("inbox/meta/{id}")
+    }
+}
+
 /// Metadata kept next to a received envelope (nothing from inside it).
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct InboxMeta {
     /// When this machine fetched it.
     pub received_at: u64,
+    /// Why it was kept aside (rejected envelopes only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected_because: Option<String>,
+    /// Its kind (rejected envelopes only), as [`RejectedKind::as_str`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected_kind: Option<String>,
+    /// The envelope's length.
+    #[serde(default)]
+    pub bytes: u64,
+    /// When the relay released it as a check-in alert: the relay's note (outside the
+    /// envelope; the relay wrote it, not the reporter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<AlertNote>,
+}
+
+/// What the relay said about a released check-in alert.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AlertNote {
+    /// `missed` or `duress`.
+    pub reason: String,
+    /// When the alert was armed (relay clock).
+    pub armed_at: u64,
+    /// The last check-in the relay received (relay clock), or the arming time.
+    pub last_checkin_at: u64,
+    /// When the relay released it.
+    pub released_at: u64,
 }
 
 /// Store a received envelope durably (before it is acknowledged to the relay): in the inbox,
-/// or with `rejected` (its kind and the reason in words) under `inbox/rejected/`.
+/// or with `rejected` (its kind and the reason in words) among the rejected.
 pub fn inbox_store(
     home: &Home,
     envelope: &[u8],
     rejected: Option<(RejectedKind, &str)>,
 ) -> Result<String> {
+    inbox_store_with(home, envelope, rejected, None)
+}
+
+/// [`inbox_store`], with the relay's note when the envelope came as a released check-in alert.
+pub fn inbox_store_with(
+    home: &Home,
+    envelope: &[u8],
+    rejected: Option<(RejectedKind, &str)>,
+    alert: Option<AlertNote>,
+) -> Result<String> {
     let id = inbox_id(envelope);
-    let dir = if rejected.is_some() {
-        home.dir("inbox/rejected")?
-    } else {
-        home.dir("inbox")?
+    let meta = InboxMeta {
+        received_at: crate::home::now_unix(),
+        rejected_because: rejected.map(|(_, why)| why.to_string()),
+        rejected_kind: rejected.map(|(kind, _)| kind.as_str().to_string()),
+        bytes: envelope.len() as u64,
+        alert,
     };
-    write_atomic(&dir.join(format!("{id}.age")), envelope, PRIVATE)?;
-    let meta = serde_json::json!({
-        "received_at": crate::home::now_unix(),
-        "rejected_because": rejected.map(|(_, why)| why),
-        "rejected_kind": rejected.map(|(kind, _)| kind.as_str()),
-    });
-    write_atomic(
-        &dir.join(format!("{id}.json")),
-        meta.to_string().as_bytes(),
-        PRIVATE,
-    )?;
+    let meta = serde_json::to_vec(&meta)?;
+    let r = rejected.is_some();
+    home.vault()?
+        .put_many(&[(env_record(r, &id), envelope), (meta_record(r, &id), &meta)])?;
     Ok(id)
+}
+
+/// The metadata record of an envelope; a missing or damaged one reads as received at 0.
+pub(super) fn read_meta(home: &Home, rejected: bool, id: &str) -> Result<InboxMeta> {
+    Ok(home
+        .vault()?
+        .get(&meta_record(rejected, id), MAX_META)?
+        .and_then(|b| serde_json::from_slice::<InboxMeta>(&b).ok())
+        .unwrap_or_default())
 }
 
 /// Ids of stored envelopes with their metadata.
 pub fn inbox_entries(home: &Home) -> Result<Vec<(String, InboxMeta)>> {
-    let dir = home.dir("inbox")?;
-    let mut out = Vec::new();
-    for entry in fs::read_dir(&dir)? {
-        let path = entry?.path();
-        if path.extension().and_then(|e| e.to_str()) != Some("age") {
-            continue;
-        }
-        let Some(id) = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .map(str::to_string)
-        else {
-            continue;
-        };
-        let meta = read_limited(&dir.join(format!("{id}.json")), 64 * 1024)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<InboxMeta>(&b).ok())
-            .unwrap_or(InboxMeta { received_at: 0 });
+    let ids: Vec<String> = home
+        .vault()?
+        .list("inbox/env/")
+        .into_iter()
+        .filter_map(|n| n.strip_prefix("inbox/env/").map(str::to_string))
+        .collect();
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let meta = read_meta(home, false, &id)?;
         out.push((id, meta));
     }
     Ok(out)
@@ -82,30 +126,33 @@ pub fn inbox_read(home: &Home, id_prefix: &str) -> Result<(String, Vec<u8>)> {
     if wanted.is_empty() || !wanted.chars().all(|c| c.is_ascii_hexdigit()) {
         bail!(crate::t_err!("inbox-bad-id", id = id_prefix));
     }
-    let matches: Vec<String> = inbox_entries(home)?
+    let v = home.vault()?;
+    let matches: Vec<String> = v
+        .list(&format!("inbox/env/{wanted}"))
         .into_iter()
-        .map(|(id, _)| id)
-        .filter(|id| id.starts_with(&wanted))
+        .filter_map(|n| n.strip_prefix("inbox/env/").map(str::to_string))
         .collect();
     match matches.as_slice() {
         [] => Err(crate::t_err!("inbox-no-such-id", id = id_prefix)
             .not_found()
             .into()),
         [id] => {
-            let bytes = read_limited(&home.path("inbox").join(format!("{id}.age")), MAX_ITEM_FILE)?;
-            Ok((id.clone(), bytes))
+            let bytes = v
+                .get(&env_record(false, id), MAX_ITEM_FILE)?
+                .ok_or_else(|| {
+                    anyhow::Error::from(
+                        crate::t_err!("inbox-no-such-id", id = id_prefix).not_found(),
+                    )
+                })?;
+            Ok((id.clone(), bytes.to_vec()))
         }
         _ => bail!(crate::t_err!("inbox-ambiguous-id", id = id_prefix)),
     }
 }
 
-/// The metadata of one stored report (received time 0 if the file is missing or damaged).
+/// The metadata of one stored report (received time 0 if the record is missing or damaged).
 pub fn inbox_meta(home: &Home, id: &str) -> Result<InboxMeta> {
-    let path = home.dir("inbox")?.join(format!("{id}.json"));
-    Ok(read_limited(&path, 64 * 1024)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<InboxMeta>(&b).ok())
-        .unwrap_or(InboxMeta { received_at: 0 }))
+    read_meta(home, false, id)
 }
 
 /// What the inbox remembers of one signed report it stored: under which local id, and from
@@ -119,35 +166,29 @@ pub struct Seen {
     pub item: String,
 }
 
-fn seen_path(home: &Home, digest: &[u8; 32]) -> Result<PathBuf> {
-    Ok(home.dir("inbox/seen")?.join(hex::encode(digest)))
+fn seen_record(digest: &[u8; 32]) -> String {
+    format!("inbox/seen/{}", hex::encode(digest))
 }
 
 /// The record of the signed report with this digest (`envelope::Opened::digest`), if stored.
 pub fn inbox_seen(home: &Home, digest: &[u8; 32]) -> Result<Option<Seen>> {
-    let path = seen_path(home, digest)?;
-    if !path.exists() {
-        return Ok(None);
-    }
-    let bytes = read_limited(&path, 4096)?;
-    Ok(serde_json::from_slice(&bytes).ok())
+    Ok(home
+        .vault()?
+        .get(&seen_record(digest), MAX_META)?
+        .and_then(|b| serde_json::from_slice(&b).ok()))
 }
 
 /// Remember that the signed report with this digest is stored as `seen.id`. Written before the
 /// envelope itself, so that a crash in between leaves a record whose item comes again (and is
 /// then stored), never a stored report without a record.
 pub fn inbox_mark_seen(home: &Home, digest: &[u8; 32], seen: &Seen) -> Result<()> {
-    Ok(write_atomic(
-        &seen_path(home, digest)?,
-        &serde_json::to_vec(seen)?,
-        PRIVATE,
-    )?)
+    home.vault()?
+        .put(&seen_record(digest), &serde_json::to_vec(seen)?)
 }
 
 /// Whether an envelope with these exact bytes is already stored as a report.
 pub fn inbox_holds(home: &Home, envelope: &[u8]) -> Result<bool> {
     Ok(home
-        .dir("inbox")?
-        .join(format!("{}.age", inbox_id(envelope)))
-        .exists())
+        .vault()?
+        .contains(&env_record(false, &inbox_id(envelope))))
 }

@@ -1,44 +1,53 @@
-//! Reporter and NGO state kept under the home directory: keys, contacts, outbox, inbox.
+//! Reporter and NGO state, typed: keys, contacts, outbox, inbox. Everything is a record of
+//! the home's vault (`crate::vault`, opened by `Home::vault`); commands use these functions and
+//! never open a file of the home themselves.
 
-use crate::home::{Home, PRIVATE};
+use crate::home::Home;
 use anyhow::{bail, Context, Result};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use std::fs;
-use std::path::PathBuf;
 use vigil_core::age::x25519;
 use vigil_core::card::{RecipientCard, MAX_CARD_LEN};
 use vigil_core::envelope::MAX_INNER_LEN;
 use vigil_core::ids::{CertFingerprint, DepositId, MailboxId};
 use vigil_core::keys::SigningSecret;
-use vigil_fs::{read_limited, remove_durably, write_atomic, write_new};
 use zeroize::Zeroizing;
 
 mod inbox;
+pub mod migrate;
 mod rejected;
 pub use inbox::*;
 pub use rejected::*;
 
-/// Largest key file read: a handful of lines.
-const MAX_KEY_FILE: u64 = 16 * 1024;
-/// Largest outbox or inbox file read: an envelope plus base64 and metadata.
-const MAX_ITEM_FILE: u64 = (MAX_INNER_LEN as u64) * 2 + 64 * 1024;
+/// Largest key record read: a handful of lines.
+const MAX_KEY_FILE: usize = 16 * 1024;
+/// Largest outbox or inbox record read: an envelope plus base64 and metadata.
+const MAX_ITEM_FILE: usize = MAX_INNER_LEN * 2 + 64 * 1024;
+/// Largest small metadata record (a verification mark, inbox metadata, a seen record).
+const MAX_META: usize = 64 * 1024;
 
-fn read_secret_hex(path: &std::path::Path) -> Result<SigningSecret> {
-    let text = Zeroizing::new(read_limited(path, MAX_KEY_FILE)?);
-    let s = std::str::from_utf8(&text).context("key file is not text; it may be damaged")?;
-    SigningSecret::from_hex_secret(s).with_context(|| format!("{} is damaged", path.display()))
+/// The record of the reporter's signing key.
+const REPORTER_KEY: &str = "reporter/key";
+
+fn read_secret_hex(home: &Home, record: &str) -> Result<Option<SigningSecret>> {
+    let Some(text) = home.vault()?.get(record, MAX_KEY_FILE)? else {
+        return Ok(None);
+    };
+    let s = std::str::from_utf8(&text).context("key record is not text; it may be damaged")?;
+    Ok(Some(
+        SigningSecret::from_hex_secret(s).with_context(|| format!("{record} is damaged"))?,
+    ))
 }
 
 /// The reporter's signing key, created on first use.
 pub fn reporter_key(home: &Home) -> Result<SigningSecret> {
-    let p = home.path("reporter.key");
-    if p.exists() {
-        return read_secret_hex(&p);
+    if let Some(k) = read_secret_hex(home, REPORTER_KEY)? {
+        return Ok(k);
     }
     let k = SigningSecret::generate(&mut rand::rngs::OsRng);
-    write_new(&p, k.to_hex_secret().as_bytes(), PRIVATE)?;
+    home.vault()?
+        .put(REPORTER_KEY, k.to_hex_secret().as_bytes())?;
     Ok(k)
 }
 
@@ -48,76 +57,81 @@ pub fn reporter_key(home: &Home) -> Result<SigningSecret> {
 pub struct Contact {
     /// The card.
     pub card: RecipientCard,
-    /// Where it is stored.
-    pub path: PathBuf,
+    /// The record it is stored as.
+    pub record: String,
     /// When the reporter said they compared the safety number with the NGO out of band
     /// (`vigil contact verify`), if they did. Bound to the NGO's identity key: a newer card
     /// signed by the same key keeps it, a card under another key starts unverified.
     pub verified_at: Option<u64>,
 }
 
-impl Contact {
-    /// Where the verification mark of this contact is kept.
-    fn mark_path(&self) -> PathBuf {
-        self.path.with_extension("verified")
-    }
+/// The record name of a contact's verification mark.
+fn mark_record(record: &str) -> String {
+    format!("contact-marks/{}", record.trim_start_matches("contacts/"))
+}
 
+impl Contact {
     /// Record that the safety number was compared (`Some(time)`), or forget it (`None`).
-    pub fn set_verified(&mut self, at: Option<u64>) -> Result<()> {
-        let mark = self.mark_path();
+    pub fn set_verified(&mut self, home: &Home, at: Option<u64>) -> Result<()> {
+        let mark = mark_record(&self.record);
+        let mut v = home.vault()?;
         match at {
-            Some(t) => write_atomic(
+            Some(t) => v.put(
                 &mark,
                 format!("{}\n", serde_json::json!({ "verified_at": t })).as_bytes(),
-                PRIVATE,
             )?,
-            None if mark.exists() => remove_durably(&mark)?,
-            None => {}
+            None => {
+                v.remove(&mark)?;
+            }
         }
         self.verified_at = at;
         Ok(())
     }
 
     /// Delete the contact and its verification mark.
-    pub fn remove(&self) -> Result<()> {
-        let mark = self.mark_path();
-        if mark.exists() {
-            remove_durably(&mark)?;
-        }
-        remove_durably(&self.path)?;
+    pub fn remove(&self, home: &Home) -> Result<()> {
+        let mut v = home.vault()?;
+        v.remove(&mark_record(&self.record))?;
+        v.remove(&self.record)?;
         Ok(())
     }
 }
 
 /// The time in a verification mark; a damaged mark reads as "not verified", the safe side.
-fn read_mark(path: &std::path::Path) -> Option<u64> {
-    let bytes = read_limited(path, 1024).ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+fn read_mark(bytes: &[u8]) -> Option<u64> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
     v["verified_at"].as_u64()
 }
 
-/// All contacts, verified again as they are read (a modified file is refused).
+/// All contacts, verified again as they are read.
 pub fn contacts(home: &Home) -> Result<Vec<Contact>> {
-    let dir = home.dir("contacts")?;
+    let v = home.vault()?;
     let mut out = Vec::new();
-    for entry in fs::read_dir(&dir)? {
-        let path = entry?.path();
-        if path.extension().and_then(|e| e.to_str()) != Some("card") {
+    for record in v.list("contacts/") {
+        let Some(bytes) = v.get(&record, MAX_CARD_LEN)? else {
             continue;
-        }
-        let bytes = read_limited(&path, MAX_CARD_LEN as u64)?;
-        let damaged = || crate::t_err!("contact-damaged", path = path.display().to_string());
-        let text = String::from_utf8(bytes).with_context(|| damaged().complete())?;
-        let card = RecipientCard::parse(&text).with_context(damaged)?;
-        let verified_at = read_mark(&path.with_extension("verified"));
+        };
+        let damaged = || crate::t_err!("contact-damaged", path = record.clone());
+        let text = std::str::from_utf8(&bytes).with_context(|| damaged().complete())?;
+        let card = RecipientCard::parse(text).with_context(damaged)?;
+        let verified_at = v
+            .get(&mark_record(&record), MAX_META)?
+            .and_then(|b| read_mark(&b));
         out.push(Contact {
             card,
-            path,
+            record,
             verified_at,
         });
     }
     out.sort_by_key(|c| c.card.name.to_lowercase());
     Ok(out)
+}
+
+/// Store a verified card as the contact for its identity key (replacing an older card of the
+/// same key).
+pub fn contact_save(home: &Home, card_text: &str, card: &RecipientCard) -> Result<()> {
+    home.vault()?
+        .put(&contact_record(card), format!("{card_text}\n").as_bytes())
 }
 
 /// The queued outbox items sealed for `card`'s NGO: by its identity key, or, for items queued
@@ -136,7 +150,47 @@ pub fn outbox_for(home: &Home, card: &RecipientCard) -> Result<Vec<OutboxItem>> 
 
 /// Find a contact by name (case-insensitive, exact).
 pub fn contact_by_name(home: &Home, name: &str) -> Result<Contact> {
+    pick_contact(contacts(home)?, name)
+}
+
+/// What `report send` needs from the home, read in one pass: the named contacts (in the order
+/// named), the reporter's signing key (made on first use), and the copies already queued.
+pub struct SendPlan {
+    /// The contacts, one per name.
+    pub contacts: Vec<Contact>,
+    /// The reporter's key.
+    pub sender: SigningSecret,
+    /// Items queued before this report.
+    pub earlier: Vec<OutboxItem>,
+}
+
+/// Read what `report send` needs (see [`SendPlan`]); the sealed copies then go back in one
+/// write with [`outbox_queue`].
+pub fn plan_send(home: &Home, names: &[String]) -> Result<SendPlan> {
     let all = contacts(home)?;
+    let mut picked = Vec::with_capacity(names.len());
+    for name in names {
+        let found = pick_contact(all.iter().map(Contact::clone_shallow).collect(), name)?;
+        picked.push(found);
+    }
+    Ok(SendPlan {
+        contacts: picked,
+        sender: reporter_key(home)?,
+        earlier: outbox(home)?,
+    })
+}
+
+impl Contact {
+    fn clone_shallow(&self) -> Contact {
+        Contact {
+            card: self.card.clone(),
+            record: self.record.clone(),
+            verified_at: self.verified_at,
+        }
+    }
+}
+
+fn pick_contact(all: Vec<Contact>, name: &str) -> Result<Contact> {
     let wanted = name.trim().to_lowercase();
     let mut matching: Vec<Contact> = all
         .into_iter()
@@ -151,12 +205,10 @@ pub fn contact_by_name(home: &Home, name: &str) -> Result<Contact> {
     }
 }
 
-/// Where a card with this identity key is stored.
-pub fn contact_path(home: &Home, card: &RecipientCard) -> Result<PathBuf> {
+/// The record a card with this identity key is stored as.
+pub fn contact_record(card: &RecipientCard) -> String {
     let id = card.identity_key.to_bytes();
-    Ok(home
-        .dir("contacts")?
-        .join(format!("{}.card", hex::encode(&id[..12]))))
+    format!("contacts/{}", hex::encode(&id[..12]))
 }
 
 // ---------------------------------------------------------------- outbox
@@ -242,47 +294,57 @@ impl OutboxItem {
             .context("outbox file is damaged")
     }
 
-    fn path(&self, home: &Home) -> Result<PathBuf> {
-        Ok(home
-            .dir("outbox")?
-            .join(format!("{}.json", self.deposit_id)))
+    fn record(&self) -> String {
+        format!("outbox/{}", self.deposit_id)
     }
 
     /// Store (or update) durably.
     pub fn save(&self, home: &Home) -> Result<()> {
-        let bytes = serde_json::to_vec(self)?;
-        Ok(write_atomic(&self.path(home)?, &bytes, PRIVATE)?)
+        let bytes = Zeroizing::new(serde_json::to_vec(self)?);
+        home.vault()?.put(&self.record(), &bytes)
     }
 
-    /// Update the stored copy (its attempt count) unless it left the outbox meanwhile (another
-    /// `vigil` process delivered it): a delivered item must not come back.
+    /// Update the stored copy (its attempt count) unless it left the outbox meanwhile: a
+    /// delivered item must not come back.
     pub fn save_if_queued(&self, home: &Home) -> Result<()> {
-        if self.path(home)?.exists() {
-            self.save(home)?;
+        let mut v = home.vault()?;
+        if v.contains(&self.record()) {
+            let bytes = Zeroizing::new(serde_json::to_vec(self)?);
+            v.put(&self.record(), &bytes)?;
         }
         Ok(())
     }
 
-    /// Remove after the relay confirmed it stored the envelope. Already gone is fine: another
-    /// `vigil` process delivered the same item (same deposit id, so the relay kept one copy).
+    /// Remove after the relay confirmed it stored the envelope. Already gone is fine.
     pub fn remove(&self, home: &Home) -> Result<()> {
-        Ok(remove_durably(&self.path(home)?)?)
+        home.vault()?.remove(&self.record())?;
+        Ok(())
     }
+}
+
+/// Queue several items at once (one report's copies): one index write for all of them.
+pub fn outbox_queue(home: &Home, items: &[OutboxItem]) -> Result<()> {
+    let encoded = items
+        .iter()
+        .map(|i| Ok((i.record(), Zeroizing::new(serde_json::to_vec(i)?))))
+        .collect::<Result<Vec<_>>>()?;
+    let records: Vec<(String, &[u8])> = encoded
+        .iter()
+        .map(|(n, b)| (n.clone(), b.as_slice()))
+        .collect();
+    home.vault()?.put_many(&records)
 }
 
 /// Every queued item, oldest first.
 pub fn outbox(home: &Home) -> Result<Vec<OutboxItem>> {
-    let dir = home.dir("outbox")?;
+    let v = home.vault()?;
     let mut out = Vec::new();
-    for entry in fs::read_dir(&dir)? {
-        let path = entry?.path();
-        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+    for record in v.list("outbox/") {
+        let Some(bytes) = v.get(&record, MAX_ITEM_FILE)? else {
             continue;
-        }
-        let bytes = read_limited(&path, MAX_ITEM_FILE)?;
-        let item: OutboxItem = serde_json::from_slice(&bytes).with_context(|| {
-            crate::t_err!("outbox-damaged", path = path.display().to_string()).complete()
-        })?;
+        };
+        let item: OutboxItem = serde_json::from_slice(&bytes)
+            .with_context(|| crate::t_err!("outbox-damaged", path = record.clone()).complete())?;
         out.push(item);
     }
     out.sort_by_key(|i| i.queued_at);
@@ -290,6 +352,15 @@ pub fn outbox(home: &Home) -> Result<Vec<OutboxItem>> {
 }
 
 // ---------------------------------------------------------------- NGO
+
+const NGO_CONFIG: &str = "ngo/config";
+const NGO_IDENTITY: &str = "ngo/identity";
+const NGO_MAILBOX: &str = "ngo/mailbox";
+const NGO_CARD: &str = "ngo/card";
+
+fn staff_record(file: &str) -> String {
+    format!("ngo/staff/{file}")
+}
 
 /// A staff member whose key the card lists.
 #[derive(Clone, Serialize, Deserialize)]
@@ -342,24 +413,26 @@ pub struct Ngo {
 
 impl Ngo {
     /// Is there an NGO in this home?
-    pub fn exists(home: &Home) -> bool {
-        home.path("ngo/ngo.json").exists()
+    pub fn exists(home: &Home) -> Result<bool> {
+        Ok(home.vault()?.contains(NGO_CONFIG))
     }
 
     /// Load it, or say how to create one.
     pub fn load(home: &Home) -> Result<Self> {
-        let p = home.path("ngo/ngo.json");
-        if !p.exists() {
+        let bytes = home.vault()?.get(NGO_CONFIG, 1024 * 1024)?;
+        let Some(bytes) = bytes else {
             return Err(
                 crate::t_err!("ngo-none", home = home.root().display().to_string())
                     .not_found()
                     .into(),
             );
-        }
-        let config: NgoConfig = serde_json::from_slice(&read_limited(&p, 1024 * 1024)?)
-            .context("ngo/ngo.json is damaged")?;
-        let identity = read_secret_hex(&home.path("ngo/identity.key"))?;
-        let mailbox_key = read_secret_hex(&home.path("ngo/mailbox.key"))?;
+        };
+        let config: NgoConfig =
+            serde_json::from_slice(&bytes).context("the NGO settings record is damaged")?;
+        let identity =
+            read_secret_hex(home, NGO_IDENTITY)?.context("the NGO identity key is missing")?;
+        let mailbox_key =
+            read_secret_hex(home, NGO_MAILBOX)?.context("the NGO mailbox key is missing")?;
         Ok(Ngo {
             config,
             identity,
@@ -369,27 +442,24 @@ impl Ngo {
 
     /// Write the keys of a new NGO (refuses to overwrite) and its settings.
     pub fn create(home: &Home, ngo: &Ngo) -> Result<()> {
-        home.dir("ngo")?;
-        write_new(
-            &home.path("ngo/identity.key"),
-            ngo.identity.to_hex_secret().as_bytes(),
-            PRIVATE,
-        )?;
-        write_new(
-            &home.path("ngo/mailbox.key"),
-            ngo.mailbox_key.to_hex_secret().as_bytes(),
-            PRIVATE,
-        )?;
-        ngo.save_config(home)
+        let mut v = home.vault()?;
+        if v.contains(NGO_IDENTITY) {
+            bail!("this home already holds an NGO identity key; use another --home");
+        }
+        let id = ngo.identity.to_hex_secret();
+        let mb = ngo.mailbox_key.to_hex_secret();
+        let config = serde_json::to_vec_pretty(&ngo.config)?;
+        v.put_many(&[
+            (NGO_IDENTITY.to_string(), id.as_bytes()),
+            (NGO_MAILBOX.to_string(), mb.as_bytes()),
+            (NGO_CONFIG.to_string(), &config),
+        ])
     }
 
     /// Save settings.
     pub fn save_config(&self, home: &Home) -> Result<()> {
-        Ok(write_atomic(
-            &home.path("ngo/ngo.json"),
-            &serde_json::to_vec_pretty(&self.config)?,
-            PRIVATE,
-        )?)
+        home.vault()?
+            .put(NGO_CONFIG, &serde_json::to_vec_pretty(&self.config)?)
     }
 
     /// Staff identities held on this machine.
@@ -397,30 +467,46 @@ impl Ngo {
         let mut ids = Vec::new();
         for s in &self.config.staff {
             if let Some(file) = &s.local_key {
-                let text = Zeroizing::new(read_limited(
-                    &home.path("ngo/staff").join(file),
-                    MAX_KEY_FILE,
-                )?);
-                let text = std::str::from_utf8(&text).context("staff key file is not text")?;
-                ids.extend(
-                    vigil_core::age::parse_identity_file(text)
-                        .with_context(|| format!("staff key {file} is damaged"))?,
-                );
+                ids.extend(Self::staff_key(home, file)?);
             }
         }
         Ok(ids)
     }
 
-    /// Save a new staff identity as an age identity file; returns the file name.
+    /// The identities in one staff key record (named as in `Staff::local_key`).
+    pub fn staff_key(home: &Home, file: &str) -> Result<Vec<x25519::Identity>> {
+        let text = home
+            .vault()?
+            .get(&staff_record(file), MAX_KEY_FILE)?
+            .with_context(|| format!("staff key {file} is missing from this home"))?;
+        let text = std::str::from_utf8(&text).context("staff key record is not text")?;
+        vigil_core::age::parse_identity_file(text)
+            .with_context(|| format!("staff key {file} is damaged"))
+    }
+
+    /// The age identity file text of one staff key (for `vigil ngo export-staff-key`).
+    pub fn staff_key_text(home: &Home, file: &str) -> Result<Zeroizing<Vec<u8>>> {
+        home.vault()?
+            .get(&staff_record(file), MAX_KEY_FILE)?
+            .with_context(|| format!("staff key {file} is missing from this home"))
+    }
+
+    /// Delete one staff key record.
+    pub fn remove_staff_key(home: &Home, file: &str) -> Result<()> {
+        home.vault()?.remove(&staff_record(file))?;
+        Ok(())
+    }
+
+    /// Save a new staff identity as an age identity file; returns its name.
     pub fn save_staff_key(home: &Home, name: &str, id: &x25519::Identity) -> Result<String> {
-        let dir = home.dir("ngo/staff")?;
+        let mut v = home.vault()?;
         let slug: String = name
             .chars()
             .map(|c| if c.is_alphanumeric() { c } else { '-' })
             .collect();
         let mut file = format!("{slug}.key");
         let mut n = 2;
-        while dir.join(&file).exists() {
+        while v.contains(&staff_record(&file)) {
             file = format!("{slug}-{n}.key");
             n += 1;
         }
@@ -430,8 +516,21 @@ impl Ngo {
             id.to_public(),
             secrecy::ExposeSecret::expose_secret(&secret)
         ));
-        write_new(&dir.join(&file), text.as_bytes(), PRIVATE)?;
+        v.put(&staff_record(&file), text.as_bytes())?;
         Ok(file)
+    }
+
+    /// The card this NGO last issued (its text), if any.
+    pub fn card_text(home: &Home) -> Result<Option<String>> {
+        Ok(home
+            .vault()?
+            .get(NGO_CARD, MAX_CARD_LEN + 2)?
+            .and_then(|b| String::from_utf8(b.to_vec()).ok()))
+    }
+
+    /// Keep `text` as this NGO's current card.
+    pub fn save_card_text(home: &Home, text: &str) -> Result<()> {
+        home.vault()?.put(NGO_CARD, text.as_bytes())
     }
 
     /// Build and sign the current card, dated `created`, valid until `expires` (`None` only to

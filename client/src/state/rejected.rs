@@ -13,11 +13,10 @@
 //! first and the oldest `no_key` envelopes only after all evidence, and the fetch that trimmed
 //! says how many went. `vigil inbox rejected list|clear` shows and empties it by hand.
 
+use super::inbox::{env_record, meta_record, read_meta};
 use super::MAX_ITEM_FILE;
 use crate::home::Home;
-use anyhow::Result;
-use std::fs;
-use vigil_fs::{read_limited, remove_durably};
+use anyhow::{Context, Result};
 
 /// Why an envelope was kept under `inbox/rejected/`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -114,29 +113,21 @@ impl RejectedBound {
     }
 }
 
-/// Envelopes kept under `inbox/rejected/`, oldest first.
+/// The kept envelopes, oldest first.
 pub fn rejected_entries(home: &Home) -> Result<Vec<RejectedEntry>> {
-    let dir = home.dir("inbox/rejected")?;
+    let ids: Vec<String> = home
+        .vault()?
+        .list("rejected/env/")
+        .into_iter()
+        .filter_map(|n| n.strip_prefix("rejected/env/").map(str::to_string))
+        .collect();
     let mut out = Vec::new();
-    for entry in fs::read_dir(&dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        if path.extension().and_then(|e| e.to_str()) != Some("age") {
-            continue;
-        }
-        let Some(id) = path.file_stem().and_then(|s| s.to_str()) else {
-            continue;
-        };
-        let meta = read_limited(&dir.join(format!("{id}.json")), 64 * 1024)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .unwrap_or_default();
-        let reason = meta["rejected_because"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let kind = meta["rejected_kind"]
-            .as_str()
+    for id in ids {
+        let meta = read_meta(home, true, &id)?;
+        let reason = meta.rejected_because.clone().unwrap_or_default();
+        let kind = meta
+            .rejected_kind
+            .as_deref()
             .and_then(RejectedKind::parse)
             .unwrap_or(if reason.starts_with(NO_KEY_REASON) {
                 RejectedKind::NoKey
@@ -145,37 +136,41 @@ pub fn rejected_entries(home: &Home) -> Result<Vec<RejectedEntry>> {
             } else {
                 RejectedKind::Invalid
             });
+        let bytes = if meta.bytes > 0 {
+            meta.bytes
+        } else {
+            home.vault()?.size(&env_record(true, &id))
+        };
         out.push(RejectedEntry {
-            id: id.to_string(),
+            id,
             reason,
             kind,
-            received_at: meta["received_at"].as_u64().unwrap_or(0),
-            bytes: entry.metadata().map(|m| m.len()).unwrap_or(0),
+            received_at: meta.received_at,
+            bytes,
         });
     }
     out.sort_by(|a, b| (a.received_at, &a.id).cmp(&(b.received_at, &b.id)));
     Ok(out)
 }
 
-/// The bytes of one envelope kept under `inbox/rejected/`.
+/// The envelope of one kept entry.
 pub fn rejected_read(home: &Home, id: &str) -> Result<Vec<u8>> {
-    Ok(read_limited(
-        &home.dir("inbox/rejected")?.join(format!("{id}.age")),
-        MAX_ITEM_FILE,
-    )?)
+    Ok(home
+        .vault()?
+        .get(&env_record(true, id), MAX_ITEM_FILE)?
+        .with_context(|| format!("kept envelope {id} is gone"))?
+        .to_vec())
 }
 
-/// Remove one envelope from `inbox/rejected/`.
+/// Delete one kept entry (envelope and metadata).
 pub fn rejected_remove(home: &Home, id: &str) -> Result<()> {
-    let dir = home.dir("inbox/rejected")?;
-    let meta = dir.join(format!("{id}.json"));
-    if meta.exists() {
-        remove_durably(&meta)?;
-    }
-    Ok(remove_durably(&dir.join(format!("{id}.age")))?)
+    let mut v = home.vault()?;
+    v.remove(&meta_record(true, id))?;
+    v.remove(&env_record(true, id))?;
+    Ok(())
 }
 
-/// What trimming removed.
+/// What a trim removed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Trimmed {
     /// Envelopes removed.

@@ -35,6 +35,16 @@ pub async fn run(args: DemoArgs, out: Output) -> Result<()> {
         .tempdir()
         .context("cannot create a temporary directory")?;
     let root = tmp.path().to_path_buf();
+    // Each home is encrypted like a real one; the demo's homes are thrown away, so their
+    // passphrase is random and lives only in this process.
+    let pass = {
+        let mut b = [0u8; 24];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+        secrecy::SecretString::from(hex::encode(b))
+    };
+    let open = |dir: std::path::PathBuf| -> Result<Home> {
+        Ok(Home::open(dir)?.with_passphrase(pass.clone()))
+    };
     let step = |n: u32, text: &str| {
         out.say(format!("\n[{n}] {text}"));
         out.emit(json!({"type": "demo_step", "step": n, "text": text}));
@@ -55,7 +65,7 @@ pub async fn run(args: DemoArgs, out: Output) -> Result<()> {
     for (i, name) in ngo_names.iter().enumerate() {
         step(2 + i as u32, &format!("NGO \"{name}\" creates its inbox: keys, a mailbox at the relay, a signed recipient card; then adds a second staff key."));
         let ctx = Ctx {
-            home: Home::open(root.join(format!("ngo{}", i + 1)))?,
+            home: open(root.join(format!("ngo{}", i + 1)))?,
             out,
         };
         let card_path = root.join(format!("ngo{}.card", i + 1));
@@ -85,7 +95,7 @@ pub async fn run(args: DemoArgs, out: Output) -> Result<()> {
 
     step(4, "The reporter imports both cards and compares the safety numbers with the NGOs out of band.");
     let reporter = Ctx {
-        home: Home::open(root.join("reporter"))?,
+        home: open(root.join("reporter"))?,
         out,
     };
     for c in &cards {
@@ -122,7 +132,7 @@ pub async fn run(args: DemoArgs, out: Output) -> Result<()> {
     for (i, name) in ngo_names.iter().enumerate() {
         step(6 + i as u32, &format!("NGO \"{name}\" fetches: decrypts, checks the reporter's signature, stores the report locally, then acknowledges so the relay deletes its copy."));
         let ctx = Ctx {
-            home: Home::open(root.join(format!("ngo{}", i + 1)))?,
+            home: open(root.join(format!("ngo{}", i + 1)))?,
             out,
         };
         let got = super::inbox::fetch(&ctx).await?;
@@ -133,7 +143,7 @@ pub async fn run(args: DemoArgs, out: Output) -> Result<()> {
 
     step(8, "Checking the relay: acknowledged copies are deleted, and its files never held the report's text.");
     for (i, name) in ngo_names.iter().enumerate() {
-        let ngo = crate::state::Ngo::load(&Home::open(root.join(format!("ngo{}", i + 1)))?)?;
+        let ngo = crate::state::Ngo::load(&open(root.join(format!("ngo{}", i + 1)))?)?;
         let client =
             crate::relay::RelayClient::connect_pinned(&ngo.config.relay, &ngo.config.pinned())
                 .await?;
