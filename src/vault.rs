@@ -179,6 +179,19 @@ impl VaultKey {
         Ok(Self { identity, names })
     }
 
+    /// The vault's public key: what is encrypted to it opens only with the vault key. Lets a
+    /// command that has no passphrase (a check-in) leave a note for the owner that only the
+    /// unlocked home reads.
+    pub fn recipient(&self) -> x25519::Recipient {
+        self.identity.to_public()
+    }
+
+    /// Open a plain age file encrypted to [`Self::recipient`] (not a record: no name inside).
+    pub fn open_note(&self, file: &[u8], max: usize) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        age::decrypt_from_slice(file, std::slice::from_ref(&self.identity), max)
+            .map_err(|_| VaultError::DamagedRecord("does not decrypt with this home's key"))
+    }
+
     /// The file name of the record called `name`: 64 hex digits, the same every time for this
     /// key, unrelated to the name for anyone without it.
     pub fn file_name(&self, name: &str) -> String {

@@ -90,9 +90,73 @@ pub enum Command {
     /// Change the passphrase of this home.
     #[command(subcommand)]
     Passphrase(PassphraseCmd),
+    /// Check in, so that your prepared alert stays sealed; `vigil checkin arm` prepares it.
+    #[command(args_conflicts_with_subcommands = true, after_help = CHECKIN_HELP)]
+    Checkin(CheckinArgs),
     /// The unlock session's background process (started by `vigil unlock`).
     #[command(hide = true)]
     AgentServe(AgentServeArgs),
+}
+
+const CHECKIN_HELP: &str = "\
+Prepare an alert for the NGOs in case you go silent (abducted, detained, phone taken):
+  vigil checkin arm --to \"Memorial Caucasus desk\" --every 6h --grace 1h --alert alert.json
+Then check in at least every 6 hours:
+  vigil checkin
+If no check-in comes by the deadline plus the grace, the relay releases the alert to the NGOs,
+marked urgent, with the time of your last check-in. At arming you also choose a duress
+passphrase: a check-in with it looks exactly like a normal one on this device, and releases the
+alert at once. `vigil checkin disarm` withdraws the alert; `vigil checkin status` shows the
+next deadline.";
+
+/// `vigil checkin`
+#[derive(Args, Debug)]
+pub struct CheckinArgs {
+    /// Prepare, inspect or withdraw the alert; without a subcommand, check in.
+    #[command(subcommand)]
+    pub cmd: Option<CheckinCmd>,
+    #[command(flatten)]
+    pub retry: RetryArgs,
+}
+
+/// `vigil checkin ...`
+#[derive(Subcommand, Debug)]
+pub enum CheckinCmd {
+    /// Prepare the alert and leave it sealed at the NGOs' relays until you stop checking in.
+    Arm(CheckinArmArgs),
+    /// When the next check-in is due, and when the alert would be released.
+    Status,
+    /// Withdraw the alert (with your normal passphrase).
+    Disarm(CheckinDisarmArgs),
+}
+
+/// `vigil checkin arm`
+#[derive(Args, Debug)]
+pub struct CheckinArmArgs {
+    /// NGO to alert (a contact's name); repeat for several.
+    #[arg(long, required = true, value_name = "NGO")]
+    pub to: Vec<String>,
+    /// How often you will check in (e.g. 6h, 30m; 1s to 30d).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub every: Duration,
+    /// Slack after a missed check-in before the alert goes out (e.g. 1h).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub grace: Duration,
+    /// The alert: a report file (JSON, as for `report send`), e.g. kind "disappearance".
+    #[arg(long, value_name = "FILE")]
+    pub alert: PathBuf,
+    /// Read the duress passphrase from this file (for scripts; asked on a terminal otherwise).
+    #[arg(long, value_name = "FILE")]
+    pub duress_passphrase_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub retry: RetryArgs,
+}
+
+/// `vigil checkin disarm`
+#[derive(Args, Debug)]
+pub struct CheckinDisarmArgs {
+    #[command(flatten)]
+    pub retry: RetryArgs,
 }
 
 /// `vigil unlock`

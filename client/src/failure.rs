@@ -36,7 +36,7 @@ impl Family {
     /// The family of a parsed command.
     pub fn of(command: &Command) -> Self {
         match command {
-            Command::Report(_) | Command::Outbox(_) => Family::Reporter,
+            Command::Report(_) | Command::Outbox(_) | Command::Checkin(_) => Family::Reporter,
             Command::Ngo(_) | Command::Inbox(_) | Command::Card(_) => Family::Ngo,
             Command::Contact(_) => Family::Contacts,
             Command::Age(_) => Family::Age,

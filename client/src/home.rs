@@ -154,6 +154,15 @@ impl Home {
         Ok(VaultGuard(guard))
     }
 
+    /// Use `vault`, opened by the caller, as this home's vault for the rest of the command.
+    pub fn set_vault(&self, vault: Vault) -> Result<()> {
+        let mut guard = self.vault.lock().map_err(|_| {
+            anyhow::anyhow!("an earlier step failed while using the vault; run the command again")
+        })?;
+        *guard = Some(vault);
+        Ok(())
+    }
+
     /// Whether the vault is already open in this command (no passphrase would be asked).
     pub fn vault_is_open(&self) -> bool {
         self.vault.lock().map(|g| g.is_some()).unwrap_or(false)

@@ -32,6 +32,15 @@ pub const WORK_FACTOR_ENV: &str = "VIGIL_VAULT_WORK_FACTOR";
 /// guess, only for tests. Real homes keep the default.
 pub const MIN_WORK_FACTOR: u8 = 10;
 
+/// The work factor for a new passphrase-locked file of `home` (its own override, else
+/// [`work_factor`]).
+pub fn work_factor_for(home: &Home) -> Result<u8> {
+    match home.given_work_factor() {
+        Some(wf) => Ok(wf),
+        None => work_factor(),
+    }
+}
+
 /// The work factor for a new key file.
 pub fn work_factor() -> Result<u8> {
     match std::env::var(WORK_FACTOR_ENV) {
@@ -54,6 +63,8 @@ pub enum Asking {
     Choose,
     /// Choose a replacement (`vigil passphrase change`).
     ChooseNew,
+    /// Choose the duress passphrase of a check-in alert.
+    Duress,
 }
 
 /// The passphrase for `home`, from memory, the file in [`PASSPHRASE_FILE_ENV`] or the terminal.
@@ -79,6 +90,7 @@ pub fn passphrase_from(file: Option<PathBuf>, asking: Asking) -> Result<SecretSt
         Asking::Unlock => crate::t!("vault-prompt-unlock"),
         Asking::Choose => crate::t!("vault-prompt-choose"),
         Asking::ChooseNew => crate::t!("vault-prompt-new"),
+        Asking::Duress => crate::t!("vault-prompt-duress"),
     };
     let first = SecretString::from(
         rpassword::prompt_password(format!("{prompt} "))
@@ -117,4 +129,22 @@ pub fn open(home: &Home) -> Result<Vault> {
     };
     crate::state::migrate::migrate(root, &mut vault)?;
     Ok(vault)
+}
+
+/// Open (or, the first time, create) the vault of `home` with `passphrase` itself, never an
+/// unlock session: for commands that must know the passphrase is the home's (arming a
+/// check-in seals the check-in key under it), and leave the vault open in `home`.
+pub fn open_with(home: &Home, passphrase: &SecretString) -> Result<()> {
+    let root = home.root();
+    let mut vault = if vault::exists(root) {
+        Vault::unlock(root, passphrase)?
+    } else {
+        let wf = match home.given_work_factor() {
+            Some(wf) => wf,
+            None => work_factor()?,
+        };
+        Vault::create(root, passphrase, wf)?
+    };
+    crate::state::migrate::migrate(root, &mut vault)?;
+    home.set_vault(vault)
 }

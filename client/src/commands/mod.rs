@@ -1,6 +1,7 @@
 //! One module per command group; `run` dispatches.
 
 pub mod card;
+pub mod checkin;
 pub mod contact;
 pub mod demo;
 pub mod inbox;
@@ -11,7 +12,7 @@ pub mod report;
 pub mod session;
 
 use crate::cli::{
-    CardCmd, Cli, Command, ContactCmd, InboxCmd, NgoCmd, OutboxCmd, PassphraseCmd, RejectedCmd,
+    CardCmd, CheckinCmd, Cli, Command, ContactCmd, InboxCmd, NgoCmd, OutboxCmd, PassphraseCmd, RejectedCmd,
     ReportCmd,
 };
 use crate::home::Home;
@@ -71,6 +72,12 @@ pub async fn run_with(cli: Cli, unlocking: Unlocking) -> Result<()> {
         Command::Ngo(NgoCmd::SetRelay(a)) => ngo::set_relay(&ctx()?, a).await,
         Command::Ngo(NgoCmd::ExportStaffKey(a)) => ngo::export_staff_key(&ctx()?, a),
         Command::Unlock(a) => session::unlock(&ctx()?, a),
+        Command::Checkin(a) => match a.cmd {
+            None => checkin::check_in(&ctx()?, a).await,
+            Some(CheckinCmd::Arm(arm)) => checkin::arm(&ctx()?, arm).await,
+            Some(CheckinCmd::Status) => checkin::status(&ctx()?),
+            Some(CheckinCmd::Disarm(d)) => checkin::disarm(&ctx()?, d).await,
+        },
         // No home lock: ending a session must not wait for a long command.
         Command::Lock => session::lock(&crate::home::root_of(cli.home.clone())?, out),
         Command::Passphrase(PassphraseCmd::Change(a)) => session::change(&ctx()?, a),

@@ -4,7 +4,7 @@
 use super::Ctx;
 use crate::cli::{PassphraseChangeArgs, UnlockArgs};
 use crate::output::Output;
-use crate::unlock::{passphrase_from, work_factor, Asking};
+use crate::unlock::{passphrase_from, Asking};
 use anyhow::{bail, Result};
 use serde_json::json;
 use std::path::Path;
@@ -62,9 +62,13 @@ pub fn change(ctx: &Ctx, a: PassphraseChangeArgs) -> Result<()> {
         drop(home.vault()?);
     } else {
         let current = crate::unlock::passphrase(&ctx.home, Asking::Unlock)?;
-        let vault = crate::vault::Vault::unlock(root, &current)?;
+        crate::unlock::open_with(&ctx.home, &current)?;
         let new = passphrase_from(a.new_passphrase_file.clone(), Asking::ChooseNew)?;
-        vault.change_passphrase(&new, work_factor()?)?;
+        ctx.home
+            .vault()?
+            .change_passphrase(&new, crate::unlock::work_factor_for(&ctx.home)?)?;
+        // An armed check-in's keys were sealed under the old passphrase.
+        super::checkin::reseal(&ctx.home, &new)?;
     }
     // A session holds the key, not the passphrase, so it would go on working; end it so the
     // change takes effect everywhere at once.
