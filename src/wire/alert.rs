@@ -12,7 +12,8 @@ use super::auth::{Proof, Purpose};
 use super::frame::fixed;
 use super::limits::{NONCE_LEN, SIGNATURE_LEN};
 use super::WireError;
-use crate::ids::AlertId;
+use crate::ids::{AlertId, DepositId};
+use sha2::{Digest, Sha256};
 
 /// The label signed into a check-in proof.
 pub const CHECKIN_PURPOSE: Purpose = Purpose::new(b"checkin\0");
@@ -120,6 +121,20 @@ impl ReleaseNote {
             }
         })
     }
+}
+
+/// The deposit id an alert's envelope gets in its mailbox when the relay releases it:
+/// `SHA-256("vigil/v1/alert-item\0" || alert id)[:16]`. Derived, so a release repeated after a
+/// crash lands on the same item; distinct per mailbox because an alert has one envelope per
+/// mailbox (the item id mixes in the mailbox id).
+pub fn released_deposit_id(alert: &AlertId) -> DepositId {
+    let h = Sha256::new()
+        .chain_update(b"vigil/v1/alert-item\0")
+        .chain_update(alert.as_bytes())
+        .finalize();
+    let mut d = [0u8; 16];
+    d.copy_from_slice(&h[..16]);
+    DepositId(d)
 }
 
 /// Decode a CheckIn or Disarm body: alert id, nonce, signature.

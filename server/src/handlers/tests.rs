@@ -9,7 +9,8 @@ use crate::store::{Deposited, ItemMeta, Quota, SledStore, StoreFuture, StoreStat
 use ed25519_dalek::SigningKey;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
-use vigil_core::ids::{DepositId, ItemId};
+use vigil_core::ids::{AlertId, DepositId, ItemId};
+use vigil_core::wire::{ReleaseNote, ReleaseReason};
 use vigil_core::wire::ack::{self, Ack, Acked};
 use vigil_core::wire::challenge::Challenge;
 use vigil_core::wire::deposit::{Deposit, Stored};
@@ -420,6 +421,30 @@ impl Store for FullDisk {
     }
     fn expire(&self, now: u64) -> StoreFuture<'_, u64> {
         self.inner.expire(now)
+    }
+    fn arm(&self, a: crate::store::Alert) -> StoreFuture<'_, crate::store::Armed> {
+        match self.failing() {
+            Ok(()) => self.inner.arm(a),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
+    }
+    fn alert_keys(&self, id: AlertId) -> StoreFuture<'_, Option<crate::store::AlertKeys>> {
+        self.inner.alert_keys(id)
+    }
+    fn check_in(&self, id: AlertId, deadline: u64, now: u64) -> StoreFuture<'_, bool> {
+        self.inner.check_in(id, deadline, now)
+    }
+    fn release(&self, id: AlertId, r: ReleaseReason, now: u64) -> StoreFuture<'_, bool> {
+        self.inner.release(id, r, now)
+    }
+    fn disarm(&self, id: AlertId) -> StoreFuture<'_, bool> {
+        self.inner.disarm(id)
+    }
+    fn alerts(&self) -> StoreFuture<'_, Vec<crate::store::AlertTimes>> {
+        self.inner.alerts()
+    }
+    fn note(&self, m: MailboxId, i: ItemMeta) -> StoreFuture<'_, Option<ReleaseNote>> {
+        self.inner.note(m, i)
     }
     fn stats(&self) -> StoreStats {
         self.inner.stats()
