@@ -94,7 +94,10 @@ impl Ngo {
             if !items.is_empty() {
                 return items;
             }
-            assert!(start.elapsed() < RELEASE_TIMEOUT, "the alert was never released");
+            assert!(
+                start.elapsed() < RELEASE_TIMEOUT,
+                "the alert was never released"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -187,7 +190,10 @@ async fn check_ins_past_several_deadlines_keep_the_alert_sealed() {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(9) {
         alert.check_in(&relay, &alert.checkin).await.unwrap();
-        assert!(ngo.fetch(&relay).await.is_empty(), "released despite check-ins");
+        assert!(
+            ngo.fetch(&relay).await.is_empty(),
+            "released despite check-ins"
+        );
         tokio::time::sleep(Duration::from_millis(700)).await;
     }
     assert!(ngo.fetch(&relay).await.is_empty());
@@ -231,7 +237,13 @@ async fn a_missed_check_in_releases_the_alert_with_a_note() {
     // Released once: check-ins now fail, and an ack removes it like any item.
     let late = alert.check_in(&relay, &alert.checkin).await;
     assert!(
-        matches!(late, Err(RelayError::Refused { code: ErrorCode::BadProof, .. })),
+        matches!(
+            late,
+            Err(RelayError::Refused {
+                code: ErrorCode::BadProof,
+                ..
+            })
+        ),
         "{late:?}"
     );
     assert_eq!(c.ack(&ngo.mailbox_key, &[items[0].id]).await.unwrap(), 1);
@@ -275,10 +287,19 @@ async fn a_disarmed_alert_is_never_released() {
     c.disarm(&alert.id, &alert.checkin).await.unwrap();
     c.close().await;
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert!(ngo.fetch(&relay).await.is_empty(), "released after a disarm");
+    assert!(
+        ngo.fetch(&relay).await.is_empty(),
+        "released after a disarm"
+    );
     let late = alert.check_in(&relay, &alert.checkin).await;
     assert!(
-        matches!(late, Err(RelayError::Refused { code: ErrorCode::BadProof, .. })),
+        matches!(
+            late,
+            Err(RelayError::Refused {
+                code: ErrorCode::BadProof,
+                ..
+            })
+        ),
         "{late:?}"
     );
     // Disarming under duress answers the same and releases.
@@ -350,7 +371,10 @@ async fn an_alert_due_while_the_relay_was_down_gets_its_grace_then_is_released()
     let relay = start(dir.path()).await;
     alert.check_in(&relay, &alert.checkin).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(ngo.fetch(&relay).await.is_empty(), "a check-in after the restart counts");
+    assert!(
+        ngo.fetch(&relay).await.is_empty(),
+        "a check-in after the restart counts"
+    );
     let c = connect(&relay).await;
     c.disarm(&alert.id, &alert.checkin).await.unwrap();
     c.close().await;

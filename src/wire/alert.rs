@@ -175,7 +175,10 @@ mod tests {
         assert_eq!(ReleaseNote::decode_opt(&[0; NOTE_LEN]), Ok(None));
         let mut bad = [0; NOTE_LEN];
         bad[3] = 1;
-        assert!(ReleaseNote::decode_opt(&bad).is_err(), "times without a reason");
+        assert!(
+            ReleaseNote::decode_opt(&bad).is_err(),
+            "times without a reason"
+        );
         bad[0] = 3;
         assert!(ReleaseNote::decode_opt(&bad).is_err(), "unknown reason");
         assert!(ReleaseNote::decode_opt(&b[..NOTE_LEN - 1]).is_err());
@@ -190,10 +193,28 @@ mod tests {
         let p = auth::sign_alert(&key, CHECKIN_PURPOSE, &ex, &nonce, &alert);
         assert!(auth::verify_alert(&pk, &ex, CHECKIN_PURPOSE, &alert, &p));
         assert!(!auth::verify_alert(&pk, &ex, DISARM_PURPOSE, &alert, &p));
-        assert!(!auth::verify_alert(&pk, &[9; 32], CHECKIN_PURPOSE, &alert, &p));
-        assert!(!auth::verify_alert(&pk, &ex, CHECKIN_PURPOSE, &AlertId([4; 16]), &p));
+        assert!(!auth::verify_alert(
+            &pk,
+            &[9; 32],
+            CHECKIN_PURPOSE,
+            &alert,
+            &p
+        ));
+        assert!(!auth::verify_alert(
+            &pk,
+            &ex,
+            CHECKIN_PURPOSE,
+            &AlertId([4; 16]),
+            &p
+        ));
         let other = SigningKey::from_bytes(&[6; 32]).verifying_key().to_bytes();
-        assert!(!auth::verify_alert(&other, &ex, CHECKIN_PURPOSE, &alert, &p));
+        assert!(!auth::verify_alert(
+            &other,
+            &ex,
+            CHECKIN_PURPOSE,
+            &alert,
+            &p
+        ));
         let msg = auth::alert_message(CHECKIN_PURPOSE, &ex, &nonce, &alert);
         assert!(msg.starts_with(b"vigil/v1/checkin\0checkin\0"));
         assert_eq!(msg.len(), CHECKIN_DOMAIN.len() + 8 + 32 + 32 + 16);

@@ -137,7 +137,13 @@ pub fn alert_message(
     nonce: &[u8; NONCE_LEN],
     alert: &AlertId,
 ) -> Vec<u8> {
-    signed_message(CHECKIN_DOMAIN, purpose, exporter, nonce, &[alert.as_bytes()])
+    signed_message(
+        CHECKIN_DOMAIN,
+        purpose,
+        exporter,
+        nonce,
+        &[alert.as_bytes()],
+    )
 }
 
 /// Sign a check-in or disarm proof with an alert's check-in or duress key.

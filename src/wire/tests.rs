@@ -1,10 +1,10 @@
 use super::ack::{Ack, Acked};
 use super::arm::{AlertEnvelope, Arm, Armed};
-use super::checkin::{CheckIn, CheckedIn};
-use super::disarm::{Disarm, Disarmed};
 use super::auth::{self, ChallengeSet};
 use super::challenge::{Challenge, ChallengeNonce};
+use super::checkin::{CheckIn, CheckedIn};
 use super::deposit::{Deposit, Stored};
+use super::disarm::{Disarm, Disarmed};
 use super::fetch::{Fetch, Item, Items};
 use super::limits::*;
 use super::register::{Register, Registered};
@@ -272,7 +272,13 @@ fn checkin_alert_examples_in_protocol_md_match() {
         },
     })
     .unwrap();
-    let want = ["010800000070", &"aa".repeat(16), &"bb".repeat(32), &"cc".repeat(64)].concat();
+    let want = [
+        "010800000070",
+        &"aa".repeat(16),
+        &"bb".repeat(32),
+        &"cc".repeat(64),
+    ]
+    .concat();
     assert_eq!(hex::encode(checkin), want);
     assert_eq!(hex::encode(encode(&CheckedIn).unwrap()), "018800000000");
     assert_eq!(hex::encode(encode(&Disarmed).unwrap()), "018900000000");

@@ -26,11 +26,11 @@ use vigil_core::ids::{AlertId, DepositId, ItemId, MailboxId};
 use vigil_core::wire::ack::{self, Ack};
 use vigil_core::wire::alert::{CHECKIN_PURPOSE, DISARM_PURPOSE};
 use vigil_core::wire::arm::{AlertEnvelope, Arm};
-use vigil_core::wire::checkin::CheckIn;
-use vigil_core::wire::disarm::Disarm;
 use vigil_core::wire::auth::{self, Purpose};
 use vigil_core::wire::challenge::Challenge;
+use vigil_core::wire::checkin::CheckIn;
 use vigil_core::wire::deposit::{Deposit, Stored};
+use vigil_core::wire::disarm::Disarm;
 use vigil_core::wire::fetch::{self, Fetch};
 use vigil_core::wire::limits::{MAX_ACK_IDS, MAX_ITEMS_PER_FETCH, NONCE_LEN};
 use vigil_core::wire::register::{self, Register};
@@ -266,10 +266,13 @@ impl RelayClient {
     pub async fn check_in(&self, alert: &AlertId, key: &SigningKey) -> Result<(), RelayError> {
         let nonce = self.challenge().await?;
         let proof = auth::sign_alert(key, CHECKIN_PURPOSE, &self.exporter(), &nonce, alert);
-        self.call(&CheckIn {
-            alert: *alert,
-            proof,
-        }, &[])
+        self.call(
+            &CheckIn {
+                alert: *alert,
+                proof,
+            },
+            &[],
+        )
         .await
         .map(|_| ())
     }
@@ -280,10 +283,13 @@ impl RelayClient {
     pub async fn disarm(&self, alert: &AlertId, key: &SigningKey) -> Result<(), RelayError> {
         let nonce = self.challenge().await?;
         let proof = auth::sign_alert(key, DISARM_PURPOSE, &self.exporter(), &nonce, alert);
-        self.call(&Disarm {
-            alert: *alert,
-            proof,
-        }, &[])
+        self.call(
+            &Disarm {
+                alert: *alert,
+                proof,
+            },
+            &[],
+        )
         .await
         .map(|_| ())
     }

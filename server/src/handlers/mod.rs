@@ -14,9 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use vigil_core::ids::{AlertId, MailboxId};
 use vigil_core::wire::auth::{self, Authenticated, ChallengeSet, Claim};
-use vigil_core::wire::{Proof, Purpose};
 use vigil_core::wire::limits::EXPORTER_LEN;
 use vigil_core::wire::{encode, ErrorCode, Framed, Refusal, Request, WireError};
+use vigil_core::wire::{Proof, Purpose};
 
 /// State shared by every connection.
 pub struct Shared {
@@ -292,8 +292,8 @@ impl Ctx<'_> {
         purpose: Purpose,
     ) -> Result<Signer, Failure> {
         self.conn.take_nonce(proof)?;
-        let keys = (self.shared.store.alert_keys(alert).await)
-            .map_err(|e| self.shared.store_failed(e))?;
+        let keys =
+            (self.shared.store.alert_keys(alert).await).map_err(|e| self.shared.store_failed(e))?;
         let (stand_in_checkin, stand_in_duress) = *stand_in_keys();
         let (checkin, duress) = keys.map_or((stand_in_checkin, stand_in_duress), |k| {
             (k.checkin, k.duress)

@@ -10,13 +10,13 @@ use ed25519_dalek::SigningKey;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use vigil_core::ids::{AlertId, DepositId, ItemId};
-use vigil_core::wire::{ReleaseNote, ReleaseReason};
 use vigil_core::wire::ack::{self, Ack, Acked};
 use vigil_core::wire::challenge::Challenge;
 use vigil_core::wire::deposit::{Deposit, Stored};
 use vigil_core::wire::fetch::{self, Fetch};
 use vigil_core::wire::register::{self, Register, Registered};
 use vigil_core::wire::{decode_response_frame, Response};
+use vigil_core::wire::{ReleaseNote, ReleaseReason};
 
 const EXPORTER: [u8; 32] = [5; 32];
 
@@ -651,7 +651,14 @@ mod alerts {
             let m = MailboxId::for_key(&k.verifying_key().to_bytes());
             let nonce = self.nonce().await;
             let max = fetch::WITH_NOTES | 10;
-            let proof = auth::sign(k, fetch::PURPOSE, &EXPORTER, &nonce, &m, &Fetch::digest(max));
+            let proof = auth::sign(
+                k,
+                fetch::PURPOSE,
+                &EXPORTER,
+                &nonce,
+                &m,
+                &Fetch::digest(max),
+            );
             let req = Request::Fetch(Fetch {
                 mailbox: m,
                 max_items: max,
@@ -677,7 +684,10 @@ mod alerts {
         }
         let mut other = arm(m);
         other.grace = 3;
-        assert_eq!(code(&f.call(Request::Arm(other)).await), ErrorCode::Malformed);
+        assert_eq!(
+            code(&f.call(Request::Arm(other)).await),
+            ErrorCode::Malformed
+        );
         let mut nowhere = arm(MailboxId([9; 32]));
         nowhere.alert = AlertId([0x12; 16]);
         assert_eq!(
@@ -713,7 +723,10 @@ mod alerts {
         assert!(f.shared.alerts.is_empty().await);
         // Released: further check-ins are refused as for an unknown alert.
         let after = f.alert_call(&checkin, CHECKIN_PURPOSE, ALERT).await;
-        assert_eq!(code(&decode_response_frame(&after).unwrap()), ErrorCode::BadProof);
+        assert_eq!(
+            code(&decode_response_frame(&after).unwrap()),
+            ErrorCode::BadProof
+        );
     }
 
     #[tokio::test]
@@ -728,25 +741,54 @@ mod alerts {
         let unknown = f
             .alert_call(&checkin, CHECKIN_PURPOSE, AlertId([0x99; 16]))
             .await;
-        assert_eq!(bad_key, unknown, "an unknown alert is refused as a bad proof");
-        assert_eq!(code(&decode_response_frame(&bad_key).unwrap()), ErrorCode::BadProof);
+        assert_eq!(
+            bad_key, unknown,
+            "an unknown alert is refused as a bad proof"
+        );
+        assert_eq!(
+            code(&decode_response_frame(&bad_key).unwrap()),
+            ErrorCode::BadProof
+        );
         // A disarm proof does not check in, a check-in proof does not disarm.
         let nonce = f.nonce().await;
         let proof = auth::sign_alert(&checkin, DISARM_PURPOSE, &EXPORTER, &nonce, &ALERT);
-        let r = f.call(Request::CheckIn(CheckIn { alert: ALERT, proof })).await;
+        let r = f
+            .call(Request::CheckIn(CheckIn {
+                alert: ALERT,
+                proof,
+            }))
+            .await;
         assert_eq!(code(&r), ErrorCode::BadProof);
         // Another connection's proof, and a replayed one.
         let nonce = f.nonce().await;
         let proof = auth::sign_alert(&checkin, CHECKIN_PURPOSE, &[6; 32], &nonce, &ALERT);
-        let r = f.call(Request::CheckIn(CheckIn { alert: ALERT, proof })).await;
+        let r = f
+            .call(Request::CheckIn(CheckIn {
+                alert: ALERT,
+                proof,
+            }))
+            .await;
         assert_eq!(code(&r), ErrorCode::BadProof);
         let nonce = f.nonce().await;
         let proof = auth::sign_alert(&checkin, CHECKIN_PURPOSE, &EXPORTER, &nonce, &ALERT);
-        let once = f.call(Request::CheckIn(CheckIn { alert: ALERT, proof })).await;
+        let once = f
+            .call(Request::CheckIn(CheckIn {
+                alert: ALERT,
+                proof,
+            }))
+            .await;
         assert_eq!(once, Response::CheckedIn(CheckedIn));
-        let twice = f.call(Request::CheckIn(CheckIn { alert: ALERT, proof })).await;
+        let twice = f
+            .call(Request::CheckIn(CheckIn {
+                alert: ALERT,
+                proof,
+            }))
+            .await;
         assert_eq!(code(&twice), ErrorCode::BadProof);
-        assert!(f.fetch(&ngo).await.is_empty(), "nothing released by any of it");
+        assert!(
+            f.fetch(&ngo).await.is_empty(),
+            "nothing released by any of it"
+        );
     }
 
     #[tokio::test]

@@ -20,9 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use vigil_core::ids::{AlertId, DepositId, ItemId, MailboxId};
 use vigil_core::wire::arm::{AlertEnvelope, Arm};
-use vigil_core::wire::{ReleaseNote, ReleaseReason};
 use vigil_core::wire::deposit::Deposit;
 use vigil_core::wire::limits::RECEIVE_TIME_GRANULARITY_SECS;
+use vigil_core::wire::{ReleaseNote, ReleaseReason};
 
 /// One day, in seconds.
 pub(crate) const DAY: u64 = 24 * 3600;
@@ -579,7 +579,10 @@ pub(crate) async fn a_release_makes_items_with_notes_once(b: &dyn Backend) {
     assert_eq!(s.check_in(id, DAY + 500, DAY + 125).await, Ok(true));
     assert_eq!(s.alerts().await.unwrap()[0].deadline, DAY + 500);
     assert_eq!(s.check_in(AlertId([8; 16]), 1, 1).await, Ok(false));
-    assert_eq!(s.release(id, ReleaseReason::Missed, DAY + 600).await, Ok(true));
+    assert_eq!(
+        s.release(id, ReleaseReason::Missed, DAY + 600).await,
+        Ok(true)
+    );
     let note = ReleaseNote {
         reason: ReleaseReason::Missed,
         armed_at: DAY,
@@ -601,7 +604,10 @@ pub(crate) async fn a_release_makes_items_with_notes_once(b: &dyn Backend) {
     let ordinary = plain.iter().find(|i| i.len == 8).unwrap();
     assert_eq!(s.note(m1, *ordinary).await, Ok(None));
     // Released once: a second release, a check-in and a disarm find nothing.
-    assert_eq!(s.release(id, ReleaseReason::Duress, DAY + 700).await, Ok(false));
+    assert_eq!(
+        s.release(id, ReleaseReason::Duress, DAY + 700).await,
+        Ok(false)
+    );
     assert_eq!(s.check_in(id, DAY + 900, DAY + 700).await, Ok(false));
     assert_eq!(s.disarm(id).await, Ok(false));
     assert_eq!(s.alert_keys(id).await, Ok(None));
@@ -658,7 +664,9 @@ pub(crate) async fn alerts_and_notes_survive_a_reopen(b: &dyn Backend) {
         let s = b.open(dir.path(), quota, Duration::from_secs(30 * DAY));
         (m1, m2) = (mailbox(&*s, 1).await, mailbox(&*s, 2).await);
         s.arm(alert(7, &[m1])).await.unwrap();
-        s.check_in(AlertId([7; 16]), DAY + 999, DAY + 130).await.unwrap();
+        s.check_in(AlertId([7; 16]), DAY + 999, DAY + 130)
+            .await
+            .unwrap();
         s.arm(alert(8, &[m2])).await.unwrap();
         s.release(AlertId([8; 16]), ReleaseReason::Duress, DAY + 200)
             .await
@@ -667,7 +675,10 @@ pub(crate) async fn alerts_and_notes_survive_a_reopen(b: &dyn Backend) {
     let s = b.open(dir.path(), quota, Duration::from_secs(30 * DAY));
     let times = s.alerts().await.unwrap();
     assert_eq!(times.len(), 1);
-    assert_eq!((times[0].id, times[0].deadline), (AlertId([7; 16]), DAY + 999));
+    assert_eq!(
+        (times[0].id, times[0].deadline),
+        (AlertId([7; 16]), DAY + 999)
+    );
     // Its envelope still holds m1's quota.
     assert_eq!(
         deposit(&*s, m1, 1, b"a", DAY).await,

@@ -25,8 +25,8 @@
 
 use super::LARGE_ENVELOPE_MIN;
 use super::{
-    alert_deposit_id, flip, slice_from, Alert, AlertKeys, AlertTimes, Armed, Deposited,
-    FlushStats, ItemMeta, MailboxUsage, Quota, Store, StoreError, StoreFuture, StoreStats,
+    alert_deposit_id, flip, slice_from, Alert, AlertKeys, AlertTimes, Armed, Deposited, FlushStats,
+    ItemMeta, MailboxUsage, Quota, Store, StoreError, StoreFuture, StoreStats,
 };
 use crate::body::{read_all, BodySource};
 use bytes::Bytes;
@@ -34,9 +34,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use vigil_core::ids::{AlertId, DepositId, ItemId, MailboxId};
-use vigil_core::wire::{ReleaseNote, ReleaseReason};
 use vigil_core::wire::deposit::Deposit;
 use vigil_core::wire::policy::{coarse_time, expiry_cutoff};
+use vigil_core::wire::{ReleaseNote, ReleaseReason};
 
 /// [`ItemMeta::place`] of an envelope up to [`LARGE_ENVELOPE_MIN`] bytes.
 const SMALL: u8 = 0;

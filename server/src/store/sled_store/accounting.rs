@@ -35,7 +35,10 @@ impl Usage {
         len: u64,
     ) -> Result<(), StoreError> {
         let mut u = lock(&self.by_mailbox)?;
-        let (si, sb) = lock(&self.sealed)?.get(&mailbox).copied().unwrap_or_default();
+        let (si, sb) = lock(&self.sealed)?
+            .get(&mailbox)
+            .copied()
+            .unwrap_or_default();
         let e = u.entry(mailbox).or_default();
         if !quota.allows(e.0.saturating_add(si), e.1.saturating_add(sb), len) {
             if e.0 == 0 {

@@ -75,7 +75,12 @@ impl Inner {
         }))
     }
 
-    pub(super) fn check_in(&self, id: AlertId, deadline: u64, now: u64) -> Result<bool, StoreError> {
+    pub(super) fn check_in(
+        &self,
+        id: AlertId,
+        deadline: u64,
+        now: u64,
+    ) -> Result<bool, StoreError> {
         loop {
             let Some(v) = self.alerts.get(id.as_bytes()).map_err(backend)? else {
                 return Ok(false);
@@ -102,29 +107,30 @@ impl Inner {
     ) -> Result<bool, StoreError> {
         let time = coarse_time(now);
         let deposit_id = alert_deposit_id(&id);
-        let done = (&self.alerts, &self.items, &self.notes).transaction(|(alerts, items, notes)| {
-            let abort = ConflictableTransactionError::Abort;
-            let Some(v) = alerts.get(id.as_bytes())? else {
-                return Ok(None);
-            };
-            let alert = alert_of(&v).map_err(abort)?;
-            let note = ReleaseNote::encode_opt(Some(&alert.note(reason, now)));
-            let mut placed = Vec::with_capacity(alert.arm.envelopes.len());
-            for e in &alert.arm.envelopes {
-                // Alert envelopes are at most MAX_ALERT_ENVELOPE_LEN = LARGE_ENVELOPE_MIN:
-                // always inline.
-                let ikey = item_key(&deposit_key(&e.mailbox, &deposit_id), Place::Inline);
-                // A deposit under the same id (never in practice) keeps its place.
-                let free = items.get(ikey)?.is_none();
-                if free {
-                    items.insert(&ikey[..], inline_value(time, &e.envelope))?;
-                    notes.insert(&ikey[..], &note[..])?;
+        let done =
+            (&self.alerts, &self.items, &self.notes).transaction(|(alerts, items, notes)| {
+                let abort = ConflictableTransactionError::Abort;
+                let Some(v) = alerts.get(id.as_bytes())? else {
+                    return Ok(None);
+                };
+                let alert = alert_of(&v).map_err(abort)?;
+                let note = ReleaseNote::encode_opt(Some(&alert.note(reason, now)));
+                let mut placed = Vec::with_capacity(alert.arm.envelopes.len());
+                for e in &alert.arm.envelopes {
+                    // Alert envelopes are at most MAX_ALERT_ENVELOPE_LEN = LARGE_ENVELOPE_MIN:
+                    // always inline.
+                    let ikey = item_key(&deposit_key(&e.mailbox, &deposit_id), Place::Inline);
+                    // A deposit under the same id (never in practice) keeps its place.
+                    let free = items.get(ikey)?.is_none();
+                    if free {
+                        items.insert(&ikey[..], inline_value(time, &e.envelope))?;
+                        notes.insert(&ikey[..], &note[..])?;
+                    }
+                    placed.push((e.mailbox, e.envelope.len() as u64, free));
                 }
-                placed.push((e.mailbox, e.envelope.len() as u64, free));
-            }
-            alerts.remove(id.as_bytes())?;
-            Ok(Some(placed))
-        });
+                alerts.remove(id.as_bytes())?;
+                Ok(Some(placed))
+            });
         let placed = match done {
             Ok(Some(placed)) => placed,
             Ok(None) => return Ok(false),
@@ -195,6 +201,5 @@ impl Inner {
     }
 }
 
-const _: () = assert!(
-    vigil_core::wire::limits::MAX_ALERT_ENVELOPE_LEN <= super::layout::LARGE_ENVELOPE_MIN
-);
+const _: () =
+    assert!(vigil_core::wire::limits::MAX_ALERT_ENVELOPE_LEN <= super::layout::LARGE_ENVELOPE_MIN);

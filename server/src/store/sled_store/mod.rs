@@ -48,10 +48,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use vigil_core::ids::{AlertId, ItemId, MailboxId};
-use vigil_core::wire::{ReleaseNote, ReleaseReason};
 use vigil_core::wire::deposit::Deposit;
 use vigil_core::wire::limits::MAX_ENVELOPE_LEN;
 use vigil_core::wire::policy::coarse_time;
+use vigil_core::wire::{ReleaseNote, ReleaseReason};
 
 pub use commit::{FlushCounters, FlushStats};
 pub use large::LARGE_DEPOSIT_MEMORY;
