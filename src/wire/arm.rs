@@ -244,6 +244,8 @@ mod tests {
         let bytes = encode(&arm()).unwrap();
         assert_eq!(bytes[1], 0x07);
         assert_eq!(bytes.len(), 6 + FIXED_LEN + 2 * ENTRY_LEN + 9);
+        // The values docs/protocol.md gives.
+        assert_eq!((FIXED_LEN, MIN_BODY_LEN, MAX_BODY_LEN), (89, 126, 524_665));
         assert_eq!(
             decode_request_frame(&bytes),
             Ok((Request::Arm(arm()), &[][..]))
