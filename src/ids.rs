@@ -120,6 +120,14 @@ byte_id!(
     ItemId,
     16
 );
+byte_id!(
+    /// A check-in alert at a relay: chosen at random by the reporter's client when it arms the
+    /// alert (like a [`DepositId`]), so that re-arming after a lost answer is recognised, and
+    /// named again by every check-in and disarm. It names the alert only: it is not derived from
+    /// any key of the reporter's.
+    AlertId,
+    16
+);
 
 impl CertFingerprint {
     /// Fingerprint of a DER-encoded certificate.

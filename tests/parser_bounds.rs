@@ -102,8 +102,10 @@ fn decoders_stay_within_their_memory_budgets() {
             .map(|i| wire::fetch::Item {
                 id: vigil_core::ids::ItemId([i; 16]),
                 envelope: vec![i; 100],
+                note: None,
             })
             .collect(),
+        with_notes: false,
     })
     .expect("encode");
     let frames: Vec<Vec<u8>> = vec![

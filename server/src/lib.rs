@@ -17,6 +17,7 @@
 //! A map of the crate, and of a deposit's path through it, is in `docs/architecture.md`.
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod body;
 pub mod cert;
 pub mod clock;

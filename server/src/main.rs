@@ -340,6 +340,7 @@ fn print_stats(s: &vigil_relay::RelayStats) {
     println!("mailboxes             {}", s.store.mailboxes);
     println!("items waiting         {}", s.store.items);
     println!("envelope bytes        {}", s.store.bytes);
+    println!("check-in alerts armed {}", s.store.alerts);
     println!("store size on disk    {}", s.store_disk_bytes);
     println!("connections open      {}", s.connections_open);
     println!("connections accepted  {}", s.connections_accepted);

@@ -111,8 +111,19 @@ pub async fn start_with(config: RelayConfig, store: Arc<dyn Store>) -> Result<Re
             .with_space(space.clone())
             .with_fetch_slots(limits.fetch_slots),
     );
+    // Every armed alert is scheduled before the first request can touch one (docs/protocol.md,
+    // "Time", rule 3: an overdue alert gets its grace from now).
+    let armed = shared
+        .alerts
+        .load(&*store, crate::clock::now_unix())
+        .await
+        .context("cannot read the armed check-in alerts from the store")?;
+    if armed > 0 {
+        tracing::info!(alerts = armed, "check-in alerts armed");
+    }
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
+    tracker.spawn(shared.alerts.clone().run(store.clone(), cancel.clone()));
     tracker.spawn(expiry_loop(
         store.clone(),
         Duration::from_secs(limits.expiry_interval_secs),

@@ -28,7 +28,7 @@ pub struct RelayStats {
     pub interval_secs: u64,
     /// Whether the relay is shutting down (the last snapshot of a clean stop says true).
     pub stopped: bool,
-    /// Registered mailboxes, waiting items and their envelope bytes.
+    /// Registered mailboxes, waiting items and their envelope bytes, armed check-in alerts.
     pub store: StoreStats,
     /// Bytes the store directory takes on disk.
     pub store_disk_bytes: u64,

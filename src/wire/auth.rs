@@ -17,7 +17,7 @@ pub use super::limits::EXPORTER_LABEL;
 use super::limits::{
     EXPORTER_LEN, MAX_OUTSTANDING_CHALLENGES, NONCE_LEN, PUBLIC_KEY_LEN, SIGNATURE_LEN,
 };
-use crate::ids::MailboxId;
+use crate::ids::{AlertId, MailboxId};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use std::collections::VecDeque;
 use subtle::ConstantTimeEq;
@@ -89,15 +89,104 @@ pub fn proof_message(
     mailbox: &MailboxId,
     digest: &[u8; 32],
 ) -> Vec<u8> {
+    signed_message(
+        AUTH_DOMAIN,
+        purpose,
+        exporter,
+        nonce,
+        &[mailbox.as_bytes(), digest],
+    )
+}
+
+/// `domain || purpose || exporter || nonce || subject...`: the one layout of every message a
+/// relay-bound proof signs. Mailbox proofs ([`proof_message`]) and alert proofs
+/// ([`alert_message`]) differ in their domain and subject only.
+fn signed_message(
+    domain: &[u8],
+    purpose: Purpose,
+    exporter: &[u8; EXPORTER_LEN],
+    nonce: &[u8; NONCE_LEN],
+    subject: &[&[u8]],
+) -> Vec<u8> {
     let label = purpose.label();
-    let mut m = Vec::with_capacity(AUTH_DOMAIN.len() + label.len() + EXPORTER_LEN + NONCE_LEN + 64);
-    m.extend_from_slice(AUTH_DOMAIN);
+    let tail: usize = subject.iter().map(|s| s.len()).sum();
+    let mut m = Vec::with_capacity(domain.len() + label.len() + EXPORTER_LEN + NONCE_LEN + tail);
+    m.extend_from_slice(domain);
     m.extend_from_slice(label);
     m.extend_from_slice(exporter);
     m.extend_from_slice(nonce);
-    m.extend_from_slice(mailbox.as_bytes());
-    m.extend_from_slice(digest);
+    for s in subject {
+        m.extend_from_slice(s);
+    }
     m
+}
+
+/// Domain separator of check-in and disarm proofs (`docs/protocol.md`, "Check-in alerts"): a
+/// proof over an alert can never pass for a mailbox proof, nor the other way round.
+pub const CHECKIN_DOMAIN: &[u8] = b"vigil/v1/checkin\0";
+
+/// The exact bytes a check-in or disarm proof signs:
+/// `"vigil/v1/checkin\0" || purpose || exporter || nonce || alert id`.
+///
+/// No digest: the alert id is the request's only field, and the purpose tells a check-in from a
+/// disarm. The key that signs is the alert's check-in key or its duress key, made for this
+/// alert alone.
+pub fn alert_message(
+    purpose: Purpose,
+    exporter: &[u8; EXPORTER_LEN],
+    nonce: &[u8; NONCE_LEN],
+    alert: &AlertId,
+) -> Vec<u8> {
+    signed_message(
+        CHECKIN_DOMAIN,
+        purpose,
+        exporter,
+        nonce,
+        &[alert.as_bytes()],
+    )
+}
+
+/// Sign a check-in or disarm proof with an alert's check-in or duress key.
+pub fn sign_alert(
+    key: &SigningKey,
+    purpose: Purpose,
+    exporter: &[u8; EXPORTER_LEN],
+    nonce: &[u8; NONCE_LEN],
+    alert: &AlertId,
+) -> Proof {
+    let sig = key.sign(&alert_message(purpose, exporter, nonce, alert));
+    Proof {
+        nonce: *nonce,
+        signature: sig.to_bytes(),
+    }
+}
+
+/// Check a check-in or disarm proof under `public_key` for this connection's `exporter`
+/// (signature only: the caller consumed the nonce). Strict, as [`verify`] is.
+pub fn verify_alert(
+    public_key: &[u8; PUBLIC_KEY_LEN],
+    exporter: &[u8; EXPORTER_LEN],
+    purpose: Purpose,
+    alert: &AlertId,
+    proof: &Proof,
+) -> bool {
+    verify_strict(
+        public_key,
+        &alert_message(purpose, exporter, &proof.nonce, alert),
+        &proof.signature,
+    )
+}
+
+fn verify_strict(
+    public_key: &[u8; PUBLIC_KEY_LEN],
+    msg: &[u8],
+    signature: &[u8; SIGNATURE_LEN],
+) -> bool {
+    let Ok(vk) = VerifyingKey::from_bytes(public_key) else {
+        return false;
+    };
+    let sig = ed25519_dalek::Signature::from_bytes(signature);
+    vk.verify_strict(msg, &sig).is_ok()
 }
 
 /// Sign a proof.
@@ -132,12 +221,8 @@ pub fn verify(
         digest,
         proof,
     } = *claim;
-    let Ok(vk) = VerifyingKey::from_bytes(public_key) else {
-        return false;
-    };
-    let sig = ed25519_dalek::Signature::from_bytes(&proof.signature);
     let msg = proof_message(purpose, exporter, &proof.nonce, &mailbox, &digest);
-    vk.verify_strict(&msg, &sig).is_ok()
+    verify_strict(public_key, &msg, &proof.signature)
 }
 
 /// The nonces a relay has issued on one connection and not yet seen used.

@@ -65,6 +65,30 @@ pub const RECEIVE_TIME_GRANULARITY_SECS: u64 = 3600;
 /// checks weekly; short enough that a seized relay holds little history.
 pub const DEFAULT_EXPIRY_SECS: u64 = 30 * 24 * 3600;
 
+/// Shortest `every` and `grace` of a check-in alert: one second.
+///
+/// A short interval only ever affects the person who armed the alert (it is their alert that
+/// is released if they miss a check-in), and it costs the relay no more than a long one: one
+/// stored deadline and one timer per alert, and check-ins are rate-limited per address like
+/// fetches. A floor of a minute would only stop people, and the acceptance tests, from trying
+/// the feature in seconds.
+pub const MIN_ALERT_INTERVAL_SECS: u32 = 1;
+
+/// Longest `every` and `grace` of a check-in alert: 30 days, the relay's default expiry of an
+/// unfetched item. An alert nobody checks in to for longer than that is an alert its owner has
+/// forgotten, and a bounded interval keeps every deadline far inside `u64` arithmetic.
+pub const MAX_ALERT_INTERVAL_SECS: u32 = 30 * 24 * 3600;
+
+/// Most envelopes (NGO mailboxes) one alert may carry. A reporter sends a disappearance alert to
+/// the few NGOs they trust; eight bounds one Arm's list, its quota checks and its release.
+pub const MAX_ALERT_ENVELOPES: usize = 8;
+
+/// Largest envelope of an alert: 64 KiB, the largest envelope a store keeps inline. An alert is
+/// urgent text (who, where, what to do), sealed long before it is needed; evidence belongs in
+/// ordinary deposits. Small envelopes let an Arm travel as one buffered head and let a release
+/// be one atomic write.
+pub const MAX_ALERT_ENVELOPE_LEN: usize = 64 * 1024;
+
 // Each message's own body lengths (fixed sizes, head lengths, maxima) live in its exchange's file
 // (`register::BODY_LEN`, `deposit::MAX_BODY_LEN`, `fetch::MAX_ITEMS_BODY_LEN`, ...), beside the
 // code that encodes and decodes it. Two bounds span every message:
@@ -83,3 +107,6 @@ const _: () = assert!(MAX_ITEMS_PER_FETCH <= u16::MAX as u32);
 const _: () = assert!(MAX_ENVELOPE_LEN <= MAX_FETCH_RESPONSE_BYTES);
 const _: () = assert!(MAX_FRAME_LEN <= u32::MAX as usize);
 const _: () = assert!(MAX_REQUEST_LEN <= MAX_FRAME_LEN);
+const _: () = assert!(super::arm::MAX_BODY_LEN <= MAX_REQUEST_LEN);
+const _: () = assert!(MAX_ALERT_ENVELOPES <= u8::MAX as usize);
+const _: () = assert!(MIN_ALERT_INTERVAL_SECS >= 1);

@@ -1,8 +1,9 @@
 //! The wire protocol between clients and the relay, as plain encode/decode functions.
 //!
 //! No sockets here (sans-IO). One file per exchange (a request and the response that answers
-//! it): [`challenge`], [`register`], [`deposit`], [`fetch`], [`ack`], plus [`refusal`] (the
-//! Error response any request may get). Each file holds its message types, their encoding and
+//! it): [`challenge`], [`register`], [`deposit`], [`fetch`], [`ack`], [`status`], and the
+//! check-in alerts' [`arm`], [`checkin`] and [`disarm`] (what they share is in [`alert`]), plus
+//! [`refusal`] (the Error response any request may get). Each file holds its message types, their encoding and
 //! decoding, and their limits. The one [`table`] of exchanges and their type bytes generates
 //! everything that lists them ([`RequestType`], [`ResponseType`], [`Request`], [`Response`], the
 //! header checks), so decoding has no catch-all arm: an unknown or misplaced frame is a named
@@ -15,6 +16,7 @@
 //! borrow from their input, never panic, and reject trailing data. `docs/protocol.md` is the
 //! spec; `docs/architecture.md` says how to add a request.
 
+pub mod alert;
 pub mod auth;
 mod error;
 mod frame;
@@ -35,6 +37,7 @@ crate::for_each_exchange!(exchange_modules);
 /// ALPN protocol id both peers require; a TLS connection without it is refused.
 pub const ALPN: &[u8] = b"vigil/1";
 
+pub use alert::{ReleaseNote, ReleaseReason};
 pub use auth::{Authenticated, Claim, Proof, Purpose};
 pub use error::WireError;
 pub use frame::{

@@ -44,6 +44,38 @@ pub fn expiry_cutoff(now: u64, expiry_secs: u64) -> Option<u64> {
     now.checked_sub(expiry_secs)
 }
 
+/// Alert times (armed at, last check-in, released at) are kept to the minute: enough for an NGO
+/// to know when someone went silent, and no finer timeline of a reporter's habits on the relay.
+pub const ALERT_TIME_GRANULARITY_SECS: u64 = 60;
+
+/// `now` rounded down to [`ALERT_TIME_GRANULARITY_SECS`].
+pub fn coarse_minute(now: u64) -> u64 {
+    now - now % ALERT_TIME_GRANULARITY_SECS
+}
+
+/// Seconds from arming or a check-in until the release, unless another check-in comes:
+/// `every` (when the next check-in is due) plus `grace` (slack for a late one).
+pub fn alert_period(every: u32, grace: u32) -> u64 {
+    u64::from(every) + u64::from(grace)
+}
+
+/// The wall-clock deadline after arming or a check-in at `now` (Unix seconds).
+pub fn alert_deadline(now: u64, every: u32, grace: u32) -> u64 {
+    now.saturating_add(alert_period(every, grace))
+}
+
+/// How long a relay that has just started waits before releasing an alert whose stored deadline
+/// is `deadline`, at wall-clock time `now` (`docs/protocol.md`, "Time", rule 3).
+///
+/// Never less than `grace`: while the relay was down, its owner's check-ins failed through no
+/// fault of theirs, so an alert that fell due meanwhile (or falls due sooner than its owner could
+/// notice the relay is back) gets `grace` from the restart, and any check-in in that time moves
+/// the deadline as usual. Never more than the time left or `grace`, whichever is longer: a
+/// restart delays a release by at most `grace`, and never drops one.
+pub fn resume_after_restart(deadline: u64, now: u64, grace: u32) -> u64 {
+    deadline.saturating_sub(now).max(u64::from(grace))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,6 +91,19 @@ mod tests {
         assert!(q.allows(1, 5, 5));
         assert!(!q.allows(2, 0, 1));
         assert!(!q.allows(u64::MAX, u64::MAX, u64::MAX), "no overflow");
+    }
+
+    #[test]
+    fn alert_deadlines_and_restarts() {
+        assert_eq!(coarse_minute(119), 60);
+        assert_eq!(alert_deadline(1000, 4, 2), 1006);
+        assert_eq!(alert_deadline(u64::MAX, 4, 2), u64::MAX, "no overflow");
+        // Not yet due: the time left, or grace if that is longer.
+        assert_eq!(resume_after_restart(1100, 1000, 30), 100);
+        assert_eq!(resume_after_restart(1010, 1000, 30), 30);
+        // Overdue (the relay was down, or its clock jumped forward): grace from now.
+        assert_eq!(resume_after_restart(900, 1000, 30), 30);
+        assert_eq!(resume_after_restart(0, u64::MAX, 1), 1);
     }
 
     #[test]

@@ -36,6 +36,12 @@ macro_rules! for_each_exchange {
             ack: Ack = 0x05 => Acked = 0x85;
             /// Ask how full a mailbox is, with a proof of possession.
             status: Status = 0x06 => MailboxStatus = 0x86;
+            /// Arm a check-in alert, anonymously: sealed envelopes released unless checked in to.
+            arm: Arm = 0x07 => Armed = 0x87;
+            /// Check in to an alert (by its check-in key, or its duress key), with a proof.
+            checkin: CheckIn = 0x08 => CheckedIn = 0x88;
+            /// Disarm an alert (by its check-in key, or its duress key), with a proof.
+            disarm: Disarm = 0x09 => Disarmed = 0x89;
         }
     };
 }

@@ -1,13 +1,16 @@
 use super::ack::{Ack, Acked};
+use super::arm::{AlertEnvelope, Arm, Armed};
 use super::auth::{self, ChallengeSet};
 use super::challenge::{Challenge, ChallengeNonce};
+use super::checkin::{CheckIn, CheckedIn};
 use super::deposit::{Deposit, Stored};
+use super::disarm::{Disarm, Disarmed};
 use super::fetch::{Fetch, Item, Items};
 use super::limits::*;
 use super::register::{Register, Registered};
 use super::status::{MailboxStatus, Status};
 use super::*;
-use crate::ids::{DepositId, ItemId, MailboxId};
+use crate::ids::{AlertId, DepositId, ItemId, MailboxId};
 use proptest::prelude::*;
 
 fn proof() -> Proof {
@@ -49,6 +52,25 @@ fn sample_requests(envelope: &[u8]) -> Vec<(Request, Vec<u8>)> {
             mailbox: MailboxId([2; 32]),
             proof: proof(),
         }),
+        Request::Arm(Arm {
+            alert: AlertId([6; 16]),
+            every: 4,
+            grace: 2,
+            checkin_key: [7; 32],
+            duress_key: [8; 32],
+            envelopes: vec![AlertEnvelope {
+                mailbox: MailboxId([2; 32]),
+                envelope: envelope.to_vec(),
+            }],
+        }),
+        Request::CheckIn(CheckIn {
+            alert: AlertId([6; 16]),
+            proof: proof(),
+        }),
+        Request::Disarm(Disarm {
+            alert: AlertId([6; 16]),
+            proof: proof(),
+        }),
     ];
     let kinds: Vec<RequestType> = reqs.iter().map(Request::kind).collect();
     assert_eq!(kinds, RequestType::ALL, "one sample per table line");
@@ -76,13 +98,39 @@ fn sample_responses(envelope: &[u8]) -> Vec<Response> {
                 Item {
                     id: ItemId([4; 16]),
                     envelope: envelope.to_vec(),
+                    note: None,
                 },
                 Item {
                     id: ItemId([5; 16]),
                     envelope: envelope.to_vec(),
+                    note: None,
                 },
             ],
+            with_notes: false,
         }),
+        Response::Items(Items {
+            items: vec![
+                Item {
+                    id: ItemId([4; 16]),
+                    envelope: envelope.to_vec(),
+                    note: Some(ReleaseNote {
+                        reason: ReleaseReason::Missed,
+                        armed_at: 60,
+                        last_checkin_at: 0,
+                        released_at: 600,
+                    }),
+                },
+                Item {
+                    id: ItemId([5; 16]),
+                    envelope: envelope.to_vec(),
+                    note: None,
+                },
+            ],
+            with_notes: true,
+        }),
+        Response::Armed(Armed { deadline_secs: 6 }),
+        Response::CheckedIn(CheckedIn),
+        Response::Disarmed(Disarmed),
         Response::Acked(Acked { count: 3 }),
         Response::MailboxStatus(MailboxStatus {
             items: 1,
@@ -184,6 +232,117 @@ fn example_in_protocol_md_matches() {
     .unwrap();
     assert_eq!(&frame[..6], &[0x01, 0x04, 0, 0, 0, 0x84]);
     assert_eq!(&frame[6 + 64..6 + 68], &[0, 0, 0, 16]);
+}
+
+#[test]
+fn checkin_alert_examples_in_protocol_md_match() {
+    let arm = encode(&Arm {
+        alert: AlertId([0x11; 16]),
+        every: 4,
+        grace: 2,
+        checkin_key: [0x22; 32],
+        duress_key: [0x33; 32],
+        envelopes: vec![AlertEnvelope {
+            mailbox: MailboxId([0x44; 32]),
+            envelope: vec![0xee; 3],
+        }],
+    })
+    .unwrap();
+    let want = [
+        "010700000080",
+        &"11".repeat(16),
+        "00000004",
+        "00000002",
+        &"22".repeat(32),
+        &"33".repeat(32),
+        "01",
+        &"44".repeat(32),
+        "00000003",
+        "eeeeee",
+    ]
+    .concat();
+    assert_eq!(hex::encode(arm), want);
+    let armed = encode(&Armed { deadline_secs: 6 }).unwrap();
+    assert_eq!(hex::encode(armed), "0187000000080000000000000006");
+    let checkin = encode(&CheckIn {
+        alert: AlertId([0xaa; 16]),
+        proof: Proof {
+            nonce: [0xbb; 32],
+            signature: [0xcc; 64],
+        },
+    })
+    .unwrap();
+    let want = [
+        "010800000070",
+        &"aa".repeat(16),
+        &"bb".repeat(32),
+        &"cc".repeat(64),
+    ]
+    .concat();
+    assert_eq!(hex::encode(checkin), want);
+    assert_eq!(hex::encode(encode(&CheckedIn).unwrap()), "018800000000");
+    assert_eq!(hex::encode(encode(&Disarmed).unwrap()), "018900000000");
+    // A fetch asking for notes: max items 16 with the high bit set.
+    let fetch = encode(&Fetch {
+        mailbox: MailboxId([0xaa; 32]),
+        max_items: fetch::WITH_NOTES | 16,
+        proof: proof(),
+    })
+    .unwrap();
+    assert_eq!(hex::encode(&fetch[6 + 64..6 + 68]), "80000010");
+    let items = encode(&Items {
+        items: vec![Item {
+            id: ItemId([0x55; 16]),
+            envelope: vec![0xee],
+            note: Some(ReleaseNote {
+                reason: ReleaseReason::Missed,
+                armed_at: 60,
+                last_checkin_at: 0,
+                released_at: 600,
+            }),
+        }],
+        with_notes: true,
+    })
+    .unwrap();
+    let want = [
+        "018400000030",
+        "8001",
+        &"55".repeat(16),
+        "00000001",
+        "01",
+        "000000000000003c",
+        "0000000000000000",
+        "0000000000000258",
+        "ee",
+    ]
+    .concat();
+    assert_eq!(hex::encode(items), want);
+}
+
+#[test]
+fn items_without_the_notes_flag_are_todays_bytes() {
+    let item = |note| Item {
+        id: ItemId([1; 16]),
+        envelope: vec![2],
+        note,
+    };
+    let plain = encode(&Items {
+        items: vec![item(None)],
+        with_notes: false,
+    })
+    .unwrap();
+    assert_eq!(hex::encode(&plain[..8]), "0184000000170001");
+    // A note can only travel in an Items with the flag.
+    let stray = Items {
+        items: vec![item(Some(ReleaseNote {
+            reason: ReleaseReason::Duress,
+            armed_at: 0,
+            last_checkin_at: 0,
+            released_at: 0,
+        }))],
+        with_notes: false,
+    };
+    assert!(encode(&stray).is_err());
 }
 
 #[test]
@@ -452,7 +611,7 @@ proptest! {
     }
 
     #[test]
-    fn valid_header_with_random_body_never_panics(t in prop::sample::select(vec![1u8, 2, 3, 4, 5, 6, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0xff]),
+    fn valid_header_with_random_body_never_panics(t in prop::sample::select(vec![1u8, 2, 3, 4, 5, 6, 7, 8, 9, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0xff]),
                                                   body in proptest::collection::vec(any::<u8>(), 0..400)) {
         let mut f = vec![1, t];
         f.extend_from_slice(&(body.len() as u32).to_be_bytes());
@@ -485,7 +644,7 @@ proptest! {
 
     #[test]
     fn items_round_trip_whole_and_streamed(items in proptest::collection::vec((any::<[u8; 16]>(), proptest::collection::vec(any::<u8>(), 1..100)), 0..20)) {
-        let resp = Items { items: items.iter().map(|(id, e)| Item { id: ItemId(*id), envelope: e.clone() }).collect() };
+        let resp = Items { items: items.iter().map(|(id, e)| Item { id: ItemId(*id), envelope: e.clone(), note: None }).collect(), with_notes: false };
         let f = encode(&resp).unwrap();
         prop_assert_eq!(decode_response_frame(&f).unwrap(), Response::Items(resp));
         // What the relay writes piece by piece is the same frame.

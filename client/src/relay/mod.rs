@@ -6,7 +6,8 @@
 //! - `connection`: [`RelayClient`] connects, and sends each request frame on its own stream
 //!   through one exchange function with a time bound ([`LinkOptions`]).
 //! - `requests`: one client call per protocol request (challenge, register, deposit, fetch,
-//!   ack), with proofs of mailbox ownership bound to the connection.
+//!   ack, status), with proofs of mailbox ownership bound to the connection, and the check-in
+//!   alert calls (arm, check in, disarm, fetch with release notes).
 //! - `error`: [`RelayError`], what went wrong, in words that fit any command; each command
 //!   family adds its own advice (`crate::failure`).
 
@@ -19,5 +20,5 @@ pub use connection::{
     LinkOptions, RelayClient, CONNECT_TIMEOUT, IDLE_TIMEOUT, MIN_UPLOAD_RATE, REQUEST_TIMEOUT,
 };
 pub use error::RelayError;
-pub use requests::{Deposited, FetchedItem};
+pub use requests::{Deposited, FetchedItem, NotedItem};
 pub use tls::MAX_PINNED;

@@ -9,24 +9,35 @@
 //! | [`RelayClient::fetch`] | `Fetch` (with a proof) | `Items` |
 //! | [`RelayClient::ack`] | `Ack` (with a proof), per `MAX_ACK_IDS` ids | `Acked` |
 //! | [`RelayClient::status`] | `Status` (with a proof) | `MailboxStatus` |
+//! | [`RelayClient::fetch_with_notes`] | `Fetch` with the notes flag (with a proof) | `Items` with notes |
+//! | [`RelayClient::arm`] | `Arm` (anonymous) | `Armed` |
+//! | [`RelayClient::check_in`] | `CheckIn` (with an alert proof) | `CheckedIn` |
+//! | [`RelayClient::disarm`] | `Disarm` (with an alert proof) | `Disarmed` |
 //!
 //! Mailbox operations (register, fetch, ack, status) carry a proof of possession of the mailbox key
 //! bound to this connection (`vigil_core::wire::auth`): [`RelayClient::proof`] asks for a nonce
-//! (`challenge`) and signs it together with the TLS exporter. An `Error` answer to any call
-//! becomes [`RelayError::Refused`].
+//! (`challenge`) and signs it together with the TLS exporter. Check-ins and disarms carry the
+//! same kind of proof by the alert's check-in or duress key ([`auth::sign_alert`]). An `Error`
+//! answer to any call becomes [`RelayError::Refused`].
 
 use super::{RelayClient, RelayError};
-use ed25519_dalek::SigningKey;
-use vigil_core::ids::{DepositId, ItemId, MailboxId};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use vigil_core::ids::{AlertId, DepositId, ItemId, MailboxId};
 use vigil_core::wire::ack::{self, Ack};
+use vigil_core::wire::alert::{CHECKIN_PURPOSE, DISARM_PURPOSE};
+use vigil_core::wire::arm::{AlertEnvelope, Arm};
 use vigil_core::wire::auth::{self, Purpose};
 use vigil_core::wire::challenge::Challenge;
+use vigil_core::wire::checkin::CheckIn;
 use vigil_core::wire::deposit::{Deposit, Stored};
+use vigil_core::wire::disarm::Disarm;
 use vigil_core::wire::fetch::{self, Fetch};
 use vigil_core::wire::limits::{MAX_ACK_IDS, MAX_ITEMS_PER_FETCH, NONCE_LEN};
 use vigil_core::wire::register::{self, Register};
 use vigil_core::wire::status::{self, MailboxStatus, Status};
-use vigil_core::wire::{self, IsRequest, IsResponse, Proof, Response, WireError};
+use vigil_core::wire::{
+    self, ErrorCode, IsRequest, IsResponse, Proof, ReleaseNote, Response, WireError,
+};
 
 /// The relay's answer to a deposit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +55,21 @@ pub struct FetchedItem {
     pub id: ItemId,
     /// The envelope exactly as deposited.
     pub envelope: Vec<u8>,
+}
+
+/// One item fetched with [`RelayClient::fetch_with_notes`]: the item, and the relay's release
+/// note if the relay released it from a check-in alert.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotedItem {
+    /// The relay's id, for [`RelayClient::ack`].
+    pub id: ItemId,
+    /// The envelope exactly as deposited (or as sealed at arming).
+    pub envelope: Vec<u8>,
+    /// `Some` for an envelope released from a check-in alert: why, and when (relay clock, Unix
+    /// seconds, to the minute; `last_checkin_at` is 0 if no check-in came after arming). The
+    /// relay writes it, outside the envelope: it says what the relay did, not what the reporter
+    /// wrote.
+    pub note: Option<ReleaseNote>,
 }
 
 impl RelayClient {
@@ -149,6 +175,123 @@ impl RelayClient {
                 envelope: i.envelope,
             })
             .collect())
+    }
+
+    /// [`RelayClient::fetch`], with each item's release note (`Some` for an envelope the relay
+    /// released from a check-in alert). A relay that predates check-in alerts refuses the notes
+    /// flag; then this fetches without it, and every note is `None`.
+    pub async fn fetch_with_notes(
+        &self,
+        mailbox_key: &SigningKey,
+        max_items: u32,
+    ) -> Result<Vec<NotedItem>, RelayError> {
+        let max_items = max_items.clamp(1, MAX_ITEMS_PER_FETCH);
+        let flagged = max_items | fetch::WITH_NOTES;
+        let mailbox = MailboxId::for_key(&mailbox_key.verifying_key().to_bytes());
+        let digest = Fetch::digest(flagged);
+        let proof = self
+            .proof(mailbox_key, fetch::PURPOSE, &mailbox, &digest)
+            .await?;
+        let req = Fetch {
+            mailbox,
+            max_items: flagged,
+            proof,
+        };
+        let items = match self.call(&req, &[]).await {
+            Ok(items) => items.items,
+            Err(RelayError::Refused {
+                code: ErrorCode::TooLarge,
+                ..
+            }) => {
+                let plain = self.fetch(mailbox_key, max_items).await?;
+                let noted = plain.into_iter().map(|i| NotedItem {
+                    id: i.id,
+                    envelope: i.envelope,
+                    note: None,
+                });
+                return Ok(noted.collect());
+            }
+            Err(e) => return Err(e),
+        };
+        if items.len() > max_items as usize {
+            return Err(RelayError::Protocol("more items than asked for".into()));
+        }
+        Ok(items
+            .into_iter()
+            .map(|i| NotedItem {
+                id: i.id,
+                envelope: i.envelope,
+                note: i.note,
+            })
+            .collect())
+    }
+
+    /// Arm check-in alert `alert` (16 random bytes the caller keeps, and reuses on a retry):
+    /// unless checked in to every `every` seconds (with `grace` seconds of slack), the relay
+    /// releases each envelope into its mailbox. `checkin_key` and `duress_key` are the public
+    /// halves of two keys made for this alert alone. Each envelope is an ordinary sealed report
+    /// for one NGO mailbox (at most `MAX_ALERT_ENVELOPES`, each at most
+    /// `MAX_ALERT_ENVELOPE_LEN` bytes, distinct mailboxes). `every` and `grace` are each
+    /// `MIN_ALERT_INTERVAL_SECS ..= MAX_ALERT_INTERVAL_SECS` (1 s ..= 30 days).
+    ///
+    /// Anonymous, like a deposit. Returns the seconds until the relay would release the alert
+    /// (`every + grace` for a new one). Arming the same alert again answers the same way; another
+    /// alert under the same id is refused (`Malformed`), a mailbox that is not registered
+    /// (`UnknownMailbox`) or full (`QuotaExceeded`) refuses the whole alert.
+    pub async fn arm(
+        &self,
+        alert: AlertId,
+        every: u32,
+        grace: u32,
+        checkin_key: &VerifyingKey,
+        duress_key: &VerifyingKey,
+        envelopes: Vec<AlertEnvelope>,
+    ) -> Result<u64, RelayError> {
+        let req = Arm {
+            alert,
+            every,
+            grace,
+            checkin_key: checkin_key.to_bytes(),
+            duress_key: duress_key.to_bytes(),
+            envelopes,
+        };
+        Ok(self.call(&req, &[]).await?.deadline_secs)
+    }
+
+    /// Check in to `alert`, signing with `key`: the alert's check-in key postpones the release
+    /// to `every + grace` from now; its duress key releases the alert at once, marked duress.
+    /// The relay answers both the same way, so `Ok(())` says nothing about which happened, by
+    /// design. An unknown or released alert, or a key that is neither, is refused with
+    /// `BadProof`.
+    pub async fn check_in(&self, alert: &AlertId, key: &SigningKey) -> Result<(), RelayError> {
+        let nonce = self.challenge().await?;
+        let proof = auth::sign_alert(key, CHECKIN_PURPOSE, &self.exporter(), &nonce, alert);
+        self.call(
+            &CheckIn {
+                alert: *alert,
+                proof,
+            },
+            &[],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Disarm `alert`, signing with `key`: the alert's check-in key deletes it and its envelopes;
+    /// its duress key releases it at once, marked duress. Answered the same way either way.
+    /// Refused as [`RelayClient::check_in`] is.
+    pub async fn disarm(&self, alert: &AlertId, key: &SigningKey) -> Result<(), RelayError> {
+        let nonce = self.challenge().await?;
+        let proof = auth::sign_alert(key, DISARM_PURPOSE, &self.exporter(), &nonce, alert);
+        self.call(
+            &Disarm {
+                alert: *alert,
+                proof,
+            },
+            &[],
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Acknowledge items so the relay deletes them. Returns how many were deleted (ids already

@@ -4,10 +4,14 @@
 //! header and every item head can be written before any envelope is read; then each envelope
 //! is read and written a piece at a time. Memory per response: one piece, plus what the QUIC
 //! connection buffers; the listener's reply sink bounds the time every write may take.
+//!
+//! A fetch with the notes flag gets each item's release note (or an empty note) between its
+//! head and its envelope; the store is asked for the notes as the items are written.
 
 use super::{Admission, BodySource, Ctx, Failure, Rate, ReplySink, send};
 use std::sync::atomic::Ordering;
-use vigil_core::wire::fetch::{item_head, items_frame_head, Fetch, Items};
+use vigil_core::wire::fetch::{item_head, items_frame_head_for, Fetch, Items};
+use vigil_core::wire::ReleaseNote;
 use vigil_core::wire::limits::MAX_FETCH_RESPONSE_BYTES;
 use vigil_core::wire::{ErrorCode, Refusal};
 
@@ -36,15 +40,19 @@ pub(super) async fn handle(
     })?;
     let items = shared
         .store
-        .list(req.mailbox, req.max_items, MAX_FETCH_RESPONSE_BYTES as u64)
+        .list(req.mailbox, req.count(), MAX_FETCH_RESPONSE_BYTES as u64)
         .await
         .map_err(|e| shared.store_failed(e))?;
     shared.counters.fetches.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(items = items.len(), "fetch");
     if items.is_empty() {
-        return send(reply, &Items::default()).await;
+        let none = Items {
+            items: Vec::new(),
+            with_notes: req.with_notes(),
+        };
+        return send(reply, &none).await;
     }
-    let head = items_frame_head(items.iter().map(|i| i.len)).map_err(|e| {
+    let head = items_frame_head_for(items.iter().map(|i| i.len), req.with_notes()).map_err(|e| {
         tracing::error!(error = %e, "stored items exceed the response limits");
         Refusal::new(ErrorCode::StorageFailed, "relay storage failed; try again later")
     })?;
@@ -55,6 +63,16 @@ pub(super) async fn handle(
             .write(&item_head(&item.id, item.len as u32))
             .await
             .map_err(|_| Failure::Abandoned)?;
+        if req.with_notes() {
+            let note = shared.store.note(req.mailbox, item).await.map_err(|e| {
+                tracing::error!(error = %e, "reading a release note failed mid-response");
+                Failure::Abandoned
+            })?;
+            reply
+                .write(&ReleaseNote::encode_opt(note.as_ref()))
+                .await
+                .map_err(|_| Failure::Abandoned)?;
+        }
         let mut offset = 0u64;
         while offset < item.len {
             let piece = shared

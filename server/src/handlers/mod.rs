@@ -6,15 +6,17 @@
 //! refusal into the Error response. Handlers see no network: the listener gives them the QUIC
 //! stream behind these two traits, tests give them memory (see `tests.rs`).
 
+use crate::alerts::AlertSchedule;
 use crate::body::{BodyError, BodySource, BoxFuture};
 use crate::store::space::SpaceGuard;
 use crate::store::{Store, StoreError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use vigil_core::ids::MailboxId;
+use vigil_core::ids::{AlertId, MailboxId};
 use vigil_core::wire::auth::{self, Authenticated, ChallengeSet, Claim};
 use vigil_core::wire::limits::EXPORTER_LEN;
 use vigil_core::wire::{encode, ErrorCode, Framed, Refusal, Request, WireError};
+use vigil_core::wire::{Proof, Purpose};
 
 /// State shared by every connection.
 pub struct Shared {
@@ -30,6 +32,8 @@ pub struct Shared {
     pub counters: Arc<Counters>,
     /// Deposits refused per full mailbox, for the mailbox's `status`.
     pub full_refusals: FullRefusals,
+    /// When each armed check-in alert is released; every change to an alert goes through it.
+    pub alerts: Arc<AlertSchedule>,
 }
 
 /// How many deposits each mailbox refused because it was full, since its owner last asked
@@ -108,6 +112,7 @@ impl Shared {
             space: Arc::new(SpaceGuard::unlimited()),
             counters: Arc::new(Counters::default()),
             full_refusals: FullRefusals::default(),
+            alerts: Arc::new(AlertSchedule::default()),
         }
     }
 
@@ -139,6 +144,11 @@ impl Shared {
             StoreError::QuotaExceeded => Refusal::new(
                 ErrorCode::QuotaExceeded,
                 "this NGO's mailbox is full until the NGO fetches its reports",
+            )
+            .into(),
+            StoreError::AlertConflict => Refusal::new(
+                ErrorCode::Malformed,
+                "an alert with this id is armed with other content; arm it under a new id",
             )
             .into(),
             StoreError::InProgress => Refusal::new(
@@ -193,16 +203,7 @@ impl ConnState {
     /// Consume the claim's nonce and check its signature under `public_key`. The nonce is
     /// consumed first, so a proof is single use even when its signature is bad.
     fn check_proof(&self, public_key: &[u8; 32], claim: &Claim) -> Result<(), Refusal> {
-        let known = match self.challenges.lock() {
-            Ok(mut set) => set.take(&claim.proof.nonce),
-            Err(_) => false,
-        };
-        if !known {
-            return Err(Refusal::new(
-                ErrorCode::BadProof,
-                "unknown or used nonce; ask for a new challenge",
-            ));
-        }
+        self.take_nonce(&claim.proof)?;
         if !auth::verify(public_key, &self.exporter, claim) {
             return Err(Refusal::new(
                 ErrorCode::BadProof,
@@ -211,6 +212,51 @@ impl ConnState {
         }
         Ok(())
     }
+}
+
+impl ConnState {
+    /// Consume the proof's nonce: refused if it was not issued on this connection or was used.
+    fn take_nonce(&self, proof: &Proof) -> Result<(), Refusal> {
+        let known = match self.challenges.lock() {
+            Ok(mut set) => set.take(&proof.nonce),
+            Err(_) => false,
+        };
+        if !known {
+            return Err(Refusal::new(
+                ErrorCode::BadProof,
+                "unknown or used nonce; ask for a new challenge",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Which of an alert's keys signed a check-in or disarm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Signer {
+    /// The check-in key, of an alert checked in to every `every` seconds with `grace`.
+    CheckIn {
+        /// The alert's interval.
+        every: u32,
+        /// Its grace.
+        grace: u32,
+    },
+    /// The duress key.
+    Duress,
+}
+
+/// Stand-in keys an unknown alert id is verified against, so that it costs what a known one
+/// does and is refused the same way (a prober learns nothing about which ids are armed).
+fn stand_in_keys() -> &'static ([u8; 32], [u8; 32]) {
+    static KEYS: std::sync::OnceLock<([u8; 32], [u8; 32])> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        let k = |b| {
+            ed25519_dalek::SigningKey::from_bytes(&[b; 32])
+                .verifying_key()
+                .to_bytes()
+        };
+        (k(1), k(2))
+    })
 }
 
 /// What a handler works with.
@@ -230,6 +276,39 @@ impl Ctx<'_> {
         let key = self.shared.registered_key(claim.mailbox).await?;
         self.conn.check_proof(&key, &claim)?;
         Ok(())
+    }
+
+    /// Check a check-in's or disarm's proof: which of the alert's keys signed it. The gate of
+    /// both requests.
+    ///
+    /// The nonce is consumed first (single use, as for every proof). Then the signature is
+    /// checked against *both* keys, always, so the time taken does not tell a duress proof from
+    /// a normal one; an unknown alert id is checked against stand-in keys and refused exactly as
+    /// a bad signature is.
+    async fn alert_signer(
+        &self,
+        alert: AlertId,
+        proof: &Proof,
+        purpose: Purpose,
+    ) -> Result<Signer, Failure> {
+        self.conn.take_nonce(proof)?;
+        let keys =
+            (self.shared.store.alert_keys(alert).await).map_err(|e| self.shared.store_failed(e))?;
+        let (stand_in_checkin, stand_in_duress) = *stand_in_keys();
+        let (checkin, duress) = keys.map_or((stand_in_checkin, stand_in_duress), |k| {
+            (k.checkin, k.duress)
+        });
+        let exporter = &self.conn.exporter;
+        let by_checkin = auth::verify_alert(&checkin, exporter, purpose, &alert, proof);
+        let by_duress = auth::verify_alert(&duress, exporter, purpose, &alert, proof);
+        match (keys, by_checkin, by_duress) {
+            (Some(k), true, _) => Ok(Signer::CheckIn {
+                every: k.every,
+                grace: k.grace,
+            }),
+            (Some(_), false, true) => Ok(Signer::Duress),
+            _ => Err(refusal::bad_alert_proof().into()),
+        }
     }
 }
 
@@ -317,6 +396,15 @@ pub(crate) mod refusal {
     /// Handling did not finish in time.
     pub(crate) fn overloaded() -> Refusal {
         Refusal::new(ErrorCode::Busy, "relay is overloaded; try again later")
+    }
+
+    /// A check-in or disarm whose proof does not verify, or for an alert that is not armed:
+    /// one refusal for both, so a prober cannot tell armed ids from others.
+    pub(crate) fn bad_alert_proof() -> Refusal {
+        Refusal::new(
+            ErrorCode::BadProof,
+            "proof does not verify for this alert and connection",
+        )
     }
 
     /// Nobody registered the mailbox.

@@ -9,13 +9,14 @@ use crate::store::{Deposited, ItemMeta, Quota, SledStore, StoreFuture, StoreStat
 use ed25519_dalek::SigningKey;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
-use vigil_core::ids::{DepositId, ItemId};
+use vigil_core::ids::{AlertId, DepositId, ItemId};
 use vigil_core::wire::ack::{self, Ack, Acked};
 use vigil_core::wire::challenge::Challenge;
 use vigil_core::wire::deposit::{Deposit, Stored};
 use vigil_core::wire::fetch::{self, Fetch};
 use vigil_core::wire::register::{self, Register, Registered};
 use vigil_core::wire::{decode_response_frame, Response};
+use vigil_core::wire::{ReleaseNote, ReleaseReason};
 
 const EXPORTER: [u8; 32] = [5; 32];
 
@@ -421,6 +422,30 @@ impl Store for FullDisk {
     fn expire(&self, now: u64) -> StoreFuture<'_, u64> {
         self.inner.expire(now)
     }
+    fn arm(&self, a: crate::store::Alert) -> StoreFuture<'_, crate::store::Armed> {
+        match self.failing() {
+            Ok(()) => self.inner.arm(a),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
+    }
+    fn alert_keys(&self, id: AlertId) -> StoreFuture<'_, Option<crate::store::AlertKeys>> {
+        self.inner.alert_keys(id)
+    }
+    fn check_in(&self, id: AlertId, deadline: u64, now: u64) -> StoreFuture<'_, bool> {
+        self.inner.check_in(id, deadline, now)
+    }
+    fn release(&self, id: AlertId, r: ReleaseReason, now: u64) -> StoreFuture<'_, bool> {
+        self.inner.release(id, r, now)
+    }
+    fn disarm(&self, id: AlertId) -> StoreFuture<'_, bool> {
+        self.inner.disarm(id)
+    }
+    fn alerts(&self) -> StoreFuture<'_, Vec<crate::store::AlertTimes>> {
+        self.inner.alerts()
+    }
+    fn note(&self, m: MailboxId, i: ItemMeta) -> StoreFuture<'_, Option<ReleaseNote>> {
+        self.inner.note(m, i)
+    }
     fn stats(&self) -> StoreStats {
         self.inner.stats()
     }
@@ -576,4 +601,240 @@ async fn a_fetch_whose_client_stops_reading_is_abandoned_and_frees_its_slot() {
     assert_eq!(f.shared.fetch_slots.available_permits(), slots);
     // Nothing was lost: the item is still there for the next fetch.
     assert_eq!(f.fetch(&k).await[0].envelope, large);
+}
+
+mod alerts {
+    use super::*;
+    use vigil_core::wire::alert::{CHECKIN_PURPOSE, DISARM_PURPOSE};
+    use vigil_core::wire::arm::{AlertEnvelope, Arm, Armed};
+    use vigil_core::wire::checkin::{CheckIn, CheckedIn};
+    use vigil_core::wire::disarm::{Disarm, Disarmed};
+    use vigil_core::wire::Purpose;
+
+    const ALERT: AlertId = AlertId([0x11; 16]);
+
+    fn keys() -> (SigningKey, SigningKey) {
+        (
+            SigningKey::from_bytes(&[0x21; 32]),
+            SigningKey::from_bytes(&[0x22; 32]),
+        )
+    }
+
+    fn arm(m: MailboxId) -> Arm {
+        let (c, d) = keys();
+        Arm {
+            alert: ALERT,
+            every: 4,
+            grace: 2,
+            checkin_key: c.verifying_key().to_bytes(),
+            duress_key: d.verifying_key().to_bytes(),
+            envelopes: vec![AlertEnvelope {
+                mailbox: m,
+                envelope: b"sealed alert".to_vec(),
+            }],
+        }
+    }
+
+    impl Fixture {
+        /// The raw answer to a check-in (or, with `DISARM_PURPOSE`, a disarm) signed by `k`.
+        async fn alert_call(&self, k: &SigningKey, purpose: Purpose, id: AlertId) -> Vec<u8> {
+            let nonce = self.nonce().await;
+            let proof = auth::sign_alert(k, purpose, &EXPORTER, &nonce, &id);
+            let req = match purpose == DISARM_PURPOSE {
+                true => Request::Disarm(Disarm { alert: id, proof }),
+                false => Request::CheckIn(CheckIn { alert: id, proof }),
+            };
+            call_with(self, req, &mut Buffered::empty()).await.0
+        }
+
+        async fn fetch_noted(&self, k: &SigningKey) -> fetch::Items {
+            let m = MailboxId::for_key(&k.verifying_key().to_bytes());
+            let nonce = self.nonce().await;
+            let max = fetch::WITH_NOTES | 10;
+            let proof = auth::sign(
+                k,
+                fetch::PURPOSE,
+                &EXPORTER,
+                &nonce,
+                &m,
+                &Fetch::digest(max),
+            );
+            let req = Request::Fetch(Fetch {
+                mailbox: m,
+                max_items: max,
+                proof,
+            });
+            match self.call(req).await {
+                Response::Items(i) => i,
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn arming_is_idempotent_and_checked() {
+        let f = fixture();
+        let ngo = SigningKey::from_bytes(&[1; 32]);
+        let m = f.register(&ngo).await;
+        let armed = f.call(Request::Arm(arm(m))).await;
+        assert_eq!(armed, Response::Armed(Armed { deadline_secs: 6 }));
+        match f.call(Request::Arm(arm(m))).await {
+            Response::Armed(a) => assert!(a.deadline_secs <= 6),
+            other => panic!("{other:?}"),
+        }
+        let mut other = arm(m);
+        other.grace = 3;
+        assert_eq!(
+            code(&f.call(Request::Arm(other)).await),
+            ErrorCode::Malformed
+        );
+        let mut nowhere = arm(MailboxId([9; 32]));
+        nowhere.alert = AlertId([0x12; 16]);
+        assert_eq!(
+            code(&f.call(Request::Arm(nowhere)).await),
+            ErrorCode::UnknownMailbox
+        );
+        assert!(f.fetch(&ngo).await.is_empty(), "sealed until released");
+        assert_eq!(f.shared.alerts.len().await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_duress_checkin_answers_what_a_normal_one_does_and_releases() {
+        let f = fixture();
+        let ngo = SigningKey::from_bytes(&[1; 32]);
+        let m = f.register(&ngo).await;
+        f.call(Request::Arm(arm(m))).await;
+        let (checkin, duress) = keys();
+        let normal = f.alert_call(&checkin, CHECKIN_PURPOSE, ALERT).await;
+        assert_eq!(normal, vigil_core::wire::encode(&CheckedIn).unwrap());
+        assert!(f.fetch(&ngo).await.is_empty(), "a check-in keeps it sealed");
+        let forced = f.alert_call(&duress, CHECKIN_PURPOSE, ALERT).await;
+        assert_eq!(forced, normal, "the same bytes whichever key signed");
+        // Released at once, marked duress; a plain fetch sees the envelope alone.
+        let items = f.fetch(&ngo).await;
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].envelope, b"sealed alert");
+        assert_eq!(items[0].note, None);
+        let noted = f.fetch_noted(&ngo).await;
+        assert!(noted.with_notes);
+        let note = noted.items[0].note.unwrap();
+        assert_eq!(note.reason, ReleaseReason::Duress);
+        assert!(note.released_at >= note.armed_at);
+        assert!(f.shared.alerts.is_empty().await);
+        // Released: further check-ins are refused as for an unknown alert.
+        let after = f.alert_call(&checkin, CHECKIN_PURPOSE, ALERT).await;
+        assert_eq!(
+            code(&decode_response_frame(&after).unwrap()),
+            ErrorCode::BadProof
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_proofs_and_unknown_alerts_are_refused_alike() {
+        let f = fixture();
+        let ngo = SigningKey::from_bytes(&[1; 32]);
+        let m = f.register(&ngo).await;
+        f.call(Request::Arm(arm(m))).await;
+        let (checkin, _) = keys();
+        let stranger = SigningKey::from_bytes(&[0x33; 32]);
+        let bad_key = f.alert_call(&stranger, CHECKIN_PURPOSE, ALERT).await;
+        let unknown = f
+            .alert_call(&checkin, CHECKIN_PURPOSE, AlertId([0x99; 16]))
+            .await;
+        assert_eq!(
+            bad_key, unknown,
+            "an unknown alert is refused as a bad proof"
+        );
+        assert_eq!(
+            code(&decode_response_frame(&bad_key).unwrap()),
+            ErrorCode::BadProof
+        );
+        // A disarm proof does not check in, a check-in proof does not disarm.
+        let nonce = f.nonce().await;
+        let proof = auth::sign_alert(&checkin, DISARM_PURPOSE, &EXPORTER, &nonce, &ALERT);
+        let r = f
+            .call(Request::CheckIn(CheckIn {
+                alert: ALERT,
+                proof,
+            }))
+            .await;
+        assert_eq!(code(&r), ErrorCode::BadProof);
+        // Another connection's proof, and a replayed one.
+        let nonce = f.nonce().await;
+        let proof = auth::sign_alert(&checkin, CHECKIN_PURPOSE, &[6; 32], &nonce, &ALERT);
+        let r = f
+            .call(Request::CheckIn(CheckIn {
+                alert: ALERT,
+                proof,
+            }))
+            .await;
+        assert_eq!(code(&r), ErrorCode::BadProof);
+        let nonce = f.nonce().await;
+        let proof = auth::sign_alert(&checkin, CHECKIN_PURPOSE, &EXPORTER, &nonce, &ALERT);
+        let once = f
+            .call(Request::CheckIn(CheckIn {
+                alert: ALERT,
+                proof,
+            }))
+            .await;
+        assert_eq!(once, Response::CheckedIn(CheckedIn));
+        let twice = f
+            .call(Request::CheckIn(CheckIn {
+                alert: ALERT,
+                proof,
+            }))
+            .await;
+        assert_eq!(code(&twice), ErrorCode::BadProof);
+        assert!(
+            f.fetch(&ngo).await.is_empty(),
+            "nothing released by any of it"
+        );
+    }
+
+    #[tokio::test]
+    async fn disarm_deletes_by_the_checkin_key_and_releases_by_the_duress_key() {
+        let f = fixture();
+        let ngo = SigningKey::from_bytes(&[1; 32]);
+        let m = f.register(&ngo).await;
+        let (checkin, duress) = keys();
+        f.call(Request::Arm(arm(m))).await;
+        let gone = f.alert_call(&checkin, DISARM_PURPOSE, ALERT).await;
+        assert_eq!(gone, vigil_core::wire::encode(&Disarmed).unwrap());
+        assert!(f.fetch(&ngo).await.is_empty());
+        assert!(f.shared.alerts.is_empty().await);
+        assert!(f.shared.store.alerts().await.unwrap().is_empty());
+        // Armed again (a disarmed id is free), then "disarmed" under duress.
+        f.call(Request::Arm(arm(m))).await;
+        let forced = f.alert_call(&duress, DISARM_PURPOSE, ALERT).await;
+        assert_eq!(forced, gone, "the same bytes whichever key signed");
+        let noted = f.fetch_noted(&ngo).await;
+        assert_eq!(noted.items.len(), 1);
+        assert_eq!(noted.items[0].note.unwrap().reason, ReleaseReason::Duress);
+    }
+
+    #[tokio::test]
+    async fn the_schedule_releases_a_missed_alert_with_its_note() {
+        let f = fixture();
+        let ngo = SigningKey::from_bytes(&[1; 32]);
+        let m = f.register(&ngo).await;
+        let mut a = arm(m);
+        (a.every, a.grace) = (1, 1);
+        f.call(Request::Arm(a)).await;
+        let store = f.shared.store.clone();
+        let released = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let now = crate::clock::now_unix();
+                if f.shared.alerts.release_due(&*store, now).await > 0 {
+                    break;
+                }
+            }
+        })
+        .await;
+        assert!(released.is_ok(), "released after every + grace");
+        let noted = f.fetch_noted(&ngo).await;
+        let note = noted.items[0].note.unwrap();
+        assert_eq!(note.reason, ReleaseReason::Missed);
+        assert_eq!(note.last_checkin_at, 0);
+    }
 }

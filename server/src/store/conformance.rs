@@ -8,17 +8,21 @@
 //! fetch order and limits; reading envelopes in pieces; ack; expiry; quota; bad bodies leave
 //! nothing; concurrent repeats store once; and, for a backend that claims durability across a
 //! restart, that what was acknowledged as stored survives a reopen and an abandoned upload
-//! does not.
+//! does not. Check-in alerts: arming is idempotent and holds quota without showing as items; a
+//! release turns every envelope into an item with its note, once; a disarm deletes; both
+//! survive a reopen.
 
-use super::{Deposited, ItemMeta, Quota, Store, StoreError};
+use super::{Alert, Armed, Deposited, ItemMeta, Quota, Store, StoreError};
 use crate::body::testing::Pieces;
 use crate::body::BodyError;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use vigil_core::ids::{DepositId, ItemId, MailboxId};
+use vigil_core::ids::{AlertId, DepositId, ItemId, MailboxId};
+use vigil_core::wire::arm::{AlertEnvelope, Arm};
 use vigil_core::wire::deposit::Deposit;
 use vigil_core::wire::limits::RECEIVE_TIME_GRANULARITY_SECS;
+use vigil_core::wire::{ReleaseNote, ReleaseReason};
 
 /// One day, in seconds.
 pub(crate) const DAY: u64 = 24 * 3600;
@@ -51,6 +55,10 @@ macro_rules! conformance_tests {
             bad_bodies_store_nothing_and_can_be_sent_again,
             concurrent_repeats_store_once,
             acknowledged_state_survives_a_reopen,
+            alerts_arm_once_and_hold_their_quota_unseen,
+            a_release_makes_items_with_notes_once,
+            a_disarm_deletes_the_alert_and_frees_its_quota,
+            alerts_and_notes_survive_a_reopen,
         );
     };
     (@cases $backend:expr; $($case:ident),* $(,)?) => {
@@ -489,4 +497,206 @@ pub(crate) async fn acknowledged_state_survives_a_reopen(b: &dyn Backend) {
     );
     // Expiry still knows what is there.
     assert_eq!(s.expire(DAY + 31 * DAY).await.unwrap(), 3);
+}
+
+/// An alert `n` with one envelope per mailbox, armed at `DAY` with its deadline at `DAY + 60`.
+fn alert(n: u8, mailboxes: &[MailboxId]) -> Alert {
+    let arm = Arm {
+        alert: AlertId([n; 16]),
+        every: 40,
+        grace: 20,
+        checkin_key: [n; 32],
+        duress_key: [n ^ 0xff; 32],
+        envelopes: (mailboxes.iter().enumerate())
+            .map(|(i, m)| AlertEnvelope {
+                mailbox: *m,
+                envelope: envelope(n.wrapping_add(i as u8), 100),
+            })
+            .collect(),
+    };
+    Alert::armed(arm, DAY + 30, DAY + 60)
+}
+
+pub(crate) async fn alerts_arm_once_and_hold_their_quota_unseen(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let quota = Quota {
+        max_items: 2,
+        max_bytes: 1 << 20,
+    };
+    let s = b.open(dir.path(), quota, Duration::from_secs(30 * DAY));
+    let (m1, m2) = (mailbox(&*s, 1).await, mailbox(&*s, 2).await);
+    let unknown = MailboxId([9; 32]);
+    assert_eq!(
+        s.arm(alert(7, &[m1, unknown])).await,
+        Err(StoreError::UnknownMailbox)
+    );
+    assert!(s.alerts().await.unwrap().is_empty(), "all or nothing");
+    assert_eq!(s.arm(alert(7, &[m1, m2])).await, Ok(Armed::New));
+    assert_eq!(s.arm(alert(7, &[m1, m2])).await, Ok(Armed::Repeat));
+    let mut other = alert(7, &[m1, m2]);
+    other.arm.every += 1;
+    assert_eq!(s.arm(other).await, Err(StoreError::AlertConflict));
+    let keys = s.alert_keys(AlertId([7; 16])).await.unwrap().unwrap();
+    assert_eq!((keys.checkin, keys.duress), ([7; 32], [0xf8; 32]));
+    assert_eq!((keys.every, keys.grace), (40, 20));
+    assert_eq!(s.alert_keys(AlertId([8; 16])).await, Ok(None));
+    let times = s.alerts().await.unwrap();
+    assert_eq!(times.len(), 1);
+    assert_eq!((times[0].grace, times[0].deadline), (20, DAY + 60));
+    assert_eq!(s.stats().alerts, 1);
+    // Sealed: nothing to fetch, nothing in the usage, but the quota holds it.
+    assert!(s.list(m1, 64, u64::MAX).await.unwrap().is_empty());
+    assert_eq!(s.usage(m1).await.unwrap().items, 0);
+    assert_eq!(s.stats().items, 0);
+    deposit(&*s, m1, 1, b"a", DAY).await.unwrap();
+    assert_eq!(
+        deposit(&*s, m1, 2, b"b", DAY).await,
+        Err(StoreError::QuotaExceeded)
+    );
+    // A second alert does not fit m1 either; nothing of it is armed.
+    assert_eq!(
+        s.arm(alert(8, &[m2, m1])).await,
+        Err(StoreError::QuotaExceeded)
+    );
+    assert_eq!(s.alerts().await.unwrap().len(), 1);
+    assert_eq!(s.arm(alert(8, &[m2])).await, Ok(Armed::New));
+    assert_eq!(
+        s.arm(alert(9, &[m2])).await,
+        Err(StoreError::QuotaExceeded),
+        "m2 holds two sealed envelopes"
+    );
+}
+
+pub(crate) async fn a_release_makes_items_with_notes_once(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(b, dir.path());
+    let (m1, m2) = (mailbox(&*s, 1).await, mailbox(&*s, 2).await);
+    deposit(&*s, m1, 1, b"ordinary", DAY).await.unwrap();
+    let a = alert(7, &[m1, m2]);
+    let id = a.arm.alert;
+    s.arm(a.clone()).await.unwrap();
+    // A check-in moves the deadline and records the minute.
+    assert_eq!(s.check_in(id, DAY + 500, DAY + 125).await, Ok(true));
+    assert_eq!(s.alerts().await.unwrap()[0].deadline, DAY + 500);
+    assert_eq!(s.check_in(AlertId([8; 16]), 1, 1).await, Ok(false));
+    assert_eq!(
+        s.release(id, ReleaseReason::Missed, DAY + 600).await,
+        Ok(true)
+    );
+    let note = ReleaseNote {
+        reason: ReleaseReason::Missed,
+        armed_at: DAY,
+        last_checkin_at: DAY + 120,
+        released_at: DAY + 600,
+    };
+    for (i, m) in [m1, m2].into_iter().enumerate() {
+        let items = s.list(m, 64, u64::MAX).await.unwrap();
+        let mut with_notes = Vec::new();
+        for item in &items {
+            let body = read(&*s, m, *item, 7).await.unwrap();
+            with_notes.push((body, s.note(m, *item).await.unwrap()));
+        }
+        assert!(with_notes.contains(&(a.arm.envelopes[i].envelope.clone(), Some(note))));
+        assert_eq!(s.usage(m).await.unwrap().items, items.len() as u64);
+    }
+    let plain = s.list(m1, 64, u64::MAX).await.unwrap();
+    assert_eq!(plain.len(), 2);
+    let ordinary = plain.iter().find(|i| i.len == 8).unwrap();
+    assert_eq!(s.note(m1, *ordinary).await, Ok(None));
+    // Released once: a second release, a check-in and a disarm find nothing.
+    assert_eq!(
+        s.release(id, ReleaseReason::Duress, DAY + 700).await,
+        Ok(false)
+    );
+    assert_eq!(s.check_in(id, DAY + 900, DAY + 700).await, Ok(false));
+    assert_eq!(s.disarm(id).await, Ok(false));
+    assert_eq!(s.alert_keys(id).await, Ok(None));
+    assert_eq!(s.stats().alerts, 0);
+    assert_eq!(s.list(m2, 64, u64::MAX).await.unwrap().len(), 1);
+    // A released item is acknowledged like any other, and its note goes with it.
+    let released = *plain.iter().find(|i| i.len == 100).unwrap();
+    assert_eq!(s.ack(m1, &[released.id]).await, Ok(1));
+    assert_eq!(s.note(m1, released).await, Ok(None));
+    assert_eq!(s.list(m1, 64, u64::MAX).await.unwrap().len(), 1);
+    // ... and expires like any other.
+    assert_eq!(s.expire(DAY + 600 + 31 * DAY).await.unwrap(), 2);
+}
+
+pub(crate) async fn a_disarm_deletes_the_alert_and_frees_its_quota(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let quota = Quota {
+        max_items: 1,
+        max_bytes: 1 << 20,
+    };
+    let s = b.open(dir.path(), quota, Duration::from_secs(30 * DAY));
+    let m = mailbox(&*s, 1).await;
+    let id = AlertId([7; 16]);
+    s.arm(alert(7, &[m])).await.unwrap();
+    assert_eq!(
+        deposit(&*s, m, 1, b"a", DAY).await,
+        Err(StoreError::QuotaExceeded)
+    );
+    assert_eq!(s.disarm(id).await, Ok(true));
+    assert_eq!(s.disarm(id).await, Ok(false));
+    assert_eq!(s.release(id, ReleaseReason::Missed, DAY).await, Ok(false));
+    assert!(s.list(m, 64, u64::MAX).await.unwrap().is_empty());
+    assert!(s.alerts().await.unwrap().is_empty());
+    assert_eq!(deposit(&*s, m, 1, b"a", DAY).await, Ok(Deposited::New));
+    // A disarmed id may be armed again.
+    s.ack(m, &[s.list(m, 1, u64::MAX).await.unwrap()[0].id])
+        .await
+        .unwrap();
+    assert_eq!(s.arm(alert(7, &[m])).await, Ok(Armed::New));
+}
+
+pub(crate) async fn alerts_and_notes_survive_a_reopen(b: &dyn Backend) {
+    if !b.durable() {
+        eprintln!("SKIPPED: this backend does not claim durability across a reopen");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let quota = Quota {
+        max_items: 1,
+        max_bytes: 1 << 20,
+    };
+    let (m1, m2);
+    {
+        let s = b.open(dir.path(), quota, Duration::from_secs(30 * DAY));
+        (m1, m2) = (mailbox(&*s, 1).await, mailbox(&*s, 2).await);
+        s.arm(alert(7, &[m1])).await.unwrap();
+        s.check_in(AlertId([7; 16]), DAY + 999, DAY + 130)
+            .await
+            .unwrap();
+        s.arm(alert(8, &[m2])).await.unwrap();
+        s.release(AlertId([8; 16]), ReleaseReason::Duress, DAY + 200)
+            .await
+            .unwrap();
+    }
+    let s = b.open(dir.path(), quota, Duration::from_secs(30 * DAY));
+    let times = s.alerts().await.unwrap();
+    assert_eq!(times.len(), 1);
+    assert_eq!(
+        (times[0].id, times[0].deadline),
+        (AlertId([7; 16]), DAY + 999)
+    );
+    // Its envelope still holds m1's quota.
+    assert_eq!(
+        deposit(&*s, m1, 1, b"a", DAY).await,
+        Err(StoreError::QuotaExceeded)
+    );
+    let items = s.list(m2, 64, u64::MAX).await.unwrap();
+    assert_eq!(items.len(), 1);
+    let note = s.note(m2, items[0]).await.unwrap().unwrap();
+    assert_eq!(note.reason, ReleaseReason::Duress);
+    assert_eq!(note.released_at, DAY + 180);
+    assert_eq!(s.usage(m2).await.unwrap().items, 1);
+    // The alert armed before the reopen releases with the check-in it had.
+    assert_eq!(
+        s.release(AlertId([7; 16]), ReleaseReason::Missed, DAY + 2000)
+            .await,
+        Ok(true)
+    );
+    let item = s.list(m1, 64, u64::MAX).await.unwrap()[0];
+    let note = s.note(m1, item).await.unwrap().unwrap();
+    assert_eq!((note.armed_at, note.last_checkin_at), (DAY, DAY + 120));
 }

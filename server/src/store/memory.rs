@@ -18,20 +18,25 @@
 //!   mid-way takes its mark, and the quota it held, off again (`Reservation`).
 //! * **Fetch order.** Deposits are ordered by place, small envelopes (up to the store contract's
 //!   [`LARGE_ENVELOPE_MIN`]) before large ones, then by deposit id: a stable order.
+//! * **Alerts.** Armed alerts sit in their own map, locked before the mailboxes whenever both
+//!   are needed (one lock order, no deadlock); their envelopes count in their mailboxes'
+//!   `sealed` totals, which the quota sees and `usage` does not. A release moves them into the
+//!   mailboxes under both locks at once, so nobody sees half a release.
 
 use super::LARGE_ENVELOPE_MIN;
 use super::{
-    flip, slice_from, Deposited, FlushStats, ItemMeta, MailboxUsage, Quota, Store, StoreError,
-    StoreFuture, StoreStats,
+    alert_deposit_id, flip, slice_from, Alert, AlertKeys, AlertTimes, Armed, Deposited, FlushStats,
+    ItemMeta, MailboxUsage, Quota, Store, StoreError, StoreFuture, StoreStats,
 };
 use crate::body::{read_all, BodySource};
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
-use vigil_core::ids::{DepositId, ItemId, MailboxId};
+use vigil_core::ids::{AlertId, DepositId, ItemId, MailboxId};
 use vigil_core::wire::deposit::Deposit;
 use vigil_core::wire::policy::{coarse_time, expiry_cutoff};
+use vigil_core::wire::{ReleaseNote, ReleaseReason};
 
 /// [`ItemMeta::place`] of an envelope up to [`LARGE_ENVELOPE_MIN`] bytes.
 const SMALL: u8 = 0;
@@ -54,6 +59,8 @@ struct Entry {
     /// The envelope while it waits to be fetched; `None` once acknowledged, when the entry is
     /// the tombstone that keeps the deposit id remembered until it expires.
     envelope: Option<Bytes>,
+    /// The release note of an envelope released from an alert.
+    note: Option<ReleaseNote>,
 }
 
 /// One registered mailbox.
@@ -68,6 +75,9 @@ struct Mailbox {
     /// Items stored (not acknowledged), and their envelope bytes.
     items: u64,
     bytes: u64,
+    /// Envelopes of armed alerts for this mailbox, and their bytes: held against the quota.
+    sealed_items: u64,
+    sealed_bytes: u64,
 }
 
 impl Mailbox {
@@ -77,6 +87,24 @@ impl Mailbox {
         [SMALL, LARGE]
             .iter()
             .any(|p| self.deposits.contains_key(&(*p, id)))
+    }
+
+    /// Whether one more envelope of `len` bytes fits the quota, counting what is stored, what is
+    /// being received and what is sealed in alerts.
+    fn has_room(&self, quota: &Quota, len: u64) -> bool {
+        let items = (self.items)
+            .saturating_add(self.receiving.len() as u64)
+            .saturating_add(self.sealed_items);
+        let bytes = (self.receiving.values())
+            .fold(self.bytes, |b, l| b.saturating_add(*l))
+            .saturating_add(self.sealed_bytes);
+        quota.allows(items, bytes, len)
+    }
+
+    /// An alert's envelope of `len` bytes is no longer sealed (released or disarmed).
+    fn unseal(&mut self, len: u64) {
+        self.sealed_items = self.sealed_items.saturating_sub(1);
+        self.sealed_bytes = self.sealed_bytes.saturating_sub(len);
     }
 
     /// An item of `len` bytes left (acknowledged or expired).
@@ -89,6 +117,8 @@ impl Mailbox {
 /// In-memory [`Store`], for tests and examples; see the module docs. Not durable.
 pub struct MemoryStore {
     mailboxes: Mutex<HashMap<MailboxId, Mailbox>>,
+    /// Armed alerts. Locked before `mailboxes` when both are needed.
+    alerts: Mutex<HashMap<AlertId, Alert>>,
     expiry: Duration,
     quota: Quota,
 }
@@ -100,6 +130,7 @@ impl MemoryStore {
     pub fn new(expiry: Duration, quota: Quota) -> Self {
         Self {
             mailboxes: Mutex::default(),
+            alerts: Mutex::default(),
             expiry,
             quota,
         }
@@ -112,6 +143,86 @@ impl MemoryStore {
         self.mailboxes
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The armed alerts, locked (see [`MemoryStore::mailboxes`] on poisoning). Lock before the
+    /// mailboxes.
+    fn alerts(&self) -> MutexGuard<'_, HashMap<AlertId, Alert>> {
+        self.alerts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn arm_now(&self, alert: Alert) -> Result<Armed, StoreError> {
+        let mut alerts = self.alerts();
+        let id = alert.arm.alert;
+        if let Some(armed) = alerts.get(&id) {
+            return match armed.arm == alert.arm {
+                true => Ok(Armed::Repeat),
+                false => Err(StoreError::AlertConflict),
+            };
+        }
+        let mut mailboxes = self.mailboxes();
+        // Every envelope is checked before any is counted: all or nothing. (Distinct mailboxes,
+        // checked by the wire decoder, so one check per mailbox is enough.)
+        for e in &alert.arm.envelopes {
+            let mb = mailboxes
+                .get(&e.mailbox)
+                .ok_or(StoreError::UnknownMailbox)?;
+            if !mb.has_room(&self.quota, e.envelope.len() as u64) {
+                return Err(StoreError::QuotaExceeded);
+            }
+        }
+        for e in &alert.arm.envelopes {
+            if let Some(mb) = mailboxes.get_mut(&e.mailbox) {
+                mb.sealed_items += 1;
+                mb.sealed_bytes += e.envelope.len() as u64;
+            }
+        }
+        alerts.insert(id, alert);
+        Ok(Armed::New)
+    }
+
+    fn release_now(&self, id: AlertId, reason: ReleaseReason, now: u64) -> bool {
+        let mut alerts = self.alerts();
+        let Some(alert) = alerts.remove(&id) else {
+            return false;
+        };
+        let note = alert.note(reason, now);
+        let deposit_id = alert_deposit_id(&id);
+        let mut mailboxes = self.mailboxes();
+        for e in alert.arm.envelopes {
+            let Some(mb) = mailboxes.get_mut(&e.mailbox) else {
+                continue;
+            };
+            let len = e.envelope.len();
+            mb.unseal(len as u64);
+            // A deposit under the same id (never in practice) keeps its place.
+            if mb.remembers(deposit_id) {
+                continue;
+            }
+            mb.items = mb.items.saturating_add(1);
+            mb.bytes = mb.bytes.saturating_add(len as u64);
+            let entry = Entry {
+                time: coarse_time(now),
+                envelope: Some(Bytes::from(e.envelope)),
+                note: Some(note),
+            };
+            mb.deposits.insert((place_for(len), deposit_id), entry);
+        }
+        true
+    }
+
+    fn disarm_now(&self, id: AlertId) -> bool {
+        let mut alerts = self.alerts();
+        let Some(alert) = alerts.remove(&id) else {
+            return false;
+        };
+        let mut mailboxes = self.mailboxes();
+        for e in &alert.arm.envelopes {
+            if let Some(mb) = mailboxes.get_mut(&e.mailbox) {
+                mb.unseal(e.envelope.len() as u64);
+            }
+        }
+        true
     }
 
     /// The checks a deposit makes before it reads a byte: the mailbox, a repeat, the same
@@ -132,9 +243,7 @@ impl MemoryStore {
             return Err(StoreError::InProgress);
         }
         let len = head.envelope_len as u64;
-        let items = mb.items.saturating_add(mb.receiving.len() as u64);
-        let bytes = (mb.receiving.values()).fold(mb.bytes, |b, l| b.saturating_add(*l));
-        if !self.quota.allows(items, bytes, len) {
+        if !mb.has_room(&self.quota, len) {
             return Err(StoreError::QuotaExceeded);
         }
         mb.receiving.insert(id, len);
@@ -176,8 +285,12 @@ impl Reservation<'_> {
         mb.items = mb.items.saturating_add(1);
         mb.bytes = mb.bytes.saturating_add(len as u64);
         let envelope = Some(envelope);
-        mb.deposits
-            .insert((place_for(len), self.id), Entry { time, envelope });
+        let entry = Entry {
+            time,
+            envelope,
+            note: None,
+        };
+        mb.deposits.insert((place_for(len), self.id), entry);
         Ok(Deposited::New)
     }
 }
@@ -301,8 +414,11 @@ impl Store for MemoryStore {
             let id = DepositId(flip(&mailbox, &item.0));
             for place in [SMALL, LARGE] {
                 // The entry stays, as the tombstone: the deposit id remains remembered.
-                let entry = mb.deposits.get_mut(&(place, id));
-                if let Some(envelope) = entry.and_then(|e| e.envelope.take()) {
+                let Some(entry) = mb.deposits.get_mut(&(place, id)) else {
+                    continue;
+                };
+                entry.note = None;
+                if let Some(envelope) = entry.envelope.take() {
                     mb.released(envelope.len() as u64);
                     n += 1;
                 }
@@ -337,6 +453,8 @@ impl Store for MemoryStore {
 
     /// Totals over the mailboxes' counts (no scan of their items).
     fn stats(&self) -> StoreStats {
+        // Alerts first: the lock order.
+        let alerts = self.alerts().len() as u64;
         let mailboxes = self.mailboxes();
         let (items, bytes) = (mailboxes.values()).fold((0u64, 0u64), |(n, b), m| {
             (n.saturating_add(m.items), b.saturating_add(m.bytes))
@@ -345,7 +463,56 @@ impl Store for MemoryStore {
             mailboxes: mailboxes.len() as u64,
             items,
             bytes,
+            alerts,
         }
+    }
+
+    fn arm(&self, alert: Alert) -> StoreFuture<'_, Armed> {
+        ready(self.arm_now(alert))
+    }
+
+    fn alert_keys(&self, id: AlertId) -> StoreFuture<'_, Option<AlertKeys>> {
+        ready(Ok(self.alerts().get(&id).map(|a| AlertKeys {
+            checkin: a.arm.checkin_key,
+            duress: a.arm.duress_key,
+            every: a.arm.every,
+            grace: a.arm.grace,
+        })))
+    }
+
+    fn check_in(&self, id: AlertId, deadline: u64, now: u64) -> StoreFuture<'_, bool> {
+        let mut alerts = self.alerts();
+        let Some(a) = alerts.get_mut(&id) else {
+            return ready(Ok(false));
+        };
+        a.deadline = deadline;
+        a.last_checkin_at = vigil_core::wire::policy::coarse_minute(now);
+        ready(Ok(true))
+    }
+
+    fn release(&self, id: AlertId, reason: ReleaseReason, now: u64) -> StoreFuture<'_, bool> {
+        ready(Ok(self.release_now(id, reason, now)))
+    }
+
+    fn disarm(&self, id: AlertId) -> StoreFuture<'_, bool> {
+        ready(Ok(self.disarm_now(id)))
+    }
+
+    fn alerts(&self) -> StoreFuture<'_, Vec<AlertTimes>> {
+        let times = (self.alerts().values())
+            .map(|a| AlertTimes {
+                id: a.arm.alert,
+                grace: a.arm.grace,
+                deadline: a.deadline,
+            })
+            .collect();
+        ready(Ok(times))
+    }
+
+    fn note(&self, mailbox: MailboxId, item: ItemMeta) -> StoreFuture<'_, Option<ReleaseNote>> {
+        let key = (item.place, DepositId(flip(&mailbox, &item.id.0)));
+        let note = (self.mailboxes().get(&mailbox)).and_then(|mb| mb.deposits.get(&key)?.note);
+        ready(Ok(note))
     }
 
     /// Nothing is ever flushed: all zero.

@@ -9,6 +9,11 @@
 //! `RECEIVE_TIME_GRANULARITY_SECS`) for expiry. Never IP addresses, never plaintext, never
 //! anything about who deposited.
 //!
+//! For check-in alerts (`docs/protocol.md`, "Check-in alerts") a store also holds each armed
+//! alert: its id, `every` and `grace`, its two public keys, its wall-clock deadline, when it was
+//! armed and last checked in to (to the minute), and its sealed envelopes per mailbox; and, beside
+//! each item released from an alert, its release note. Never anything about who armed it.
+//!
 //! The contract every backend keeps:
 //!
 //! * **Durable on return.** A method that changes something ([`Store::register`],
@@ -24,6 +29,11 @@
 //!   after it was acknowledged.
 //! * **Fetch order**: small envelopes (the urgent text) before large ones; within each, a stable
 //!   order. A listing stops at the first item that does not fit, so items are never skipped.
+//! * **Alerts**: [`Store::arm`], [`Store::check_in`], [`Store::release`] and [`Store::disarm`]
+//!   are durable on return too. An armed alert's envelopes count against their mailboxes' quotas
+//!   from arming on (without showing in [`Store::usage`], which is what waits to be fetched). A
+//!   release is one atomic change: the alert is either still armed or gone with every envelope
+//!   an item of its mailbox, with its note; releasing twice is releasing once.
 
 pub mod memory;
 pub mod sled_store;
@@ -34,8 +44,11 @@ pub(crate) mod conformance;
 
 use crate::body::{BodyError, BodySource, BoxFuture};
 use bytes::Bytes;
-use vigil_core::ids::{ItemId, MailboxId};
+use vigil_core::ids::{AlertId, ItemId, MailboxId};
+use vigil_core::wire::arm::Arm;
 use vigil_core::wire::deposit::Deposit;
+use vigil_core::wire::policy::coarse_minute;
+use vigil_core::wire::{ReleaseNote, ReleaseReason};
 
 pub use memory::MemoryStore;
 pub use sled_store::{FlushCounters, FlushStats, SledStore};
@@ -78,7 +91,84 @@ pub struct StoreStats {
     pub items: u64,
     /// Envelope bytes waiting to be fetched.
     pub bytes: u64,
+    /// Check-in alerts armed and not yet released or disarmed.
+    #[serde(default)]
+    pub alerts: u64,
 }
+
+/// A check-in alert as a store keeps it: the Arm request as it came (its id, schedule, keys and
+/// envelopes) and the times the relay keeps for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alert {
+    /// What was armed.
+    pub arm: Arm,
+    /// When it is released unless checked in to: Unix seconds by the relay's wall clock (the
+    /// relay measures time to it on its monotonic clock while it runs; see `alerts.rs`).
+    pub deadline: u64,
+    /// When it was armed, to the minute.
+    pub armed_at: u64,
+    /// When the last check-in by the check-in key came, to the minute; 0 for none yet.
+    pub last_checkin_at: u64,
+}
+
+impl Alert {
+    /// A new alert armed at `now` (Unix seconds) with its first deadline.
+    pub fn armed(arm: Arm, now: u64, deadline: u64) -> Self {
+        Self {
+            arm,
+            deadline,
+            armed_at: coarse_minute(now),
+            last_checkin_at: 0,
+        }
+    }
+
+    /// The note on its envelopes if it is released for `reason` at `now`.
+    pub fn note(&self, reason: ReleaseReason, now: u64) -> ReleaseNote {
+        ReleaseNote {
+            reason,
+            armed_at: self.armed_at,
+            last_checkin_at: self.last_checkin_at,
+            released_at: coarse_minute(now),
+        }
+    }
+}
+
+/// What the release task needs of an armed alert when the relay starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AlertTimes {
+    /// The alert.
+    pub id: AlertId,
+    /// Its grace, in seconds: how long a restarted relay waits before releasing it if it is
+    /// overdue.
+    pub grace: u32,
+    /// Its stored wall-clock deadline.
+    pub deadline: u64,
+}
+
+/// The two public keys a check-in or disarm may be signed with, and the schedule a check-in
+/// renews.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AlertKeys {
+    /// The check-in key.
+    pub checkin: [u8; 32],
+    /// The duress key.
+    pub duress: [u8; 32],
+    /// Seconds between check-ins.
+    pub every: u32,
+    /// Seconds of grace after a missed one.
+    pub grace: u32,
+}
+
+/// What arming did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Armed {
+    /// The alert is armed now.
+    New,
+    /// The same alert was armed before (a retry after a lost answer); nothing was written.
+    Repeat,
+}
+
+pub(crate) use vigil_core::wire::alert::released_deposit_id as alert_deposit_id;
 
 /// One mailbox's usage, for its owner's `status` request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +200,9 @@ pub enum StoreError {
     /// registrations are refused until space returns; fetches and acks keep working.
     #[error("relay disk is full or read-only: {0}")]
     NoSpace(String),
+    /// An alert with this id is armed with other content.
+    #[error("an alert with this id is armed with other content")]
+    AlertConflict,
     /// Another connection is uploading the same deposit right now; retry shortly.
     #[error("the same deposit is being received on another connection")]
     InProgress,
@@ -201,6 +294,37 @@ pub trait Store: Send + Sync + 'static {
     /// Delete items (and remembered deposit ids) older than the store's expiry at `now`,
     /// durably; returns how many items were deleted.
     fn expire(&self, now: u64) -> StoreFuture<'_, u64>;
+
+    /// Arm `alert`, durably: every envelope's mailbox must be registered
+    /// ([`StoreError::UnknownMailbox`]) and have room for it ([`StoreError::QuotaExceeded`]),
+    /// or nothing is armed. Idempotent per alert id: the same alert again is
+    /// [`Armed::Repeat`], another one under the same id [`StoreError::AlertConflict`].
+    fn arm(&self, alert: Alert) -> StoreFuture<'_, Armed>;
+
+    /// The keys of an armed alert, if it is armed.
+    fn alert_keys(&self, id: AlertId) -> StoreFuture<'_, Option<AlertKeys>>;
+
+    /// A check-in by the check-in key at `now` (Unix seconds): store `deadline` as the alert's
+    /// new deadline and `now`, to the minute, as its last check-in, durably. False if the alert
+    /// is not armed (any more).
+    fn check_in(&self, id: AlertId, deadline: u64, now: u64) -> StoreFuture<'_, bool>;
+
+    /// Release the alert for `reason` at `now`, durably and atomically: each envelope becomes an
+    /// item of its mailbox (fetched, acknowledged and expired like any other, its receive time
+    /// `now`) with the alert's [`ReleaseNote`] beside it, and the alert is gone. Its envelopes'
+    /// quota, held since arming, passes to the items. False if the alert is not armed (already
+    /// released, or disarmed): nothing changes.
+    fn release(&self, id: AlertId, reason: ReleaseReason, now: u64) -> StoreFuture<'_, bool>;
+
+    /// Delete the alert and its envelopes, durably, giving back their quota. False if it was not
+    /// armed.
+    fn disarm(&self, id: AlertId) -> StoreFuture<'_, bool>;
+
+    /// Every armed alert's id, grace and stored deadline (when the relay starts).
+    fn alerts(&self) -> StoreFuture<'_, Vec<AlertTimes>>;
+
+    /// The release note of `item` of `mailbox`, if it was released from an alert.
+    fn note(&self, mailbox: MailboxId, item: ItemMeta) -> StoreFuture<'_, Option<ReleaseNote>>;
 
     /// Totals (cheap: no scan).
     fn stats(&self) -> StoreStats;

@@ -21,6 +21,9 @@ fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, StoreError> {
 #[derive(Default)]
 pub(super) struct Usage {
     by_mailbox: Mutex<HashMap<MailboxId, (u64, u64)>>,
+    /// Envelopes of armed alerts per mailbox, and their bytes: held against the quota, but not
+    /// items (not fetchable, not in `of` or `totals`). Locked after `by_mailbox`.
+    sealed: Mutex<HashMap<MailboxId, (u64, u64)>>,
 }
 
 impl Usage {
@@ -32,8 +35,12 @@ impl Usage {
         len: u64,
     ) -> Result<(), StoreError> {
         let mut u = lock(&self.by_mailbox)?;
+        let (si, sb) = lock(&self.sealed)?
+            .get(&mailbox)
+            .copied()
+            .unwrap_or_default();
         let e = u.entry(mailbox).or_default();
-        if !quota.allows(e.0, e.1, len) {
+        if !quota.allows(e.0.saturating_add(si), e.1.saturating_add(sb), len) {
             if e.0 == 0 {
                 u.remove(&mailbox);
             }
@@ -42,6 +49,52 @@ impl Usage {
         e.0 += 1;
         e.1 += len;
         Ok(())
+    }
+
+    /// Hold an alert envelope of `len` bytes against `mailbox`'s quota, or refuse if that would
+    /// exceed it.
+    pub(super) fn seal(
+        &self,
+        quota: &Quota,
+        mailbox: MailboxId,
+        len: u64,
+    ) -> Result<(), StoreError> {
+        let u = lock(&self.by_mailbox)?;
+        let (i, b) = u.get(&mailbox).copied().unwrap_or_default();
+        let mut s = lock(&self.sealed)?;
+        let e = s.entry(mailbox).or_default();
+        if !quota.allows(i.saturating_add(e.0), b.saturating_add(e.1), len) {
+            if e.0 == 0 {
+                s.remove(&mailbox);
+            }
+            return Err(StoreError::QuotaExceeded);
+        }
+        e.0 += 1;
+        e.1 += len;
+        Ok(())
+    }
+
+    /// Count a sealed envelope found at open, without a quota check.
+    pub(super) fn add_sealed(&self, mailbox: MailboxId, len: u64) -> Result<(), StoreError> {
+        let mut s = lock(&self.sealed)?;
+        let e = s.entry(mailbox).or_default();
+        e.0 += 1;
+        e.1 += len;
+        Ok(())
+    }
+
+    /// Give back a sealed envelope of `len` bytes (released or disarmed).
+    pub(super) fn unseal(&self, mailbox: MailboxId, len: u64) {
+        let Ok(mut s) = lock(&self.sealed) else {
+            return;
+        };
+        if let Some(e) = s.get_mut(&mailbox) {
+            e.0 = e.0.saturating_sub(1);
+            e.1 = e.1.saturating_sub(len);
+            if e.0 == 0 {
+                s.remove(&mailbox);
+            }
+        }
     }
 
     /// Count an item found at open, without a quota check.
@@ -154,7 +207,8 @@ impl super::Inner {
                 <[u8; 32]>::try_from(&v[..]).map_err(|_| StoreError::Corrupt("mailbox key"))?;
             keys.insert(MailboxId(m), pk);
         }
-        Ok(())
+        drop(keys);
+        self.rebuild_alerts()
     }
 }
 

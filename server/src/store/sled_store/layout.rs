@@ -4,6 +4,8 @@
 //! |-------------|-----------------------------------------------|--------------------------------|
 //! | `mailboxes` | mailbox id (32)                               | Ed25519 public key (32)        |
 //! | `items`     | mailbox id (32) ‖ place (1) ‖ deposit id (16) | kind (1) ‖ coarse time u64 ‖ … |
+//! | `alerts`    | alert id (16)                                 | deadline u64 ‖ armed at u64 ‖ last check-in u64 ‖ Arm body |
+//! | `notes`     | an `items` key                                | release note (25, as on the wire) |
 //!
 //! All integers are big-endian. `place` says where the envelope is: `0` in the value itself
 //! (envelopes up to [`LARGE_ENVELOPE_MIN`]), `1` in a file of its own beside sled
@@ -18,6 +20,12 @@
 //! `compare_and_swap(None → item)` both stores a deposit and recognises any repeat (stored or
 //! acknowledged). A deposit id is per envelope and a retry resends the same envelope, so a
 //! repeat always lands on the same place.
+//!
+//! An armed alert is one `alerts` value: its times, then the Arm request's body exactly as the
+//! wire encodes it (its schedule, keys and envelopes), decoded with the wire's own checks. A
+//! release is one sled transaction over `alerts`, `items` and `notes`: the alert goes, each
+//! envelope becomes an inline item (alert envelopes are at most 64 KiB) under a deposit id
+//! derived from the alert id, with its note under the same key in `notes`.
 //!
 //! The item id a fetcher sees is derived from the key: the deposit id XOR the first 16 bytes of
 //! the mailbox id, so equal deposit ids in two mailboxes give two item ids, and an ack maps an
@@ -196,6 +204,35 @@ pub fn inline_envelope(v: &[u8]) -> Option<&[u8]> {
         Some((0, rest)) => rest.get(8..),
         _ => None,
     }
+}
+
+/// Bytes before the Arm body in an `alerts` value: deadline, armed at, last check-in.
+const ALERT_TIMES_LEN: usize = 24;
+
+/// The `alerts` value of `a`.
+pub fn alert_value(a: &crate::store::Alert) -> Vec<u8> {
+    use vigil_core::wire::Message;
+    let mut v = Vec::with_capacity(ALERT_TIMES_LEN + a.arm.body_len());
+    v.extend_from_slice(&a.deadline.to_be_bytes());
+    v.extend_from_slice(&a.armed_at.to_be_bytes());
+    v.extend_from_slice(&a.last_checkin_at.to_be_bytes());
+    a.arm.encode_head(&mut v);
+    v
+}
+
+/// Parse an `alerts` value.
+pub fn alert_of(v: &[u8]) -> Result<crate::store::Alert, StoreError> {
+    use vigil_core::wire::{arm::Arm, Message};
+    let bad = || StoreError::Corrupt("alert value");
+    let (times, body) = v.split_at_checked(ALERT_TIMES_LEN).ok_or_else(bad)?;
+    let t = |i: usize| u64::from_be_bytes(times[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+    let arm = Arm::decode(body, body.len()).map_err(|_| bad())?;
+    Ok(crate::store::Alert {
+        arm,
+        deadline: t(0),
+        armed_at: t(1),
+        last_checkin_at: t(2),
+    })
 }
 
 #[cfg(test)]

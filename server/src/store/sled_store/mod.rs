@@ -8,6 +8,7 @@
 //!   [`expiry`]: the sweep that uses them.
 //! * [`large`] and [`envelope_files`]: large envelopes streamed into files of their own.
 //! * [`migrate`]: stores written by earlier relays.
+//! * [`alerts`]: check-in alerts (armed in `alerts`, released into `items` with `notes`).
 //!
 //! A small deposit is one `compare_and_swap` into `items`, made by the commit thread just
 //! before the group commit that answers it (never on an async worker, see [`commit`]);
@@ -20,6 +21,7 @@
 //! without one is deleted at the next open.
 
 mod accounting;
+mod alerts;
 pub mod commit;
 pub mod envelope_files;
 mod expiry;
@@ -31,8 +33,8 @@ mod tests;
 
 use crate::body::{read_all, BodySource};
 use crate::store::{
-    slice_from, Deposited, ItemMeta, MailboxUsage, Quota, Store, StoreError, StoreFuture,
-    StoreStats,
+    slice_from, Alert, AlertKeys, AlertTimes, Armed, Deposited, ItemMeta, MailboxUsage, Quota,
+    Store, StoreError, StoreFuture, StoreStats,
 };
 use accounting::{ExpiryBuckets, Usage};
 use commit::{Committer, Durability};
@@ -45,10 +47,11 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
-use vigil_core::ids::{ItemId, MailboxId};
+use vigil_core::ids::{AlertId, ItemId, MailboxId};
 use vigil_core::wire::deposit::Deposit;
 use vigil_core::wire::limits::MAX_ENVELOPE_LEN;
 use vigil_core::wire::policy::coarse_time;
+use vigil_core::wire::{ReleaseNote, ReleaseReason};
 
 pub use commit::{FlushCounters, FlushStats};
 pub use large::LARGE_DEPOSIT_MEMORY;
@@ -77,6 +80,10 @@ pub struct SledStore {
 pub(crate) struct Inner {
     mailboxes: sled::Tree,
     items: sled::Tree,
+    /// Armed check-in alerts.
+    alerts: sled::Tree,
+    /// Release notes of items released from alerts, under their `items` keys.
+    notes: sled::Tree,
     /// Every registered mailbox's key: deposits and proofs look keys up here, not in sled.
     keys: RwLock<HashMap<MailboxId, [u8; 32]>>,
     files: EnvelopeFiles,
@@ -154,11 +161,15 @@ impl Inner {
     /// give back what an item held (its usage, its file); whether it was an item.
     fn remove(&self, key: &DepositKey, place: Place, value: &[u8]) -> Result<bool, StoreError> {
         let e = entry(value)?;
+        let ikey = item_key(key, place);
         let removed = self
             .items
-            .compare_and_swap(item_key(key, place), Some(value), None::<&[u8]>)
+            .compare_and_swap(ikey, Some(value), None::<&[u8]>)
             .map_err(backend)?
             .is_ok();
+        if removed {
+            self.notes.remove(ikey).map_err(backend)?;
+        }
         Ok(removed && self.released(key, e)?)
     }
 
@@ -232,6 +243,9 @@ impl Inner {
                     .compare_and_swap(ikey, Some(v), Some(tombstone(e.time)))
                     .map_err(backend)?
                     .is_ok();
+                if acked {
+                    self.notes.remove(ikey).map_err(backend)?;
+                }
                 if acked && self.released(&key, e)? {
                     n += 1;
                 }
@@ -304,6 +318,8 @@ impl SledStore {
         let inner = Arc::new(Inner {
             mailboxes: t("mailboxes")?,
             items,
+            alerts: t("alerts")?,
+            notes: t("notes")?,
             keys: RwLock::default(),
             files,
             receiving: Mutex::default(),
@@ -470,7 +486,56 @@ impl Store for SledStore {
             mailboxes: self.inner.keys.read().map_or(0, |k| k.len() as u64),
             items,
             bytes,
+            alerts: self.inner.alert_count(),
         }
+    }
+
+    fn arm(&self, alert: Alert) -> StoreFuture<'_, Armed> {
+        Box::pin(async move {
+            let done = blocking(&self.inner, move |s| s.arm(alert)).await?;
+            self.inner.committer.wait().await?;
+            Ok(done)
+        })
+    }
+
+    fn alert_keys(&self, id: AlertId) -> StoreFuture<'_, Option<AlertKeys>> {
+        Box::pin(blocking(&self.inner, move |s| s.alert_keys(id)))
+    }
+
+    fn check_in(&self, id: AlertId, deadline: u64, now: u64) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let done = blocking(&self.inner, move |s| s.check_in(id, deadline, now)).await?;
+            self.inner.committer.wait().await?;
+            Ok(done)
+        })
+    }
+
+    fn release(&self, id: AlertId, reason: ReleaseReason, now: u64) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let done = blocking(&self.inner, move |s| s.release(id, reason, now)).await?;
+            self.inner.committer.wait().await?;
+            Ok(done)
+        })
+    }
+
+    fn disarm(&self, id: AlertId) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let done = blocking(&self.inner, move |s| s.disarm(id)).await?;
+            self.inner.committer.wait().await?;
+            Ok(done)
+        })
+    }
+
+    fn alerts(&self) -> StoreFuture<'_, Vec<AlertTimes>> {
+        Box::pin(blocking(&self.inner, |s| s.alert_times()))
+    }
+
+    fn note(&self, mailbox: MailboxId, item: ItemMeta) -> StoreFuture<'_, Option<ReleaseNote>> {
+        Box::pin(async move {
+            let place = Place::from_byte(item.place)?;
+            let ikey = item_key(&key_of_item(&mailbox, &item.id), place);
+            self.inner.note(&ikey)
+        })
     }
 
     fn flush_stats(&self) -> FlushStats {
