@@ -2478,6 +2478,32 @@ async fn a_seized_home_reveals_no_report_name_address_or_key() {
             "--queue-only",
         ]);
         ok(&["--home", &ngo, "ngo", "add-staff", "--name", "night desk"]);
+        // An armed check-in alert: its keys and relays are on the device too.
+        let alert = tmp.path().join("alert.json");
+        std::fs::write(
+            &alert,
+            r#"{"kind":"disappearance","urgency":"urgent","title":"CANARY-ALERT-31f0","occurred_at":"2026-12-03","narrative":"n"}"#,
+        )
+        .expect("write");
+        let duress = tmp.path().join("duress");
+        std::fs::write(&duress, "duress words\n").expect("write");
+        ok(&[
+            "--home",
+            &rep,
+            "checkin",
+            "arm",
+            "--to",
+            "Desk",
+            "--every",
+            "1h",
+            "--grace",
+            "1h",
+            "--alert",
+            alert.to_str().expect("utf8"),
+            "--duress-passphrase-file",
+            duress.to_str().expect("utf8"),
+        ]);
+        ok(&["--home", &rep, "checkin"]);
 
         // What the homes hold, as their owners' programs see it.
         let rep_home = common::bins::home(&rep).expect("home");
@@ -2493,6 +2519,7 @@ async fn a_seized_home_reveals_no_report_name_address_or_key() {
         let port = card.relay.rsplit(':').next().expect("port").to_string();
         let mut needles: Vec<(String, Vec<u8>)> = vec![
             ("title".into(), b"CANARY-TITLE".to_vec()),
+            ("alert".into(), b"CANARY-ALERT".to_vec()),
             ("place".into(), b"CANARY-PLACE".to_vec()),
             ("narrative".into(), b"CANARY-NARRATIVE".to_vec()),
             ("NGO name".into(), b"Desk".to_vec()),
@@ -2627,6 +2654,173 @@ async fn unlock_sessions_end_by_lock_or_time_and_the_passphrase_can_change() {
         assert_error_object(&json_lines(&o)[0], "wrong_passphrase", 1);
         let o = run(&list, &[("VIGIL_PASSPHRASE_FILE", new)]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    })
+    .await;
+    desk.relay.shutdown().await.expect("shutdown");
+}
+
+/// The alerts the NGO's inbox holds, as `inbox list --json` gives them: (title, alert reason).
+fn listed_alerts(ngo: &str) -> Vec<(String, Option<String>)> {
+    json_lines(&ok(&["--home", ngo, "inbox", "list", "--json"]))
+        .into_iter()
+        .filter(|v| v["type"] == "report")
+        .map(|v| {
+            (
+                v["title"].as_str().unwrap_or_default().to_string(),
+                v["alert"]["reason"].as_str().map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+/// Names and sizes of the files of a home (what someone holding the device can compare).
+fn file_shapes(home: &str) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = every_file(std::path::Path::new(home))
+        .into_iter()
+        .map(|(p, b)| {
+            let name = p
+                .strip_prefix(home)
+                .expect("below")
+                .to_string_lossy()
+                .into_owned();
+            (name, b.len() as u64)
+        })
+        .filter(|(n, _)| n != "lock")
+        .collect();
+    v.sort();
+    v
+}
+
+/// Issue 12, check-in alerts end to end with the commands exactly as the issue names them:
+/// keep-alive (check-ins keep the alert sealed past several deadlines), miss (released, marked
+/// missed, shown first and urgent), duress (a check-in with the duress passphrase looks the same
+/// on the device, in output, exit code and files, and releases the alert at once, marked
+/// duress), and disarm (nothing released afterwards). Relay restarts are covered against a real
+/// relay in tests/checkin.rs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkin_keep_alive_miss_duress_and_disarm() {
+    let desk = Desk::new().await;
+    let (ngo, rep) = (desk.ngo.clone(), desk.rep.clone());
+    blocking(move || {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let alert = tmp.path().join("alert.json");
+        std::fs::write(
+            &alert,
+            r#"{"kind":"disappearance","urgency":"urgent","title":"I have gone silent","occurred_at":"2026-12-03","narrative":"If you read this, I did not check in. Call my lawyer."}"#,
+        )
+        .expect("write");
+        let alert = alert.to_str().expect("utf8").to_string();
+        let duress = tmp.path().join("duress");
+        std::fs::write(&duress, "the words I say when they make me\n").expect("write");
+        let duress = duress.to_str().expect("utf8").to_string();
+        let arm = || {
+            json_lines(&ok(&[
+                "--home", &rep, "checkin", "arm", "--to", "Desk", "--every", "4s", "--grace",
+                "2s", "--alert", &alert, "--duress-passphrase-file", &duress, "--json",
+            ]))
+        };
+        let fetch = || json_lines(&ok(&["--home", &ngo, "inbox", "fetch", "--json"]));
+        let alerts_fetched = |lines: &[Value]| -> Vec<String> {
+            lines
+                .iter()
+                .filter(|v| v["type"] == "fetched")
+                .filter_map(|v| v["alert"]["reason"].as_str().map(str::to_string))
+                .collect()
+        };
+
+        // Nothing armed: a check-in says so.
+        let o = run(&["--home", &rep, "checkin", "--json"], &[]);
+        assert_eq!(o.status.code(), Some(1));
+        assert_one_error_line(&o);
+        assert_error_object(&json_lines(&o)[0], "not_found", 1);
+
+        // Keep-alive: check-ins every ~2 s for 10 s (past two deadlines) keep it sealed.
+        let armed = arm();
+        assert_eq!(armed[0]["type"], "armed", "{armed:?}");
+        assert_eq!(armed[0]["every"], 4);
+        assert_eq!(armed[0]["grace"], 2);
+        let o = run(&["--home", &rep, "checkin", "arm", "--to", "Desk", "--every", "4s", "--grace", "2s", "--alert", &alert, "--duress-passphrase-file", &duress], &[]);
+        assert_eq!(o.status.code(), Some(1), "one alert at a time");
+        assert_one_error_line(&o);
+        let status = json_lines(&ok(&["--home", &rep, "checkin", "status", "--json"]));
+        assert_eq!(status[0]["armed"], true, "{status:?}");
+        assert_eq!(status[0]["to"], serde_json::json!(["Desk"]));
+        let started = std::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_secs(10) {
+            let v = json_lines(&ok(&["--home", &rep, "checkin", "--json"]));
+            assert_eq!(v[0]["type"], "checked_in", "{v:?}");
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+        }
+        assert!(alerts_fetched(&fetch()).is_empty(), "still sealed");
+
+        // Miss: no check-in for every + grace (and the relay's tick): released, marked missed.
+        std::thread::sleep(std::time::Duration::from_secs(8));
+        let got = fetch();
+        assert_eq!(alerts_fetched(&got), ["missed"], "{got:?}");
+        let listed = listed_alerts(&ngo);
+        assert_eq!(
+            listed[0],
+            ("I have gone silent".to_string(), Some("missed".to_string())),
+            "alerts first: {listed:?}"
+        );
+        let human = ok(&["--home", &ngo, "inbox", "list"]);
+        let text = String::from_utf8_lossy(&human.stderr).to_string()
+            + &String::from_utf8_lossy(&human.stdout);
+        assert!(text.contains("CHECK-IN ALERT: the reporter stopped checking in (last check-in 20"), "{text}");
+        // The device learns it at the next check-in, and clears it.
+        let o = run(&["--home", &rep, "checkin"], &[]);
+        assert_eq!(o.status.code(), Some(1));
+        assert_one_error_line(&o);
+        let v = json_lines(&ok(&["--home", &rep, "checkin", "disarm", "--json"]));
+        assert_eq!(v[0]["already_gone"], 1, "{v:?}");
+        let status = json_lines(&ok(&["--home", &rep, "checkin", "status", "--json"]));
+        assert_eq!(status[0]["armed"], false, "{status:?}");
+
+        // Duress: the same command, output, exit code and files as a normal check-in...
+        arm();
+        let normal = run(&["--home", &rep, "checkin"], &[]);
+        let shapes_after_normal = file_shapes(&rep);
+        let normal_json = json_lines(&ok(&["--home", &rep, "checkin", "--json"]));
+        assert!(alerts_fetched(&fetch()).is_empty(), "a normal check-in releases nothing");
+        let under_duress = run(&["--home", &rep, "checkin"], &[("VIGIL_PASSPHRASE_FILE", &duress)]);
+        let shapes_after_duress = file_shapes(&rep);
+        let strip = |o: &Output| {
+            let t = String::from_utf8_lossy(&o.stderr).to_string() + &String::from_utf8_lossy(&o.stdout);
+            t.split("due by").next().unwrap_or_default().to_string()
+        };
+        assert_eq!(normal.status.code(), Some(0));
+        assert_eq!(under_duress.status.code(), normal.status.code());
+        assert_eq!(strip(&under_duress), strip(&normal));
+        assert_eq!(shapes_after_duress, shapes_after_normal, "the same files, the same sizes");
+        let duress_json = json_lines(&run(
+            &["--home", &rep, "checkin", "--json"],
+            &[("VIGIL_PASSPHRASE_FILE", &duress)],
+        ));
+        // (The alert is already released: the relay no longer knows it, whichever key.)
+        assert_eq!(normal_json[0]["type"], "checked_in");
+        assert_eq!(duress_json[0]["kind"], "relay_refused", "{duress_json:?}");
+        // ...and the NGO has the alert at once, marked duress.
+        let got = fetch();
+        assert_eq!(alerts_fetched(&got), ["duress"], "{got:?}");
+        // The duress passphrase opens nothing else of the home.
+        let o = run(
+            &["--home", &rep, "contact", "list", "--json"],
+            &[("VIGIL_PASSPHRASE_FILE", &duress)],
+        );
+        assert_error_object(&json_lines(&o)[0], "wrong_passphrase", 1);
+        ok(&["--home", &rep, "checkin", "disarm"]);
+
+        // Disarm: withdrawn, and nothing comes after the deadline.
+        arm();
+        let v = json_lines(&ok(&["--home", &rep, "checkin", "disarm", "--json"]));
+        assert_eq!(v[0]["type"], "disarmed", "{v:?}");
+        assert_eq!(v[0]["already_gone"], 0, "{v:?}");
+        std::thread::sleep(std::time::Duration::from_secs(8));
+        assert!(alerts_fetched(&fetch()).is_empty(), "a withdrawn alert never comes");
+        assert!(
+            !std::path::Path::new(&rep).join("checkin").read_dir().map(|mut d| d.next().is_some()).unwrap_or(false),
+            "no check-in file left"
+        );
     })
     .await;
     desk.relay.shutdown().await.expect("shutdown");

@@ -30,13 +30,16 @@ pub enum Family {
     Demo,
     /// `panic`: destroying this device's state.
     Device,
+    /// `checkin`: keeping an alert sealed, or preparing or withdrawing it.
+    Checkin,
 }
 
 impl Family {
     /// The family of a parsed command.
     pub fn of(command: &Command) -> Self {
         match command {
-            Command::Report(_) | Command::Outbox(_) | Command::Checkin(_) => Family::Reporter,
+            Command::Report(_) | Command::Outbox(_) => Family::Reporter,
+            Command::Checkin(_) => Family::Checkin,
             Command::Ngo(_) | Command::Inbox(_) | Command::Card(_) => Family::Ngo,
             Command::Contact(_) => Family::Contacts,
             Command::Age(_) => Family::Age,
@@ -333,6 +336,17 @@ fn relay_advice(family: Family, e: &RelayError) -> Option<&'static str> {
         (Family::Ngo, E::BadAddress(_)) => "advice-ngo-bad-address",
         (Family::Ngo, E::NothingPinned) => "advice-ngo-nothing-pinned",
         (Family::Demo, _) => "advice-demo",
+        (Family::Checkin, E::Unreachable { .. } | E::ConnectionLost(_) | E::Timeout(_)) => {
+            "advice-checkin-unreachable"
+        }
+        (
+            Family::Checkin,
+            E::Refused {
+                code: ErrorCode::BadProof,
+                ..
+            },
+        ) => "advice-checkin-gone",
+        (Family::Checkin, E::FingerprintMismatch { .. }) => "advice-reporter-mismatch",
         (_, _) if e.is_retryable() => "advice-try-later",
         _ => return None,
     })
@@ -515,6 +529,7 @@ mod tests {
             Family::Age,
             Family::Demo,
             Family::Device,
+            Family::Checkin,
         ];
         let mut ids: Vec<&str> = vec!["advice-usage"];
         for f in families {

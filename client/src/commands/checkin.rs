@@ -118,17 +118,17 @@ fn key_files(home: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = entries
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.len() == 32))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.len() == 32)
+        })
         .collect();
     v.sort();
     v
 }
 
-fn seal_key_file(
-    plain: &str,
-    pass: &SecretString,
-    work_factor: u8,
-) -> Result<Vec<u8>> {
+fn seal_key_file(plain: &str, pass: &SecretString, work_factor: u8) -> Result<Vec<u8>> {
     let mut padded = Zeroizing::new(plain.as_bytes().to_vec());
     if padded.len() > PADDED_LEN {
         bail!("too many relays in one alert");
@@ -182,7 +182,10 @@ fn alert_id(s: &str) -> Result<AlertId> {
 fn pins(a: &RelayAlert) -> Result<Vec<CertFingerprint>> {
     a.pins
         .iter()
-        .map(|p| p.parse().map_err(|_| anyhow::anyhow!("a check-in key file is damaged")))
+        .map(|p| {
+            p.parse()
+                .map_err(|_| anyhow::anyhow!("a check-in key file is damaged"))
+        })
         .collect()
 }
 
@@ -418,14 +421,21 @@ pub async fn arm(ctx: &Ctx, a: CheckinArmArgs) -> Result<()> {
             // Nothing is armed that this device holds keys for... except the relays armed before
             // this one: disarm them, then forget everything.
             for done in groups.iter().take_while(|x| x.alert != g.alert) {
-                let _ = with_retries(ctx, crate::retry::RetryPolicy::once(), &link, &done.relay, &done.pins, |c| {
-                    let (alert, key) = (done.alert, done.checkin.clone());
-                    async move {
-                        let r = c.disarm(&alert, &key).await;
-                        c.close().await;
-                        r
-                    }
-                })
+                let _ = with_retries(
+                    ctx,
+                    crate::retry::RetryPolicy::once(),
+                    &link,
+                    &done.relay,
+                    &done.pins,
+                    |c| {
+                        let (alert, key) = (done.alert, done.checkin.clone());
+                        async move {
+                            let r = c.disarm(&alert, &key).await;
+                            c.close().await;
+                            r
+                        }
+                    },
+                )
                 .await;
             }
             forget(&ctx.home, &root)?;
@@ -497,11 +507,12 @@ async fn signed(ctx: &Ctx, retry: crate::cli::RetryArgs, disarming: bool) -> Res
     };
     let policy = retry.policy(std::io::stdin().is_terminal());
     let link = retry.link();
+    let mut gone = 0;
     for a in &kf.alerts {
         let id = alert_id(&a.alert)?;
         let key = SigningKey::from_bytes(&hex32(&a.key)?);
         let pinned = pins(a)?;
-        with_retries(ctx, policy, &link, &a.relay, &pinned, |c| {
+        let result = with_retries(ctx, policy, &link, &a.relay, &pinned, |c| {
             let key = key.clone();
             async move {
                 let r = if disarming {
@@ -513,21 +524,35 @@ async fn signed(ctx: &Ctx, retry: crate::cli::RetryArgs, disarming: bool) -> Res
                 r
             }
         })
-        .await?;
+        .await;
+        match result {
+            Ok(()) => {}
+            // Withdrawing an alert the relay no longer holds (released, or withdrawn before):
+            // there is nothing left to withdraw there, only here.
+            Err(RelayError::Refused {
+                code: vigil_core::wire::ErrorCode::BadProof,
+                ..
+            }) if disarming => gone += 1,
+            Err(e) => return Err(e.into()),
+        }
     }
     let now = now_unix();
     if disarming {
         forget(&ctx.home, &root)?;
-        ctx.out.say(crate::t!("checkin-disarmed"));
-        ctx.out.emit(json!({"type": "disarmed", "relays": kf.alerts.len()}));
+        if gone > 0 {
+            ctx.out.say(crate::t!("checkin-disarmed-gone"));
+        } else {
+            ctx.out.say(crate::t!("checkin-disarmed"));
+        }
+        ctx.out
+            .emit(json!({"type": "disarmed", "relays": kf.alerts.len(), "already_gone": gone}));
     } else {
         write_last(&root, &kf.vault_recipient, now)?;
         let next_due = now + u64::from(kf.every);
         ctx.out
             .say(crate::t!("checkin-done", due = format_utc(next_due)));
-        ctx.out.emit(
-            json!({"type": "checked_in", "next_due": next_due, "relays": kf.alerts.len()}),
-        );
+        ctx.out
+            .emit(json!({"type": "checked_in", "next_due": next_due, "relays": kf.alerts.len()}));
     }
     Ok(())
 }
@@ -571,7 +596,8 @@ pub fn status(ctx: &Ctx) -> Result<()> {
 
 fn say_not_armed(ctx: &Ctx) -> Result<()> {
     ctx.out.say(crate::t!("checkin-none"));
-    ctx.out.emit(json!({"type": "checkin_status", "armed": false}));
+    ctx.out
+        .emit(json!({"type": "checkin_status", "armed": false}));
     Ok(())
 }
 

@@ -12,8 +12,8 @@ pub mod report;
 pub mod session;
 
 use crate::cli::{
-    CardCmd, CheckinCmd, Cli, Command, ContactCmd, InboxCmd, NgoCmd, OutboxCmd, PassphraseCmd, RejectedCmd,
-    ReportCmd,
+    CardCmd, CheckinCmd, Cli, Command, ContactCmd, InboxCmd, NgoCmd, OutboxCmd, PassphraseCmd,
+    RejectedCmd, ReportCmd,
 };
 use crate::home::Home;
 use crate::output::Output;
@@ -58,6 +58,13 @@ pub async fn run_with(cli: Cli, unlocking: Unlocking) -> Result<()> {
             out,
         })
     };
+    let unlocked_ctx = || -> Result<Ctx> {
+        let mut home = Home::resolve(cli.home.clone())?;
+        if let Some(p) = &unlocking.passphrase {
+            home = home.with_passphrase(p.clone());
+        }
+        Ok(Ctx { home, out })
+    };
     match cli.command {
         Command::Age(args) => {
             tokio::task::spawn_blocking(move || crate::age_cmd::run(args, out.json)).await?
@@ -73,10 +80,12 @@ pub async fn run_with(cli: Cli, unlocking: Unlocking) -> Result<()> {
         Command::Ngo(NgoCmd::ExportStaffKey(a)) => ngo::export_staff_key(&ctx()?, a),
         Command::Unlock(a) => session::unlock(&ctx()?, a),
         Command::Checkin(a) => match a.cmd {
-            None => checkin::check_in(&ctx()?, a).await,
+            // A check-in must not wait behind a long upload in the same home: it takes no
+            // home lock (it touches only its own files, each written atomically).
+            None => checkin::check_in(&unlocked_ctx()?, a).await,
+            Some(CheckinCmd::Disarm(d)) => checkin::disarm(&unlocked_ctx()?, d).await,
             Some(CheckinCmd::Arm(arm)) => checkin::arm(&ctx()?, arm).await,
             Some(CheckinCmd::Status) => checkin::status(&ctx()?),
-            Some(CheckinCmd::Disarm(d)) => checkin::disarm(&ctx()?, d).await,
         },
         // No home lock: ending a session must not wait for a long command.
         Command::Lock => session::lock(&crate::home::root_of(cli.home.clone())?, out),

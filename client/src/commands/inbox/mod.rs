@@ -22,8 +22,9 @@ use crate::display;
 use crate::home::now_unix;
 use crate::relay::{RelayClient, RelayError};
 use crate::state::{
-    inbox_holds, inbox_mark_seen, inbox_seen, inbox_store, rejected_entries, rejected_read,
-    rejected_remove, rejected_trim, Ngo, RejectedBound, RejectedKind, Seen, NO_KEY_REASON,
+    inbox_holds, inbox_mark_seen, inbox_seen, inbox_store, inbox_store_with, rejected_entries,
+    rejected_read, rejected_remove, rejected_trim, AlertNote, Ngo, RejectedBound, RejectedKind,
+    Seen, NO_KEY_REASON,
 };
 use anyhow::Result;
 use serde_json::json;
@@ -59,10 +60,10 @@ const RATE_LIMITED_TRIES: u32 = 30;
 async fn fetch_round(
     client: &RelayClient,
     key: &ed25519_dalek::SigningKey,
-) -> Result<Vec<crate::relay::FetchedItem>, RelayError> {
+) -> Result<Vec<crate::relay::NotedItem>, RelayError> {
     let mut waits = 0;
     loop {
-        match client.fetch(key, FETCH_BATCH).await {
+        match client.fetch_with_notes(key, FETCH_BATCH).await {
             Err(RelayError::Refused {
                 code: ErrorCode::RateLimited,
                 ..
@@ -112,12 +113,19 @@ pub async fn fetch(ctx: &Ctx) -> Result<FetchSummary> {
         for item in items {
             match envelope::open(&item.envelope, &ids, &me) {
                 Ok(opened) => {
+                    let alert = item.note.map(|n| AlertNote {
+                        reason: n.reason.as_str().to_string(),
+                        armed_at: n.armed_at,
+                        last_checkin_at: n.last_checkin_at,
+                        released_at: n.released_at,
+                    });
                     fetched(
                         ctx,
                         &item.envelope,
                         &item.id.to_string(),
                         &opened,
                         &mut summary,
+                        alert,
                     )?;
                 }
                 Err(EnvelopeError::Age(AgeError::NoMatch)) => {
@@ -208,6 +216,7 @@ fn fetched(
     item_id: &str,
     opened: &Opened,
     summary: &mut FetchSummary,
+    alert: Option<AlertNote>,
 ) -> Result<bool> {
     let this_id = crate::state::inbox_id(envelope);
     let original = match inbox_seen(&ctx.home, &opened.digest)? {
@@ -242,14 +251,15 @@ fn fetched(
             item: item_id.to_string(),
         },
     )?;
-    let id = inbox_store(&ctx.home, envelope, None)?;
+    let id = inbox_store_with(&ctx.home, envelope, None, alert.clone())?;
     let now = now_unix();
     let warning = time_warning(created, now);
-    say_report_line(ctx, &id, opened, now, warning.as_deref());
+    say_report_line(ctx, &id, opened, now, warning.as_deref(), alert.as_ref());
     let r = &opened.report;
     ctx.out.emit(json!({
         "type": "fetched", "id": id, "urgency": r.urgency.as_str(), "kind": r.kind.as_str(),
         "title": r.title, "created": created, "time_warning": warning,
+        "alert": view::alert_json(alert.as_ref()),
     }));
     summary.stored.push(id);
     Ok(true)
@@ -274,7 +284,14 @@ fn recheck_no_key(
         match envelope::open(&bytes, ids, me) {
             Ok(opened) => {
                 ctx.out.say(crate::t!("inbox-opens-now", id = id.as_str()));
-                if fetched(ctx, &bytes, &format!("rejected:{id}"), &opened, summary)? {
+                if fetched(
+                    ctx,
+                    &bytes,
+                    &format!("rejected:{id}"),
+                    &opened,
+                    summary,
+                    None,
+                )? {
                     rejected_remove(&ctx.home, &id)?;
                 }
             }

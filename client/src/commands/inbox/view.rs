@@ -2,7 +2,7 @@
 
 use super::{time_warning, utc, Ctx};
 use crate::display;
-use crate::state::{inbox_entries, inbox_meta, inbox_read, Ngo};
+use crate::state::{inbox_entries, inbox_meta, inbox_read, AlertNote, Ngo};
 use anyhow::Result;
 use serde_json::json;
 use vigil_core::envelope::{self, Opened};
@@ -16,9 +16,13 @@ pub(super) fn say_report_line(
     o: &Opened,
     received: u64,
     warning: Option<&str>,
+    alert: Option<&AlertNote>,
 ) {
     let r = &o.report;
-    let flag = if r.urgency >= vigil_core::report::Urgency::Urgent {
+    if let Some(a) = alert {
+        ctx.out.say(format!("!! {}", alert_line(a)));
+    }
+    let flag = if alert.is_some() || r.urgency >= vigil_core::report::Urgency::Urgent {
         "!! "
     } else {
         "   "
@@ -50,6 +54,32 @@ pub(super) fn say_report_line(
     }
 }
 
+/// The line that says a report came as a released check-in alert, from the relay's note.
+pub(super) fn alert_line(a: &AlertNote) -> String {
+    let last = if a.last_checkin_at == 0 {
+        crate::t!("inbox-alert-no-checkin", armed = utc(a.armed_at))
+    } else {
+        utc(a.last_checkin_at)
+    };
+    let released = utc(a.released_at);
+    if a.reason == "duress" {
+        crate::t!("inbox-alert-duress", last = last, released = released)
+    } else {
+        crate::t!("inbox-alert-missed", last = last, released = released)
+    }
+}
+
+/// The note as JSON (`null` for an ordinary report).
+pub(super) fn alert_json(a: Option<&AlertNote>) -> serde_json::Value {
+    match a {
+        Some(a) => json!({
+            "reason": a.reason, "armed_at": a.armed_at,
+            "last_checkin_at": a.last_checkin_at, "released_at": a.released_at,
+        }),
+        None => serde_json::Value::Null,
+    }
+}
+
 pub(super) fn open_stored(ctx: &Ctx, ngo: &Ngo, envelope_bytes: &[u8]) -> Result<Opened> {
     let ids = ngo.local_identities(&ctx.home)?;
     Ok(envelope::open(
@@ -68,7 +98,7 @@ pub fn list(ctx: &Ctx) -> Result<usize> {
         // A report stored before a newer rule (such as the one-line fields' refusal of control
         // characters) may no longer open; it must not hide the rest of the inbox.
         match open_stored(ctx, &ngo, &bytes) {
-            Ok(opened) => rows.push((id, meta.received_at, opened)),
+            Ok(opened) => rows.push((id, meta.received_at, opened, meta.alert)),
             Err(e) => {
                 let e_any = e;
                 let e = format!("{e_any:#}");
@@ -82,22 +112,24 @@ pub fn list(ctx: &Ctx) -> Result<usize> {
             }
         }
     }
+    // Released check-in alerts first: someone went silent or checked in under duress.
     rows.sort_by(|a, b| {
-        b.2.report
-            .urgency
-            .cmp(&a.2.report.urgency)
+        b.3.is_some()
+            .cmp(&a.3.is_some())
+            .then(b.2.report.urgency.cmp(&a.2.report.urgency))
             .then(b.1.cmp(&a.1))
     });
     if rows.is_empty() {
         ctx.out.say(crate::t!("inbox-empty"));
     }
-    for (id, received, o) in &rows {
+    for (id, received, o, alert) in &rows {
         let warning = time_warning(o.created, *received);
-        say_report_line(ctx, id, o, *received, warning.as_deref());
+        say_report_line(ctx, id, o, *received, warning.as_deref(), alert.as_ref());
         ctx.out.emit(json!({
             "type": "report", "id": id, "received_at": received, "urgency": o.report.urgency.as_str(),
             "kind": o.report.kind.as_str(), "title": o.report.title, "occurred_at": o.report.occurred_at,
             "sender": o.sender.to_string(), "created": o.created, "time_warning": warning,
+            "alert": alert_json(alert.as_ref()),
         }));
     }
     Ok(rows.len())
@@ -111,7 +143,8 @@ pub fn list(ctx: &Ctx) -> Result<usize> {
 pub fn show(ctx: &Ctx, id: &str) -> Result<()> {
     let ngo = Ngo::load(&ctx.home)?;
     let (id, bytes) = inbox_read(&ctx.home, id)?;
-    let received = inbox_meta(&ctx.home, &id)?.received_at;
+    let meta = inbox_meta(&ctx.home, &id)?;
+    let received = meta.received_at;
     let o = open_stored(ctx, &ngo, &bytes)?;
     let warning = time_warning(o.created, received);
     let report_value: serde_json::Value = serde_json::from_slice(&o.report_json)?;
@@ -125,11 +158,15 @@ pub fn show(ctx: &Ctx, id: &str) -> Result<()> {
             "type": "report", "id": id, "sender": o.sender.to_string(), "created": o.created,
             "sent_to": o.intended.len(), "sent_to_names": named, "report": report_value,
             "received_at": received, "time_warning": warning,
+            "alert": alert_json(meta.alert.as_ref()),
         }));
         return Ok(());
     }
-    ctx.out
-        .data(render(&id, &o, &sent_to, received, warning.as_deref()));
+    let text = render(&id, &o, &sent_to, received, warning.as_deref());
+    match &meta.alert {
+        Some(a) => ctx.out.data(format!("!! {}\n{text}", alert_line(a))),
+        None => ctx.out.data(text),
+    }
     Ok(())
 }
 
