@@ -2825,3 +2825,97 @@ async fn checkin_keep_alive_miss_duress_and_disarm() {
     .await;
     desk.relay.shutdown().await.expect("shutdown");
 }
+
+/// Issue 12, "a restart never releases early or forgets to release", driven with the commands:
+/// the relay restarts before the deadline and the reporter's check-ins go on keeping the alert
+/// sealed; then the reporter goes silent, the deadline passes while the relay is down, and after
+/// the restart the alert is released, not at once but after the grace (the reporter's check-ins
+/// could not get through while it was down).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkin_alerts_survive_relay_restarts() {
+    let Desk {
+        relay,
+        ngo,
+        rep,
+        card,
+        _tmp,
+    } = Desk::new().await;
+    let relay_dir = _tmp.path().join("relay");
+    let addr: std::net::SocketAddr = card.relay.parse().expect("addr");
+    let restart = |dir: std::path::PathBuf| async move {
+        vigil_relay::start(vigil_relay::RelayConfig::new(dir, addr))
+            .await
+            .expect("the relay starts again on its address")
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let alert = tmp.path().join("alert.json");
+    std::fs::write(
+        &alert,
+        r#"{"kind":"disappearance","urgency":"urgent","title":"silent","occurred_at":"2026-12-03","narrative":"n"}"#,
+    )
+    .expect("write");
+    let duress = tmp.path().join("duress");
+    std::fs::write(&duress, "duress words\n").expect("write");
+    let (alert, duress) = (
+        alert.to_str().expect("utf8").to_string(),
+        duress.to_str().expect("utf8").to_string(),
+    );
+    let (rep2, ngo2) = (rep.clone(), ngo.clone());
+    blocking(move || {
+        ok(&[
+            "--home",
+            &rep2,
+            "checkin",
+            "arm",
+            "--to",
+            "Desk",
+            "--every",
+            "4s",
+            "--grace",
+            "2s",
+            "--alert",
+            &alert,
+            "--duress-passphrase-file",
+            &duress,
+        ]);
+        ok(&["--home", &ngo2, "inbox", "fetch"]);
+    })
+    .await;
+    let released = |ngo: String| {
+        blocking(move || {
+            json_lines(&ok(&["--home", &ngo, "inbox", "fetch", "--json"]))
+                .into_iter()
+                .filter(|v| v["type"] == "fetched")
+                .filter_map(|v| v["alert"]["reason"].as_str().map(str::to_string))
+                .collect::<Vec<_>>()
+        })
+    };
+
+    // A restart before the deadline: check-ins after it keep the alert sealed past deadlines.
+    relay.shutdown().await.expect("shutdown");
+    let relay = restart(relay_dir.clone()).await;
+    for _ in 0..4 {
+        let rep = rep.clone();
+        blocking(move || ok(&["--home", &rep, "checkin", "--retry-for", "10s"])).await;
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+    assert!(released(ngo.clone()).await.is_empty(), "still sealed");
+
+    // Silence, and the deadline passes while the relay is down.
+    relay.shutdown().await.expect("shutdown");
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    let back = std::time::Instant::now();
+    let relay = restart(relay_dir).await;
+    assert!(
+        released(ngo.clone()).await.is_empty(),
+        "not released the moment the relay is back"
+    );
+    let mut got = Vec::new();
+    while got.is_empty() && back.elapsed() < std::time::Duration::from_secs(20) {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        got = released(ngo.clone()).await;
+    }
+    assert_eq!(got, ["missed"], "released after the grace, never forgotten");
+    assert!(back.elapsed() >= std::time::Duration::from_secs(2));
+    relay.shutdown().await.expect("shutdown");
+}
