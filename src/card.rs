@@ -157,6 +157,15 @@ pub enum Expiry {
 const NEXT_FINGERPRINT_TAG: &[u8] = b"relay-fingerprint-next";
 
 impl RecipientCard {
+    /// The NGO as an envelope names it among the addressees: its identity key and the name on
+    /// this card.
+    pub fn addressee(&self) -> crate::envelope::Addressee<'_> {
+        crate::envelope::Addressee {
+            key: self.identity_key,
+            name: &self.name,
+        }
+    }
+
     /// The relay certificates a client accepts for this card: the current one first, then the
     /// announced next one if any.
     pub fn accepted_fingerprints(&self) -> Vec<CertFingerprint> {

@@ -303,13 +303,7 @@ pub async fn arm(ctx: &Ctx, a: CheckinArmArgs) -> Result<()> {
         }
     }
     let names: Vec<String> = cards.iter().map(|c| c.name.clone()).collect();
-    let intended: Vec<_> = cards
-        .iter()
-        .map(|c| envelope::Addressee {
-            key: c.identity_key,
-            name: &c.name,
-        })
-        .collect();
+    let intended: Vec<_> = cards.iter().map(RecipientCard::addressee).collect();
 
     // One alert per relay, with keys of its own.
     struct Group {

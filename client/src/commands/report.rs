@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::Path;
+use vigil_core::card::RecipientCard;
 use vigil_core::envelope;
 use vigil_core::report::{Report, ReportKind, Urgency, MAX_REPORT_JSON_LEN};
 use vigil_fs::read_limited;
@@ -48,7 +49,7 @@ pub fn check(ctx: &Ctx, a: ReportCheckArgs) -> Result<()> {
 pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
     // The one read of the home on the way: contacts, the reporter's key, the queued copies.
     let plan = plan_send(&ctx.home, &a.to)?;
-    let mut cards: Vec<vigil_core::card::RecipientCard> = Vec::new();
+    let mut cards: Vec<RecipientCard> = Vec::new();
     let mut unverified: Vec<String> = Vec::new();
     for contact in plan.contacts {
         // The same NGO named twice (in any case) gets one copy.
@@ -86,13 +87,7 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
     let report = Report::from_json(&json_bytes)?;
     let sender = plan.sender;
     // Each NGO's name goes beside its key, so every NGO can name the others it went to.
-    let intended: Vec<_> = cards
-        .iter()
-        .map(|c| envelope::Addressee {
-            key: c.identity_key,
-            name: &c.name,
-        })
-        .collect();
+    let intended: Vec<_> = cards.iter().map(RecipientCard::addressee).collect();
     // This report's copies go first and decide the outcome; an older copy still waiting must not
     // delay it or turn its success into a failure.
     let earlier = plan.earlier;
