@@ -4,7 +4,8 @@
 //!
 //! | size      | field                                                         |
 //! |-----------|---------------------------------------------------------------|
-//! | 15        | magic `vigil-envelope` followed by version byte `0x02`        |
+//! | 15        | magic `vigil-envelope` followed by version byte `0x02`, or    |
+//! |           | `0x03` when the report has attachments                        |
 //! | 32        | sender's Ed25519 public key                                   |
 //! | 8         | creation time, seconds since the Unix epoch (u64)             |
 //! | 1         | number of intended NGOs `n`, 1..=[`MAX_INTENDED`]             |
@@ -14,7 +15,20 @@
 //! |           | 0 for none) and `l` bytes of UTF-8 without control characters |
 //! | 4         | report length `m` (u32), at most [`MAX_REPORT_JSON_LEN`]      |
 //! | m         | report JSON                                                   |
+//! |           | version 3 only: the attachments (below)                       |
 //! | 64        | Ed25519 signature, domain `envelope`, over all bytes above    |
+//!
+//! Attachments (version 3): a count `a` (u8, 1..=[`MAX_ATTACHMENTS`]); for each, its file
+//! name (u8 length ≤ [`MAX_ATTACHMENT_NAME_LEN`], UTF-8, no control characters, no path
+//! separators), its media type (u8 length ≤ [`MAX_MEDIA_TYPE_LEN`], printable ASCII), its size
+//! (u64), the SHA-256 of its content as sent (32), the id of the blob that carries it (16), and
+//! flags (u8; bit 0: metadata kept as it was, `--keep-metadata`; other bits must be 0); then the
+//! *blob key* (u8 length, ≤ [`MAX_BLOB_KEY_LEN`], then the age X25519 identity string that
+//! opens the blobs). The blobs are ordinary age files encrypted to that key's recipient, one per
+//! report, stored once per relay (docs/protocol.md "Attachments"); the key travels only here,
+//! inside every NGO's copy, signed with the rest. The content hash is what the NGO's client
+//! checks as it decrypts a blob: the relay can lose a blob, not change it unnoticed.
+//! A report without attachments is written as version 2, byte for byte as before.
 //!
 //! The list of intended NGOs is inside the signature, so an NGO that receives a report cannot
 //! forward it to a third party as if the reporter had addressed it there: the third party's key
@@ -41,6 +55,8 @@ use zeroize::Zeroizing;
 
 /// The magic of the version written now (with NGO names).
 const MAGIC: &[u8; 15] = b"vigil-envelope\x02";
+/// The magic of a report with attachments.
+const MAGIC_V3: &[u8; 15] = b"vigil-envelope\x03";
 /// The magic of version 1 (no NGO names), still opened.
 const MAGIC_V1: &[u8; 15] = b"vigil-envelope\x01";
 /// Most NGOs one report can be addressed to. Each costs 32 bytes in every copy.
@@ -48,8 +64,19 @@ pub const MAX_INTENDED: usize = 16;
 /// Longest NGO name carried in the envelope, in bytes; a longer card name is cut at a
 /// character boundary.
 pub const MAX_NGO_NAME_LEN: usize = 200;
-/// Largest inner layer: the fixed fields, the keys and their names, the report and the
-/// signature.
+/// Most attachments one report carries.
+pub const MAX_ATTACHMENTS: usize = 64;
+/// Longest attachment file name, in bytes.
+pub const MAX_ATTACHMENT_NAME_LEN: usize = 255;
+/// Longest media type, in bytes.
+pub const MAX_MEDIA_TYPE_LEN: usize = 127;
+/// Longest blob key (an age X25519 identity string is 74 bytes).
+pub const MAX_BLOB_KEY_LEN: usize = 100;
+/// One attachment's entry at its largest.
+const MAX_ATTACHMENT_ENTRY_LEN: usize =
+    1 + MAX_ATTACHMENT_NAME_LEN + 1 + MAX_MEDIA_TYPE_LEN + 8 + 32 + 16 + 1;
+/// Largest inner layer: the fixed fields, the keys and their names, the report, the
+/// attachments and the signature.
 pub const MAX_INNER_LEN: usize = MAGIC.len()
     + 32
     + 8
@@ -57,7 +84,60 @@ pub const MAX_INNER_LEN: usize = MAGIC.len()
     + (32 + 1 + MAX_NGO_NAME_LEN) * MAX_INTENDED
     + 4
     + MAX_REPORT_JSON_LEN
+    + 1
+    + MAX_ATTACHMENT_ENTRY_LEN * MAX_ATTACHMENTS
+    + 1
+    + MAX_BLOB_KEY_LEN
     + 64;
+
+/// One attachment of a report, as the signed inner layer describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attachment {
+    /// The file name the reporter attached (no directories).
+    pub name: String,
+    /// Its media type (`image/jpeg`, `application/octet-stream`...).
+    pub media_type: String,
+    /// Its size in bytes, as sent.
+    pub size: u64,
+    /// SHA-256 of its content as sent.
+    pub sha256: [u8; 32],
+    /// The blob that carries it, encrypted to the blob key.
+    pub blob: [u8; 16],
+    /// The reporter kept its metadata (`--keep-metadata`): `sha256` is then the original's.
+    pub metadata_kept: bool,
+}
+
+impl Attachment {
+    fn check(&self) -> Result<(), EnvelopeError> {
+        if self.name.is_empty()
+            || self.name.len() > MAX_ATTACHMENT_NAME_LEN
+            || self
+                .name
+                .chars()
+                .any(|c| is_display_control(c) || c == '/' || c == '\\')
+            || self.name == "."
+            || self.name == ".."
+        {
+            return Err(EnvelopeError::Malformed("attachment name"));
+        }
+        if self.media_type.is_empty()
+            || self.media_type.len() > MAX_MEDIA_TYPE_LEN
+            || !self.media_type.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(EnvelopeError::Malformed("attachment media type"));
+        }
+        Ok(())
+    }
+}
+
+/// The attachments of a report being sealed, with the key their blobs are encrypted to.
+#[derive(Clone, Copy)]
+pub struct Attachments<'a> {
+    /// One entry per attachment, 1..=[`MAX_ATTACHMENTS`].
+    pub list: &'a [Attachment],
+    /// The identity whose recipient the blobs were encrypted to.
+    pub blob_key: &'a x25519::Identity,
+}
 
 /// Why an envelope could not be made or opened.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +179,10 @@ pub struct Opened {
     pub intended_names: Vec<Option<String>>,
     /// When the reporter's device made the envelope (its own clock; may be wrong).
     pub created: u64,
+    /// The report's attachments (empty for versions 1 and 2).
+    pub attachments: Vec<Attachment>,
+    /// The key that opens the attachments' blobs (secret; `None` without attachments).
+    pub blob_key: Option<x25519::Identity>,
     /// SHA-256 of the signed part of the inner layer (sender key, creation time, intended NGOs,
     /// report). The envelope carries no report id; this is one: the same signed report always
     /// has it, however often it is re-encrypted or re-deposited, and no other report can have
@@ -117,6 +201,7 @@ impl fmt::Debug for Opened {
             .field("sender", &self.sender)
             .field("intended", &self.intended.len())
             .field("created", &self.created)
+            .field("attachments", &self.attachments.len())
             .finish()
     }
 }
@@ -164,6 +249,26 @@ pub fn sign_inner_named(
     intended: &[Addressee<'_>],
     created: u64,
 ) -> Result<Zeroizing<Vec<u8>>, EnvelopeError> {
+    sign_inner_full(report_json, sender, intended, created, None)
+}
+
+/// Build the signed inner layer, with the name of each NGO beside its key and, when there are
+/// any, the report's attachments (version 3).
+pub fn sign_inner_full(
+    report_json: &[u8],
+    sender: &SigningSecret,
+    intended: &[Addressee<'_>],
+    created: u64,
+    attachments: Option<Attachments<'_>>,
+) -> Result<Zeroizing<Vec<u8>>, EnvelopeError> {
+    if let Some(a) = &attachments {
+        if a.list.is_empty() || a.list.len() > MAX_ATTACHMENTS {
+            return Err(EnvelopeError::Malformed("attachment count"));
+        }
+        for one in a.list {
+            one.check()?;
+        }
+    }
     if intended.is_empty() || intended.len() > MAX_INTENDED {
         return Err(EnvelopeError::TooManyRecipients);
     }
@@ -179,7 +284,11 @@ pub fn sign_inner_named(
     let mut out = Zeroizing::new(Vec::with_capacity(
         MAX_INNER_LEN.min(report_json.len() + 1024 + keys.len() * (1 + MAX_NGO_NAME_LEN)),
     ));
-    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(if attachments.is_some() {
+        MAGIC_V3
+    } else {
+        MAGIC
+    });
     out.extend_from_slice(&sender.public().to_bytes());
     out.extend_from_slice(&created.to_be_bytes());
     out.push(keys.len() as u8);
@@ -192,6 +301,26 @@ pub fn sign_inner_named(
     }
     out.extend_from_slice(&(report_json.len() as u32).to_be_bytes());
     out.extend_from_slice(report_json);
+    if let Some(a) = attachments {
+        out.push(a.list.len() as u8);
+        for one in a.list {
+            out.push(one.name.len() as u8);
+            out.extend_from_slice(one.name.as_bytes());
+            out.push(one.media_type.len() as u8);
+            out.extend_from_slice(one.media_type.as_bytes());
+            out.extend_from_slice(&one.size.to_be_bytes());
+            out.extend_from_slice(&one.sha256);
+            out.extend_from_slice(&one.blob);
+            out.push(u8::from(one.metadata_kept));
+        }
+        let key = a.blob_key.to_string_secret();
+        let key = secrecy::ExposeSecret::expose_secret(&key).as_bytes();
+        if key.len() > MAX_BLOB_KEY_LEN {
+            return Err(EnvelopeError::Malformed("blob key"));
+        }
+        out.push(key.len() as u8);
+        out.extend_from_slice(key);
+    }
     let sig = sender.sign(SignatureDomain::Envelope, &out);
     out.extend_from_slice(&sig);
     Ok(out)
@@ -228,6 +357,21 @@ pub fn seal_named(
     Ok(age::encrypt_to_vec(recipients, &inner, rng)?)
 }
 
+/// [`seal_named`] for a report with attachments: the envelope names them and carries the key
+/// of their blobs (which the caller encrypted to `attachments.blob_key`'s recipient).
+pub fn seal_with_attachments(
+    report_json: &[u8],
+    sender: &SigningSecret,
+    intended: &[Addressee<'_>],
+    attachments: Attachments<'_>,
+    recipients: &[x25519::Recipient],
+    created: u64,
+    rng: &mut (impl CryptoRngCore + ?Sized),
+) -> Result<Vec<u8>, EnvelopeError> {
+    let inner = sign_inner_full(report_json, sender, intended, created, Some(attachments))?;
+    Ok(age::encrypt_to_vec(recipients, &inner, rng)?)
+}
+
 impl From<ReadError> for EnvelopeError {
     fn from(e: ReadError) -> Self {
         match e {
@@ -251,9 +395,10 @@ pub fn open_inner(inner: &[u8], me: &PublicSigningKey) -> Result<Opened, Envelop
     }
     let (signed, sig) = inner.split_at(inner.len() - 64);
     let mut r = Reader::<EnvelopeError>::new(signed);
-    let named = match r.take(MAGIC.len(), "magic")? {
-        m if m == MAGIC => true,
-        m if m == MAGIC_V1 => false,
+    let (named, with_attachments) = match r.take(MAGIC.len(), "magic")? {
+        m if m == MAGIC => (true, false),
+        m if m == MAGIC_V3 => (true, true),
+        m if m == MAGIC_V1 => (false, false),
         _ => return Err(EnvelopeError::Malformed("unknown magic or version")),
     };
     let sender_bytes: [u8; 32] = r.array("sender key")?;
@@ -283,6 +428,47 @@ pub fn open_inner(inner: &[u8], me: &PublicSigningKey) -> Result<Opened, Envelop
         return Err(EnvelopeError::Malformed("report length over the limit"));
     }
     let report_json = r.take(m, "report")?;
+    let mut attachments = Vec::new();
+    let mut blob_key_raw: Option<&[u8]> = None;
+    if with_attachments {
+        let a = usize::from(r.u8("attachment count")?);
+        if a == 0 || a > MAX_ATTACHMENTS {
+            return Err(EnvelopeError::Malformed("attachment count out of range"));
+        }
+        attachments.reserve_exact(a);
+        for _ in 0..a {
+            let l = usize::from(r.u8("attachment name length")?);
+            let name = r.take(l, "attachment name")?;
+            let l = usize::from(r.u8("media type length")?);
+            let media_type = r.take(l, "media type")?;
+            let size = r.u64("attachment size")?;
+            let sha256: [u8; 32] = r.array("attachment hash")?;
+            let blob: [u8; 16] = r.array("blob id")?;
+            let flags = r.u8("attachment flags")?;
+            if flags > 1 {
+                return Err(EnvelopeError::Malformed("unknown attachment flags"));
+            }
+            let one = Attachment {
+                name: std::str::from_utf8(name)
+                    .map_err(|_| EnvelopeError::Malformed("attachment name"))?
+                    .to_string(),
+                media_type: std::str::from_utf8(media_type)
+                    .map_err(|_| EnvelopeError::Malformed("attachment media type"))?
+                    .to_string(),
+                size,
+                sha256,
+                blob,
+                metadata_kept: flags == 1,
+            };
+            one.check()?;
+            attachments.push(one);
+        }
+        let l = usize::from(r.u8("blob key length")?);
+        if l > MAX_BLOB_KEY_LEN {
+            return Err(EnvelopeError::Malformed("blob key"));
+        }
+        blob_key_raw = Some(r.take(l, "blob key")?);
+    }
     r.finish()?;
     // The signature comes first: nothing the envelope claims is believed before it verifies.
     let sig: [u8; 64] = sig
@@ -312,6 +498,20 @@ pub fn open_inner(inner: &[u8], me: &PublicSigningKey) -> Result<Opened, Envelop
             *slot = Some(name.to_string());
         }
     }
+    let blob_key = match blob_key_raw {
+        Some(raw) => {
+            let text = Zeroizing::new(
+                std::str::from_utf8(raw)
+                    .map_err(|_| EnvelopeError::Malformed("blob key"))?
+                    .to_string(),
+            );
+            Some(
+                text.parse::<x25519::Identity>()
+                    .map_err(|_| EnvelopeError::Malformed("blob key"))?,
+            )
+        }
+        None => None,
+    };
     let report = Report::from_json(report_json)?;
     Ok(Opened {
         report,
@@ -320,6 +520,8 @@ pub fn open_inner(inner: &[u8], me: &PublicSigningKey) -> Result<Opened, Envelop
         intended,
         intended_names,
         created,
+        attachments,
+        blob_key,
         digest: Sha256::digest(signed).into(),
     })
 }
@@ -501,14 +703,91 @@ mod tests {
         ));
     }
 
+    fn attachment(name: &str) -> Attachment {
+        Attachment {
+            name: name.into(),
+            media_type: "image/jpeg".into(),
+            size: 1 << 30,
+            sha256: [7; 32],
+            blob: [9; 16],
+            metadata_kept: false,
+        }
+    }
+
+    #[test]
+    fn attachments_are_signed_with_their_blob_key_and_a_plain_report_stays_version_2() {
+        let sender = SigningSecret::generate(&mut OsRng);
+        let me = SigningSecret::generate(&mut OsRng).public();
+        let key = x25519::Identity::generate(&mut OsRng);
+        let mut kept = attachment("summons.pdf");
+        kept.media_type = "application/pdf".into();
+        kept.metadata_kept = true;
+        let list = [attachment("car.jpg"), kept];
+        let to = [Addressee {
+            key: me,
+            name: "Desk",
+        }];
+        let inner = sign_inner_full(
+            REPORT,
+            &sender,
+            &to,
+            5,
+            Some(Attachments {
+                list: &list,
+                blob_key: &key,
+            }),
+        )
+        .unwrap();
+        assert_eq!(&inner[..15], MAGIC_V3);
+        let o = open_inner(&inner, &me).unwrap();
+        assert_eq!(o.attachments, list);
+        let opened_key = o.blob_key.as_ref().unwrap();
+        assert_eq!(opened_key.to_public(), key.to_public());
+        assert!(!format!("{o:?}").contains("AGE-SECRET"), "no key in Debug");
+        // The list is signed: change one byte of a hash and the signature fails.
+        let mut t = inner.to_vec();
+        let at = 15 + 32 + 8 + 1 + 32 + 1 + 4 + 4 + REPORT.len() + 1 + 1 + 7 + 1 + 10 + 8;
+        t[at] ^= 1;
+        assert!(matches!(
+            open_inner(&t, &me),
+            Err(EnvelopeError::BadSignature)
+        ));
+        // Truncations never panic.
+        for cut in 0..inner.len() {
+            assert!(open_inner(&inner[..cut], &me).is_err());
+        }
+        // No attachments: version 2, as before.
+        let plain = sign_inner_named(REPORT, &sender, &to, 5).unwrap();
+        assert_eq!(&plain[..15], MAGIC);
+        assert!(open_inner(&plain, &me).unwrap().attachments.is_empty());
+        // Names that would escape a directory or a terminal are refused when sealing.
+        for bad in ["../x", "a/b", "..", "bell\u{7}", ""] {
+            let list = [attachment(bad)];
+            let r = sign_inner_full(
+                REPORT,
+                &sender,
+                &to,
+                5,
+                Some(Attachments {
+                    list: &list,
+                    blob_key: &key,
+                }),
+            );
+            assert!(r.is_err(), "{bad:?}");
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn arbitrary_inner_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
             let me = SigningSecret::from_seed(&[3; 32]).public();
             let mut with_magic = MAGIC.to_vec();
             with_magic.extend_from_slice(&bytes);
+            let mut with_v3 = MAGIC_V3.to_vec();
+            with_v3.extend_from_slice(&bytes);
             proptest::prop_assert!(open_inner(&bytes, &me).is_err());
             proptest::prop_assert!(open_inner(&with_magic, &me).is_err());
+            proptest::prop_assert!(open_inner(&with_v3, &me).is_err());
         }
     }
 }
