@@ -35,6 +35,10 @@ use zeroize::Zeroizing;
 
 /// The name of the index record.
 const INDEX: &str = "vault/index";
+/// Names under this prefix are *blobs*: large files that are ciphertext already (an attachment
+/// encrypted to its report's blob key), kept as they are under `vault/b/` instead of being
+/// sealed again, written and read as streams. Their names are HMACs like the records'.
+pub const BLOB_PREFIX: &str = "blob/";
 /// Most records a vault names (an inbox of this many reports is years of a busy NGO's work;
 /// the bound keeps a damaged or planted index from costing unbounded memory).
 const MAX_RECORDS: usize = 1_000_000;
@@ -90,6 +94,7 @@ impl Vault {
         }
         create_private_dir(&dir)?;
         create_private_dir(&dir.join("r"))?;
+        create_private_dir(&dir.join("b"))?;
         let key = VaultKey::generate(&mut OsRng);
         let file = key.lock(passphrase, work_factor, &mut OsRng)?;
         let vault = Self {
@@ -150,7 +155,12 @@ impl Vault {
     }
 
     fn record_path(&self, name: &str) -> PathBuf {
-        self.dir.join("r").join(self.key.file_name(name))
+        let sub = if name.starts_with(BLOB_PREFIX) {
+            "b"
+        } else {
+            "r"
+        };
+        self.dir.join(sub).join(self.key.file_name(name))
     }
 
     fn read(&self, name: &str, max: usize) -> Result<Option<Zeroizing<Vec<u8>>>> {
@@ -180,21 +190,72 @@ impl Vault {
         let mut known: BTreeSet<String> =
             self.names.iter().map(|n| self.key.file_name(n)).collect();
         known.insert(self.key.file_name(INDEX));
-        let rdir = self.dir.join("r");
-        let mut removed = false;
-        for entry in fs::read_dir(&rdir)? {
-            let entry = entry?;
-            let file = entry.file_name();
-            let Some(file) = file.to_str() else { continue };
-            if !known.contains(file) {
-                fs::remove_file(entry.path())?;
-                removed = true;
+        for sub in ["r", "b"] {
+            let dir = self.dir.join(sub);
+            if !dir.exists() {
+                continue;
+            }
+            let mut removed = false;
+            for entry in fs::read_dir(&dir)? {
+                let entry = entry?;
+                let file = entry.file_name();
+                let Some(file) = file.to_str() else { continue };
+                // Blob files being written (`.tmp*`) of a command that was killed go too.
+                if !known.contains(file) {
+                    fs::remove_file(entry.path())?;
+                    removed = true;
+                }
+            }
+            if removed {
+                sync_dir(&dir)?;
             }
         }
-        if removed {
-            sync_dir(&rdir)?;
-        }
         Ok(())
+    }
+
+    /// A new blob file to write (under `vault/b/`, nameless until [`Self::blob_commit`]). What
+    /// is written must be ciphertext already: a blob is not sealed again.
+    pub fn blob_create(&self) -> Result<BlobWriter> {
+        let dir = self.dir.join("b");
+        create_private_dir(&dir)?;
+        let file = tempfile::Builder::new()
+            .prefix(".tmp")
+            .tempfile_in(&dir)
+            .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+        Ok(BlobWriter { file })
+    }
+
+    /// Make the written blob durable and name it `name` (which starts with [`BLOB_PREFIX`]),
+    /// replacing any earlier one; returns its length.
+    pub fn blob_commit(&mut self, w: BlobWriter, name: &str) -> Result<u64> {
+        if !name.starts_with(BLOB_PREFIX) {
+            bail!("blob names start with {BLOB_PREFIX}");
+        }
+        w.file.as_file().sync_all()?;
+        let len = w.file.as_file().metadata()?.len();
+        let path = self.record_path(name);
+        w.file
+            .persist(&path)
+            .map_err(|e| anyhow::anyhow!("cannot keep {}: {}", path.display(), e.error))?;
+        sync_dir(&self.dir.join("b"))?;
+        if self.names.insert(name.to_string()) {
+            if let Err(e) = self.write_index() {
+                self.names.remove(name);
+                return Err(e);
+            }
+        }
+        Ok(len)
+    }
+
+    /// Open the blob `name` for reading, if there is one.
+    pub fn blob_open(&self, name: &str) -> Result<Option<fs::File>> {
+        if !name.starts_with(BLOB_PREFIX) || !self.names.contains(name) {
+            return Ok(None);
+        }
+        let path = self.record_path(name);
+        Ok(Some(fs::File::open(&path).with_context(|| {
+            format!("cannot open {}", path.display())
+        })?))
     }
 
     /// Store `payload` as the record `name`, replacing any earlier one.
@@ -291,6 +352,21 @@ impl Vault {
             .take_while(|n| n.starts_with(prefix))
             .cloned()
             .collect()
+    }
+}
+
+/// A blob being written into the vault (see [`Vault::blob_create`]); dropped without
+/// [`Vault::blob_commit`], its file is deleted.
+pub struct BlobWriter {
+    file: tempfile::NamedTempFile,
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
     }
 }
 
@@ -409,6 +485,49 @@ mod tests {
             fs::read_dir(tmp.path().join("vault/r")).unwrap().count() >= 2,
             "records stay, locked"
         );
+    }
+
+    #[test]
+    fn blobs_are_streamed_in_named_by_hmac_and_removed_like_records() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut v = Vault::create(tmp.path(), &pass("p"), 10).unwrap();
+        let mut w = v.blob_create().unwrap();
+        for _ in 0..64 {
+            w.write_all(&[0xab; 4096]).unwrap();
+        }
+        assert_eq!(v.blob_commit(w, "blob/video-1").unwrap(), 64 * 4096);
+        // A blob being written when the command was killed.
+        let mut stray = v.blob_create().unwrap();
+        stray.write_all(b"half").unwrap();
+        std::mem::forget(stray);
+        drop(v);
+        let names: Vec<String> = fs::read_dir(tmp.path().join("vault/b"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(!names.iter().any(|n| n.contains("video")), "{names:?}");
+        let mut v = Vault::unlock(tmp.path(), &pass("p")).unwrap();
+        assert_eq!(
+            fs::read_dir(tmp.path().join("vault/b")).unwrap().count(),
+            1,
+            "the half-written one is gone"
+        );
+        assert_eq!(v.list("blob/"), ["blob/video-1"]);
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut v.blob_open("blob/video-1").unwrap().unwrap(),
+            &mut bytes,
+        )
+        .unwrap();
+        assert_eq!(bytes.len(), 64 * 4096);
+        assert_eq!(v.size("blob/video-1"), 64 * 4096);
+        assert!(v.blob_open("blob/other").unwrap().is_none());
+        assert!(v.remove("blob/video-1").unwrap());
+        assert_eq!(fs::read_dir(tmp.path().join("vault/b")).unwrap().count(), 0);
+        assert!(v
+            .blob_commit(v.blob_create().unwrap(), "not-a-blob")
+            .is_err());
     }
 
     #[test]
