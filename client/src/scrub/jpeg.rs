@@ -17,7 +17,8 @@ const APP2: u8 = 0xE2;
 const APP13: u8 = 0xED;
 const APP14: u8 = 0xEE;
 
-const WHAT_EXIF: &str = "EXIF/XMP (GPS position, camera model and serial number, owner, times, thumbnail)";
+const WHAT_EXIF: &str =
+    "EXIF/XMP (GPS position, camera model and serial number, owner, times, thumbnail)";
 const WHAT_IPTC: &str = "IPTC/Photoshop (author, captions, place, times)";
 const WHAT_MPF: &str = "extra images (MPF: previews, depth or HDR maps with their own metadata)";
 const WHAT_APP: &str = "other application metadata (maker notes, C2PA, stereo, JFXX thumbnail)";
@@ -26,7 +27,11 @@ const WHAT_THUMB: &str = "JFIF thumbnail (a small copy of the picture, possibly 
 const WHAT_TRAILER: &str = "data after the end of the image (appended images, motion-photo video)";
 
 fn damaged(offset: usize, reason: &'static str) -> ScrubError {
-    ScrubError::Damaged { kind: FileKind::Jpeg, offset, reason }
+    ScrubError::Damaged {
+        kind: FileKind::Jpeg,
+        offset,
+        reason,
+    }
 }
 
 /// Decision for one APPn or COM segment, from its marker and payload.
@@ -76,7 +81,9 @@ pub(super) fn scrub(data: &[u8]) -> Result<Scrubbed, ScrubError> {
         while data.get(pos) == Some(&0xFF) {
             pos += 1;
         }
-        let marker = *data.get(pos).ok_or_else(|| damaged(pos, "truncated marker"))?;
+        let marker = *data
+            .get(pos)
+            .ok_or_else(|| damaged(pos, "truncated marker"))?;
         pos += 1;
         match marker {
             0x00 => return Err(damaged(pos - 1, "invalid marker 00")),
@@ -95,12 +102,17 @@ pub(super) fn scrub(data: &[u8]) -> Result<Scrubbed, ScrubError> {
             }
             _ => {}
         }
-        let len_bytes = data.get(pos..pos + 2).ok_or_else(|| damaged(pos, "truncated segment length"))?;
+        let len_bytes = data
+            .get(pos..pos + 2)
+            .ok_or_else(|| damaged(pos, "truncated segment length"))?;
         let len = usize::from(u16::from_be_bytes([len_bytes[0], len_bytes[1]]));
         if len < 2 {
             return Err(damaged(pos, "segment length below 2"));
         }
-        let end = pos.checked_add(len).filter(|&e| e <= data.len()).ok_or_else(|| damaged(pos, "segment runs past the end"))?;
+        let end = pos
+            .checked_add(len)
+            .filter(|&e| e <= data.len())
+            .ok_or_else(|| damaged(pos, "segment runs past the end"))?;
         let payload = &data[pos + 2..end];
         match marker {
             0xE0..=0xEF | COM => match judge(marker, payload) {
@@ -108,7 +120,9 @@ pub(super) fn scrub(data: &[u8]) -> Result<Scrubbed, ScrubError> {
                 Verdict::Remove(what) => w.remove(what, end - start),
                 Verdict::JfifWithoutThumbnail => {
                     // Keep the 14 fixed bytes, zero the thumbnail size, fix the length (16).
-                    let fixed = payload.get(..14).ok_or_else(|| damaged(pos, "short JFIF segment"))?;
+                    let fixed = payload
+                        .get(..14)
+                        .ok_or_else(|| damaged(pos, "short JFIF segment"))?;
                     w.keep(&[0xFF, APP0, 0, 16]);
                     w.keep(&fixed[..12]);
                     w.keep(&[0, 0]);
@@ -133,7 +147,10 @@ pub(super) fn scrub(data: &[u8]) -> Result<Scrubbed, ScrubError> {
 /// `FF FF` is fill before a marker, so the marker starts at the first `FF`.
 fn entropy_end(data: &[u8], from: usize) -> Result<usize, ScrubError> {
     let mut i = from;
-    while let Some(off) = data.get(i..).and_then(|rest| rest.iter().position(|&b| b == 0xFF)) {
+    while let Some(off) = data
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|&b| b == 0xFF))
+    {
         let at = i + off;
         match data.get(at + 1) {
             None => break,
@@ -141,7 +158,10 @@ fn entropy_end(data: &[u8], from: usize) -> Result<usize, ScrubError> {
             Some(_) => return Ok(at),
         }
     }
-    Err(damaged(data.len(), "image data runs to the end of the file without an end marker"))
+    Err(damaged(
+        data.len(),
+        "image data runs to the end of the file without an end marker",
+    ))
 }
 
 #[cfg(test)]
@@ -194,7 +214,16 @@ mod tests {
     }
 
     fn clean_jpeg() -> Vec<u8> {
-        [vec![0xFF, SOI], jfif(), icc(), adobe(), tables_and_frame(), scan(), vec![0xFF, EOI]].concat()
+        [
+            vec![0xFF, SOI],
+            jfif(),
+            icc(),
+            adobe(),
+            tables_and_frame(),
+            scan(),
+            vec![0xFF, EOI],
+        ]
+        .concat()
     }
 
     fn dirty_jpeg() -> Vec<u8> {
@@ -202,7 +231,10 @@ mod tests {
             vec![0xFF, SOI],
             jfif(),
             exif(),
-            segment(APP1, b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta>OWNER-CANARY</x:xmpmeta>"),
+            segment(
+                APP1,
+                b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta>OWNER-CANARY</x:xmpmeta>",
+            ),
             icc(),
             segment(APP2, b"MPF\0MPF-CANARY"),
             segment(APP13, b"Photoshop 3.0\08BIM\x04\x04IPTC-CANARY"),
@@ -221,36 +253,98 @@ mod tests {
     #[test]
     fn removes_metadata_and_keeps_image_bytes() {
         let input = dirty_jpeg();
-        let Outcome::Scrubbed { bytes, kind, removed } = scrub_any(&input).unwrap() else {
+        let Outcome::Scrubbed {
+            bytes,
+            kind,
+            removed,
+        } = scrub_any(&input).unwrap()
+        else {
             panic!("expected Scrubbed")
         };
         assert_eq!(kind, FileKind::Jpeg);
-        for canary in ["GPS-CANARY", "SERIAL-CANARY", "OWNER-CANARY", "MPF-CANARY", "IPTC-CANARY", "COMMENT-CANARY", "C2PA-CANARY", "TRAILER-CANARY"] {
-            assert!(!bytes.windows(canary.len()).any(|w| w == canary.as_bytes()), "{canary} left");
+        for canary in [
+            "GPS-CANARY",
+            "SERIAL-CANARY",
+            "OWNER-CANARY",
+            "MPF-CANARY",
+            "IPTC-CANARY",
+            "COMMENT-CANARY",
+            "C2PA-CANARY",
+            "TRAILER-CANARY",
+        ] {
+            assert!(
+                !bytes.windows(canary.len()).any(|w| w == canary.as_bytes()),
+                "{canary} left"
+            );
         }
         // Exactly the clean file: every kept segment, the scan included, byte for byte.
         assert_eq!(bytes, clean_jpeg());
         let whats: Vec<_> = removed.iter().map(|r| r.what).collect();
-        assert_eq!(whats, [WHAT_EXIF, WHAT_MPF, WHAT_IPTC, WHAT_COM, WHAT_APP, WHAT_TRAILER]);
+        assert_eq!(
+            whats,
+            [
+                WHAT_EXIF,
+                WHAT_MPF,
+                WHAT_IPTC,
+                WHAT_COM,
+                WHAT_APP,
+                WHAT_TRAILER
+            ]
+        );
         let total: usize = removed.iter().map(|r| r.bytes).sum();
         assert_eq!(total, input.len() - bytes.len());
         // Re-parsed, it is a valid JPEG with nothing left to remove.
-        assert_eq!(scrub_any(&bytes).unwrap(), Outcome::Clean { kind: FileKind::Jpeg });
+        assert_eq!(
+            scrub_any(&bytes).unwrap(),
+            Outcome::Clean {
+                kind: FileKind::Jpeg
+            }
+        );
     }
 
     #[test]
     fn clean_file_is_clean() {
-        assert_eq!(scrub_any(&clean_jpeg()).unwrap(), Outcome::Clean { kind: FileKind::Jpeg });
+        assert_eq!(
+            scrub_any(&clean_jpeg()).unwrap(),
+            Outcome::Clean {
+                kind: FileKind::Jpeg
+            }
+        );
     }
 
     #[test]
     fn jfif_thumbnail_is_cut() {
         let mut thumb = b"JFIF\0\x01\x01\0\0\x01\0\x01\x01\x01".to_vec();
         thumb.extend_from_slice(b"RGB"); // one 1x1 RGB pixel
-        let input = [vec![0xFF, SOI], segment(APP0, &thumb), tables_and_frame(), scan(), vec![0xFF, EOI]].concat();
-        let Outcome::Scrubbed { bytes, removed, .. } = scrub_any(&input).unwrap() else { panic!() };
-        assert_eq!(bytes, [vec![0xFF, SOI], jfif(), tables_and_frame(), scan(), vec![0xFF, EOI]].concat());
-        assert_eq!(removed, [super::super::Removed { what: WHAT_THUMB, bytes: 3 }]);
+        let input = [
+            vec![0xFF, SOI],
+            segment(APP0, &thumb),
+            tables_and_frame(),
+            scan(),
+            vec![0xFF, EOI],
+        ]
+        .concat();
+        let Outcome::Scrubbed { bytes, removed, .. } = scrub_any(&input).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            bytes,
+            [
+                vec![0xFF, SOI],
+                jfif(),
+                tables_and_frame(),
+                scan(),
+                vec![0xFF, EOI]
+            ]
+            .concat()
+        );
+        assert_eq!(
+            removed,
+            [super::super::Removed {
+                what: WHAT_THUMB,
+                bytes: 3
+            }]
+        );
     }
 
     #[test]
@@ -263,7 +357,16 @@ mod tests {
             &[0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x02, 0x3F, 0x3F],
         ];
         for c in cases {
-            assert!(matches!(scrub_any(c), Err(ScrubError::Damaged { kind: FileKind::Jpeg, .. })), "{c:?}");
+            assert!(
+                matches!(
+                    scrub_any(c),
+                    Err(ScrubError::Damaged {
+                        kind: FileKind::Jpeg,
+                        ..
+                    })
+                ),
+                "{c:?}"
+            );
         }
     }
 

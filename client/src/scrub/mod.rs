@@ -18,7 +18,8 @@
 //! | JPEG ([`jpeg`]) | APP1 (EXIF with GPS, camera, serial, times, and its thumbnail; XMP), APP2 other than ICC (MPF: the extra images phones append), APP3–APP13 (IPTC/Photoshop in APP13, JUMBF/C2PA in APP11, maker blocks), APP15, APP0 other than JFIF (JFXX thumbnails), APP14 other than Adobe, COM, and anything after EOI (MPF images, motion-photo video, appended data) | APP0 JFIF (its own thumbnail, if any, is zeroed out), APP2 `ICC_PROFILE` (colour: without it the colours change; profiles are generic such as sRGB or Display P3), APP14 `Adobe` (it says how to convert colours when decoding), all tables, frames, scans and entropy-coded data |
 //! | PNG ([`png`]) | `eXIf`, `tEXt`, `zTXt`, `iTXt` (XMP, author, software, comment), `tIME`, `caBX` (C2PA content credentials: signer, device, edits), data after `IEND` | every other chunk, including `iCCP`, `sRGB`, `gAMA`, `cHRM` (colour) and all `IDAT`; kept chunks and their CRCs are untouched |
 //! | WebP ([`webp`]) | `EXIF` and `XMP ` chunks (the `VP8X` EXIF and XMP flags are cleared to match), data after the RIFF end | every other chunk, including `ICCP`, `ANIM`/`ANMF`, `ALPH`, `VP8`/`VP8L`; the RIFF size is rewritten |
-//! | HEIC/HEIF/AVIF, MP4/MOV/3GP, PDF | nothing: [`Outcome::NotScrubbed`] with a warning | these keep metadata in structures whose offsets point into the rest of the file (MP4 `stco`/`co64`, HEIF `iloc`, PDF `xref`); rewriting them safely needs a maintained parser we do not have yet, and a broken file is worse than a warning |
+//! | MP4/MOV/3GP ([`mp4`]) | `udta` and `meta` boxes in `moov` and in each `trak` (GPS, make, model, software, owner, recording date), XMP `uuid` boxes: each turned into a `free` box of the same size, zero-filled; creation and modification times in `mvhd`/`tkhd`/`mdhd` zeroed | every other byte: the file keeps its length, so the absolute offsets in `stco`/`co64` stay right whether `moov` is before or after `mdat`. Files with a data track (GPS/sensor data, timed metadata, timecode, subtitles) or a top-level `meta` box get [`Outcome::NotScrubbed`] |
+//! | HEIC/HEIF/AVIF, PDF | nothing: [`Outcome::NotScrubbed`] with a warning | these keep metadata in structures whose offsets point into the rest of the file (HEIF `iloc` items, PDF `xref` and incremental updates); doing it safely needs a maintained parser we do not have yet, and a broken file is worse than a warning |
 //! | Office (docx/xlsx/pptx, OpenDocument, OLE doc/xls/ppt) | nothing: [`Outcome::NotScrubbed`] | they carry author names, company, edit history and revision ids inside compressed parts |
 //! | anything else | nothing: [`Outcome::Unknown`] | sent as it is |
 //!
@@ -41,6 +42,7 @@
 //! asks). See "Evidence metadata" in `docs/threat-model.md`.
 
 pub mod jpeg;
+pub mod mp4;
 pub mod png;
 pub mod webp;
 
@@ -143,8 +145,10 @@ pub enum ScrubError {
 
 /// Warning for HEIC/HEIF/AVIF.
 pub const WARN_HEIC: &str = "HEIC/HEIF photos carry EXIF (GPS position, camera, serial number, times) and XMP that Vigil cannot remove yet; convert the photo to JPEG first (for example with a screenshot or the phone's \"most compatible\" camera setting)";
-/// Warning for MP4/MOV.
+/// Warning for MP4/MOV files this module does not understand well enough to scrub.
 pub const WARN_MP4: &str = "videos (MP4/MOV) carry metadata Vigil cannot remove yet: often the GPS position, the phone model, the recording time and sometimes the owner's name";
+/// Warning for a video with a track that is neither picture nor sound.
+pub const WARN_MP4_DATA_TRACK: &str = "this video has a data track besides picture and sound (often GPS or sensor data recorded with it, a timecode or subtitles) that Vigil cannot remove";
 /// Warning for PDF.
 pub const WARN_PDF: &str = "PDF files carry metadata Vigil cannot remove yet: author name, the program and computer that made them, creation times, and earlier versions of the text";
 /// Warning for Office documents.
@@ -163,7 +167,12 @@ pub fn detect(bytes: &[u8]) -> FileKind {
         FileKind::WebP
     } else if let Some(kind) = detect_bmff(bytes) {
         kind
-    } else if bytes.get(..1024).unwrap_or(bytes).windows(5).any(|w| w == b"%PDF-") {
+    } else if bytes
+        .get(..1024)
+        .unwrap_or(bytes)
+        .windows(5)
+        .any(|w| w == b"%PDF-")
+    {
         // The PDF header may follow up to 1 KiB of other bytes (ISO 32000-1, annex H.3).
         FileKind::Pdf
     } else if bytes.starts_with(OLE_SIG) || is_office_zip(bytes) {
@@ -189,8 +198,14 @@ fn detect_bmff(bytes: &[u8]) -> Option<FileKind> {
                 b"avis",
             ];
             let is_image = IMAGE.iter().any(|b| major == *b)
-                || compatible.chunks_exact(4).any(|c| IMAGE.iter().any(|b| c == *b));
-            Some(if is_image { FileKind::Heic } else { FileKind::Mp4 })
+                || compatible
+                    .chunks_exact(4)
+                    .any(|c| IMAGE.iter().any(|b| c == *b));
+            Some(if is_image {
+                FileKind::Heic
+            } else {
+                FileKind::Mp4
+            })
         }
         b"moov" | b"mdat" | b"wide" => Some(FileKind::Mp4),
         _ => None,
@@ -220,20 +235,46 @@ fn is_office_zip(bytes: &[u8]) -> bool {
 pub fn scrub(bytes: &[u8]) -> Result<Outcome, ScrubError> {
     let kind = detect(bytes);
     if bytes.len() > MAX_SCRUB_LEN {
-        return Err(ScrubError::TooLarge { kind, len: bytes.len(), max: MAX_SCRUB_LEN });
+        return Err(ScrubError::TooLarge {
+            kind,
+            len: bytes.len(),
+            max: MAX_SCRUB_LEN,
+        });
     }
     let result = match kind {
         FileKind::Jpeg => jpeg::scrub(bytes)?,
         FileKind::Png => png::scrub(bytes)?,
         FileKind::WebP => webp::scrub(bytes)?,
-        FileKind::Heic => return Ok(Outcome::NotScrubbed { kind, warning: WARN_HEIC }),
-        FileKind::Mp4 => return Ok(Outcome::NotScrubbed { kind, warning: WARN_MP4 }),
-        FileKind::Pdf => return Ok(Outcome::NotScrubbed { kind, warning: WARN_PDF }),
-        FileKind::Office => return Ok(Outcome::NotScrubbed { kind, warning: WARN_OFFICE }),
+        FileKind::Heic => {
+            return Ok(Outcome::NotScrubbed {
+                kind,
+                warning: WARN_HEIC,
+            })
+        }
+        FileKind::Mp4 => match mp4::scrub(bytes)? {
+            mp4::Verdict::Done(result) => result,
+            mp4::Verdict::Warn(warning) => return Ok(Outcome::NotScrubbed { kind, warning }),
+        },
+        FileKind::Pdf => {
+            return Ok(Outcome::NotScrubbed {
+                kind,
+                warning: WARN_PDF,
+            })
+        }
+        FileKind::Office => {
+            return Ok(Outcome::NotScrubbed {
+                kind,
+                warning: WARN_OFFICE,
+            })
+        }
         FileKind::Other => return Ok(Outcome::Unknown),
     };
     Ok(match result {
-        Some((out, removed)) => Outcome::Scrubbed { bytes: out, kind, removed },
+        Some((out, removed)) => Outcome::Scrubbed {
+            bytes: out,
+            kind,
+            removed,
+        },
         None => Outcome::Clean { kind },
     })
 }
@@ -251,7 +292,10 @@ impl Rewriter {
     /// `capacity` is the input's length: the output is never longer (bounded by
     /// [`MAX_SCRUB_LEN`] through [`scrub`]).
     fn new(capacity: usize) -> Self {
-        Rewriter { out: Vec::with_capacity(capacity), removed: Vec::new() }
+        Rewriter {
+            out: Vec::with_capacity(capacity),
+            removed: Vec::new(),
+        }
     }
 
     fn keep(&mut self, part: &[u8]) {
@@ -284,13 +328,22 @@ mod tests {
         assert_eq!(detect(b"\x89PNG\r\n\x1a\n\0\0"), FileKind::Png);
         assert_eq!(detect(b"RIFF\x10\0\0\0WEBPVP8 "), FileKind::WebP);
         assert_eq!(detect(b"RIFF\x10\0\0\0AVI LIST"), FileKind::Other);
-        assert_eq!(detect(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic"), FileKind::Heic);
-        assert_eq!(detect(b"\0\0\0\x18ftypmif1\0\0\0\0mif1avif"), FileKind::Heic);
+        assert_eq!(
+            detect(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic"),
+            FileKind::Heic
+        );
+        assert_eq!(
+            detect(b"\0\0\0\x18ftypmif1\0\0\0\0mif1avif"),
+            FileKind::Heic
+        );
         assert_eq!(detect(b"\0\0\0\x14ftypisom\0\0\0\0isom"), FileKind::Mp4);
         assert_eq!(detect(b"\0\0\0\x14ftypqt  \0\0\0\0qt  "), FileKind::Mp4);
         assert_eq!(detect(b"\0\0\0\x08wide\0\0\0\x08mdat"), FileKind::Mp4);
         assert_eq!(detect(b"%PDF-1.7\n"), FileKind::Pdf);
-        assert_eq!(detect(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1\0"), FileKind::Office);
+        assert_eq!(
+            detect(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1\0"),
+            FileKind::Office
+        );
         assert_eq!(
             detect(b"PK\x03\x04\x14\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x13\0\0\0[Content_Types].xml"),
             FileKind::Office
@@ -307,9 +360,8 @@ mod tests {
 
     #[test]
     fn unsupported_types_warn_and_others_pass() {
-        let cases: [(&[u8], FileKind); 4] = [
+        let cases: [(&[u8], FileKind); 3] = [
             (b"\0\0\0\x18ftypheic\0\0\0\0mif1heic", FileKind::Heic),
-            (b"\0\0\0\x14ftypisom\0\0\0\0isom", FileKind::Mp4),
             (b"%PDF-1.4\n%AUTHOR-CANARY", FileKind::Pdf),
             (b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1\0", FileKind::Office),
         ];
@@ -322,6 +374,14 @@ mod tests {
                 other => panic!("{kind:?}: {other:?}"),
             }
         }
+        // An MP4 without its `moov` box cannot be played, let alone scrubbed.
+        assert!(matches!(
+            scrub(b"\0\0\0\x14ftypisom\0\0\0\0isom"),
+            Err(ScrubError::Damaged {
+                kind: FileKind::Mp4,
+                ..
+            })
+        ));
         assert_eq!(scrub(b"just some text").unwrap(), Outcome::Unknown);
         assert_eq!(scrub(b"").unwrap(), Outcome::Unknown);
     }
@@ -333,7 +393,11 @@ mod tests {
         big[..3].copy_from_slice(&[0xFF, 0xD8, 0xFF]);
         assert_eq!(
             scrub(&big),
-            Err(ScrubError::TooLarge { kind: FileKind::Jpeg, len: MAX_SCRUB_LEN + 1, max: MAX_SCRUB_LEN })
+            Err(ScrubError::TooLarge {
+                kind: FileKind::Jpeg,
+                len: MAX_SCRUB_LEN + 1,
+                max: MAX_SCRUB_LEN
+            })
         );
     }
 }

@@ -20,7 +20,11 @@ const WHAT_C2PA: &str = "C2PA content credentials (signer, device, edit history)
 const WHAT_TRAILER: &str = "data after the end of the image";
 
 fn damaged(offset: usize, reason: &'static str) -> ScrubError {
-    ScrubError::Damaged { kind: FileKind::Png, offset, reason }
+    ScrubError::Damaged {
+        kind: FileKind::Png,
+        offset,
+        reason,
+    }
 }
 
 /// Which chunks go. Everything else, known or not, stays: colour chunks (`iCCP`, `sRGB`, `gAMA`,
@@ -45,7 +49,9 @@ pub(super) fn scrub(data: &[u8]) -> Result<Scrubbed, ScrubError> {
     let mut pos = SIGNATURE.len();
     let mut first = true;
     loop {
-        let head = data.get(pos..pos + 8).ok_or_else(|| damaged(pos, "truncated chunk header, or no IEND"))?;
+        let head = data
+            .get(pos..pos + 8)
+            .ok_or_else(|| damaged(pos, "truncated chunk header, or no IEND"))?;
         let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
         let chunk_type = &head[4..8];
         if len > MAX_CHUNK_LEN {
@@ -60,7 +66,10 @@ pub(super) fn scrub(data: &[u8]) -> Result<Scrubbed, ScrubError> {
         first = false;
         // length + type + data + CRC; len <= 2^31-1 so this cannot overflow a 64-bit usize, and
         // checked_add covers 32-bit targets.
-        let end = (pos + 12).checked_add(len).filter(|&e| e <= data.len()).ok_or_else(|| damaged(pos, "chunk runs past the end"))?;
+        let end = (pos + 12)
+            .checked_add(len)
+            .filter(|&e| e <= data.len())
+            .ok_or_else(|| damaged(pos, "chunk runs past the end"))?;
         match judge(chunk_type) {
             Some(what) => w.remove(what, end - pos),
             None => w.keep(&data[pos..end]),
@@ -95,7 +104,12 @@ mod tests {
         chunk(b"IHDR", &[0, 0, 0, 1, 0, 0, 0, 1, 8, 0, 0, 0, 0])
     }
     fn idat() -> Vec<u8> {
-        chunk(b"IDAT", &[0x78, 0x01, 0x01, 0x02, 0x00, 0xFD, 0xFF, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01])
+        chunk(
+            b"IDAT",
+            &[
+                0x78, 0x01, 0x01, 0x02, 0x00, 0xFD, 0xFF, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01,
+            ],
+        )
     }
     fn iccp() -> Vec<u8> {
         chunk(b"iCCP", b"sRGB\0\0fake-compressed-profile")
@@ -147,27 +161,65 @@ mod tests {
     #[test]
     fn removes_metadata_chunks_and_keeps_the_rest() {
         let input = dirty_png();
-        let Outcome::Scrubbed { bytes, kind, removed } = scrub_any(&input).unwrap() else {
+        let Outcome::Scrubbed {
+            bytes,
+            kind,
+            removed,
+        } = scrub_any(&input).unwrap()
+        else {
             panic!("expected Scrubbed")
         };
         assert_eq!(kind, FileKind::Png);
-        for canary in ["GPS-CANARY", "SERIAL-CANARY", "OWNER-CANARY", "XMP-CANARY", "ZTXT-CANARY", "C2PA-CANARY", "TRAILER-CANARY"] {
-            assert!(!bytes.windows(canary.len()).any(|w| w == canary.as_bytes()), "{canary} left");
+        for canary in [
+            "GPS-CANARY",
+            "SERIAL-CANARY",
+            "OWNER-CANARY",
+            "XMP-CANARY",
+            "ZTXT-CANARY",
+            "C2PA-CANARY",
+            "TRAILER-CANARY",
+        ] {
+            assert!(
+                !bytes.windows(canary.len()).any(|w| w == canary.as_bytes()),
+                "{canary} left"
+            );
         }
         assert_eq!(bytes, clean_png());
-        assert_eq!(chunks_with_valid_crcs(&bytes), [*b"IHDR", *b"iCCP", *b"IDAT", *b"IEND"]);
+        assert_eq!(
+            chunks_with_valid_crcs(&bytes),
+            [*b"IHDR", *b"iCCP", *b"IDAT", *b"IEND"]
+        );
         let whats: Vec<_> = removed.iter().map(|r| r.what).collect();
-        assert_eq!(whats, [WHAT_EXIF, WHAT_TEXT, WHAT_TIME, WHAT_C2PA, WHAT_TRAILER]);
-        assert_eq!(removed[3], Removed { what: WHAT_C2PA, bytes: 12 + 11 });
+        assert_eq!(
+            whats,
+            [WHAT_EXIF, WHAT_TEXT, WHAT_TIME, WHAT_C2PA, WHAT_TRAILER]
+        );
+        assert_eq!(
+            removed[3],
+            Removed {
+                what: WHAT_C2PA,
+                bytes: 12 + 11
+            }
+        );
         let total: usize = removed.iter().map(|r| r.bytes).sum();
         assert_eq!(total, input.len() - bytes.len());
-        assert_eq!(scrub_any(&bytes).unwrap(), Outcome::Clean { kind: FileKind::Png });
+        assert_eq!(
+            scrub_any(&bytes).unwrap(),
+            Outcome::Clean {
+                kind: FileKind::Png
+            }
+        );
     }
 
     #[test]
     fn clean_file_is_clean() {
         chunks_with_valid_crcs(&clean_png());
-        assert_eq!(scrub_any(&clean_png()).unwrap(), Outcome::Clean { kind: FileKind::Png });
+        assert_eq!(
+            scrub_any(&clean_png()).unwrap(),
+            Outcome::Clean {
+                kind: FileKind::Png
+            }
+        );
     }
 
     #[test]
@@ -180,7 +232,16 @@ mod tests {
         let mut bad_type = good.clone();
         bad_type[12] = b'1';
         for c in [no_iend, &huge, &not_ihdr, &bad_type, &good[..9]] {
-            assert!(matches!(scrub_any(c), Err(ScrubError::Damaged { kind: FileKind::Png, .. })), "{c:?}");
+            assert!(
+                matches!(
+                    scrub_any(c),
+                    Err(ScrubError::Damaged {
+                        kind: FileKind::Png,
+                        ..
+                    })
+                ),
+                "{c:?}"
+            );
         }
     }
 

@@ -18,7 +18,11 @@ pub(super) fn crc32(parts: &[&[u8]]) -> u32 {
         for &byte in *part {
             crc ^= u32::from(byte);
             for _ in 0..8 {
-                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
     }
@@ -31,7 +35,11 @@ pub(super) fn crc32(parts: &[&[u8]]) -> u32 {
 pub(super) fn assert_robust(sample: &[u8]) {
     let check = |input: &[u8]| {
         if let Ok(Outcome::Scrubbed { bytes, kind, .. }) = scrub(input) {
-            assert_eq!(scrub(&bytes), Ok(Outcome::Clean { kind }), "rescrub of output from {input:02x?}");
+            assert_eq!(
+                scrub(&bytes),
+                Ok(Outcome::Clean { kind }),
+                "rescrub of output from {input:02x?}"
+            );
         }
     };
     for n in 0..sample.len() {

@@ -19,7 +19,11 @@ const WHAT_XMP: &str = "XMP (author, editing software, place, times)";
 const WHAT_TRAILER: &str = "data after the end of the image";
 
 fn damaged(offset: usize, reason: &'static str) -> ScrubError {
-    ScrubError::Damaged { kind: FileKind::WebP, offset, reason }
+    ScrubError::Damaged {
+        kind: FileKind::WebP,
+        offset,
+        reason,
+    }
 }
 
 fn le32(b: &[u8]) -> usize {
@@ -28,19 +32,31 @@ fn le32(b: &[u8]) -> usize {
 
 /// Scrub a WebP; `None` if there was nothing to remove.
 pub(super) fn scrub(data: &[u8]) -> Result<Scrubbed, ScrubError> {
-    let head = data.get(..12).ok_or_else(|| damaged(0, "truncated RIFF header"))?;
+    let head = data
+        .get(..12)
+        .ok_or_else(|| damaged(0, "truncated RIFF header"))?;
     if &head[..4] != b"RIFF" || &head[8..12] != b"WEBP" {
         return Err(damaged(0, "not a RIFF WEBP file"));
     }
-    let riff_end = le32(&head[4..8]).checked_add(8).filter(|&e| e <= data.len()).ok_or_else(|| damaged(4, "RIFF size runs past the end"))?;
+    let riff_end = le32(&head[4..8])
+        .checked_add(8)
+        .filter(|&e| e <= data.len())
+        .ok_or_else(|| damaged(4, "RIFF size runs past the end"))?;
 
     // First pass: the chunks, each as (start, end including padding, FourCC).
     let mut chunks = Vec::new();
     let mut pos = 12;
     while pos < riff_end {
-        let h = data.get(pos..pos + 8).filter(|_| pos + 8 <= riff_end).ok_or_else(|| damaged(pos, "truncated chunk header"))?;
+        let h = data
+            .get(pos..pos + 8)
+            .filter(|_| pos + 8 <= riff_end)
+            .ok_or_else(|| damaged(pos, "truncated chunk header"))?;
         let size = le32(&h[4..8]);
-        let end = (pos + 8).checked_add(size).and_then(|e| e.checked_add(size & 1)).filter(|&e| e <= riff_end).ok_or_else(|| damaged(pos, "chunk runs past the RIFF end"))?;
+        let end = (pos + 8)
+            .checked_add(size)
+            .and_then(|e| e.checked_add(size & 1))
+            .filter(|&e| e <= riff_end)
+            .ok_or_else(|| damaged(pos, "chunk runs past the RIFF end"))?;
         chunks.push((pos, end, [h[0], h[1], h[2], h[3]]));
         pos = end;
     }
@@ -57,7 +73,10 @@ pub(super) fn scrub(data: &[u8]) -> Result<Scrubbed, ScrubError> {
             b"EXIF" => w.remove(WHAT_EXIF, end - start),
             b"XMP " => w.remove(WHAT_XMP, end - start),
             b"VP8X" if strips_metadata => {
-                let flags = *data.get(start + 8).filter(|_| start + 8 < end).ok_or_else(|| damaged(start, "empty VP8X chunk"))?;
+                let flags = *data
+                    .get(start + 8)
+                    .filter(|_| start + 8 < end)
+                    .ok_or_else(|| damaged(start, "empty VP8X chunk"))?;
                 w.keep(&data[start..start + 8]);
                 w.keep(&[flags & !(FLAG_EXIF | FLAG_XMP)]);
                 w.keep(&data[start + 9..end]);
@@ -92,7 +111,16 @@ mod tests {
 
     fn riff(chunks: &[Vec<u8>]) -> Vec<u8> {
         let body = chunks.concat();
-        [b"RIFF".to_vec(), u32::try_from(body.len() + 4).unwrap().to_le_bytes().to_vec(), b"WEBP".to_vec(), body].concat()
+        [
+            b"RIFF".to_vec(),
+            u32::try_from(body.len() + 4)
+                .unwrap()
+                .to_le_bytes()
+                .to_vec(),
+            b"WEBP".to_vec(),
+            body,
+        ]
+        .concat()
     }
 
     fn vp8x(flags: u8) -> Vec<u8> {
@@ -102,7 +130,12 @@ mod tests {
 
     /// A lossless 1x1 image bitstream (its contents are opaque here; it is copied as is).
     fn vp8l() -> Vec<u8> {
-        chunk(b"VP8L", &[0x2F, 0, 0, 0, 0x10, 0x07, 0x10, 0x11, 0x11, 0x88, 0x88, 0xFE, 0x07, 0x00])
+        chunk(
+            b"VP8L",
+            &[
+                0x2F, 0, 0, 0, 0x10, 0x07, 0x10, 0x11, 0x11, 0x88, 0x88, 0xFE, 0x07, 0x00,
+            ],
+        )
     }
 
     fn iccp() -> Vec<u8> {
@@ -128,12 +161,25 @@ mod tests {
     #[test]
     fn removes_exif_and_xmp_and_fixes_flags_and_size() {
         let input = dirty_webp();
-        let Outcome::Scrubbed { bytes, kind, removed } = scrub_any(&input).unwrap() else {
+        let Outcome::Scrubbed {
+            bytes,
+            kind,
+            removed,
+        } = scrub_any(&input).unwrap()
+        else {
             panic!("expected Scrubbed")
         };
         assert_eq!(kind, FileKind::WebP);
-        for canary in ["GPS-CANARY", "SERIAL-CANARY", "OWNER-CANARY", "TRAILER-CANARY"] {
-            assert!(!bytes.windows(canary.len()).any(|w| w == canary.as_bytes()), "{canary} left");
+        for canary in [
+            "GPS-CANARY",
+            "SERIAL-CANARY",
+            "OWNER-CANARY",
+            "TRAILER-CANARY",
+        ] {
+            assert!(
+                !bytes.windows(canary.len()).any(|w| w == canary.as_bytes()),
+                "{canary} left"
+            );
         }
         // VP8X keeps the ICC flag, loses EXIF and XMP; ICCP and VP8L are byte-identical.
         assert_eq!(bytes, clean_webp());
@@ -142,18 +188,42 @@ mod tests {
         assert_eq!(
             removed,
             [
-                Removed { what: WHAT_EXIF, bytes: odd_exif },
-                Removed { what: WHAT_XMP, bytes: 8 + 35 + 1 },
-                Removed { what: WHAT_TRAILER, bytes: 14 }
+                Removed {
+                    what: WHAT_EXIF,
+                    bytes: odd_exif
+                },
+                Removed {
+                    what: WHAT_XMP,
+                    bytes: 8 + 35 + 1
+                },
+                Removed {
+                    what: WHAT_TRAILER,
+                    bytes: 14
+                }
             ]
         );
-        assert_eq!(scrub_any(&bytes).unwrap(), Outcome::Clean { kind: FileKind::WebP });
+        assert_eq!(
+            scrub_any(&bytes).unwrap(),
+            Outcome::Clean {
+                kind: FileKind::WebP
+            }
+        );
     }
 
     #[test]
     fn simple_format_and_clean_files() {
-        assert_eq!(scrub_any(&clean_webp()).unwrap(), Outcome::Clean { kind: FileKind::WebP });
-        assert_eq!(scrub_any(&riff(&[vp8l()])).unwrap(), Outcome::Clean { kind: FileKind::WebP });
+        assert_eq!(
+            scrub_any(&clean_webp()).unwrap(),
+            Outcome::Clean {
+                kind: FileKind::WebP
+            }
+        );
+        assert_eq!(
+            scrub_any(&riff(&[vp8l()])).unwrap(),
+            Outcome::Clean {
+                kind: FileKind::WebP
+            }
+        );
     }
 
     #[test]
@@ -164,8 +234,23 @@ mod tests {
         let mut bad_first = good.clone();
         bad_first[12..16].copy_from_slice(b"EXIF");
         let no_chunks = riff(&[]);
-        for c in [&good[..good.len() - 1], &short_riff, &bad_first, &no_chunks, &good[..12]] {
-            assert!(matches!(scrub_any(c), Err(ScrubError::Damaged { kind: FileKind::WebP, .. })), "{c:?}");
+        for c in [
+            &good[..good.len() - 1],
+            &short_riff,
+            &bad_first,
+            &no_chunks,
+            &good[..12],
+        ] {
+            assert!(
+                matches!(
+                    scrub_any(c),
+                    Err(ScrubError::Damaged {
+                        kind: FileKind::WebP,
+                        ..
+                    })
+                ),
+                "{c:?}"
+            );
         }
     }
 
