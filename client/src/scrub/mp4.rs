@@ -16,11 +16,13 @@
 //!
 //! Not scrubbed (the caller gets [`super::Outcome::NotScrubbed`]): files with a track that is
 //! neither video nor sound (GoPro GPMF GPS, Apple timed metadata, timecode, subtitles: data
-//! inside `mdat` we cannot blank without a per-format parser), and files with a top-level
-//! `meta` box (HEIF-style items). Not looked at: maker-specific boxes inside sample descriptions
+//! inside `mdat` we cannot blank without a per-format parser; many iPhone videos have such a
+//! track), and files with a box of a type not on the short lists in [`scrub`] at the top level
+//! or in `moov`, `trak` or `mdia` (camera makers' `uuid` boxes holding EXIF, as in Canon CR3
+//! and some Sony files; compressed `cmov` movies; HEIF-style top-level `meta` item lists). Not looked at: maker-specific boxes inside sample descriptions
 //! (`stsd`), which are codec settings in the files we know of.
 
-use super::{FileKind, Removed, ScrubError, Scrubbed, WARN_MP4_DATA_TRACK};
+use super::{FileKind, Removed, ScrubError, Scrubbed, WARN_MP4, WARN_MP4_DATA_TRACK};
 
 const WHAT_META: &str =
     "video metadata (GPS position, phone make and model, software, owner, recording date)";
@@ -166,7 +168,17 @@ impl Plan {
     }
 }
 
+/// Boxes that are ignorable padding wherever they appear.
+fn is_padding(kind: &[u8; 4]) -> bool {
+    kind == b"free" || kind == b"skip"
+}
+
 /// Scrub an MP4/MOV file.
+///
+/// Boxes are checked against short lists of known types at the top level and in `moov`, `trak`
+/// and `mdia`: an unknown box there (a camera maker's `uuid` holding EXIF, a compressed `cmov`
+/// movie, a HEIF-style `meta` item list) may hold metadata we cannot see into, so the file is
+/// left alone with a warning rather than called scrubbed.
 pub(super) fn scrub(data: &[u8]) -> Result<Verdict, ScrubError> {
     let mut plan = Plan::default();
     let mut moov_seen = false;
@@ -178,9 +190,11 @@ pub(super) fn scrub(data: &[u8]) -> Result<Verdict, ScrubError> {
                     return Ok(Verdict::Warn(warning));
                 }
             }
-            b"meta" => return Ok(Verdict::Warn(super::WARN_MP4)),
             b"uuid" if top.is_xmp(data) => plan.blank(top, WHAT_XMP),
-            _ => {}
+            b"ftyp" | b"mdat" | b"wide" | b"moof" | b"mfra" | b"sidx" | b"ssix" | b"styp"
+            | b"prft" | b"emsg" | b"pdin" => {}
+            k if is_padding(k) => {}
+            _ => return Ok(Verdict::Warn(WARN_MP4)),
         }
     }
     if !moov_seen {
@@ -213,7 +227,9 @@ fn moov(data: &[u8], moov: Bx, plan: &mut Plan) -> Result<Option<&'static str>, 
                     return Ok(Some(w));
                 }
             }
-            _ => {}
+            b"iods" | b"mvex" | b"pssh" => {}
+            k if is_padding(k) => {}
+            _ => return Ok(Some(WARN_MP4)),
         }
     }
     Ok(None)
@@ -226,24 +242,35 @@ fn trak(data: &[u8], trak: Bx, plan: &mut Plan) -> Result<Option<&'static str>, 
             b"udta" | b"meta" => plan.blank(b, WHAT_META),
             b"uuid" if b.is_xmp(data) => plan.blank(b, WHAT_XMP),
             b"mdia" => {
-                for m in children(data, b.body, b.end, false)? {
-                    match &m.kind {
-                        b"mdhd" => plan.times(data, m)?,
-                        b"hdlr" => {
-                            // version/flags (4), pre_defined (4), handler_type (4).
-                            let handler = data
-                                .get(m.body + 8..m.body + 12)
-                                .filter(|_| m.body + 12 <= m.end)
-                                .ok_or_else(|| damaged(m.start, "short hdlr box"))?;
-                            if handler != b"vide" && handler != b"soun" {
-                                return Ok(Some(WARN_MP4_DATA_TRACK));
-                            }
-                        }
-                        _ => {}
-                    }
+                if let Some(w) = mdia(data, b, plan)? {
+                    return Ok(Some(w));
                 }
             }
-            _ => {}
+            b"tref" | b"trgr" | b"edts" => {}
+            k if is_padding(k) => {}
+            _ => return Ok(Some(WARN_MP4)),
+        }
+    }
+    Ok(None)
+}
+
+fn mdia(data: &[u8], mdia: Bx, plan: &mut Plan) -> Result<Option<&'static str>, ScrubError> {
+    for m in children(data, mdia.body, mdia.end, false)? {
+        match &m.kind {
+            b"mdhd" => plan.times(data, m)?,
+            b"hdlr" => {
+                // version/flags (4), pre_defined (4), handler_type (4).
+                let handler = data
+                    .get(m.body + 8..m.body + 12)
+                    .filter(|_| m.body + 12 <= m.end)
+                    .ok_or_else(|| damaged(m.start, "short hdlr box"))?;
+                if handler != b"vide" && handler != b"soun" {
+                    return Ok(Some(WARN_MP4_DATA_TRACK));
+                }
+            }
+            b"minf" | b"elng" => {}
+            k if is_padding(k) => {}
+            _ => return Ok(Some(WARN_MP4)),
         }
     }
     Ok(None)
@@ -448,6 +475,43 @@ mod tests {
                 "{c:?}"
             );
         }
+    }
+
+    #[test]
+    fn unknown_boxes_are_not_scrubbed() {
+        let (plain, _) = movie(b"vide", 7, true);
+        // A maker's uuid box at the top level, a compressed movie, a top-level meta.
+        let mut maker = vec![0u8; 16];
+        maker.extend_from_slice(b"EXIF-CANARY");
+        for extra in [
+            bx(b"uuid", &maker),
+            bx(b"cmov", b"zlib"),
+            bx(b"meta", b"\0\0\0\0"),
+        ] {
+            let input = [plain.clone(), extra].concat();
+            assert_eq!(
+                scrub_any(&input).unwrap(),
+                Outcome::NotScrubbed {
+                    kind: FileKind::Mp4,
+                    warning: WARN_MP4
+                }
+            );
+        }
+        // The same inside moov: the moov box is the second top-level box; append to it.
+        let moov = children(&plain, 0, plain.len(), true).unwrap()[1];
+        let extra = bx(b"uuid", &maker);
+        let grown = u32::try_from(moov.end - moov.start + extra.len()).unwrap();
+        let mut input = plain[..moov.end].to_vec();
+        input[moov.start..moov.start + 4].copy_from_slice(&grown.to_be_bytes());
+        input.extend_from_slice(&extra);
+        input.extend_from_slice(&plain[moov.end..]);
+        assert_eq!(
+            scrub_any(&input).unwrap(),
+            Outcome::NotScrubbed {
+                kind: FileKind::Mp4,
+                warning: WARN_MP4
+            }
+        );
     }
 
     #[test]

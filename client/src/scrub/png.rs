@@ -31,7 +31,8 @@ fn damaged(offset: usize, reason: &'static str) -> ScrubError {
 /// `cHRM`, `cICP`), pixel data and its parameters, animation (`acTL`, `fcTL`, `fdAT`).
 fn judge(chunk_type: &[u8]) -> Option<&'static str> {
     match chunk_type {
-        b"eXIf" => Some(WHAT_EXIF),
+        // `exIf` and `zxIf`: names some programs used before `eXIf` was registered.
+        b"eXIf" | b"exIf" | b"zxIf" => Some(WHAT_EXIF),
         b"tEXt" | b"zTXt" | b"iTXt" => Some(WHAT_TEXT),
         b"tIME" => Some(WHAT_TIME),
         b"caBX" => Some(WHAT_C2PA),
