@@ -16,7 +16,7 @@
 //! | format | removed | kept, and why |
 //! |---|---|---|
 //! | JPEG ([`jpeg`]) | APP1 (EXIF with GPS, camera, serial, times, and its thumbnail; XMP), APP2 other than ICC (MPF: the extra images phones append), APP3–APP13 (IPTC/Photoshop in APP13, JUMBF/C2PA in APP11, maker blocks), APP15, APP0 other than JFIF (JFXX thumbnails), APP14 other than Adobe, COM, and anything after EOI (MPF images, motion-photo video, appended data) | APP0 JFIF (its own thumbnail, if any, is zeroed out), APP2 `ICC_PROFILE` (colour: without it the colours change; profiles are generic such as sRGB or Display P3), APP14 `Adobe` (it says how to convert colours when decoding), all tables, frames, scans and entropy-coded data |
-//! | PNG ([`png`]) | `eXIf`, `tEXt`, `zTXt`, `iTXt` (XMP, author, software, comment), `tIME`, `caBX` (C2PA content credentials: signer, device, edits), data after `IEND` | every other chunk, including `iCCP`, `sRGB`, `gAMA`, `cHRM` (colour) and all `IDAT`; kept chunks and their CRCs are untouched |
+//! | PNG ([`png`]) | `eXIf` (and the older `exIf`/`zxIf`), `tEXt`, `zTXt`, `iTXt` (XMP, author, software, comment), `tIME`, `caBX` (C2PA content credentials: signer, device, edits), data after `IEND` | every other chunk, including `iCCP`, `sRGB`, `gAMA`, `cHRM` (colour) and all `IDAT`; kept chunks and their CRCs are untouched |
 //! | WebP ([`webp`]) | `EXIF` and `XMP ` chunks (the `VP8X` EXIF and XMP flags are cleared to match), data after the RIFF end | every other chunk, including `ICCP`, `ANIM`/`ANMF`, `ALPH`, `VP8`/`VP8L`; the RIFF size is rewritten |
 //! | MP4/MOV/3GP ([`mp4`]) | `udta` and `meta` boxes in `moov` and in each `trak` (GPS, make, model, software, owner, recording date), XMP `uuid` boxes: each turned into a `free` box of the same size, zero-filled; creation and modification times in `mvhd`/`tkhd`/`mdhd` zeroed | every other byte: the file keeps its length, so the absolute offsets in `stco`/`co64` stay right whether `moov` is before or after `mdat`. Files with a data track (GPS/sensor data, timed metadata, timecode, subtitles) or a box of a type it does not know where metadata could hide (a maker's `uuid`, `cmov`, a top-level `meta`) get [`Outcome::NotScrubbed`] |
 //! | HEIC/HEIF/AVIF, PDF | nothing: [`Outcome::NotScrubbed`] with a warning | these keep metadata in structures whose offsets point into the rest of the file (HEIF `iloc` items, PDF `xref` and incremental updates); doing it safely needs a maintained parser we do not have yet, and a broken file is worse than a warning |
@@ -52,9 +52,10 @@ mod testutil;
 /// The largest input [`scrub`] accepts: 512 MiB.
 ///
 /// Scrubbing holds the input and the output in memory at once, so this bounds the client's
-/// memory at about twice this. Photos are a few MiB; a larger file is almost always a video,
-/// which is not scrubbed anyway. The caller should [`detect`] from the first bytes of a large file
-/// and warn without reading it all.
+/// memory at about twice this. Photos are a few MiB; a larger file is almost always a long video,
+/// and the caller should [`detect`] it from its first bytes and warn as for an unscrubbed type
+/// without reading it all. (MP4 scrubbing changes only bytes inside `moov`, so a streaming
+/// version could lift this for videos; not built.)
 pub const MAX_SCRUB_LEN: usize = 512 * 1024 * 1024;
 
 /// What a file is, from its first bytes.
