@@ -279,7 +279,7 @@ fn mdia(data: &[u8], mdia: Bx, plan: &mut Plan) -> Result<Option<&'static str>, 
 #[cfg(test)]
 mod tests {
     use super::super::testutil::assert_robust;
-    use super::super::{scrub as scrub_any, FileKind, Outcome};
+    use super::super::{scrub as scrub_any, FileKind, Outcome, Removed};
     use super::*;
 
     fn bx(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
@@ -512,6 +512,45 @@ mod tests {
                 warning: WARN_MP4
             }
         );
+    }
+
+    #[test]
+    fn version_1_times_and_mdat_to_end_of_file() {
+        // moov after mdat; mdat with size 0 (runs to the end of the file); a version 1 mvhd
+        // with 64-bit times.
+        let mut mvhd = vec![1, 0, 0, 0];
+        mvhd.extend_from_slice(&0x0000_0000_E000_0001u64.to_be_bytes());
+        mvhd.extend_from_slice(&0x0000_0000_E000_0002u64.to_be_bytes());
+        mvhd.extend_from_slice(&[0, 0, 0x03, 0xE8]);
+        let moov = bx(b"moov", &bx(b"mvhd", &mvhd));
+        let mut mdat = vec![0, 0, 0, 0];
+        mdat.extend_from_slice(b"mdatMEDIA");
+        let input = [bx(b"ftyp", b"qt  \0\0\0\0qt  "), moov, mdat].concat();
+        let Outcome::Scrubbed { bytes, removed, .. } = scrub_any(&input).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            removed,
+            [Removed {
+                what: WHAT_TIMES,
+                bytes: 16
+            }]
+        );
+        let at = 20 + 8 + 8 + 4;
+        assert_eq!(&bytes[at..at + 16], &[0; 16]);
+        assert_eq!(bytes.len(), input.len());
+        assert!(bytes.ends_with(b"\0\0\0\0mdatMEDIA"));
+        assert_eq!(
+            scrub_any(&bytes).unwrap(),
+            Outcome::Clean {
+                kind: FileKind::Mp4
+            }
+        );
+        // mvhd of an unknown version is damage, not a guess.
+        let mut bad = input.clone();
+        bad[20 + 16] = 2;
+        assert!(matches!(scrub_any(&bad), Err(ScrubError::Damaged { .. })));
+        assert_robust(&input);
     }
 
     #[test]
