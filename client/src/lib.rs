@@ -17,6 +17,7 @@ pub mod i18n_errors;
 pub mod output;
 pub mod relay;
 pub mod retry;
+pub mod scrub;
 pub mod state;
 pub mod unlock;
 pub mod vault;
