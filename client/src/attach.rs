@@ -10,7 +10,7 @@
 //! resume where the relay has it, and the outbox copy is ciphertext the reporter's own device
 //! cannot read back.
 //!
-//! Memory: files that may carry metadata the scrubber removes (JPEG, PNG, WebP) are read whole
+//! Memory: files that may carry metadata the scrubber removes (JPEG, PNG, WebP, MP4) are read whole
 //! to scrub them, up to [`SCRUB_IN_MEMORY_UP_TO`]; everything else is streamed in
 //! [`CHUNK`]-sized pieces, so a 1 GiB video costs a few hundred KiB of memory.
 
@@ -94,7 +94,9 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         }
     }
     if out.len() > MAX_ATTACHMENTS {
-        bail!("a report takes at most {MAX_ATTACHMENTS} attachments; put the rest in a second report");
+        bail!(
+            "a report takes at most {MAX_ATTACHMENTS} attachments; put the rest in a second report"
+        );
     }
     Ok(out)
 }
@@ -202,7 +204,10 @@ pub fn prepare(
     let mut head = [0u8; 64];
     let n = read_up_to(&mut file, &mut head)?;
     let kind = scrub::detect(&head[..n]);
-    let scrubbable = matches!(kind, FileKind::Jpeg | FileKind::Png | FileKind::WebP);
+    let scrubbable = matches!(
+        kind,
+        FileKind::Jpeg | FileKind::Png | FileKind::WebP | FileKind::Mp4
+    );
     let (metadata, (sha256, size, blob_len, blob, blob_record)) = if keep_metadata {
         let mut all = std::io::Cursor::new(&head[..n]).chain(file);
         (Metadata::Kept, encrypt_into(vault, &recipient, &mut all)?)
@@ -304,17 +309,17 @@ mod tests {
     fn a_video_is_streamed_whole_and_opens_with_the_blob_key() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let mut v = vault(&tmp.path().join("home"));
-        let src = tmp.path().join("detention.mp4");
-        let mut data = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom".to_vec();
+        let src = tmp.path().join("recording.amr");
+        let mut data = b"#!AMR\n".to_vec();
         data.extend((0..3_000_000u32).map(|i| (i % 251) as u8));
         std::fs::write(&src, &data).expect("write");
         let key = x25519::Identity::generate(&mut OsRng);
         let p = prepare(&mut v, &src, &key, false).expect("prepare");
-        assert_eq!(p.entry.name, "detention.mp4");
-        assert_eq!(p.entry.media_type, "video/mp4");
+        assert_eq!(p.entry.name, "recording.amr");
+        assert_eq!(p.entry.media_type, "audio/amr");
         assert_eq!(p.entry.size, data.len() as u64);
         assert_eq!(p.entry.sha256, <[u8; 32]>::from(Sha256::digest(&data)));
-        assert!(matches!(p.metadata, Metadata::NotRemoved(_)), "{:?}", p.metadata);
+        assert_eq!(p.metadata, Metadata::Unknown);
         assert_eq!(decrypt_blob(&v, &p.blob_record, &key), data);
         let other = x25519::Identity::generate(&mut OsRng);
         let mut bytes = Vec::new();
@@ -324,6 +329,36 @@ mod tests {
             .read_to_end(&mut bytes)
             .expect("read");
         assert!(age::decrypt_from_slice(&bytes, std::slice::from_ref(&other), 1 << 30).is_err());
+    }
+
+    /// A photo loses its metadata before it is encrypted (the blob holds the scrubbed image,
+    /// byte for byte, and the hash is of what was sent), unless the reporter keeps it.
+    #[test]
+    fn a_photo_is_scrubbed_unless_its_metadata_is_kept() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut v = vault(&tmp.path().join("home"));
+        let (dirty, clean) = scrub::sample_jpegs();
+        let src = tmp.path().join("car.jpg");
+        std::fs::write(&src, &dirty).expect("write");
+        let key = x25519::Identity::generate(&mut OsRng);
+        let p = prepare(&mut v, &src, &key, false).expect("prepare");
+        assert_eq!(p.entry.media_type, "image/jpeg");
+        assert!(
+            matches!(&p.metadata, Metadata::Removed(r) if !r.is_empty()),
+            "{:?}",
+            p.metadata
+        );
+        let sent = decrypt_blob(&v, &p.blob_record, &key);
+        assert_eq!(sent, clean);
+        assert_eq!(p.entry.size, clean.len() as u64);
+        assert_eq!(p.entry.sha256, <[u8; 32]>::from(Sha256::digest(&clean)));
+        assert!(!p.entry.metadata_kept);
+
+        let p = prepare(&mut v, &src, &key, true).expect("prepare");
+        assert_eq!(p.metadata, Metadata::Kept);
+        assert!(p.entry.metadata_kept);
+        assert_eq!(decrypt_blob(&v, &p.blob_record, &key), dirty);
+        assert_eq!(p.entry.sha256, <[u8; 32]>::from(Sha256::digest(&dirty)));
     }
 
     /// Directories expand to their files, in order; names lose their directories; too many

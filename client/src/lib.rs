@@ -4,6 +4,7 @@
 pub mod age_cmd;
 pub mod age_parallel;
 pub mod agent;
+pub mod attach;
 pub mod cli;
 pub mod commands;
 pub mod congestion;

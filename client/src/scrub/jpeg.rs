@@ -165,7 +165,7 @@ fn entropy_end(data: &[u8], from: usize) -> Result<usize, ScrubError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::testutil::{assert_robust, segment};
     use super::super::{scrub as scrub_any, FileKind, Outcome};
     use super::*;
@@ -213,7 +213,7 @@ mod tests {
         segment(APP1, b"Exif\0\0MM\0\x2a\0\0\0\x08GPS-CANARY SERIAL-CANARY")
     }
 
-    fn clean_jpeg() -> Vec<u8> {
+    pub(crate) fn clean_jpeg() -> Vec<u8> {
         [
             vec![0xFF, SOI],
             jfif(),
@@ -226,7 +226,7 @@ mod tests {
         .concat()
     }
 
-    fn dirty_jpeg() -> Vec<u8> {
+    pub(crate) fn dirty_jpeg() -> Vec<u8> {
         [
             vec![0xFF, SOI],
             jfif(),
