@@ -160,13 +160,27 @@ pub fn media_type(kind: FileKind, path: &Path) -> &'static str {
     }
 }
 
+/// A blob just written.
+struct Encrypted {
+    /// SHA-256 of the plaintext.
+    sha256: [u8; 32],
+    /// The plaintext's length.
+    size: u64,
+    /// The blob's length.
+    blob_len: u64,
+    /// The blob id.
+    blob: [u8; 16],
+    /// Its name in the vault.
+    record: String,
+}
+
 /// Encrypt what `source` yields into a new blob of `vault`, to `recipient`, hashing the
-/// plaintext on the way; returns (SHA-256, plaintext length, blob length, blob name).
+/// plaintext on the way.
 fn encrypt_into(
     vault: &mut Vault,
     recipient: &x25519::Recipient,
     source: &mut dyn Read,
-) -> Result<([u8; 32], u64, u64, [u8; 16], String)> {
+) -> Result<Encrypted> {
     let mut id = [0u8; 16];
     OsRng.fill_bytes(&mut id);
     let record = format!("{BLOB_PREFIX}{}", hex::encode(id));
@@ -186,7 +200,13 @@ fn encrypt_into(
     }
     let out = w.finish()?;
     let blob_len = vault.blob_commit(out, &record)?;
-    Ok((hasher.finalize().into(), total, blob_len, id, record))
+    Ok(Encrypted {
+        sha256: hasher.finalize().into(),
+        size: total,
+        blob_len,
+        blob: id,
+        record,
+    })
 }
 
 /// Prepare the file at `path` as an attachment: scrubbed unless `keep_metadata`, encrypted to
@@ -208,7 +228,7 @@ pub fn prepare(
         kind,
         FileKind::Jpeg | FileKind::Png | FileKind::WebP | FileKind::Mp4
     );
-    let (metadata, (sha256, size, blob_len, blob, blob_record)) = if keep_metadata {
+    let (metadata, e) = if keep_metadata {
         let mut all = std::io::Cursor::new(&head[..n]).chain(file);
         (Metadata::Kept, encrypt_into(vault, &recipient, &mut all)?)
     } else if scrubbable && len <= SCRUB_IN_MEMORY_UP_TO {
@@ -249,13 +269,13 @@ pub fn prepare(
         entry: Attachment {
             name: sent_name(path),
             media_type: media_type(kind, path).to_string(),
-            size,
-            sha256,
-            blob,
+            size: e.size,
+            sha256: e.sha256,
+            blob: e.blob,
             metadata_kept: keep_metadata,
         },
-        blob_record,
-        blob_len,
+        blob_record: e.record,
+        blob_len: e.blob_len,
         metadata,
     })
 }
@@ -371,7 +391,7 @@ mod tests {
         for f in ["b.txt", "a.txt", "inner/c.txt"] {
             std::fs::write(d.join(f), f).expect("write");
         }
-        let got = collect(&[d.clone()]).expect("collect");
+        let got = collect(std::slice::from_ref(&d)).expect("collect");
         let names: Vec<String> = got.iter().map(|p| sent_name(p)).collect();
         assert_eq!(names, ["a.txt", "b.txt", "c.txt"]);
         assert_eq!(sent_name(Path::new("/x/bad\u{1b}[2Jname")), "bad_[2Jname");
