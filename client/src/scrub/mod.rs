@@ -319,6 +319,13 @@ impl Rewriter {
     }
 }
 
+/// A JPEG full of identifying metadata (canaries `GPS-CANARY`, `SERIAL-CANARY`...) and the same
+/// image without it, for tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) fn sample_jpegs() -> (Vec<u8>, Vec<u8>) {
+    (jpeg::tests::dirty_jpeg(), jpeg::tests::clean_jpeg())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,11 +408,4 @@ mod tests {
             })
         );
     }
-}
-
-/// A JPEG full of identifying metadata (canaries `GPS-CANARY`, `SERIAL-CANARY`...) and the same
-/// image without it, for tests elsewhere in the crate.
-#[cfg(test)]
-pub(crate) fn sample_jpegs() -> (Vec<u8>, Vec<u8>) {
-    (jpeg::tests::dirty_jpeg(), jpeg::tests::clean_jpeg())
 }
