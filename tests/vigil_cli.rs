@@ -2919,3 +2919,129 @@ async fn checkin_alerts_survive_relay_restarts() {
     assert!(back.elapsed() >= std::time::Duration::from_secs(2));
     relay.shutdown().await.expect("shutdown");
 }
+
+/// A small valid JPEG (8x8 grey) with an EXIF segment carrying `GPS-CANARY` and a comment,
+/// and the same image without them.
+fn jpeg_with_exif() -> (Vec<u8>, Vec<u8>) {
+    fn segment(marker: u8, payload: &[u8]) -> Vec<u8> {
+        let mut v = vec![0xFF, marker];
+        v.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+        v.extend_from_slice(payload);
+        v
+    }
+    let mut dqt = vec![0x00];
+    dqt.extend_from_slice(&[1; 64]);
+    let mut dht = vec![0x00, 1];
+    dht.extend_from_slice(&[0; 15]);
+    dht.extend_from_slice(&[0, 0x10, 1]);
+    dht.extend_from_slice(&[0; 15]);
+    dht.push(0);
+    let image = [
+        segment(0xDB, &dqt),
+        segment(0xC0, &[8, 0, 8, 0, 8, 1, 1, 0x11, 0]),
+        segment(0xC4, &dht),
+        segment(0xDA, &[1, 1, 0x00, 0, 63, 0]),
+        vec![0x3F, 0xFF, 0xD9],
+    ]
+    .concat();
+    let jfif = segment(0xE0, b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0");
+    let clean = [vec![0xFF, 0xD8], jfif.clone(), image.clone()].concat();
+    let dirty = [
+        vec![0xFF, 0xD8],
+        jfif,
+        segment(0xE1, b"Exif\0\0MM\0\x2a\0\0\0\x08GPS-CANARY 43.48N 43.61E"),
+        segment(0xFE, b"OWNER-CANARY"),
+        image,
+    ]
+    .concat();
+    (dirty, clean)
+}
+
+/// Issue 13 (first part): `report send --attach` scrubs a photo's metadata before anything is
+/// encrypted and says what it removed; `--keep-metadata` keeps it; a directory attaches every
+/// file in it; the copies wait in the outbox with their blobs, and no attachment byte is in the
+/// home unencrypted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attachments_are_scrubbed_and_queued_encrypted() {
+    let desk = Desk::new().await;
+    let rep = desk.rep.clone();
+    blocking(move || {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let report = tmp.path().join("r.json");
+        std::fs::write(&report, SMALL_REPORT).expect("write");
+        let report = report.to_str().expect("utf8");
+        let dir = tmp.path().join("evidence");
+        std::fs::create_dir(&dir).expect("dir");
+        let (dirty, _clean) = jpeg_with_exif();
+        std::fs::write(dir.join("car.jpg"), &dirty).expect("write");
+        std::fs::write(dir.join("note.txt"), "TEXT-CANARY plate A123BV").expect("write");
+        let lines = json_lines(&ok(&[
+            "--home",
+            &rep,
+            "report",
+            "send",
+            "--to",
+            "Desk",
+            "--file",
+            report,
+            "--attach",
+            dir.to_str().expect("utf8"),
+            "--queue-only",
+            "--json",
+        ]));
+        let attached: Vec<&Value> = lines.iter().filter(|v| v["type"] == "attachment").collect();
+        assert_eq!(attached.len(), 2, "{lines:?}");
+        assert_eq!(attached[0]["name"], "car.jpg");
+        assert_eq!(attached[0]["media_type"], "image/jpeg");
+        assert_eq!(attached[0]["metadata"], "removed", "{:?}", attached[0]);
+        assert!(attached[0]["size"].as_u64() < Some(dirty.len() as u64));
+        assert_eq!(attached[1]["name"], "note.txt");
+        assert_eq!(attached[1]["metadata"], "unknown");
+        // In words, on a terminal or not.
+        let o = ok(&[
+            "--home",
+            &rep,
+            "report",
+            "send",
+            "--to",
+            "Desk",
+            "--file",
+            report,
+            "--attach",
+            dir.join("car.jpg").to_str().expect("utf8"),
+            "--keep-metadata",
+            "--queue-only",
+        ]);
+        let text = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            text.contains("Attached car.jpg") && text.contains("--keep-metadata"),
+            "{text}"
+        );
+        assert_eq!(
+            json_lines(&ok(&["--home", &rep, "outbox", "list", "--json"])).len(),
+            2
+        );
+        for (path, bytes) in every_file(std::path::Path::new(&rep)) {
+            for needle in [&b"GPS-CANARY"[..], b"OWNER-CANARY", b"TEXT-CANARY"] {
+                assert!(
+                    common_find(&bytes, needle).is_none(),
+                    "{} holds {}",
+                    path.display(),
+                    String::from_utf8_lossy(needle)
+                );
+            }
+        }
+        // Cancelling a queued report removes its blobs.
+        let home = common::bins::home(&rep).expect("home");
+        let blobs = home.vault().expect("vault").list("blob/").len();
+        assert_eq!(blobs, 3, "two from the first report, one from the second");
+        drop(home);
+        let items = json_lines(&ok(&["--home", &rep, "outbox", "list", "--json"]));
+        let id = items[0]["id"].as_str().expect("id").to_string();
+        ok(&["--home", &rep, "outbox", "cancel", &id]);
+        let home = common::bins::home(&rep).expect("home");
+        assert_eq!(home.vault().expect("vault").list("blob/").len(), 1);
+    })
+    .await;
+    desk.relay.shutdown().await.expect("shutdown");
+}

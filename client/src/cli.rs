@@ -455,6 +455,15 @@ pub struct ReportSendArgs {
     /// Only queue the report in the outbox; send later with `vigil outbox flush`.
     #[arg(long)]
     pub queue_only: bool,
+    /// Attach a file (photo, video, document, audio) or every file of a directory; repeat for
+    /// more. Identifying metadata (GPS position, device, owner, times) is removed from photos
+    /// and videos first where Vigil can, and you are told what was removed or could not be.
+    #[arg(long = "attach", value_name = "FILE")]
+    pub attach: Vec<PathBuf>,
+    /// Send attachments exactly as they are, metadata included (an NGO sometimes needs it to
+    /// verify where and when a photo was taken); their SHA-256 is signed with the report.
+    #[arg(long)]
+    pub keep_metadata: bool,
     /// How hard to try.
     #[command(flatten)]
     pub retry: RetryArgs,

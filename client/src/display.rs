@@ -51,6 +51,21 @@ fn push_char(out: &mut String, c: char) {
     }
 }
 
+/// A size for people: "512 bytes", "1.5 MiB" (the unit word of small sizes in their language).
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    match unit {
+        0 => crate::t!("unit-bytes", n = n),
+        _ => format!("{v:.1} {}", UNITS[unit]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -550,3 +550,13 @@ inbox-alert-no-checkin = none since arming at { $armed }
 advice-checkin-unreachable = The check-in did not reach the relay, so the deadline did not move: try again soon (`vigil checkin`), and if you cannot before the deadline, tell the NGO another way.
 advice-checkin-gone = The relay no longer holds this alert: it was released (the NGO has it) or withdrawn. `vigil checkin disarm` clears it from this device; then arm a new one.
 checkin-disarmed-gone = Alert cleared from this device; the relay no longer held it (it was released to the NGO, or withdrawn before).
+
+## Attachments (issue 13)
+attach-removed = Attached { $name } ({ $size }); removed: { $what }.
+attach-clean = Attached { $name } ({ $size }); it carried no metadata to remove.
+attach-kept = Attached { $name } ({ $size }) with its metadata, as asked (--keep-metadata).
+attach-not-removed = { $name } ({ $size }) is attached as it is: { $why }. Remove it from the command if that could identify you.
+attach-as-is = Attached { $name } ({ $size }) as it is.
+help-report-send-attach = Attach a file (photo, video, document, audio) or every file of a directory; repeat for more. Identifying metadata (GPS position, device, owner, times) is removed from photos and videos first where Vigil can, and you are told what was removed or could not be
+help-report-send-keep-metadata = Send attachments exactly as they are, metadata included (an NGO sometimes needs it to verify where and when a photo was taken); their SHA-256 is signed with the report
+attach-not-yet = This version of Vigil cannot upload attachments yet; the report waits in the outbox with them (cancel it with `vigil outbox cancel ID` and send the report without --attach if it is urgent).

@@ -238,6 +238,12 @@ async fn attempt(
         }
     };
     while let Some(mut item) = pending.pop_front() {
+        if !item.blobs.is_empty() {
+            // The relay side of attachments is being built (issue 13): an envelope that names
+            // blobs the relay does not have must not reach an NGO. The copy stays queued.
+            pending.push_front(item);
+            anyhow::bail!(crate::t_err!("attach-not-yet"));
+        }
         let envelope = item.envelope()?;
         item.attempts = item.attempts.saturating_add(1);
         let deposit = client.deposit_status(&item.mailbox, &item.deposit_id, &envelope);

@@ -3,11 +3,12 @@
 use super::Ctx;
 use crate::cli::{ReportCheckArgs, ReportSendArgs};
 use crate::home::now_unix;
-use crate::state::{outbox_queue, plan_send, OutboxItem};
+use crate::state::{outbox_queue, plan_send, OutboxBlob, OutboxItem};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::Path;
+use vigil_core::age;
 use vigil_core::card::RecipientCard;
 use vigil_core::envelope;
 use vigil_core::report::{Report, ReportKind, Urgency, MAX_REPORT_JSON_LEN};
@@ -91,20 +92,60 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
     // This report's copies go first and decide the outcome; an older copy still waiting must not
     // delay it or turn its success into a failure.
     let earlier = plan.earlier;
+    // Attachments: scrubbed, hashed and encrypted once into the outbox as blobs, to a key made
+    // for this report, which each copy's envelope carries.
+    let blob_key = age::x25519::Identity::generate(&mut rand::rngs::OsRng);
+    let prepared = prepare_attachments(ctx, &a, &blob_key)?;
+    let entries: Vec<envelope::Attachment> = prepared.iter().map(|p| p.entry.clone()).collect();
+    let blobs: Vec<OutboxBlob> = prepared
+        .iter()
+        .map(|p| OutboxBlob {
+            id: hex::encode(p.entry.blob),
+            record: p.blob_record.clone(),
+            len: p.blob_len,
+        })
+        .collect();
     let mut items = Vec::with_capacity(cards.len());
-    for card in &cards {
-        let sealed = envelope::seal_named(
-            &json_bytes,
-            &sender,
-            &intended,
-            &card.recipients,
-            now,
-            &mut rand::rngs::OsRng,
-        )?;
-        items.push(OutboxItem::new(card, &sealed, now));
+    let sealed_all = (|| -> Result<()> {
+        for card in &cards {
+            let sealed = if entries.is_empty() {
+                envelope::seal_named(
+                    &json_bytes,
+                    &sender,
+                    &intended,
+                    &card.recipients,
+                    now,
+                    &mut rand::rngs::OsRng,
+                )?
+            } else {
+                envelope::seal_with_attachments(
+                    &json_bytes,
+                    &sender,
+                    &intended,
+                    envelope::Attachments {
+                        list: &entries,
+                        blob_key: &blob_key,
+                    },
+                    &card.recipients,
+                    now,
+                    &mut rand::rngs::OsRng,
+                )?
+            };
+            let mut item = OutboxItem::new(card, &sealed, now);
+            item.blobs = blobs.clone();
+            items.push(item);
+        }
+        // The one write: every copy queued durably before any is sent.
+        outbox_queue(&ctx.home, &items)
+    })();
+    if let Err(e) = sealed_all {
+        // Nothing was queued: the blobs made for it go.
+        let mut v = ctx.home.vault()?;
+        for b in &blobs {
+            v.remove(&b.record)?;
+        }
+        return Err(e);
     }
-    // The one write: every copy queued durably before any is sent.
-    outbox_queue(&ctx.home, &items)?;
     ctx.out.say(crate::t!(
         "report-queued",
         title = crate::display::line(&report.title),
@@ -366,6 +407,96 @@ pub(crate) fn urgency_word(u: Urgency) -> String {
         Urgency::Low => "urgency-low",
     };
     crate::i18n::by_id(crate::i18n::language(), id)
+}
+
+/// Prepare the files of `--attach` (see `crate::attach`), saying for each what happened to its
+/// metadata. On an error, the blobs already made are removed.
+fn prepare_attachments(
+    ctx: &Ctx,
+    a: &ReportSendArgs,
+    blob_key: &age::x25519::Identity,
+) -> Result<Vec<crate::attach::Prepared>> {
+    use crate::attach::{self, Metadata};
+    if a.attach.is_empty() {
+        return Ok(Vec::new());
+    }
+    let files = attach::collect(&a.attach)?;
+    let mut done: Vec<attach::Prepared> = Vec::with_capacity(files.len());
+    let mut v = ctx.home.vault()?;
+    for f in &files {
+        match attach::prepare(&mut v, f, blob_key, a.keep_metadata) {
+            Ok(p) => done.push(p),
+            Err(e) => {
+                for p in &done {
+                    v.remove(&p.blob_record)?;
+                }
+                return Err(e);
+            }
+        }
+    }
+    drop(v);
+    for p in &done {
+        let name = crate::display::line(&p.entry.name);
+        let size = crate::display::bytes(p.entry.size);
+        let (word, line, removed, warning) = match &p.metadata {
+            Metadata::Removed(r) => {
+                let what: Vec<&str> = r.iter().map(|x| x.what).collect();
+                (
+                    "removed",
+                    crate::t!(
+                        "attach-removed",
+                        name = name.as_str(),
+                        size = size.as_str(),
+                        what = what.join("; ")
+                    ),
+                    r.iter()
+                        .map(|x| json!({"what": x.what, "bytes": x.bytes}))
+                        .collect(),
+                    None,
+                )
+            }
+            Metadata::Clean => (
+                "clean",
+                crate::t!("attach-clean", name = name.as_str(), size = size.as_str()),
+                Vec::new(),
+                None,
+            ),
+            Metadata::Kept => (
+                "kept",
+                crate::t!("attach-kept", name = name.as_str(), size = size.as_str()),
+                Vec::new(),
+                None,
+            ),
+            Metadata::NotRemoved(w) => (
+                "not_removed",
+                format!(
+                    "{}: {}",
+                    crate::t!("warning-prefix"),
+                    crate::t!(
+                        "attach-not-removed",
+                        name = name.as_str(),
+                        size = size.as_str(),
+                        why = w.as_str()
+                    )
+                ),
+                Vec::new(),
+                Some(w.clone()),
+            ),
+            Metadata::Unknown => (
+                "unknown",
+                crate::t!("attach-as-is", name = name.as_str(), size = size.as_str()),
+                Vec::new(),
+                None,
+            ),
+        };
+        ctx.out.say(line);
+        ctx.out.emit(json!({
+            "type": "attachment", "name": p.entry.name, "media_type": p.entry.media_type,
+            "size": p.entry.size, "sha256": hex::encode(p.entry.sha256),
+            "metadata": word, "removed": removed, "warning": warning,
+        }));
+    }
+    Ok(done)
 }
 
 #[cfg(test)]

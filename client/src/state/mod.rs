@@ -239,6 +239,21 @@ pub struct OutboxItem {
     pub attempts: u32,
     /// The age-encrypted envelope, base64.
     envelope_b64: String,
+    /// The attachment blobs the envelope refers to, uploaded before it is deposited (absent in
+    /// older files). Copies of one report share them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blobs: Vec<OutboxBlob>,
+}
+
+/// One attachment blob an outbox item refers to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxBlob {
+    /// The blob id (hex), as the envelope names it and the relay stores it.
+    pub id: String,
+    /// Its name in the vault.
+    pub record: String,
+    /// Its length (ciphertext).
+    pub len: u64,
 }
 
 impl OutboxItem {
@@ -257,6 +272,7 @@ impl OutboxItem {
             queued_at: now,
             attempts: 0,
             envelope_b64: B64.encode(envelope),
+            blobs: Vec::new(),
         }
     }
 
@@ -315,9 +331,22 @@ impl OutboxItem {
         Ok(())
     }
 
-    /// Remove after the relay confirmed it stored the envelope. Already gone is fine.
+    /// Remove after the relay confirmed it stored the envelope (or the reporter cancelled it).
+    /// Already gone is fine. Its blobs go too, unless another queued copy still needs them.
     pub fn remove(&self, home: &Home) -> Result<()> {
         home.vault()?.remove(&self.record())?;
+        if !self.blobs.is_empty() {
+            let others = outbox(home)?;
+            let mut v = home.vault()?;
+            for b in &self.blobs {
+                if !others
+                    .iter()
+                    .any(|o| o.blobs.iter().any(|x| x.record == b.record))
+                {
+                    v.remove(&b.record)?;
+                }
+            }
+        }
         Ok(())
     }
 }

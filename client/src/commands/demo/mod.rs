@@ -124,6 +124,8 @@ pub async fn run(args: DemoArgs, out: Output) -> Result<()> {
             to: ngo_names.iter().map(|s| s.to_string()).collect(),
             file: Some(report_path.clone()),
             queue_only: false,
+            attach: Vec::new(),
+            keep_metadata: false,
             retry: crate::cli::RetryArgs::default(),
         },
     )

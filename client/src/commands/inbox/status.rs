@@ -58,17 +58,7 @@ pub(super) fn warn_if_full(ctx: &Ctx, st: &MailboxStatus) {
 }
 
 pub(super) fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    match unit {
-        0 => crate::t!("unit-bytes", n = n),
-        _ => format!("{v:.1} {}", UNITS[unit]),
-    }
+    crate::display::bytes(n)
 }
 
 fn human_duration(secs: u64) -> String {
