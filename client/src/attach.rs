@@ -15,7 +15,7 @@
 //! [`CHUNK`]-sized pieces, so a 1 GiB video costs a few hundred KiB of memory.
 
 use crate::scrub::{self, FileKind, Outcome};
-use crate::vault::{Vault, BLOB_PREFIX};
+use crate::vault::Vault;
 use anyhow::{bail, Context, Result};
 use rand::rngs::OsRng;
 use rand::RngCore;
@@ -183,7 +183,7 @@ fn encrypt_into(
 ) -> Result<Encrypted> {
     let mut id = [0u8; 16];
     OsRng.fill_bytes(&mut id);
-    let record = format!("{BLOB_PREFIX}{}", hex::encode(id));
+    let record = crate::vault::blob_name(&id);
     let out = vault.blob_create()?;
     let mut w = age::encrypt(std::slice::from_ref(recipient), out, &mut OsRng)?;
     let mut hasher = Sha256::new();

@@ -557,6 +557,8 @@ pub enum InboxCmd {
     List,
     /// Show one report.
     Show(InboxShowArgs),
+    /// Write one report (JSON) and its attachments, decrypted and verified, into a directory.
+    Export(InboxExportArgs),
     /// Show how full this NGO's mailbox at the relay is, and whether reports were refused
     /// because it was full.
     Status,
@@ -586,6 +588,17 @@ pub struct RejectedClearArgs {
     /// Delete only envelopes received longer ago than this (e.g. 30d).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub older_than: Option<Duration>,
+}
+
+/// `vigil inbox export`
+#[derive(Args, Debug)]
+pub struct InboxExportArgs {
+    /// Report id from `vigil inbox list` (a unique prefix is enough).
+    pub id: String,
+    /// The directory to write into (made if missing). What lands there is plaintext: choose an
+    /// encrypted disk.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 /// `vigil inbox show`

@@ -39,6 +39,11 @@ const INDEX: &str = "vault/index";
 /// encrypted to its report's blob key), kept as they are under `vault/b/` instead of being
 /// sealed again, written and read as streams. Their names are HMACs like the records'.
 pub const BLOB_PREFIX: &str = "blob/";
+
+/// The name of the blob with this id (the same on the reporter's and the NGO's side).
+pub fn blob_name(id: &[u8; 16]) -> String {
+    format!("{BLOB_PREFIX}{}", hex::encode(id))
+}
 /// Most records a vault names (an inbox of this many reports is years of a busy NGO's work;
 /// the bound keeps a damaged or planted index from costing unbounded memory).
 const MAX_RECORDS: usize = 1_000_000;

@@ -109,6 +109,7 @@ pub async fn run_with(cli: Cli, unlocking: Unlocking) -> Result<()> {
         Command::Inbox(InboxCmd::Fetch) => inbox::fetch(&ctx()?).await.map(|_| ()),
         Command::Inbox(InboxCmd::List) => inbox::list(&ctx()?).map(|_| ()),
         Command::Inbox(InboxCmd::Show(a)) => inbox::show(&ctx()?, &a.id),
+        Command::Inbox(InboxCmd::Export(a)) => inbox::export(&ctx()?, &a.id, &a.out),
         Command::Inbox(InboxCmd::Status) => inbox::status(&ctx()?).await,
         Command::Inbox(InboxCmd::Rejected(RejectedCmd::List)) => inbox::rejected_list(&ctx()?),
         Command::Inbox(InboxCmd::Rejected(RejectedCmd::Clear(a))) => {

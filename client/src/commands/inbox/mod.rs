@@ -32,9 +32,11 @@ use vigil_core::age::{self, AgeError};
 use vigil_core::envelope::{self, EnvelopeError, Opened};
 use vigil_core::wire::ErrorCode;
 
+mod export;
 mod rejected;
 mod status;
 mod view;
+pub use export::export;
 pub use rejected::{clear as rejected_clear, list as rejected_list};
 pub use status::status;
 use status::warn_if_full;

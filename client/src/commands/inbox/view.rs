@@ -149,7 +149,18 @@ pub fn show(ctx: &Ctx, id: &str) -> Result<()> {
     let warning = time_warning(o.created, received);
     let report_value: serde_json::Value = serde_json::from_slice(&o.report_json)?;
     let sent_to = recipients(&o, &ngo);
+    let here = attachments_here(ctx, &o)?;
     if ctx.out.json {
+        let attachments: Vec<_> = o
+            .attachments
+            .iter()
+            .zip(&here)
+            .map(|(a, here)| {
+                json!({"name": a.name, "media_type": a.media_type, "size": a.size,
+                       "sha256": hex::encode(a.sha256), "metadata_kept": a.metadata_kept,
+                       "downloaded": here})
+            })
+            .collect();
         let named: Vec<_> = sent_to
             .iter()
             .map(|r| json!({"name": r.name, "identity_key": r.key, "this_ngo": r.this_ngo}))
@@ -158,16 +169,28 @@ pub fn show(ctx: &Ctx, id: &str) -> Result<()> {
             "type": "report", "id": id, "sender": o.sender.to_string(), "created": o.created,
             "sent_to": o.intended.len(), "sent_to_names": named, "report": report_value,
             "received_at": received, "time_warning": warning,
-            "alert": alert_json(meta.alert.as_ref()),
+            "alert": alert_json(meta.alert.as_ref()), "attachments": attachments,
         }));
         return Ok(());
     }
-    let text = render(&id, &o, &sent_to, received, warning.as_deref());
+    let text = render(&id, &o, &sent_to, received, warning.as_deref(), &here);
     match &meta.alert {
         Some(a) => ctx.out.data(format!("!! {}\n{text}", alert_line(a))),
         None => ctx.out.data(text),
     }
     Ok(())
+}
+
+/// Whether each attachment's blob is in this home (downloaded with the report).
+pub(super) fn attachments_here(ctx: &Ctx, o: &Opened) -> Result<Vec<bool>> {
+    if o.attachments.is_empty() {
+        return Ok(Vec::new());
+    }
+    let v = ctx.home.vault()?;
+    Ok(o.attachments
+        .iter()
+        .map(|a| v.contains(&crate::vault::blob_name(&a.blob)))
+        .collect())
 }
 
 /// One NGO a report was sealed for, as `inbox show` names it.
@@ -225,6 +248,7 @@ fn render(
     sent_to: &[Recipient],
     received: u64,
     warning: Option<&str>,
+    here: &[bool],
 ) -> String {
     use display::{block, line};
     let r = &o.report;
@@ -311,6 +335,33 @@ fn render(
             "\n  {}\n",
             crate::t!("show-requested-action", action = block(a, "    "))
         ));
+    }
+    if !o.attachments.is_empty() {
+        s.push_str(&format!(
+            "\n  {}\n",
+            crate::t!("show-attachments", count = o.attachments.len())
+        ));
+        for (a, here) in o.attachments.iter().zip(here) {
+            let mut notes = Vec::new();
+            if a.metadata_kept {
+                notes.push(crate::t!("show-attachment-metadata-kept"));
+            }
+            if !here {
+                notes.push(crate::t!("show-attachment-missing"));
+            }
+            s.push_str(&format!(
+                "    {}  {}  {}  SHA-256 {}{}\n",
+                line(&a.name),
+                line(&a.media_type),
+                display::bytes(a.size),
+                hex::encode(a.sha256),
+                if notes.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ({})", notes.join("; "))
+                }
+            ));
+        }
     }
     let extra = extra_fields(r);
     if !extra.is_empty() {
