@@ -446,6 +446,53 @@ impl Store for FullDisk {
     fn note(&self, m: MailboxId, i: ItemMeta) -> StoreFuture<'_, Option<ReleaseNote>> {
         self.inner.note(m, i)
     }
+    fn upload<'a>(
+        &'a self,
+        h: vigil_core::wire::upload::Upload,
+        now: u64,
+        b: &'a mut dyn BodySource,
+    ) -> StoreFuture<'a, u64> {
+        match self.failing() {
+            Ok(()) => self.inner.upload(h, now, b),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
+    }
+    fn deposit_blobs<'a>(
+        &'a self,
+        h: Deposit,
+        blobs: &'a [vigil_core::ids::BlobId],
+        now: u64,
+        b: &'a mut dyn BodySource,
+    ) -> StoreFuture<'a, Deposited> {
+        match self.failing() {
+            Ok(()) => self.inner.deposit_blobs(h, blobs, now, b),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
+    }
+    fn item_blobs(
+        &self,
+        m: MailboxId,
+        i: ItemMeta,
+    ) -> StoreFuture<'_, Vec<vigil_core::wire::fetch::BlobRef>> {
+        self.inner.item_blobs(m, i)
+    }
+    fn blob_len(&self, id: vigil_core::ids::BlobId) -> StoreFuture<'_, Option<u64>> {
+        self.inner.blob_len(id)
+    }
+    fn read_blob(
+        &self,
+        id: vigil_core::ids::BlobId,
+        o: u64,
+        n: usize,
+    ) -> StoreFuture<'_, Option<bytes::Bytes>> {
+        self.inner.read_blob(id, o, n)
+    }
+    fn room(&self, m: MailboxId) -> StoreFuture<'_, Option<u64>> {
+        self.inner.room(m)
+    }
+    fn set_blob_expiry(&self, secs: u64) {
+        self.inner.set_blob_expiry(secs)
+    }
     fn stats(&self) -> StoreStats {
         self.inner.stats()
     }
