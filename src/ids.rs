@@ -129,6 +129,14 @@ byte_id!(
     16
 );
 
+byte_id!(
+    /// An attachment blob at a relay: 128 random bits chosen by the reporter's client for one
+    /// encrypted attachment. It is also the capability to download the blob: the relay reveals
+    /// it only to the owner of a mailbox whose item refers to it (in an authenticated Fetch).
+    BlobId,
+    16
+);
+
 impl CertFingerprint {
     /// Fingerprint of a DER-encoded certificate.
     pub fn of_der(der: &[u8]) -> Self {

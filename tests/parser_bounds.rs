@@ -103,9 +103,11 @@ fn decoders_stay_within_their_memory_budgets() {
                 id: vigil_core::ids::ItemId([i; 16]),
                 envelope: vec![i; 100],
                 note: None,
+                blobs: Vec::new(),
             })
             .collect(),
         with_notes: false,
+        with_blobs: false,
     })
     .expect("encode");
     let frames: Vec<Vec<u8>> = vec![

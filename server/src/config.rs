@@ -194,6 +194,12 @@ limits! {
     mailbox_max_bytes: u64 = Quota::default().max_bytes, min(1);
     /// Largest envelope accepted in one deposit, at most the protocol's 16 MiB (TooLarge).
     max_envelope_bytes: usize = MAX_ENVELOPE_LEN, range(1, MAX_ENVELOPE_LEN), "the protocol maximum is 16777216";
+    /// Most bytes one report may take at this relay, its attachment blobs included (Quote and
+    /// Upload refuse more with TooLarge, stating this limit).
+    max_report_bytes: u64 = crate::handlers::DEFAULT_MAX_REPORT_BYTES, range(1, vigil_core::wire::limits::MAX_BLOB_LEN), "the protocol maximum is 64 GiB";
+    /// Seconds an attachment blob that no report refers to (an upload never finished, or never
+    /// deposited) is kept after its last chunk arrived.
+    blob_expiry_secs: u64 = crate::store::DEFAULT_BLOB_EXPIRY_SECS, range(60, 30 * 86_400);
     /// Open QUIC connections in total; more are refused before any handshake work.
     max_connections: usize = 256, min(1);
     /// Open connections (including handshakes) per source address (IPv6: per /64); more are

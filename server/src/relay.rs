@@ -20,14 +20,23 @@ use vigil_core::ids::CertFingerprint;
 
 /// Directory inside the data directory that holds the sled database.
 pub const STORE_DIR: &str = "store";
+/// Directory inside the data directory that holds attachment blobs, one file per blob.
+pub const BLOB_DIR: &str = "blobs";
 
 /// Open the sled store `config` names (in `data_dir/store`, with its quota, expiry and cache).
 pub fn open_store(config: &RelayConfig) -> Result<Arc<dyn Store>> {
     check_data_dir(&config.data_dir)?;
     let path = config.data_dir.join(STORE_DIR);
     let l = &config.limits;
-    let store = SledStore::open_with_cache(&path, config.expiry(), l.quota(), l.store_cache_bytes)
-        .with_context(|| {
+    let blobs = config.data_dir.join(BLOB_DIR);
+    let store = SledStore::open_with_blobs(
+        &path,
+        config.expiry(),
+        l.quota(),
+        l.store_cache_bytes,
+        &blobs,
+    )
+    .with_context(|| {
             format!(
                 "cannot open the store in {} (is another vigil-relay using this data directory?)",
                 path.display()
@@ -106,8 +115,10 @@ pub async fn start_with(config: RelayConfig, store: Arc<dyn Store>) -> Result<Re
         let s = space.clone();
         let _ = tokio::task::spawn_blocking(move || s.refresh()).await;
     }
+    store.set_blob_expiry(limits.blob_expiry_secs);
     let shared = Arc::new(
         Shared::new(store.clone())
+            .with_max_report_bytes(limits.max_report_bytes)
             .with_space(space.clone())
             .with_fetch_slots(limits.fetch_slots),
     );

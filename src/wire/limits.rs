@@ -89,6 +89,25 @@ pub const MAX_ALERT_ENVELOPES: usize = 8;
 /// be one atomic write.
 pub const MAX_ALERT_ENVELOPE_LEN: usize = 64 * 1024;
 
+/// Most mailboxes one Quote may ask about: a report goes to the few NGOs a reporter trusts, and
+/// sixteen bounds the request, the answer and the relay's look-ups.
+pub const MAX_QUOTE_MAILBOXES: usize = 16;
+
+/// Largest blob (one encrypted attachment) the protocol can describe: 64 GiB. Each relay takes
+/// far less (its `max_report_bytes`, 2 GiB by default); this only keeps every offset and sum of
+/// a blob far inside `u64` arithmetic.
+pub const MAX_BLOB_LEN: u64 = 64 * 1024 * 1024 * 1024;
+
+/// Largest chunk of a blob in one Upload or Download: 8 MiB. Small enough that a dropped mobile
+/// link loses little and that the relay holds at most this much of a blob per request (it
+/// streams larger payloads to disk anyway); large enough that one request per chunk costs
+/// little next to the bytes.
+pub const MAX_BLOB_CHUNK: usize = 8 * 1024 * 1024;
+
+/// Most blobs one deposit may refer to: a report's attachments. Bounds the fixed slot list of
+/// a DepositBlobs head and each item's blob list in an Items response.
+pub const MAX_BLOBS_PER_DEPOSIT: usize = 64;
+
 // Each message's own body lengths (fixed sizes, head lengths, maxima) live in its exchange's file
 // (`register::BODY_LEN`, `deposit::MAX_BODY_LEN`, `fetch::MAX_ITEMS_BODY_LEN`, ...), beside the
 // code that encodes and decodes it. Two bounds span every message:
@@ -97,8 +116,8 @@ pub const MAX_ALERT_ENVELOPE_LEN: usize = 64 * 1024;
 /// but the header check applies each type's tighter bounds (`RequestType::body_bounds`).
 pub const MAX_FRAME_LEN: usize = super::fetch::MAX_ITEMS_BODY_LEN;
 
-/// Largest request body (the biggest request is a Deposit).
-pub const MAX_REQUEST_LEN: usize = super::deposit::MAX_BODY_LEN;
+/// Largest request body (the biggest request is a DepositBlobs: a Deposit and its blob slots).
+pub const MAX_REQUEST_LEN: usize = super::deposit_blobs::MAX_BODY_LEN;
 
 // Invariants the decoders rely on, checked at compile time.
 const _: () = assert!(MAX_ERROR_MESSAGE_LEN <= u8::MAX as usize);
@@ -110,3 +129,8 @@ const _: () = assert!(MAX_REQUEST_LEN <= MAX_FRAME_LEN);
 const _: () = assert!(super::arm::MAX_BODY_LEN <= MAX_REQUEST_LEN);
 const _: () = assert!(MAX_ALERT_ENVELOPES <= u8::MAX as usize);
 const _: () = assert!(MIN_ALERT_INTERVAL_SECS >= 1);
+const _: () = assert!(MAX_QUOTE_MAILBOXES <= u8::MAX as usize);
+const _: () = assert!(MAX_BLOBS_PER_DEPOSIT <= u8::MAX as usize);
+const _: () = assert!(MAX_BLOB_CHUNK <= u32::MAX as usize);
+const _: () = assert!(super::upload::MAX_BODY_LEN <= MAX_REQUEST_LEN);
+const _: () = assert!(super::deposit::MAX_BODY_LEN <= MAX_REQUEST_LEN);

@@ -114,3 +114,51 @@ mod tests {
         assert_eq!(expiry_cutoff(300, 200), Some(100));
     }
 }
+
+/// What a relay does with an Upload (`docs/protocol.md`, "Upload"), decided without I/O.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UploadStep {
+    /// Append the chunk at the offset the relay holds.
+    Write,
+    /// Write nothing and answer the blob's durable length: the offset is not where the blob
+    /// ends (a resume probe, a repeat, or a client that lost track), or the chunk is empty.
+    Answer(u64),
+    /// The upload names another total than the blob's first upload did: refuse it.
+    TotalMismatch {
+        /// The total the relay holds.
+        held: u64,
+    },
+}
+
+/// The step for an upload of `chunk_len` bytes at `offset` of a blob of `total` bytes, given
+/// what the relay holds of the blob (`(total, durable length)`, or nothing yet). The chunk is
+/// within `total` (the wire decoder checked that).
+pub fn upload_step(held: Option<(u64, u64)>, total: u64, offset: u64, chunk_len: usize) -> UploadStep {
+    let (held_total, have) = held.unwrap_or((total, 0));
+    if held_total != total {
+        return UploadStep::TotalMismatch { held: held_total };
+    }
+    if offset != have || chunk_len == 0 {
+        return UploadStep::Answer(have);
+    }
+    UploadStep::Write
+}
+
+#[cfg(test)]
+mod upload_tests {
+    use super::*;
+
+    #[test]
+    fn uploads_append_only_where_the_blob_ends() {
+        assert_eq!(upload_step(None, 10, 0, 4), UploadStep::Write);
+        assert_eq!(upload_step(None, 10, 0, 0), UploadStep::Answer(0), "the probe");
+        assert_eq!(upload_step(None, 10, 4, 4), UploadStep::Answer(0));
+        assert_eq!(upload_step(Some((10, 4)), 10, 4, 6), UploadStep::Write);
+        assert_eq!(upload_step(Some((10, 4)), 10, 0, 4), UploadStep::Answer(4));
+        assert_eq!(upload_step(Some((10, 10)), 10, 10, 0), UploadStep::Answer(10));
+        assert_eq!(
+            upload_step(Some((10, 4)), 11, 4, 1),
+            UploadStep::TotalMismatch { held: 10 }
+        );
+    }
+}

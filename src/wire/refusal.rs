@@ -40,6 +40,9 @@ pub enum ErrorCode {
     /// This source address sent more deposits or registrations than the relay allows per unit
     /// of time, or opened more connections than allowed per address.
     RateLimited,
+    /// The blob is not at this relay (never completely uploaded, or deleted once the last item
+    /// referring to it was acknowledged or expired).
+    UnknownBlob,
     /// A code this program does not know (from a newer peer).
     Other(u16),
 }
@@ -59,6 +62,7 @@ impl ErrorCode {
             Self::UnknownRequest => 9,
             Self::StorageFull => 10,
             Self::RateLimited => 11,
+            Self::UnknownBlob => 12,
             Self::Other(n) => n,
         }
     }
@@ -77,6 +81,7 @@ impl ErrorCode {
             9 => Self::UnknownRequest,
             10 => Self::StorageFull,
             11 => Self::RateLimited,
+            12 => Self::UnknownBlob,
             other => Self::Other(other),
         }
     }
@@ -122,6 +127,7 @@ impl std::fmt::Display for ErrorCode {
             Self::UnknownRequest => "unknown-request",
             Self::StorageFull => "storage-full",
             Self::RateLimited => "rate-limited",
+            Self::UnknownBlob => "unknown-blob",
             Self::Other(n) => return write!(f, "error-{n}"),
         };
         f.write_str(s)

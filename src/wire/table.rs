@@ -42,6 +42,14 @@ macro_rules! for_each_exchange {
             checkin: CheckIn = 0x08 => CheckedIn = 0x88;
             /// Disarm an alert (by its check-in key, or its duress key), with a proof.
             disarm: Disarm = 0x09 => Disarmed = 0x89;
+            /// Ask, anonymously, how much room a report with attachments has at this relay.
+            quote: Quote = 0x0a => Room = 0x8a;
+            /// Upload a chunk of an attachment blob, anonymously; answered once it is on disk.
+            upload: Upload = 0x0b => Uploaded = 0x8b;
+            /// Deposit an envelope that refers to uploaded blobs, anonymously; answered once stored.
+            deposit_blobs: DepositBlobs = 0x0c => BlobsStored = 0x8c;
+            /// Download a chunk of a blob, anonymously: its random id is the capability.
+            download: Download = 0x0d => BlobChunk = 0x8d;
         }
     };
 }

@@ -5,12 +5,16 @@ use super::challenge::{Challenge, ChallengeNonce};
 use super::checkin::{CheckIn, CheckedIn};
 use super::deposit::{Deposit, Stored};
 use super::disarm::{Disarm, Disarmed};
-use super::fetch::{Fetch, Item, Items};
+use super::deposit_blobs::{BlobsStored, DepositBlobs};
+use super::download::{BlobChunk, Download};
+use super::fetch::{BlobRef, Fetch, Item, Items};
+use super::quote::{Quote, Room};
+use super::upload::{Upload, Uploaded};
 use super::limits::*;
 use super::register::{Register, Registered};
 use super::status::{MailboxStatus, Status};
 use super::*;
-use crate::ids::{AlertId, DepositId, ItemId, MailboxId};
+use crate::ids::{AlertId, BlobId, DepositId, ItemId, MailboxId};
 use proptest::prelude::*;
 
 fn proof() -> Proof {
@@ -71,13 +75,32 @@ fn sample_requests(envelope: &[u8]) -> Vec<(Request, Vec<u8>)> {
             alert: AlertId([6; 16]),
             proof: proof(),
         }),
+        Request::Quote(Quote {
+            mailboxes: vec![MailboxId([2; 32]), MailboxId([3; 32])],
+            total: 1 << 30,
+        }),
+        Request::Upload(Upload {
+            blob: BlobId([9; 16]),
+            total: 100,
+            offset: 10,
+            chunk_len: envelope.len(),
+        }),
+        Request::DepositBlobs(DepositBlobs {
+            deposit: deposit(envelope),
+            blobs: vec![BlobId([9; 16]), BlobId([10; 16])],
+        }),
+        Request::Download(Download {
+            blob: BlobId([9; 16]),
+            offset: 5,
+            len: 4096,
+        }),
     ];
     let kinds: Vec<RequestType> = reqs.iter().map(Request::kind).collect();
     assert_eq!(kinds, RequestType::ALL, "one sample per table line");
     reqs.into_iter()
         .map(|r| {
             let mut f = r.encode().unwrap();
-            if let Request::Deposit(_) = r {
+            if let Request::Deposit(_) | Request::Upload(_) | Request::DepositBlobs(_) = r {
                 f.extend_from_slice(envelope);
             }
             (r, f)
@@ -99,14 +122,17 @@ fn sample_responses(envelope: &[u8]) -> Vec<Response> {
                     id: ItemId([4; 16]),
                     envelope: envelope.to_vec(),
                     note: None,
+                    blobs: Vec::new(),
                 },
                 Item {
                     id: ItemId([5; 16]),
                     envelope: envelope.to_vec(),
                     note: None,
+                    blobs: Vec::new(),
                 },
             ],
             with_notes: false,
+            with_blobs: false,
         }),
         Response::Items(Items {
             items: vec![
@@ -119,14 +145,39 @@ fn sample_responses(envelope: &[u8]) -> Vec<Response> {
                         last_checkin_at: 0,
                         released_at: 600,
                     }),
+                    blobs: Vec::new(),
                 },
                 Item {
                     id: ItemId([5; 16]),
                     envelope: envelope.to_vec(),
                     note: None,
+                    blobs: Vec::new(),
                 },
             ],
             with_notes: true,
+            with_blobs: false,
+        }),
+        Response::Items(Items {
+            items: vec![Item {
+                id: ItemId([4; 16]),
+                envelope: envelope.to_vec(),
+                note: None,
+                blobs: vec![BlobRef {
+                    id: BlobId([9; 16]),
+                    len: 100,
+                }],
+            }],
+            with_notes: true,
+            with_blobs: true,
+        }),
+        Response::Room(Room {
+            max_report_bytes: 2 << 30,
+            left: vec![1, 2],
+        }),
+        Response::Uploaded(Uploaded { offset: 10 }),
+        Response::BlobsStored(BlobsStored { duplicate: false }),
+        Response::BlobChunk(BlobChunk {
+            bytes: envelope.to_vec(),
         }),
         Response::Armed(Armed { deadline_secs: 6 }),
         Response::CheckedIn(CheckedIn),
@@ -300,8 +351,10 @@ fn checkin_alert_examples_in_protocol_md_match() {
                 last_checkin_at: 0,
                 released_at: 600,
             }),
+            blobs: Vec::new(),
         }],
         with_notes: true,
+        with_blobs: false,
     })
     .unwrap();
     let want = [
@@ -320,15 +373,76 @@ fn checkin_alert_examples_in_protocol_md_match() {
 }
 
 #[test]
+fn items_with_blobs_carry_each_items_blob_list() {
+    let items = encode(&Items {
+        items: vec![Item {
+            id: ItemId([0x55; 16]),
+            envelope: vec![0xee],
+            note: None,
+            blobs: vec![BlobRef {
+                id: BlobId([0xb0; 16]),
+                len: 0x0200,
+            }],
+        }],
+        with_notes: false,
+        with_blobs: true,
+    })
+    .unwrap();
+    let want = [
+        "018400000030",
+        "4001",
+        &"55".repeat(16),
+        "00000001",
+        "01",
+        &"b0".repeat(16),
+        "0000000000000200",
+        "ee",
+    ]
+    .concat();
+    assert_eq!(hex::encode(&items), want);
+    assert!(decode_response_frame(&items).is_ok());
+    // A blob count over the limit is refused before any list is allocated.
+    let mut bad = items.clone();
+    bad[6 + 2 + 20] = 65;
+    assert!(matches!(
+        decode_response_frame(&bad),
+        Err(WireError::TooMany { .. })
+    ));
+    // A blob list in an answer without the flag cannot be encoded.
+    let stray = Items {
+        items: vec![Item {
+            id: ItemId([1; 16]),
+            envelope: vec![2],
+            note: None,
+            blobs: vec![BlobRef {
+                id: BlobId([3; 16]),
+                len: 1,
+            }],
+        }],
+        with_notes: false,
+        with_blobs: false,
+    };
+    assert!(encode(&stray).is_err());
+    let fetch = Fetch {
+        mailbox: MailboxId([1; 32]),
+        max_items: 16 | fetch::WITH_BLOBS | fetch::WITH_NOTES,
+        proof: proof(),
+    };
+    assert_eq!((fetch.count(), fetch.with_blobs(), fetch.with_notes()), (16, true, true));
+}
+
+#[test]
 fn items_without_the_notes_flag_are_todays_bytes() {
     let item = |note| Item {
         id: ItemId([1; 16]),
         envelope: vec![2],
         note,
+        blobs: Vec::new(),
     };
     let plain = encode(&Items {
         items: vec![item(None)],
         with_notes: false,
+        with_blobs: false,
     })
     .unwrap();
     assert_eq!(hex::encode(&plain[..8]), "0184000000170001");
@@ -341,6 +455,7 @@ fn items_without_the_notes_flag_are_todays_bytes() {
             released_at: 0,
         }))],
         with_notes: false,
+        with_blobs: false,
     };
     assert!(encode(&stray).is_err());
 }
@@ -644,7 +759,7 @@ proptest! {
 
     #[test]
     fn items_round_trip_whole_and_streamed(items in proptest::collection::vec((any::<[u8; 16]>(), proptest::collection::vec(any::<u8>(), 1..100)), 0..20)) {
-        let resp = Items { items: items.iter().map(|(id, e)| Item { id: ItemId(*id), envelope: e.clone(), note: None }).collect(), with_notes: false };
+        let resp = Items { items: items.iter().map(|(id, e)| Item { id: ItemId(*id), envelope: e.clone(), note: None, blobs: Vec::new() }).collect(), with_notes: false, with_blobs: false };
         let f = encode(&resp).unwrap();
         prop_assert_eq!(decode_response_frame(&f).unwrap(), Response::Items(resp));
         // What the relay writes piece by piece is the same frame.

@@ -20,5 +20,5 @@ pub use connection::{
     LinkOptions, RelayClient, CONNECT_TIMEOUT, IDLE_TIMEOUT, MIN_UPLOAD_RATE, REQUEST_TIMEOUT,
 };
 pub use error::RelayError;
-pub use requests::{Deposited, FetchedItem, NotedItem};
+pub use requests::{Deposited, FetchedItem, FullItem, NotedItem};
 pub use tls::MAX_PINNED;

@@ -13,6 +13,11 @@
 //! | [`RelayClient::arm`] | `Arm` (anonymous) | `Armed` |
 //! | [`RelayClient::check_in`] | `CheckIn` (with an alert proof) | `CheckedIn` |
 //! | [`RelayClient::disarm`] | `Disarm` (with an alert proof) | `Disarmed` |
+//! | [`RelayClient::quote`] | `Quote` (anonymous) | `Room` |
+//! | [`RelayClient::upload_chunk`], [`RelayClient::upload_status`] | `Upload` (anonymous; head, then the chunk) | `Uploaded` |
+//! | [`RelayClient::deposit_with_blobs`] | `DepositBlobs` (head, then the envelope) | `BlobsStored` |
+//! | [`RelayClient::fetch_full`] (= [`RelayClient::fetch_with_blobs`]) | `Fetch` with the notes and blobs flags (with a proof) | `Items` with notes and blob lists |
+//! | [`RelayClient::download_chunk`] | `Download` (anonymous: the blob id is the capability) | `BlobChunk` |
 //!
 //! Mailbox operations (register, fetch, ack, status) carry a proof of possession of the mailbox key
 //! bound to this connection (`vigil_core::wire::auth`): [`RelayClient::proof`] asks for a nonce
@@ -22,7 +27,7 @@
 
 use super::{RelayClient, RelayError};
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use vigil_core::ids::{AlertId, DepositId, ItemId, MailboxId};
+use vigil_core::ids::{AlertId, BlobId, DepositId, ItemId, MailboxId};
 use vigil_core::wire::ack::{self, Ack};
 use vigil_core::wire::alert::{CHECKIN_PURPOSE, DISARM_PURPOSE};
 use vigil_core::wire::arm::{AlertEnvelope, Arm};
@@ -30,8 +35,12 @@ use vigil_core::wire::auth::{self, Purpose};
 use vigil_core::wire::challenge::Challenge;
 use vigil_core::wire::checkin::CheckIn;
 use vigil_core::wire::deposit::{Deposit, Stored};
+use vigil_core::wire::deposit_blobs::{BlobsStored, DepositBlobs};
 use vigil_core::wire::disarm::Disarm;
-use vigil_core::wire::fetch::{self, Fetch};
+use vigil_core::wire::download::Download;
+use vigil_core::wire::fetch::{self, BlobRef, Fetch};
+use vigil_core::wire::quote::{Quote, Room};
+use vigil_core::wire::upload::Upload;
 use vigil_core::wire::limits::{MAX_ACK_IDS, MAX_ITEMS_PER_FETCH, NONCE_LEN};
 use vigil_core::wire::register::{self, Register};
 use vigil_core::wire::status::{self, MailboxStatus, Status};
@@ -70,6 +79,23 @@ pub struct NotedItem {
     /// relay writes it, outside the envelope: it says what the relay did, not what the reporter
     /// wrote.
     pub note: Option<ReleaseNote>,
+}
+
+/// One item fetched with [`RelayClient::fetch_full`]: the item, its release note, and the
+/// attachment blobs it refers to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FullItem {
+    /// The relay's id, for [`RelayClient::ack`].
+    pub id: ItemId,
+    /// The envelope exactly as deposited (or as sealed at arming).
+    pub envelope: Vec<u8>,
+    /// As in [`NotedItem::note`].
+    pub note: Option<ReleaseNote>,
+    /// The blobs the depositor said the envelope refers to: each one's id (what
+    /// [`RelayClient::download_chunk`] names) and length. Empty for an item deposited without
+    /// blobs. The relay vouches for nothing here: the envelope's signed attachment list is what
+    /// the NGO's client trusts, and a blob's hash is checked as it is decrypted.
+    pub blobs: Vec<BlobRef>,
 }
 
 impl RelayClient {
@@ -224,6 +250,158 @@ impl RelayClient {
                 note: i.note,
             })
             .collect())
+    }
+
+    /// Ask, anonymously, whether a report of `total` bytes (every blob and envelope, as it will
+    /// be sent) fits at this relay for `mailboxes` (1 ..= `MAX_QUOTE_MAILBOXES`, the NGOs the
+    /// report goes to). Returns the relay's per-report limit and each mailbox's room, in order.
+    /// A report that does not fit is refused with a one-line message stating the limit
+    /// (`TooLarge`: "the relay takes at most 2 GiB per report"; `QuotaExceeded`; or
+    /// `UnknownMailbox`). A quote reserves nothing.
+    pub async fn quote(&self, mailboxes: &[MailboxId], total: u64) -> Result<Room, RelayError> {
+        let req = Quote {
+            mailboxes: mailboxes.to_vec(),
+            total,
+        };
+        let room = self.call(&req, &[]).await?;
+        if room.left.len() != mailboxes.len() {
+            return Err(RelayError::Protocol(
+                "a room answer for other mailboxes".into(),
+            ));
+        }
+        Ok(room)
+    }
+
+    /// Upload `chunk` (at most `MAX_BLOB_CHUNK` bytes) at `offset` of blob `blob`, whose whole
+    /// length is `total` (the same in every upload of the blob; at most the relay's per-report
+    /// limit). Returns the blob's durable length at the relay once the chunk is on its disk:
+    /// `offset + chunk.len()` normally. Any other offset than the blob's durable length writes
+    /// nothing and returns that length, which is where to continue: resume from the returned
+    /// value, never from a local count. Anonymous, rate-limited like deposits.
+    pub async fn upload_chunk(
+        &self,
+        blob: BlobId,
+        total: u64,
+        offset: u64,
+        chunk: &[u8],
+    ) -> Result<u64, RelayError> {
+        let head = Upload {
+            blob,
+            total,
+            offset,
+            chunk_len: chunk.len(),
+        };
+        let offset = self.call(&head, chunk).await?.offset;
+        if offset > total {
+            return Err(RelayError::Protocol("a blob longer than its total".into()));
+        }
+        Ok(offset)
+    }
+
+    /// How much of blob `blob` (of `total` bytes) the relay holds durably: 0 for a blob it does
+    /// not know, `total` once complete. The offset-0, empty-chunk Upload that every resume
+    /// starts with.
+    pub async fn upload_status(&self, blob: BlobId, total: u64) -> Result<u64, RelayError> {
+        self.upload_chunk(blob, total, 0, &[]).await
+    }
+
+    /// [`RelayClient::deposit_status`] of an envelope that refers to `blobs` (1 ..=
+    /// `MAX_BLOBS_PER_DEPOSIT`, distinct, each completely uploaded first): the relay stores it
+    /// only if every blob is complete (else `UnknownBlob`), counts the blobs' bytes against the
+    /// mailbox's quota, and keeps each blob while an item refers to it. Idempotent per
+    /// (mailbox, deposit id) like a deposit.
+    pub async fn deposit_with_blobs(
+        &self,
+        mailbox: &MailboxId,
+        deposit_id: &DepositId,
+        envelope: &[u8],
+        blobs: &[BlobId],
+    ) -> Result<Deposited, RelayError> {
+        let head = DepositBlobs {
+            deposit: Deposit {
+                mailbox: *mailbox,
+                deposit_id: *deposit_id,
+                envelope_len: envelope.len(),
+            },
+            blobs: blobs.to_vec(),
+        };
+        match self.call(&head, envelope).await? {
+            BlobsStored { duplicate: false } => Ok(Deposited::New),
+            BlobsStored { duplicate: true } => Ok(Deposited::Duplicate),
+        }
+    }
+
+    /// [`RelayClient::fetch_with_notes`], with each item's attachment blobs too (ids and
+    /// lengths). A relay that predates blobs refuses the flag (`TooLarge`); that error is
+    /// returned as it is, since items without their blobs would be incomplete reports.
+    pub async fn fetch_full(
+        &self,
+        mailbox_key: &SigningKey,
+        max_items: u32,
+    ) -> Result<Vec<FullItem>, RelayError> {
+        let max_items = max_items.clamp(1, MAX_ITEMS_PER_FETCH);
+        let flagged = max_items | fetch::WITH_NOTES | fetch::WITH_BLOBS;
+        let mailbox = MailboxId::for_key(&mailbox_key.verifying_key().to_bytes());
+        let digest = Fetch::digest(flagged);
+        let proof = self
+            .proof(mailbox_key, fetch::PURPOSE, &mailbox, &digest)
+            .await?;
+        let req = Fetch {
+            mailbox,
+            max_items: flagged,
+            proof,
+        };
+        let items = self.call(&req, &[]).await?;
+        if items.items.len() > max_items as usize {
+            return Err(RelayError::Protocol("more items than asked for".into()));
+        }
+        if !items.items.is_empty() && !(items.with_blobs && items.with_notes) {
+            return Err(RelayError::Protocol("items without the fields asked for".into()));
+        }
+        Ok(items
+            .items
+            .into_iter()
+            .map(|i| FullItem {
+                id: i.id,
+                envelope: i.envelope,
+                note: i.note,
+                blobs: i.blobs,
+            })
+            .collect())
+    }
+
+    /// The same as [`RelayClient::fetch_full`]: items with their blob ids and lengths (and
+    /// release notes).
+    pub async fn fetch_with_blobs(
+        &self,
+        mailbox_key: &SigningKey,
+        max_items: u32,
+    ) -> Result<Vec<FullItem>, RelayError> {
+        self.fetch_full(mailbox_key, max_items).await
+    }
+
+    /// `len` bytes (1 ..= `MAX_BLOB_CHUNK`) of complete blob `blob` from `offset`. Anonymous:
+    /// the blob id, learnt from [`RelayClient::fetch_full`], is the capability. Refused with
+    /// `UnknownBlob` once the last item referring to the blob was acknowledged or expired, and
+    /// with `Malformed` for a range past the blob's end. The bytes are ciphertext exactly as
+    /// uploaded; the caller checks them (the attachment's SHA-256) as it decrypts.
+    pub async fn download_chunk(
+        &self,
+        blob: BlobId,
+        offset: u64,
+        len: u32,
+    ) -> Result<Vec<u8>, RelayError> {
+        let bytes = self
+            .call(&Download { blob, offset, len }, &[])
+            .await?
+            .bytes;
+        if bytes.len() != len as usize {
+            return Err(RelayError::Protocol(format!(
+                "asked for {len} bytes of a blob, got {}",
+                bytes.len()
+            )));
+        }
+        Ok(bytes)
     }
 
     /// Arm check-in alert `alert` (16 random bytes the caller keeps, and reuses on a retry):

@@ -6,11 +6,13 @@
 //! connection buffers; the listener's reply sink bounds the time every write may take.
 //!
 //! A fetch with the notes flag gets each item's release note (or an empty note) between its
-//! head and its envelope; the store is asked for the notes as the items are written.
+//! head and its envelope; the store is asked for the notes as the items are written. A fetch
+//! with the blobs flag gets each item's blob list after that (the store is asked for the lists
+//! before the frame header, whose length depends on them).
 
 use super::{Admission, BodySource, Ctx, Failure, Rate, ReplySink, send};
 use std::sync::atomic::Ordering;
-use vigil_core::wire::fetch::{item_head, items_frame_head_for, Fetch, Items};
+use vigil_core::wire::fetch::{blob_list, item_head, items_frame_head_full, Fetch, Items};
 use vigil_core::wire::ReleaseNote;
 use vigil_core::wire::limits::MAX_FETCH_RESPONSE_BYTES;
 use vigil_core::wire::{ErrorCode, Refusal};
@@ -49,15 +51,27 @@ pub(super) async fn handle(
         let none = Items {
             items: Vec::new(),
             with_notes: req.with_notes(),
+            with_blobs: req.with_blobs(),
         };
         return send(reply, &none).await;
     }
-    let head = items_frame_head_for(items.iter().map(|i| i.len), req.with_notes()).map_err(|e| {
+    let mut blobs = Vec::with_capacity(items.len());
+    if req.with_blobs() {
+        for item in &items {
+            let b = (shared.store.item_blobs(req.mailbox, *item).await)
+                .map_err(|e| shared.store_failed(e))?;
+            blobs.push(b);
+        }
+    }
+    let sizes: Vec<(u64, Option<usize>)> = (items.iter().enumerate())
+        .map(|(n, i)| (i.len, blobs.get(n).map(Vec::len)))
+        .collect();
+    let head = items_frame_head_full(sizes, req.with_notes(), req.with_blobs()).map_err(|e| {
         tracing::error!(error = %e, "stored items exceed the response limits");
         Refusal::new(ErrorCode::StorageFailed, "relay storage failed; try again later")
     })?;
     reply.write(&head).await.map_err(|_| Failure::Abandoned)?;
-    for item in items {
+    for (n, item) in items.into_iter().enumerate() {
         // `items_frame_head` checked every length against MAX_ENVELOPE_LEN (< u32::MAX).
         reply
             .write(&item_head(&item.id, item.len as u32))
@@ -70,6 +84,12 @@ pub(super) async fn handle(
             })?;
             reply
                 .write(&ReleaseNote::encode_opt(note.as_ref()))
+                .await
+                .map_err(|_| Failure::Abandoned)?;
+        }
+        if let Some(b) = blobs.get(n) {
+            reply
+                .write(&blob_list(b))
                 .await
                 .map_err(|_| Failure::Abandoned)?;
         }

@@ -18,10 +18,15 @@ use vigil_core::wire::limits::EXPORTER_LEN;
 use vigil_core::wire::{encode, ErrorCode, Framed, Refusal, Request, WireError};
 use vigil_core::wire::{Proof, Purpose};
 
+/// Default of the `max_report_bytes` setting: 2 GiB, a long phone video.
+pub const DEFAULT_MAX_REPORT_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
 /// State shared by every connection.
 pub struct Shared {
     /// Where mailboxes and items live.
     pub store: Arc<dyn Store>,
+    /// Most bytes one report may take (its blobs and envelope): the `max_report_bytes` setting.
+    pub max_report_bytes: u64,
     /// Fetch responses being written at once. Each holds a store read buffer and the QUIC send
     /// buffer of its connection until its last byte is written, so this bounds response memory
     /// the way the request budget bounds request memory.
@@ -88,7 +93,11 @@ pub struct Counters {
     /// Items deleted by acks.
     pub items_acked: AtomicU64,
     /// Refused requests by wire error code (index = code, 0 = unknown codes).
-    pub refused: [AtomicU64; 12],
+    pub refused: [AtomicU64; 13],
+    /// Blob chunks written.
+    pub chunks_uploaded: AtomicU64,
+    /// Blob chunks read out.
+    pub chunks_downloaded: AtomicU64,
 }
 
 impl Counters {
@@ -108,6 +117,7 @@ impl Shared {
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
             store,
+            max_report_bytes: DEFAULT_MAX_REPORT_BYTES,
             fetch_slots: tokio::sync::Semaphore::new(Self::DEFAULT_FETCH_SLOTS),
             space: Arc::new(SpaceGuard::unlimited()),
             counters: Arc::new(Counters::default()),
@@ -119,6 +129,12 @@ impl Shared {
     /// Use `space` as the disk-space gate.
     pub fn with_space(mut self, space: Arc<SpaceGuard>) -> Self {
         self.space = space;
+        self
+    }
+
+    /// Take at most `n` bytes per report.
+    pub fn with_max_report_bytes(mut self, n: u64) -> Self {
+        self.max_report_bytes = n;
         self
     }
 
@@ -154,6 +170,18 @@ impl Shared {
             StoreError::InProgress => Refusal::new(
                 ErrorCode::Busy,
                 "this report is still arriving on another connection; try again shortly",
+            )
+            .into(),
+            StoreError::BlobConflict { total } => Refusal::new(
+                ErrorCode::Malformed,
+                format!(
+                    "this attachment was started with a total of {total} bytes; upload it under a new id"
+                ),
+            )
+            .into(),
+            StoreError::BlobIncomplete => Refusal::new(
+                ErrorCode::UnknownBlob,
+                "an attachment of this report is not completely uploaded; finish its upload first",
             )
             .into(),
             StoreError::NoSpace(msg) => {

@@ -446,6 +446,53 @@ impl Store for FullDisk {
     fn note(&self, m: MailboxId, i: ItemMeta) -> StoreFuture<'_, Option<ReleaseNote>> {
         self.inner.note(m, i)
     }
+    fn upload<'a>(
+        &'a self,
+        h: vigil_core::wire::upload::Upload,
+        now: u64,
+        b: &'a mut dyn BodySource,
+    ) -> StoreFuture<'a, u64> {
+        match self.failing() {
+            Ok(()) => self.inner.upload(h, now, b),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
+    }
+    fn deposit_blobs<'a>(
+        &'a self,
+        h: Deposit,
+        blobs: &'a [vigil_core::ids::BlobId],
+        now: u64,
+        b: &'a mut dyn BodySource,
+    ) -> StoreFuture<'a, Deposited> {
+        match self.failing() {
+            Ok(()) => self.inner.deposit_blobs(h, blobs, now, b),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
+    }
+    fn item_blobs(
+        &self,
+        m: MailboxId,
+        i: ItemMeta,
+    ) -> StoreFuture<'_, Vec<vigil_core::wire::fetch::BlobRef>> {
+        self.inner.item_blobs(m, i)
+    }
+    fn blob_len(&self, id: vigil_core::ids::BlobId) -> StoreFuture<'_, Option<u64>> {
+        self.inner.blob_len(id)
+    }
+    fn read_blob(
+        &self,
+        id: vigil_core::ids::BlobId,
+        o: u64,
+        n: usize,
+    ) -> StoreFuture<'_, Option<bytes::Bytes>> {
+        self.inner.read_blob(id, o, n)
+    }
+    fn room(&self, m: MailboxId) -> StoreFuture<'_, Option<u64>> {
+        self.inner.room(m)
+    }
+    fn set_blob_expiry(&self, secs: u64) {
+        self.inner.set_blob_expiry(secs)
+    }
     fn stats(&self) -> StoreStats {
         self.inner.stats()
     }
@@ -836,5 +883,161 @@ mod alerts {
         let note = noted.items[0].note.unwrap();
         assert_eq!(note.reason, ReleaseReason::Missed);
         assert_eq!(note.last_checkin_at, 0);
+    }
+}
+
+mod blobs {
+    use super::*;
+    use vigil_core::ids::BlobId;
+    use vigil_core::wire::deposit_blobs::{BlobsStored, DepositBlobs};
+    use vigil_core::wire::download::{BlobChunk, Download};
+    use vigil_core::wire::quote::{Quote, Room};
+    use vigil_core::wire::upload::{Upload, Uploaded};
+    use vigil_core::wire::ErrorCode;
+
+    impl Fixture {
+        async fn upload(&self, blob: BlobId, total: u64, offset: u64, chunk: &[u8]) -> Response {
+            let head = Upload {
+                blob,
+                total,
+                offset,
+                chunk_len: chunk.len(),
+            };
+            let mut body = Pieces::exact(chunk, 1000);
+            let (reply, _) = call_with(self, Request::Upload(head), &mut body).await;
+            decode_response_frame(&reply).unwrap()
+        }
+
+        async fn deposit_blobs(&self, m: MailboxId, d: u8, blobs: Vec<BlobId>) -> Response {
+            let req = DepositBlobs {
+                deposit: Deposit {
+                    mailbox: m,
+                    deposit_id: DepositId([d; 16]),
+                    envelope_len: 3,
+                },
+                blobs,
+            };
+            let mut body = Buffered::new(b"env".to_vec());
+            let (reply, _) = call_with(self, Request::DepositBlobs(req), &mut body).await;
+            decode_response_frame(&reply).unwrap()
+        }
+
+        async fn fetch_flags(&self, k: &SigningKey, max_items: u32) -> fetch::Items {
+            let m = MailboxId::for_key(&k.verifying_key().to_bytes());
+            let nonce = self.nonce().await;
+            let digest = Fetch::digest(max_items);
+            let proof = auth::sign(k, fetch::PURPOSE, &EXPORTER, &nonce, &m, &digest);
+            let req = Request::Fetch(Fetch {
+                mailbox: m,
+                max_items,
+                proof,
+            });
+            match self.call(req).await {
+                Response::Items(i) => i,
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    fn refused(r: Response) -> (ErrorCode, String) {
+        match r {
+            Response::Error(e) => (e.code, e.message),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_quote_states_the_limits_in_one_line() {
+        let mut f = fixture();
+        let k = SigningKey::from_bytes(&[1; 32]);
+        let m = f.register(&k).await;
+        let quote = |total| {
+            Request::Quote(Quote {
+                mailboxes: vec![m],
+                total,
+            })
+        };
+        match f.call(quote(1000)).await {
+            Response::Room(Room {
+                max_report_bytes,
+                left,
+            }) => {
+                assert_eq!(max_report_bytes, DEFAULT_MAX_REPORT_BYTES);
+                assert_eq!(left, vec![Quota::default().max_bytes]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let (code, msg) = refused(f.call(quote(3 << 30)).await);
+        assert_eq!(code, ErrorCode::TooLarge);
+        assert_eq!(msg, "the relay takes at most 2 GiB per report");
+        f.shared.max_report_bytes = u64::MAX;
+        let (code, _) = refused(f.call(quote(Quota::default().max_bytes + 1)).await);
+        assert_eq!(code, ErrorCode::QuotaExceeded);
+        let unknown = Request::Quote(Quote {
+            mailboxes: vec![m, MailboxId([9; 32])],
+            total: 1,
+        });
+        assert_eq!(refused(f.call(unknown).await).0, ErrorCode::UnknownMailbox);
+    }
+
+    #[tokio::test]
+    async fn blobs_upload_deposit_fetch_download_and_go_with_the_last_ack() {
+        let f = fixture();
+        let (k1, k2) = (SigningKey::from_bytes(&[1; 32]), SigningKey::from_bytes(&[2; 32]));
+        let (m1, m2) = (f.register(&k1).await, f.register(&k2).await);
+        let id = BlobId([7; 16]);
+        let data: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
+        let up = |offset| Response::Uploaded(Uploaded { offset });
+        assert_eq!(f.upload(id, 5000, 0, b"").await, up(0));
+        assert_eq!(f.upload(id, 5000, 0, &data[..2000]).await, up(2000));
+        assert_eq!(f.upload(id, 5000, 1000, &data[1000..2000]).await, up(2000));
+        assert_eq!(
+            refused(f.upload(id, 4000, 2000, &data[2000..3000]).await).0,
+            ErrorCode::Malformed
+        );
+        assert_eq!(
+            refused(f.upload(BlobId([1; 16]), 3 << 30, 0, b"x").await).0,
+            ErrorCode::TooLarge
+        );
+        let (code, _) = refused(f.deposit_blobs(m1, 1, vec![id]).await);
+        assert_eq!(code, ErrorCode::UnknownBlob, "not complete yet");
+        assert_eq!(f.upload(id, 5000, 2000, &data[2000..]).await, up(5000));
+        let stored = |duplicate| Response::BlobsStored(BlobsStored { duplicate });
+        assert_eq!(f.deposit_blobs(m1, 1, vec![id]).await, stored(false));
+        assert_eq!(f.deposit_blobs(m1, 1, vec![id]).await, stored(true));
+        assert_eq!(f.deposit_blobs(m2, 1, vec![id]).await, stored(false));
+        // Without the flag, today's answer; with it, the blob list.
+        let plain = f.fetch_flags(&k1, 10).await;
+        assert!(!plain.with_blobs && plain.items[0].blobs.is_empty());
+        let full = f.fetch_flags(&k1, 10 | fetch::WITH_BLOBS | fetch::WITH_NOTES).await;
+        assert!(full.with_blobs && full.with_notes);
+        assert_eq!(full.items[0].envelope, b"env");
+        assert_eq!((full.items[0].blobs[0].id, full.items[0].blobs[0].len), (id, 5000));
+        // Download in two ranges.
+        let mut got = Vec::new();
+        for (offset, len) in [(0u64, 3000u32), (3000, 2000)] {
+            match f.call(Request::Download(Download { blob: id, offset, len })).await {
+                Response::BlobChunk(BlobChunk { bytes }) => got.extend(bytes),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(got, data);
+        let past = Request::Download(Download {
+            blob: id,
+            offset: 4000,
+            len: 1001,
+        });
+        assert_eq!(refused(f.call(past).await).0, ErrorCode::Malformed);
+        // The last ack deletes the blob.
+        let ids: Vec<ItemId> = full.items.iter().map(|i| i.id).collect();
+        f.ack(&k1, ids).await;
+        let ids: Vec<ItemId> = f.fetch(&k2).await.iter().map(|i| i.id).collect();
+        f.ack(&k2, ids).await;
+        let gone = Request::Download(Download {
+            blob: id,
+            offset: 0,
+            len: 1,
+        });
+        assert_eq!(refused(f.call(gone).await).0, ErrorCode::UnknownBlob);
     }
 }

@@ -26,9 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use vigil_core::wire::limits::{FRAME_HEADER_LEN, MAX_REQUEST_LEN};
-use vigil_core::wire::{
-    decode_request_header, deposit, Header, Refusal, Request, RequestType, WireError,
-};
+use vigil_core::wire::{decode_request_header, Header, Refusal, Request, RequestType, WireError};
 
 /// Time to wait for the client to acknowledge an answer before the stream task ends.
 const RESPONSE_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -231,7 +229,8 @@ impl Listener {
         // What to check is declared by the request's handler file (`ADMISSION`).
         let a = handlers::admission(header.kind);
         if a.carries_envelope
-            && header.body_len > deposit::HEAD_LEN + self.limits.max_envelope_bytes
+            && header.body_len - header.kind.head_len(header.body_len)
+                > self.limits.max_envelope_bytes
         {
             return Err(Refusal::new(
                 vigil_core::wire::ErrorCode::TooLarge,

@@ -10,7 +10,10 @@
 //! restart, that what was acknowledged as stored survives a reopen and an abandoned upload
 //! does not. Check-in alerts: arming is idempotent and holds quota without showing as items; a
 //! release turns every envelope into an item with its note, once; a disarm deletes; both
-//! survive a reopen.
+//! survive a reopen. Blobs: uploads resume at the durable offset and refuse another total; a
+//! deposit waits for complete blobs; one copy shared by two mailboxes' items, deleted after the
+//! last ack; unreferenced blobs expire; blob bytes count against the quota; all of it survives
+//! a reopen.
 
 use super::{Alert, Armed, Deposited, ItemMeta, Quota, Store, StoreError};
 use crate::body::testing::Pieces;
@@ -18,7 +21,8 @@ use crate::body::BodyError;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use vigil_core::ids::{AlertId, DepositId, ItemId, MailboxId};
+use vigil_core::ids::{AlertId, BlobId, DepositId, ItemId, MailboxId};
+use vigil_core::wire::upload::Upload;
 use vigil_core::wire::arm::{AlertEnvelope, Arm};
 use vigil_core::wire::deposit::Deposit;
 use vigil_core::wire::limits::RECEIVE_TIME_GRANULARITY_SECS;
@@ -59,6 +63,11 @@ macro_rules! conformance_tests {
             a_release_makes_items_with_notes_once,
             a_disarm_deletes_the_alert_and_frees_its_quota,
             alerts_and_notes_survive_a_reopen,
+            blob_uploads_resume_at_the_durable_offset,
+            deposits_with_blobs_wait_for_complete_blobs_and_share_them,
+            unreferenced_blobs_expire_and_item_expiry_frees_blobs,
+            blob_bytes_count_against_the_quota,
+            blobs_and_their_references_survive_a_reopen,
         );
     };
     (@cases $backend:expr; $($case:ident),* $(,)?) => {
@@ -699,4 +708,231 @@ pub(crate) async fn alerts_and_notes_survive_a_reopen(b: &dyn Backend) {
     let item = s.list(m1, 64, u64::MAX).await.unwrap()[0];
     let note = s.note(m1, item).await.unwrap().unwrap();
     assert_eq!((note.armed_at, note.last_checkin_at), (DAY, DAY + 120));
+}
+
+/// Upload `chunk` at `offset` of blob `id` (of `total` bytes), in uneven pieces.
+pub(crate) async fn upload(
+    s: &dyn Store,
+    id: BlobId,
+    total: u64,
+    offset: u64,
+    chunk: &[u8],
+    now: u64,
+) -> Result<u64, StoreError> {
+    let head = Upload {
+        blob: id,
+        total,
+        offset,
+        chunk_len: chunk.len(),
+    };
+    let mut body = Pieces::exact(chunk, 3333);
+    s.upload(head, now, &mut body).await
+}
+
+/// Deposit `env` under deposit id `d` referring to `blobs`.
+async fn deposit_blobs(
+    s: &dyn Store,
+    m: MailboxId,
+    d: u8,
+    env: &[u8],
+    blobs: &[BlobId],
+    now: u64,
+) -> Result<Deposited, StoreError> {
+    let mut body = Pieces::exact(env, 7777);
+    s.deposit_blobs(head(m, d, env.len()), blobs, now, &mut body)
+        .await
+}
+
+/// The whole of a complete blob, read in pieces.
+async fn read_blob(s: &dyn Store, id: BlobId) -> Option<Vec<u8>> {
+    let len = s.blob_len(id).await.unwrap()?;
+    let mut out = Vec::new();
+    while (out.len() as u64) < len {
+        let piece = s.read_blob(id, out.len() as u64, 4096).await.unwrap()?;
+        assert!(!piece.is_empty());
+        out.extend_from_slice(&piece);
+    }
+    Some(out)
+}
+
+pub(crate) async fn blob_uploads_resume_at_the_durable_offset(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(b, dir.path());
+    let id = BlobId([1; 16]);
+    let data = envelope(9, 10_000);
+    // The probe of an unknown blob answers 0 and creates nothing.
+    assert_eq!(upload(&*s, id, 10_000, 0, b"", DAY).await, Ok(0));
+    assert_eq!(s.stats().blobs, 0);
+    assert_eq!(upload(&*s, id, 10_000, 0, &data[..4000], DAY).await, Ok(4000));
+    assert_eq!(s.blob_len(id).await.unwrap(), None, "partial");
+    assert_eq!(s.read_blob(id, 0, 10).await.unwrap(), None, "partial");
+    // The probe, a repeat and a chunk past the end write nothing and answer the offset.
+    assert_eq!(upload(&*s, id, 10_000, 0, b"", DAY).await, Ok(4000));
+    assert_eq!(upload(&*s, id, 10_000, 0, &data[..4000], DAY).await, Ok(4000));
+    assert_eq!(upload(&*s, id, 10_000, 5000, &[0xff; 10], DAY).await, Ok(4000));
+    // Another total is refused, before anything is written.
+    assert_eq!(
+        upload(&*s, id, 9_999, 4000, &data[4000..5000], DAY).await,
+        Err(StoreError::BlobConflict { total: 10_000 })
+    );
+    assert_eq!(upload(&*s, id, 10_000, 4000, &data[4000..], DAY).await, Ok(10_000));
+    assert_eq!(s.blob_len(id).await.unwrap(), Some(10_000));
+    assert_eq!(read_blob(&*s, id).await.unwrap(), data);
+    assert_eq!(s.read_blob(id, 9_998, 10).await.unwrap().unwrap(), &data[9_998..]);
+    assert_eq!((s.stats().blobs, s.stats().blob_bytes), (1, 10_000));
+    // A cut-off chunk leaves the durable offset as it was.
+    let other = BlobId([2; 16]);
+    let head = Upload {
+        blob: other,
+        total: 100,
+        offset: 0,
+        chunk_len: 100,
+    };
+    let mut cut = Pieces::new(&[7; 50], 10, 100);
+    assert!(s.upload(head, DAY, &mut cut).await.is_err());
+    assert_eq!(upload(&*s, other, 100, 0, b"", DAY).await, Ok(0));
+    assert_eq!(upload(&*s, other, 100, 0, &[7; 100], DAY).await, Ok(100));
+    assert_eq!(read_blob(&*s, other).await.unwrap(), vec![7; 100]);
+}
+
+pub(crate) async fn deposits_with_blobs_wait_for_complete_blobs_and_share_them(
+    b: &dyn Backend,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(b, dir.path());
+    let (m1, m2) = (mailbox(&*s, 1).await, mailbox(&*s, 2).await);
+    let id = BlobId([3; 16]);
+    let data = envelope(3, 5000);
+    upload(&*s, id, 5000, 0, &data[..1000], DAY).await.unwrap();
+    assert_eq!(
+        deposit_blobs(&*s, m1, 1, b"env", &[id], DAY).await,
+        Err(StoreError::BlobIncomplete)
+    );
+    assert_eq!(
+        deposit_blobs(&*s, m1, 1, b"env", &[BlobId([9; 16])], DAY).await,
+        Err(StoreError::BlobIncomplete)
+    );
+    assert!(fetch_all(&*s, m1).await.is_empty(), "a refused deposit stores nothing");
+    upload(&*s, id, 5000, 1000, &data[1000..], DAY).await.unwrap();
+    assert_eq!(deposit_blobs(&*s, m1, 1, b"env1", &[id], DAY).await, Ok(Deposited::New));
+    assert_eq!(deposit_blobs(&*s, m1, 1, b"env1", &[id], DAY).await, Ok(Deposited::Repeat));
+    assert_eq!(deposit_blobs(&*s, m2, 1, b"env2", &[id], DAY).await, Ok(Deposited::New));
+    assert_eq!(
+        deposit_blobs(&*s, MailboxId([7; 32]), 1, b"e", &[id], DAY).await,
+        Err(StoreError::UnknownMailbox)
+    );
+    // One copy for both items.
+    assert_eq!((s.stats().blobs, s.stats().blob_bytes), (1, 5000));
+    let items1 = s.list(m1, 64, u64::MAX).await.unwrap();
+    assert_eq!(items1.len(), 1);
+    let refs = s.item_blobs(m1, items1[0]).await.unwrap();
+    assert_eq!((refs.len(), refs[0].id, refs[0].len), (1, id, 5000));
+    // A plain deposit refers to nothing.
+    deposit(&*s, m1, 2, b"plain", DAY).await.unwrap();
+    let plain = s.list(m1, 64, u64::MAX).await.unwrap();
+    let plain = plain.iter().find(|i| i.len == 5).unwrap();
+    assert!(s.item_blobs(m1, *plain).await.unwrap().is_empty());
+    // The first ack leaves the blob for the other mailbox; the last deletes it.
+    assert_eq!(s.ack(m1, &[items1[0].id]).await.unwrap(), 1);
+    assert_eq!(read_blob(&*s, id).await.unwrap(), data);
+    let items2 = s.list(m2, 64, u64::MAX).await.unwrap();
+    assert_eq!(s.ack(m2, &[items2[0].id]).await.unwrap(), 1);
+    assert_eq!(s.blob_len(id).await.unwrap(), None);
+    assert_eq!(s.read_blob(id, 0, 10).await.unwrap(), None);
+    assert_eq!((s.stats().blobs, s.stats().blob_bytes), (0, 0));
+    // Acknowledging again changes nothing.
+    assert_eq!(s.ack(m2, &[items2[0].id]).await.unwrap(), 0);
+}
+
+pub(crate) async fn unreferenced_blobs_expire_and_item_expiry_frees_blobs(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(b, dir.path());
+    s.set_blob_expiry(DAY);
+    let m = mailbox(&*s, 1).await;
+    let t0 = 100 * DAY;
+    let (partial, kept, used) = (BlobId([1; 16]), BlobId([2; 16]), BlobId([3; 16]));
+    upload(&*s, partial, 100, 0, &[1; 50], t0).await.unwrap();
+    upload(&*s, kept, 100, 0, &[2; 100], t0).await.unwrap();
+    upload(&*s, used, 100, 0, &[3; 100], t0).await.unwrap();
+    deposit_blobs(&*s, m, 1, b"env", &[used], t0).await.unwrap();
+    s.expire(t0 + DAY - 1).await.unwrap();
+    assert_eq!(s.stats().blobs, 3);
+    // Writing a chunk renews a partial upload's day.
+    upload(&*s, partial, 100, 50, &[1; 10], t0 + 100).await.unwrap();
+    s.expire(t0 + DAY).await.unwrap();
+    assert_eq!(s.stats().blobs, 2, "the complete blob nobody refers to is gone");
+    assert_eq!(s.blob_len(kept).await.unwrap(), None);
+    s.expire(t0 + DAY + 100).await.unwrap();
+    assert_eq!(s.stats().blobs, 1, "the partial upload is gone");
+    assert_eq!(upload(&*s, partial, 100, 0, b"", t0 + DAY + 100).await, Ok(0));
+    // A referenced blob stays until its item expires, and goes with it.
+    assert_eq!(s.blob_len(used).await.unwrap(), Some(100));
+    assert_eq!(s.expire(t0 + 31 * DAY).await.unwrap(), 1);
+    assert_eq!(s.blob_len(used).await.unwrap(), None);
+    assert_eq!(s.stats().blobs, 0);
+}
+
+pub(crate) async fn blob_bytes_count_against_the_quota(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let quota = Quota {
+        max_items: 10,
+        max_bytes: 1000,
+    };
+    let s = b.open(dir.path(), quota, Duration::from_secs(30 * DAY));
+    let m = mailbox(&*s, 1).await;
+    let id = BlobId([5; 16]);
+    upload(&*s, id, 600, 0, &[5; 600], DAY).await.unwrap();
+    assert_eq!(s.room(m).await.unwrap(), Some(1000));
+    assert_eq!(s.room(MailboxId([8; 32])).await.unwrap(), None);
+    deposit_blobs(&*s, m, 1, &[1; 100], &[id], DAY).await.unwrap();
+    assert_eq!(s.room(m).await.unwrap(), Some(300));
+    assert_eq!(s.usage(m).await.unwrap().bytes, 700, "blob bytes show in usage");
+    // Each referencing item counts the blob again, though it is stored once.
+    assert_eq!(
+        deposit_blobs(&*s, m, 2, &[2; 100], &[id], DAY).await,
+        Err(StoreError::QuotaExceeded)
+    );
+    assert_eq!(s.room(m).await.unwrap(), Some(300), "a refusal holds nothing");
+    let items = s.list(m, 64, u64::MAX).await.unwrap();
+    s.ack(m, &[items[0].id]).await.unwrap();
+    assert_eq!(s.room(m).await.unwrap(), Some(1000));
+}
+
+pub(crate) async fn blobs_and_their_references_survive_a_reopen(b: &dyn Backend) {
+    if !b.durable() {
+        eprintln!("SKIPPED: this backend does not claim durability across a reopen");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (partial, whole) = (BlobId([1; 16]), BlobId([2; 16]));
+    let data = envelope(2, 300_000);
+    let (m1, m2);
+    {
+        let s = open(b, dir.path());
+        m1 = mailbox(&*s, 1).await;
+        m2 = mailbox(&*s, 2).await;
+        upload(&*s, partial, 1000, 0, &[1; 400], DAY).await.unwrap();
+        upload(&*s, whole, 300_000, 0, &data, DAY).await.unwrap();
+        deposit_blobs(&*s, m1, 1, b"one", &[whole], DAY).await.unwrap();
+        deposit_blobs(&*s, m2, 1, b"two", &[whole], DAY).await.unwrap();
+    }
+    let s = open(b, dir.path());
+    assert_eq!(upload(&*s, partial, 1000, 0, b"", DAY).await, Ok(400));
+    assert_eq!(
+        upload(&*s, partial, 1000, 400, &[1; 600], DAY).await,
+        Ok(1000)
+    );
+    assert_eq!(read_blob(&*s, whole).await.unwrap(), data);
+    assert_eq!(s.room(m1).await.unwrap(), Some(Quota::default().max_bytes - 300_003));
+    let items = s.list(m1, 64, u64::MAX).await.unwrap();
+    assert_eq!(s.item_blobs(m1, items[0]).await.unwrap()[0].id, whole);
+    s.ack(m1, &[items[0].id]).await.unwrap();
+    assert!(s.blob_len(whole).await.unwrap().is_some(), "m2 still refers to it");
+    let items = s.list(m2, 64, u64::MAX).await.unwrap();
+    s.ack(m2, &[items[0].id]).await.unwrap();
+    assert_eq!(s.blob_len(whole).await.unwrap(), None);
+    drop(s);
+    let s = open(b, dir.path());
+    assert_eq!(s.blob_len(whole).await.unwrap(), None, "deleted for good");
+    assert_eq!(s.stats().blobs, 1, "the finished upload nobody deposited is still there");
 }

@@ -22,7 +22,11 @@
 //!   are needed (one lock order, no deadlock); their envelopes count in their mailboxes'
 //!   `sealed` totals, which the quota sees and `usage` does not. A release moves them into the
 //!   mailboxes under both locks at once, so nobody sees half a release.
+//! * **Blobs.** The rules are the shared [`BlobIndex`]'s; the bytes are a `Vec` per blob
+//!   behind their own lock (taken after the mailboxes'). An item keeps its blobs' ids and
+//!   lengths, and its mailbox counts their bytes against the quota.
 
+use super::blobs::{BlobIndex, UploadPlan};
 use super::LARGE_ENVELOPE_MIN;
 use super::{
     alert_deposit_id, flip, slice_from, Alert, AlertKeys, AlertTimes, Armed, Deposited, FlushStats,
@@ -33,8 +37,10 @@ use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
-use vigil_core::ids::{AlertId, DepositId, ItemId, MailboxId};
+use vigil_core::ids::{AlertId, BlobId, DepositId, ItemId, MailboxId};
 use vigil_core::wire::deposit::Deposit;
+use vigil_core::wire::fetch::BlobRef;
+use vigil_core::wire::upload::Upload;
 use vigil_core::wire::policy::{coarse_time, expiry_cutoff};
 use vigil_core::wire::{ReleaseNote, ReleaseReason};
 
@@ -61,6 +67,13 @@ struct Entry {
     envelope: Option<Bytes>,
     /// The release note of an envelope released from an alert.
     note: Option<ReleaseNote>,
+    /// The blobs the item refers to (until acknowledged).
+    blobs: Vec<BlobRef>,
+}
+
+/// The bytes of a list of blobs.
+fn blob_sum(blobs: &[BlobRef]) -> u64 {
+    blobs.iter().fold(0u64, |n, b| n.saturating_add(b.len))
 }
 
 /// One registered mailbox.
@@ -78,6 +91,8 @@ struct Mailbox {
     /// Envelopes of armed alerts for this mailbox, and their bytes: held against the quota.
     sealed_items: u64,
     sealed_bytes: u64,
+    /// Bytes of the blobs its items refer to: held against the quota.
+    blob_bytes: u64,
 }
 
 impl Mailbox {
@@ -97,8 +112,18 @@ impl Mailbox {
             .saturating_add(self.sealed_items);
         let bytes = (self.receiving.values())
             .fold(self.bytes, |b, l| b.saturating_add(*l))
-            .saturating_add(self.sealed_bytes);
+            .saturating_add(self.sealed_bytes)
+            .saturating_add(self.blob_bytes);
         quota.allows(items, bytes, len)
+    }
+
+    /// Bytes it may still take under `quota`.
+    fn room(&self, quota: &Quota) -> u64 {
+        let used = (self.receiving.values())
+            .fold(self.bytes, |b, l| b.saturating_add(*l))
+            .saturating_add(self.sealed_bytes)
+            .saturating_add(self.blob_bytes);
+        quota.max_bytes.saturating_sub(used)
     }
 
     /// An alert's envelope of `len` bytes is no longer sealed (released or disarmed).
@@ -107,10 +132,11 @@ impl Mailbox {
         self.sealed_bytes = self.sealed_bytes.saturating_sub(len);
     }
 
-    /// An item of `len` bytes left (acknowledged or expired).
-    fn released(&mut self, len: u64) {
+    /// An item of `len` bytes, referring to `blobs`, left (acknowledged or expired).
+    fn released(&mut self, len: u64, blobs: &[BlobRef]) {
         self.items = self.items.saturating_sub(1);
         self.bytes = self.bytes.saturating_sub(len);
+        self.blob_bytes = self.blob_bytes.saturating_sub(blob_sum(blobs));
     }
 }
 
@@ -121,6 +147,10 @@ pub struct MemoryStore {
     alerts: Mutex<HashMap<AlertId, Alert>>,
     expiry: Duration,
     quota: Quota,
+    /// What the store knows of each blob.
+    blob_index: BlobIndex,
+    /// Each blob's bytes. Locked after `mailboxes`.
+    blob_bytes: Mutex<HashMap<BlobId, Vec<u8>>>,
 }
 
 impl MemoryStore {
@@ -133,6 +163,24 @@ impl MemoryStore {
             alerts: Mutex::default(),
             expiry,
             quota,
+            blob_index: BlobIndex::default(),
+            blob_bytes: Mutex::default(),
+        }
+    }
+
+    fn blob_bytes(&self) -> MutexGuard<'_, HashMap<BlobId, Vec<u8>>> {
+        self.blob_bytes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Items referring to these blobs left: drop their references, delete the blobs left
+    /// without any.
+    fn drop_blob_refs(&self, blobs: Vec<BlobRef>) {
+        let gone = self.blob_index.drop_refs(blobs.into_iter().map(|b| b.id));
+        let mut bytes = self.blob_bytes();
+        for (id, _) in gone {
+            bytes.remove(&id);
         }
     }
 
@@ -205,6 +253,7 @@ impl MemoryStore {
                 time: coarse_time(now),
                 envelope: Some(Bytes::from(e.envelope)),
                 note: Some(note),
+                blobs: Vec::new(),
             };
             mb.deposits.insert((place_for(len), deposit_id), entry);
         }
@@ -229,7 +278,7 @@ impl MemoryStore {
     /// deposit in progress, the quota. `Ok(None)`: a repeat. `Ok(Some(_))`: the deposit is
     /// marked as being received (holding its quota) until the reservation is committed or
     /// dropped.
-    fn begin(&self, head: &Deposit) -> Result<Option<Reservation<'_>>, StoreError> {
+    fn begin(&self, head: &Deposit, blob_bytes: u64) -> Result<Option<Reservation<'_>>, StoreError> {
         let mut mailboxes = self.mailboxes();
         let Some(mb) = mailboxes.get_mut(&head.mailbox) else {
             return Err(StoreError::UnknownMailbox);
@@ -242,7 +291,7 @@ impl MemoryStore {
         if mb.receiving.contains_key(&id) {
             return Err(StoreError::InProgress);
         }
-        let len = head.envelope_len as u64;
+        let len = (head.envelope_len as u64).saturating_add(blob_bytes);
         if !mb.has_room(&self.quota, len) {
             return Err(StoreError::QuotaExceeded);
         }
@@ -269,7 +318,12 @@ struct Reservation<'a> {
 
 impl Reservation<'_> {
     /// Store `envelope`, received at coarse time `time`, in place of the mark.
-    fn commit(mut self, time: u64, envelope: Bytes) -> Result<Deposited, StoreError> {
+    fn commit(
+        mut self,
+        time: u64,
+        envelope: Bytes,
+        blobs: Vec<BlobRef>,
+    ) -> Result<Deposited, StoreError> {
         let mut mailboxes = self.store.mailboxes();
         // Mailboxes are never removed, so this cannot fail.
         let Some(mb) = mailboxes.get_mut(&self.mailbox) else {
@@ -284,11 +338,13 @@ impl Reservation<'_> {
         let len = envelope.len();
         mb.items = mb.items.saturating_add(1);
         mb.bytes = mb.bytes.saturating_add(len as u64);
+        mb.blob_bytes = mb.blob_bytes.saturating_add(blob_sum(&blobs));
         let envelope = Some(envelope);
         let entry = Entry {
             time,
             envelope,
             note: None,
+            blobs,
         };
         mb.deposits.insert((place_for(len), self.id), entry);
         Ok(Deposited::New)
@@ -332,7 +388,7 @@ impl Store for MemoryStore {
         body: &'a mut dyn BodySource,
     ) -> StoreFuture<'a, Deposited> {
         Box::pin(async move {
-            let Some(reservation) = self.begin(&head)? else {
+            let Some(reservation) = self.begin(&head, 0)? else {
                 return Ok(Deposited::Repeat);
             };
             // The lock is not held here: other requests go on while the envelope arrives.
@@ -343,8 +399,99 @@ impl Store for MemoryStore {
                 let e = "envelope length differs from its head";
                 return Err(StoreError::Backend(e.into()));
             }
-            reservation.commit(coarse_time(now), envelope)
+            reservation.commit(coarse_time(now), envelope, Vec::new())
         })
+    }
+
+    fn deposit_blobs<'a>(
+        &'a self,
+        head: Deposit,
+        blobs: &'a [BlobId],
+        now: u64,
+        body: &'a mut dyn BodySource,
+    ) -> StoreFuture<'a, Deposited> {
+        Box::pin(async move {
+            // A repeat is recognised before the blobs are looked at: they may be gone since.
+            if self
+                .mailboxes()
+                .get(&head.mailbox)
+                .is_some_and(|mb| mb.remembers(head.deposit_id))
+            {
+                return Ok(Deposited::Repeat);
+            }
+            let refs = self.blob_index.lengths(blobs)?;
+            let Some(reservation) = self.begin(&head, blob_sum(&refs))? else {
+                return Ok(Deposited::Repeat);
+            };
+            let envelope = read_all(body).await?;
+            if envelope.len() != head.envelope_len {
+                let e = "envelope length differs from its head";
+                return Err(StoreError::Backend(e.into()));
+            }
+            // Checked again and referenced at once: a blob may have expired meanwhile.
+            let refs = self.blob_index.take_refs(blobs)?;
+            let done = reservation.commit(coarse_time(now), envelope, refs);
+            if !matches!(done, Ok(Deposited::New)) {
+                self.blob_index.untake_refs(blobs);
+            }
+            done
+        })
+    }
+
+    fn upload<'a>(
+        &'a self,
+        head: Upload,
+        now: u64,
+        body: &'a mut dyn BodySource,
+    ) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            let (at, mark) = match self.blob_index.begin_upload(&head)? {
+                UploadPlan::Answer(have) => return Ok(have),
+                UploadPlan::Write { at, mark, .. } => (at, mark),
+            };
+            let chunk = read_all(body).await?;
+            if chunk.len() != head.chunk_len {
+                let e = "chunk length differs from its head";
+                return Err(StoreError::Backend(e.into()));
+            }
+            let have = {
+                let mut bytes = self.blob_bytes();
+                let data = bytes.entry(head.blob).or_default();
+                // A write that failed half-way left nothing the index counts: drop it.
+                data.truncate(usize::try_from(at).unwrap_or(usize::MAX));
+                data.extend_from_slice(&chunk);
+                data.len() as u64
+            };
+            mark.done(head.total, have, now);
+            Ok(have)
+        })
+    }
+
+    fn item_blobs(&self, mailbox: MailboxId, item: ItemMeta) -> StoreFuture<'_, Vec<BlobRef>> {
+        let key = (item.place, DepositId(flip(&mailbox, &item.id.0)));
+        let blobs = (self.mailboxes().get(&mailbox))
+            .and_then(|mb| mb.deposits.get(&key).map(|e| e.blobs.clone()));
+        ready(Ok(blobs.unwrap_or_default()))
+    }
+
+    fn blob_len(&self, blob: BlobId) -> StoreFuture<'_, Option<u64>> {
+        ready(Ok(self.blob_index.complete_len(&blob)))
+    }
+
+    fn read_blob(&self, blob: BlobId, offset: u64, max: usize) -> StoreFuture<'_, Option<Bytes>> {
+        if self.blob_index.complete_len(&blob).is_none() {
+            return ready(Ok(None));
+        }
+        let bytes = self.blob_bytes();
+        ready(Ok(bytes.get(&blob).map(|d| slice_from(d, offset, max))))
+    }
+
+    fn room(&self, mailbox: MailboxId) -> StoreFuture<'_, Option<u64>> {
+        ready(Ok(self.mailboxes().get(&mailbox).map(|mb| mb.room(&self.quota))))
+    }
+
+    fn set_blob_expiry(&self, secs: u64) {
+        self.blob_index.set_expiry(secs);
     }
 
     fn list(
@@ -394,7 +541,8 @@ impl Store for MemoryStore {
     /// What is stored; deposits still being received are not counted (though they count
     /// against the quota).
     fn usage(&self, mailbox: MailboxId) -> StoreFuture<'_, MailboxUsage> {
-        let held = self.mailboxes().get(&mailbox).map(|m| (m.items, m.bytes));
+        let held = (self.mailboxes().get(&mailbox))
+            .map(|m| (m.items, m.bytes.saturating_add(m.blob_bytes)));
         let (items, bytes) = held.unwrap_or_default();
         ready(Ok(MailboxUsage {
             items,
@@ -410,6 +558,7 @@ impl Store for MemoryStore {
             return ready(Ok(0));
         };
         let mut n = 0u64;
+        let mut unreferenced = Vec::new();
         for item in ids {
             let id = DepositId(flip(&mailbox, &item.0));
             for place in [SMALL, LARGE] {
@@ -418,20 +567,32 @@ impl Store for MemoryStore {
                     continue;
                 };
                 entry.note = None;
+                let blobs = std::mem::take(&mut entry.blobs);
                 if let Some(envelope) = entry.envelope.take() {
-                    mb.released(envelope.len() as u64);
+                    mb.released(envelope.len() as u64, &blobs);
                     n += 1;
                 }
+                unreferenced.extend(blobs);
             }
         }
+        drop(mailboxes);
+        self.drop_blob_refs(unreferenced);
         ready(Ok(n))
     }
 
     fn expire(&self, now: u64) -> StoreFuture<'_, u64> {
+        let expired = self.blob_index.take_expired(now);
+        {
+            let mut bytes = self.blob_bytes();
+            for (id, _) in expired {
+                bytes.remove(&id);
+            }
+        }
         let Some(cutoff) = expiry_cutoff(now, self.expiry.as_secs()) else {
             return ready(Ok(0));
         };
         let mut removed = 0u64;
+        let mut unreferenced = Vec::new();
         // One pass over everything, under the lock: fine at this backend's sizes (a backend
         // for real volumes keeps an index by time, as the sled store's expiry buckets are).
         for mb in self.mailboxes().values_mut() {
@@ -439,15 +600,19 @@ impl Store for MemoryStore {
             mb.deposits.retain(|_, e| {
                 let keep = e.time > cutoff;
                 if !keep {
-                    freed.extend(e.envelope.as_ref().map(|envelope| envelope.len() as u64));
+                    if let Some(envelope) = &e.envelope {
+                        freed.push((envelope.len() as u64, std::mem::take(&mut e.blobs)));
+                    }
                 }
                 keep
             });
-            for len in freed {
-                mb.released(len);
+            for (len, blobs) in freed {
+                mb.released(len, &blobs);
+                unreferenced.extend(blobs);
                 removed += 1;
             }
         }
+        self.drop_blob_refs(unreferenced);
         ready(Ok(removed))
     }
 
@@ -459,11 +624,14 @@ impl Store for MemoryStore {
         let (items, bytes) = (mailboxes.values()).fold((0u64, 0u64), |(n, b), m| {
             (n.saturating_add(m.items), b.saturating_add(m.bytes))
         });
+        let (blobs, blob_bytes) = self.blob_index.totals();
         StoreStats {
             mailboxes: mailboxes.len() as u64,
             items,
             bytes,
             alerts,
+            blobs,
+            blob_bytes,
         }
     }
 

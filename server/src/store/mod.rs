@@ -34,7 +34,16 @@
 //!   from arming on (without showing in [`Store::usage`], which is what waits to be fetched). A
 //!   release is one atomic change: the alert is either still armed or gone with every envelope
 //!   an item of its mailbox, with its note; releasing twice is releasing once.
+//! * **Blobs** (attachments, `docs/protocol.md`, "Attachments"): [`Store::upload`] appends a
+//!   chunk only at the blob's durable length and returns once it is durable;
+//!   [`Store::deposit_blobs`] stores a deposit only if every blob it names is complete, and the
+//!   item then refers to them, their bytes counted against its mailbox's quota. One copy per
+//!   store however many items refer to it; the last reference gone (acknowledged, expired)
+//!   deletes it; a blob nobody refers to is deleted once unwritten for the blob expiry. A
+//!   backend holds a blob's bytes without ever holding a whole blob in memory (the memory
+//!   store excepted, which holds everything there).
 
+pub(crate) mod blobs;
 pub mod memory;
 pub mod sled_store;
 pub mod space;
@@ -44,9 +53,13 @@ pub(crate) mod conformance;
 
 use crate::body::{BodyError, BodySource, BoxFuture};
 use bytes::Bytes;
-use vigil_core::ids::{AlertId, ItemId, MailboxId};
+use vigil_core::ids::{AlertId, BlobId, ItemId, MailboxId};
 use vigil_core::wire::arm::Arm;
 use vigil_core::wire::deposit::Deposit;
+use vigil_core::wire::fetch::BlobRef;
+use vigil_core::wire::upload::Upload;
+
+pub use blobs::DEFAULT_BLOB_EXPIRY_SECS;
 use vigil_core::wire::policy::coarse_minute;
 use vigil_core::wire::{ReleaseNote, ReleaseReason};
 
@@ -94,6 +107,12 @@ pub struct StoreStats {
     /// Check-in alerts armed and not yet released or disarmed.
     #[serde(default)]
     pub alerts: u64,
+    /// Attachment blobs held, complete or partial.
+    #[serde(default)]
+    pub blobs: u64,
+    /// Their bytes on disk.
+    #[serde(default)]
+    pub blob_bytes: u64,
 }
 
 /// A check-in alert as a store keeps it: the Arm request as it came (its id, schedule, keys and
@@ -203,9 +222,18 @@ pub enum StoreError {
     /// An alert with this id is armed with other content.
     #[error("an alert with this id is armed with other content")]
     AlertConflict,
-    /// Another connection is uploading the same deposit right now; retry shortly.
+    /// Another connection is uploading the same deposit (or blob) right now; retry shortly.
     #[error("the same deposit is being received on another connection")]
     InProgress,
+    /// An upload names another total length than the blob's first upload did.
+    #[error("the blob was started with a total of {total} bytes")]
+    BlobConflict {
+        /// The total the store holds.
+        total: u64,
+    },
+    /// A deposit refers to a blob that is not (yet) complete at this relay.
+    #[error("a blob the deposit refers to is not complete")]
+    BlobIncomplete,
     /// The payload could not be read to its end (the client went away, was too slow, or sent
     /// too few or too many bytes): nothing was stored.
     #[error("{0}")]
@@ -325,6 +353,49 @@ pub trait Store: Send + Sync + 'static {
 
     /// The release note of `item` of `mailbox`, if it was released from an alert.
     fn note(&self, mailbox: MailboxId, item: ItemMeta) -> StoreFuture<'_, Option<ReleaseNote>>;
+
+    /// Append the chunk read from `body` (`head.chunk_len` bytes) to blob `head.blob` if
+    /// `head.offset` is where the blob ends, durably; returns the blob's durable length. Writes
+    /// nothing (and reads nothing) when the offset is elsewhere or the chunk is empty: that
+    /// length is the answer. [`StoreError::BlobConflict`] if the blob has another total,
+    /// [`StoreError::InProgress`] if it is being uploaded on another request. `now` is Unix
+    /// seconds.
+    fn upload<'a>(
+        &'a self,
+        head: Upload,
+        now: u64,
+        body: &'a mut dyn BodySource,
+    ) -> StoreFuture<'a, u64>;
+
+    /// [`Store::deposit`] of an envelope that refers to `blobs`: refused with
+    /// [`StoreError::BlobIncomplete`] unless every one is complete, and with
+    /// [`StoreError::QuotaExceeded`] unless the mailbox has room for the envelope and the
+    /// blobs' bytes. A new item holds a reference to each blob; a repeat changes nothing.
+    fn deposit_blobs<'a>(
+        &'a self,
+        head: Deposit,
+        blobs: &'a [BlobId],
+        now: u64,
+        body: &'a mut dyn BodySource,
+    ) -> StoreFuture<'a, Deposited>;
+
+    /// The blobs `item` of `mailbox` refers to (none for an item deposited without).
+    fn item_blobs(&self, mailbox: MailboxId, item: ItemMeta) -> StoreFuture<'_, Vec<BlobRef>>;
+
+    /// The length of blob `blob` if it is complete here.
+    fn blob_len(&self, blob: BlobId) -> StoreFuture<'_, Option<u64>>;
+
+    /// Up to `max` bytes of complete blob `blob` from `offset`, or `None` if it is gone (or not
+    /// complete).
+    fn read_blob(&self, blob: BlobId, offset: u64, max: usize)
+        -> StoreFuture<'_, Option<Bytes>>;
+
+    /// Bytes `mailbox` may still hold under its quota, or `None` if it is not registered.
+    fn room(&self, mailbox: MailboxId) -> StoreFuture<'_, Option<u64>>;
+
+    /// Keep blobs no item refers to for `secs` after their last write (default
+    /// [`DEFAULT_BLOB_EXPIRY_SECS`]); [`Store::expire`] deletes them after that.
+    fn set_blob_expiry(&self, secs: u64);
 
     /// Totals (cheap: no scan).
     fn stats(&self) -> StoreStats;

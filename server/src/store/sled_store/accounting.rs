@@ -24,6 +24,9 @@ pub(super) struct Usage {
     /// Envelopes of armed alerts per mailbox, and their bytes: held against the quota, but not
     /// items (not fetchable, not in `of` or `totals`). Locked after `by_mailbox`.
     sealed: Mutex<HashMap<MailboxId, (u64, u64)>>,
+    /// Bytes of the blobs each mailbox's items refer to: held against the quota, and shown in
+    /// `of` (its owner's status). Locked after `sealed`.
+    blobs: Mutex<HashMap<MailboxId, u64>>,
 }
 
 impl Usage {
@@ -39,8 +42,13 @@ impl Usage {
             .get(&mailbox)
             .copied()
             .unwrap_or_default();
+        let bb = self.blob_bytes(mailbox)?;
         let e = u.entry(mailbox).or_default();
-        if !quota.allows(e.0.saturating_add(si), e.1.saturating_add(sb), len) {
+        if !quota.allows(
+            e.0.saturating_add(si),
+            e.1.saturating_add(sb).saturating_add(bb),
+            len,
+        ) {
             if e.0 == 0 {
                 u.remove(&mailbox);
             }
@@ -62,8 +70,9 @@ impl Usage {
         let u = lock(&self.by_mailbox)?;
         let (i, b) = u.get(&mailbox).copied().unwrap_or_default();
         let mut s = lock(&self.sealed)?;
+        let bb = self.blob_bytes(mailbox)?;
         let e = s.entry(mailbox).or_default();
-        if !quota.allows(i.saturating_add(e.0), b.saturating_add(e.1), len) {
+        if !quota.allows(i.saturating_add(e.0), b.saturating_add(e.1).saturating_add(bb), len) {
             if e.0 == 0 {
                 s.remove(&mailbox);
             }
@@ -120,12 +129,77 @@ impl Usage {
         }
     }
 
-    /// Items and bytes `mailbox` holds.
+    /// Items and bytes `mailbox` holds (its items' blobs included).
     pub(super) fn of(&self, mailbox: MailboxId) -> Result<(u64, u64), StoreError> {
-        Ok(lock(&self.by_mailbox)?
+        let (items, bytes) = lock(&self.by_mailbox)?
             .get(&mailbox)
             .copied()
-            .unwrap_or_default())
+            .unwrap_or_default();
+        Ok((items, bytes.saturating_add(self.blob_bytes(mailbox)?)))
+    }
+
+    fn blob_bytes(&self, mailbox: MailboxId) -> Result<u64, StoreError> {
+        Ok(lock(&self.blobs)?.get(&mailbox).copied().unwrap_or_default())
+    }
+
+    /// Hold `len` bytes of blobs against `mailbox`'s quota, or refuse if that (with one more
+    /// item) would exceed it.
+    pub(super) fn hold_blobs(
+        &self,
+        quota: &Quota,
+        mailbox: MailboxId,
+        len: u64,
+    ) -> Result<(), StoreError> {
+        let u = lock(&self.by_mailbox)?;
+        let (i, b) = u.get(&mailbox).copied().unwrap_or_default();
+        let (si, sb) = lock(&self.sealed)?
+            .get(&mailbox)
+            .copied()
+            .unwrap_or_default();
+        let mut blobs = lock(&self.blobs)?;
+        let held = blobs.entry(mailbox).or_default();
+        let used = b.saturating_add(sb).saturating_add(*held);
+        if !quota.allows(i.saturating_add(si), used, len) {
+            if *held == 0 {
+                blobs.remove(&mailbox);
+            }
+            return Err(StoreError::QuotaExceeded);
+        }
+        *held += len;
+        Ok(())
+    }
+
+    /// Count blob bytes found at open, without a quota check.
+    pub(super) fn add_blobs(&self, mailbox: MailboxId, len: u64) -> Result<(), StoreError> {
+        *lock(&self.blobs)?.entry(mailbox).or_default() += len;
+        Ok(())
+    }
+
+    /// Give back `len` bytes of blobs held for `mailbox`.
+    pub(super) fn release_blobs(&self, mailbox: MailboxId, len: u64) {
+        let Ok(mut blobs) = lock(&self.blobs) else {
+            return;
+        };
+        if let Some(held) = blobs.get_mut(&mailbox) {
+            *held = held.saturating_sub(len);
+            if *held == 0 {
+                blobs.remove(&mailbox);
+            }
+        }
+    }
+
+    /// Bytes `mailbox` may still take under `quota`.
+    pub(super) fn room(&self, quota: &Quota, mailbox: MailboxId) -> Result<u64, StoreError> {
+        let (_, b) = lock(&self.by_mailbox)?
+            .get(&mailbox)
+            .copied()
+            .unwrap_or_default();
+        let (_, sb) = lock(&self.sealed)?
+            .get(&mailbox)
+            .copied()
+            .unwrap_or_default();
+        let used = b.saturating_add(sb).saturating_add(self.blob_bytes(mailbox)?);
+        Ok(quota.max_bytes.saturating_sub(used))
     }
 
     /// Items and bytes over all mailboxes.

@@ -6,6 +6,7 @@
 //! | `items`     | mailbox id (32) ‖ place (1) ‖ deposit id (16) | kind (1) ‖ coarse time u64 ‖ … |
 //! | `alerts`    | alert id (16)                                 | deadline u64 ‖ armed at u64 ‖ last check-in u64 ‖ Arm body |
 //! | `notes`     | an `items` key                                | release note (25, as on the wire) |
+//! | `item_blobs`| mailbox id (32) ‖ deposit id (16)             | per blob: blob id (16) ‖ length u64 |
 //!
 //! All integers are big-endian. `place` says where the envelope is: `0` in the value itself
 //! (envelopes up to [`LARGE_ENVELOPE_MIN`]), `1` in a file of its own beside sled
@@ -26,6 +27,13 @@
 //! release is one sled transaction over `alerts`, `items` and `notes`: the alert goes, each
 //! envelope becomes an inline item (alert envelopes are at most 64 KiB) under a deposit id
 //! derived from the alert id, with its note under the same key in `notes`.
+//!
+//! An item deposited with blobs (DepositBlobs) has an `item_blobs` entry under its deposit key:
+//! the blobs it refers to. The entry is written (made durable by the same group commit) before
+//! the item, and removed when the item leaves (acknowledged or expired), which drops its
+//! references; an entry without its item (a crash between the two) is removed at open. The
+//! blobs themselves are files (`blob_files`), and their reference counts live in memory, rebuilt
+//! from this tree at open.
 //!
 //! The item id a fetcher sees is derived from the key: the deposit id XOR the first 16 bytes of
 //! the mailbox id, so equal deposit ids in two mailboxes give two item ids, and an ack maps an
@@ -287,4 +295,33 @@ mod tests {
         assert_eq!(Place::for_len(LARGE_ENVELOPE_MIN), Place::Inline);
         assert_eq!(Place::for_len(LARGE_ENVELOPE_MIN + 1), Place::File);
     }
+}
+
+/// An `item_blobs` value: each blob's id and length.
+pub fn blobs_value(blobs: &[vigil_core::wire::fetch::BlobRef]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(blobs.len() * 24);
+    for b in blobs {
+        v.extend_from_slice(b.id.as_bytes());
+        v.extend_from_slice(&b.len.to_be_bytes());
+    }
+    v
+}
+
+/// The blobs of an `item_blobs` value.
+pub fn blobs_of(v: &[u8]) -> Result<Vec<vigil_core::wire::fetch::BlobRef>, StoreError> {
+    if v.len() % 24 != 0 {
+        return Err(StoreError::Corrupt("item blobs"));
+    }
+    Ok(v.chunks_exact(24)
+        .map(|c| {
+            let mut id = [0u8; 16];
+            id.copy_from_slice(&c[..16]);
+            let mut len = [0u8; 8];
+            len.copy_from_slice(&c[16..]);
+            vigil_core::wire::fetch::BlobRef {
+                id: vigil_core::ids::BlobId(id),
+                len: u64::from_be_bytes(len),
+            }
+        })
+        .collect())
 }

@@ -22,6 +22,7 @@
 
 mod accounting;
 mod alerts;
+pub mod blob_files;
 pub mod commit;
 pub mod envelope_files;
 mod expiry;
@@ -32,23 +33,28 @@ mod migrate;
 mod tests;
 
 use crate::body::{read_all, BodySource};
+use crate::store::blobs::{BlobIndex, UploadPlan};
 use crate::store::{
     slice_from, Alert, AlertKeys, AlertTimes, Armed, Deposited, ItemMeta, MailboxUsage, Quota,
     Store, StoreError, StoreFuture, StoreStats,
 };
 use accounting::{ExpiryBuckets, Usage};
+use blob_files::BlobFiles;
 use commit::{Committer, Durability};
 use envelope_files::EnvelopeFiles;
 use layout::{
     deposit_key, entry, inline_envelope, inline_value, item_id, item_key, key_of_item, mailbox_of,
     split_item_key, tombstone, DepositKey, Entry, Kind, Place,
 };
+use layout::{blobs_of, blobs_value};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
-use vigil_core::ids::{AlertId, ItemId, MailboxId};
+use vigil_core::ids::{AlertId, BlobId, ItemId, MailboxId};
 use vigil_core::wire::deposit::Deposit;
+use vigil_core::wire::fetch::BlobRef;
+use vigil_core::wire::upload::Upload;
 use vigil_core::wire::limits::MAX_ENVELOPE_LEN;
 use vigil_core::wire::policy::coarse_time;
 use vigil_core::wire::{ReleaseNote, ReleaseReason};
@@ -63,6 +69,9 @@ pub use layout::LARGE_ENVELOPE_MIN;
 /// 136 µs at 64 MiB, 78 µs at 256 MiB, 60 µs at 512 MiB (docs/benchmarks.md). 256 MiB keeps a
 /// busy relay fast and its memory modest; large envelopes are in files and never cached.
 pub const DEFAULT_CACHE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Name of the blob directory.
+pub const BLOB_DIR: &str = "blobs";
 
 pub(crate) fn backend(e: sled::Error) -> StoreError {
     match e {
@@ -84,6 +93,12 @@ pub(crate) struct Inner {
     alerts: sled::Tree,
     /// Release notes of items released from alerts, under their `items` keys.
     notes: sled::Tree,
+    /// The blobs each item deposited with blobs refers to, under its deposit key.
+    item_blobs: sled::Tree,
+    /// The blob files.
+    blob_files: BlobFiles,
+    /// What is known of each blob (lengths, references).
+    blob_index: BlobIndex,
     /// Every registered mailbox's key: deposits and proofs look keys up here, not in sled.
     keys: RwLock<HashMap<MailboxId, [u8; 32]>>,
     files: EnvelopeFiles,
@@ -183,7 +198,63 @@ impl Inner {
             Kind::File => self.files.remove(key)?,
         }
         self.usage.release(mailbox_of(key), e.len);
+        self.drop_item_blobs(key)?;
         Ok(true)
+    }
+
+    /// The item under `key` left: drop its blob references (its `item_blobs` entry, the bytes
+    /// held against its mailbox) and delete the blobs nothing refers to any more. A crash
+    /// before a file is deleted leaves a blob without references, deleted by the blob expiry.
+    fn drop_item_blobs(&self, key: &DepositKey) -> Result<(), StoreError> {
+        let Some(v) = self.item_blobs.remove(key).map_err(backend)? else {
+            return Ok(());
+        };
+        let blobs = blobs_of(&v)?;
+        let sum = blobs.iter().fold(0u64, |n, b| n.saturating_add(b.len));
+        self.usage.release_blobs(mailbox_of(key), sum);
+        for (id, total) in self.blob_index.drop_refs(blobs.iter().map(|b| b.id)) {
+            self.blob_files.remove(&id, total)?;
+        }
+        Ok(())
+    }
+
+    /// Delete the blobs nothing refers to that were not written for the blob expiry.
+    fn expire_blobs(&self, now: u64) -> Result<(), StoreError> {
+        for (id, total) in self.blob_index.take_expired(now) {
+            self.blob_files.remove(&id, total)?;
+        }
+        Ok(())
+    }
+
+    /// The blob index from the blob files and `item_blobs`, at open.
+    fn rebuild_blobs(&self) -> Result<(), StoreError> {
+        for b in self.blob_files.scan()? {
+            self.blob_index.found(b.id, b.total, b.have, b.touched);
+        }
+        for kv in self.item_blobs.iter() {
+            let (k, v) = kv.map_err(backend)?;
+            let key = DepositKey::try_from(&k[..]).map_err(|_| StoreError::Corrupt("item blobs key"))?;
+            let mut alive = false;
+            for place in Place::ALL {
+                if let Some(v) = self.items.get(item_key(&key, place)).map_err(backend)? {
+                    alive |= entry(&v)?.is_item();
+                }
+            }
+            if !alive {
+                // Written before an item a crash then kept from being stored.
+                self.item_blobs.remove(&k).map_err(backend)?;
+                continue;
+            }
+            let blobs = blobs_of(&v)?;
+            for b in &blobs {
+                if !self.blob_index.found_ref(&b.id) {
+                    tracing::error!("an item refers to a blob whose file is missing");
+                }
+            }
+            let sum = blobs.iter().fold(0u64, |n, b| n.saturating_add(b.len));
+            self.usage.add_blobs(mailbox_of(&key), sum)?;
+        }
+        Ok(())
     }
 
     fn list(
@@ -286,6 +357,18 @@ impl SledStore {
         quota: Quota,
         cache_bytes: u64,
     ) -> Result<Self, StoreError> {
+        Self::open_with_blobs(path, expiry, quota, cache_bytes, &path.join(BLOB_DIR))
+    }
+
+    /// [`SledStore::open_with_cache`] with attachment blobs in `blob_dir` (the relay keeps them
+    /// in `blobs/` of its data directory; by default they are in `blobs/` inside `path`).
+    pub fn open_with_blobs(
+        path: &Path,
+        expiry: Duration,
+        quota: Quota,
+        cache_bytes: u64,
+        blob_dir: &Path,
+    ) -> Result<Self, StoreError> {
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(cache_bytes)
@@ -320,6 +403,9 @@ impl SledStore {
             items,
             alerts: t("alerts")?,
             notes: t("notes")?,
+            item_blobs: t("item_blobs")?,
+            blob_files: BlobFiles::open(blob_dir)?,
+            blob_index: BlobIndex::default(),
             keys: RwLock::default(),
             files,
             receiving: Mutex::default(),
@@ -332,7 +418,56 @@ impl SledStore {
             quota,
         });
         inner.rebuild()?;
+        inner.rebuild_blobs()?;
         Ok(Self { inner })
+    }
+}
+
+impl SledStore {
+    /// A deposit, with or without blobs (whose references the caller wrote first).
+    async fn deposit_now(
+        &self,
+        head: Deposit,
+        now: u64,
+        body: &mut dyn BodySource,
+    ) -> Result<Deposited, StoreError> {
+        {
+            let inner = &self.inner;
+            if !inner.known(&head.mailbox)? {
+                return Err(StoreError::UnknownMailbox);
+            }
+            let key = deposit_key(&head.mailbox, &head.deposit_id);
+            let len = head.envelope_len as u64;
+            let time = coarse_time(now);
+            let place = Place::for_len(head.envelope_len);
+            let buffered = match place {
+                Place::Inline => body.take_buffered(),
+                Place::File => None,
+            };
+            match (place, buffered) {
+                // Already in memory: the swap itself tells a repeat.
+                (Place::Inline, Some(envelope)) => inner.put_inline(&key, time, &envelope).await,
+                // Still to come: a repeat is answered before a byte of it is read (once the
+                // first copy is durable).
+                _ if inner
+                    .items
+                    .contains_key(item_key(&key, place))
+                    .map_err(backend)? =>
+                {
+                    inner.committer.wait().await?;
+                    Ok(Deposited::Repeat)
+                }
+                (Place::Inline, None) => {
+                    let envelope = read_all(body).await?;
+                    inner.put_inline(&key, time, &envelope).await
+                }
+                (Place::File, _) => {
+                    let done = large::deposit(inner, key, len, time, body).await?;
+                    inner.committer.wait().await?;
+                    Ok(done)
+                }
+            }
+        }
     }
 }
 
@@ -371,43 +506,132 @@ impl Store for SledStore {
         now: u64,
         body: &'a mut dyn BodySource,
     ) -> StoreFuture<'a, Deposited> {
+        Box::pin(self.deposit_now(head, now, body))
+    }
+
+    fn deposit_blobs<'a>(
+        &'a self,
+        head: Deposit,
+        blobs: &'a [BlobId],
+        now: u64,
+        body: &'a mut dyn BodySource,
+    ) -> StoreFuture<'a, Deposited> {
         Box::pin(async move {
             let inner = &self.inner;
             if !inner.known(&head.mailbox)? {
                 return Err(StoreError::UnknownMailbox);
             }
             let key = deposit_key(&head.mailbox, &head.deposit_id);
-            let len = head.envelope_len as u64;
-            let time = coarse_time(now);
             let place = Place::for_len(head.envelope_len);
-            let buffered = match place {
-                Place::Inline => body.take_buffered(),
-                Place::File => None,
+            // A repeat is answered before the blobs are looked at (they may be gone since).
+            if inner.items.contains_key(item_key(&key, place)).map_err(backend)? {
+                inner.committer.wait().await?;
+                return Ok(Deposited::Repeat);
+            }
+            let refs = inner.blob_index.lengths(blobs)?;
+            let sum = refs.iter().fold(0u64, |n, b| n.saturating_add(b.len));
+            inner.usage.hold_blobs(&inner.quota, head.mailbox, sum)?;
+            // Referenced from here on: checked again, as a blob may have expired meanwhile.
+            let refs = match inner.blob_index.take_refs(blobs) {
+                Ok(r) => r,
+                Err(e) => {
+                    inner.usage.release_blobs(head.mailbox, sum);
+                    return Err(e);
+                }
             };
-            match (place, buffered) {
-                // Already in memory: the swap itself tells a repeat.
-                (Place::Inline, Some(envelope)) => inner.put_inline(&key, time, &envelope).await,
-                // Still to come: a repeat is answered before a byte of it is read (once the
-                // first copy is durable).
-                _ if inner
-                    .items
-                    .contains_key(item_key(&key, place))
-                    .map_err(backend)? =>
-                {
-                    inner.committer.wait().await?;
-                    Ok(Deposited::Repeat)
+            // The references go first; the item's group commit makes both durable.
+            let claimed = inner
+                .item_blobs
+                .compare_and_swap(key, None::<&[u8]>, Some(blobs_value(&refs)))
+                .map_err(backend);
+            let undo = || {
+                inner.usage.release_blobs(head.mailbox, sum);
+                inner.blob_index.untake_refs(blobs);
+            };
+            match claimed {
+                Ok(Ok(())) => {}
+                // Another request is depositing the same (mailbox, deposit id) right now.
+                Ok(Err(_)) => {
+                    undo();
+                    return Err(StoreError::InProgress);
                 }
-                (Place::Inline, None) => {
-                    let envelope = read_all(body).await?;
-                    inner.put_inline(&key, time, &envelope).await
+                Err(e) => {
+                    undo();
+                    return Err(e);
                 }
-                (Place::File, _) => {
-                    let done = large::deposit(inner, key, len, time, body).await?;
-                    inner.committer.wait().await?;
-                    Ok(done)
+            }
+            let done = self.deposit_now(head, now, body).await;
+            if !matches!(done, Ok(Deposited::New)) {
+                undo();
+                inner.item_blobs.remove(key).map_err(backend)?;
+            }
+            done
+        })
+    }
+
+    fn upload<'a>(
+        &'a self,
+        head: Upload,
+        now: u64,
+        body: &'a mut dyn BodySource,
+    ) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            match inner.blob_index.begin_upload(&head)? {
+                UploadPlan::Answer(have) => Ok(have),
+                UploadPlan::Write { at, fresh, mark } => {
+                    let have = (inner.blob_files)
+                        .append(head.blob, head.total, at, fresh, body)
+                        .await?;
+                    mark.done(head.total, have, now);
+                    Ok(have)
                 }
             }
         })
+    }
+
+    fn item_blobs(&self, mailbox: MailboxId, item: ItemMeta) -> StoreFuture<'_, Vec<BlobRef>> {
+        let key = key_of_item(&mailbox, &item.id);
+        let found = (self.inner.item_blobs.get(key).map_err(backend))
+            .and_then(|v| v.map_or(Ok(Vec::new()), |v| blobs_of(&v)));
+        Box::pin(std::future::ready(found))
+    }
+
+    fn blob_len(&self, blob: BlobId) -> StoreFuture<'_, Option<u64>> {
+        Box::pin(std::future::ready(Ok(self.inner.blob_index.complete_len(&blob))))
+    }
+
+    fn read_blob(
+        &self,
+        blob: BlobId,
+        offset: u64,
+        max: usize,
+    ) -> StoreFuture<'_, Option<bytes::Bytes>> {
+        Box::pin(async move {
+            let Some(total) = self.inner.blob_index.complete_len(&blob) else {
+                return Ok(None);
+            };
+            blocking(&self.inner, move |s| {
+                Ok(s.blob_files
+                    .read_at(&blob, total, offset, max)?
+                    .map(bytes::Bytes::from))
+            })
+            .await
+        })
+    }
+
+    fn room(&self, mailbox: MailboxId) -> StoreFuture<'_, Option<u64>> {
+        let inner = &self.inner;
+        let room = inner.known(&mailbox).and_then(|known| {
+            known
+                .then(|| inner.usage.room(&inner.quota, mailbox))
+                .transpose()
+        });
+        Box::pin(std::future::ready(room))
+    }
+
+    fn set_blob_expiry(&self, secs: u64) {
+        self.inner.blob_index.set_expiry(secs);
     }
 
     fn list(
@@ -459,7 +683,11 @@ impl Store for SledStore {
 
     fn expire(&self, now: u64) -> StoreFuture<'_, u64> {
         Box::pin(async move {
-            let n = blocking(&self.inner, move |s| s.expire(now)).await?;
+            let n = blocking(&self.inner, move |s| {
+                s.expire_blobs(now)?;
+                s.expire(now)
+            })
+            .await?;
             if n > 0 {
                 self.inner.committer.wait().await?;
             }
@@ -482,11 +710,14 @@ impl Store for SledStore {
 
     fn stats(&self) -> StoreStats {
         let (items, bytes) = self.inner.usage.totals();
+        let (blobs, blob_bytes) = self.inner.blob_index.totals();
         StoreStats {
             mailboxes: self.inner.keys.read().map_or(0, |k| k.len() as u64),
             items,
             bytes,
             alerts: self.inner.alert_count(),
+            blobs,
+            blob_bytes,
         }
     }
 
