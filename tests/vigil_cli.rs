@@ -2957,14 +2957,17 @@ fn jpeg_with_exif() -> (Vec<u8>, Vec<u8>) {
     (dirty, clean)
 }
 
-/// Issue 13 (first part): `report send --attach` scrubs a photo's metadata before anything is
-/// encrypted and says what it removed; `--keep-metadata` keeps it; a directory attaches every
-/// file in it; the copies wait in the outbox with their blobs, and no attachment byte is in the
-/// home unencrypted.
+/// Issue 13: `report send --attach` scrubs a photo's metadata before anything is encrypted and
+/// says what it removed; `--keep-metadata` keeps it; a directory attaches every file in it; the
+/// copies wait in the outbox with their blobs (no attachment byte unencrypted in the home),
+/// are uploaded then deposited, downloaded by the NGO's fetch, listed by `inbox show` and
+/// written by `inbox export` exactly as sent; the relay's and the NGO's files hold none of it in
+/// the clear.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn attachments_are_scrubbed_and_queued_encrypted() {
+async fn attachments_are_scrubbed_queued_encrypted_delivered_and_exported() {
     let desk = Desk::new().await;
-    let rep = desk.rep.clone();
+    let (rep, ngo) = (desk.rep.clone(), desk.ngo.clone());
+    let desk_relay_dir = desk._tmp.path().join("relay");
     blocking(move || {
         let tmp = tempfile::tempdir().expect("tempdir");
         let report = tmp.path().join("r.json");
@@ -2972,7 +2975,7 @@ async fn attachments_are_scrubbed_and_queued_encrypted() {
         let report = report.to_str().expect("utf8");
         let dir = tmp.path().join("evidence");
         std::fs::create_dir(&dir).expect("dir");
-        let (dirty, _clean) = jpeg_with_exif();
+        let (dirty, _) = jpeg_with_exif();
         std::fs::write(dir.join("car.jpg"), &dirty).expect("write");
         std::fs::write(dir.join("note.txt"), "TEXT-CANARY plate A123BV").expect("write");
         let lines = json_lines(&ok(&[
@@ -3041,6 +3044,93 @@ async fn attachments_are_scrubbed_and_queued_encrypted() {
         ok(&["--home", &rep, "outbox", "cancel", &id]);
         let home = common::bins::home(&rep).expect("home");
         assert_eq!(home.vault().expect("vault").list("blob/").len(), 1);
+        drop(home);
+
+        // Send the one left (the photo with its metadata kept); then one with the scrubbed
+        // photo and the note, straight away.
+        ok(&["--home", &rep, "outbox", "flush"]);
+        ok(&[
+            "--home",
+            &rep,
+            "report",
+            "send",
+            "--to",
+            "Desk",
+            "--file",
+            report,
+            "--attach",
+            dir.to_str().expect("utf8"),
+        ]);
+        let home = common::bins::home(&rep).expect("home");
+        assert!(
+            home.vault().expect("vault").list("blob/").is_empty(),
+            "delivered: the outbox keeps no blob"
+        );
+        drop(home);
+        let fetched = json_lines(&ok(&["--home", &ngo, "inbox", "fetch", "--json"]));
+        let downloaded = fetched
+            .iter()
+            .filter(|v| v["type"] == "attachment_downloaded")
+            .count();
+        assert_eq!(downloaded, 3, "{fetched:?}");
+        let reports: Vec<String> = fetched
+            .iter()
+            .filter(|v| v["type"] == "fetched")
+            .map(|v| v["id"].as_str().expect("id").to_string())
+            .collect();
+        assert_eq!(reports.len(), 2);
+        let (_dirty, clean) = jpeg_with_exif();
+        let mut seen_kept = false;
+        for id in &reports {
+            let shown = json_lines(&ok(&["--home", &ngo, "inbox", "show", id, "--json"]));
+            let atts = shown[0]["attachments"]
+                .as_array()
+                .expect("attachments")
+                .clone();
+            assert!(atts.iter().all(|a| a["downloaded"] == true), "{atts:?}");
+            let out = tmp.path().join(format!("export-{id}"));
+            let v = json_lines(&ok(&[
+                "--home",
+                &ngo,
+                "inbox",
+                "export",
+                id,
+                "--out",
+                out.to_str().expect("utf8"),
+                "--json",
+            ]));
+            assert_eq!(v[0]["type"], "exported", "{v:?}");
+            let photo = std::fs::read(out.join("car.jpg")).expect("exported photo");
+            if atts.len() == 1 {
+                assert_eq!(photo, dirty, "--keep-metadata: the original");
+                assert_eq!(atts[0]["metadata_kept"], true);
+                seen_kept = true;
+            } else {
+                assert_eq!(
+                    photo, clean,
+                    "scrubbed: the same image without its metadata"
+                );
+                assert_eq!(
+                    std::fs::read_to_string(out.join("note.txt")).expect("note"),
+                    "TEXT-CANARY plate A123BV"
+                );
+            }
+            assert!(out.join(format!("report-{id}.json")).exists());
+        }
+        assert!(seen_kept);
+        // The relay kept ciphertext only, and the NGO's home keeps it encrypted too.
+        for home in [desk_relay_dir.as_path(), std::path::Path::new(&ngo)] {
+            for (path, bytes) in every_file(home) {
+                for needle in [&b"GPS-CANARY"[..], b"OWNER-CANARY", b"TEXT-CANARY"] {
+                    assert!(
+                        common_find(&bytes, needle).is_none(),
+                        "{} holds {}",
+                        path.display(),
+                        String::from_utf8_lossy(needle)
+                    );
+                }
+            }
+        }
     })
     .await;
     desk.relay.shutdown().await.expect("shutdown");

@@ -238,19 +238,26 @@ async fn attempt(
         }
     };
     while let Some(mut item) = pending.pop_front() {
-        if !item.blobs.is_empty() {
-            // The relay side of attachments is being built (issue 13): an envelope that names
-            // blobs the relay does not have must not reach an NGO. The copy stays queued.
-            pending.push_front(item);
-            anyhow::bail!(crate::t_err!("attach-not-yet"));
-        }
         let envelope = item.envelope()?;
         item.attempts = item.attempts.saturating_add(1);
-        let deposit = client.deposit_status(&item.mailbox, &item.deposit_id, &envelope);
-        let outcome = if ctx.out.interactive() && envelope.len() >= PROGRESS_FROM_BYTES {
-            with_progress(ctx, &client, &item.to, envelope.len() as u64, deposit).await
+        let outcome = if item.blobs.is_empty() {
+            let deposit = client.deposit_status(&item.mailbox, &item.deposit_id, &envelope);
+            if ctx.out.interactive() && envelope.len() >= PROGRESS_FROM_BYTES {
+                with_progress(ctx, &client, &item.to, envelope.len() as u64, deposit).await
+            } else {
+                deposit.await
+            }
         } else {
-            deposit.await
+            // Attachments first (the relay refuses an envelope naming blobs it does not hold
+            // whole), each from where the relay has it; then the envelope, naming them.
+            match upload_blobs(ctx, &client, &item).await? {
+                Ok(ids) => {
+                    client
+                        .deposit_with_blobs(&item.mailbox, &item.deposit_id, &envelope, &ids)
+                        .await
+                }
+                Err(e) => Err(e),
+            }
         };
         match outcome {
             Ok(outcome) => {
@@ -302,6 +309,79 @@ async fn attempt(
     }
     client.close().await;
     Ok(None)
+}
+
+/// How much of a blob one Upload carries: large enough to keep a good link busy, small enough
+/// that a dropped one costs little to send again.
+const UPLOAD_CHUNK: usize = 1024 * 1024;
+
+/// Upload the blobs of `item` that the relay does not hold whole yet, each from the offset the
+/// relay reports (so a cut link, a killed client or a restarted relay costs only the chunk in
+/// flight), after asking the relay whether the report fits at all. The outer error is local
+/// (the outbox copy of a blob is unreadable); the inner one is the relay's, handled like a
+/// deposit's.
+async fn upload_blobs(
+    ctx: &Ctx,
+    client: &RelayClient,
+    item: &OutboxItem,
+) -> Result<Result<Vec<vigil_core::ids::BlobId>, RelayError>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let total: u64 = item.blobs.iter().map(|b| b.len).sum();
+    if let Err(e) = client.quote(&[item.mailbox], total).await {
+        return Ok(Err(e));
+    }
+    let mut ids = Vec::with_capacity(item.blobs.len());
+    let mut buf = zeroize::Zeroizing::new(vec![0u8; UPLOAD_CHUNK]);
+    let (mut done, started) = (0u64, Instant::now());
+    let mut last_said = Instant::now();
+    for b in &item.blobs {
+        let mut raw = [0u8; 16];
+        hex::decode_to_slice(&b.id, &mut raw)
+            .map_err(|_| anyhow::anyhow!("an outbox item is damaged (blob id)"))?;
+        let id = vigil_core::ids::BlobId(raw);
+        ids.push(id);
+        let mut offset = match client.upload_status(id, b.len).await {
+            Ok(o) => o,
+            Err(e) => return Ok(Err(e)),
+        };
+        if offset < b.len {
+            let mut file = ctx.home.vault()?.blob_open(&b.record)?.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "an attachment of the report for {} is missing from the outbox",
+                    item.to
+                )
+            })?;
+            file.seek(SeekFrom::Start(offset))?;
+            while offset < b.len {
+                let want = UPLOAD_CHUNK.min((b.len - offset) as usize);
+                file.read_exact(&mut buf[..want])?;
+                offset = match client.upload_chunk(id, b.len, offset, &buf[..want]).await {
+                    Ok(o) => o,
+                    Err(e) => return Ok(Err(e)),
+                };
+                // The relay may say it holds another offset (another sender of the same blob):
+                // go on from there.
+                file.seek(SeekFrom::Start(offset))?;
+                if ctx.out.interactive() && last_said.elapsed().as_secs() >= 1 {
+                    last_said = Instant::now();
+                    let sent = done + offset;
+                    let rate = sent as f64 / started.elapsed().as_secs_f64().max(0.001);
+                    ctx.out.progress(&crate::t!(
+                        "outbox-upload-progress",
+                        to = item.to.as_str(),
+                        sent = crate::display::bytes(sent),
+                        total = crate::display::bytes(total),
+                        rate = crate::display::bytes(rate as u64)
+                    ));
+                }
+            }
+        }
+        done += b.len;
+    }
+    if ctx.out.interactive() {
+        ctx.out.progress_done();
+    }
+    Ok(Ok(ids))
 }
 
 /// Envelopes at least this large get a progress line on a terminal: on a slow mobile link they
