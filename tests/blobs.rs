@@ -208,7 +208,10 @@ async fn a_blob_survives_cut_connections_and_a_restart_is_shared_and_goes_with_t
     assert_eq!(c.download_chunk(id, 0, 16).await.unwrap(), &data[..16]);
     let items = c.fetch_full(&ngo2, 10).await.unwrap();
     c.ack(&ngo2, &[items[0].id]).await.unwrap();
-    assert!(blob_files(dir.path()).is_empty(), "the last ack deletes the blob");
+    assert!(
+        blob_files(dir.path()).is_empty(),
+        "the last ack deletes the blob"
+    );
     match c.download_chunk(id, 0, 16).await {
         Err(RelayError::Refused { code, .. }) => assert_eq!(code, ErrorCode::UnknownBlob),
         other => panic!("{other:?}"),

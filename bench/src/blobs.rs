@@ -59,7 +59,10 @@ pub async fn run(total: u64, out: &mut Report) -> Result<()> {
         sent.update(&buf);
         let next = c.upload_chunk(id, total, offset, &buf).await?;
         if next != offset + len as u64 {
-            bail!("the relay holds {next} bytes, expected {}", offset + len as u64);
+            bail!(
+                "the relay holds {next} bytes, expected {}",
+                offset + len as u64
+            );
         }
         offset = next;
     }
@@ -97,7 +100,10 @@ pub async fn run(total: u64, out: &mut Report) -> Result<()> {
     out.set("blobs_upload_mib_per_s", mib / up_secs);
     out.set("blobs_download_mib_per_s", mib / down_secs);
     out.set("blobs_relay_rss_mib_at_start", before);
-    out.set("blobs_relay_peak_rss_mib_after_upload", after_upload.hwm_mib);
+    out.set(
+        "blobs_relay_peak_rss_mib_after_upload",
+        after_upload.hwm_mib,
+    );
     out.set("blobs_relay_peak_rss_mib", peak);
     Ok(())
 }

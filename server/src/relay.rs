@@ -37,11 +37,11 @@ pub fn open_store(config: &RelayConfig) -> Result<Arc<dyn Store>> {
         &blobs,
     )
     .with_context(|| {
-            format!(
-                "cannot open the store in {} (is another vigil-relay using this data directory?)",
-                path.display()
-            )
-        })?;
+        format!(
+            "cannot open the store in {} (is another vigil-relay using this data directory?)",
+            path.display()
+        )
+    })?;
     Ok(Arc::new(store))
 }
 

@@ -133,7 +133,12 @@ pub enum UploadStep {
 /// The step for an upload of `chunk_len` bytes at `offset` of a blob of `total` bytes, given
 /// what the relay holds of the blob (`(total, durable length)`, or nothing yet). The chunk is
 /// within `total` (the wire decoder checked that).
-pub fn upload_step(held: Option<(u64, u64)>, total: u64, offset: u64, chunk_len: usize) -> UploadStep {
+pub fn upload_step(
+    held: Option<(u64, u64)>,
+    total: u64,
+    offset: u64,
+    chunk_len: usize,
+) -> UploadStep {
     let (held_total, have) = held.unwrap_or((total, 0));
     if held_total != total {
         return UploadStep::TotalMismatch { held: held_total };
@@ -151,11 +156,18 @@ mod upload_tests {
     #[test]
     fn uploads_append_only_where_the_blob_ends() {
         assert_eq!(upload_step(None, 10, 0, 4), UploadStep::Write);
-        assert_eq!(upload_step(None, 10, 0, 0), UploadStep::Answer(0), "the probe");
+        assert_eq!(
+            upload_step(None, 10, 0, 0),
+            UploadStep::Answer(0),
+            "the probe"
+        );
         assert_eq!(upload_step(None, 10, 4, 4), UploadStep::Answer(0));
         assert_eq!(upload_step(Some((10, 4)), 10, 4, 6), UploadStep::Write);
         assert_eq!(upload_step(Some((10, 4)), 10, 0, 4), UploadStep::Answer(4));
-        assert_eq!(upload_step(Some((10, 10)), 10, 10, 0), UploadStep::Answer(10));
+        assert_eq!(
+            upload_step(Some((10, 10)), 10, 10, 0),
+            UploadStep::Answer(10)
+        );
         assert_eq!(
             upload_step(Some((10, 4)), 11, 4, 1),
             UploadStep::TotalMismatch { held: 10 }

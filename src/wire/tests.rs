@@ -4,15 +4,15 @@ use super::auth::{self, ChallengeSet};
 use super::challenge::{Challenge, ChallengeNonce};
 use super::checkin::{CheckIn, CheckedIn};
 use super::deposit::{Deposit, Stored};
-use super::disarm::{Disarm, Disarmed};
 use super::deposit_blobs::{BlobsStored, DepositBlobs};
+use super::disarm::{Disarm, Disarmed};
 use super::download::{BlobChunk, Download};
 use super::fetch::{BlobRef, Fetch, Item, Items};
-use super::quote::{Quote, Room};
-use super::upload::{Upload, Uploaded};
 use super::limits::*;
+use super::quote::{Quote, Room};
 use super::register::{Register, Registered};
 use super::status::{MailboxStatus, Status};
+use super::upload::{Upload, Uploaded};
 use super::*;
 use crate::ids::{AlertId, BlobId, DepositId, ItemId, MailboxId};
 use proptest::prelude::*;
@@ -428,7 +428,10 @@ fn items_with_blobs_carry_each_items_blob_list() {
         max_items: 16 | fetch::WITH_BLOBS | fetch::WITH_NOTES,
         proof: proof(),
     };
-    assert_eq!((fetch.count(), fetch.with_blobs(), fetch.with_notes()), (16, true, true));
+    assert_eq!(
+        (fetch.count(), fetch.with_blobs(), fetch.with_notes()),
+        (16, true, true)
+    );
 }
 
 #[test]

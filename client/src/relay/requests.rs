@@ -39,11 +39,11 @@ use vigil_core::wire::deposit_blobs::{BlobsStored, DepositBlobs};
 use vigil_core::wire::disarm::Disarm;
 use vigil_core::wire::download::Download;
 use vigil_core::wire::fetch::{self, BlobRef, Fetch};
-use vigil_core::wire::quote::{Quote, Room};
-use vigil_core::wire::upload::Upload;
 use vigil_core::wire::limits::{MAX_ACK_IDS, MAX_ITEMS_PER_FETCH, NONCE_LEN};
+use vigil_core::wire::quote::{Quote, Room};
 use vigil_core::wire::register::{self, Register};
 use vigil_core::wire::status::{self, MailboxStatus, Status};
+use vigil_core::wire::upload::Upload;
 use vigil_core::wire::{
     self, ErrorCode, IsRequest, IsResponse, Proof, ReleaseNote, Response, WireError,
 };
@@ -356,7 +356,9 @@ impl RelayClient {
             return Err(RelayError::Protocol("more items than asked for".into()));
         }
         if !items.items.is_empty() && !(items.with_blobs && items.with_notes) {
-            return Err(RelayError::Protocol("items without the fields asked for".into()));
+            return Err(RelayError::Protocol(
+                "items without the fields asked for".into(),
+            ));
         }
         Ok(items
             .items
@@ -391,10 +393,7 @@ impl RelayClient {
         offset: u64,
         len: u32,
     ) -> Result<Vec<u8>, RelayError> {
-        let bytes = self
-            .call(&Download { blob, offset, len }, &[])
-            .await?
-            .bytes;
+        let bytes = self.call(&Download { blob, offset, len }, &[]).await?.bytes;
         if bytes.len() != len as usize {
             return Err(RelayError::Protocol(format!(
                 "asked for {len} bytes of a blob, got {}",

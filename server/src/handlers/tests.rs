@@ -983,7 +983,10 @@ mod blobs {
     #[tokio::test]
     async fn blobs_upload_deposit_fetch_download_and_go_with_the_last_ack() {
         let f = fixture();
-        let (k1, k2) = (SigningKey::from_bytes(&[1; 32]), SigningKey::from_bytes(&[2; 32]));
+        let (k1, k2) = (
+            SigningKey::from_bytes(&[1; 32]),
+            SigningKey::from_bytes(&[2; 32]),
+        );
         let (m1, m2) = (f.register(&k1).await, f.register(&k2).await);
         let id = BlobId([7; 16]);
         let data: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
@@ -1009,14 +1012,26 @@ mod blobs {
         // Without the flag, today's answer; with it, the blob list.
         let plain = f.fetch_flags(&k1, 10).await;
         assert!(!plain.with_blobs && plain.items[0].blobs.is_empty());
-        let full = f.fetch_flags(&k1, 10 | fetch::WITH_BLOBS | fetch::WITH_NOTES).await;
+        let full = f
+            .fetch_flags(&k1, 10 | fetch::WITH_BLOBS | fetch::WITH_NOTES)
+            .await;
         assert!(full.with_blobs && full.with_notes);
         assert_eq!(full.items[0].envelope, b"env");
-        assert_eq!((full.items[0].blobs[0].id, full.items[0].blobs[0].len), (id, 5000));
+        assert_eq!(
+            (full.items[0].blobs[0].id, full.items[0].blobs[0].len),
+            (id, 5000)
+        );
         // Download in two ranges.
         let mut got = Vec::new();
         for (offset, len) in [(0u64, 3000u32), (3000, 2000)] {
-            match f.call(Request::Download(Download { blob: id, offset, len })).await {
+            match f
+                .call(Request::Download(Download {
+                    blob: id,
+                    offset,
+                    len,
+                }))
+                .await
+            {
                 Response::BlobChunk(BlobChunk { bytes }) => got.extend(bytes),
                 other => panic!("{other:?}"),
             }

@@ -22,10 +22,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use vigil_core::ids::{AlertId, BlobId, DepositId, ItemId, MailboxId};
-use vigil_core::wire::upload::Upload;
 use vigil_core::wire::arm::{AlertEnvelope, Arm};
 use vigil_core::wire::deposit::Deposit;
 use vigil_core::wire::limits::RECEIVE_TIME_GRANULARITY_SECS;
+use vigil_core::wire::upload::Upload;
 use vigil_core::wire::{ReleaseNote, ReleaseReason};
 
 /// One day, in seconds.
@@ -763,22 +763,37 @@ pub(crate) async fn blob_uploads_resume_at_the_durable_offset(b: &dyn Backend) {
     // The probe of an unknown blob answers 0 and creates nothing.
     assert_eq!(upload(&*s, id, 10_000, 0, b"", DAY).await, Ok(0));
     assert_eq!(s.stats().blobs, 0);
-    assert_eq!(upload(&*s, id, 10_000, 0, &data[..4000], DAY).await, Ok(4000));
+    assert_eq!(
+        upload(&*s, id, 10_000, 0, &data[..4000], DAY).await,
+        Ok(4000)
+    );
     assert_eq!(s.blob_len(id).await.unwrap(), None, "partial");
     assert_eq!(s.read_blob(id, 0, 10).await.unwrap(), None, "partial");
     // The probe, a repeat and a chunk past the end write nothing and answer the offset.
     assert_eq!(upload(&*s, id, 10_000, 0, b"", DAY).await, Ok(4000));
-    assert_eq!(upload(&*s, id, 10_000, 0, &data[..4000], DAY).await, Ok(4000));
-    assert_eq!(upload(&*s, id, 10_000, 5000, &[0xff; 10], DAY).await, Ok(4000));
+    assert_eq!(
+        upload(&*s, id, 10_000, 0, &data[..4000], DAY).await,
+        Ok(4000)
+    );
+    assert_eq!(
+        upload(&*s, id, 10_000, 5000, &[0xff; 10], DAY).await,
+        Ok(4000)
+    );
     // Another total is refused, before anything is written.
     assert_eq!(
         upload(&*s, id, 9_999, 4000, &data[4000..5000], DAY).await,
         Err(StoreError::BlobConflict { total: 10_000 })
     );
-    assert_eq!(upload(&*s, id, 10_000, 4000, &data[4000..], DAY).await, Ok(10_000));
+    assert_eq!(
+        upload(&*s, id, 10_000, 4000, &data[4000..], DAY).await,
+        Ok(10_000)
+    );
     assert_eq!(s.blob_len(id).await.unwrap(), Some(10_000));
     assert_eq!(read_blob(&*s, id).await.unwrap(), data);
-    assert_eq!(s.read_blob(id, 9_998, 10).await.unwrap().unwrap(), &data[9_998..]);
+    assert_eq!(
+        s.read_blob(id, 9_998, 10).await.unwrap().unwrap(),
+        &data[9_998..]
+    );
     assert_eq!((s.stats().blobs, s.stats().blob_bytes), (1, 10_000));
     // A cut-off chunk leaves the durable offset as it was.
     let other = BlobId([2; 16]);
@@ -795,9 +810,7 @@ pub(crate) async fn blob_uploads_resume_at_the_durable_offset(b: &dyn Backend) {
     assert_eq!(read_blob(&*s, other).await.unwrap(), vec![7; 100]);
 }
 
-pub(crate) async fn deposits_with_blobs_wait_for_complete_blobs_and_share_them(
-    b: &dyn Backend,
-) {
+pub(crate) async fn deposits_with_blobs_wait_for_complete_blobs_and_share_them(b: &dyn Backend) {
     let dir = tempfile::tempdir().unwrap();
     let s = open(b, dir.path());
     let (m1, m2) = (mailbox(&*s, 1).await, mailbox(&*s, 2).await);
@@ -812,11 +825,25 @@ pub(crate) async fn deposits_with_blobs_wait_for_complete_blobs_and_share_them(
         deposit_blobs(&*s, m1, 1, b"env", &[BlobId([9; 16])], DAY).await,
         Err(StoreError::BlobIncomplete)
     );
-    assert!(fetch_all(&*s, m1).await.is_empty(), "a refused deposit stores nothing");
-    upload(&*s, id, 5000, 1000, &data[1000..], DAY).await.unwrap();
-    assert_eq!(deposit_blobs(&*s, m1, 1, b"env1", &[id], DAY).await, Ok(Deposited::New));
-    assert_eq!(deposit_blobs(&*s, m1, 1, b"env1", &[id], DAY).await, Ok(Deposited::Repeat));
-    assert_eq!(deposit_blobs(&*s, m2, 1, b"env2", &[id], DAY).await, Ok(Deposited::New));
+    assert!(
+        fetch_all(&*s, m1).await.is_empty(),
+        "a refused deposit stores nothing"
+    );
+    upload(&*s, id, 5000, 1000, &data[1000..], DAY)
+        .await
+        .unwrap();
+    assert_eq!(
+        deposit_blobs(&*s, m1, 1, b"env1", &[id], DAY).await,
+        Ok(Deposited::New)
+    );
+    assert_eq!(
+        deposit_blobs(&*s, m1, 1, b"env1", &[id], DAY).await,
+        Ok(Deposited::Repeat)
+    );
+    assert_eq!(
+        deposit_blobs(&*s, m2, 1, b"env2", &[id], DAY).await,
+        Ok(Deposited::New)
+    );
     assert_eq!(
         deposit_blobs(&*s, MailboxId([7; 32]), 1, b"e", &[id], DAY).await,
         Err(StoreError::UnknownMailbox)
@@ -858,13 +885,22 @@ pub(crate) async fn unreferenced_blobs_expire_and_item_expiry_frees_blobs(b: &dy
     s.expire(t0 + DAY - 1).await.unwrap();
     assert_eq!(s.stats().blobs, 3);
     // Writing a chunk renews a partial upload's day.
-    upload(&*s, partial, 100, 50, &[1; 10], t0 + 100).await.unwrap();
+    upload(&*s, partial, 100, 50, &[1; 10], t0 + 100)
+        .await
+        .unwrap();
     s.expire(t0 + DAY).await.unwrap();
-    assert_eq!(s.stats().blobs, 2, "the complete blob nobody refers to is gone");
+    assert_eq!(
+        s.stats().blobs,
+        2,
+        "the complete blob nobody refers to is gone"
+    );
     assert_eq!(s.blob_len(kept).await.unwrap(), None);
     s.expire(t0 + DAY + 100).await.unwrap();
     assert_eq!(s.stats().blobs, 1, "the partial upload is gone");
-    assert_eq!(upload(&*s, partial, 100, 0, b"", t0 + DAY + 100).await, Ok(0));
+    assert_eq!(
+        upload(&*s, partial, 100, 0, b"", t0 + DAY + 100).await,
+        Ok(0)
+    );
     // A referenced blob stays until its item expires, and goes with it.
     assert_eq!(s.blob_len(used).await.unwrap(), Some(100));
     assert_eq!(s.expire(t0 + 31 * DAY).await.unwrap(), 1);
@@ -884,15 +920,25 @@ pub(crate) async fn blob_bytes_count_against_the_quota(b: &dyn Backend) {
     upload(&*s, id, 600, 0, &[5; 600], DAY).await.unwrap();
     assert_eq!(s.room(m).await.unwrap(), Some(1000));
     assert_eq!(s.room(MailboxId([8; 32])).await.unwrap(), None);
-    deposit_blobs(&*s, m, 1, &[1; 100], &[id], DAY).await.unwrap();
+    deposit_blobs(&*s, m, 1, &[1; 100], &[id], DAY)
+        .await
+        .unwrap();
     assert_eq!(s.room(m).await.unwrap(), Some(300));
-    assert_eq!(s.usage(m).await.unwrap().bytes, 700, "blob bytes show in usage");
+    assert_eq!(
+        s.usage(m).await.unwrap().bytes,
+        700,
+        "blob bytes show in usage"
+    );
     // Each referencing item counts the blob again, though it is stored once.
     assert_eq!(
         deposit_blobs(&*s, m, 2, &[2; 100], &[id], DAY).await,
         Err(StoreError::QuotaExceeded)
     );
-    assert_eq!(s.room(m).await.unwrap(), Some(300), "a refusal holds nothing");
+    assert_eq!(
+        s.room(m).await.unwrap(),
+        Some(300),
+        "a refusal holds nothing"
+    );
     let items = s.list(m, 64, u64::MAX).await.unwrap();
     s.ack(m, &[items[0].id]).await.unwrap();
     assert_eq!(s.room(m).await.unwrap(), Some(1000));
@@ -913,8 +959,12 @@ pub(crate) async fn blobs_and_their_references_survive_a_reopen(b: &dyn Backend)
         m2 = mailbox(&*s, 2).await;
         upload(&*s, partial, 1000, 0, &[1; 400], DAY).await.unwrap();
         upload(&*s, whole, 300_000, 0, &data, DAY).await.unwrap();
-        deposit_blobs(&*s, m1, 1, b"one", &[whole], DAY).await.unwrap();
-        deposit_blobs(&*s, m2, 1, b"two", &[whole], DAY).await.unwrap();
+        deposit_blobs(&*s, m1, 1, b"one", &[whole], DAY)
+            .await
+            .unwrap();
+        deposit_blobs(&*s, m2, 1, b"two", &[whole], DAY)
+            .await
+            .unwrap();
     }
     let s = open(b, dir.path());
     assert_eq!(upload(&*s, partial, 1000, 0, b"", DAY).await, Ok(400));
@@ -923,16 +973,26 @@ pub(crate) async fn blobs_and_their_references_survive_a_reopen(b: &dyn Backend)
         Ok(1000)
     );
     assert_eq!(read_blob(&*s, whole).await.unwrap(), data);
-    assert_eq!(s.room(m1).await.unwrap(), Some(Quota::default().max_bytes - 300_003));
+    assert_eq!(
+        s.room(m1).await.unwrap(),
+        Some(Quota::default().max_bytes - 300_003)
+    );
     let items = s.list(m1, 64, u64::MAX).await.unwrap();
     assert_eq!(s.item_blobs(m1, items[0]).await.unwrap()[0].id, whole);
     s.ack(m1, &[items[0].id]).await.unwrap();
-    assert!(s.blob_len(whole).await.unwrap().is_some(), "m2 still refers to it");
+    assert!(
+        s.blob_len(whole).await.unwrap().is_some(),
+        "m2 still refers to it"
+    );
     let items = s.list(m2, 64, u64::MAX).await.unwrap();
     s.ack(m2, &[items[0].id]).await.unwrap();
     assert_eq!(s.blob_len(whole).await.unwrap(), None);
     drop(s);
     let s = open(b, dir.path());
     assert_eq!(s.blob_len(whole).await.unwrap(), None, "deleted for good");
-    assert_eq!(s.stats().blobs, 1, "the finished upload nobody deposited is still there");
+    assert_eq!(
+        s.stats().blobs,
+        1,
+        "the finished upload nobody deposited is still there"
+    );
 }

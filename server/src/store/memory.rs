@@ -40,8 +40,8 @@ use std::time::Duration;
 use vigil_core::ids::{AlertId, BlobId, DepositId, ItemId, MailboxId};
 use vigil_core::wire::deposit::Deposit;
 use vigil_core::wire::fetch::BlobRef;
-use vigil_core::wire::upload::Upload;
 use vigil_core::wire::policy::{coarse_time, expiry_cutoff};
+use vigil_core::wire::upload::Upload;
 use vigil_core::wire::{ReleaseNote, ReleaseReason};
 
 /// [`ItemMeta::place`] of an envelope up to [`LARGE_ENVELOPE_MIN`] bytes.
@@ -278,7 +278,11 @@ impl MemoryStore {
     /// deposit in progress, the quota. `Ok(None)`: a repeat. `Ok(Some(_))`: the deposit is
     /// marked as being received (holding its quota) until the reservation is committed or
     /// dropped.
-    fn begin(&self, head: &Deposit, blob_bytes: u64) -> Result<Option<Reservation<'_>>, StoreError> {
+    fn begin(
+        &self,
+        head: &Deposit,
+        blob_bytes: u64,
+    ) -> Result<Option<Reservation<'_>>, StoreError> {
         let mut mailboxes = self.mailboxes();
         let Some(mb) = mailboxes.get_mut(&head.mailbox) else {
             return Err(StoreError::UnknownMailbox);
@@ -487,7 +491,10 @@ impl Store for MemoryStore {
     }
 
     fn room(&self, mailbox: MailboxId) -> StoreFuture<'_, Option<u64>> {
-        ready(Ok(self.mailboxes().get(&mailbox).map(|mb| mb.room(&self.quota))))
+        ready(Ok(self
+            .mailboxes()
+            .get(&mailbox)
+            .map(|mb| mb.room(&self.quota))))
     }
 
     fn set_blob_expiry(&self, secs: u64) {

@@ -387,8 +387,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Up to `max` bytes of complete blob `blob` from `offset`, or `None` if it is gone (or not
     /// complete).
-    fn read_blob(&self, blob: BlobId, offset: u64, max: usize)
-        -> StoreFuture<'_, Option<Bytes>>;
+    fn read_blob(&self, blob: BlobId, offset: u64, max: usize) -> StoreFuture<'_, Option<Bytes>>;
 
     /// Bytes `mailbox` may still hold under its quota, or `None` if it is not registered.
     fn room(&self, mailbox: MailboxId) -> StoreFuture<'_, Option<u64>>;

@@ -72,7 +72,11 @@ impl Usage {
         let mut s = lock(&self.sealed)?;
         let bb = self.blob_bytes(mailbox)?;
         let e = s.entry(mailbox).or_default();
-        if !quota.allows(i.saturating_add(e.0), b.saturating_add(e.1).saturating_add(bb), len) {
+        if !quota.allows(
+            i.saturating_add(e.0),
+            b.saturating_add(e.1).saturating_add(bb),
+            len,
+        ) {
             if e.0 == 0 {
                 s.remove(&mailbox);
             }
@@ -139,7 +143,10 @@ impl Usage {
     }
 
     fn blob_bytes(&self, mailbox: MailboxId) -> Result<u64, StoreError> {
-        Ok(lock(&self.blobs)?.get(&mailbox).copied().unwrap_or_default())
+        Ok(lock(&self.blobs)?
+            .get(&mailbox)
+            .copied()
+            .unwrap_or_default())
     }
 
     /// Hold `len` bytes of blobs against `mailbox`'s quota, or refuse if that (with one more
@@ -198,7 +205,9 @@ impl Usage {
             .get(&mailbox)
             .copied()
             .unwrap_or_default();
-        let used = b.saturating_add(sb).saturating_add(self.blob_bytes(mailbox)?);
+        let used = b
+            .saturating_add(sb)
+            .saturating_add(self.blob_bytes(mailbox)?);
         Ok(quota.max_bytes.saturating_sub(used))
     }
 

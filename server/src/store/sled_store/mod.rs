@@ -42,11 +42,11 @@ use accounting::{ExpiryBuckets, Usage};
 use blob_files::BlobFiles;
 use commit::{Committer, Durability};
 use envelope_files::EnvelopeFiles;
+use layout::{blobs_of, blobs_value};
 use layout::{
     deposit_key, entry, inline_envelope, inline_value, item_id, item_key, key_of_item, mailbox_of,
     split_item_key, tombstone, DepositKey, Entry, Kind, Place,
 };
-use layout::{blobs_of, blobs_value};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
@@ -54,9 +54,9 @@ use std::time::Duration;
 use vigil_core::ids::{AlertId, BlobId, ItemId, MailboxId};
 use vigil_core::wire::deposit::Deposit;
 use vigil_core::wire::fetch::BlobRef;
-use vigil_core::wire::upload::Upload;
 use vigil_core::wire::limits::MAX_ENVELOPE_LEN;
 use vigil_core::wire::policy::coarse_time;
+use vigil_core::wire::upload::Upload;
 use vigil_core::wire::{ReleaseNote, ReleaseReason};
 
 pub use commit::{FlushCounters, FlushStats};
@@ -233,7 +233,8 @@ impl Inner {
         }
         for kv in self.item_blobs.iter() {
             let (k, v) = kv.map_err(backend)?;
-            let key = DepositKey::try_from(&k[..]).map_err(|_| StoreError::Corrupt("item blobs key"))?;
+            let key =
+                DepositKey::try_from(&k[..]).map_err(|_| StoreError::Corrupt("item blobs key"))?;
             let mut alive = false;
             for place in Place::ALL {
                 if let Some(v) = self.items.get(item_key(&key, place)).map_err(backend)? {
@@ -524,7 +525,11 @@ impl Store for SledStore {
             let key = deposit_key(&head.mailbox, &head.deposit_id);
             let place = Place::for_len(head.envelope_len);
             // A repeat is answered before the blobs are looked at (they may be gone since).
-            if inner.items.contains_key(item_key(&key, place)).map_err(backend)? {
+            if inner
+                .items
+                .contains_key(item_key(&key, place))
+                .map_err(backend)?
+            {
                 inner.committer.wait().await?;
                 return Ok(Deposited::Repeat);
             }
@@ -598,7 +603,10 @@ impl Store for SledStore {
     }
 
     fn blob_len(&self, blob: BlobId) -> StoreFuture<'_, Option<u64>> {
-        Box::pin(std::future::ready(Ok(self.inner.blob_index.complete_len(&blob))))
+        Box::pin(std::future::ready(Ok(self
+            .inner
+            .blob_index
+            .complete_len(&blob))))
     }
 
     fn read_blob(
