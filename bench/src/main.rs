@@ -10,6 +10,7 @@
 //! All traffic stays on 127.0.0.1 and every load loop is bounded in count and time. The
 //! hidden subcommands are the child processes the memory figures need (see `net.rs`).
 
+mod blobs;
 mod crypto;
 mod ingest;
 mod kdf;
@@ -41,7 +42,7 @@ struct Cli {
     /// Print one JSON object of numbers on stdout instead of a table.
     #[arg(long)]
     json: bool,
-    /// Run only these phases (comma-separated: crypto, kdf, panic, ingest, upload, idle).
+    /// Run only these phases (comma-separated: crypto, kdf, panic, ingest, upload, idle, blobs).
     #[arg(long, value_delimiter = ',')]
     only: Vec<Phase>,
     #[command(subcommand)]
@@ -56,6 +57,7 @@ enum Phase {
     Ingest,
     Upload,
     Idle,
+    Blobs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -117,6 +119,8 @@ pub struct Sizes {
     pub idle_high: usize,
     /// Pause before each idle-memory reading, so the server has finished its handshake work.
     pub idle_settle_ms: u64,
+    /// Size of the blob the `blobs` phase sends through the relay and back.
+    pub blob_bytes: u64,
 }
 
 const MIB: usize = 1024 * 1024;
@@ -138,6 +142,7 @@ impl Sizes {
             idle_low: 1_000,
             idle_high: 10_000,
             idle_settle_ms: 1500,
+            blob_bytes: 1 << 30,
         }
     }
     fn quick() -> Self {
@@ -168,6 +173,7 @@ impl Sizes {
             idle_low: 5,
             idle_high: 20,
             idle_settle_ms: 200,
+            blob_bytes: 20 * MIB as u64,
         }
     }
 }
@@ -227,6 +233,9 @@ async fn bench(cli: &Cli) -> Result<Report> {
     }
     if run(Phase::Idle) {
         net::idle(&sizes, &mut out).await?;
+    }
+    if run(Phase::Blobs) {
+        blobs::run(sizes.blob_bytes, &mut out).await?;
     }
     out.set("run_secs", started.elapsed().as_secs_f64());
     out.set(

@@ -19,6 +19,7 @@ pub const HEADLINES: &[Goal] = &[
     ("fetch_ratio_big_vs_small_store", "<= 2", |v| v <= 2.0),
     ("upload_client_peak_rss_mib", "reported", |_| true),
     ("upload_relay_peak_rss_mib", "reported", |_| true),
+    ("blobs_relay_peak_rss_mib", "< 64", |v| v < 64.0),
 ];
 
 #[derive(Default)]

@@ -17,6 +17,7 @@ const KEYS: &[&str] = &[
     "fetch_ratio_big_vs_small_store",
     "upload_client_peak_rss_mib",
     "upload_relay_peak_rss_mib",
+    "blobs_relay_peak_rss_mib",
     "idle_conns_measured_low",
     "idle_conns_measured_high",
 ];

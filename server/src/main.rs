@@ -341,6 +341,8 @@ fn print_stats(s: &vigil_relay::RelayStats) {
     println!("items waiting         {}", s.store.items);
     println!("envelope bytes        {}", s.store.bytes);
     println!("check-in alerts armed {}", s.store.alerts);
+    println!("attachment blobs      {}", s.store.blobs);
+    println!("attachment bytes      {}", s.store.blob_bytes);
     println!("store size on disk    {}", s.store_disk_bytes);
     println!("connections open      {}", s.connections_open);
     println!("connections accepted  {}", s.connections_accepted);

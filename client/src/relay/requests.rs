@@ -355,7 +355,7 @@ impl RelayClient {
         if items.items.len() > max_items as usize {
             return Err(RelayError::Protocol("more items than asked for".into()));
         }
-        if !items.items.is_empty() && !(items.with_blobs && items.with_notes) {
+        if !(items.with_blobs && items.with_notes) {
             return Err(RelayError::Protocol(
                 "items without the fields asked for".into(),
             ));

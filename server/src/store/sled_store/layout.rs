@@ -243,6 +243,35 @@ pub fn alert_of(v: &[u8]) -> Result<crate::store::Alert, StoreError> {
     })
 }
 
+/// An `item_blobs` value: each blob's id and length.
+pub fn blobs_value(blobs: &[vigil_core::wire::fetch::BlobRef]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(blobs.len() * 24);
+    for b in blobs {
+        v.extend_from_slice(b.id.as_bytes());
+        v.extend_from_slice(&b.len.to_be_bytes());
+    }
+    v
+}
+
+/// The blobs of an `item_blobs` value.
+pub fn blobs_of(v: &[u8]) -> Result<Vec<vigil_core::wire::fetch::BlobRef>, StoreError> {
+    if !v.len().is_multiple_of(24) {
+        return Err(StoreError::Corrupt("item blobs"));
+    }
+    Ok(v.chunks_exact(24)
+        .map(|c| {
+            let mut id = [0u8; 16];
+            id.copy_from_slice(&c[..16]);
+            let mut len = [0u8; 8];
+            len.copy_from_slice(&c[16..]);
+            vigil_core::wire::fetch::BlobRef {
+                id: vigil_core::ids::BlobId(id),
+                len: u64::from_be_bytes(len),
+            }
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,33 +324,4 @@ mod tests {
         assert_eq!(Place::for_len(LARGE_ENVELOPE_MIN), Place::Inline);
         assert_eq!(Place::for_len(LARGE_ENVELOPE_MIN + 1), Place::File);
     }
-}
-
-/// An `item_blobs` value: each blob's id and length.
-pub fn blobs_value(blobs: &[vigil_core::wire::fetch::BlobRef]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(blobs.len() * 24);
-    for b in blobs {
-        v.extend_from_slice(b.id.as_bytes());
-        v.extend_from_slice(&b.len.to_be_bytes());
-    }
-    v
-}
-
-/// The blobs of an `item_blobs` value.
-pub fn blobs_of(v: &[u8]) -> Result<Vec<vigil_core::wire::fetch::BlobRef>, StoreError> {
-    if v.len() % 24 != 0 {
-        return Err(StoreError::Corrupt("item blobs"));
-    }
-    Ok(v.chunks_exact(24)
-        .map(|c| {
-            let mut id = [0u8; 16];
-            id.copy_from_slice(&c[..16]);
-            let mut len = [0u8; 8];
-            len.copy_from_slice(&c[16..]);
-            vigil_core::wire::fetch::BlobRef {
-                id: vigil_core::ids::BlobId(id),
-                len: u64::from_be_bytes(len),
-            }
-        })
-        .collect())
 }

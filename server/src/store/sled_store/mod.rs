@@ -99,6 +99,10 @@ pub(crate) struct Inner {
     blob_files: BlobFiles,
     /// What is known of each blob (lengths, references).
     blob_index: BlobIndex,
+    /// Blobs whose last reference went with an ack or expiry not yet durable: their files are
+    /// deleted only after the commit that makes the removal durable, so a crash cannot leave an
+    /// item whose blob is gone.
+    doomed: Mutex<Vec<(BlobId, u64)>>,
     /// Every registered mailbox's key: deposits and proofs look keys up here, not in sled.
     keys: RwLock<HashMap<MailboxId, [u8; 32]>>,
     files: EnvelopeFiles,
@@ -212,7 +216,25 @@ impl Inner {
         let blobs = blobs_of(&v)?;
         let sum = blobs.iter().fold(0u64, |n, b| n.saturating_add(b.len));
         self.usage.release_blobs(mailbox_of(key), sum);
-        for (id, total) in self.blob_index.drop_refs(blobs.iter().map(|b| b.id)) {
+        let gone = self.blob_index.drop_refs(blobs.iter().map(|b| b.id));
+        self.doomed
+            .lock()
+            .map_err(|_| StoreError::Backend("doomed blobs poisoned".into()))?
+            .extend(gone);
+        Ok(())
+    }
+
+    /// Delete the files of the blobs whose last reference is now durably gone (call after the
+    /// commit that followed their removal). A failure leaves files nothing refers to, which the
+    /// blob expiry deletes after a restart.
+    fn delete_doomed(&self) -> Result<(), StoreError> {
+        let doomed = std::mem::take(
+            &mut *self
+                .doomed
+                .lock()
+                .map_err(|_| StoreError::Backend("doomed blobs poisoned".into()))?,
+        );
+        for (id, total) in doomed {
             self.blob_files.remove(&id, total)?;
         }
         Ok(())
@@ -407,6 +429,7 @@ impl SledStore {
             item_blobs: t("item_blobs")?,
             blob_files: BlobFiles::open(blob_dir)?,
             blob_index: BlobIndex::default(),
+            doomed: Mutex::default(),
             keys: RwLock::default(),
             files,
             receiving: Mutex::default(),
@@ -685,6 +708,7 @@ impl Store for SledStore {
         Box::pin(async move {
             let n = blocking(&self.inner, move |s| s.ack(mailbox, &ids)).await?;
             self.inner.committer.wait().await?;
+            blocking(&self.inner, |s| s.delete_doomed()).await?;
             Ok(n)
         })
     }
@@ -698,6 +722,7 @@ impl Store for SledStore {
             .await?;
             if n > 0 {
                 self.inner.committer.wait().await?;
+                blocking(&self.inner, |s| s.delete_doomed()).await?;
             }
             Ok(n)
         })
