@@ -326,8 +326,19 @@ async fn a_restart_before_the_deadline_neither_releases_early_nor_forgets() {
     relay.shutdown().await.unwrap();
     assert_no_canary(dir.path());
     let relay = start(dir.path()).await;
-    assert!(ngo.fetch(&relay).await.is_empty(), "released early");
-    let items = ngo.wait_for_release(&relay).await;
+    let restarted = Instant::now();
+    let first = ngo.fetch(&relay).await;
+    // Whatever the restart cost, the relay owes the reporter `grace` (2 s) after it: a fetch
+    // answered within that finds nothing. (On a loaded machine the fetch itself may take longer;
+    // then this check says nothing, and the one below still holds.)
+    if restarted.elapsed() < Duration::from_secs(2) {
+        assert!(first.is_empty(), "released early");
+    }
+    let items = if first.is_empty() {
+        ngo.wait_for_release(&relay).await
+    } else {
+        first
+    };
     assert!(
         armed_at.elapsed() >= Duration::from_secs(5),
         "released before its deadline"
@@ -350,8 +361,17 @@ async fn an_alert_due_while_the_relay_was_down_gets_its_grace_then_is_released()
     tokio::time::sleep(Duration::from_secs(4)).await;
     let restarted = Instant::now();
     let relay = start(dir.path()).await;
-    assert!(ngo.fetch(&relay).await.is_empty(), "released at once");
-    let items = ngo.wait_for_release(&relay).await;
+    let first = ngo.fetch(&relay).await;
+    // Checked only while the grace since the restart has not run out (a loaded machine may
+    // take that long to start and answer).
+    if restarted.elapsed() < Duration::from_secs(2) {
+        assert!(first.is_empty(), "released at once");
+    }
+    let items = if first.is_empty() {
+        ngo.wait_for_release(&relay).await
+    } else {
+        first
+    };
     assert!(
         restarted.elapsed() >= Duration::from_secs(2),
         "released before grace had passed since the restart"

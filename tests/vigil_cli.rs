@@ -2906,11 +2906,12 @@ async fn checkin_alerts_survive_relay_restarts() {
     tokio::time::sleep(std::time::Duration::from_secs(7)).await;
     let back = std::time::Instant::now();
     let relay = restart(relay_dir).await;
-    assert!(
-        released(ngo.clone()).await.is_empty(),
-        "not released the moment the relay is back"
-    );
-    let mut got = Vec::new();
+    let mut got = released(ngo.clone()).await;
+    // Checked only while the grace since the restart lasts (a loaded machine may take that
+    // long to start the relay and run the command).
+    if back.elapsed() < std::time::Duration::from_secs(2) {
+        assert!(got.is_empty(), "not released the moment the relay is back");
+    }
     while got.is_empty() && back.elapsed() < std::time::Duration::from_secs(20) {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         got = released(ngo.clone()).await;
