@@ -59,9 +59,15 @@ pub fn alert_period(every: u32, grace: u32) -> u64 {
     u64::from(every) + u64::from(grace)
 }
 
-/// The wall-clock deadline after arming or a check-in at `now` (Unix seconds).
+/// The wall-clock deadline after arming or a check-in at `now` (Unix seconds), rounded up.
+///
+/// `now` is whole seconds, cut down from the true time by up to a second; so is the relay's
+/// clock when it reads the deadline back after a restart ([`resume_after_restart`]). One second
+/// more makes the stored deadline never earlier than the true one, so a restart can release at
+/// most a second late, never early (`docs/protocol.md`, "Time", rule 3).
 pub fn alert_deadline(now: u64, every: u32, grace: u32) -> u64 {
     now.saturating_add(alert_period(every, grace))
+        .saturating_add(1)
 }
 
 /// How long a relay that has just started waits before releasing an alert whose stored deadline
@@ -96,7 +102,8 @@ mod tests {
     #[test]
     fn alert_deadlines_and_restarts() {
         assert_eq!(coarse_minute(119), 60);
-        assert_eq!(alert_deadline(1000, 4, 2), 1006);
+        // Armed at 1000.0 to 1000.99: due at 1006.0 to 1006.99; stored as 1007, never earlier.
+        assert_eq!(alert_deadline(1000, 4, 2), 1007);
         assert_eq!(alert_deadline(u64::MAX, 4, 2), u64::MAX, "no overflow");
         // Not yet due: the time left, or grace if that is longer.
         assert_eq!(resume_after_restart(1100, 1000, 30), 100);
