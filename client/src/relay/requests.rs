@@ -16,7 +16,7 @@
 //! | [`RelayClient::quote`] | `Quote` (anonymous) | `Room` |
 //! | [`RelayClient::upload_chunk`], [`RelayClient::upload_status`] | `Upload` (anonymous; head, then the chunk) | `Uploaded` |
 //! | [`RelayClient::deposit_with_blobs`] | `DepositBlobs` (head, then the envelope) | `BlobsStored` |
-//! | [`RelayClient::fetch_full`] (= [`RelayClient::fetch_with_blobs`]) | `Fetch` with the notes and blobs flags (with a proof) | `Items` with notes and blob lists |
+//! | [`RelayClient::fetch_full`] | `Fetch` with the notes and blobs flags (with a proof) | `Items` with notes and blob lists |
 //! | [`RelayClient::download_chunk`] | `Download` (anonymous: the blob id is the capability) | `BlobChunk` |
 //!
 //! Mailbox operations (register, fetch, ack, status) carry a proof of possession of the mailbox key
@@ -172,6 +172,35 @@ impl RelayClient {
         }
     }
 
+    /// One Fetch of up to `max_items` items (clamped to 1 ..= `MAX_ITEMS_PER_FETCH`) with the
+    /// `flags` bits set (`fetch::WITH_NOTES`, `fetch::WITH_BLOBS`; both under the proof), checked
+    /// for no more items than asked. What [`Self::fetch`], [`Self::fetch_with_notes`] and
+    /// [`Self::fetch_full`] share; each maps the items to what it returns.
+    async fn fetch_flagged(
+        &self,
+        mailbox_key: &SigningKey,
+        max_items: u32,
+        flags: u32,
+    ) -> Result<fetch::Items, RelayError> {
+        let max_items = max_items.clamp(1, MAX_ITEMS_PER_FETCH);
+        let flagged = max_items | flags;
+        let mailbox = MailboxId::for_key(&mailbox_key.verifying_key().to_bytes());
+        let digest = Fetch::digest(flagged);
+        let proof = self
+            .proof(mailbox_key, fetch::PURPOSE, &mailbox, &digest)
+            .await?;
+        let req = Fetch {
+            mailbox,
+            max_items: flagged,
+            proof,
+        };
+        let items = self.call(&req, &[]).await?;
+        if items.items.len() > max_items as usize {
+            return Err(RelayError::Protocol("more items than asked for".into()));
+        }
+        Ok(items)
+    }
+
     /// Fetch up to `max_items` items (clamped to 1 ..= `MAX_ITEMS_PER_FETCH`) from the mailbox of
     /// `mailbox_key`. Items stay at the relay until acknowledged.
     pub async fn fetch(
@@ -179,21 +208,7 @@ impl RelayClient {
         mailbox_key: &SigningKey,
         max_items: u32,
     ) -> Result<Vec<FetchedItem>, RelayError> {
-        let max_items = max_items.clamp(1, MAX_ITEMS_PER_FETCH);
-        let mailbox = MailboxId::for_key(&mailbox_key.verifying_key().to_bytes());
-        let digest = Fetch::digest(max_items);
-        let proof = self
-            .proof(mailbox_key, fetch::PURPOSE, &mailbox, &digest)
-            .await?;
-        let req = Fetch {
-            mailbox,
-            max_items,
-            proof,
-        };
-        let items = self.call(&req, &[]).await?.items;
-        if items.len() > max_items as usize {
-            return Err(RelayError::Protocol("more items than asked for".into()));
-        }
+        let items = self.fetch_flagged(mailbox_key, max_items, 0).await?.items;
         Ok(items
             .into_iter()
             .map(|i| FetchedItem {
@@ -211,19 +226,10 @@ impl RelayClient {
         mailbox_key: &SigningKey,
         max_items: u32,
     ) -> Result<Vec<NotedItem>, RelayError> {
-        let max_items = max_items.clamp(1, MAX_ITEMS_PER_FETCH);
-        let flagged = max_items | fetch::WITH_NOTES;
-        let mailbox = MailboxId::for_key(&mailbox_key.verifying_key().to_bytes());
-        let digest = Fetch::digest(flagged);
-        let proof = self
-            .proof(mailbox_key, fetch::PURPOSE, &mailbox, &digest)
-            .await?;
-        let req = Fetch {
-            mailbox,
-            max_items: flagged,
-            proof,
-        };
-        let items = match self.call(&req, &[]).await {
+        let items = match self
+            .fetch_flagged(mailbox_key, max_items, fetch::WITH_NOTES)
+            .await
+        {
             Ok(items) => items.items,
             Err(RelayError::Refused {
                 code: ErrorCode::TooLarge,
@@ -239,9 +245,6 @@ impl RelayClient {
             }
             Err(e) => return Err(e),
         };
-        if items.len() > max_items as usize {
-            return Err(RelayError::Protocol("more items than asked for".into()));
-        }
         Ok(items
             .into_iter()
             .map(|i| NotedItem {
@@ -339,22 +342,13 @@ impl RelayClient {
         mailbox_key: &SigningKey,
         max_items: u32,
     ) -> Result<Vec<FullItem>, RelayError> {
-        let max_items = max_items.clamp(1, MAX_ITEMS_PER_FETCH);
-        let flagged = max_items | fetch::WITH_NOTES | fetch::WITH_BLOBS;
-        let mailbox = MailboxId::for_key(&mailbox_key.verifying_key().to_bytes());
-        let digest = Fetch::digest(flagged);
-        let proof = self
-            .proof(mailbox_key, fetch::PURPOSE, &mailbox, &digest)
+        let items = self
+            .fetch_flagged(
+                mailbox_key,
+                max_items,
+                fetch::WITH_NOTES | fetch::WITH_BLOBS,
+            )
             .await?;
-        let req = Fetch {
-            mailbox,
-            max_items: flagged,
-            proof,
-        };
-        let items = self.call(&req, &[]).await?;
-        if items.items.len() > max_items as usize {
-            return Err(RelayError::Protocol("more items than asked for".into()));
-        }
         if !(items.with_blobs && items.with_notes) {
             return Err(RelayError::Protocol(
                 "items without the fields asked for".into(),
@@ -370,16 +364,6 @@ impl RelayClient {
                 blobs: i.blobs,
             })
             .collect())
-    }
-
-    /// The same as [`RelayClient::fetch_full`]: items with their blob ids and lengths (and
-    /// release notes).
-    pub async fn fetch_with_blobs(
-        &self,
-        mailbox_key: &SigningKey,
-        max_items: u32,
-    ) -> Result<Vec<FullItem>, RelayError> {
-        self.fetch_full(mailbox_key, max_items).await
     }
 
     /// `len` bytes (1 ..= `MAX_BLOB_CHUNK`) of complete blob `blob` from `offset`. Anonymous:
