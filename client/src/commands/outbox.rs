@@ -50,7 +50,7 @@ pub fn list(ctx: &Ctx) -> Result<()> {
             age = age_text(age),
             attempts = i.attempts
         ));
-        ctx.out.emit(json!({"type": "outbox_item", "id": id, "deposit_id": id, "to": i.to, "relay": i.relay, "queued_at": i.queued_at, "age_secs": age, "attempts": i.attempts}));
+        ctx.out.emit(json!({"type": "outbox_item", "id": id, "deposit_id": id, "to": i.to, "relay": i.relay, "queued_at": i.queued_at, "age_secs": age, "attempts": i.attempts, "attachments": i.blobs.len(), "attachment_bytes": i.blobs.iter().map(|b| b.len).sum::<u64>()}));
     }
     Ok(())
 }
