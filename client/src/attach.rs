@@ -14,6 +14,8 @@
 //! to scrub them, up to [`SCRUB_IN_MEMORY_UP_TO`]; everything else is streamed in
 //! [`CHUNK`]-sized pieces, so a 1 GiB video costs a few hundred KiB of memory.
 
+use crate::output::Output;
+use crate::progress::{Activity, Counting, Progress};
 use crate::scrub::{self, FileKind, Outcome};
 use crate::vault::Vault;
 use anyhow::{bail, Context, Result};
@@ -180,7 +182,9 @@ fn encrypt_into(
     vault: &mut Vault,
     recipient: &x25519::Recipient,
     source: &mut dyn Read,
+    progress: &mut Progress,
 ) -> Result<Encrypted> {
+    let mut source = Counting::new(source, progress);
     let mut id = [0u8; 16];
     OsRng.fill_bytes(&mut id);
     let record = crate::vault::blob_name(&id);
@@ -210,17 +214,20 @@ fn encrypt_into(
 }
 
 /// Prepare the file at `path` as an attachment: scrubbed unless `keep_metadata`, encrypted to
-/// `blob_key`'s recipient into `vault`.
+/// `blob_key`'s recipient into `vault`, showing progress on `out` for a large one.
 pub fn prepare(
     vault: &mut Vault,
     path: &Path,
     blob_key: &x25519::Identity,
     keep_metadata: bool,
+    out: &Output,
 ) -> Result<Prepared> {
     let recipient = blob_key.to_public();
     let mut file = std::fs::File::open(path)
         .with_context(|| format!("cannot attach {}: it cannot be opened", path.display()))?;
     let len = file.metadata()?.len();
+    let mut shown = Progress::new(out, Activity::Encrypt, &sent_name(path), len);
+    let progress = &mut shown;
     let mut head = [0u8; 64];
     let n = read_up_to(&mut file, &mut head)?;
     let kind = scrub::detect(&head[..n]);
@@ -230,7 +237,10 @@ pub fn prepare(
     );
     let (metadata, e) = if keep_metadata {
         let mut all = std::io::Cursor::new(&head[..n]).chain(file);
-        (Metadata::Kept, encrypt_into(vault, &recipient, &mut all)?)
+        (
+            Metadata::Kept,
+            encrypt_into(vault, &recipient, &mut all, progress)?,
+        )
     } else if scrubbable && len <= SCRUB_IN_MEMORY_UP_TO {
         let mut bytes = Zeroizing::new(Vec::with_capacity(len as usize));
         bytes.extend_from_slice(&head[..n]);
@@ -249,7 +259,7 @@ pub fn prepare(
         let send: &[u8] = scrubbed.as_deref().map_or(&bytes[..], |b| &b[..]);
         (
             metadata,
-            encrypt_into(vault, &recipient, &mut std::io::Cursor::new(send))?,
+            encrypt_into(vault, &recipient, &mut std::io::Cursor::new(send), progress)?,
         )
     } else {
         let metadata = if scrubbable {
@@ -263,8 +273,12 @@ pub fn prepare(
             Metadata::NotRemoved(not_removed_warning(kind).into())
         };
         let mut all = std::io::Cursor::new(&head[..n]).chain(file);
-        (metadata, encrypt_into(vault, &recipient, &mut all)?)
+        (
+            metadata,
+            encrypt_into(vault, &recipient, &mut all, progress)?,
+        )
     };
+    shown.finish();
     Ok(Prepared {
         entry: Attachment {
             name: sent_name(path),
@@ -334,7 +348,14 @@ mod tests {
         data.extend((0..3_000_000u32).map(|i| (i % 251) as u8));
         std::fs::write(&src, &data).expect("write");
         let key = x25519::Identity::generate(&mut OsRng);
-        let p = prepare(&mut v, &src, &key, false).expect("prepare");
+        let p = prepare(
+            &mut v,
+            &src,
+            &key,
+            false,
+            &crate::output::Output { json: true },
+        )
+        .expect("prepare");
         assert_eq!(p.entry.name, "recording.amr");
         assert_eq!(p.entry.media_type, "audio/amr");
         assert_eq!(p.entry.size, data.len() as u64);
@@ -361,7 +382,14 @@ mod tests {
         let src = tmp.path().join("car.jpg");
         std::fs::write(&src, &dirty).expect("write");
         let key = x25519::Identity::generate(&mut OsRng);
-        let p = prepare(&mut v, &src, &key, false).expect("prepare");
+        let p = prepare(
+            &mut v,
+            &src,
+            &key,
+            false,
+            &crate::output::Output { json: true },
+        )
+        .expect("prepare");
         assert_eq!(p.entry.media_type, "image/jpeg");
         assert!(
             matches!(&p.metadata, Metadata::Removed(r) if !r.is_empty()),
@@ -374,7 +402,14 @@ mod tests {
         assert_eq!(p.entry.sha256, <[u8; 32]>::from(Sha256::digest(&clean)));
         assert!(!p.entry.metadata_kept);
 
-        let p = prepare(&mut v, &src, &key, true).expect("prepare");
+        let p = prepare(
+            &mut v,
+            &src,
+            &key,
+            true,
+            &crate::output::Output { json: true },
+        )
+        .expect("prepare");
         assert_eq!(p.metadata, Metadata::Kept);
         assert!(p.entry.metadata_kept);
         assert_eq!(decrypt_blob(&v, &p.blob_record, &key), dirty);

@@ -16,6 +16,7 @@ pub mod home;
 pub mod i18n;
 pub mod i18n_errors;
 pub mod output;
+pub mod progress;
 pub mod relay;
 pub mod retry;
 pub mod scrub;

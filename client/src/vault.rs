@@ -39,6 +39,9 @@ const INDEX: &str = "vault/index";
 /// encrypted to its report's blob key), kept as they are under `vault/b/` instead of being
 /// sealed again, written and read as streams. Their names are HMACs like the records'.
 pub const BLOB_PREFIX: &str = "blob/";
+/// Names under this prefix are blobs still being received (see [`Vault::blob_partial`]): kept
+/// across a killed command, so that a download goes on where it stopped.
+pub const PART_PREFIX: &str = "blob-part/";
 
 /// The name of the blob with this id (the same on the reporter's and the NGO's side).
 pub fn blob_name(id: &[u8; 16]) -> String {
@@ -160,7 +163,7 @@ impl Vault {
     }
 
     fn record_path(&self, name: &str) -> PathBuf {
-        let sub = if name.starts_with(BLOB_PREFIX) {
+        let sub = if name.starts_with(BLOB_PREFIX) || name.starts_with(PART_PREFIX) {
             "b"
         } else {
             "r"
@@ -249,6 +252,65 @@ impl Vault {
                 return Err(e);
             }
         }
+        Ok(len)
+    }
+
+    /// The partly received blob that will become `name` (which starts with [`BLOB_PREFIX`]):
+    /// what an earlier, interrupted download left, or a new empty one. It is named in the index
+    /// from the start, so the orphan sweep at unlock keeps it; [`Self::blob_finish_partial`]
+    /// turns it into the blob, [`Self::remove`] of [`PartialBlob::name`] drops it.
+    ///
+    /// Its bytes are ciphertext as the relay sent them; whatever a crash left at its end is
+    /// caught by the caller's check of the whole blob before it is named (the age STREAM
+    /// authenticates every chunk and the reporter signed the content's hash).
+    pub fn blob_partial(&mut self, name: &str) -> Result<PartialBlob> {
+        let Some(id) = name.strip_prefix(BLOB_PREFIX) else {
+            bail!("blob names start with {BLOB_PREFIX}");
+        };
+        let part = format!("{PART_PREFIX}{id}");
+        let path = self.record_path(&part);
+        if !self.names.contains(&part) {
+            create_private_dir(&self.dir.join("b"))?;
+            self.names.insert(part.clone());
+            if let Err(e) = self.write_index() {
+                self.names.remove(&part);
+                return Err(e);
+            }
+        }
+        let mut open = fs::OpenOptions::new();
+        open.create(true).append(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            open.mode(0o600);
+        }
+        let file = open
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        let len = file.metadata()?.len();
+        Ok(PartialBlob {
+            file,
+            path,
+            name: part,
+            len,
+        })
+    }
+
+    /// Make the complete partial blob `part` durable and name it `name`, replacing any earlier
+    /// one; returns its length.
+    pub fn blob_finish_partial(&mut self, part: PartialBlob, name: &str) -> Result<u64> {
+        if !name.starts_with(BLOB_PREFIX) {
+            bail!("blob names start with {BLOB_PREFIX}");
+        }
+        part.file.sync_all()?;
+        let len = part.file.metadata()?.len();
+        drop(part.file);
+        let path = self.record_path(name);
+        fs::rename(&part.path, &path).with_context(|| format!("cannot keep {}", path.display()))?;
+        sync_dir(&self.dir.join("b"))?;
+        self.names.remove(&part.name);
+        self.names.insert(name.to_string());
+        self.write_index()?;
         Ok(len)
     }
 
@@ -375,6 +437,55 @@ impl Write for BlobWriter {
     }
 }
 
+/// A blob being received, kept across runs (see [`Vault::blob_partial`]). Writes append.
+pub struct PartialBlob {
+    file: fs::File,
+    path: PathBuf,
+    name: String,
+    len: u64,
+}
+
+impl PartialBlob {
+    /// Bytes held so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether nothing is held yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Its name in the vault (for [`Vault::remove`]).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Drop what it holds and start again from nothing.
+    pub fn restart(&mut self) -> std::io::Result<()> {
+        self.file.set_len(0)?;
+        self.len = 0;
+        Ok(())
+    }
+
+    /// A reader of what it holds so far, from the start.
+    pub fn reader(&mut self) -> std::io::Result<fs::File> {
+        self.file.flush()?;
+        fs::File::open(&self.path)
+    }
+}
+
+impl Write for PartialBlob {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.len += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
 /// The passphrase does not open this home. A type of its own so the caller can say so in the
 /// user's words and with its own exit code.
 /// Said only after the KDF's full cost, the same whatever failed inside the key file.
@@ -490,6 +601,39 @@ mod tests {
             fs::read_dir(tmp.path().join("vault/r")).unwrap().count() >= 2,
             "records stay, locked"
         );
+    }
+
+    #[test]
+    fn a_partial_blob_survives_a_restart_and_becomes_the_blob() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut v = Vault::create(tmp.path(), &pass("p"), 10).unwrap();
+        let mut part = v.blob_partial("blob/0a0b").unwrap();
+        assert!(part.is_empty());
+        part.write_all(&[1; 1000]).unwrap();
+        drop(part);
+        drop(v);
+        // The orphan sweep at unlock keeps it: the index names it.
+        let mut v = Vault::unlock(tmp.path(), &pass("p")).unwrap();
+        let mut part = v.blob_partial("blob/0a0b").unwrap();
+        assert_eq!(part.len(), 1000);
+        part.write_all(&[2; 24]).unwrap();
+        let mut back = Vec::new();
+        std::io::Read::read_to_end(&mut part.reader().unwrap(), &mut back).unwrap();
+        assert_eq!(back.len(), 1024);
+        assert!(v.blob_open("blob/0a0b").unwrap().is_none(), "not a blob yet");
+        assert_eq!(v.blob_finish_partial(part, "blob/0a0b").unwrap(), 1024);
+        assert_eq!(v.list("blob"), ["blob/0a0b"], "the partial name is gone");
+        assert_eq!(fs::read_dir(tmp.path().join("vault/b")).unwrap().count(), 1);
+        // Restarting empties it; removing it by name deletes its file.
+        let mut part = v.blob_partial("blob/0c0d").unwrap();
+        part.write_all(b"xyz").unwrap();
+        part.restart().unwrap();
+        assert!(part.is_empty());
+        let name = part.name().to_string();
+        drop(part);
+        assert!(v.remove(&name).unwrap());
+        assert_eq!(fs::read_dir(tmp.path().join("vault/b")).unwrap().count(), 1);
+        assert!(v.blob_partial("not-a-blob").is_err());
     }
 
     #[test]

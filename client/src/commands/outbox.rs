@@ -12,6 +12,7 @@
 use super::Ctx;
 use crate::cli::RetryArgs;
 use crate::home::now_unix;
+use crate::progress::{Activity, Progress};
 use crate::relay::{Deposited, LinkOptions, RelayClient, RelayError};
 use crate::retry::format_duration;
 use crate::state::{contacts, outbox, OutboxItem};
@@ -242,11 +243,7 @@ async fn attempt(
         item.attempts = item.attempts.saturating_add(1);
         let outcome = if item.blobs.is_empty() {
             let deposit = client.deposit_status(&item.mailbox, &item.deposit_id, &envelope);
-            if ctx.out.interactive() && envelope.len() >= PROGRESS_FROM_BYTES {
-                with_progress(ctx, &client, &item.to, envelope.len() as u64, deposit).await
-            } else {
-                deposit.await
-            }
+            with_progress(ctx, &client, &item.to, envelope.len() as u64, deposit).await
         } else {
             // Attachments first (the relay refuses an envelope naming blobs it does not hold
             // whole), each from where the relay has it; then the envelope, naming them.
@@ -332,9 +329,9 @@ async fn upload_blobs(
     }
     let mut ids = Vec::with_capacity(item.blobs.len());
     let mut buf = zeroize::Zeroizing::new(vec![0u8; UPLOAD_CHUNK]);
-    let (mut done, started) = (0u64, Instant::now());
-    let mut last_said = Instant::now();
-    for b in &item.blobs {
+    let mut progress = Progress::new(&ctx.out, Activity::Upload, &item.to, total);
+    let mut done = 0u64;
+    for (n, b) in item.blobs.iter().enumerate() {
         let mut raw = [0u8; 16];
         hex::decode_to_slice(&b.id, &mut raw)
             .map_err(|_| anyhow::anyhow!("an outbox item is damaged (blob id)"))?;
@@ -344,6 +341,11 @@ async fn upload_blobs(
             Ok(o) => o,
             Err(e) => return Ok(Err(e)),
         };
+        if n == 0 {
+            // What an earlier run (or another sender of the same blob) left at the relay is not
+            // this run's rate.
+            progress.resume_at(offset);
+        }
         if offset < b.len {
             let mut file = ctx.home.vault()?.blob_open(&b.record)?.ok_or_else(|| {
                 anyhow::anyhow!(
@@ -362,56 +364,39 @@ async fn upload_blobs(
                 // The relay may say it holds another offset (another sender of the same blob):
                 // go on from there.
                 file.seek(SeekFrom::Start(offset))?;
-                if ctx.out.interactive() && last_said.elapsed().as_secs() >= 1 {
-                    last_said = Instant::now();
-                    let sent = done + offset;
-                    let rate = sent as f64 / started.elapsed().as_secs_f64().max(0.001);
-                    ctx.out.progress(&crate::t!(
-                        "outbox-upload-progress",
-                        to = item.to.as_str(),
-                        sent = crate::display::bytes(sent),
-                        total = crate::display::bytes(total),
-                        rate = crate::display::bytes(rate as u64)
-                    ));
-                }
+                progress.set(done + offset);
             }
         }
         done += b.len;
+        progress.set(done);
     }
-    if ctx.out.interactive() {
-        ctx.out.progress_done();
-    }
+    progress.finish();
     Ok(Ok(ids))
 }
 
-/// Envelopes at least this large get a progress line on a terminal: on a slow mobile link they
-/// take minutes, and a silent terminal looks like a hang.
-const PROGRESS_FROM_BYTES: usize = 256 * 1024;
-
-/// Run `deposit`, redrawing a progress line for `to` twice a second until it finishes.
-async fn with_progress<T>(
+/// Run `deposit` of an envelope of `total` bytes, showing its progress (see
+/// [`crate::progress`]) from the connection's byte count, which includes packet overhead.
+async fn with_progress(
     ctx: &Ctx,
     client: &RelayClient,
     to: &str,
     total: u64,
-    deposit: impl std::future::Future<Output = T>,
-) -> T {
-    let (base, started) = (client.sent_bytes(), Instant::now());
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    deposit: impl std::future::Future<Output = Result<Deposited, RelayError>>,
+) -> Result<Deposited, RelayError> {
+    let mut progress = Progress::new(&ctx.out, Activity::Upload, to, total);
+    let base = client.sent_bytes();
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
     tokio::pin!(deposit);
     loop {
         tokio::select! {
             r = &mut deposit => {
-                ctx.out.progress_done();
+                if r.is_ok() {
+                    progress.set(total);
+                    progress.finish();
+                }
                 return r;
             }
-            _ = tick.tick() => {
-                let sent = client.sent_bytes().saturating_sub(base);
-                ctx.out.progress(&format!(
-                    "  {to}: {}",
-                    crate::output::upload_progress(sent, total, started.elapsed())
-                ));
-            }
+            _ = tick.tick() => progress.set(client.sent_bytes().saturating_sub(base)),
         }
     }
 }

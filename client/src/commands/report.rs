@@ -424,7 +424,7 @@ fn prepare_attachments(
     let mut done: Vec<attach::Prepared> = Vec::with_capacity(files.len());
     let mut v = ctx.home.vault()?;
     for f in &files {
-        match attach::prepare(&mut v, f, blob_key, a.keep_metadata) {
+        match attach::prepare(&mut v, f, blob_key, a.keep_metadata, &ctx.out) {
             Ok(p) => done.push(p),
             Err(e) => {
                 for p in &done {

@@ -9,6 +9,7 @@
 use super::view::open_stored;
 use super::Ctx;
 use crate::home::PRIVATE;
+use crate::progress::{Activity, Progress};
 use crate::state::{inbox_read, Ngo};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
@@ -40,20 +41,17 @@ fn free_name(dir: &Path, name: &str) -> PathBuf {
         .unwrap_or(first)
 }
 
-/// Decrypt `a`'s blob into `dir`, verifying its hash; the path written.
-fn export_one(
-    ctx: &Ctx,
-    dir: &Path,
+/// Decrypt the blob of `a` from `blob` with the report's blob `key` into `sink`, counting into
+/// `progress`, and check that it is exactly what the reporter signed (size and SHA-256). On an
+/// error, what reached `sink` must not be used.
+pub(super) fn decrypt_checked(
+    blob: impl Read,
     a: &Attachment,
     key: &age::x25519::Identity,
-) -> Result<PathBuf> {
-    let name = crate::vault::blob_name(&a.blob);
-    let file = ctx.home.vault()?.blob_open(&name)?.ok_or_else(|| {
-        anyhow::Error::from(
-            crate::t_err!("export-not-downloaded", name = a.name.as_str()).not_found(),
-        )
-    })?;
-    let mut r = age::Decryptor::new(std::io::BufReader::new(file))?
+    sink: &mut impl Write,
+    progress: &mut Progress,
+) -> Result<()> {
+    let mut r = age::Decryptor::new(std::io::BufReader::new(blob))?
         .decrypt(std::slice::from_ref(key))
         .with_context(|| {
             format!(
@@ -61,9 +59,6 @@ fn export_one(
                 a.name
             )
         })?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".vigil-export")
-        .tempfile_in(dir)?;
     let mut hasher = Sha256::new();
     let mut buf = Zeroizing::new(vec![0u8; CHUNK]);
     let mut total = 0u64;
@@ -79,13 +74,36 @@ fn export_one(
             bail!(crate::t_err!("export-mismatch", name = a.name.as_str()));
         }
         hasher.update(&buf[..n]);
-        tmp.write_all(&buf[..n])?;
+        sink.write_all(&buf[..n])?;
+        progress.set(total);
     }
     let digest: [u8; 32] = hasher.finalize().into();
     if total != a.size || digest != a.sha256 {
         bail!(crate::t_err!("export-mismatch", name = a.name.as_str()));
     }
+    Ok(())
+}
+
+/// Decrypt `a`'s blob into `dir`, verifying its hash; the path written.
+fn export_one(
+    ctx: &Ctx,
+    dir: &Path,
+    a: &Attachment,
+    key: &age::x25519::Identity,
+) -> Result<PathBuf> {
+    let name = crate::vault::blob_name(&a.blob);
+    let file = ctx.home.vault()?.blob_open(&name)?.ok_or_else(|| {
+        anyhow::Error::from(
+            crate::t_err!("export-not-downloaded", name = a.name.as_str()).not_found(),
+        )
+    })?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".vigil-export")
+        .tempfile_in(dir)?;
+    let mut progress = Progress::new(&ctx.out, Activity::Decrypt, &a.name, a.size);
+    decrypt_checked(file, a, key, &mut tmp, &mut progress)?;
     tmp.as_file().sync_all()?;
+    progress.finish();
     let path = free_name(dir, &a.name);
     tmp.persist_noclobber(&path)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), e.error))?;

@@ -20,13 +20,14 @@
 use super::Ctx;
 use crate::display;
 use crate::home::now_unix;
+use crate::progress::{Activity, Progress};
 use crate::relay::{RelayClient, RelayError};
 use crate::state::{
     inbox_holds, inbox_mark_seen, inbox_seen, inbox_store, inbox_store_with, rejected_entries,
     rejected_read, rejected_remove, rejected_trim, AlertNote, Ngo, RejectedBound, RejectedKind,
     Seen, NO_KEY_REASON,
 };
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::json;
 use vigil_core::age::{self, AgeError};
 use vigil_core::envelope::{self, EnvelopeError, Opened};
@@ -82,9 +83,12 @@ async fn fetch_round(
 const DOWNLOAD_CHUNK: u32 = 1024 * 1024;
 
 /// Download the blobs of `opened`'s attachments that this home does not hold yet, into the
-/// vault as they come (ciphertext to the report's blob key: decrypted only by `inbox export`,
-/// which checks each against the signed hash). A blob the relay does not list is said, not
-/// fatal: the report itself is here.
+/// vault as they come (ciphertext to the report's blob key, decrypted again only by
+/// `inbox export`). A download goes on from what an interrupted fetch left (the partial blob is
+/// kept in the vault), and each blob is decrypted once and checked against the hash the reporter
+/// signed before it is kept, so the acknowledgement that follows never lets the relay delete the
+/// only good copy of a blob this machine holds damaged. A blob the relay does not list, or one
+/// that stays wrong after a fresh download, is said, not fatal: the report itself is here.
 async fn download_blobs(
     ctx: &Ctx,
     client: &RelayClient,
@@ -105,17 +109,59 @@ async fn download_blobs(
             ));
             continue;
         };
-        let mut w = ctx.home.vault()?.blob_create()?;
-        let mut offset = 0u64;
-        while offset < r.len {
-            let want = u64::from(DOWNLOAD_CHUNK).min(r.len - offset) as u32;
-            let bytes = client.download_chunk(r.id, offset, want).await?;
-            w.write_all(&bytes)?;
-            offset += bytes.len() as u64;
+        let key = opened
+            .blob_key
+            .as_ref()
+            .context("the report names attachments but carries no key for them")?;
+        let mut resumed_from = None;
+        for fresh in [false, true] {
+            let mut part = ctx.home.vault()?.blob_partial(&name)?;
+            if fresh || part.len() > r.len {
+                part.restart()?;
+            }
+            if !part.is_empty() {
+                resumed_from = Some(part.len());
+            }
+            let mut progress = Progress::new(&ctx.out, Activity::Download, &a.name, r.len);
+            progress.resume_at(part.len());
+            let mut offset = part.len();
+            while offset < r.len {
+                let want = u64::from(DOWNLOAD_CHUNK).min(r.len - offset) as u32;
+                let bytes = client.download_chunk(r.id, offset, want).await?;
+                part.write_all(&bytes)?;
+                offset += bytes.len() as u64;
+                progress.set(offset);
+            }
+            progress.finish();
+            let mut check = Progress::new(&ctx.out, Activity::Check, &a.name, a.size);
+            let reader = part.reader()?;
+            match export::decrypt_checked(reader, a, key, &mut std::io::sink(), &mut check) {
+                Ok(()) => {
+                    check.finish();
+                    ctx.home.vault()?.blob_finish_partial(part, &name)?;
+                    ctx.out.emit(json!({
+                        "type": "attachment_downloaded", "name": a.name, "bytes": r.len,
+                        "resumed_from": resumed_from,
+                    }));
+                    break;
+                }
+                // What an earlier run left may be what failed: once more from nothing.
+                Err(_) if !fresh && resumed_from.is_some() => continue,
+                Err(e) => {
+                    drop(check);
+                    let part_name = part.name().to_string();
+                    drop(part);
+                    ctx.home.vault()?.remove(&part_name)?;
+                    let shown = display::line(&crate::failure::localized_message(&e));
+                    ctx.out
+                        .say(format!("{}: {shown}", crate::t!("warning-prefix")));
+                    ctx.out.emit(json!({
+                        "type": "attachment_damaged", "name": a.name, "error": shown,
+                    }));
+                    break;
+                }
+            }
         }
-        ctx.home.vault()?.blob_commit(w, &name)?;
-        ctx.out
-            .emit(json!({"type": "attachment_downloaded", "name": a.name, "bytes": r.len}));
     }
     Ok(())
 }
