@@ -3329,3 +3329,58 @@ async fn a_killed_attachment_download_resumes_and_long_transfers_show_progress()
     .await;
     desk.relay.shutdown().await.expect("shutdown");
 }
+
+/// Issue 14: queued reports go one deposit per connection (each from a fresh endpoint), with a
+/// random pause of 1-10 s between them that `--no-delay` (or `VIGIL_NO_DELAY`) skips.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_deposits_go_one_per_connection_with_a_random_pause() {
+    let desk = Desk::new().await;
+    let rep = desk.rep.clone();
+    let before = desk.relay.stats().await.connections_accepted;
+    let flushed = blocking(move || {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let report = tmp.path().join("r.json");
+        std::fs::write(&report, SMALL_REPORT).expect("write");
+        let report = report.to_str().expect("utf8");
+        for _ in 0..2 {
+            ok(&[
+                "--home",
+                &rep,
+                "report",
+                "send",
+                "--to",
+                "Desk",
+                "--file",
+                report,
+                "--queue-only",
+            ]);
+        }
+        let mut c = Command::new(common::bins::vigil());
+        common::bins::as_script(&mut c);
+        let o = c
+            .args(["--home", &rep, "outbox", "flush", "--json"])
+            .env_remove("VIGIL_HOME")
+            .env_remove("VIGIL_NO_DELAY")
+            .output()
+            .expect("run vigil");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        json_lines(&o)
+    })
+    .await;
+    let stored = flushed.iter().filter(|v| v["type"] == "stored").count();
+    assert_eq!(stored, 2, "{flushed:?}");
+    let pauses: Vec<u64> = flushed
+        .iter()
+        .filter(|v| v["type"] == "spacing")
+        .map(|v| v["delay_ms"].as_u64().expect("delay_ms"))
+        .collect();
+    assert_eq!(
+        pauses.len(),
+        1,
+        "one pause between two deposits: {flushed:?}"
+    );
+    assert!((1000..=10_000).contains(&pauses[0]), "{pauses:?}");
+    let after = desk.relay.stats().await.connections_accepted;
+    assert_eq!(after - before, 2, "one connection per deposit");
+    desk.relay.shutdown().await.expect("shutdown");
+}

@@ -484,6 +484,10 @@ pub struct RetryArgs {
     /// Raise it where the network drops out for long stretches. The relay may close sooner.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "20s")]
     pub stall_timeout: Duration,
+    /// Send queued reports one right after another, without the random pause between them that
+    /// keeps the relay from linking them by time (for emergencies and tests).
+    #[arg(long, env = "VIGIL_NO_DELAY", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_delay: bool,
 }
 
 impl Default for RetryArgs {
@@ -493,6 +497,7 @@ impl Default for RetryArgs {
             retry_for: None,
             no_retry: false,
             stall_timeout: crate::relay::IDLE_TIMEOUT,
+            no_delay: false,
         }
     }
 }

@@ -620,7 +620,10 @@ mod tests {
         let mut back = Vec::new();
         std::io::Read::read_to_end(&mut part.reader().unwrap(), &mut back).unwrap();
         assert_eq!(back.len(), 1024);
-        assert!(v.blob_open("blob/0a0b").unwrap().is_none(), "not a blob yet");
+        assert!(
+            v.blob_open("blob/0a0b").unwrap().is_none(),
+            "not a blob yet"
+        );
         assert_eq!(v.blob_finish_partial(part, "blob/0a0b").unwrap(), 1024);
         assert_eq!(v.list("blob"), ["blob/0a0b"], "the partial name is gone");
         assert_eq!(fs::read_dir(tmp.path().join("vault/b")).unwrap().count(), 1);

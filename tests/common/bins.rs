@@ -47,11 +47,15 @@ pub fn passphrase_file() -> &'static Path {
 /// `cmd` as a script drives `vigil` ([`in_english`]), giving the home's passphrase through
 /// `VIGIL_PASSPHRASE_FILE` and a cheap scrypt work factor (`VIGIL_VAULT_WORK_FACTOR=10`; the
 /// suite makes hundreds of homes, and what the factor costs is measured by `vigil-bench`, not
-/// here). A test that wants no passphrase, or another one, overrides or removes them after this.
+/// here), without the pause between queued deposits. A test that wants no passphrase, or
+/// another one, overrides or removes them after this.
 pub fn as_script(cmd: &mut std::process::Command) -> &mut std::process::Command {
     in_english(cmd)
         .env("VIGIL_PASSPHRASE_FILE", passphrase_file())
         .env("VIGIL_VAULT_WORK_FACTOR", "10")
+        // The random pause between queued deposits (1-10 s each) would make the suite crawl;
+        // `queued_deposits_go_one_per_connection_with_a_random_pause` checks it.
+        .env("VIGIL_NO_DELAY", "1")
 }
 
 /// The home at `dir` as the library sees it, unlocked with [`TEST_PASSPHRASE`] (a new one made

@@ -26,7 +26,14 @@ pub async fn start_relay_at(dir: &Path, addr: &str) -> RelayHandle {
 pub async fn vigil(args: &[&str]) -> anyhow::Result<()> {
     let mut full = vec!["vigil"];
     full.extend_from_slice(args);
-    let cli = <Cli as clap::Parser>::try_parse_from(full)?;
+    // Without the random pause between queued deposits, where the command has the flag (see
+    // `bins::as_script`).
+    let mut quick = full.clone();
+    quick.push("--no-delay");
+    let cli = match <Cli as clap::Parser>::try_parse_from(quick) {
+        Ok(cli) => cli,
+        Err(_) => <Cli as clap::Parser>::try_parse_from(full)?,
+    };
     let unlocking = commands::Unlocking {
         passphrase: Some(bins::TEST_PASSPHRASE.to_string().into()),
         work_factor: Some(10),

@@ -157,7 +157,19 @@ pub async fn flush(
     let mut retries = 0u32;
     for ((relay, _), mut pending) in by_relay {
         let mut given_up = Vec::new();
+        // Whether the next connection follows one that delivered (or gave up) an item, rather
+        // than the start or a retry's own wait.
+        let mut spaced = false;
         while !pending.is_empty() {
+            if spaced && !retry.no_delay {
+                let pause = spacing(&mut rng);
+                ctx.out
+                    .say(crate::t!("outbox-spacing", delay = format_duration(pause)));
+                ctx.out
+                    .emit(json!({"type": "spacing", "delay_ms": pause.as_millis() as u64}));
+                tokio::time::sleep(pause).await;
+            }
+            spaced = true;
             let Some(err) = attempt(
                 ctx,
                 &relay,
@@ -169,8 +181,9 @@ pub async fn flush(
             )
             .await?
             else {
-                break;
+                continue;
             };
+            spaced = false;
             let delay = if err.is_retryable() {
                 // A relay that says it is rate limiting us or out of disk will not be better in
                 // half a second: wait at least this long, within the same total budget.
@@ -214,9 +227,13 @@ pub async fn flush(
     finish(ctx, summary, total, first_error)
 }
 
-/// One connection to `relay`: deposit the pending items in order. Returns the error that ended
-/// it early (the item it was sending is back at the front of `pending`), or `None` when nothing
-/// is left to try. Items refused for good move to `given_up`.
+/// One connection to `relay`, for one deposit: the front item of `pending`. Returns the error
+/// that ended it early (the item is back at the front of `pending`), or `None` when the item was
+/// delivered or refused for good (then it moved to `given_up`).
+///
+/// One deposit per connection, each from a fresh endpoint (new UDP port, new connection ids,
+/// new TLS keys, no resumption): the relay cannot tell that two deposits came from one device
+/// by the connection they share (docs/threat-model.md, "Linking deposits").
 async fn attempt(
     ctx: &Ctx,
     relay: &str,
@@ -238,7 +255,7 @@ async fn attempt(
             return Ok(Some(e));
         }
     };
-    while let Some(mut item) = pending.pop_front() {
+    if let Some(mut item) = pending.pop_front() {
         let envelope = item.envelope()?;
         item.attempts = item.attempts.saturating_add(1);
         let outcome = if item.blobs.is_empty() {
@@ -307,6 +324,20 @@ async fn attempt(
     client.close().await;
     Ok(None)
 }
+
+/// The pause before the next queued deposit to the same relay: uniform between
+/// [`SPACING_MIN`] and [`SPACING_MAX`]. Deposits seconds apart from one address are easy to
+/// tie together in a quiet relay's log; a random pause blurs the order and rhythm a device
+/// sends in (it does not hide that one address sent several: a proxy such as Tor does that).
+fn spacing(rng: &mut impl rand::Rng) -> std::time::Duration {
+    let ms = rng.gen_range(SPACING_MIN.as_millis() as u64..=SPACING_MAX.as_millis() as u64);
+    std::time::Duration::from_millis(ms)
+}
+
+/// Shortest pause between queued deposits (see [`spacing`]).
+pub const SPACING_MIN: std::time::Duration = std::time::Duration::from_secs(1);
+/// Longest pause between queued deposits.
+pub const SPACING_MAX: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How much of a blob one Upload carries: large enough to keep a good link busy, small enough
 /// that a dropped one costs little to send again.
