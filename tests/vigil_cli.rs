@@ -3162,6 +3162,7 @@ fn largest_file(dir: &std::path::Path) -> Option<(std::path::PathBuf, u64)> {
 async fn a_killed_attachment_download_resumes_and_long_transfers_show_progress() {
     let desk = Desk::new().await;
     let (rep, ngo) = (desk.rep.clone(), desk.ngo.clone());
+    let relay_dir = desk._tmp.path().join("relay");
     blocking(move || {
         let tmp = tempfile::tempdir().expect("tempdir");
         let report = tmp.path().join("r.json");
@@ -3201,6 +3202,23 @@ async fn a_killed_attachment_download_resumes_and_long_transfers_show_progress()
         );
         assert!(text.contains("Sending to Desk: 24.0 MiB done in"), "{text}");
         assert!(!text.contains('\r'), "no terminal redraws in a log: {text}");
+        // Issue 14: the relay's blob file says the hour it was written, not the second.
+        let stamped: Vec<u64> = every_file(&relay_dir)
+            .into_iter()
+            .filter(|(p, bytes)| {
+                bytes.len() > 20 << 20 && p.parent().is_some_and(|d| d.ends_with("blobs"))
+            })
+            .map(|(p, _)| {
+                std::fs::metadata(&p)
+                    .and_then(|m| m.modified())
+                    .expect("mtime")
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .expect("after 1970")
+                    .as_secs()
+            })
+            .collect();
+        assert_eq!(stamped.len(), 1, "one blob file at the relay");
+        assert_eq!(stamped[0] % 3600, 0, "whole hours: {}", stamped[0]);
 
         // The NGO's fetch, killed part way through the download.
         let blobs = std::path::Path::new(&ngo).join("vault/b");

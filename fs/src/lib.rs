@@ -103,6 +103,14 @@ pub fn create_private_dir(dir: &Path) -> Result<(), FsError> {
     b.create(dir).map_err(io_err("create directory", dir))
 }
 
+/// Set `file`'s access and modification times to `unix_secs` (a time the caller has rounded,
+/// such as the hour): a file's times otherwise tell a seized disk when, to the nanosecond, each
+/// report or attachment arrived. The inode change time cannot be set this way and stays exact.
+pub fn set_file_times(file: &File, unix_secs: u64) -> io::Result<()> {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix_secs);
+    file.set_times(fs::FileTimes::new().set_accessed(t).set_modified(t))
+}
+
 /// Make entries created, renamed or removed in `dir` survive power loss. A directory that does
 /// not exist has nothing to sync.
 pub fn sync_dir(dir: &Path) -> Result<(), FsError> {

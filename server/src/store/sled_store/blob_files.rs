@@ -17,6 +17,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use vigil_core::ids::BlobId;
+use vigil_core::wire::limits::RECEIVE_TIME_GRANULARITY_SECS;
+use vigil_core::wire::policy::coarse_time;
 
 /// Bytes of a chunk read from the stream and written at a time.
 pub const PIECE: usize = 1024 * 1024;
@@ -80,11 +82,15 @@ impl BlobFiles {
                 remove_if_present(&entry.path())?;
                 continue;
             }
+            // Files are stamped with the hour their last write began in (see `append`): count
+            // from the end of that hour, so a restart never expires a blob early.
             let touched = meta
                 .modified()
                 .ok()
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_secs());
+                .map_or(0, |d| {
+                    (d.as_secs() + RECEIVE_TIME_GRANULARITY_SECS).min(crate::clock::now_unix())
+                });
             out.push(FoundBlob {
                 id,
                 total,
@@ -131,6 +137,11 @@ impl BlobFiles {
         }
         let dir = self.dir.clone();
         blocking(move || {
+            // The file's time is what the expiry of an unreferenced blob goes by after a
+            // restart; kept to the hour like every time the relay stores, so a seized disk
+            // gives no precise timeline of uploads (docs/threat-model.md).
+            let now = coarse_time(crate::clock::now_unix());
+            vigil_fs::set_file_times(&file, now).map_err(io_err)?;
             file.sync_data().map_err(io_err)?;
             if fresh {
                 vigil_fs::sync_dir(&dir)?;

@@ -23,6 +23,7 @@ use crate::store::StoreError;
 use std::fs::File;
 use std::io::{IoSlice, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use vigil_core::wire::policy::coarse_time;
 use vigil_fs::{sync_dir, Access};
 
 /// Name of the directory, inside the store directory.
@@ -246,6 +247,9 @@ impl TempEnvelope {
         if let Some(s) = self.syncer.take() {
             s.stop().map_err(io_err)?;
         }
+        // The file's times say no more than the index's coarse receive time does.
+        let now = coarse_time(crate::clock::now_unix());
+        vigil_fs::set_file_times(&self.file, now).map_err(io_err)?;
         self.file.sync_data().map_err(io_err)?;
         self.unsynced = 0;
         Ok(())
