@@ -496,10 +496,8 @@ pub(super) fn scrub(d: &[u8]) -> Result<Verdict, ScrubError> {
     let mut out = d.to_vec();
     for (from, to, hex) in strings {
         if hex {
-            let mut i = 0;
-            for c in out[from..to].iter_mut().filter(|c| !is_ws(**c)) {
+            for (i, c) in out[from..to].iter_mut().filter(|c| !is_ws(**c)).enumerate() {
                 *c = if i % 2 == 0 { b'2' } else { b'0' };
-                i += 1;
             }
         } else {
             out[from..to].fill(b' ');
