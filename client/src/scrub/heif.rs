@@ -55,6 +55,7 @@
 //! put identifying data there that we know of).
 
 use super::{note, FileKind, Removed, ScrubError, Verdict, Warning, What};
+use std::collections::HashMap;
 
 /// The item type metadata items are renamed to (see the module documentation).
 const RENAMED: &[u8; 4] = b"free";
@@ -330,15 +331,17 @@ fn plan_meta(
     if !handler_ok {
         return Ok(Some(Warning::Heic));
     }
-    for (i, item) in items.iter().enumerate() {
-        if items[..i].iter().any(|o| o.id == item.id) {
+    // By id, so a file with many items costs no more than a few passes over them.
+    let mut kinds: HashMap<u32, Option<What>> = HashMap::with_capacity(items.len());
+    for item in &items {
+        if kinds.insert(item.id, item.what).is_some() {
             return Err(damaged(item.type_at, "two items with the same id"));
         }
     }
+    let is_meta = |id: u32| matches!(kinds.get(&id), Some(Some(_)));
 
     // Every picture's bytes (whatever is not a metadata item), to check no metadata extent
-    // overlaps them.
-    let is_meta = |id: u32| items.iter().any(|i| i.id == id && i.what.is_some());
+    // overlaps them: merged into sorted, disjoint ranges for a binary search.
     let mut pictures: Vec<(usize, usize)> = Vec::new();
     for loc in locations.iter().filter(|l| !is_meta(l.id)) {
         let source = match (loc.data_ref, loc.method) {
@@ -366,49 +369,79 @@ fn plan_meta(
             pictures.push((start, end));
         }
     }
+    let pictures = merge(pictures);
+    let overlaps_picture = |start: usize, end: usize| {
+        let i = pictures.partition_point(|&(_, e)| e <= start);
+        pictures.get(i).is_some_and(|&(s, _)| s < end)
+    };
+    // Top-level boxes come in file order, so their payloads are sorted and disjoint.
+    let in_mdat = |start: usize, end: usize| {
+        let i = mdats.partition_point(|&(_, e)| e < end);
+        mdats.get(i).is_some_and(|&(s, e)| s <= start && end <= e)
+    };
 
-    for item in items.iter().filter(|i| i.what.is_some()) {
-        let Some(what) = item.what else { continue };
-        let mut zeroed = 0;
-        for loc in locations.iter().filter(|l| l.id == item.id) {
-            let container = match (loc.data_ref, loc.method) {
-                (0, 0) => None,
-                (0, 1) => match idat {
-                    Some(range) => Some(range),
-                    None => return Err(damaged(meta.start, "item in idat, but no idat box")),
-                },
-                _ => return Ok(Some(Warning::Heic)),
-            };
-            for &(off, len) in &loc.extents {
-                if len == 0 {
-                    return Ok(Some(Warning::Heic));
-                }
-                let base = container.map_or(0, |c| c.0);
-                let start = usize::try_from(off)
-                    .ok()
-                    .and_then(|o| o.checked_add(base))
-                    .ok_or_else(|| damaged(meta.start, "item offset out of range"))?;
-                let end = usize::try_from(len)
-                    .ok()
-                    .and_then(|n| start.checked_add(n))
-                    .filter(|&e| e <= data.len())
-                    .ok_or_else(|| damaged(meta.start, "item extent past the end of the file"))?;
-                // Only inside the data boxes: never a box header or the item tables.
-                let inside = match container {
-                    Some((from, to)) => from <= start && end <= to,
-                    None => mdats.iter().any(|&(from, to)| from <= start && end <= to),
-                };
-                if !inside || pictures.iter().any(|&(s, e)| start < e && s < end) {
-                    return Ok(Some(Warning::Heic));
-                }
-                plan.zero.push((start, end));
-                zeroed += end - start;
+    let mut zeroed: HashMap<u32, usize> = HashMap::new();
+    for loc in locations.iter().filter(|l| is_meta(l.id)) {
+        let container = match (loc.data_ref, loc.method) {
+            (0, 0) => None,
+            (0, 1) => match idat {
+                Some(range) => Some(range),
+                None => return Err(damaged(meta.start, "item in idat, but no idat box")),
+            },
+            _ => return Ok(Some(Warning::Heic)),
+        };
+        for &(off, len) in &loc.extents {
+            if len == 0 {
+                return Ok(Some(Warning::Heic));
             }
+            let base = container.map_or(0, |c| c.0);
+            let start = usize::try_from(off)
+                .ok()
+                .and_then(|o| o.checked_add(base))
+                .ok_or_else(|| damaged(meta.start, "item offset out of range"))?;
+            let end = usize::try_from(len)
+                .ok()
+                .and_then(|n| start.checked_add(n))
+                .filter(|&e| e <= data.len())
+                .ok_or_else(|| damaged(meta.start, "item extent past the end of the file"))?;
+            // Only inside the data boxes: never a box header or the item tables.
+            let inside = match container {
+                Some((from, to)) => from <= start && end <= to,
+                None => in_mdat(start, end),
+            };
+            if !inside || overlaps_picture(start, end) {
+                return Ok(Some(Warning::Heic));
+            }
+            plan.zero.push((start, end));
+            *zeroed.entry(loc.id).or_default() += end - start;
         }
-        plan.rename.push(item.type_at);
-        note(&mut plan.removed, what, zeroed);
+    }
+    // In `iinf` order, so the reporter reads them in the order the file lists them.
+    for item in &items {
+        if let Some(what) = item.what {
+            plan.rename.push(item.type_at);
+            note(
+                &mut plan.removed,
+                what,
+                zeroed.get(&item.id).copied().unwrap_or(0),
+            );
+        }
     }
     Ok(None)
+}
+
+/// Sorted, disjoint ranges covering the same bytes as `ranges`.
+fn merge(mut ranges: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
+    ranges.retain(|&(s, e)| s < e);
+    ranges.sort_unstable();
+    let mut out: Vec<(usize, usize)> = Vec::with_capacity(ranges.len());
+    for (s, e) in ranges {
+        match out.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => out.push((s, e)),
+        }
+    }
+    out
 }
 
 /// Read `iinf` into `items`; `false` if it is of a version or has entries this module does not

@@ -47,6 +47,7 @@
 //! all found, and a stale or broken table does not hide any.
 
 use super::{note, FileKind, Removed, ScrubError, Verdict, Warning, What};
+use std::collections::{HashMap, HashSet};
 
 /// Nesting of dictionaries and arrays beyond which the file is called damaged (real files nest
 /// a few levels; the bound keeps the recursive reader's stack small).
@@ -451,7 +452,15 @@ pub(super) fn scrub(d: &[u8]) -> Result<Verdict, ScrubError> {
     }
 
     // Every version of each document information dictionary, and string objects it refers to.
-    let versions = |(n, g): (u64, u64)| l.objs.iter().filter(move |o| o.num == n && o.gen == g);
+    // Indexed and deduplicated, so a file with many trailers or objects costs a pass or two.
+    let mut index: HashMap<(u64, u64), Vec<&Obj>> = HashMap::new();
+    for o in &l.objs {
+        index.entry((o.num, o.gen)).or_default().push(o);
+    }
+    let versions = |r: (u64, u64)| index.get(&r).map(Vec::as_slice).unwrap_or(&[]).iter();
+    info_refs.sort_unstable();
+    info_refs.dedup();
+    let mut seen_targets = HashSet::new();
     let mut strings = Vec::new();
     for r in info_refs {
         let mut any = false;
@@ -464,6 +473,9 @@ pub(super) fn scrub(d: &[u8]) -> Result<Verdict, ScrubError> {
             value(d, o.value_at, 0, &mut f)?;
             strings.extend(f.strings);
             for target in f.refs {
+                if !seen_targets.insert(target) {
+                    continue;
+                }
                 let mut found = false;
                 for t in versions(target) {
                     found = true;
