@@ -51,6 +51,10 @@
 //! items), or a `udes` property (a user description: name, text, tags). A length that points
 //! past its box or the file is [`ScrubError::Damaged`].
 //!
+//! HEIF pictures have no creation or modification times of their own (unlike MP4's `mvhd`): the
+//! times are in the EXIF item, zeroed with it. Image sequences have a `moov` with such times and
+//! their own metadata boxes, and are left alone (above).
+//!
 //! Not looked at: metadata inside a picture's own coded bytes (HEVC SEI messages; cameras do not
 //! put identifying data there that we know of).
 
