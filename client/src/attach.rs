@@ -10,8 +10,8 @@
 //! resume where the relay has it, and the outbox copy is ciphertext the reporter's own device
 //! cannot read back.
 //!
-//! Memory: files that may carry metadata the scrubber removes (JPEG, PNG, WebP, MP4) are read whole
-//! to scrub them, up to [`SCRUB_IN_MEMORY_UP_TO`]; everything else is streamed in
+//! Memory: files that may carry metadata the scrubber removes (JPEG, PNG, WebP, HEIC, MP4, PDF)
+//! are read whole to scrub them, up to [`SCRUB_IN_MEMORY_UP_TO`]; everything else is streamed in
 //! [`CHUNK`]-sized pieces, so a 1 GiB video costs a few hundred KiB of memory.
 
 use crate::output::Output;
@@ -44,8 +44,8 @@ pub enum Metadata {
     Clean,
     /// Kept on purpose (`--keep-metadata`).
     Kept,
-    /// A type known to carry identifying metadata that could not be removed.
-    NotRemoved(String),
+    /// A type known to carry identifying metadata that could not be removed, and why.
+    NotRemoved(scrub::Warning),
     /// Not a type known to carry metadata.
     Unknown,
 }
@@ -233,7 +233,12 @@ pub fn prepare(
     let kind = scrub::detect(&head[..n]);
     let scrubbable = matches!(
         kind,
-        FileKind::Jpeg | FileKind::Png | FileKind::WebP | FileKind::Mp4
+        FileKind::Jpeg
+            | FileKind::Png
+            | FileKind::WebP
+            | FileKind::Heic
+            | FileKind::Mp4
+            | FileKind::Pdf
     );
     let (metadata, e) = if keep_metadata {
         let mut all = std::io::Cursor::new(&head[..n]).chain(file);
@@ -253,7 +258,7 @@ pub fn prepare(
                 (Metadata::Removed(removed), Some(Zeroizing::new(bytes)))
             }
             Outcome::Clean { .. } => (Metadata::Clean, None),
-            Outcome::NotScrubbed { warning, .. } => (Metadata::NotRemoved(warning.into()), None),
+            Outcome::NotScrubbed { warning, .. } => (Metadata::NotRemoved(warning), None),
             Outcome::Unknown => (Metadata::Unknown, None),
         };
         let send: &[u8] = scrubbed.as_deref().map_or(&bytes[..], |b| &b[..]);
@@ -263,14 +268,13 @@ pub fn prepare(
         )
     } else {
         let metadata = if scrubbable {
-            Metadata::NotRemoved(format!(
-                "larger than {} MiB, too large to remove its metadata on this device",
-                SCRUB_IN_MEMORY_UP_TO >> 20
-            ))
+            Metadata::NotRemoved(scrub::Warning::TooLarge {
+                max_mib: SCRUB_IN_MEMORY_UP_TO >> 20,
+            })
         } else if kind == FileKind::Other {
             Metadata::Unknown
         } else {
-            Metadata::NotRemoved(not_removed_warning(kind).into())
+            Metadata::NotRemoved(not_removed_warning(kind))
         };
         let mut all = std::io::Cursor::new(&head[..n]).chain(file);
         (
@@ -294,14 +298,15 @@ pub fn prepare(
     })
 }
 
-/// What a file of a type the scrubber does not rewrite may still carry.
-fn not_removed_warning(kind: FileKind) -> &'static str {
+/// What a file of a type the scrubber does not rewrite may still carry (the client says it in
+/// the reporter's language: `scrub-warn-{id}`).
+fn not_removed_warning(kind: FileKind) -> scrub::Warning {
     match kind {
-        FileKind::Heic => "HEIC photos carry the camera's EXIF (GPS position, device, times), which Vigil cannot remove yet",
-        FileKind::Mp4 => "videos carry the device model and recording time, sometimes the GPS position, which Vigil cannot remove yet",
-        FileKind::Pdf => "PDF files carry the author's name and the software and times they were made with",
-        FileKind::Office => "office documents carry the author's name, the organisation and editing history",
-        _ => "this file may carry identifying metadata Vigil cannot remove",
+        FileKind::Heic => scrub::Warning::Heic,
+        FileKind::Mp4 => scrub::Warning::Mp4,
+        FileKind::Pdf => scrub::Warning::Pdf,
+        FileKind::Office => scrub::Warning::Office,
+        _ => scrub::Warning::Other,
     }
 }
 

@@ -558,6 +558,35 @@ attach-clean = Attached { $name } ({ $size }); it carried no metadata to remove.
 attach-kept = Attached { $name } ({ $size }) with its metadata, as asked (--keep-metadata).
 attach-not-removed = { $name } ({ $size }) is attached as it is: { $why }. Remove it from the command if that could identify you.
 attach-as-is = Attached { $name } ({ $size }) as it is.
+# What the scrubber removed and why it left a file alone (issue 13, helper h-scrub: HEIC/PDF
+# scrubbing, localised removals). `scrub-what-ID` and `scrub-warn-ID` follow the ids of
+# client/src/scrub/mod.rs (`What::id`, `Warning::id`); `--json` carries the ids and the English.
+scrub-what-exif-xmp = EXIF/XMP (GPS position, camera model and serial number, owner, times, thumbnail)
+scrub-what-exif = EXIF (GPS position, camera model and serial number, times)
+scrub-what-xmp = XMP (author, editing software, place, times)
+scrub-what-iptc = IPTC/Photoshop (author, captions, place, times)
+scrub-what-mpf = extra images (MPF: previews, depth or HDR maps with their own metadata)
+scrub-what-app-other = other application metadata (maker notes, C2PA, stereo, JFXX thumbnail)
+scrub-what-comments = comments
+scrub-what-jfif-thumbnail = JFIF thumbnail (a small copy of the picture, possibly before editing)
+scrub-what-trailer-media = data after the end of the image (appended images, motion-photo video)
+scrub-what-trailer = data after the end of the image
+scrub-what-png-text = text (XMP, author, software, comments, creation time)
+scrub-what-mod-time = last-modification time
+scrub-what-c2pa = C2PA content credentials (signer, device, edit history)
+scrub-what-video-meta = video metadata (GPS position, phone make and model, software, owner, recording date)
+scrub-what-times = creation and modification times
+scrub-what-other-items = other metadata items (XML descriptions, content credentials)
+scrub-what-pdf-info = document information (author, title, subject, keywords, the program that made it, times)
+scrub-warn-heic = this HEIC/HEIF photo is built in a way Vigil cannot change safely, so its EXIF (GPS position, camera, serial number, times) and XMP stay in it; convert the photo to JPEG first (for example with a screenshot or the phone's "most compatible" camera setting)
+scrub-warn-mp4 = videos (MP4/MOV) carry metadata Vigil cannot remove yet: often the GPS position, the phone model, the recording time and sometimes the owner's name
+scrub-warn-mp4-data-track = this video has a data track besides picture and sound (often GPS or sensor data recorded with it, a timecode or subtitles) that Vigil cannot remove
+scrub-warn-pdf = this PDF is built in a way Vigil cannot change safely, so its metadata stays in it: author name, the program and computer that made it, creation times, and earlier versions of the text
+scrub-warn-pdf-compressed = this PDF keeps its metadata (author name, the program that made it, times) in compressed parts that Vigil cannot change without rewriting the file; print it to a new PDF or scan it first
+scrub-warn-pdf-encrypted = this PDF is encrypted, so Vigil cannot remove its metadata (author name, the program that made it, times)
+scrub-warn-office = Office documents carry metadata Vigil cannot remove: the author's and editors' names, company, edit times, revision history and comments
+scrub-warn-too-large = larger than { $mib } MiB, too large to remove its metadata on this device
+scrub-warn-other = this file may carry identifying metadata Vigil cannot remove
 help-report-send-attach = Attach a file (photo, video, document, audio) or every file of a directory; repeat for more. Identifying metadata (GPS position, device, owner, times) is removed from photos and videos first where Vigil can, and you are told what was removed or could not be
 help-report-send-keep-metadata = Send attachments exactly as they are, metadata included (an NGO sometimes needs it to verify where and when a photo was taken); their SHA-256 is signed with the report
 show-attachments = Attachments ({ $count }):

@@ -409,6 +409,24 @@ pub(crate) fn urgency_word(u: Urgency) -> String {
     crate::i18n::by_id(crate::i18n::language(), id)
 }
 
+/// A kind of metadata the scrubber removed, in this run's language (`scrub-what-{id}`).
+fn removed_words(what: crate::scrub::What) -> String {
+    crate::i18n::by_id(
+        crate::i18n::language(),
+        &format!("scrub-what-{}", what.id()),
+    )
+}
+
+/// Why an attachment's metadata stays, in this run's language (`scrub-warn-{id}`).
+fn warning_words(w: crate::scrub::Warning) -> String {
+    let id = format!("scrub-warn-{}", w.id());
+    let mut args = std::collections::HashMap::new();
+    if let crate::scrub::Warning::TooLarge { max_mib } = w {
+        args.insert("mib", max_mib.to_string());
+    }
+    crate::i18n::loader().get_args(&id, args)
+}
+
 /// Prepare the files of `--attach` (see `crate::attach`), saying for each what happened to its
 /// metadata. On an error, the blobs already made are removed.
 fn prepare_attachments(
@@ -440,7 +458,7 @@ fn prepare_attachments(
         let size = crate::display::bytes(p.entry.size);
         let (word, line, removed, warning) = match &p.metadata {
             Metadata::Removed(r) => {
-                let what: Vec<&str> = r.iter().map(|x| x.what).collect();
+                let what: Vec<String> = r.iter().map(|x| removed_words(x.what)).collect();
                 (
                     "removed",
                     crate::t!(
@@ -450,7 +468,9 @@ fn prepare_attachments(
                         what = what.join("; ")
                     ),
                     r.iter()
-                        .map(|x| json!({"what": x.what, "bytes": x.bytes}))
+                        .map(|x| {
+                            json!({"what": x.what.english(), "id": x.what.id(), "bytes": x.bytes})
+                        })
                         .collect(),
                     None,
                 )
@@ -476,11 +496,11 @@ fn prepare_attachments(
                         "attach-not-removed",
                         name = name.as_str(),
                         size = size.as_str(),
-                        why = w.as_str()
+                        why = warning_words(*w)
                     )
                 ),
                 Vec::new(),
-                Some(w.clone()),
+                Some(*w),
             ),
             Metadata::Unknown => (
                 "unknown",
@@ -493,7 +513,8 @@ fn prepare_attachments(
         ctx.out.emit(json!({
             "type": "attachment", "name": p.entry.name, "media_type": p.entry.media_type,
             "size": p.entry.size, "sha256": hex::encode(p.entry.sha256),
-            "metadata": word, "removed": removed, "warning": warning,
+            "metadata": word, "removed": removed,
+            "warning": warning.map(|w| w.english()), "warning_id": warning.map(|w| w.id()),
         }));
     }
     Ok(done)
@@ -503,6 +524,44 @@ fn prepare_attachments(
 mod tests {
     use super::*;
     use std::io::Cursor;
+
+    /// Every kind of removed metadata and every warning of the scrubber has its message in
+    /// every language, and the Russian one is not the English.
+    #[test]
+    fn scrub_ids_have_messages_in_every_language() {
+        use crate::i18n::{by_id, loader_for, Lang};
+        use crate::scrub::{Warning, What};
+        let ids = What::ALL
+            .iter()
+            .map(|w| format!("scrub-what-{}", w.id()))
+            .chain(
+                Warning::ALL
+                    .iter()
+                    .map(|w| format!("scrub-warn-{}", w.id())),
+            );
+        for id in ids {
+            let en = by_id(Lang::En, &id);
+            let ru = by_id(Lang::Ru, &id);
+            for s in [&en, &ru] {
+                assert!(!s.is_empty() && !s.contains("No localization"), "{id}: {s}");
+            }
+            assert_ne!(en, ru, "{id}");
+            assert!(ru.chars().any(|c| ('а'..='я').contains(&c)), "{id}: {ru}");
+        }
+        // The English messages say what `--json` says.
+        for w in What::ALL {
+            assert_eq!(
+                by_id(Lang::En, &format!("scrub-what-{}", w.id())),
+                w.english()
+            );
+        }
+        for w in Warning::ALL {
+            let mut args = std::collections::HashMap::new();
+            args.insert("mib", "48".to_string());
+            let en = loader_for(Lang::En).get_args(&format!("scrub-warn-{}", w.id()), args);
+            assert_eq!(en, w.english());
+        }
+    }
 
     /// Answers in the order the questions come: kind, urgency, title, when (a bad one first),
     /// where, victim, relative, agency, vehicle, narrative lines, then action and publish.

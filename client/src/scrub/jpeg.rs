@@ -5,7 +5,7 @@
 //! until the next `FF` not followed by `00` (a stuffed byte) or `D0`–`D7` (restart markers).
 //! Which segments go and why is in the table in the module documentation of [`super`].
 
-use super::{FileKind, Rewriter, ScrubError, Scrubbed};
+use super::{FileKind, Rewriter, ScrubError, Scrubbed, What};
 
 const SOI: u8 = 0xD8;
 const EOI: u8 = 0xD9;
@@ -16,15 +16,6 @@ const APP1: u8 = 0xE1;
 const APP2: u8 = 0xE2;
 const APP13: u8 = 0xED;
 const APP14: u8 = 0xEE;
-
-const WHAT_EXIF: &str =
-    "EXIF/XMP (GPS position, camera model and serial number, owner, times, thumbnail)";
-const WHAT_IPTC: &str = "IPTC/Photoshop (author, captions, place, times)";
-const WHAT_MPF: &str = "extra images (MPF: previews, depth or HDR maps with their own metadata)";
-const WHAT_APP: &str = "other application metadata (maker notes, C2PA, stereo, JFXX thumbnail)";
-const WHAT_COM: &str = "comments";
-const WHAT_THUMB: &str = "JFIF thumbnail (a small copy of the picture, possibly before editing)";
-const WHAT_TRAILER: &str = "data after the end of the image (appended images, motion-photo video)";
 
 fn damaged(offset: usize, reason: &'static str) -> ScrubError {
     ScrubError::Damaged {
@@ -37,7 +28,7 @@ fn damaged(offset: usize, reason: &'static str) -> ScrubError {
 /// Decision for one APPn or COM segment, from its marker and payload.
 enum Verdict {
     Keep,
-    Remove(&'static str),
+    Remove(What),
     /// A JFIF APP0 with a thumbnail: keep it with the thumbnail cut off.
     JfifWithoutThumbnail,
 }
@@ -53,14 +44,14 @@ fn judge(marker: u8, payload: &[u8]) -> Verdict {
                 Verdict::Keep
             }
         }
-        APP0 => Verdict::Remove(WHAT_APP),
-        APP1 => Verdict::Remove(WHAT_EXIF),
+        APP0 => Verdict::Remove(What::AppOther),
+        APP1 => Verdict::Remove(What::ExifXmp),
         APP2 if payload.starts_with(b"ICC_PROFILE\0") => Verdict::Keep,
-        APP2 if payload.starts_with(b"MPF\0") => Verdict::Remove(WHAT_MPF),
-        APP13 => Verdict::Remove(WHAT_IPTC),
+        APP2 if payload.starts_with(b"MPF\0") => Verdict::Remove(What::Mpf),
+        APP13 => Verdict::Remove(What::Iptc),
         APP14 if payload.starts_with(b"Adobe") => Verdict::Keep,
-        COM => Verdict::Remove(WHAT_COM),
-        _ => Verdict::Remove(WHAT_APP),
+        COM => Verdict::Remove(What::Comments),
+        _ => Verdict::Remove(What::AppOther),
     }
 }
 
@@ -90,7 +81,7 @@ pub(super) fn scrub(data: &[u8]) -> Result<Scrubbed, ScrubError> {
             EOI => {
                 w.keep(&data[start..pos]);
                 if pos < data.len() {
-                    w.remove(WHAT_TRAILER, data.len() - pos);
+                    w.remove(What::TrailerMedia, data.len() - pos);
                 }
                 return Ok(w.finish());
             }
@@ -126,7 +117,7 @@ pub(super) fn scrub(data: &[u8]) -> Result<Scrubbed, ScrubError> {
                     w.keep(&[0xFF, APP0, 0, 16]);
                     w.keep(&fixed[..12]);
                     w.keep(&[0, 0]);
-                    w.remove(WHAT_THUMB, len - 16);
+                    w.remove(What::JfifThumbnail, len - 16);
                 }
             },
             SOS => {
@@ -283,12 +274,12 @@ pub(crate) mod tests {
         assert_eq!(
             whats,
             [
-                WHAT_EXIF,
-                WHAT_MPF,
-                WHAT_IPTC,
-                WHAT_COM,
-                WHAT_APP,
-                WHAT_TRAILER
+                What::ExifXmp,
+                What::Mpf,
+                What::Iptc,
+                What::Comments,
+                What::AppOther,
+                What::TrailerMedia
             ]
         );
         let total: usize = removed.iter().map(|r| r.bytes).sum();
@@ -341,7 +332,7 @@ pub(crate) mod tests {
         assert_eq!(
             removed,
             [super::super::Removed {
-                what: WHAT_THUMB,
+                what: What::JfifThumbnail,
                 bytes: 3
             }]
         );

@@ -19,9 +19,13 @@
 //! | PNG ([`png`]) | `eXIf` (and the older `exIf`/`zxIf`), `tEXt`, `zTXt`, `iTXt` (XMP, author, software, comment), `tIME`, `caBX` (C2PA content credentials: signer, device, edits), data after `IEND` | every other chunk, including `iCCP`, `sRGB`, `gAMA`, `cHRM` (colour) and all `IDAT`; kept chunks and their CRCs are untouched |
 //! | WebP ([`webp`]) | `EXIF` and `XMP ` chunks (the `VP8X` EXIF and XMP flags are cleared to match), data after the RIFF end | every other chunk, including `ICCP`, `ANIM`/`ANMF`, `ALPH`, `VP8`/`VP8L`; the RIFF size is rewritten |
 //! | MP4/MOV/3GP ([`mp4`]) | `udta` and `meta` boxes in `moov` and in each `trak` (GPS, make, model, software, owner, recording date), XMP `uuid` boxes: each turned into a `free` box of the same size, zero-filled; creation and modification times in `mvhd`/`tkhd`/`mdhd` zeroed | every other byte: the file keeps its length, so the absolute offsets in `stco`/`co64` stay right whether `moov` is before or after `mdat`. Files with a data track (GPS/sensor data, timed metadata, timecode, subtitles) or a box of a type it does not know where metadata could hide (a maker's `uuid`, `cmov`, a top-level `meta`) get [`Outcome::NotScrubbed`] |
-//! | HEIC/HEIF/AVIF, PDF | nothing: [`Outcome::NotScrubbed`] with a warning | these keep metadata in structures whose offsets point into the rest of the file (HEIF `iloc` items, PDF `xref` and incremental updates); doing it safely needs a maintained parser we do not have yet, and a broken file is worse than a warning |
+//! | HEIC/HEIF/AVIF ([`heif`]) | the `Exif` item (GPS, make, model, serial, times), the XMP `mime` item and any other `mime`/`uri ` metadata item: their bytes zeroed where `iloc` puts them and their `infe` type renamed to `free`; `xml `/`bxml` boxes in `meta` turned into zero-filled `free` boxes | every other byte: picture items, properties (`colr` colour profile, `ispe`, `irot`), `iref`; the file keeps its length, so `iloc` offsets stay right. Metadata built from other items (`iloc` method 2), in another file, of length "to the end", outside `mdat`/`idat` or overlapping a picture's bytes, an image sequence (`moov`), unknown boxes, a `udes` property: [`Outcome::NotScrubbed`] |
+//! | PDF ([`pdf`]) | every string in every version of the document information dictionary (`/Info` of each trailer and cross-reference stream: author, creator, producer, title, subject, keywords, dates, private keys), overwritten with spaces (hex strings with `20`); uncompressed `/Type /Metadata` (XMP) streams overwritten with spaces | every other byte; the file keeps its length, so `xref` offsets stay right. Encrypted files, compressed metadata streams, object streams with a document information dictionary: [`Outcome::NotScrubbed`]. Not reached: annotation authors, `/PieceInfo`, EXIF of embedded photos, earlier revisions of the text |
 //! | Office (docx/xlsx/pptx, OpenDocument, OLE doc/xls/ppt) | nothing: [`Outcome::NotScrubbed`] | they carry author names, company, edit history and revision ids inside compressed parts |
 //! | anything else | nothing: [`Outcome::Unknown`] | sent as it is |
+//!
+//! What was removed and why a file was left alone are ids ([`What`], [`Warning`]), not words: the
+//! client says them in the reporter's language.
 //!
 //! Types are recognised from their first bytes ([`detect`]), never from the file name: a photo
 //! renamed `notes.txt` is still scrubbed.
@@ -41,8 +45,10 @@
 //! its sensor noise in the pixels), and unknown chunks in WebP (kept as the WebP specification
 //! asks). See "Evidence metadata" in `docs/threat-model.md`.
 
+pub mod heif;
 pub mod jpeg;
 pub mod mp4;
+pub mod pdf;
 pub mod png;
 pub mod webp;
 
@@ -82,10 +88,211 @@ pub enum FileKind {
 /// One kind of metadata removed, for telling the reporter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Removed {
-    /// What it was, in words a reporter understands, e.g. "EXIF (GPS position, camera, times)".
-    pub what: &'static str,
+    /// What it was: a stable id the client turns into words in the reporter's language.
+    pub what: What,
     /// How many bytes of the file it took (all occurrences together).
     pub bytes: usize,
+}
+
+/// A kind of metadata a scrubber removes.
+///
+/// The scrubbers are pure and know no language, so they name what they removed by this id; the
+/// client says it through the Fluent message `scrub-what-{id}` (`client/i18n/*/vigil.ftl`), and
+/// `--json` carries both the id (stable, for programs) and the English words (what it always
+/// carried).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum What {
+    /// JPEG APP1: EXIF and XMP together.
+    ExifXmp,
+    /// EXIF alone (PNG `eXIf`, WebP `EXIF`, HEIF `Exif` item).
+    Exif,
+    /// XMP alone (WebP `XMP `, MP4 XMP `uuid`, HEIF XMP item, PDF metadata stream).
+    Xmp,
+    /// JPEG APP13: IPTC and Photoshop resources.
+    Iptc,
+    /// JPEG APP2 MPF: extra images.
+    Mpf,
+    /// Other JPEG application segments.
+    AppOther,
+    /// JPEG comments.
+    Comments,
+    /// The thumbnail inside JPEG's JFIF segment.
+    JfifThumbnail,
+    /// Data after a JPEG's end (appended images, motion-photo video).
+    TrailerMedia,
+    /// Data after the end of a PNG or WebP.
+    Trailer,
+    /// PNG text chunks.
+    PngText,
+    /// PNG `tIME`.
+    ModTime,
+    /// C2PA content credentials.
+    C2pa,
+    /// MP4/MOV `udta` and `meta` boxes.
+    VideoMeta,
+    /// Creation and modification times in MP4/MOV headers.
+    Times,
+    /// HEIF metadata items other than EXIF and XMP, and XML boxes.
+    OtherItems,
+    /// The PDF document information dictionary.
+    PdfInfo,
+}
+
+impl What {
+    /// Every kind, for the catalogue tests.
+    pub const ALL: [What; 17] = [
+        What::ExifXmp,
+        What::Exif,
+        What::Xmp,
+        What::Iptc,
+        What::Mpf,
+        What::AppOther,
+        What::Comments,
+        What::JfifThumbnail,
+        What::TrailerMedia,
+        What::Trailer,
+        What::PngText,
+        What::ModTime,
+        What::C2pa,
+        What::VideoMeta,
+        What::Times,
+        What::OtherItems,
+        What::PdfInfo,
+    ];
+
+    /// Stable machine id: `--json` field `id`, and the Fluent message `scrub-what-{id}`.
+    pub fn id(self) -> &'static str {
+        match self {
+            What::ExifXmp => "exif-xmp",
+            What::Exif => "exif",
+            What::Xmp => "xmp",
+            What::Iptc => "iptc",
+            What::Mpf => "mpf",
+            What::AppOther => "app-other",
+            What::Comments => "comments",
+            What::JfifThumbnail => "jfif-thumbnail",
+            What::TrailerMedia => "trailer-media",
+            What::Trailer => "trailer",
+            What::PngText => "png-text",
+            What::ModTime => "mod-time",
+            What::C2pa => "c2pa",
+            What::VideoMeta => "video-meta",
+            What::Times => "times",
+            What::OtherItems => "other-items",
+            What::PdfInfo => "pdf-info",
+        }
+    }
+
+    /// In English, as `--json` has always carried it in `what`.
+    pub fn english(self) -> &'static str {
+        match self {
+            What::ExifXmp => {
+                "EXIF/XMP (GPS position, camera model and serial number, owner, times, thumbnail)"
+            }
+            What::Exif => "EXIF (GPS position, camera model and serial number, times)",
+            What::Xmp => "XMP (author, editing software, place, times)",
+            What::Iptc => "IPTC/Photoshop (author, captions, place, times)",
+            What::Mpf => "extra images (MPF: previews, depth or HDR maps with their own metadata)",
+            What::AppOther => {
+                "other application metadata (maker notes, C2PA, stereo, JFXX thumbnail)"
+            }
+            What::Comments => "comments",
+            What::JfifThumbnail => {
+                "JFIF thumbnail (a small copy of the picture, possibly before editing)"
+            }
+            What::TrailerMedia => {
+                "data after the end of the image (appended images, motion-photo video)"
+            }
+            What::Trailer => "data after the end of the image",
+            What::PngText => "text (XMP, author, software, comments, creation time)",
+            What::ModTime => "last-modification time",
+            What::C2pa => "C2PA content credentials (signer, device, edit history)",
+            What::VideoMeta => {
+                "video metadata (GPS position, phone make and model, software, owner, recording date)"
+            }
+            What::Times => "creation and modification times",
+            What::OtherItems => "other metadata items (XML descriptions, content credentials)",
+            What::PdfInfo => {
+                "document information (author, title, subject, keywords, the program that made it, times)"
+            }
+        }
+    }
+}
+
+/// Why a file of a type known to carry metadata was left as it is.
+///
+/// Like [`What`], an id the client says in the reporter's language (`scrub-warn-{id}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Warning {
+    /// A HEIC/HEIF/AVIF file built in a way the scrubber does not change safely.
+    Heic,
+    /// An MP4/MOV file with a box the scrubber does not know.
+    Mp4,
+    /// A video with a data track (GPS, sensor data, timecode, subtitles).
+    Mp4DataTrack,
+    /// A PDF whose structure the scrubber does not follow (an indirect value in its document
+    /// information, a reference it cannot find).
+    Pdf,
+    /// A PDF whose metadata is (or may be) in compressed streams or object streams.
+    PdfCompressed,
+    /// An encrypted PDF.
+    PdfEncrypted,
+    /// Office documents.
+    Office,
+    /// A scrubbable type, but too large to scrub in memory on this device (the client decides
+    /// the bound; `max_mib` is it).
+    TooLarge {
+        /// The bound, in MiB.
+        max_mib: u64,
+    },
+    /// Any other type known to carry metadata.
+    Other,
+}
+
+impl Warning {
+    /// Every warning, for the catalogue tests.
+    pub const ALL: [Warning; 9] = [
+        Warning::Heic,
+        Warning::Mp4,
+        Warning::Mp4DataTrack,
+        Warning::Pdf,
+        Warning::PdfCompressed,
+        Warning::PdfEncrypted,
+        Warning::Office,
+        Warning::TooLarge { max_mib: 48 },
+        Warning::Other,
+    ];
+
+    /// Stable machine id: `--json` field `warning_id`, and the Fluent message `scrub-warn-{id}`
+    /// (which takes `$mib` for [`Warning::TooLarge`]).
+    pub fn id(self) -> &'static str {
+        match self {
+            Warning::Heic => "heic",
+            Warning::Mp4 => "mp4",
+            Warning::Mp4DataTrack => "mp4-data-track",
+            Warning::Pdf => "pdf",
+            Warning::PdfCompressed => "pdf-compressed",
+            Warning::PdfEncrypted => "pdf-encrypted",
+            Warning::Office => "office",
+            Warning::TooLarge { .. } => "too-large",
+            Warning::Other => "other",
+        }
+    }
+
+    /// In English, as `--json` carries it in `warning`.
+    pub fn english(self) -> String {
+        match self {
+            Warning::Heic => "this HEIC/HEIF photo is built in a way Vigil cannot change safely, so its EXIF (GPS position, camera, serial number, times) and XMP stay in it; convert the photo to JPEG first (for example with a screenshot or the phone's \"most compatible\" camera setting)".into(),
+            Warning::Mp4 => "videos (MP4/MOV) carry metadata Vigil cannot remove yet: often the GPS position, the phone model, the recording time and sometimes the owner's name".into(),
+            Warning::Mp4DataTrack => "this video has a data track besides picture and sound (often GPS or sensor data recorded with it, a timecode or subtitles) that Vigil cannot remove".into(),
+            Warning::Pdf => "this PDF is built in a way Vigil cannot change safely, so its metadata stays in it: author name, the program and computer that made it, creation times, and earlier versions of the text".into(),
+            Warning::PdfCompressed => "this PDF keeps its metadata (author name, the program that made it, times) in compressed parts that Vigil cannot change without rewriting the file; print it to a new PDF or scan it first".into(),
+            Warning::PdfEncrypted => "this PDF is encrypted, so Vigil cannot remove its metadata (author name, the program that made it, times)".into(),
+            Warning::Office => "Office documents carry metadata Vigil cannot remove: the author's and editors' names, company, edit times, revision history and comments".into(),
+            Warning::TooLarge { max_mib } => format!("larger than {max_mib} MiB, too large to remove its metadata on this device"),
+            Warning::Other => "this file may carry identifying metadata Vigil cannot remove".into(),
+        }
+    }
 }
 
 /// What [`scrub`] did.
@@ -110,8 +317,8 @@ pub enum Outcome {
     NotScrubbed {
         /// Its type.
         kind: FileKind,
-        /// What may be in it, in words for the reporter.
-        warning: &'static str,
+        /// Why, and what may be in it.
+        warning: Warning,
     },
     /// Not a type we know: sent as it is.
     Unknown,
@@ -143,17 +350,6 @@ pub enum ScrubError {
         reason: &'static str,
     },
 }
-
-/// Warning for HEIC/HEIF/AVIF.
-pub const WARN_HEIC: &str = "HEIC/HEIF photos carry EXIF (GPS position, camera, serial number, times) and XMP that Vigil cannot remove yet; convert the photo to JPEG first (for example with a screenshot or the phone's \"most compatible\" camera setting)";
-/// Warning for MP4/MOV files this module does not understand well enough to scrub.
-pub const WARN_MP4: &str = "videos (MP4/MOV) carry metadata Vigil cannot remove yet: often the GPS position, the phone model, the recording time and sometimes the owner's name";
-/// Warning for a video with a track that is neither picture nor sound.
-pub const WARN_MP4_DATA_TRACK: &str = "this video has a data track besides picture and sound (often GPS or sensor data recorded with it, a timecode or subtitles) that Vigil cannot remove";
-/// Warning for PDF.
-pub const WARN_PDF: &str = "PDF files carry metadata Vigil cannot remove yet: author name, the program and computer that made them, creation times, and earlier versions of the text";
-/// Warning for Office documents.
-pub const WARN_OFFICE: &str = "Office documents carry metadata Vigil cannot remove: the author's and editors' names, company, edit times, revision history and comments";
 
 /// Recognise a file from its first bytes (a prefix of the file is enough: 4 KiB covers every
 /// check here).
@@ -246,26 +442,22 @@ pub fn scrub(bytes: &[u8]) -> Result<Outcome, ScrubError> {
         FileKind::Jpeg => jpeg::scrub(bytes)?,
         FileKind::Png => png::scrub(bytes)?,
         FileKind::WebP => webp::scrub(bytes)?,
-        FileKind::Heic => {
-            return Ok(Outcome::NotScrubbed {
-                kind,
-                warning: WARN_HEIC,
-            })
-        }
-        FileKind::Mp4 => match mp4::scrub(bytes)? {
-            mp4::Verdict::Done(result) => result,
-            mp4::Verdict::Warn(warning) => return Ok(Outcome::NotScrubbed { kind, warning }),
+        FileKind::Heic => match heif::scrub(bytes)? {
+            Verdict::Done(result) => result,
+            Verdict::Warn(warning) => return Ok(Outcome::NotScrubbed { kind, warning }),
         },
-        FileKind::Pdf => {
-            return Ok(Outcome::NotScrubbed {
-                kind,
-                warning: WARN_PDF,
-            })
-        }
+        FileKind::Mp4 => match mp4::scrub(bytes)? {
+            Verdict::Done(result) => result,
+            Verdict::Warn(warning) => return Ok(Outcome::NotScrubbed { kind, warning }),
+        },
+        FileKind::Pdf => match pdf::scrub(bytes)? {
+            Verdict::Done(result) => result,
+            Verdict::Warn(warning) => return Ok(Outcome::NotScrubbed { kind, warning }),
+        },
         FileKind::Office => {
             return Ok(Outcome::NotScrubbed {
                 kind,
-                warning: WARN_OFFICE,
+                warning: Warning::Office,
             })
         }
         FileKind::Other => return Ok(Outcome::Unknown),
@@ -282,6 +474,23 @@ pub fn scrub(bytes: &[u8]) -> Result<Outcome, ScrubError> {
 
 /// What a format scrubber returns: `None` when there was nothing to remove.
 type Scrubbed = Option<(Vec<u8>, Vec<Removed>)>;
+
+/// What the in-place scrubbers (MP4, HEIF, PDF) decide: they may meet a structure they cannot
+/// change safely, which is not damage but a reason to leave the file alone.
+pub(super) enum Verdict {
+    /// Scrubbed, or `None`: nothing to remove.
+    Done(Scrubbed),
+    /// Left alone, with this warning for the reporter.
+    Warn(Warning),
+}
+
+/// Record `bytes` more of `what` in `removed`, one entry per kind in the order first found.
+fn note(removed: &mut Vec<Removed>, what: What, bytes: usize) {
+    match removed.iter_mut().find(|r| r.what == what) {
+        Some(r) => r.bytes += bytes,
+        None => removed.push(Removed { what, bytes }),
+    }
+}
 
 /// Collects the output and the list of removals for one file.
 struct Rewriter {
@@ -303,11 +512,8 @@ impl Rewriter {
         self.out.extend_from_slice(part);
     }
 
-    fn remove(&mut self, what: &'static str, bytes: usize) {
-        match self.removed.iter_mut().find(|r| r.what == what) {
-            Some(r) => r.bytes += bytes,
-            None => self.removed.push(Removed { what, bytes }),
-        }
+    fn remove(&mut self, what: What, bytes: usize) {
+        note(&mut self.removed, what, bytes);
     }
 
     fn finish(self) -> Scrubbed {
@@ -368,19 +574,27 @@ mod tests {
 
     #[test]
     fn unsupported_types_warn_and_others_pass() {
-        let cases: [(&[u8], FileKind); 3] = [
-            (b"\0\0\0\x18ftypheic\0\0\0\0mif1heic", FileKind::Heic),
-            (b"%PDF-1.4\n%AUTHOR-CANARY", FileKind::Pdf),
-            (b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1\0", FileKind::Office),
-        ];
+        let cases: [(&[u8], FileKind); 1] =
+            [(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1\0", FileKind::Office)];
         for (bytes, kind) in cases {
             match scrub(bytes).unwrap() {
                 Outcome::NotScrubbed { kind: k, warning } => {
                     assert_eq!(k, kind);
-                    assert!(!warning.is_empty());
+                    assert!(!warning.english().is_empty());
                 }
                 other => panic!("{kind:?}: {other:?}"),
             }
+        }
+        // A HEIF without its `meta` box, a PDF without objects or trailer, an MP4 without its
+        // `moov` box cannot be shown, let alone scrubbed.
+        for (bytes, kind) in [
+            (&b"\0\0\0\x18ftypheic\0\0\0\0mif1heic"[..], FileKind::Heic),
+            (b"%PDF-1.4\n%AUTHOR-CANARY", FileKind::Pdf),
+        ] {
+            assert!(
+                matches!(scrub(bytes), Err(ScrubError::Damaged { kind: k, .. }) if k == kind),
+                "{kind:?}"
+            );
         }
         // An MP4 without its `moov` box cannot be played, let alone scrubbed.
         assert!(matches!(

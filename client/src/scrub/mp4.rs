@@ -22,25 +22,12 @@
 //! and some Sony files; compressed `cmov` movies; HEIF-style top-level `meta` item lists). Not looked at: maker-specific boxes inside sample descriptions
 //! (`stsd`), which are codec settings in the files we know of.
 
-use super::{FileKind, Removed, ScrubError, Scrubbed, WARN_MP4, WARN_MP4_DATA_TRACK};
-
-const WHAT_META: &str =
-    "video metadata (GPS position, phone make and model, software, owner, recording date)";
-const WHAT_XMP: &str = "XMP (author, editing software, place, times)";
-const WHAT_TIMES: &str = "creation and modification times";
+use super::{note, FileKind, Removed, ScrubError, Verdict, Warning, What};
 
 /// ISO/IEC 14496-12 "uuid" user type of an XMP packet (Adobe XMP specification, part 3).
 const XMP_UUID: [u8; 16] = [
     0xBE, 0x7A, 0xCF, 0xCB, 0x97, 0xA9, 0x42, 0xE8, 0x9C, 0x71, 0x99, 0x94, 0x91, 0xE3, 0xAF, 0xAC,
 ];
-
-/// What [`scrub`] decided.
-pub(super) enum Verdict {
-    /// Scrubbed, or `None`: nothing to remove.
-    Done(Scrubbed),
-    /// Left alone, with this warning for the reporter.
-    Warn(&'static str),
-}
 
 fn damaged(offset: usize, reason: &'static str) -> ScrubError {
     ScrubError::Damaged {
@@ -132,14 +119,11 @@ struct Plan {
 }
 
 impl Plan {
-    fn note(&mut self, what: &'static str, bytes: usize) {
-        match self.removed.iter_mut().find(|r| r.what == what) {
-            Some(r) => r.bytes += bytes,
-            None => self.removed.push(Removed { what, bytes }),
-        }
+    fn note(&mut self, what: What, bytes: usize) {
+        note(&mut self.removed, what, bytes);
     }
 
-    fn blank(&mut self, b: Bx, what: &'static str) {
+    fn blank(&mut self, b: Bx, what: What) {
         if b.end == b.body {
             return; // an empty box says nothing
         }
@@ -162,7 +146,7 @@ impl Plan {
             .ok_or_else(|| damaged(b.start, "short header box"))?;
         if times.iter().any(|&t| t != 0) {
             self.zero.push(range);
-            self.note(WHAT_TIMES, 2 * width);
+            self.note(What::Times, 2 * width);
         }
         Ok(())
     }
@@ -190,11 +174,11 @@ pub(super) fn scrub(data: &[u8]) -> Result<Verdict, ScrubError> {
                     return Ok(Verdict::Warn(warning));
                 }
             }
-            b"uuid" if top.is_xmp(data) => plan.blank(top, WHAT_XMP),
+            b"uuid" if top.is_xmp(data) => plan.blank(top, What::Xmp),
             b"ftyp" | b"mdat" | b"wide" | b"moof" | b"mfra" | b"sidx" | b"ssix" | b"styp"
             | b"prft" | b"emsg" | b"pdin" => {}
             k if is_padding(k) => {}
-            _ => return Ok(Verdict::Warn(WARN_MP4)),
+            _ => return Ok(Verdict::Warn(Warning::Mp4)),
         }
     }
     if !moov_seen {
@@ -216,12 +200,12 @@ pub(super) fn scrub(data: &[u8]) -> Result<Verdict, ScrubError> {
 }
 
 /// Plan the changes inside one `moov`; `Some(warning)` if the file must be left alone.
-fn moov(data: &[u8], moov: Bx, plan: &mut Plan) -> Result<Option<&'static str>, ScrubError> {
+fn moov(data: &[u8], moov: Bx, plan: &mut Plan) -> Result<Option<Warning>, ScrubError> {
     for b in children(data, moov.body, moov.end, false)? {
         match &b.kind {
             b"mvhd" => plan.times(data, b)?,
-            b"udta" | b"meta" => plan.blank(b, WHAT_META),
-            b"uuid" if b.is_xmp(data) => plan.blank(b, WHAT_XMP),
+            b"udta" | b"meta" => plan.blank(b, What::VideoMeta),
+            b"uuid" if b.is_xmp(data) => plan.blank(b, What::Xmp),
             b"trak" => {
                 if let Some(w) = trak(data, b, plan)? {
                     return Ok(Some(w));
@@ -229,18 +213,18 @@ fn moov(data: &[u8], moov: Bx, plan: &mut Plan) -> Result<Option<&'static str>, 
             }
             b"iods" | b"mvex" | b"pssh" => {}
             k if is_padding(k) => {}
-            _ => return Ok(Some(WARN_MP4)),
+            _ => return Ok(Some(Warning::Mp4)),
         }
     }
     Ok(None)
 }
 
-fn trak(data: &[u8], trak: Bx, plan: &mut Plan) -> Result<Option<&'static str>, ScrubError> {
+fn trak(data: &[u8], trak: Bx, plan: &mut Plan) -> Result<Option<Warning>, ScrubError> {
     for b in children(data, trak.body, trak.end, false)? {
         match &b.kind {
             b"tkhd" => plan.times(data, b)?,
-            b"udta" | b"meta" => plan.blank(b, WHAT_META),
-            b"uuid" if b.is_xmp(data) => plan.blank(b, WHAT_XMP),
+            b"udta" | b"meta" => plan.blank(b, What::VideoMeta),
+            b"uuid" if b.is_xmp(data) => plan.blank(b, What::Xmp),
             b"mdia" => {
                 if let Some(w) = mdia(data, b, plan)? {
                     return Ok(Some(w));
@@ -248,13 +232,13 @@ fn trak(data: &[u8], trak: Bx, plan: &mut Plan) -> Result<Option<&'static str>, 
             }
             b"tref" | b"trgr" | b"edts" => {}
             k if is_padding(k) => {}
-            _ => return Ok(Some(WARN_MP4)),
+            _ => return Ok(Some(Warning::Mp4)),
         }
     }
     Ok(None)
 }
 
-fn mdia(data: &[u8], mdia: Bx, plan: &mut Plan) -> Result<Option<&'static str>, ScrubError> {
+fn mdia(data: &[u8], mdia: Bx, plan: &mut Plan) -> Result<Option<Warning>, ScrubError> {
     for m in children(data, mdia.body, mdia.end, false)? {
         match &m.kind {
             b"mdhd" => plan.times(data, m)?,
@@ -265,12 +249,12 @@ fn mdia(data: &[u8], mdia: Bx, plan: &mut Plan) -> Result<Option<&'static str>, 
                     .filter(|_| m.body + 12 <= m.end)
                     .ok_or_else(|| damaged(m.start, "short hdlr box"))?;
                 if handler != b"vide" && handler != b"soun" {
-                    return Ok(Some(WARN_MP4_DATA_TRACK));
+                    return Ok(Some(Warning::Mp4DataTrack));
                 }
             }
             b"minf" | b"elng" => {}
             k if is_padding(k) => {}
-            _ => return Ok(Some(WARN_MP4)),
+            _ => return Ok(Some(Warning::Mp4)),
         }
     }
     Ok(None)
@@ -384,7 +368,7 @@ mod tests {
         let changed = bytes.iter().zip(&input).filter(|(a, b)| a != b).count();
         assert!(changed > 0);
         let whats: Vec<_> = removed.iter().map(|r| r.what).collect();
-        assert_eq!(whats, [WHAT_TIMES, WHAT_META, WHAT_XMP]);
+        assert_eq!(whats, [What::Times, What::VideoMeta, What::Xmp]);
         assert_eq!(removed[0].bytes, 6 * 4);
         // Same tree shape, metadata boxes now `free`; scrubbing again finds nothing.
         let tops: Vec<_> = children(&bytes, 0, bytes.len(), true)
@@ -430,7 +414,7 @@ mod tests {
             scrub_any(&input).unwrap(),
             Outcome::NotScrubbed {
                 kind: FileKind::Mp4,
-                warning: WARN_MP4_DATA_TRACK
+                warning: Warning::Mp4DataTrack
             }
         );
     }
@@ -493,7 +477,7 @@ mod tests {
                 scrub_any(&input).unwrap(),
                 Outcome::NotScrubbed {
                     kind: FileKind::Mp4,
-                    warning: WARN_MP4
+                    warning: Warning::Mp4
                 }
             );
         }
@@ -509,7 +493,7 @@ mod tests {
             scrub_any(&input).unwrap(),
             Outcome::NotScrubbed {
                 kind: FileKind::Mp4,
-                warning: WARN_MP4
+                warning: Warning::Mp4
             }
         );
     }
@@ -532,7 +516,7 @@ mod tests {
         assert_eq!(
             removed,
             [Removed {
-                what: WHAT_TIMES,
+                what: What::Times,
                 bytes: 16
             }]
         );

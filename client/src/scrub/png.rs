@@ -6,18 +6,12 @@
 //! CRCs are not checked: a chunk we keep is passed on as it came, and one we drop does not
 //! matter.
 
-use super::{FileKind, Rewriter, ScrubError, Scrubbed};
+use super::{FileKind, Rewriter, ScrubError, Scrubbed, What};
 
 const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 
 /// "A four-byte unsigned integer ... limited to 2^31-1" (5.3).
 const MAX_CHUNK_LEN: usize = 0x7FFF_FFFF;
-
-const WHAT_EXIF: &str = "EXIF (GPS position, camera model and serial number, times)";
-const WHAT_TEXT: &str = "text (XMP, author, software, comments, creation time)";
-const WHAT_TIME: &str = "last-modification time";
-const WHAT_C2PA: &str = "C2PA content credentials (signer, device, edit history)";
-const WHAT_TRAILER: &str = "data after the end of the image";
 
 fn damaged(offset: usize, reason: &'static str) -> ScrubError {
     ScrubError::Damaged {
@@ -29,13 +23,13 @@ fn damaged(offset: usize, reason: &'static str) -> ScrubError {
 
 /// Which chunks go. Everything else, known or not, stays: colour chunks (`iCCP`, `sRGB`, `gAMA`,
 /// `cHRM`, `cICP`), pixel data and its parameters, animation (`acTL`, `fcTL`, `fdAT`).
-fn judge(chunk_type: &[u8]) -> Option<&'static str> {
+fn judge(chunk_type: &[u8]) -> Option<What> {
     match chunk_type {
         // `exIf` and `zxIf`: names some programs used before `eXIf` was registered.
-        b"eXIf" | b"exIf" | b"zxIf" => Some(WHAT_EXIF),
-        b"tEXt" | b"zTXt" | b"iTXt" => Some(WHAT_TEXT),
-        b"tIME" => Some(WHAT_TIME),
-        b"caBX" => Some(WHAT_C2PA),
+        b"eXIf" | b"exIf" | b"zxIf" => Some(What::Exif),
+        b"tEXt" | b"zTXt" | b"iTXt" => Some(What::PngText),
+        b"tIME" => Some(What::ModTime),
+        b"caBX" => Some(What::C2pa),
         _ => None,
     }
 }
@@ -78,7 +72,7 @@ pub(super) fn scrub(data: &[u8]) -> Result<Scrubbed, ScrubError> {
         pos = end;
         if chunk_type == b"IEND" {
             if pos < data.len() {
-                w.remove(WHAT_TRAILER, data.len() - pos);
+                w.remove(What::Trailer, data.len() - pos);
             }
             return Ok(w.finish());
         }
@@ -193,12 +187,18 @@ mod tests {
         let whats: Vec<_> = removed.iter().map(|r| r.what).collect();
         assert_eq!(
             whats,
-            [WHAT_EXIF, WHAT_TEXT, WHAT_TIME, WHAT_C2PA, WHAT_TRAILER]
+            [
+                What::Exif,
+                What::PngText,
+                What::ModTime,
+                What::C2pa,
+                What::Trailer
+            ]
         );
         assert_eq!(
             removed[3],
             Removed {
-                what: WHAT_C2PA,
+                what: What::C2pa,
                 bytes: 12 + 11
             }
         );

@@ -8,15 +8,11 @@
 //! Chunks we do not know are kept, as RFC 9649 asks readers to ignore and writers to preserve
 //! them.
 
-use super::{FileKind, Rewriter, ScrubError, Scrubbed};
+use super::{FileKind, Rewriter, ScrubError, Scrubbed, What};
 
 /// `VP8X` flag bits (RFC 9649, 2.7.1.1: Rsv Rsv I L E X A R, most significant first).
 const FLAG_EXIF: u8 = 0x08;
 const FLAG_XMP: u8 = 0x04;
-
-const WHAT_EXIF: &str = "EXIF (GPS position, camera model and serial number, times)";
-const WHAT_XMP: &str = "XMP (author, editing software, place, times)";
-const WHAT_TRAILER: &str = "data after the end of the image";
 
 fn damaged(offset: usize, reason: &'static str) -> ScrubError {
     ScrubError::Damaged {
@@ -70,8 +66,8 @@ pub(super) fn scrub(data: &[u8]) -> Result<Scrubbed, ScrubError> {
     let strips_metadata = chunks.iter().any(|(_, _, f)| f == b"EXIF" || f == b"XMP ");
     for &(start, end, fourcc) in &chunks {
         match &fourcc {
-            b"EXIF" => w.remove(WHAT_EXIF, end - start),
-            b"XMP " => w.remove(WHAT_XMP, end - start),
+            b"EXIF" => w.remove(What::Exif, end - start),
+            b"XMP " => w.remove(What::Xmp, end - start),
             b"VP8X" if strips_metadata => {
                 let flags = *data
                     .get(start + 8)
@@ -85,7 +81,7 @@ pub(super) fn scrub(data: &[u8]) -> Result<Scrubbed, ScrubError> {
         }
     }
     if riff_end < data.len() {
-        w.remove(WHAT_TRAILER, data.len() - riff_end);
+        w.remove(What::Trailer, data.len() - riff_end);
     }
     // The output is no longer than the input, whose RIFF size fitted in 32 bits.
     let riff_size = u32::try_from(w.out.len() - 8).map_err(|_| damaged(4, "RIFF size overflow"))?;
@@ -189,15 +185,15 @@ mod tests {
             removed,
             [
                 Removed {
-                    what: WHAT_EXIF,
+                    what: What::Exif,
                     bytes: odd_exif
                 },
                 Removed {
-                    what: WHAT_XMP,
+                    what: What::Xmp,
                     bytes: 8 + 35 + 1
                 },
                 Removed {
-                    what: WHAT_TRAILER,
+                    what: What::Trailer,
                     bytes: 14
                 }
             ]
