@@ -339,6 +339,37 @@ pub const SPACING_MIN: std::time::Duration = std::time::Duration::from_secs(1);
 /// Longest pause between queued deposits.
 pub const SPACING_MAX: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// How long an upload waits for the relay to let go of a blob that an earlier, dead connection
+/// was sending (a `report send` killed or cut off mid-chunk): the relay answers Busy until it
+/// notices, which takes its idle timeout (the client's `--stall-timeout`, 20 s by default, or the
+/// relay's, 30 s, whichever is shorter). Waiting here, rather than failing the attempt, lets a
+/// plain `vigil outbox flush` after a killed send finish in one go.
+const BUSY_BLOB_WAIT: std::time::Duration = std::time::Duration::from_secs(45);
+/// How often the relay is asked again meanwhile.
+const BUSY_BLOB_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// [`RelayClient::upload_chunk`], waiting out a Busy answer for up to [`BUSY_BLOB_WAIT`].
+async fn upload_chunk_waiting(
+    client: &RelayClient,
+    id: vigil_core::ids::BlobId,
+    total: u64,
+    offset: u64,
+    chunk: &[u8],
+) -> Result<u64, RelayError> {
+    let started = Instant::now();
+    loop {
+        match client.upload_chunk(id, total, offset, chunk).await {
+            Err(RelayError::Refused {
+                code: ErrorCode::Busy,
+                ..
+            }) if started.elapsed() + BUSY_BLOB_POLL <= BUSY_BLOB_WAIT => {
+                tokio::time::sleep(BUSY_BLOB_POLL).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// How much of a blob one Upload carries: large enough to keep a good link busy, small enough
 /// that a dropped one costs little to send again.
 const UPLOAD_CHUNK: usize = 1024 * 1024;
@@ -388,7 +419,7 @@ async fn upload_blobs(
             while offset < b.len {
                 let want = UPLOAD_CHUNK.min((b.len - offset) as usize);
                 file.read_exact(&mut buf[..want])?;
-                offset = match client.upload_chunk(id, b.len, offset, &buf[..want]).await {
+                offset = match upload_chunk_waiting(client, id, b.len, offset, &buf[..want]).await {
                     Ok(o) => o,
                     Err(e) => return Ok(Err(e)),
                 };
