@@ -1010,6 +1010,8 @@ mod tests {
         );
         assert!(MAX_INNER_LEN >= MAX_UNPADDED_INNER_LEN);
         assert!(sealed_len(MAX_UNPADDED_INNER_LEN) <= crate::wire::limits::MAX_ENVELOPE_LEN);
+        // docs/protocol.md quotes it: 1 082 684 bytes unpadded, 34 × 32 KiB padded.
+        assert_eq!(sealed_len(MAX_UNPADDED_INNER_LEN), 1_114_112);
     }
 
     #[test]
