@@ -46,7 +46,7 @@
 //! forward it to a third party as if the reporter had addressed it there: the third party's key
 //! is not in the list and [`open`] refuses it.
 //!
-//! The names (version 2) let each NGO say who else received a report ("sent to 2 NGOs: Desk,
+//! The names (versions 2 to 4) let each NGO say who else received a report ("sent to 2 NGOs: Desk,
 //! Civic Aid"): an NGO holds the other NGOs' keys only through this list, not their cards. They
 //! are what the reporter's app read on the cards it sealed to, signed by the reporter like the
 //! rest, and they label keys; they add no recipient. They travel here, beside the keys they
@@ -111,6 +111,10 @@ const MAX_UNPADDED_INNER_LEN: usize = MAGIC.len()
     + 64;
 /// Largest inner layer: the largest unpadded one, padded (about 1.1 MiB).
 pub const MAX_INNER_LEN: usize = padded_inner_len(MAX_UNPADDED_INNER_LEN);
+
+// Padding never shrinks a layer, and the largest envelope still fits in a deposit.
+const _: () = assert!(MAX_INNER_LEN >= MAX_UNPADDED_INNER_LEN);
+const _: () = assert!(sealed_len(MAX_UNPADDED_INNER_LEN) <= crate::wire::limits::MAX_ENVELOPE_LEN);
 
 /// Recipient stanzas in the age header of every envelope Vigil seals: the staff keys of the
 /// NGO, the rest decoys (see [`age::start_file_with_decoys`]), so that the header does not tell
@@ -346,7 +350,7 @@ pub fn sign_inner_named(
 }
 
 /// Build the signed inner layer, with the name of each NGO beside its key and, when there are
-/// any, the report's attachments (version 3).
+/// any, the report's attachments; always version 4, padded to its sealed size.
 pub fn sign_inner_full(
     report_json: &[u8],
     sender: &SigningSecret,
@@ -816,13 +820,21 @@ mod tests {
         assert!(long.starts_with(&cut));
         assert_eq!(&o.report_json[..], REPORT, "the report is untouched");
 
-        // Unnamed: version 2 with empty names, and version 1 with none at all.
+        // Unnamed: empty names, and version 1 with none at all.
         let o = open_inner(&sign_inner(REPORT, &sender, &[a, b], 1).unwrap(), &a).unwrap();
         assert_eq!(o.intended_names, [None, None]);
         let mut v1 = header(MAGIC_V1, &sender, &[a]);
         report_part(&mut v1);
         let o = open_inner(&signed(&sender, v1), &a).unwrap();
         assert_eq!(o.intended_names, [None]);
+        // Version 2 (names, no attachment count, no padding), as older clients wrote it.
+        let mut v2 = header(MAGIC_V2, &sender, &[a]);
+        v2.push(4);
+        v2.extend_from_slice(b"Desk");
+        report_part(&mut v2);
+        let o = open_inner(&signed(&sender, v2), &a).unwrap();
+        assert_eq!(o.intended_names, [Some("Desk".to_string())]);
+        assert!(o.attachments.is_empty() && o.blob_key.is_none());
     }
 
     #[test]
@@ -1008,8 +1020,6 @@ mod tests {
             padded_inner_len(100),
             FIXED_ENVELOPE_LEN - SEALED_PREFIX_LEN - TAG_SIZE
         );
-        assert!(MAX_INNER_LEN >= MAX_UNPADDED_INNER_LEN);
-        assert!(sealed_len(MAX_UNPADDED_INNER_LEN) <= crate::wire::limits::MAX_ENVELOPE_LEN);
         // docs/protocol.md quotes it: 1 082 684 bytes unpadded, 34 × 32 KiB padded.
         assert_eq!(sealed_len(MAX_UNPADDED_INNER_LEN), 1_114_112);
     }
