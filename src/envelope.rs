@@ -1092,6 +1092,48 @@ mod tests {
         assert_eq!(open(&with_file, &ids, &me).unwrap().attachments.len(), 1);
     }
 
+    /// The sample reports (`../shared/fixtures/reports`) all seal to the fixed size, even to 16
+    /// NGOs with the longest names: the numbers behind [`FIXED_ENVELOPE_LEN`].
+    #[test]
+    fn every_sample_report_seals_to_the_fixed_size() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/reports");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "{} is missing",
+                dir.display()
+            );
+            eprintln!("SKIPPED: no sample reports at {}", dir.display());
+            return;
+        };
+        let sender = SigningSecret::generate(&mut OsRng);
+        let long_name = "n".repeat(MAX_NGO_NAME_LEN);
+        let keys: Vec<PublicSigningKey> = (0..MAX_INTENDED)
+            .map(|_| SigningSecret::generate(&mut OsRng).public())
+            .collect();
+        let to: Vec<Addressee<'_>> = keys
+            .iter()
+            .map(|&key| Addressee {
+                key,
+                name: &long_name,
+            })
+            .collect();
+        let ids = staff(1);
+        let mut seen = 0;
+        for entry in entries {
+            let json = std::fs::read(entry.unwrap().path()).unwrap();
+            let env = seal_named(&json, &sender, &to, &public(&ids), 1, &mut OsRng).unwrap();
+            assert_eq!(env.len(), FIXED_ENVELOPE_LEN);
+            assert_eq!(
+                &open(&env, &ids, &keys[0]).unwrap().report_json[..],
+                &json[..]
+            );
+            seen += 1;
+        }
+        assert!(seen > 0, "no sample report in {}", dir.display());
+    }
+
     #[test]
     fn one_byte_over_the_fixed_size_lands_in_its_padme_bucket() {
         let sender = SigningSecret::generate(&mut OsRng);
