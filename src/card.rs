@@ -22,7 +22,9 @@ pub const CARD_PREFIX: &str = "VIGIL-CARD-1.";
 /// Largest card text accepted, in bytes. A card with 16 staff recipients is about 2 KiB; the cap
 /// stops a hostile "card" from costing memory or time before its signature is even checked.
 pub const MAX_CARD_LEN: usize = 8 * 1024;
-/// Most recipients (staff keys) on one card: each costs a stanza in every report's header.
+/// Most recipients (staff keys) on one card. Every report's header carries this many stanzas
+/// whatever the card holds (`envelope::ENVELOPE_STANZAS`: the staff's plus decoys, so the
+/// header does not count the staff), so raising it costs 98 bytes per step in every envelope.
 pub const MAX_CARD_RECIPIENTS: usize = 16;
 /// Longest NGO name, in characters.
 pub const MAX_NAME_CHARS: usize = 128;

@@ -15,6 +15,7 @@ pub mod envelope;
 pub mod ids;
 pub mod keys;
 pub mod names;
+pub mod padding;
 mod reader;
 pub mod report;
 pub mod vault;

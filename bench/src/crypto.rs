@@ -111,6 +111,64 @@ pub fn run(s: &Sizes, out: &mut Report) -> Result<()> {
     out.set("decrypt_sequential_ratio_vs_age", a_dec / v_seq_dec);
     out.set("crypto_payload_mib", mib);
     out.set("crypto_threads", threads as f64);
+    envelopes(reps, out)
+}
+
+/// A report of `len` bytes of JSON, its narrative stretched to fit.
+fn report_json(len: usize) -> Vec<u8> {
+    let head = br#"{"kind":"threat","urgency":"urgent","title":"Lawyer held","occurred_at":"2024-01-01","narrative":""#;
+    let mut out = head.to_vec();
+    out.resize(len.saturating_sub(2).max(head.len()), b'a');
+    out.extend_from_slice(b"\"}");
+    out
+}
+
+/// Report envelopes (issue 14): what padding and the fixed stanza count cost a short report,
+/// and how long sealing and opening one takes with 16 stanzas.
+///
+/// Sizes: a report of 1 406 bytes (the longest sample report, `/work/shared/fixtures`) to one
+/// NGO named `Desk` with one staff key. "Unpadded" is the same report as version 2 wrote it
+/// (no attachment count, no padding, a header with one stanza): the inner layer's fixed 161
+/// bytes plus name and report, 168 header bytes, a 16-byte nonce and a 16-byte tag.
+fn envelopes(reps: usize, out: &mut Report) -> Result<()> {
+    use vigil_core::envelope::{self, Addressee};
+    use vigil_core::keys::SigningSecret;
+    let json = report_json(1406);
+    let sender = SigningSecret::generate(&mut OsRng);
+    let ngo = SigningSecret::generate(&mut OsRng).public();
+    let staff = vage::x25519::Identity::generate(&mut OsRng);
+    let to = [Addressee {
+        key: ngo,
+        name: "Desk",
+    }];
+    let rcpt = [staff.to_public()];
+    let seal = || envelope::seal_named(&json, &sender, &to, &rcpt, 1, &mut OsRng).context("seal");
+    let sealed = seal()?;
+    let unpadded_v2 = (15 + 32 + 8 + 1 + 32 + 1 + 4 + 4 + json.len() + 64)
+        + vage::x25519::header_len(1)
+        + 16
+        + 16;
+    // Best of `reps` batches of 200, per envelope.
+    let batch = 200;
+    let (seal_s, _) = best(reps, || (0..batch).try_for_each(|_| seal().map(drop)))?;
+    let (open_s, opened) = best(reps, || {
+        let mut last = None;
+        for _ in 0..batch {
+            last = Some(envelope::open(&sealed, std::slice::from_ref(&staff), &ngo)?);
+        }
+        last.ok_or_else(|| anyhow!("no envelope opened"))
+    })?;
+    if opened.report_json.as_slice() != json.as_slice() {
+        bail!("an envelope opened to different bytes than were sealed");
+    }
+    out.set("envelope_small_bytes", sealed.len() as f64);
+    out.set("envelope_small_unpadded_v2_bytes", unpadded_v2 as f64);
+    out.set(
+        "envelope_header_bytes",
+        vage::x25519::header_len(envelope::ENVELOPE_STANZAS) as f64,
+    );
+    out.set("envelope_seal_us", seal_s / batch as f64 * 1e6);
+    out.set("envelope_open_us", open_s / batch as f64 * 1e6);
     Ok(())
 }
 

@@ -119,6 +119,75 @@ pub fn start_file(
     Ok(file_start(&stanzas, &file_key, rng))
 }
 
+/// [`start_file`] with a header of exactly `stanzas` X25519 stanzas: one per recipient, and
+/// the rest decoys (the file key really wrapped to throwaway keys, see
+/// [`x25519::decoy_stanza`]), all in an order drawn from `rng`. The header's length and stanza
+/// count are then the same whatever the number of recipients, so a reader of the file cannot
+/// count them; each recipient still opens it as any age file, trying at most `stanzas`
+/// stanzas.
+///
+/// Fails with [`AgeError::TooManyRecipients`] when there are more recipients than `stanzas`
+/// or `stanzas` is above [`MAX_STANZAS`], and [`AgeError::NoRecipients`] when there are none.
+pub fn start_file_with_decoys(
+    recipients: &[x25519::Recipient],
+    stanzas: usize,
+    rng: &mut (impl CryptoRngCore + ?Sized),
+) -> Result<(Vec<u8>, PayloadKey), AgeError> {
+    if recipients.is_empty() {
+        return Err(AgeError::NoRecipients);
+    }
+    if recipients.len() > stanzas || stanzas > MAX_STANZAS {
+        return Err(AgeError::TooManyRecipients {
+            count: recipients.len().max(stanzas),
+            max: stanzas.min(MAX_STANZAS),
+        });
+    }
+    let file_key = FileKey::generate(rng);
+    let mut all = Vec::with_capacity(stanzas);
+    for r in recipients {
+        all.push(r.wrap(&file_key, rng)?);
+    }
+    while all.len() < stanzas {
+        all.push(x25519::decoy_stanza(&file_key, rng)?);
+    }
+    shuffle(&mut all, rng);
+    Ok(file_start(&all, &file_key, rng))
+}
+
+/// Encrypts a small in-memory message as [`encrypt_to_vec`] does, with a header of exactly
+/// `stanzas` stanzas (see [`start_file_with_decoys`]).
+pub fn encrypt_to_vec_with_decoys(
+    recipients: &[x25519::Recipient],
+    stanzas: usize,
+    plaintext: &[u8],
+    rng: &mut (impl CryptoRngCore + ?Sized),
+) -> Result<Vec<u8>, AgeError> {
+    let start = start_file_with_decoys(recipients, stanzas, rng)?;
+    let capacity =
+        start.0.len() + chunk::PayloadLayout::for_plaintext(plaintext.len())?.ciphertext_len();
+    let mut w = begin(start, Vec::with_capacity(capacity))?;
+    w.write_all(plaintext)?;
+    w.finish()
+}
+
+/// Fisher–Yates shuffle with unbiased indices from `rng` (rejection sampling), so the position
+/// of a real stanza among the decoys is uniform.
+fn shuffle<T>(items: &mut [T], rng: &mut (impl CryptoRngCore + ?Sized)) {
+    for i in (1..items.len()).rev() {
+        // Headers hold at most MAX_STANZAS items, so the bound fits in u32.
+        let bound = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        // The largest multiple of `bound` that fits; draws at or above it are redrawn.
+        let zone = u32::MAX - u32::MAX % bound;
+        let j = loop {
+            let x = rng.next_u32();
+            if x < zone {
+                break (x % bound) as usize;
+            }
+        };
+        items.swap(i, j);
+    }
+}
+
 /// Starts an encryption with a passphrase at scrypt `work_factor` (log2 N; use
 /// [`limits::DEFAULT_SCRYPT_WORK_FACTOR`] unless you have a reason).
 pub fn encrypt_with_passphrase<W: Write>(
@@ -241,6 +310,89 @@ mod tests {
             decrypt_from_slice(&ct, &[Identity::generate(&mut OsRng)], 100),
             Err(AgeError::NoMatch)
         ));
+    }
+
+    #[test]
+    fn decoys_fix_the_stanza_count_and_only_recipients_open() {
+        let one = [Identity::generate(&mut OsRng)];
+        let five: Vec<Identity> = (0..5).map(|_| Identity::generate(&mut OsRng)).collect();
+        let to = |ids: &[Identity]| ids.iter().map(Identity::to_public).collect::<Vec<_>>();
+        let a = encrypt_to_vec_with_decoys(&to(&one), 16, b"report", &mut OsRng).unwrap();
+        let b = encrypt_to_vec_with_decoys(&to(&five), 16, b"report", &mut OsRng).unwrap();
+        let (ha, la) = format::Header::parse(&a).unwrap();
+        let (hb, lb) = format::Header::parse(&b).unwrap();
+        assert_eq!((ha.stanzas.len(), hb.stanzas.len()), (16, 16));
+        assert_eq!((la, lb), (x25519::header_len(16), x25519::header_len(16)));
+        assert_eq!(a.len(), b.len());
+        for id in &five {
+            let pt = decrypt_from_slice(&b, std::slice::from_ref(id), 100).unwrap();
+            assert_eq!(pt.as_slice(), b"report");
+        }
+        // Each real key opens exactly one stanza; the eleven decoys open for none of them
+        // (nor for anyone: their throwaway secrets were dropped when they were made).
+        let opened_by = |st: &format::Stanza, ids: &[Identity]| {
+            x25519::unwrap_stanzas(ids, std::slice::from_ref(st))
+                .unwrap()
+                .is_some()
+        };
+        for id in &five {
+            let n = hb
+                .stanzas
+                .iter()
+                .filter(|st| opened_by(st, std::slice::from_ref(id)))
+                .count();
+            assert_eq!(n, 1);
+        }
+        let decoys = hb.stanzas.iter().filter(|st| !opened_by(st, &five)).count();
+        assert_eq!(decoys, 11);
+        // The throwaway secret's type has no way out (no serialisation, no Clone) and wipes
+        // itself in its Drop (x25519-dalek's `zeroize(drop)`).
+        fn wipeable<T: zeroize::Zeroize>() {}
+        wipeable::<x25519_dalek::EphemeralSecret>();
+        assert!(std::mem::needs_drop::<x25519_dalek::EphemeralSecret>());
+    }
+
+    #[test]
+    fn the_real_stanza_is_at_a_random_place() {
+        let id = Identity::generate(&mut OsRng);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..40 {
+            let f = encrypt_to_vec_with_decoys(&[id.to_public()], 16, b"r", &mut OsRng).unwrap();
+            let (h, _) = format::Header::parse(&f).unwrap();
+            let at = h
+                .stanzas
+                .iter()
+                .position(|st| {
+                    x25519::unwrap_stanzas(std::slice::from_ref(&id), std::slice::from_ref(st))
+                        .unwrap()
+                        .is_some()
+                })
+                .unwrap();
+            seen.insert(at);
+        }
+        // 40 uniform draws from 16 places fall in 3 or fewer with odds below 10^-26.
+        assert!(seen.len() >= 4, "{seen:?}");
+    }
+
+    #[test]
+    fn decoy_counts_are_checked() {
+        let ids: Vec<Identity> = (0..3).map(|_| Identity::generate(&mut OsRng)).collect();
+        let to: Vec<_> = ids.iter().map(Identity::to_public).collect();
+        assert!(matches!(
+            encrypt_to_vec_with_decoys(&to, 2, b"x", &mut OsRng),
+            Err(AgeError::TooManyRecipients { count: 3, max: 2 })
+        ));
+        assert!(matches!(
+            encrypt_to_vec_with_decoys(&to, MAX_STANZAS + 1, b"x", &mut OsRng),
+            Err(AgeError::TooManyRecipients { .. })
+        ));
+        assert!(matches!(
+            encrypt_to_vec_with_decoys(&[], 4, b"x", &mut OsRng),
+            Err(AgeError::NoRecipients)
+        ));
+        // Exactly as many recipients as stanzas: no decoy, still fine.
+        let f = encrypt_to_vec_with_decoys(&to, 3, b"x", &mut OsRng).unwrap();
+        assert_eq!(format::Header::parse(&f).unwrap().0.stanzas.len(), 3);
     }
 
     proptest::proptest! {

@@ -168,6 +168,32 @@ impl Recipient {
     }
 }
 
+/// Bytes one X25519 stanza takes in an encoded header: `-> X25519 ` (10), the base64 share
+/// (43) and LF, then the base64 wrapped key (43) and LF. Every stanza has this length, whoever
+/// it is for, which is what lets a header with a fixed stanza count have a fixed length.
+pub const STANZA_LEN: usize = 10 + 43 + 1 + 43 + 1;
+
+/// Bytes of an encoded header holding `stanzas` X25519 stanzas: the version line, the stanzas,
+/// and the MAC line (`--- `, 43 base64 characters, LF). The payload nonce is not included.
+pub const fn header_len(stanzas: usize) -> usize {
+    super::format::VERSION_LINE.len() + 1 + stanzas * STANZA_LEN + 4 + 43 + 1
+}
+
+/// A stanza that wraps `file_key` to a throwaway key made here and dropped at once: a decoy,
+/// made exactly as a real stanza is (fresh ephemeral share, real HKDF and ChaCha20-Poly1305),
+/// so nothing in the header tells it from a recipient's. The throwaway secret is an
+/// [`EphemeralSecret`], which cannot be copied or exported and is wiped when dropped; nobody,
+/// the sender included, can open the decoy afterwards.
+pub(crate) fn decoy_stanza(
+    file_key: &FileKey,
+    rng: &mut (impl CryptoRngCore + ?Sized),
+) -> Result<Stanza, AgeError> {
+    let throwaway = EphemeralSecret::random_from_rng(&mut *rng);
+    let nobody = Recipient(PublicKey::from(&throwaway));
+    drop(throwaway);
+    nobody.wrap(file_key, rng)
+}
+
 impl fmt::Display for Recipient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         bech32::encode_lower_to_fmt::<Bech32, _>(f, RECIPIENT_HRP, self.0.as_bytes())
