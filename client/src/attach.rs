@@ -26,6 +26,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use vigil_core::age::{self, x25519};
 use vigil_core::envelope::{Attachment, MAX_ATTACHMENTS, MAX_ATTACHMENT_NAME_LEN};
+use vigil_core::padding::padme_len;
 use zeroize::Zeroizing;
 
 /// Images up to this size are scrubbed in memory; a larger one is sent as it is, with a warning
@@ -202,6 +203,16 @@ fn encrypt_into(
         w.write_all(&buf[..n])?;
         total += n as u64;
     }
+    // Zeros after the content, inside the encryption, up to the Padmé length: the relay and the
+    // network see the blob's size only to within a few per cent (issue 14). The signed size
+    // says where the content ends; `inbox export` checks that the rest is zeros.
+    buf.fill(0);
+    let mut pad = padme_len(total) - total;
+    while pad > 0 {
+        let n = pad.min(buf.len() as u64) as usize;
+        w.write_all(&buf[..n])?;
+        pad -= n as u64;
+    }
     let out = w.finish()?;
     let blob_len = vault.blob_commit(out, &record)?;
     Ok(Encrypted {
@@ -330,16 +341,22 @@ mod tests {
         Vault::create(dir, &SecretString::from("p".to_string()), 10).expect("vault")
     }
 
-    fn decrypt_blob(v: &Vault, record: &str, key: &x25519::Identity) -> Vec<u8> {
+    /// The content of a blob of `size` content bytes: it must be padded with zeros to exactly
+    /// its Padmé length.
+    fn decrypt_blob(v: &Vault, record: &str, key: &x25519::Identity, size: u64) -> Vec<u8> {
         let mut bytes = Vec::new();
         v.blob_open(record)
             .expect("open")
             .expect("there")
             .read_to_end(&mut bytes)
             .expect("read");
-        age::decrypt_from_slice(&bytes, std::slice::from_ref(key), 1 << 30)
+        let mut plain = age::decrypt_from_slice(&bytes, std::slice::from_ref(key), 1 << 30)
             .expect("decrypt")
-            .to_vec()
+            .to_vec();
+        assert_eq!(plain.len() as u64, padme_len(size), "padded to its bucket");
+        assert!(plain[size as usize..].iter().all(|&b| b == 0), "zeros");
+        plain.truncate(size as usize);
+        plain
     }
 
     /// A large file that is not an image is streamed as it is: its hash and size are the
@@ -366,7 +383,7 @@ mod tests {
         assert_eq!(p.entry.size, data.len() as u64);
         assert_eq!(p.entry.sha256, <[u8; 32]>::from(Sha256::digest(&data)));
         assert_eq!(p.metadata, Metadata::Unknown);
-        assert_eq!(decrypt_blob(&v, &p.blob_record, &key), data);
+        assert_eq!(decrypt_blob(&v, &p.blob_record, &key, p.entry.size), data);
         let other = x25519::Identity::generate(&mut OsRng);
         let mut bytes = Vec::new();
         v.blob_open(&p.blob_record)
@@ -401,7 +418,7 @@ mod tests {
             "{:?}",
             p.metadata
         );
-        let sent = decrypt_blob(&v, &p.blob_record, &key);
+        let sent = decrypt_blob(&v, &p.blob_record, &key, p.entry.size);
         assert_eq!(sent, clean);
         assert_eq!(p.entry.size, clean.len() as u64);
         assert_eq!(p.entry.sha256, <[u8; 32]>::from(Sha256::digest(&clean)));
@@ -417,7 +434,7 @@ mod tests {
         .expect("prepare");
         assert_eq!(p.metadata, Metadata::Kept);
         assert!(p.entry.metadata_kept);
-        assert_eq!(decrypt_blob(&v, &p.blob_record, &key), dirty);
+        assert_eq!(decrypt_blob(&v, &p.blob_record, &key, p.entry.size), dirty);
         assert_eq!(p.entry.sha256, <[u8; 32]>::from(Sha256::digest(&dirty)));
     }
 

@@ -18,6 +18,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use vigil_core::age;
 use vigil_core::envelope::Attachment;
+use vigil_core::padding::padme_len;
 use zeroize::Zeroizing;
 
 /// How much is decrypted and written at a time.
@@ -62,6 +63,10 @@ pub(super) fn decrypt_checked(
     let mut hasher = Sha256::new();
     let mut buf = Zeroizing::new(vec![0u8; CHUNK]);
     let mut total = 0u64;
+    // The content is the first `a.size` bytes; a blob may carry zeros after it up to the Padmé
+    // length (issue 14), or none (blobs sent before padding).
+    let padded = padme_len(a.size);
+    let mismatch = || anyhow::Error::from(crate::t_err!("export-mismatch", name = a.name.as_str()));
     loop {
         let n = r
             .read(&mut buf)
@@ -69,17 +74,22 @@ pub(super) fn decrypt_checked(
         if n == 0 {
             break;
         }
+        let start = total;
         total += n as u64;
-        if total > a.size {
-            bail!(crate::t_err!("export-mismatch", name = a.name.as_str()));
+        if total > padded {
+            return Err(mismatch());
         }
-        hasher.update(&buf[..n]);
-        sink.write_all(&buf[..n])?;
-        progress.set(total);
+        let content = (a.size.saturating_sub(start)).min(n as u64) as usize;
+        if buf[content..n].iter().any(|&b| b != 0) {
+            return Err(mismatch());
+        }
+        hasher.update(&buf[..content]);
+        sink.write_all(&buf[..content])?;
+        progress.set(start + content as u64);
     }
     let digest: [u8; 32] = hasher.finalize().into();
-    if total != a.size || digest != a.sha256 {
-        bail!(crate::t_err!("export-mismatch", name = a.name.as_str()));
+    if (total != a.size && total != padded) || digest != a.sha256 {
+        return Err(mismatch());
     }
     Ok(())
 }
@@ -219,6 +229,28 @@ mod tests {
         let mut missing = a.clone();
         missing.blob = [3; 16];
         assert!(export_one(&ctx, &out, &missing, &key).is_err());
+        // Padded to its Padmé length with zeros (issue 14): the content alone is written; a
+        // padding byte that is not zero is refused like any other change.
+        let content = vec![9u8; 1000];
+        let padded_len = padme_len(1000) as usize;
+        assert!(padded_len > 1000);
+        let mut padded = content.clone();
+        padded.resize(padded_len, 0);
+        let mut p = a.clone();
+        p.blob = [4; 16];
+        p.name = "padded.bin".into();
+        p.size = 1000;
+        p.sha256 = Sha256::digest(&content).into();
+        put(p.blob, &padded);
+        let path = export_one(&ctx, &out, &p, &key).expect("padded export");
+        assert_eq!(std::fs::read(&path).expect("read"), content);
+        std::fs::remove_file(&path).expect("rm");
+        let mut bad = p.clone();
+        bad.blob = [5; 16];
+        let mut dirty = padded.clone();
+        dirty[padded_len - 1] = 1;
+        put(bad.blob, &dirty);
+        assert!(export_one(&ctx, &out, &bad, &key).is_err());
         let names: Vec<_> = std::fs::read_dir(&out)
             .expect("dir")
             .map(|e| e.expect("entry").file_name())

@@ -415,11 +415,18 @@ fn no_key_reason(envelope: &[u8], held: usize) -> String {
     let named = match age::format::Header::parse(envelope) {
         Ok((h, _)) => {
             let x = h.stanzas.iter().filter(|s| s.tag() == "X25519").count();
-            format!(
-                "it names {} ({} in all), and age stanzas do not say which keys they are",
-                crate::output::count(x as u64, "X25519 recipient", "X25519 recipients"),
-                crate::output::count(h.stanzas.len() as u64, "stanza", "stanzas")
-            )
+            if x == h.stanzas.len() && x == envelope::ENVELOPE_STANZAS {
+                // Decoys fill every header to the same count (issue 14): the count says nothing.
+                format!(
+                    "its header carries the usual {x} X25519 recipients, real ones among decoys, so it does not say which or how many staff keys it was sealed to"
+                )
+            } else {
+                format!(
+                    "it names {} ({} in all), and age stanzas do not say which keys they are",
+                    crate::output::count(x as u64, "X25519 recipient", "X25519 recipients"),
+                    crate::output::count(h.stanzas.len() as u64, "stanza", "stanzas")
+                )
+            }
         }
         Err(_) => "its age header does not parse".to_string(),
     };
