@@ -22,16 +22,18 @@ use anyhow::{bail, Context, Result};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use vigil_core::age::{self, x25519};
 use vigil_core::envelope::{Attachment, MAX_ATTACHMENTS, MAX_ATTACHMENT_NAME_LEN};
 use vigil_core::padding::padme_len;
 use zeroize::Zeroizing;
 
-/// Images up to this size are scrubbed in memory; a larger one is sent as it is, with a warning
-/// (no phone takes a 48 MiB photo; the bound keeps memory under the 64 MiB).
-pub const SCRUB_IN_MEMORY_UP_TO: u64 = 48 * 1024 * 1024;
+/// Files up to this size are scrubbed in memory (the file and its scrubbed copy: twice this,
+/// within the client's 64 MiB); a larger video is scrubbed as it streams
+/// ([`crate::large_video`]), a larger photo or document is sent as it is, with a warning (no
+/// phone takes a 24 MiB photo).
+pub const SCRUB_IN_MEMORY_UP_TO: u64 = 24 * 1024 * 1024;
 
 /// How much of a file is read, hashed and encrypted at a time.
 pub const CHUNK: usize = 256 * 1024;
@@ -277,6 +279,29 @@ pub fn prepare(
             metadata,
             encrypt_into(vault, &recipient, &mut std::io::Cursor::new(send), progress)?,
         )
+    } else if kind == FileKind::Mp4 {
+        let planned = crate::large_video::plan(&mut file, len)
+            .with_context(|| format!("cannot remove the metadata of {}", path.display()))?;
+        match planned {
+            crate::large_video::Plan::Scrubbed { parts, removed } => {
+                let mut r = crate::large_video::PartsReader::new(&mut file, parts);
+                (
+                    Metadata::Removed(removed),
+                    encrypt_into(vault, &recipient, &mut r, progress)?,
+                )
+            }
+            other => {
+                file.seek(std::io::SeekFrom::Start(0))?;
+                let metadata = match other {
+                    crate::large_video::Plan::NotScrubbed(w) => Metadata::NotRemoved(w),
+                    _ => Metadata::Clean,
+                };
+                (
+                    metadata,
+                    encrypt_into(vault, &recipient, &mut file, progress)?,
+                )
+            }
+        }
     } else {
         let metadata = if scrubbable {
             Metadata::NotRemoved(scrub::Warning::TooLarge {

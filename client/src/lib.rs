@@ -15,6 +15,7 @@ pub mod help;
 pub mod home;
 pub mod i18n;
 pub mod i18n_errors;
+pub mod large_video;
 pub mod output;
 pub mod progress;
 pub mod relay;
