@@ -428,8 +428,9 @@ fn an_upload_killed_at_a_random_point_resumes_and_resends_at_most_one_chunk() {
     let received = w.received() - before;
     eprintln!(
         "cut with {held} of {blob_len} bytes at the relay; it received {received} in all, \
-         {} twice",
-        received.saturating_sub(blob_len)
+         {} twice; relay peak {:?} MiB",
+        received.saturating_sub(blob_len),
+        w.relay_peak()
     );
     assert!(received >= blob_len, "every byte arrived at least once");
     assert!(
