@@ -53,7 +53,7 @@ struct Watched {
     what: String,
 }
 
-/// A finished child: its JSON lines, peak memory, wall time, and whether it succeeded.
+/// A child that exited successfully: its JSON lines, peak memory and wall time.
 struct Finished {
     lines: Vec<Value>,
     peak_mib: f64,
