@@ -20,6 +20,11 @@ pub const HEADLINES: &[Goal] = &[
     ("upload_client_peak_rss_mib", "reported", |_| true),
     ("upload_relay_peak_rss_mib", "reported", |_| true),
     ("blobs_relay_peak_rss_mib", "< 64", |v| v < 64.0),
+    ("attachment_upload_ratio_vs_raw_quinn", "reported", |_| true),
+    ("attachment_peak_rss_mib_client", "< 64", |v| v < 64.0),
+    ("attachment_peak_rss_mib_relay", "< 64", |v| v < 64.0),
+    ("attachment_peak_rss_mib_fetch", "< 64", |v| v < 64.0),
+    ("resume_resent_bytes", "<= 1 MiB", |v| v <= 1_048_576.0),
 ];
 
 #[derive(Default)]

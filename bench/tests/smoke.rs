@@ -18,6 +18,11 @@ const KEYS: &[&str] = &[
     "upload_client_peak_rss_mib",
     "upload_relay_peak_rss_mib",
     "blobs_relay_peak_rss_mib",
+    "attachment_upload_ratio_vs_raw_quinn",
+    "attachment_peak_rss_mib_client",
+    "attachment_peak_rss_mib_relay",
+    "attachment_peak_rss_mib_fetch",
+    "resume_resent_bytes",
     "idle_conns_measured_low",
     "idle_conns_measured_high",
 ];

@@ -368,6 +368,7 @@ fn print_stats(s: &vigil_relay::RelayStats) {
     println!("registrations         {}", s.registrations);
     println!("fetches               {}", s.fetches);
     println!("items acked           {}", s.items_acked);
+    println!("attachment bytes in   {}", s.blob_bytes_received);
     println!(
         "flushes               {} ({} waiters, largest batch {}, mean {} us, max {} us, {} failed)",
         s.flush.flushes,

@@ -367,6 +367,7 @@ impl StatsSource {
             registrations: c.registrations.load(Relaxed),
             fetches: c.fetches.load(Relaxed),
             items_acked: c.items_acked.load(Relaxed),
+            blob_bytes_received: c.blob_bytes_received.load(Relaxed),
             refused,
         }
     }

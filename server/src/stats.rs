@@ -74,6 +74,10 @@ pub struct RelayStats {
     pub fetches: u64,
     /// Items deleted by acks since start.
     pub items_acked: u64,
+    /// Bytes of attachment chunks received since start, stored or not (a chunk cut off
+    /// half-way counts what arrived): above the uploaded blobs' lengths, what was sent twice.
+    #[serde(default)]
+    pub blob_bytes_received: u64,
     /// Refused requests by error name (e.g. "storage-full": 3).
     pub refused: std::collections::BTreeMap<String, u64>,
 }

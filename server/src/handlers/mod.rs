@@ -96,6 +96,9 @@ pub struct Counters {
     pub refused: [AtomicU64; 13],
     /// Blob chunks written.
     pub chunks_uploaded: AtomicU64,
+    /// Bytes of blob chunks read from clients, whether or not they were stored (a chunk cut
+    /// off half-way counts what arrived of it). Beyond the blobs' lengths: bytes sent twice.
+    pub blob_bytes_received: AtomicU64,
     /// Blob chunks read out.
     pub chunks_downloaded: AtomicU64,
 }

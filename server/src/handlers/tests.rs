@@ -946,6 +946,50 @@ mod blobs {
         }
     }
 
+    /// `blob_bytes_received` counts every chunk byte read, stored or not: a chunk cut off
+    /// half-way counts what arrived of it, its resend counts again, and a chunk for an offset
+    /// the blob already holds is answered without being read, so it counts nothing.
+    #[tokio::test]
+    async fn chunk_bytes_received_are_counted_once_each_time_they_arrive() {
+        let f = fixture();
+        let received = || {
+            f.shared
+                .counters
+                .blob_bytes_received
+                .load(Ordering::Relaxed)
+        };
+        let id = BlobId([3; 16]);
+        let data: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
+        assert_eq!(
+            f.upload(id, 5000, 0, &data[..2000]).await,
+            Response::Uploaded(Uploaded { offset: 2000 })
+        );
+        assert_eq!(received(), 2000);
+
+        let head = Upload {
+            blob: id,
+            total: 5000,
+            offset: 2000,
+            chunk_len: 2000,
+        };
+        let mut cut = Pieces::exact(&data[2000..4000], 500);
+        cut.gone_after = Some(3);
+        let _ = call_with(&f, Request::Upload(head), &mut cut).await;
+        assert_eq!(received(), 3500, "the 1500 bytes that came before the cut");
+
+        assert_eq!(
+            f.upload(id, 5000, 1000, &data[1000..2000]).await,
+            Response::Uploaded(Uploaded { offset: 2000 }),
+            "held already: answered, not read"
+        );
+        assert_eq!(received(), 3500);
+        assert_eq!(
+            f.upload(id, 5000, 2000, &data[2000..]).await,
+            Response::Uploaded(Uploaded { offset: 5000 })
+        );
+        assert_eq!(received(), 6500, "5000 stored, 1500 sent twice");
+    }
+
     #[tokio::test]
     async fn a_quote_states_the_limits_in_one_line() {
         let mut f = fixture();

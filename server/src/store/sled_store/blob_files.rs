@@ -4,8 +4,8 @@
 //! and the in-memory index (`store::blobs`) is rebuilt from both when the store opens.
 //!
 //! An upload appends one chunk: it truncates the file to the blob's durable length (dropping
-//! what an interrupted upload left after it), writes the chunk a piece at a time as it arrives
-//! (at most [`PIECE`] bytes in memory), fdatasyncs the file, and for a new file fsyncs the
+//! what an interrupted upload left after it), writes the chunk as it arrives, gathered into
+//! pieces of [`PIECE`] bytes (at most that much in memory), fdatasyncs the file, and for a new file fsyncs the
 //! directory, before the relay answers the new length. After a crash the file's length is taken
 //! as the blob's: bytes written but not yet synced may survive (they are bytes the client sent)
 //! or be lost (the client resumes from the shorter length); the NGO's client checks every
@@ -20,7 +20,7 @@ use vigil_core::ids::BlobId;
 use vigil_core::wire::limits::RECEIVE_TIME_GRANULARITY_SECS;
 use vigil_core::wire::policy::coarse_time;
 
-/// Bytes of a chunk read from the stream and written at a time.
+/// Bytes of a chunk gathered from the stream and written at a time.
 pub const PIECE: usize = 1024 * 1024;
 
 fn io_err(e: std::io::Error) -> StoreError {
@@ -126,14 +126,29 @@ impl BlobFiles {
             Ok(f)
         })
         .await?;
+        // The stream hands over what has arrived, often one packet's worth (about a KiB):
+        // gathered here into one buffer of up to PIECE bytes, written with one call on the
+        // blocking pool. A thread hand-off and a write per packet cost more system time than
+        // the bytes (measured: 1 440 writes per MiB, the relay's CPU mostly in futex and write).
         let mut have = at;
-        while let Some(piece) = body.next_chunk(PIECE).await? {
-            have += piece.len() as u64;
-            file = blocking(move || {
-                file.write_all(&piece).map_err(io_err)?;
-                Ok(file)
-            })
-            .await?;
+        let mut buf = Vec::with_capacity(PIECE);
+        loop {
+            let piece = body.next_chunk(PIECE - buf.len()).await?;
+            if let Some(p) = &piece {
+                have += p.len() as u64;
+                buf.extend_from_slice(p);
+            }
+            if !buf.is_empty() && (buf.len() >= PIECE || piece.is_none()) {
+                (file, buf) = blocking(move || {
+                    file.write_all(&buf).map_err(io_err)?;
+                    buf.clear();
+                    Ok((file, buf))
+                })
+                .await?;
+            }
+            if piece.is_none() {
+                break;
+            }
         }
         let dir = self.dir.clone();
         blocking(move || {
