@@ -3177,17 +3177,46 @@ async fn a_killed_attachment_download_resumes_and_long_transfers_show_progress()
         let report = tmp.path().join("r.json");
         std::fs::write(&report, SMALL_REPORT).expect("write");
         let report = report.to_str().expect("utf8");
-        // Not compressible and not all alike, so a byte in the wrong place shows.
-        let mut video = vec![0u8; 24 << 20];
+        // A video larger than the client scrubs in memory, with a GPS position in its `moov`
+        // after 24 MiB of media data: scrubbed as it streams. The media is not compressible
+        // and not all alike, so a byte in the wrong place shows.
+        let mut media = vec![0u8; 24 << 20];
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        for b in video.iter_mut() {
+        for b in media.iter_mut() {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             *b = x as u8;
         }
-        let path = tmp.path().join("detention.bin");
-        std::fs::write(&path, &video).expect("write");
+        let bx = |kind: &[u8; 4], payload: &[u8]| -> Vec<u8> {
+            let mut v = ((payload.len() + 8) as u32).to_be_bytes().to_vec();
+            v.extend_from_slice(kind);
+            v.extend_from_slice(payload);
+            v
+        };
+        let moov = bx(
+            b"moov",
+            &[
+                bx(b"mvhd", &[0u8; 100]),
+                bx(b"udta", &bx(b"\xa9xyz", b"+55.7558+037.6173/GPS-CANARY")),
+            ]
+            .concat(),
+        );
+        let original = [
+            bx(b"ftyp", b"isom\0\0\x02\0isomiso2mp41"),
+            bx(b"mdat", &media),
+            moov,
+        ]
+        .concat();
+        drop(media);
+        let video = match vigil_client::scrub::scrub(&original).expect("scrub") {
+            vigil_client::scrub::Outcome::Scrubbed { bytes, .. } => bytes,
+            other => panic!("{other:?}"),
+        };
+        assert!(common_find(&video, b"GPS-CANARY").is_none());
+        let path = tmp.path().join("detention.mp4");
+        std::fs::write(&path, &original).expect("write");
+        drop(original);
         let o = run(
             &[
                 "--home",
@@ -3206,10 +3235,15 @@ async fn a_killed_attachment_download_resumes_and_long_transfers_show_progress()
         let text = String::from_utf8_lossy(&o.stderr);
         assert!(o.status.success(), "{text}");
         assert!(
-            text.contains("Encrypting detention.bin: 24.0 MiB done in"),
+            text.contains("Encrypting detention.mp4: 24.0 MiB done in"),
             "{text}"
         );
-        assert!(text.contains("Sending to Desk: 24.0 MiB done in"), "{text}");
+        assert!(
+            text.contains("Attached detention.mp4") && text.contains("removed"),
+            "{text}"
+        );
+        // The blob: the video padded to its Padmé length, then encrypted (issue 14).
+        assert!(text.contains("Sending to Desk: 24.5 MiB done in"), "{text}");
         assert!(!text.contains('\r'), "no terminal redraws in a log: {text}");
         // Issue 14: the relay's blob file says the hour it was written, not the second.
         let stamped: Vec<u64> = every_file(&relay_dir)
@@ -3274,9 +3308,9 @@ async fn a_killed_attachment_download_resumes_and_long_transfers_show_progress()
         );
         let text = String::from_utf8_lossy(&o.stderr);
         assert!(o.status.success(), "{text}");
-        assert!(text.contains("Decrypting detention.bin"), "{text}");
+        assert!(text.contains("Decrypting detention.mp4"), "{text}");
         assert!(
-            std::fs::read(out.join("detention.bin")).expect("exported") == video,
+            std::fs::read(out.join("detention.mp4")).expect("exported") == video,
             "the exported file is the one sent"
         );
 
@@ -3349,7 +3383,7 @@ async fn a_killed_attachment_download_resumes_and_long_transfers_show_progress()
             out.to_str().expect("utf8"),
         ]);
         assert!(
-            std::fs::read(out.join("detention.bin")).expect("exported") == video,
+            std::fs::read(out.join("detention.mp4")).expect("exported") == video,
             "the damaged part was downloaded again"
         );
     })

@@ -180,7 +180,8 @@ impl Progress {
                 total = total
             );
         }
-        let left = Duration::from_secs(self.total.saturating_sub(self.done) / rate.max(1));
+        let left =
+            Duration::from_secs_f64(self.total.saturating_sub(self.done) as f64 / rate as f64);
         crate::t!(
             "progress-line",
             what = self.what.as_str(),

@@ -59,9 +59,9 @@ mod testutil;
 ///
 /// Scrubbing holds the input and the output in memory at once, so this bounds the client's
 /// memory at about twice this. Photos are a few MiB; a larger file is almost always a long video,
-/// and the caller should [`detect`] it from its first bytes and warn as for an unscrubbed type
-/// without reading it all. (MP4 scrubbing changes only bytes inside `moov`, so a streaming
-/// version could lift this for videos; not built.)
+/// and the caller should [`detect`] it from its first bytes rather than read it all: a video
+/// goes through [`crate::large_video`], which shows this scrubber only the boxes outside the
+/// media data (MP4 scrubbing changes nothing else) and streams the rest.
 pub const MAX_SCRUB_LEN: usize = 512 * 1024 * 1024;
 
 /// What a file is, from its first bytes.
