@@ -307,14 +307,17 @@ struct Desk {
 
 impl Desk {
     async fn new() -> Desk {
+        Desk::with_relay(|_| {}).await
+    }
+
+    /// A desk whose relay's configuration `adjust` changes first.
+    async fn with_relay(adjust: impl FnOnce(&mut vigil_relay::RelayConfig)) -> Desk {
         let tmp = tempfile::tempdir().expect("tempdir");
         let root = tmp.path().to_path_buf();
-        let relay = vigil_relay::start(vigil_relay::RelayConfig::new(
-            root.join("relay"),
-            "127.0.0.1:0".parse().expect("addr"),
-        ))
-        .await
-        .expect("relay");
+        let mut config =
+            vigil_relay::RelayConfig::new(root.join("relay"), "127.0.0.1:0".parse().expect("addr"));
+        adjust(&mut config);
+        let relay = vigil_relay::start(config).await.expect("relay");
         let (addr, fp) = (
             relay.local_addr().to_string(),
             relay.fingerprint().to_string(),
@@ -3443,5 +3446,49 @@ async fn queued_deposits_go_one_per_connection_with_a_random_pause() {
     assert!((1000..=10_000).contains(&pauses[0]), "{pauses:?}");
     let after = desk.relay.stats().await.connections_accepted;
     assert_eq!(after - before, 2, "one connection per deposit");
+    desk.relay.shutdown().await.expect("shutdown");
+}
+
+/// Issue 13: a report larger than the relay takes is refused before any of it is uploaded, in
+/// one line with the limit and the report's size; the copy stays queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_over_the_relays_limit_is_refused_up_front_with_both_sizes() {
+    let desk = Desk::with_relay(|c| c.limits.max_report_bytes = 1 << 20).await;
+    let rep = desk.rep.clone();
+    let o = blocking(move || {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let report = tmp.path().join("r.json");
+        std::fs::write(&report, SMALL_REPORT).expect("write");
+        let big = tmp.path().join("recording.bin");
+        std::fs::write(&big, vec![7u8; 2 << 20]).expect("write");
+        run(
+            &[
+                "--home",
+                &rep,
+                "report",
+                "send",
+                "--to",
+                "Desk",
+                "--file",
+                report.to_str().expect("utf8"),
+                "--attach",
+                big.to_str().expect("utf8"),
+            ],
+            &[],
+        )
+    })
+    .await;
+    assert!(!o.status.success());
+    assert_one_error_line(&o);
+    let text = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        text.contains("the relay takes at most 1 MiB per report; this one is 2.0 MiB"),
+        "{text}"
+    );
+    assert_eq!(
+        desk.relay.stats().await.blob_bytes_received,
+        0,
+        "nothing uploaded"
+    );
     desk.relay.shutdown().await.expect("shutdown");
 }

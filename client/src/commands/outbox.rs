@@ -386,8 +386,25 @@ async fn upload_blobs(
 ) -> Result<Result<Vec<vigil_core::ids::BlobId>, RelayError>> {
     use std::io::{Read, Seek, SeekFrom};
     let total: u64 = item.blobs.iter().map(|b| b.len).sum();
-    if let Err(e) = client.quote(&[item.mailbox], total).await {
-        return Ok(Err(e));
+    match client.quote(&[item.mailbox], total).await {
+        Ok(_) => {}
+        // Said with this report's size, in one line: "the relay takes at most 2 GiB per report;
+        // this one is 2.3 GiB".
+        Err(RelayError::Refused {
+            code: ErrorCode::TooLarge,
+            message,
+            retryable,
+        }) => {
+            return Ok(Err(RelayError::Refused {
+                code: ErrorCode::TooLarge,
+                message: format!(
+                    "{message}; this one is {}",
+                    vigil_core::wire::quote::human_bytes(total)
+                ),
+                retryable,
+            }))
+        }
+        Err(e) => return Ok(Err(e)),
     }
     let mut ids = Vec::with_capacity(item.blobs.len());
     let mut buf = zeroize::Zeroizing::new(vec![0u8; UPLOAD_CHUNK]);
