@@ -3492,3 +3492,51 @@ async fn a_report_over_the_relays_limit_is_refused_up_front_with_both_sizes() {
     );
     desk.relay.shutdown().await.expect("shutdown");
 }
+
+/// Attachment chunks have a rate of their own: with the per-address limits applied to loopback
+/// and a deposit rate of 3 at once, then one a minute, and a fetch rate of 3 at once, a report
+/// with a 12 MiB attachment (a quote, 12 chunks up, a deposit; a fetch, 12 chunks down) still
+/// goes through at once, both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attachment_chunks_do_not_use_up_the_deposit_or_fetch_rate() {
+    let desk = Desk::with_relay(|c| {
+        c.limits.limit_loopback = true;
+        c.limits.deposit_burst = 3;
+        c.limits.deposits_per_minute = 1;
+        c.limits.fetch_burst = 3;
+        c.limits.fetches_per_minute = 1;
+    })
+    .await;
+    let (rep, ngo) = (desk.rep.clone(), desk.ngo.clone());
+    blocking(move || {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let report = tmp.path().join("r.json");
+        std::fs::write(&report, SMALL_REPORT).expect("write");
+        let big = tmp.path().join("recording.bin");
+        let content: Vec<u8> = (0..12u32 << 20).map(|i| (i % 241) as u8).collect();
+        std::fs::write(&big, &content).expect("write");
+        ok(&[
+            "--home",
+            &rep,
+            "report",
+            "send",
+            "--to",
+            "Desk",
+            "--file",
+            report.to_str().expect("utf8"),
+            "--attach",
+            big.to_str().expect("utf8"),
+            "--no-retry",
+        ]);
+        let fetched = json_lines(&ok(&["--home", &ngo, "inbox", "fetch", "--json"]));
+        assert!(
+            fetched
+                .iter()
+                .any(|v| v["type"] == "attachment_downloaded"
+                    && v["bytes"].as_u64() > Some(12 << 20)),
+            "{fetched:?}"
+        );
+    })
+    .await;
+    desk.relay.shutdown().await.expect("shutdown");
+}

@@ -270,6 +270,13 @@ limits! {
     fetches_per_minute: u32 = 240, min(1);
     /// Fetch and Status requests a source address may make at once before the rate applies.
     fetch_burst: u32 = 60, min(1);
+    /// Attachment chunks (Upload and Download requests, up to 8 MiB each, 1 MiB from the
+    /// client) per minute per source address, sustained: a rate of its own, so a 1 GiB video
+    /// (a thousand chunks) is not held to the pace of deposits or fetches. The default, 100 a
+    /// second, is about 100 MiB/s; it stops floods of tiny requests, not a fast link.
+    transfer_chunks_per_minute: u32 = 6000, min(1);
+    /// Attachment chunks a source address may send or ask for at once before the rate applies.
+    transfer_burst: u32 = 600, min(1);
     /// Apply the per-address limits (connections, deposits, registrations, fetches) to loopback
     /// addresses too. Off by default: a local process is the operator's own (tests, a local
     /// `vigil demo`, health probes), and nobody reaches loopback from outside.

@@ -10,9 +10,10 @@ use std::sync::atomic::Ordering;
 use vigil_core::wire::download::{chunk_frame_head, Download};
 use vigil_core::wire::{ErrorCode, Refusal};
 
-/// Rate-limited per address like fetches: each streams up to 8 MiB and holds a fetch slot.
+/// Rate-limited per address by the chunk rate (not the fetch rate: a large attachment is many
+/// chunks); each streams up to 8 MiB and holds a fetch slot.
 pub(super) const ADMISSION: Admission = Admission {
-    rate: Some(Rate::Fetch),
+    rate: Some(Rate::Transfer),
     needs_space: false,
     carries_envelope: false,
 };

@@ -481,6 +481,8 @@ pub enum Rate {
     Register,
     /// `fetches_per_minute`, `fetch_burst`: fetches and status questions, what an NGO polls.
     Fetch,
+    /// `transfer_chunks_per_minute`, `transfer_burst`: attachment chunks up and down.
+    Transfer,
 }
 
 impl Rate {
@@ -490,6 +492,9 @@ impl Rate {
             Rate::Deposit => "too many deposits from your network; try again in a minute",
             Rate::Register => "too many registrations from your network; try again in an hour",
             Rate::Fetch => "too many fetches from your network; try again in a minute",
+            Rate::Transfer => {
+                "too many attachment transfers from your network; try again in a minute"
+            }
         }
     }
 }

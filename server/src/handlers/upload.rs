@@ -18,7 +18,7 @@ use vigil_core::wire::{ErrorCode, Refusal};
 /// Writes to disk like a deposit: the disk-space gate and the per-address deposit rate, before
 /// a byte of the chunk is read. The chunk's size is bounded by the protocol (8 MiB).
 pub(super) const ADMISSION: Admission = Admission {
-    rate: Some(Rate::Deposit),
+    rate: Some(Rate::Transfer),
     needs_space: true,
     carries_envelope: false,
 };

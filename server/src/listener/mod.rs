@@ -73,6 +73,8 @@ pub(crate) struct Listener {
     pub(crate) per_address: Arc<PerAddress>,
     /// Deposits per source address.
     pub(crate) deposit_rate: TokenBuckets,
+    /// Attachment chunks (Upload, Download) per source address.
+    pub(crate) transfer_rate: TokenBuckets,
     /// Registrations per source address.
     pub(crate) register_rate: TokenBuckets,
     /// Fetch and Status requests per source address.
@@ -117,6 +119,11 @@ impl Listener {
             fetch_rate: TokenBuckets::new(
                 limits.fetch_burst,
                 f64::from(limits.fetches_per_minute) / 60.0,
+                n,
+            ),
+            transfer_rate: TokenBuckets::new(
+                limits.transfer_burst,
+                f64::from(limits.transfer_chunks_per_minute) / 60.0,
                 n,
             ),
             body_budget: request::body_budget(limits.request_memory_bytes),

@@ -245,6 +245,7 @@ impl Listener {
                 Rate::Deposit => &self.deposit_rate,
                 Rate::Register => &self.register_rate,
                 Rate::Fetch => &self.fetch_rate,
+                Rate::Transfer => &self.transfer_rate,
             };
             self.rate(buckets, ip, rate.refusal_message())?;
         }

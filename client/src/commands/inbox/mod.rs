@@ -79,6 +79,29 @@ async fn fetch_round(
     }
 }
 
+/// One Download, waiting out the relay's per-address chunk rate a bounded number of times
+/// (as [`fetch_round`] does for fetches) rather than failing a long download near its end.
+async fn download_chunk(
+    client: &RelayClient,
+    blob: vigil_core::ids::BlobId,
+    offset: u64,
+    len: u32,
+) -> Result<Vec<u8>, RelayError> {
+    let mut waits = 0;
+    loop {
+        match client.download_chunk(blob, offset, len).await {
+            Err(RelayError::Refused {
+                code: ErrorCode::RateLimited,
+                ..
+            }) if waits < RATE_LIMITED_TRIES => {
+                waits += 1;
+                tokio::time::sleep(RATE_LIMITED_WAIT).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// How much of a blob one Download asks for.
 const DOWNLOAD_CHUNK: u32 = 1024 * 1024;
 
@@ -127,7 +150,7 @@ async fn download_blobs(
             let mut offset = part.len();
             while offset < r.len {
                 let want = u64::from(DOWNLOAD_CHUNK).min(r.len - offset) as u32;
-                let bytes = client.download_chunk(r.id, offset, want).await?;
+                let bytes = download_chunk(client, r.id, offset, want).await?;
                 part.write_all(&bytes)?;
                 offset += bytes.len() as u64;
                 progress.set(offset);
