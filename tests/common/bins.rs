@@ -53,7 +53,7 @@ pub fn as_script(cmd: &mut std::process::Command) -> &mut std::process::Command 
     in_english(cmd)
         .env("VIGIL_PASSPHRASE_FILE", passphrase_file())
         .env("VIGIL_VAULT_WORK_FACTOR", "10")
-        // The random pause between queued deposits (1-10 s each) would make the suite crawl;
+        // The random pause between queued deposits (1-5 s each) would make the suite crawl;
         // `queued_deposits_go_one_per_connection_with_a_random_pause` checks it.
         .env("VIGIL_NO_DELAY", "1")
 }

@@ -155,14 +155,17 @@ pub async fn flush(
     let mut summary = FlushSummary::default();
     let mut first_error: Option<anyhow::Error> = None;
     let mut retries = 0u32;
+    // Pauses between deposits so far (see [`SPACING_BUDGET`]).
+    let mut paused = std::time::Duration::ZERO;
     for ((relay, _), mut pending) in by_relay {
         let mut given_up = Vec::new();
         // Whether the next connection follows one that delivered (or gave up) an item, rather
         // than the start or a retry's own wait.
         let mut spaced = false;
         while !pending.is_empty() {
-            if spaced && !retry.no_delay {
-                let pause = spacing(&mut rng);
+            if spaced && !retry.no_delay && paused < SPACING_BUDGET {
+                let pause = spacing(&mut rng).min(SPACING_BUDGET - paused);
+                paused += pause;
                 ctx.out
                     .say(crate::t!("outbox-spacing", delay = format_duration(pause)));
                 ctx.out
@@ -337,7 +340,11 @@ fn spacing(rng: &mut impl rand::Rng) -> std::time::Duration {
 /// Shortest pause between queued deposits (see [`spacing`]).
 pub const SPACING_MIN: std::time::Duration = std::time::Duration::from_secs(1);
 /// Longest pause between queued deposits.
-pub const SPACING_MAX: std::time::Duration = std::time::Duration::from_secs(10);
+pub const SPACING_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+/// Most time one flush spends in these pauses; the deposits after it go one right after
+/// another. A long queue (a phone back online after days) is one burst from one address
+/// whatever the pauses, and a person waiting on it should not wait minutes for nothing.
+pub const SPACING_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How long an upload waits for the relay to let go of a blob that an earlier, dead connection
 /// was sending (a `report send` killed or cut off mid-chunk): the relay answers Busy until it
@@ -533,6 +540,19 @@ mod tests {
             message: String::new(),
             retryable: true,
         }
+    }
+
+    #[test]
+    fn pauses_between_deposits_spread_over_their_whole_range() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let pauses: Vec<_> = (0..2000).map(|_| spacing(&mut rng)).collect();
+        assert!(pauses.iter().all(|p| (SPACING_MIN..=SPACING_MAX).contains(p)));
+        let (lo, hi) = (
+            pauses.iter().min().expect("some"),
+            pauses.iter().max().expect("some"),
+        );
+        assert!(lo.as_millis() < 1100 && hi.as_millis() > 4900, "{lo:?} {hi:?}");
+        assert!(SPACING_BUDGET >= SPACING_MAX);
     }
 
     #[test]
