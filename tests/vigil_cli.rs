@@ -2128,6 +2128,7 @@ fn reporter_flow_live(
     go(out, with(bad), 1);
     let mut send = j(&["report", "send", "--to", LANG_NGO, "--file"]);
     send.push(&files.report);
+    send.extend(["--attach", &files.photo, "--attach", &files.recording]);
     go(out, with(send), 0);
     go(out, with(j(&["outbox", "list"])), 0);
     go(out, with(j(&["outbox", "flush"])), 0);
@@ -2186,6 +2187,10 @@ struct LangFiles {
     card: String,
     report: String,
     bad_report: String,
+    /// A photo with EXIF (its metadata removed and said) and a file large enough to show
+    /// progress lines.
+    photo: String,
+    recording: String,
 }
 
 const RU: &[(&str, &str)] = &[("LANG", "ru_RU.UTF-8")];
@@ -2210,7 +2215,13 @@ async fn the_reporter_flow_under_a_russian_locale_has_no_english_sentence() {
         card: path("ngo.card"),
         report: path("report.json"),
         bad_report: path("bad.json"),
+        photo: path("car.jpg"),
+        recording: path("call.amr"),
     };
+    std::fs::write(&files.photo, jpeg_with_exif().0).expect("write");
+    let mut recording = b"#!AMR\n".to_vec();
+    recording.extend((0..400_000u32).map(|i| (i % 251) as u8));
+    std::fs::write(&files.recording, recording).expect("write");
     std::fs::write(&files.report, r#"{"kind":"threat","urgency":"urgent","title":"Ночью звонят и угрожают","occurred_at":"2024-02-20","narrative":"Звонили трижды."}"#).expect("write");
     std::fs::write(&files.bad_report, r#"{"kind":"threat","urgency":"soon","title":"т","occurred_at":"2024-02-20","narrative":"н"}"#).expect("write");
     let homes = ["ru", "en", "ru-json", "en-json"].map(path);

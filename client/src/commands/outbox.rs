@@ -546,12 +546,17 @@ mod tests {
     fn pauses_between_deposits_spread_over_their_whole_range() {
         let mut rng = StdRng::seed_from_u64(7);
         let pauses: Vec<_> = (0..2000).map(|_| spacing(&mut rng)).collect();
-        assert!(pauses.iter().all(|p| (SPACING_MIN..=SPACING_MAX).contains(p)));
+        assert!(pauses
+            .iter()
+            .all(|p| (SPACING_MIN..=SPACING_MAX).contains(p)));
         let (lo, hi) = (
             pauses.iter().min().expect("some"),
             pauses.iter().max().expect("some"),
         );
-        assert!(lo.as_millis() < 1100 && hi.as_millis() > 4900, "{lo:?} {hi:?}");
+        assert!(
+            lo.as_millis() < 1100 && hi.as_millis() > 4900,
+            "{lo:?} {hi:?}"
+        );
         assert!(SPACING_BUDGET >= SPACING_MAX);
     }
 
