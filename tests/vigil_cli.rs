@@ -2381,13 +2381,20 @@ async fn the_ngo_flow_under_a_russian_locale_has_no_english_sentence() {
         out.run(&["--home", &ngo, "card", "show"], RU, 0);
         out.run(&["--home", &ngo, "inbox", "list"], RU, 0);
         ok(&["--home", &rep, "contact", "add", &card]);
-        ok(&["--home", &rep, "report", "send", "--to", LANG_NGO, "--file", &report]);
+        let (photo, recording) = (path("car.jpg"), path("call.amr"));
+        std::fs::write(&photo, jpeg_with_exif().0).expect("write");
+        let mut sound = b"#!AMR\n".to_vec();
+        sound.extend((0..400_000u32).map(|i| (i % 251) as u8));
+        std::fs::write(&recording, sound).expect("write");
+        ok(&["--home", &rep, "report", "send", "--to", LANG_NGO, "--file", &report, "--attach", &photo, "--attach", &recording]);
         out.run(&["--home", &ngo, "inbox", "fetch"], RU, 0);
         out.run(&["--home", &ngo, "inbox", "list"], RU, 0);
         let listed = json_lines(&ok(&["--home", &ngo, "inbox", "list", "--json"]));
         let id = listed[0]["id"].as_str().expect("id").to_string();
         out.run(&["--home", &ngo, "inbox", "show", &id], RU, 0);
         out.run(&["--home", &ngo, "inbox", "show", "ffffffff"], RU, 1);
+        let export = path("export");
+        out.run(&["--home", &ngo, "inbox", "export", &id, "--out", &export], RU, 0);
         out.run(&["--home", &ngo, "inbox", "status"], RU, 0);
         out.run(&["--home", &ngo, "inbox", "rejected", "list"], RU, 0);
         out.run(&["--home", &ngo, "ngo", "renew-card"], RU, 0);
@@ -2398,7 +2405,7 @@ async fn the_ngo_flow_under_a_russian_locale_has_no_english_sentence() {
         out.run(&["--home", &ngo, "panic"], RU, 0);
         out.run(&["--home", &ngo, "panic"], RU, 0);
         assert_eq!(english_sentence(&out.text), None, "English under LANG=ru_RU.UTF-8:\n{}", out.text);
-        for expected in ["Входящие организации", "Получено новых отчётов: 1", "Подписан ключом автора", "ошибка: ", "Ключи уничтожены", "Уничтожать нечего"] {
+        for expected in ["Входящие организации", "Получено новых отчётов: 1", "Подписан ключом автора", "ошибка: ", "Ключи уничтожены", "Уничтожать нечего", "car.jpg", "выгружен в", "Расшифровка call.amr", "Получение call.amr"] {
             assert!(out.text.contains(expected), "{expected:?} in:\n{}", out.text);
         }
     })
