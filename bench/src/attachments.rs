@@ -526,14 +526,18 @@ pub async fn run(total: u64, out: &mut Report) -> Result<()> {
     out.set("attachment_queue_mib_per_s", mib / queued.secs);
     out.set("attachment_fetch_mib_per_s", blob_mib / fetch.secs);
     out.set("attachment_export_mib_per_s", mib / export.secs);
+    // The single key: the largest of the three peaks it names (each < 64 MiB is the
+    // goal, so the largest says whether all are met); the three follow, each on its own.
+    let fetch_peak = fetch.peak_mib.max(fetch2.peak_mib);
+    out.set(
+        "attachment_peak_rss_mib",
+        client_peak.max(relay_peak).max(fetch_peak),
+    );
     out.set("attachment_peak_rss_mib_client", client_peak);
     out.set("attachment_peak_rss_mib_client_queue", queued.peak_mib);
     out.set("attachment_peak_rss_mib_client_upload", flush.peak_mib);
     out.set("attachment_peak_rss_mib_relay", relay_peak);
-    out.set(
-        "attachment_peak_rss_mib_fetch",
-        fetch.peak_mib.max(fetch2.peak_mib),
-    );
+    out.set("attachment_peak_rss_mib_fetch", fetch_peak);
     out.set(
         "attachment_peak_rss_mib_export",
         export.peak_mib.max(export2.peak_mib),

@@ -19,6 +19,7 @@ const KEYS: &[&str] = &[
     "upload_relay_peak_rss_mib",
     "blobs_relay_peak_rss_mib",
     "attachment_upload_ratio_vs_raw_quinn",
+    "attachment_peak_rss_mib",
     "attachment_peak_rss_mib_client",
     "attachment_peak_rss_mib_relay",
     "attachment_peak_rss_mib_fetch",
