@@ -6,6 +6,7 @@
 //! cargo run --release -p vigil-bench                     # full run, human table
 //! cargo run -p vigil-bench -- --smoke --json             # tiny sizes, for tests
 //! cargo run --release -p vigil-bench -- --json --only attachments   # issue 13, 1 GiB
+//! cargo run --release -p vigil-bench -- --json --only watch         # issue 14, ~30 s
 //! ```
 //!
 //! All traffic stays on 127.0.0.1 and every load loop is bounded in count and time. The
@@ -22,6 +23,7 @@ mod programs;
 mod relay_cfg;
 mod report;
 mod util;
+mod watch;
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
@@ -46,7 +48,7 @@ struct Cli {
     #[arg(long)]
     json: bool,
     /// Run only these phases (comma-separated: crypto, kdf, panic, ingest, upload, idle, blobs,
-    /// attachments).
+    /// attachments, watch).
     #[arg(long, value_delimiter = ',')]
     only: Vec<Phase>,
     #[command(subcommand)]
@@ -63,6 +65,7 @@ enum Phase {
     Idle,
     Blobs,
     Attachments,
+    Watch,
 }
 
 #[derive(Subcommand, Debug)]
@@ -111,6 +114,9 @@ enum Child {
         addr: String,
         #[arg(long, default_value_t = 8)]
         endpoints: usize,
+        /// The relay's fingerprint (the relay target): each connection knocks with it.
+        #[arg(long)]
+        fp: Option<String>,
     },
 }
 
@@ -259,6 +265,9 @@ async fn bench(cli: &Cli) -> Result<Report> {
     if run(Phase::Attachments) {
         attachments::run(sizes.attachment_bytes, &mut out).await?;
     }
+    if run(Phase::Watch) {
+        watch::run(cli.smoke, &mut out).await?;
+    }
     out.set("run_secs", started.elapsed().as_secs_f64());
     out.set(
         "nproc",
@@ -283,7 +292,8 @@ async fn child(c: &Child) -> Result<()> {
             target,
             addr,
             endpoints,
-        } => net::idle_clients(*target, addr, *endpoints).await,
+            fp,
+        } => net::idle_clients(*target, addr, *endpoints, fp.as_deref()).await,
     }
 }
 

@@ -235,12 +235,28 @@ pub async fn upload_client(
 
 /// Child: hold idle connections. Each line is a total `n`: open connections (64 handshakes at
 /// a time, spread over `endpoints` UDP sockets) until `n` are open, then print `OK {"open"}`.
-pub async fn idle_clients(target: Target, addr: &str, endpoints: usize) -> Result<()> {
+pub async fn idle_clients(
+    target: Target,
+    addr: &str,
+    endpoints: usize,
+    fp: Option<&str>,
+) -> Result<()> {
     let remote: SocketAddr = addr.parse()?;
     let alpn: &[u8] = match target {
-        Target::Relay => vigil_core::wire::ALPN,
+        Target::Relay => vigil_core::wire::QUIC_ALPN,
         Target::Raw | Target::RawDurable => RAW_ALPN,
     };
+    // A relay connection is served (and so costs the relay what a client's does) only after
+    // its knock.
+    let pin: Option<CertFingerprint> = match target {
+        Target::Relay => Some(
+            fp.ok_or_else(|| anyhow!("--fp is required for the relay"))?
+                .parse()
+                .map_err(|_| anyhow!("bad fingerprint"))?,
+        ),
+        _ => None,
+    };
+    let knock_addr = addr.to_string();
     let config = client_config(alpn)?;
     let eps = (0..endpoints.max(1))
         .map(|_| quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))))
@@ -256,7 +272,16 @@ pub async fn idle_clients(target: Target, addr: &str, endpoints: usize) -> Resul
             while set.len() < 64 && conns.len() + set.len() < want {
                 let ep = &eps[(conns.len() + set.len()) % eps.len()];
                 let connecting = ep.connect_with(config.clone(), remote, "localhost")?;
-                set.spawn(tokio::time::timeout(Duration::from_secs(8), connecting));
+                let host = knock_addr.clone();
+                set.spawn(tokio::time::timeout(Duration::from_secs(8), async move {
+                    let conn = connecting.await.map_err(|e| anyhow!("{e}"))?;
+                    if let Some(fp) = pin {
+                        vigil_client::relay::knock_quic(&conn, &host, &[fp])
+                            .await
+                            .map_err(|e| anyhow!("{e}"))?;
+                    }
+                    Ok::<_, anyhow::Error>(conn)
+                }));
             }
             let Some(r) = set.join_next().await else {
                 break;
@@ -404,8 +429,8 @@ async fn idle_slope(
     settle_ms: u64,
     out: &mut Report,
 ) -> Result<(f64, f64, f64, f64, f64)> {
-    let (mut server, addr, _) = spawn_server(target, n2).await?;
-    let args = vec![
+    let (mut server, addr, fp) = spawn_server(target, n2).await?;
+    let mut args = vec![
         "idle-clients".to_string(),
         "--target".into(),
         target.name().into(),
@@ -414,6 +439,9 @@ async fn idle_slope(
         "--endpoints".into(),
         "8".into(),
     ];
+    if let Some(fp) = fp {
+        args.extend(["--fp".to_string(), fp]);
+    }
     let (mut clients, _) = Worker::spawn(&args, CHILD_TIMEOUT).await?;
     let settle = Duration::from_millis(settle_ms);
     // One warm-up connection so lazily built state is in the baseline.

@@ -199,12 +199,12 @@ pub fn say(word: &str, v: &serde_json::Value) {
 }
 
 /// A quinn client config with `alpn`, TLS 1.3, keep-alives every 5 s (so idle connections
-/// stay open under any server idle timeout above that). It accepts any server certificate (the
-/// client's own verifier in its bench-only `unpinned` mode; the handshake signature is still
-/// checked): for the bench's own loopback connections only, to the anchor server's throwaway
-/// certificate and, for idle connections, to the relay (whose pinning the real client does).
+/// stay open under any server idle timeout above that). It accepts any server certificate, as
+/// the client's TLS layer does (the handshake signature is still checked): the anchor server's
+/// throwaway certificate, or a relay's front certificate (whose identity the real client then
+/// checks after knocking, as idle relay connections here do too).
 pub fn client_config(alpn: &[u8]) -> Result<quinn::ClientConfig> {
-    let mut cc = vigil_client::relay::tls::unpinned_quic_client_config(alpn)?;
+    let mut cc = vigil_client::relay::tls::quic_client_config(alpn)?;
     let mut t = TransportConfig::default();
     t.keep_alive_interval(Some(Duration::from_secs(5)));
     t.max_idle_timeout(Some(IdleTimeout::try_from(Duration::from_secs(120))?));

@@ -22,6 +22,28 @@ pub struct Cli {
     /// language.
     #[arg(long, global = true, value_name = "LANG")]
     pub lang: Option<String>,
+    /// How to reach relays: auto (QUIC, then TLS over TCP if QUIC does not connect within a
+    /// few seconds; what worked is remembered per relay), quic, or tcp.
+    #[arg(
+        long,
+        global = true,
+        env = "VIGIL_TRANSPORT",
+        value_name = "auto|quic|tcp",
+        default_value = "auto"
+    )]
+    pub transport: crate::relay::Transport,
+    /// Send every connection through this SOCKS5 proxy, e.g. socks5h://127.0.0.1:9050 for Tor
+    /// or Orbot, over TLS on TCP; never connect directly while it is set.
+    #[arg(
+        long,
+        global = true,
+        env = "VIGIL_PROXY",
+        value_name = "socks5h://HOST:PORT"
+    )]
+    pub proxy: Option<crate::relay::Proxy>,
+    /// Say on stderr how each relay connection was made (QUIC or TCP, and how long it took).
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

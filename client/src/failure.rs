@@ -380,7 +380,7 @@ mod tests {
             },
             RelayError::FingerprintMismatch {
                 expected: CertFingerprint([1; 32]),
-                got: CertFingerprint([2; 32]),
+                got: Some(CertFingerprint([2; 32])),
             },
             refused(ErrorCode::QuotaExceeded, true),
             refused(ErrorCode::RateLimited, true),
@@ -431,7 +431,7 @@ mod tests {
     fn identity_mismatch_keeps_its_exit_code_and_warning_in_every_family() {
         let err: anyhow::Error = RelayError::FingerprintMismatch {
             expected: CertFingerprint([1; 32]),
-            got: CertFingerprint([2; 32]),
+            got: Some(CertFingerprint([2; 32])),
         }
         .into();
         for family in [Family::Reporter, Family::Ngo, Family::Demo] {

@@ -41,6 +41,9 @@ pub fn root_of(flag: Option<PathBuf>) -> Result<PathBuf> {
     })
 }
 
+/// The vault record of which transport reached which relay (`crate::relay::transport`).
+const NET_RECORD: &str = "net/transports";
+
 /// The state directory.
 #[derive(Clone)]
 pub struct Home {
@@ -149,9 +152,28 @@ impl Home {
             anyhow::anyhow!("an earlier step failed while using the vault; run the command again")
         })?;
         if guard.is_none() {
-            *guard = Some(crate::unlock::open(self)?);
+            let vault = crate::unlock::open(self)?;
+            self.load_net_memory(&vault);
+            *guard = Some(vault);
         }
         Ok(VaultGuard(guard))
+    }
+
+    /// Hand the relay layer what this home remembers about which transport reached which relay,
+    /// and a way to save it (best effort: skipped when the vault is busy at that moment).
+    fn load_net_memory(&self, vault: &Vault) {
+        let bytes = vault.get(NET_RECORD, 64 * 1024).ok().flatten();
+        let cell = Arc::downgrade(&self.vault);
+        crate::relay::transport::load_memory(
+            bytes.as_deref().map(|b| b.as_slice()),
+            Box::new(move |b: &[u8]| {
+                let Some(cell) = cell.upgrade() else { return };
+                let Ok(mut g) = cell.try_lock() else { return };
+                if let Some(v) = g.as_mut() {
+                    let _ = v.put(NET_RECORD, b);
+                }
+            }),
+        );
     }
 
     /// Use `vault`, opened by the caller, as this home's vault for the rest of the command.

@@ -23,11 +23,18 @@ pub fn relay_error(e: &RelayError) -> String {
             addr = addr.as_str(),
             reason = unreachable_reason(reason)
         ),
-        RelayError::FingerprintMismatch { expected, got } => t!(
+        RelayError::FingerprintMismatch {
+            expected,
+            got: Some(got),
+        } => t!(
             "relay-mismatch",
             expected = expected.to_string(),
             got = got.to_string()
         ),
+        RelayError::FingerprintMismatch {
+            expected,
+            got: None,
+        } => t!("relay-not-recognised", expected = expected.to_string()),
         RelayError::Refused {
             code,
             message,
@@ -51,6 +58,28 @@ pub fn relay_error(e: &RelayError) -> String {
 /// The reasons `crate::relay` gives for an unreachable relay that have words in the catalogue;
 /// a reason from the network stack itself stays as it is.
 fn unreachable_reason(reason: &str) -> String {
+    // `auto` joins the reasons of both transports.
+    if reason.contains("; ") {
+        return reason
+            .split("; ")
+            .map(unreachable_reason)
+            .collect::<Vec<_>>()
+            .join("; ");
+    }
+    if let Some((transport, secs)) = reason
+        .strip_prefix("no answer over ")
+        .and_then(|r| r.strip_suffix(" seconds"))
+        .and_then(|r| r.split_once(" within "))
+    {
+        return t!(
+            "relay-reason-no-answer-over",
+            transport = transport,
+            secs = secs
+        );
+    }
+    if reason == "TCP: connection refused" {
+        return t!("relay-reason-tcp-refused");
+    }
     if reason == "timed out" {
         return t!("relay-reason-timed-out");
     }

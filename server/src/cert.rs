@@ -36,6 +36,73 @@ pub const NEXT_KEY_FILE: &str = "relay-key-next.der";
 /// The retired key during [`promote`]; wiped and removed before `promote` returns.
 pub const OLD_KEY_FILE: &str = "relay-key-old.der";
 
+/// The front certificate, shown in TLS to everyone (DER), made on first start.
+pub const FRONT_CERT_FILE: &str = "front-cert.der";
+/// The front certificate's private key (PKCS#8 DER, mode 0600).
+pub const FRONT_KEY_FILE: &str = "front-key.der";
+
+/// What the relay shows in TLS to whoever connects (`vigil_core::wire::knock`): a plain
+/// self-signed certificate made here, or the operator's own (e.g. from an ACME client). Cards
+/// pin the [`Identity`] instead, which is shown only inside TLS to a client that knocked with
+/// it, so neither scanners nor a man in the middle learn what cards pin.
+pub struct Front {
+    /// Certificate chain, leaf first.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// Its private key.
+    pub key: PrivateKeyDer<'static>,
+}
+
+/// The front certificate: the operator's PEM files when given, else the one in `dir`, made
+/// (named `name`, or a random host name) when absent or older than [`VALIDITY_DAYS`] less a
+/// month (nobody pins it, so it is simply renewed at a start near its end date).
+pub fn load_front(dir: &Path, name: Option<&str>, files: Option<(&Path, &Path)>) -> Result<Front> {
+    use rustls::pki_types::pem::PemObject;
+    if let Some((cert, key)) = files {
+        let chain = CertificateDer::pem_file_iter(cert)
+            .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| anyhow::anyhow!("cannot read the TLS certificate chain {}: {e}; give a PEM file (e.g. fullchain.pem from your ACME client)", cert.display()))?;
+        if chain.is_empty() {
+            bail!(
+                "{} holds no PEM certificate; give the chain (e.g. fullchain.pem)",
+                cert.display()
+            );
+        }
+        let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot read the TLS key {}: {e}; give a PEM private key (e.g. privkey.pem)",
+                key.display()
+            )
+        })?;
+        return Ok(Front { chain, key });
+    }
+    ensure_data_dir(dir)?;
+    let cert_path = dir.join(FRONT_CERT_FILE);
+    let key_path = dir.join(FRONT_KEY_FILE);
+    let renew_after = Duration::from_secs((VALIDITY_DAYS - 30) * 86_400);
+    let fresh = fs::metadata(&cert_path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < renew_after);
+    if fresh && key_path.exists() {
+        let cert =
+            fs::read(&cert_path).with_context(|| format!("cannot read {}", cert_path.display()))?;
+        let key =
+            fs::read(&key_path).with_context(|| format!("cannot read {}", key_path.display()))?;
+        return Ok(Front {
+            chain: vec![CertificateDer::from(cert)],
+            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)),
+        });
+    }
+    let (cert, key) = generate(name)?;
+    write_file(&key_path, &key, Access::Private)?;
+    write_file(&cert_path, &cert, Access::Public)?;
+    Ok(Front {
+        chain: vec![CertificateDer::from(cert)],
+        key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)),
+    })
+}
+
 /// The relay's TLS identity.
 pub struct Identity {
     /// DER certificate.

@@ -328,9 +328,30 @@ pub struct RelayConfig {
     /// kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_name: Option<String>,
+    /// Also serve the protocol over TLS 1.3 on TCP, on the same port number as QUIC (for
+    /// networks that block or throttle UDP). `--no-tcp` turns it off.
+    #[serde(default = "yes")]
+    pub tcp: bool,
+    /// The certificate chain (PEM) shown in TLS to everyone, e.g. from an ACME client for the
+    /// relay's domain; with `tls_key`. `None`: a plain self-signed one made in the data
+    /// directory. Cards never pin it (see `vigil_core::wire::knock`), so renewing it changes
+    /// nothing for reporters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of `tls_cert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    /// An HTML file served to web browsers and scanners at `/` (what an ordinary site would
+    /// show); `None`: a short blank page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub front_page: Option<PathBuf>,
     /// Every limit.
     #[serde(default)]
     pub limits: Limits,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The config file: every key optional.
@@ -343,6 +364,14 @@ pub struct FileConfig {
     pub listen: Option<SocketAddr>,
     /// Name for a new certificate.
     pub cert_name: Option<String>,
+    /// Serve TLS over TCP too (default true).
+    pub tcp: Option<bool>,
+    /// Front certificate chain (PEM).
+    pub tls_cert: Option<PathBuf>,
+    /// Front certificate key (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// Page served at `/`.
+    pub front_page: Option<PathBuf>,
     /// Limits set in the file.
     #[serde(default)]
     pub limits: LimitOverrides,
@@ -371,6 +400,14 @@ pub struct FlagLayer {
     pub listen: Option<SocketAddr>,
     /// `--cert-name`.
     pub cert_name: Option<String>,
+    /// `--no-tcp` (`Some(false)`).
+    pub tcp: Option<bool>,
+    /// `--tls-cert`.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key`.
+    pub tls_key: Option<PathBuf>,
+    /// `--front-page`.
+    pub front_page: Option<PathBuf>,
     /// `--<limit>` flags.
     pub limits: LimitOverrides,
 }
@@ -382,6 +419,10 @@ impl RelayConfig {
             data_dir: data_dir.into(),
             listen,
             cert_name: None,
+            tcp: true,
+            tls_cert: None,
+            tls_key: None,
+            front_page: None,
             limits: Limits::default(),
         }
     }
@@ -411,6 +452,7 @@ impl RelayConfig {
             if let Some(n) = &f.cert_name {
                 c.cert_name = Some(n.clone());
             }
+            c.front_from(f.tcp, &f.tls_cert, &f.tls_key, &f.front_page);
             f.limits.apply(&mut c.limits);
         }
         if let Some(d) = env("VIGIL_RELAY_DATA") {
@@ -422,6 +464,17 @@ impl RelayConfig {
         if let Some(n) = env("VIGIL_RELAY_CERT_NAME") {
             c.cert_name = Some(n);
         }
+        let env_tcp = match env("VIGIL_RELAY_NO_TCP").as_deref() {
+            None | Some("") | Some("0") => None,
+            Some(_) => Some(false),
+        };
+        let path = |name: &str| env(name).map(PathBuf::from);
+        c.front_from(
+            env_tcp,
+            &path("VIGIL_RELAY_TLS_CERT"),
+            &path("VIGIL_RELAY_TLS_KEY"),
+            &path("VIGIL_RELAY_FRONT_PAGE"),
+        );
         LimitOverrides::from_env(env)?.apply(&mut c.limits);
         if let Some(d) = &flags.data_dir {
             c.data_dir = d.clone();
@@ -432,7 +485,20 @@ impl RelayConfig {
         if let Some(n) = &flags.cert_name {
             c.cert_name = Some(n.clone());
         }
+        c.front_from(
+            flags.tcp,
+            &flags.tls_cert,
+            &flags.tls_key,
+            &flags.front_page,
+        );
         flags.limits.apply(&mut c.limits);
+        if c.tls_cert.is_some() != c.tls_key.is_some() {
+            return Err(ConfigError::Range {
+                name: "tls_cert",
+                value: "only one of tls_cert and tls_key".into(),
+                rule: "give both the certificate chain and its key (PEM files), or neither".into(),
+            });
+        }
         c.limits.validate()?;
         if let Some(n) = &c.cert_name {
             crate::cert::check_cert_name(n).map_err(|e| ConfigError::Range {
@@ -442,6 +508,28 @@ impl RelayConfig {
             })?;
         }
         Ok(c)
+    }
+
+    /// Apply one layer's TCP and front settings (each only when given).
+    fn front_from(
+        &mut self,
+        tcp: Option<bool>,
+        cert: &Option<PathBuf>,
+        key: &Option<PathBuf>,
+        page: &Option<PathBuf>,
+    ) {
+        if let Some(t) = tcp {
+            self.tcp = t;
+        }
+        if let Some(p) = cert {
+            self.tls_cert = Some(p.clone());
+        }
+        if let Some(p) = key {
+            self.tls_key = Some(p.clone());
+        }
+        if let Some(p) = page {
+            self.front_page = Some(p.clone());
+        }
     }
 
     /// The effective configuration as a config file.
@@ -476,6 +564,10 @@ mod tests {
             ("VIGIL_RELAY_DEPOSIT_BURST", "8"),
         ]);
         let flags = FlagLayer {
+            tcp: None,
+            tls_cert: None,
+            tls_key: None,
+            front_page: None,
             limits: LimitOverrides {
                 deposit_burst: Some(9),
                 ..Default::default()
@@ -564,6 +656,10 @@ mod tests {
         let c = RelayConfig::layered(Some(&file), &env, &FlagLayer::default()).unwrap();
         assert_eq!(c.cert_name.as_deref(), Some("b.example.org"));
         let flags = FlagLayer {
+            tcp: None,
+            tls_cert: None,
+            tls_key: None,
+            front_page: None,
             cert_name: Some("bad name".into()),
             ..Default::default()
         };

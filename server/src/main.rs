@@ -41,9 +41,26 @@ struct ConfigArgs {
     /// Also `VIGIL_RELAY_DATA` or `data_dir` in the file.
     #[arg(long, value_hint = clap::ValueHint::DirPath)]
     data: Option<PathBuf>,
-    /// UDP address to listen on (default 127.0.0.1:4433). Also `VIGIL_RELAY_LISTEN`.
+    /// Address to listen on (default 127.0.0.1:4433): QUIC on that UDP port and TLS over TCP
+    /// on the same TCP port. Also `VIGIL_RELAY_LISTEN`.
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Serve QUIC only, not TLS over TCP (which reaches reporters on networks that block UDP).
+    /// Also `VIGIL_RELAY_NO_TCP=1` or `tcp = false` in the file.
+    #[arg(long)]
+    no_tcp: bool,
+    /// Certificate chain (PEM) to show in TLS, e.g. from an ACME client for this relay's
+    /// domain, with --tls-key. Default: a plain self-signed one. Cards do not pin it: renew it
+    /// freely. Also `VIGIL_RELAY_TLS_CERT` or `tls_cert` in the file.
+    #[arg(long, requires = "tls_key", value_hint = clap::ValueHint::FilePath)]
+    tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert. Also `VIGIL_RELAY_TLS_KEY` or `tls_key` in the file.
+    #[arg(long, requires = "tls_cert", value_hint = clap::ValueHint::FilePath)]
+    tls_key: Option<PathBuf>,
+    /// HTML page shown to web browsers and scanners at `/` (default: a short blank page).
+    /// Also `VIGIL_RELAY_FRONT_PAGE` or `front_page` in the file.
+    #[arg(long, value_hint = clap::ValueHint::FilePath)]
+    front_page: Option<PathBuf>,
     /// Host name put in the certificate when the data directory has none yet (default: a
     /// random, ordinary-looking one). An existing certificate is kept. Also
     /// `VIGIL_RELAY_CERT_NAME` or `cert_name` in the file.
@@ -63,6 +80,10 @@ impl ConfigArgs {
             data_dir: self.data.clone(),
             listen: self.listen,
             cert_name: self.cert_name.clone(),
+            tcp: self.no_tcp.then_some(false),
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            front_page: self.front_page.clone(),
             limits: self.limits.clone(),
         };
         Ok(RelayConfig::layered(
@@ -361,6 +382,9 @@ fn print_stats(s: &vigil_relay::RelayStats) {
         s.header_timeouts, s.slow_bodies
     );
     println!("rate limited          {}", s.rate_limited);
+    println!("over TCP              {}", s.tcp_accepted);
+    println!("web answers           {} (no knock)", s.front_requests);
+    println!("QUIC knocks failed    {}", s.knocks_failed);
     println!(
         "deposits              {} stored, {} duplicate",
         s.deposits_stored, s.deposits_duplicate

@@ -100,7 +100,14 @@ pub async fn start_with(config: RelayConfig, store: Arc<dyn Store>) -> Result<Re
     let limits = config.limits.clone();
     let identity = cert::load_or_create_named(&config.data_dir, config.cert_name.as_deref())?;
     let fingerprint = identity.fingerprint();
-    let endpoint = quic_endpoint(&config, &identity)?;
+    let identity_key = Arc::new(listener::IdentityKey::new(&identity)?);
+    let front = cert::load_front(
+        &config.data_dir,
+        config.cert_name.as_deref(),
+        config.tls_cert.as_deref().zip(config.tls_key.as_deref()),
+    )?;
+    let front_page = Arc::new(listener::FrontPage::load(config.front_page.as_deref())?);
+    let (endpoint, tcp) = bind(&config, &front)?;
     let local_addr = endpoint
         .local_addr()
         .context("cannot read the listening address")?;
@@ -153,7 +160,15 @@ pub async fn start_with(config: RelayConfig, store: Arc<dyn Store>) -> Result<Re
         tracker.clone(),
         &limits,
         listener_counters.clone(),
+        identity_key,
+        front_page,
     );
+    let listener = Arc::new(listener);
+    let hard_stop = listener.hard_stop.clone();
+    if let Some(tcp) = tcp {
+        let tls = listener::tcp_config(&front)?;
+        tracker.spawn(listener.clone().run_tcp(tcp, tls));
+    }
     let stats = StatsSource {
         data_dir: config.data_dir.clone(),
         shared,
@@ -175,7 +190,51 @@ pub async fn start_with(config: RelayConfig, store: Arc<dyn Store>) -> Result<Re
         accept_task: Some(accept_task),
         grace: Duration::from_secs(limits.shutdown_grace_secs),
         stats,
+        hard_stop,
     })
+}
+
+/// Bind QUIC on `config.listen` and, unless turned off, TCP on the same port number. With port
+/// 0, the port QUIC got is tried for TCP, and another pair when it is taken.
+fn bind(
+    config: &RelayConfig,
+    front: &cert::Front,
+) -> Result<(quinn::Endpoint, Option<tokio::net::TcpListener>)> {
+    let mut attempts = 0;
+    loop {
+        let endpoint = quic_endpoint(config, front)?;
+        if !config.tcp {
+            return Ok((endpoint, None));
+        }
+        let addr = endpoint
+            .local_addr()
+            .context("cannot read the listening address")?;
+        match tcp_listener(addr) {
+            Ok(l) => return Ok((endpoint, Some(l))),
+            Err(e) if config.listen.port() == 0 && attempts < 20 => {
+                attempts += 1;
+                tracing::debug!(error = %e, "TCP port taken; trying another pair");
+            }
+            Err(e) => {
+                return Err(anyhow::anyhow!(
+                    "TCP: {} (or run with --no-tcp to serve QUIC only)",
+                    bind_advice(config.listen, &e)
+                ))
+            }
+        }
+    }
+}
+
+fn tcp_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv6() {
+        tokio::net::TcpSocket::new_v6()?
+    } else {
+        tokio::net::TcpSocket::new_v4()?
+    };
+    // A restarted relay binds again while old connections linger in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 /// A running relay. Dropping it without [`RelayHandle::shutdown`] stops accepting and closes
@@ -190,6 +249,8 @@ pub struct RelayHandle {
     accept_task: Option<JoinHandle<()>>,
     grace: Duration,
     stats: StatsSource,
+    /// Ends TLS-over-TCP connections still open when the shutdown grace period is over.
+    hard_stop: CancellationToken,
 }
 
 impl RelayHandle {
@@ -234,6 +295,7 @@ impl RelayHandle {
             );
             self.endpoint
                 .close(quinn::VarInt::from_u32(0), b"relay shutting down");
+            self.hard_stop.cancel();
             let _ = tokio::time::timeout(Duration::from_secs(5), self.tracker.wait()).await;
         }
         self.store
@@ -252,9 +314,24 @@ impl RelayHandle {
 impl Drop for RelayHandle {
     fn drop(&mut self) {
         self.cancel.cancel();
+        self.hard_stop.cancel();
         self.endpoint
             .close(quinn::VarInt::from_u32(0), b"relay stopped");
     }
+}
+
+/// Answer the knock on a fresh QUIC connection to an endpoint made with [`quic_endpoint`], as
+/// the relay does before it serves requests: `true` when the client knocked with `identity`'s
+/// fingerprint and got the identity proof. For the benchmarks' ceiling server, which must do
+/// the same work per connection as the relay.
+pub async fn answer_knock(conn: &quinn::Connection, identity: &cert::Identity) -> Result<bool> {
+    let key = listener::IdentityKey::new(identity)?;
+    let mut exporter = [0u8; vigil_core::wire::limits::EXPORTER_LEN];
+    conn.export_keying_material(&mut exporter, vigil_core::wire::limits::EXPORTER_LABEL, b"")
+        .map_err(|_| anyhow::anyhow!("TLS exporter unavailable"))?;
+    Ok(listener::answer_knock(conn, &key, &exporter)
+        .await
+        .is_some())
 }
 
 /// Fingerprint of the relay certificate in `dir`, creating the certificate if absent.
@@ -282,8 +359,8 @@ fn bind_advice(addr: std::net::SocketAddr, e: &std::io::Error) -> String {
 /// settings, and the UDP socket bound with the configured buffer sizes. (The benchmarks build
 /// their ceiling server on the same endpoint, so it differs from the relay only in what it does
 /// with a request.)
-pub fn quic_endpoint(config: &RelayConfig, identity: &cert::Identity) -> Result<quinn::Endpoint> {
-    let server_config = listener::server_config(identity, config)?;
+pub fn quic_endpoint(config: &RelayConfig, front: &cert::Front) -> Result<quinn::Endpoint> {
+    let server_config = listener::server_config(front, config)?;
     let socket = std::net::UdpSocket::bind(config.listen)
         .map_err(|e| anyhow::anyhow!(bind_advice(config.listen, &e)))?;
     let want = config.limits.udp_buffer_bytes;
@@ -362,6 +439,9 @@ impl StatsSource {
             header_timeouts: l.header_timeouts.load(Relaxed),
             slow_bodies: l.slow_bodies.load(Relaxed),
             rate_limited: l.rate_limited.load(Relaxed),
+            tcp_accepted: l.tcp_accepted.load(Relaxed),
+            front_requests: l.front_requests.load(Relaxed),
+            knocks_failed: l.knocks_failed.load(Relaxed),
             deposits_stored: c.deposits_stored.load(Relaxed),
             deposits_duplicate: c.deposits_duplicate.load(Relaxed),
             registrations: c.registrations.load(Relaxed),

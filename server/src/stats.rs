@@ -64,6 +64,16 @@ pub struct RelayStats {
     pub slow_bodies: u64,
     /// Deposits, registrations, fetches and status requests refused by per-address rates.
     pub rate_limited: u64,
+    /// Of `connections_accepted`, those over TLS on TCP.
+    #[serde(default)]
+    pub tcp_accepted: u64,
+    /// HTTP requests answered as an ordinary web server (no good knock: scanners, browsers,
+    /// probes, or clients whose card pins another certificate).
+    #[serde(default)]
+    pub front_requests: u64,
+    /// QUIC connections closed because their first stream was not a good knock.
+    #[serde(default)]
+    pub knocks_failed: u64,
     /// Deposits newly stored since start.
     pub deposits_stored: u64,
     /// Deposit retries recognised as already stored.

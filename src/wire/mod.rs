@@ -20,6 +20,7 @@ pub mod alert;
 pub mod auth;
 mod error;
 mod frame;
+pub mod knock;
 pub mod limits;
 pub mod policy;
 pub mod refusal;
@@ -34,8 +35,9 @@ macro_rules! exchange_modules {
 }
 crate::for_each_exchange!(exchange_modules);
 
-/// ALPN protocol id both peers require; a TLS connection without it is refused.
-pub const ALPN: &[u8] = b"vigil/1";
+/// ALPN values: what HTTP/3 and HTTP/1.1 servers use, so that the handshake says nothing
+/// about Vigil (see [`knock`]).
+pub use knock::{QUIC_ALPN, TCP_ALPN};
 
 pub use alert::{ReleaseNote, ReleaseReason};
 pub use auth::{Authenticated, Claim, Proof, Purpose};

@@ -92,7 +92,8 @@ impl Ceiling {
     pub async fn start(clients: usize) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let config = relay_config(dir.path(), clients + 64);
-        let identity = vigil_relay::cert::load_or_create(dir.path())?;
+        let identity = Arc::new(vigil_relay::cert::load_or_create(dir.path())?);
+        let front = vigil_relay::cert::load_front(dir.path(), None, None)?;
         let fp = identity.fingerprint();
         let path = dir.path().join("ceiling");
         // sled configured as the relay configures its store (the same page cache bound), so
@@ -112,16 +113,20 @@ impl Ceiling {
             .enable_all()
             .build()?;
         let endpoint = rt
-            .spawn(async move { vigil_relay::quic_endpoint(&config, &identity) })
+            .spawn(async move { vigil_relay::quic_endpoint(&config, &front) })
             .await??;
         let addr = endpoint.local_addr()?.to_string();
         let acceptor = endpoint.clone();
         rt.spawn(async move {
             while let Some(incoming) = acceptor.accept().await {
                 let (db, commit, stored) = (db.clone(), commit.clone(), stored.clone());
+                let identity = identity.clone();
                 tokio::spawn(async move {
                     if let Ok(conn) = incoming.await {
-                        let _ = serve(conn, db, commit, stored).await;
+                        // The same knock and identity proof as the relay's.
+                        if matches!(vigil_relay::answer_knock(&conn, &identity).await, Ok(true)) {
+                            let _ = serve(conn, db, commit, stored).await;
+                        }
                     }
                 });
             }

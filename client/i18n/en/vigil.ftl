@@ -8,8 +8,13 @@ warning-prefix = warning
 
 ## The program itself.
 runtime-failed = cannot start the async runtime: { $error }
+
 home-unknown = no --home given, VIGIL_HOME unset and HOME unset; pass --home DIR
 home-busy = Another vigil command is using this home; waiting for it to finish...
+
+## Network (--verbose)
+net-connected = connected to the relay at { $addr } over { $transport } in { $ms } ms
+net-fallback = { $first } did not connect to { $addr } within { $secs } s; trying { $second } too
 
 ## vigil report check
 report-valid = Report is valid: { $kind } / { $urgency } — { $title }
@@ -101,8 +106,11 @@ relay-bad-address = relay address { $addr } is not a host:port that resolves
 relay-unreachable = cannot reach the relay at { $addr } ({ $reason })
 relay-reason-timed-out = timed out
 relay-reason-no-answer = no answer within { $secs } seconds
+relay-reason-no-answer-over = no answer over { $transport } within { $secs } seconds
+relay-reason-tcp-refused = TCP: connection refused
 relay-reason-full = the relay is refusing new connections for now: it is full, or too many connections come from your network
 relay-mismatch = the relay's identity does not match the card (possible interception; card: { $expected }, relay: { $got })
+relay-not-recognised = the server at the relay address did not recognise this card (possible interception, or the relay's certificate changed; card: { $expected })
 relay-refused = the relay refused the request: { $message } ({ $code }{ $temporary ->
         [yes] , temporary
        *[no] {""}
@@ -181,6 +189,9 @@ help-flag-help-command = Print this message or the help of the given subcommand(
 help-flag-home = State directory (keys, contacts, outbox, inbox)
 help-flag-json = Machine-readable output: one JSON object per line on stdout
 help-flag-lang = Language of messages and help: en or ru. Without it, VIGIL_LANG, then LC_ALL, LC_MESSAGES and LANG decide; anything else is English. JSON output is the same in every language
+help-flag-transport = How to reach relays: auto (QUIC, then TLS over TCP if QUIC does not connect within a few seconds; what worked is remembered per relay), quic, or tcp
+help-flag-proxy = Send every connection through this SOCKS5 proxy, e.g. socks5h://127.0.0.1:9050 for Tor or Orbot, over TLS on TCP; never connect directly while it is set
+help-flag-verbose = Say on stderr how each relay connection was made (QUIC or TCP, and how long it took)
 help = Vigil: send incident reports, end-to-end encrypted, to the NGOs that can act on them
 help-after =
     Reporter:  vigil contact add ngo.card

@@ -45,6 +45,11 @@ pub struct Unlocking {
 /// [`run`], with the passphrase given.
 pub async fn run_with(cli: Cli, unlocking: Unlocking) -> Result<()> {
     let out = Output { json: cli.json };
+    crate::relay::transport::set_settings(crate::relay::NetSettings {
+        transport: cli.transport,
+        proxy: cli.proxy.clone(),
+        verbose: cli.verbose,
+    });
     let ctx = || -> Result<Ctx> {
         let mut home = Home::resolve(cli.home.clone())?;
         if let Some(p) = &unlocking.passphrase {

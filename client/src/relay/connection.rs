@@ -2,17 +2,20 @@
 //! frame on a new stream and reads the one answer frame. Every request in `requests.rs` is built
 //! on that one function.
 
-use super::tls::{PinnedCertVerifier, SERVER_NAME};
+use super::tcp::{TcpLink, TcpTarget};
+use super::tls::{quic_client_config, Pins, SERVER_NAME};
+use super::transport::{self, Transport};
 use super::RelayError;
 use quinn::{Connection, Endpoint, IdleTimeout, TransportConfig, VarInt};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use vigil_core::ids::CertFingerprint;
+use vigil_core::wire::knock::{knock_request, MAX_PROOF_LEN};
 use vigil_core::wire::limits::{EXPORTER_LABEL, EXPORTER_LEN, FRAME_HEADER_LEN};
-use vigil_core::wire::{self, Request, ALPN};
+use vigil_core::wire::{self, Request, QUIC_ALPN};
 
-/// How long to wait for the QUIC handshake.
+/// How long to wait for a connection (handshake, knock and identity proof).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one small request may take; larger requests get [`MIN_UPLOAD_RATE`] on top.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
@@ -105,12 +108,34 @@ fn connect_failure(e: &quinn::ConnectionError) -> String {
     }
 }
 
-/// A connection to one relay.
+/// A connection to one relay, over QUIC or TLS on TCP.
 pub struct RelayClient {
-    endpoint: Endpoint,
-    conn: Connection,
-    exporter: [u8; EXPORTER_LEN],
+    inner: Inner,
     link: LinkOptions,
+}
+
+enum Inner {
+    Quic {
+        endpoint: Endpoint,
+        conn: Connection,
+        exporter: [u8; EXPORTER_LEN],
+    },
+    Tcp {
+        target: TcpTarget,
+        /// The open link; `None` or dead: connect again before the next exchange.
+        link: tokio::sync::Mutex<Option<TcpLink>>,
+        /// The current link's exporter (proofs are bound to it).
+        exporter: std::sync::Mutex<[u8; EXPORTER_LEN]>,
+        /// Bytes sent on links already replaced.
+        sent_before: std::sync::atomic::AtomicU64,
+    },
+}
+
+/// Why the QUIC attempt of an `auto` connection gave way to TCP, for `--verbose`.
+fn say_verbose(line: String) {
+    if transport::settings().verbose {
+        eprintln!("{line}");
+    }
 }
 
 impl RelayClient {
@@ -128,8 +153,8 @@ impl RelayClient {
         Self::connect_pinned_with(addr, std::slice::from_ref(fingerprint), link).await
     }
 
-    /// Connect to `addr` and accept only a certificate whose fingerprint is one of `pinned`
-    /// (the card's current one first, then its announced next one). Fails with
+    /// Connect to `addr` and accept only a relay that proves a certificate whose fingerprint is
+    /// one of `pinned` (the card's current one first, then its announced next one). Fails with
     /// [`RelayError::FingerprintMismatch`] when none matches.
     pub async fn connect_pinned(
         addr: &str,
@@ -138,13 +163,148 @@ impl RelayClient {
         Self::connect_pinned_with(addr, pinned, &LinkOptions::default()).await
     }
 
-    /// [`RelayClient::connect_pinned`] with explicit link options.
+    /// [`RelayClient::connect_pinned`] with explicit link options. The transport and proxy are
+    /// this run's (`transport::settings`): QUIC, TLS over TCP, or `auto` (QUIC, and TCP too if
+    /// QUIC has not connected within [`transport::FALLBACK_AFTER`]; the first to connect wins,
+    /// and is remembered for the relay). With a proxy, TCP through it only, never directly.
     pub async fn connect_pinned_with(
         addr: &str,
         pinned: &[CertFingerprint],
         link: &LinkOptions,
     ) -> Result<Self, RelayError> {
-        let verifier = Arc::new(PinnedCertVerifier::new(pinned)?);
+        let pins = Pins::new(pinned)?;
+        let settings = transport::settings();
+        let started = std::time::Instant::now();
+        let tcp_target = TcpTarget {
+            addr: addr.to_string(),
+            pins: pins.clone(),
+            proxy: settings.proxy.clone(),
+            timeout: link.connect_timeout,
+        };
+        let choice = if settings.proxy.is_some() {
+            if settings.transport == Transport::Quic {
+                return Err(RelayError::Unreachable {
+                    addr: addr.to_string(),
+                    reason: "QUIC cannot go through a SOCKS proxy; use --transport tcp (or auto) \
+                             with --proxy"
+                        .into(),
+                });
+            }
+            Transport::Tcp
+        } else {
+            settings.transport
+        };
+        let client = match choice {
+            Transport::Quic => Self::connect_quic(addr, &pins, link).await?,
+            Transport::Tcp => Self::connect_tcp(tcp_target, link).await?,
+            Transport::Auto => Self::connect_auto(addr, &pins, tcp_target, link).await?,
+        };
+        let used = client.transport();
+        if choice == Transport::Auto {
+            transport::remember(addr, used);
+        }
+        say_verbose(crate::t!(
+            "net-connected",
+            addr = addr,
+            transport = if used == Transport::Tcp {
+                "TLS/TCP"
+            } else {
+                "QUIC"
+            },
+            ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+        ));
+        Ok(client)
+    }
+
+    /// QUIC first (or TCP first when TCP is what connected last time), the other after
+    /// [`transport::FALLBACK_AFTER`] or as soon as the first fails; the first to connect wins.
+    async fn connect_auto(
+        addr: &str,
+        pins: &Pins,
+        tcp_target: TcpTarget,
+        link: &LinkOptions,
+    ) -> Result<Self, RelayError> {
+        let tcp_first = transport::remembered(addr) == Some(Transport::Tcp);
+        let quic = Self::connect_quic(addr, pins, link);
+        let tcp = Self::connect_tcp(tcp_target, link);
+        tokio::pin!(quic, tcp);
+        let head_start = tokio::time::sleep(transport::FALLBACK_AFTER);
+        tokio::pin!(head_start);
+        let (mut quic_err, mut tcp_err) = (None, None);
+        let mut second_started = false;
+        loop {
+            let quic_on = quic_err.is_none() && (!tcp_first || second_started);
+            let tcp_on = tcp_err.is_none() && (tcp_first || second_started);
+            if quic_err.is_some() && tcp_err.is_some() {
+                break;
+            }
+            if !quic_on && !tcp_on && !second_started {
+                second_started = true;
+                continue;
+            }
+            tokio::select! {
+                () = &mut head_start, if !second_started => {
+                    second_started = true;
+                    say_verbose(crate::t!(
+                        "net-fallback",
+                        addr = addr,
+                        first = if tcp_first { "TLS/TCP" } else { "QUIC" },
+                        second = if tcp_first { "QUIC" } else { "TLS/TCP" },
+                        secs = format!("{:.1}", transport::FALLBACK_AFTER.as_secs_f32())
+                    ));
+                }
+                r = &mut quic, if quic_on => match r {
+                    Ok(c) => return Ok(c),
+                    Err(e) => {
+                        second_started = true;
+                        quic_err = Some(e);
+                    }
+                },
+                r = &mut tcp, if tcp_on => match r {
+                    Ok(c) => return Ok(c),
+                    Err(e) => {
+                        second_started = true;
+                        tcp_err = Some(e);
+                    }
+                },
+            }
+        }
+        // Both failed: an identity mismatch first (it matters more than a timeout), else the
+        // error of the transport tried first.
+        let (first, second) = if tcp_first {
+            (tcp_err, quic_err)
+        } else {
+            (quic_err, tcp_err)
+        };
+        let (first, second) = (first.expect("both failed"), second.expect("both failed"));
+        Err(match (first, second) {
+            (e @ RelayError::FingerprintMismatch { .. }, _) => e,
+            (_, e @ RelayError::FingerprintMismatch { .. }) => e,
+            (
+                RelayError::Unreachable { addr, reason },
+                RelayError::Unreachable { reason: r2, .. },
+            ) => RelayError::Unreachable {
+                addr,
+                reason: format!("{reason}; {r2}"),
+            },
+            (e, _) => e,
+        })
+    }
+
+    async fn connect_tcp(target: TcpTarget, link: &LinkOptions) -> Result<Self, RelayError> {
+        let l = target.connect().await?;
+        Ok(Self {
+            inner: Inner::Tcp {
+                exporter: std::sync::Mutex::new(l.exporter),
+                link: tokio::sync::Mutex::new(Some(l)),
+                target,
+                sent_before: std::sync::atomic::AtomicU64::new(0),
+            },
+            link: link.clone(),
+        })
+    }
+
+    async fn connect_quic(addr: &str, pins: &Pins, link: &LinkOptions) -> Result<Self, RelayError> {
         let remote = resolve(addr).await?;
         let unreachable = |reason: String| RelayError::Unreachable {
             addr: addr.to_string(),
@@ -159,72 +319,102 @@ impl RelayClient {
         .map_err(|_| unreachable("no local address".into()))?;
         let endpoint = Endpoint::client(bind)
             .map_err(|e| unreachable(format!("cannot open a UDP socket: {e}")))?;
-        let mut config = verifier.clone().quic_config(ALPN)?;
+        let mut config = quic_client_config(QUIC_ALPN)?;
         config.transport_config(Arc::new(link.transport()));
         let connecting = endpoint
             .connect_with(config, remote, SERVER_NAME)
             .map_err(|e| unreachable(e.to_string()))?;
-        let result = tokio::time::timeout(link.connect_timeout, connecting).await;
-        let mismatch = || {
-            verifier
-                .mismatch()
-                .map(|got| RelayError::FingerprintMismatch {
-                    expected: pinned[0],
-                    got,
-                })
+        let opened = async {
+            let conn = connecting
+                .await
+                .map_err(|e| unreachable(connect_failure(&e)))?;
+            let exporter = knock_quic_pinned(&conn, addr, pins).await?;
+            Ok::<_, RelayError>((conn, exporter))
         };
-        let conn = match result {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => {
-                return Err(mismatch().unwrap_or_else(|| unreachable(connect_failure(&e))))
-            }
+        let (conn, exporter) = match tokio::time::timeout(link.connect_timeout, opened).await {
+            Ok(r) => r?,
             Err(_) => {
-                return Err(mismatch().unwrap_or_else(|| {
-                    unreachable(format!(
-                        "no answer within {:.1} seconds",
-                        link.connect_timeout.as_secs_f32()
-                    ))
-                }))
+                return Err(unreachable(format!(
+                    "no answer over QUIC within {:.1} seconds",
+                    link.connect_timeout.as_secs_f32()
+                )))
             }
         };
-        let mut exporter = [0u8; EXPORTER_LEN];
-        conn.export_keying_material(&mut exporter, EXPORTER_LABEL, b"")
-            .map_err(|_| RelayError::Protocol("TLS exporter unavailable".into()))?;
         Ok(Self {
-            endpoint,
-            conn,
-            exporter,
+            inner: Inner::Quic {
+                endpoint,
+                conn,
+                exporter,
+            },
             link: link.clone(),
         })
     }
 
-    /// UDP payload bytes this connection has sent so far (QUIC headers, retransmissions and
-    /// acknowledgements included): for progress displays and tests.
+    /// The transport this client uses.
+    pub fn transport(&self) -> Transport {
+        match self.inner {
+            Inner::Quic { .. } => Transport::Quic,
+            Inner::Tcp { .. } => Transport::Tcp,
+        }
+    }
+
+    /// Bytes this connection has sent so far (QUIC: UDP payload, headers, retransmissions and
+    /// acknowledgements included; TCP: TLS payload): for progress displays and tests.
     pub fn sent_bytes(&self) -> u64 {
-        self.conn.stats().udp_tx.bytes
+        match &self.inner {
+            Inner::Quic { conn, .. } => conn.stats().udp_tx.bytes,
+            Inner::Tcp {
+                link, sent_before, ..
+            } => {
+                let now = link
+                    .try_lock()
+                    .ok()
+                    .and_then(|l| l.as_ref().map(|l| l.sent))
+                    .unwrap_or(0);
+                sent_before.load(std::sync::atomic::Ordering::Relaxed) + now
+            }
+        }
     }
 
     /// Close the connection politely.
     pub async fn close(self) {
-        self.conn.close(VarInt::from_u32(0), b"done");
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+        match self.inner {
+            Inner::Quic { endpoint, conn, .. } => {
+                conn.close(VarInt::from_u32(0), b"done");
+                let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
+            }
+            Inner::Tcp { link, .. } => {
+                if let Some(l) = link.into_inner() {
+                    l.close().await;
+                }
+            }
+        }
     }
 
     /// Move this client to another local UDP socket, as when a phone changes networks or a NAT
     /// gives it a new port. The connection carries on (QUIC connection migration); the relay
-    /// validates the new path before sending much to it.
+    /// validates the new path before sending much to it. QUIC only.
     pub fn rebind(&self, socket: std::net::UdpSocket) -> std::io::Result<()> {
-        self.endpoint.rebind(socket)
+        match &self.inner {
+            Inner::Quic { endpoint, .. } => endpoint.rebind(socket),
+            Inner::Tcp { .. } => Err(std::io::Error::other("not a QUIC connection")),
+        }
     }
 
-    /// The local UDP address in use.
+    /// The local UDP address in use (QUIC only).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.endpoint.local_addr()
+        match &self.inner {
+            Inner::Quic { endpoint, .. } => endpoint.local_addr(),
+            Inner::Tcp { .. } => Err(std::io::Error::other("not a QUIC connection")),
+        }
     }
 
     /// This connection's TLS exporter value (what proofs of mailbox ownership are bound to).
     pub fn exporter(&self) -> [u8; EXPORTER_LEN] {
-        self.exporter
+        match &self.inner {
+            Inner::Quic { exporter, .. } => *exporter,
+            Inner::Tcp { exporter, .. } => exporter.lock().map(|e| *e).unwrap_or([0; EXPORTER_LEN]),
+        }
     }
 
     /// Encode and send one request; returns the raw response frame. Public for end-to-end tests
@@ -254,8 +444,31 @@ impl RelayClient {
     }
 
     async fn exchange_unbounded(&self, parts: &[&[u8]]) -> Result<Vec<u8>, RelayError> {
+        let conn = match &self.inner {
+            Inner::Quic { conn, .. } => conn,
+            Inner::Tcp {
+                target,
+                link,
+                exporter,
+                sent_before,
+            } => {
+                let mut guard = link.lock().await;
+                if guard.as_ref().is_none_or(|l| l.dead) {
+                    if let Some(old) = guard.take() {
+                        sent_before.fetch_add(old.sent, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    let fresh = target.connect().await?;
+                    if let Ok(mut e) = exporter.lock() {
+                        *e = fresh.exporter;
+                    }
+                    *guard = Some(fresh);
+                }
+                let l = guard.as_mut().expect("connected above");
+                return l.exchange(parts).await;
+            }
+        };
         let lost = |e: &dyn std::fmt::Display| RelayError::ConnectionLost(e.to_string());
-        let (mut send, mut recv) = self.conn.open_bi().await.map_err(|e| lost(&e))?;
+        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| lost(&e))?;
         // If the relay answers early (a refusal, or a repeat of a deposit it already stored) it
         // stops our stream; its answer is still waiting on the receive side, so a failed write
         // is not yet an error.
@@ -302,7 +515,49 @@ impl RelayClient {
     }
 }
 
-async fn resolve(addr: &str) -> Result<SocketAddr, RelayError> {
+/// Knock on a fresh QUIC connection (the first stream), check the relay's identity proof
+/// against `pinned`, and return the connection's exporter. Public for tests and benchmarks that
+/// drive bare QUIC connections; [`RelayClient`] does this itself.
+pub async fn knock_quic(
+    conn: &Connection,
+    host: &str,
+    pinned: &[CertFingerprint],
+) -> Result<[u8; EXPORTER_LEN], RelayError> {
+    knock_quic_pinned(conn, host, &Pins::new(pinned)?).await
+}
+
+async fn knock_quic_pinned(
+    conn: &Connection,
+    host: &str,
+    pins: &Pins,
+) -> Result<[u8; EXPORTER_LEN], RelayError> {
+    let mut exporter = [0u8; EXPORTER_LEN];
+    conn.export_keying_material(&mut exporter, EXPORTER_LABEL, b"")
+        .map_err(|_| RelayError::Protocol("TLS exporter unavailable".into()))?;
+    let not_recognised = || RelayError::FingerprintMismatch {
+        expected: pins.as_slice()[0],
+        got: None,
+    };
+    let lost = |e: &dyn std::fmt::Display| RelayError::ConnectionLost(e.to_string());
+    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| lost(&e))?;
+    send.write_all(&knock_request(host, pins.as_slice(), &exporter))
+        .await
+        .map_err(|e| lost(&e))?;
+    let _ = send.finish();
+    let proof = match recv.read_to_end(MAX_PROOF_LEN).await {
+        Ok(p) => p,
+        // The relay closes a connection whose knock it does not recognise.
+        Err(quinn::ReadToEndError::Read(quinn::ReadError::ConnectionLost(
+            quinn::ConnectionError::ApplicationClosed(_),
+        ))) => return Err(not_recognised()),
+        Err(quinn::ReadToEndError::TooLong) => return Err(not_recognised()),
+        Err(e) => return Err(lost(&e)),
+    };
+    pins.check_proof(&proof, &exporter)?;
+    Ok(exporter)
+}
+
+pub(super) async fn resolve(addr: &str) -> Result<SocketAddr, RelayError> {
     if let Ok(a) = addr.parse::<SocketAddr>() {
         return Ok(a);
     }

@@ -13,7 +13,7 @@ pub enum RelayError {
     /// The relay address is not `host:port` or does not resolve.
     #[error("relay address {0:?} is not a host:port that resolves")]
     BadAddress(String),
-    /// No QUIC connection could be made (network down, blocked, relay offline).
+    /// No connection could be made (network down, blocked, relay offline).
     #[error("cannot reach the relay at {addr} ({reason})")]
     Unreachable {
         /// The address tried.
@@ -21,14 +21,16 @@ pub enum RelayError {
         /// What failed.
         reason: String,
     },
-    /// The relay presented a certificate other than the pinned one(s). `expected` is the card's
-    /// current fingerprint; a card announcing a next certificate accepted that one too.
-    #[error("the relay's identity does not match the card (possible interception; card: {expected}, relay: {got})")]
+    /// The relay proved a certificate other than the pinned one(s), or (`got: None`) the server
+    /// at the address did not recognise the card's knock and answered as a plain web server:
+    /// it is not this card's relay, or the relay's certificate changed. `expected` is the
+    /// card's current fingerprint; a card announcing a next certificate accepted that one too.
+    #[error("the relay's identity does not match the card (possible interception, or the relay's certificate changed; card: {expected}, relay: {})", got.map_or_else(|| "did not recognise the card".to_string(), |g| g.to_string()))]
     FingerprintMismatch {
         /// Fingerprint from the card.
         expected: CertFingerprint,
-        /// Fingerprint the relay presented.
-        got: CertFingerprint,
+        /// Fingerprint the relay proved, if it proved one.
+        got: Option<CertFingerprint>,
     },
     /// The relay answered with an Error response.
     #[error("the relay refused the request: {message} ({code}{})", if *.retryable { ", temporary" } else { "" })]

@@ -1,34 +1,35 @@
-//! TLS for the relay connection, and the one certificate verifier in Vigil.
+//! TLS for the relay connection, and the one place the relay's identity is checked.
 //!
-//! The relay's certificate is self-signed; what makes it trusted is its SHA-256 fingerprint on
-//! the NGO's signed recipient card. [`PinnedCertVerifier`] accepts exactly the pinned
-//! certificate(s), at most [`MAX_PINNED`] of them (the current and the next certificate while
-//! the relay operator rotates it, see `docs/operations.md`), and verifies the TLS 1.3 handshake
-//! signature with ring. It records what the relay presented, so that a mismatch is reported as
-//! such and not as "unreachable".
+//! A relay shows every client the same *front* certificate in TLS (plain, or a real one for
+//! its domain), so that a scanner learns nothing: see `vigil_core::wire::knock`. The TLS layer
+//! therefore accepts any certificate ([`FrontVerifier`], which still checks the handshake
+//! signature, so the TLS session is a real one with whoever holds that key). What makes the
+//! relay trusted comes next, inside TLS: the client knocks with its card's pinned fingerprints
+//! and the relay answers with an identity proof, which [`Pins::check_proof`] accepts only if
+//! the certificate in it is pinned (compared in constant time) and its key signed this
+//! connection's exporter. A man in the middle holds a different exporter on each side: it can
+//! neither knock for the client nor sign for the relay.
 //!
 //! Every configuration built here is TLS 1.3 only, with session resumption and 0-RTT off and no
-//! SNI, so the relay cannot link one reporter's connections by session tickets.
-//!
-//! Tests and the benchmark use the same verifier through [`quic_client_config`] (pinned, quinn's
-//! default transport) and, with the `unpinned` cargo feature only, `unpinned_quic_client_config`
-//! (any certificate; for the benchmark's bare-quinn anchor server, whose throwaway certificate
-//! lives in another process).
+//! SNI, so the relay cannot link one reporter's connections by session tickets, and the
+//! network sees no server name.
 
 use super::RelayError;
 use quinn::crypto::rustls::QuicClientConfig;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
-use std::sync::{Arc, Mutex};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use std::sync::Arc;
 use vigil_core::ids::CertFingerprint;
+use vigil_core::wire::knock::{identity_message, IdentityProof};
+use vigil_core::wire::limits::EXPORTER_LEN;
 
 /// Most certificates one connection may pin: the current and the next during a rotation.
 pub const MAX_PINNED: usize = 2;
 
-/// Server name given to TLS. Not sent (SNI is off) and not checked (the certificate is pinned).
-pub const SERVER_NAME: &str = "vigil-relay";
+/// Server name given to TLS. Not sent (SNI is off) and not checked.
+pub const SERVER_NAME: &str = "localhost";
 
 /// Does `got` equal any of `pinned`? Every entry is compared, in constant time, so the time taken
 /// says nothing about which one (if any) matched.
@@ -36,28 +37,12 @@ fn pin_matches(pinned: &[CertFingerprint], got: &CertFingerprint) -> bool {
     pinned.iter().fold(false, |any, p| any | got.ct_eq(p))
 }
 
-/// Which certificates a verifier accepts.
-#[derive(Debug)]
-enum Pins {
-    /// Exactly these (1 ..= [`MAX_PINNED`]).
-    Exactly(Vec<CertFingerprint>),
-    /// Any certificate: the benchmark's bare-quinn anchor only (`unpinned` feature).
-    #[cfg(feature = "unpinned")]
-    AnyForBench,
-}
+/// The certificates a card pins for its relay: 1 ..= [`MAX_PINNED`], the current one first.
+#[derive(Clone, Debug)]
+pub struct Pins(Vec<CertFingerprint>);
 
-/// Accepts exactly the certificates identified by the pinned SHA-256 fingerprints, and records
-/// what the server presented so that a mismatch can be reported as such.
-#[derive(Debug)]
-pub struct PinnedCertVerifier {
-    pins: Pins,
-    presented: Mutex<Option<CertFingerprint>>,
-    provider: Arc<CryptoProvider>,
-}
-
-impl PinnedCertVerifier {
-    /// A verifier for `pinned` (the card's current fingerprint first, then its announced next
-    /// one). Refuses an empty set ([`RelayError::NothingPinned`]) and more than [`MAX_PINNED`].
+impl Pins {
+    /// Refuses an empty set ([`RelayError::NothingPinned`]) and more than [`MAX_PINNED`].
     pub fn new(pinned: &[CertFingerprint]) -> Result<Self, RelayError> {
         if pinned.is_empty() {
             return Err(RelayError::NothingPinned);
@@ -68,81 +53,80 @@ impl PinnedCertVerifier {
                 pinned.len()
             )));
         }
-        Ok(Self::with_pins(Pins::Exactly(pinned.to_vec())))
+        Ok(Self(pinned.to_vec()))
     }
 
-    fn with_pins(pins: Pins) -> Self {
+    /// The pinned fingerprints, the current one first.
+    pub fn as_slice(&self) -> &[CertFingerprint] {
+        &self.0
+    }
+
+    /// Accept the relay's identity proof for the connection with `exporter`: the certificate
+    /// must be pinned and its key must have signed `identity_message(exporter)`.
+    pub fn check_proof(
+        &self,
+        proof: &[u8],
+        exporter: &[u8; EXPORTER_LEN],
+    ) -> Result<(), RelayError> {
+        let p = IdentityProof::decode(proof)
+            .map_err(|e| RelayError::Protocol(format!("the relay's identity proof: {e}")))?;
+        let got = CertFingerprint::of_der(&p.cert);
+        if !pin_matches(&self.0, &got) {
+            return Err(RelayError::FingerprintMismatch {
+                expected: self.0[0],
+                got: Some(got),
+            });
+        }
+        verify_signature(&p, &identity_message(exporter)).map_err(|why| {
+            RelayError::Protocol(format!("the relay's identity proof does not verify: {why}"))
+        })
+    }
+}
+
+/// Check `proof.signature` over `message` with the key of `proof.cert`, by the algorithm its
+/// TLS SignatureScheme code names (only the schemes TLS 1.3 allows).
+fn verify_signature(proof: &IdentityProof, message: &[u8]) -> Result<(), String> {
+    use webpki::ring as alg;
+    let algorithm: &dyn rustls::pki_types::SignatureVerificationAlgorithm =
+        match SignatureScheme::from(proof.scheme) {
+            SignatureScheme::ECDSA_NISTP256_SHA256 => alg::ECDSA_P256_SHA256,
+            SignatureScheme::ECDSA_NISTP384_SHA384 => alg::ECDSA_P384_SHA384,
+            SignatureScheme::ED25519 => alg::ED25519,
+            SignatureScheme::RSA_PSS_SHA256 => alg::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+            other => return Err(format!("unsupported signature scheme {other:?}")),
+        };
+    let cert = CertificateDer::from(proof.cert.as_slice());
+    let ee = webpki::EndEntityCert::try_from(&cert).map_err(|e| e.to_string())?;
+    ee.verify_signature(algorithm, message, &proof.signature)
+        .map_err(|e| e.to_string())
+}
+
+/// Accepts whatever certificate the server shows (the relay's front certificate; trust comes
+/// from the identity proof inside TLS), but checks that the server holds its key: the
+/// handshake signature is verified as usual.
+#[derive(Debug)]
+pub struct FrontVerifier {
+    provider: Arc<CryptoProvider>,
+}
+
+impl FrontVerifier {
+    fn new() -> Self {
         Self {
-            pins,
-            presented: Mutex::new(None),
             provider: Arc::new(rustls::crypto::ring::default_provider()),
         }
     }
-
-    /// The fingerprint the relay presented, if the handshake got that far and it is not one of
-    /// the pinned ones: the evidence for [`RelayError::FingerprintMismatch`].
-    pub fn mismatch(&self) -> Option<CertFingerprint> {
-        let got = self.presented.lock().ok().and_then(|p| *p)?;
-        match &self.pins {
-            Pins::Exactly(pinned) => (!pin_matches(pinned, &got)).then_some(got),
-            #[cfg(feature = "unpinned")]
-            Pins::AnyForBench => None,
-        }
-    }
-
-    /// A rustls client configuration using this verifier: TLS 1.3 only, `alpn`, no resumption,
-    /// no 0-RTT, no SNI.
-    pub fn rustls_config(self: Arc<Self>, alpn: &[u8]) -> Result<rustls::ClientConfig, RelayError> {
-        let mut tls = rustls::ClientConfig::builder_with_provider(self.provider.clone())
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(tls_setup)?
-            .dangerous()
-            .with_custom_certificate_verifier(self)
-            .with_no_client_auth();
-        tls.alpn_protocols = vec![alpn.to_vec()];
-        tls.resumption = rustls::client::Resumption::disabled();
-        tls.enable_early_data = false;
-        tls.enable_sni = false;
-        Ok(tls)
-    }
-
-    /// [`PinnedCertVerifier::rustls_config`] as a quinn client configuration, with quinn's
-    /// default transport (the caller may set another).
-    pub fn quic_config(self: Arc<Self>, alpn: &[u8]) -> Result<quinn::ClientConfig, RelayError> {
-        let quic = QuicClientConfig::try_from(self.rustls_config(alpn)?).map_err(tls_setup)?;
-        Ok(quinn::ClientConfig::new(Arc::new(quic)))
-    }
 }
 
-fn tls_setup(e: impl std::fmt::Display) -> RelayError {
-    RelayError::Protocol(format!("TLS setup failed: {e}"))
-}
-
-impl ServerCertVerifier for PinnedCertVerifier {
+impl ServerCertVerifier for FrontVerifier {
     fn verify_server_cert(
         &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let got = CertFingerprint::of_der(end_entity);
-        if let Ok(mut p) = self.presented.lock() {
-            *p = Some(got);
-        }
-        let accepted = match &self.pins {
-            Pins::Exactly(pinned) => pin_matches(pinned, &got),
-            #[cfg(feature = "unpinned")]
-            Pins::AnyForBench => true,
-        };
-        if accepted && intermediates.is_empty() {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::ApplicationVerificationFailure,
-            ))
-        }
+        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -180,24 +164,34 @@ impl ServerCertVerifier for PinnedCertVerifier {
     }
 }
 
-/// A quinn client configuration that accepts only the certificates `pinned`, speaks `alpn` and
-/// uses quinn's default transport: for tests that need a bare QUIC connection to a relay (to
-/// misbehave, or to stop half way through a request). The `vigil` program connects through
-/// [`super::RelayClient`] instead.
-pub fn quic_client_config(
-    pinned: &[CertFingerprint],
-    alpn: &[u8],
-) -> Result<quinn::ClientConfig, RelayError> {
-    Arc::new(PinnedCertVerifier::new(pinned)?).quic_config(alpn)
+fn tls_setup(e: impl std::fmt::Display) -> RelayError {
+    RelayError::Protocol(format!("TLS setup failed: {e}"))
 }
 
-/// **Benchmark and test use only; never in the `vigil` program.** A quinn client configuration
-/// that accepts *any* server certificate (the handshake signature is still verified), for the
-/// benchmark's bare-quinn anchor server, whose throwaway certificate is made in another process.
-/// Compiled only with the `unpinned` cargo feature, which only `vigil-bench` enables.
-#[cfg(feature = "unpinned")]
-pub fn unpinned_quic_client_config(alpn: &[u8]) -> Result<quinn::ClientConfig, RelayError> {
-    Arc::new(PinnedCertVerifier::with_pins(Pins::AnyForBench)).quic_config(alpn)
+/// A rustls client configuration for a relay: TLS 1.3 only, `alpn`, no resumption, no 0-RTT,
+/// no SNI, any front certificate.
+pub fn rustls_config(alpn: &[u8]) -> Result<rustls::ClientConfig, RelayError> {
+    let verifier = Arc::new(FrontVerifier::new());
+    let mut tls = rustls::ClientConfig::builder_with_provider(verifier.provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(tls_setup)?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![alpn.to_vec()];
+    tls.resumption = rustls::client::Resumption::disabled();
+    tls.enable_early_data = false;
+    tls.enable_sni = false;
+    Ok(tls)
+}
+
+/// [`rustls_config`] as a quinn client configuration, with quinn's default transport (the
+/// caller may set another). For tests that need a bare QUIC connection to a relay (to
+/// misbehave, or to stop half way through a request) and benchmarks: after connecting they must
+/// knock ([`super::knock_quic`]) like the `vigil` program's [`super::RelayClient`] does.
+pub fn quic_client_config(alpn: &[u8]) -> Result<quinn::ClientConfig, RelayError> {
+    let quic = QuicClientConfig::try_from(rustls_config(alpn)?).map_err(tls_setup)?;
+    Ok(quinn::ClientConfig::new(Arc::new(quic)))
 }
 
 #[cfg(test)]
@@ -220,13 +214,54 @@ mod tests {
     #[test]
     fn empty_or_oversized_pin_sets_are_refused() {
         let a = CertFingerprint([1; 32]);
+        assert!(matches!(Pins::new(&[]), Err(RelayError::NothingPinned)));
         assert!(matches!(
-            PinnedCertVerifier::new(&[]),
-            Err(RelayError::NothingPinned)
-        ));
-        assert!(matches!(
-            PinnedCertVerifier::new(&[a, a, a]),
+            Pins::new(&[a, a, a]),
             Err(RelayError::Protocol(_))
         ));
+    }
+
+    #[test]
+    fn identity_proofs_verify_only_for_their_connection_and_pin() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["example.org".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let der = cert.der().to_vec();
+        let fp = CertFingerprint::of_der(&der);
+        let pkcs8 = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+        let signer = rustls::crypto::ring::sign::any_supported_type(&pkcs8)
+            .unwrap()
+            .choose_scheme(&[SignatureScheme::ECDSA_NISTP256_SHA256])
+            .unwrap();
+        let exporter = [5u8; EXPORTER_LEN];
+        let proof = IdentityProof {
+            cert: der,
+            scheme: u16::from(signer.scheme()),
+            signature: signer.sign(&identity_message(&exporter)).unwrap(),
+        }
+        .encode()
+        .unwrap();
+        Pins::new(&[fp])
+            .unwrap()
+            .check_proof(&proof, &exporter)
+            .unwrap();
+        // Another connection: the signature does not verify.
+        assert!(matches!(
+            Pins::new(&[fp])
+                .unwrap()
+                .check_proof(&proof, &[6; EXPORTER_LEN]),
+            Err(RelayError::Protocol(_))
+        ));
+        // Another pin: a mismatch naming what the relay showed.
+        let other = CertFingerprint([9; 32]);
+        match Pins::new(&[other]).unwrap().check_proof(&proof, &exporter) {
+            Err(RelayError::FingerprintMismatch { got, expected }) => {
+                assert_eq!(got, Some(fp));
+                assert_eq!(expected, other);
+            }
+            r => panic!("{r:?}"),
+        }
     }
 }

@@ -1,19 +1,24 @@
-//! The QUIC shell around the handlers: the accept loop and one task per connection
-//! ([`Listener`]), one task per request stream ([`request`]), and the TLS and transport
-//! configuration ([`tls`]).
+//! The network shell around the handlers: the QUIC accept loop and one task per connection
+//! ([`Listener`]), one task per request stream ([`request`]), the same over TLS on TCP
+//! ([`tcp`], one request after another on a connection, through [`stream`]), the ordinary web
+//! server every connection shows until a client knocks ([`front`],
+//! `vigil_core::wire::knock`), and the TLS and transport configuration ([`tls`]).
 //!
 //! Shutdown follows mini-redis' shape with tokio-util types: a [`CancellationToken`] stops the
 //! accept loop and every connection's stream loop; every task is spawned on one [`TaskTracker`],
 //! so `RelayHandle::shutdown` can wait until in-flight requests have been answered.
 
+pub(crate) mod front;
 mod request;
+mod stream;
+mod tcp;
 mod tls;
 
 use crate::config::Limits;
 use crate::handlers::{ConnState, Shared};
 use crate::ratelimit::{AddrPermit, PerAddress, TokenBuckets};
 use quinn::crypto::rustls::HandshakeData;
-use quinn::{Endpoint, Incoming, VarInt};
+use quinn::{Connection, Endpoint, Incoming, VarInt};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,10 +27,17 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
+use vigil_core::wire::knock::{knock_matches, parse_head, MAX_HEAD_LEN};
 use vigil_core::wire::limits::{EXPORTER_LABEL, EXPORTER_LEN};
-use vigil_core::wire::ALPN;
+use vigil_core::wire::QUIC_ALPN;
 
-pub(crate) use tls::server_config;
+pub(crate) use front::FrontPage;
+use stream::{ReqRecv, ReqSend};
+pub(crate) use tls::{server_config, tcp_config, IdentityKey};
+
+/// HTTP/3's H3_GENERAL_PROTOCOL_ERROR: how a QUIC connection that did not knock is closed (what
+/// an HTTP/3 server says to a peer that does not speak HTTP/3).
+const CLOSE_NOT_KNOCKED: u32 = 0x0101;
 
 /// QUIC application close code (and stream reset code) for a connection that reached
 /// `max_connection_secs`. Code 1 is a refused connection (ALPN, internal error).
@@ -57,6 +69,44 @@ pub struct ListenerCounters {
     pub slow_bodies: AtomicU64,
     /// Deposits, registrations, fetches or status requests refused by a per-address rate limit.
     pub rate_limited: AtomicU64,
+    /// Of `connections_accepted`, those over TLS on TCP.
+    pub tcp_accepted: AtomicU64,
+    /// HTTP requests answered as an ordinary web server (no good knock): scanners, browsers,
+    /// probes, or clients whose card pins another certificate.
+    pub front_requests: AtomicU64,
+    /// QUIC connections closed because their first stream was not a good knock.
+    pub knocks_failed: AtomicU64,
+}
+
+/// Read the knock on the first stream of `conn` and, if it was made with `identity`'s
+/// fingerprint, answer with the identity proof. `None`: no stream, not a knock, or not ours.
+pub(crate) async fn answer_knock(
+    conn: &Connection,
+    identity: &IdentityKey,
+    exporter: &[u8; EXPORTER_LEN],
+) -> Option<()> {
+    let own = [identity.fingerprint()];
+    let (mut send, mut recv) = conn.accept_bi().await.ok()?;
+    let mut buf = Vec::new();
+    let knocked = loop {
+        match parse_head(&buf) {
+            Ok(Some(head)) => break knock_matches(&head.knock_tags(), &own, exporter).is_some(),
+            Ok(None) => {}
+            Err(_) => return None,
+        }
+        let chunk = recv
+            .read_chunk(MAX_HEAD_LEN + 1 - buf.len(), true)
+            .await
+            .ok()??;
+        buf.extend_from_slice(&chunk.bytes);
+    };
+    if !knocked {
+        return None;
+    }
+    let proof = identity.proof(exporter).ok()?;
+    send.write_all(&proof).await.ok()?;
+    send.finish().ok()?;
+    Some(())
 }
 
 /// Everything the accept loop hands to connection tasks.
@@ -85,10 +135,17 @@ pub(crate) struct Listener {
     pub(crate) limits: Limits,
     /// What happened, for stats.
     pub(crate) counters: Arc<ListenerCounters>,
+    /// The certificate cards pin, shown only to clients that knock with it.
+    pub(crate) identity: Arc<IdentityKey>,
+    /// What the ordinary web server shows at `/`.
+    pub(crate) front_page: Arc<FrontPage>,
+    /// Cancelled when the shutdown grace period is over: ends TCP connections still open.
+    pub(crate) hard_stop: CancellationToken,
 }
 
 impl Listener {
     /// A listener with `limits`.
+    #[allow(clippy::too_many_arguments)] // each is a different part of the relay; a struct of them would only rename them
     pub(crate) fn new(
         endpoint: Endpoint,
         shared: Arc<Shared>,
@@ -96,6 +153,8 @@ impl Listener {
         tracker: TaskTracker,
         limits: &Limits,
         counters: Arc<ListenerCounters>,
+        identity: Arc<IdentityKey>,
+        front_page: Arc<FrontPage>,
     ) -> Self {
         let n = limits.max_rate_entries();
         Self {
@@ -129,12 +188,37 @@ impl Listener {
             body_budget: request::body_budget(limits.request_memory_bytes),
             limits: limits.clone(),
             counters,
+            identity,
+            front_page,
+            hard_stop: CancellationToken::new(),
         }
     }
 
-    /// Accept connections until cancelled.
-    pub(crate) async fn run(self) {
-        let this = Arc::new(self);
+    /// Take a connection permit and, unless exempt, a per-address one for `ip`; `None` (and
+    /// counted) when a limit is reached.
+    fn admit_connection(&self, ip: IpAddr) -> Option<(OwnedSemaphorePermit, Option<AddrPermit>)> {
+        let c = &self.counters;
+        let addr_permit = if self.exempt(ip) {
+            None
+        } else if let Some(p) = self.per_address.try_acquire(ip) {
+            Some(p)
+        } else {
+            // Counted, never logged with the address.
+            c.refused_per_address.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!("per-address connection limit reached; refusing a connection");
+            return None;
+        };
+        let Ok(permit) = self.connections.clone().try_acquire_owned() else {
+            c.refused_connection_limit.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("connection limit reached; refusing a connection");
+            return None;
+        };
+        Some((permit, addr_permit))
+    }
+
+    /// Accept QUIC connections until cancelled.
+    pub(crate) async fn run(self: Arc<Self>) {
+        let this = self;
         loop {
             let incoming = tokio::select! {
                 _ = this.cancel.cancelled() => break,
@@ -169,20 +253,7 @@ impl Listener {
                 incoming
             };
             let ip = incoming.remote_address().ip();
-            let addr_permit = if this.exempt(ip) {
-                None
-            } else if let Some(p) = this.per_address.try_acquire(ip) {
-                Some(p)
-            } else {
-                // Counted, never logged with the address.
-                c.refused_per_address.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!("per-address connection limit reached; refusing a connection");
-                incoming.refuse();
-                continue;
-            };
-            let Ok(permit) = this.connections.clone().try_acquire_owned() else {
-                c.refused_connection_limit.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!("connection limit reached; refusing a connection");
+            let Some((permit, addr_permit)) = this.admit_connection(ip) else {
                 incoming.refuse();
                 continue;
             };
@@ -225,9 +296,10 @@ impl Listener {
             .handshake_data()
             .and_then(|h| h.downcast::<HandshakeData>().ok())
             .and_then(|h| h.protocol)
-            .is_some_and(|p| p == ALPN);
+            .is_some_and(|p| p == QUIC_ALPN);
         if !alpn_ok {
-            conn.close(VarInt::from_u32(1), b"ALPN vigil/1 required");
+            // rustls already refuses other ALPN values in the handshake; this is a backstop.
+            conn.close(VarInt::from_u32(CLOSE_NOT_KNOCKED), b"");
             return;
         }
         let mut exporter = [0u8; EXPORTER_LEN];
@@ -236,6 +308,11 @@ impl Listener {
             .is_err()
         {
             conn.close(VarInt::from_u32(1), b"internal error");
+            return;
+        }
+        if !self.quic_knock(&conn, &exporter).await {
+            self.counters.knocks_failed.fetch_add(1, Ordering::Relaxed);
+            conn.close(VarInt::from_u32(CLOSE_NOT_KNOCKED), b"");
             return;
         }
         let state = Arc::new(ConnState::new(exporter));
@@ -278,9 +355,24 @@ impl Listener {
             let st = state.clone();
             self.tracker.spawn(
                 in_flight
-                    .track_future(async move { l.request(send, recv, &st, ip).await })
+                    .track_future(async move {
+                        l.request(ReqSend::Quic(send), ReqRecv::Quic(recv), &st, ip)
+                            .await
+                    })
                     .in_current_span(),
             );
+        }
+    }
+
+    /// The first stream of a QUIC connection must be a good knock, within the header timeout;
+    /// the identity proof answers it on the same stream.
+    async fn quic_knock(&self, conn: &Connection, exporter: &[u8; EXPORTER_LEN]) -> bool {
+        let timeout = Duration::from_secs(self.limits.header_timeout_secs.max(1));
+        tokio::select! {
+            _ = self.cancel.cancelled() => false,
+            r = tokio::time::timeout(timeout, answer_knock(conn, &self.identity, exporter)) => {
+                matches!(r, Ok(Some(())))
+            }
         }
     }
 

@@ -15,11 +15,11 @@
 //! Every request read up to its header gets exactly one answer (or a reset stream when the
 //! client is gone or an answer already begun cannot be finished).
 
+use super::stream::{ReadFail, ReqRecv, ReqSend};
 use super::Listener;
 use crate::body::{BodyError, BodySource, BoxFuture, Buffered};
 use crate::handlers::{self, refusal, ConnState, Outcome, Rate, ReplySink};
 use bytes::Bytes;
-use quinn::{RecvStream, SendStream, VarInt};
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -67,8 +67,8 @@ impl Listener {
     /// Read one request, hand it to its handler, finish the stream.
     pub(super) async fn request(
         &self,
-        send: SendStream,
-        mut recv: RecvStream,
+        send: ReqSend<'_>,
+        mut recv: ReqRecv<'_>,
         conn: &ConnState,
         ip: IpAddr,
     ) {
@@ -83,17 +83,18 @@ impl Listener {
             Err(Unread::Drop) => Outcome::Abandoned,
             Err(Unread::Refuse(r)) => {
                 // Refused before the body was read: tell the client to stop sending it.
-                let _ = recv.stop(VarInt::from_u32(STOP_REFUSED));
+                recv.stop(STOP_REFUSED);
                 handlers::refuse(&self.shared, r, &mut reply).await
             }
         };
         let mut send = reply.send;
         if outcome == Outcome::Abandoned {
-            let _ = recv.stop(VarInt::from_u32(STOP_TIMEOUT));
-            let _ = send.reset(VarInt::from_u32(STOP_TIMEOUT));
+            recv.stop(STOP_TIMEOUT);
+            send.reset(STOP_TIMEOUT);
             return;
         }
-        if send.finish().is_err() {
+        if send.finish().await.is_err() {
+            send.reset(STOP_TIMEOUT);
             return;
         }
         let _ = tokio::time::timeout(RESPONSE_DRAIN_TIMEOUT, send.stopped()).await;
@@ -101,12 +102,13 @@ impl Listener {
 
     async fn read_and_handle(
         &self,
-        recv: &mut RecvStream,
-        reply: &mut QuicReply,
+        recv: &mut ReqRecv<'_>,
+        reply: &mut QuicReply<'_>,
         conn: &ConnState,
         ip: IpAddr,
     ) -> Result<Outcome, Unread> {
         let header = self.read_header(recv, ip).await?;
+        recv.set_body_len(header.body_len);
         let body_deadline = tokio::time::Instant::now() + self.body_time(header.body_len);
         let head_len = header.kind.head_len(header.body_len);
         let payload_len = header.body_len - head_len;
@@ -167,13 +169,13 @@ impl Listener {
         // Answered before the whole payload arrived (refused, or a repeat of a stored
         // deposit): tell the client to stop sending.
         if !finished {
-            let _ = stream.recv.stop(VarInt::from_u32(STOP_REFUSED));
+            stream.recv.stop(STOP_REFUSED);
         }
         Ok(outcome)
     }
 
     /// A read of the head or a buffered payload: what to answer if it failed.
-    fn unread<T>(&self, r: Result<T, BodyError>, stream: &QuicBody<'_>) -> Result<T, Unread> {
+    fn unread<T>(&self, r: Result<T, BodyError>, stream: &QuicBody<'_, '_>) -> Result<T, Unread> {
         r.map_err(|e| {
             if stream.too_slow {
                 self.counters.slow_bodies.fetch_add(1, Ordering::Relaxed);
@@ -188,7 +190,7 @@ impl Listener {
     /// The header, by its deadline, admitted.
     async fn read_header(
         &self,
-        recv: &mut RecvStream,
+        recv: &mut ReqRecv<'_>,
         ip: IpAddr,
     ) -> Result<Header<RequestType>, Unread> {
         let timeout = Duration::from_secs(self.limits.header_timeout_secs);
@@ -206,8 +208,8 @@ impl Listener {
                 tracing::debug!("request header did not arrive in time");
                 Err(Unread::Drop)
             }
-            Ok(Err(quinn::ReadExactError::ReadError(_))) => Err(Unread::Drop),
-            Ok(Err(quinn::ReadExactError::FinishedEarly(got))) => {
+            Ok(Err(ReadFail::Gone)) => Err(Unread::Drop),
+            Ok(Err(ReadFail::Short(got))) => {
                 Err(Unread::Refuse(refusal::from_wire(&WireError::Truncated {
                     what: "frame header",
                     needed: (FRAME_HEADER_LEN - got) as u64,
@@ -287,9 +289,9 @@ impl Listener {
     }
 }
 
-/// The body of a request read from the QUIC stream as it arrives, by a deadline.
-struct QuicBody<'a> {
-    recv: &'a mut RecvStream,
+/// The body of a request read from its stream as it arrives, by a deadline.
+struct QuicBody<'a, 'b> {
+    recv: &'a mut ReqRecv<'b>,
     /// Bytes of the current part (head or payload) still to come.
     remaining: usize,
     /// When the whole body must have arrived.
@@ -300,7 +302,7 @@ struct QuicBody<'a> {
     too_slow: bool,
 }
 
-impl QuicBody<'_> {
+impl QuicBody<'_, '_> {
     /// Read the rest of the current part and the end of the stream into one buffer, under one
     /// deadline for the whole (a small body: one timer, not one per piece).
     async fn read_to_end(&mut self) -> Result<Bytes, BodyError> {
@@ -309,8 +311,8 @@ impl QuicBody<'_> {
         let read = async {
             let mut out = Vec::with_capacity(n);
             while out.len() < n {
-                match self.recv.read_chunk(n - out.len(), true).await {
-                    Ok(Some(c)) => out.extend_from_slice(&c.bytes),
+                match self.recv.read_chunk(n - out.len()).await {
+                    Ok(Some(c)) => out.extend_from_slice(&c),
                     Ok(None) => {
                         return Err(BodyError::Truncated {
                             needed: (n - out.len()) as u64,
@@ -319,7 +321,7 @@ impl QuicBody<'_> {
                     Err(_) => return Err(BodyError::Gone),
                 }
             }
-            match self.recv.read_chunk(1, true).await {
+            match self.recv.read_chunk(1).await {
                 Ok(None) => Ok(out),
                 Ok(Some(_)) => Err(BodyError::Trailing),
                 Err(_) => Err(BodyError::Gone),
@@ -358,7 +360,7 @@ impl QuicBody<'_> {
             return Ok(None);
         }
         // At the end, ask for one byte: there must be none, only the end of the stream.
-        let read = self.recv.read_chunk(want.max(1), true);
+        let read = self.recv.read_chunk(want.max(1));
         match tokio::time::timeout_at(self.deadline, read).await {
             Err(_) => {
                 self.too_slow = true;
@@ -373,17 +375,17 @@ impl QuicBody<'_> {
                 needed: self.remaining as u64,
             }),
             Ok(Ok(Some(_))) if at_end => Err(BodyError::Trailing),
-            // quinn never returns more than asked; checked anyway, not trusted.
-            Ok(Ok(Some(c))) if c.bytes.len() > want => Err(BodyError::Trailing),
+            // Never more than asked; checked anyway, not trusted.
+            Ok(Ok(Some(c))) if c.len() > want => Err(BodyError::Trailing),
             Ok(Ok(Some(c))) => {
-                self.remaining -= c.bytes.len();
-                Ok(Some(c.bytes))
+                self.remaining -= c.len();
+                Ok(Some(c))
             }
         }
     }
 }
 
-impl BodySource for QuicBody<'_> {
+impl BodySource for QuicBody<'_, '_> {
     fn remaining(&self) -> usize {
         self.remaining
     }
@@ -400,27 +402,27 @@ impl BodySource for QuicBody<'_> {
 /// The answer's side of the stream: every write must finish within a grace period plus its
 /// length at `min_body_rate`, so a client that stops reading is dropped instead of holding the
 /// answer's memory.
-struct QuicReply {
-    send: SendStream,
+struct QuicReply<'a> {
+    send: ReqSend<'a>,
     started: bool,
     grace: Duration,
     min_rate: u64,
 }
 
-impl QuicReply {
+impl QuicReply<'_> {
     fn time_for(&self, len: usize) -> Duration {
         self.grace + Duration::from_secs(len as u64 / self.min_rate)
     }
 }
 
-impl ReplySink for QuicReply {
+impl ReplySink for QuicReply<'_> {
     fn write<'a>(&'a mut self, bytes: &'a [u8]) -> BoxFuture<'a, Result<(), BodyError>> {
         self.started = true;
         let limit = self.time_for(bytes.len());
         Box::pin(async move {
             match tokio::time::timeout(limit, self.send.write_all(bytes)).await {
                 Ok(Ok(())) => Ok(()),
-                Ok(Err(_)) => Err(BodyError::Gone),
+                Ok(Err(())) => Err(BodyError::Gone),
                 Err(_) => Err(BodyError::TooSlow),
             }
         })
