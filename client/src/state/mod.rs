@@ -582,6 +582,7 @@ impl Ngo {
             relay: self.config.relay.clone(),
             relay_fingerprint: self.config.relay_fingerprint,
             relay_fingerprint_next: self.config.relay_fingerprint_next,
+            more_relays: Vec::new(),
             mailbox: self.config.mailbox,
             created,
             expires,
