@@ -2083,6 +2083,12 @@ fn neutral(mut v: Value) -> Value {
                 o.insert(key.into(), Value::Null);
             }
         }
+        // Nested too (`delivery` lists a deposit id per relay).
+        if let Some(Value::Array(relays)) = o.get_mut("relays") {
+            for r in relays.iter_mut() {
+                *r = neutral(r.take());
+            }
+        }
     }
     v
 }

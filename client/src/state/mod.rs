@@ -689,3 +689,120 @@ impl Ngo {
         Ok((card, text))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn two_relay_card() -> RecipientCard {
+        let id = SigningSecret::generate(&mut rand::rngs::OsRng);
+        RecipientCard {
+            name: "Desk".into(),
+            identity_key: id.public(),
+            recipients: vec![x25519::Identity::generate(&mut rand::rngs::OsRng).to_public()],
+            relay: "a.example.org:4433".into(),
+            relay_fingerprint: CertFingerprint([1; 32]),
+            relay_fingerprint_next: None,
+            more_relays: vec![CardRelay {
+                addr: "b.example.org:4433".into(),
+                fingerprint: CertFingerprint([2; 32]),
+                fingerprint_next: None,
+            }],
+            mailbox: MailboxId([9; 32]),
+            created: 1,
+            expires: None,
+        }
+    }
+
+    /// Each relay's copy pins that relay's certificates, and follows a rotation announced for
+    /// that relay (and no other) on a newer card.
+    #[test]
+    fn a_copy_per_relay_pins_and_follows_its_own_relay() {
+        let mut card = two_relay_card();
+        let items: Vec<OutboxItem> = card
+            .relays()
+            .iter()
+            .map(|r| OutboxItem::for_relay(&card, r, b"sealed", 5))
+            .collect();
+        assert_eq!(items[0].relay, "a.example.org:4433");
+        assert_eq!(items[0].pinned(), [CertFingerprint([1; 32])]);
+        assert_eq!(items[1].relay, "b.example.org:4433");
+        assert_eq!(items[1].pinned(), [CertFingerprint([2; 32])]);
+        assert_ne!(items[0].deposit_id, items[1].deposit_id);
+        assert_eq!(items[0].envelope().unwrap(), items[1].envelope().unwrap());
+        card.more_relays[0].fingerprint_next = Some(CertFingerprint([3; 32]));
+        let (mut a, mut b) = (
+            OutboxItem::for_relay(&card, &card.relays()[0], b"x", 5),
+            OutboxItem::for_relay(&card, &two_relay_card().more_relays[0], b"x", 5),
+        );
+        assert!(!a.adopt_pins(&card), "relay A's pins did not change");
+        assert!(b.adopt_pins(&card));
+        assert_eq!(
+            b.pinned(),
+            [CertFingerprint([2; 32]), CertFingerprint([3; 32])]
+        );
+    }
+
+    /// The same bytes from another relay are a copy, once per relay; from the relay that
+    /// delivered the stored copy, or a second item from one that delivered a copy, a replay.
+    #[test]
+    fn copies_are_told_from_replays_by_relay() {
+        let mut seen = Seen {
+            id: "abcd".into(),
+            item: "item-a".into(),
+            relay: Some("a:1".into()),
+            copies: Vec::new(),
+        };
+        assert!(seen.is_copy_from("b:1", "item-b"));
+        assert!(
+            !seen.is_copy_from("A:1", "item-x"),
+            "replayed at the first relay"
+        );
+        seen.copies.push(SeenCopy {
+            relay: "b:1".into(),
+            item: "item-b".into(),
+        });
+        assert!(
+            seen.is_copy_from("b:1", "item-b"),
+            "its acknowledgement was lost"
+        );
+        assert!(
+            !seen.is_copy_from("b:1", "item-c"),
+            "replayed at the second relay"
+        );
+        // Records from before several relays: identical bytes as a new item are a replay.
+        seen.relay = None;
+        assert!(!seen.is_copy_from("b:1", "item-b"));
+    }
+
+    /// Settings written before several relays existed still read, and relays set in order put
+    /// the first one in the old fields.
+    #[test]
+    fn ngo_settings_keep_the_first_relay_where_it_was() {
+        let old = format!(
+            r#"{{"name":"Desk","relay":"a:1","relay_fingerprint":"{}","mailbox":"{}","staff":[]}}"#,
+            CertFingerprint([1; 32]),
+            MailboxId([9; 32])
+        );
+        let mut c: NgoConfig = serde_json::from_str(&old).unwrap();
+        assert!(c.more_relays.is_empty() && c.registration_pending.is_empty());
+        assert_eq!(c.relays().len(), 1);
+        let mut all = c.all_relays();
+        all.push(NgoRelay {
+            relay: "b:1".into(),
+            relay_fingerprint: CertFingerprint([2; 32]),
+            relay_fingerprint_next: None,
+        });
+        all.remove(0);
+        c.set_relays(all);
+        assert_eq!(c.relay, "b:1");
+        assert!(c.more_relays.is_empty());
+        c.registration_pending = vec!["B:1".into()];
+        assert!(c.is_pending("b:1"));
+        c.registered("b:1");
+        assert!(!c.is_pending("b:1"));
+        // Unchanged settings serialise without the new fields.
+        let back = serde_json::to_string(&c).unwrap();
+        assert!(!back.contains("more_relays") && !back.contains("registration_pending"));
+    }
+}

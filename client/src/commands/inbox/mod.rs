@@ -348,7 +348,7 @@ async fn fetch_from(
                     let stored = fetched(
                         ctx,
                         &item.envelope,
-                        &item.id.to_string(),
+                        (&item.id.to_string(), Some(&relay.addr)),
                         &opened,
                         summary,
                         alert,
@@ -404,32 +404,55 @@ async fn fetch_from(
     Ok(())
 }
 
-/// Store one opened report, unless it is a replay of one already here; returns whether it was
-/// stored as a report. `item_id` names where it came from (the relay's item id).
+/// Store one opened report, unless it is a replay of one already here or another relay's copy
+/// of one; returns whether it was stored as a report. `from` names where it came from: the
+/// relay's item id, and the relay (`None` for an envelope taken again from `inbox/rejected/`).
 fn fetched(
     ctx: &Ctx,
     envelope: &[u8],
-    item_id: &str,
+    from: (&str, Option<&str>),
     opened: &Opened,
     summary: &mut FetchSummary,
     alert: Option<AlertNote>,
 ) -> Result<bool> {
+    let (item_id, relay) = from;
     let this_id = crate::state::inbox_id(envelope);
     let original = match inbox_seen(&ctx.home, &opened.digest)? {
         // The same item again, with the same bytes: its acknowledgement was lost. Store it (again:
         // the record is written first, so the envelope may not be there yet) as usual.
         Some(seen) if seen.item == item_id && seen.id == this_id => None,
-        // The same signed report in the same bytes as another item: the reporter deposited one
-        // sealed envelope at each relay of the card. One copy is kept; this one is only
-        // acknowledged, so its relay deletes it too.
-        Some(seen) if seen.id == this_id && inbox_holds(&ctx.home, envelope)? => {
+        // The same signed report in the same bytes, as another relay's item: the reporter
+        // deposited one sealed envelope at each relay of the card. One copy is kept; this one
+        // is only acknowledged, so its relay deletes it too.
+        Some(mut seen)
+            if seen.id == this_id
+                && relay.is_some_and(|r| seen.is_copy_from(r, item_id))
+                && inbox_holds(&ctx.home, envelope)? =>
+        {
+            let relay = relay.unwrap_or_default();
+            if !seen
+                .copies
+                .iter()
+                .any(|c| c.relay.eq_ignore_ascii_case(relay))
+            {
+                seen.copies.push(crate::state::SeenCopy {
+                    relay: relay.to_string(),
+                    item: item_id.to_string(),
+                });
+                inbox_mark_seen(&ctx.home, &opened.digest, &seen)?;
+            }
             ctx.out
-                .emit(json!({"type": "duplicate", "id": this_id, "item": item_id}));
+                .emit(json!({"type": "duplicate", "id": this_id, "item": item_id, "relay": relay}));
             summary.duplicates += 1;
             return Ok(false);
         }
-        // Its record was written but the envelope not (a crash in between): store it now.
-        Some(seen) if seen.id == this_id => None,
+        // Another relay's copy, but the stored one is missing (its record was written, then the
+        // command died before the envelope): this copy is the report, stored now.
+        Some(seen)
+            if seen.id == this_id && relay.is_some_and(|r| seen.is_copy_from(r, item_id)) =>
+        {
+            None
+        }
         Some(seen) => Some(seen.id),
         // Stored before this inbox kept records: the same bytes can only be the same report.
         None if inbox_holds(&ctx.home, envelope)? => Some(this_id.clone()),
@@ -456,6 +479,8 @@ fn fetched(
         &Seen {
             id: this_id,
             item: item_id.to_string(),
+            relay: relay.map(str::to_string),
+            copies: Vec::new(),
         },
     )?;
     let id = inbox_store_with(&ctx.home, envelope, None, alert.clone())?;
@@ -494,7 +519,7 @@ fn recheck_no_key(
                 if fetched(
                     ctx,
                     &bytes,
-                    &format!("rejected:{id}"),
+                    (&format!("rejected:{id}"), None),
                     &opened,
                     summary,
                     None,
