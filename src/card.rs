@@ -3,8 +3,9 @@
 //! A card says: this is NGO *name*; encrypt to these age recipients (one per staff key); reports
 //! signed for this NGO are bound to this identity key; deposit them in this mailbox at this relay,
 //! whose certificate has this fingerprint (and, while the relay operator rotates its certificate,
-//! also this *next* fingerprint). It is signed by the NGO's identity key, so a card
-//! altered in transit fails to verify. A signature alone cannot tell a reporter that the key is
+//! also this *next* fingerprint), and, optionally, at up to [`MAX_CARD_RELAYS`] − 1 more relays
+//! under the same mailbox id, so that seizing or blocking one relay does not stop delivery. It is
+//! signed by the NGO's identity key, so a card altered in transit fails to verify. A signature alone cannot tell a reporter that the key is
 //! really the NGO's: that is what the safety number, compared out of band, is for.
 //!
 //! Text form, one line so it fits a QR code and a chat message:
@@ -30,6 +31,11 @@ pub const MAX_CARD_RECIPIENTS: usize = 16;
 pub const MAX_NAME_CHARS: usize = 128;
 /// Longest relay address, in bytes.
 pub const MAX_RELAY_ADDR_LEN: usize = 255;
+/// Most relays on one card, the first included. Every report is deposited at each of them (one
+/// connection each) and the NGO fetches from each, so every relay costs a reporter a deposit
+/// and the NGO a fetch; four is enough to survive the loss of most of them, and keeps a card
+/// with 16 staff keys and a next fingerprint on every relay well inside [`MAX_CARD_LEN`].
+pub const MAX_CARD_RELAYS: usize = 4;
 /// How long before its expiry a card is "expiring soon": reporters are warned this early so the
 /// NGO has a month to reach them with a renewed card before sending stops.
 pub const EXPIRY_WARNING_SECS: u64 = 30 * 86_400;
@@ -96,12 +102,54 @@ struct CardBody {
     /// their exact bytes and meaning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     relay_fingerprint_next: Option<String>,
+    /// The relays after the first. Absent on single-relay cards, so those keep their exact bytes
+    /// and meaning (and older clients, which refuse unknown fields, refuse a card they could
+    /// only half use rather than silently dropping its other relays).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    more_relays: Vec<RelayBody>,
     mailbox: String,
     created: u64,
     /// Absent on cards made before expiry existed, so those cards keep their exact bytes and
     /// stay valid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     expires: Option<u64>,
+}
+
+/// One more relay in a card body, as JSON (the first relay's fields are the body's own).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RelayBody {
+    relay: String,
+    relay_fingerprint: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    relay_fingerprint_next: Option<String>,
+}
+
+/// One relay a card names: where reports are deposited and which certificates are accepted
+/// there. The mailbox id (and the NGO's mailbox key) is the same at every relay of a card.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CardRelay {
+    /// Relay address, `host:port`.
+    pub addr: String,
+    /// Pinned relay certificate fingerprint.
+    pub fingerprint: CertFingerprint,
+    /// The relay's next certificate during a rotation.
+    pub fingerprint_next: Option<CertFingerprint>,
+}
+
+impl CardRelay {
+    /// The certificates accepted at this relay: the current one first, then the next one if any.
+    pub fn accepted_fingerprints(&self) -> Vec<CertFingerprint> {
+        let mut v = vec![self.fingerprint];
+        v.extend(self.fingerprint_next);
+        v
+    }
+
+    /// Whether `other` names the same relay: addresses compare without regard to ASCII case,
+    /// as host names do, so one relay cannot be listed twice by spelling it differently.
+    pub fn same_addr(&self, other: &str) -> bool {
+        self.addr.eq_ignore_ascii_case(other)
+    }
 }
 
 /// A verified recipient card.
@@ -121,7 +169,11 @@ pub struct RecipientCard {
     /// either fingerprint until the NGO issues a card with only the new one. See
     /// `docs/operations.md`, "Rotating the certificate".
     pub relay_fingerprint_next: Option<CertFingerprint>,
-    /// Mailbox at the relay.
+    /// The relays after the first (`relay` and its fingerprints), in the NGO's order; empty on a
+    /// single-relay card. At most [`MAX_CARD_RELAYS`] − 1, no address twice. [`Self::relays`]
+    /// lists all of them.
+    pub more_relays: Vec<CardRelay>,
+    /// Mailbox at the relay (the same id at every relay of the card).
     pub mailbox: MailboxId,
     /// When the card was made, seconds since the Unix epoch (ordering of re-issued cards).
     pub created: u64,
@@ -157,6 +209,17 @@ pub enum Expiry {
 /// from being read as a staff recipient, so a card with a next fingerprint can never share a
 /// safety number with a card that lists one more recipient instead.
 const NEXT_FINGERPRINT_TAG: &[u8] = b"relay-fingerprint-next";
+/// Safety-number element that precedes each further relay's fingerprint (and its next one, after
+/// [`NEXT_FINGERPRINT_TAG`]); like that tag, its length keeps it apart from a recipient.
+const MORE_RELAY_TAG: &[u8] = b"more-relay";
+
+/// Whether `addr` looks like `host:port`, within [`MAX_RELAY_ADDR_LEN`].
+fn valid_addr(addr: &str) -> bool {
+    !addr.is_empty()
+        && addr.len() <= MAX_RELAY_ADDR_LEN
+        && addr.contains(':')
+        && !addr.chars().any(|c| c.is_whitespace() || c.is_control())
+}
 
 impl RecipientCard {
     /// The NGO as an envelope names it among the addressees: its identity key and the name on
@@ -168,11 +231,27 @@ impl RecipientCard {
         }
     }
 
-    /// The relay certificates a client accepts for this card: the current one first, then the
-    /// announced next one if any.
+    /// The relay certificates a client accepts for this card's first relay: the current one
+    /// first, then the announced next one if any.
     pub fn accepted_fingerprints(&self) -> Vec<CertFingerprint> {
-        let mut v = vec![self.relay_fingerprint];
-        v.extend(self.relay_fingerprint_next);
+        self.first_relay().accepted_fingerprints()
+    }
+
+    /// The card's first relay (the `relay` fields).
+    pub fn first_relay(&self) -> CardRelay {
+        CardRelay {
+            addr: self.relay.clone(),
+            fingerprint: self.relay_fingerprint,
+            fingerprint_next: self.relay_fingerprint_next,
+        }
+    }
+
+    /// Every relay of the card in order: the first one, then [`Self::more_relays`]. A report is
+    /// deposited at each, and the NGO fetches from each.
+    pub fn relays(&self) -> Vec<CardRelay> {
+        let mut v = Vec::with_capacity(1 + self.more_relays.len());
+        v.push(self.first_relay());
+        v.extend(self.more_relays.iter().cloned());
         v
     }
 
@@ -234,18 +313,42 @@ impl RecipientCard {
                 ),
             });
         }
-        if self.relay.is_empty()
-            || self.relay.len() > MAX_RELAY_ADDR_LEN
-            || !self.relay.contains(':')
-            || self
-                .relay
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control())
-        {
+        if !valid_addr(&self.relay) {
             return Err(CardError::Field {
                 field: "relay",
                 problem: "must be host:port".into(),
             });
+        }
+        self.validate_more_relays()
+    }
+
+    /// The further relays: bounded, each a `host:port` with a sane next fingerprint, and no
+    /// address twice (a duplicate would double every deposit to one relay for nothing).
+    fn validate_more_relays(&self) -> Result<(), CardError> {
+        let field = |problem: String| CardError::Field {
+            field: "more_relays",
+            problem,
+        };
+        if 1 + self.more_relays.len() > MAX_CARD_RELAYS {
+            return Err(field(format!(
+                "a card lists at most {MAX_CARD_RELAYS} relays, this one {}",
+                1 + self.more_relays.len()
+            )));
+        }
+        let all = self.relays();
+        for (i, r) in all.iter().enumerate().skip(1) {
+            if !valid_addr(&r.addr) {
+                return Err(field(format!("relay {} must be host:port", i + 1)));
+            }
+            if r.fingerprint_next == Some(r.fingerprint) {
+                return Err(field(format!(
+                    "relay {}: the next fingerprint is the same as the current one",
+                    r.addr
+                )));
+            }
+            if all[..i].iter().any(|earlier| earlier.same_addr(&r.addr)) {
+                return Err(field(format!("relay {} is listed twice", r.addr)));
+            }
         }
         Ok(())
     }
@@ -267,6 +370,15 @@ impl RecipientCard {
             relay: self.relay.clone(),
             relay_fingerprint: self.relay_fingerprint.to_string(),
             relay_fingerprint_next: self.relay_fingerprint_next.map(|f| f.to_string()),
+            more_relays: self
+                .more_relays
+                .iter()
+                .map(|r| RelayBody {
+                    relay: r.addr.clone(),
+                    relay_fingerprint: r.fingerprint.to_string(),
+                    relay_fingerprint_next: r.fingerprint_next.map(|f| f.to_string()),
+                })
+                .collect(),
             mailbox: self.mailbox.to_string(),
             created: self.created,
             expires: self.expires,
@@ -348,6 +460,34 @@ impl RecipientCard {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        if 1 + body.more_relays.len() > MAX_CARD_RELAYS {
+            return Err(CardError::Field {
+                field: "more_relays",
+                problem: format!("more than {MAX_CARD_RELAYS} relays in all"),
+            });
+        }
+        let fingerprint = |f: &str| {
+            f.parse::<CertFingerprint>()
+                .map_err(|e: crate::ids::IdError| CardError::Field {
+                    field: "more_relays",
+                    problem: e.to_string(),
+                })
+        };
+        let more_relays = body
+            .more_relays
+            .iter()
+            .map(|r| {
+                Ok(CardRelay {
+                    addr: r.relay.clone(),
+                    fingerprint: fingerprint(&r.relay_fingerprint)?,
+                    fingerprint_next: r
+                        .relay_fingerprint_next
+                        .as_deref()
+                        .map(fingerprint)
+                        .transpose()?,
+                })
+            })
+            .collect::<Result<Vec<_>, CardError>>()?;
         let card = RecipientCard {
             name: body.name,
             identity_key,
@@ -369,6 +509,7 @@ impl RecipientCard {
                         })
                 })
                 .transpose()?,
+            more_relays,
             mailbox: body
                 .mailbox
                 .parse()
@@ -387,7 +528,10 @@ impl RecipientCard {
     /// fingerprint(s) and the mailbox, so that swapping any of them changes the number.
     ///
     /// The next relay fingerprint is included only when present (after a tag element), so the
-    /// safety number of a card without one is what it was before that field existed. The expiry
+    /// safety number of a card without one is what it was before that field existed; likewise
+    /// each further relay's fingerprints, after a tag of their own, so a single-relay card's
+    /// number is what it always was. Relay addresses are signed but, as for the first relay,
+    /// not part of the number: the pinned certificates are what an impostor cannot copy. The expiry
     /// (like `created`) is left out: renewing a card must not change the number reporters have
     /// compared out of band.
     pub fn safety_number(&self) -> String {
@@ -401,6 +545,14 @@ impl RecipientCard {
         if let Some(next) = &next {
             material.push(NEXT_FINGERPRINT_TAG);
             material.push(next);
+        }
+        for r in &self.more_relays {
+            material.push(MORE_RELAY_TAG);
+            material.push(&r.fingerprint.0);
+            if let Some(next) = &r.fingerprint_next {
+                material.push(NEXT_FINGERPRINT_TAG);
+                material.push(&next.0);
+            }
         }
         safety_number(&material)
     }
@@ -426,6 +578,7 @@ mod tests {
             relay: "127.0.0.1:4433".into(),
             relay_fingerprint: CertFingerprint([7; 32]),
             relay_fingerprint_next: None,
+            more_relays: Vec::new(),
             mailbox: MailboxId([9; 32]),
             created: 1_700_000_000,
             expires: None,
@@ -564,6 +717,168 @@ mod tests {
         let unknown = body_json(&card, r#""relay_fingerprint_later":"00","#);
         assert!(matches!(
             RecipientCard::parse(&sign_json(&id, &unknown)),
+            Err(CardError::Damaged(_))
+        ));
+    }
+
+    fn more(addr: &str, fp: u8, next: Option<u8>) -> CardRelay {
+        CardRelay {
+            addr: addr.into(),
+            fingerprint: CertFingerprint([fp; 32]),
+            fingerprint_next: next.map(|n| CertFingerprint([n; 32])),
+        }
+    }
+
+    #[test]
+    fn a_single_relay_card_keeps_its_bytes_and_lists_one_relay() {
+        let (card, id) = sample();
+        let text = card.sign(&id).unwrap();
+        let (body_b64, _) = text[CARD_PREFIX.len()..].split_once('.').unwrap();
+        let json = URL_SAFE_NO_PAD.decode(body_b64).unwrap();
+        // Exactly the body cards had before `more_relays` existed.
+        assert_eq!(json, body_json(&card, "").as_bytes());
+        assert!(!String::from_utf8(json).unwrap().contains("more_relays"));
+        // A card signed by an older Vigil still verifies, and names its one relay.
+        let back = RecipientCard::parse(&sign_json(&id, &body_json(&card, ""))).unwrap();
+        assert_eq!(back, card);
+        assert_eq!(
+            back.relays(),
+            vec![CardRelay {
+                addr: "127.0.0.1:4433".into(),
+                fingerprint: CertFingerprint([7; 32]),
+                fingerprint_next: None,
+            }]
+        );
+    }
+
+    #[test]
+    fn a_two_relay_card_round_trips_and_its_relays_are_signed() {
+        let (mut card, id) = sample();
+        let single = card.safety_number();
+        card.more_relays = vec![more("relay-b.example.org:4433", 5, Some(4))];
+        let text = card.sign(&id).unwrap();
+        let back = RecipientCard::parse(&text).unwrap();
+        assert_eq!(back, card);
+        let relays = back.relays();
+        assert_eq!(relays.len(), 2);
+        assert_eq!(relays[0].addr, "127.0.0.1:4433");
+        assert_eq!(
+            relays[0].accepted_fingerprints(),
+            [CertFingerprint([7; 32])]
+        );
+        assert_eq!(relays[1].addr, "relay-b.example.org:4433");
+        assert_eq!(
+            relays[1].accepted_fingerprints(),
+            [CertFingerprint([5; 32]), CertFingerprint([4; 32])]
+        );
+        // The first relay's fields are where they always were: an old reader of `relay` sees it.
+        let (body_b64, sig) = text[CARD_PREFIX.len()..].split_once('.').unwrap();
+        let json = String::from_utf8(URL_SAFE_NO_PAD.decode(body_b64).unwrap()).unwrap();
+        let extra = format!(
+            r#""more_relays":[{{"relay":"relay-b.example.org:4433","relay_fingerprint":"{}","relay_fingerprint_next":"{}"}}],"#,
+            CertFingerprint([5; 32]),
+            CertFingerprint([4; 32])
+        );
+        assert_eq!(json, body_json(&card, &extra));
+        // The further relays count in the safety number, each fingerprint on its own.
+        assert_ne!(back.safety_number(), single);
+        let mut other = card.clone();
+        other.more_relays[0].fingerprint_next = None;
+        assert_ne!(other.safety_number(), card.safety_number());
+        // Signed: dropping or swapping a relay after signing breaks the signature.
+        for forged_json in [
+            body_json(&card, ""),
+            json.replace("relay-b.example.org", "relay-x.example.org"),
+        ] {
+            let forged = format!(
+                "{CARD_PREFIX}{}.{sig}",
+                URL_SAFE_NO_PAD.encode(&forged_json)
+            );
+            assert!(matches!(
+                RecipientCard::parse(&forged),
+                Err(CardError::BadSignature)
+            ));
+        }
+        // A card with the most relays, each with a next fingerprint, and the most staff keys
+        // still fits the card length limit.
+        let mut big = card.clone();
+        big.recipients = (0..MAX_CARD_RECIPIENTS)
+            .map(|_| Identity::generate(&mut OsRng).to_public())
+            .collect();
+        big.relay_fingerprint_next = Some(CertFingerprint([1; 32]));
+        big.relay = format!("{}.example.org:4433", "r".repeat(60));
+        big.more_relays = (0..MAX_CARD_RELAYS - 1)
+            .map(|i| {
+                more(
+                    &format!("{}{i}.example.org:4433", "r".repeat(60)),
+                    20 + i as u8,
+                    Some(30 + i as u8),
+                )
+            })
+            .collect();
+        let text = big.sign(&id).unwrap();
+        assert_eq!(RecipientCard::parse(&text).unwrap(), big);
+    }
+
+    #[test]
+    fn too_many_relays_and_duplicate_addresses_are_refused() {
+        let (mut card, id) = sample();
+        let refused = |e: Result<String, CardError>| {
+            matches!(
+                e,
+                Err(CardError::Field {
+                    field: "more_relays",
+                    ..
+                })
+            )
+        };
+        card.more_relays = (0..MAX_CARD_RELAYS)
+            .map(|i| more(&format!("r{i}.example.org:4433"), 20 + i as u8, None))
+            .collect();
+        assert!(refused(card.sign(&id)), "one relay too many");
+        card.more_relays.pop();
+        assert!(card.sign(&id).is_ok(), "{MAX_CARD_RELAYS} relays in all");
+        // The same address twice, even spelt in another case, or the first relay again.
+        card.more_relays = vec![
+            more("R.example.org:1", 1, None),
+            more("r.EXAMPLE.org:1", 2, None),
+        ];
+        assert!(refused(card.sign(&id)));
+        card.more_relays = vec![more("127.0.0.1:4433", 1, None)];
+        assert!(refused(card.sign(&id)));
+        card.more_relays = vec![more("no port", 1, None)];
+        assert!(refused(card.sign(&id)));
+        card.more_relays = vec![more("b.example.org:1", 1, Some(1))];
+        assert!(refused(card.sign(&id)));
+        // The same checks on a card made elsewhere and signed with the right key.
+        card.more_relays.clear();
+        let entry = |addr: &str| {
+            format!(
+                r#"{{"relay":"{addr}","relay_fingerprint":"{}"}}"#,
+                CertFingerprint([3; 32])
+            )
+        };
+        let five: Vec<String> = (0..MAX_CARD_RELAYS)
+            .map(|i| entry(&format!("r{i}:1")))
+            .collect();
+        let dup = [entry("b:1"), entry("B:1")];
+        for list in [five.join(","), dup.join(",")] {
+            let json = body_json(&card, &format!(r#""more_relays":[{list}],"#));
+            assert!(matches!(
+                RecipientCard::parse(&sign_json(&id, &json)),
+                Err(CardError::Field {
+                    field: "more_relays",
+                    ..
+                })
+            ));
+        }
+        // Unknown fields inside a relay entry are refused like anywhere else in the body.
+        let odd = format!(
+            r#""more_relays":[{{"relay":"b:1","relay_fingerprint":"{}","weight":2}}],"#,
+            CertFingerprint([3; 32])
+        );
+        assert!(matches!(
+            RecipientCard::parse(&sign_json(&id, &body_json(&card, &odd))),
             Err(CardError::Damaged(_))
         ));
     }

@@ -2083,6 +2083,12 @@ fn neutral(mut v: Value) -> Value {
                 o.insert(key.into(), Value::Null);
             }
         }
+        // Nested too (`delivery` lists a deposit id per relay).
+        if let Some(Value::Array(relays)) = o.get_mut("relays") {
+            for r in relays.iter_mut() {
+                *r = neutral(r.take());
+            }
+        }
     }
     v
 }
@@ -3557,4 +3563,659 @@ async fn attachment_chunks_do_not_use_up_the_deposit_or_fetch_rate() {
     })
     .await;
     desk.relay.shutdown().await.expect("shutdown");
+}
+
+/// Issue 14, "More than one relay": two relays on 127.0.0.1, an NGO whose card lists both, and a
+/// reporter holding that card.
+struct TwoRelays {
+    a: vigil_relay::RelayHandle,
+    b: Option<vigil_relay::RelayHandle>,
+    b_dir: std::path::PathBuf,
+    b_addr: std::net::SocketAddr,
+    ngo: String,
+    rep: String,
+    _tmp: tempfile::TempDir,
+}
+
+impl TwoRelays {
+    async fn new() -> TwoRelays {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().to_path_buf();
+        let start = |dir: std::path::PathBuf| async move {
+            vigil_relay::start(vigil_relay::RelayConfig::new(
+                dir,
+                "127.0.0.1:0".parse().expect("addr"),
+            ))
+            .await
+            .expect("relay")
+        };
+        let a = start(root.join("relay-a")).await;
+        let b = start(root.join("relay-b")).await;
+        let p = |name: &str| root.join(name).to_str().expect("utf8").to_string();
+        let (ngo, rep, card) = (p("ngo"), p("rep"), p("ngo.card"));
+        let (a_addr, a_fp) = (a.local_addr().to_string(), a.fingerprint().to_string());
+        let (b_addr, b_fp) = (b.local_addr().to_string(), b.fingerprint().to_string());
+        let (ngo2, rep2) = (ngo.clone(), rep.clone());
+        let created = blocking(move || {
+            let o = ok(&[
+                "--home",
+                &ngo2,
+                "ngo",
+                "init",
+                "--name",
+                "Desk",
+                "--relay",
+                &a_addr,
+                "--relay-fingerprint",
+                &a_fp,
+                "--relay",
+                &b_addr,
+                "--relay-fingerprint",
+                &b_fp,
+                "--card-out",
+                &card,
+                "--json",
+            ]);
+            ok(&["--home", &rep2, "contact", "add", &card]);
+            json_lines(&o)
+        })
+        .await;
+        let relays = &created[0]["relays"];
+        assert_eq!(relays[0]["registered"], true, "{created:?}");
+        assert_eq!(relays[1]["registered"], true, "{created:?}");
+        TwoRelays {
+            a,
+            b_addr: b.local_addr(),
+            b: Some(b),
+            b_dir: root.join("relay-b"),
+            ngo,
+            rep,
+            _tmp: tmp,
+        }
+    }
+
+    fn b(&self) -> &vigil_relay::RelayHandle {
+        self.b.as_ref().expect("relay B is running")
+    }
+
+    /// Stop relay B (its data stays).
+    async fn stop_b(&mut self) {
+        self.b
+            .take()
+            .expect("running")
+            .shutdown()
+            .await
+            .expect("shutdown");
+    }
+
+    /// Start relay B again on its address, with its data and certificate.
+    async fn restart_b(&mut self) {
+        let config = vigil_relay::RelayConfig::new(self.b_dir.clone(), self.b_addr);
+        self.b = Some(
+            vigil_relay::start(config)
+                .await
+                .expect("relay B starts again"),
+        );
+    }
+
+    async fn shutdown(self) {
+        self.a.shutdown().await.expect("shutdown");
+        if let Some(b) = self.b {
+            b.shutdown().await.expect("shutdown");
+        }
+    }
+}
+
+/// Items waiting at a relay.
+async fn waiting(relay: &vigil_relay::RelayHandle) -> u64 {
+    relay.stats().await.store.items
+}
+
+/// Lines of stderr that start with `warning:`.
+fn warnings(o: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .filter(|l| l.starts_with("warning:"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_goes_to_every_relay_of_the_card_and_is_kept_once() {
+    let desk = TwoRelays::new().await;
+    let (rep, ngo) = (desk.rep.clone(), desk.ngo.clone());
+    let (a_addr, b_addr) = (desk.a.local_addr().to_string(), desk.b_addr.to_string());
+    let evidence = b"a statement, as a text file, to every relay".to_vec();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (report, note) = (tmp.path().join("r.json"), tmp.path().join("note.txt"));
+    std::fs::write(&report, SMALL_REPORT).expect("write");
+    std::fs::write(&note, &evidence).expect("write");
+    let (report, note) = (
+        report.to_str().expect("utf8").to_string(),
+        note.to_str().expect("utf8").to_string(),
+    );
+
+    // Both relays named on the card, in order.
+    let shown = {
+        let ngo = ngo.clone();
+        blocking(move || json_lines(&ok(&["--home", &ngo, "card", "show", "--json"]))).await
+    };
+    assert_eq!(
+        shown[0]["relay"],
+        a_addr.as_str(),
+        "the first relay where it always was"
+    );
+    let relays: Vec<&str> = shown[0]["relays"]
+        .as_array()
+        .expect("relays")
+        .iter()
+        .map(|r| r["relay"].as_str().expect("relay"))
+        .collect();
+    assert_eq!(relays, [a_addr.as_str(), b_addr.as_str()]);
+
+    let sent = blocking(move || {
+        json_lines(&ok(&[
+            "--home", &rep, "report", "send", "--to", "Desk", "--file", &report, "--attach", &note,
+            "--json",
+        ]))
+    })
+    .await;
+    let delivery = sent
+        .iter()
+        .find(|v| v["type"] == "delivery")
+        .unwrap_or_else(|| panic!("{sent:?}"));
+    let states: Vec<(&str, &str)> = delivery["relays"]
+        .as_array()
+        .expect("relays")
+        .iter()
+        .map(|r| {
+            (
+                r["relay"].as_str().expect("relay"),
+                r["state"].as_str().expect("state"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [(a_addr.as_str(), "stored"), (b_addr.as_str(), "stored")]
+    );
+    assert_eq!(
+        sent.iter().filter(|v| v["type"] == "stored").count(),
+        2,
+        "{sent:?}"
+    );
+    // One envelope at each relay, and the attachment uploaded to each.
+    assert_eq!(waiting(&desk.a).await, 1);
+    assert_eq!(waiting(desk.b()).await, 1);
+    assert!(desk.a.stats().await.store.blobs >= 1);
+    assert!(desk.b().stats().await.store.blobs >= 1);
+
+    let out = tmp.path().join("export");
+    let out2 = out.clone();
+    let (fetched, listed) = blocking(move || {
+        let fetched = json_lines(&ok(&["--home", &ngo, "inbox", "fetch", "--json"]));
+        let listed = json_lines(&ok(&["--home", &ngo, "inbox", "list", "--json"]));
+        let id = listed[0]["id"].as_str().expect("id").to_string();
+        ok(&[
+            "--home",
+            &ngo,
+            "inbox",
+            "export",
+            &id,
+            "--out",
+            out2.to_str().expect("utf8"),
+        ]);
+        (fetched, listed)
+    })
+    .await;
+    assert_eq!(
+        fetched.iter().filter(|v| v["type"] == "fetched").count(),
+        1,
+        "{fetched:?}"
+    );
+    assert_eq!(
+        fetched.iter().filter(|v| v["type"] == "duplicate").count(),
+        1,
+        "{fetched:?}"
+    );
+    assert_eq!(
+        fetched.iter().filter(|v| v["type"] == "replay").count(),
+        0,
+        "{fetched:?}"
+    );
+    let done = fetched
+        .iter()
+        .find(|v| v["type"] == "fetch_done")
+        .expect("done");
+    assert_eq!(
+        (done["stored"].as_u64(), done["duplicates"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(listed.len(), 1, "exactly one copy in the inbox: {listed:?}");
+    assert_eq!(
+        std::fs::read(out.join("note.txt")).expect("exported"),
+        evidence
+    );
+    // Acknowledged at both relays: each deleted its copy.
+    assert_eq!(waiting(&desk.a).await, 0);
+    assert_eq!(waiting(desk.b()).await, 0);
+    desk.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_down_delays_only_its_copy_and_the_fetch_goes_on() {
+    let mut desk = TwoRelays::new().await;
+    let (rep, ngo) = (desk.rep.clone(), desk.ngo.clone());
+    let (a_addr, b_addr) = (desk.a.local_addr().to_string(), desk.b_addr.to_string());
+    desk.stop_b().await;
+
+    // Two reports are sent: relay A stores each, relay B's copies stay queued, said in one line
+    // (and, under --json, in the delivery object).
+    let rep2 = rep.clone();
+    let (send, send_json, queued) = blocking(move || {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let report = tmp.path().join("r.json");
+        std::fs::write(&report, SMALL_REPORT).expect("write");
+        let report = report.to_str().expect("utf8");
+        // Another report, not the same one again (that would be a replay).
+        let other = tmp.path().join("r2.json");
+        std::fs::write(&other, SMALL_REPORT.replace("\"t\"", "\"second\"")).expect("write");
+        let other = other.to_str().expect("utf8");
+        let send = run(
+            &[
+                "--home", &rep2, "report", "send", "--to", "Desk", "--file", report,
+            ],
+            &[],
+        );
+        let send_json = run(
+            &[
+                "--home", &rep2, "report", "send", "--to", "Desk", "--file", other, "--json",
+            ],
+            &[],
+        );
+        let queued = json_lines(&ok(&["--home", &rep2, "outbox", "list", "--json"]));
+        (send, send_json, queued)
+    })
+    .await;
+    for o in [&send, &send_json] {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    // (The other warning is the unverified safety number's.)
+    let w: Vec<_> = warnings(&send)
+        .into_iter()
+        .filter(|l| l.contains("relay"))
+        .collect();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains(&b_addr) && w[0].contains("outbox flush"),
+        "{w:?}"
+    );
+    let lines = json_lines(&send_json);
+    let delivery = lines
+        .iter()
+        .find(|v| v["type"] == "delivery")
+        .expect("delivery");
+    assert_eq!(delivery["relays"][0]["relay"], a_addr.as_str());
+    assert_eq!(delivery["relays"][0]["state"], "stored");
+    assert_eq!(delivery["relays"][1]["relay"], b_addr.as_str());
+    assert_eq!(delivery["relays"][1]["state"], "queued");
+    assert_eq!(queued.len(), 2, "the copies for B wait: {queued:?}");
+    assert!(
+        queued.iter().all(|q| q["relay"] == b_addr.as_str()),
+        "{queued:?}"
+    );
+    assert_eq!(waiting(&desk.a).await, 2);
+
+    // The NGO fetches with B down: one warning naming it, exit 0, the report is here.
+    let ngo2 = ngo.clone();
+    let (fetch, status) = blocking(move || {
+        let fetch = run(&["--home", &ngo2, "inbox", "fetch"], &[]);
+        let status = run(&["--home", &ngo2, "inbox", "status", "--json"], &[]);
+        (fetch, status)
+    })
+    .await;
+    assert!(
+        fetch.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fetch.stderr)
+    );
+    let w = warnings(&fetch);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains(&b_addr), "{w:?}");
+    assert!(
+        String::from_utf8_lossy(&fetch.stderr).contains("Fetched 2"),
+        "{}",
+        String::from_utf8_lossy(&fetch.stderr)
+    );
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let st = json_lines(&status);
+    assert_eq!(
+        st.iter().filter(|v| v["type"] == "mailbox_status").count(),
+        1,
+        "{st:?}"
+    );
+    assert!(
+        st.iter()
+            .any(|v| v["type"] == "mailbox_status_unavailable" && v["relay"] == b_addr.as_str()),
+        "{st:?}"
+    );
+    assert_eq!(waiting(&desk.a).await, 0);
+
+    // B is back: the flush delivers its copies there, and the next fetch keeps one copy of each.
+    desk.restart_b().await;
+    let flushed = {
+        let rep = rep.clone();
+        blocking(move || {
+            let flushed = json_lines(&ok(&["--home", &rep, "outbox", "flush", "--json"]));
+            let left = json_lines(&ok(&["--home", &rep, "outbox", "list", "--json"]));
+            assert!(left.is_empty(), "{left:?}");
+            flushed
+        })
+        .await
+    };
+    let stored: Vec<_> = flushed.iter().filter(|v| v["type"] == "stored").collect();
+    assert_eq!(stored.len(), 2, "{flushed:?}");
+    assert!(
+        stored.iter().all(|s| s["relay"] == b_addr.as_str()),
+        "{flushed:?}"
+    );
+    assert_eq!(waiting(desk.b()).await, 2);
+    let (fetched, listed) = blocking(move || {
+        let fetched = json_lines(&ok(&["--home", &ngo, "inbox", "fetch", "--json"]));
+        let listed = json_lines(&ok(&["--home", &ngo, "inbox", "list", "--json"]));
+        (fetched, listed)
+    })
+    .await;
+    assert_eq!(
+        fetched.iter().filter(|v| v["type"] == "fetched").count(),
+        0,
+        "{fetched:?}"
+    );
+    assert_eq!(
+        fetched.iter().filter(|v| v["type"] == "duplicate").count(),
+        2,
+        "{fetched:?}"
+    );
+    assert_eq!(listed.len(), 2, "no second copy of either: {listed:?}");
+    assert_eq!(waiting(desk.b()).await, 0, "B's copy acknowledged");
+    desk.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_are_added_and_removed_and_init_checks_its_pairs() {
+    let desk = Desk::new().await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let second = vigil_relay::start(vigil_relay::RelayConfig::new(
+        tmp.path().join("relay-b"),
+        "127.0.0.1:0".parse().expect("addr"),
+    ))
+    .await
+    .expect("relay");
+    let (a_addr, b_addr, b_fp) = (
+        desk.relay.local_addr().to_string(),
+        second.local_addr().to_string(),
+        second.fingerprint().to_string(),
+    );
+    let card = tmp
+        .path()
+        .join("ngo.card")
+        .to_str()
+        .expect("utf8")
+        .to_string();
+    let report = tmp.path().join("r.json");
+    std::fs::write(&report, SMALL_REPORT).expect("write");
+    let report = report.to_str().expect("utf8").to_string();
+    let (ngo, rep) = (desk.ngo.clone(), desk.rep.clone());
+    let (a2, b2) = (a_addr.clone(), b_addr.clone());
+    let fetched = blocking(move || {
+        let (a_addr, b_addr) = (a2, b2);
+        // A --relay without its fingerprint is a usage error, in one line.
+        let fresh = tempfile::tempdir().expect("tempdir");
+        let fresh = fresh.path().join("ngo");
+        let o = run(
+            &[
+                "--home",
+                fresh.to_str().expect("utf8"),
+                "ngo",
+                "init",
+                "--name",
+                "X",
+                "--relay",
+                &a_addr,
+                "--relay-fingerprint",
+                &b_fp,
+                "--relay",
+                &b_addr,
+            ],
+            &[],
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_one_error_line(&o);
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("--relay-fingerprint once"),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+
+        // Add relay B: registered there, then the card names both.
+        let added = json_lines(&ok(&[
+            "--home",
+            &ngo,
+            "ngo",
+            "set-relay",
+            "--add-relay",
+            &b_addr,
+            "--relay-fingerprint",
+            &b_fp,
+            "--card-out",
+            &card,
+            "--json",
+        ]));
+        assert_eq!(
+            added[0]["changes"],
+            serde_json::json!([format!("relay {b_addr} added")]),
+            "{added:?}"
+        );
+        assert_eq!(
+            added[0]["relay"],
+            a_addr.as_str(),
+            "the first relay stays first"
+        );
+        assert_eq!(added[0]["relays"][1]["relay"], b_addr.as_str());
+        // Twice is refused, and so is removing a relay the card does not have.
+        let o = run(
+            &[
+                "--home",
+                &ngo,
+                "ngo",
+                "set-relay",
+                "--add-relay",
+                &b_addr,
+                "--relay-fingerprint",
+                &b_fp,
+            ],
+            &[],
+        );
+        assert_eq!(o.status.code(), Some(1));
+        assert_one_error_line(&o);
+        let o = run(
+            &[
+                "--home",
+                &ngo,
+                "ngo",
+                "set-relay",
+                "--remove-relay",
+                "127.0.0.1:9",
+            ],
+            &[],
+        );
+        assert_ne!(o.status.code(), Some(0));
+        assert_one_error_line(&o);
+        // --add-relay needs its fingerprint.
+        let o = run(
+            &[
+                "--home",
+                &ngo,
+                "ngo",
+                "set-relay",
+                "--add-relay",
+                "127.0.0.1:9",
+            ],
+            &[],
+        );
+        assert_eq!(o.status.code(), Some(2));
+
+        // The reporter takes the new card; a report goes to both relays and arrives once.
+        let contact = json_lines(&ok(&["--home", &rep, "contact", "add", &card, "--json"]));
+        assert!(
+            contact[0]["changes"].to_string().contains(&b_addr),
+            "{contact:?}"
+        );
+        let sent = json_lines(&ok(&[
+            "--home", &rep, "report", "send", "--to", "Desk", "--file", &report, "--json",
+        ]));
+        assert_eq!(
+            sent.iter().filter(|v| v["type"] == "stored").count(),
+            2,
+            "{sent:?}"
+        );
+        let fetched = json_lines(&ok(&["--home", &ngo, "inbox", "fetch", "--json"]));
+
+        // Remove relay A: B becomes the first; the last relay cannot go.
+        let removed = json_lines(&ok(&[
+            "--home",
+            &ngo,
+            "ngo",
+            "set-relay",
+            "--remove-relay",
+            &a_addr,
+            "--card-out",
+            &card,
+            "--json",
+        ]));
+        assert_eq!(removed[0]["relay"], b_addr.as_str(), "{removed:?}");
+        assert_eq!(removed[0]["relays"].as_array().map(Vec::len), Some(1));
+        let shown = json_lines(&ok(&["--home", &ngo, "card", "show", "--json"]));
+        assert_eq!(shown[0]["relay"], b_addr.as_str());
+        let o = run(
+            &[
+                "--home",
+                &ngo,
+                "ngo",
+                "set-relay",
+                "--remove-relay",
+                &b_addr,
+            ],
+            &[],
+        );
+        assert_eq!(o.status.code(), Some(1));
+        assert_one_error_line(&o);
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("only relay"),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        fetched
+    })
+    .await;
+    assert_eq!(
+        fetched.iter().filter(|v| v["type"] == "fetched").count(),
+        1,
+        "{fetched:?}"
+    );
+    assert_eq!(
+        fetched.iter().filter(|v| v["type"] == "duplicate").count(),
+        1,
+        "{fetched:?}"
+    );
+    assert_eq!(waiting(&desk.relay).await, 0);
+    assert_eq!(waiting(&second).await, 0);
+    second.shutdown().await.expect("shutdown");
+    desk.relay.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_unreachable_at_init_is_registered_by_a_later_fetch() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().to_path_buf();
+    let a = vigil_relay::start(vigil_relay::RelayConfig::new(
+        root.join("a"),
+        "127.0.0.1:0".parse().expect("addr"),
+    ))
+    .await
+    .expect("relay");
+    let b = vigil_relay::start(vigil_relay::RelayConfig::new(
+        root.join("b"),
+        "127.0.0.1:0".parse().expect("addr"),
+    ))
+    .await
+    .expect("relay");
+    let (b_addr, b_fp) = (b.local_addr(), b.fingerprint().to_string());
+    b.shutdown().await.expect("shutdown");
+    let (a_addr, a_fp) = (a.local_addr().to_string(), a.fingerprint().to_string());
+    let ngo = root.join("ngo").to_str().expect("utf8").to_string();
+    let (ngo2, b2) = (ngo.clone(), b_addr.to_string());
+    let init = blocking(move || {
+        run(
+            &[
+                "--home",
+                &ngo2,
+                "ngo",
+                "init",
+                "--name",
+                "Desk",
+                "--relay",
+                &a_addr,
+                "--relay-fingerprint",
+                &a_fp,
+                "--relay",
+                &b2,
+                "--relay-fingerprint",
+                &b_fp,
+            ],
+            &[],
+        )
+    })
+    .await;
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let w = warnings(&init);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains(&b_addr.to_string()) && w[0].contains("inbox fetch"),
+        "{w:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&init.stderr).contains("NGO inbox \"Desk\" created"),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+
+    let b = vigil_relay::start(vigil_relay::RelayConfig::new(root.join("b"), b_addr))
+        .await
+        .expect("relay B starts again");
+    assert_eq!(b.stats().await.store.mailboxes, 0);
+    let fetched =
+        blocking(move || json_lines(&ok(&["--home", &ngo, "inbox", "fetch", "--json"]))).await;
+    assert!(
+        fetched
+            .iter()
+            .any(|v| v["type"] == "registered" && v["relay"] == b_addr.to_string().as_str()),
+        "{fetched:?}"
+    );
+    assert_eq!(b.stats().await.store.mailboxes, 1, "registered at B now");
+    a.shutdown().await.expect("shutdown");
+    b.shutdown().await.expect("shutdown");
 }

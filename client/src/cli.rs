@@ -250,7 +250,10 @@ const SET_RELAY_HELP: &str = "\
 Certificate rotation (the operator runs `vigil-relay cert rotate`, then gives you the fingerprint):
   vigil ngo set-relay --next-fingerprint NEXT_FP --card-out ngo.card   # hand the card to reporters
   ... the operator runs `vigil-relay cert promote` and restarts the relay ...
-  vigil ngo set-relay --relay-fingerprint NEXT_FP --card-out ngo.card  # ends the overlap";
+  vigil ngo set-relay --relay-fingerprint NEXT_FP --card-out ngo.card  # ends the overlap
+With several relays, add --which HOST:PORT to change another than the first. More relays:
+  vigil ngo set-relay --add-relay HOST:PORT --relay-fingerprint FP --card-out ngo.card
+  vigil ngo set-relay --remove-relay HOST:PORT --card-out ngo.card";
 
 const REMOVE_STAFF_HELP: &str = "\
 Removing a key changes the card: give every reporter the re-issued card (`--card-out FILE`, or
@@ -331,7 +334,7 @@ pub struct SetRelayArgs {
     #[arg(long, value_name = "HOST:PORT")]
     pub relay: Option<String>,
     /// New current relay certificate fingerprint. If it equals the announced next one, the next
-    /// one is cleared: the rotation is complete.
+    /// one is cleared: the rotation is complete. With --add-relay: the added relay's fingerprint.
     #[arg(long, value_name = "FP")]
     pub relay_fingerprint: Option<String>,
     /// Announce the relay's next certificate (`vigil-relay fingerprint --next`): reporters with
@@ -341,6 +344,27 @@ pub struct SetRelayArgs {
     /// Remove the announced next certificate from the card.
     #[arg(long)]
     pub clear_next: bool,
+    /// Which of the card's relays --relay, --relay-fingerprint, --next-fingerprint and
+    /// --clear-next change, by its address (default: the first).
+    #[arg(long, value_name = "HOST:PORT", conflicts_with_all = ["add_relay", "remove_relay"])]
+    pub which: Option<String>,
+    /// Add a relay to the card (at most 4 in all), its fingerprint given with
+    /// --relay-fingerprint; the mailbox is registered there before the card changes.
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        requires = "relay_fingerprint",
+        conflicts_with_all = ["relay", "next_fingerprint", "clear_next", "remove_relay"]
+    )]
+    pub add_relay: Option<String>,
+    /// Take a relay off the card (the last one stays). Fetch first: this inbox no longer
+    /// fetches from it.
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        conflicts_with_all = ["relay", "relay_fingerprint", "next_fingerprint", "clear_next"]
+    )]
+    pub remove_relay: Option<String>,
     /// Write the re-issued card here too.
     #[arg(long, value_name = "FILE")]
     pub card_out: Option<PathBuf>,
@@ -355,12 +379,14 @@ pub struct NgoInitArgs {
     /// The NGO's name as reporters will see and address it.
     #[arg(long)]
     pub name: String,
-    /// Relay address, HOST:PORT.
-    #[arg(long, value_name = "HOST:PORT")]
-    pub relay: String,
-    /// The relay certificate's SHA-256 fingerprint (from `vigil-relay fingerprint`).
-    #[arg(long, value_name = "FP")]
-    pub relay_fingerprint: String,
+    /// Relay address, HOST:PORT. Repeat for more relays (at most 4), each with its own
+    /// --relay-fingerprint, in the same order: reports are deposited at every one.
+    #[arg(long, value_name = "HOST:PORT", required = true)]
+    pub relay: Vec<String>,
+    /// The relay certificate's SHA-256 fingerprint (from `vigil-relay fingerprint`); one per
+    /// --relay.
+    #[arg(long, value_name = "FP", required = true)]
+    pub relay_fingerprint: Vec<String>,
     /// Where to write the recipient card to hand to reporters.
     #[arg(long, value_name = "FILE")]
     pub card_out: Option<PathBuf>,

@@ -83,7 +83,13 @@ impl Failure {
             Some(r) => (relay_kind(r), relay_exit_code(r), relay_advice(family, r)),
             None => {
                 let kind = other_kind(err);
-                (kind, exit::FAILED, other_advice(family, kind))
+                // A command line clap accepts but the command cannot (flags that must come in
+                // pairs) is a usage error like clap's own: code 2.
+                let code = match kind {
+                    "usage" => exit::USAGE,
+                    _ => exit::FAILED,
+                };
+                (kind, code, other_advice(family, kind))
             }
         };
         let advice = advice_id.map(|id| i18n::by_id(Lang::En, id));

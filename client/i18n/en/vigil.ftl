@@ -25,6 +25,8 @@ report-queued = Report "{ $title }" ({ $kind }, { $urgency }) encrypted for { $c
         [one] 1 NGO
        *[other] { $count } NGOs
     } and queued.
+report-relay-queued = the copy for { $to } via relay { $relay } is kept in the outbox ({ $error }); `vigil outbox flush` sends it later
+report-relay-refused = the relay refused it
 report-done = Done: this report is stored at the relay for { $names }.
 report-earlier = Also sending { $count } earlier report { $count ->
         [one] copy
@@ -273,6 +275,7 @@ contact-none = No contacts yet; add an NGO's card with `vigil contact add CARD_F
 contact-list-item = { $name }  (relay { $relay }, { $keys } staff keys)
 contact-list-sn = safety number { $sn }
 contact-list-cert = relay certificate { $fp }
+contact-list-more-relay = also relay { $relay }, certificate { $fp }
 contact-list-next-cert = next relay certificate { $fp } (the relay is changing certificates; both are accepted)
 contact-list-expired = EXPIRED on { $when }: reports cannot be sent to it; ask { $name } for a renewed card
 contact-list-valid = valid until { $when }
@@ -290,6 +293,9 @@ change-rotation-announced = relay certificate rotation announced (next certifica
 change-next = announced next relay certificate changed to { $fp }
 change-rotation-withdrawn = announced relay certificate rotation withdrawn
 change-mailbox = mailbox changed
+change-relay-added = relay { $relay } added
+change-relay-removed = relay { $relay } removed
+change-relay-certs = certificate of relay { $relay } changed
 change-staff = staff keys changed ({ $count } now)
 
 ## vigil card show
@@ -303,12 +309,33 @@ card-show-next-cert = Next relay cert: { $fp } (rotation announced; both accepte
 card-show-keys = Staff keys:     { $keys }
 card-show-sn = Safety number:  { $sn }
 card-show-valid = Valid until:    { $when }
+card-show-more-relay = Also relay:     { $relay }
 
 ## vigil ngo init|add-staff|remove-staff|renew-card|set-relay
 ngo-exists = { $home } already holds an NGO inbox; use another --home for a second NGO
 ngo-none = no NGO inbox in { $home }; create one with `vigil ngo init` or pass the right --home
 ngo-bad-fingerprint = { $flag } is not a SHA-256 fingerprint; copy it from `vigil-relay fingerprint`
 ngo-registering = Registering a mailbox at { $relay } ...
+inbox-relay-unreachable = relay { $relay } was not fetched from: { $error }; the other relays were
+inbox-status-unreachable = relay { $relay } did not answer: { $error }
+inbox-duplicates = { $count ->
+    [one] { $count } copy of a report already here (sent via several relays) was acknowledged and not stored again.
+   *[other] { $count } copies of reports already here (sent via several relays) were acknowledged and not stored again.
+    }
+ngo-relay-pairs = { $relays ->
+    [one] --relay is given once
+   *[other] --relay is given { $relays } times
+    } and { $fingerprints ->
+    [one] --relay-fingerprint once
+   *[other] --relay-fingerprint { $fingerprints } times
+    }; give each --relay its own --relay-fingerprint, in the same order
+ngo-register-pending = relay { $relay } could not be reached ({ $error }); it is on the card, and the mailbox is registered there at the next `vigil inbox fetch` that reaches it (until then, copies sent there wait in reporters' outboxes)
+ngo-registered-late = Mailbox registered at { $relay } (it could not be reached when the inbox was created).
+ngo-no-such-relay = the card has no relay { $relay }; its relays: { $relays }
+ngo-last-relay = { $relay } is the card's only relay; add another with --add-relay before removing it
+ngo-relay-on-card = relay { $relay } is already on the card
+ngo-too-many-relays = a card lists at most { $max } relays; take one off first (--remove-relay)
+ngo-relay-removed-note = This inbox no longer fetches from { $relay }. Reporters with the old card may still send there until they import the new one.
 ngo-wrong-mailbox = the relay at { $relay } answered with a mailbox id that does not belong to our key; do not use this relay
 ngo-created = NGO inbox "{ $name }" created in { $home }
 ngo-card-written = Recipient card written to { $path } (show it as a QR code: vigil card show --qr)
@@ -339,7 +366,7 @@ ngo-valid-for-zero = --valid-for must be at least 1s; e.g. 365d for a year
 ngo-card-expiring = this NGO's card expires on { $when }; run `vigil ngo renew-card --card-out FILE` and hand the renewed card to reporters
 ngo-card-expired = this NGO's card expired on { $when }: reporters cannot send to it; run `vigil ngo renew-card --card-out FILE` and hand the renewed card to reporters
 ngo-valid-until = The card is valid until { $when }; renew it before then with `vigil ngo renew-card`.
-ngo-nothing-to-change = nothing to change; give --relay, --relay-fingerprint, --next-fingerprint or --clear-next (see `vigil ngo set-relay --help`)
+ngo-nothing-to-change = nothing to change; give --relay, --relay-fingerprint, --next-fingerprint, --clear-next, --add-relay or --remove-relay (see `vigil ngo set-relay --help`)
 ngo-next-is-current = --next-fingerprint is the relay's current certificate; give the fingerprint of the next one (`vigil-relay fingerprint --next`)
 ngo-reissued-unchanged = Card re-issued; the relay settings were already as given.
 ngo-reissued = Card re-issued: { $changes }.
@@ -349,8 +376,8 @@ ngo-rotation-note = Reporters with this card accept the relay's current certific
 help-arg-valid-for = How long the issued card is valid, e.g. 365d, 52w, 12h (at least 1s). Reporters are warned 30 days before it expires and cannot send with an expired card; renew it with `vigil ngo renew-card`
 help-ngo-init = Create the NGO's keys, register its mailbox at the relay and write its recipient card
 help-ngo-init-name = The NGO's name as reporters will see and address it
-help-ngo-init-relay = Relay address, HOST:PORT
-help-ngo-init-relay-fingerprint = The relay certificate's SHA-256 fingerprint (from `vigil-relay fingerprint`)
+help-ngo-init-relay = Relay address, HOST:PORT. Repeat for more relays (at most 4), each with its own --relay-fingerprint, in the same order: reports are deposited at every one
+help-ngo-init-relay-fingerprint = The relay certificate's SHA-256 fingerprint (from `vigil-relay fingerprint`); one per --relay
 help-ngo-init-card-out = Where to write the recipient card to hand to reporters
 help-ngo-init-staff = Name of the first staff member, whose key is created on this machine
 help-ngo-add-staff = Add a staff key: every later report is readable by each staff key on the card
@@ -376,10 +403,16 @@ help-ngo-set-relay-after =
       vigil ngo set-relay --next-fingerprint NEXT_FP --card-out ngo.card   # hand the card to reporters
     {"  ..."} the operator runs `vigil-relay cert promote` and restarts the relay {"..."}
       vigil ngo set-relay --relay-fingerprint NEXT_FP --card-out ngo.card  # ends the overlap
+    With several relays, add --which HOST:PORT to change another than the first. More relays:
+      vigil ngo set-relay --add-relay HOST:PORT --relay-fingerprint FP --card-out ngo.card
+      vigil ngo set-relay --remove-relay HOST:PORT --card-out ngo.card
 help-ngo-set-relay-relay = New relay address, HOST:PORT (the mailbox is registered there before the card changes)
-help-ngo-set-relay-relay-fingerprint = New current relay certificate fingerprint. If it equals the announced next one, the next one is cleared: the rotation is complete
+help-ngo-set-relay-relay-fingerprint = New current relay certificate fingerprint. If it equals the announced next one, the next one is cleared: the rotation is complete. With --add-relay: the added relay's fingerprint
 help-ngo-set-relay-next-fingerprint = Announce the relay's next certificate (`vigil-relay fingerprint --next`): reporters with the new card accept both until you issue a card without it
 help-ngo-set-relay-clear-next = Remove the announced next certificate from the card
+help-ngo-set-relay-which = Which of the card's relays --relay, --relay-fingerprint, --next-fingerprint and --clear-next change, by its address (default: the first)
+help-ngo-set-relay-add-relay = Add a relay to the card (at most 4 in all), its fingerprint given with --relay-fingerprint; the mailbox is registered there before the card changes
+help-ngo-set-relay-remove-relay = Take a relay off the card (the last one stays). Fetch first: this inbox no longer fetches from it
 help-ngo-set-relay-card-out = Write the re-issued card here too
 help-card-show = Print a card with its safety number; `--qr` draws it as a QR code for a phone to scan
 help-card-show-file = A card file; without it, this home's NGO card

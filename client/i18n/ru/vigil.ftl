@@ -26,6 +26,8 @@ report-queued = Отчёт «{ $title }» ({ $kind }, { $urgency }) зашифр
         [one] { $count } организации
        *[other] { $count } организаций
     } и поставлен в очередь отправки.
+report-relay-queued = копия для { $to } через ретранслятор { $relay } остаётся в исходящих ({ $error }); `vigil outbox flush` отправит её позже
+report-relay-refused = ретранслятор её не принял
 report-done = Готово: отчёт сохранён на ретрансляторе для получателей: { $names }.
 report-earlier = Заодно отправляем { $count ->
         [one] { $count } более раннюю копию отчёта
@@ -287,6 +289,7 @@ contact-list-item = { $name }  (ретранслятор { $relay }, { $keys ->
     })
 contact-list-sn = код безопасности { $sn }
 contact-list-cert = сертификат ретранслятора { $fp }
+contact-list-more-relay = ещё ретранслятор { $relay }, сертификат { $fp }
 contact-list-next-cert = следующий сертификат ретранслятора { $fp } (ретранслятор меняет сертификат; принимаются оба)
 contact-list-expired = СРОК ИСТЁК { $when }: отправлять отчёты этой организации нельзя; попросите у организации «{ $name }» новую карточку
 contact-list-valid = действительна до { $when }
@@ -304,6 +307,9 @@ change-rotation-announced = объявлена смена сертификата
 change-next = объявленный следующий сертификат ретранслятора сменился на { $fp }
 change-rotation-withdrawn = объявленная смена сертификата ретранслятора отменена
 change-mailbox = почтовый ящик сменился
+change-relay-added = добавлен ретранслятор { $relay }
+change-relay-removed = убран ретранслятор { $relay }
+change-relay-certs = сменился сертификат ретранслятора { $relay }
 change-staff = ключи сотрудников изменились (теперь их { $count })
 
 ## vigil card show
@@ -317,12 +323,39 @@ card-show-next-cert = Следующий сертификат: { $fp } (смен
 card-show-keys = Ключи сотрудников:    { $keys }
 card-show-sn = Код безопасности:     { $sn }
 card-show-valid = Действительна до:     { $when }
+card-show-more-relay = Ещё ретранслятор:     { $relay }
 
 ## vigil ngo init|add-staff|remove-staff|renew-card|set-relay
 ngo-exists = в { $home } уже есть входящие организации; для второй организации укажите другой --home
 ngo-none = в { $home } нет входящих организации; создайте их командой `vigil ngo init` или укажите правильный --home
 ngo-bad-fingerprint = { $flag } — не отпечаток SHA-256; скопируйте его из вывода `vigil-relay fingerprint`
 ngo-registering = Регистрируем почтовый ящик на { $relay } ...
+inbox-relay-unreachable = с ретранслятора { $relay } отчёты не получены: { $error }; с остальных получены
+inbox-status-unreachable = ретранслятор { $relay } не ответил: { $error }
+inbox-duplicates = { $count ->
+    [one] { $count } копия уже полученного отчёта (отправленного через несколько ретрансляторов) подтверждена и повторно не сохранена.
+    [few] { $count } копии уже полученных отчётов (отправленных через несколько ретрансляторов) подтверждены и повторно не сохранены.
+   *[other] { $count } копий уже полученных отчётов (отправленных через несколько ретрансляторов) подтверждены и повторно не сохранены.
+    }
+ngo-relay-pairs = --relay указан { $relays ->
+    [one] { $relays } раз
+    [few] { $relays } раза
+   *[other] { $relays } раз
+    }, а --relay-fingerprint — { $fingerprints ->
+    [one] { $fingerprints } раз
+    [few] { $fingerprints } раза
+   *[other] { $fingerprints } раз
+    }; у каждого --relay должен быть свой --relay-fingerprint, в том же порядке
+ngo-register-pending = ретранслятор { $relay } недоступен ({ $error }); он указан в карточке, и почтовый ящик будет зарегистрирован на нём при первом `vigil inbox fetch`, который до него достучится (до тех пор копии, отправленные туда, ждут в исходящих авторов отчётов)
+ngo-registered-late = Почтовый ящик зарегистрирован на { $relay } (при создании входящих он был недоступен).
+ngo-no-such-relay = в карточке нет ретранслятора { $relay }; её ретрансляторы: { $relays }
+ngo-last-relay = { $relay } — единственный ретранслятор карточки; сначала добавьте другой через --add-relay
+ngo-relay-on-card = ретранслятор { $relay } уже есть в карточке
+ngo-too-many-relays = в карточке может быть не больше { $max ->
+    [one] { $max } ретранслятора
+   *[other] { $max } ретрансляторов
+    }; сначала уберите один (--remove-relay)
+ngo-relay-removed-note = Эти входящие больше не забирают отчёты с { $relay }. Авторы со старой карточкой могут отправлять туда, пока не импортируют новую.
 ngo-wrong-mailbox = ретранслятор { $relay } вернул номер почтового ящика, который не соответствует нашему ключу; не пользуйтесь этим ретранслятором
 ngo-created = Входящие организации «{ $name }» созданы в { $home }
 ngo-card-written = Карточка получателя записана в { $path } (показать её QR-кодом: vigil card show --qr)
@@ -351,7 +384,7 @@ ngo-valid-for-zero = --valid-for должен быть не меньше 1s; н�
 ngo-card-expiring = срок действия карточки этой организации истекает { $when }; выполните `vigil ngo renew-card --card-out FILE` и передайте продлённую карточку авторам отчётов
 ngo-card-expired = срок действия карточки этой организации истёк { $when }: авторы отчётов не могут ничего отправить; выполните `vigil ngo renew-card --card-out FILE` и передайте продлённую карточку авторам отчётов
 ngo-valid-until = Карточка действительна до { $when }; продлите её заранее командой `vigil ngo renew-card`.
-ngo-nothing-to-change = менять нечего; укажите --relay, --relay-fingerprint, --next-fingerprint или --clear-next (см. `vigil ngo set-relay --help`)
+ngo-nothing-to-change = менять нечего; укажите --relay, --relay-fingerprint, --next-fingerprint, --clear-next, --add-relay или --remove-relay (см. `vigil ngo set-relay --help`)
 ngo-next-is-current = --next-fingerprint совпадает с текущим сертификатом ретранслятора; укажите отпечаток следующего (`vigil-relay fingerprint --next`)
 ngo-reissued-unchanged = Карточка переиздана; настройки ретранслятора уже были такими.
 ngo-reissued = Карточка переиздана: { $changes }.
@@ -361,8 +394,8 @@ ngo-rotation-note = Авторы отчётов с этой карточкой �
 help-arg-valid-for = Срок действия выпускаемой карточки, например 365d, 52w, 12h (не меньше 1s; по умолчанию 365d). Авторов отчётов предупреждают за 30 дней до окончания срока, а с просроченной карточкой отправить отчёт нельзя; продлевается она командой `vigil ngo renew-card`
 help-ngo-init = Создать ключи организации, зарегистрировать её почтовый ящик на ретрансляторе и записать карточку получателя
 help-ngo-init-name = Название организации, под которым её будут видеть и выбирать авторы отчётов
-help-ngo-init-relay = Адрес ретранслятора, HOST:PORT
-help-ngo-init-relay-fingerprint = Отпечаток SHA-256 сертификата ретранслятора (из `vigil-relay fingerprint`)
+help-ngo-init-relay = Адрес ретранслятора, HOST:PORT. Повторите для нескольких ретрансляторов (не больше 4), каждому — свой --relay-fingerprint в том же порядке: отчёты оставляются на каждом
+help-ngo-init-relay-fingerprint = Отпечаток SHA-256 сертификата ретранслятора (из `vigil-relay fingerprint`); по одному на каждый --relay
 help-ngo-init-card-out = Куда записать карточку получателя для авторов отчётов
 help-ngo-init-staff = Имя первого сотрудника, чей ключ создаётся на этом компьютере (по умолчанию desk)
 help-ngo-add-staff = Добавить ключ сотрудника: каждый следующий отчёт сможет прочитать любой ключ сотрудника из карточки
@@ -388,10 +421,16 @@ help-ngo-set-relay-after =
       vigil ngo set-relay --next-fingerprint NEXT_FP --card-out ngo.card   # карточку — авторам отчётов
     {"  ..."} оператор выполняет `vigil-relay cert promote` и перезапускает ретранслятор {"..."}
       vigil ngo set-relay --relay-fingerprint NEXT_FP --card-out ngo.card  # переходный период закончен
+    Если ретрансляторов несколько, добавьте --which HOST:PORT, чтобы изменить не первый. Ещё ретрансляторы:
+      vigil ngo set-relay --add-relay HOST:PORT --relay-fingerprint FP --card-out ngo.card
+      vigil ngo set-relay --remove-relay HOST:PORT --card-out ngo.card
 help-ngo-set-relay-relay = Новый адрес ретранслятора, HOST:PORT (почтовый ящик регистрируется там до того, как меняется карточка)
-help-ngo-set-relay-relay-fingerprint = Новый отпечаток текущего сертификата ретранслятора. Если он совпадает с объявленным следующим, следующий убирается: смена завершена
+help-ngo-set-relay-relay-fingerprint = Новый отпечаток текущего сертификата ретранслятора. Если он совпадает с объявленным следующим, следующий убирается: смена завершена. С --add-relay — отпечаток добавляемого ретранслятора
 help-ngo-set-relay-next-fingerprint = Объявить следующий сертификат ретранслятора (`vigil-relay fingerprint --next`): авторы отчётов с новой карточкой принимают оба, пока вы не выпустите карточку без него
 help-ngo-set-relay-clear-next = Убрать из карточки объявленный следующий сертификат
+help-ngo-set-relay-which = Какой из ретрансляторов карточки меняют --relay, --relay-fingerprint, --next-fingerprint и --clear-next, по его адресу (по умолчанию первый)
+help-ngo-set-relay-add-relay = Добавить ретранслятор в карточку (всего не больше 4), его отпечаток — в --relay-fingerprint; почтовый ящик регистрируется там до того, как меняется карточка
+help-ngo-set-relay-remove-relay = Убрать ретранслятор из карточки (последний остаётся). Сначала получите отчёты: эти входящие больше не забирают с него
 help-ngo-set-relay-card-out = Записать переизданную карточку ещё и сюда
 help-card-show = Показать карточку с её кодом безопасности; с `--qr` — QR-кодом, чтобы отсканировать телефоном
 help-card-show-file = Файл карточки; без него — карточка организации из этого каталога

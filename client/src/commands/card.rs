@@ -89,6 +89,18 @@ pub fn show(ctx: &Ctx, a: CardShowArgs) -> Result<()> {
         ctx.out
             .say(crate::t!("card-show-next-cert", fp = next.to_colon_hex()));
     }
+    for r in &card.more_relays {
+        ctx.out
+            .say(crate::t!("card-show-more-relay", relay = r.addr.as_str()));
+        ctx.out.say(crate::t!(
+            "card-show-cert",
+            fp = r.fingerprint.to_colon_hex()
+        ));
+        if let Some(next) = r.fingerprint_next {
+            ctx.out
+                .say(crate::t!("card-show-next-cert", fp = next.to_colon_hex()));
+        }
+    }
     ctx.out
         .say(crate::t!("card-show-keys", keys = (card.recipients.len())));
     ctx.out
@@ -111,8 +123,23 @@ pub fn show(ctx: &Ctx, a: CardShowArgs) -> Result<()> {
         "recipients": card.recipients.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "identity_key": card.identity_key.to_string(), "safety_number": card.safety_number(),
         "created": card.created, "card": text, "expires": card.expires,
+        "relays": relays_json(&card),
     }));
     Ok(())
+}
+
+/// Every relay of `card`, in order, as `--json` lists them (the first also stays in the
+/// top-level `relay` fields, as before cards had several).
+pub fn relays_json(card: &RecipientCard) -> serde_json::Value {
+    card.relays()
+        .iter()
+        .map(|r| {
+            json!({
+                "relay": r.addr, "relay_fingerprint": r.fingerprint.to_string(),
+                "relay_fingerprint_next": r.fingerprint_next.map(|f| f.to_string()),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

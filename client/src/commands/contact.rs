@@ -261,6 +261,22 @@ fn changes_in(l: &FluentLanguageLoader, old: &RecipientCard, new: &RecipientCard
         (Some(_), None) if !completed => out.push(fl!(l, "change-rotation-withdrawn")),
         _ => {}
     }
+    // The further relays, by address: added, taken off, or with other certificates.
+    let (old_all, new_all) = (old.relays(), new.relays());
+    for r in &new.more_relays {
+        match old_all.iter().find(|o| o.same_addr(&r.addr)) {
+            None => out.push(fl!(l, "change-relay-added", relay = r.addr.as_str())),
+            Some(o) if o != r && old.more_relays.contains(o) => {
+                out.push(fl!(l, "change-relay-certs", relay = r.addr.as_str()))
+            }
+            Some(_) => {}
+        }
+    }
+    for o in &old.more_relays {
+        if !new_all.iter().any(|r| r.same_addr(&o.addr)) {
+            out.push(fl!(l, "change-relay-removed", relay = o.addr.as_str()));
+        }
+    }
     if new.mailbox != old.mailbox {
         out.push(fl!(l, "change-mailbox"));
     }
@@ -294,6 +310,13 @@ pub fn list(ctx: &Ctx) -> Result<()> {
         ];
         if let Some(n) = next {
             lines.push(t!("contact-list-next-cert", fp = n.to_string()));
+        }
+        for r in &c.card.more_relays {
+            lines.push(t!(
+                "contact-list-more-relay",
+                relay = r.addr.as_str(),
+                fp = r.fingerprint.to_string()
+            ));
         }
         ctx.out.say(lines.join("\n    "));
         match c.card.expiry(now) {
@@ -329,6 +352,7 @@ pub fn list(ctx: &Ctx) -> Result<()> {
             "safety_number": c.card.safety_number(),
             "relay_fingerprint": c.card.relay_fingerprint.to_string(),
             "relay_fingerprint_next": next.map(|n| n.to_string()),
+            "relays": super::card::relays_json(&c.card),
             "expires": c.card.expires,
             "verified": c.verified_at.is_some(),
             "verified_at": c.verified_at,

@@ -3,19 +3,27 @@
 use super::Ctx;
 use crate::cli::{AddStaffArgs, NgoInitArgs, RemoveStaffArgs, RenewCardArgs, SetRelayArgs};
 use crate::home::{now_unix, PRIVATE};
-use crate::relay::RelayClient;
-use crate::state::{inbox_entries, inbox_read, Ngo, NgoConfig, Staff};
+use crate::relay::{RelayClient, RelayError};
+use crate::state::{inbox_entries, inbox_read, Ngo, NgoConfig, NgoRelay, Staff};
 use crate::{t, t_err};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::time::Duration;
 use vigil_core::age::x25519;
-use vigil_core::card::{format_utc, Expiry, RecipientCard};
+use vigil_core::card::{format_utc, CardRelay, Expiry, RecipientCard, MAX_CARD_RELAYS};
 use vigil_core::ids::{CertFingerprint, MailboxId};
 use vigil_core::keys::SigningSecret;
 use vigil_fs::write_atomic;
 
-/// Create keys, register the mailbox, write the card.
+/// Create keys, register the mailbox at each relay, write the card.
+///
+/// With several relays, the inbox is created when the mailbox is registered at one of them at
+/// least: a relay that cannot be reached right now (a passing failure: unreachable, link lost,
+/// busy) is still put on the card, named in a one-line warning, and recorded as "registration
+/// pending"; `vigil inbox fetch` registers the mailbox there once it answers. Until then the
+/// copies reporters send there wait in their outboxes while the other relays deliver. Any other
+/// failure (a wrong certificate, an address that does not parse, a refusal) stops the command
+/// before anything is saved: a card must not pin a relay that is not the one meant.
 pub async fn init(ctx: &Ctx, a: NgoInitArgs) -> Result<()> {
     if Ngo::exists(&ctx.home)? {
         bail!(t_err!(
@@ -23,45 +31,96 @@ pub async fn init(ctx: &Ctx, a: NgoInitArgs) -> Result<()> {
             home = ctx.home.root().display().to_string()
         ));
     }
-    // Checked before anything is registered at the relay.
+    if a.relay.len() != a.relay_fingerprint.len() {
+        bail!(t_err!(
+            "ngo-relay-pairs",
+            relays = (a.relay.len()),
+            fingerprints = (a.relay_fingerprint.len())
+        )
+        .kind("usage"));
+    }
+    // Checked before anything is registered at a relay.
     expiry(0, a.validity.valid_for)?;
-    let fingerprint: CertFingerprint = a
-        .relay_fingerprint
-        .parse()
-        .context(t_err!("ngo-bad-fingerprint", flag = "--relay-fingerprint").complete())?;
+    let mut relays = Vec::with_capacity(a.relay.len());
+    for (addr, fp) in a.relay.iter().zip(&a.relay_fingerprint) {
+        let fingerprint: CertFingerprint = fp
+            .parse()
+            .context(t_err!("ngo-bad-fingerprint", flag = "--relay-fingerprint").complete())?;
+        relays.push(NgoRelay {
+            relay: addr.clone(),
+            relay_fingerprint: fingerprint,
+            relay_fingerprint_next: None,
+        });
+    }
     let identity = SigningSecret::generate(&mut rand::rngs::OsRng);
     let mailbox_key = SigningSecret::generate(&mut rand::rngs::OsRng);
     let staff_id = x25519::Identity::generate(&mut rand::rngs::OsRng);
-
-    ctx.out.say(t!("ngo-registering", relay = a.relay.as_str()));
-    let client = RelayClient::connect(&a.relay, &fingerprint).await?;
-    let mailbox = client.register(mailbox_key.as_dalek()).await?;
-    client.close().await;
-    if mailbox != MailboxId::for_key(&mailbox_key.public().to_bytes()) {
-        bail!(t_err!("ngo-wrong-mailbox", relay = a.relay.as_str()));
-    }
-
-    let key_file = Ngo::save_staff_key(&ctx.home, &a.staff, &staff_id)?;
-    let ngo = Ngo {
+    let mailbox = MailboxId::for_key(&mailbox_key.public().to_bytes());
+    let first = relays.remove(0);
+    let mut ngo = Ngo {
         config: NgoConfig {
             name: a.name.clone(),
-            relay: a.relay.clone(),
-            relay_fingerprint: fingerprint,
+            relay: first.relay,
+            relay_fingerprint: first.relay_fingerprint,
             relay_fingerprint_next: None,
+            more_relays: relays,
             mailbox,
+            registration_pending: Vec::new(),
             staff: vec![Staff {
                 name: a.staff.clone(),
                 recipient: staff_id.to_public().to_string(),
-                local_key: Some(key_file),
+                local_key: None,
             }],
         },
         identity,
         mailbox_key,
     };
+    // The card's own checks (how many relays, none twice, each host:port) before any relay is
+    // contacted.
+    ngo.card(0, None)?;
+
+    let mut outcomes = Vec::new();
+    let mut first_error = None;
+    for relay in ngo.config.relays() {
+        ctx.out
+            .say(t!("ngo-registering", relay = relay.addr.as_str()));
+        match register_at(&relay, &ngo.mailbox_key, &mailbox).await? {
+            Ok(()) => outcomes.push((relay.addr, None)),
+            Err(e) if e.is_retryable() => {
+                outcomes.push((relay.addr, Some(e.to_string())));
+                first_error.get_or_insert(e);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if let (true, Some(e)) = (outcomes.iter().all(|(_, e)| e.is_some()), first_error) {
+        return Err(e.into());
+    }
+    ngo.config.registration_pending = outcomes
+        .iter()
+        .filter(|(_, e)| e.is_some())
+        .map(|(addr, _)| addr.clone())
+        .collect();
+
+    let key_file = Ngo::save_staff_key(&ctx.home, &a.staff, &staff_id)?;
+    ngo.config.staff[0].local_key = Some(key_file);
     let now = now_unix();
     let (card, text) = ngo.card(now, Some(expiry(now, a.validity.valid_for)?))?;
     Ngo::create(&ctx.home, &ngo)?;
     write_card(ctx, &text, a.card_out.as_deref())?;
+    for (addr, error) in &outcomes {
+        if let Some(error) = error {
+            ctx.out.say(format!(
+                "{}: {}",
+                t!("warning-prefix"),
+                t!(
+                    "ngo-register-pending",
+                    relay = addr.as_str(),
+                    error = error.as_str()
+                )
+            ));
+        }
+    }
     let sn = card.safety_number();
     ctx.out.say(t!(
         "ngo-created",
@@ -75,12 +134,38 @@ pub async fn init(ctx: &Ctx, a: NgoInitArgs) -> Result<()> {
     ctx.out.say(t!("contact-safety-number", sn = sn.as_str()));
     say_valid_until(ctx, &card);
     ctx.out.say(t!("ngo-compare"));
+    let relays_json: Vec<_> = outcomes
+        .iter()
+        .map(|(addr, e)| json!({"relay": addr, "registered": e.is_none(), "error": e}))
+        .collect();
     ctx.out.emit(json!({
         "type": "ngo_created", "name": card.name, "mailbox": mailbox.to_string(),
         "safety_number": sn, "card": text, "card_out": a.card_out.as_ref().map(|p| p.display().to_string()),
-        "expires": card.expires,
+        "expires": card.expires, "relays": relays_json,
     }));
     Ok(())
+}
+
+/// Register the mailbox of `key` at `relay`. The outer error is a relay that answered with a
+/// mailbox id not belonging to the key (`expected`): never to be used. The inner one is the
+/// relay's own (unreachable, refused...), for the caller to weigh.
+pub(super) async fn register_at(
+    relay: &CardRelay,
+    key: &SigningSecret,
+    expected: &MailboxId,
+) -> Result<Result<(), RelayError>> {
+    let client =
+        match RelayClient::connect_pinned(&relay.addr, &relay.accepted_fingerprints()).await {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+    let mailbox = client.register(key.as_dalek()).await;
+    client.close().await;
+    match mailbox {
+        Ok(m) if m.ct_eq(expected) => Ok(Ok(())),
+        Ok(_) => bail!(t_err!("ngo-wrong-mailbox", relay = relay.addr.as_str())),
+        Err(e) => Ok(Err(e)),
+    }
 }
 
 /// Add a staff key and re-issue the card.
@@ -327,15 +412,14 @@ fn current_card(ctx: &Ctx) -> Option<RecipientCard> {
     RecipientCard::parse(text.trim()).ok()
 }
 
-/// Change the relay address or pinned certificates and re-issue the card.
+/// Change a relay's address or pinned certificates, add a relay or take one off, and re-issue
+/// the card.
+///
+/// `--relay`, `--relay-fingerprint`, `--next-fingerprint` and `--clear-next` change one relay:
+/// the first, as they always did, or the one `--which` names. `--add-relay` registers the mailbox
+/// at the new relay before the card names it (a card must never send reporters to a relay
+/// without the mailbox); `--remove-relay` refuses to take off the last relay.
 pub async fn set_relay(ctx: &Ctx, a: SetRelayArgs) -> Result<()> {
-    if a.relay.is_none()
-        && a.relay_fingerprint.is_none()
-        && a.next_fingerprint.is_none()
-        && !a.clear_next
-    {
-        bail!(t_err!("ngo-nothing-to-change"));
-    }
     let parse = |flag: &str, v: &str| -> Result<CertFingerprint> {
         v.parse()
             .with_context(|| t_err!("ngo-bad-fingerprint", flag = flag).complete())
@@ -346,35 +430,97 @@ pub async fn set_relay(ctx: &Ctx, a: SetRelayArgs) -> Result<()> {
         previous.as_ref().map_or(0, |c| c.created),
         previous.as_ref().and_then(|c| c.expires),
     )?;
-    if let Some(fp) = &a.relay_fingerprint {
-        ngo.config.relay_fingerprint = parse("--relay-fingerprint", fp)?;
-    }
-    if let Some(fp) = &a.next_fingerprint {
-        let next = parse("--next-fingerprint", fp)?;
-        if next == ngo.config.relay_fingerprint {
-            bail!(t_err!("ngo-next-is-current"));
+    let mut all = ngo.config.all_relays();
+    let find = |all: &[NgoRelay], addr: &str| -> Result<usize> {
+        all.iter()
+            .position(|r| r.relay.eq_ignore_ascii_case(addr))
+            .ok_or_else(|| {
+                let names: Vec<&str> = all.iter().map(|r| r.relay.as_str()).collect();
+                t_err!("ngo-no-such-relay", relay = addr, relays = names.join(", "))
+                    .not_found()
+                    .into()
+            })
+    };
+    let mut removed = None;
+    if let Some(addr) = &a.add_relay {
+        let fp = parse(
+            "--relay-fingerprint",
+            a.relay_fingerprint.as_deref().unwrap_or_default(),
+        )?;
+        if all.iter().any(|r| r.relay.eq_ignore_ascii_case(addr)) {
+            bail!(t_err!("ngo-relay-on-card", relay = addr.as_str()));
         }
-        ngo.config.relay_fingerprint_next = Some(next);
-    }
-    if a.clear_next {
-        ngo.config.relay_fingerprint_next = None;
-    }
-    if ngo.config.relay_fingerprint_next == Some(ngo.config.relay_fingerprint) {
-        // `--relay-fingerprint NEXT`: the rotation is complete; pinning it twice means nothing.
-        ngo.config.relay_fingerprint_next = None;
-    }
-    if let Some(relay) = &a.relay {
-        if *relay != ngo.config.relay {
-            // Reporters will deposit there: the mailbox must exist before the card says so.
-            ctx.out.say(t!("ngo-registering", relay = relay.as_str()));
-            let client = RelayClient::connect_pinned(relay, &ngo.config.pinned()).await?;
-            let mailbox = client.register(ngo.mailbox_key.as_dalek()).await?;
-            client.close().await;
-            if !mailbox.ct_eq(&ngo.config.mailbox) {
-                bail!(t_err!("ngo-wrong-mailbox", relay = relay.as_str()));
+        if all.len() >= MAX_CARD_RELAYS {
+            bail!(t_err!("ngo-too-many-relays", max = MAX_CARD_RELAYS));
+        }
+        let added = NgoRelay {
+            relay: addr.clone(),
+            relay_fingerprint: fp,
+            relay_fingerprint_next: None,
+        };
+        all.push(added.clone());
+        ngo.config.set_relays(all);
+        // The card's own checks (the address is host:port) before the relay is contacted.
+        ngo.card(0, None)?;
+        ctx.out.say(t!("ngo-registering", relay = addr.as_str()));
+        register_at(&added.to_card(), &ngo.mailbox_key, &ngo.config.mailbox).await??;
+    } else if let Some(addr) = &a.remove_relay {
+        let i = find(&all, addr)?;
+        if all.len() == 1 {
+            bail!(t_err!("ngo-last-relay", relay = all[0].relay.as_str()));
+        }
+        removed = Some(all.remove(i).relay);
+        ngo.config.set_relays(all);
+        ngo.config.registered(addr);
+    } else {
+        if a.relay.is_none()
+            && a.relay_fingerprint.is_none()
+            && a.next_fingerprint.is_none()
+            && !a.clear_next
+        {
+            bail!(t_err!("ngo-nothing-to-change"));
+        }
+        let i = match &a.which {
+            Some(w) => find(&all, w)?,
+            None => 0,
+        };
+        let r = &mut all[i];
+        if let Some(fp) = &a.relay_fingerprint {
+            r.relay_fingerprint = parse("--relay-fingerprint", fp)?;
+        }
+        if let Some(fp) = &a.next_fingerprint {
+            let next = parse("--next-fingerprint", fp)?;
+            if next == r.relay_fingerprint {
+                bail!(t_err!("ngo-next-is-current"));
             }
-            ngo.config.relay = relay.clone();
+            r.relay_fingerprint_next = Some(next);
         }
+        if a.clear_next {
+            r.relay_fingerprint_next = None;
+        }
+        if r.relay_fingerprint_next == Some(r.relay_fingerprint) {
+            // `--relay-fingerprint NEXT`: the rotation is complete; pinning it twice means nothing.
+            r.relay_fingerprint_next = None;
+        }
+        if let Some(relay) = &a.relay {
+            if *relay != r.relay {
+                let taken = all
+                    .iter()
+                    .enumerate()
+                    .any(|(j, o)| j != i && o.relay.eq_ignore_ascii_case(relay));
+                if taken {
+                    bail!(t_err!("ngo-relay-on-card", relay = relay.as_str()));
+                }
+                // Reporters will deposit there: the mailbox must exist before the card says so.
+                ctx.out.say(t!("ngo-registering", relay = relay.as_str()));
+                let mut moved = all[i].to_card();
+                moved.addr = relay.clone();
+                register_at(&moved, &ngo.mailbox_key, &ngo.config.mailbox).await??;
+                let old = std::mem::replace(&mut all[i].relay, relay.clone());
+                ngo.config.registered(&old);
+            }
+        }
+        ngo.config.set_relays(all);
     }
     let (card, text) = reissue(ctx, &ngo, a.validity.valid_for)?;
     let changes = super::contact::describe_changes(&old_card, &card);
@@ -394,13 +540,20 @@ pub async fn set_relay(ctx: &Ctx, a: SetRelayArgs) -> Result<()> {
             .say(t!("ngo-new-card-written", path = p.display().to_string()));
     }
     ctx.out.say(t!("ngo-hand-new-card"));
-    if let Some(next) = card.relay_fingerprint_next {
-        ctx.out.say(t!("ngo-rotation-note", fp = next.to_string()));
+    if let Some(r) = &removed {
+        ctx.out
+            .say(t!("ngo-relay-removed-note", relay = r.as_str()));
+    }
+    for r in card.relays() {
+        if let Some(next) = r.fingerprint_next {
+            ctx.out.say(t!("ngo-rotation-note", fp = next.to_string()));
+        }
     }
     ctx.out.emit(json!({
         "type": "card_reissued", "changes": changes, "relay": card.relay,
         "relay_fingerprint": card.relay_fingerprint.to_string(),
         "relay_fingerprint_next": card.relay_fingerprint_next.map(|f| f.to_string()),
+        "relays": super::card::relays_json(&card),
         "safety_number": sn, "card": text, "created": card.created,
         "card_out": a.card_out.as_ref().map(|p| p.display().to_string()),
         "expires": card.expires,

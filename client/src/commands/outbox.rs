@@ -8,6 +8,12 @@
 //! anything is sent, and removed only after "stored". Killed before the write, the report was
 //! never queued (the user saw no "queued"); killed between "stored" and the removal, the next
 //! flush sends it again under the same deposit id and the relay answers "already stored".
+//!
+//! A report for an NGO whose card lists several relays is queued as one item per relay, each
+//! with the same envelope bytes (sealed once) and a deposit id of its own, sharing the report's
+//! attachment blobs (uploaded to each relay from where that relay has them). Each item is
+//! delivered over its own connection and leaves the outbox when its relay stores it, so the
+//! copy for a relay that is down waits here for a later flush while the others are delivered.
 
 use super::Ctx;
 use crate::cli::RetryArgs;
@@ -27,10 +33,25 @@ use vigil_core::wire::ErrorCode;
 /// What a flush achieved.
 #[derive(Debug, Default)]
 pub struct FlushSummary {
-    /// NGO names whose copy was stored.
+    /// NGO names whose copy was stored (once per stored item: an NGO with several relays may
+    /// appear once per relay).
     pub sent: Vec<String>,
+    /// The deposit ids of the items stored.
+    pub stored: Vec<vigil_core::ids::DepositId>,
+    /// The relays given up on in this flush, with why (in this run's language); their items
+    /// are still queued.
+    pub failed_relays: Vec<(String, String)>,
     /// Items still waiting.
     pub pending: usize,
+}
+
+/// A flush that ran to its end: what it achieved, and the first error that left something
+/// queued (`None` when everything was delivered).
+pub struct Flushed {
+    /// What was delivered.
+    pub summary: FlushSummary,
+    /// Why something is still queued.
+    pub error: Option<anyhow::Error>,
 }
 
 /// List queued items.
@@ -123,11 +144,26 @@ pub async fn flush_all(ctx: &Ctx, retry: &RetryArgs) -> Result<FlushSummary> {
 ///
 /// Returns an error (after delivering what it could) when anything is still pending, so the exit
 /// code says so.
-pub async fn flush(
+pub async fn flush(ctx: &Ctx, items: Vec<OutboxItem>, retry: &RetryArgs) -> Result<FlushSummary> {
+    let flushed = flush_items(ctx, items, retry).await?;
+    match flushed.error {
+        Some(e) => Err(e.context(crate::t_err!(
+            "outbox-pending",
+            count = flushed.summary.pending
+        ))),
+        None => Ok(flushed.summary),
+    }
+}
+
+/// [`flush`], returning what was delivered even when something is still queued (the error is
+/// then in [`Flushed::error`]); the outer error is local (the vault). `report send` uses it to
+/// tell a report stored at one relay of a card, its copy for another still queued, from a
+/// report that reached no relay at all.
+pub async fn flush_items(
     ctx: &Ctx,
     mut items: Vec<OutboxItem>,
     retry: &RetryArgs,
-) -> Result<FlushSummary> {
+) -> Result<Flushed> {
     let policy = retry.policy(ctx.out.interactive());
     let link = retry.link();
     let mut rng = StdRng::from_entropy();
@@ -200,6 +236,9 @@ pub async fn flush(
             };
             let Some(delay) = delay else {
                 let stop_all = matches!(err, RelayError::FingerprintMismatch { .. });
+                summary
+                    .failed_relays
+                    .push((relay.clone(), crate::failure::localized_relay_error(&err)));
                 first_error.get_or_insert(anyhow::Error::from(err));
                 if stop_all {
                     save_attempts(ctx, pending.iter().chain(&given_up))?;
@@ -284,8 +323,9 @@ async fn attempt(
                     line = format!("{line} {}", crate::t!("outbox-delivered-duplicate"));
                 }
                 ctx.out.say(line);
-                ctx.out.emit(json!({"type": "stored", "to": item.to, "deposit_id": item.deposit_id.to_string(), "duplicate": outcome == Deposited::Duplicate}));
+                ctx.out.emit(json!({"type": "stored", "to": item.to, "relay": item.relay, "deposit_id": item.deposit_id.to_string(), "duplicate": outcome == Deposited::Duplicate}));
                 summary.sent.push(item.to.clone());
+                summary.stored.push(item.deposit_id);
             }
             Err(
                 e @ RelayError::Refused {
@@ -501,15 +541,15 @@ fn finish(
     mut summary: FlushSummary,
     total: usize,
     first_error: Option<anyhow::Error>,
-) -> Result<FlushSummary> {
+) -> Result<Flushed> {
     summary.pending = total.saturating_sub(summary.sent.len());
     ctx.out.emit(
         json!({"type": "outbox_flushed", "sent": summary.sent.len(), "pending": summary.pending}),
     );
-    match first_error {
-        Some(e) => Err(e.context(crate::t_err!("outbox-pending", count = summary.pending))),
-        None => Ok(summary),
-    }
+    Ok(Flushed {
+        summary,
+        error: first_error,
+    })
 }
 
 /// The shortest wait before retrying after `err`: the relay's own load signals get longer pauses

@@ -131,9 +131,13 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
                     &mut rand::rngs::OsRng,
                 )?
             };
-            let mut item = OutboxItem::new(card, &sealed, now);
-            item.blobs = blobs.clone();
-            items.push(item);
+            // One sealed envelope, the same bytes at every relay of the card: the NGO keeps one
+            // copy of whatever arrives via several (docs/threat-model.md says what that costs).
+            for relay in card.relays() {
+                let mut item = OutboxItem::for_relay(card, &relay, &sealed, now);
+                item.blobs = blobs.clone();
+                items.push(item);
+            }
         }
         // The one write: every copy queued durably before any is sent.
         outbox_queue(&ctx.home, &items)
@@ -166,9 +170,71 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
     if a.queue_only {
         return Ok(());
     }
-    let summary = super::outbox::flush(ctx, items, &a.retry).await?;
+    // Which item is which NGO's copy for which relay, to judge the outcome per NGO.
+    let copies: Vec<(usize, String, vigil_core::ids::DepositId)> = items
+        .iter()
+        .map(|i| {
+            let card = cards
+                .iter()
+                .position(|c| Some(c.identity_key.to_string()) == i.ngo_key)
+                .unwrap_or_default();
+            (card, i.relay.clone(), i.deposit_id)
+        })
+        .collect();
+    let flushed = super::outbox::flush_items(ctx, items, &a.retry).await?;
+    let summary = flushed.summary;
+    let stored = |id: &vigil_core::ids::DepositId| summary.stored.contains(id);
+    // Delivered once at least one relay of each NGO stored its copy; a copy for another relay
+    // that failed stays queued for `vigil outbox flush`, and is said here.
+    let reached_all =
+        (0..cards.len()).all(|c| copies.iter().any(|(card, _, id)| *card == c && stored(id)));
+    if !reached_all {
+        let e = flushed
+            .error
+            .unwrap_or_else(|| anyhow::anyhow!("a copy was not delivered"));
+        return Err(e.context(crate::t_err!("outbox-pending", count = summary.pending)));
+    }
+    for (c, card) in cards.iter().enumerate() {
+        let mine: Vec<_> = copies.iter().filter(|(i, _, _)| *i == c).collect();
+        for (_, relay, id) in &mine {
+            if stored(id) {
+                continue;
+            }
+            let why = summary
+                .failed_relays
+                .iter()
+                .find(|(r, _)| r == relay)
+                .map(|(_, why)| why.clone())
+                .unwrap_or_else(|| crate::t!("report-relay-refused"));
+            ctx.out.say(format!(
+                "{}: {}",
+                crate::t!("warning-prefix"),
+                crate::t!(
+                    "report-relay-queued",
+                    to = card.name.as_str(),
+                    relay = relay.as_str(),
+                    error = why
+                )
+            ));
+        }
+        let relays: Vec<_> = mine
+            .iter()
+            .map(|(_, relay, id)| {
+                json!({"relay": relay, "deposit_id": id.to_string(),
+                       "state": if stored(id) { "stored" } else { "queued" }})
+            })
+            .collect();
+        ctx.out
+            .emit(json!({"type": "delivery", "to": card.name, "relays": relays}));
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for n in &summary.sent {
+        if !names.contains(&n.as_str()) {
+            names.push(n);
+        }
+    }
     ctx.out
-        .say(crate::t!("report-done", names = summary.sent.join(", ")));
+        .say(crate::t!("report-done", names = names.join(", ")));
     if !earlier.is_empty() {
         let n = earlier.len();
         ctx.out.say(crate::t!("report-earlier", count = n));

@@ -158,12 +158,55 @@ pub fn inbox_meta(home: &Home, id: &str) -> Result<InboxMeta> {
 /// What the inbox remembers of one signed report it stored: under which local id, and from
 /// which relay item, so that a redelivery of the same item (its acknowledgement was lost) is
 /// told apart from a replay (the same signed report deposited again, as a new item).
+///
+/// With several relays on the card, the same envelope bytes legitimately arrive once per relay:
+/// `relay` is the relay the stored copy came from and `copies` the other relays' items with the
+/// same bytes (acknowledged, not stored). The same bytes again as another item *of a relay that
+/// already delivered them* are still a replay.
 #[derive(Serialize, Deserialize)]
 pub struct Seen {
     /// The local id the report is stored under.
     pub id: String,
     /// The relay's item id it came as.
     pub item: String,
+    /// The relay it came from (absent in records made before cards had several relays).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay: Option<String>,
+    /// Copies of the same bytes from the card's other relays, one per relay.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub copies: Vec<SeenCopy>,
+}
+
+/// One relay's copy of a stored report (see [`Seen::copies`]).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SeenCopy {
+    /// The relay's address.
+    pub relay: String,
+    /// Its item id there.
+    pub item: String,
+}
+
+impl Seen {
+    /// Whether an item `item` at `relay`, with the stored report's exact bytes, is the copy that
+    /// relay holds of it (first time or again after a lost acknowledgement), not a replay: the
+    /// stored copy came from another relay, and `relay` has delivered no other item with these
+    /// bytes.
+    pub fn is_copy_from(&self, relay: &str, item: &str) -> bool {
+        let Some(first) = &self.relay else {
+            return false;
+        };
+        if first.eq_ignore_ascii_case(relay) {
+            return false;
+        }
+        match self
+            .copies
+            .iter()
+            .find(|c| c.relay.eq_ignore_ascii_case(relay))
+        {
+            Some(c) => c.item == item,
+            None => true,
+        }
+    }
 }
 
 fn seen_record(digest: &[u8; 32]) -> String {

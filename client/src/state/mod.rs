@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use vigil_core::age::x25519;
-use vigil_core::card::{RecipientCard, MAX_CARD_LEN};
+use vigil_core::card::{CardRelay, RecipientCard, MAX_CARD_LEN};
 use vigil_core::envelope::MAX_INNER_LEN;
 use vigil_core::ids::{CertFingerprint, DepositId, MailboxId};
 use vigil_core::keys::SigningSecret;
@@ -257,16 +257,24 @@ pub struct OutboxBlob {
 }
 
 impl OutboxItem {
-    /// A new item for an envelope sealed for `card`.
+    /// A new item for an envelope sealed for `card`, to be deposited at its first relay.
     pub fn new(card: &RecipientCard, envelope: &[u8], now: u64) -> Self {
+        Self::for_relay(card, &card.first_relay(), envelope, now)
+    }
+
+    /// A new item for an envelope sealed for `card`, to be deposited at `relay` (one of the
+    /// card's). Each relay's copy is an item of its own, under a deposit id of its own: it is
+    /// delivered, retried and removed on its own, and the ids given to different relays have
+    /// nothing in common (the envelope bytes are the same, which is what links the copies).
+    pub fn for_relay(card: &RecipientCard, relay: &CardRelay, envelope: &[u8], now: u64) -> Self {
         let mut id = [0u8; 16];
         rand::Rng::fill(&mut rand::rngs::OsRng, &mut id);
         OutboxItem {
             deposit_id: DepositId(id),
             to: card.name.clone(),
-            relay: card.relay.clone(),
-            relay_fingerprint: card.relay_fingerprint,
-            relay_fingerprint_next: card.relay_fingerprint_next,
+            relay: relay.addr.clone(),
+            relay_fingerprint: relay.fingerprint,
+            relay_fingerprint_next: relay.fingerprint_next,
             mailbox: card.mailbox,
             ngo_key: Some(card.identity_key.to_string()),
             queued_at: now,
@@ -283,24 +291,28 @@ impl OutboxItem {
         v
     }
 
-    /// Take the relay pins of a newer card from the same NGO key for the same relay and
-    /// mailbox. A report queued before the reporter imported a rotation card then follows the
-    /// relay to its new certificate instead of being refused for good. The card is signed by
-    /// the key the item was sealed for (`contact add` keeps one card per key, the newest), so it
-    /// is as trusted as the card the item came from, and it is the NGO's latest word on which
-    /// certificates are genuine. Returns whether the pins changed.
+    /// Take the relay pins of a newer card from the same NGO key for the same relay (any of
+    /// the card's relays with this item's address) and mailbox. A report queued before the
+    /// reporter imported a rotation card then follows the relay to its new certificate instead
+    /// of being refused for good. The card is signed by the key the item was sealed for
+    /// (`contact add` keeps one card per key, the newest), so it is as trusted as the card the
+    /// item came from, and it is the NGO's latest word on which certificates are genuine.
+    /// Returns whether the pins changed.
     pub fn adopt_pins(&mut self, card: &RecipientCard) -> bool {
         let same_ngo = self
             .ngo_key
             .as_deref()
             .is_some_and(|k| k == card.identity_key.to_string());
-        if !same_ngo || card.relay != self.relay || !card.mailbox.ct_eq(&self.mailbox) {
+        if !same_ngo || !card.mailbox.ct_eq(&self.mailbox) {
             return false;
         }
-        let changed = card.relay_fingerprint != self.relay_fingerprint
-            || card.relay_fingerprint_next != self.relay_fingerprint_next;
-        self.relay_fingerprint = card.relay_fingerprint;
-        self.relay_fingerprint_next = card.relay_fingerprint_next;
+        let Some(relay) = card.relays().into_iter().find(|r| r.addr == self.relay) else {
+            return false;
+        };
+        let changed = relay.fingerprint != self.relay_fingerprint
+            || relay.fingerprint_next != self.relay_fingerprint_next;
+        self.relay_fingerprint = relay.fingerprint;
+        self.relay_fingerprint_next = relay.fingerprint_next;
         changed
     }
 
@@ -415,18 +427,99 @@ pub struct NgoConfig {
     /// absent in older files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relay_fingerprint_next: Option<CertFingerprint>,
-    /// Mailbox at the relay.
+    /// The relays after the first (the fields above), in the card's order; absent in older
+    /// files and for single-relay NGOs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_relays: Vec<NgoRelay>,
+    /// Mailbox at the relay (the same id at every relay).
     pub mailbox: MailboxId,
+    /// Addresses of the card's relays where the mailbox is not registered yet: `ngo init`
+    /// could not reach them. `inbox fetch` and `ngo set-relay` register it there when they
+    /// can, and take the address off this list. Absent in older files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registration_pending: Vec<String>,
     /// Staff recipients.
     pub staff: Vec<Staff>,
 }
 
+/// One further relay of an NGO, as its settings keep it (the first is `NgoConfig::relay`).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct NgoRelay {
+    /// Relay address.
+    pub relay: String,
+    /// Pinned relay certificate.
+    pub relay_fingerprint: CertFingerprint,
+    /// The relay's next certificate during a rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_fingerprint_next: Option<CertFingerprint>,
+}
+
+impl NgoRelay {
+    /// The same relay as a card names it.
+    pub fn to_card(&self) -> CardRelay {
+        CardRelay {
+            addr: self.relay.clone(),
+            fingerprint: self.relay_fingerprint,
+            fingerprint_next: self.relay_fingerprint_next,
+        }
+    }
+}
+
 impl NgoConfig {
-    /// The relay certificates this NGO accepts: current first, then the announced next.
+    /// The relay certificates this NGO accepts at its first relay: current first, then the
+    /// announced next.
     pub fn pinned(&self) -> Vec<CertFingerprint> {
         let mut v = vec![self.relay_fingerprint];
         v.extend(self.relay_fingerprint_next);
         v
+    }
+
+    /// Every relay of this NGO, the first one first, as the card lists them.
+    pub fn relays(&self) -> Vec<CardRelay> {
+        let mut v = vec![CardRelay {
+            addr: self.relay.clone(),
+            fingerprint: self.relay_fingerprint,
+            fingerprint_next: self.relay_fingerprint_next,
+        }];
+        v.extend(self.more_relays.iter().map(NgoRelay::to_card));
+        v
+    }
+
+    /// Every relay of this NGO as its settings keep them, the first one first.
+    pub fn all_relays(&self) -> Vec<NgoRelay> {
+        let mut v = vec![NgoRelay {
+            relay: self.relay.clone(),
+            relay_fingerprint: self.relay_fingerprint,
+            relay_fingerprint_next: self.relay_fingerprint_next,
+        }];
+        v.extend(self.more_relays.iter().cloned());
+        v
+    }
+
+    /// Replace the relays: the first of `all` becomes the first relay (`relay` and its
+    /// fingerprints), the rest `more_relays`. `all` must not be empty.
+    pub fn set_relays(&mut self, mut all: Vec<NgoRelay>) {
+        if all.is_empty() {
+            return;
+        }
+        let first = all.remove(0);
+        self.relay = first.relay;
+        self.relay_fingerprint = first.relay_fingerprint;
+        self.relay_fingerprint_next = first.relay_fingerprint_next;
+        self.more_relays = all;
+    }
+
+    /// Whether the mailbox still has to be registered at `addr`.
+    pub fn is_pending(&self, addr: &str) -> bool {
+        self.registration_pending
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(addr))
+    }
+
+    /// Record that the mailbox is now registered at `addr`.
+    pub fn registered(&mut self, addr: &str) {
+        self.registration_pending
+            .retain(|p| !p.eq_ignore_ascii_case(addr));
     }
 }
 
@@ -582,11 +675,134 @@ impl Ngo {
             relay: self.config.relay.clone(),
             relay_fingerprint: self.config.relay_fingerprint,
             relay_fingerprint_next: self.config.relay_fingerprint_next,
+            more_relays: self
+                .config
+                .more_relays
+                .iter()
+                .map(NgoRelay::to_card)
+                .collect(),
             mailbox: self.config.mailbox,
             created,
             expires,
         };
         let text = card.sign(&self.identity)?;
         Ok((card, text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn two_relay_card() -> RecipientCard {
+        let id = SigningSecret::generate(&mut rand::rngs::OsRng);
+        RecipientCard {
+            name: "Desk".into(),
+            identity_key: id.public(),
+            recipients: vec![x25519::Identity::generate(&mut rand::rngs::OsRng).to_public()],
+            relay: "a.example.org:4433".into(),
+            relay_fingerprint: CertFingerprint([1; 32]),
+            relay_fingerprint_next: None,
+            more_relays: vec![CardRelay {
+                addr: "b.example.org:4433".into(),
+                fingerprint: CertFingerprint([2; 32]),
+                fingerprint_next: None,
+            }],
+            mailbox: MailboxId([9; 32]),
+            created: 1,
+            expires: None,
+        }
+    }
+
+    /// Each relay's copy pins that relay's certificates, and follows a rotation announced for
+    /// that relay (and no other) on a newer card.
+    #[test]
+    fn a_copy_per_relay_pins_and_follows_its_own_relay() {
+        let mut card = two_relay_card();
+        let items: Vec<OutboxItem> = card
+            .relays()
+            .iter()
+            .map(|r| OutboxItem::for_relay(&card, r, b"sealed", 5))
+            .collect();
+        assert_eq!(items[0].relay, "a.example.org:4433");
+        assert_eq!(items[0].pinned(), [CertFingerprint([1; 32])]);
+        assert_eq!(items[1].relay, "b.example.org:4433");
+        assert_eq!(items[1].pinned(), [CertFingerprint([2; 32])]);
+        assert_ne!(items[0].deposit_id, items[1].deposit_id);
+        assert_eq!(items[0].envelope().unwrap(), items[1].envelope().unwrap());
+        card.more_relays[0].fingerprint_next = Some(CertFingerprint([3; 32]));
+        let (mut a, mut b) = (
+            OutboxItem::for_relay(&card, &card.relays()[0], b"x", 5),
+            OutboxItem::for_relay(&card, &two_relay_card().more_relays[0], b"x", 5),
+        );
+        assert!(!a.adopt_pins(&card), "relay A's pins did not change");
+        assert!(b.adopt_pins(&card));
+        assert_eq!(
+            b.pinned(),
+            [CertFingerprint([2; 32]), CertFingerprint([3; 32])]
+        );
+    }
+
+    /// The same bytes from another relay are a copy, once per relay; from the relay that
+    /// delivered the stored copy, or a second item from one that delivered a copy, a replay.
+    #[test]
+    fn copies_are_told_from_replays_by_relay() {
+        let mut seen = Seen {
+            id: "abcd".into(),
+            item: "item-a".into(),
+            relay: Some("a:1".into()),
+            copies: Vec::new(),
+        };
+        assert!(seen.is_copy_from("b:1", "item-b"));
+        assert!(
+            !seen.is_copy_from("A:1", "item-x"),
+            "replayed at the first relay"
+        );
+        seen.copies.push(SeenCopy {
+            relay: "b:1".into(),
+            item: "item-b".into(),
+        });
+        assert!(
+            seen.is_copy_from("b:1", "item-b"),
+            "its acknowledgement was lost"
+        );
+        assert!(
+            !seen.is_copy_from("b:1", "item-c"),
+            "replayed at the second relay"
+        );
+        // Records from before several relays: identical bytes as a new item are a replay.
+        seen.relay = None;
+        assert!(!seen.is_copy_from("b:1", "item-b"));
+    }
+
+    /// Settings written before several relays existed still read, and relays set in order put
+    /// the first one in the old fields.
+    #[test]
+    fn ngo_settings_keep_the_first_relay_where_it_was() {
+        let old = format!(
+            r#"{{"name":"Desk","relay":"a:1","relay_fingerprint":"{}","mailbox":"{}","staff":[]}}"#,
+            CertFingerprint([1; 32]),
+            MailboxId([9; 32])
+        );
+        let mut c: NgoConfig = serde_json::from_str(&old).unwrap();
+        assert!(c.more_relays.is_empty() && c.registration_pending.is_empty());
+        assert_eq!(c.relays().len(), 1);
+        let mut all = c.all_relays();
+        all.push(NgoRelay {
+            relay: "b:1".into(),
+            relay_fingerprint: CertFingerprint([2; 32]),
+            relay_fingerprint_next: None,
+        });
+        all.remove(0);
+        c.set_relays(all);
+        assert_eq!(c.relay, "b:1");
+        assert!(c.more_relays.is_empty());
+        c.registration_pending = vec!["B:1".into()];
+        assert!(c.is_pending("b:1"));
+        c.registered("b:1");
+        assert!(!c.is_pending("b:1"));
+        // Unchanged settings serialise without the new fields.
+        let back = serde_json::to_string(&c).unwrap();
+        assert!(!back.contains("more_relays") && !back.contains("registration_pending"));
     }
 }

@@ -73,8 +73,8 @@ pub async fn run(args: DemoArgs, out: Output) -> Result<()> {
             &ctx,
             NgoInitArgs {
                 name: name.to_string(),
-                relay: addr.clone(),
-                relay_fingerprint: fp.to_string(),
+                relay: vec![addr.clone()],
+                relay_fingerprint: vec![fp.to_string()],
                 card_out: None,
                 staff: "duty lawyer".into(),
                 validity: Default::default(),

@@ -15,6 +15,13 @@
 //! signed report arriving again as a new item is stored under `inbox/rejected/` as a replay, not
 //! listed as a new report.
 //!
+//! An NGO whose card lists several relays fetches from each in turn, each over its own
+//! connection. A reporter deposits the same sealed envelope at every relay, so one report
+//! arrives once per relay: a copy whose bytes (SHA-256) are those of a report already stored
+//! here, and whose signed report is that one, is acknowledged at its relay (so that relay deletes
+//! it too) and not stored again. A relay that cannot be reached is named in a one-line warning
+//! and the fetch goes on with the others; it fails only when no relay answers.
+//!
 //! Everything printed for people from inside a report goes through [`crate::display`].
 
 use super::Ctx;
@@ -200,22 +207,128 @@ pub struct FetchSummary {
     pub replays: usize,
     /// Items that none of this inbox's staff keys opens (also counted in `rejected`).
     pub no_key: usize,
+    /// Copies of a report already stored, with the same bytes, that came via another relay of
+    /// the card (or the same one again): acknowledged, not stored again.
+    pub duplicates: usize,
     /// What was deleted from `inbox/rejected/` to keep it within its bound.
     pub trimmed: crate::state::Trimmed,
 }
 
-/// Download, verify, store, acknowledge.
+/// Download, verify, store, acknowledge, from every relay of this NGO's card.
 pub async fn fetch(ctx: &Ctx) -> Result<FetchSummary> {
-    let ngo = Ngo::load(&ctx.home)?;
+    let mut ngo = Ngo::load(&ctx.home)?;
     let bound = RejectedBound::from_env()?;
     let ids = ngo.local_identities(&ctx.home)?;
     if ids.is_empty() {
         anyhow::bail!(crate::t_err!("inbox-no-staff-key"));
     }
-    let me = ngo.identity.public();
     let mut summary = FetchSummary::default();
+    let me = ngo.identity.public();
     let still_no_key = recheck_no_key(ctx, &ids, &me, &mut summary)?;
-    let client = RelayClient::connect_pinned(&ngo.config.relay, &ngo.config.pinned()).await?;
+    let relays = ngo.config.relays();
+    let mut reached = Vec::with_capacity(relays.len());
+    let mut first_error = None;
+    for relay in &relays {
+        match fetch_from(ctx, &mut ngo, relay, &ids, &mut summary).await {
+            Ok(()) => reached.push(json!({"relay": relay.addr, "reached": true})),
+            // One relay down (seized, blocked, restarting) is what several relays are for: say
+            // so in one line and fetch from the others.
+            Err(e) if relays.len() > 1 && is_relay_error(&e) => {
+                let shown = display::line(&crate::failure::localized_message(&e));
+                ctx.out.say(format!(
+                    "{}: {}",
+                    crate::t!("warning-prefix"),
+                    crate::t!(
+                        "inbox-relay-unreachable",
+                        relay = relay.addr.as_str(),
+                        error = shown
+                    )
+                ));
+                reached.push(json!({"relay": relay.addr, "reached": false, "error": display::line(&format!("{e:#}"))}));
+                first_error.get_or_insert(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if let (false, Some(e)) = (reached.iter().any(|r| r["reached"] == true), first_error) {
+        return Err(e);
+    }
+    // Everything fetched is safe and acknowledged; now keep the rejected envelopes (which a
+    // card holder can add to at every fetch) within their bound.
+    summary.trimmed = rejected_trim(&ctx.home, bound)?;
+    if summary.trimmed.removed > 0 {
+        let t = &summary.trimmed;
+        ctx.out.say(crate::t!(
+            "inbox-trimmed",
+            count = (t.removed),
+            max_items = (bound.max_items),
+            max_mb = (bound.max_bytes / (1024 * 1024)),
+            no_key = (t.removed_no_key)
+        ));
+    }
+    super::ngo::warn_own_card_expiring(ctx);
+    ctx.out.say(crate::t!(
+        "inbox-fetched",
+        count = (summary.stored.len()),
+        rejected = (summary.rejected),
+        replays = (summary.replays)
+    ));
+    let no_key_kept =
+        (summary.no_key + still_no_key).saturating_sub(summary.trimmed.removed_no_key);
+    if no_key_kept > 0 {
+        ctx.out.say(crate::t!(
+            "inbox-no-key-kept",
+            count = no_key_kept,
+            new = (summary.no_key)
+        ));
+    }
+    if summary.duplicates > 0 {
+        ctx.out
+            .say(crate::t!("inbox-duplicates", count = (summary.duplicates)));
+    }
+    ctx.out.emit(json!({
+        "type": "fetch_done", "stored": summary.stored.len(), "rejected": summary.rejected,
+        "replays": summary.replays, "no_key": summary.no_key, "no_key_kept": no_key_kept,
+        "rejected_trimmed": summary.trimmed.removed, "rejected_trimmed_no_key": summary.trimmed.removed_no_key,
+        "duplicates": summary.duplicates, "relays": reached,
+    }));
+    Ok(summary)
+}
+
+/// Whether `e` came from a relay (unreachable, refused, wrong certificate...), rather than from
+/// this machine (a vault that cannot be written).
+fn is_relay_error(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.is::<RelayError>())
+}
+
+/// Fetch everything waiting at one relay: download, verify, store, acknowledge there. Registers
+/// the mailbox first if `ngo init` could not reach this relay (its registration is pending).
+async fn fetch_from(
+    ctx: &Ctx,
+    ngo: &mut Ngo,
+    relay: &vigil_core::card::CardRelay,
+    ids: &[age::x25519::Identity],
+    summary: &mut FetchSummary,
+) -> Result<()> {
+    let me = ngo.identity.public();
+    let client = RelayClient::connect_pinned(&relay.addr, &relay.accepted_fingerprints()).await?;
+    if ngo.config.is_pending(&relay.addr) {
+        let mailbox = client.register(ngo.mailbox_key.as_dalek()).await?;
+        if !mailbox.ct_eq(&ngo.config.mailbox) {
+            anyhow::bail!(crate::t_err!(
+                "ngo-wrong-mailbox",
+                relay = relay.addr.as_str()
+            ));
+        }
+        ngo.config.registered(&relay.addr);
+        ngo.save_config(&ctx.home)?;
+        ctx.out.say(crate::t!(
+            "ngo-registered-late",
+            relay = relay.addr.as_str()
+        ));
+        ctx.out
+            .emit(json!({"type": "registered", "relay": relay.addr}));
+    }
     loop {
         let items = fetch_round(&client, ngo.mailbox_key.as_dalek()).await?;
         if items.is_empty() {
@@ -224,7 +337,7 @@ pub async fn fetch(ctx: &Ctx) -> Result<FetchSummary> {
         let n = items.len();
         let mut acks = Vec::with_capacity(n);
         for item in items {
-            match envelope::open(&item.envelope, &ids, &me) {
+            match envelope::open(&item.envelope, ids, &me) {
                 Ok(opened) => {
                     let alert = item.note.map(|n| AlertNote {
                         reason: n.reason.as_str().to_string(),
@@ -235,9 +348,9 @@ pub async fn fetch(ctx: &Ctx) -> Result<FetchSummary> {
                     let stored = fetched(
                         ctx,
                         &item.envelope,
-                        &item.id.to_string(),
+                        (&item.id.to_string(), Some(&relay.addr)),
                         &opened,
-                        &mut summary,
+                        summary,
                         alert,
                     )?;
                     if stored && !opened.attachments.is_empty() {
@@ -288,58 +401,58 @@ pub async fn fetch(ctx: &Ctx) -> Result<FetchSummary> {
         warn_if_full(ctx, &st);
     }
     client.close().await;
-    // Everything fetched is safe and acknowledged; now keep the rejected envelopes (which a
-    // card holder can add to at every fetch) within their bound.
-    summary.trimmed = rejected_trim(&ctx.home, bound)?;
-    if summary.trimmed.removed > 0 {
-        let t = &summary.trimmed;
-        ctx.out.say(crate::t!(
-            "inbox-trimmed",
-            count = (t.removed),
-            max_items = (bound.max_items),
-            max_mb = (bound.max_bytes / (1024 * 1024)),
-            no_key = (t.removed_no_key)
-        ));
-    }
-    super::ngo::warn_own_card_expiring(ctx);
-    ctx.out.say(crate::t!(
-        "inbox-fetched",
-        count = (summary.stored.len()),
-        rejected = (summary.rejected),
-        replays = (summary.replays)
-    ));
-    let no_key_kept =
-        (summary.no_key + still_no_key).saturating_sub(summary.trimmed.removed_no_key);
-    if no_key_kept > 0 {
-        ctx.out.say(crate::t!(
-            "inbox-no-key-kept",
-            count = no_key_kept,
-            new = (summary.no_key)
-        ));
-    }
-    ctx.out.emit(json!({
-        "type": "fetch_done", "stored": summary.stored.len(), "rejected": summary.rejected,
-        "replays": summary.replays, "no_key": summary.no_key, "no_key_kept": no_key_kept,
-        "rejected_trimmed": summary.trimmed.removed, "rejected_trimmed_no_key": summary.trimmed.removed_no_key,
-    }));
-    Ok(summary)
+    Ok(())
 }
 
-/// Store one opened report, unless it is a replay of one already here; returns whether it was
-/// stored as a report. `item_id` names where it came from (the relay's item id).
+/// Store one opened report, unless it is a replay of one already here or another relay's copy
+/// of one; returns whether it was stored as a report. `from` names where it came from: the
+/// relay's item id, and the relay (`None` for an envelope taken again from `inbox/rejected/`).
 fn fetched(
     ctx: &Ctx,
     envelope: &[u8],
-    item_id: &str,
+    from: (&str, Option<&str>),
     opened: &Opened,
     summary: &mut FetchSummary,
     alert: Option<AlertNote>,
 ) -> Result<bool> {
+    let (item_id, relay) = from;
     let this_id = crate::state::inbox_id(envelope);
     let original = match inbox_seen(&ctx.home, &opened.digest)? {
         // The same item again, with the same bytes: its acknowledgement was lost. Store it (again:
         // the record is written first, so the envelope may not be there yet) as usual.
         Some(seen) if seen.item == item_id && seen.id == this_id => None,
+        // The same signed report in the same bytes, as another relay's item: the reporter
+        // deposited one sealed envelope at each relay of the card. One copy is kept; this one
+        // is only acknowledged, so its relay deletes it too.
+        Some(mut seen)
+            if seen.id == this_id
+                && relay.is_some_and(|r| seen.is_copy_from(r, item_id))
+                && inbox_holds(&ctx.home, envelope)? =>
+        {
+            let relay = relay.unwrap_or_default();
+            if !seen
+                .copies
+                .iter()
+                .any(|c| c.relay.eq_ignore_ascii_case(relay))
+            {
+                seen.copies.push(crate::state::SeenCopy {
+                    relay: relay.to_string(),
+                    item: item_id.to_string(),
+                });
+                inbox_mark_seen(&ctx.home, &opened.digest, &seen)?;
+            }
+            ctx.out
+                .emit(json!({"type": "duplicate", "id": this_id, "item": item_id, "relay": relay}));
+            summary.duplicates += 1;
+            return Ok(false);
+        }
+        // Another relay's copy, but the stored one is missing (its record was written, then the
+        // command died before the envelope): this copy is the report, stored now.
+        Some(seen)
+            if seen.id == this_id && relay.is_some_and(|r| seen.is_copy_from(r, item_id)) =>
+        {
+            None
+        }
         Some(seen) => Some(seen.id),
         // Stored before this inbox kept records: the same bytes can only be the same report.
         None if inbox_holds(&ctx.home, envelope)? => Some(this_id.clone()),
@@ -366,6 +479,8 @@ fn fetched(
         &Seen {
             id: this_id,
             item: item_id.to_string(),
+            relay: relay.map(str::to_string),
+            copies: Vec::new(),
         },
     )?;
     let id = inbox_store_with(&ctx.home, envelope, None, alert.clone())?;
@@ -404,7 +519,7 @@ fn recheck_no_key(
                 if fetched(
                     ctx,
                     &bytes,
-                    &format!("rejected:{id}"),
+                    (&format!("rejected:{id}"), None),
                     &opened,
                     summary,
                     None,

@@ -10,30 +10,64 @@ use vigil_core::wire::status::MailboxStatus;
 /// Fill above which `fetch` and `status` warn.
 const WARN_FILL: f64 = 0.8;
 
-/// Show how full the mailbox is at the relay.
+/// Show how full the mailbox is at each relay of the card. A relay that cannot be reached is
+/// named in a one-line warning; the command fails only when none answers.
 pub async fn status(ctx: &Ctx) -> Result<()> {
     let ngo = Ngo::load(&ctx.home)?;
-    let client = RelayClient::connect_pinned(&ngo.config.relay, &ngo.config.pinned()).await?;
-    let st = client.status(ngo.mailbox_key.as_dalek()).await;
-    client.close().await;
-    let st = st?;
-    ctx.out.say(crate::t!(
-        "inbox-status",
-        relay = ngo.config.relay.as_str(),
-        items = (st.items),
-        max_items = (st.max_items),
-        bytes = human_bytes(st.bytes),
-        max_bytes = human_bytes(st.max_bytes),
-        fill = format!("{:.0}", st.fill() * 100.0),
-        expiry = human_duration(st.expiry_secs)
-    ));
-    ctx.out.emit(json!({
-        "type": "mailbox_status", "items": st.items, "bytes": st.bytes,
-        "max_items": st.max_items, "max_bytes": st.max_bytes, "fill": st.fill(),
-        "refused_full": st.refused_full, "expiry_secs": st.expiry_secs,
-    }));
-    warn_if_full(ctx, &st);
-    Ok(())
+    let relays = ngo.config.relays();
+    let mut answered = false;
+    let mut first_error = None;
+    for relay in &relays {
+        let st = async {
+            let client =
+                RelayClient::connect_pinned(&relay.addr, &relay.accepted_fingerprints()).await?;
+            let st = client.status(ngo.mailbox_key.as_dalek()).await;
+            client.close().await;
+            st
+        }
+        .await;
+        let st = match st {
+            Ok(st) => st,
+            Err(e) if relays.len() > 1 => {
+                ctx.out.say(format!(
+                    "{}: {}",
+                    crate::t!("warning-prefix"),
+                    crate::t!(
+                        "inbox-status-unreachable",
+                        relay = relay.addr.as_str(),
+                        error = crate::failure::localized_relay_error(&e)
+                    )
+                ));
+                ctx.out.emit(json!({
+                    "type": "mailbox_status_unavailable", "relay": relay.addr, "error": e.to_string(),
+                }));
+                first_error.get_or_insert(e);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        answered = true;
+        ctx.out.say(crate::t!(
+            "inbox-status",
+            relay = relay.addr.as_str(),
+            items = (st.items),
+            max_items = (st.max_items),
+            bytes = human_bytes(st.bytes),
+            max_bytes = human_bytes(st.max_bytes),
+            fill = format!("{:.0}", st.fill() * 100.0),
+            expiry = human_duration(st.expiry_secs)
+        ));
+        ctx.out.emit(json!({
+            "type": "mailbox_status", "relay": relay.addr, "items": st.items, "bytes": st.bytes,
+            "max_items": st.max_items, "max_bytes": st.max_bytes, "fill": st.fill(),
+            "refused_full": st.refused_full, "expiry_secs": st.expiry_secs,
+        }));
+        warn_if_full(ctx, &st);
+    }
+    match (answered, first_error) {
+        (false, Some(e)) => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 /// Warn (on stderr for people, as a `mailbox_warning` object for `--json`) when the mailbox is
