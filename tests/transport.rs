@@ -340,6 +340,147 @@ async fn reports_arrive_over_tcp_when_udp_is_silently_dropped() {
     relay.shutdown().await.unwrap();
 }
 
+/// Forwards TCP to `to`, but passes at most `limit` bytes from the client on each connection;
+/// after that it silently swallows what the client sends and keeps the connection open (a
+/// censor that freezes TLS flows after a few KB). UDP to the same port goes nowhere.
+struct StallAfter {
+    addr: SocketAddr,
+    connections: Arc<AtomicUsize>,
+    _udp: Arc<UdpSocket>,
+}
+
+impl StallAfter {
+    async fn start(to: SocketAddr, limit: usize) -> Self {
+        let (tcp, udp) = loop {
+            let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = tcp.local_addr().unwrap().port();
+            if let Ok(u) = UdpSocket::bind(("127.0.0.1", port)).await {
+                break (tcp, Arc::new(u));
+            }
+        };
+        let addr = tcp.local_addr().unwrap();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let n = connections.clone();
+        tokio::spawn(async move {
+            while let Ok((c, _)) = tcp.accept().await {
+                n.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let Ok(up) = TcpStream::connect(to).await else {
+                        return;
+                    };
+                    let (mut cr, mut cw) = c.into_split();
+                    let (mut ur, mut uw) = up.into_split();
+                    tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut ur, &mut cw).await;
+                    });
+                    let mut passed = 0usize;
+                    let mut b = vec![0u8; 8192];
+                    while let Ok(k) = cr.read(&mut b).await {
+                        if k == 0 {
+                            break;
+                        }
+                        let pass = k.min(limit.saturating_sub(passed));
+                        if pass > 0 && uw.write_all(&b[..pass]).await.is_err() {
+                            break;
+                        }
+                        passed += pass;
+                    }
+                });
+            }
+        });
+        Self {
+            addr,
+            connections,
+            _udp: udp,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_through_a_flow_freezing_censor_goes_on_in_short_flows() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    // The relay gives up on a frozen flow after 3 s (30 s by default), releasing the chunk it
+    // was receiving for the client's next flow.
+    let mut config =
+        vigil_relay::RelayConfig::new(root.join("relay"), "127.0.0.1:0".parse().unwrap());
+    config.limits.idle_timeout_secs = 3;
+    let relay = vigil_relay::start(config).await.unwrap();
+    let fp = relay.fingerprint().to_string();
+    // 96 KiB per flow: the NGO's setup and fetch fit, a 300 KiB upload in one flow does not.
+    let censor = StallAfter::start(relay.local_addr(), 96 * 1024).await;
+    let (ngo2_home, card) = ngo(
+        root,
+        "Desk2",
+        &censor.addr.to_string(),
+        &fp,
+        &["--transport", "tcp"],
+    );
+    let reporter = root.join("reporter");
+    let r = reporter.to_str().unwrap();
+    run(&["--home", r, "contact", "add", card.to_str().unwrap()]);
+    let evidence = root.join("evidence.bin");
+    let bytes: Vec<u8> = (0..300 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&evidence, &bytes).unwrap();
+    let report = report_file(root, "frozen flows", 300);
+    let t = Instant::now();
+    run(&[
+        "--home",
+        r,
+        "--transport",
+        "tcp",
+        "report",
+        "send",
+        "--to",
+        "Desk2",
+        "--file",
+        report.to_str().unwrap(),
+        "--attach",
+        evidence.to_str().unwrap(),
+        "--stall-timeout",
+        "1s",
+    ]);
+    assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
+    assert!(
+        censor.connections.load(Ordering::SeqCst) >= 4,
+        "progress was made across several connections"
+    );
+    // The NGO gets the file whole (its fetch goes through the same path; downloads are not
+    // frozen by this censor).
+    assert_eq!(
+        titles(&ngo2_home, &["--transport", "tcp"]),
+        vec!["frozen flows".to_string()]
+    );
+    let (out, _) = run(&[
+        "--home",
+        ngo2_home.to_str().unwrap(),
+        "--json",
+        "inbox",
+        "list",
+    ]);
+    let id = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|v| v.get("id").and_then(|i| i.as_str()).map(String::from))
+        .expect("an inbox id");
+    let export = root.join("export");
+    run(&[
+        "--home",
+        ngo2_home.to_str().unwrap(),
+        "--transport",
+        "tcp",
+        "inbox",
+        "export",
+        &id,
+        "--out",
+        export.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read(export.join("evidence.bin")).unwrap(), bytes);
+    relay.shutdown().await.unwrap();
+}
+
 /// A SOCKS5 proxy (no authentication or any username/password) that records the targets it
 /// was asked for, as Tor would see them.
 struct Socks {

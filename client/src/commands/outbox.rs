@@ -421,6 +421,13 @@ async fn upload_chunk_waiting(
 /// that a dropped one costs little to send again.
 const UPLOAD_CHUNK: usize = 1024 * 1024;
 
+/// The smallest chunk a stalled TLS-over-TCP upload shrinks to (see [`upload_blobs`]).
+const MIN_UPLOAD_CHUNK: usize = 16 * 1024;
+
+/// How many stalled chunks one upload rides out by shrinking and reconnecting before it gives
+/// the error to the retry loop.
+const MAX_STALLS: u32 = 8;
+
 /// Upload the blobs of `item` that the relay does not hold whole yet, each from the offset the
 /// relay reports (so a cut link, a killed client or a restarted relay costs only the chunk in
 /// flight), after asking the relay whether the report fits at all. The outer error is local
@@ -455,6 +462,12 @@ async fn upload_blobs(
     }
     let mut ids = Vec::with_capacity(item.blobs.len());
     let mut buf = zeroize::Zeroizing::new(vec![0u8; UPLOAD_CHUNK]);
+    // Over TLS on TCP, a chunk whose flow stalls (some censors freeze TLS flows to foreign
+    // servers after 15-20 KB) is sent again, a quarter the size, on a new connection, and from
+    // then on every chunk gets a new connection: progress is made across many short flows.
+    let mut chunk = UPLOAD_CHUNK;
+    let mut fresh_flow_per_chunk = false;
+    let mut stalls = 0u32;
     let mut progress = Progress::new(&ctx.out, Activity::Upload, &item.to, total);
     let mut done = 0u64;
     for (n, b) in item.blobs.iter().enumerate() {
@@ -481,10 +494,26 @@ async fn upload_blobs(
             })?;
             file.seek(SeekFrom::Start(offset))?;
             while offset < b.len {
-                let want = UPLOAD_CHUNK.min((b.len - offset) as usize);
+                let want = chunk.min((b.len - offset) as usize);
                 file.read_exact(&mut buf[..want])?;
+                if fresh_flow_per_chunk {
+                    client.reconnect_next().await;
+                }
                 offset = match upload_chunk_waiting(client, id, b.len, offset, &buf[..want]).await {
                     Ok(o) => o,
+                    Err(RelayError::ConnectionLost(_) | RelayError::Timeout(_))
+                        if client.transport() == crate::relay::Transport::Tcp
+                            && stalls < MAX_STALLS =>
+                    {
+                        stalls += 1;
+                        chunk = (chunk / 4).max(MIN_UPLOAD_CHUNK);
+                        fresh_flow_per_chunk = true;
+                        client.reconnect_next().await;
+                        match client.upload_status(id, b.len).await {
+                            Ok(o) => o,
+                            Err(e) => return Ok(Err(e)),
+                        }
+                    }
                     Err(e) => return Ok(Err(e)),
                 };
                 // The relay may say it holds another offset (another sender of the same blob):
@@ -497,6 +526,10 @@ async fn upload_blobs(
         progress.set(done);
     }
     progress.finish();
+    if fresh_flow_per_chunk {
+        // The deposit that follows gets a fresh flow too.
+        client.reconnect_next().await;
+    }
     Ok(Ok(ids))
 }
 

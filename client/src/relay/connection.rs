@@ -180,6 +180,7 @@ impl RelayClient {
             pins: pins.clone(),
             proxy: settings.proxy.clone(),
             timeout: link.connect_timeout,
+            idle: link.idle_timeout,
         };
         let choice = if settings.proxy.is_some() {
             if settings.transport == Transport::Quic {
@@ -348,6 +349,23 @@ impl RelayClient {
             },
             link: link.clone(),
         })
+    }
+
+    /// Make the next request go on a new connection (TLS over TCP; nothing on QUIC, whose
+    /// connection does not suffer per-flow stalls the same way). Used after a TCP flow stalled:
+    /// some censors freeze a flow after a few KB, and a fresh flow per request then still gets
+    /// through.
+    pub async fn reconnect_next(&self) {
+        if let Inner::Tcp {
+            link, sent_before, ..
+        } = &self.inner
+        {
+            let mut guard = link.lock().await;
+            if let Some(old) = guard.take() {
+                sent_before.fetch_add(old.sent, std::sync::atomic::Ordering::Relaxed);
+                old.close().await;
+            }
+        }
     }
 
     /// The transport this client uses.

@@ -32,7 +32,12 @@ pub(super) struct TcpLink {
     pub(super) dead: bool,
     /// Bytes written so far (TLS payload), for progress and tests.
     pub(super) sent: u64,
+    /// See [`TcpTarget::idle`].
+    idle: Duration,
 }
+
+/// Largest piece written under one no-progress deadline.
+const WRITE_PIECE: usize = 16 * 1024;
 
 /// Where a TCP link goes, kept to connect again.
 #[derive(Clone)]
@@ -41,6 +46,10 @@ pub(super) struct TcpTarget {
     pub(super) pins: Pins,
     pub(super) proxy: Option<Proxy>,
     pub(super) timeout: Duration,
+    /// Give up on a link that makes no progress (no byte written or read) for this long: a
+    /// stalled flow (some censors freeze TLS flows after a few KB) is then cut and connected
+    /// again instead of waiting out a whole request's time bound.
+    pub(super) idle: Duration,
 }
 
 impl TcpTarget {
@@ -121,6 +130,7 @@ impl TcpTarget {
             exporter,
             dead: false,
             sent: 0,
+            idle: self.idle,
         })
     }
 }
@@ -168,22 +178,54 @@ impl TcpLink {
     /// answer is read while the request is still being written: the relay may answer early.
     pub(super) async fn exchange(&mut self, parts: &[&[u8]]) -> Result<Vec<u8>, RelayError> {
         let lost = |e: &dyn std::fmt::Display| RelayError::ConnectionLost(e.to_string());
-        let TcpLink { r, w, sent, .. } = self;
+        let TcpLink {
+            r, w, sent, idle, ..
+        } = self;
+        let idle = *idle;
+        let stalled = || {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "no progress for {} s: the link stalled",
+                    idle.as_secs().max(1)
+                ),
+            )
+        };
         let write = async {
             for p in parts {
-                w.write_all(p).await?;
-                *sent += p.len() as u64;
+                for piece in p.chunks(WRITE_PIECE) {
+                    tokio::time::timeout(idle, w.write_all(piece))
+                        .await
+                        .map_err(|_| stalled())??;
+                    *sent += piece.len() as u64;
+                }
             }
-            w.flush().await
+            tokio::time::timeout(idle, w.flush())
+                .await
+                .map_err(|_| stalled())?
         };
-        let read = read_frame(r);
+        let read = read_frame(r, idle);
         tokio::pin!(write, read);
         let mut written: Option<std::io::Result<()>> = None;
+        // Once the request is all written, the answer must start within `idle` too: a flow
+        // whose bytes are taken in but never delivered (a censor that freezes it) shows no
+        // other sign. The relay answers a stored chunk or a deposit within a second or two.
+        let answer_due = tokio::time::sleep(Duration::from_secs(86_400));
+        tokio::pin!(answer_due);
         let answer = loop {
             tokio::select! {
                 biased;
                 a = &mut read => break a,
-                res = &mut write, if written.is_none() => written = Some(res),
+                res = &mut write, if written.is_none() => {
+                    written = Some(res);
+                    answer_due.as_mut().reset(tokio::time::Instant::now() + idle);
+                }
+                () = &mut answer_due, if written.is_some() => {
+                    break Err(RelayError::ConnectionLost(format!(
+                        "no answer for {} s after the request: the link stalled",
+                        idle.as_secs().max(1)
+                    )));
+                }
             }
         };
         match (&written, &answer) {
@@ -204,10 +246,24 @@ impl TcpLink {
     }
 }
 
-async fn read_frame(r: &mut ReadHalf<Tls>) -> Result<Vec<u8>, RelayError> {
+/// Read one answer frame. The relay may take a while to answer (a durable write, a large fetch
+/// being assembled) while the request is still being written, so the first byte gets the
+/// request's own time bound (the caller's); after it, each read must make progress within
+/// `idle`.
+async fn read_frame(r: &mut ReadHalf<Tls>, idle: Duration) -> Result<Vec<u8>, RelayError> {
     let lost = |e: std::io::Error| RelayError::ConnectionLost(e.to_string());
+    let stalled = || {
+        RelayError::ConnectionLost(format!(
+            "no progress for {} s: the link stalled",
+            idle.as_secs().max(1)
+        ))
+    };
     let mut h = [0u8; FRAME_HEADER_LEN];
-    r.read_exact(&mut h).await.map_err(lost)?;
+    r.read_exact(&mut h[..1]).await.map_err(lost)?;
+    tokio::time::timeout(idle, r.read_exact(&mut h[1..]))
+        .await
+        .map_err(|_| stalled())?
+        .map_err(lost)?;
     let header = wire::decode_response_header(&h)?;
     let mut out = Vec::with_capacity(FRAME_HEADER_LEN + header.body_len.min(64 * 1024));
     out.extend_from_slice(&h);
@@ -215,7 +271,10 @@ async fn read_frame(r: &mut ReadHalf<Tls>) -> Result<Vec<u8>, RelayError> {
     let mut buf = vec![0u8; (want - FRAME_HEADER_LEN).min(64 * 1024)];
     while out.len() < want {
         let n = (want - out.len()).min(buf.len());
-        let got = r.read(&mut buf[..n]).await.map_err(lost)?;
+        let got = tokio::time::timeout(idle, r.read(&mut buf[..n]))
+            .await
+            .map_err(|_| stalled())?
+            .map_err(lost)?;
         if got == 0 {
             return Err(RelayError::Protocol(
                 "the relay's answer is truncated".into(),

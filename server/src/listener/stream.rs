@@ -45,6 +45,11 @@ pub(super) enum ReqSend<'a> {
 pub(super) struct TcpIn {
     r: ReadHalf<Tls>,
     buf: BytesMut,
+    /// A read that brings nothing for this long ends the connection: on TCP nothing else tells
+    /// a frozen flow (a censor's middlebox taking bytes in and delivering none) from a slow
+    /// one, and an upload stuck on it would hold its attachment against the client's retry on
+    /// a new connection until the body deadline.
+    idle: std::time::Duration,
     /// Bytes of the current request (after its header) not yet handed out.
     remaining: usize,
 }
@@ -58,11 +63,12 @@ pub(super) struct TcpOut {
 }
 
 /// Split a connection.
-pub(super) fn split_tcp(tls: Tls) -> (TcpIn, TcpOut) {
+pub(super) fn split_tcp(tls: Tls, idle: std::time::Duration) -> (TcpIn, TcpOut) {
     let (r, w) = tokio::io::split(tls);
     (
         TcpIn {
             r,
+            idle,
             buf: BytesMut::new(),
             remaining: 0,
         },
@@ -118,7 +124,10 @@ impl TcpIn {
 
     async fn fill(&mut self) -> bool {
         self.buf.reserve(16 * 1024);
-        matches!(self.r.read_buf(&mut self.buf).await, Ok(n) if n > 0)
+        matches!(
+            tokio::time::timeout(self.idle, self.r.read_buf(&mut self.buf)).await,
+            Ok(Ok(n)) if n > 0
+        )
     }
 }
 

@@ -108,7 +108,8 @@ impl Listener {
         {
             return;
         }
-        let (mut rin, mut rout) = split_tcp(tls);
+        let (mut rin, mut rout) =
+            split_tcp(tls, Duration::from_secs(self.limits.idle_timeout_secs));
         if self.front(&mut rin, &mut rout, &exporter).await {
             self.vigil_requests(&mut rin, &mut rout, exporter, peer.ip())
                 .await;
