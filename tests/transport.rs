@@ -695,3 +695,65 @@ async fn stored_sizes_tell_neither_report_length_nor_staff_count() {
     let _ = (one, three);
     relay.shutdown().await.unwrap();
 }
+
+/// `vigil-relay serve` (the program, as an operator runs it): a relay on port P answers QUIC on
+/// UDP P and TLS on TCP P, and `--no-tcp` leaves TCP P closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_program_serves_both_transports_on_one_port_unless_told_not_to() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |extra: &[&str], data: &Path| {
+        let mut child = Command::new(bins::vigil_relay())
+            .args(["serve", "--listen", "127.0.0.1:0", "--ready-json", "--data"])
+            .arg(data)
+            .args(extra)
+            .env("VIGIL_RELAY_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start vigil-relay");
+        let mut ready = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&ready).expect("ready line");
+        let addr: SocketAddr = v["addr"].as_str().unwrap().parse().unwrap();
+        let fp = v["fingerprint"].as_str().unwrap().to_string();
+        (child, addr, fp)
+    };
+    let (mut both, addr, fp) = serve(&[], &dir.path().join("a"));
+    let mut s = probe_tls(addr).await;
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200 OK"));
+    // Both transports reach the relay the card pins.
+    for t in ["quic", "tcp"] {
+        let (home, _) = ngo(
+            dir.path(),
+            &format!("Desk-{t}"),
+            &addr.to_string(),
+            &fp,
+            &["--transport", t],
+        );
+        run(&[
+            "--home",
+            home.to_str().unwrap(),
+            "--transport",
+            t,
+            "inbox",
+            "status",
+        ]);
+    }
+    both.kill().unwrap();
+    let _ = both.wait();
+
+    let (mut quic_only, addr, _) = serve(&["--no-tcp"], &dir.path().join("b"));
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "--no-tcp: nothing listens on TCP"
+    );
+    quic_only.kill().unwrap();
+    let _ = quic_only.wait();
+}

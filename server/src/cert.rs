@@ -541,6 +541,35 @@ mod tests {
     }
 
     #[test]
+    fn the_front_certificate_is_kept_differs_from_the_identity_and_may_be_the_operators() {
+        let dir = tempfile::tempdir().unwrap();
+        let identity = load_or_create(dir.path()).unwrap();
+        let a = load_front(dir.path(), None, None).unwrap();
+        let b = load_front(dir.path(), None, None).unwrap();
+        assert_eq!(a.chain, b.chain, "made once, then kept");
+        assert_ne!(
+            a.chain[0], identity.cert,
+            "the pinned certificate is never the front"
+        );
+        // The operator's PEM files (as an ACME client writes them).
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["relay.example.org".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let (c, k) = (
+            dir.path().join("fullchain.pem"),
+            dir.path().join("privkey.pem"),
+        );
+        fs::write(&c, cert.pem()).unwrap();
+        fs::write(&k, key.serialize_pem()).unwrap();
+        let op = load_front(dir.path(), None, Some((&c, &k))).unwrap();
+        assert_eq!(op.chain[0].as_ref(), cert.der().as_ref());
+        fs::write(&c, "not a certificate").unwrap();
+        assert!(load_front(dir.path(), None, Some((&c, &k))).is_err());
+    }
+
+    #[test]
     fn a_chosen_name_is_used_and_a_bad_one_refused() {
         let dir = tempfile::tempdir().unwrap();
         let id = load_or_create_named(dir.path(), Some("mail.example.org")).unwrap();

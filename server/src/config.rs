@@ -668,4 +668,38 @@ mod tests {
             .to_string();
         assert!(e.contains("cert_name"), "{e}");
     }
+
+    #[test]
+    fn tcp_and_the_front_are_layered_and_checked() {
+        let none = |_: &str| None;
+        let c = RelayConfig::layered(None, &none, &FlagLayer::default()).unwrap();
+        assert!(c.tcp, "TCP is on by default");
+        let file: FileConfig =
+            toml::from_str("tcp = false\nfront_page = \"/srv/index.html\"\n").unwrap();
+        let c = RelayConfig::layered(Some(&file), &none, &FlagLayer::default()).unwrap();
+        assert!(!c.tcp);
+        assert_eq!(c.front_page.as_deref(), Some(Path::new("/srv/index.html")));
+        let back: RelayConfig = toml::from_str(&c.to_toml()).unwrap();
+        assert_eq!(back, c);
+        let env = |k: &str| (k == "VIGIL_RELAY_NO_TCP").then(|| "1".to_string());
+        assert!(
+            !RelayConfig::layered(None, &env, &FlagLayer::default())
+                .unwrap()
+                .tcp
+        );
+        let flags = FlagLayer {
+            tcp: Some(false),
+            ..Default::default()
+        };
+        assert!(!RelayConfig::layered(None, &none, &flags).unwrap().tcp);
+        // A certificate without its key (or the reverse) is refused, naming the setting.
+        let flags = FlagLayer {
+            tls_cert: Some("/etc/fullchain.pem".into()),
+            ..Default::default()
+        };
+        let e = RelayConfig::layered(None, &none, &flags)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tls_cert"), "{e}");
+    }
 }
