@@ -108,6 +108,12 @@ pub const MAX_BLOB_CHUNK: usize = 8 * 1024 * 1024;
 /// a DepositBlobs head and each item's blob list in an Items response.
 pub const MAX_BLOBS_PER_DEPOSIT: usize = 64;
 
+/// Longest wait one Wait may ask for: 60 seconds. Long enough that a watcher asks about
+/// once a minute when nothing happens; short enough that a waiting request stays well inside
+/// the relay's request timeout and a QUIC connection's idle and keep-alive timers, and that a
+/// waiter whose client vanished without a trace holds its slot for at most a minute.
+pub const MAX_WAIT_SECS: u16 = 60;
+
 // Each message's own body lengths (fixed sizes, head lengths, maxima) live in its exchange's file
 // (`register::BODY_LEN`, `deposit::MAX_BODY_LEN`, `fetch::MAX_ITEMS_BODY_LEN`, ...), beside the
 // code that encodes and decodes it. Two bounds span every message:

@@ -50,6 +50,8 @@ macro_rules! for_each_exchange {
             deposit_blobs: DepositBlobs = 0x0c => BlobsStored = 0x8c;
             /// Download a chunk of a blob, anonymously: its random id is the capability.
             download: Download = 0x0d => BlobChunk = 0x8d;
+            /// Wait until a mailbox holds items (or a bounded time), with a proof of possession.
+            wait: Wait = 0x0e => Pending = 0x8e;
         }
     };
 }

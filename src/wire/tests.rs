@@ -13,6 +13,7 @@ use super::quote::{Quote, Room};
 use super::register::{Register, Registered};
 use super::status::{MailboxStatus, Status};
 use super::upload::{Upload, Uploaded};
+use super::wait::{Pending, Wait};
 use super::*;
 use crate::ids::{AlertId, BlobId, DepositId, ItemId, MailboxId};
 use proptest::prelude::*;
@@ -93,6 +94,11 @@ fn sample_requests(envelope: &[u8]) -> Vec<(Request, Vec<u8>)> {
             blob: BlobId([9; 16]),
             offset: 5,
             len: 4096,
+        }),
+        Request::Wait(Wait {
+            mailbox: MailboxId([2; 32]),
+            wait_secs: 30,
+            proof: proof(),
         }),
     ];
     let kinds: Vec<RequestType> = reqs.iter().map(Request::kind).collect();
@@ -183,6 +189,8 @@ fn sample_responses(envelope: &[u8]) -> Vec<Response> {
         Response::CheckedIn(CheckedIn),
         Response::Disarmed(Disarmed),
         Response::Acked(Acked { count: 3 }),
+        Response::Pending(Pending { items: 0 }),
+        Response::Pending(Pending { items: 7 }),
         Response::MailboxStatus(MailboxStatus {
             items: 1,
             bytes: 2,
@@ -254,6 +262,7 @@ fn proof_purposes_are_distinct_and_nul_terminated() {
         fetch::PURPOSE,
         ack::PURPOSE,
         status::PURPOSE,
+        wait::PURPOSE,
     ]
     .map(|p| p.label());
     for (i, l) in labels.iter().enumerate() {
