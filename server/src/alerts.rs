@@ -15,6 +15,7 @@
 //! that got it after finds the alert released (and is refused, as for an unknown alert).
 
 use crate::store::{Store, StoreError};
+use crate::waiters::Waiters;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -133,8 +134,14 @@ impl AlertSchedule {
         soonest.min(now + MAX_SLEEP)
     }
 
-    /// Release alerts as they fall due, until cancelled.
-    pub(crate) async fn run(self: Arc<Self>, store: Arc<dyn Store>, cancel: CancellationToken) {
+    /// Release alerts as they fall due, until cancelled; after a release, wake every waiter
+    /// (a released alert's mailboxes are the store's to know, and each waiter looks at its own).
+    pub(crate) async fn run(
+        self: Arc<Self>,
+        store: Arc<dyn Store>,
+        waiters: Arc<Waiters>,
+        cancel: CancellationToken,
+    ) {
         loop {
             let next = self.next_look().await;
             tokio::select! {
@@ -142,7 +149,9 @@ impl AlertSchedule {
                 _ = self.changed.notified() => {}
                 _ = tokio::time::sleep_until(next) => {}
             }
-            self.release_due(&*store, crate::clock::now_unix()).await;
+            if self.release_due(&*store, crate::clock::now_unix()).await > 0 {
+                waiters.wake_all();
+            }
         }
     }
 }

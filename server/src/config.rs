@@ -270,6 +270,14 @@ limits! {
     fetches_per_minute: u32 = 240, min(1);
     /// Fetch and Status requests a source address may make at once before the rate applies.
     fetch_burst: u32 = 60, min(1);
+    /// Watchers (Wait requests, `vigil inbox watch`) waiting on one mailbox at once; more are
+    /// refused (Busy). A few staff watching one inbox, plus a reconnecting one whose old wait
+    /// the relay has not noticed is gone yet (TLS over TCP), fit; a key holder cannot pin more
+    /// of the relay's requests and memory on one mailbox.
+    max_waiters_per_mailbox: usize = crate::waiters::DEFAULT_MAX_PER_MAILBOX, range(1, 64);
+    /// Longest a Wait is held, seconds (the protocol's maximum is 60; the relay also keeps it
+    /// within request_timeout_secs). When it ends with nothing stored the watcher asks again.
+    max_wait_secs: u16 = vigil_core::wire::limits::MAX_WAIT_SECS, range(1, vigil_core::wire::limits::MAX_WAIT_SECS), "the protocol maximum is 60";
     /// Attachment chunks (Upload and Download requests, up to 8 MiB each, 1 MiB from the
     /// client) per minute per source address, sustained: a rate of its own, so a 1 GiB video
     /// (a thousand chunks) is not held to the pace of deposits or fetches. The default, 100 a
@@ -298,6 +306,13 @@ impl Limits {
     /// Entries each rate limiter may hold.
     pub fn max_rate_entries(&self) -> usize {
         self.rate_limit_addresses.max(16)
+    }
+
+    /// The longest wait granted: `max_wait_secs`, within `request_timeout_secs` (the backstop
+    /// on every request's handling, which a held Wait must not run into).
+    pub fn wait_secs(&self) -> u16 {
+        let cap = u16::try_from(self.request_timeout_secs).unwrap_or(u16::MAX);
+        self.max_wait_secs.min(cap).max(1)
     }
 
     /// The per-mailbox quota.

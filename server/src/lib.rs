@@ -28,6 +28,7 @@ mod ratelimit;
 mod relay;
 pub mod stats;
 pub mod store;
+pub mod waiters;
 
 pub use config::RelayConfig;
 pub use listener::ListenerCounters;

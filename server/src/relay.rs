@@ -127,7 +127,8 @@ pub async fn start_with(config: RelayConfig, store: Arc<dyn Store>) -> Result<Re
         Shared::new(store.clone())
             .with_max_report_bytes(limits.max_report_bytes)
             .with_space(space.clone())
-            .with_fetch_slots(limits.fetch_slots),
+            .with_fetch_slots(limits.fetch_slots)
+            .with_waiters(limits.max_waiters_per_mailbox, limits.wait_secs()),
     );
     // Every armed alert is scheduled before the first request can touch one (docs/protocol.md,
     // "Time", rule 3: an overdue alert gets its grace from now).
@@ -141,7 +142,20 @@ pub async fn start_with(config: RelayConfig, store: Arc<dyn Store>) -> Result<Re
     }
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
-    tracker.spawn(shared.alerts.clone().run(store.clone(), cancel.clone()));
+    tracker.spawn(
+        shared
+            .alerts
+            .clone()
+            .run(store.clone(), shared.waiters.clone(), cancel.clone()),
+    );
+    // Waiting watchers answer as the relay begins to shut down, not at the end of their wait.
+    tracker.spawn({
+        let (waiters, cancel) = (shared.waiters.clone(), cancel.clone());
+        async move {
+            cancel.cancelled().await;
+            waiters.close();
+        }
+    });
     tracker.spawn(expiry_loop(
         store.clone(),
         Duration::from_secs(limits.expiry_interval_secs),

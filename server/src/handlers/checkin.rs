@@ -39,6 +39,8 @@ pub(super) async fn handle(
             (shared.store.release(id, ReleaseReason::Duress, now).await)
                 .map_err(|e| shared.store_failed(e))?;
             schedule.remove(&id);
+            // Its envelopes are in their mailboxes now; which ones, only the store knows.
+            shared.waiters.wake_all();
             tracing::info!(reason = "duress", "released a check-in alert");
         }
     }

@@ -46,6 +46,8 @@ pub(super) async fn handle(
     let (counter, duplicate) = match done {
         Deposited::New => {
             reservation.consumed();
+            // Durable now: a watcher woken here finds it.
+            shared.waiters.wake(&mailbox);
             (&shared.counters.deposits_stored, false)
         }
         Deposited::Repeat => (&shared.counters.deposits_duplicate, true),

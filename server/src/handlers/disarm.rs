@@ -26,6 +26,7 @@ pub(super) async fn handle(
         Signer::Duress => {
             let r = shared.store.release(id, ReleaseReason::Duress, now_unix()).await;
             if r.is_ok() {
+                shared.waiters.wake_all();
                 tracing::info!(reason = "duress", "released a check-in alert");
             }
             r

@@ -10,6 +10,7 @@ use crate::alerts::AlertSchedule;
 use crate::body::{BodyError, BodySource, BoxFuture};
 use crate::store::space::SpaceGuard;
 use crate::store::{Store, StoreError};
+use crate::waiters::Waiters;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use vigil_core::ids::{AlertId, MailboxId};
@@ -39,6 +40,8 @@ pub struct Shared {
     pub full_refusals: FullRefusals,
     /// When each armed check-in alert is released; every change to an alert goes through it.
     pub alerts: Arc<AlertSchedule>,
+    /// Who waits for which mailbox (Wait), woken once a deposit there is durable.
+    pub waiters: Arc<Waiters>,
 }
 
 /// How many deposits each mailbox refused because it was full, since its owner last asked
@@ -126,7 +129,14 @@ impl Shared {
             counters: Arc::new(Counters::default()),
             full_refusals: FullRefusals::default(),
             alerts: Arc::new(AlertSchedule::default()),
+            waiters: Arc::new(Waiters::default()),
         }
+    }
+
+    /// Hold at most `per_mailbox` waiters per mailbox, each at most `max_wait_secs`.
+    pub fn with_waiters(mut self, per_mailbox: usize, max_wait_secs: u16) -> Self {
+        self.waiters = Arc::new(Waiters::new(per_mailbox, max_wait_secs));
+        self
     }
 
     /// Use `space` as the disk-space gate.
@@ -350,6 +360,13 @@ pub trait ReplySink: Send {
 
     /// Whether any byte of the answer was written (after that a refusal can no longer be sent).
     fn started(&self) -> bool;
+
+    /// Completes when the client can no longer get the answer (it stopped the stream or lost
+    /// the connection), so a request held open (Wait) gives its slot back at once. Never, where
+    /// nothing tells (memory; TLS over TCP): such a request ends at its own deadline.
+    fn gone(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(std::future::pending())
+    }
 }
 
 impl ReplySink for Vec<u8> {

@@ -431,4 +431,8 @@ impl ReplySink for QuicReply<'_> {
     fn started(&self) -> bool {
         self.started
     }
+
+    fn gone(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(self.send.gone())
+    }
 }

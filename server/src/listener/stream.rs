@@ -232,6 +232,18 @@ impl ReqSend<'_> {
             let _ = s.stopped().await;
         }
     }
+
+    /// Completes when no answer can reach the client any more: it stopped the stream, or the
+    /// connection is lost (QUIC). Never on TCP, where only reading the connection would tell,
+    /// and the connection's reading side belongs to the request loop.
+    pub(super) async fn gone(&mut self) {
+        match self {
+            ReqSend::Quic(s) => {
+                let _ = s.stopped().await;
+            }
+            ReqSend::Tcp(_) => std::future::pending().await,
+        }
+    }
 }
 
 impl TcpOut {
