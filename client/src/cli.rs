@@ -615,6 +615,9 @@ pub enum InboxCmd {
     /// Show how full this NGO's mailbox at the relay is, and whether reports were refused
     /// because it was full.
     Status,
+    /// Stay connected to every relay of this NGO's card and fetch, store and show each new
+    /// report as it arrives, urgent ones first; until Ctrl-C or SIGTERM.
+    Watch(InboxWatchArgs),
     /// List or delete the envelopes kept under inbox/rejected/ (invalid, replayed, or sealed
     /// for a staff key this inbox does not hold).
     #[command(subcommand)]
@@ -641,6 +644,19 @@ pub struct RejectedClearArgs {
     /// Delete only envelopes received longer ago than this (e.g. 30d).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub older_than: Option<Duration>,
+}
+
+/// `vigil inbox watch`
+#[derive(Args, Debug)]
+pub struct InboxWatchArgs {
+    /// Stop after this long (e.g. 30s, 8h) instead of running until stopped.
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
+    pub for_: Option<Duration>,
+    /// Run this command (with sh -c) for each new urgent report; the report is in the
+    /// environment: VIGIL_REPORT_ID, VIGIL_REPORT_URGENCY, VIGIL_REPORT_KIND,
+    /// VIGIL_REPORT_TITLE, VIGIL_RELAY. Quote them, e.g. notify-send "$VIGIL_REPORT_TITLE".
+    #[arg(long, value_name = "CMD")]
+    pub exec: Option<String>,
 }
 
 /// `vigil inbox export`

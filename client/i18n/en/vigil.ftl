@@ -644,6 +644,22 @@ export-incomplete = { $count } attachments could not be exported (see above).
 help-inbox-export = Write one report (JSON) and its attachments, decrypted and verified, into a directory
 help-inbox-export-id = Report id from `vigil inbox list` (a unique prefix is enough)
 help-inbox-export-out = The directory to write into (made if missing). What lands there is plaintext: choose an encrypted disk
+## vigil inbox watch
+help-inbox-watch = Stay connected to every relay of this NGO's card and fetch, store and show each new report as it arrives, urgent ones first; until Ctrl-C or SIGTERM
+help-inbox-watch-for = Stop after this long (e.g. 30s, 8h) instead of running until stopped
+help-inbox-watch-exec = Run this command (with sh -c) for each new urgent report; the report is in the environment: VIGIL_REPORT_ID, VIGIL_REPORT_URGENCY, VIGIL_REPORT_KIND, VIGIL_REPORT_TITLE, VIGIL_RELAY. Quote them, e.g. notify-send "$VIGIL_REPORT_TITLE"
+inbox-watch-started = Watching { $count ->
+        [one] { $count } relay
+       *[other] { $count } relays
+    } for new reports; Ctrl-C stops.
+inbox-watch-report = { $flag }{ $id }  { $urgency }  { $kind }  { $title }  (via { $relay })
+inbox-watch-lost = relay { $relay }: { $error }; trying again in { $secs } s
+inbox-watch-back = relay { $relay } is reachable again; watching it
+inbox-watch-stopped = Stopped watching; { $count ->
+        [one] { $count } new report was shown
+       *[other] { $count } new reports were shown
+    }.
+inbox-watch-exec-failed = the --exec command for report { $id } failed: { $error }
 outbox-spacing = Waiting { $delay } before the next report, so the relay cannot tie them together by time (--no-delay skips this).
 progress-upload = Sending to { $name }
 progress-download = Receiving { $name }

@@ -643,6 +643,24 @@ export-incomplete = Не удалось выгрузить вложений: { $
 help-inbox-export = Записать один отчёт (JSON) и его вложения, расшифрованные и проверенные, в каталог
 help-inbox-export-id = Номер отчёта из `vigil inbox list` (достаточно уникального начала)
 help-inbox-export-out = Каталог, куда писать (создаётся, если его нет). Туда попадут расшифрованные файлы: выберите зашифрованный диск
+## vigil inbox watch
+help-inbox-watch = Оставаться на связи со всеми ретрансляторами карточки организации и получать, сохранять и показывать каждый новый отчёт по мере поступления, срочные первыми; до Ctrl-C или SIGTERM
+help-inbox-watch-for = Остановиться через указанное время (например, 30s, 8h), а не работать до остановки
+help-inbox-watch-exec = Выполнять эту команду (через sh -c) для каждого нового срочного отчёта; данные отчёта передаются в переменных окружения: VIGIL_REPORT_ID, VIGIL_REPORT_URGENCY, VIGIL_REPORT_KIND, VIGIL_REPORT_TITLE, VIGIL_RELAY. Заключайте их в кавычки, например notify-send "$VIGIL_REPORT_TITLE"
+inbox-watch-started = Слежу за { $count ->
+        [one] { $count } ретранслятором
+        [few] { $count } ретрансляторами
+       *[other] { $count } ретрансляторами
+    } в ожидании новых отчётов; Ctrl-C — остановить.
+inbox-watch-report = { $flag }{ $id }  { $urgency }  { $kind }  { $title }  (через { $relay })
+inbox-watch-lost = ретранслятор { $relay }: { $error }; новая попытка через { $secs } с
+inbox-watch-back = ретранслятор { $relay } снова доступен; слежу за ним
+inbox-watch-stopped = Наблюдение остановлено; { $count ->
+        [one] показан { $count } новый отчёт
+        [few] показано { $count } новых отчёта
+       *[other] показано { $count } новых отчётов
+    }.
+inbox-watch-exec-failed = команда --exec для отчёта { $id } завершилась ошибкой: { $error }
 outbox-spacing = Пауза { $delay } перед следующим отчётом, чтобы ретранслятор не связал их по времени (--no-delay отключает паузу).
 progress-upload = Отправка для { $name }
 progress-download = Получение { $name }

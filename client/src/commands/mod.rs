@@ -116,6 +116,9 @@ pub async fn run_with(cli: Cli, unlocking: Unlocking) -> Result<()> {
         Command::Inbox(InboxCmd::Show(a)) => inbox::show(&ctx()?, &a.id),
         Command::Inbox(InboxCmd::Export(a)) => inbox::export(&ctx()?, &a.id, &a.out),
         Command::Inbox(InboxCmd::Status) => inbox::status(&ctx()?).await,
+        // Holds the home only while it stores what a relay had (see `inbox::watch`), so `inbox
+        // list` and `show` work beside it.
+        Command::Inbox(InboxCmd::Watch(a)) => inbox::watch(&unlocked_ctx()?, a).await,
         Command::Inbox(InboxCmd::Rejected(RejectedCmd::List)) => inbox::rejected_list(&ctx()?),
         Command::Inbox(InboxCmd::Rejected(RejectedCmd::Clear(a))) => {
             inbox::rejected_clear(&ctx()?, a)

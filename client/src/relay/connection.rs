@@ -427,6 +427,12 @@ impl RelayClient {
         }
     }
 
+    /// The idle timeout of this connection's link: on TLS over TCP also how long the client
+    /// waits for an answer to begin once a request is sent (see [`RelayClient::wait`]).
+    pub fn idle_timeout(&self) -> Duration {
+        self.link.idle_timeout
+    }
+
     /// This connection's TLS exporter value (what proofs of mailbox ownership are bound to).
     pub fn exporter(&self) -> [u8; EXPORTER_LEN] {
         match &self.inner {

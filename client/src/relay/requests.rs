@@ -18,6 +18,7 @@
 //! | [`RelayClient::deposit_with_blobs`] | `DepositBlobs` (head, then the envelope) | `BlobsStored` |
 //! | [`RelayClient::fetch_full`] | `Fetch` with the notes and blobs flags (with a proof) | `Items` with notes and blob lists |
 //! | [`RelayClient::download_chunk`] | `Download` (anonymous: the blob id is the capability) | `BlobChunk` |
+//! | [`RelayClient::wait`] | `Wait` (with a proof) | `Pending` |
 //!
 //! Mailbox operations (register, fetch, ack, status) carry a proof of possession of the mailbox key
 //! bound to this connection (`vigil_core::wire::auth`): [`RelayClient::proof`] asks for a nonce
@@ -39,11 +40,12 @@ use vigil_core::wire::deposit_blobs::{BlobsStored, DepositBlobs};
 use vigil_core::wire::disarm::Disarm;
 use vigil_core::wire::download::Download;
 use vigil_core::wire::fetch::{self, BlobRef, Fetch};
-use vigil_core::wire::limits::{MAX_ACK_IDS, MAX_ITEMS_PER_FETCH, NONCE_LEN};
+use vigil_core::wire::limits::{MAX_ACK_IDS, MAX_ITEMS_PER_FETCH, MAX_WAIT_SECS, NONCE_LEN};
 use vigil_core::wire::quote::{Quote, Room};
 use vigil_core::wire::register::{self, Register};
 use vigil_core::wire::status::{self, MailboxStatus, Status};
 use vigil_core::wire::upload::Upload;
+use vigil_core::wire::wait::{self, Wait};
 use vigil_core::wire::{
     self, ErrorCode, IsRequest, IsResponse, Proof, ReleaseNote, Response, WireError,
 };
@@ -483,6 +485,32 @@ impl RelayClient {
             .proof(mailbox_key, status::PURPOSE, &mailbox, &Status::digest())
             .await?;
         self.call(&Status { mailbox, proof }, &[]).await
+    }
+
+    /// Wait up to `secs` seconds (within the protocol's `MAX_WAIT_SECS`) for the mailbox of
+    /// `mailbox_key` to hold items; the relay's answer is how many it holds (0: nothing came
+    /// within the wait, or the relay ended it early). `inbox watch` fetches when it is not 0.
+    ///
+    /// A waiting request shows no traffic. Over QUIC keep-alives carry the connection through
+    /// it; over TLS on TCP the client takes an answer that does not begin within the link's
+    /// idle timeout for a stalled flow, so there the wait asked for is kept to three quarters of
+    /// it.
+    pub async fn wait(&self, mailbox_key: &SigningKey, secs: u16) -> Result<u64, RelayError> {
+        let mut secs = secs.clamp(1, MAX_WAIT_SECS);
+        if self.transport() == super::Transport::Tcp {
+            let quiet = self.idle_timeout().as_secs() * 3 / 4;
+            secs = secs.min(u16::try_from(quiet).unwrap_or(u16::MAX).max(1));
+        }
+        let mailbox = MailboxId::for_key(&mailbox_key.verifying_key().to_bytes());
+        let proof = self
+            .proof(mailbox_key, wait::PURPOSE, &mailbox, &Wait::digest(secs))
+            .await?;
+        let req = Wait {
+            mailbox,
+            wait_secs: secs,
+            proof,
+        };
+        Ok(self.call(&req, &[]).await?.items)
     }
 
     /// One call: send `req` (and its payload, for a deposit), and decode the answer the table

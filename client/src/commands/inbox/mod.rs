@@ -44,12 +44,14 @@ mod export;
 mod rejected;
 mod status;
 mod view;
+mod watch;
 pub use export::export;
 pub use rejected::{clear as rejected_clear, list as rejected_list};
 pub use status::status;
 use status::warn_if_full;
 use view::say_report_line;
 pub use view::{list, show};
+pub use watch::{watch, NewReport};
 
 /// How far the signed creation time may be from the time the NGO received the report before it
 /// is flagged. A report usually arrives within minutes; one queued on a phone without network
@@ -212,6 +214,11 @@ pub struct FetchSummary {
     pub duplicates: usize,
     /// What was deleted from `inbox/rejected/` to keep it within its bound.
     pub trimmed: crate::state::Trimmed,
+    /// Each report stored, as `inbox watch` shows it.
+    pub new: Vec<NewReport>,
+    /// The caller shows the reports stored (`inbox watch`, from [`Self::new`]): the fetch says
+    /// and emits nothing for them itself.
+    pub shown_by_caller: bool,
 }
 
 /// Download, verify, store, acknowledge, from every relay of this NGO's card.
@@ -310,8 +317,27 @@ async fn fetch_from(
     ids: &[age::x25519::Identity],
     summary: &mut FetchSummary,
 ) -> Result<()> {
-    let me = ngo.identity.public();
     let client = RelayClient::connect_pinned(&relay.addr, &relay.accepted_fingerprints()).await?;
+    register_if_pending(ctx, ngo, relay, &client).await?;
+    drain(ctx, ngo, &client, relay, ids, summary).await?;
+    // A flood that filled the mailbox refuses honest reports at the relay, where nobody sees
+    // them: say so at every fetch. Best effort: the reports above are already safe here, and an
+    // older relay that does not know the request is no reason to fail the fetch.
+    if let Ok(st) = client.status(ngo.mailbox_key.as_dalek()).await {
+        warn_if_full(ctx, &st);
+    }
+    client.close().await;
+    Ok(())
+}
+
+/// Register the mailbox at `relay` if `ngo init` could not reach it (its registration is
+/// pending).
+async fn register_if_pending(
+    ctx: &Ctx,
+    ngo: &mut Ngo,
+    relay: &vigil_core::card::CardRelay,
+    client: &RelayClient,
+) -> Result<()> {
     if ngo.config.is_pending(&relay.addr) {
         let mailbox = client.register(ngo.mailbox_key.as_dalek()).await?;
         if !mailbox.ct_eq(&ngo.config.mailbox) {
@@ -329,8 +355,23 @@ async fn fetch_from(
         ctx.out
             .emit(json!({"type": "registered", "relay": relay.addr}));
     }
+    Ok(())
+}
+
+/// Everything waiting at one relay, over `client`: download, verify, store, acknowledge there,
+/// one round of up to [`FETCH_BATCH`] items after another until the mailbox is empty. What
+/// `inbox fetch` and `inbox watch` (on each wake) both do.
+async fn drain(
+    ctx: &Ctx,
+    ngo: &Ngo,
+    client: &RelayClient,
+    relay: &vigil_core::card::CardRelay,
+    ids: &[age::x25519::Identity],
+    summary: &mut FetchSummary,
+) -> Result<()> {
+    let me = ngo.identity.public();
     loop {
-        let items = fetch_round(&client, ngo.mailbox_key.as_dalek()).await?;
+        let items = fetch_round(client, ngo.mailbox_key.as_dalek()).await?;
         if items.is_empty() {
             break;
         }
@@ -355,7 +396,7 @@ async fn fetch_from(
                     )?;
                     if stored && !opened.attachments.is_empty() {
                         // Before the acknowledgement, which lets the relay delete them.
-                        download_blobs(ctx, &client, &opened, &item.blobs).await?;
+                        download_blobs(ctx, client, &opened, &item.blobs).await?;
                     }
                 }
                 Err(EnvelopeError::Age(AgeError::NoMatch)) => {
@@ -394,13 +435,6 @@ async fn fetch_from(
             break;
         }
     }
-    // A flood that filled the mailbox refuses honest reports at the relay, where nobody sees
-    // them: say so at every fetch. Best effort: the reports above are already safe here, and an
-    // older relay that does not know the request is no reason to fail the fetch.
-    if let Ok(st) = client.status(ngo.mailbox_key.as_dalek()).await {
-        warn_if_full(ctx, &st);
-    }
-    client.close().await;
     Ok(())
 }
 
@@ -485,6 +519,13 @@ fn fetched(
     )?;
     let id = inbox_store_with(&ctx.home, envelope, None, alert.clone())?;
     let now = now_unix();
+    summary
+        .new
+        .push(NewReport::of(&id, opened, now, relay, alert.is_some()));
+    if summary.shown_by_caller {
+        summary.stored.push(id);
+        return Ok(true);
+    }
     let warning = time_warning(created, now);
     say_report_line(ctx, &id, opened, now, warning.as_deref(), alert.as_ref());
     let r = &opened.report;
