@@ -270,6 +270,9 @@ impl Watcher {
             }
         }
         caught_up?;
+        // Scripts (and tests) know from this line that deposits from now on are waited for.
+        self.out
+            .emit(json!({"type": "watching", "relay": relay.addr}));
         loop {
             let pending = tokio::select! {
                 r = client.wait(&self.mailbox_key, MAX_WAIT_SECS) => r?,
