@@ -7,6 +7,7 @@
 //! cargo run -p vigil-bench -- --smoke --json             # tiny sizes, for tests
 //! cargo run --release -p vigil-bench -- --json --only attachments   # issue 13, 1 GiB
 //! cargo run --release -p vigil-bench -- --json --only watch         # issue 14, ~30 s
+//! cargo run --release -p vigil-bench -- --json --only live          # issue 15, seconds
 //! ```
 //!
 //! All traffic stays on 127.0.0.1 and every load loop is bounded in count and time. The
@@ -17,6 +18,7 @@ mod blobs;
 mod crypto;
 mod ingest;
 mod kdf;
+mod live;
 mod net;
 mod panic;
 mod programs;
@@ -48,7 +50,7 @@ struct Cli {
     #[arg(long)]
     json: bool,
     /// Run only these phases (comma-separated: crypto, kdf, panic, ingest, upload, idle, blobs,
-    /// attachments, watch).
+    /// attachments, watch, live).
     #[arg(long, value_delimiter = ',')]
     only: Vec<Phase>,
     #[command(subcommand)]
@@ -66,6 +68,7 @@ enum Phase {
     Blobs,
     Attachments,
     Watch,
+    Live,
 }
 
 #[derive(Subcommand, Debug)]
@@ -267,6 +270,9 @@ async fn bench(cli: &Cli) -> Result<Report> {
     }
     if run(Phase::Watch) {
         watch::run(cli.smoke, &mut out).await?;
+    }
+    if run(Phase::Live) {
+        live::run(if cli.smoke { 10 } else { 200 }, &mut out).await?;
     }
     out.set("run_secs", started.elapsed().as_secs_f64());
     out.set(

@@ -26,6 +26,8 @@ const KEYS: &[&str] = &[
     "resume_resent_bytes",
     "idle_conns_measured_low",
     "idle_conns_measured_high",
+    "live_inbox_latency_ms_p50",
+    "live_inbox_latency_ms_p99",
 ];
 
 #[test]
