@@ -76,6 +76,7 @@ fn padding(out: &mut Report) -> Result<()> {
         name: "Desk",
     }];
     let (mut ratios, mut ratios_v2) = (Vec::new(), Vec::new());
+    let (mut least, mut most) = (usize::MAX, 0usize);
     for f in files {
         let json = std::fs::read(&f)?;
         let inner = envelope::sign_inner_named(&json, &sender, &to, 1)?;
@@ -84,6 +85,7 @@ fn padding(out: &mut Report) -> Result<()> {
         let sealed =
             envelope::seal_named(&json, &sender, &to, &[staff.to_public()], 1, &mut OsRng)?;
         let unpadded = sealed.len() - pad;
+        (least, most) = (least.min(unpadded), most.max(unpadded));
         // Version 2 (crypto.rs, `envelope_small_unpadded_v2_bytes`): no padding, one stanza.
         let v2 = (15 + 32 + 8 + 1 + 32 + 1 + 4 + 4 + json.len() + 64)
             + vigil_core::age::x25519::header_len(1)
@@ -96,6 +98,8 @@ fn padding(out: &mut Report) -> Result<()> {
     out.set("padding_overhead_ratio", mean(&ratios));
     out.set("padding_overhead_ratio_vs_v2", mean(&ratios_v2));
     out.set("padding_fixtures", ratios.len() as f64);
+    out.set("padding_unpadded_min_bytes", least as f64);
+    out.set("padding_unpadded_max_bytes", most as f64);
     Ok(())
 }
 
