@@ -120,6 +120,8 @@ pub fn cancel(ctx: &Ctx, id: &str) -> Result<()> {
 
 /// Try to deliver everything queued.
 pub async fn flush_all(ctx: &Ctx, retry: &RetryArgs) -> Result<FlushSummary> {
+    // Reply mailboxes `report send` could not register yet (see `report_status`).
+    super::report_status::register_pending(ctx, retry).await?;
     let items = outbox(&ctx.home)?;
     if items.is_empty() {
         ctx.out.say(crate::t!("outbox-empty"));
@@ -318,6 +320,8 @@ async fn attempt(
         match outcome {
             Ok(outcome) => {
                 item.remove(&ctx.home)?;
+                // A report's thread shows it as stored from now on (`vigil report status`).
+                crate::state::copy_stored(&ctx.home, &item.deposit_id, now_unix())?;
                 let mut line = crate::t!("outbox-delivered", to = item.to.as_str());
                 if outcome == Deposited::Duplicate {
                     line = format!("{line} {}", crate::t!("outbox-delivered-duplicate"));

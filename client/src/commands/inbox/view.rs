@@ -150,6 +150,7 @@ pub fn show(ctx: &Ctx, id: &str) -> Result<()> {
     let report_value: serde_json::Value = serde_json::from_slice(&o.report_json)?;
     let sent_to = recipients(&o, &ngo);
     let here = attachments_here(ctx, &o)?;
+    let thread = crate::state::ngo_thread(&ctx.home, &id)?;
     if ctx.out.json {
         let attachments: Vec<_> = o
             .attachments
@@ -170,10 +171,14 @@ pub fn show(ctx: &Ctx, id: &str) -> Result<()> {
             "sent_to": o.intended.len(), "sent_to_names": named, "report": report_value,
             "received_at": received, "time_warning": warning,
             "alert": alert_json(meta.alert.as_ref()), "attachments": attachments,
+            "thread": super::reply::thread_json(thread.as_ref()),
         }));
         return Ok(());
     }
-    let text = render(&id, &o, &sent_to, received, warning.as_deref(), &here);
+    let mut text = render(&id, &o, &sent_to, received, warning.as_deref(), &here);
+    if let Some(t) = &thread {
+        text.push_str(&super::reply::render_thread(t));
+    }
     match &meta.alert {
         Some(a) => ctx.out.data(format!("!! {}\n{text}", alert_line(a))),
         None => ctx.out.data(text),
