@@ -108,21 +108,17 @@ pub enum ThreadError {
     #[error("thread message's signature does not verify: it was altered or forged")]
     BadSignature,
     /// Signed, but by another key than the one that must have signed it.
-    #[error("signed by a key that is not {0}: forged, not shown")]
+    #[error("signed by a key that is not {0}")]
     WrongSigner(&'static str),
     /// Signed for another report.
-    #[error(
-        "it names another report than the one of this thread: forged or misdirected, not shown"
-    )]
+    #[error("it names another report than this thread's")]
     WrongReport,
     /// Bound to another reply key than this thread's.
-    #[error(
-        "it is bound to another reply key than this thread's: forged or misdirected, not shown"
-    )]
+    #[error("it is bound to another reply key than this thread's")]
     WrongReplyKey,
     /// A kind that cannot come this way (a reporter's answer in the reply mailbox, an NGO's
     /// receipt in the NGO's own mailbox).
-    #[error("a {0} cannot come this way: forged, not shown")]
+    #[error("a {0} cannot come this way")]
     WrongKind(&'static str),
     /// A text that is empty (reply, answer), present (receipt) or longer than
     /// [`MAX_TEXT_LEN`].

@@ -120,16 +120,30 @@ pub fn cancel(ctx: &Ctx, id: &str) -> Result<()> {
 
 /// Try to deliver everything queued.
 pub async fn flush_all(ctx: &Ctx, retry: &RetryArgs) -> Result<FlushSummary> {
-    // Reply mailboxes `report send` could not register yet (see `report_status`).
-    super::report_status::register_pending(ctx, retry).await?;
     let items = outbox(&ctx.home)?;
     if items.is_empty() {
         ctx.out.say(crate::t!("outbox-empty"));
         ctx.out
             .emit(json!({"type": "outbox_flushed", "sent": 0, "pending": 0}));
+        // Reply mailboxes `report send` could not register yet (see `report_status`).
+        super::report_status::register_pending(ctx, retry, &mut Vec::new()).await?;
         return Ok(FlushSummary::default());
     }
-    flush(ctx, items, retry).await
+    let flushed = flush_items(ctx, items, retry).await?;
+    let mut down: Vec<String> = flushed
+        .summary
+        .failed_relays
+        .iter()
+        .map(|(r, _)| r.clone())
+        .collect();
+    super::report_status::register_pending(ctx, retry, &mut down).await?;
+    match flushed.error {
+        Some(e) => Err(e.context(crate::t_err!(
+            "outbox-pending",
+            count = flushed.summary.pending
+        ))),
+        None => Ok(flushed.summary),
+    }
 }
 
 /// Deliver `items`, grouped by relay so each relay gets one connection at a time.

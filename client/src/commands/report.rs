@@ -3,7 +3,9 @@
 use super::Ctx;
 use crate::cli::{ReportCheckArgs, ReportSendArgs};
 use crate::home::now_unix;
-use crate::state::{outbox_queue_with, plan_send, OutboxBlob, OutboxItem, ReporterThread, SentReport};
+use crate::state::{
+    outbox_queue_with, plan_send, OutboxBlob, OutboxItem, ReporterThread, SentReport,
+};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::io::{BufRead, IsTerminal, Read, Write};
@@ -190,10 +192,6 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
     if a.queue_only {
         return Ok(());
     }
-    // The reply mailboxes, each registered on a connection of its own before the report goes
-    // out, so the NGO's receipt has somewhere to land. Best effort: a refusal (the relay's
-    // registration rate) leaves it for `report status` and the next flush.
-    super::report_status::register_pending(ctx, &a.retry).await?;
     // Which item is which NGO's copy for which relay, to judge the outcome per NGO.
     let copies: Vec<(usize, String, vigil_core::ids::DepositId)> = items
         .iter()
@@ -206,6 +204,17 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
         })
         .collect();
     let flushed = super::outbox::flush_items(ctx, items, &a.retry).await?;
+    // The reply mailboxes, each registered on a connection of its own once the report is out
+    // (lazily: a report that waits in the outbox registers nothing yet), at the relays that
+    // answered. Best effort: a refusal (the relay's registration rate) leaves it for
+    // `report status` and the next flush.
+    let mut down: Vec<String> = flushed
+        .summary
+        .failed_relays
+        .iter()
+        .map(|(r, _)| r.clone())
+        .collect();
+    super::report_status::register_pending(ctx, &a.retry, &mut down).await?;
     let summary = flushed.summary;
     let stored = |id: &vigil_core::ids::DepositId| summary.stored.contains(id);
     // Delivered once at least one relay of each NGO stored its copy; a copy for another relay

@@ -18,8 +18,8 @@ use crate::display;
 use crate::home::now_unix;
 use crate::relay::{RelayClient, RelayError};
 use crate::state::{
-    add_entry, contacts, message_text, outbox_queue_with, reporter_key, sent_report,
-    sent_reports, Author, Entry, OutboxItem, ReporterThread, SentReport,
+    add_entry, contacts, message_text, outbox_queue_with, reporter_key, sent_report, sent_reports,
+    Author, Entry, OutboxItem, ReporterThread, SentReport,
 };
 use anyhow::{bail, Result};
 use serde_json::json;
@@ -29,8 +29,10 @@ use vigil_core::wire::ErrorCode;
 
 /// Register the reply mailboxes not yet registered at their relays, one connection each, for
 /// threads still open. Best effort: what fails stays pending, said in one line, and is tried
-/// again by the next `report send`, `outbox flush` or `report status`.
-pub async fn register_pending(ctx: &Ctx, retry: &RetryArgs) -> Result<()> {
+/// again by the next `report send`, `outbox flush` or `report status`. Relays in `skip` (found
+/// unreachable in this run) are not tried, and a relay that fails is added to it, so that a
+/// relay that is down costs one connection timeout per command, not one per mailbox.
+pub async fn register_pending(ctx: &Ctx, retry: &RetryArgs, skip: &mut Vec<String>) -> Result<()> {
     let link = retry.link();
     let now = now_unix();
     let mut first = true;
@@ -42,7 +44,7 @@ pub async fn register_pending(ctx: &Ctx, retry: &RetryArgs) -> Result<()> {
             }
             let key = t.mailbox_key()?;
             for relay in &mut t.relays {
-                if relay.registered {
+                if relay.registered || skip.iter().any(|s| s.eq_ignore_ascii_case(&relay.addr)) {
                     continue;
                 }
                 if !first && !retry.no_delay {
@@ -67,6 +69,7 @@ pub async fn register_pending(ctx: &Ctx, retry: &RetryArgs) -> Result<()> {
                         ctx.out.emit(json!({"type": "reply_mailbox", "id": r.id, "ngo": t.ngo, "relay": relay.addr, "registered": true}));
                     }
                     Err(e) => {
+                        skip.push(relay.addr.clone());
                         ctx.out.say(format!(
                             "{}: {}",
                             crate::t!("warning-prefix"),
@@ -93,7 +96,8 @@ pub async fn register_pending(ctx: &Ctx, retry: &RetryArgs) -> Result<()> {
 async fn pause() {
     use rand::Rng;
     let ms = rand::rngs::OsRng.gen_range(
-        super::outbox::SPACING_MIN.as_millis() as u64..=super::outbox::SPACING_MAX.as_millis() as u64,
+        super::outbox::SPACING_MIN.as_millis() as u64
+            ..=super::outbox::SPACING_MAX.as_millis() as u64,
     );
     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
 }
@@ -102,8 +106,9 @@ async fn pause() {
 pub async fn status(ctx: &Ctx, a: ReportStatusArgs) -> Result<()> {
     if !a.offline {
         let retry = RetryArgs::default();
-        register_pending(ctx, &retry).await?;
-        poll_all(ctx, &retry).await?;
+        let mut unreachable = Vec::new();
+        register_pending(ctx, &retry, &mut unreachable).await?;
+        poll_all(ctx, &retry, &unreachable).await?;
     }
     let reports = sent_reports(&ctx.home)?;
     if reports.is_empty() {
@@ -171,7 +176,7 @@ pub async fn status(ctx: &Ctx, a: ReportStatusArgs) -> Result<()> {
 }
 
 /// Fetch every open thread's reply mailbox at each of its relays.
-async fn poll_all(ctx: &Ctx, retry: &RetryArgs) -> Result<()> {
+async fn poll_all(ctx: &Ctx, retry: &RetryArgs, skip: &[String]) -> Result<()> {
     let link = retry.link();
     let now = now_unix();
     let mut first = true;
@@ -181,7 +186,12 @@ async fn poll_all(ctx: &Ctx, retry: &RetryArgs) -> Result<()> {
             if t.expires_at() < now {
                 continue;
             }
-            let relays: Vec<_> = t.relays.iter().filter(|x| x.registered).cloned().collect();
+            let relays: Vec<_> = t
+                .relays
+                .iter()
+                .filter(|x| x.registered && !skip.iter().any(|s| s.eq_ignore_ascii_case(&x.addr)))
+                .cloned()
+                .collect();
             for relay in relays {
                 if !first && !retry.no_delay {
                     pause().await;

@@ -377,7 +377,10 @@ fn ngo_thread_record(id: &str) -> String {
 
 /// The thread of the stored report `id`, if it has one.
 pub fn ngo_thread(home: &Home, id: &str) -> Result<Option<NgoThread>> {
-    match home.vault()?.get(&ngo_thread_record(id), MAX_THREAD_RECORD)? {
+    match home
+        .vault()?
+        .get(&ngo_thread_record(id), MAX_THREAD_RECORD)?
+    {
         Some(b) => Ok(Some(
             serde_json::from_slice(&b).context("a thread record is damaged")?,
         )),

@@ -16,8 +16,8 @@ use crate::display;
 use crate::home::now_unix;
 use crate::relay::{RelayClient, RelayError};
 use crate::state::{
-    add_entry, inbox_id_of, inbox_read, message_text, ngo_thread, ngo_thread_ids,
-    ngo_thread_save, Author, Entry, Ngo, NgoThread, Outgoing,
+    add_entry, inbox_id_of, inbox_read, message_text, ngo_thread, ngo_thread_ids, ngo_thread_save,
+    Author, Entry, Ngo, NgoThread, Outgoing,
 };
 use anyhow::Result;
 use serde_json::json;
@@ -122,7 +122,8 @@ async fn send_pending(
                 if out.kind == "receipt" {
                     t.receipt_sent_at = Some(now_unix());
                 }
-                ctx.out.emit(json!({"type": "thread_sent", "id": id, "kind": out.kind}));
+                ctx.out
+                    .emit(json!({"type": "thread_sent", "id": id, "kind": out.kind}));
             } else {
                 still.push(out);
             }
