@@ -330,7 +330,7 @@ pub enum Incoming {
     Report(Box<Opened>),
     /// A reporter's answer in a thread (its signer is checked by the caller against the
     /// thread's report).
-    Thread(Message),
+    Thread(Box<Message>),
 }
 
 /// Decrypt an item of an NGO's mailbox with any of `identities` (decrypted once) and open it as
@@ -343,7 +343,7 @@ pub fn open_incoming(
 ) -> Result<Incoming, EnvelopeError> {
     let inner = age::decrypt_from_slice(ciphertext, identities, MAX_INNER_LEN)?;
     if is_thread(&inner) {
-        Ok(Incoming::Thread(open_inner(&inner)?))
+        Ok(Incoming::Thread(Box::new(open_inner(&inner)?)))
     } else {
         Ok(Incoming::Report(Box::new(envelope::open_inner(
             &inner, me,
