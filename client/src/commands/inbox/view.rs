@@ -175,10 +175,14 @@ pub fn show(ctx: &Ctx, id: &str) -> Result<()> {
         }));
         return Ok(());
     }
-    let mut text = render(&id, &o, &sent_to, received, warning.as_deref(), &here);
-    if let Some(t) = &thread {
-        text.push_str(&super::reply::render_thread(t));
-    }
+    let text = render(
+        &id,
+        &o,
+        &sent_to,
+        (received, warning.as_deref()),
+        &here,
+        thread.as_ref(),
+    );
     match &meta.alert {
         Some(a) => ctx.out.data(format!("!! {}\n{text}", alert_line(a))),
         None => ctx.out.data(text),
@@ -251,9 +255,9 @@ fn render(
     id: &str,
     o: &Opened,
     sent_to: &[Recipient],
-    received: u64,
-    warning: Option<&str>,
+    (received, warning): (u64, Option<&str>),
     here: &[bool],
+    thread: Option<&crate::state::NgoThread>,
 ) -> String {
     use display::{block, line};
     let r = &o.report;
@@ -397,6 +401,11 @@ fn render(
         if let Some(w) = super::time_warning_shown(o.created, received) {
             s.push_str(&format!("  {}\n", crate::t!("show-warning", warning = w)));
         }
+    }
+    // The thread (receipt, replies, answers), every message line indented like the report's.
+    if let Some(t) = thread {
+        s.push_str(&super::reply::render_thread(t));
+        s.push('\n');
     }
     // Vigil's trailer, in the first column where no report-derived line can start.
     s.push_str(&crate::t!(
