@@ -4,8 +4,9 @@
 //!
 //! | size      | field                                                         |
 //! |-----------|---------------------------------------------------------------|
-//! | 15        | magic `vigil-envelope` followed by the version byte: `0x04`   |
-//! |           | is written; `0x01`, `0x02` and `0x03` are still opened        |
+//! | 15        | magic `vigil-envelope` followed by the version byte: `0x05`   |
+//! |           | for a report that carries a reply capability, `0x04` for one  |
+//! |           | that does not (and alerts); `0x01` to `0x03` are still opened |
 //! | 32        | sender's Ed25519 public key                                   |
 //! | 8         | creation time, seconds since the Unix epoch (u64)             |
 //! | 1         | number of intended NGOs `n`, 1..=[`MAX_INTENDED`]             |
@@ -15,12 +16,13 @@
 //! |           | 0 for none) and `l` bytes of UTF-8 without control characters |
 //! | 4         | report length `m` (u32), at most [`MAX_REPORT_JSON_LEN`]      |
 //! | m         | report JSON                                                   |
-//! |           | versions 3 and 4: the attachments (below)                     |
-//! | 4         | version 4 only: padding length `p` (u32)                      |
-//! | p         | version 4 only: `p` zero bytes                                |
+//! |           | versions 3 to 5: the attachments (below)                      |
+//! |           | version 5 only: the reply capability (below)                  |
+//! | 4         | versions 4 and 5: padding length `p` (u32)                    |
+//! | p         | versions 4 and 5: `p` zero bytes                              |
 //! | 64        | Ed25519 signature, domain `envelope`, over all bytes above    |
 //!
-//! Attachments: a count `a` (u8; version 3: 1..=[`MAX_ATTACHMENTS`]; version 4:
+//! Attachments: a count `a` (u8; version 3: 1..=[`MAX_ATTACHMENTS`]; versions 4 and 5:
 //! 0..=[`MAX_ATTACHMENTS`], 0 for a report without any, and then nothing else follows); for
 //! each, its file name (u8 length ≤ [`MAX_ATTACHMENT_NAME_LEN`], UTF-8, no control characters,
 //! no path separators), its media type (u8 length ≤ [`MAX_MEDIA_TYPE_LEN`], printable ASCII),
@@ -33,7 +35,16 @@
 //! the NGO's client checks as it decrypts a blob: the relay can lose a blob, not change it
 //! unnoticed.
 //!
-//! Padding (version 4, issue 14): every report, with attachments or without, is written as
+//! Reply capability (version 5, issue 15): the reply mailbox id (32), the reply recipient (the
+//! 32 bytes of an X25519 public key), a relay count `r` (u8, 1..=[`MAX_REPLY_RELAYS`]) and for
+//! each relay its address (u8 length, 1..=[`MAX_RELAY_ADDR_LEN`], `host:port`, no whitespace
+//! or control characters). The reporter's client made the mailbox key and the X25519 key for
+//! this report and this NGO alone, and registered the mailbox at those relays (the NGO's, the
+//! ones the report went through); the NGO deposits its signed receipt and replies there,
+//! encrypted to the recipient ([`crate::thread`]). It is inside the signature like the rest:
+//! nobody but the reporter can point the NGO's answers elsewhere.
+//!
+//! Padding (versions 4 and 5, issue 14): every report, with attachments or without, is written as
 //! version 4, padded so that the *sealed* envelope is [`FIXED_ENVELOPE_LEN`] (16 KiB) long
 //! when it fits in that, and otherwise as long as its Padmé bucket ([`padme_len`]) — whatever
 //! the report, its addressing or the number of staff keys. The padding is inside the
@@ -61,6 +72,7 @@
 use crate::age::chunk::{CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, NONCE_SIZE, TAG_SIZE};
 use crate::age::{self, x25519, AgeError};
 use crate::card::MAX_CARD_RECIPIENTS;
+use crate::ids::{MailboxId, ReportId};
 use crate::keys::{KeyError, PublicSigningKey, SignatureDomain, SigningSecret};
 use crate::padding::padme_len;
 use crate::reader::{ReadError, Reader};
@@ -70,7 +82,10 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 use zeroize::Zeroizing;
 
-/// The magic of the version written now (names, attachments or none, padding).
+/// The magic of the version written for reports that carry a reply capability.
+const MAGIC_V5: &[u8; 15] = b"vigil-envelope\x05";
+/// The magic of the version written for reports without one, and for check-in alerts (names,
+/// attachments or none, padding).
 const MAGIC: &[u8; 15] = b"vigil-envelope\x04";
 /// The magic of version 3 (a report with attachments, unpadded), still opened.
 const MAGIC_V3: &[u8; 15] = b"vigil-envelope\x03";
@@ -91,6 +106,11 @@ pub const MAX_ATTACHMENT_NAME_LEN: usize = 255;
 pub const MAX_MEDIA_TYPE_LEN: usize = 127;
 /// Longest blob key (an age X25519 identity string is 74 bytes).
 pub const MAX_BLOB_KEY_LEN: usize = 100;
+/// Most relays a reply capability names: the most a card lists.
+pub const MAX_REPLY_RELAYS: usize = crate::card::MAX_CARD_RELAYS;
+pub use crate::card::MAX_RELAY_ADDR_LEN;
+/// A reply capability at its largest.
+const MAX_REPLY_CAPABILITY_LEN: usize = 32 + 32 + 1 + MAX_REPLY_RELAYS * (1 + MAX_RELAY_ADDR_LEN);
 /// One attachment's entry at its largest.
 const MAX_ATTACHMENT_ENTRY_LEN: usize =
     1 + MAX_ATTACHMENT_NAME_LEN + 1 + MAX_MEDIA_TYPE_LEN + 8 + 32 + 16 + 1;
@@ -107,6 +127,7 @@ const MAX_UNPADDED_INNER_LEN: usize = MAGIC.len()
     + MAX_ATTACHMENT_ENTRY_LEN * MAX_ATTACHMENTS
     + 1
     + MAX_BLOB_KEY_LEN
+    + MAX_REPLY_CAPABILITY_LEN
     + 4
     + 64;
 /// Largest inner layer: the largest unpadded one, padded (about 1.1 MiB).
@@ -174,7 +195,7 @@ const fn inner_len_for(sealed: usize) -> usize {
 }
 
 /// The padded length of an inner layer of `unpadded` bytes (padding length field included).
-const fn padded_inner_len(unpadded: usize) -> usize {
+pub(crate) const fn padded_inner_len(unpadded: usize) -> usize {
     let padded = inner_len_for(sealed_len(unpadded));
     if padded > unpadded {
         padded
@@ -223,6 +244,53 @@ impl Attachment {
     }
 }
 
+/// Where and to whom an NGO answers one report: a mailbox and an X25519 key the reporter's
+/// client made for this report and this NGO alone (version 5, see the module documentation).
+/// Nothing in it is secret from the NGO, and nothing in it names the reporter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplyCapability {
+    /// The reply mailbox, registered by the reporter's client at `relays`.
+    pub mailbox: MailboxId,
+    /// The key receipts and replies are encrypted to.
+    pub recipient: x25519::Recipient,
+    /// The relays (`host:port`, those of the NGO's card the report went to) where the mailbox
+    /// is registered, 1..=[`MAX_REPLY_RELAYS`].
+    pub relays: Vec<String>,
+}
+
+impl ReplyCapability {
+    fn check(&self) -> Result<(), EnvelopeError> {
+        if self.relays.is_empty() || self.relays.len() > MAX_REPLY_RELAYS {
+            return Err(EnvelopeError::Malformed("reply relay count"));
+        }
+        if !self.relays.iter().all(|a| reply_relay_ok(a)) {
+            return Err(EnvelopeError::Malformed("reply relay address"));
+        }
+        Ok(())
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.mailbox.as_bytes());
+        out.extend_from_slice(&self.recipient.to_bytes());
+        out.push(self.relays.len() as u8);
+        for a in &self.relays {
+            out.push(a.len() as u8);
+            out.extend_from_slice(a.as_bytes());
+        }
+    }
+}
+
+/// A relay address as a capability may carry it: `host:port`, within
+/// [`MAX_RELAY_ADDR_LEN`], no whitespace or control characters (as on a card).
+fn reply_relay_ok(a: &str) -> bool {
+    !a.is_empty()
+        && a.len() <= MAX_RELAY_ADDR_LEN
+        && a.contains(':')
+        && !a
+            .chars()
+            .any(|c| c.is_whitespace() || is_display_control(c))
+}
+
 /// The attachments of a report being sealed, with the key their blobs are encrypted to.
 #[derive(Clone, Copy)]
 pub struct Attachments<'a> {
@@ -258,6 +326,9 @@ pub enum EnvelopeError {
     /// when sealing, could not be declared).
     #[error("report envelope's padding is not {0}; it was damaged or not made by Vigil")]
     BadPadding(&'static str),
+    /// A message of a report's thread that is malformed, forged or misdirected.
+    #[error(transparent)]
+    Thread(#[from] crate::thread::ThreadError),
 }
 
 /// A decrypted, verified report. It holds the plaintext, so it has no derived `Debug` (see the
@@ -283,8 +354,19 @@ pub struct Opened {
     /// SHA-256 of the signed part of the inner layer (sender key, creation time, intended NGOs,
     /// report). The envelope carries no report id; this is one: the same signed report always
     /// has it, however often it is re-encrypted or re-deposited, and no other report can have
-    /// it. The NGO uses it to recognise a replayed report.
+    /// it. The NGO uses it to recognise a replayed report, and the thread's receipts and
+    /// replies name the report by it ([`Opened::report_id`]).
     pub digest: [u8; 32],
+    /// Where and to whom to answer (version 5); `None` for older envelopes and for reports
+    /// whose reporter asked for no answers.
+    pub reply: Option<ReplyCapability>,
+}
+
+impl Opened {
+    /// The report's id in its thread: [`Opened::digest`], typed.
+    pub fn report_id(&self) -> ReportId {
+        ReportId(self.digest)
+    }
 }
 
 impl fmt::Debug for Opened {
@@ -299,6 +381,7 @@ impl fmt::Debug for Opened {
             .field("intended", &self.intended.len())
             .field("created", &self.created)
             .field("attachments", &self.attachments.len())
+            .field("reply", &self.reply.is_some())
             .finish()
     }
 }
@@ -358,6 +441,22 @@ pub fn sign_inner_full(
     created: u64,
     attachments: Option<Attachments<'_>>,
 ) -> Result<Zeroizing<Vec<u8>>, EnvelopeError> {
+    sign_inner_with(report_json, sender, intended, created, attachments, None)
+}
+
+/// [`sign_inner_full`], with a reply capability when there is one: version 5 then, version 4
+/// (byte for byte as before) without.
+pub fn sign_inner_with(
+    report_json: &[u8],
+    sender: &SigningSecret,
+    intended: &[Addressee<'_>],
+    created: u64,
+    attachments: Option<Attachments<'_>>,
+    reply: Option<&ReplyCapability>,
+) -> Result<Zeroizing<Vec<u8>>, EnvelopeError> {
+    if let Some(r) = reply {
+        r.check()?;
+    }
     if let Some(a) = &attachments {
         if a.list.is_empty() || a.list.len() > MAX_ATTACHMENTS {
             return Err(EnvelopeError::Malformed("attachment count"));
@@ -386,9 +485,10 @@ pub fn sign_inner_full(
             + 1024
             + keys.len() * (32 + 1 + MAX_NGO_NAME_LEN)
             + listed * MAX_ATTACHMENT_ENTRY_LEN
-            + MAX_BLOB_KEY_LEN,
+            + MAX_BLOB_KEY_LEN
+            + MAX_REPLY_CAPABILITY_LEN,
     )));
-    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(if reply.is_some() { MAGIC_V5 } else { MAGIC });
     out.extend_from_slice(&sender.public().to_bytes());
     out.extend_from_slice(&created.to_be_bytes());
     out.push(keys.len() as u8);
@@ -422,6 +522,9 @@ pub fn sign_inner_full(
         out.push(key.len() as u8);
         out.extend_from_slice(key);
     }
+    if let Some(r) = reply {
+        r.encode(&mut out);
+    }
     pad_and_sign(out, sender)
 }
 
@@ -448,7 +551,7 @@ fn pad_and_sign(
 
 /// Encrypt a signed inner layer to one NGO's staff `recipients`, with a header of
 /// [`ENVELOPE_STANZAS`] stanzas whatever their number.
-fn encrypt_inner(
+pub(crate) fn encrypt_inner(
     inner: &[u8],
     recipients: &[x25519::Recipient],
     rng: &mut (impl CryptoRngCore + ?Sized),
@@ -507,6 +610,45 @@ pub fn seal_with_attachments(
     encrypt_inner(&inner, recipients, rng)
 }
 
+/// What a report copy needs besides the report: its attachments and its reply capability.
+#[derive(Clone, Copy, Default)]
+pub struct Extras<'a> {
+    /// The attachments, if any.
+    pub attachments: Option<Attachments<'a>>,
+    /// The reply capability made for this copy's NGO, if the reporter wants answers.
+    pub reply: Option<&'a ReplyCapability>,
+}
+
+/// Sign the report and encrypt it to one NGO's staff recipients, as [`seal_with_attachments`]
+/// does, with a reply capability when `extras` has one; also returns the report's id (what
+/// [`Opened::report_id`] will say when the NGO opens it), which the thread's receipts and
+/// replies name.
+pub fn seal_report(
+    report_json: &[u8],
+    sender: &SigningSecret,
+    intended: &[Addressee<'_>],
+    extras: Extras<'_>,
+    recipients: &[x25519::Recipient],
+    created: u64,
+    rng: &mut (impl CryptoRngCore + ?Sized),
+) -> Result<(Vec<u8>, ReportId), EnvelopeError> {
+    let inner = sign_inner_with(
+        report_json,
+        sender,
+        intended,
+        created,
+        extras.attachments,
+        extras.reply,
+    )?;
+    let id = inner_report_id(&inner);
+    Ok((encrypt_inner(&inner, recipients, rng)?, id))
+}
+
+/// The report id of a signed inner layer: SHA-256 of everything before its signature.
+fn inner_report_id(inner: &[u8]) -> ReportId {
+    ReportId(Sha256::digest(&inner[..inner.len().saturating_sub(64)]).into())
+}
+
 impl From<ReadError> for EnvelopeError {
     fn from(e: ReadError) -> Self {
         match e {
@@ -531,6 +673,7 @@ pub fn open_inner(inner: &[u8], me: &PublicSigningKey) -> Result<Opened, Envelop
     let (signed, sig) = inner.split_at(inner.len() - 64);
     let mut r = Reader::<EnvelopeError>::new(signed);
     let version = match r.take(MAGIC.len(), "magic")? {
+        m if m == MAGIC_V5 => 5,
         m if m == MAGIC => 4,
         m if m == MAGIC_V3 => 3,
         m if m == MAGIC_V2 => 2,
@@ -567,7 +710,7 @@ pub fn open_inner(inner: &[u8], me: &PublicSigningKey) -> Result<Opened, Envelop
     let report_json = r.take(m, "report")?;
     let mut attachments = Vec::new();
     let mut blob_key_raw: Option<&[u8]> = None;
-    // Version 3 always has attachments; version 4 always has the count, 0 for none.
+    // Version 3 always has attachments; versions 4 and 5 always have the count, 0 for none.
     let a = if version >= 3 {
         usize::from(r.u8("attachment count")?)
     } else {
@@ -611,6 +754,22 @@ pub fn open_inner(inner: &[u8], me: &PublicSigningKey) -> Result<Opened, Envelop
         }
         blob_key_raw = Some(r.take(l, "blob key")?);
     }
+    let reply_raw = if version >= 5 {
+        let mailbox = MailboxId(r.array("reply mailbox")?);
+        let recipient: [u8; 32] = r.array("reply recipient")?;
+        let count = usize::from(r.u8("reply relay count")?);
+        if count == 0 || count > MAX_REPLY_RELAYS {
+            return Err(EnvelopeError::Malformed("reply relay count out of range"));
+        }
+        let mut relays: Vec<&[u8]> = Vec::with_capacity(count);
+        for _ in 0..count {
+            let l = usize::from(r.u8("reply relay length")?);
+            relays.push(r.take(l, "reply relay")?);
+        }
+        Some((mailbox, recipient, relays))
+    } else {
+        None
+    };
     if version >= 4 {
         // The padding: exactly the declared number of bytes up to the signature, all zero. It
         // carries nothing, and a sender cannot hide anything in it either.
@@ -665,6 +824,26 @@ pub fn open_inner(inner: &[u8], me: &PublicSigningKey) -> Result<Opened, Envelop
         }
         None => None,
     };
+    let reply = match reply_raw {
+        Some((mailbox, recipient, raw)) => {
+            let relays = raw
+                .into_iter()
+                .map(|a| {
+                    std::str::from_utf8(a)
+                        .ok()
+                        .filter(|a| reply_relay_ok(a))
+                        .map(str::to_string)
+                        .ok_or(EnvelopeError::Malformed("reply relay address"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Some(ReplyCapability {
+                mailbox,
+                recipient: x25519::Recipient::from_bytes(recipient),
+                relays,
+            })
+        }
+        None => None,
+    };
     let report = Report::from_json(report_json)?;
     Ok(Opened {
         report,
@@ -676,6 +855,7 @@ pub fn open_inner(inner: &[u8], me: &PublicSigningKey) -> Result<Opened, Envelop
         attachments,
         blob_key,
         digest: Sha256::digest(signed).into(),
+        reply,
     })
 }
 
@@ -1316,6 +1496,153 @@ mod tests {
         assert_eq!(o.attachments.len(), MAX_ATTACHMENTS);
     }
 
+    fn capability(relays: &[&str]) -> ReplyCapability {
+        ReplyCapability {
+            mailbox: MailboxId([4; 32]),
+            recipient: x25519::Identity::generate(&mut OsRng).to_public(),
+            relays: relays.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_reply_capability_is_signed_in_version_5_and_its_report_id_is_the_digest() {
+        let sender = SigningSecret::generate(&mut OsRng);
+        let me = SigningSecret::generate(&mut OsRng).public();
+        let to = [Addressee {
+            key: me,
+            name: "Desk",
+        }];
+        let cap = capability(&["relay.example.org:443", "127.0.0.1:4433"]);
+        let ids = staff(1);
+        let (sealed, id) = seal_report(
+            REPORT,
+            &sender,
+            &to,
+            Extras {
+                attachments: None,
+                reply: Some(&cap),
+            },
+            &public(&ids),
+            9,
+            &mut OsRng,
+        )
+        .unwrap();
+        assert_eq!(sealed.len(), FIXED_ENVELOPE_LEN);
+        let o = open(&sealed, &ids, &me).unwrap();
+        assert_eq!(o.reply.as_ref(), Some(&cap));
+        assert_eq!(
+            o.report_id(),
+            id,
+            "the reporter knows the id the NGO computes"
+        );
+        // Without a capability: version 4, byte for byte what sign_inner_named writes.
+        let inner = sign_inner_with(REPORT, &sender, &to, 9, None, None).unwrap();
+        assert_eq!(&inner[..15], MAGIC);
+        assert_eq!(inner, sign_inner_named(REPORT, &sender, &to, 9).unwrap());
+        assert!(open_inner(&inner, &me).unwrap().reply.is_none());
+        // With one: version 5; every truncation fails, a flipped capability byte breaks the
+        // signature.
+        let inner = sign_inner_with(REPORT, &sender, &to, 9, None, Some(&cap)).unwrap();
+        assert_eq!(&inner[..15], MAGIC_V5);
+        for cut in 0..inner.len() {
+            assert!(open_inner(&inner[..cut], &me).is_err());
+        }
+        let at = 15 + 32 + 8 + 1 + 32 + 1 + 4 + 4 + REPORT.len() + 1 + 40;
+        let mut t = inner.to_vec();
+        t[at] ^= 1;
+        assert!(matches!(
+            open_inner(&t, &me),
+            Err(EnvelopeError::BadSignature)
+        ));
+    }
+
+    #[test]
+    fn reply_capability_bounds_are_checked_both_ways() {
+        let sender = SigningSecret::generate(&mut OsRng);
+        let me = SigningSecret::generate(&mut OsRng).public();
+        let to = [Addressee { key: me, name: "" }];
+        let long = format!("{}:1", "h".repeat(MAX_RELAY_ADDR_LEN - 2));
+        for bad in [
+            capability(&[]),
+            capability(&["a:1", "b:1", "c:1", "d:1", "e:1"]),
+            capability(&["no-port"]),
+            capability(&["a b:1"]),
+            capability(&["bell\u{7}:1"]),
+            capability(&[&format!("{long}0")]),
+        ] {
+            assert!(
+                sign_inner_with(REPORT, &sender, &to, 1, None, Some(&bad)).is_err(),
+                "{:?}",
+                bad.relays
+            );
+        }
+        assert!(
+            sign_inner_with(REPORT, &sender, &to, 1, None, Some(&capability(&[&long]))).is_ok()
+        );
+        // A hostile sender's version 5 layer, signed: relay counts and addresses out of range
+        // are refused when opening too.
+        let mut head = header(MAGIC_V5, &sender, &[me]);
+        head.push(0);
+        report_part(&mut head);
+        head.push(0);
+        head.extend_from_slice(&[4; 32]);
+        head.extend_from_slice(&[7; 32]);
+        for (relays, why) in [
+            (vec![], "reply relay count out of range"),
+            (vec!["a:1"; 5], "reply relay count out of range"),
+            (vec!["nope"], "reply relay address"),
+            (vec![""], "reply relay address"),
+        ] {
+            let mut b = head.clone();
+            b.push(relays.len() as u8);
+            for r in &relays {
+                b.push(r.len() as u8);
+                b.extend_from_slice(r.as_bytes());
+            }
+            b.extend_from_slice(&0u32.to_be_bytes());
+            match open_inner(&signed(&sender, b), &me) {
+                Err(EnvelopeError::Malformed(m)) => assert_eq!(m, why),
+                other => panic!("{relays:?}: {:?}", other.map(|_| ())),
+            }
+        }
+    }
+
+    /// A 10 KiB report to 16 NGOs with 200-byte names, with a capability naming 4 relays of
+    /// 128-byte addresses, still seals to the fixed size (docs/protocol.md quotes it).
+    #[test]
+    fn a_capability_keeps_text_reports_at_the_fixed_size() {
+        let sender = SigningSecret::generate(&mut OsRng);
+        let long_name = "n".repeat(MAX_NGO_NAME_LEN);
+        let keys: Vec<PublicSigningKey> = (0..MAX_INTENDED)
+            .map(|_| SigningSecret::generate(&mut OsRng).public())
+            .collect();
+        let to: Vec<Addressee<'_>> = keys
+            .iter()
+            .map(|&key| Addressee {
+                key,
+                name: &long_name,
+            })
+            .collect();
+        let addr = format!("{}:443", "r".repeat(124));
+        let cap = capability(&[&addr, &addr, &addr, &addr]);
+        let ids = staff(1);
+        let (env, _) = seal_report(
+            &report_of_len(10 * 1024),
+            &sender,
+            &to,
+            Extras {
+                attachments: None,
+                reply: Some(&cap),
+            },
+            &public(&ids),
+            1,
+            &mut OsRng,
+        )
+        .unwrap();
+        assert_eq!(env.len(), FIXED_ENVELOPE_LEN);
+        assert_eq!(open(&env, &ids, &keys[0]).unwrap().reply, Some(cap));
+    }
+
     proptest::proptest! {
         #[test]
         fn arbitrary_inner_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
@@ -1324,7 +1651,7 @@ mod tests {
             with_magic.extend_from_slice(&bytes);
             proptest::prop_assert!(open_inner(&bytes, &me).is_err());
             proptest::prop_assert!(open_inner(&with_magic, &me).is_err());
-            for magic in [MAGIC_V1, MAGIC_V2, MAGIC_V3] {
+            for magic in [MAGIC_V1, MAGIC_V2, MAGIC_V3, MAGIC_V5] {
                 let mut with_old = magic.to_vec();
                 with_old.extend_from_slice(&bytes);
                 proptest::prop_assert!(open_inner(&with_old, &me).is_err());

@@ -137,6 +137,16 @@ byte_id!(
     16
 );
 
+byte_id!(
+    /// A signed report, for one NGO: the SHA-256 of its envelope's signed inner layer (everything
+    /// before the signature; `envelope::Opened::digest`). The reporter's client knows it from
+    /// sealing, the NGO's from opening; the relay never sees it (it travels only inside
+    /// encrypted thread messages, `crate::thread`). Receipts and replies name the report by it,
+    /// so a receipt for one report cannot be passed off as one for another.
+    ReportId,
+    32
+);
+
 impl CertFingerprint {
     /// Fingerprint of a DER-encoded certificate.
     pub fn of_der(der: &[u8]) -> Self {

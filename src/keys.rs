@@ -34,6 +34,15 @@ pub enum SignatureDomain {
     Card,
     /// The inner layer of a report envelope, signed by the reporter.
     Envelope,
+    /// A delivery receipt of a report's thread (`crate::thread`), signed by the NGO's identity
+    /// key: "this report reached us". A domain of its own so that no other signature of the
+    /// NGO's (a card, a reply) can be shown to a reporter as a receipt.
+    Receipt,
+    /// A reply in a report's thread (`crate::thread`): the NGO's, signed by its identity key,
+    /// or the reporter's answer, signed by the reporter's key. Apart from [`Self::Envelope`]
+    /// so that an answer can never be taken for a report, and from [`Self::Receipt`] so that a
+    /// reply is never counted as a receipt nor a receipt as a (blank) reply.
+    Reply,
 }
 
 impl SignatureDomain {
@@ -41,6 +50,8 @@ impl SignatureDomain {
         match self {
             SignatureDomain::Card => b"card",
             SignatureDomain::Envelope => b"envelope",
+            SignatureDomain::Receipt => b"receipt",
+            SignatureDomain::Reply => b"reply",
         }
     }
 
@@ -217,6 +228,23 @@ mod tests {
             k.public().verify(SignatureDomain::Card, b"hellO", &sig),
             Err(KeyError::BadSignature)
         );
+        // Every domain against every other: a signature made in one verifies in no other.
+        let all = [
+            SignatureDomain::Card,
+            SignatureDomain::Envelope,
+            SignatureDomain::Receipt,
+            SignatureDomain::Reply,
+        ];
+        for made in all {
+            let sig = k.sign(made, b"report id");
+            for checked in all {
+                assert_eq!(
+                    k.public().verify(checked, b"report id", &sig).is_ok(),
+                    made == checked,
+                    "{made:?} checked as {checked:?}"
+                );
+            }
+        }
     }
 
     #[test]

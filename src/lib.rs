@@ -18,5 +18,6 @@ pub mod names;
 pub mod padding;
 mod reader;
 pub mod report;
+pub mod thread;
 pub mod vault;
 pub mod wire;

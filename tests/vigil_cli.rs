@@ -3441,6 +3441,9 @@ async fn queued_deposits_go_one_per_connection_with_a_random_pause() {
                 "--file",
                 report,
                 "--queue-only",
+                // A reply mailbox is registered on a connection of its own (tests/replies.rs);
+                // this test counts the deposits' connections.
+                "--no-replies",
             ]);
         }
         let mut c = Command::new(common::bins::vigil());
@@ -3714,8 +3717,20 @@ async fn a_report_goes_to_every_relay_of_the_card_and_is_kept_once() {
     assert_eq!(relays, [a_addr.as_str(), b_addr.as_str()]);
 
     let sent = blocking(move || {
+        // `--no-replies`: `waiting` counts every item at a relay, and a receipt waits in its
+        // reply mailbox until the reporter's `report status` (tests/replies.rs covers it).
         json_lines(&ok(&[
-            "--home", &rep, "report", "send", "--to", "Desk", "--file", &report, "--attach", &note,
+            "--home",
+            &rep,
+            "report",
+            "send",
+            "--to",
+            "Desk",
+            "--file",
+            &report,
+            "--no-replies",
+            "--attach",
+            &note,
             "--json",
         ]))
     })
@@ -3821,15 +3836,34 @@ async fn a_relay_down_delays_only_its_copy_and_the_fetch_goes_on() {
         let other = tmp.path().join("r2.json");
         std::fs::write(&other, SMALL_REPORT.replace("\"t\"", "\"second\"")).expect("write");
         let other = other.to_str().expect("utf8");
+        // `--no-replies`: `waiting` counts every item at a relay, and a receipt waits in its
+        // reply mailbox until the reporter's `report status` (tests/replies.rs covers it).
         let send = run(
             &[
-                "--home", &rep2, "report", "send", "--to", "Desk", "--file", report,
+                "--home",
+                &rep2,
+                "report",
+                "send",
+                "--to",
+                "Desk",
+                "--file",
+                report,
+                "--no-replies",
             ],
             &[],
         );
         let send_json = run(
             &[
-                "--home", &rep2, "report", "send", "--to", "Desk", "--file", other, "--json",
+                "--home",
+                &rep2,
+                "report",
+                "send",
+                "--to",
+                "Desk",
+                "--file",
+                other,
+                "--no-replies",
+                "--json",
             ],
             &[],
         );
@@ -4080,8 +4114,19 @@ async fn relays_are_added_and_removed_and_init_checks_its_pairs() {
             contact[0]["changes"].to_string().contains(&b_addr),
             "{contact:?}"
         );
+        // `--no-replies`: `waiting` counts every item at a relay, and a receipt waits in its
+        // reply mailbox until the reporter's `report status` (tests/replies.rs covers it).
         let sent = json_lines(&ok(&[
-            "--home", &rep, "report", "send", "--to", "Desk", "--file", &report, "--json",
+            "--home",
+            &rep,
+            "report",
+            "send",
+            "--to",
+            "Desk",
+            "--file",
+            &report,
+            "--no-replies",
+            "--json",
         ]));
         assert_eq!(
             sent.iter().filter(|v| v["type"] == "stored").count(),

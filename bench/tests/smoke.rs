@@ -28,7 +28,13 @@ const KEYS: &[&str] = &[
     "idle_conns_measured_high",
     "live_inbox_latency_ms_p50",
     "live_inbox_latency_ms_p99",
+    "tcp_fallback_connect_ms",
+    "tcp_connect_ms",
+    "quic_connect_ms",
 ];
+
+/// Keys made from the sample reports in `../shared`: required when they are there or under CI.
+const SHARED_KEYS: &[&str] = &["padding_overhead_ratio", "padding_overhead_ratio_vs_v2"];
 
 #[test]
 fn smoke_json_has_every_key() {
@@ -46,6 +52,19 @@ fn smoke_json_has_every_key() {
     for key in KEYS {
         let n = obj.get(*key).unwrap_or_else(|| panic!("missing {key}"));
         assert!(n.is_number(), "{key} is not a number: {n}");
+    }
+    let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures/reports")
+        .is_dir();
+    if shared || std::env::var("CI").is_ok_and(|v| v == "true") {
+        for key in SHARED_KEYS {
+            assert!(
+                obj.get(*key).is_some_and(|n| n.is_number()),
+                "missing {key}"
+            );
+        }
+    } else {
+        println!("SKIPPED {SHARED_KEYS:?}: no ../shared/fixtures/reports");
     }
     for (k, n) in obj {
         assert!(n.is_number(), "{k} is not a number: {n}");

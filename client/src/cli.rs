@@ -489,6 +489,44 @@ pub enum ReportCmd {
     Send(ReportSendArgs),
     /// Check a report file without sending it.
     Check(ReportCheckArgs),
+    /// Show what became of each report sent from here, per NGO: queued, stored at the relay,
+    /// or delivered (the NGO's signed receipt), and the NGO's replies, each verified against
+    /// its card.
+    Status(ReportStatusArgs),
+    /// Answer the NGO in a report's thread (after a reply, or to add something).
+    Reply(ReportReplyArgs),
+}
+
+/// How long a reply mailbox is polled after a thread's last message, as `--replies-for` takes
+/// it: 90 days.
+pub const DEFAULT_REPLIES_FOR: &str = "90d";
+
+/// `vigil report status`
+#[derive(Args, Debug)]
+pub struct ReportStatusArgs {
+    /// Show what is known on this device without contacting any relay.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+/// `vigil report reply`
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("text").required(true).args(["message", "file"])))]
+pub struct ReportReplyArgs {
+    /// Report id from `vigil report status` (a unique prefix is enough).
+    pub id: String,
+    /// The answer's text.
+    #[arg(long, value_name = "TEXT")]
+    pub message: Option<String>,
+    /// Read the answer's text from this file (UTF-8).
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// The NGO to answer, by the name on its card; needed when the report went to several.
+    #[arg(long = "to", value_name = "NGO")]
+    pub to: Option<String>,
+    /// How hard to try.
+    #[command(flatten)]
+    pub retry: RetryArgs,
 }
 
 /// `vigil report send`
@@ -512,6 +550,14 @@ pub struct ReportSendArgs {
     /// verify where and when a photo was taken); their SHA-256 is signed with the report.
     #[arg(long)]
     pub keep_metadata: bool,
+    /// How long to look for the NGO's receipt and replies after the thread's last message
+    /// (`vigil report status`), e.g. 30d; the reply mailbox made for the report is given up
+    /// after it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = DEFAULT_REPLIES_FOR)]
+    pub replies_for: Duration,
+    /// Ask for no receipt and no replies: the report carries no reply mailbox.
+    #[arg(long, conflicts_with = "replies_for")]
+    pub no_replies: bool,
     /// How hard to try.
     #[command(flatten)]
     pub retry: RetryArgs,
@@ -608,8 +654,11 @@ pub enum InboxCmd {
     Fetch,
     /// List received reports, most urgent first.
     List,
-    /// Show one report.
+    /// Show one report, with its thread (receipt, replies, the reporter's answers).
     Show(InboxShowArgs),
+    /// Reply to the reporter of one report, signed by this NGO's identity key and encrypted to
+    /// the reply key the report carries.
+    Reply(InboxReplyArgs),
     /// Write one report (JSON) and its attachments, decrypted and verified, into a directory.
     Export(InboxExportArgs),
     /// Show how full this NGO's mailbox at the relay is, and whether reports were refused
@@ -668,6 +717,20 @@ pub struct InboxExportArgs {
     /// encrypted disk.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+}
+
+/// `vigil inbox reply`
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("text").required(true).args(["message", "file"])))]
+pub struct InboxReplyArgs {
+    /// Report id from `vigil inbox list` (a unique prefix is enough).
+    pub id: String,
+    /// The reply's text.
+    #[arg(long, value_name = "TEXT")]
+    pub message: Option<String>,
+    /// Read the reply's text from this file (UTF-8).
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
 }
 
 /// `vigil inbox show`

@@ -9,6 +9,7 @@ pub mod ngo;
 pub mod outbox;
 pub mod panic;
 pub mod report;
+pub mod report_status;
 pub mod session;
 
 use crate::cli::{
@@ -106,6 +107,8 @@ pub async fn run_with(cli: Cli, unlocking: Unlocking) -> Result<()> {
         Command::Contact(ContactCmd::Verify(a)) => contact::verify(&ctx()?, a),
         Command::Report(ReportCmd::Send(a)) => report::send(&ctx()?, a).await,
         Command::Report(ReportCmd::Check(a)) => report::check(&ctx()?, a),
+        Command::Report(ReportCmd::Status(a)) => report_status::status(&ctx()?, a).await,
+        Command::Report(ReportCmd::Reply(a)) => report_status::reply(&ctx()?, a).await,
         Command::Outbox(OutboxCmd::List) => outbox::list(&ctx()?),
         Command::Outbox(OutboxCmd::Cancel(a)) => outbox::cancel(&ctx()?, &a.id),
         Command::Outbox(OutboxCmd::Flush(a)) => {
@@ -114,6 +117,7 @@ pub async fn run_with(cli: Cli, unlocking: Unlocking) -> Result<()> {
         Command::Inbox(InboxCmd::Fetch) => inbox::fetch(&ctx()?).await.map(|_| ()),
         Command::Inbox(InboxCmd::List) => inbox::list(&ctx()?).map(|_| ()),
         Command::Inbox(InboxCmd::Show(a)) => inbox::show(&ctx()?, &a.id),
+        Command::Inbox(InboxCmd::Reply(a)) => inbox::reply(&ctx()?, a).await,
         Command::Inbox(InboxCmd::Export(a)) => inbox::export(&ctx()?, &a.id, &a.out),
         Command::Inbox(InboxCmd::Status) => inbox::status(&ctx()?).await,
         // Holds the home only while it stores what a relay had (see `inbox::watch`), so `inbox

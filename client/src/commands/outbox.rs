@@ -125,9 +125,25 @@ pub async fn flush_all(ctx: &Ctx, retry: &RetryArgs) -> Result<FlushSummary> {
         ctx.out.say(crate::t!("outbox-empty"));
         ctx.out
             .emit(json!({"type": "outbox_flushed", "sent": 0, "pending": 0}));
+        // Reply mailboxes `report send` could not register yet (see `report_status`).
+        super::report_status::register_pending(ctx, retry, &mut Vec::new()).await?;
         return Ok(FlushSummary::default());
     }
-    flush(ctx, items, retry).await
+    let flushed = flush_items(ctx, items, retry).await?;
+    let mut down: Vec<String> = flushed
+        .summary
+        .failed_relays
+        .iter()
+        .map(|(r, _)| r.clone())
+        .collect();
+    super::report_status::register_pending(ctx, retry, &mut down).await?;
+    match flushed.error {
+        Some(e) => Err(e.context(crate::t_err!(
+            "outbox-pending",
+            count = flushed.summary.pending
+        ))),
+        None => Ok(flushed.summary),
+    }
 }
 
 /// Deliver `items`, grouped by relay so each relay gets one connection at a time.
@@ -318,6 +334,8 @@ async fn attempt(
         match outcome {
             Ok(outcome) => {
                 item.remove(&ctx.home)?;
+                // A report's thread shows it as stored from now on (`vigil report status`).
+                crate::state::copy_stored(&ctx.home, &item.deposit_id, now_unix())?;
                 let mut line = crate::t!("outbox-delivered", to = item.to.as_str());
                 if outcome == Deposited::Duplicate {
                     line = format!("{line} {}", crate::t!("outbox-delivered-duplicate"));

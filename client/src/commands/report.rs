@@ -3,7 +3,9 @@
 use super::Ctx;
 use crate::cli::{ReportCheckArgs, ReportSendArgs};
 use crate::home::now_unix;
-use crate::state::{outbox_queue, plan_send, OutboxBlob, OutboxItem};
+use crate::state::{
+    outbox_queue_with, plan_send, OutboxBlob, OutboxItem, ReporterThread, SentReport,
+};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::io::{BufRead, IsTerminal, Read, Write};
@@ -11,6 +13,8 @@ use std::path::Path;
 use vigil_core::age;
 use vigil_core::card::RecipientCard;
 use vigil_core::envelope;
+use vigil_core::ids::MailboxId;
+use vigil_core::keys::SigningSecret;
 use vigil_core::report::{Report, ReportKind, Urgency, MAX_REPORT_JSON_LEN};
 use vigil_fs::read_limited;
 use zeroize::Zeroizing;
@@ -106,31 +110,40 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
         })
         .collect();
     let mut items = Vec::with_capacity(cards.len());
+    // The report's threads, one per NGO, each with a reply mailbox and a reply key made for
+    // this report and this NGO alone (docs/threat-model.md, "Replies and receipts").
+    let mut sent = SentReport::new(&report.title, now);
     let sealed_all = (|| -> Result<()> {
         for card in &cards {
-            let sealed = if entries.is_empty() {
-                envelope::seal_named(
-                    &json_bytes,
-                    &sender,
-                    &intended,
-                    &card.recipients,
-                    now,
-                    &mut rand::rngs::OsRng,
-                )?
-            } else {
-                envelope::seal_with_attachments(
-                    &json_bytes,
-                    &sender,
-                    &intended,
-                    envelope::Attachments {
-                        list: &entries,
-                        blob_key: &blob_key,
-                    },
-                    &card.recipients,
-                    now,
-                    &mut rand::rngs::OsRng,
-                )?
-            };
+            let attachments = (!entries.is_empty()).then_some(envelope::Attachments {
+                list: &entries,
+                blob_key: &blob_key,
+            });
+            let thread = (!a.no_replies).then(|| {
+                let mailbox_key = SigningSecret::generate(&mut rand::rngs::OsRng);
+                let reply = age::x25519::Identity::generate(&mut rand::rngs::OsRng);
+                let capability = envelope::ReplyCapability {
+                    mailbox: MailboxId::for_key(&mailbox_key.public().to_bytes()),
+                    recipient: reply.to_public(),
+                    relays: card.relays().into_iter().map(|r| r.addr).collect(),
+                };
+                let thread =
+                    ReporterThread::new(card, &mailbox_key, &reply, now, a.replies_for.as_secs());
+                (thread, capability)
+            });
+            let (sealed, report_id) = envelope::seal_report(
+                &json_bytes,
+                &sender,
+                &intended,
+                envelope::Extras {
+                    attachments,
+                    reply: thread.as_ref().map(|(_, c)| c),
+                },
+                &card.recipients,
+                now,
+                &mut rand::rngs::OsRng,
+            )?;
+            let first = items.len();
             // One sealed envelope, the same bytes at every relay of the card: the NGO keeps one
             // copy of whatever arrives via several (docs/threat-model.md says what that costs).
             for relay in card.relays() {
@@ -138,9 +151,18 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
                 item.blobs = blobs.clone();
                 items.push(item);
             }
+            if let Some((mut thread, _)) = thread {
+                thread.report_id = report_id;
+                thread.deposits = items[first..].iter().map(|i| i.deposit_id).collect();
+                sent.threads.push(thread);
+            }
         }
-        // The one write: every copy queued durably before any is sent.
-        outbox_queue(&ctx.home, &items)
+        // The one write: every copy queued durably before any is sent, with the report's
+        // threads.
+        let record = (!sent.threads.is_empty())
+            .then(|| sent.encoded())
+            .transpose()?;
+        outbox_queue_with(&ctx.home, &items, record.as_ref())
     })();
     if let Err(e) = sealed_all {
         // Nothing was queued: the blobs made for it go.
@@ -165,7 +187,7 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
         ));
     }
     ctx.out.emit(
-        json!({"type": "queued", "to": names, "copies": cards.len(), "unverified": unverified}),
+        json!({"type": "queued", "id": sent.id, "to": names, "copies": cards.len(), "unverified": unverified, "replies": !a.no_replies}),
     );
     if a.queue_only {
         return Ok(());
@@ -182,6 +204,17 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
         })
         .collect();
     let flushed = super::outbox::flush_items(ctx, items, &a.retry).await?;
+    // The reply mailboxes, each registered on a connection of its own once the report is out
+    // (lazily: a report that waits in the outbox registers nothing yet), at the relays that
+    // answered. Best effort: a refusal (the relay's registration rate) leaves it for
+    // `report status` and the next flush.
+    let mut down: Vec<String> = flushed
+        .summary
+        .failed_relays
+        .iter()
+        .map(|(r, _)| r.clone())
+        .collect();
+    super::report_status::register_pending(ctx, &a.retry, &mut down).await?;
     let summary = flushed.summary;
     let stored = |id: &vigil_core::ids::DepositId| summary.stored.contains(id);
     // Delivered once at least one relay of each NGO stored its copy; a copy for another relay

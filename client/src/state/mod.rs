@@ -17,8 +17,10 @@ use zeroize::Zeroizing;
 mod inbox;
 pub mod migrate;
 mod rejected;
+mod threads;
 pub use inbox::*;
 pub use rejected::*;
+pub use threads::*;
 
 /// Largest key record read: a handful of lines.
 const MAX_KEY_FILE: usize = 16 * 1024;
@@ -365,12 +367,23 @@ impl OutboxItem {
 
 /// Queue several items at once (one report's copies): one index write for all of them.
 pub fn outbox_queue(home: &Home, items: &[OutboxItem]) -> Result<()> {
+    outbox_queue_with(home, items, None)
+}
+
+/// [`outbox_queue`], with one more record written in the same index write (the report's
+/// threads: the copies and the record that names them exist together or not at all).
+pub fn outbox_queue_with(
+    home: &Home,
+    items: &[OutboxItem],
+    extra: Option<&(String, Zeroizing<Vec<u8>>)>,
+) -> Result<()> {
     let encoded = items
         .iter()
         .map(|i| Ok((i.record(), Zeroizing::new(serde_json::to_vec(i)?))))
         .collect::<Result<Vec<_>>>()?;
     let records: Vec<(String, &[u8])> = encoded
         .iter()
+        .chain(extra)
         .map(|(n, b)| (n.clone(), b.as_slice()))
         .collect();
     home.vault()?.put_many(&records)

@@ -126,6 +126,8 @@ pub async fn run(args: DemoArgs, out: Output) -> Result<()> {
             queue_only: false,
             attach: Vec::new(),
             keep_metadata: false,
+            replies_for: std::time::Duration::from_secs(90 * 86_400),
+            no_replies: false,
             retry: crate::cli::RetryArgs::default(),
         },
     )

@@ -38,15 +38,18 @@ use anyhow::{Context, Result};
 use serde_json::json;
 use vigil_core::age::{self, AgeError};
 use vigil_core::envelope::{self, EnvelopeError, Opened};
+use vigil_core::thread::{self, Incoming};
 use vigil_core::wire::ErrorCode;
 
 mod export;
 mod rejected;
+mod reply;
 mod status;
 mod view;
 mod watch;
 pub use export::export;
 pub use rejected::{clear as rejected_clear, list as rejected_list};
+pub use reply::reply;
 pub use status::status;
 use status::warn_if_full;
 use view::say_report_line;
@@ -260,6 +263,9 @@ pub async fn fetch(ctx: &Ctx) -> Result<FetchSummary> {
     if let (false, Some(e)) = (reached.iter().any(|r| r["reached"] == true), first_error) {
         return Err(e);
     }
+    // Receipts for the new reports that ask for them, and whatever earlier receipts and
+    // replies could not be deposited: a relay's failure here is a warning, never the fetch's.
+    reply::after_fetch(ctx, &ngo, &summary.stored).await?;
     // Everything fetched is safe and acknowledged; now keep the rejected envelopes (which a
     // card holder can add to at every fetch) within their bound.
     summary.trimmed = rejected_trim(&ctx.home, bound)?;
@@ -378,8 +384,25 @@ async fn drain(
         let n = items.len();
         let mut acks = Vec::with_capacity(n);
         for item in items {
-            match envelope::open(&item.envelope, ids, &me) {
-                Ok(opened) => {
+            match thread::open_incoming(&item.envelope, ids, &me) {
+                // A reporter's answer in a report's thread: filed there, or kept as rejected.
+                Ok(Incoming::Thread(m)) => {
+                    if let Err(why) = reply::file_answer(ctx, &m)? {
+                        let id = inbox_store(
+                            &ctx.home,
+                            &item.envelope,
+                            Some((RejectedKind::Invalid, &why)),
+                        )?;
+                        ctx.out.say(crate::t!(
+                            "inbox-rejected-item",
+                            id = id.as_str(),
+                            error = display::line(&why)
+                        ));
+                        ctx.out.emit(json!({"type": "rejected", "id": id, "error": why, "reason": "invalid"}));
+                        summary.rejected += 1;
+                    }
+                }
+                Ok(Incoming::Report(opened)) => {
                     let alert = item.note.map(|n| AlertNote {
                         reason: n.reason.as_str().to_string(),
                         armed_at: n.armed_at,

@@ -150,6 +150,7 @@ pub fn show(ctx: &Ctx, id: &str) -> Result<()> {
     let report_value: serde_json::Value = serde_json::from_slice(&o.report_json)?;
     let sent_to = recipients(&o, &ngo);
     let here = attachments_here(ctx, &o)?;
+    let thread = crate::state::ngo_thread(&ctx.home, &id)?;
     if ctx.out.json {
         let attachments: Vec<_> = o
             .attachments
@@ -170,10 +171,18 @@ pub fn show(ctx: &Ctx, id: &str) -> Result<()> {
             "sent_to": o.intended.len(), "sent_to_names": named, "report": report_value,
             "received_at": received, "time_warning": warning,
             "alert": alert_json(meta.alert.as_ref()), "attachments": attachments,
+            "thread": super::reply::thread_json(thread.as_ref()),
         }));
         return Ok(());
     }
-    let text = render(&id, &o, &sent_to, received, warning.as_deref(), &here);
+    let text = render(
+        &id,
+        &o,
+        &sent_to,
+        (received, warning.as_deref()),
+        &here,
+        thread.as_ref(),
+    );
     match &meta.alert {
         Some(a) => ctx.out.data(format!("!! {}\n{text}", alert_line(a))),
         None => ctx.out.data(text),
@@ -246,9 +255,9 @@ fn render(
     id: &str,
     o: &Opened,
     sent_to: &[Recipient],
-    received: u64,
-    warning: Option<&str>,
+    (received, warning): (u64, Option<&str>),
     here: &[bool],
+    thread: Option<&crate::state::NgoThread>,
 ) -> String {
     use display::{block, line};
     let r = &o.report;
@@ -392,6 +401,11 @@ fn render(
         if let Some(w) = super::time_warning_shown(o.created, received) {
             s.push_str(&format!("  {}\n", crate::t!("show-warning", warning = w)));
         }
+    }
+    // The thread (receipt, replies, answers), every message line indented like the report's.
+    if let Some(t) = thread {
+        s.push_str(&super::reply::render_thread(t));
+        s.push('\n');
     }
     // Vigil's trailer, in the first column where no report-derived line can start.
     s.push_str(&crate::t!(

@@ -313,7 +313,10 @@ impl Watcher {
             let mut ngo = Ngo::load(&ctx.home)?;
             let ids = ngo.local_identities(&ctx.home)?;
             register_if_pending(&ctx, &mut ngo, relay, client).await?;
-            drain(&ctx, &ngo, client, relay, &ids, &mut summary).await
+            drain(&ctx, &ngo, client, relay, &ids, &mut summary).await?;
+            // Receipts for what this wake stored, as `inbox fetch` sends them (a relay's
+            // failure there is a warning, never the watch's).
+            super::reply::after_fetch(&ctx, &ngo, &summary.stored).await
         }
         .await;
         // The lock and the vault go here, before anything is shown or run.

@@ -1,0 +1,406 @@
+//! Replies and signed delivery receipts (issue 15), end to end: a real relay on 127.0.0.1, the
+//! `vigil` program run as a script runs it, and forgeries deposited with the library straight
+//! into a reply mailbox, as a hostile relay or anyone who learnt the mailbox id could.
+
+mod common;
+
+use serde_json::Value;
+use std::process::{Command, Output};
+use vigil_client::relay::RelayClient;
+use vigil_core::ids::{DepositId, ReportId};
+use vigil_core::keys::SigningSecret;
+use vigil_core::thread::{self, Draft, Kind};
+
+fn run(args: &[&str]) -> Output {
+    let mut c = Command::new(common::bins::vigil());
+    c.args(args).env_remove("VIGIL_HOME");
+    common::bins::as_script(&mut c);
+    c.output().expect("run vigil")
+}
+
+fn ok(args: &[&str]) -> Output {
+    let o = run(args);
+    assert!(
+        o.status.success(),
+        "vigil {args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+fn json_lines(o: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+fn of_type<'a>(lines: &'a [Value], t: &str) -> Vec<&'a Value> {
+    lines.iter().filter(|v| v["type"] == t).collect()
+}
+
+/// The one `report_status` line of report `id` (the acceptance contract: `id`, `ngo`, `state`,
+/// `replies` of `text` and `at`).
+fn status_of(rep: &str, id: &str, offline: bool) -> (Value, Output) {
+    let mut args = vec!["--home", rep, "--json", "report", "status"];
+    if offline {
+        args.push("--offline");
+    }
+    let o = ok(&args);
+    let lines = json_lines(&o);
+    let mine: Vec<&Value> = of_type(&lines, "report_status")
+        .into_iter()
+        .filter(|v| v["id"] == id)
+        .collect();
+    assert_eq!(mine.len(), 1, "one line per report and NGO: {lines:?}");
+    (mine[0].clone(), o)
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("blocking part")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipt_reply_and_answer_make_a_verified_thread_the_relay_cannot_read_or_forge() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().to_path_buf();
+    let relay_dir = root.join("relay");
+    let relay = common::start_relay(&relay_dir).await;
+    let addr = relay.local_addr().to_string();
+    let fp = relay.fingerprint();
+    let s = |p: std::path::PathBuf| p.to_str().expect("utf8").to_string();
+    let (ngo, rep, card, report) = (
+        s(root.join("ngo")),
+        s(root.join("rep")),
+        s(root.join("ngo.card")),
+        s(root.join("r.json")),
+    );
+    let canary = format!("CANARY{}", hex::encode(rand::random::<[u8; 10]>()));
+    let reply_text = format!("Which police station? {canary}-reply");
+    let answer_text = format!("The one on Lenina street. {canary}-answer");
+
+    let (ngo2, rep2, card2, report2, addr2, fp2) = (
+        ngo.clone(),
+        rep.clone(),
+        card.clone(),
+        report.clone(),
+        addr.clone(),
+        fp.to_string(),
+    );
+    let (id, inbox_id) = blocking(move || {
+        let (ngo, rep, card, report) = (ngo2, rep2, card2, report2);
+        ok(&["--home", &ngo, "ngo", "init", "--name", "Desk", "--relay", &addr2, "--relay-fingerprint", &fp2, "--card-out", &card]);
+        ok(&["--home", &rep, "contact", "add", &card]);
+        std::fs::write(&report, r#"{"kind":"threat","urgency":"urgent","title":"Calls at night","occurred_at":"2024-01-01","narrative":"n"}"#).expect("write");
+
+        // The report: `report send --json` names it by `id`; its reply mailbox is registered.
+        let sent = json_lines(&ok(&["--home", &rep, "--json", "report", "send", "--to", "Desk", "--file", &report]));
+        let queued = of_type(&sent, "queued");
+        let id = queued[0]["id"].as_str().expect("the report's id").to_string();
+        assert_eq!(id.len(), 16, "{sent:?}");
+        assert!(of_type(&sent, "reply_mailbox").iter().all(|v| v["registered"] == true), "{sent:?}");
+        let (st, _) = status_of(&rep, &id, true);
+        assert_eq!((st["ngo"].as_str(), st["state"].as_str()), (Some("Desk"), Some("stored")), "{st}");
+        assert_eq!(st["replies"], serde_json::json!([]));
+
+        // The NGO fetches: the report is stored and its receipt deposited.
+        let fetched = json_lines(&ok(&["--home", &ngo, "--json", "inbox", "fetch"]));
+        let inbox_id = of_type(&fetched, "fetched")[0]["id"].as_str().expect("id").to_string();
+        let sent = of_type(&fetched, "thread_sent");
+        assert!(sent.iter().any(|v| v["kind"] == "receipt" && v["id"] == inbox_id.as_str()), "{fetched:?}");
+
+        // The reporter sees it delivered, with the NGO's (signed) time.
+        let (st, _) = status_of(&rep, &id, false);
+        assert_eq!(st["state"], "delivered", "{st}");
+        assert!(st["delivered_at"].as_u64().is_some_and(|t| t > 0), "{st}");
+        (id, inbox_id)
+    })
+    .await;
+
+    // The NGO replies; the reporter sees the reply, verified.
+    let (ngo2, rep2, id2, inbox2, reply2) = (
+        ngo.clone(),
+        rep.clone(),
+        id.clone(),
+        inbox_id.clone(),
+        reply_text.clone(),
+    );
+    blocking(move || {
+        let out = json_lines(&ok(&[
+            "--home",
+            &ngo2,
+            "--json",
+            "inbox",
+            "reply",
+            &inbox2[..8],
+            "--message",
+            &reply2,
+        ]));
+        assert!(of_type(&out, "reply_sent").len() == 1, "{out:?}");
+        let (st, o) = status_of(&rep2, &id2, false);
+        let replies = st["replies"].as_array().expect("replies");
+        assert_eq!(replies.len(), 1, "{st}");
+        assert_eq!(replies[0]["text"], reply2.as_str());
+        assert!(replies[0]["at"].as_u64().is_some(), "{st}");
+        assert!(of_type(&json_lines(&o), "forged").is_empty());
+        // Fetched and acknowledged: asking again shows the same, from the vault.
+        let (again, _) = status_of(&rep2, &id2, false);
+        assert_eq!(again["replies"], st["replies"]);
+        // Human output shows it too.
+        let human = ok(&["--home", &rep2, "report", "status", "--offline"]);
+        let text = String::from_utf8_lossy(&human.stderr);
+        assert!(
+            text.contains("delivered") && text.contains("Which police station?"),
+            "{text}"
+        );
+    })
+    .await;
+
+    // Forgeries, deposited straight into the reply mailbox: a reply signed by a key that is not
+    // the NGO's, and a receipt signed by the NGO's real key for another report. Both are refused
+    // with a one-line warning and not shown.
+    let reporter_home = common::bins::home(&rep).expect("home");
+    let report_record = vigil_client::state::sent_reports(&reporter_home)
+        .expect("reports")
+        .into_iter()
+        .find(|r| r.id == id)
+        .expect("the report");
+    let t = &report_record.threads[0];
+    let mailbox = t.mailbox().expect("mailbox");
+    let to = t.reply_identity().expect("reply key").to_public();
+    let report_id = t.report_id;
+    drop(reporter_home);
+    let ngo_home = common::bins::home(&ngo).expect("home");
+    let ngo_key = vigil_client::state::Ngo::load(&ngo_home)
+        .expect("ngo")
+        .identity;
+    drop(ngo_home);
+    let forger = SigningSecret::generate(&mut rand::rngs::OsRng);
+    let forged_text = format!("Come to the station alone {canary}-forged");
+    let forged_reply = thread::seal(
+        &Draft {
+            kind: Kind::Reply,
+            created: 1,
+            report: &report_id,
+            reply_recipient: &to,
+            text: &forged_text,
+        },
+        &forger,
+        std::slice::from_ref(&to),
+        &mut rand::rngs::OsRng,
+    )
+    .expect("seal");
+    let other_report = ReportId([9; 32]);
+    let misdirected = thread::seal(
+        &Draft {
+            kind: Kind::Reply,
+            created: 2,
+            report: &other_report,
+            reply_recipient: &to,
+            text: "misdirected-text",
+        },
+        &ngo_key,
+        std::slice::from_ref(&to),
+        &mut rand::rngs::OsRng,
+    )
+    .expect("seal");
+    let client = RelayClient::connect_pinned(&addr, &[fp])
+        .await
+        .expect("connect");
+    for env in [&forged_reply, &misdirected] {
+        assert_eq!(env.len(), vigil_core::envelope::FIXED_ENVELOPE_LEN);
+        client
+            .deposit(&mailbox, &DepositId(rand::random()), env)
+            .await
+            .expect("the relay stores anything for a registered mailbox");
+    }
+    client.close().await;
+    let (rep2, id2, reply2, forged2) = (
+        rep.clone(),
+        id.clone(),
+        reply_text.clone(),
+        forged_text.clone(),
+    );
+    blocking(move || {
+        // As a person sees it: one warning line each, with the reason, and no forged text.
+        let o = ok(&["--home", &rep2, "report", "status"]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        let warnings: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains("not genuine"))
+            .collect();
+        assert_eq!(warnings.len(), 2, "one line each: {stderr}");
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with("warning: ") && w.contains("not the NGO's card key")),
+            "{stderr}"
+        );
+        assert!(
+            warnings.iter().any(|w| w.contains("another report")),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains(&forged2) && !stderr.contains("misdirected-text"),
+            "{stderr}"
+        );
+        let (st, _) = status_of(&rep2, &id2, true);
+        let replies = st["replies"].as_array().expect("replies");
+        assert_eq!(replies.len(), 1, "only the genuine reply: {st}");
+        assert_eq!(replies[0]["text"], reply2.as_str());
+    })
+    .await;
+    // A receipt signed by a wrong key, under --json: a `forged` object, still not delivered
+    // by it (the genuine receipt came first; the time does not move).
+    let (_, before) = (0, status_of(&rep, &id, true).0["delivered_at"].clone());
+    let fake_receipt = thread::seal(
+        &Draft {
+            kind: Kind::Receipt,
+            created: 3,
+            report: &report_id,
+            reply_recipient: &to,
+            text: "",
+        },
+        &forger,
+        std::slice::from_ref(&to),
+        &mut rand::rngs::OsRng,
+    )
+    .expect("seal");
+    let client = RelayClient::connect_pinned(&addr, &[fp])
+        .await
+        .expect("connect");
+    client
+        .deposit(&mailbox, &DepositId(rand::random()), &fake_receipt)
+        .await
+        .expect("stored");
+    client.close().await;
+    let (rep2, id2) = (rep.clone(), id.clone());
+    blocking(move || {
+        let (st, o) = status_of(&rep2, &id2, false);
+        let forged = of_type(&json_lines(&o), "forged")
+            .into_iter()
+            .cloned()
+            .collect::<Vec<_>>();
+        assert_eq!(forged.len(), 1, "{forged:?}");
+        assert_eq!(forged[0]["id"], id2.as_str());
+        assert!(
+            forged[0]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("not the NGO's card key")),
+            "{forged:?}"
+        );
+        assert_eq!(st["delivered_at"], before);
+    })
+    .await;
+
+    // The reporter answers; the NGO's fetch files it into the thread, which `inbox show` shows.
+    let (ngo2, rep2, id2, inbox2, answer2, reply2) = (
+        ngo.clone(),
+        rep.clone(),
+        id.clone(),
+        inbox_id.clone(),
+        answer_text.clone(),
+        reply_text.clone(),
+    );
+    blocking(move || {
+        ok(&[
+            "--home",
+            &rep2,
+            "report",
+            "reply",
+            &id2[..6],
+            "--message",
+            &answer2,
+        ]);
+        let fetched = json_lines(&ok(&["--home", &ngo2, "--json", "inbox", "fetch"]));
+        assert!(
+            of_type(&fetched, "answer")
+                .iter()
+                .any(|v| v["id"] == inbox2.as_str()),
+            "{fetched:?}"
+        );
+        assert!(
+            of_type(&fetched, "fetched").is_empty(),
+            "an answer is not a new report: {fetched:?}"
+        );
+        let shown = json_lines(&ok(&["--home", &ngo2, "--json", "inbox", "show", &inbox2]));
+        let messages = shown[0]["thread"]["messages"]
+            .as_array()
+            .expect("thread")
+            .clone();
+        let texts: Vec<(&str, &str)> = messages
+            .iter()
+            .map(|m| {
+                (
+                    m["from"].as_str().unwrap_or(""),
+                    m["text"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        assert_eq!(
+            texts,
+            [("ngo", reply2.as_str()), ("reporter", answer2.as_str())],
+            "{shown:?}"
+        );
+        assert!(shown[0]["thread"]["receipt_sent_at"].as_u64().is_some());
+        let human =
+            String::from_utf8_lossy(&ok(&["--home", &ngo2, "inbox", "show", &inbox2]).stdout)
+                .to_string();
+        assert!(
+            human.contains("Lenina street") && human.contains("Which police station?"),
+            "{human}"
+        );
+        let (st, _) = status_of(&rep2, &id2, true);
+        assert_eq!(st["answers"][0]["text"], answer2.as_str());
+    })
+    .await;
+
+    // The relay's disk holds none of the texts, in UTF-8 or base64.
+    relay.shutdown().await.expect("shutdown");
+    use base64::Engine;
+    let mut needles: Vec<Vec<u8>> = vec![canary.as_bytes().to_vec()];
+    for pad in ["", "a", "ab"] {
+        let enc = base64::engine::general_purpose::STANDARD.encode(format!("{pad}{canary}"));
+        needles.push(enc.as_bytes()[4..enc.len() - 4].to_vec());
+    }
+    for f in common::all_files(&relay_dir) {
+        let bytes = std::fs::read(&f).expect("read");
+        for n in &needles {
+            assert!(
+                !common::contains(&bytes, n),
+                "{} holds a reply text",
+                f.display()
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_sent_without_replies_carries_no_capability_and_cannot_be_replied_to() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().to_path_buf();
+    let relay = common::start_relay(&root.join("relay")).await;
+    let (addr, fp) = (
+        relay.local_addr().to_string(),
+        relay.fingerprint().to_string(),
+    );
+    blocking(move || {
+        let s = |p: std::path::PathBuf| p.to_str().expect("utf8").to_string();
+        let (ngo, rep, card, report) = (s(root.join("ngo")), s(root.join("rep")), s(root.join("c")), s(root.join("r.json")));
+        ok(&["--home", &ngo, "ngo", "init", "--name", "Desk", "--relay", &addr, "--relay-fingerprint", &fp, "--card-out", &card]);
+        ok(&["--home", &rep, "contact", "add", &card]);
+        std::fs::write(&report, r#"{"kind":"threat","urgency":"low","title":"t","occurred_at":"2024-01-01","narrative":"n"}"#).expect("write");
+        let sent = json_lines(&ok(&["--home", &rep, "--json", "report", "send", "--to", "Desk", "--file", &report, "--no-replies"]));
+        assert_eq!(of_type(&sent, "queued")[0]["replies"], false);
+        assert!(of_type(&sent, "reply_mailbox").is_empty(), "{sent:?}");
+        let fetched = json_lines(&ok(&["--home", &ngo, "--json", "inbox", "fetch"]));
+        let id = of_type(&fetched, "fetched")[0]["id"].as_str().expect("id").to_string();
+        assert!(of_type(&fetched, "thread_sent").is_empty(), "no receipt: {fetched:?}");
+        let o = run(&["--home", &ngo, "inbox", "reply", &id, "--message", "hello"]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("carries no reply key"), "{}", String::from_utf8_lossy(&o.stderr));
+        let shown = json_lines(&ok(&["--home", &ngo, "--json", "inbox", "show", &id]));
+        assert!(shown[0]["thread"].is_null());
+    })
+    .await;
+}
