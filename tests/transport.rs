@@ -757,3 +757,28 @@ async fn the_relay_program_serves_both_transports_on_one_port_unless_told_not_to
     quic_only.kill().unwrap();
     let _ = quic_only.wait();
 }
+
+/// A visitor cannot hold a connection for ever by asking again and again: after 100 answers the
+/// relay closes it, as web servers close keep-alive connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_gets_a_bounded_number_of_answers_per_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = common::start_relay(dir.path()).await;
+    let mut s = probe_tls(relay.local_addr()).await;
+    for _ in 0..100 {
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200 OK"));
+    }
+    let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the connection is closed, not left hanging");
+    assert!(
+        rest.is_empty(),
+        "no 101st answer: {:?}",
+        String::from_utf8_lossy(&rest)
+    );
+    relay.shutdown().await.unwrap();
+}

@@ -27,6 +27,10 @@ use tracing::Instrument;
 use vigil_core::wire::knock::{knock_matches, parse_head};
 use vigil_core::wire::limits::{EXPORTER_LABEL, EXPORTER_LEN};
 
+/// Most HTTP requests answered on one connection before it is closed (nginx's default for
+/// keep-alive connections is 1000; a scanner needs a handful).
+const MAX_FRONT_REQUESTS: u32 = 100;
+
 /// How long a closing connection keeps reading (and discarding) what the client still sends,
 /// so that the client receives our last answer instead of a reset.
 const LINGER: Duration = Duration::from_secs(2);
@@ -129,11 +133,22 @@ impl Listener {
         let idle = Duration::from_secs(self.limits.idle_timeout_secs);
         let header = Duration::from_secs(self.limits.header_timeout_secs.max(1));
         let own = [self.identity.fingerprint()];
+        // A visitor may not hold a connection (and its permits) for ever by asking again and
+        // again: the connection's lifetime applies here too, and after MAX_FRONT_REQUESTS
+        // answers it is closed, as web servers close keep-alive connections after a number of
+        // requests.
+        let lifetime =
+            tokio::time::Instant::now() + Duration::from_secs(self.limits.max_connection_secs);
+        let mut answered = 0u32;
         loop {
+            if answered >= MAX_FRONT_REQUESTS {
+                return false;
+            }
             // Wait for a request to begin, then for its whole head.
             if rin.buffered().is_empty() {
                 let more = tokio::select! {
                     _ = self.cancel.cancelled() => false,
+                    () = tokio::time::sleep_until(lifetime) => false,
                     r = tokio::time::timeout(idle, rin.read_more()) => matches!(r, Ok(true)),
                 };
                 if !more {
@@ -197,6 +212,7 @@ impl Listener {
                     }
                 }
             }
+            answered += 1;
             if !rout.send(&answer).await || close {
                 return false;
             }
