@@ -225,6 +225,25 @@ async fn a_plain_https_probe_sees_an_ordinary_web_server() {
     relay.shutdown().await.unwrap();
 }
 
+/// A TCP listener and a UDP socket on one port number on 127.0.0.1, as a relay has; every
+/// datagram to the UDP socket is read and dropped without an answer (a network where QUIC
+/// never connects).
+async fn same_port_swallowing_udp() -> (TcpListener, Arc<UdpSocket>) {
+    let (tcp, udp) = loop {
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        if let Ok(u) = UdpSocket::bind(("127.0.0.1", port)).await {
+            break (tcp, Arc::new(u));
+        }
+    };
+    let u = udp.clone();
+    tokio::spawn(async move {
+        let mut b = vec![0u8; 65536];
+        while u.recv_from(&mut b).await.is_ok() {}
+    });
+    (tcp, udp)
+}
+
 /// Forwards TCP from its own port to `to`, and silently drops every UDP datagram sent to the
 /// same port number: a network where QUIC never connects.
 struct TcpOnly {
@@ -234,20 +253,8 @@ struct TcpOnly {
 
 impl TcpOnly {
     async fn start(to: SocketAddr) -> Self {
-        // The same port number for TCP and UDP, as a relay has.
-        let (tcp, udp) = loop {
-            let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let port = tcp.local_addr().unwrap().port();
-            if let Ok(u) = UdpSocket::bind(("127.0.0.1", port)).await {
-                break (tcp, Arc::new(u));
-            }
-        };
+        let (tcp, udp) = same_port_swallowing_udp().await;
         let addr = tcp.local_addr().unwrap();
-        let u = udp.clone();
-        tokio::spawn(async move {
-            let mut b = vec![0u8; 65536];
-            while u.recv_from(&mut b).await.is_ok() {}
-        });
         tokio::spawn(async move {
             while let Ok((mut c, _)) = tcp.accept().await {
                 tokio::spawn(async move {
@@ -351,13 +358,7 @@ struct StallAfter {
 
 impl StallAfter {
     async fn start(to: SocketAddr, limit: usize) -> Self {
-        let (tcp, udp) = loop {
-            let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let port = tcp.local_addr().unwrap().port();
-            if let Ok(u) = UdpSocket::bind(("127.0.0.1", port)).await {
-                break (tcp, Arc::new(u));
-            }
-        };
+        let (tcp, udp) = same_port_swallowing_udp().await;
         let addr = tcp.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
         let n = connections.clone();
