@@ -60,8 +60,33 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.expect("blocking part")
 }
 
+/// Everything logged in this test process, at every level and from every crate (the relay's,
+/// quinn's, rustls's): what a relay operator's most verbose log would hold.
+fn captured_logs() -> &'static std::sync::Mutex<Vec<u8>> {
+    static LOGS: std::sync::OnceLock<std::sync::Mutex<Vec<u8>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        struct Sink;
+        impl std::io::Write for Sink {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                captured_logs().lock().expect("logs").extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing_subscriber::filter::LevelFilter::TRACE)
+            .with_writer(|| Sink)
+            .with_ansi(false)
+            .try_init();
+        std::sync::Mutex::new(Vec::new())
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receipt_reply_and_answer_make_a_verified_thread_the_relay_cannot_read_or_forge() {
+    let _ = captured_logs();
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().to_path_buf();
     let relay_dir = root.join("relay");
@@ -372,6 +397,15 @@ async fn receipt_reply_and_answer_make_a_verified_thread_the_relay_cannot_read_o
                 f.display()
             );
         }
+    }
+    // Nor does anything the relay (or its QUIC and TLS libraries) logged, at trace level.
+    let logs = captured_logs().lock().expect("logs").clone();
+    assert!(!logs.is_empty(), "the relay's logs were captured");
+    for n in &needles {
+        assert!(
+            !common::contains(&logs, n),
+            "the relay's logs hold a reply text"
+        );
     }
 }
 
