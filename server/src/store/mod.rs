@@ -45,6 +45,7 @@
 
 pub(crate) mod blobs;
 pub mod memory;
+pub mod pg;
 pub mod sled_store;
 pub mod space;
 
@@ -64,6 +65,7 @@ use vigil_core::wire::policy::coarse_minute;
 use vigil_core::wire::{ReleaseNote, ReleaseReason};
 
 pub use memory::MemoryStore;
+pub use pg::{PgError, PgStore};
 pub use sled_store::{FlushCounters, FlushStats, SledStore};
 pub use vigil_core::wire::policy::Quota;
 
