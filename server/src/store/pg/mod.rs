@@ -38,6 +38,8 @@ mod deposits;
 mod schema;
 #[cfg(test)]
 pub(crate) mod testing;
+#[cfg(test)]
+mod tests;
 
 use super::{
     Alert, AlertKeys, AlertTimes, Armed, Deposited, FlushStats, ItemMeta, MailboxUsage, Quota,
@@ -526,46 +528,4 @@ impl Store for PgStore {
     fn flush(&self) -> StoreFuture<'_, ()> {
         Box::pin(std::future::ready(Ok(())))
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::conformance::{self, Backend};
-    use std::path::Path;
-
-    /// The PostgreSQL backend for the conformance suite: a test's directory names its database
-    /// (created on the first open, its URL kept in the directory), so a reopen finds it again.
-    struct Pg;
-
-    impl Backend for Pg {
-        fn open(&self, dir: &Path, quota: Quota, expiry: Duration) -> Arc<dyn Store> {
-            let file = dir.join("pg-url");
-            tokio::task::block_in_place(|| {
-                tokio::runtime::Handle::current().block_on(async {
-                    let url = match std::fs::read_to_string(&file) {
-                        Ok(u) => u,
-                        Err(_) => {
-                            let server = testing::server_url().expect("available() said yes");
-                            let u = testing::fresh_database(&server).await;
-                            std::fs::write(&file, &u).unwrap();
-                            u
-                        }
-                    };
-                    let s = PgStore::open(&url, expiry, quota, 8).await.unwrap();
-                    Arc::new(s) as Arc<dyn Store>
-                })
-            })
-        }
-
-        fn durable(&self) -> bool {
-            true
-        }
-
-        fn available(&self) -> bool {
-            testing::server_url().is_some()
-        }
-    }
-
-    conformance::conformance_tests!(Pg);
 }
