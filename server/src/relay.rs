@@ -6,7 +6,7 @@ use crate::handlers::Shared;
 use crate::listener::{self, Listener, ListenerCounters};
 use crate::stats::{self, RelayStats};
 use crate::store::space::{DirProbe, SpaceGuard};
-use crate::store::{SledStore, Store};
+use crate::store::{PgStore, SledStore, Store};
 use anyhow::{Context, Result};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -86,11 +86,24 @@ pub async fn run(
     relay.shutdown().await
 }
 
-/// Start a relay on the sled store in `config.data_dir`.
+/// Start a relay on the store `config` names: PostgreSQL at `config.store`, or else sled in
+/// `config.data_dir`.
 pub async fn start(config: RelayConfig) -> Result<RelayHandle> {
     config.limits.validate()?;
-    let store = open_store(&config)?;
+    let store = match &config.store {
+        Some(url) => open_pg_store(&config, url).await?,
+        None => open_store(&config)?,
+    };
     start_with(config, store).await
+}
+
+/// Open the PostgreSQL store at `url` (creating or migrating its tables). The data directory
+/// is still checked: it holds the certificate and key.
+pub async fn open_pg_store(config: &RelayConfig, url: &str) -> Result<Arc<dyn Store>> {
+    check_data_dir(&config.data_dir)?;
+    let l = &config.limits;
+    let store = PgStore::open(url, config.expiry(), l.quota(), l.store_connections).await?;
+    Ok(Arc::new(store))
 }
 
 /// Start a relay on `store`: load or create the certificate, bind, and serve in background tasks
