@@ -225,3 +225,84 @@ async fn two_relay_programs_on_one_database_serve_one_card() {
     );
     stop(b);
 }
+
+/// `vigil ARGS` as a script runs it, with `--home HOME`.
+fn vigil_program(home: &Path) -> Command {
+    let mut cmd = Command::new(common::bins::vigil());
+    common::bins::as_script(&mut cmd)
+        .env_remove("VIGIL_HOME")
+        .arg("--home")
+        .arg(home);
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_on_one_relay_hears_a_deposit_through_the_other() {
+    let Some(url) = pg::fresh_database().await else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().to_path_buf();
+    let data = root.join("relay");
+    let (a, addr_a, fp) = relay_program(&data, &url);
+    let (b, addr_b, _) = relay_program(&data, &url);
+    let (ngo, card) = make_ngo_at(&root, "ngo", "Desk", &addr_a, &fp).await;
+    let reporter = make_reporter(&root, &[&card]).await;
+    // The reporter's card names A; the NGO now watches through B.
+    let h = ngo.to_str().expect("utf8");
+    vigil_ok(&["--home", h, "ngo", "set-relay", "--relay", &addr_b]).await;
+    let file = report(&root, "Taken at the station", "Two men, a grey van");
+    let watched = tokio::task::spawn_blocking(move || {
+        let mut watch = vigil_program(&ngo)
+            .args(["--json", "inbox", "watch", "--for", "60s"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start vigil inbox watch");
+        let (tx, lines) = std::sync::mpsc::channel();
+        let stdout = watch.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                let v: Value = serde_json::from_str(&line).expect("a JSON line");
+                if tx.send((std::time::Instant::now(), v)).is_err() {
+                    return;
+                }
+            }
+        });
+        let next = |ty: &str, within: std::time::Duration| loop {
+            let (at, v) = lines
+                .recv_timeout(within)
+                .unwrap_or_else(|_| panic!("no {ty} line from inbox watch within {within:?}"));
+            if v["type"] == ty {
+                return (at, v);
+            }
+        };
+        next("watching", std::time::Duration::from_secs(15));
+        let sent = vigil_program(&reporter)
+            .args(["--json", "report", "send", "--to", "Desk", "--file", &file])
+            .output()
+            .expect("report send");
+        assert!(
+            sent.status.success(),
+            "report send: {}",
+            String::from_utf8_lossy(&sent.stderr)
+        );
+        let done = std::time::Instant::now();
+        let (at, v) = next("new_report", std::time::Duration::from_secs(20));
+        assert_eq!(v["title"], "Taken at the station");
+        let _ = watch.kill();
+        let _ = watch.wait();
+        at.saturating_duration_since(done)
+    })
+    .await
+    .expect("the watch");
+    eprintln!("watch through B heard the deposit through A {watched:?} after send returned");
+    assert!(
+        watched < std::time::Duration::from_secs(2),
+        "heard only after {watched:?}"
+    );
+    stop(a);
+    stop(b);
+}

@@ -161,6 +161,25 @@ pub async fn start_with(config: RelayConfig, store: Arc<dyn Store>) -> Result<Re
             .clone()
             .run(store.clone(), shared.waiters.clone(), cancel.clone()),
     );
+    // Deposits taken by other relays on a shared store wake this relay's watchers too.
+    {
+        let waiters = Arc::downgrade(&shared.waiters);
+        store.on_deposits(Arc::new(move |mailbox| {
+            if let Some(w) = waiters.upgrade() {
+                match mailbox {
+                    Some(m) => w.wake(&m),
+                    None => w.wake_all(),
+                }
+            }
+        }));
+    }
+    if store.shared() {
+        tracker.spawn(adopt_alerts_loop(
+            shared.alerts.clone(),
+            store.clone(),
+            cancel.clone(),
+        ));
+    }
     // Waiting watchers answer as the relay begins to shut down, not at the end of their wait.
     tracker.spawn({
         let (waiters, cancel) = (shared.waiters.clone(), cancel.clone());
@@ -519,6 +538,34 @@ async fn stats_loop(stats: StatsSource, cancel: CancellationToken) {
 }
 
 /// Remove expired items now and then every `interval`, until cancelled.
+/// How often a relay on a shared store looks for alerts armed through other relays.
+const ADOPT_ALERTS_EVERY: Duration = Duration::from_secs(30);
+
+/// On a shared store, schedule the alerts other relays armed (see [`AlertSchedule::adopt`]),
+/// so that an alert is released on time even when the relay that armed it is gone.
+async fn adopt_alerts_loop(
+    schedule: Arc<crate::alerts::AlertSchedule>,
+    store: Arc<dyn Store>,
+    cancel: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(ADOPT_ALERTS_EVERY) => {}
+        }
+        match schedule.adopt(&*store, crate::clock::now_unix()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                alerts = n,
+                "scheduled check-in alerts armed through other relays"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the armed check-in alerts; trying again")
+            }
+        }
+    }
+}
+
 async fn expiry_loop(store: Arc<dyn Store>, interval: Duration, cancel: CancellationToken) {
     loop {
         match store.expire(crate::clock::now_unix()).await {

@@ -218,6 +218,10 @@ pub(crate) async fn release(
             bytes += len;
         }
     }
+    // Every relay's waiters look at their mailboxes again once this commits.
+    tx.execute("SELECT pg_notify($1, '')", &[&super::notify::CHANNEL])
+        .await
+        .map_err(backend)?;
     inner.committed(tx.commit().await)?;
     inner.totals.change(|t| {
         t.alerts = t.alerts.saturating_sub(1);

@@ -142,6 +142,16 @@ pub(crate) async fn deposit(
         // Filled by deposits that committed while this envelope arrived.
         return Err(StoreError::QuotaExceeded);
     }
+    // Delivered to every relay's live-inbox waiters once (and only if) this commits.
+    tx.execute(
+        "SELECT pg_notify($1, $2)",
+        &[
+            &super::notify::CHANNEL,
+            &super::notify::payload(&head.mailbox),
+        ],
+    )
+    .await
+    .map_err(backend)?;
     inner.committed(tx.commit().await)?;
     inner.totals.change(|t| {
         t.items += 1;

@@ -35,6 +35,7 @@ mod alerts;
 mod blobs;
 mod chunks;
 mod deposits;
+mod notify;
 mod schema;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -42,8 +43,8 @@ pub(crate) mod testing;
 mod tests;
 
 use super::{
-    Alert, AlertKeys, AlertTimes, Armed, Deposited, FlushStats, ItemMeta, MailboxUsage, Quota,
-    Store, StoreError, StoreFuture, StoreStats, DEFAULT_BLOB_EXPIRY_SECS,
+    Alert, AlertKeys, AlertTimes, Armed, DepositHook, Deposited, FlushStats, ItemMeta,
+    MailboxUsage, Quota, Store, StoreError, StoreFuture, StoreStats, DEFAULT_BLOB_EXPIRY_SECS,
 };
 use crate::body::BodySource;
 use bytes::Bytes;
@@ -187,6 +188,8 @@ impl Totals {
 /// Everything the store's methods and background task share.
 pub(crate) struct Inner {
     pool: Pool,
+    /// How to open a connection outside the pool (the one that listens for notifications).
+    config: tokio_postgres::Config,
     quota: Quota,
     expiry: Duration,
     blob_expiry: AtomicU64,
@@ -283,8 +286,10 @@ impl Inner {
 /// PostgreSQL-backed [`Store`]; see the module docs.
 pub struct PgStore {
     inner: Arc<Inner>,
-    /// Stops the totals refresh when the store is dropped.
-    _refresh: tokio_util::sync::DropGuard,
+    /// Stops the background tasks (totals, notifications).
+    cancel: tokio_util::sync::CancellationToken,
+    /// Cancels `cancel` when the store is dropped.
+    _stop: tokio_util::sync::DropGuard,
 }
 
 impl PgStore {
@@ -309,7 +314,7 @@ impl PgStore {
         config.connect_timeout(Duration::from_secs(10));
         config.keepalives_idle(Duration::from_secs(60));
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -330,6 +335,7 @@ impl PgStore {
         drop(first);
         let inner = Arc::new(Inner {
             pool,
+            config,
             quota,
             expiry,
             blob_expiry: AtomicU64::new(DEFAULT_BLOB_EXPIRY_SECS),
@@ -359,7 +365,8 @@ impl PgStore {
         });
         Ok(Self {
             inner,
-            _refresh: cancel.drop_guard(),
+            cancel: cancel.clone(),
+            _stop: cancel.drop_guard(),
         })
     }
 }
@@ -527,5 +534,15 @@ impl Store for PgStore {
     /// Every change was committed before its method returned: nothing to wait for.
     fn flush(&self) -> StoreFuture<'_, ()> {
         Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    /// Listen for deposits on a connection of its own (`notify`), until the store is dropped.
+    fn on_deposits(&self, hook: DepositHook) {
+        let (config, cancel) = (self.inner.config.clone(), self.cancel.clone());
+        tokio::spawn(notify::listen(config, hook, cancel));
     }
 }

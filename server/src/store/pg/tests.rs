@@ -218,3 +218,30 @@ async fn a_bad_url_or_an_unreachable_server_is_one_line_with_advice() {
         "{line}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposit_through_one_relay_wakes_the_other_relays_watchers() {
+    let Some((a, b, _)) = two_relays(Quota::default()).await else {
+        return;
+    };
+    let m = conformance::mailbox(&*a, 1).await;
+    let (tx, mut heard) = tokio::sync::mpsc::unbounded_channel();
+    b.on_deposits(Arc::new(move |mailbox| {
+        let _ = tx.send(mailbox);
+    }));
+    // Once listening, the hook hears "look at everything" (what came before was not heard).
+    let first = tokio::time::timeout(Duration::from_secs(10), heard.recv()).await;
+    assert_eq!(first.expect("listening within 10 s"), Some(None));
+    let env = conformance::envelope(1, 100);
+    conformance::deposit(&*a, m, 1, &env, DAY).await.unwrap();
+    let woke = tokio::time::timeout(Duration::from_secs(5), heard.recv()).await;
+    assert_eq!(woke.expect("heard within 5 s"), Some(Some(m)));
+    // A repeat stores nothing and announces nothing; a refused deposit neither.
+    conformance::deposit(&*a, m, 1, &env, DAY).await.unwrap();
+    let other = MailboxId([9; 32]);
+    assert!(conformance::deposit(&*a, other, 2, &env, DAY)
+        .await
+        .is_err());
+    let quiet = tokio::time::timeout(Duration::from_millis(300), heard.recv()).await;
+    assert!(quiet.is_err(), "nothing more announced: {quiet:?}");
+}
