@@ -93,7 +93,7 @@ pub(crate) async fn arm(inner: &Inner, alert: Alert) -> Result<Armed, StoreError
             .map_err(backend)?;
         return repeat(r.try_get(0).map_err(backend)?, &alert);
     }
-    inner.committed(tx.commit().await)?;
+    inner.commit(tx).await?;
     inner.totals.change(|t| t.alerts += 1);
     Ok(Armed::New)
 }
@@ -143,7 +143,7 @@ pub(crate) async fn check_in(
     )
     .await
     .map_err(backend)?;
-    inner.committed(tx.commit().await)?;
+    inner.commit(tx).await?;
     Ok(true)
 }
 
@@ -222,7 +222,7 @@ pub(crate) async fn release(
     tx.execute("SELECT pg_notify($1, '')", &[&super::notify::CHANNEL])
         .await
         .map_err(backend)?;
-    inner.committed(tx.commit().await)?;
+    inner.commit(tx).await?;
     inner.totals.change(|t| {
         t.alerts = t.alerts.saturating_sub(1);
         t.items += items;
@@ -258,7 +258,7 @@ pub(crate) async fn disarm(inner: &Inner, id: AlertId) -> Result<bool, StoreErro
             .map_err(backend)?;
         }
     }
-    inner.committed(tx.commit().await)?;
+    inner.commit(tx).await?;
     inner
         .totals
         .change(|t| t.alerts = t.alerts.saturating_sub(1));

@@ -96,7 +96,7 @@ pub(crate) async fn upload(
     )
     .await
     .map_err(backend)?;
-    inner.committed(tx.commit().await)?;
+    inner.commit(tx).await?;
     inner.totals.change(|t| {
         t.blobs += u64::from(before.is_none());
         t.blob_bytes = t.blob_bytes.saturating_add(head.chunk_len as u64);
@@ -270,7 +270,7 @@ pub(crate) async fn expire(inner: &Inner, now: u64) -> Result<(), StoreError> {
         for r in &rows {
             bytes = bytes.saturating_add(uint(r.try_get(0).map_err(backend)?)?);
         }
-        inner.committed(tx.commit().await)?;
+        inner.commit(tx).await?;
         let n = rows.len() as u64;
         inner.totals.change(|t| {
             t.blobs = t.blobs.saturating_sub(n);

@@ -152,7 +152,7 @@ pub(crate) async fn deposit(
     )
     .await
     .map_err(backend)?;
-    inner.committed(tx.commit().await)?;
+    inner.commit(tx).await?;
     inner.totals.change(|t| {
         t.items += 1;
         t.bytes += len;
@@ -321,7 +321,7 @@ pub(crate) async fn ack(
     .map_err(backend)?;
     let dropped = blobs::drop_refs(&tx, &blob_ids).await?;
     release_usage(&tx, m, n, bytes, dropped.held).await?;
-    inner.committed(tx.commit().await)?;
+    inner.commit(tx).await?;
     dropped.apply(inner);
     inner.totals.change(|t| {
         t.items = t.items.saturating_sub(n);
@@ -400,7 +400,7 @@ pub(crate) async fn expire(inner: &Inner, now: u64) -> Result<u64, StoreError> {
         for (m, (n, bytes, blob_bytes)) in &per {
             release_usage(&tx, m, *n, *bytes, *blob_bytes).await?;
         }
-        inner.committed(tx.commit().await)?;
+        inner.commit(tx).await?;
         dropped.apply(inner);
         inner.totals.change(|t| {
             t.items = t.items.saturating_sub(items.0);

@@ -76,6 +76,9 @@ pub const DEFAULT_POOL_SIZE: usize = 32;
 /// (a `bigint`) name deposits and blobs being received. PostgreSQL keeps the two kinds apart.
 const LOCK_CLASS: i32 = 0x5649_4731; // "VIG1"
 
+/// A commit waiting longer than this is reported (log, `health`).
+const SLOW_COMMIT: Duration = Duration::from_secs(5);
+
 /// How often a relay re-reads the totals it reports (other relays change them too).
 const TOTALS_REFRESH: Duration = Duration::from_secs(10);
 
@@ -115,7 +118,11 @@ pub enum PgError {
 pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
-        None => e.to_string(),
+        // "error connecting to server" says nothing without its cause ("Connection refused").
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
     }
 }
 
@@ -201,12 +208,59 @@ pub(crate) struct Inner {
     commits: AtomicU64,
     failures: AtomicU64,
     last_ok: AtomicBool,
+    /// A commit took longer than [`SLOW_COMMIT`] and none has been quick since.
+    slow: AtomicBool,
+    /// Time spent in commits, and the longest one, microseconds.
+    commit_micros: AtomicU64,
+    max_commit_micros: AtomicU64,
 }
 
 impl Inner {
-    /// A connection from the pool.
+    /// A connection from the pool. Not getting one counts as a failed commit: nothing can be
+    /// stored, and `health` should say so.
     pub(crate) async fn conn(&self) -> Result<Object, StoreError> {
-        self.pool.get().await.map_err(pool_error)
+        match self.pool.get().await {
+            Ok(c) => Ok(c),
+            Err(e) => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                self.last_ok.store(false, Ordering::Relaxed);
+                Err(pool_error(e))
+            }
+        }
+    }
+
+    /// Commit `tx`, durably. A commit still waiting after [`SLOW_COMMIT`] (typically: the
+    /// primary waits for a synchronous standby that is gone) is logged once and makes `health`
+    /// fail until a commit is quick again; it goes on waiting, as the database decides.
+    pub(crate) async fn commit(
+        &self,
+        tx: deadpool_postgres::Transaction<'_>,
+    ) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
+        let commit = tx.commit();
+        tokio::pin!(commit);
+        let done = match tokio::time::timeout(SLOW_COMMIT, &mut commit).await {
+            Ok(done) => done,
+            Err(_) => {
+                self.last_ok.store(false, Ordering::Relaxed);
+                if !self.slow.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        "a commit has waited {} s for the database: if the primary has a \
+                         synchronous standby configured, check that one is connected \
+                         (docs/operations.md, \"Failover\")",
+                        SLOW_COMMIT.as_secs()
+                    );
+                }
+                commit.await
+            }
+        };
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.commit_micros.fetch_add(micros, Ordering::Relaxed);
+        self.max_commit_micros.fetch_max(micros, Ordering::Relaxed);
+        if micros < SLOW_COMMIT.as_micros() as u64 && done.is_ok() {
+            self.slow.store(false, Ordering::Relaxed);
+        }
+        self.committed(done)
     }
 
     /// Note how a commit went.
@@ -217,7 +271,9 @@ impl Inner {
         match r {
             Ok(v) => {
                 self.commits.fetch_add(1, Ordering::Relaxed);
-                self.last_ok.store(true, Ordering::Relaxed);
+                if !self.slow.load(Ordering::Relaxed) {
+                    self.last_ok.store(true, Ordering::Relaxed);
+                }
                 Ok(v)
             }
             Err(e) => {
@@ -310,6 +366,9 @@ impl PgStore {
         // Durable means on disk (and on a synchronous standby, where one is configured)
         // before COMMIT returns, whatever the server's default.
         config.options("-c synchronous_commit=on");
+        // Only a primary takes writes: with several hosts in the URL (a primary and its
+        // standbys), connections go to whichever is the primary now, also after a failover.
+        config.target_session_attrs(tokio_postgres::config::TargetSessionAttrs::ReadWrite);
         config.application_name("vigil-relay");
         config.connect_timeout(Duration::from_secs(10));
         config.keepalives_idle(Duration::from_secs(60));
@@ -344,6 +403,9 @@ impl PgStore {
             commits: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             last_ok: AtomicBool::new(true),
+            slow: AtomicBool::new(false),
+            commit_micros: AtomicU64::new(0),
+            max_commit_micros: AtomicU64::new(0),
         });
         inner
             .refresh_totals()
@@ -515,15 +577,17 @@ impl Store for PgStore {
         self.inner.totals.get()
     }
 
-    /// Each commit is one "flush" (the database groups them itself); no timings are kept.
+    /// Each commit is one "flush" (the database groups them itself), timed from `COMMIT` sent
+    /// to its answer.
     fn flush_stats(&self) -> FlushStats {
         let commits = self.inner.commits.load(Ordering::Relaxed);
         FlushStats {
             flushes: commits,
             waiters: commits,
             max_batch: u64::from(commits > 0),
+            flush_micros: self.inner.commit_micros.load(Ordering::Relaxed),
+            max_flush_micros: self.inner.max_commit_micros.load(Ordering::Relaxed),
             failures: self.inner.failures.load(Ordering::Relaxed),
-            ..FlushStats::default()
         }
     }
 
