@@ -135,7 +135,10 @@ pub const MAX_INNER_LEN: usize = padded_inner_len(MAX_UNPADDED_INNER_LEN);
 
 // Padding never shrinks a layer, and the largest envelope still fits in a deposit.
 const _: () = assert!(MAX_INNER_LEN >= MAX_UNPADDED_INNER_LEN);
-const _: () = assert!(sealed_len(MAX_UNPADDED_INNER_LEN) <= crate::wire::limits::MAX_ENVELOPE_LEN);
+const _: () = assert!(
+    sealed_len(MAX_UNPADDED_INNER_LEN) + POST_QUANTUM_EXTRA_LEN
+        <= crate::wire::limits::MAX_ENVELOPE_LEN
+);
 
 /// Recipient stanzas in the age header of every envelope Vigil seals: the staff keys of the
 /// NGO, the rest decoys (see [`age::start_file_with_decoys`]), so that the header does not tell
@@ -154,7 +157,15 @@ pub const ENVELOPE_STANZAS: usize = MAX_CARD_RECIPIENTS;
 /// ([`padme_len`]: 16 to 32 sizes per doubling, at most 12 % larger). docs/protocol.md, "Envelope padding".
 pub const FIXED_ENVELOPE_LEN: usize = 16 * 1024;
 
-/// Bytes before the payload of every envelope: the age header with [`ENVELOPE_STANZAS`]
+/// How much longer every envelope sealed to an NGO with post-quantum (hybrid) staff keys is than
+/// one sealed to classic X25519 keys: its header holds [`ENVELOPE_STANZAS`] hybrid stanzas
+/// (1 557 bytes each, against 98), about 23 KiB more. The inner layer is padded the same way
+/// for both (it is signed once for every NGO of a report), so post-quantum envelopes have
+/// fixed sizes too: [`FIXED_ENVELOPE_LEN`] plus this, or a Padmé bucket plus this.
+pub const POST_QUANTUM_EXTRA_LEN: usize =
+    age::hybrid::header_len(ENVELOPE_STANZAS) - x25519::header_len(ENVELOPE_STANZAS);
+
+/// Bytes before the payload of every classic envelope: the age header with [`ENVELOPE_STANZAS`]
 /// stanzas and the payload nonce.
 const SEALED_PREFIX_LEN: usize = x25519::header_len(ENVELOPE_STANZAS) + NONCE_SIZE;
 
@@ -551,9 +562,9 @@ fn pad_and_sign(
 
 /// Encrypt a signed inner layer to one NGO's staff `recipients`, with a header of
 /// [`ENVELOPE_STANZAS`] stanzas whatever their number.
-pub(crate) fn encrypt_inner(
+pub(crate) fn encrypt_inner<R: age::Recipient>(
     inner: &[u8],
-    recipients: &[x25519::Recipient],
+    recipients: &[R],
     rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<Vec<u8>, EnvelopeError> {
     Ok(age::encrypt_to_vec_with_decoys(
@@ -566,11 +577,11 @@ pub(crate) fn encrypt_inner(
 
 /// Sign the report and encrypt it to one NGO's staff recipients, naming no NGO (see
 /// [`seal_named`]).
-pub fn seal(
+pub fn seal<R: age::Recipient>(
     report_json: &[u8],
     sender: &SigningSecret,
     intended: &[PublicSigningKey],
-    recipients: &[x25519::Recipient],
+    recipients: &[R],
     created: u64,
     rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<Vec<u8>, EnvelopeError> {
@@ -583,11 +594,11 @@ pub fn seal(
 /// `intended` lists *every* NGO this report goes to, with the names on their cards (the same
 /// list for each copy), `recipients` the staff keys of the NGO this copy is for. The
 /// encryption's randomness comes from `rng` (the client passes `&mut OsRng`).
-pub fn seal_named(
+pub fn seal_named<R: age::Recipient>(
     report_json: &[u8],
     sender: &SigningSecret,
     intended: &[Addressee<'_>],
-    recipients: &[x25519::Recipient],
+    recipients: &[R],
     created: u64,
     rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<Vec<u8>, EnvelopeError> {
@@ -597,12 +608,12 @@ pub fn seal_named(
 
 /// [`seal_named`] for a report with attachments: the envelope names them and carries the key
 /// of their blobs (which the caller encrypted to `attachments.blob_key`'s recipient).
-pub fn seal_with_attachments(
+pub fn seal_with_attachments<R: age::Recipient>(
     report_json: &[u8],
     sender: &SigningSecret,
     intended: &[Addressee<'_>],
     attachments: Attachments<'_>,
-    recipients: &[x25519::Recipient],
+    recipients: &[R],
     created: u64,
     rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<Vec<u8>, EnvelopeError> {
@@ -623,12 +634,12 @@ pub struct Extras<'a> {
 /// does, with a reply capability when `extras` has one; also returns the report's id (what
 /// [`Opened::report_id`] will say when the NGO opens it), which the thread's receipts and
 /// replies name.
-pub fn seal_report(
+pub fn seal_report<R: age::Recipient>(
     report_json: &[u8],
     sender: &SigningSecret,
     intended: &[Addressee<'_>],
     extras: Extras<'_>,
-    recipients: &[x25519::Recipient],
+    recipients: &[R],
     created: u64,
     rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<(Vec<u8>, ReportId), EnvelopeError> {
@@ -860,9 +871,9 @@ pub fn open_inner(inner: &[u8], me: &PublicSigningKey) -> Result<Opened, Envelop
 }
 
 /// Decrypt with any of `identities` and verify. `me` is the opening NGO's identity key.
-pub fn open(
+pub fn open<I: age::Identity>(
     ciphertext: &[u8],
-    identities: &[x25519::Identity],
+    identities: &[I],
     me: &PublicSigningKey,
 ) -> Result<Opened, EnvelopeError> {
     let inner = age::decrypt_from_slice(ciphertext, identities, MAX_INNER_LEN)?;
@@ -1270,6 +1281,53 @@ mod tests {
         assert_eq!(o.report_json.len(), 10 * 1024);
         assert_eq!(o.intended.len(), 16);
         assert_eq!(open(&with_file, &ids, &me).unwrap().attachments.len(), 1);
+    }
+
+    /// An NGO with post-quantum staff keys gets envelopes with a header of hybrid stanzas only
+    /// (its staff's and hybrid decoys), all of one fixed size whatever the report and the
+    /// number of staff, and they open with the hybrid identities.
+    #[test]
+    fn post_quantum_envelopes_have_their_own_fixed_size_and_open() {
+        let sender = SigningSecret::generate(&mut OsRng);
+        let me = SigningSecret::generate(&mut OsRng).public();
+        let one: Vec<age::hybrid::Identity> = vec![age::hybrid::Identity::generate(&mut OsRng)];
+        let three: Vec<age::hybrid::Identity> = (0..3)
+            .map(|_| age::hybrid::Identity::generate(&mut OsRng))
+            .collect();
+        let to =
+            |ids: &[age::hybrid::Identity]| ids.iter().map(|i| i.to_public()).collect::<Vec<_>>();
+        let small = seal(
+            &report_of_len(200),
+            &sender,
+            &[me],
+            &to(&one),
+            1,
+            &mut OsRng,
+        )
+        .unwrap();
+        let big = seal(
+            &report_of_len(3000),
+            &sender,
+            &[me],
+            &to(&three),
+            1,
+            &mut OsRng,
+        )
+        .unwrap();
+        assert_eq!(small.len(), FIXED_ENVELOPE_LEN + POST_QUANTUM_EXTRA_LEN);
+        assert_eq!(big.len(), small.len());
+        let (h, used) = age::format::Header::parse(&big).unwrap();
+        assert_eq!(used, age::hybrid::header_len(ENVELOPE_STANZAS));
+        assert!(h.stanzas.iter().all(|s| s.tag() == "mlkem768x25519"));
+        assert_eq!(open(&small, &one, &me).unwrap().report_json.len(), 200);
+        assert_eq!(
+            open(&big, &three[2..], &me).unwrap().report_json.len(),
+            3000
+        );
+        assert!(matches!(
+            open(&big, &one, &me),
+            Err(EnvelopeError::Age(AgeError::NoMatch))
+        ));
     }
 
     /// The sample reports (`../shared/fixtures/reports`) all seal to the fixed size, even to 16

@@ -253,10 +253,10 @@ pub fn sign(draft: &Draft<'_>, signer: &SigningSecret) -> Result<Zeroizing<Vec<u
 
 /// Sign `draft` and encrypt it to `to` (the reply recipient, or an NGO's staff keys), with the
 /// 16-stanza header of every envelope.
-pub fn seal(
+pub fn seal<R: age::Recipient>(
     draft: &Draft<'_>,
     signer: &SigningSecret,
-    to: &[x25519::Recipient],
+    to: &[R],
     rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<Vec<u8>, EnvelopeError> {
     let inner = sign(draft, signer)?;
@@ -318,7 +318,10 @@ pub fn open_inner(inner: &[u8]) -> Result<Message, ThreadError> {
 }
 
 /// Decrypt with any of `identities` (the reporter's reply identity) and verify.
-pub fn open(ciphertext: &[u8], identities: &[x25519::Identity]) -> Result<Message, EnvelopeError> {
+pub fn open<I: age::Identity>(
+    ciphertext: &[u8],
+    identities: &[I],
+) -> Result<Message, EnvelopeError> {
     let inner = age::decrypt_from_slice(ciphertext, identities, MAX_THREAD_INNER_LEN)?;
     Ok(open_inner(&inner)?)
 }
@@ -336,9 +339,9 @@ pub enum Incoming {
 /// Decrypt an item of an NGO's mailbox with any of `identities` (decrypted once) and open it as
 /// what its magic says: a report envelope (checked as [`envelope::open`] does, `me` being the
 /// NGO's identity key) or a thread message.
-pub fn open_incoming(
+pub fn open_incoming<I: age::Identity>(
     ciphertext: &[u8],
-    identities: &[x25519::Identity],
+    identities: &[I],
     me: &PublicSigningKey,
 ) -> Result<Incoming, EnvelopeError> {
     let inner = age::decrypt_from_slice(ciphertext, identities, MAX_INNER_LEN)?;
