@@ -733,3 +733,4 @@ help-ngo-rotate-keys-after =
 help-ngo-rotate-keys-staff-recipient = The new post-quantum recipient of a staff member whose key is not on this machine, as NAME=age1pq1... (they make it with `vigil age keygen --pq`); repeat for each
 help-ngo-rotate-keys-keep-old-keys = How long after the old card's expiry the old keys are kept, for reports sealed to it that are still in reporters' outboxes or at the relay, e.g. 60d
 help-ngo-rotate-keys-card-out = Write the re-issued card here too
+card-qr-part = Part { $part } of { $parts } (a card with post-quantum keys is too large for one code): scan every part.
