@@ -395,6 +395,7 @@ pub async fn reply(ctx: &Ctx, a: ReportReplyArgs) -> Result<()> {
             report: &t.report_id,
             reply_recipient: &recipient,
             text: &text,
+            attachments: None,
         },
         &sender,
         &card.recipients,
