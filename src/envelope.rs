@@ -513,30 +513,99 @@ pub fn sign_inner_with(
     out.extend_from_slice(&(report_json.len() as u32).to_be_bytes());
     out.extend_from_slice(report_json);
     // Version 4: the attachment count is always there, 0 for none.
-    out.push(listed as u8);
-    if let Some(a) = attachments {
-        for one in a.list {
-            out.push(one.name.len() as u8);
-            out.extend_from_slice(one.name.as_bytes());
-            out.push(one.media_type.len() as u8);
-            out.extend_from_slice(one.media_type.as_bytes());
-            out.extend_from_slice(&one.size.to_be_bytes());
-            out.extend_from_slice(&one.sha256);
-            out.extend_from_slice(&one.blob);
-            out.push(u8::from(one.metadata_kept));
-        }
-        let key = a.blob_key.to_string_secret();
-        let key = secrecy::ExposeSecret::expose_secret(&key).as_bytes();
-        if key.len() > MAX_BLOB_KEY_LEN {
-            return Err(EnvelopeError::Malformed("blob key"));
-        }
-        out.push(key.len() as u8);
-        out.extend_from_slice(key);
+    match attachments {
+        Some(a) => encode_attachments(a, &mut out)?,
+        None => out.push(0),
     }
     if let Some(r) = reply {
         r.encode(&mut out);
     }
     pad_and_sign(out, sender)
+}
+
+/// Append the attachment count, each attachment's entry and the blob key: the attachment
+/// block of a version 4 or 5 envelope, and of a thread message with attachments
+/// (`crate::thread`). The list is checked first (1..=[`MAX_ATTACHMENTS`], each entry valid).
+pub(crate) fn encode_attachments(
+    a: Attachments<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), EnvelopeError> {
+    if a.list.is_empty() || a.list.len() > MAX_ATTACHMENTS {
+        return Err(EnvelopeError::Malformed("attachment count"));
+    }
+    out.push(a.list.len() as u8);
+    for one in a.list {
+        one.check()?;
+        out.push(one.name.len() as u8);
+        out.extend_from_slice(one.name.as_bytes());
+        out.push(one.media_type.len() as u8);
+        out.extend_from_slice(one.media_type.as_bytes());
+        out.extend_from_slice(&one.size.to_be_bytes());
+        out.extend_from_slice(&one.sha256);
+        out.extend_from_slice(&one.blob);
+        out.push(u8::from(one.metadata_kept));
+    }
+    let key = a.blob_key.to_string_secret();
+    let key = secrecy::ExposeSecret::expose_secret(&key).as_bytes();
+    if key.len() > MAX_BLOB_KEY_LEN {
+        return Err(EnvelopeError::Malformed("blob key"));
+    }
+    out.push(key.len() as u8);
+    out.extend_from_slice(key);
+    Ok(())
+}
+
+/// Read `count` attachment entries (1..=[`MAX_ATTACHMENTS`], checked by the caller) and the blob
+/// key that follows them, as [`encode_attachments`] wrote them after the count. The key is
+/// returned raw: it is parsed ([`parse_blob_key`]) only once the signature verified.
+pub(crate) fn read_attachments<'a>(
+    r: &mut Reader<'a, EnvelopeError>,
+    count: usize,
+) -> Result<(Vec<Attachment>, &'a [u8]), EnvelopeError> {
+    let mut attachments = Vec::with_capacity(count.min(MAX_ATTACHMENTS));
+    for _ in 0..count {
+        let l = usize::from(r.u8("attachment name length")?);
+        let name = r.take(l, "attachment name")?;
+        let l = usize::from(r.u8("media type length")?);
+        let media_type = r.take(l, "media type")?;
+        let size = r.u64("attachment size")?;
+        let sha256: [u8; 32] = r.array("attachment hash")?;
+        let blob: [u8; 16] = r.array("blob id")?;
+        let flags = r.u8("attachment flags")?;
+        if flags > 1 {
+            return Err(EnvelopeError::Malformed("unknown attachment flags"));
+        }
+        let one = Attachment {
+            name: std::str::from_utf8(name)
+                .map_err(|_| EnvelopeError::Malformed("attachment name"))?
+                .to_string(),
+            media_type: std::str::from_utf8(media_type)
+                .map_err(|_| EnvelopeError::Malformed("attachment media type"))?
+                .to_string(),
+            size,
+            sha256,
+            blob,
+            metadata_kept: flags == 1,
+        };
+        one.check()?;
+        attachments.push(one);
+    }
+    let l = usize::from(r.u8("blob key length")?);
+    if l > MAX_BLOB_KEY_LEN {
+        return Err(EnvelopeError::Malformed("blob key"));
+    }
+    Ok((attachments, r.take(l, "blob key")?))
+}
+
+/// The blob key of an attachment block, from its raw bytes (an `AGE-SECRET-KEY-1...` string).
+pub(crate) fn parse_blob_key(raw: &[u8]) -> Result<x25519::Identity, EnvelopeError> {
+    let text = Zeroizing::new(
+        std::str::from_utf8(raw)
+            .map_err(|_| EnvelopeError::Malformed("blob key"))?
+            .to_string(),
+    );
+    text.parse::<x25519::Identity>()
+        .map_err(|_| EnvelopeError::Malformed("blob key"))
 }
 
 /// Append the padding (its length, then that many zero bytes) that brings `body` to its
@@ -731,39 +800,9 @@ pub fn open_inner(inner: &[u8], me: &PublicSigningKey) -> Result<Opened, Envelop
         return Err(EnvelopeError::Malformed("attachment count out of range"));
     }
     if a > 0 {
-        attachments.reserve_exact(a);
-        for _ in 0..a {
-            let l = usize::from(r.u8("attachment name length")?);
-            let name = r.take(l, "attachment name")?;
-            let l = usize::from(r.u8("media type length")?);
-            let media_type = r.take(l, "media type")?;
-            let size = r.u64("attachment size")?;
-            let sha256: [u8; 32] = r.array("attachment hash")?;
-            let blob: [u8; 16] = r.array("blob id")?;
-            let flags = r.u8("attachment flags")?;
-            if flags > 1 {
-                return Err(EnvelopeError::Malformed("unknown attachment flags"));
-            }
-            let one = Attachment {
-                name: std::str::from_utf8(name)
-                    .map_err(|_| EnvelopeError::Malformed("attachment name"))?
-                    .to_string(),
-                media_type: std::str::from_utf8(media_type)
-                    .map_err(|_| EnvelopeError::Malformed("attachment media type"))?
-                    .to_string(),
-                size,
-                sha256,
-                blob,
-                metadata_kept: flags == 1,
-            };
-            one.check()?;
-            attachments.push(one);
-        }
-        let l = usize::from(r.u8("blob key length")?);
-        if l > MAX_BLOB_KEY_LEN {
-            return Err(EnvelopeError::Malformed("blob key"));
-        }
-        blob_key_raw = Some(r.take(l, "blob key")?);
+        let (list, key) = read_attachments(&mut r, a)?;
+        attachments = list;
+        blob_key_raw = Some(key);
     }
     let reply_raw = if version >= 5 {
         let mailbox = MailboxId(r.array("reply mailbox")?);
@@ -821,20 +860,7 @@ pub fn open_inner(inner: &[u8], me: &PublicSigningKey) -> Result<Opened, Envelop
             *slot = Some(name.to_string());
         }
     }
-    let blob_key = match blob_key_raw {
-        Some(raw) => {
-            let text = Zeroizing::new(
-                std::str::from_utf8(raw)
-                    .map_err(|_| EnvelopeError::Malformed("blob key"))?
-                    .to_string(),
-            );
-            Some(
-                text.parse::<x25519::Identity>()
-                    .map_err(|_| EnvelopeError::Malformed("blob key"))?,
-            )
-        }
-        None => None,
-    };
+    let blob_key = blob_key_raw.map(parse_blob_key).transpose()?;
     let reply = match reply_raw {
         Some((mailbox, recipient, raw)) => {
             let relays = raw

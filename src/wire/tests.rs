@@ -41,6 +41,7 @@ fn sample_requests(envelope: &[u8]) -> Vec<(Request, Vec<u8>)> {
         Request::Register(Register {
             public_key: [1; 32],
             proof: proof(),
+            lifetime_days: Some(90),
         }),
         Request::Deposit(deposit(envelope)),
         Request::Fetch(Fetch {
@@ -119,6 +120,7 @@ fn sample_responses(envelope: &[u8]) -> Vec<Response> {
         Response::ChallengeNonce(ChallengeNonce { nonce: [8; 32] }),
         Response::Registered(Registered {
             mailbox: MailboxId([2; 32]),
+            lifetime_days: Some(90),
         }),
         Response::Stored(Stored { duplicate: true }),
         Response::Items(Items::default()),
@@ -683,11 +685,12 @@ fn proof_verifies_only_for_its_session_nonce_and_fields() {
         &exporter,
         &nonce,
         &mailbox,
-        &Register::digest(&pk),
+        &Register::digest(&pk, None),
     );
     let reg = Register {
         public_key: pk,
         proof: reg_p,
+        lifetime_days: None,
     };
     assert!(auth::verify(&pk, &exporter, &reg.claim()));
 }

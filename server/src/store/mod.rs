@@ -42,6 +42,15 @@
 //!   deletes it; a blob nobody refers to is deleted once unwritten for the blob expiry. A
 //!   backend holds a blob's bytes without ever holding a whole blob in memory (the memory
 //!   store excepted, which holds everything there).
+//! * **Mailbox lifetimes** (reply mailboxes, issue 15): a registration may carry an expiry,
+//!   which the store keeps to the day ([`coarse_expiry`](vigil_core::wire::policy::coarse_expiry):
+//!   rounded up to the start of a UTC day) and merges with what it held
+//!   ([`merged_expiry`](vigil_core::wire::policy::merged_expiry): the later wins, a
+//!   registration without an expiry makes the mailbox permanent). [`Store::expire`] forgets a
+//!   mailbox once its expiry is reached: the registration (so deposits to it are refused as to
+//!   any unknown mailbox), its items, tombstones and notes, and its references to blobs
+//!   (deleting those nothing else refers to), durably, as one would by acknowledging
+//!   everything. A mailbox registered without an expiry (an NGO's) is never forgotten.
 
 pub(crate) mod blobs;
 pub mod memory;
@@ -276,7 +285,18 @@ impl From<vigil_fs::FsError> for StoreError {
 pub trait Store: Send + Sync + 'static {
     /// Register `mailbox` for `public_key` (idempotent), durably. The caller has checked that
     /// `mailbox == MailboxId::for_key(public_key)` and that the registrant holds the key.
-    fn register(&self, mailbox: MailboxId, public_key: [u8; 32]) -> StoreFuture<'_, ()>;
+    ///
+    /// `expires` (Unix seconds; the store keeps it rounded up to a whole UTC day): forget the
+    /// mailbox at the first [`Store::expire`] at or after it; `None`: keep it. Merged with an
+    /// earlier registration of the same mailbox as
+    /// [`merged_expiry`](vigil_core::wire::policy::merged_expiry) says, so a registration
+    /// never shortens a mailbox's life. Returns the mailbox's expiry after this registration.
+    fn register(
+        &self,
+        mailbox: MailboxId,
+        public_key: [u8; 32],
+        expires: Option<u64>,
+    ) -> StoreFuture<'_, Option<u64>>;
 
     /// The public key registered for `mailbox`, if any.
     fn mailbox_key(&self, mailbox: MailboxId) -> StoreFuture<'_, Option<[u8; 32]>>;
@@ -319,7 +339,8 @@ pub trait Store: Send + Sync + 'static {
     /// are not touched; the deposit ids stay remembered until expiry.
     fn ack<'a>(&'a self, mailbox: MailboxId, ids: &'a [ItemId]) -> StoreFuture<'a, u64>;
 
-    /// Delete items (and remembered deposit ids) older than the store's expiry at `now`,
+    /// Delete items (and remembered deposit ids) older than the store's expiry at `now`, and
+    /// mailboxes whose registered expiry is at or before `now` with everything they hold,
     /// durably; returns how many items were deleted.
     fn expire(&self, now: u64) -> StoreFuture<'_, u64>;
 
