@@ -837,9 +837,10 @@ async fn removed_staff_key_no_longer_receives_reports() {
             "--out",
             night_copy.to_str().expect("utf8"),
         ]);
+        // A post-quantum staff key (the default since issue 16).
         assert!(std::fs::read_to_string(&night_copy)
             .expect("exported")
-            .contains("AGE-SECRET-KEY-1"));
+            .contains("AGE-SECRET-KEY-PQ-1"));
         ok(&["--home", &rep, "contact", "add", &card]);
         let old_created = card_json(&card)["created"].as_u64().expect("created");
 
