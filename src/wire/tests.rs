@@ -13,6 +13,8 @@ use super::quote::{Quote, Room};
 use super::register::{Register, Registered};
 use super::status::{MailboxStatus, Status};
 use super::upload::{Upload, Uploaded};
+use super::get_prekey::{GetPrekey, Prekey};
+use super::publish_prekey::{PrekeyPublished, PublishPrekey};
 use super::wait::{Pending, Wait};
 use super::*;
 use crate::ids::{AlertId, BlobId, DepositId, ItemId, MailboxId};
@@ -100,6 +102,14 @@ fn sample_requests(envelope: &[u8]) -> Vec<(Request, Vec<u8>)> {
             mailbox: MailboxId([2; 32]),
             wait_secs: 30,
             proof: proof(),
+        }),
+        Request::PublishPrekey(PublishPrekey {
+            mailbox: MailboxId([2; 32]),
+            proof: proof(),
+            bundle: vec![6; 1373],
+        }),
+        Request::GetPrekey(GetPrekey {
+            mailbox: MailboxId([2; 32]),
         }),
     ];
     let kinds: Vec<RequestType> = reqs.iter().map(Request::kind).collect();
@@ -193,6 +203,11 @@ fn sample_responses(envelope: &[u8]) -> Vec<Response> {
         Response::Acked(Acked { count: 3 }),
         Response::Pending(Pending { items: 0 }),
         Response::Pending(Pending { items: 7 }),
+        Response::PrekeyPublished(PrekeyPublished),
+        Response::Prekey(Prekey { bundle: None }),
+        Response::Prekey(Prekey {
+            bundle: Some(vec![6; 1373]),
+        }),
         Response::MailboxStatus(MailboxStatus {
             items: 1,
             bytes: 2,

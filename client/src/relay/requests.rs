@@ -40,6 +40,8 @@ use vigil_core::wire::deposit_blobs::{BlobsStored, DepositBlobs};
 use vigil_core::wire::disarm::Disarm;
 use vigil_core::wire::download::Download;
 use vigil_core::wire::fetch::{self, BlobRef, Fetch};
+use vigil_core::wire::get_prekey::GetPrekey;
+use vigil_core::wire::publish_prekey::{self, PublishPrekey};
 use vigil_core::wire::limits::{MAX_ACK_IDS, MAX_ITEMS_PER_FETCH, MAX_WAIT_SECS, NONCE_LEN};
 use vigil_core::wire::quote::{Quote, Room};
 use vigil_core::wire::register::{self, Register};
@@ -545,6 +547,36 @@ impl RelayClient {
             proof,
         };
         Ok(self.call(&req, &[]).await?.items)
+    }
+
+    /// Publish the NGO's signed prekey `bundle` (issue 16) for the mailbox of `mailbox_key`,
+    /// replacing the one before; stored durably when this returns.
+    pub async fn publish_prekey(
+        &self,
+        mailbox_key: &SigningKey,
+        bundle: &[u8],
+    ) -> Result<(), RelayError> {
+        let mailbox = MailboxId::for_key(&mailbox_key.verifying_key().to_bytes());
+        let proof = self
+            .proof(
+                mailbox_key,
+                publish_prekey::PURPOSE,
+                &mailbox,
+                &PublishPrekey::digest(bundle),
+            )
+            .await?;
+        let req = PublishPrekey {
+            mailbox,
+            proof,
+            bundle: bundle.to_vec(),
+        };
+        self.call(&req, &[]).await.map(drop)
+    }
+
+    /// The prekey bundle the relay holds for `mailbox`, unchecked: the caller verifies it
+    /// against the card (`vigil_core::prekey::PrekeyBundle::verify`) before using it.
+    pub async fn get_prekey(&self, mailbox: MailboxId) -> Result<Option<Vec<u8>>, RelayError> {
+        Ok(self.call(&GetPrekey { mailbox }, &[]).await?.bundle)
     }
 
     /// One call: send `req` (and its payload, for a deposit), and decode the answer the table

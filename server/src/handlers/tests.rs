@@ -459,6 +459,12 @@ impl Store for FullDisk {
     fn mailbox_key(&self, m: MailboxId) -> StoreFuture<'_, Option<[u8; 32]>> {
         self.inner.mailbox_key(m)
     }
+    fn set_prekey<'a>(&'a self, m: MailboxId, bundle: &'a [u8]) -> StoreFuture<'a, bool> {
+        self.inner.set_prekey(m, bundle)
+    }
+    fn prekey(&self, m: MailboxId) -> StoreFuture<'_, Option<Vec<u8>>> {
+        self.inner.prekey(m)
+    }
     fn deposit<'a>(
         &'a self,
         h: Deposit,

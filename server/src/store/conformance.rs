@@ -15,7 +15,8 @@
 //! last ack; unreferenced blobs expire; blob bytes count against the quota; all of it survives
 //! a reopen. Mailbox lifetimes: kept to the day and never shortened by a registration; a
 //! mailbox past its lifetime is forgotten with its items, tombstones and blob references while
-//! mailboxes without one stay; lifetimes survive a reopen.
+//! mailboxes without one stay; lifetimes survive a reopen. Prekeys: one bundle per registered
+//! mailbox, replaced by the next, gone with the mailbox, kept across a reopen.
 
 use super::{Alert, Armed, Deposited, ItemMeta, Quota, Store, StoreError};
 use crate::body::testing::Pieces;
@@ -73,6 +74,7 @@ macro_rules! conformance_tests {
             mailbox_lifetimes_are_whole_days_and_never_shrink,
             an_expired_mailbox_is_forgotten_with_all_it_holds,
             mailbox_lifetimes_survive_a_reopen,
+            prekeys_are_kept_per_mailbox_replaced_and_forgotten_with_it,
         );
     };
     (@cases $backend:expr; $($case:ident),* $(,)?) => {
@@ -1148,4 +1150,41 @@ pub(crate) async fn mailbox_lifetimes_survive_a_reopen(b: &dyn Backend) {
     assert_eq!(s.mailbox_key(longer).await.unwrap(), None);
     assert_eq!(s.mailbox_key(ngo).await.unwrap(), Some([1; 32]));
     assert_eq!(s.stats().mailboxes, 1);
+}
+
+pub(crate) async fn prekeys_are_kept_per_mailbox_replaced_and_forgotten_with_it(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = 100 * DAY;
+    let unknown = MailboxId::for_key(&[9; 32]);
+    {
+        let s = open(b, dir.path());
+        // Nothing is kept for a mailbox nobody registered.
+        assert!(!s.set_prekey(unknown, b"bundle").await.unwrap());
+        assert_eq!(s.prekey(unknown).await.unwrap(), None);
+        let ngo = mailbox(&*s, 1).await;
+        let other = mailbox(&*s, 2).await;
+        assert_eq!(s.prekey(ngo).await.unwrap(), None);
+        assert!(s.set_prekey(ngo, &[1; 1373]).await.unwrap());
+        assert_eq!(s.prekey(ngo).await.unwrap(), Some(vec![1; 1373]));
+        // The next one replaces it; another mailbox's stays its own.
+        assert!(s.set_prekey(ngo, &[2; 1373]).await.unwrap());
+        assert!(s.set_prekey(other, b"theirs").await.unwrap());
+        assert_eq!(s.prekey(ngo).await.unwrap(), Some(vec![2; 1373]));
+        assert_eq!(s.prekey(other).await.unwrap(), Some(b"theirs".to_vec()));
+        // A bundle does not count as an item or against the quota.
+        assert_eq!(s.usage(ngo).await.unwrap().items, 0);
+        // A mailbox forgotten at the end of its lifetime takes its bundle with it.
+        let brief = mailbox_until(&*s, 3, t0 + DAY).await;
+        assert!(s.set_prekey(brief, b"short").await.unwrap());
+        s.expire(t0 + DAY).await.unwrap();
+        assert_eq!(s.mailbox_key(brief).await.unwrap(), None);
+        assert_eq!(s.prekey(brief).await.unwrap(), None);
+        assert_eq!(s.prekey(ngo).await.unwrap(), Some(vec![2; 1373]));
+    }
+    if !b.durable() {
+        return;
+    }
+    let s = open(b, dir.path());
+    let ngo = MailboxId::for_key(&[1; 32]);
+    assert_eq!(s.prekey(ngo).await.unwrap(), Some(vec![2; 1373]), "durable");
 }

@@ -99,6 +99,8 @@ struct Mailbox {
     sealed_bytes: u64,
     /// Bytes of the blobs its items refer to: held against the quota.
     blob_bytes: u64,
+    /// The NGO's current prekey bundle, as published.
+    prekey: Option<Vec<u8>>,
 }
 
 impl Mailbox {
@@ -401,6 +403,22 @@ impl Store for MemoryStore {
 
     fn mailbox_key(&self, mailbox: MailboxId) -> StoreFuture<'_, Option<[u8; 32]>> {
         ready(Ok(self.mailboxes().get(&mailbox).map(|m| m.public_key)))
+    }
+
+    fn set_prekey<'a>(&'a self, mailbox: MailboxId, bundle: &'a [u8]) -> StoreFuture<'a, bool> {
+        let mut mailboxes = self.mailboxes();
+        let Some(mb) = mailboxes.get_mut(&mailbox) else {
+            return ready(Ok(false));
+        };
+        mb.prekey = Some(bundle.to_vec());
+        ready(Ok(true))
+    }
+
+    fn prekey(&self, mailbox: MailboxId) -> StoreFuture<'_, Option<Vec<u8>>> {
+        ready(Ok(self
+            .mailboxes()
+            .get(&mailbox)
+            .and_then(|m| m.prekey.clone())))
     }
 
     fn deposit<'a>(

@@ -301,6 +301,16 @@ pub trait Store: Send + Sync + 'static {
     /// The public key registered for `mailbox`, if any.
     fn mailbox_key(&self, mailbox: MailboxId) -> StoreFuture<'_, Option<[u8; 32]>>;
 
+    /// Keep `bundle` as `mailbox`'s prekey bundle (issue 16), replacing any earlier one,
+    /// durably; `false` (and nothing kept) when the mailbox is not registered. The bundle is
+    /// opaque here (reporters check it against their card) and at most
+    /// [`MAX_BUNDLE_LEN`](vigil_core::wire::publish_prekey::MAX_BUNDLE_LEN) bytes; it goes
+    /// when the mailbox goes.
+    fn set_prekey<'a>(&'a self, mailbox: MailboxId, bundle: &'a [u8]) -> StoreFuture<'a, bool>;
+
+    /// The prekey bundle kept for `mailbox`, if any.
+    fn prekey(&self, mailbox: MailboxId) -> StoreFuture<'_, Option<Vec<u8>>>;
+
     /// Store the envelope read from `body` (`head.envelope_len` bytes) in `head.mailbox`,
     /// durably; idempotent per (mailbox, deposit id). Checks the mailbox, a repeat and the quota
     /// before it reads the envelope. `now` is Unix seconds.

@@ -60,6 +60,7 @@ impl Inner {
                 return Ok(None);
             }
             self.mailboxes.remove(mailbox.as_bytes()).map_err(backend)?;
+            self.prekeys.remove(mailbox.as_bytes()).map_err(backend)?;
             self.keys
                 .write()
                 .map_err(|_| StoreError::Backend("mailbox keys poisoned".into()))?

@@ -95,6 +95,8 @@ pub(crate) struct Inner {
     notes: sled::Tree,
     /// The blobs each item deposited with blobs refers to, under its deposit key.
     item_blobs: sled::Tree,
+    /// Each mailbox's current prekey bundle (issue 16), under its id.
+    prekeys: sled::Tree,
     /// The blob files.
     blob_files: BlobFiles,
     /// What is known of each blob (lengths, references).
@@ -464,6 +466,7 @@ impl SledStore {
             alerts: t("alerts")?,
             notes: t("notes")?,
             item_blobs: t("item_blobs")?,
+            prekeys: t("prekeys")?,
             blob_files: BlobFiles::open(blob_dir)?,
             blob_index: BlobIndex::default(),
             doomed: Mutex::default(),
@@ -558,6 +561,44 @@ impl Store for SledStore {
             .read()
             .map_err(|_| StoreError::Backend("mailbox keys poisoned".into()))
             .map(|k| k.get(&mailbox).copied());
+        Box::pin(std::future::ready(found))
+    }
+
+    fn set_prekey<'a>(&'a self, mailbox: MailboxId, bundle: &'a [u8]) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            {
+                // Under the registration lock, so a mailbox removed at the end of its lifetime
+                // cannot get a bundle back after its removal took the old one.
+                let _one = inner
+                    .registering
+                    .lock()
+                    .map_err(|_| StoreError::Backend("registrations poisoned".into()))?;
+                let known = inner
+                    .keys
+                    .read()
+                    .map_err(|_| StoreError::Backend("mailbox keys poisoned".into()))?
+                    .contains_key(&mailbox);
+                if !known {
+                    return Ok(false);
+                }
+                inner
+                    .prekeys
+                    .insert(mailbox.as_bytes(), bundle)
+                    .map_err(backend)?;
+            }
+            inner.committer.wait().await?;
+            Ok(true)
+        })
+    }
+
+    fn prekey(&self, mailbox: MailboxId) -> StoreFuture<'_, Option<Vec<u8>>> {
+        let found = self
+            .inner
+            .prekeys
+            .get(mailbox.as_bytes())
+            .map(|v| v.map(|v| v.to_vec()))
+            .map_err(backend);
         Box::pin(std::future::ready(found))
     }
 
