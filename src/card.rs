@@ -11,7 +11,7 @@
 //! Text form, one line so it fits a QR code and a chat message:
 //! `VIGIL-CARD-1.` || base64url(body JSON) || `.` || base64url(signature)
 
-use crate::age::x25519::Recipient;
+use crate::age::{AnyRecipient as Recipient, Recipient as _};
 use crate::ids::{CertFingerprint, MailboxId};
 use crate::keys::{safety_number, KeyError, PublicSigningKey, SignatureDomain, SigningSecret};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -20,9 +20,11 @@ use serde::{Deserialize, Serialize};
 
 /// Prefix of the text form; the number is the card format version.
 pub const CARD_PREFIX: &str = "VIGIL-CARD-1.";
-/// Largest card text accepted, in bytes. A card with 16 staff recipients is about 2 KiB; the cap
-/// stops a hostile "card" from costing memory or time before its signature is even checked.
-pub const MAX_CARD_LEN: usize = 8 * 1024;
+/// Largest card text accepted, in bytes. A card with 16 classic staff recipients is about 2 KiB;
+/// one with 16 post-quantum recipients (1216 bytes each, about 2.6 KiB in the card's text) about
+/// 44 KiB. The cap stops a hostile "card" from costing memory or time before its signature is
+/// even checked.
+pub const MAX_CARD_LEN: usize = 64 * 1024;
 /// Most recipients (staff keys) on one card. Every report's header carries this many stanzas
 /// whatever the card holds (`envelope::ENVELOPE_STANZAS`: the staff's plus decoys, so the
 /// header does not count the staff), so raising it costs 98 bytes per step in every envelope.
@@ -313,6 +315,19 @@ impl RecipientCard {
                 ),
             });
         }
+        let pq = self
+            .recipients
+            .iter()
+            .filter(|r| r.is_post_quantum())
+            .count();
+        if pq != 0 && pq != self.recipients.len() {
+            return Err(CardError::Field {
+                field: "recipients",
+                problem: "mixes post-quantum (age1pq1...) and classic (age1...) staff keys; \
+                          a report to both would be only as strong as the classic ones"
+                    .into(),
+            });
+        }
         if !valid_addr(&self.relay) {
             return Err(CardError::Field {
                 field: "relay",
@@ -539,7 +554,7 @@ impl RecipientCard {
         let fp = self.relay_fingerprint.0;
         let mb = self.mailbox.0;
         let next = self.relay_fingerprint_next.map(|f| f.0);
-        let recips: Vec<[u8; 32]> = self.recipients.iter().map(Recipient::to_bytes).collect();
+        let recips: Vec<Vec<u8>> = self.recipients.iter().map(Recipient::to_bytes).collect();
         let mut material: Vec<&[u8]> = vec![&id, &fp, &mb];
         material.extend(recips.iter().map(|r| r.as_slice()));
         if let Some(next) = &next {
@@ -572,8 +587,8 @@ mod tests {
             name: "Memorial Caucasus desk".into(),
             identity_key: id.public(),
             recipients: vec![
-                Identity::generate(&mut OsRng).to_public(),
-                Identity::generate(&mut OsRng).to_public(),
+                Identity::generate(&mut OsRng).to_public().into(),
+                Identity::generate(&mut OsRng).to_public().into(),
             ],
             relay: "127.0.0.1:4433".into(),
             relay_fingerprint: CertFingerprint([7; 32]),
@@ -803,7 +818,11 @@ mod tests {
         // still fits the card length limit.
         let mut big = card.clone();
         big.recipients = (0..MAX_CARD_RECIPIENTS)
-            .map(|_| Identity::generate(&mut OsRng).to_public())
+            .map(|_| {
+                crate::age::hybrid::Identity::generate(&mut OsRng)
+                    .to_public()
+                    .into()
+            })
             .collect();
         big.relay_fingerprint_next = Some(CertFingerprint([1; 32]));
         big.relay = format!("{}.example.org:4433", "r".repeat(60));
@@ -818,6 +837,34 @@ mod tests {
             .collect();
         let text = big.sign(&id).unwrap();
         assert_eq!(RecipientCard::parse(&text).unwrap(), big);
+    }
+
+    #[test]
+    fn post_quantum_cards_carry_hybrid_keys_and_never_mix() {
+        let (mut card, id) = sample();
+        let pq = || -> crate::age::AnyRecipient {
+            crate::age::hybrid::Identity::generate(&mut OsRng)
+                .to_public()
+                .into()
+        };
+        card.recipients = vec![pq(), pq()];
+        let text = card.sign(&id).unwrap();
+        let back = RecipientCard::parse(&text).unwrap();
+        assert_eq!(back, card);
+        assert!(back.recipients.iter().all(|r| r.is_post_quantum()));
+        // The safety number covers the whole hybrid key.
+        let mut other = card.clone();
+        other.recipients[1] = pq();
+        assert_ne!(other.safety_number(), card.safety_number());
+        // One classic key among hybrid ones would make every report only as strong as it.
+        card.recipients[1] = Identity::generate(&mut OsRng).to_public().into();
+        assert!(matches!(
+            card.sign(&id),
+            Err(CardError::Field {
+                field: "recipients",
+                ..
+            })
+        ));
     }
 
     #[test]

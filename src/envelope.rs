@@ -135,7 +135,10 @@ pub const MAX_INNER_LEN: usize = padded_inner_len(MAX_UNPADDED_INNER_LEN);
 
 // Padding never shrinks a layer, and the largest envelope still fits in a deposit.
 const _: () = assert!(MAX_INNER_LEN >= MAX_UNPADDED_INNER_LEN);
-const _: () = assert!(sealed_len(MAX_UNPADDED_INNER_LEN) <= crate::wire::limits::MAX_ENVELOPE_LEN);
+const _: () = assert!(
+    sealed_len(MAX_UNPADDED_INNER_LEN) + POST_QUANTUM_EXTRA_LEN
+        <= crate::wire::limits::MAX_ENVELOPE_LEN
+);
 
 /// Recipient stanzas in the age header of every envelope Vigil seals: the staff keys of the
 /// NGO, the rest decoys (see [`age::start_file_with_decoys`]), so that the header does not tell
@@ -154,7 +157,15 @@ pub const ENVELOPE_STANZAS: usize = MAX_CARD_RECIPIENTS;
 /// ([`padme_len`]: 16 to 32 sizes per doubling, at most 12 % larger). docs/protocol.md, "Envelope padding".
 pub const FIXED_ENVELOPE_LEN: usize = 16 * 1024;
 
-/// Bytes before the payload of every envelope: the age header with [`ENVELOPE_STANZAS`]
+/// How much longer every envelope sealed to an NGO with post-quantum (hybrid) staff keys is than
+/// one sealed to classic X25519 keys: its header holds [`ENVELOPE_STANZAS`] hybrid stanzas
+/// (1 557 bytes each, against 98), about 23 KiB more. The inner layer is padded the same way
+/// for both (it is signed once for every NGO of a report), so post-quantum envelopes have
+/// fixed sizes too: [`FIXED_ENVELOPE_LEN`] plus this, or a Padmé bucket plus this.
+pub const POST_QUANTUM_EXTRA_LEN: usize =
+    age::hybrid::header_len(ENVELOPE_STANZAS) - x25519::header_len(ENVELOPE_STANZAS);
+
+/// Bytes before the payload of every classic envelope: the age header with [`ENVELOPE_STANZAS`]
 /// stanzas and the payload nonce.
 const SEALED_PREFIX_LEN: usize = x25519::header_len(ENVELOPE_STANZAS) + NONCE_SIZE;
 
@@ -502,30 +513,99 @@ pub fn sign_inner_with(
     out.extend_from_slice(&(report_json.len() as u32).to_be_bytes());
     out.extend_from_slice(report_json);
     // Version 4: the attachment count is always there, 0 for none.
-    out.push(listed as u8);
-    if let Some(a) = attachments {
-        for one in a.list {
-            out.push(one.name.len() as u8);
-            out.extend_from_slice(one.name.as_bytes());
-            out.push(one.media_type.len() as u8);
-            out.extend_from_slice(one.media_type.as_bytes());
-            out.extend_from_slice(&one.size.to_be_bytes());
-            out.extend_from_slice(&one.sha256);
-            out.extend_from_slice(&one.blob);
-            out.push(u8::from(one.metadata_kept));
-        }
-        let key = a.blob_key.to_string_secret();
-        let key = secrecy::ExposeSecret::expose_secret(&key).as_bytes();
-        if key.len() > MAX_BLOB_KEY_LEN {
-            return Err(EnvelopeError::Malformed("blob key"));
-        }
-        out.push(key.len() as u8);
-        out.extend_from_slice(key);
+    match attachments {
+        Some(a) => encode_attachments(a, &mut out)?,
+        None => out.push(0),
     }
     if let Some(r) = reply {
         r.encode(&mut out);
     }
     pad_and_sign(out, sender)
+}
+
+/// Append the attachment count, each attachment's entry and the blob key: the attachment
+/// block of a version 4 or 5 envelope, and of a thread message with attachments
+/// (`crate::thread`). The list is checked first (1..=[`MAX_ATTACHMENTS`], each entry valid).
+pub(crate) fn encode_attachments(
+    a: Attachments<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), EnvelopeError> {
+    if a.list.is_empty() || a.list.len() > MAX_ATTACHMENTS {
+        return Err(EnvelopeError::Malformed("attachment count"));
+    }
+    out.push(a.list.len() as u8);
+    for one in a.list {
+        one.check()?;
+        out.push(one.name.len() as u8);
+        out.extend_from_slice(one.name.as_bytes());
+        out.push(one.media_type.len() as u8);
+        out.extend_from_slice(one.media_type.as_bytes());
+        out.extend_from_slice(&one.size.to_be_bytes());
+        out.extend_from_slice(&one.sha256);
+        out.extend_from_slice(&one.blob);
+        out.push(u8::from(one.metadata_kept));
+    }
+    let key = a.blob_key.to_string_secret();
+    let key = secrecy::ExposeSecret::expose_secret(&key).as_bytes();
+    if key.len() > MAX_BLOB_KEY_LEN {
+        return Err(EnvelopeError::Malformed("blob key"));
+    }
+    out.push(key.len() as u8);
+    out.extend_from_slice(key);
+    Ok(())
+}
+
+/// Read `count` attachment entries (1..=[`MAX_ATTACHMENTS`], checked by the caller) and the blob
+/// key that follows them, as [`encode_attachments`] wrote them after the count. The key is
+/// returned raw: it is parsed ([`parse_blob_key`]) only once the signature verified.
+pub(crate) fn read_attachments<'a>(
+    r: &mut Reader<'a, EnvelopeError>,
+    count: usize,
+) -> Result<(Vec<Attachment>, &'a [u8]), EnvelopeError> {
+    let mut attachments = Vec::with_capacity(count.min(MAX_ATTACHMENTS));
+    for _ in 0..count {
+        let l = usize::from(r.u8("attachment name length")?);
+        let name = r.take(l, "attachment name")?;
+        let l = usize::from(r.u8("media type length")?);
+        let media_type = r.take(l, "media type")?;
+        let size = r.u64("attachment size")?;
+        let sha256: [u8; 32] = r.array("attachment hash")?;
+        let blob: [u8; 16] = r.array("blob id")?;
+        let flags = r.u8("attachment flags")?;
+        if flags > 1 {
+            return Err(EnvelopeError::Malformed("unknown attachment flags"));
+        }
+        let one = Attachment {
+            name: std::str::from_utf8(name)
+                .map_err(|_| EnvelopeError::Malformed("attachment name"))?
+                .to_string(),
+            media_type: std::str::from_utf8(media_type)
+                .map_err(|_| EnvelopeError::Malformed("attachment media type"))?
+                .to_string(),
+            size,
+            sha256,
+            blob,
+            metadata_kept: flags == 1,
+        };
+        one.check()?;
+        attachments.push(one);
+    }
+    let l = usize::from(r.u8("blob key length")?);
+    if l > MAX_BLOB_KEY_LEN {
+        return Err(EnvelopeError::Malformed("blob key"));
+    }
+    Ok((attachments, r.take(l, "blob key")?))
+}
+
+/// The blob key of an attachment block, from its raw bytes (an `AGE-SECRET-KEY-1...` string).
+pub(crate) fn parse_blob_key(raw: &[u8]) -> Result<x25519::Identity, EnvelopeError> {
+    let text = Zeroizing::new(
+        std::str::from_utf8(raw)
+            .map_err(|_| EnvelopeError::Malformed("blob key"))?
+            .to_string(),
+    );
+    text.parse::<x25519::Identity>()
+        .map_err(|_| EnvelopeError::Malformed("blob key"))
 }
 
 /// Append the padding (its length, then that many zero bytes) that brings `body` to its
@@ -551,9 +631,9 @@ fn pad_and_sign(
 
 /// Encrypt a signed inner layer to one NGO's staff `recipients`, with a header of
 /// [`ENVELOPE_STANZAS`] stanzas whatever their number.
-pub(crate) fn encrypt_inner(
+pub(crate) fn encrypt_inner<R: age::Recipient>(
     inner: &[u8],
-    recipients: &[x25519::Recipient],
+    recipients: &[R],
     rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<Vec<u8>, EnvelopeError> {
     Ok(age::encrypt_to_vec_with_decoys(
@@ -566,11 +646,11 @@ pub(crate) fn encrypt_inner(
 
 /// Sign the report and encrypt it to one NGO's staff recipients, naming no NGO (see
 /// [`seal_named`]).
-pub fn seal(
+pub fn seal<R: age::Recipient>(
     report_json: &[u8],
     sender: &SigningSecret,
     intended: &[PublicSigningKey],
-    recipients: &[x25519::Recipient],
+    recipients: &[R],
     created: u64,
     rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<Vec<u8>, EnvelopeError> {
@@ -583,11 +663,11 @@ pub fn seal(
 /// `intended` lists *every* NGO this report goes to, with the names on their cards (the same
 /// list for each copy), `recipients` the staff keys of the NGO this copy is for. The
 /// encryption's randomness comes from `rng` (the client passes `&mut OsRng`).
-pub fn seal_named(
+pub fn seal_named<R: age::Recipient>(
     report_json: &[u8],
     sender: &SigningSecret,
     intended: &[Addressee<'_>],
-    recipients: &[x25519::Recipient],
+    recipients: &[R],
     created: u64,
     rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<Vec<u8>, EnvelopeError> {
@@ -597,12 +677,12 @@ pub fn seal_named(
 
 /// [`seal_named`] for a report with attachments: the envelope names them and carries the key
 /// of their blobs (which the caller encrypted to `attachments.blob_key`'s recipient).
-pub fn seal_with_attachments(
+pub fn seal_with_attachments<R: age::Recipient>(
     report_json: &[u8],
     sender: &SigningSecret,
     intended: &[Addressee<'_>],
     attachments: Attachments<'_>,
-    recipients: &[x25519::Recipient],
+    recipients: &[R],
     created: u64,
     rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<Vec<u8>, EnvelopeError> {
@@ -623,12 +703,12 @@ pub struct Extras<'a> {
 /// does, with a reply capability when `extras` has one; also returns the report's id (what
 /// [`Opened::report_id`] will say when the NGO opens it), which the thread's receipts and
 /// replies name.
-pub fn seal_report(
+pub fn seal_report<R: age::Recipient>(
     report_json: &[u8],
     sender: &SigningSecret,
     intended: &[Addressee<'_>],
     extras: Extras<'_>,
-    recipients: &[x25519::Recipient],
+    recipients: &[R],
     created: u64,
     rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<(Vec<u8>, ReportId), EnvelopeError> {
@@ -720,39 +800,9 @@ pub fn open_inner(inner: &[u8], me: &PublicSigningKey) -> Result<Opened, Envelop
         return Err(EnvelopeError::Malformed("attachment count out of range"));
     }
     if a > 0 {
-        attachments.reserve_exact(a);
-        for _ in 0..a {
-            let l = usize::from(r.u8("attachment name length")?);
-            let name = r.take(l, "attachment name")?;
-            let l = usize::from(r.u8("media type length")?);
-            let media_type = r.take(l, "media type")?;
-            let size = r.u64("attachment size")?;
-            let sha256: [u8; 32] = r.array("attachment hash")?;
-            let blob: [u8; 16] = r.array("blob id")?;
-            let flags = r.u8("attachment flags")?;
-            if flags > 1 {
-                return Err(EnvelopeError::Malformed("unknown attachment flags"));
-            }
-            let one = Attachment {
-                name: std::str::from_utf8(name)
-                    .map_err(|_| EnvelopeError::Malformed("attachment name"))?
-                    .to_string(),
-                media_type: std::str::from_utf8(media_type)
-                    .map_err(|_| EnvelopeError::Malformed("attachment media type"))?
-                    .to_string(),
-                size,
-                sha256,
-                blob,
-                metadata_kept: flags == 1,
-            };
-            one.check()?;
-            attachments.push(one);
-        }
-        let l = usize::from(r.u8("blob key length")?);
-        if l > MAX_BLOB_KEY_LEN {
-            return Err(EnvelopeError::Malformed("blob key"));
-        }
-        blob_key_raw = Some(r.take(l, "blob key")?);
+        let (list, key) = read_attachments(&mut r, a)?;
+        attachments = list;
+        blob_key_raw = Some(key);
     }
     let reply_raw = if version >= 5 {
         let mailbox = MailboxId(r.array("reply mailbox")?);
@@ -810,20 +860,7 @@ pub fn open_inner(inner: &[u8], me: &PublicSigningKey) -> Result<Opened, Envelop
             *slot = Some(name.to_string());
         }
     }
-    let blob_key = match blob_key_raw {
-        Some(raw) => {
-            let text = Zeroizing::new(
-                std::str::from_utf8(raw)
-                    .map_err(|_| EnvelopeError::Malformed("blob key"))?
-                    .to_string(),
-            );
-            Some(
-                text.parse::<x25519::Identity>()
-                    .map_err(|_| EnvelopeError::Malformed("blob key"))?,
-            )
-        }
-        None => None,
-    };
+    let blob_key = blob_key_raw.map(parse_blob_key).transpose()?;
     let reply = match reply_raw {
         Some((mailbox, recipient, raw)) => {
             let relays = raw
@@ -860,9 +897,9 @@ pub fn open_inner(inner: &[u8], me: &PublicSigningKey) -> Result<Opened, Envelop
 }
 
 /// Decrypt with any of `identities` and verify. `me` is the opening NGO's identity key.
-pub fn open(
+pub fn open<I: age::Identity>(
     ciphertext: &[u8],
-    identities: &[x25519::Identity],
+    identities: &[I],
     me: &PublicSigningKey,
 ) -> Result<Opened, EnvelopeError> {
     let inner = age::decrypt_from_slice(ciphertext, identities, MAX_INNER_LEN)?;
@@ -1270,6 +1307,53 @@ mod tests {
         assert_eq!(o.report_json.len(), 10 * 1024);
         assert_eq!(o.intended.len(), 16);
         assert_eq!(open(&with_file, &ids, &me).unwrap().attachments.len(), 1);
+    }
+
+    /// An NGO with post-quantum staff keys gets envelopes with a header of hybrid stanzas only
+    /// (its staff's and hybrid decoys), all of one fixed size whatever the report and the
+    /// number of staff, and they open with the hybrid identities.
+    #[test]
+    fn post_quantum_envelopes_have_their_own_fixed_size_and_open() {
+        let sender = SigningSecret::generate(&mut OsRng);
+        let me = SigningSecret::generate(&mut OsRng).public();
+        let one: Vec<age::hybrid::Identity> = vec![age::hybrid::Identity::generate(&mut OsRng)];
+        let three: Vec<age::hybrid::Identity> = (0..3)
+            .map(|_| age::hybrid::Identity::generate(&mut OsRng))
+            .collect();
+        let to =
+            |ids: &[age::hybrid::Identity]| ids.iter().map(|i| i.to_public()).collect::<Vec<_>>();
+        let small = seal(
+            &report_of_len(200),
+            &sender,
+            &[me],
+            &to(&one),
+            1,
+            &mut OsRng,
+        )
+        .unwrap();
+        let big = seal(
+            &report_of_len(3000),
+            &sender,
+            &[me],
+            &to(&three),
+            1,
+            &mut OsRng,
+        )
+        .unwrap();
+        assert_eq!(small.len(), FIXED_ENVELOPE_LEN + POST_QUANTUM_EXTRA_LEN);
+        assert_eq!(big.len(), small.len());
+        let (h, used) = age::format::Header::parse(&big).unwrap();
+        assert_eq!(used, age::hybrid::header_len(ENVELOPE_STANZAS));
+        assert!(h.stanzas.iter().all(|s| s.tag() == "mlkem768x25519"));
+        assert_eq!(open(&small, &one, &me).unwrap().report_json.len(), 200);
+        assert_eq!(
+            open(&big, &three[2..], &me).unwrap().report_json.len(),
+            3000
+        );
+        assert!(matches!(
+            open(&big, &one, &me),
+            Err(EnvelopeError::Age(AgeError::NoMatch))
+        ));
     }
 
     /// The sample reports (`../shared/fixtures/reports`) all seal to the fixed size, even to 16

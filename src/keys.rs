@@ -43,6 +43,10 @@ pub enum SignatureDomain {
     /// so that an answer can never be taken for a report, and from [`Self::Receipt`] so that a
     /// reply is never counted as a receipt nor a receipt as a (blank) reply.
     Reply,
+    /// A prekey bundle (`crate::prekey`), signed by the NGO's identity key: "seal reports to
+    /// this short-lived key too". Apart from [`Self::Card`] so that no card signature can be
+    /// passed off as a prekey, nor a prekey as a card.
+    Prekey,
 }
 
 impl SignatureDomain {
@@ -52,6 +56,7 @@ impl SignatureDomain {
             SignatureDomain::Envelope => b"envelope",
             SignatureDomain::Receipt => b"receipt",
             SignatureDomain::Reply => b"reply",
+            SignatureDomain::Prekey => b"prekey",
         }
     }
 

@@ -16,6 +16,7 @@ pub mod ids;
 pub mod keys;
 pub mod names;
 pub mod padding;
+pub mod prekey;
 mod reader;
 pub mod report;
 pub mod thread;

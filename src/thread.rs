@@ -29,13 +29,21 @@
 //! the keys, can withhold a message but cannot forge one, nor move one to another report or
 //! another thread: the reporter's client refuses each of those with its own error.
 //!
+//! Version 2 (`vigil-thread\x02`) is written for a reply or answer with attachments (issue 15):
+//! after the text, a u32 length `b` and `b` bytes of attachment block (count
+//! 1..=[`MAX_THREAD_ATTACHMENTS`], then each attachment's entry and the blob key, byte for byte
+//! as in a report envelope: `envelope::encode_attachments`), then the padding. The blobs are
+//! uploaded and deposited with the message as a report's are, encrypted to a key made for this
+//! message alone, which travels inside the signature. A receipt never carries attachments.
+//! Messages without attachments are still version 1, byte for byte.
+//!
 //! Size: the padding brings every sealed message to the length of a text report's envelope
 //! ([`envelope::FIXED_ENVELOPE_LEN`], 16 KiB; every text up to [`MAX_TEXT_LEN`] fits), with the
 //! same 16-stanza age header, so the relay cannot tell a receipt from a reply, nor either from a
 //! report, by size.
 
 use crate::age::{self, x25519};
-use crate::envelope::{self, EnvelopeError, Opened, MAX_INNER_LEN};
+use crate::envelope::{self, Attachment, Attachments, EnvelopeError, Opened, MAX_INNER_LEN};
 use crate::ids::ReportId;
 use crate::keys::{PublicSigningKey, SignatureDomain, SigningSecret};
 use crate::reader::{ReadError, Reader};
@@ -45,13 +53,33 @@ use zeroize::Zeroizing;
 
 /// The magic of version 1.
 const MAGIC: &[u8; 13] = b"vigil-thread\x01";
+/// The magic of version 2: version 1 with an attachment block after the text.
+const MAGIC_V2: &[u8; 13] = b"vigil-thread\x02";
+/// Most attachments one reply or answer carries: a few documents or photos. A report takes
+/// more (`envelope::MAX_ATTACHMENTS`); a thread message stays near the fixed size.
+pub const MAX_THREAD_ATTACHMENTS: usize = 16;
+/// Longest attachment block: the count, sixteen entries of the longest name and media type,
+/// the blob key.
+const MAX_ATTACHMENT_BLOCK_LEN: usize = 1
+    + MAX_THREAD_ATTACHMENTS
+        * (1 + envelope::MAX_ATTACHMENT_NAME_LEN
+            + 1
+            + envelope::MAX_MEDIA_TYPE_LEN
+            + 8
+            + 32
+            + 16
+            + 1)
+    + 1
+    + envelope::MAX_BLOB_KEY_LEN;
 /// Longest text of a reply or answer, in bytes: twelve KiB of UTF-8 (about 6 000 Cyrillic
 /// letters), the most that keeps every sealed message at the fixed 16 KiB of a text report.
 pub const MAX_TEXT_LEN: usize = 12 * 1024;
 /// Fixed fields before the text: magic, kind, signer, time, report id, recipient, text length.
 const FIXED_LEN: usize = MAGIC.len() + 1 + 32 + 8 + 32 + 32 + 4;
-/// Largest inner layer read: the largest message, padded (it is always the fixed size).
-const MAX_THREAD_INNER_LEN: usize = envelope::padded_inner_len(FIXED_LEN + MAX_TEXT_LEN + 4 + 64);
+/// Largest inner layer read: the largest message with attachments, padded (without them it is
+/// always the fixed size).
+const MAX_THREAD_INNER_LEN: usize =
+    envelope::padded_inner_len(FIXED_LEN + MAX_TEXT_LEN + 4 + MAX_ATTACHMENT_BLOCK_LEN + 4 + 64);
 
 // Every message, the longest included, seals to the fixed size.
 const _: () = assert!(
@@ -156,6 +184,10 @@ pub struct Message {
     pub reply_recipient: [u8; 32],
     /// The text (empty for a receipt).
     pub text: Zeroizing<String>,
+    /// Its attachments (version 2), in the order the signer listed them; none for version 1.
+    pub attachments: Vec<Attachment>,
+    /// The key their blobs are encrypted to, when there are any.
+    pub blob_key: Option<x25519::Identity>,
 }
 
 impl fmt::Debug for Message {
@@ -166,6 +198,7 @@ impl fmt::Debug for Message {
             .field("created", &self.created)
             .field("report", &self.report)
             .field("text", &format_args!("[{} bytes]", self.text.len()))
+            .field("attachments", &self.attachments.len())
             .finish()
     }
 }
@@ -223,6 +256,9 @@ pub struct Draft<'a> {
     pub reply_recipient: &'a x25519::Recipient,
     /// The text: empty for a receipt, 1..=[`MAX_TEXT_LEN`] bytes otherwise.
     pub text: &'a str,
+    /// Attachments (1..=[`MAX_THREAD_ATTACHMENTS`]) and their blob key, for a reply or an
+    /// answer: version 2. `None`: version 1.
+    pub attachments: Option<Attachments<'a>>,
 }
 
 /// Sign `draft` with `signer`, padded so that it seals to the fixed size.
@@ -231,11 +267,28 @@ pub fn sign(draft: &Draft<'_>, signer: &SigningSecret) -> Result<Zeroizing<Vec<u
     if (draft.kind == Kind::Receipt) != (t == 0) || t > MAX_TEXT_LEN {
         return Err(ThreadError::BadText);
     }
-    let unpadded = FIXED_LEN + t + 4 + 64;
+    let mut block = Zeroizing::new(Vec::new());
+    if let Some(a) = draft.attachments {
+        if draft.kind == Kind::Receipt || a.list.len() > MAX_THREAD_ATTACHMENTS {
+            return Err(ThreadError::Malformed("attachment count"));
+        }
+        envelope::encode_attachments(a, &mut block)
+            .map_err(|_| ThreadError::Malformed("attachments"))?;
+    }
+    let extra = if draft.attachments.is_some() {
+        4 + block.len()
+    } else {
+        0
+    };
+    let unpadded = FIXED_LEN + t + extra + 4 + 64;
     let total = envelope::padded_inner_len(unpadded);
     let pad = total - unpadded;
     let mut out = Zeroizing::new(Vec::with_capacity(total));
-    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(if draft.attachments.is_some() {
+        MAGIC_V2
+    } else {
+        MAGIC
+    });
     out.push(draft.kind.byte());
     out.extend_from_slice(&signer.public().to_bytes());
     out.extend_from_slice(&draft.created.to_be_bytes());
@@ -243,6 +296,10 @@ pub fn sign(draft: &Draft<'_>, signer: &SigningSecret) -> Result<Zeroizing<Vec<u
     out.extend_from_slice(&draft.reply_recipient.to_bytes());
     out.extend_from_slice(&(t as u32).to_be_bytes());
     out.extend_from_slice(draft.text.as_bytes());
+    if draft.attachments.is_some() {
+        out.extend_from_slice(&(block.len() as u32).to_be_bytes());
+        out.extend_from_slice(&block);
+    }
     out.extend_from_slice(&(pad as u32).to_be_bytes());
     let end = out.len() + pad;
     out.resize(end, 0);
@@ -253,10 +310,10 @@ pub fn sign(draft: &Draft<'_>, signer: &SigningSecret) -> Result<Zeroizing<Vec<u
 
 /// Sign `draft` and encrypt it to `to` (the reply recipient, or an NGO's staff keys), with the
 /// 16-stanza header of every envelope.
-pub fn seal(
+pub fn seal<R: age::Recipient>(
     draft: &Draft<'_>,
     signer: &SigningSecret,
-    to: &[x25519::Recipient],
+    to: &[R],
     rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<Vec<u8>, EnvelopeError> {
     let inner = sign(draft, signer)?;
@@ -278,9 +335,12 @@ pub fn open_inner(inner: &[u8]) -> Result<Message, ThreadError> {
     }
     let (signed, sig) = inner.split_at(inner.len() - 64);
     let mut r = Reader::<ThreadError>::new(signed);
-    if r.take(MAGIC.len(), "magic")? != MAGIC {
-        return Err(ThreadError::Malformed("unknown magic or version"));
-    }
+    let magic = r.take(MAGIC.len(), "magic")?;
+    let with_attachments = match magic {
+        m if m == MAGIC => false,
+        m if m == MAGIC_V2 => true,
+        _ => return Err(ThreadError::Malformed("unknown magic or version")),
+    };
     let kind = Kind::from_byte(r.u8("kind")?).ok_or(ThreadError::Malformed("unknown kind"))?;
     let signer = PublicSigningKey::from_bytes(&r.array("signer key")?)
         .map_err(|_| ThreadError::BadSignature)?;
@@ -292,6 +352,25 @@ pub fn open_inner(inner: &[u8]) -> Result<Message, ThreadError> {
         return Err(ThreadError::BadText);
     }
     let text = r.take(t, "text")?;
+    let mut attachments = Vec::new();
+    let mut blob_key_raw = None;
+    if with_attachments {
+        // Bounded before anything is read from it; parsed as a report's attachments are.
+        let b = r.u32("attachment block length")? as usize;
+        if b > MAX_ATTACHMENT_BLOCK_LEN || kind == Kind::Receipt {
+            return Err(ThreadError::Malformed("attachment block"));
+        }
+        let mut block = Reader::<EnvelopeError>::new(r.take(b, "attachment block")?);
+        let bad = |_| ThreadError::Malformed("attachments");
+        let count = usize::from(block.u8("attachment count").map_err(bad)?);
+        if count == 0 || count > MAX_THREAD_ATTACHMENTS {
+            return Err(ThreadError::Malformed("attachment count"));
+        }
+        let (list, key) = envelope::read_attachments(&mut block, count).map_err(bad)?;
+        block.finish().map_err(bad)?;
+        attachments = list;
+        blob_key_raw = Some(key);
+    }
     let declared = r.u32("padding length")? as usize;
     if declared != r.remaining() {
         return Err(ThreadError::BadPadding("of its declared length"));
@@ -307,6 +386,10 @@ pub fn open_inner(inner: &[u8]) -> Result<Message, ThreadError> {
         .verify(kind.domain(), signed, &sig)
         .map_err(|_| ThreadError::BadSignature)?;
     let text = std::str::from_utf8(text).map_err(|_| ThreadError::BadText)?;
+    let blob_key = blob_key_raw
+        .map(envelope::parse_blob_key)
+        .transpose()
+        .map_err(|_| ThreadError::Malformed("blob key"))?;
     Ok(Message {
         kind,
         signer,
@@ -314,11 +397,16 @@ pub fn open_inner(inner: &[u8]) -> Result<Message, ThreadError> {
         report,
         reply_recipient,
         text: Zeroizing::new(text.to_string()),
+        attachments,
+        blob_key,
     })
 }
 
 /// Decrypt with any of `identities` (the reporter's reply identity) and verify.
-pub fn open(ciphertext: &[u8], identities: &[x25519::Identity]) -> Result<Message, EnvelopeError> {
+pub fn open<I: age::Identity>(
+    ciphertext: &[u8],
+    identities: &[I],
+) -> Result<Message, EnvelopeError> {
     let inner = age::decrypt_from_slice(ciphertext, identities, MAX_THREAD_INNER_LEN)?;
     Ok(open_inner(&inner)?)
 }
@@ -336,9 +424,9 @@ pub enum Incoming {
 /// Decrypt an item of an NGO's mailbox with any of `identities` (decrypted once) and open it as
 /// what its magic says: a report envelope (checked as [`envelope::open`] does, `me` being the
 /// NGO's identity key) or a thread message.
-pub fn open_incoming(
+pub fn open_incoming<I: age::Identity>(
     ciphertext: &[u8],
-    identities: &[x25519::Identity],
+    identities: &[I],
     me: &PublicSigningKey,
 ) -> Result<Incoming, EnvelopeError> {
     let inner = age::decrypt_from_slice(ciphertext, identities, MAX_INNER_LEN)?;
@@ -368,6 +456,7 @@ mod tests {
             report,
             reply_recipient: to,
             text,
+            attachments: None,
         }
     }
 
@@ -566,13 +655,153 @@ mod tests {
         }
     }
 
+    fn attachment(n: u8) -> Attachment {
+        Attachment {
+            name: format!("form-{n}.pdf"),
+            media_type: "application/pdf".into(),
+            size: 1000 + u64::from(n),
+            sha256: [n; 32],
+            blob: [n; 16],
+            metadata_kept: false,
+        }
+    }
+
+    #[test]
+    fn replies_and_answers_carry_attachments_signed_with_their_key_in_version_2() {
+        let ngo = SigningSecret::generate(&mut OsRng);
+        let reply_key = x25519::Identity::generate(&mut OsRng);
+        let to = reply_key.to_public();
+        let blob_key = x25519::Identity::generate(&mut OsRng);
+        let id = ReportId([5; 32]);
+        let list = [attachment(1), attachment(2)];
+        let with = |kind, text, list: &'static [Attachment]| Draft {
+            attachments: Some(Attachments {
+                list,
+                blob_key: &blob_key,
+            }),
+            ..draft(kind, &id, &to, text)
+        };
+        let list: &'static [Attachment] = Box::leak(Box::new(list));
+        let sealed = seal(
+            &with(Kind::Reply, "The form to sign", list),
+            &ngo,
+            std::slice::from_ref(&to),
+            &mut OsRng,
+        )
+        .unwrap();
+        assert_eq!(sealed.len(), envelope::FIXED_ENVELOPE_LEN, "still one size");
+        let m = open(&sealed, std::slice::from_ref(&reply_key)).unwrap();
+        assert_eq!(m.attachments, list);
+        assert_eq!(
+            m.blob_key.as_ref().map(x25519::Identity::to_public),
+            Some(blob_key.to_public())
+        );
+        assert_eq!(m.text.as_str(), "The form to sign");
+        // Without attachments: version 1, byte for byte as before.
+        let plain = sign(&draft(Kind::Reply, &id, &to, "hi"), &ngo).unwrap();
+        assert_eq!(&plain[..13], MAGIC);
+        assert!(open_inner(&plain).unwrap().attachments.is_empty());
+        let v2 = sign(&with(Kind::Reply, "hi", list), &ngo).unwrap();
+        assert_eq!(&v2[..13], MAGIC_V2);
+        // The most attachments with the longest names and the longest text: a Padmé size above
+        // the fixed one, still read back.
+        let big: Vec<Attachment> = (0..MAX_THREAD_ATTACHMENTS as u8)
+            .map(|n| Attachment {
+                name: format!("{n:02}{}", "я".repeat(126)),
+                media_type: "x".repeat(envelope::MAX_MEDIA_TYPE_LEN),
+                ..attachment(n)
+            })
+            .collect();
+        let big: &'static [Attachment] = Box::leak(big.into_boxed_slice());
+        let long = "ж".repeat(MAX_TEXT_LEN / 2);
+        let long: &'static str = Box::leak(long.into_boxed_str());
+        let sealed = seal(
+            &with(Kind::Answer, long, big),
+            &ngo,
+            std::slice::from_ref(&to),
+            &mut OsRng,
+        )
+        .unwrap();
+        assert!(sealed.len() > envelope::FIXED_ENVELOPE_LEN);
+        assert_eq!(
+            open(&sealed, std::slice::from_ref(&reply_key))
+                .unwrap()
+                .attachments
+                .len(),
+            MAX_THREAD_ATTACHMENTS
+        );
+        // Refused when made: a receipt with attachments, too many, none.
+        assert!(sign(&with(Kind::Receipt, "", list), &ngo).is_err());
+        let many: Vec<Attachment> = (0..=MAX_THREAD_ATTACHMENTS as u8).map(attachment).collect();
+        let many: &'static [Attachment] = Box::leak(many.into_boxed_slice());
+        assert!(sign(&with(Kind::Reply, "hi", many), &ngo).is_err());
+        assert!(sign(&with(Kind::Reply, "hi", &[]), &ngo).is_err());
+    }
+
+    #[test]
+    fn damaged_attachment_blocks_are_refused_before_the_signature_is_believed() {
+        let ngo = SigningSecret::generate(&mut OsRng);
+        let to = x25519::Identity::generate(&mut OsRng).to_public();
+        let blob_key = x25519::Identity::generate(&mut OsRng);
+        let id = ReportId([5; 32]);
+        let list = [attachment(1)];
+        let good = sign(
+            &Draft {
+                attachments: Some(Attachments {
+                    list: &list,
+                    blob_key: &blob_key,
+                }),
+                ..draft(Kind::Reply, &id, &to, "hi")
+            },
+            &ngo,
+        )
+        .unwrap();
+        let body = good[..good.len() - 64].to_vec();
+        let resign = |mut b: Vec<u8>| {
+            let sig = ngo.sign(SignatureDomain::Reply, &b);
+            b.extend_from_slice(&sig);
+            b
+        };
+        let b_at = FIXED_LEN + 2; // after the 2-byte text
+        let block_len = u32::from_be_bytes(body[b_at..b_at + 4].try_into().unwrap()) as usize;
+        // A block length beyond the maximum, or beyond the message, or a count of 0 or 17.
+        for (at, bytes) in [
+            (
+                b_at,
+                (MAX_ATTACHMENT_BLOCK_LEN as u32 + 1).to_be_bytes().to_vec(),
+            ),
+            (b_at, (body.len() as u32).to_be_bytes().to_vec()),
+            (b_at + 4, vec![0]),
+            (b_at + 4, vec![MAX_THREAD_ATTACHMENTS as u8 + 1]),
+        ] {
+            let mut w = body.clone();
+            w[at..at + bytes.len()].copy_from_slice(&bytes);
+            assert!(open_inner(&resign(w)).is_err(), "{at} {bytes:?}");
+        }
+        // A name with a path separator, inside the block.
+        let mut w = body.clone();
+        w[b_at + 4 + 2] = b'/';
+        assert!(open_inner(&resign(w)).is_err());
+        // A flipped bit in the block without a new signature.
+        let mut w = good.to_vec();
+        w[b_at + 4 + block_len - 1] ^= 1;
+        assert_eq!(open_inner(&w).unwrap_err(), ThreadError::BadSignature);
+        // A version 1 magic before an attachment block: the block is read as padding.
+        let mut w = body.clone();
+        w[..13].copy_from_slice(MAGIC);
+        assert!(open_inner(&resign(w)).is_err());
+    }
+
     proptest::proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1024)) {
             let mut with_magic = MAGIC.to_vec();
             with_magic.extend_from_slice(&bytes);
+            let mut with_v2 = MAGIC_V2.to_vec();
+            with_v2.extend_from_slice(&bytes);
             proptest::prop_assert!(open_inner(&bytes).is_err());
             proptest::prop_assert!(open_inner(&with_magic).is_err());
+            proptest::prop_assert!(open_inner(&with_v2).is_err());
         }
     }
 }

@@ -209,6 +209,7 @@ async fn receipt_reply_and_answer_make_a_verified_thread_the_relay_cannot_read_o
             report: &report_id,
             reply_recipient: &to,
             text: &forged_text,
+            attachments: None,
         },
         &forger,
         std::slice::from_ref(&to),
@@ -223,6 +224,7 @@ async fn receipt_reply_and_answer_make_a_verified_thread_the_relay_cannot_read_o
             report: &other_report,
             reply_recipient: &to,
             text: "misdirected-text",
+            attachments: None,
         },
         &ngo_key,
         std::slice::from_ref(&to),
@@ -285,6 +287,7 @@ async fn receipt_reply_and_answer_make_a_verified_thread_the_relay_cannot_read_o
             report: &report_id,
             reply_recipient: &to,
             text: "",
+            attachments: None,
         },
         &forger,
         std::slice::from_ref(&to),
@@ -437,4 +440,123 @@ async fn a_report_sent_without_replies_carries_no_capability_and_cannot_be_repli
         assert!(shown[0]["thread"].is_null());
     })
     .await;
+}
+
+/// A reply mailbox is registered for its thread's lifetime and the relay forgets it, with what
+/// it holds, once that is over (here: the relay's expiry sweep run as if the days had passed),
+/// while the NGO's mailbox stays. A relay that grants less than the thread needs (its
+/// `max_mailbox_lifetime_days`) says so, and the reporter's next status check registers the
+/// mailbox again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reply_mailboxes_expire_at_the_relay_with_their_thread() {
+    const DAY: u64 = 86_400;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().to_path_buf();
+    // Two relays: one with the default limit (a year), one that keeps reply mailboxes 30 days.
+    let mut relays = Vec::new();
+    for (name, cap) in [("relay", None), ("capped", Some(30u16))] {
+        let mut config =
+            vigil_relay::RelayConfig::new(root.join(name), "127.0.0.1:0".parse().expect("addr"));
+        if let Some(cap) = cap {
+            config.limits.max_mailbox_lifetime_days = cap;
+        }
+        std::fs::create_dir_all(&config.data_dir).expect("dir");
+        let store = vigil_relay::open_store(&config).expect("store");
+        let relay = vigil_relay::start_with(config, store.clone())
+            .await
+            .expect("relay");
+        relays.push((relay, store));
+    }
+    let s = |p: std::path::PathBuf| p.to_str().expect("utf8").to_string();
+    let mut reporters = Vec::new();
+    for (i, (relay, _)) in relays.iter().enumerate() {
+        let (addr, fp) = (
+            relay.local_addr().to_string(),
+            relay.fingerprint().to_string(),
+        );
+        let (ngo, rep, card, report) = (
+            s(root.join(format!("ngo{i}"))),
+            s(root.join(format!("rep{i}"))),
+            s(root.join(format!("c{i}"))),
+            s(root.join(format!("r{i}.json"))),
+        );
+        let sent = blocking(move || {
+            ok(&["--home", &ngo, "ngo", "init", "--name", "Desk", "--relay", &addr, "--relay-fingerprint", &fp, "--card-out", &card]);
+            ok(&["--home", &rep, "contact", "add", &card]);
+            std::fs::write(&report, r#"{"kind":"threat","urgency":"low","title":"t","occurred_at":"2024-01-01","narrative":"n"}"#).expect("write");
+            json_lines(&ok(&["--home", &rep, "--json", "report", "send", "--to", "Desk", "--file", &report]))
+        })
+        .await;
+        reporters.push((
+            s(root.join(format!("rep{i}"))),
+            s(root.join(format!("ngo{i}"))),
+            sent,
+        ));
+    }
+    let now = vigil_relay::clock::now_unix();
+    let mailboxes = |rep: &str| {
+        let home = common::bins::home(rep).expect("home");
+        let r = vigil_client::state::sent_reports(&home).expect("reports");
+        let t = &r[0].threads[0];
+        (t.mailbox().expect("mailbox"), t.relays[0].kept_until)
+    };
+    let ngo_mailbox = |ngo: &str| {
+        let home = common::bins::home(ngo).expect("home");
+        vigil_client::state::Ngo::load(&home)
+            .expect("ngo")
+            .config
+            .mailbox
+    };
+
+    // Default relay: asked for the 90 days of --replies-for and one of slack, granted them.
+    let (rep, ngo, sent) = &reporters[0];
+    let line = of_type(sent, "reply_mailbox")[0].clone();
+    let kept = line["kept_until"].as_u64().expect("kept_until");
+    assert!((now + 90 * DAY..=now + 92 * DAY).contains(&kept), "{line}");
+    let (reply, kept_until) = mailboxes(rep);
+    assert_eq!(kept_until, Some(kept));
+    let (_, store) = &relays[0];
+    let ngo_box = ngo_mailbox(ngo);
+    assert!(store.mailbox_key(reply).await.expect("key").is_some());
+    // The receipt waits there when the NGO fetches; 89 days on, it is all still there.
+    blocking({
+        let ngo = ngo.clone();
+        move || ok(&["--home", &ngo, "inbox", "fetch"])
+    })
+    .await;
+    assert_eq!(store.usage(reply).await.expect("usage").items, 1);
+    // 29 days on, all is there; 89 days on, the receipt nobody fetched is gone (the relay's
+    // 30 days for unfetched items) but the mailbox is still registered.
+    assert_eq!(store.expire(now + 29 * DAY).await.expect("expire"), 0);
+    assert_eq!(store.usage(reply).await.expect("usage").items, 1);
+    assert_eq!(store.expire(now + 89 * DAY).await.expect("expire"), 1);
+    assert!(store.mailbox_key(reply).await.expect("key").is_some());
+    // Past the lifetime the registration goes; the NGO's mailbox stays.
+    store.expire(now + 93 * DAY).await.expect("expire");
+    assert_eq!(store.mailbox_key(reply).await.expect("key"), None);
+    assert!(store.mailbox_key(ngo_box).await.expect("key").is_some());
+
+    // Capped relay: granted 30 days, which the client records; the relay forgets the mailbox
+    // after them, and the reporter's next `report status`, its thread still open, registers it
+    // again on the connection it polls it on.
+    let (rep, _, sent) = &reporters[1];
+    let line = of_type(sent, "reply_mailbox")[0].clone();
+    let kept = line["kept_until"].as_u64().expect("kept_until");
+    assert!((now + 29 * DAY..=now + 31 * DAY).contains(&kept), "{line}");
+    let (reply, _) = mailboxes(rep);
+    let (_, store) = &relays[1];
+    store.expire(now + 32 * DAY).await.expect("expire");
+    assert_eq!(store.mailbox_key(reply).await.expect("key"), None);
+    blocking({
+        let rep = rep.clone();
+        move || ok(&["--home", &rep, "report", "status"])
+    })
+    .await;
+    assert!(
+        store.mailbox_key(reply).await.expect("key").is_some(),
+        "registered again"
+    );
+    for (relay, _) in relays {
+        relay.shutdown().await.expect("shutdown");
+    }
 }

@@ -660,8 +660,9 @@ async fn a_report_for_a_missing_staff_key_is_kept_and_named() {
     let desk = Desk::new().await;
     let sender = vigil_core::keys::SigningSecret::generate(&mut rand::rngs::OsRng);
     let report = r#"{"kind":"threat","urgency":"urgent","title":"t","occurred_at":"2024-01-01","narrative":"n"}"#;
-    // Sealed with a card whose staff key was since removed: another X25519 key.
-    let gone_key = vigil_core::age::x25519::Identity::generate(&mut rand::rngs::OsRng);
+    // Sealed with a card whose staff key was since removed: another post-quantum key.
+    let gone_key: vigil_core::age::AnyIdentity =
+        vigil_core::age::hybrid::Identity::generate(&mut rand::rngs::OsRng).into();
     let gone = gone_key.to_public();
     let orphan = vigil_core::envelope::seal(
         report.as_bytes(),
@@ -687,7 +688,7 @@ async fn a_report_for_a_missing_staff_key_is_kept_and_named() {
                 // Every envelope's header has the same number of stanzas, decoys included
                 // (issue 14), so this count no longer tells how many staff keys there were.
                 && error.contains(&format!(
-                    "{} X25519 recipients",
+                    "{} post-quantum recipients",
                     vigil_core::envelope::ENVELOPE_STANZAS
                 )),
             "{error}"
@@ -836,9 +837,10 @@ async fn removed_staff_key_no_longer_receives_reports() {
             "--out",
             night_copy.to_str().expect("utf8"),
         ]);
+        // A post-quantum staff key (the default since issue 16).
         assert!(std::fs::read_to_string(&night_copy)
             .expect("exported")
-            .contains("AGE-SECRET-KEY-1"));
+            .contains("AGE-SECRET-KEY-PQ-1"));
         ok(&["--home", &rep, "contact", "add", &card]);
         let old_created = card_json(&card)["created"].as_u64().expect("created");
 

@@ -234,7 +234,36 @@ pub enum NgoCmd {
     /// Write a copy of a staff key held in this home to a file, as an age identity file (for
     /// moving it to another machine or a safe; the file is as secret as the key).
     ExportStaffKey(ExportStaffKeyArgs),
+    /// Replace every staff key on the card by a new post-quantum key and re-issue the card. The
+    /// old keys are kept only as long as reports sealed to them may still arrive, then
+    /// destroyed.
+    #[command(after_help = ROTATE_KEYS_HELP)]
+    RotateKeys(RotateKeysArgs),
 }
+
+/// `vigil ngo rotate-keys`
+#[derive(Args, Debug)]
+pub struct RotateKeysArgs {
+    /// The new post-quantum recipient of a staff member whose key is not on this machine, as
+    /// NAME=age1pq1... (they make it with `vigil age keygen --pq`); repeat for each.
+    #[arg(long, value_name = "NAME=RECIPIENT")]
+    pub staff_recipient: Vec<String>,
+    /// How long after the old card's expiry the old keys are kept, for reports sealed to it
+    /// that are still in reporters' outboxes or at the relay, e.g. 60d.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60d")]
+    pub keep_old_keys: Duration,
+    /// Write the re-issued card here too.
+    #[arg(long, value_name = "FILE")]
+    pub card_out: Option<PathBuf>,
+    /// How long the re-issued card is valid.
+    #[command(flatten)]
+    pub validity: ValidityArgs,
+}
+
+const ROTATE_KEYS_HELP: &str = "\
+Hand the re-issued card to every reporter (`--card-out FILE`, or `vigil card show`). Until a
+reporter imports it, their reports are still sealed to the old keys, which this home keeps until
+the old card's expiry plus --keep-old-keys; `vigil inbox fetch` destroys them after that date.";
 
 /// `vigil ngo export-staff-key`
 #[derive(Args, Debug)]
@@ -393,6 +422,11 @@ pub struct NgoInitArgs {
     /// Name of the first staff member, whose key is created on this machine.
     #[arg(long, default_value = "desk")]
     pub staff: String,
+    /// Make classic X25519 staff keys (age1...) instead of post-quantum ones (age1pq1...), for
+    /// reporters whose Vigil predates post-quantum keys. Reports to them could be opened by a
+    /// future quantum computer; move later with `vigil ngo rotate-keys`.
+    #[arg(long)]
+    pub classic_keys: bool,
     /// How long the card is valid.
     #[command(flatten)]
     pub validity: ValidityArgs,
@@ -404,7 +438,8 @@ pub struct AddStaffArgs {
     /// Staff member's name (kept on this machine only, never on the card).
     #[arg(long)]
     pub name: String,
-    /// Their existing age recipient (age1...). Without it a new key is made on this machine.
+    /// Their existing age recipient (age1pq1..., or age1... on a card of classic keys). Without
+    /// it a new key of the card's kind is made on this machine.
     #[arg(long, value_name = "RECIPIENT")]
     pub recipient: Option<String>,
     /// Write the updated card here too.

@@ -190,7 +190,7 @@ mod tests {
             Quota::default(),
         ));
         let m = MailboxId::for_key(&[1; 32]);
-        s.register(m, [1; 32]).await.unwrap();
+        s.register(m, [1; 32], None).await.unwrap();
         let id = AlertId([9; 16]);
         let arm = Arm {
             alert: id,

@@ -200,6 +200,10 @@ pub fn env_var_name(setting: &str) -> String {
 limits! {
     /// Delete unfetched items after this many days (1 ..= 3650).
     expiry_days: u64 = 30, range(1, 3650);
+    /// Longest a mailbox registered with a lifetime (a reporter's reply mailbox) is kept, in
+    /// days: a registration asking for more gets this many (1 ..= 3660). NGO mailboxes carry no
+    /// lifetime and are kept.
+    max_mailbox_lifetime_days: u16 = DEFAULT_MAX_MAILBOX_LIFETIME_DAYS, range(1, vigil_core::wire::limits::MAX_MAILBOX_LIFETIME_DAYS), "the protocol maximum is 3660";
     /// Seconds between runs of the expiry sweep.
     expiry_interval_secs: u64 = 3600, min(1);
     /// Items one mailbox may hold before deposits to it are refused (QuotaExceeded).
@@ -341,6 +345,11 @@ impl Limits {
         }
     }
 }
+
+/// Default of `max_mailbox_lifetime_days`: a year. A reporter's client asks for its thread's
+/// `--replies-for` (90 days by default) after the last message and registers again when a
+/// thread goes on; a year leaves room for longer threads without keeping abandoned ones long.
+pub const DEFAULT_MAX_MAILBOX_LIFETIME_DAYS: u16 = 365;
 
 /// Default data directory.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/vigil-relay";

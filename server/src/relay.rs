@@ -141,7 +141,8 @@ pub async fn start_with(config: RelayConfig, store: Arc<dyn Store>) -> Result<Re
             .with_max_report_bytes(limits.max_report_bytes)
             .with_space(space.clone())
             .with_fetch_slots(limits.fetch_slots)
-            .with_waiters(limits.max_waiters_per_mailbox, limits.wait_secs()),
+            .with_waiters(limits.max_waiters_per_mailbox, limits.wait_secs())
+            .with_max_mailbox_lifetime(limits.max_mailbox_lifetime_days),
     );
     // Every armed alert is scheduled before the first request can touch one (docs/protocol.md,
     // "Time", rule 3: an overdue alert gets its grace from now).

@@ -7,20 +7,23 @@ use secrecy::SecretString;
 use super::chunk::{PayloadKey, NONCE_SIZE};
 use super::format::Header;
 use super::input::Input;
+use super::keys::{Identity, IdentityRef};
 use super::primitives::FileKey;
 use super::stream::StreamReader;
-use super::{scrypt, x25519, AgeError};
+use super::{hybrid, scrypt, x25519, AgeError};
 
 fn is_passphrase(header: &Header) -> bool {
     header.stanzas.iter().any(|s| s.tag() == scrypt::STANZA_TAG)
 }
 
-/// The file key, unwrapped with X25519 `identities`. A passphrase file is refused: its scrypt
-/// stanza must be alone and needs the passphrase.
-fn identity_file_key(
-    header: &Header,
-    identities: &[x25519::Identity],
-) -> Result<FileKey, AgeError> {
+/// The file key, unwrapped with `identities` (X25519 or hybrid). A passphrase file is refused:
+/// its scrypt stanza must be alone and needs the passphrase. A header with both hybrid and
+/// X25519 stanzas is refused too ([`AgeError::MixedPostQuantum`]): whoever made it defeated
+/// the post-quantum protection, and we do not pretend the file has it.
+///
+/// Each identity type looks only at its own stanzas, which it validates strictly; the others
+/// are ignored, as the spec asks.
+fn identity_file_key<I: Identity>(header: &Header, identities: &[I]) -> Result<FileKey, AgeError> {
     if is_passphrase(header) {
         return Err(if header.stanzas.len() > 1 {
             AgeError::ScryptNotAlone
@@ -28,7 +31,29 @@ fn identity_file_key(
             AgeError::PassphraseRequired
         });
     }
-    x25519::unwrap_stanzas(identities, &header.stanzas)?.ok_or(AgeError::NoMatch)
+    let has = |tag| header.stanzas.iter().any(|s| s.tag() == tag);
+    if has(hybrid::STANZA_TAG) && has(x25519::STANZA_TAG) {
+        return Err(AgeError::MixedPostQuantum);
+    }
+    let mut classic = Vec::new();
+    let mut hybrids = Vec::new();
+    for id in identities {
+        match id.as_ref_any() {
+            IdentityRef::X25519(i) => classic.push(i),
+            IdentityRef::Hybrid(i) => hybrids.push(i),
+        }
+    }
+    if !classic.is_empty() {
+        if let Some(fk) = x25519::unwrap_stanzas(&classic, &header.stanzas)? {
+            return Ok(fk);
+        }
+    }
+    if !hybrids.is_empty() {
+        if let Some(fk) = hybrid::unwrap_stanzas(&hybrids, &header.stanzas)? {
+            return Ok(fk);
+        }
+    }
+    Err(AgeError::NoMatch)
 }
 
 /// For a binary age file held in memory (see [`is_binary`](super::is_binary); armored files go
@@ -36,9 +61,9 @@ fn identity_file_key(
 /// the header MAC, and returns the payload key with the payload (the bytes after the payload
 /// nonce), whose chunks the caller then opens, in any order, through a
 /// [`PayloadLayout`](super::chunk::PayloadLayout).
-pub fn unwrap_payload<'a>(
+pub fn unwrap_payload<'a, I: Identity>(
     ciphertext: &'a [u8],
-    identities: &[x25519::Identity],
+    identities: &[I],
 ) -> Result<(PayloadKey, &'a [u8]), AgeError> {
     let (header, used) = Header::parse(ciphertext)?;
     let file_key = identity_file_key(&header, identities)?;
@@ -78,8 +103,8 @@ impl<R: Read> Decryptor<R> {
         &self.header
     }
 
-    /// Decrypts with X25519 identities.
-    pub fn decrypt(self, identities: &[x25519::Identity]) -> Result<StreamReader<R>, AgeError> {
+    /// Decrypts with identities (X25519, hybrid, or both kinds).
+    pub fn decrypt<I: Identity>(self, identities: &[I]) -> Result<StreamReader<R>, AgeError> {
         let file_key = identity_file_key(&self.header, identities)?;
         self.into_payload(file_key)
     }

@@ -68,6 +68,12 @@ pub enum AgeError {
     #[error("an X25519 stanza uses a low-order point (all-zero shared secret); the file is malicious or corrupted and was rejected")]
     ZeroSharedSecret,
 
+    /// Encryption was asked for to post-quantum and classic recipients together, or a header
+    /// opened with a post-quantum identity also holds classic X25519 stanzas: such a file is
+    /// only as strong as X25519, so a quantum computer could open it.
+    #[error("this mixes post-quantum (age1pq1...) and classic (age1...) recipients, so a future quantum computer could open it through the classic ones; encrypt to post-quantum recipients only")]
+    MixedPostQuantum,
+
     /// An scrypt stanza appears alongside other stanzas, which the spec forbids.
     #[error("this file mixes a passphrase (scrypt) stanza with other recipients, which age forbids; ask the sender to re-encrypt it")]
     ScryptNotAlone,
@@ -173,15 +179,15 @@ pub enum AgeError {
         max: usize,
     },
 
-    /// A recipient string is not a valid X25519 recipient.
-    #[error("invalid recipient: {reason}; an X25519 recipient looks like age1... (62 characters)")]
+    /// A recipient string is not a valid X25519 or hybrid recipient.
+    #[error("invalid recipient: {reason}; a recipient looks like age1... (X25519, 62 characters) or age1pq1... (post-quantum, about 1950 characters)")]
     InvalidRecipient {
         /// What is wrong with it.
         reason: &'static str,
     },
 
-    /// An identity string is not a valid X25519 identity.
-    #[error("invalid identity: {reason}; an X25519 identity looks like AGE-SECRET-KEY-1... (74 characters)")]
+    /// An identity string is not a valid X25519 or hybrid identity.
+    #[error("invalid identity: {reason}; an identity looks like AGE-SECRET-KEY-1... (X25519, 74 characters) or AGE-SECRET-KEY-PQ-1... (post-quantum, 77 characters)")]
     InvalidIdentity {
         /// What is wrong with it.
         reason: &'static str,

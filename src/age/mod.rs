@@ -1,7 +1,8 @@
 //! The age v1 file format (C2SP `age.md`), without I/O of its own.
 //!
 //! Vigil encrypts reports and evidence to NGO keys in the age format so that files stay
-//! readable with any age tool. This module implements the X25519 and scrypt recipient types,
+//! readable with any age tool. This module implements the hybrid post-quantum (ML-KEM-768 +
+//! X25519), X25519 and scrypt recipient types,
 //! the header with its MAC, the STREAM payload and ASCII armor, over `std::io::Read`/`Write`.
 //! The payload's chunks are sealed and opened one at a time by [`chunk`]; a caller that wants
 //! them on several threads (the client's `age_parallel`) drives those routines itself, with
@@ -34,7 +35,10 @@ pub mod chunk;
 mod decrypt;
 mod error;
 pub mod format;
+mod hpke;
+pub mod hybrid;
 mod input;
+pub mod keys;
 pub mod limits;
 mod primitives;
 pub mod scrypt;
@@ -51,6 +55,7 @@ pub use armor::{ArmoredReader, ArmoredWriter};
 pub use decrypt::{unwrap_payload, Decryptor};
 pub use error::AgeError;
 pub use input::is_binary;
+pub use keys::{AnyIdentity, AnyRecipient, Identity, Recipient};
 pub use stream::{StreamReader, StreamWriter};
 
 use chunk::{PayloadKey, NONCE_SIZE};
@@ -83,8 +88,8 @@ fn begin<W: Write>(
 /// Starts an encryption to `recipients`; write plaintext into the returned writer, then call
 /// [`StreamWriter::finish`] to get `W` back. The file key, ephemeral keys and payload nonce
 /// come from `rng` (the shells pass `&mut OsRng`).
-pub fn encrypt<W: Write>(
-    recipients: &[x25519::Recipient],
+pub fn encrypt<R: Recipient, W: Write>(
+    recipients: &[R],
     output: W,
     rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<StreamWriter<W>, AgeError> {
@@ -97,14 +102,16 @@ pub fn encrypt<W: Write>(
 /// [`chunk::PayloadLayout`].
 ///
 /// The recipient count is checked against [`MAX_STANZAS`]: a header we could not read back
-/// ourselves is never written.
-pub fn start_file(
-    recipients: &[x25519::Recipient],
+/// ourselves is never written. Post-quantum and classic recipients are not mixed
+/// ([`AgeError::MixedPostQuantum`]).
+pub fn start_file<R: Recipient>(
+    recipients: &[R],
     rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<(Vec<u8>, PayloadKey), AgeError> {
     if recipients.is_empty() {
         return Err(AgeError::NoRecipients);
     }
+    keys::check_not_mixed(recipients)?;
     if recipients.len() > MAX_STANZAS {
         return Err(AgeError::TooManyRecipients {
             count: recipients.len(),
@@ -114,22 +121,34 @@ pub fn start_file(
     let file_key = FileKey::generate(rng);
     let stanzas = recipients
         .iter()
-        .map(|r| r.wrap(&file_key, rng))
+        .map(|r| wrap(r, &file_key, rng))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(file_start(&stanzas, &file_key, rng))
 }
 
-/// [`start_file`] with a header of exactly `stanzas` X25519 stanzas: one per recipient, and
-/// the rest decoys (the file key really wrapped to throwaway keys, see
-/// [`x25519::decoy_stanza`]), all in an order drawn from `rng`. The header's length and stanza
+/// One stanza wrapping `file_key` to `recipient`.
+fn wrap<R: Recipient>(
+    recipient: &R,
+    file_key: &FileKey,
+    rng: &mut (impl CryptoRngCore + ?Sized),
+) -> Result<Stanza, AgeError> {
+    match recipient.as_ref_any() {
+        keys::RecipientRef::X25519(r) => r.wrap(file_key, rng),
+        keys::RecipientRef::Hybrid(r) => r.wrap(file_key, rng),
+    }
+}
+
+/// [`start_file`] with a header of exactly `stanzas` stanzas: one per recipient, and
+/// the rest decoys (the file key really wrapped to throwaway keys of the recipients' type, see
+/// [`x25519::decoy_stanza`] and [`hybrid::decoy_stanza`]), all in an order drawn from `rng`. The header's length and stanza
 /// count are then the same whatever the number of recipients, so a reader of the file cannot
 /// count them; each recipient still opens it as any age file, trying at most `stanzas`
 /// stanzas.
 ///
 /// Fails with [`AgeError::TooManyRecipients`] when there are more recipients than `stanzas`
 /// or `stanzas` is above [`MAX_STANZAS`], and [`AgeError::NoRecipients`] when there are none.
-pub fn start_file_with_decoys(
-    recipients: &[x25519::Recipient],
+pub fn start_file_with_decoys<R: Recipient>(
+    recipients: &[R],
     stanzas: usize,
     rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<(Vec<u8>, PayloadKey), AgeError> {
@@ -142,13 +161,19 @@ pub fn start_file_with_decoys(
             max: stanzas.min(MAX_STANZAS),
         });
     }
+    keys::check_not_mixed(recipients)?;
+    let post_quantum = recipients.iter().any(Recipient::is_post_quantum);
     let file_key = FileKey::generate(rng);
     let mut all = Vec::with_capacity(stanzas);
     for r in recipients {
-        all.push(r.wrap(&file_key, rng)?);
+        all.push(wrap(r, &file_key, rng)?);
     }
     while all.len() < stanzas {
-        all.push(x25519::decoy_stanza(&file_key, rng)?);
+        all.push(if post_quantum {
+            hybrid::decoy_stanza(&file_key, rng)?
+        } else {
+            x25519::decoy_stanza(&file_key, rng)?
+        });
     }
     shuffle(&mut all, rng);
     Ok(file_start(&all, &file_key, rng))
@@ -156,8 +181,8 @@ pub fn start_file_with_decoys(
 
 /// Encrypts a small in-memory message as [`encrypt_to_vec`] does, with a header of exactly
 /// `stanzas` stanzas (see [`start_file_with_decoys`]).
-pub fn encrypt_to_vec_with_decoys(
-    recipients: &[x25519::Recipient],
+pub fn encrypt_to_vec_with_decoys<R: Recipient>(
+    recipients: &[R],
     stanzas: usize,
     plaintext: &[u8],
     rng: &mut (impl CryptoRngCore + ?Sized),
@@ -202,8 +227,8 @@ pub fn encrypt_with_passphrase<W: Write>(
 }
 
 /// Encrypts a small in-memory message to `recipients` (randomness from `rng`, as [`encrypt`]).
-pub fn encrypt_to_vec(
-    recipients: &[x25519::Recipient],
+pub fn encrypt_to_vec<R: Recipient>(
+    recipients: &[R],
     plaintext: &[u8],
     rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<Vec<u8>, AgeError> {
@@ -214,9 +239,9 @@ pub fn encrypt_to_vec(
 
 /// Decrypts a small in-memory age file (binary or armored); fails with
 /// [`AgeError::PlaintextTooLarge`] rather than hold more than `max_plaintext` bytes.
-pub fn decrypt_from_slice(
+pub fn decrypt_from_slice<I: Identity>(
     ciphertext: &[u8],
-    identities: &[x25519::Identity],
+    identities: &[I],
     max_plaintext: usize,
 ) -> Result<Zeroizing<Vec<u8>>, AgeError> {
     let mut r = Decryptor::new(ciphertext)?.decrypt(identities)?;
@@ -253,13 +278,13 @@ fn key_lines(text: &str) -> Result<impl Iterator<Item = (usize, &str)>, AgeError
         .filter(|(_, l)| !l.is_empty() && !l.starts_with('#')))
 }
 
-/// Parses an identity file: one `AGE-SECRET-KEY-1...` per line, `#` comments and blank
-/// lines allowed, at most [`MAX_IDENTITY_FILE_LEN`] bytes. Errors name the line, never its
-/// content (it may be a secret).
-pub fn parse_identity_file(text: &str) -> Result<Vec<x25519::Identity>, AgeError> {
+/// Parses an identity file: one `AGE-SECRET-KEY-1...` or `AGE-SECRET-KEY-PQ-1...` per line,
+/// `#` comments and blank lines allowed, at most [`MAX_IDENTITY_FILE_LEN`] bytes. Errors name
+/// the line, never its content (it may be a secret).
+pub fn parse_identity_file(text: &str) -> Result<Vec<AnyIdentity>, AgeError> {
     let mut ids = Vec::new();
     for (line, l) in key_lines(text)? {
-        let id = l.parse::<x25519::Identity>().map_err(|e| match e {
+        let id = l.parse::<AnyIdentity>().map_err(|e| match e {
             AgeError::InvalidIdentity { reason } => AgeError::InvalidKeyFile { line, reason },
             other => other,
         })?;
@@ -271,11 +296,12 @@ pub fn parse_identity_file(text: &str) -> Result<Vec<x25519::Identity>, AgeError
     Ok(ids)
 }
 
-/// Parses a recipients file: one `age1...` per line, `#` comments and blank lines allowed.
-pub fn parse_recipients_file(text: &str) -> Result<Vec<x25519::Recipient>, AgeError> {
+/// Parses a recipients file: one `age1...` or `age1pq1...` per line, `#` comments and blank
+/// lines allowed.
+pub fn parse_recipients_file(text: &str) -> Result<Vec<AnyRecipient>, AgeError> {
     let mut rs = Vec::new();
     for (line, l) in key_lines(text)? {
-        let r = l.parse::<x25519::Recipient>().map_err(|e| match e {
+        let r = l.parse::<AnyRecipient>().map_err(|e| match e {
             AgeError::InvalidRecipient { reason } => AgeError::InvalidKeyFile { line, reason },
             other => other,
         })?;
@@ -331,7 +357,8 @@ mod tests {
         // Each real key opens exactly one stanza; the eleven decoys open for none of them
         // (nor for anyone: their throwaway secrets were dropped when they were made).
         let opened_by = |st: &format::Stanza, ids: &[Identity]| {
-            x25519::unwrap_stanzas(ids, std::slice::from_ref(st))
+            let refs: Vec<&Identity> = ids.iter().collect();
+            x25519::unwrap_stanzas(&refs, std::slice::from_ref(st))
                 .unwrap()
                 .is_some()
         };
@@ -363,7 +390,7 @@ mod tests {
                 .stanzas
                 .iter()
                 .position(|st| {
-                    x25519::unwrap_stanzas(std::slice::from_ref(&id), std::slice::from_ref(st))
+                    x25519::unwrap_stanzas(&[&id], std::slice::from_ref(st))
                         .unwrap()
                         .is_some()
                 })
@@ -387,7 +414,7 @@ mod tests {
             Err(AgeError::TooManyRecipients { .. })
         ));
         assert!(matches!(
-            encrypt_to_vec_with_decoys(&[], 4, b"x", &mut OsRng),
+            encrypt_to_vec_with_decoys::<x25519::Recipient>(&[], 4, b"x", &mut OsRng),
             Err(AgeError::NoRecipients)
         ));
         // Exactly as many recipients as stanzas: no decoy, still fine.
@@ -456,7 +483,7 @@ mod tests {
         );
         let ids = parse_identity_file(&text).unwrap();
         assert_eq!(ids.len(), 2);
-        assert_eq!(ids[1].to_public(), b.to_public());
+        assert_eq!(ids[1].to_public(), AnyRecipient::from(b.to_public()));
         assert!(matches!(
             parse_identity_file("# nothing\n"),
             Err(AgeError::NoKeys)
@@ -471,6 +498,6 @@ mod tests {
             Err(AgeError::KeyFileTooLarge { .. })
         ));
         let rs = parse_recipients_file(&format!("{}\n", a.to_public())).unwrap();
-        assert_eq!(rs, vec![a.to_public()]);
+        assert_eq!(rs, vec![AnyRecipient::from(a.to_public())]);
     }
 }

@@ -30,6 +30,11 @@ impl FileKey {
         &self.0
     }
 
+    /// A file key unwrapped from a stanza.
+    pub(crate) fn from_secret(bytes: Zeroizing<[u8; FILE_KEY_LEN]>) -> Self {
+        FileKey(bytes)
+    }
+
     #[cfg(test)]
     pub(crate) fn from_bytes(bytes: [u8; FILE_KEY_LEN]) -> Self {
         FileKey(Zeroizing::new(bytes))

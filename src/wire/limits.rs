@@ -61,6 +61,15 @@ pub const SIGNATURE_LEN: usize = 64;
 /// keep a precise timeline of when each report arrived; expiry needs no more precision.
 pub const RECEIVE_TIME_GRANULARITY_SECS: u64 = 3600;
 
+/// A mailbox registered with a lifetime (a reporter's reply mailbox, issue 15) is kept in whole
+/// days: its expiry is stored as the start of a UTC day, so a seized store says on which day a
+/// thread will be given up, not the second its registration came.
+pub const MAILBOX_LIFETIME_GRANULARITY_SECS: u64 = 24 * 3600;
+
+/// Longest lifetime a Register may ask for, in days: ten years. A relay grants at most its own
+/// (smaller) limit; this only bounds what a receiver accepts as well-formed.
+pub const MAX_MAILBOX_LIFETIME_DAYS: u16 = 3660;
+
 /// Default lifetime of an unfetched item at the relay: 30 days. Long enough for an NGO that
 /// checks weekly; short enough that a seized relay holds little history.
 pub const DEFAULT_EXPIRY_SECS: u64 = 30 * 24 * 3600;

@@ -2,7 +2,7 @@
 //! They live here, beside the limits, so they are tested without a disk or a clock, and a future
 //! store implementation applies exactly the same rules.
 
-use super::limits::RECEIVE_TIME_GRANULARITY_SECS;
+use super::limits::{MAILBOX_LIFETIME_GRANULARITY_SECS, RECEIVE_TIME_GRANULARITY_SECS};
 
 /// Per-mailbox limits: a flood of deposits into one mailbox fills only that mailbox.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +42,43 @@ pub fn coarse_time(now: u64) -> u64 {
 /// `t + expiry_secs <= now`.
 pub fn expiry_cutoff(now: u64, expiry_secs: u64) -> Option<u64> {
     now.checked_sub(expiry_secs)
+}
+
+/// The expiry a relay keeps for a mailbox registered at `now` (Unix seconds) for `days` days:
+/// the start of the UTC day `days + 1` days after `now`'s day. The mailbox is thus kept at least
+/// `days` whole days (and less than one more), and the stored time says only a day.
+pub fn mailbox_expiry(now: u64, days: u16) -> u64 {
+    let day = MAILBOX_LIFETIME_GRANULARITY_SECS;
+    (now - now % day).saturating_add((u64::from(days) + 1).saturating_mul(day))
+}
+
+/// `expires` rounded up to the start of a UTC day: what a store keeps of a mailbox's expiry,
+/// whatever its caller computed.
+pub fn coarse_expiry(expires: u64) -> u64 {
+    let day = MAILBOX_LIFETIME_GRANULARITY_SECS;
+    match expires % day {
+        0 => expires,
+        r => expires.saturating_add(day - r),
+    }
+}
+
+/// A mailbox's expiry after a registration asked for `asked` (`None`: no lifetime, an NGO's
+/// mailbox), given what it held (`None`: not registered; `Some(None)`: registered without a
+/// lifetime). A registration never shortens a mailbox's life: the later expiry wins, and no
+/// lifetime beats any.
+pub fn merged_expiry(held: Option<Option<u64>>, asked: Option<u64>) -> Option<u64> {
+    match (held, asked) {
+        (Some(None), _) | (_, None) => None,
+        (Some(Some(h)), Some(a)) => Some(h.max(a)),
+        (None, Some(a)) => Some(a),
+    }
+}
+
+/// Whole days from `now` until `expires`, as a Registered answer states them (at most
+/// `u16::MAX`): a client may count on the mailbox for that long.
+pub fn days_left(expires: u64, now: u64) -> u16 {
+    let days = expires.saturating_sub(now) / MAILBOX_LIFETIME_GRANULARITY_SECS;
+    u16::try_from(days).unwrap_or(u16::MAX)
 }
 
 /// Alert times (armed at, last check-in, released at) are kept to the minute: enough for an NGO
@@ -111,6 +148,31 @@ mod tests {
         // Overdue (the relay was down, or its clock jumped forward): grace from now.
         assert_eq!(resume_after_restart(900, 1000, 30), 30);
         assert_eq!(resume_after_restart(0, u64::MAX, 1), 1);
+    }
+
+    #[test]
+    fn mailbox_lifetimes_are_whole_days_and_never_shrink() {
+        const D: u64 = MAILBOX_LIFETIME_GRANULARITY_SECS;
+        // Registered at 10:00 on day 100 for 3 days: gone at the start of day 104, so kept at
+        // least 3 whole days, and the relay answers 3.
+        let now = 100 * D + 10 * 3600;
+        assert_eq!(mailbox_expiry(now, 3), 104 * D);
+        assert_eq!(days_left(mailbox_expiry(now, 3), now), 3);
+        assert_eq!(mailbox_expiry(100 * D, 3), 104 * D, "at midnight too");
+        assert_eq!(days_left(104 * D, 100 * D), 4);
+        assert_eq!(mailbox_expiry(u64::MAX, u16::MAX), u64::MAX, "no overflow");
+        assert_eq!(days_left(0, 5), 0);
+        assert_eq!(days_left(u64::MAX, 0), u16::MAX);
+        assert_eq!(coarse_expiry(104 * D), 104 * D);
+        assert_eq!(coarse_expiry(104 * D + 1), 105 * D);
+        assert_eq!(coarse_expiry(u64::MAX), u64::MAX);
+        // Later wins; no lifetime wins over any; nothing held takes what is asked.
+        assert_eq!(merged_expiry(None, Some(5)), Some(5));
+        assert_eq!(merged_expiry(None, None), None);
+        assert_eq!(merged_expiry(Some(Some(9)), Some(5)), Some(9));
+        assert_eq!(merged_expiry(Some(Some(5)), Some(9)), Some(9));
+        assert_eq!(merged_expiry(Some(None), Some(9)), None);
+        assert_eq!(merged_expiry(Some(Some(5)), None), None);
     }
 
     #[test]

@@ -52,6 +52,10 @@ macro_rules! for_each_exchange {
             download: Download = 0x0d => BlobChunk = 0x8d;
             /// Wait until a mailbox holds items (or a bounded time), with a proof of possession.
             wait: Wait = 0x0e => Pending = 0x8e;
+            /// Keep a mailbox's signed prekey bundle, with a proof of possession (issue 16).
+            publish_prekey: PublishPrekey = 0x0f => PrekeyPublished = 0x8f;
+            /// A mailbox's prekey bundle, anonymously: it is public.
+            get_prekey: GetPrekey = 0x10 => Prekey = 0x90;
         }
     };
 }

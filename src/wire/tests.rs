@@ -8,7 +8,9 @@ use super::deposit_blobs::{BlobsStored, DepositBlobs};
 use super::disarm::{Disarm, Disarmed};
 use super::download::{BlobChunk, Download};
 use super::fetch::{BlobRef, Fetch, Item, Items};
+use super::get_prekey::{GetPrekey, Prekey};
 use super::limits::*;
+use super::publish_prekey::{PrekeyPublished, PublishPrekey};
 use super::quote::{Quote, Room};
 use super::register::{Register, Registered};
 use super::status::{MailboxStatus, Status};
@@ -41,6 +43,7 @@ fn sample_requests(envelope: &[u8]) -> Vec<(Request, Vec<u8>)> {
         Request::Register(Register {
             public_key: [1; 32],
             proof: proof(),
+            lifetime_days: Some(90),
         }),
         Request::Deposit(deposit(envelope)),
         Request::Fetch(Fetch {
@@ -100,6 +103,14 @@ fn sample_requests(envelope: &[u8]) -> Vec<(Request, Vec<u8>)> {
             wait_secs: 30,
             proof: proof(),
         }),
+        Request::PublishPrekey(PublishPrekey {
+            mailbox: MailboxId([2; 32]),
+            proof: proof(),
+            bundle: vec![6; 1373],
+        }),
+        Request::GetPrekey(GetPrekey {
+            mailbox: MailboxId([2; 32]),
+        }),
     ];
     let kinds: Vec<RequestType> = reqs.iter().map(Request::kind).collect();
     assert_eq!(kinds, RequestType::ALL, "one sample per table line");
@@ -119,6 +130,7 @@ fn sample_responses(envelope: &[u8]) -> Vec<Response> {
         Response::ChallengeNonce(ChallengeNonce { nonce: [8; 32] }),
         Response::Registered(Registered {
             mailbox: MailboxId([2; 32]),
+            lifetime_days: Some(90),
         }),
         Response::Stored(Stored { duplicate: true }),
         Response::Items(Items::default()),
@@ -191,6 +203,11 @@ fn sample_responses(envelope: &[u8]) -> Vec<Response> {
         Response::Acked(Acked { count: 3 }),
         Response::Pending(Pending { items: 0 }),
         Response::Pending(Pending { items: 7 }),
+        Response::PrekeyPublished(PrekeyPublished),
+        Response::Prekey(Prekey { bundle: None }),
+        Response::Prekey(Prekey {
+            bundle: Some(vec![6; 1373]),
+        }),
         Response::MailboxStatus(MailboxStatus {
             items: 1,
             bytes: 2,
@@ -683,11 +700,12 @@ fn proof_verifies_only_for_its_session_nonce_and_fields() {
         &exporter,
         &nonce,
         &mailbox,
-        &Register::digest(&pk),
+        &Register::digest(&pk, None),
     );
     let reg = Register {
         public_key: pk,
         proof: reg_p,
+        lifetime_days: None,
     };
     assert!(auth::verify(&pk, &exporter, &reg.claim()));
 }

@@ -39,7 +39,7 @@ pub async fn store_only(clients: usize, count: usize, envelope: Bytes) -> Result
     for i in 0..OTHER_MAILBOXES {
         let pk = signing_key(i as u8).verifying_key().to_bytes();
         let m = MailboxId::for_key(&pk);
-        store.register(m, pk).await?;
+        store.register(m, pk, None).await?;
         mailboxes.push(m);
     }
     let f0 = store.flush_stats();

@@ -382,7 +382,7 @@ help-ngo-init-card-out = Where to write the recipient card to hand to reporters
 help-ngo-init-staff = Name of the first staff member, whose key is created on this machine
 help-ngo-add-staff = Add a staff key: every later report is readable by each staff key on the card
 help-ngo-add-staff-name = Staff member's name (kept on this machine only, never on the card)
-help-ngo-add-staff-recipient = Their existing age recipient (age1...). Without it a new key is made on this machine
+help-ngo-add-staff-recipient = Their existing age recipient (age1pq1..., or age1... on a card of classic keys). Without it a new key of the card's kind is made on this machine
 help-ngo-add-staff-card-out = Write the updated card here too
 help-ngo-remove-staff = Remove a staff key from the card and re-issue it; the key is deleted from this home if it is here. Reports already sealed to the key stay readable by it
 help-ngo-remove-staff-after =
@@ -716,3 +716,21 @@ help-inbox-reply = Reply to the reporter of one report, signed by this NGO's ide
 help-inbox-reply-id = Report id from `vigil inbox list` (a unique prefix is enough)
 help-inbox-reply-message = The reply's text
 help-inbox-reply-file = Read the reply's text from this file (UTF-8)
+
+# Post-quantum staff keys and key rotation (issue 16)
+ngo-staff-key-needs-pq = this NGO's card holds post-quantum staff keys (age1pq1...), and a card never mixes them with classic ones; ask the staff member for a post-quantum recipient (`vigil age keygen --pq`)
+ngo-staff-key-needs-classic = this NGO's card holds classic staff keys (age1...), and a card never mixes them with post-quantum ones; move the whole card with `vigil ngo rotate-keys` first, or give an age1... recipient
+ngo-rotate-pair = --staff-recipient takes NAME=RECIPIENT, not "{ $pair }"
+ngo-rotate-remote-staff = the keys of { $names } are not on this machine; ask each for a post-quantum recipient (`vigil age keygen --pq`) and pass --staff-recipient NAME=age1pq1...
+ngo-keys-rotated = The card now has { $keys } new post-quantum staff keys. The old keys stay in this home until { $until } for reports still sealed to them, then `vigil inbox fetch` destroys them.
+ngo-retired-keys-destroyed = Destroyed { $count } retired staff keys; stored reports that only they opened were re-sealed to the current keys.
+help-ngo-init-classic-keys = Make classic X25519 staff keys (age1...) instead of post-quantum ones (age1pq1...), for reporters whose Vigil predates post-quantum keys. Reports to them could be opened by a future quantum computer; move later with `vigil ngo rotate-keys`
+help-ngo-rotate-keys = Replace every staff key on the card by a new post-quantum key and re-issue the card. The old keys are kept only as long as reports sealed to them may still arrive, then destroyed
+help-ngo-rotate-keys-after =
+    Hand the re-issued card to every reporter (`--card-out FILE`, or `vigil card show`). Until a
+    reporter imports it, their reports are still sealed to the old keys, which this home keeps until
+    the old card's expiry plus --keep-old-keys; `vigil inbox fetch` destroys them after that date.
+help-ngo-rotate-keys-staff-recipient = The new post-quantum recipient of a staff member whose key is not on this machine, as NAME=age1pq1... (they make it with `vigil age keygen --pq`); repeat for each
+help-ngo-rotate-keys-keep-old-keys = How long after the old card's expiry the old keys are kept, for reports sealed to it that are still in reporters' outboxes or at the relay, e.g. 60d
+help-ngo-rotate-keys-card-out = Write the re-issued card here too
+card-qr-part = Part { $part } of { $parts } (a card with post-quantum keys is too large for one code): scan every part.

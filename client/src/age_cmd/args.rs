@@ -94,6 +94,12 @@ pub struct KeygenArgs {
     #[arg(short = 'y')]
     pub convert: bool,
 
+    /// Make a post-quantum (ML-KEM-768 + X25519 hybrid) identity: AGE-SECRET-KEY-PQ-1...,
+    /// recipient age1pq1.... Files encrypted to it stay closed even to a future quantum
+    /// computer; they cannot also be encrypted to classic age1... recipients.
+    #[arg(long, conflicts_with = "convert")]
+    pub pq: bool,
+
     /// Identity file to convert with -y (stdin when absent or "-").
     #[arg(value_name = "INPUT", requires = "convert", value_hint = clap::ValueHint::FilePath)]
     pub input: Option<PathBuf>,

@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use rand::rngs::OsRng;
 use secrecy::SecretString;
 use serde_json::json;
-use vigil_core::age::{self, x25519, ArmoredWriter};
+use vigil_core::age::{self, AnyRecipient, ArmoredWriter};
 use zeroize::Zeroizing;
 
 use super::args::AgeArgs;
@@ -37,7 +37,7 @@ pub(super) fn encrypt(args: &AgeArgs, json: bool) -> Result<()> {
     let mut recipients = Vec::new();
     for r in &args.recipients {
         recipients.push(
-            r.parse::<x25519::Recipient>()
+            r.parse::<AnyRecipient>()
                 .with_context(|| format!("recipient {r:?}"))?,
         );
     }
@@ -91,7 +91,7 @@ pub(super) fn encrypt(args: &AgeArgs, json: bool) -> Result<()> {
 }
 
 fn start_encryption<W: Write>(
-    recipients: &[x25519::Recipient],
+    recipients: &[AnyRecipient],
     passphrase: Option<&SecretString>,
     work_factor: u8,
     out: W,

@@ -7,7 +7,7 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use vigil_core::age::{self, limits::MAX_IDENTITY_FILE_LEN, x25519, AgeError};
+use vigil_core::age::{self, limits::MAX_IDENTITY_FILE_LEN, AgeError};
 use zeroize::Zeroizing;
 
 /// Creates `path` (which must not exist) with `mode` and writes `data`, synced to disk.
@@ -142,7 +142,7 @@ impl Sink {
     }
 }
 
-pub(super) fn load_identities(paths: &[PathBuf]) -> Result<Vec<x25519::Identity>> {
+pub(super) fn load_identities(paths: &[PathBuf]) -> Result<Vec<age::AnyIdentity>> {
     let mut ids = Vec::new();
     for p in paths {
         let text = read_key_file(Some(p))?;

@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 use rand::rngs::OsRng;
 use secrecy::ExposeSecret;
 use serde_json::json;
-use vigil_core::age::{self, x25519};
+use vigil_core::age::{self, hybrid, x25519, AnyIdentity};
 use zeroize::Zeroizing;
 
 use super::args::KeygenArgs;
@@ -42,7 +42,11 @@ pub(super) fn keygen(mut k: KeygenArgs, json: bool) -> Result<()> {
         return Ok(());
     }
 
-    let id = x25519::Identity::generate(&mut OsRng);
+    let id: AnyIdentity = if k.pq {
+        hybrid::Identity::generate(&mut OsRng).into()
+    } else {
+        x25519::Identity::generate(&mut OsRng).into()
+    };
     let public = id.to_public().to_string();
     let secret = id.to_string_secret();
     let content = Zeroizing::new(format!(
@@ -62,6 +66,7 @@ pub(super) fn keygen(mut k: KeygenArgs, json: bool) -> Result<()> {
         println!(
             "{}",
             json!({"type": "age_keygen", "data": {"public_key": public,
+                   "post_quantum": k.pq,
                    "output": k.output.as_ref().map(|p| p.display().to_string())}})
         );
     } else {

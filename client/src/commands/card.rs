@@ -67,6 +67,41 @@ pub fn qr_text(text: &str) -> Result<String> {
     Ok(out)
 }
 
+/// Prefix of one part of a card too large for one QR code: `VIGIL-CARD-PART-i/n:` then the
+/// i-th piece of the card text. A phone scans every part, in any order, and joins the pieces in
+/// order; the result is the card text, checked by its signature as any card is.
+pub const QR_PART_PREFIX: &str = "VIGIL-CARD-PART-";
+
+/// The card as QR codes: one when it fits (every card with classic keys), else as few parts as
+/// fit, each its own code. A card with post-quantum staff keys (about 2.6 KiB of text per key)
+/// never fits one terminal-sized code.
+pub fn qr_parts(text: &str) -> Result<Vec<String>> {
+    let one_error = match qr_text(text) {
+        Ok(one) => return Ok(vec![one]),
+        Err(e) => e,
+    };
+    // Card text is ASCII (the prefix, base64url and a dot), so byte offsets are char boundaries.
+    if !text.is_ascii() {
+        return Err(one_error);
+    }
+    for parts in 2..=64usize {
+        let piece = text.len().div_ceil(parts);
+        let codes: Result<Vec<String>> = text
+            .as_bytes()
+            .chunks(piece)
+            .enumerate()
+            .map(|(i, chunk)| {
+                let chunk = std::str::from_utf8(chunk).unwrap_or_default();
+                qr_text(&format!("{QR_PART_PREFIX}{}/{parts}:{chunk}", i + 1))
+            })
+            .collect();
+        if let Ok(codes) = codes {
+            return Ok(codes);
+        }
+    }
+    Err(one_error)
+}
+
 /// Show a card.
 pub fn show(ctx: &Ctx, a: CardShowArgs) -> Result<()> {
     let text = match &a.file {
@@ -112,7 +147,17 @@ pub fn show(ctx: &Ctx, a: CardShowArgs) -> Result<()> {
         ));
     }
     if a.qr {
-        ctx.out.data(qr_text(text)?);
+        let codes = qr_parts(text)?;
+        let n = codes.len();
+        if n == 1 {
+            ctx.out.data(&codes[0]);
+        } else {
+            for (i, code) in codes.iter().enumerate() {
+                ctx.out
+                    .data(crate::t!("card-qr-part", part = (i + 1), parts = n));
+                ctx.out.data(code);
+            }
+        }
     } else {
         ctx.out.data(text);
     }
@@ -207,5 +252,29 @@ mod tests {
         let text = "x".repeat(2500);
         let e = qr_text(&text).unwrap_err().to_string();
         assert!(e.contains("share the card file"), "{e}");
+    }
+
+    #[test]
+    fn a_post_quantum_card_is_drawn_as_parts_that_read_back_to_the_card() {
+        // Two post-quantum staff keys: about 6 KiB of card text.
+        let text: String = format!("VIGIL-CARD-1.{}", "eyJ2IjoxLCJuYW1lIjoiTWVt".repeat(300))
+            .chars()
+            .take(6200)
+            .collect();
+        let codes = qr_parts(&text).unwrap();
+        assert!(codes.len() >= 2, "{} parts", codes.len());
+        let mut joined = String::new();
+        for (i, code) in codes.iter().enumerate() {
+            let widest = code.lines().map(|l| l.chars().count()).max().unwrap();
+            assert!(widest <= QR_MAX_COLUMNS, "part {i}: {widest} columns");
+            let read = scan(code).expect("the part reads back");
+            let rest = read
+                .strip_prefix(&format!("{QR_PART_PREFIX}{}/{}:", i + 1, codes.len()))
+                .expect("numbered part");
+            joined.push_str(rest);
+        }
+        assert_eq!(joined, text);
+        // A short card stays one code.
+        assert_eq!(qr_parts(&text[..700]).unwrap().len(), 1);
     }
 }

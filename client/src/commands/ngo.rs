@@ -9,7 +9,7 @@ use crate::{t, t_err};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::time::Duration;
-use vigil_core::age::x25519;
+use vigil_core::age::{hybrid, x25519, AnyIdentity, AnyRecipient};
 use vigil_core::card::{format_utc, CardRelay, Expiry, RecipientCard, MAX_CARD_RELAYS};
 use vigil_core::ids::{CertFingerprint, MailboxId};
 use vigil_core::keys::SigningSecret;
@@ -54,7 +54,7 @@ pub async fn init(ctx: &Ctx, a: NgoInitArgs) -> Result<()> {
     }
     let identity = SigningSecret::generate(&mut rand::rngs::OsRng);
     let mailbox_key = SigningSecret::generate(&mut rand::rngs::OsRng);
-    let staff_id = x25519::Identity::generate(&mut rand::rngs::OsRng);
+    let staff_id = new_staff_identity(!a.classic_keys);
     let mailbox = MailboxId::for_key(&mailbox_key.public().to_bytes());
     let first = relays.remove(0);
     let mut ngo = Ngo {
@@ -66,6 +66,7 @@ pub async fn init(ctx: &Ctx, a: NgoInitArgs) -> Result<()> {
             more_relays: relays,
             mailbox,
             registration_pending: Vec::new(),
+            retired: Vec::new(),
             staff: vec![Staff {
                 name: a.staff.clone(),
                 recipient: staff_id.to_public().to_string(),
@@ -146,6 +147,15 @@ pub async fn init(ctx: &Ctx, a: NgoInitArgs) -> Result<()> {
     Ok(())
 }
 
+/// A new staff key: post-quantum (ML-KEM-768 + X25519, the default for new NGOs) or classic.
+pub(super) fn new_staff_identity(post_quantum: bool) -> AnyIdentity {
+    if post_quantum {
+        hybrid::Identity::generate(&mut rand::rngs::OsRng).into()
+    } else {
+        x25519::Identity::generate(&mut rand::rngs::OsRng).into()
+    }
+}
+
 /// Register the mailbox of `key` at `relay`. The outer error is a relay that answered with a
 /// mailbox id not belonging to the key (`expected`): never to be used. The inner one is the
 /// relay's own (unreachable, refused...), for the caller to weigh.
@@ -177,14 +187,22 @@ pub fn add_staff(ctx: &Ctx, a: AddStaffArgs) -> Result<()> {
             max = (vigil_core::card::MAX_CARD_RECIPIENTS)
         ));
     }
+    let post_quantum = ngo.config.post_quantum();
     let (recipient, local_key) = match &a.recipient {
         Some(r) => {
-            let rec: x25519::Recipient =
-                r.parse().context(t_err!("ngo-bad-recipient").complete())?;
+            let rec: AnyRecipient = r.parse().context(t_err!("ngo-bad-recipient").complete())?;
+            if rec.is_post_quantum() != post_quantum {
+                let e = if post_quantum {
+                    t_err!("ngo-staff-key-needs-pq")
+                } else {
+                    t_err!("ngo-staff-key-needs-classic")
+                };
+                bail!(e.kind("usage"));
+            }
             (rec, None)
         }
         None => {
-            let id = x25519::Identity::generate(&mut rand::rngs::OsRng);
+            let id = new_staff_identity(post_quantum);
             let file = Ngo::save_staff_key(&ctx.home, &a.name, &id)?;
             (id.to_public(), Some(file))
         }
@@ -316,7 +334,7 @@ fn reports_only_for(ctx: &Ctx, ngo: &Ngo, file: &str) -> Result<usize> {
     let removed = Ngo::staff_key(&ctx.home, file)?;
     let remaining = ngo.local_identities(&ctx.home)?;
     // The header alone says which keys open a file; the body is not read.
-    let opens = |bytes: &[u8], ids: &[x25519::Identity]| {
+    let opens = |bytes: &[u8], ids: &[vigil_core::age::AnyIdentity]| {
         vigil_core::age::Decryptor::new(bytes)
             .and_then(|d| d.decrypt(ids))
             .is_ok()
@@ -362,7 +380,11 @@ fn expiry(created: u64, valid_for: Duration) -> Result<u64> {
 /// Sign the card as the settings now stand, valid for `valid_for`. It is dated after the card
 /// this home last issued, so that `contact add` takes it as newer even when two are issued
 /// within one second.
-fn reissue(ctx: &Ctx, ngo: &Ngo, valid_for: Duration) -> Result<(RecipientCard, String)> {
+pub(super) fn reissue(
+    ctx: &Ctx,
+    ngo: &Ngo,
+    valid_for: Duration,
+) -> Result<(RecipientCard, String)> {
     let previous = current_card(ctx);
     let created = now_unix().max(previous.map_or(0, |c| c.created.saturating_add(1)));
     ngo.card(created, Some(expiry(created, valid_for)?))
@@ -396,7 +418,7 @@ fn say_valid_until(ctx: &Ctx, card: &RecipientCard) {
 }
 
 /// Store the signed card as this home's current card and, when asked, also at `card_out`.
-fn write_card(ctx: &Ctx, text: &str, card_out: Option<&std::path::Path>) -> Result<()> {
+pub(super) fn write_card(ctx: &Ctx, text: &str, card_out: Option<&std::path::Path>) -> Result<()> {
     let line = format!("{text}\n");
     Ngo::save_card_text(&ctx.home, &line)?;
     if let Some(p) = card_out {
@@ -407,7 +429,7 @@ fn write_card(ctx: &Ctx, text: &str, card_out: Option<&std::path::Path>) -> Resu
 
 /// The card this NGO last issued, if readable: a re-issued card's `created` must be later, so
 /// that `contact add` takes the new card as newer even when two are issued within one second.
-fn current_card(ctx: &Ctx) -> Option<RecipientCard> {
+pub(super) fn current_card(ctx: &Ctx) -> Option<RecipientCard> {
     let text = Ngo::card_text(&ctx.home).ok()??;
     RecipientCard::parse(text.trim()).ok()
 }

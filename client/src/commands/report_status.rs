@@ -43,6 +43,9 @@ pub async fn register_pending(ctx: &Ctx, retry: &RetryArgs, skip: &mut Vec<Strin
                 continue;
             }
             let key = t.mailbox_key()?;
+            // The relay forgets the mailbox when the thread ends (docs/protocol.md, "Report
+            // threads", Expiry); polls renew it while the thread goes on.
+            let days = crate::state::lifetime_days(t.expires_at(), now);
             for relay in &mut t.relays {
                 if relay.registered || skip.iter().any(|s| s.eq_ignore_ascii_case(&relay.addr)) {
                     continue;
@@ -57,16 +60,16 @@ pub async fn register_pending(ctx: &Ctx, retry: &RetryArgs, skip: &mut Vec<Strin
                     let client =
                         RelayClient::connect_pinned_with(&relay.addr, &relay.pinned(), &link)
                             .await?;
-                    let r = client.register(key.as_dalek()).await;
+                    let r = client.register_for(key.as_dalek(), days).await;
                     client.close().await;
                     r
                 }
                 .await;
                 match outcome {
-                    Ok(_) => {
-                        relay.registered = true;
+                    Ok(granted) => {
+                        relay.registered_for(granted, now);
                         changed = true;
-                        ctx.out.emit(json!({"type": "reply_mailbox", "id": r.id, "ngo": t.ngo, "relay": relay.addr, "registered": true}));
+                        ctx.out.emit(json!({"type": "reply_mailbox", "id": r.id, "ngo": t.ngo, "relay": relay.addr, "registered": true, "kept_until": relay.kept_until}));
                     }
                     Err(e) => {
                         skip.push(relay.addr.clone());
@@ -222,7 +225,10 @@ async fn poll_all(ctx: &Ctx, retry: &RetryArgs, skip: &[String]) -> Result<()> {
 }
 
 /// Fetch one thread's reply mailbox at one relay: verify each item, record what is genuine,
-/// warn about what is not, acknowledge all of it. Returns whether the thread changed.
+/// warn about what is not, acknowledge all of it; then, if the thread now outlives what the
+/// relay keeps of the mailbox, register it again for longer, on the same connection (which
+/// proved the mailbox key already, so the relay learns nothing new). Returns whether the thread
+/// changed.
 async fn poll_one(
     ctx: &Ctx,
     report: &str,
@@ -326,6 +332,27 @@ async fn poll_one(
             break;
         }
     }
+    let until = t.expires_at();
+    let renew = t
+        .relays
+        .iter()
+        .position(|r| r.addr == relay.addr && r.needs_renewal(until));
+    if let Some(i) = renew {
+        let now = now_unix();
+        match client
+            .register_for(key.as_dalek(), crate::state::lifetime_days(until, now))
+            .await
+        {
+            Ok(granted) => {
+                t.relays[i].registered_for(granted, now);
+                changed = true;
+            }
+            Err(e) => {
+                client.close().await;
+                return Err(e);
+            }
+        }
+    }
     client.close().await;
     Ok(changed)
 }
@@ -368,6 +395,7 @@ pub async fn reply(ctx: &Ctx, a: ReportReplyArgs) -> Result<()> {
             report: &t.report_id,
             reply_recipient: &recipient,
             text: &text,
+            attachments: None,
         },
         &sender,
         &card.recipients,

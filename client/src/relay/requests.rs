@@ -40,7 +40,9 @@ use vigil_core::wire::deposit_blobs::{BlobsStored, DepositBlobs};
 use vigil_core::wire::disarm::Disarm;
 use vigil_core::wire::download::Download;
 use vigil_core::wire::fetch::{self, BlobRef, Fetch};
+use vigil_core::wire::get_prekey::GetPrekey;
 use vigil_core::wire::limits::{MAX_ACK_IDS, MAX_ITEMS_PER_FETCH, MAX_WAIT_SECS, NONCE_LEN};
+use vigil_core::wire::publish_prekey::{self, PublishPrekey};
 use vigil_core::wire::quote::{Quote, Room};
 use vigil_core::wire::register::{self, Register};
 use vigil_core::wire::status::{self, MailboxStatus, Status};
@@ -125,21 +127,55 @@ impl RelayClient {
         ))
     }
 
-    /// Register the mailbox of `mailbox_key` (idempotent). Returns its id.
+    /// Register the mailbox of `mailbox_key` (idempotent), to be kept until further notice (an
+    /// NGO's mailbox). Returns its id.
     pub async fn register(&self, mailbox_key: &SigningKey) -> Result<MailboxId, RelayError> {
+        self.register_with(mailbox_key, None).await.map(|(m, _)| m)
+    }
+
+    /// Register the mailbox of `mailbox_key` to be kept `days` whole days from now, then
+    /// forgotten by the relay (a reply mailbox). Returns the days the relay granted (it may cap
+    /// them), or `None` from a relay that predates lifetimes: it refuses the longer Register
+    /// as too large, and the mailbox is then registered without one, as such relays always did.
+    pub async fn register_for(
+        &self,
+        mailbox_key: &SigningKey,
+        days: u16,
+    ) -> Result<Option<u16>, RelayError> {
+        let days = days.clamp(1, vigil_core::wire::limits::MAX_MAILBOX_LIFETIME_DAYS);
+        match self.register_with(mailbox_key, Some(days)).await {
+            Ok((_, granted)) => Ok(granted),
+            Err(RelayError::Refused {
+                code: ErrorCode::TooLarge | ErrorCode::Malformed,
+                ..
+            }) => self.register_with(mailbox_key, None).await.map(|_| None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn register_with(
+        &self,
+        mailbox_key: &SigningKey,
+        lifetime_days: Option<u16>,
+    ) -> Result<(MailboxId, Option<u16>), RelayError> {
         let public_key = mailbox_key.verifying_key().to_bytes();
         let mailbox = MailboxId::for_key(&public_key);
-        let digest = Register::digest(&public_key);
+        let digest = Register::digest(&public_key, lifetime_days);
         let proof = self
             .proof(mailbox_key, register::PURPOSE, &mailbox, &digest)
             .await?;
-        let r = self.call(&Register { public_key, proof }, &[]).await?;
+        let request = Register {
+            public_key,
+            proof,
+            lifetime_days,
+        };
+        let r = self.call(&request, &[]).await?;
         if r.mailbox != mailbox {
             return Err(RelayError::Protocol(
                 "registered a different mailbox id".into(),
             ));
         }
-        Ok(mailbox)
+        Ok((mailbox, r.lifetime_days))
     }
 
     /// Deposit `envelope`. `Ok` only once the relay has said the envelope is on its disk.
@@ -511,6 +547,36 @@ impl RelayClient {
             proof,
         };
         Ok(self.call(&req, &[]).await?.items)
+    }
+
+    /// Publish the NGO's signed prekey `bundle` (issue 16) for the mailbox of `mailbox_key`,
+    /// replacing the one before; stored durably when this returns.
+    pub async fn publish_prekey(
+        &self,
+        mailbox_key: &SigningKey,
+        bundle: &[u8],
+    ) -> Result<(), RelayError> {
+        let mailbox = MailboxId::for_key(&mailbox_key.verifying_key().to_bytes());
+        let proof = self
+            .proof(
+                mailbox_key,
+                publish_prekey::PURPOSE,
+                &mailbox,
+                &PublishPrekey::digest(bundle),
+            )
+            .await?;
+        let req = PublishPrekey {
+            mailbox,
+            proof,
+            bundle: bundle.to_vec(),
+        };
+        self.call(&req, &[]).await.map(drop)
+    }
+
+    /// The prekey bundle the relay holds for `mailbox`, unchecked: the caller verifies it
+    /// against the card (`vigil_core::prekey::PrekeyBundle::verify`) before using it.
+    pub async fn get_prekey(&self, mailbox: MailboxId) -> Result<Option<Vec<u8>>, RelayError> {
+        Ok(self.call(&GetPrekey { mailbox }, &[]).await?.bundle)
     }
 
     /// One call: send `req` (and its payload, for a deposit), and decode the answer the table

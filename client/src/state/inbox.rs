@@ -95,6 +95,19 @@ pub fn inbox_store_with(
     Ok(id)
 }
 
+/// Replace a stored envelope by the same report sealed to other keys (`vigil ngo rotate-keys`
+/// re-seals what only a retiring key opens), under the same id and metadata.
+pub fn inbox_replace(home: &Home, id: &str, envelope: &[u8]) -> Result<()> {
+    let mut meta = read_meta(home, false, id)?;
+    meta.bytes = envelope.len() as u64;
+    let meta = serde_json::to_vec(&meta)?;
+    home.vault()?.put_many(&[
+        (env_record(false, id), envelope),
+        (meta_record(false, id), &meta),
+    ])?;
+    Ok(())
+}
+
 /// The metadata record of an envelope; a missing or damaged one reads as received at 0.
 pub(super) fn read_meta(home: &Home, rejected: bool, id: &str) -> Result<InboxMeta> {
     Ok(home

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use vigil_core::age::x25519;
+use vigil_core::age::{AnyIdentity, AnyRecipient};
 use vigil_core::card::{CardRelay, RecipientCard, MAX_CARD_LEN};
 use vigil_core::envelope::MAX_INNER_LEN;
 use vigil_core::ids::{CertFingerprint, DepositId, MailboxId};
@@ -453,6 +453,34 @@ pub struct NgoConfig {
     pub registration_pending: Vec<String>,
     /// Staff recipients.
     pub staff: Vec<Staff>,
+    /// Staff keys taken off the card by `vigil ngo rotate-keys`, kept only to open reports
+    /// sealed to the old card that may still arrive, and destroyed after their date. Absent in
+    /// older files and before any rotation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<RetiredKey>,
+}
+
+/// A staff key that is no longer on the card, kept until `destroy_after` (Unix seconds).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct RetiredKey {
+    /// The staff member's display name.
+    pub name: String,
+    /// Its age recipient.
+    pub recipient: String,
+    /// The staff key record holding its identity, when this machine has it.
+    pub local_key: Option<String>,
+    /// When reports sealed to it can no longer arrive: the old card's expiry plus the longest a
+    /// relay keeps an item. The next NGO command after it destroys the key.
+    pub destroy_after: u64,
+}
+
+impl NgoConfig {
+    /// True when the card's staff keys are post-quantum (a card never mixes kinds).
+    pub fn post_quantum(&self) -> bool {
+        self.staff
+            .first()
+            .is_some_and(|s| s.recipient.starts_with("age1pq1"))
+    }
 }
 
 /// One further relay of an NGO, as its settings keep it (the first is `NgoConfig::relay`).
@@ -598,18 +626,18 @@ impl Ngo {
     }
 
     /// Staff identities held on this machine.
-    pub fn local_identities(&self, home: &Home) -> Result<Vec<x25519::Identity>> {
+    pub fn local_identities(&self, home: &Home) -> Result<Vec<AnyIdentity>> {
         let mut ids = Vec::new();
-        for s in &self.config.staff {
-            if let Some(file) = &s.local_key {
-                ids.extend(Self::staff_key(home, file)?);
-            }
+        let files = self.config.staff.iter().map(|s| &s.local_key);
+        let retired = self.config.retired.iter().map(|r| &r.local_key);
+        for file in files.chain(retired).flatten() {
+            ids.extend(Self::staff_key(home, file)?);
         }
         Ok(ids)
     }
 
     /// The identities in one staff key record (named as in `Staff::local_key`).
-    pub fn staff_key(home: &Home, file: &str) -> Result<Vec<x25519::Identity>> {
+    pub fn staff_key(home: &Home, file: &str) -> Result<Vec<AnyIdentity>> {
         let text = home
             .vault()?
             .get(&staff_record(file), MAX_KEY_FILE)?
@@ -633,7 +661,7 @@ impl Ngo {
     }
 
     /// Save a new staff identity as an age identity file; returns its name.
-    pub fn save_staff_key(home: &Home, name: &str, id: &x25519::Identity) -> Result<String> {
+    pub fn save_staff_key(home: &Home, name: &str, id: &AnyIdentity) -> Result<String> {
         let mut v = home.vault()?;
         let slug: String = name
             .chars()
@@ -677,7 +705,7 @@ impl Ngo {
             .iter()
             .map(|s| {
                 s.recipient
-                    .parse::<x25519::Recipient>()
+                    .parse::<AnyRecipient>()
                     .map_err(|e| anyhow::anyhow!("staff key of {}: {e}", s.name))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -712,7 +740,11 @@ mod tests {
         RecipientCard {
             name: "Desk".into(),
             identity_key: id.public(),
-            recipients: vec![x25519::Identity::generate(&mut rand::rngs::OsRng).to_public()],
+            recipients: vec![
+                vigil_core::age::x25519::Identity::generate(&mut rand::rngs::OsRng)
+                    .to_public()
+                    .into(),
+            ],
             relay: "a.example.org:4433".into(),
             relay_fingerprint: CertFingerprint([1; 32]),
             relay_fingerprint_next: None,

@@ -87,9 +87,44 @@ pub struct ThreadRelay {
     /// Whether the reply mailbox is registered there.
     #[serde(default)]
     pub registered: bool,
+    /// Until when (Unix seconds, by this device's clock) the relay said it keeps the mailbox:
+    /// the days it granted from the registration on. `None` when it keeps it for good (a relay
+    /// that predates mailbox lifetimes, or a registration by an earlier client).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_until: Option<u64>,
+}
+
+/// Seconds in a day, the unit of mailbox lifetimes.
+const DAY: u64 = 86_400;
+
+/// The lifetime to register a reply mailbox with at `now` so that the relay keeps it until
+/// `until` (the thread's end): the whole days left, rounded up, plus one day of slack, so that
+/// the thread can go on for a day (the last message moving `until`) before it must be
+/// registered again. At least 1, at most the protocol's maximum.
+pub fn lifetime_days(until: u64, now: u64) -> u16 {
+    let days = until.saturating_sub(now).div_ceil(DAY).saturating_add(1);
+    u16::try_from(days)
+        .unwrap_or(u16::MAX)
+        .clamp(1, vigil_core::wire::limits::MAX_MAILBOX_LIFETIME_DAYS)
 }
 
 impl ThreadRelay {
+    /// Record a registration at `now` that the relay answered with `granted` days (`None`:
+    /// kept for good).
+    pub fn registered_for(&mut self, granted: Option<u16>, now: u64) {
+        self.registered = true;
+        self.kept_until = match granted {
+            None | Some(u16::MAX) => None,
+            Some(d) => Some(now.saturating_add(u64::from(d) * DAY)),
+        };
+    }
+
+    /// Whether the relay would forget the mailbox before `until` (the thread's end), so that it
+    /// must be registered again.
+    pub fn needs_renewal(&self, until: u64) -> bool {
+        self.registered && self.kept_until.is_some_and(|k| k < until)
+    }
+
     /// The certificates accepted for this relay.
     pub fn pinned(&self) -> Vec<CertFingerprint> {
         let mut v = vec![self.fingerprint];
@@ -161,6 +196,7 @@ impl ReporterThread {
                     fingerprint: r.fingerprint,
                     fingerprint_next: r.fingerprint_next,
                     registered: false,
+                    kept_until: None,
                 })
                 .collect(),
             deposits: Vec::new(),
@@ -454,5 +490,43 @@ mod tests {
         }
         assert_eq!(list.len(), MAX_THREAD_MESSAGES);
         assert_eq!(list[0].at, 110, "the oldest went first");
+    }
+
+    #[test]
+    fn reply_mailboxes_are_registered_for_their_thread_and_renewed_when_it_outlives_them() {
+        let now = 1_000 * DAY + 5;
+        assert_eq!(lifetime_days(now + 90 * DAY, now), 91, "a day of slack");
+        assert_eq!(lifetime_days(now + 90 * DAY - 1, now), 91);
+        assert_eq!(lifetime_days(now, now), 1);
+        assert_eq!(
+            lifetime_days(0, now),
+            1,
+            "an expired thread asks for the least"
+        );
+        assert_eq!(
+            lifetime_days(u64::MAX, 0),
+            vigil_core::wire::limits::MAX_MAILBOX_LIFETIME_DAYS
+        );
+        let mut r = ThreadRelay {
+            addr: "a:1".into(),
+            fingerprint: CertFingerprint([0; 32]),
+            fingerprint_next: None,
+            registered: false,
+            kept_until: None,
+        };
+        assert!(!r.needs_renewal(u64::MAX), "not registered yet");
+        // Granted what was asked: no renewal until the thread goes on for more than the slack.
+        r.registered_for(Some(91), now);
+        assert!(!r.needs_renewal(now + 90 * DAY));
+        assert!(!r.needs_renewal(now + 91 * DAY));
+        assert!(r.needs_renewal(now + 91 * DAY + 1));
+        // A relay that caps lifetimes: renewed at every poll while the thread outlives it.
+        r.registered_for(Some(30), now);
+        assert!(r.needs_renewal(now + 90 * DAY));
+        // Kept for good (an old relay, or a mailbox some registration made permanent).
+        r.registered_for(None, now);
+        assert!(!r.needs_renewal(u64::MAX));
+        r.registered_for(Some(u16::MAX), now);
+        assert!(!r.needs_renewal(u64::MAX));
     }
 }

@@ -42,6 +42,9 @@ pub struct Shared {
     pub alerts: Arc<AlertSchedule>,
     /// Who waits for which mailbox (Wait), woken once a deposit there is durable.
     pub waiters: Arc<Waiters>,
+    /// Longest lifetime granted to a mailbox registered with one, in days: the
+    /// `max_mailbox_lifetime_days` setting.
+    pub max_mailbox_lifetime_days: u16,
 }
 
 /// How many deposits each mailbox refused because it was full, since its owner last asked
@@ -130,7 +133,14 @@ impl Shared {
             full_refusals: FullRefusals::default(),
             alerts: Arc::new(AlertSchedule::default()),
             waiters: Arc::new(Waiters::default()),
+            max_mailbox_lifetime_days: crate::config::DEFAULT_MAX_MAILBOX_LIFETIME_DAYS,
         }
+    }
+
+    /// Grant mailboxes registered with a lifetime at most `days` days.
+    pub fn with_max_mailbox_lifetime(mut self, days: u16) -> Self {
+        self.max_mailbox_lifetime_days = days.max(1);
+        self
     }
 
     /// Hold at most `per_mailbox` waiters per mailbox, each at most `max_wait_secs`.

@@ -85,15 +85,22 @@ impl Fixture {
             &EXPORTER,
             &nonce,
             &m,
-            &Register::digest(&pk),
+            &Register::digest(&pk, None),
         );
         let r = self
             .call(Request::Register(Register {
                 public_key: pk,
                 proof,
+                lifetime_days: None,
             }))
             .await;
-        assert_eq!(r, Response::Registered(Registered { mailbox: m }));
+        assert_eq!(
+            r,
+            Response::Registered(Registered {
+                mailbox: m,
+                lifetime_days: None
+            })
+        );
         m
     }
 
@@ -236,16 +243,78 @@ async fn register_with_someone_elses_key_is_refused() {
         &EXPORTER,
         &nonce,
         &m,
-        &Register::digest(&victim),
+        &Register::digest(&victim, None),
     );
     let r = f
         .call(Request::Register(Register {
             public_key: victim,
             proof,
+            lifetime_days: None,
         }))
         .await;
     assert_eq!(code(&r), ErrorCode::BadProof);
     assert_eq!(f.shared.store.mailbox_key(m).await.unwrap(), None);
+}
+
+/// A registration with a lifetime is granted at most the relay's limit and answered with the
+/// days granted; its proof covers the lifetime; a later registration never shortens it.
+#[tokio::test]
+async fn a_registration_with_a_lifetime_is_capped_and_answered_with_it() {
+    let mut f = fixture();
+    f.shared = Shared::new(f.shared.store.clone()).with_max_mailbox_lifetime(30);
+    let k = SigningKey::from_bytes(&[4; 32]);
+    let pk = k.verifying_key().to_bytes();
+    let m = MailboxId::for_key(&pk);
+    let register = |days: Option<u16>, signed: Option<u16>| {
+        let f = &f;
+        let k = &k;
+        async move {
+            let nonce = f.nonce().await;
+            let digest = Register::digest(&pk, signed);
+            let proof = auth::sign(k, register::PURPOSE, &EXPORTER, &nonce, &m, &digest);
+            f.call(Request::Register(Register {
+                public_key: pk,
+                proof,
+                lifetime_days: days,
+            }))
+            .await
+        }
+    };
+    // A lifetime the proof does not cover (stripped or changed on the way) is refused.
+    assert_eq!(code(&register(Some(90), None).await), ErrorCode::BadProof);
+    assert_eq!(
+        code(&register(Some(90), Some(10)).await),
+        ErrorCode::BadProof
+    );
+    let granted = |r: Response| match r {
+        Response::Registered(Registered {
+            mailbox,
+            lifetime_days,
+        }) => {
+            assert_eq!(mailbox, m);
+            lifetime_days
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        granted(register(Some(90), Some(90)).await),
+        Some(30),
+        "capped"
+    );
+    assert_eq!(
+        granted(register(Some(5), Some(5)).await),
+        Some(30),
+        "never shorter"
+    );
+    let expires = f.shared.store.register(m, pk, Some(0)).await.unwrap();
+    let now = crate::clock::now_unix();
+    assert!(
+        expires.is_some_and(|t| t % 86_400 == 0 && t > now + 30 * 86_400 && t <= now + 31 * 86_400),
+        "kept at least 30 whole days, to the day: {expires:?}"
+    );
+    // Without a lifetime: the 32-byte answer of old, and the mailbox is kept for good.
+    assert_eq!(granted(register(None, None).await), None);
+    assert_eq!(granted(register(Some(5), Some(5)).await), Some(u16::MAX));
 }
 
 #[tokio::test]
@@ -381,14 +450,20 @@ impl FullDisk {
 }
 
 impl Store for FullDisk {
-    fn register(&self, m: MailboxId, k: [u8; 32]) -> StoreFuture<'_, ()> {
+    fn register(&self, m: MailboxId, k: [u8; 32], e: Option<u64>) -> StoreFuture<'_, Option<u64>> {
         match self.failing() {
-            Ok(()) => self.inner.register(m, k),
+            Ok(()) => self.inner.register(m, k, e),
             Err(e) => Box::pin(std::future::ready(Err(e))),
         }
     }
     fn mailbox_key(&self, m: MailboxId) -> StoreFuture<'_, Option<[u8; 32]>> {
         self.inner.mailbox_key(m)
+    }
+    fn set_prekey<'a>(&'a self, m: MailboxId, bundle: &'a [u8]) -> StoreFuture<'a, bool> {
+        self.inner.set_prekey(m, bundle)
+    }
+    fn prekey(&self, m: MailboxId) -> StoreFuture<'_, Option<Vec<u8>>> {
+        self.inner.prekey(m)
     }
     fn deposit<'a>(
         &'a self,

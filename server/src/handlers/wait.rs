@@ -105,7 +105,7 @@ mod tests {
         let key = SigningKey::from_bytes(&[3; 32]);
         let pk = key.verifying_key().to_bytes();
         let mailbox = MailboxId::for_key(&pk);
-        store.register(mailbox, pk).await.unwrap();
+        store.register(mailbox, pk, None).await.unwrap();
         let shared = Shared::new(Arc::new(store)).with_waiters(per_mailbox, max_wait_secs);
         Arc::new(Relay {
             shared,

@@ -13,7 +13,10 @@
 //! survive a reopen. Blobs: uploads resume at the durable offset and refuse another total; a
 //! deposit waits for complete blobs; one copy shared by two mailboxes' items, deleted after the
 //! last ack; unreferenced blobs expire; blob bytes count against the quota; all of it survives
-//! a reopen.
+//! a reopen. Mailbox lifetimes: kept to the day and never shortened by a registration; a
+//! mailbox past its lifetime is forgotten with its items, tombstones and blob references while
+//! mailboxes without one stay; lifetimes survive a reopen. Prekeys: one bundle per registered
+//! mailbox, replaced by the next, gone with the mailbox, kept across a reopen.
 
 use super::{Alert, Armed, Deposited, ItemMeta, Quota, Store, StoreError};
 use crate::body::testing::Pieces;
@@ -73,6 +76,10 @@ macro_rules! conformance_tests {
             unreferenced_blobs_expire_and_item_expiry_frees_blobs,
             blob_bytes_count_against_the_quota,
             blobs_and_their_references_survive_a_reopen,
+            mailbox_lifetimes_are_whole_days_and_never_shrink,
+            an_expired_mailbox_is_forgotten_with_all_it_holds,
+            mailbox_lifetimes_survive_a_reopen,
+            prekeys_are_kept_per_mailbox_replaced_and_forgotten_with_it,
         );
     };
     (@cases $backend:expr; $($case:ident),* $(,)?) => {
@@ -100,7 +107,7 @@ fn open(b: &dyn Backend, dir: &Path) -> Arc<dyn Store> {
 /// A registered mailbox.
 pub(crate) async fn mailbox(s: &dyn Store, n: u8) -> MailboxId {
     let m = MailboxId::for_key(&[n; 32]);
-    s.register(m, [n; 32]).await.unwrap();
+    s.register(m, [n; 32], None).await.unwrap();
     m
 }
 
@@ -1003,4 +1010,189 @@ pub(crate) async fn blobs_and_their_references_survive_a_reopen(b: &dyn Backend)
         1,
         "the finished upload nobody deposited is still there"
     );
+}
+
+/// A mailbox registered to expire at `expires`.
+async fn mailbox_until(s: &dyn Store, n: u8, expires: u64) -> MailboxId {
+    let m = MailboxId::for_key(&[n; 32]);
+    s.register(m, [n; 32], Some(expires)).await.unwrap();
+    m
+}
+
+pub(crate) async fn mailbox_lifetimes_are_whole_days_and_never_shrink(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(b, dir.path());
+    let m = MailboxId::for_key(&[1; 32]);
+    // Kept to the day: rounded up to the start of the next UTC day.
+    assert_eq!(
+        s.register(m, [1; 32], Some(10 * DAY + 5)).await,
+        Ok(Some(11 * DAY))
+    );
+    assert_eq!(
+        s.register(m, [1; 32], Some(11 * DAY)).await,
+        Ok(Some(11 * DAY))
+    );
+    // An earlier expiry does not shorten it; a later one extends it.
+    assert_eq!(
+        s.register(m, [1; 32], Some(5 * DAY)).await,
+        Ok(Some(11 * DAY))
+    );
+    assert_eq!(
+        s.register(m, [1; 32], Some(20 * DAY)).await,
+        Ok(Some(20 * DAY))
+    );
+    s.expire(11 * DAY).await.unwrap();
+    assert_eq!(s.mailbox_key(m).await.unwrap(), Some([1; 32]), "extended");
+    // A registration without a lifetime makes it permanent, and a lifetime then changes nothing.
+    assert_eq!(s.register(m, [1; 32], None).await, Ok(None));
+    assert_eq!(s.register(m, [1; 32], Some(30 * DAY)).await, Ok(None));
+    s.expire(10_000 * DAY).await.unwrap();
+    assert_eq!(s.mailbox_key(m).await.unwrap(), Some([1; 32]), "permanent");
+    // A mailbox registered without a lifetime from the start is never forgotten either.
+    let ngo = mailbox(&*s, 2).await;
+    assert_eq!(s.register(ngo, [2; 32], None).await, Ok(None));
+    s.expire(20_000 * DAY).await.unwrap();
+    assert_eq!(s.mailbox_key(ngo).await.unwrap(), Some([2; 32]));
+    assert_eq!(s.stats().mailboxes, 2);
+}
+
+pub(crate) async fn an_expired_mailbox_is_forgotten_with_all_it_holds(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(b, dir.path());
+    s.set_blob_expiry(DAY);
+    let t0 = 100 * DAY;
+    let ngo = mailbox(&*s, 1).await;
+    let reply = mailbox_until(&*s, 2, t0 + 3 * DAY).await;
+    // The reply mailbox holds a small and a large item, an acknowledged one (its tombstone),
+    // and an item with a blob that the NGO's mailbox shares and one that only it refers to.
+    let (shared, own) = (BlobId([1; 16]), BlobId([2; 16]));
+    upload(&*s, shared, 100, 0, &[1; 100], t0).await.unwrap();
+    upload(&*s, own, 100, 0, &[2; 100], t0).await.unwrap();
+    deposit(&*s, reply, 1, b"receipt", t0).await.unwrap();
+    deposit(&*s, reply, 2, &envelope(2, LARGE), t0)
+        .await
+        .unwrap();
+    deposit(&*s, reply, 3, b"read", t0).await.unwrap();
+    deposit_blobs(&*s, reply, 4, b"with blobs", &[shared, own], t0)
+        .await
+        .unwrap();
+    deposit_blobs(&*s, ngo, 1, b"report", &[shared], t0)
+        .await
+        .unwrap();
+    let read: Vec<ItemId> = (s.list(reply, 64, u64::MAX).await.unwrap())
+        .iter()
+        .filter(|i| i.len == 4)
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(s.ack(reply, &read).await.unwrap(), 1);
+    assert_eq!(s.stats().items, 4);
+    // Not yet: a second before its day.
+    assert_eq!(s.expire(t0 + 3 * DAY - 1).await.unwrap(), 0);
+    assert_eq!(fetch_all(&*s, reply).await.len(), 3);
+    // Due: the registration, its three items, its tombstone and its own blob go; the NGO's
+    // mailbox, its item and the blob it shares stay.
+    assert_eq!(s.expire(t0 + 3 * DAY).await.unwrap(), 3);
+    assert_eq!(s.mailbox_key(reply).await.unwrap(), None);
+    assert_eq!(s.room(reply).await.unwrap(), None);
+    assert!(s.list(reply, 64, u64::MAX).await.unwrap().is_empty());
+    assert_eq!(s.usage(reply).await.unwrap().items, 0);
+    assert_eq!(s.usage(reply).await.unwrap().bytes, 0);
+    assert_eq!(s.blob_len(own).await.unwrap(), None);
+    assert_eq!(s.blob_len(shared).await.unwrap(), Some(100));
+    assert_eq!(fetch_all(&*s, ngo).await.len(), 1);
+    let st = s.stats();
+    assert_eq!((st.mailboxes, st.items, st.blobs), (1, 1, 1));
+    // Deposits to it are refused as to any unknown mailbox.
+    assert_eq!(
+        deposit(&*s, reply, 5, b"late", t0 + 3 * DAY).await,
+        Err(StoreError::UnknownMailbox)
+    );
+    // Registered again (the same key), it starts empty: even its deposit ids are forgotten.
+    let again = mailbox_until(&*s, 2, t0 + 10 * DAY).await;
+    assert_eq!(again, reply);
+    assert_eq!(
+        deposit(&*s, reply, 3, b"read", t0 + 3 * DAY).await,
+        Ok(Deposited::New)
+    );
+    assert_eq!(fetch_all(&*s, reply).await.len(), 1);
+    assert_eq!(s.expire(t0 + 3 * DAY + 1).await.unwrap(), 0, "once");
+}
+
+pub(crate) async fn mailbox_lifetimes_survive_a_reopen(b: &dyn Backend) {
+    if !b.durable() {
+        eprintln!("SKIPPED: this backend does not claim durability across a reopen");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = 100 * DAY;
+    let (ngo, reply, longer);
+    {
+        let s = open(b, dir.path());
+        ngo = mailbox(&*s, 1).await;
+        reply = mailbox_until(&*s, 2, t0 + DAY).await;
+        longer = mailbox_until(&*s, 3, t0 + DAY).await;
+        s.register(longer, [3; 32], Some(t0 + 5 * DAY))
+            .await
+            .unwrap();
+        deposit(&*s, reply, 1, b"reply", t0).await.unwrap();
+    }
+    let s = open(b, dir.path());
+    assert_eq!(s.stats().mailboxes, 3);
+    assert_eq!(s.expire(t0 + DAY - 1).await.unwrap(), 0);
+    assert_eq!(fetch_all(&*s, reply).await.len(), 1);
+    assert_eq!(s.expire(t0 + DAY).await.unwrap(), 1);
+    assert_eq!(s.mailbox_key(reply).await.unwrap(), None);
+    assert_eq!(
+        s.mailbox_key(longer).await.unwrap(),
+        Some([3; 32]),
+        "extended"
+    );
+    drop(s);
+    let s = open(b, dir.path());
+    assert_eq!(
+        s.mailbox_key(reply).await.unwrap(),
+        None,
+        "forgotten for good"
+    );
+    s.expire(t0 + 5 * DAY).await.unwrap();
+    assert_eq!(s.mailbox_key(longer).await.unwrap(), None);
+    assert_eq!(s.mailbox_key(ngo).await.unwrap(), Some([1; 32]));
+    assert_eq!(s.stats().mailboxes, 1);
+}
+
+pub(crate) async fn prekeys_are_kept_per_mailbox_replaced_and_forgotten_with_it(b: &dyn Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = 100 * DAY;
+    let unknown = MailboxId::for_key(&[9; 32]);
+    {
+        let s = open(b, dir.path());
+        // Nothing is kept for a mailbox nobody registered.
+        assert!(!s.set_prekey(unknown, b"bundle").await.unwrap());
+        assert_eq!(s.prekey(unknown).await.unwrap(), None);
+        let ngo = mailbox(&*s, 1).await;
+        let other = mailbox(&*s, 2).await;
+        assert_eq!(s.prekey(ngo).await.unwrap(), None);
+        assert!(s.set_prekey(ngo, &[1; 1373]).await.unwrap());
+        assert_eq!(s.prekey(ngo).await.unwrap(), Some(vec![1; 1373]));
+        // The next one replaces it; another mailbox's stays its own.
+        assert!(s.set_prekey(ngo, &[2; 1373]).await.unwrap());
+        assert!(s.set_prekey(other, b"theirs").await.unwrap());
+        assert_eq!(s.prekey(ngo).await.unwrap(), Some(vec![2; 1373]));
+        assert_eq!(s.prekey(other).await.unwrap(), Some(b"theirs".to_vec()));
+        // A bundle does not count as an item or against the quota.
+        assert_eq!(s.usage(ngo).await.unwrap().items, 0);
+        // A mailbox forgotten at the end of its lifetime takes its bundle with it.
+        let brief = mailbox_until(&*s, 3, t0 + DAY).await;
+        assert!(s.set_prekey(brief, b"short").await.unwrap());
+        s.expire(t0 + DAY).await.unwrap();
+        assert_eq!(s.mailbox_key(brief).await.unwrap(), None);
+        assert_eq!(s.prekey(brief).await.unwrap(), None);
+        assert_eq!(s.prekey(ngo).await.unwrap(), Some(vec![2; 1373]));
+    }
+    if !b.durable() {
+        return;
+    }
+    let s = open(b, dir.path());
+    let ngo = MailboxId::for_key(&[1; 32]);
+    assert_eq!(s.prekey(ngo).await.unwrap(), Some(vec![2; 1373]), "durable");
 }

@@ -25,6 +25,9 @@
 //! * **Blobs.** The rules are the shared [`BlobIndex`]'s; the bytes are a `Vec` per blob
 //!   behind their own lock (taken after the mailboxes'). An item keeps its blobs' ids and
 //!   lengths, and its mailbox counts their bytes against the quota.
+//! * **Lifetimes.** A mailbox registered with an expiry keeps it (a whole day, the later of
+//!   two registrations, none beating any); [`Store::expire`] drops such a mailbox once it is
+//!   due, with everything it holds, in one pass under the lock.
 
 use super::blobs::{BlobIndex, UploadPlan};
 use super::LARGE_ENVELOPE_MIN;
@@ -40,7 +43,7 @@ use std::time::Duration;
 use vigil_core::ids::{AlertId, BlobId, DepositId, ItemId, MailboxId};
 use vigil_core::wire::deposit::Deposit;
 use vigil_core::wire::fetch::BlobRef;
-use vigil_core::wire::policy::{coarse_time, expiry_cutoff};
+use vigil_core::wire::policy::{coarse_expiry, coarse_time, expiry_cutoff, merged_expiry};
 use vigil_core::wire::upload::Upload;
 use vigil_core::wire::{ReleaseNote, ReleaseReason};
 
@@ -80,6 +83,9 @@ fn blob_sum(blobs: &[BlobRef]) -> u64 {
 #[derive(Default)]
 struct Mailbox {
     public_key: [u8; 32],
+    /// When the mailbox is forgotten (the start of a UTC day), if it was registered with a
+    /// lifetime.
+    expires: Option<u64>,
     /// Every remembered deposit, keyed by (place, deposit id): iteration is fetch order.
     deposits: BTreeMap<(u8, DepositId), Entry>,
     /// Deposits whose envelope is being read right now, with their announced length: counted
@@ -93,6 +99,8 @@ struct Mailbox {
     sealed_bytes: u64,
     /// Bytes of the blobs its items refer to: held against the quota.
     blob_bytes: u64,
+    /// The NGO's current prekey bundle, as published.
+    prekey: Option<Vec<u8>>,
 }
 
 impl Mailbox {
@@ -329,7 +337,7 @@ impl Reservation<'_> {
         blobs: Vec<BlobRef>,
     ) -> Result<Deposited, StoreError> {
         let mut mailboxes = self.store.mailboxes();
-        // Mailboxes are never removed, so this cannot fail.
+        // Gone if its lifetime ended while the envelope arrived: the deposit is refused.
         let Some(mb) = mailboxes.get_mut(&self.mailbox) else {
             return Err(StoreError::UnknownMailbox);
         };
@@ -372,17 +380,45 @@ fn ready<'a, T: Send + 'a>(r: Result<T, StoreError>) -> StoreFuture<'a, T> {
 }
 
 impl Store for MemoryStore {
-    fn register(&self, mailbox: MailboxId, public_key: [u8; 32]) -> StoreFuture<'_, ()> {
+    fn register(
+        &self,
+        mailbox: MailboxId,
+        public_key: [u8; 32],
+        expires: Option<u64>,
+    ) -> StoreFuture<'_, Option<u64>> {
+        let asked = expires.map(coarse_expiry);
+        let mut mailboxes = self.mailboxes();
         // The id is a hash of the key, so an existing entry necessarily holds the same key.
-        self.mailboxes().entry(mailbox).or_insert_with(|| Mailbox {
-            public_key,
-            ..Mailbox::default()
-        });
-        ready(Ok(()))
+        let held = mailboxes.get(&mailbox).map(|m| m.expires);
+        let expires = merged_expiry(held, asked);
+        mailboxes
+            .entry(mailbox)
+            .or_insert_with(|| Mailbox {
+                public_key,
+                ..Mailbox::default()
+            })
+            .expires = expires;
+        ready(Ok(expires))
     }
 
     fn mailbox_key(&self, mailbox: MailboxId) -> StoreFuture<'_, Option<[u8; 32]>> {
         ready(Ok(self.mailboxes().get(&mailbox).map(|m| m.public_key)))
+    }
+
+    fn set_prekey<'a>(&'a self, mailbox: MailboxId, bundle: &'a [u8]) -> StoreFuture<'a, bool> {
+        let mut mailboxes = self.mailboxes();
+        let Some(mb) = mailboxes.get_mut(&mailbox) else {
+            return ready(Ok(false));
+        };
+        mb.prekey = Some(bundle.to_vec());
+        ready(Ok(true))
+    }
+
+    fn prekey(&self, mailbox: MailboxId) -> StoreFuture<'_, Option<Vec<u8>>> {
+        ready(Ok(self
+            .mailboxes()
+            .get(&mailbox)
+            .and_then(|m| m.prekey.clone())))
     }
 
     fn deposit<'a>(
@@ -595,11 +631,23 @@ impl Store for MemoryStore {
                 bytes.remove(&id);
             }
         }
-        let Some(cutoff) = expiry_cutoff(now, self.expiry.as_secs()) else {
-            return ready(Ok(0));
-        };
         let mut removed = 0u64;
         let mut unreferenced = Vec::new();
+        // Mailboxes whose lifetime ended go first, with everything they hold.
+        self.mailboxes().retain(|_, mb| {
+            let due = mb.expires.is_some_and(|t| t <= now);
+            if due {
+                for e in std::mem::take(&mut mb.deposits).into_values() {
+                    removed += u64::from(e.envelope.is_some());
+                    unreferenced.extend(e.blobs);
+                }
+            }
+            !due
+        });
+        self.drop_blob_refs(std::mem::take(&mut unreferenced));
+        let Some(cutoff) = expiry_cutoff(now, self.expiry.as_secs()) else {
+            return ready(Ok(removed));
+        };
         // One pass over everything, under the lock: fine at this backend's sizes (a backend
         // for real volumes keeps an index by time, as the sled store's expiry buckets are).
         for mb in self.mailboxes().values_mut() {

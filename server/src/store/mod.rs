@@ -42,6 +42,15 @@
 //!   deletes it; a blob nobody refers to is deleted once unwritten for the blob expiry. A
 //!   backend holds a blob's bytes without ever holding a whole blob in memory (the memory
 //!   store excepted, which holds everything there).
+//! * **Mailbox lifetimes** (reply mailboxes, issue 15): a registration may carry an expiry,
+//!   which the store keeps to the day ([`coarse_expiry`](vigil_core::wire::policy::coarse_expiry):
+//!   rounded up to the start of a UTC day) and merges with what it held
+//!   ([`merged_expiry`](vigil_core::wire::policy::merged_expiry): the later wins, a
+//!   registration without an expiry makes the mailbox permanent). [`Store::expire`] forgets a
+//!   mailbox once its expiry is reached: the registration (so deposits to it are refused as to
+//!   any unknown mailbox), its items, tombstones and notes, and its references to blobs
+//!   (deleting those nothing else refers to), durably, as one would by acknowledging
+//!   everything. A mailbox registered without an expiry (an NGO's) is never forgotten.
 
 pub(crate) mod blobs;
 pub mod memory;
@@ -283,10 +292,31 @@ impl From<vigil_fs::FsError> for StoreError {
 pub trait Store: Send + Sync + 'static {
     /// Register `mailbox` for `public_key` (idempotent), durably. The caller has checked that
     /// `mailbox == MailboxId::for_key(public_key)` and that the registrant holds the key.
-    fn register(&self, mailbox: MailboxId, public_key: [u8; 32]) -> StoreFuture<'_, ()>;
+    ///
+    /// `expires` (Unix seconds; the store keeps it rounded up to a whole UTC day): forget the
+    /// mailbox at the first [`Store::expire`] at or after it; `None`: keep it. Merged with an
+    /// earlier registration of the same mailbox as
+    /// [`merged_expiry`](vigil_core::wire::policy::merged_expiry) says, so a registration
+    /// never shortens a mailbox's life. Returns the mailbox's expiry after this registration.
+    fn register(
+        &self,
+        mailbox: MailboxId,
+        public_key: [u8; 32],
+        expires: Option<u64>,
+    ) -> StoreFuture<'_, Option<u64>>;
 
     /// The public key registered for `mailbox`, if any.
     fn mailbox_key(&self, mailbox: MailboxId) -> StoreFuture<'_, Option<[u8; 32]>>;
+
+    /// Keep `bundle` as `mailbox`'s prekey bundle (issue 16), replacing any earlier one,
+    /// durably; `false` (and nothing kept) when the mailbox is not registered. The bundle is
+    /// opaque here (reporters check it against their card) and at most
+    /// [`MAX_BUNDLE_LEN`](vigil_core::wire::publish_prekey::MAX_BUNDLE_LEN) bytes; it goes
+    /// when the mailbox goes.
+    fn set_prekey<'a>(&'a self, mailbox: MailboxId, bundle: &'a [u8]) -> StoreFuture<'a, bool>;
+
+    /// The prekey bundle kept for `mailbox`, if any.
+    fn prekey(&self, mailbox: MailboxId) -> StoreFuture<'_, Option<Vec<u8>>>;
 
     /// Store the envelope read from `body` (`head.envelope_len` bytes) in `head.mailbox`,
     /// durably; idempotent per (mailbox, deposit id). Checks the mailbox, a repeat and the quota
@@ -326,7 +356,8 @@ pub trait Store: Send + Sync + 'static {
     /// are not touched; the deposit ids stay remembered until expiry.
     fn ack<'a>(&'a self, mailbox: MailboxId, ids: &'a [ItemId]) -> StoreFuture<'a, u64>;
 
-    /// Delete items (and remembered deposit ids) older than the store's expiry at `now`,
+    /// Delete items (and remembered deposit ids) older than the store's expiry at `now`, and
+    /// mailboxes whose registered expiry is at or before `now` with everything they hold,
     /// durably; returns how many items were deleted.
     fn expire(&self, now: u64) -> StoreFuture<'_, u64>;
 

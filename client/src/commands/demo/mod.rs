@@ -77,6 +77,7 @@ pub async fn run(args: DemoArgs, out: Output) -> Result<()> {
                 relay_fingerprint: vec![fp.to_string()],
                 card_out: None,
                 staff: "duty lawyer".into(),
+                classic_keys: false,
                 validity: Default::default(),
             },
         )

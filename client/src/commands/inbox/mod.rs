@@ -227,6 +227,7 @@ pub struct FetchSummary {
 /// Download, verify, store, acknowledge, from every relay of this NGO's card.
 pub async fn fetch(ctx: &Ctx) -> Result<FetchSummary> {
     let mut ngo = Ngo::load(&ctx.home)?;
+    super::rotate_keys::destroy_retired_keys(ctx, &mut ngo)?;
     let bound = RejectedBound::from_env()?;
     let ids = ngo.local_identities(&ctx.home)?;
     if ids.is_empty() {
@@ -320,7 +321,7 @@ async fn fetch_from(
     ctx: &Ctx,
     ngo: &mut Ngo,
     relay: &vigil_core::card::CardRelay,
-    ids: &[age::x25519::Identity],
+    ids: &[age::AnyIdentity],
     summary: &mut FetchSummary,
 ) -> Result<()> {
     let client = RelayClient::connect_pinned(&relay.addr, &relay.accepted_fingerprints()).await?;
@@ -372,7 +373,7 @@ async fn drain(
     ngo: &Ngo,
     client: &RelayClient,
     relay: &vigil_core::card::CardRelay,
-    ids: &[age::x25519::Identity],
+    ids: &[age::AnyIdentity],
     summary: &mut FetchSummary,
 ) -> Result<()> {
     let me = ngo.identity.public();
@@ -566,7 +567,7 @@ fn fetched(
 /// that still open for no key are counted, and the fetch says so every time.
 fn recheck_no_key(
     ctx: &Ctx,
-    ids: &[age::x25519::Identity],
+    ids: &[age::AnyIdentity],
     me: &vigil_core::keys::PublicSigningKey,
     summary: &mut FetchSummary,
 ) -> Result<usize> {
@@ -617,15 +618,29 @@ fn no_key_reason(envelope: &[u8], held: usize) -> String {
     let named = match age::format::Header::parse(envelope) {
         Ok((h, _)) => {
             let x = h.stanzas.iter().filter(|s| s.tag() == "X25519").count();
-            if x == h.stanzas.len() && x == envelope::ENVELOPE_STANZAS {
+            let pq = h
+                .stanzas
+                .iter()
+                .filter(|s| s.tag() == "mlkem768x25519")
+                .count();
+            let (n, kind) = if pq > 0 {
+                (pq, "post-quantum")
+            } else {
+                (x, "X25519")
+            };
+            if n == h.stanzas.len() && n == envelope::ENVELOPE_STANZAS {
                 // Decoys fill every header to the same count (issue 14): the count says nothing.
                 format!(
-                    "its header carries the usual {x} X25519 recipients, real ones among decoys, so it does not say which or how many staff keys it was sealed to"
+                    "its header carries the usual {n} {kind} recipients, real ones among decoys, so it does not say which or how many staff keys it was sealed to"
                 )
             } else {
                 format!(
                     "it names {} ({} in all), and age stanzas do not say which keys they are",
-                    crate::output::count(x as u64, "X25519 recipient", "X25519 recipients"),
+                    crate::output::count(
+                        n as u64,
+                        &format!("{kind} recipient"),
+                        &format!("{kind} recipients")
+                    ),
                     crate::output::count(h.stanzas.len() as u64, "stanza", "stanzas")
                 )
             }

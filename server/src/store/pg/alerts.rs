@@ -180,11 +180,13 @@ pub(crate) async fn release(
     for e in envelopes {
         let m = &e.mailbox.as_bytes()[..];
         let len = e.envelope.len() as u64;
-        // A deposit under the same id (never in practice) keeps its place.
+        // A deposit under the same id (never in practice) keeps its place; a mailbox forgotten
+        // since arming (its lifetime ended) gets nothing.
         let placed = tx
             .execute(
                 "INSERT INTO deposits (mailbox, deposit_id, place, len, time, note)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                 SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM mailboxes WHERE id = $1)
+                 ON CONFLICT DO NOTHING",
                 &[
                     &m,
                     &d,

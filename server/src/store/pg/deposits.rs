@@ -117,6 +117,10 @@ pub(crate) async fn deposit(
         Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
             return Ok(Deposited::Repeat)
         }
+        // The mailbox was forgotten (its lifetime ended) since the look above.
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) => {
+            return Err(StoreError::UnknownMailbox)
+        }
         other => other.map_err(backend)?,
     };
     chunks::write(&tx, Target::Envelope(m, d), 0, head.envelope_len, body).await?;
@@ -408,6 +412,77 @@ pub(crate) async fn expire(inner: &Inner, now: u64) -> Result<u64, StoreError> {
         });
         removed += items.0;
         if (batch as i64) < EXPIRE_BATCH {
+            return Ok(removed);
+        }
+    }
+}
+
+/// Mailboxes forgotten per transaction.
+const FORGET_BATCH: i64 = 50;
+
+/// Forget the mailboxes whose lifetime ended at `now` with everything they hold (items,
+/// tombstones, notes, prekey, blob references), a batch per transaction; how many items went.
+/// A mailbox a deposit is being stored into right now is skipped (its row is locked by the
+/// deposit's foreign key) and taken at the next run.
+pub(crate) async fn forget_mailboxes(inner: &Inner, now: u64) -> Result<u64, StoreError> {
+    let now = int(now)?;
+    let mut removed = 0u64;
+    loop {
+        let mut c = inner.conn().await?;
+        let tx = c.transaction().await.map_err(backend)?;
+        let due = tx
+            .query(
+                "SELECT id FROM mailboxes WHERE expires IS NOT NULL AND expires <= $1
+                 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
+                &[&now, &FORGET_BATCH],
+            )
+            .await
+            .map_err(backend)?;
+        if due.is_empty() {
+            return Ok(removed);
+        }
+        let mut ids: Vec<Vec<u8>> = Vec::with_capacity(due.len());
+        for r in &due {
+            ids.push(r.try_get(0).map_err(backend)?);
+        }
+        let rows = tx
+            .query(
+                "DELETE FROM deposits WHERE mailbox = ANY($1) RETURNING len, acked, blobs",
+                &[&ids],
+            )
+            .await
+            .map_err(backend)?;
+        let (mut items, mut bytes, mut refs) = (0u64, 0u64, Vec::new());
+        for row in &rows {
+            if row.try_get::<_, bool>(1).map_err(backend)? {
+                continue;
+            }
+            items += 1;
+            bytes = bytes.saturating_add(uint(row.try_get(0).map_err(backend)?)?);
+            if let Some(v) = row.try_get::<_, Option<&[u8]>>(2).map_err(backend)? {
+                refs.extend(blobs_of(v)?);
+            }
+        }
+        let dropped = blobs::drop_refs(&tx, &refs).await?;
+        tx.execute("DELETE FROM mailboxes WHERE id = ANY($1)", &[&ids])
+            .await
+            .map_err(backend)?;
+        inner.commit(tx).await?;
+        dropped.apply(inner);
+        let gone: Vec<MailboxId> = ids
+            .iter()
+            .filter_map(|v| id_of::<32>(v).ok().map(MailboxId))
+            .collect();
+        inner.forget_keys(&gone);
+        let n = gone.len() as u64;
+        inner.totals.change(|t| {
+            t.mailboxes = t.mailboxes.saturating_sub(n);
+            t.items = t.items.saturating_sub(items);
+            t.bytes = t.bytes.saturating_sub(bytes);
+        });
+        removed += items;
+        tracing::info!(mailboxes = n, "forgot mailboxes whose lifetime ended");
+        if (due.len() as i64) < FORGET_BATCH {
             return Ok(removed);
         }
     }

@@ -58,6 +58,7 @@ use tokio_postgres::NoTls;
 use vigil_core::ids::{AlertId, BlobId, ItemId, MailboxId};
 use vigil_core::wire::deposit::Deposit;
 use vigil_core::wire::fetch::BlobRef;
+use vigil_core::wire::policy::coarse_expiry;
 use vigil_core::wire::upload::Upload;
 use vigil_core::wire::{ReleaseNote, ReleaseReason};
 
@@ -200,9 +201,10 @@ pub(crate) struct Inner {
     quota: Quota,
     expiry: Duration,
     blob_expiry: AtomicU64,
-    /// Registered mailboxes' keys, once looked up: a key never changes (the id is its hash)
-    /// and a mailbox is never deleted, so a cached key is never stale.
-    keys: RwLock<HashMap<MailboxId, [u8; 32]>>,
+    /// Registered mailboxes' keys and expiries, once looked up. A key never changes (the id is
+    /// its hash), and a mailbox is forgotten only once its expiry is reached, which a
+    /// registration can only move later: so an entry is good until its expiry, on any relay.
+    keys: RwLock<HashMap<MailboxId, ([u8; 32], Option<u64>)>>,
     totals: Totals,
     /// Transactions committed and failed, for the operator (`flush_stats`).
     commits: AtomicU64,
@@ -311,31 +313,52 @@ impl Inner {
         Ok(())
     }
 
-    /// Whether `mailbox` is registered (cached once seen).
+    /// `mailbox`'s public key if it is registered (cached while its expiry is ahead).
     pub(crate) async fn key_of(&self, mailbox: MailboxId) -> Result<Option<[u8; 32]>, StoreError> {
-        if let Some(k) = self
+        let now = crate::clock::now_unix();
+        if let Some((k, expires)) = self
             .keys
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&mailbox)
         {
-            return Ok(Some(*k));
+            if expires.is_none_or(|e| now < e) {
+                return Ok(Some(*k));
+            }
         }
         let c = self.conn().await?;
         let row = c
             .query_opt(
-                "SELECT public_key FROM mailboxes WHERE id = $1",
+                "SELECT public_key, expires FROM mailboxes WHERE id = $1",
                 &[&mailbox.as_bytes().as_slice()],
             )
             .await
             .map_err(backend)?;
-        let Some(row) = row else { return Ok(None) };
+        let Some(row) = row else {
+            self.forget_keys(&[mailbox]);
+            return Ok(None);
+        };
         let key: [u8; 32] = id_of(row.try_get::<_, &[u8]>(0).map_err(backend)?)?;
+        let expires = (row.try_get::<_, Option<i64>>(1).map_err(backend)?)
+            .map(uint)
+            .transpose()?;
+        self.remember_key(mailbox, key, expires);
+        Ok(Some(key))
+    }
+
+    fn remember_key(&self, mailbox: MailboxId, key: [u8; 32], expires: Option<u64>) {
         self.keys
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(mailbox, key);
-        Ok(Some(key))
+            .insert(mailbox, (key, expires));
+    }
+
+    /// Drop cached keys of mailboxes that were forgotten.
+    pub(crate) fn forget_keys(&self, mailboxes: &[MailboxId]) {
+        let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+        for m in mailboxes {
+            keys.remove(m);
+        }
     }
 }
 
@@ -434,28 +457,73 @@ impl PgStore {
 }
 
 impl Store for PgStore {
-    fn register(&self, mailbox: MailboxId, public_key: [u8; 32]) -> StoreFuture<'_, ()> {
+    fn register(
+        &self,
+        mailbox: MailboxId,
+        public_key: [u8; 32],
+        expires: Option<u64>,
+    ) -> StoreFuture<'_, Option<u64>> {
         Box::pin(async move {
             let inner = &self.inner;
+            let asked = expires.map(coarse_expiry).map(int).transpose()?;
             let c = inner.conn().await?;
             // The id is a hash of the key, so an existing row necessarily holds the same key.
-            let n = c
-                .execute(
-                    "INSERT INTO mailboxes (id, public_key) VALUES ($1, $2)
-                     ON CONFLICT (id) DO NOTHING",
-                    &[&mailbox.as_bytes().as_slice(), &public_key.as_slice()],
+            // The expiry is merged as `merged_expiry` says: none beats any, else the later.
+            let row = c
+                .query_one(
+                    "INSERT INTO mailboxes (id, public_key, expires) VALUES ($1, $2, $3)
+                     ON CONFLICT (id) DO UPDATE SET expires =
+                        CASE WHEN mailboxes.expires IS NULL OR EXCLUDED.expires IS NULL THEN NULL
+                             ELSE greatest(mailboxes.expires, EXCLUDED.expires) END
+                     RETURNING expires, xmax = 0",
+                    &[
+                        &mailbox.as_bytes().as_slice(),
+                        &public_key.as_slice(),
+                        &asked,
+                    ],
                 )
                 .await;
-            let n = inner.committed(n)?;
-            inner
-                .keys
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(mailbox, public_key);
-            if n > 0 {
+            let row = inner.committed(row)?;
+            let expires = (row.try_get::<_, Option<i64>>(0).map_err(backend)?)
+                .map(uint)
+                .transpose()?;
+            let inserted: bool = row.try_get(1).map_err(backend)?;
+            inner.remember_key(mailbox, public_key, expires);
+            if inserted {
                 inner.totals.change(|t| t.mailboxes += 1);
             }
-            Ok(())
+            Ok(expires)
+        })
+    }
+
+    fn set_prekey<'a>(&'a self, mailbox: MailboxId, bundle: &'a [u8]) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let c = self.inner.conn().await?;
+            let n = c
+                .execute(
+                    "UPDATE mailboxes SET prekey = $2 WHERE id = $1",
+                    &[&mailbox.as_bytes().as_slice(), &bundle],
+                )
+                .await;
+            Ok(self.inner.committed(n)? > 0)
+        })
+    }
+
+    fn prekey(&self, mailbox: MailboxId) -> StoreFuture<'_, Option<Vec<u8>>> {
+        Box::pin(async move {
+            let c = self.inner.conn().await?;
+            let row = c
+                .query_opt(
+                    "SELECT prekey FROM mailboxes WHERE id = $1",
+                    &[&mailbox.as_bytes().as_slice()],
+                )
+                .await
+                .map_err(backend)?;
+            Ok(row
+                .map(|r| r.try_get::<_, Option<Vec<u8>>>(0))
+                .transpose()
+                .map_err(backend)?
+                .flatten())
         })
     }
 
@@ -512,7 +580,8 @@ impl Store for PgStore {
     fn expire(&self, now: u64) -> StoreFuture<'_, u64> {
         Box::pin(async move {
             blobs::expire(&self.inner, now).await?;
-            deposits::expire(&self.inner, now).await
+            let forgotten = deposits::forget_mailboxes(&self.inner, now).await?;
+            Ok(forgotten + deposits::expire(&self.inner, now).await?)
         })
     }
 

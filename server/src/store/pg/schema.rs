@@ -9,7 +9,8 @@
 //! Tables (version 1), all ids as `bytea`, all counts and times as `bigint`:
 //!
 //! * `mailboxes`: id, public key, and the counters the quota is checked against (items and bytes
-//!   waiting, sealed in armed alerts, held by referenced blobs). A conditional `UPDATE` of this
+//!   waiting, sealed in armed alerts, held by referenced blobs); since version 2 also when it
+//!   is forgotten (the start of a UTC day; `NULL` for never) and its prekey bundle. A conditional `UPDATE` of this
 //!   row is how a deposit, an arm or a release takes quota: the row lock orders relays racing
 //!   for the same mailbox, and the condition keeps the mailbox within its quota.
 //! * `deposits`: one row per remembered deposit (mailbox, deposit id), its place (small or
@@ -34,7 +35,7 @@ const MIGRATION_LOCK: (i32, i32) = (super::LOCK_CLASS, 0);
 
 /// Each migration, in order; entry `i` takes the schema from version `i` to `i + 1`. Never edit
 /// one that was released: add the next.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: the first schema.
     "CREATE TABLE mailboxes (
         id bytea PRIMARY KEY,
@@ -86,6 +87,9 @@ const MIGRATIONS: &[&str] = &[
         data bytea NOT NULL,
         PRIMARY KEY (blob, off)
     );",
+    // 2: mailbox lifetimes (reply mailboxes, forgotten when due) and prekey bundles.
+    "ALTER TABLE mailboxes ADD COLUMN expires bigint, ADD COLUMN prekey bytea;
+    CREATE INDEX mailboxes_expiring ON mailboxes (expires) WHERE expires IS NOT NULL;",
 ];
 
 /// Bring the database to [`VERSION`], or refuse one newer than that.

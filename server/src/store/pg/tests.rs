@@ -245,3 +245,67 @@ async fn a_deposit_through_one_relay_wakes_the_other_relays_watchers() {
     let quiet = tokio::time::timeout(Duration::from_millis(300), heard.recv()).await;
     assert!(quiet.is_err(), "nothing more announced: {quiet:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_of_an_earlier_version_is_migrated_and_keeps_its_items() {
+    let Some(server) = testing::server_url() else {
+        return;
+    };
+    let url = testing::fresh_database(&server).await;
+    // A database as the first PostgreSQL relay left it: schema version 1, one mailbox, one item.
+    let (client, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client.batch_execute(schema::MIGRATIONS[0]).await.unwrap();
+    client
+        .batch_execute(
+            "CREATE TABLE vigil_schema (one boolean PRIMARY KEY DEFAULT true CHECK (one),
+                                        version integer NOT NULL);
+             INSERT INTO vigil_schema (version) VALUES (1);",
+        )
+        .await
+        .unwrap();
+    let m = MailboxId::for_key(&[1; 32]);
+    let (mb, d) = (&m.as_bytes()[..], &[7u8; 16][..]);
+    client
+        .execute(
+            "INSERT INTO mailboxes (id, public_key, items, bytes) VALUES ($1, $2, 1, 3)",
+            &[&mb, &&[1u8; 32][..]],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO deposits (mailbox, deposit_id, place, len, time) VALUES ($1, $2, 0, 3, 3600)",
+            &[&mb, &d],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO envelope_chunks (mailbox, deposit_id, off, data) VALUES ($1, $2, 0, 'abc')",
+            &[&mb, &d],
+        )
+        .await
+        .unwrap();
+    let s = PgStore::open(&url, Duration::from_secs(30 * DAY), Quota::default(), 4)
+        .await
+        .unwrap();
+    let version: i32 = client
+        .query_one("SELECT version FROM vigil_schema", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(version, schema::VERSION);
+    assert_eq!(s.stats().items, 1);
+    let got = conformance::fetch_all(&s, m).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1, b"abc");
+    // What version 2 added works on the migrated rows.
+    assert!(s.set_prekey(m, b"bundle").await.unwrap());
+    assert_eq!(s.prekey(m).await.unwrap(), Some(b"bundle".to_vec()));
+    assert_eq!(
+        s.register(m, [1; 32], Some(DAY)).await,
+        Ok(None),
+        "stays permanent"
+    );
+}

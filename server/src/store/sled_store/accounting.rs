@@ -6,7 +6,7 @@
 //! refusing, never towards losing data.
 
 use super::backend;
-use super::layout::{entry, mailbox_of, split_item_key};
+use super::layout::{entry, mailbox_of, mailbox_record, split_item_key};
 use crate::store::{Quota, StoreError};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
@@ -221,6 +221,10 @@ impl Usage {
 
 /// For each coarse time (hour), the mailboxes that hold something (an item or a tombstone) from
 /// that hour. Expiry visits only those mailboxes, and only once their hour has expired.
+///
+/// The same structure, keyed by day, holds the mailboxes registered with a lifetime by the day
+/// they are due (`Inner::lifetimes`); a mailbox whose lifetime was extended is in the bucket of
+/// each expiry it had, and the sweep checks the stored one.
 #[derive(Default)]
 pub(super) struct ExpiryBuckets {
     by_time: Mutex<BTreeMap<u64, HashSet<MailboxId>>>,
@@ -286,9 +290,11 @@ impl super::Inner {
         for kv in self.mailboxes.iter() {
             let (k, v) = kv.map_err(backend)?;
             let m = <[u8; 32]>::try_from(&k[..]).map_err(|_| StoreError::Corrupt("mailbox id"))?;
-            let pk =
-                <[u8; 32]>::try_from(&v[..]).map_err(|_| StoreError::Corrupt("mailbox key"))?;
+            let (pk, expires) = mailbox_record(&v)?;
             keys.insert(MailboxId(m), pk);
+            if let Some(t) = expires {
+                self.lifetimes.note(t, MailboxId(m))?;
+            }
         }
         drop(keys);
         self.rebuild_alerts()

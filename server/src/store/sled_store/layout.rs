@@ -2,11 +2,15 @@
 //!
 //! | tree        | key                                           | value                          |
 //! |-------------|-----------------------------------------------|--------------------------------|
-//! | `mailboxes` | mailbox id (32)                               | Ed25519 public key (32)        |
+//! | `mailboxes` | mailbox id (32)                               | Ed25519 public key (32) [‖ expiry u64] |
 //! | `items`     | mailbox id (32) ‖ place (1) ‖ deposit id (16) | kind (1) ‖ coarse time u64 ‖ … |
 //! | `alerts`    | alert id (16)                                 | deadline u64 ‖ armed at u64 ‖ last check-in u64 ‖ Arm body |
 //! | `notes`     | an `items` key                                | release note (25, as on the wire) |
 //! | `item_blobs`| mailbox id (32) ‖ deposit id (16)             | per blob: blob id (16) ‖ length u64 |
+//!
+//! A `mailboxes` value is the key alone for a mailbox kept until further notice (every mailbox
+//! registered before lifetimes existed, and every NGO's), or the key and the Unix time, the
+//! start of a UTC day, at which the mailbox is forgotten (a reply mailbox, issue 15).
 //!
 //! All integers are big-endian. `place` says where the envelope is: `0` in the value itself
 //! (envelopes up to [`LARGE_ENVELOPE_MIN`]), `1` in a file of its own beside sled
@@ -214,6 +218,30 @@ pub fn inline_envelope(v: &[u8]) -> Option<&[u8]> {
     }
 }
 
+/// The `mailboxes` value of a mailbox with `public_key`, forgotten at `expires` if given.
+pub fn mailbox_value(public_key: &[u8; 32], expires: Option<u64>) -> Vec<u8> {
+    let mut v = Vec::with_capacity(40);
+    v.extend_from_slice(public_key);
+    if let Some(t) = expires {
+        v.extend_from_slice(&t.to_be_bytes());
+    }
+    v
+}
+
+/// Parse a `mailboxes` value: the key and the expiry, if any.
+pub fn mailbox_record(v: &[u8]) -> Result<([u8; 32], Option<u64>), StoreError> {
+    let bad = || StoreError::Corrupt("mailbox key");
+    let (key, rest) = v.split_first_chunk::<32>().ok_or_else(bad)?;
+    let expires = match rest.len() {
+        0 => None,
+        8 => Some(u64::from_be_bytes(
+            *<&[u8; 8]>::try_from(rest).map_err(|_| bad())?,
+        )),
+        _ => return Err(bad()),
+    };
+    Ok((*key, expires))
+}
+
 /// Bytes before the Arm body in an `alerts` value: deadline, armed at, last check-in.
 const ALERT_TIMES_LEN: usize = 24;
 
@@ -292,6 +320,19 @@ mod tests {
         let mut bad = item_key(&k, Place::File);
         bad[32] = 7;
         assert!(split_item_key(&bad).is_err());
+    }
+
+    #[test]
+    fn mailbox_values_are_the_key_and_maybe_an_expiry() {
+        let v = mailbox_value(&[3; 32], None);
+        assert_eq!(v, [3; 32], "as relays before lifetimes wrote them");
+        assert_eq!(mailbox_record(&v).unwrap(), ([3; 32], None));
+        let v = mailbox_value(&[3; 32], Some(86_400 * 7));
+        assert_eq!(v.len(), 40);
+        assert_eq!(mailbox_record(&v).unwrap(), ([3; 32], Some(86_400 * 7)));
+        for bad in [&[][..], &[0; 31], &[0; 33], &[0; 41]] {
+            assert!(mailbox_record(bad).is_err(), "{} bytes", bad.len());
+        }
     }
 
     #[test]

@@ -42,7 +42,7 @@ use accounting::{ExpiryBuckets, Usage};
 use blob_files::BlobFiles;
 use commit::{Committer, Durability};
 use envelope_files::EnvelopeFiles;
-use layout::{blobs_of, blobs_value};
+use layout::{blobs_of, blobs_value, mailbox_record, mailbox_value};
 use layout::{
     deposit_key, entry, inline_envelope, inline_value, item_id, item_key, key_of_item, mailbox_of,
     split_item_key, tombstone, DepositKey, Entry, Kind, Place,
@@ -55,7 +55,7 @@ use vigil_core::ids::{AlertId, BlobId, ItemId, MailboxId};
 use vigil_core::wire::deposit::Deposit;
 use vigil_core::wire::fetch::BlobRef;
 use vigil_core::wire::limits::MAX_ENVELOPE_LEN;
-use vigil_core::wire::policy::coarse_time;
+use vigil_core::wire::policy::{coarse_expiry, coarse_time, merged_expiry};
 use vigil_core::wire::upload::Upload;
 use vigil_core::wire::{ReleaseNote, ReleaseReason};
 
@@ -95,6 +95,8 @@ pub(crate) struct Inner {
     notes: sled::Tree,
     /// The blobs each item deposited with blobs refers to, under its deposit key.
     item_blobs: sled::Tree,
+    /// Each mailbox's current prekey bundle (issue 16), under its id.
+    prekeys: sled::Tree,
     /// The blob files.
     blob_files: BlobFiles,
     /// What is known of each blob (lengths, references).
@@ -111,6 +113,11 @@ pub(crate) struct Inner {
     receiving: Mutex<HashSet<DepositKey>>,
     usage: Usage,
     buckets: ExpiryBuckets,
+    /// The mailboxes registered with a lifetime, by the day they are due.
+    lifetimes: ExpiryBuckets,
+    /// Held while a registration (or a mailbox's removal at the end of its lifetime) changes
+    /// `mailboxes` and the key cache, so the two always agree.
+    registering: Mutex<()>,
     committer: Committer,
     /// Also held by the commit thread; here for the tests' look at it.
     #[cfg_attr(not(test), allow(dead_code))]
@@ -348,6 +355,38 @@ impl Inner {
         Ok(n)
     }
 
+    /// Write the registration of `mailbox` with its expiry merged with what is stored, and put
+    /// its key in the cache; the expiry it now has.
+    fn register(
+        &self,
+        mailbox: MailboxId,
+        public_key: [u8; 32],
+        asked: Option<u64>,
+    ) -> Result<Option<u64>, StoreError> {
+        let _one = self
+            .registering
+            .lock()
+            .map_err(|_| StoreError::Backend("registrations poisoned".into()))?;
+        let old = self.mailboxes.get(mailbox.as_bytes()).map_err(backend)?;
+        let held = old.as_deref().map(mailbox_record).transpose()?;
+        // The id is a hash of the key, so an existing entry necessarily holds the same key.
+        let expires = merged_expiry(held.map(|(_, e)| e), asked);
+        let value = mailbox_value(&public_key, expires);
+        if old.as_deref() != Some(&value[..]) {
+            self.mailboxes
+                .insert(mailbox.as_bytes(), value)
+                .map_err(backend)?;
+        }
+        self.keys
+            .write()
+            .map_err(|_| StoreError::Backend("mailbox keys poisoned".into()))?
+            .insert(mailbox, public_key);
+        if let Some(t) = expires {
+            self.lifetimes.note(t, mailbox)?;
+        }
+        Ok(expires)
+    }
+
     #[cfg(test)]
     fn db_tree_names(&self) -> Vec<Vec<u8>> {
         self.db.tree_names().iter().map(|n| n.to_vec()).collect()
@@ -427,6 +466,7 @@ impl SledStore {
             alerts: t("alerts")?,
             notes: t("notes")?,
             item_blobs: t("item_blobs")?,
+            prekeys: t("prekeys")?,
             blob_files: BlobFiles::open(blob_dir)?,
             blob_index: BlobIndex::default(),
             doomed: Mutex::default(),
@@ -435,6 +475,8 @@ impl SledStore {
             receiving: Mutex::default(),
             usage: Usage::default(),
             buckets: ExpiryBuckets::default(),
+            lifetimes: ExpiryBuckets::default(),
+            registering: Mutex::default(),
             committer,
             durability,
             db,
@@ -496,21 +538,19 @@ impl SledStore {
 }
 
 impl Store for SledStore {
-    fn register(&self, mailbox: MailboxId, public_key: [u8; 32]) -> StoreFuture<'_, ()> {
+    fn register(
+        &self,
+        mailbox: MailboxId,
+        public_key: [u8; 32],
+        expires: Option<u64>,
+    ) -> StoreFuture<'_, Option<u64>> {
         Box::pin(async move {
             let inner = &self.inner;
-            // The id is a hash of the key, so an existing entry necessarily holds the same key.
-            inner
-                .mailboxes
-                .insert(mailbox.as_bytes(), &public_key[..])
-                .map_err(backend)?;
+            let expires = inner.register(mailbox, public_key, expires.map(coarse_expiry))?;
+            // Known (in the cache) before durable: a deposit accepted meanwhile is answered only
+            // after a group commit, which makes this registration durable too.
             inner.committer.wait().await?;
-            inner
-                .keys
-                .write()
-                .map_err(|_| StoreError::Backend("mailbox keys poisoned".into()))?
-                .insert(mailbox, public_key);
-            Ok(())
+            Ok(expires)
         })
     }
 
@@ -521,6 +561,44 @@ impl Store for SledStore {
             .read()
             .map_err(|_| StoreError::Backend("mailbox keys poisoned".into()))
             .map(|k| k.get(&mailbox).copied());
+        Box::pin(std::future::ready(found))
+    }
+
+    fn set_prekey<'a>(&'a self, mailbox: MailboxId, bundle: &'a [u8]) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            {
+                // Under the registration lock, so a mailbox removed at the end of its lifetime
+                // cannot get a bundle back after its removal took the old one.
+                let _one = inner
+                    .registering
+                    .lock()
+                    .map_err(|_| StoreError::Backend("registrations poisoned".into()))?;
+                let known = inner
+                    .keys
+                    .read()
+                    .map_err(|_| StoreError::Backend("mailbox keys poisoned".into()))?
+                    .contains_key(&mailbox);
+                if !known {
+                    return Ok(false);
+                }
+                inner
+                    .prekeys
+                    .insert(mailbox.as_bytes(), bundle)
+                    .map_err(backend)?;
+            }
+            inner.committer.wait().await?;
+            Ok(true)
+        })
+    }
+
+    fn prekey(&self, mailbox: MailboxId) -> StoreFuture<'_, Option<Vec<u8>>> {
+        let found = self
+            .inner
+            .prekeys
+            .get(mailbox.as_bytes())
+            .map(|v| v.map(|v| v.to_vec()))
+            .map_err(backend);
         Box::pin(std::future::ready(found))
     }
 
@@ -715,12 +793,13 @@ impl Store for SledStore {
 
     fn expire(&self, now: u64) -> StoreFuture<'_, u64> {
         Box::pin(async move {
-            let n = blocking(&self.inner, move |s| {
+            let (gone, n) = blocking(&self.inner, move |s| {
                 s.expire_blobs(now)?;
-                s.expire(now)
+                let (gone, in_them) = s.expire_mailboxes(now)?;
+                Ok((gone, in_them + s.expire(now)?))
             })
             .await?;
-            if n > 0 {
+            if n > 0 || gone > 0 {
                 self.inner.committer.wait().await?;
                 blocking(&self.inner, |s| s.delete_doomed()).await?;
             }
