@@ -271,7 +271,8 @@ limits! {
     request_memory_bytes: usize = 256 * 1024 * 1024, min(1), "one maximal request always fits";
     /// Connections to the PostgreSQL store (`store = "postgres://..."`) this relay keeps. Each
     /// request holds one for its transaction, a large deposit or upload for as long as its
-    /// bytes take to arrive; a request that finds none free waits up to 30 s, then fails.
+    /// bytes take to arrive (at most half of them at once); a request that finds none free
+    /// waits up to 30 s, then fails.
     store_connections: usize = crate::store::pg::DEFAULT_POOL_SIZE, range(2, 1024);
     /// Bytes of the store's page cache (sled `cache_capacity`). Stored reports beyond it stay
     /// on disk only; sled's own default (1 GiB) would keep that much evidence resident.

@@ -61,6 +61,7 @@ pub(crate) async fn upload(
             UploadStep::Answer(have) => Ok(Some(have)),
             UploadStep::Write => Ok(None),
         };
+    let _slot = inner.streaming_slot(head.chunk_len).await?;
     let mut c = inner.conn().await?;
     if let Some(have) = decide(held(&**c, id, false).await?)? {
         return Ok(have);

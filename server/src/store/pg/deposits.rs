@@ -44,6 +44,7 @@ pub(crate) async fn deposit(
 ) -> Result<Deposited, StoreError> {
     let (m, d) = (&head.mailbox.as_bytes()[..], &head.deposit_id.0[..]);
     let len = head.envelope_len as u64;
+    let _slot = inner.streaming_slot(head.envelope_len).await?;
     let mut c = inner.conn().await?;
     // Before a byte is read: the mailbox, a repeat (stored or acknowledged), the quota.
     let row = c

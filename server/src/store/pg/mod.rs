@@ -206,6 +206,11 @@ pub(crate) struct Inner {
     /// registration can only move later: so an entry is good until its expiry, on any relay.
     keys: RwLock<HashMap<MailboxId, ([u8; 32], Option<u64>)>>,
     totals: Totals,
+    /// Transactions that stream a large payload from the network (large deposits, upload
+    /// chunks) hold their connection for as long as the client takes to send it; at most half
+    /// the pool may do so at once, so that slow uploads cannot take every connection from
+    /// small deposits, fetches and acknowledgements.
+    streaming: tokio::sync::Semaphore,
     /// Transactions committed and failed, for the operator (`flush_stats`).
     commits: AtomicU64,
     failures: AtomicU64,
@@ -263,6 +268,22 @@ impl Inner {
             self.slow.store(false, Ordering::Relaxed);
         }
         self.committed(done)
+    }
+
+    /// A place among the transactions streaming a payload of `len` bytes, if it is large
+    /// (see `streaming`); small payloads are in memory already or arrive at once.
+    pub(crate) async fn streaming_slot(
+        &self,
+        len: usize,
+    ) -> Result<Option<tokio::sync::SemaphorePermit<'_>>, StoreError> {
+        if len <= super::LARGE_ENVELOPE_MIN {
+            return Ok(None);
+        }
+        self.streaming
+            .acquire()
+            .await
+            .map(Some)
+            .map_err(|_| StoreError::Backend("the store is closing".into()))
     }
 
     /// Note how a commit went.
@@ -416,6 +437,7 @@ impl PgStore {
         schema::migrate(&mut first).await?;
         drop(first);
         let inner = Arc::new(Inner {
+            streaming: tokio::sync::Semaphore::new((pool_size / 2).max(1)),
             pool,
             config,
             quota,
