@@ -19,7 +19,8 @@ use std::sync::atomic::Ordering;
 use tokio_postgres::{Client, GenericClient, Transaction};
 use vigil_core::ids::BlobId;
 use vigil_core::wire::fetch::BlobRef;
-use vigil_core::wire::policy::{upload_step, UploadStep};
+use vigil_core::wire::limits::RECEIVE_TIME_GRANULARITY_SECS;
+use vigil_core::wire::policy::{coarse_time, upload_step, UploadStep};
 use vigil_core::wire::upload::Upload;
 
 /// Salt of the advisory locks of blobs being uploaded.
@@ -81,10 +82,13 @@ pub(crate) async fn upload(
     if let Some(have) = decide(before)? {
         return Ok(have);
     }
+    // Kept to the hour, as the sled store stamps its blob files; the second is kept in this
+    // relay's memory only (see `expire`).
+    let stamp = int(coarse_time(now))?;
     if before.is_none() {
         tx.execute(
             "INSERT INTO blobs (id, total, have, touched) VALUES ($1, $2, 0, $3)",
-            &[&id, &int(head.total)?, &int(now)?],
+            &[&id, &int(head.total)?, &stamp],
         )
         .await
         .map_err(backend)?;
@@ -93,11 +97,12 @@ pub(crate) async fn upload(
     let have = head.offset.saturating_add(head.chunk_len as u64);
     tx.execute(
         "UPDATE blobs SET have = $2, touched = $3 WHERE id = $1",
-        &[&id, &int(have)?, &int(now)?],
+        &[&id, &int(have)?, &stamp],
     )
     .await
     .map_err(backend)?;
     inner.commit(tx).await?;
+    inner.touched_now(head.blob, now);
     inner.totals.change(|t| {
         t.blobs += u64::from(before.is_none());
         t.blob_bytes = t.blob_bytes.saturating_add(head.chunk_len as u64);
@@ -159,16 +164,19 @@ pub(crate) async fn take_refs(tx: &Transaction<'_>, ids: &[BlobId]) -> Result<()
 
 /// What dropping references did: the bytes the references held (what their mailbox counted
 /// against its quota), and the blobs deleted with their bytes (for the totals, once committed).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Dropped {
     pub(crate) held: u64,
     pub(crate) blobs: u64,
     pub(crate) bytes: u64,
+    /// The blobs deleted.
+    pub(crate) gone: Vec<BlobId>,
 }
 
 impl Dropped {
     /// Count the deleted blobs out of the totals (after the commit).
     pub(crate) fn apply(&self, inner: &Inner) {
+        inner.forget_touched(&self.gone);
         inner.totals.change(|t| {
             t.blobs = t.blobs.saturating_sub(self.blobs);
             t.blob_bytes = t.blob_bytes.saturating_sub(self.bytes);
@@ -203,6 +211,7 @@ pub(crate) async fn drop_refs(
                 .await
                 .map_err(backend)?;
             if let Some(g) = gone {
+                out.gone.push(BlobId(id));
                 out.blobs += 1;
                 out.bytes = out
                     .bytes
@@ -248,36 +257,65 @@ pub(crate) async fn read(
 }
 
 /// Delete the blobs nobody refers to that were not written for the blob expiry.
+///
+/// The database knows a blob's last write to the hour (what the sled store keeps on disk);
+/// the relay that wrote it knows the second. A blob is due when its last write, as this relay
+/// knows it, is at least the blob expiry ago: the second when this relay wrote it, else the end
+/// of the stored hour, so a blob is never deleted early, whichever relay looks.
 pub(crate) async fn expire(inner: &Inner, now: u64) -> Result<(), StoreError> {
     let secs = inner.blob_expiry.load(Ordering::Relaxed);
     let Some(cutoff) = now.checked_sub(secs) else {
         return Ok(());
     };
-    let cutoff = int(cutoff)?;
+    inner.forget_touched_before(cutoff.saturating_sub(RECEIVE_TIME_GRANULARITY_SECS));
+    let mut after: Vec<u8> = Vec::new();
     loop {
         let mut c = inner.conn().await?;
         let tx = c.transaction().await.map_err(backend)?;
+        // Candidates: unreferenced, stamped with an hour that began by the cutoff.
         let rows = tx
             .query(
-                "DELETE FROM blobs WHERE ctid = ANY (ARRAY (
-                    SELECT ctid FROM blobs WHERE refs = 0 AND touched <= $1
-                    LIMIT $2 FOR UPDATE SKIP LOCKED))
-                 RETURNING have",
-                &[&cutoff, &EXPIRE_BATCH],
+                "SELECT id, touched FROM blobs WHERE refs = 0 AND touched <= $1 AND id > $2
+                 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED",
+                &[&int(cutoff)?, &after, &EXPIRE_BATCH],
+            )
+            .await
+            .map_err(backend)?;
+        let batch = rows.len();
+        let mut due: Vec<Vec<u8>> = Vec::new();
+        for r in &rows {
+            let id: Vec<u8> = r.try_get(0).map_err(backend)?;
+            let stamp = uint(r.try_get(1).map_err(backend)?)?;
+            let blob = BlobId(id_of(&id)?);
+            let last = inner
+                .touched_of(&blob)
+                .unwrap_or(stamp.saturating_add(RECEIVE_TIME_GRANULARITY_SECS));
+            if last <= cutoff {
+                due.push(id.clone());
+            }
+            after = id;
+        }
+        let gone = tx
+            .query(
+                "DELETE FROM blobs WHERE id = ANY($1) RETURNING id, have",
+                &[&due],
             )
             .await
             .map_err(backend)?;
         let mut bytes = 0u64;
-        for r in &rows {
-            bytes = bytes.saturating_add(uint(r.try_get(0).map_err(backend)?)?);
+        let mut ids = Vec::with_capacity(gone.len());
+        for r in &gone {
+            ids.push(BlobId(id_of(r.try_get::<_, &[u8]>(0).map_err(backend)?)?));
+            bytes = bytes.saturating_add(uint(r.try_get(1).map_err(backend)?)?);
         }
         inner.commit(tx).await?;
-        let n = rows.len() as u64;
+        inner.forget_touched(&ids);
+        let n = ids.len() as u64;
         inner.totals.change(|t| {
             t.blobs = t.blobs.saturating_sub(n);
             t.blob_bytes = t.blob_bytes.saturating_sub(bytes);
         });
-        if (rows.len() as i64) < EXPIRE_BATCH {
+        if (batch as i64) < EXPIRE_BATCH {
             return Ok(());
         }
     }

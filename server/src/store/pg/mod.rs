@@ -206,6 +206,10 @@ pub(crate) struct Inner {
     /// registration can only move later: so an entry is good until its expiry, on any relay.
     keys: RwLock<HashMap<MailboxId, ([u8; 32], Option<u64>)>>,
     totals: Totals,
+    /// The second of the last write of each blob this relay wrote (the database keeps the
+    /// hour): blob expiry counts from it while this relay runs, as the sled store's memory does.
+    /// Entries go with their blob, or once past any expiry's reach.
+    touched: Mutex<HashMap<BlobId, u64>>,
     /// Transactions that stream a large payload from the network (large deposits, upload
     /// chunks) hold their connection for as long as the client takes to send it; at most half
     /// the pool may do so at once, so that slow uploads cannot take every connection from
@@ -268,6 +272,32 @@ impl Inner {
             self.slow.store(false, Ordering::Relaxed);
         }
         self.committed(done)
+    }
+
+    /// Remember that this relay wrote blob `blob` at `now`.
+    pub(crate) fn touched_now(&self, blob: BlobId, now: u64) {
+        let mut t = self.touched.lock().unwrap_or_else(PoisonError::into_inner);
+        t.insert(blob, now);
+    }
+
+    /// When this relay last wrote `blob`, if it did.
+    pub(crate) fn touched_of(&self, blob: &BlobId) -> Option<u64> {
+        let t = self.touched.lock().unwrap_or_else(PoisonError::into_inner);
+        t.get(blob).copied()
+    }
+
+    /// Forget the write times of deleted blobs.
+    pub(crate) fn forget_touched(&self, blobs: &[BlobId]) {
+        let mut t = self.touched.lock().unwrap_or_else(PoisonError::into_inner);
+        for b in blobs {
+            t.remove(b);
+        }
+    }
+
+    /// Forget write times before `before`: their blobs are decided by the stored hour.
+    pub(crate) fn forget_touched_before(&self, before: u64) {
+        let mut t = self.touched.lock().unwrap_or_else(PoisonError::into_inner);
+        t.retain(|_, at| *at >= before);
     }
 
     /// A place among the transactions streaming a payload of `len` bytes, if it is large
@@ -438,6 +468,7 @@ impl PgStore {
         drop(first);
         let inner = Arc::new(Inner {
             streaming: tokio::sync::Semaphore::new((pool_size / 2).max(1)),
+            touched: Mutex::default(),
             pool,
             config,
             quota,

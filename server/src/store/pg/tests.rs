@@ -309,3 +309,37 @@ async fn a_database_of_an_earlier_version_is_migrated_and_keeps_its_items() {
         "stays permanent"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blob_write_times_are_kept_to_the_hour_and_never_expire_a_blob_early() {
+    let Some((a, b, url)) = two_relays(Quota::default()).await else {
+        return;
+    };
+    for s in [&a, &b] {
+        s.set_blob_expiry(DAY);
+    }
+    let t0 = 100 * DAY;
+    let blob = BlobId([4; 16]);
+    let mut body = crate::body::testing::Pieces::exact(&[4; 100], 100);
+    let head = vigil_core::wire::upload::Upload {
+        blob,
+        total: 100,
+        offset: 0,
+        chunk_len: 100,
+    };
+    assert_eq!(a.upload(head, t0 + 100, &mut body).await, Ok(100));
+    let (client, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let stored: i64 = client
+        .query_one("SELECT touched FROM blobs", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored as u64, t0, "the hour, not the second");
+    // The relay that did not write it counts from the end of that hour; the writer from the
+    // second it knows.
+    b.expire(t0 + 100 + DAY).await.unwrap();
+    assert_eq!(b.blob_len(blob).await.unwrap(), Some(100));
+    a.expire(t0 + 100 + DAY).await.unwrap();
+    assert_eq!(b.blob_len(blob).await.unwrap(), None);
+}
