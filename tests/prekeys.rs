@@ -43,7 +43,7 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Send a report with `--json` and return the `queued` object.
+/// Send a report with `--json` and return the `stored` object of its (one) copy.
 async fn send_json(home: &str, report: &str) -> Value {
     let out = bins::vigil_output(&[
         "--home",
@@ -66,8 +66,8 @@ async fn send_json(home: &str, report: &str) -> Value {
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     text.lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|v| v["type"] == "queued")
-        .unwrap_or_else(|| panic!("no queued object in {text}"))
+        .find(|v| v["type"] == "stored")
+        .unwrap_or_else(|| panic!("no stored object in {text}"))
 }
 
 /// Everything waiting at the relay at `addr` for the NGO in `ngo`, fetched with its mailbox key
@@ -100,14 +100,15 @@ async fn a_prekeyed_report_reads_and_then_a_relay_copy_opens_for_no_key_left() {
     let first = PrekeyState::load(&bins::home(&ngo).expect("home")).expect("prekeys");
     assert_eq!(first.keys.len(), 1);
     assert_eq!(first.keys[0].published, vec![addr.clone()]);
-    // A short-lived one for this test: 4 s, kept 1 s after it expires.
+    // A short-lived one for this test: 12 s (time for the send below on a loaded machine), kept
+    // 1 s after it expires.
     vigil_ok(&[
         "--home",
         ngo_s,
         "ngo",
         "prekeys",
         "--lifetime",
-        "4s",
+        "12s",
         "--grace",
         "1s",
     ])
@@ -116,18 +117,18 @@ async fn a_prekeyed_report_reads_and_then_a_relay_copy_opens_for_no_key_left() {
     assert_eq!(
         state.keys.len(),
         2,
-        "a new one: the first lived longer than 4 s"
+        "a new one: the first lived longer than 12 s"
     );
     let short = state.keys[1].clone();
-    assert_eq!(short.expires - short.created, 4);
+    assert_eq!(short.expires - short.created, 12);
 
     // The reporter finds it at the relay, checks it against the card and seals to it.
     let reporter = make_reporter(root, &[&card_path]).await;
     let reporter = reporter.to_str().expect("utf8");
-    let queued = send_json(reporter, &write_report(root, "taken-at-checkpoint")).await;
-    let fs = &queued["forward_secrecy"][0];
-    assert_eq!(fs["prekey"], true, "{queued}");
-    assert_eq!(fs["prekey_id"], short.id.as_str(), "{queued}");
+    let stored = send_json(reporter, &write_report(root, "taken-at-checkpoint")).await;
+    let fs = &stored["forward_secrecy"];
+    assert_eq!(fs["prekey"], true, "{stored}");
+    assert_eq!(fs["prekey_id"], short.id.as_str(), "{stored}");
 
     // The relay is seized now, with the report in it.
     relay.shutdown().await.expect("shutdown");
@@ -250,15 +251,15 @@ async fn forged_and_expired_prekeys_are_refused_and_the_report_still_goes() {
         .expect("publish");
     let reporter = make_reporter(root, &[&card_path]).await;
     let reporter = reporter.to_str().expect("utf8");
-    let queued = send_json(reporter, &write_report(root, "forged")).await;
-    let fs = &queued["forward_secrecy"][0];
-    assert_eq!(fs["prekey"], false, "{queued}");
+    let stored = send_json(reporter, &write_report(root, "forged")).await;
+    let fs = &stored["forward_secrecy"];
+    assert_eq!(fs["prekey"], false, "{stored}");
     assert!(
         fs["reason"]
             .as_str()
             .unwrap_or_default()
             .contains("not signed by the NGO's key"),
-        "{queued}"
+        "{stored}"
     );
 
     // The NGO's own, but expired.
@@ -270,15 +271,15 @@ async fn forged_and_expired_prekeys_are_refused_and_the_report_still_goes() {
         .await
         .expect("publish");
     client.close().await;
-    let queued = send_json(reporter, &write_report(root, "stale")).await;
-    let fs = &queued["forward_secrecy"][0];
-    assert_eq!(fs["prekey"], false, "{queued}");
+    let stored = send_json(reporter, &write_report(root, "stale")).await;
+    let fs = &stored["forward_secrecy"];
+    assert_eq!(fs["prekey"], false, "{stored}");
     assert!(
         fs["reason"]
             .as_str()
             .unwrap_or_default()
             .contains("expired"),
-        "{queued}"
+        "{stored}"
     );
 
     // Both reports arrive, sealed to the long-term keys only.

@@ -755,3 +755,4 @@ help-ngo-prekeys-grace = How long an expired prekey is kept for reports sealed t
 help-ngo-prekeys-renew = Make and publish a new prekey now
 help-ngo-prekeys-off = Stop making and publishing prekeys (reports then have the long-term keys' protection only)
 help-ngo-prekeys-on = Make and publish prekeys again (the default)
+prekey-old-copy = this copy was queued by an older Vigil that did not record the NGO's key

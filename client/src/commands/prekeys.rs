@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use anyhow::Result;
 use serde_json::json;
-use vigil_core::card::{format_utc, CardRelay, RecipientCard};
+use vigil_core::card::{format_utc, CardRelay};
+use vigil_core::ids::MailboxId;
+use vigil_core::keys::PublicSigningKey;
 use vigil_core::prekey::{PrekeyBundle, PrekeyError};
 
 use super::Ctx;
@@ -216,55 +218,49 @@ pub enum Protection {
     LongTermOnly(String),
 }
 
-/// The NGO's current prekey for a report sealed now: asked of the card's relays (the first that
-/// answers), checked against the card, and cached; when no relay answers (or `offline`), the
-/// cached one if it is still valid. A refused bundle (forged, foreign, expired) is said, and the
-/// report goes with the long-term keys only.
-pub async fn for_card(ctx: &Ctx, card: &RecipientCard, now: u64, offline: bool) -> Protection {
+/// The NGO's current prekey for a copy about to be deposited over `client` (the same
+/// connection: the relay learns nothing the deposit does not tell it), checked against the
+/// card's identity key `ngo` and `mailbox`, and cached; when the relay has none, or hands out
+/// one the card refuses (said as a warning), or does not know the request, the bundle verified
+/// last time if it is still valid. The copy is sealed to its prekey at deposit time, not when
+/// the report was written: a copy that waited in the outbox for days gets the prekey current
+/// when it leaves, not one the NGO may have destroyed meanwhile.
+pub async fn for_deposit(
+    ctx: &Ctx,
+    client: &RelayClient,
+    ngo: &PublicSigningKey,
+    mailbox: &MailboxId,
+    name: &str,
+    now: u64,
+) -> Protection {
     let mut refused: Option<PrekeyError> = None;
-    let mut unreachable = None;
-    if !offline {
-        for relay in card.relays() {
-            let asked = tokio::time::timeout(LOOKUP_TIMEOUT, async {
-                let client =
-                    RelayClient::connect_pinned(&relay.addr, &relay.accepted_fingerprints())
-                        .await?;
-                let got = client.get_prekey(card.mailbox).await;
-                client.close().await;
-                got
-            })
-            .await;
-            match asked {
-                Ok(Ok(Some(bytes))) => {
-                    match PrekeyBundle::verify(&bytes, &card.identity_key, &card.mailbox, now) {
-                        Ok(b) => {
-                            // Best effort: without the cache, a later report sealed while no
-                            // relay answers goes with the long-term keys only.
-                            let _ = cache_bundle(&ctx.home, &card.identity_key, &bytes);
-                            return Protection::Prekey(Box::new(b));
-                        }
-                        Err(e) => refused = Some(e),
-                    }
-                }
-                Ok(Ok(None)) => {}
-                Ok(Err(e)) => unreachable = Some(e.to_string()),
-                Err(_) => unreachable = Some(t!("prekey-lookup-slow")),
+    let mut failed: Option<String> = None;
+    match tokio::time::timeout(LOOKUP_TIMEOUT, client.get_prekey(*mailbox)).await {
+        Ok(Ok(Some(bytes))) => match PrekeyBundle::verify(&bytes, ngo, mailbox, now) {
+            Ok(b) => {
+                // Best effort: without the cache, a later copy whose relay has none to give
+                // goes with the long-term keys only.
+                let _ = cache_bundle(&ctx.home, ngo, &bytes);
+                return Protection::Prekey(Box::new(b));
             }
-        }
+            Err(e) => refused = Some(e),
+        },
+        Ok(Ok(None)) => {}
+        Ok(Err(e)) => failed = Some(e.to_string()),
+        Err(_) => failed = Some(t!("prekey-lookup-slow")),
     }
-    // A bundle the relay handed out and the card refuses is said, whatever follows.
     if let Some(e) = &refused {
         ctx.out
-            .say(format!("{}: {}: {e}", t!("warning-prefix"), card.name));
+            .say(format!("{}: {name}: {e}", t!("warning-prefix")));
     }
-    // No good answer: the bundle verified last time will do while its signed expiry allows (it
-    // is the NGO's own, whatever a relay hands out now).
-    if let Ok(Some(bytes)) = cached_bundle(&ctx.home, &card.identity_key) {
-        if let Ok(b) = PrekeyBundle::verify(&bytes, &card.identity_key, &card.mailbox, now) {
+    // The bundle verified last time will do while its signed expiry allows: it is the NGO's
+    // own, whatever a relay hands out now.
+    if let Ok(Some(bytes)) = cached_bundle(&ctx.home, ngo) {
+        if let Ok(b) = PrekeyBundle::verify(&bytes, ngo, mailbox, now) {
             return Protection::Prekey(Box::new(b));
         }
     }
-    Protection::LongTermOnly(match (refused, unreachable) {
+    Protection::LongTermOnly(match (refused, failed) {
         (Some(e), _) => e.to_string(),
         (None, Some(e)) => t!("prekey-unreachable", error = e),
         (None, None) => t!("prekey-none-published"),

@@ -109,19 +109,12 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
             len: p.blob_len,
         })
         .collect();
-    // Each NGO's current prekey (issue 16), asked of its relays before anything is sealed:
-    // without one (offline, relay down, none published, or refused), that NGO's copy is sealed
-    // to its long-term keys only, and the reporter is told so below.
-    let mut protections = Vec::with_capacity(cards.len());
-    for card in &cards {
-        protections.push(super::prekeys::for_card(ctx, card, now, a.queue_only).await);
-    }
     let mut items = Vec::with_capacity(cards.len());
     // The report's threads, one per NGO, each with a reply mailbox and a reply key made for
     // this report and this NGO alone (docs/threat-model.md, "Replies and receipts").
     let mut sent = SentReport::new(&report.title, now);
     let sealed_all = (|| -> Result<()> {
-        for (card, protection) in cards.iter().zip(&protections) {
+        for card in &cards {
             let attachments = (!entries.is_empty()).then_some(envelope::Attachments {
                 list: &entries,
                 blob_key: &blob_key,
@@ -150,13 +143,6 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
                 now,
                 &mut rand::rngs::OsRng,
             )?;
-            // The prekey layer: the envelope sealed once more, to the NGO's current prekey.
-            let sealed = match protection {
-                super::prekeys::Protection::Prekey(b) => {
-                    vigil_core::prekey::wrap(&sealed, &b.recipient, &mut rand::rngs::OsRng)?
-                }
-                super::prekeys::Protection::LongTermOnly(_) => sealed,
-            };
             let first = items.len();
             // One sealed envelope, the same bytes at every relay of the card: the NGO keeps one
             // copy of whatever arrives via several (docs/threat-model.md says what that costs).
@@ -200,35 +186,8 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
             crate::t!("report-unverified", name = name.as_str())
         ));
     }
-    let mut forward_secrecy = Vec::with_capacity(cards.len());
-    for (card, protection) in cards.iter().zip(&protections) {
-        match protection {
-            super::prekeys::Protection::Prekey(b) => {
-                ctx.out.say(crate::t!(
-                    "report-prekey-used",
-                    name = card.name.as_str(),
-                    until = vigil_core::card::format_utc(b.expires)
-                ));
-                forward_secrecy.push(json!({"ngo": card.name, "prekey": true,
-                    "prekey_id": b.id(), "prekey_expires": b.expires, "reason": null}));
-            }
-            super::prekeys::Protection::LongTermOnly(why) => {
-                ctx.out.say(format!(
-                    "{}: {}",
-                    crate::t!("warning-prefix"),
-                    crate::t!(
-                        "report-prekey-not-used",
-                        name = card.name.as_str(),
-                        why = why.as_str()
-                    )
-                ));
-                forward_secrecy.push(json!({"ngo": card.name, "prekey": false,
-                    "prekey_id": null, "prekey_expires": null, "reason": why}));
-            }
-        }
-    }
     ctx.out.emit(
-        json!({"type": "queued", "id": sent.id, "to": names, "copies": cards.len(), "unverified": unverified, "replies": !a.no_replies, "forward_secrecy": forward_secrecy}),
+        json!({"type": "queued", "id": sent.id, "to": names, "copies": cards.len(), "unverified": unverified, "replies": !a.no_replies}),
     );
     if a.queue_only {
         return Ok(());
