@@ -218,11 +218,11 @@ pub enum Protection {
     LongTermOnly(String),
 }
 
-/// The NGO's current prekey for a copy about to be deposited over `client` (the same
-/// connection: the relay learns nothing the deposit does not tell it), checked against the
-/// card's identity key `ngo` and `mailbox`, and cached; when the relay has none, or hands out
-/// one the card refuses (said as a warning), or does not know the request, the bundle verified
-/// last time if it is still valid. The copy is sealed to its prekey at deposit time, not when
+/// The NGO's current prekey for a copy about to be deposited over `client`: the cached bundle
+/// while it is in the first half of its life, else asked of the relay on this connection (the
+/// relay learns nothing the deposit does not tell it), checked against the card's identity key
+/// `ngo` and `mailbox`, and cached; when the relay has none, or hands out one the card refuses
+/// (said as a warning), or does not know the request, the cached bundle if it is still valid. The copy is sealed to its prekey at deposit time, not when
 /// the report was written: a copy that waited in the outbox for days gets the prekey current
 /// when it leaves, not one the NGO may have destroyed meanwhile.
 pub async fn for_deposit(
@@ -233,6 +233,21 @@ pub async fn for_deposit(
     name: &str,
     now: u64,
 ) -> Protection {
+    // A cached bundle in the first half of its life is used as it is: the NGO makes its next
+    // prekey only at the half, so there is nothing newer to ask for, and one request fewer per
+    // deposit keeps a reporter flushing many copies well inside the relay's rates.
+    let cached = cached_bundle(&ctx.home, ngo)
+        .ok()
+        .flatten()
+        .and_then(|bytes| PrekeyBundle::verify(&bytes, ngo, mailbox, now).ok());
+    if let Some(b) = &cached {
+        if now
+            < b.created
+                .saturating_add(b.expires.saturating_sub(b.created) / 2)
+        {
+            return Protection::Prekey(Box::new(b.clone()));
+        }
+    }
     let mut refused: Option<PrekeyError> = None;
     let mut failed: Option<String> = None;
     match tokio::time::timeout(LOOKUP_TIMEOUT, client.get_prekey(*mailbox)).await {
@@ -255,10 +270,8 @@ pub async fn for_deposit(
     }
     // The bundle verified last time will do while its signed expiry allows: it is the NGO's
     // own, whatever a relay hands out now.
-    if let Ok(Some(bytes)) = cached_bundle(&ctx.home, ngo) {
-        if let Ok(b) = PrekeyBundle::verify(&bytes, ngo, mailbox, now) {
-            return Protection::Prekey(Box::new(b));
-        }
+    if let Some(b) = cached {
+        return Protection::Prekey(Box::new(b));
     }
     Protection::LongTermOnly(match (refused, failed) {
         (Some(e), _) => e.to_string(),
