@@ -208,6 +208,10 @@ pub fn wrapped_len(envelope_len: usize) -> usize {
     hybrid::header_len(1) + age::chunk::NONCE_SIZE + envelope_len + chunks * age::chunk::TAG_SIZE
 }
 
+/// What [`unwrap`] found: the index of the prekey that opened the layer, and the envelope
+/// inside (wiped on drop).
+pub type Unwrapped = (usize, Zeroizing<Vec<u8>>);
+
 /// Remove the prekey layer with any of `prekeys`, if `bytes` has one: `Ok(Some((index,
 /// envelope)))` names which prekey opened it; `Ok(None)` means the bytes are not a prekey layer
 /// these keys open (an envelope without one, or for a prekey destroyed already). A prekey layer
@@ -216,7 +220,7 @@ pub fn unwrap(
     bytes: &[u8],
     prekeys: &[hybrid::Identity],
     max_len: usize,
-) -> Result<Option<(usize, Zeroizing<Vec<u8>>)>, AgeError> {
+) -> Result<Option<Unwrapped>, AgeError> {
     if prekeys.is_empty() || !is_prekey_layer(bytes) {
         return Ok(None);
     }

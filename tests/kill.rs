@@ -177,7 +177,23 @@ async fn killed_at_random_moments_the_outbox_stays_whole_and_delivers_each_repor
         .await
         .expect("fetch");
     c.close().await;
-    let at_relay: Vec<String> = items.iter().map(|i| inbox_id(&i.envelope)).collect();
+    // Each copy left the outbox sealed once more to the NGO's current prekey (issue 16): the
+    // envelope that was queued is the one inside that layer.
+    let home = common::bins::home(&ngo).expect("home");
+    let prekeys = vigil_client::state::prekeys::PrekeyState::load(&home)
+        .expect("prekeys")
+        .identities(&home)
+        .expect("prekey secrets");
+    drop(home);
+    let at_relay: Vec<String> = items
+        .iter()
+        .map(|i| {
+            match vigil_core::prekey::unwrap(&i.envelope, &prekeys, 1 << 24).expect("unwrap") {
+                Some((_, inner)) => inbox_id(&inner),
+                None => inbox_id(&i.envelope),
+            }
+        })
+        .collect();
     let distinct: BTreeSet<String> = at_relay.iter().cloned().collect();
     assert_eq!(at_relay.len(), distinct.len(), "no envelope stored twice");
     for q in &ever_queued {

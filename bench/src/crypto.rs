@@ -201,6 +201,31 @@ fn envelopes(reps: usize, out: &mut Report) -> Result<()> {
     );
     out.set("pq_envelope_seal_us", pq_seal_s / pq_batch as f64 * 1e6);
     out.set("pq_envelope_open_us", pq_open_s / pq_batch as f64 * 1e6);
+
+    // The prekey layer (forward secrecy): the post-quantum envelope sealed once more to a
+    // prekey at deposit time, and removed by the NGO on fetch.
+    let prekey = vage::hybrid::Identity::generate(&mut OsRng);
+    let prekey_public = prekey.to_public();
+    let wrap =
+        || vigil_core::prekey::wrap(&pq_sealed, &prekey_public, &mut OsRng).context("prekey wrap");
+    let wrapped = wrap()?;
+    let (wrap_s, _) = best(reps, || (0..pq_batch).try_for_each(|_| wrap().map(drop)))?;
+    let (unwrap_s, inner) = best(reps, || {
+        let mut last = None;
+        for _ in 0..pq_batch {
+            last = vigil_core::prekey::unwrap(&wrapped, std::slice::from_ref(&prekey), 1 << 24)?;
+        }
+        last.ok_or_else(|| anyhow!("the prekey layer did not open"))
+    })?;
+    if inner.1.as_slice() != pq_sealed.as_slice() {
+        bail!("the prekey layer opened to different bytes than were sealed");
+    }
+    out.set(
+        "prekey_layer_bytes",
+        (wrapped.len() - pq_sealed.len()) as f64,
+    );
+    out.set("prekey_wrap_us", wrap_s / pq_batch as f64 * 1e6);
+    out.set("prekey_unwrap_us", unwrap_s / pq_batch as f64 * 1e6);
     Ok(())
 }
 

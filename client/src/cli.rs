@@ -239,6 +239,32 @@ pub enum NgoCmd {
     /// destroyed.
     #[command(after_help = ROTATE_KEYS_HELP)]
     RotateKeys(RotateKeysArgs),
+    /// Show the NGO's prekeys (short-lived keys reporters seal each report to, for forward
+    /// secrecy) and their policy, or change it.
+    Prekeys(NgoPrekeysArgs),
+}
+
+/// `vigil ngo prekeys`
+#[derive(Args, Debug)]
+pub struct NgoPrekeysArgs {
+    /// How long each new prekey is valid, e.g. 7d (at most 31d). A shorter lifetime than the
+    /// newest prekey's makes and publishes a new one now.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub lifetime: Option<Duration>,
+    /// How long an expired prekey is kept for reports sealed to it that are still on their way,
+    /// e.g. 7d; after that, the next fetch that empties every relay destroys it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub grace: Option<Duration>,
+    /// Make and publish a new prekey now.
+    #[arg(long)]
+    pub renew: bool,
+    /// Stop making and publishing prekeys (reports then have the long-term keys' protection
+    /// only).
+    #[arg(long, conflicts_with = "on")]
+    pub off: bool,
+    /// Make and publish prekeys again (the default).
+    #[arg(long)]
+    pub on: bool,
 }
 
 /// `vigil ngo rotate-keys`

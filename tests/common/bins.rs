@@ -146,3 +146,17 @@ fn build(profile_dir: &Path) {
         "building vigil and vigil-relay failed: {status}"
     );
 }
+
+/// Run the `vigil` program with `args` as a script would ([`as_script`], no `VIGIL_HOME`), off
+/// the async threads (an in-process relay may be serving on them), and return its output.
+pub async fn vigil_output(args: &[&str]) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let mut c = std::process::Command::new(vigil());
+        c.args(&args).env_remove("VIGIL_HOME");
+        as_script(&mut c);
+        c.output().expect("run vigil")
+    })
+    .await
+    .expect("vigil ran")
+}

@@ -734,3 +734,25 @@ help-ngo-rotate-keys-staff-recipient = The new post-quantum recipient of a staff
 help-ngo-rotate-keys-keep-old-keys = How long after the old card's expiry the old keys are kept, for reports sealed to it that are still in reporters' outboxes or at the relay, e.g. 60d
 help-ngo-rotate-keys-card-out = Write the re-issued card here too
 card-qr-part = Part { $part } of { $parts } (a card with post-quantum keys is too large for one code): scan every part.
+
+# Prekeys: forward secrecy (issue 16)
+prekey-made = Made a new prekey ({ $id }), valid until { $until }; reporters seal each report to it as well as to the staff keys.
+prekey-publish-failed = could not publish the current prekey at { $relay } ({ $error }); reporters who reach only that relay seal with the long-term keys alone until the next fetch publishes it
+prekey-destroyed = Destroyed { $count } expired prekeys: what was sealed to them can no longer be opened, by anyone, from a copy of a relay.
+prekey-bad-lifetime = --lifetime must be between 1s and 31d: a prekey that lives longer protects little more than a long-term key
+prekey-off = Prekeys are off: reports are protected by the long-term staff keys only. Turn them on with `vigil ngo prekeys --on`.
+prekey-policy = Prekeys: each valid for { $lifetime }, kept { $grace } after it expires for reports still on their way.
+prekey-line = { $id }  valid until { $until }  published at { $relays } relays
+prekey-lookup-slow = the relay did not answer in time
+prekey-unreachable = no relay of the card could be asked for the NGO's current prekey ({ $error })
+prekey-none-published = the NGO has not published a prekey at its relays
+report-prekey-used = { $name }: sealed to its current prekey as well (forward secrecy until { $until }).
+report-prekey-not-used = { $name }: sealed to its long-term keys only, without forward secrecy: { $why }
+inbox-prekey-gone = it is sealed to a prekey this inbox no longer holds (destroyed after it expired and its grace period passed); nobody can open it any more
+help-ngo-prekeys = Show the NGO's prekeys (short-lived keys reporters seal each report to, for forward secrecy) and their policy, or change it
+help-ngo-prekeys-lifetime = How long each new prekey is valid, e.g. 7d (at most 31d). A shorter lifetime than the newest prekey's makes and publishes a new one now
+help-ngo-prekeys-grace = How long an expired prekey is kept for reports sealed to it that are still on their way, e.g. 7d; after that, the next fetch that empties every relay destroys it
+help-ngo-prekeys-renew = Make and publish a new prekey now
+help-ngo-prekeys-off = Stop making and publishing prekeys (reports then have the long-term keys' protection only)
+help-ngo-prekeys-on = Make and publish prekeys again (the default)
+prekey-old-copy = this copy was queued by an older Vigil that did not record the NGO's key

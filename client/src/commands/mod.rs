@@ -8,6 +8,7 @@ pub mod inbox;
 pub mod ngo;
 pub mod outbox;
 pub mod panic;
+pub mod prekeys;
 pub mod report;
 pub mod report_status;
 pub mod rotate_keys;
@@ -86,6 +87,7 @@ pub async fn run_with(cli: Cli, unlocking: Unlocking) -> Result<()> {
         Command::Ngo(NgoCmd::SetRelay(a)) => ngo::set_relay(&ctx()?, a).await,
         Command::Ngo(NgoCmd::ExportStaffKey(a)) => ngo::export_staff_key(&ctx()?, a),
         Command::Ngo(NgoCmd::RotateKeys(a)) => rotate_keys::rotate_keys(&ctx()?, a),
+        Command::Ngo(NgoCmd::Prekeys(a)) => prekeys::command(&ctx()?, a).await,
         Command::Unlock(a) => session::unlock(&ctx()?, a),
         Command::Checkin(a) => match a.cmd {
             // A check-in must not wait behind a long upload in the same home: it takes no

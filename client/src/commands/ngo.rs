@@ -144,6 +144,7 @@ pub async fn init(ctx: &Ctx, a: NgoInitArgs) -> Result<()> {
         "safety_number": sn, "card": text, "card_out": a.card_out.as_ref().map(|p| p.display().to_string()),
         "expires": card.expires, "relays": relays_json,
     }));
+    super::prekeys::publish_first(ctx, &ngo).await?;
     Ok(())
 }
 

@@ -315,6 +315,25 @@ async fn attempt(
     };
     if let Some(mut item) = pending.pop_front() {
         let envelope = item.envelope()?;
+        // The prekey layer (issue 16), added now, on this connection, with the NGO's current
+        // prekey; without one the copy goes sealed to the long-term keys only, and says so.
+        let ngo_key = item
+            .ngo_key
+            .as_deref()
+            .and_then(|k| k.parse::<vigil_core::keys::PublicSigningKey>().ok());
+        let protection = match &ngo_key {
+            Some(k) => {
+                super::prekeys::for_deposit(ctx, &client, k, &item.mailbox, &item.to, now_unix())
+                    .await
+            }
+            None => super::prekeys::Protection::LongTermOnly(crate::t!("prekey-old-copy")),
+        };
+        let envelope = match &protection {
+            super::prekeys::Protection::Prekey(b) => {
+                vigil_core::prekey::wrap(&envelope, &b.recipient, &mut rand::rngs::OsRng)?
+            }
+            super::prekeys::Protection::LongTermOnly(_) => envelope,
+        };
         item.attempts = item.attempts.saturating_add(1);
         let outcome = if item.blobs.is_empty() {
             let deposit = client.deposit_status(&item.mailbox, &item.deposit_id, &envelope);
@@ -341,7 +360,29 @@ async fn attempt(
                     line = format!("{line} {}", crate::t!("outbox-delivered-duplicate"));
                 }
                 ctx.out.say(line);
-                ctx.out.emit(json!({"type": "stored", "to": item.to, "relay": item.relay, "deposit_id": item.deposit_id.to_string(), "duplicate": outcome == Deposited::Duplicate}));
+                let forward_secrecy = match &protection {
+                    super::prekeys::Protection::Prekey(b) => {
+                        ctx.out.say(crate::t!(
+                            "report-prekey-used",
+                            name = item.to.as_str(),
+                            until = vigil_core::card::format_utc(b.expires)
+                        ));
+                        json!({"prekey": true, "prekey_id": b.id(), "prekey_expires": b.expires, "reason": null})
+                    }
+                    super::prekeys::Protection::LongTermOnly(why) => {
+                        ctx.out.say(format!(
+                            "{}: {}",
+                            crate::t!("warning-prefix"),
+                            crate::t!(
+                                "report-prekey-not-used",
+                                name = item.to.as_str(),
+                                why = why.as_str()
+                            )
+                        ));
+                        json!({"prekey": false, "prekey_id": null, "prekey_expires": null, "reason": why})
+                    }
+                };
+                ctx.out.emit(json!({"type": "stored", "to": item.to, "relay": item.relay, "deposit_id": item.deposit_id.to_string(), "duplicate": outcome == Deposited::Duplicate, "forward_secrecy": forward_secrecy}));
                 summary.sent.push(item.to.clone());
                 summary.stored.push(item.deposit_id);
             }

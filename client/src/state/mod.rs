@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 
 mod inbox;
 pub mod migrate;
+pub mod prekeys;
 mod rejected;
 mod threads;
 pub use inbox::*;

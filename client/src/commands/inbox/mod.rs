@@ -29,6 +29,7 @@ use crate::display;
 use crate::home::now_unix;
 use crate::progress::{Activity, Progress};
 use crate::relay::{RelayClient, RelayError};
+use crate::state::prekeys::PrekeyState;
 use crate::state::{
     inbox_holds, inbox_mark_seen, inbox_seen, inbox_store, inbox_store_with, rejected_entries,
     rejected_read, rejected_remove, rejected_trim, AlertNote, Ngo, RejectedBound, RejectedKind,
@@ -236,11 +237,20 @@ pub async fn fetch(ctx: &Ctx) -> Result<FetchSummary> {
     let mut summary = FetchSummary::default();
     let me = ngo.identity.public();
     let still_no_key = recheck_no_key(ctx, &ids, &me, &mut summary)?;
+    // Prekeys (issue 16): a new one when the newest is half through its life, published at
+    // each relay below; all held ones open the prekey layer of what arrives.
+    let mut prekeys = PrekeyState::load(&ctx.home)?;
+    super::prekeys::renew_if_due(ctx, &ngo, &mut prekeys, crate::home::now_unix())?;
+    let prekey_ids = prekeys.identities(&ctx.home)?;
     let relays = ngo.config.relays();
     let mut reached = Vec::with_capacity(relays.len());
     let mut first_error = None;
     for relay in &relays {
-        match fetch_from(ctx, &mut ngo, relay, &ids, &mut summary).await {
+        let keys = Keys {
+            staff: &ids,
+            prekeys: &prekey_ids,
+        };
+        match fetch_from(ctx, &mut ngo, relay, keys, &mut prekeys, &mut summary).await {
             Ok(()) => reached.push(json!({"relay": relay.addr, "reached": true})),
             // One relay down (seized, blocked, restarting) is what several relays are for: say
             // so in one line and fetch from the others.
@@ -263,6 +273,11 @@ pub async fn fetch(ctx: &Ctx) -> Result<FetchSummary> {
     }
     if let (false, Some(e)) = (reached.iter().any(|r| r["reached"] == true), first_error) {
         return Err(e);
+    }
+    // Every relay of the card emptied: the prekeys past their expiry and grace period have
+    // opened everything sealed to them that arrived in time; destroy them.
+    if reached.iter().all(|r| r["reached"] == true) {
+        super::prekeys::destroy_due(ctx, &mut prekeys, crate::home::now_unix())?;
     }
     // Receipts for the new reports that ask for them, and whatever earlier receipts and
     // replies could not be deposited: a relay's failure here is a warning, never the fetch's.
@@ -321,12 +336,14 @@ async fn fetch_from(
     ctx: &Ctx,
     ngo: &mut Ngo,
     relay: &vigil_core::card::CardRelay,
-    ids: &[age::AnyIdentity],
+    keys: Keys<'_>,
+    prekeys: &mut PrekeyState,
     summary: &mut FetchSummary,
 ) -> Result<()> {
     let client = RelayClient::connect_pinned(&relay.addr, &relay.accepted_fingerprints()).await?;
     register_if_pending(ctx, ngo, relay, &client).await?;
-    drain(ctx, ngo, &client, relay, ids, summary).await?;
+    drain(ctx, ngo, &client, relay, keys, summary).await?;
+    super::prekeys::publish_at(ctx, ngo, prekeys, relay, &client).await?;
     // A flood that filled the mailbox refuses honest reports at the relay, where nobody sees
     // them: say so at every fetch. Best effort: the reports above are already safe here, and an
     // older relay that does not know the request is no reason to fail the fetch.
@@ -373,10 +390,11 @@ async fn drain(
     ngo: &Ngo,
     client: &RelayClient,
     relay: &vigil_core::card::CardRelay,
-    ids: &[age::AnyIdentity],
+    keys: Keys<'_>,
     summary: &mut FetchSummary,
 ) -> Result<()> {
     let me = ngo.identity.public();
+    let ids = keys.staff;
     loop {
         let items = fetch_round(client, ngo.mailbox_key.as_dalek()).await?;
         if items.is_empty() {
@@ -385,15 +403,41 @@ async fn drain(
         let n = items.len();
         let mut acks = Vec::with_capacity(n);
         for item in items {
-            match thread::open_incoming(&item.envelope, ids, &me) {
+            // The prekey layer, if the reporter had the NGO's prekey: removed here, so that
+            // what this inbox keeps is the envelope under the staff keys alone.
+            let unwrapped = match vigil_core::prekey::unwrap(
+                &item.envelope,
+                keys.prekeys,
+                vigil_core::wire::limits::MAX_ENVELOPE_LEN,
+            ) {
+                Ok(found) => found.map(|(_, inner)| inner),
+                Err(e) => {
+                    let why = e.to_string();
+                    let id = inbox_store(
+                        &ctx.home,
+                        &item.envelope,
+                        Some((RejectedKind::Invalid, &why)),
+                    )?;
+                    ctx.out.say(crate::t!(
+                        "inbox-rejected-item",
+                        id = id.as_str(),
+                        error = display::line(&why)
+                    ));
+                    ctx.out.emit(
+                        json!({"type": "rejected", "id": id, "error": why, "reason": "invalid"}),
+                    );
+                    summary.rejected += 1;
+                    acks.push(item.id);
+                    continue;
+                }
+            };
+            let envelope: &[u8] = unwrapped.as_ref().map_or(&item.envelope, |v| v.as_slice());
+            match thread::open_incoming(envelope, ids, &me) {
                 // A reporter's answer in a report's thread: filed there, or kept as rejected.
                 Ok(Incoming::Thread(m)) => {
                     if let Err(why) = reply::file_answer(ctx, &m)? {
-                        let id = inbox_store(
-                            &ctx.home,
-                            &item.envelope,
-                            Some((RejectedKind::Invalid, &why)),
-                        )?;
+                        let id =
+                            inbox_store(&ctx.home, envelope, Some((RejectedKind::Invalid, &why)))?;
                         ctx.out.say(crate::t!(
                             "inbox-rejected-item",
                             id = id.as_str(),
@@ -412,7 +456,7 @@ async fn drain(
                     });
                     let stored = fetched(
                         ctx,
-                        &item.envelope,
+                        envelope,
                         (&item.id.to_string(), Some(&relay.addr)),
                         &opened,
                         summary,
@@ -424,9 +468,13 @@ async fn drain(
                     }
                 }
                 Err(EnvelopeError::Age(AgeError::NoMatch)) => {
-                    let why = no_key_reason(&item.envelope, ids.len());
-                    let id =
-                        inbox_store(&ctx.home, &item.envelope, Some((RejectedKind::NoKey, &why)))?;
+                    let why =
+                        if unwrapped.is_none() && vigil_core::prekey::is_prekey_layer(envelope) {
+                            crate::t!("inbox-prekey-gone")
+                        } else {
+                            no_key_reason(envelope, ids.len())
+                        };
+                    let id = inbox_store(&ctx.home, envelope, Some((RejectedKind::NoKey, &why)))?;
                     ctx.out.say(crate::t!(
                         "inbox-no-key-item",
                         id = id.as_str(),
@@ -439,7 +487,7 @@ async fn drain(
                 Err(e) => {
                     let id = inbox_store(
                         &ctx.home,
-                        &item.envelope,
+                        envelope,
                         Some((RejectedKind::Invalid, &e.to_string())),
                     )?;
                     // The error may quote the report (serde names an unknown `kind`).
@@ -460,6 +508,13 @@ async fn drain(
         }
     }
     Ok(())
+}
+
+/// The keys a fetch opens items with: the staff identities, and the prekeys held.
+#[derive(Clone, Copy)]
+pub(super) struct Keys<'a> {
+    pub(super) staff: &'a [age::AnyIdentity],
+    pub(super) prekeys: &'a [vigil_core::age::hybrid::Identity],
 }
 
 /// Store one opened report, unless it is a replay of one already here or another relay's copy

@@ -17,13 +17,14 @@
 //! (the vault key, in memory, wiped on exit) and the mailbox key for Wait's proofs; each store
 //! opens the vault afresh under the lock, so it sees what other commands wrote meanwhile.
 
-use super::{drain, is_relay_error, register_if_pending, FetchSummary};
+use super::{drain, is_relay_error, register_if_pending, FetchSummary, Keys};
 use crate::cli::InboxWatchArgs;
 use crate::commands::Ctx;
 use crate::display;
 use crate::home::Home;
 use crate::output::Output;
 use crate::relay::{LinkOptions, RelayClient};
+use crate::state::prekeys::PrekeyState;
 use crate::state::Ngo;
 use crate::vault::Vault;
 use anyhow::Result;
@@ -312,8 +313,23 @@ impl Watcher {
         let done = async {
             let mut ngo = Ngo::load(&ctx.home)?;
             let ids = ngo.local_identities(&ctx.home)?;
+            // The prekeys held, for reports sealed to one; the watch also keeps the current
+            // prekey published (making a new one when it is due), as a fetch does.
+            let mut prekeys = PrekeyState::load(&ctx.home)?;
+            crate::commands::prekeys::renew_if_due(
+                &ctx,
+                &ngo,
+                &mut prekeys,
+                crate::home::now_unix(),
+            )?;
+            let prekey_ids = prekeys.identities(&ctx.home)?;
             register_if_pending(&ctx, &mut ngo, relay, client).await?;
-            drain(&ctx, &ngo, client, relay, &ids, &mut summary).await?;
+            let keys = Keys {
+                staff: &ids,
+                prekeys: &prekey_ids,
+            };
+            drain(&ctx, &ngo, client, relay, keys, &mut summary).await?;
+            crate::commands::prekeys::publish_at(&ctx, &ngo, &mut prekeys, relay, client).await?;
             // Receipts for what this wake stored, as `inbox fetch` sends them (a relay's
             // failure there is a warning, never the watch's).
             super::reply::after_fetch(&ctx, &ngo, &summary.stored).await
