@@ -193,6 +193,9 @@ impl Totals {
     }
 }
 
+/// A registered mailbox's public key and expiry (`None`: never), by mailbox.
+type KeyCache = HashMap<MailboxId, ([u8; 32], Option<u64>)>;
+
 /// Everything the store's methods and background task share.
 pub(crate) struct Inner {
     pool: Pool,
@@ -204,7 +207,7 @@ pub(crate) struct Inner {
     /// Registered mailboxes' keys and expiries, once looked up. A key never changes (the id is
     /// its hash), and a mailbox is forgotten only once its expiry is reached, which a
     /// registration can only move later: so an entry is good until its expiry, on any relay.
-    keys: RwLock<HashMap<MailboxId, ([u8; 32], Option<u64>)>>,
+    keys: RwLock<KeyCache>,
     totals: Totals,
     /// The second of the last write of each blob this relay wrote (the database keeps the
     /// hour): blob expiry counts from it while this relay runs, as the sled store's memory does.
