@@ -343,3 +343,70 @@ async fn blob_write_times_are_kept_to_the_hour_and_never_expire_a_blob_early() {
     a.expire(t0 + 100 + DAY).await.unwrap();
     assert_eq!(b.blob_len(blob).await.unwrap(), None);
 }
+
+/// A measurement, not a check (run with `--ignored --nocapture`): 4 KiB deposits per second,
+/// 16 in flight, into one PostgreSQL store and into two stores on the same database, all into
+/// one mailbox (each commit holds the mailbox row until its WAL flush) and spread over 16; and
+/// the sled store by the same loop for comparison. Prints the figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run by hand"]
+async fn measure_small_deposit_throughput() {
+    let Some((a, b, _)) = two_relays(Quota::default()).await else {
+        return;
+    };
+    const N: usize = 4000;
+    const IN_FLIGHT: usize = 16;
+    let env = conformance::envelope(1, 4096);
+    async fn run(stores: Vec<Arc<dyn Store>>, ms: &[MailboxId], env: &[u8], base: u32) -> f64 {
+        let started = std::time::Instant::now();
+        let mut tasks = Vec::new();
+        for t in 0..IN_FLIGHT {
+            let s = stores[t % stores.len()].clone();
+            let m = ms[t % ms.len()];
+            let env = env.to_vec();
+            tasks.push(tokio::spawn(async move {
+                for i in (t..N).step_by(IN_FLIGHT) {
+                    let mut id = [0u8; 16];
+                    id[..4].copy_from_slice(&(base + i as u32).to_be_bytes());
+                    let head = vigil_core::wire::deposit::Deposit {
+                        mailbox: m,
+                        deposit_id: vigil_core::ids::DepositId(id),
+                        envelope_len: env.len(),
+                    };
+                    let mut body = crate::body::Buffered::new(env.clone());
+                    let r = s.deposit(head, DAY, &mut body).await;
+                    assert_eq!(r, Ok(Deposited::New));
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        N as f64 / started.elapsed().as_secs_f64()
+    }
+    let m = [conformance::mailbox(&*a, 1).await];
+    let mut many = Vec::new();
+    for n in 0..IN_FLIGHT as u8 {
+        many.push(conformance::mailbox(&*a, 100 + n).await);
+    }
+    let one = run(vec![a.clone()], &m, &env, 0).await;
+    let two = run(vec![a.clone(), b.clone()], &m, &env, 1 << 20).await;
+    let spread = run(vec![a.clone()], &many, &env, 2 << 20).await;
+    let spread_two = run(vec![a.clone(), b.clone()], &many, &env, 3 << 20).await;
+    let dir = tempfile::tempdir().unwrap();
+    let sled: Arc<dyn Store> = Arc::new(
+        crate::store::SledStore::open(
+            &dir.path().join("s"),
+            Duration::from_secs(30 * DAY),
+            Quota::default(),
+        )
+        .unwrap(),
+    );
+    let ms = [conformance::mailbox(&*sled, 1).await];
+    let sled_rate = run(vec![sled], &ms, &env, 0).await;
+    eprintln!(
+        "4 KiB deposits/s, {IN_FLIGHT} in flight, {N} each: into one mailbox: PostgreSQL one \
+         store {one:.0}, two stores on one database {two:.0}, sled {sled_rate:.0}; into \
+         {IN_FLIGHT} mailboxes: PostgreSQL one store {spread:.0}, two stores {spread_two:.0}"
+    );
+}
