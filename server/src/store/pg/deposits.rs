@@ -44,57 +44,74 @@ pub(crate) async fn deposit(
 ) -> Result<Deposited, StoreError> {
     let (m, d) = (&head.mailbox.as_bytes()[..], &head.deposit_id.0[..]);
     let len = head.envelope_len as u64;
+    // An envelope already in memory (a small one, as the listener hands it over) costs nothing
+    // to "read": the transaction's own statements tell an unknown mailbox (the foreign key), a
+    // repeat (the primary key) and a full mailbox (the quota update), and the look before it
+    // is skipped. One that is still to come is looked at first, so that a repeat or a refusal
+    // is answered before a byte of it is read.
+    let buffered = match blob_ids.is_empty() {
+        true => body.take_buffered(),
+        false => None,
+    };
+    if buffered
+        .as_ref()
+        .is_some_and(|b| b.len() != head.envelope_len)
+    {
+        return Err(StoreError::Backend(
+            "the payload's length differs from its head".into(),
+        ));
+    }
     let _slot = inner.streaming_slot(head.envelope_len).await?;
     let mut c = inner.conn().await?;
-    // Before a byte is read: the mailbox, a repeat (stored or acknowledged), the quota.
-    let row = c
-        .query_opt(
-            "SELECT items + sealed_items, bytes + sealed_bytes + blob_bytes,
-                    EXISTS (SELECT 1 FROM deposits WHERE mailbox = $1 AND deposit_id = $2)
-             FROM mailboxes WHERE id = $1",
-            &[&m, &d],
-        )
-        .await
-        .map_err(backend)?;
-    let Some(row) = row else {
-        return Err(StoreError::UnknownMailbox);
-    };
-    if row.try_get::<_, bool>(2).map_err(backend)? {
-        return Ok(Deposited::Repeat);
+    let mut refs = Vec::new();
+    if buffered.is_none() {
+        let row = c
+            .query_opt(
+                "SELECT items + sealed_items, bytes + sealed_bytes + blob_bytes,
+                        EXISTS (SELECT 1 FROM deposits WHERE mailbox = $1 AND deposit_id = $2)
+                 FROM mailboxes WHERE id = $1",
+                &[&m, &d],
+            )
+            .await
+            .map_err(backend)?;
+        let Some(row) = row else {
+            return Err(StoreError::UnknownMailbox);
+        };
+        if row.try_get::<_, bool>(2).map_err(backend)? {
+            return Ok(Deposited::Repeat);
+        }
+        refs = blobs::lengths(&c, blob_ids).await?;
+        let blob_sum = refs.iter().fold(0u64, |n, b| n.saturating_add(b.len));
+        let (items, bytes) = (
+            uint(row.try_get(0).map_err(backend)?)?,
+            uint(row.try_get(1).map_err(backend)?)?,
+        );
+        if !inner
+            .quota
+            .allows(items, bytes, len.saturating_add(blob_sum))
+        {
+            return Err(StoreError::QuotaExceeded);
+        }
     }
-    let refs = blobs::lengths(&c, blob_ids).await?;
     let blob_sum = refs.iter().fold(0u64, |n, b| n.saturating_add(b.len));
-    let (items, bytes) = (
-        uint(row.try_get(0).map_err(backend)?)?,
-        uint(row.try_get(1).map_err(backend)?)?,
-    );
-    if !inner
-        .quota
-        .allows(items, bytes, len.saturating_add(blob_sum))
-    {
-        return Err(StoreError::QuotaExceeded);
-    }
 
     let tx = c.transaction().await.map_err(backend)?;
+    // The lock keeps a second copy out on every relay. A copy that committed after this
+    // statement's snapshot but before the lock was free is not seen here; the insert below
+    // then meets its primary key and answers a repeat.
     let key = super::lock_key(m, d, DEPOSIT_LOCK);
-    let locked: bool = tx
-        .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&key])
-        .await
-        .and_then(|r| r.try_get(0))
-        .map_err(backend)?;
-    if !locked {
-        return Err(StoreError::InProgress);
-    }
-    // Stored by another relay between the look above and the lock.
-    if tx
-        .query_opt(
-            "SELECT 1 FROM deposits WHERE mailbox = $1 AND deposit_id = $2",
-            &[&m, &d],
+    let row = tx
+        .query_one(
+            "SELECT pg_try_advisory_xact_lock($1),
+                    EXISTS (SELECT 1 FROM deposits WHERE mailbox = $2 AND deposit_id = $3)",
+            &[&key, &m, &d],
         )
         .await
-        .map_err(backend)?
-        .is_some()
-    {
+        .map_err(backend)?;
+    if !row.try_get::<_, bool>(0).map_err(backend)? {
+        return Err(StoreError::InProgress);
+    }
+    if row.try_get::<_, bool>(1).map_err(backend)? {
         return Ok(Deposited::Repeat);
     }
     let blob_list = (!refs.is_empty()).then(|| blobs_value(&refs));
@@ -113,50 +130,48 @@ pub(crate) async fn deposit(
         )
         .await;
     match inserted {
-        // Another relay stored it while holding the lock under another key (a relay of a build
-        // that names locks differently): the insert waited for its commit, so it is a repeat.
+        // Stored meanwhile by another relay (see the lock above): a repeat.
         Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
             return Ok(Deposited::Repeat)
         }
-        // The mailbox was forgotten (its lifetime ended) since the look above.
+        // Not registered, or forgotten since the look above (its lifetime ended).
         Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) => {
             return Err(StoreError::UnknownMailbox)
         }
         other => other.map_err(backend)?,
     };
-    chunks::write(&tx, Target::Envelope(m, d), 0, head.envelope_len, body).await?;
+    let target = Target::Envelope(m, d);
+    match &buffered {
+        Some(envelope) => chunks::write_all(&tx, target, envelope).await?,
+        None => chunks::write(&tx, target, 0, head.envelope_len, body).await?,
+    }
     // Referenced from here on, checked again: a blob may have expired meanwhile.
     blobs::take_refs(&tx, blob_ids).await?;
+    // The quota, and the announcement to every relay's live-inbox waiters, which PostgreSQL
+    // delivers once (and only if) this commits.
     let fits = tx
-        .execute(
+        .query_opt(
             "UPDATE mailboxes SET items = items + 1, bytes = bytes + $2,
                                   blob_bytes = blob_bytes + $3
              WHERE id = $1 AND items + sealed_items + 1 <= $4
-               AND bytes + sealed_bytes + blob_bytes + $2 + $3 <= $5",
+               AND bytes + sealed_bytes + blob_bytes + $2 + $3 <= $5
+             RETURNING pg_notify($6, $7)",
             &[
                 &m,
                 &int(len)?,
                 &int(blob_sum)?,
                 &int(inner.quota.max_items)?,
                 &int(inner.quota.max_bytes)?,
+                &super::notify::CHANNEL,
+                &super::notify::payload(&head.mailbox),
             ],
         )
         .await
         .map_err(backend)?;
-    if fits == 0 {
-        // Filled by deposits that committed while this envelope arrived.
+    if fits.is_none() {
+        // Full, or filled by deposits that committed while this envelope arrived.
         return Err(StoreError::QuotaExceeded);
     }
-    // Delivered to every relay's live-inbox waiters once (and only if) this commits.
-    tx.execute(
-        "SELECT pg_notify($1, $2)",
-        &[
-            &super::notify::CHANNEL,
-            &super::notify::payload(&head.mailbox),
-        ],
-    )
-    .await
-    .map_err(backend)?;
     inner.commit(tx).await?;
     inner.totals.change(|t| {
         t.items += 1;

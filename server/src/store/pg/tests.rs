@@ -344,6 +344,40 @@ async fn blob_write_times_are_kept_to_the_hour_and_never_expire_a_blob_early() {
     assert_eq!(b.blob_len(blob).await.unwrap(), None);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envelopes_already_in_memory_take_the_short_path_with_the_same_answers() {
+    let quota = Quota {
+        max_items: 1,
+        max_bytes: 1 << 20,
+    };
+    let Some((a, b, _)) = two_relays(quota).await else {
+        return;
+    };
+    let m = conformance::mailbox(&*a, 1).await;
+    let put = |s: Arc<PgStore>, mailbox: MailboxId, d: u8, env: &'static [u8]| async move {
+        let head = vigil_core::wire::deposit::Deposit {
+            mailbox,
+            deposit_id: vigil_core::ids::DepositId([d; 16]),
+            envelope_len: env.len(),
+        };
+        s.deposit(head, DAY, &mut crate::body::Buffered::new(env))
+            .await
+    };
+    assert_eq!(put(a.clone(), m, 1, b"first").await, Ok(Deposited::New));
+    assert_eq!(put(b.clone(), m, 1, b"first").await, Ok(Deposited::Repeat));
+    assert_eq!(
+        put(b.clone(), m, 2, b"second").await,
+        Err(StoreError::QuotaExceeded),
+        "full"
+    );
+    assert_eq!(
+        put(a.clone(), MailboxId([9; 32]), 1, b"x").await,
+        Err(StoreError::UnknownMailbox)
+    );
+    assert_eq!(a.usage(m).await.unwrap().items, 1, "nothing else stored");
+    assert_eq!(conformance::fetch_all(&*b, m).await[0].1, b"first");
+}
+
 /// A measurement, not a check (run with `--ignored --nocapture`): 4 KiB deposits per second,
 /// 16 in flight, into one PostgreSQL store and into two stores on the same database, all into
 /// one mailbox (each commit holds the mailbox row until its WAL flush) and spread over 16; and
