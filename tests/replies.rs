@@ -430,6 +430,19 @@ async fn a_report_sent_without_replies_carries_no_capability_and_cannot_be_repli
         let sent = json_lines(&ok(&["--home", &rep, "--json", "report", "send", "--to", "Desk", "--file", &report, "--no-replies"]));
         assert_eq!(of_type(&sent, "queued")[0]["replies"], false);
         assert!(of_type(&sent, "reply_mailbox").is_empty(), "{sent:?}");
+        // `report status` lists it all the same, as the outbox knows it: stored, never more.
+        let rid = of_type(&sent, "queued")[0]["id"].as_str().expect("id").to_string();
+        let (st, o) = status_of(&rep, &rid, false);
+        assert_eq!((st["ngo"].as_str(), st["state"].as_str()), (Some("Desk"), Some("stored")), "{st}");
+        assert_eq!(st["replies"], serde_json::json!([]));
+        assert_eq!(st["with_replies"], false);
+        assert!(of_type(&json_lines(&o), "relay_unreachable").is_empty());
+        let human = String::from_utf8_lossy(&ok(&["--home", &rep, "report", "status", "--offline"]).stderr).to_string();
+        assert!(human.contains("Desk: stored at the relay") && human.contains("sent without replies"), "{human}");
+        let o = run(&["--home", &rep, "report", "reply", &rid, "--message", "hello"]);
+        assert_eq!(o.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("--no-replies") && err.lines().count() == 1, "{err}");
         let fetched = json_lines(&ok(&["--home", &ngo, "--json", "inbox", "fetch"]));
         let id = of_type(&fetched, "fetched")[0]["id"].as_str().expect("id").to_string();
         assert!(of_type(&fetched, "thread_sent").is_empty(), "no receipt: {fetched:?}");

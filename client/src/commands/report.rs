@@ -157,17 +157,24 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
                 item.blobs = blobs.clone();
                 items.push(item);
             }
-            if let Some((mut thread, _)) = thread {
-                thread.report_id = report_id;
-                thread.deposits = items[first..].iter().map(|i| i.deposit_id).collect();
-                sent.threads.push(thread);
+            let deposits = items[first..].iter().map(|i| i.deposit_id).collect();
+            match thread {
+                Some((mut thread, _)) => {
+                    thread.report_id = report_id;
+                    thread.deposits = deposits;
+                    sent.threads.push(thread);
+                }
+                // Listed by `report status` too, as queued or stored.
+                None => sent.without_replies.push(crate::state::PlainCopy {
+                    ngo: card.name.clone(),
+                    deposits,
+                    stored_at: None,
+                }),
             }
         }
         // The one write: every copy queued durably before any is sent, with the report's
-        // threads.
-        let record = (!sent.threads.is_empty())
-            .then(|| sent.encoded())
-            .transpose()?;
+        // record.
+        let record = Some(sent.encoded()?);
         outbox_queue_with(&ctx.home, &items, record.as_ref())
     })();
     if let Err(e) = sealed_all {

@@ -178,7 +178,22 @@ pub async fn status(ctx: &Ctx, a: ReportStatusArgs) -> Result<()> {
                 "type": "report_status", "id": r.id, "ngo": t.ngo, "state": t.state(),
                 "title": r.title, "created": r.created, "stored_at": t.stored_at,
                 "delivered_at": t.delivered_at, "replies": replies, "answers": answers,
-                "expires_at": t.expires_at(), "expired": expired,
+                "expires_at": t.expires_at(), "expired": expired, "with_replies": true,
+            }));
+        }
+        // Sent with --no-replies: what the outbox knows, and that nothing more will come.
+        for c in &r.without_replies {
+            let state = match c.state() {
+                "stored" => crate::t!("status-stored", ngo = display::line(&c.ngo)),
+                _ => crate::t!("status-queued", ngo = display::line(&c.ngo)),
+            };
+            ctx.out
+                .say(format!("  {state} {}", crate::t!("status-without-replies")));
+            ctx.out.emit(json!({
+                "type": "report_status", "id": r.id, "ngo": c.ngo, "state": c.state(),
+                "title": r.title, "created": r.created, "stored_at": c.stored_at,
+                "delivered_at": null, "replies": [], "answers": [], "expires_at": null,
+                "expired": false, "with_replies": false,
             }));
         }
     }
@@ -458,6 +473,12 @@ fn save_attachments(ctx: &Ctx, dir: &std::path::Path) -> Result<()> {
 pub async fn reply(ctx: &Ctx, a: ReportReplyArgs) -> Result<()> {
     let text = message_text(a.message.as_deref(), a.file.as_deref())?;
     let mut report: SentReport = sent_report(&ctx.home, &a.id)?;
+    if report.threads.is_empty() {
+        bail!(crate::t_err!(
+            "status-sent-without-replies",
+            id = report.id.as_str()
+        ));
+    }
     let index = match &a.to {
         Some(name) => report
             .threads

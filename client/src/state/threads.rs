@@ -366,6 +366,33 @@ pub struct SentReport {
     pub created: u64,
     /// One thread per NGO.
     pub threads: Vec<ReporterThread>,
+    /// The NGOs it went to without a reply capability (`report send --no-replies`): no thread,
+    /// only whether a relay stored the copy (absent in older records).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub without_replies: Vec<PlainCopy>,
+}
+
+/// A report's copy for one NGO sent without a reply capability: what `report status` can say
+/// of it (queued or stored; never delivered, as no receipt can come).
+#[derive(Serialize, Deserialize)]
+pub struct PlainCopy {
+    /// The NGO's name, from its card.
+    pub ngo: String,
+    /// The deposit ids of the outbox copies that carry it.
+    pub deposits: Vec<DepositId>,
+    /// When a relay first said it stored a copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_at: Option<u64>,
+}
+
+impl PlainCopy {
+    /// `queued` or `stored`.
+    pub fn state(&self) -> &'static str {
+        match self.stored_at {
+            Some(_) => "stored",
+            None => "queued",
+        }
+    }
 }
 
 impl Drop for SentReport {
@@ -384,6 +411,7 @@ impl SentReport {
             title: title.to_string(),
             created,
             threads: Vec::new(),
+            without_replies: Vec::new(),
         }
     }
 
@@ -446,6 +474,12 @@ pub fn copy_stored(home: &Home, deposit: &DepositId, now: u64) -> Result<()> {
         for t in &mut r.threads {
             if t.stored_at.is_none() && t.deposits.iter().any(|d| d.ct_eq(deposit)) {
                 t.stored_at = Some(now);
+                changed = true;
+            }
+        }
+        for c in &mut r.without_replies {
+            if c.stored_at.is_none() && c.deposits.iter().any(|d| d.ct_eq(deposit)) {
+                c.stored_at = Some(now);
                 changed = true;
             }
         }
