@@ -653,6 +653,8 @@ inbox-watch-started = Watching { $count ->
        *[other] { $count } relays
     } for new reports; Ctrl-C stops.
 inbox-watch-report = { $flag }{ $id }  { $urgency }  { $kind }  { $title }  (via { $relay })
+inbox-watch-no-wait = relay { $relay } is older than the live inbox (it does not know the Wait request); it is not watched, and `vigil inbox fetch` still fetches from it
+inbox-watch-no-relay-waits = no relay of this NGO's card supports the live inbox yet; run `vigil inbox fetch` instead, or ask the relay operators to upgrade
 inbox-watch-lost = relay { $relay }: { $error }; trying again in { $secs } s
 inbox-watch-back = relay { $relay } is reachable again; watching it
 inbox-watch-stopped = Stopped watching; { $count ->

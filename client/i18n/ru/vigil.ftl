@@ -653,6 +653,8 @@ inbox-watch-started = Слежу за { $count ->
        *[other] { $count } ретрансляторами
     } в ожидании новых отчётов; Ctrl-C — остановить.
 inbox-watch-report = { $flag }{ $id }  { $urgency }  { $kind }  { $title }  (через { $relay })
+inbox-watch-no-wait = ретранслятор { $relay } старше живого входящего (не знает запроса Wait); он не отслеживается, а `vigil inbox fetch` по-прежнему забирает с него отчёты
+inbox-watch-no-relay-waits = ни один ретранслятор из карточки организации пока не поддерживает живое входящее; используйте `vigil inbox fetch` или попросите операторов обновить ретрансляторы
 inbox-watch-lost = ретранслятор { $relay }: { $error }; новая попытка через { $secs } с
 inbox-watch-back = ретранслятор { $relay } снова доступен; слежу за ним
 inbox-watch-stopped = Наблюдение остановлено; { $count ->
