@@ -2078,7 +2078,14 @@ impl FlowOutput {
 /// `v` without what differs between two runs of the same flow (ids and times).
 fn neutral(mut v: Value) -> Value {
     if let Some(o) = v.as_object_mut() {
-        for key in ["id", "deposit_id", "queued_at", "age_secs", "verified_at"] {
+        for key in [
+            "id",
+            "deposit_id",
+            "queued_at",
+            "age_secs",
+            "verified_at",
+            "kept_until",
+        ] {
             if o.contains_key(key) {
                 o.insert(key.into(), Value::Null);
             }
