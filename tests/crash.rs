@@ -79,10 +79,13 @@ struct RelayProcess {
     addr: SocketAddr,
 }
 
-fn spawn_relay(data: &Path, listen: &str) -> RelayProcess {
-    let mut child = Command::new(common::bins::vigil_relay())
-        .args(["serve", "--listen", listen, "--data"])
-        .arg(data)
+fn spawn_relay(data: &Path, listen: &str, store: Option<&str>) -> RelayProcess {
+    let mut cmd = Command::new(common::bins::vigil_relay());
+    cmd.args(["serve", "--listen", listen, "--data"]).arg(data);
+    if let Some(url) = store {
+        cmd.args(["--store", url]);
+    }
+    let mut child = cmd
         .env("VIGIL_RELAY_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -270,14 +273,32 @@ async fn ngo(addr: String, fp: CertFingerprint, stop: Arc<AtomicBool>, t: Arc<Ta
     }
 }
 
-async fn spawn_relay_async(data: PathBuf, listen: String) -> RelayProcess {
-    tokio::task::spawn_blocking(move || spawn_relay(&data, &listen))
+async fn spawn_relay_async(data: PathBuf, listen: String, store: Option<String>) -> RelayProcess {
+    tokio::task::spawn_blocking(move || spawn_relay(&data, &listen, store.as_deref()))
         .await
         .expect("spawn task")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_deposits_survive_sigkill_exactly_once() {
+    soak(None, 1).await;
+}
+
+/// The same with two relay programs sharing one PostgreSQL database (issue 17): reporters and
+/// the NGO spread over both, each kill takes one of them (at random), and every deposit either
+/// relay acknowledged is fetched once through either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_deposits_survive_sigkill_of_two_relays_on_postgres() {
+    let Some(url) = common::pg::fresh_database().await else {
+        return;
+    };
+    soak(Some(url), 2).await;
+}
+
+/// Kill one of `relays` relay programs (sled in the data directory, or all on the PostgreSQL
+/// database `store`) at random moments under concurrent deposits, fetches and acks; check that
+/// every acknowledged deposit is fetched exactly once.
+async fn soak(store: Option<String>, relays: usize) {
     let kills_wanted: u32 = std::env::var("VIGIL_CRASH_KILLS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -286,14 +307,22 @@ async fn acknowledged_deposits_survive_sigkill_exactly_once() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| rand::thread_rng().gen());
-    eprintln!("crash test: {kills_wanted} kills, seed {seed} (VIGIL_CRASH_SEED to replay)");
+    eprintln!(
+        "crash test: {kills_wanted} kills of {relays} relay(s), seed {seed} (VIGIL_CRASH_SEED to replay)"
+    );
     let mut rng = StdRng::seed_from_u64(seed);
 
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("relay");
     let fp = vigil_relay::fingerprint_of_data_dir(&data).expect("certificate");
-    let mut relay = spawn_relay_async(data.clone(), "127.0.0.1:0".into()).await;
-    let listen = relay.addr.to_string();
+    let mut procs = Vec::new();
+    let mut addrs = Vec::new();
+    for _ in 0..relays {
+        let p = spawn_relay_async(data.clone(), "127.0.0.1:0".into(), store.clone()).await;
+        addrs.push(p.addr.to_string());
+        procs.push(p);
+    }
+    let listen = addrs[0].clone();
 
     // Mailboxes first; their registration must survive the kills too (a deposit to a mailbox
     // the relay forgot would be refused, failing the test).
@@ -308,25 +337,34 @@ async fn acknowledged_deposits_survive_sigkill_exactly_once() {
     let mut reporters = Vec::new();
     for i in 0..CLIENTS {
         reporters.push(tokio::spawn(reporter(
-            listen.clone(),
+            addrs[i % relays].clone(),
             fp,
             seed ^ (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
             stop.clone(),
             tally.clone(),
         )));
     }
-    let ngo_task = tokio::spawn(ngo(listen.clone(), fp, stop.clone(), tally.clone()));
+    // The NGO fetches through the last relay: with two, half the deposits (those through the
+    // first) are fetched and acknowledged through the other.
+    let ngo_task = tokio::spawn(ngo(
+        addrs[relays - 1].clone(),
+        fp,
+        stop.clone(),
+        tally.clone(),
+    ));
 
     let started = Instant::now();
     let mut kills = 0u32;
     while kills < kills_wanted {
         tokio::time::sleep(Duration::from_millis(rng.gen_range(150..1500))).await;
+        let victim = rng.gen_range(0..relays);
+        let relay = &mut procs[victim];
         relay.child.kill().expect("SIGKILL the relay");
         relay.child.wait().expect("reap the relay");
         kills += 1;
         // Down for a moment, as after a crash and a supervisor restart.
         tokio::time::sleep(Duration::from_millis(rng.gen_range(0..300))).await;
-        relay = spawn_relay_async(data.clone(), listen.clone()).await;
+        procs[victim] = spawn_relay_async(data.clone(), addrs[victim].clone(), store.clone()).await;
         if kills.is_multiple_of(10) {
             eprintln!(
                 "  {kills} kills, {} deposits acknowledged so far",
@@ -335,7 +373,7 @@ async fn acknowledged_deposits_survive_sigkill_exactly_once() {
         }
     }
 
-    // Let everything in flight finish on the last relay, then drain the mailboxes.
+    // Let everything in flight finish on the last relays, then drain the mailboxes.
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::SeqCst);
     let finish = async {
@@ -347,22 +385,42 @@ async fn acknowledged_deposits_survive_sigkill_exactly_once() {
     tokio::time::timeout(Duration::from_secs(120), finish)
         .await
         .expect("safety net: clients finish once the relay stays up");
-    relay.child.kill().expect("stop the relay");
-    relay.child.wait().expect("reap the relay");
-    // One more start: it removes whatever a kill left half-done among the envelope files
-    // (temporary uploads, files whose removal after an ack was cut off). Everything was
-    // acknowledged by the NGO, so nothing may be left.
-    let mut last = spawn_relay_async(data.clone(), listen.clone()).await;
-    let left: Vec<_> = std::fs::read_dir(data.join("store").join("envelopes"))
-        .expect("the relay keeps large envelopes in store/envelopes")
-        .map(|e| e.expect("dir entry").file_name())
-        .collect();
-    last.child.kill().expect("stop the relay");
-    last.child.wait().expect("reap the relay");
-    assert!(
-        left.is_empty(),
-        "envelope files left after every item was acknowledged: {left:?}"
-    );
+    for mut relay in procs {
+        relay.child.kill().expect("stop the relay");
+        relay.child.wait().expect("reap the relay");
+    }
+    match &store {
+        // One more start: it removes whatever a kill left half-done among the envelope files
+        // (temporary uploads, files whose removal after an ack was cut off). Everything was
+        // acknowledged by the NGO, so nothing may be left.
+        None => {
+            let mut last = spawn_relay_async(data.clone(), listen.clone(), None).await;
+            let left: Vec<_> = std::fs::read_dir(data.join("store").join("envelopes"))
+                .expect("the relay keeps large envelopes in store/envelopes")
+                .map(|e| e.expect("dir entry").file_name())
+                .collect();
+            last.child.kill().expect("stop the relay");
+            last.child.wait().expect("reap the relay");
+            assert!(
+                left.is_empty(),
+                "envelope files left after every item was acknowledged: {left:?}"
+            );
+        }
+        // A killed relay's transactions rolled back with its connections: no bytes are left.
+        Some(url) => {
+            let db = common::pg::connect(url).await;
+            let n = |q: &'static str| {
+                let db = &db;
+                async move { db.query_one(q, &[]).await.expect("count").get::<_, i64>(0) }
+            };
+            assert_eq!(n("SELECT count(*) FROM deposits WHERE NOT acked").await, 0);
+            assert_eq!(
+                n("SELECT count(*) FROM envelope_chunks").await,
+                0,
+                "bytes left"
+            );
+        }
+    }
 
     let acked = tally.acked.lock().expect("lock").clone();
     let fetched = tally.fetched.lock().expect("lock").clone();

@@ -97,6 +97,27 @@ impl AlertSchedule {
         Ok(alerts.len())
     }
 
+    /// Schedule the armed alerts in `store` this relay does not know of yet, at wall-clock time
+    /// `now`, as [`AlertSchedule::load`] does at start (when a store is shared, another relay
+    /// may have armed them, and may be gone before their deadline); how many were new here.
+    /// Alerts already scheduled keep their time: a check-in through another relay that moved
+    /// a deadline makes this relay's release of the old one a refusal by the store (the alert
+    /// then leaves this schedule and comes back with its new deadline at the next look).
+    pub async fn adopt(&self, store: &dyn Store, now: u64) -> Result<usize, StoreError> {
+        let alerts = store.alerts().await?;
+        let mut s = self.lock().await;
+        let mut new = 0;
+        for a in &alerts {
+            if s.deadlines.contains_key(&a.id) {
+                continue;
+            }
+            let after = resume_after_restart(a.deadline, now, a.grace);
+            s.set(a.id, Duration::from_secs(after));
+            new += 1;
+        }
+        Ok(new)
+    }
+
     /// Release every alert due by now, marked missed, at wall-clock time `now`; how many were
     /// released. An alert whose release failed stays scheduled, a little later.
     pub async fn release_due(&self, store: &dyn Store, now: u64) -> usize {
@@ -201,6 +222,22 @@ mod tests {
         assert_eq!(sched.release_due(&*store, 10_030).await, 1);
         assert!(sched.is_empty().await);
         assert!(store.alerts().await.unwrap().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn adopting_schedules_only_alerts_not_yet_scheduled() {
+        let (store, id) = store_with_alert(1100, 5).await;
+        let sched = AlertSchedule::default();
+        assert_eq!(
+            sched.adopt(&*store, 1000).await.unwrap(),
+            1,
+            "armed elsewhere"
+        );
+        assert_eq!(sched.lock().await.left(&id), Some(Duration::from_secs(100)));
+        // Scheduled already: its time stays as this relay set it.
+        sched.lock().await.set(id, Duration::from_secs(7));
+        assert_eq!(sched.adopt(&*store, 1050).await.unwrap(), 0);
+        assert_eq!(sched.lock().await.left(&id), Some(Duration::from_secs(7)));
     }
 
     #[tokio::test(start_paused = true)]

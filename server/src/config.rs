@@ -178,6 +178,20 @@ where
     }
 }
 
+/// `url` with the password of its user part (`USER:PASSWORD@`), if any, replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[start..];
+    let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let Some(at) = rest[..auth_end].rfind('@') else {
+        return url.to_string();
+    };
+    match rest[..at].find(':') {
+        Some(colon) => format!("{}{}:***{}", &url[..start], &rest[..colon], &rest[at..]),
+        None => url.to_string(),
+    }
+}
+
 /// `max_connections` → `VIGIL_RELAY_MAX_CONNECTIONS`.
 pub fn env_var_name(setting: &str) -> String {
     format!("VIGIL_RELAY_{}", setting.to_ascii_uppercase())
@@ -255,6 +269,11 @@ limits! {
     request_timeout_secs: u64 = 60, range(1, 86_400);
     /// Request-body bytes held in memory at once, across all connections.
     request_memory_bytes: usize = 256 * 1024 * 1024, min(1), "one maximal request always fits";
+    /// Connections to the PostgreSQL store (`store = "postgres://..."`) this relay keeps. Each
+    /// request holds one for its transaction, a large deposit or upload for as long as its
+    /// bytes take to arrive (at most half of them at once); a request that finds none free
+    /// waits up to 30 s, then fails.
+    store_connections: usize = crate::store::pg::DEFAULT_POOL_SIZE, range(2, 1024);
     /// Bytes of the store's page cache (sled `cache_capacity`). Stored reports beyond it stay
     /// on disk only; sled's own default (1 GiB) would keep that much evidence resident.
     store_cache_bytes: u64 = crate::store::sled_store::DEFAULT_CACHE_BYTES, min(1024 * 1024);
@@ -345,6 +364,10 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:4433";
 pub struct RelayConfig {
     /// Holds the certificate, its key, the sled database and the stats file.
     pub data_dir: PathBuf,
+    /// Keep reports in this PostgreSQL database (`postgres://USER@HOST:PORT/DB`) instead of
+    /// sled under `data_dir`: several relays can share it. `None`: sled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
     /// UDP address to listen on; port 0 picks a free port (see `RelayHandle::local_addr`).
     pub listen: SocketAddr,
     /// Host name in a newly made certificate (subject and SAN); `None`: a random one. Used only
@@ -384,6 +407,8 @@ fn yes() -> bool {
 pub struct FileConfig {
     /// Data directory.
     pub data_dir: Option<PathBuf>,
+    /// PostgreSQL store URL.
+    pub store: Option<String>,
     /// Listening address.
     pub listen: Option<SocketAddr>,
     /// Name for a new certificate.
@@ -420,6 +445,8 @@ impl FileConfig {
 pub struct FlagLayer {
     /// `--data`.
     pub data_dir: Option<PathBuf>,
+    /// `--store`.
+    pub store: Option<String>,
     /// `--listen`.
     pub listen: Option<SocketAddr>,
     /// `--cert-name`.
@@ -441,6 +468,7 @@ impl RelayConfig {
     pub fn new(data_dir: impl Into<PathBuf>, listen: SocketAddr) -> Self {
         Self {
             data_dir: data_dir.into(),
+            store: None,
             listen,
             cert_name: None,
             tcp: true,
@@ -470,6 +498,9 @@ impl RelayConfig {
             if let Some(d) = &f.data_dir {
                 c.data_dir = d.clone();
             }
+            if let Some(u) = &f.store {
+                c.store = Some(u.clone());
+            }
             if let Some(l) = f.listen {
                 c.listen = l;
             }
@@ -481,6 +512,9 @@ impl RelayConfig {
         }
         if let Some(d) = env("VIGIL_RELAY_DATA") {
             c.data_dir = PathBuf::from(d);
+        }
+        if let Some(u) = env("VIGIL_RELAY_STORE").filter(|u| !u.is_empty()) {
+            c.store = Some(u);
         }
         if let Some(l) = env_value::<SocketAddr>(env, "listen")? {
             c.listen = l;
@@ -503,6 +537,9 @@ impl RelayConfig {
         if let Some(d) = &flags.data_dir {
             c.data_dir = d.clone();
         }
+        if let Some(u) = &flags.store {
+            c.store = Some(u.clone());
+        }
         if let Some(l) = flags.listen {
             c.listen = l;
         }
@@ -524,6 +561,17 @@ impl RelayConfig {
             });
         }
         c.limits.validate()?;
+        if let Some(u) = &c.store {
+            if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+                return Err(ConfigError::Range {
+                    name: "store",
+                    value: redact_url(u),
+                    rule: "a PostgreSQL URL, postgres://USER@HOST:PORT/DB (leave it out for \
+                           the sled store in the data directory)"
+                        .into(),
+                });
+            }
+        }
         if let Some(n) = &c.cert_name {
             crate::cert::check_cert_name(n).map_err(|e| ConfigError::Range {
                 name: "cert_name",
@@ -556,9 +604,12 @@ impl RelayConfig {
         }
     }
 
-    /// The effective configuration as a config file.
+    /// The effective configuration as a config file (a password in the store URL shown as
+    /// `***`: the output goes to terminals and logs).
     pub fn to_toml(&self) -> String {
-        toml::to_string(self).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+        let mut shown = self.clone();
+        shown.store = shown.store.as_deref().map(redact_url);
+        toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
     }
 
     /// How long an unfetched item is kept.
@@ -725,5 +776,43 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("tls_cert"), "{e}");
+    }
+
+    #[test]
+    fn the_store_url_is_layered_checked_and_printed_without_its_password() {
+        let none = |_: &str| None;
+        let c = RelayConfig::layered(None, &none, &FlagLayer::default()).unwrap();
+        assert_eq!(c.store, None, "sled by default");
+        let file: FileConfig = toml::from_str("store = \"postgres://file@db/vigil\"\n").unwrap();
+        let c = RelayConfig::layered(Some(&file), &none, &FlagLayer::default()).unwrap();
+        assert_eq!(c.store.as_deref(), Some("postgres://file@db/vigil"));
+        let env = |k: &str| (k == "VIGIL_RELAY_STORE").then(|| "postgres://env@db/v".to_string());
+        let c = RelayConfig::layered(Some(&file), &env, &FlagLayer::default()).unwrap();
+        assert_eq!(
+            c.store.as_deref(),
+            Some("postgres://env@db/v"),
+            "env beats file"
+        );
+        let flags = FlagLayer {
+            store: Some("postgresql://flag:secret@db:5433/v".into()),
+            ..Default::default()
+        };
+        let c = RelayConfig::layered(Some(&file), &env, &flags).unwrap();
+        assert_eq!(
+            c.store.as_deref(),
+            Some("postgresql://flag:secret@db:5433/v")
+        );
+        let shown = c.to_toml();
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("postgresql://flag:***@db:5433/v"), "{shown}");
+        let flags = FlagLayer {
+            store: Some("mysql://u:pw@db/v".into()),
+            ..Default::default()
+        };
+        let e = RelayConfig::layered(None, &none, &flags)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("store") && !e.contains("pw"), "{e}");
+        assert_eq!(redact_url("postgres://u@h/d"), "postgres://u@h/d");
     }
 }

@@ -33,7 +33,7 @@ pub mod waiters;
 pub use config::RelayConfig;
 pub use listener::ListenerCounters;
 pub use relay::{
-    answer_knock, fingerprint_of_data_dir, open_store, quic_endpoint, run, start, start_with,
-    RelayHandle, STORE_DIR,
+    answer_knock, fingerprint_of_data_dir, open_pg_store, open_store, quic_endpoint, run, start,
+    start_with, RelayHandle, STORE_DIR,
 };
 pub use stats::RelayStats;

@@ -41,6 +41,11 @@ struct ConfigArgs {
     /// Also `VIGIL_RELAY_DATA` or `data_dir` in the file.
     #[arg(long, value_hint = clap::ValueHint::DirPath)]
     data: Option<PathBuf>,
+    /// Keep reports in this PostgreSQL database instead of sled under --data, so that several
+    /// relays (same --data certificate) can share it: postgres://USER@HOST:PORT/DB. The relay
+    /// creates and migrates its tables. Also `VIGIL_RELAY_STORE` or `store` in the file.
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
     /// Address to listen on (default 127.0.0.1:4433): QUIC on that UDP port and TLS over TCP
     /// on the same TCP port. Also `VIGIL_RELAY_LISTEN`.
     #[arg(long)]
@@ -78,6 +83,7 @@ impl ConfigArgs {
         };
         let flags = FlagLayer {
             data_dir: self.data.clone(),
+            store: self.store.clone(),
             listen: self.listen,
             cert_name: self.cert_name.clone(),
             tcp: self.no_tcp.then_some(false),

@@ -6,7 +6,7 @@ use crate::handlers::Shared;
 use crate::listener::{self, Listener, ListenerCounters};
 use crate::stats::{self, RelayStats};
 use crate::store::space::{DirProbe, SpaceGuard};
-use crate::store::{SledStore, Store};
+use crate::store::{PgStore, SledStore, Store};
 use anyhow::{Context, Result};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -86,11 +86,24 @@ pub async fn run(
     relay.shutdown().await
 }
 
-/// Start a relay on the sled store in `config.data_dir`.
+/// Start a relay on the store `config` names: PostgreSQL at `config.store`, or else sled in
+/// `config.data_dir`.
 pub async fn start(config: RelayConfig) -> Result<RelayHandle> {
     config.limits.validate()?;
-    let store = open_store(&config)?;
+    let store = match &config.store {
+        Some(url) => open_pg_store(&config, url).await?,
+        None => open_store(&config)?,
+    };
     start_with(config, store).await
+}
+
+/// Open the PostgreSQL store at `url` (creating or migrating its tables). The data directory
+/// is still checked: it holds the certificate and key.
+pub async fn open_pg_store(config: &RelayConfig, url: &str) -> Result<Arc<dyn Store>> {
+    check_data_dir(&config.data_dir)?;
+    let l = &config.limits;
+    let store = PgStore::open(url, config.expiry(), l.quota(), l.store_connections).await?;
+    Ok(Arc::new(store))
 }
 
 /// Start a relay on `store`: load or create the certificate, bind, and serve in background tasks
@@ -149,6 +162,25 @@ pub async fn start_with(config: RelayConfig, store: Arc<dyn Store>) -> Result<Re
             .clone()
             .run(store.clone(), shared.waiters.clone(), cancel.clone()),
     );
+    // Deposits taken by other relays on a shared store wake this relay's watchers too.
+    {
+        let waiters = Arc::downgrade(&shared.waiters);
+        store.on_deposits(Arc::new(move |mailbox| {
+            if let Some(w) = waiters.upgrade() {
+                match mailbox {
+                    Some(m) => w.wake(&m),
+                    None => w.wake_all(),
+                }
+            }
+        }));
+    }
+    if store.shared() {
+        tracker.spawn(adopt_alerts_loop(
+            shared.alerts.clone(),
+            store.clone(),
+            cancel.clone(),
+        ));
+    }
     // Waiting watchers answer as the relay begins to shut down, not at the end of their wait.
     tracker.spawn({
         let (waiters, cancel) = (shared.waiters.clone(), cancel.clone());
@@ -507,6 +539,34 @@ async fn stats_loop(stats: StatsSource, cancel: CancellationToken) {
 }
 
 /// Remove expired items now and then every `interval`, until cancelled.
+/// How often a relay on a shared store looks for alerts armed through other relays.
+const ADOPT_ALERTS_EVERY: Duration = Duration::from_secs(30);
+
+/// On a shared store, schedule the alerts other relays armed (see [`AlertSchedule::adopt`]),
+/// so that an alert is released on time even when the relay that armed it is gone.
+async fn adopt_alerts_loop(
+    schedule: Arc<crate::alerts::AlertSchedule>,
+    store: Arc<dyn Store>,
+    cancel: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(ADOPT_ALERTS_EVERY) => {}
+        }
+        match schedule.adopt(&*store, crate::clock::now_unix()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                alerts = n,
+                "scheduled check-in alerts armed through other relays"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the armed check-in alerts; trying again")
+            }
+        }
+    }
+}
+
 async fn expiry_loop(store: Arc<dyn Store>, interval: Duration, cancel: CancellationToken) {
     loop {
         match store.expire(crate::clock::now_unix()).await {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod bins;
+pub mod pg;
 pub mod raw;
 pub mod shared;
 

@@ -54,6 +54,7 @@
 
 pub(crate) mod blobs;
 pub mod memory;
+pub mod pg;
 pub mod sled_store;
 pub mod space;
 
@@ -73,6 +74,7 @@ use vigil_core::wire::policy::coarse_minute;
 use vigil_core::wire::{ReleaseNote, ReleaseReason};
 
 pub use memory::MemoryStore;
+pub use pg::{PgError, PgStore};
 pub use sled_store::{FlushCounters, FlushStats, SledStore};
 pub use vigil_core::wire::policy::Quota;
 
@@ -82,6 +84,11 @@ pub const LARGE_ENVELOPE_MIN: usize = 64 * 1024;
 
 /// A store operation's future.
 pub type StoreFuture<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
+
+/// Told of deposits committed through any relay sharing a store: `Some(mailbox)` for a
+/// deposit into it, `None` when any mailbox may have gained items (an alert's release, or
+/// notifications that may have been missed). The relay wakes its live-inbox waiters with it.
+pub type DepositHook = std::sync::Arc<dyn Fn(Option<MailboxId>) + Send + Sync>;
 
 /// What a deposit did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -438,6 +445,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// Wait until everything written so far is durable (at shutdown).
     fn flush(&self) -> StoreFuture<'_, ()>;
+
+    /// Whether other relays may share this store (a database several relays use): the relay
+    /// then also schedules alerts other relays armed, re-reading them now and then. A store
+    /// in the relay's own data directory is never shared.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Tell `hook` of deposits committed through other relays sharing this store, as they
+    /// commit (and possibly of this relay's own too: a wake too many is harmless). A store no
+    /// other relay shares has nothing to tell.
+    fn on_deposits(&self, hook: DepositHook) {
+        let _ = hook;
+    }
 }
 
 /// The item id a fetcher sees for (mailbox, deposit id), and back: the deposit id XOR the first
