@@ -443,11 +443,8 @@ async fn drain(
                         download_blobs(ctx, client, &m.attachments, key, &item.blobs).await?;
                     }
                     if let Err(why) = filed {
-                        let id = inbox_store(
-                            &ctx.home,
-                            envelope,
-                            Some((RejectedKind::Invalid, &why)),
-                        )?;
+                        let id =
+                            inbox_store(&ctx.home, envelope, Some((RejectedKind::Invalid, &why)))?;
                         ctx.out.say(crate::t!(
                             "inbox-rejected-item",
                             id = id.as_str(),
