@@ -100,7 +100,7 @@ async fn a_prekeyed_report_reads_and_then_a_relay_copy_opens_for_no_key_left() {
     let first = PrekeyState::load(&bins::home(&ngo).expect("home")).expect("prekeys");
     assert_eq!(first.keys.len(), 1);
     assert_eq!(first.keys[0].published, vec![addr.clone()]);
-    // A short-lived one for this test: 12 s (time for the send below on a loaded machine), kept
+    // A short-lived one for this test: 30 s (time for the send below on a loaded machine), kept
     // 1 s after it expires.
     vigil_ok(&[
         "--home",
@@ -108,7 +108,7 @@ async fn a_prekeyed_report_reads_and_then_a_relay_copy_opens_for_no_key_left() {
         "ngo",
         "prekeys",
         "--lifetime",
-        "12s",
+        "30s",
         "--grace",
         "1s",
     ])
@@ -117,10 +117,10 @@ async fn a_prekeyed_report_reads_and_then_a_relay_copy_opens_for_no_key_left() {
     assert_eq!(
         state.keys.len(),
         2,
-        "a new one: the first lived longer than 12 s"
+        "a new one: the first lived longer than 30 s"
     );
     let short = state.keys[1].clone();
-    assert_eq!(short.expires - short.created, 12);
+    assert_eq!(short.expires - short.created, 30);
 
     // The reporter finds it at the relay, checks it against the card and seals to it.
     let reporter = make_reporter(root, &[&card_path]).await;

@@ -430,6 +430,19 @@ async fn a_report_sent_without_replies_carries_no_capability_and_cannot_be_repli
         let sent = json_lines(&ok(&["--home", &rep, "--json", "report", "send", "--to", "Desk", "--file", &report, "--no-replies"]));
         assert_eq!(of_type(&sent, "queued")[0]["replies"], false);
         assert!(of_type(&sent, "reply_mailbox").is_empty(), "{sent:?}");
+        // `report status` lists it all the same, as the outbox knows it: stored, never more.
+        let rid = of_type(&sent, "queued")[0]["id"].as_str().expect("id").to_string();
+        let (st, o) = status_of(&rep, &rid, false);
+        assert_eq!((st["ngo"].as_str(), st["state"].as_str()), (Some("Desk"), Some("stored")), "{st}");
+        assert_eq!(st["replies"], serde_json::json!([]));
+        assert_eq!(st["with_replies"], false);
+        assert!(of_type(&json_lines(&o), "relay_unreachable").is_empty());
+        let human = String::from_utf8_lossy(&ok(&["--home", &rep, "report", "status", "--offline"]).stderr).to_string();
+        assert!(human.contains("Desk: stored at the relay") && human.contains("sent without replies"), "{human}");
+        let o = run(&["--home", &rep, "report", "reply", &rid, "--message", "hello"]);
+        assert_eq!(o.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("--no-replies") && err.lines().count() == 1, "{err}");
         let fetched = json_lines(&ok(&["--home", &ngo, "--json", "inbox", "fetch"]));
         let id = of_type(&fetched, "fetched")[0]["id"].as_str().expect("id").to_string();
         assert!(of_type(&fetched, "thread_sent").is_empty(), "no receipt: {fetched:?}");
@@ -559,4 +572,117 @@ async fn reply_mailboxes_expire_at_the_relay_with_their_thread() {
     for (relay, _) in relays {
         relay.shutdown().await.expect("shutdown");
     }
+}
+
+/// Attachments in a thread (issue 15): the NGO's reply carries a document and a photo (its
+/// GPS metadata removed before anything is encrypted); `report status` downloads and verifies
+/// them, `--json` lists them, `--save-to` writes them; the reporter answers with a file that
+/// the NGO's fetch downloads, `inbox show` lists and `inbox export` writes. The relay's disk and
+/// logs hold none of the files' contents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attachments_travel_both_ways_in_a_thread_verified_and_unreadable_at_the_relay() {
+    let _ = captured_logs();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().to_path_buf();
+    let relay_dir = root.join("relay");
+    let relay = common::start_relay(&relay_dir).await;
+    let (addr, fp) = (
+        relay.local_addr().to_string(),
+        relay.fingerprint().to_string(),
+    );
+    let canary = format!("CANARY{}", hex::encode(rand::random::<[u8; 10]>()));
+    let form = format!("Consent form. Sign below. {canary}-form\n").repeat(50);
+    let signed = format!("I consent. {canary}-signed\n").repeat(50);
+    let (dirty, clean) = common::jpeg_with_exif();
+    let root2 = root.clone();
+    let (form2, signed2) = (form.clone(), signed.clone());
+    blocking(move || {
+        let root = root2;
+        let s = |p: std::path::PathBuf| p.to_str().expect("utf8").to_string();
+        let (ngo, rep, card, report) = (s(root.join("ngo")), s(root.join("rep")), s(root.join("c")), s(root.join("r.json")));
+        let (form_f, photo_f, signed_f) = (s(root.join("form.txt")), s(root.join("photo.jpg")), s(root.join("signed.txt")));
+        std::fs::write(&form_f, &form2).expect("write");
+        std::fs::write(&photo_f, &dirty).expect("write");
+        std::fs::write(&signed_f, &signed2).expect("write");
+        ok(&["--home", &ngo, "ngo", "init", "--name", "Desk", "--relay", &addr, "--relay-fingerprint", &fp, "--card-out", &card]);
+        ok(&["--home", &rep, "contact", "add", &card]);
+        std::fs::write(&report, r#"{"kind":"threat","urgency":"low","title":"t","occurred_at":"2024-01-01","narrative":"n"}"#).expect("write");
+        let sent = json_lines(&ok(&["--home", &rep, "--json", "report", "send", "--to", "Desk", "--file", &report]));
+        let id = of_type(&sent, "queued")[0]["id"].as_str().expect("id").to_string();
+        let fetched = json_lines(&ok(&["--home", &ngo, "--json", "inbox", "fetch"]));
+        let inbox_id = of_type(&fetched, "fetched")[0]["id"].as_str().expect("id").to_string();
+
+        // The NGO's reply with two attachments: the photo's metadata is removed and said.
+        let out = json_lines(&ok(&["--home", &ngo, "--json", "inbox", "reply", &inbox_id, "--message", "Please sign the form", "--attach", &form_f, "--attach", &photo_f]));
+        let said = of_type(&out, "attachment");
+        assert_eq!(said.len(), 2, "{out:?}");
+        assert!(said.iter().any(|a| a["name"] == "photo.jpg" && a["metadata"] == "removed"), "{out:?}");
+        let sent = of_type(&out, "reply_sent");
+        assert_eq!(sent[0]["attachments"].as_array().map(Vec::len), Some(2), "{out:?}");
+
+        // The reporter's status: downloaded, verified, listed; written out with --save-to.
+        let saved_dir = s(root.join("saved"));
+        let o = ok(&["--home", &rep, "--json", "report", "status", "--save-to", &saved_dir]);
+        let lines = json_lines(&o);
+        let st = of_type(&lines, "report_status").into_iter().find(|v| v["id"] == id.as_str()).expect("status").clone();
+        assert_eq!(st["state"], "delivered", "{st}");
+        let replies = st["replies"].as_array().expect("replies");
+        assert_eq!(replies[0]["text"], "Please sign the form");
+        let atts = replies[0]["attachments"].as_array().expect("attachments");
+        let names: Vec<&str> = atts.iter().map(|a| a["name"].as_str().unwrap_or("")).collect();
+        assert_eq!(names, ["form.txt", "photo.jpg"], "{st}");
+        assert_eq!(atts[0]["size"], form2.len() as u64);
+        let form_saved = atts[0]["saved"].as_str().expect("saved path");
+        assert_eq!(std::fs::read_to_string(form_saved).expect("read"), form2);
+        let photo_saved = atts[1]["saved"].as_str().expect("saved path");
+        let photo = std::fs::read(photo_saved).expect("read");
+        assert_eq!(photo, clean, "sent without its metadata");
+        assert_eq!(of_type(&lines, "attachment_downloaded").len(), 2, "{lines:?}");
+        // Asked again: nothing to download or write twice; the paths stay.
+        let (again, _) = status_of(&rep, &id, false);
+        assert_eq!(again["replies"], st["replies"]);
+        let human = String::from_utf8_lossy(&ok(&["--home", &rep, "report", "status", "--offline"]).stderr).to_string();
+        assert!(human.contains("attachment: form.txt") && human.contains(form_saved), "{human}");
+
+        // The reporter answers with a file; the NGO's fetch downloads it; show and export.
+        ok(&["--home", &rep, "report", "reply", &id, "--message", "Signed", "--attach", &signed_f]);
+        let fetched = json_lines(&ok(&["--home", &ngo, "--json", "inbox", "fetch"]));
+        assert!(of_type(&fetched, "answer").iter().any(|v| v["id"] == inbox_id.as_str()), "{fetched:?}");
+        assert_eq!(of_type(&fetched, "attachment_downloaded").len(), 1, "{fetched:?}");
+        let shown = json_lines(&ok(&["--home", &ngo, "--json", "inbox", "show", &inbox_id]));
+        let messages = shown[0]["thread"]["messages"].as_array().expect("thread").clone();
+        assert_eq!(messages[1]["attachments"][0]["name"], "signed.txt", "{shown:?}");
+        assert_eq!(messages[0]["attachments"].as_array().map(Vec::len), Some(2));
+        let exp = s(root.join("exp"));
+        let exported = json_lines(&ok(&["--home", &ngo, "--json", "inbox", "export", &inbox_id, "--out", &exp]));
+        let written = exported[exported.len() - 1]["attachments"].as_array().expect("attachments").clone();
+        let answer_file = written.iter().find(|w| w["name"] == "signed.txt").expect("the answer's file");
+        assert_eq!(answer_file["verified"], true);
+        assert_eq!(std::fs::read_to_string(answer_file["path"].as_str().expect("path")).expect("read"), signed2);
+
+        // More than a thread message takes: one line, exit 1, nothing sent.
+        let many = root.join("many");
+        std::fs::create_dir(&many).expect("dir");
+        for i in 0..17 {
+            std::fs::write(many.join(format!("{i:02}.txt")), "x").expect("write");
+        }
+        let o = run(&["--home", &ngo, "inbox", "reply", &inbox_id, "--message", "m", "--attach", &s(many)]);
+        assert_eq!(o.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("at most 16 attachments") && err.lines().count() == 1, "{err}");
+    })
+    .await;
+
+    // The relay's disk and logs hold none of the files' contents.
+    relay.shutdown().await.expect("shutdown");
+    for f in common::all_files(&relay_dir) {
+        let bytes = std::fs::read(&f).expect("read");
+        assert!(
+            !common::contains(&bytes, canary.as_bytes()),
+            "{} holds an attachment's content",
+            f.display()
+        );
+    }
+    let logs = captured_logs().lock().expect("logs").clone();
+    assert!(!common::contains(&logs, canary.as_bytes()));
 }

@@ -2234,7 +2234,7 @@ async fn the_reporter_flow_under_a_russian_locale_has_no_english_sentence() {
         photo: path("car.jpg"),
         recording: path("call.amr"),
     };
-    std::fs::write(&files.photo, jpeg_with_exif().0).expect("write");
+    std::fs::write(&files.photo, common::jpeg_with_exif().0).expect("write");
     let mut recording = b"#!AMR\n".to_vec();
     recording.extend((0..400_000u32).map(|i| (i % 251) as u8));
     std::fs::write(&files.recording, recording).expect("write");
@@ -2398,7 +2398,7 @@ async fn the_ngo_flow_under_a_russian_locale_has_no_english_sentence() {
         out.run(&["--home", &ngo, "inbox", "list"], RU, 0);
         ok(&["--home", &rep, "contact", "add", &card]);
         let (photo, recording) = (path("car.jpg"), path("call.amr"));
-        std::fs::write(&photo, jpeg_with_exif().0).expect("write");
+        std::fs::write(&photo, common::jpeg_with_exif().0).expect("write");
         let mut sound = b"#!AMR\n".to_vec();
         sound.extend((0..400_000u32).map(|i| (i % 251) as u8));
         std::fs::write(&recording, sound).expect("write");
@@ -2967,43 +2967,6 @@ async fn checkin_alerts_survive_relay_restarts() {
     relay.shutdown().await.expect("shutdown");
 }
 
-/// A small valid JPEG (8x8 grey) with an EXIF segment carrying `GPS-CANARY` and a comment,
-/// and the same image without them.
-fn jpeg_with_exif() -> (Vec<u8>, Vec<u8>) {
-    fn segment(marker: u8, payload: &[u8]) -> Vec<u8> {
-        let mut v = vec![0xFF, marker];
-        v.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
-        v.extend_from_slice(payload);
-        v
-    }
-    let mut dqt = vec![0x00];
-    dqt.extend_from_slice(&[1; 64]);
-    let mut dht = vec![0x00, 1];
-    dht.extend_from_slice(&[0; 15]);
-    dht.extend_from_slice(&[0, 0x10, 1]);
-    dht.extend_from_slice(&[0; 15]);
-    dht.push(0);
-    let image = [
-        segment(0xDB, &dqt),
-        segment(0xC0, &[8, 0, 8, 0, 8, 1, 1, 0x11, 0]),
-        segment(0xC4, &dht),
-        segment(0xDA, &[1, 1, 0x00, 0, 63, 0]),
-        vec![0x3F, 0xFF, 0xD9],
-    ]
-    .concat();
-    let jfif = segment(0xE0, b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0");
-    let clean = [vec![0xFF, 0xD8], jfif.clone(), image.clone()].concat();
-    let dirty = [
-        vec![0xFF, 0xD8],
-        jfif,
-        segment(0xE1, b"Exif\0\0MM\0\x2a\0\0\0\x08GPS-CANARY 43.48N 43.61E"),
-        segment(0xFE, b"OWNER-CANARY"),
-        image,
-    ]
-    .concat();
-    (dirty, clean)
-}
-
 /// Issue 13: `report send --attach` scrubs a photo's metadata before anything is encrypted and
 /// says what it removed; `--keep-metadata` keeps it; a directory attaches every file in it; the
 /// copies wait in the outbox with their blobs (no attachment byte unencrypted in the home),
@@ -3022,7 +2985,7 @@ async fn attachments_are_scrubbed_queued_encrypted_delivered_and_exported() {
         let report = report.to_str().expect("utf8");
         let dir = tmp.path().join("evidence");
         std::fs::create_dir(&dir).expect("dir");
-        let (dirty, _) = jpeg_with_exif();
+        let (dirty, _) = common::jpeg_with_exif();
         std::fs::write(dir.join("car.jpg"), &dirty).expect("write");
         std::fs::write(dir.join("note.txt"), "TEXT-CANARY plate A123BV").expect("write");
         let lines = json_lines(&ok(&[
@@ -3133,7 +3096,7 @@ async fn attachments_are_scrubbed_queued_encrypted_delivered_and_exported() {
             .map(|v| v["id"].as_str().expect("id").to_string())
             .collect();
         assert_eq!(reports.len(), 2);
-        let (_dirty, clean) = jpeg_with_exif();
+        let (_dirty, clean) = common::jpeg_with_exif();
         let mut seen_kept = false;
         for id in &reports {
             let shown = json_lines(&ok(&["--home", &ngo, "inbox", "show", id, "--json"]));

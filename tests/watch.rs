@@ -284,3 +284,40 @@ async fn the_wait_beyond_the_relays_limit_per_mailbox_is_refused_and_slots_come_
     assert_eq!(n.expect("answered"), 1);
     relay.shutdown().await.expect("relay stops");
 }
+
+/// `inbox watch` saves which transport reached each relay in the vault (`net/transports`), as
+/// every other command does, although it connects while the vault is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_saves_which_transport_worked() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let relay = common::start_relay(&tmp.path().join("relay")).await;
+    let addr = relay.local_addr().to_string();
+    let (ngo, _card) = common::make_ngo(tmp.path(), "ngo", "Desk", &relay).await;
+    // Forget what `ngo init` saved, so only the watch can write it.
+    let record = |ngo: &Path| {
+        let home = common::bins::home(ngo).expect("home");
+        let v = home.vault().expect("vault");
+        v.get("net/transports", 64 * 1024)
+            .expect("read")
+            .map(|b| String::from_utf8_lossy(&b).to_string())
+    };
+    {
+        let home = common::bins::home(&ngo).expect("home");
+        home.vault()
+            .expect("vault")
+            .remove("net/transports")
+            .expect("remove");
+    }
+    assert_eq!(record(&ngo), None);
+    let ngo2 = ngo.clone();
+    tokio::task::spawn_blocking(move || {
+        let watcher = Watcher::start(&ngo2, "20s");
+        watcher.next("watching", Duration::from_secs(15));
+        watcher.stop();
+    })
+    .await
+    .expect("the watch");
+    let saved = record(&ngo).expect("the watch saved the record");
+    assert!(saved.contains(&addr) && saved.contains("quic"), "{saved}");
+    relay.shutdown().await.expect("relay stops");
+}

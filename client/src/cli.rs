@@ -568,6 +568,11 @@ pub struct ReportStatusArgs {
     /// Show what is known on this device without contacting any relay.
     #[arg(long)]
     pub offline: bool,
+    /// Write the attachments of the NGO's replies, decrypted and verified, into this directory
+    /// (plaintext: choose a place you can protect). Without it they stay encrypted on this
+    /// device.
+    #[arg(long, value_name = "DIR")]
+    pub save_to: Option<PathBuf>,
 }
 
 /// `vigil report reply`
@@ -585,6 +590,13 @@ pub struct ReportReplyArgs {
     /// The NGO to answer, by the name on its card; needed when the report went to several.
     #[arg(long = "to", value_name = "NGO")]
     pub to: Option<String>,
+    /// Attach a file (repeat for more, at most 16); its metadata is removed first, as for a
+    /// report's attachments.
+    #[arg(long = "attach", value_name = "FILE")]
+    pub attach: Vec<PathBuf>,
+    /// Send attachments exactly as they are, metadata included.
+    #[arg(long)]
+    pub keep_metadata: bool,
     /// How hard to try.
     #[command(flatten)]
     pub retry: RetryArgs,
@@ -792,6 +804,16 @@ pub struct InboxReplyArgs {
     /// Read the reply's text from this file (UTF-8).
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
+    /// Attach a file (repeat for more, at most 16); its metadata is removed first, as for a
+    /// report's attachments.
+    #[arg(long = "attach", value_name = "FILE")]
+    pub attach: Vec<PathBuf>,
+    /// Send attachments exactly as they are, metadata included.
+    #[arg(long)]
+    pub keep_metadata: bool,
+    /// How hard to try.
+    #[command(flatten)]
+    pub retry: RetryArgs,
 }
 
 /// `vigil inbox show`

@@ -167,13 +167,24 @@ impl Home {
         crate::relay::transport::load_memory(
             bytes.as_deref().map(|b| b.as_slice()),
             Box::new(move |b: &[u8]| {
-                let Some(cell) = cell.upgrade() else { return };
-                let Ok(mut g) = cell.try_lock() else { return };
-                if let Some(v) = g.as_mut() {
-                    let _ = v.put(NET_RECORD, b);
-                }
+                let Some(cell) = cell.upgrade() else {
+                    return false;
+                };
+                let Ok(mut g) = cell.try_lock() else {
+                    return false;
+                };
+                g.as_mut().is_some_and(|v| v.put(NET_RECORD, b).is_ok())
             }),
         );
+    }
+
+    /// Write what the relay layer remembered about transports while this home's vault was not
+    /// open (`inbox watch` connects between the moments it holds the home), best effort as
+    /// every write of that record is.
+    pub fn save_net_memory(&self) -> Result<()> {
+        let mut v = self.vault()?;
+        crate::relay::transport::save_unsaved(|b| v.put(NET_RECORD, b).is_ok());
+        Ok(())
     }
 
     /// Use `vault`, opened by the caller, as this home's vault for the rest of the command.

@@ -500,3 +500,40 @@ pub async fn make_reporter(root: &Path, cards: &[&Path]) -> PathBuf {
     }
     home
 }
+
+/// A small valid JPEG (8x8 grey) with an EXIF segment carrying `GPS-CANARY` and a comment,
+/// and the same image without them.
+pub fn jpeg_with_exif() -> (Vec<u8>, Vec<u8>) {
+    fn segment(marker: u8, payload: &[u8]) -> Vec<u8> {
+        let mut v = vec![0xFF, marker];
+        v.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+        v.extend_from_slice(payload);
+        v
+    }
+    let mut dqt = vec![0x00];
+    dqt.extend_from_slice(&[1; 64]);
+    let mut dht = vec![0x00, 1];
+    dht.extend_from_slice(&[0; 15]);
+    dht.extend_from_slice(&[0, 0x10, 1]);
+    dht.extend_from_slice(&[0; 15]);
+    dht.push(0);
+    let image = [
+        segment(0xDB, &dqt),
+        segment(0xC0, &[8, 0, 8, 0, 8, 1, 1, 0x11, 0]),
+        segment(0xC4, &dht),
+        segment(0xDA, &[1, 1, 0x00, 0, 63, 0]),
+        vec![0x3F, 0xFF, 0xD9],
+    ]
+    .concat();
+    let jfif = segment(0xE0, b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0");
+    let clean = [vec![0xFF, 0xD8], jfif.clone(), image.clone()].concat();
+    let dirty = [
+        vec![0xFF, 0xD8],
+        jfif,
+        segment(0xE1, b"Exif\0\0MM\0\x2a\0\0\0\x08GPS-CANARY 43.48N 43.61E"),
+        segment(0xFE, b"OWNER-CANARY"),
+        image,
+    ]
+    .concat();
+    (dirty, clean)
+}

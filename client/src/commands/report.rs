@@ -99,7 +99,13 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
     // Attachments: scrubbed, hashed and encrypted once into the outbox as blobs, to a key made
     // for this report, which each copy's envelope carries.
     let blob_key = age::x25519::Identity::generate(&mut rand::rngs::OsRng);
-    let prepared = prepare_attachments(ctx, &a, &blob_key)?;
+    let prepared = prepare_attachments(
+        ctx,
+        &a.attach,
+        a.keep_metadata,
+        &blob_key,
+        envelope::MAX_ATTACHMENTS,
+    )?;
     let entries: Vec<envelope::Attachment> = prepared.iter().map(|p| p.entry.clone()).collect();
     let blobs: Vec<OutboxBlob> = prepared
         .iter()
@@ -151,17 +157,24 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
                 item.blobs = blobs.clone();
                 items.push(item);
             }
-            if let Some((mut thread, _)) = thread {
-                thread.report_id = report_id;
-                thread.deposits = items[first..].iter().map(|i| i.deposit_id).collect();
-                sent.threads.push(thread);
+            let deposits = items[first..].iter().map(|i| i.deposit_id).collect();
+            match thread {
+                Some((mut thread, _)) => {
+                    thread.report_id = report_id;
+                    thread.deposits = deposits;
+                    sent.threads.push(thread);
+                }
+                // Listed by `report status` too, as queued or stored.
+                None => sent.without_replies.push(crate::state::PlainCopy {
+                    ngo: card.name.clone(),
+                    deposits,
+                    stored_at: None,
+                }),
             }
         }
         // The one write: every copy queued durably before any is sent, with the report's
-        // threads.
-        let record = (!sent.threads.is_empty())
-            .then(|| sent.encoded())
-            .transpose()?;
+        // record.
+        let record = Some(sent.encoded()?);
         outbox_queue_with(&ctx.home, &items, record.as_ref())
     })();
     if let Err(e) = sealed_all {
@@ -526,22 +539,32 @@ fn warning_words(w: crate::scrub::Warning) -> String {
     crate::i18n::loader().get_args(&id, args)
 }
 
-/// Prepare the files of `--attach` (see `crate::attach`), saying for each what happened to its
-/// metadata. On an error, the blobs already made are removed.
-fn prepare_attachments(
+/// Prepare the files of `--attach` (see `crate::attach`; at most `max`, for a report or a
+/// thread message), saying for each what happened to its metadata. On an error, the blobs
+/// already made are removed.
+pub(super) fn prepare_attachments(
     ctx: &Ctx,
-    a: &ReportSendArgs,
+    paths: &[std::path::PathBuf],
+    keep_metadata: bool,
     blob_key: &age::x25519::Identity,
+    max: usize,
 ) -> Result<Vec<crate::attach::Prepared>> {
     use crate::attach::{self, Metadata};
-    if a.attach.is_empty() {
+    if paths.is_empty() {
         return Ok(Vec::new());
     }
-    let files = attach::collect(&a.attach)?;
+    let files = attach::collect(paths)?;
+    if files.len() > max {
+        bail!(crate::t_err!(
+            "thread-too-many-attachments",
+            max = (max as u64),
+            count = (files.len() as u64)
+        ));
+    }
     let mut done: Vec<attach::Prepared> = Vec::with_capacity(files.len());
     let mut v = ctx.home.vault()?;
     for f in &files {
-        match attach::prepare(&mut v, f, blob_key, a.keep_metadata, &ctx.out) {
+        match attach::prepare(&mut v, f, blob_key, keep_metadata, &ctx.out) {
             Ok(p) => done.push(p),
             Err(e) => {
                 for p in &done {

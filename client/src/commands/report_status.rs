@@ -19,7 +19,7 @@ use crate::home::now_unix;
 use crate::relay::{RelayClient, RelayError};
 use crate::state::{
     add_entry, contacts, message_text, outbox_queue_with, reporter_key, sent_report, sent_reports,
-    Author, Entry, OutboxItem, ReporterThread, SentReport,
+    Author, Entry, OutboxBlob, OutboxItem, ReporterThread, SentReport,
 };
 use anyhow::{bail, Result};
 use serde_json::json;
@@ -113,6 +113,9 @@ pub async fn status(ctx: &Ctx, a: ReportStatusArgs) -> Result<()> {
         register_pending(ctx, &retry, &mut unreachable).await?;
         poll_all(ctx, &retry, &unreachable).await?;
     }
+    if let Some(dir) = &a.save_to {
+        save_attachments(ctx, dir)?;
+    }
     let reports = sent_reports(&ctx.home)?;
     if reports.is_empty() {
         ctx.out.say(crate::t!("status-none"));
@@ -147,6 +150,10 @@ pub async fn status(ctx: &Ctx, a: ReportStatusArgs) -> Result<()> {
                     who,
                     display::block(&m.text, "      ")
                 ));
+                for x in &m.attachments {
+                    ctx.out
+                        .say(format!("      {}", super::inbox::reply::attachment_line(x)));
+                }
             }
             let expired = t.expires_at() < now;
             if expired {
@@ -159,19 +166,34 @@ pub async fn status(ctx: &Ctx, a: ReportStatusArgs) -> Result<()> {
                 .messages
                 .iter()
                 .filter(|m| m.from == Author::Ngo)
-                .map(|m| json!({"text": m.text, "at": m.at}))
+                .map(|m| json!({"text": m.text, "at": m.at, "attachments": super::inbox::reply::attachments_json(&m.attachments)}))
                 .collect();
             let answers: Vec<_> = t
                 .messages
                 .iter()
                 .filter(|m| m.from == Author::Reporter)
-                .map(|m| json!({"text": m.text, "at": m.at}))
+                .map(|m| json!({"text": m.text, "at": m.at, "attachments": super::inbox::reply::attachments_json(&m.attachments)}))
                 .collect();
             ctx.out.emit(json!({
                 "type": "report_status", "id": r.id, "ngo": t.ngo, "state": t.state(),
                 "title": r.title, "created": r.created, "stored_at": t.stored_at,
                 "delivered_at": t.delivered_at, "replies": replies, "answers": answers,
-                "expires_at": t.expires_at(), "expired": expired,
+                "expires_at": t.expires_at(), "expired": expired, "with_replies": true,
+            }));
+        }
+        // Sent with --no-replies: what the outbox knows, and that nothing more will come.
+        for c in &r.without_replies {
+            let state = match c.state() {
+                "stored" => crate::t!("status-stored", ngo = display::line(&c.ngo)),
+                _ => crate::t!("status-queued", ngo = display::line(&c.ngo)),
+            };
+            ctx.out
+                .say(format!("  {state} {}", crate::t!("status-without-replies")));
+            ctx.out.emit(json!({
+                "type": "report_status", "id": r.id, "ngo": c.ngo, "state": c.state(),
+                "title": r.title, "created": r.created, "stored_at": c.stored_at,
+                "delivered_at": null, "replies": [], "answers": [], "expires_at": null,
+                "expired": false, "with_replies": false,
             }));
         }
     }
@@ -250,7 +272,7 @@ async fn poll_one(
     let client = RelayClient::connect_pinned_with(&relay.addr, &relay.pinned(), link).await?;
     let mut changed = false;
     loop {
-        let items = match client.fetch(key.as_dalek(), 64).await {
+        let items = match fetch_with_blobs(&client, &key).await {
             Ok(items) => items,
             // Expired at the relay, or the relay lost it: nothing to read there.
             Err(RelayError::Refused {
@@ -289,11 +311,30 @@ async fn poll_one(
                     }
                 }
                 Ok(m) => {
-                    let entry = Entry {
-                        from: Author::Ngo,
-                        text: m.text.to_string(),
-                        at: m.created,
-                    };
+                    if !m.attachments.is_empty() {
+                        // Into the vault, checked against the signed hashes, before the
+                        // acknowledgement lets the relay delete them.
+                        let key = m.blob_key.as_ref();
+                        super::inbox::download_blobs(
+                            ctx,
+                            &client,
+                            &m.attachments,
+                            key,
+                            &item.blobs,
+                        )
+                        .await
+                        .map_err(|e| match e.downcast::<RelayError>() {
+                            Ok(r) => r,
+                            Err(e) => RelayError::Protocol(e.to_string()),
+                        })?;
+                    }
+                    let entry = Entry::with_attachments(
+                        Author::Ngo,
+                        m.text.to_string(),
+                        m.created,
+                        &m.attachments,
+                        m.blob_key.as_ref(),
+                    );
                     if add_entry(&mut t.messages, entry) {
                         // A reply shows the report arrived, receipt or not.
                         t.stored_at.get_or_insert(m.created);
@@ -357,11 +398,87 @@ async fn poll_one(
     Ok(changed)
 }
 
+/// One round of a reply mailbox's items with the blobs each names; from a relay that predates
+/// attachments (which refuses the flag as too large), without.
+async fn fetch_with_blobs(
+    client: &RelayClient,
+    key: &vigil_core::keys::SigningSecret,
+) -> Result<Vec<crate::relay::FullItem>, RelayError> {
+    match client.fetch_full(key.as_dalek(), 64).await {
+        Err(RelayError::Refused {
+            code: ErrorCode::TooLarge,
+            ..
+        }) => Ok(client
+            .fetch(key.as_dalek(), 64)
+            .await?
+            .into_iter()
+            .map(|i| crate::relay::FullItem {
+                id: i.id,
+                envelope: i.envelope,
+                note: None,
+                blobs: Vec::new(),
+            })
+            .collect()),
+        other => other,
+    }
+}
+
+/// Write the attachments of the NGO's replies that are in the vault and not yet written into
+/// `dir`, decrypted and checked against their signed hashes (`inbox export` does the same for
+/// an NGO), recording where each went. One that cannot be written is said, in one line, and
+/// tried again at the next `--save-to`.
+fn save_attachments(ctx: &Ctx, dir: &std::path::Path) -> Result<()> {
+    let mut made_dir = false;
+    for mut r in sent_reports(&ctx.home)? {
+        let mut changed = false;
+        for t in &mut r.threads {
+            for m in &mut t.messages {
+                if m.from != Author::Ngo || m.attachments.iter().all(|x| x.saved.is_some()) {
+                    continue;
+                }
+                let Some(key) = m.blob_key()? else {
+                    continue;
+                };
+                if !made_dir {
+                    vigil_fs::create_private_dir(dir)?;
+                    made_dir = true;
+                }
+                for x in m.attachments.iter_mut().filter(|x| x.saved.is_none()) {
+                    let written = x
+                        .entry()
+                        .and_then(|a| super::inbox::export::export_one(ctx, dir, &a, &key));
+                    match written {
+                        Ok(path) => {
+                            x.saved = Some(path.display().to_string());
+                            changed = true;
+                        }
+                        Err(e) => ctx.out.say(format!(
+                            "{}: {}",
+                            crate::t!("warning-prefix"),
+                            display::line(&crate::failure::localized_message(&e))
+                        )),
+                    }
+                }
+            }
+        }
+        if changed {
+            r.save(&ctx.home)?;
+        }
+    }
+    Ok(())
+}
+
 /// `vigil report reply`: an answer in a report's thread, sealed to the NGO's staff keys from its
 /// current card, signed by the reporter's key, queued in the outbox and sent like a report.
 pub async fn reply(ctx: &Ctx, a: ReportReplyArgs) -> Result<()> {
     let text = message_text(a.message.as_deref(), a.file.as_deref())?;
     let mut report: SentReport = sent_report(&ctx.home, &a.id)?;
+    if report.threads.is_empty() {
+        bail!(crate::t_err!(
+            "status-sent-without-replies",
+            id = report.id.as_str()
+        ));
+    }
     let index = match &a.to {
         Some(name) => report
             .threads
@@ -388,37 +505,73 @@ pub async fn reply(ctx: &Ctx, a: ReportReplyArgs) -> Result<()> {
     card.check_not_expired(now)?;
     let sender = reporter_key(&ctx.home)?;
     let recipient = t.reply_identity()?.to_public();
-    let sealed = thread::seal(
-        &Draft {
-            kind: Kind::Answer,
-            created: now,
-            report: &t.report_id,
-            reply_recipient: &recipient,
-            text: &text,
-            attachments: None,
-        },
-        &sender,
-        &card.recipients,
-        &mut rand::rngs::OsRng,
+    let report_id = t.report_id;
+    // Attachments as a report's: scrubbed, hashed, encrypted once into the outbox to a key made
+    // for this answer, uploaded before the answer that names them.
+    let blob_key = vigil_core::age::x25519::Identity::generate(&mut rand::rngs::OsRng);
+    let prepared = super::report::prepare_attachments(
+        ctx,
+        &a.attach,
+        a.keep_metadata,
+        &blob_key,
+        thread::MAX_THREAD_ATTACHMENTS,
     )?;
-    let items: Vec<OutboxItem> = card
-        .relays()
+    let entries: Vec<_> = prepared.iter().map(|p| p.entry.clone()).collect();
+    let blobs: Vec<OutboxBlob> = prepared
         .iter()
-        .map(|relay| OutboxItem::for_relay(&card, relay, &sealed, now))
+        .map(|p| OutboxBlob {
+            id: hex::encode(p.entry.blob),
+            record: p.blob_record.clone(),
+            len: p.blob_len,
+        })
         .collect();
-    let t = &mut report.threads[index];
-    add_entry(
-        &mut t.messages,
-        Entry {
-            from: Author::Reporter,
-            text,
-            at: now,
-        },
-    );
-    t.last_activity = now;
-    let ngo = t.ngo.clone();
-    let record = report.encoded()?;
-    outbox_queue_with(&ctx.home, &items, Some(&record))?;
+    let queued = (|| -> Result<(Vec<OutboxItem>, String)> {
+        let sealed = thread::seal(
+            &Draft {
+                kind: Kind::Answer,
+                created: now,
+                report: &report_id,
+                reply_recipient: &recipient,
+                text: &text,
+                attachments: (!entries.is_empty()).then_some(vigil_core::envelope::Attachments {
+                    list: &entries,
+                    blob_key: &blob_key,
+                }),
+            },
+            &sender,
+            &card.recipients,
+            &mut rand::rngs::OsRng,
+        )?;
+        let items: Vec<OutboxItem> = card
+            .relays()
+            .iter()
+            .map(|relay| {
+                let mut item = OutboxItem::for_relay(&card, relay, &sealed, now);
+                item.blobs = blobs.clone();
+                item
+            })
+            .collect();
+        let t = &mut report.threads[index];
+        add_entry(
+            &mut t.messages,
+            Entry::with_attachments(Author::Reporter, text, now, &entries, None),
+        );
+        t.last_activity = now;
+        let ngo = t.ngo.clone();
+        let record = report.encoded()?;
+        outbox_queue_with(&ctx.home, &items, Some(&record))?;
+        Ok((items, ngo))
+    })();
+    let (items, ngo) = match queued {
+        Ok(q) => q,
+        Err(e) => {
+            let mut v = ctx.home.vault()?;
+            for b in &blobs {
+                v.remove(&b.record)?;
+            }
+            return Err(e);
+        }
+    };
     ctx.out.say(crate::t!(
         "status-answer-queued",
         ngo = display::line(&ngo),

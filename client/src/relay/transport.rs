@@ -151,13 +151,17 @@ pub fn settings() -> NetSettings {
         .unwrap_or_default()
 }
 
-type Saver = Box<dyn Fn(&[u8]) + Send + Sync>;
+/// Writes the record; whether it did (the vault may be closed or busy at that moment).
+type Saver = Box<dyn Fn(&[u8]) -> bool + Send + Sync>;
 
 #[derive(Default)]
 struct Memory {
     /// Relay address → the transport that connected last time ("quic" or "tcp").
     worked: BTreeMap<String, String>,
     saver: Option<Saver>,
+    /// Changed since it was last written: a long-running command whose vault is closed between
+    /// its steps (`inbox watch`) writes it at its next chance ([`save_unsaved`]).
+    dirty: bool,
 }
 
 fn memory() -> &'static Mutex<Memory> {
@@ -177,6 +181,25 @@ pub fn load_memory(bytes: Option<&[u8]>, saver: Saver) {
     if let Ok(mut m) = memory().lock() {
         m.worked = worked.into_iter().take(MAX_REMEMBERED).collect();
         m.saver = Some(saver);
+        m.dirty = false;
+    }
+}
+
+/// If something was remembered that could not be written when it was, write it now with
+/// `write` (which says whether it did).
+pub fn save_unsaved(write: impl FnOnce(&[u8]) -> bool) {
+    let Ok(mut m) = memory().lock() else { return };
+    save_unsaved_in(&mut m, write);
+}
+
+fn save_unsaved_in(m: &mut Memory, write: impl FnOnce(&[u8]) -> bool) {
+    if !m.dirty {
+        return;
+    }
+    if let Ok(bytes) = serde_json::to_vec(&m.worked) {
+        if write(&bytes) {
+            m.dirty = false;
+        }
     }
 }
 
@@ -189,6 +212,10 @@ pub fn remembered(addr: &str) -> Option<Transport> {
 /// Remember that `t` connected to `addr` (saved to the vault when it changes).
 pub fn remember(addr: &str, t: Transport) {
     let Ok(mut m) = memory().lock() else { return };
+    remember_in(&mut m, addr, t);
+}
+
+fn remember_in(m: &mut Memory, addr: &str, t: Transport) {
     if m.worked.get(addr).map(String::as_str) == Some(t.as_str()) {
         return;
     }
@@ -196,14 +223,51 @@ pub fn remember(addr: &str, t: Transport) {
         return;
     }
     m.worked.insert(addr.to_string(), t.as_str().to_string());
+    m.dirty = true;
     if let (Some(save), Ok(bytes)) = (&m.saver, serde_json::to_vec(&m.worked)) {
-        save(&bytes);
+        if save(&bytes) {
+            m.dirty = false;
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What was remembered while the vault could not take it is written at the next chance,
+    /// once. (On a memory of its own: the process-wide one is every test's.)
+    #[test]
+    fn what_could_not_be_saved_is_saved_at_the_next_chance() {
+        let mut m = Memory {
+            saver: Some(Box::new(|_: &[u8]| false)),
+            ..Memory::default()
+        };
+        remember_in(&mut m, "relay.example:4433", Transport::Tcp);
+        let mut written = Vec::new();
+        save_unsaved_in(&mut m, |b| {
+            written = b.to_vec();
+            true
+        });
+        let back: BTreeMap<String, String> = serde_json::from_slice(&written).unwrap();
+        assert_eq!(
+            back.get("relay.example:4433").map(String::as_str),
+            Some("tcp")
+        );
+        save_unsaved_in(&mut m, |_| panic!("nothing left to write"));
+        // A write that fails leaves it for the next chance; one the saver makes clears it.
+        remember_in(&mut m, "relay.example:4433", Transport::Quic);
+        save_unsaved_in(&mut m, |_| false);
+        let mut again = false;
+        save_unsaved_in(&mut m, |_| {
+            again = true;
+            true
+        });
+        assert!(again);
+        m.saver = Some(Box::new(|_: &[u8]| true));
+        remember_in(&mut m, "other:1", Transport::Quic);
+        save_unsaved_in(&mut m, |_| panic!("saved when remembered"));
+    }
 
     #[test]
     fn proxies_parse_and_never_print_credentials() {

@@ -287,6 +287,33 @@ impl OutboxItem {
         }
     }
 
+    /// A deposit of `envelope` into `mailbox` at `relay` that is not an NGO's card mailbox (an
+    /// NGO's reply with attachments, into a reporter's reply mailbox): `to` names it in
+    /// messages; no card key, so no newer card changes its pins.
+    pub fn for_mailbox(
+        to: &str,
+        relay: &CardRelay,
+        mailbox: MailboxId,
+        envelope: &[u8],
+        now: u64,
+    ) -> Self {
+        let mut id = [0u8; 16];
+        rand::Rng::fill(&mut rand::rngs::OsRng, &mut id);
+        OutboxItem {
+            deposit_id: DepositId(id),
+            to: to.to_string(),
+            relay: relay.addr.clone(),
+            relay_fingerprint: relay.fingerprint,
+            relay_fingerprint_next: relay.fingerprint_next,
+            mailbox,
+            ngo_key: None,
+            queued_at: now,
+            attempts: 0,
+            envelope_b64: B64.encode(envelope),
+            blobs: Vec::new(),
+        }
+    }
+
     /// The relay certificates accepted for this item: current first, then the announced next.
     pub fn pinned(&self) -> Vec<CertFingerprint> {
         let mut v = vec![self.relay_fingerprint];

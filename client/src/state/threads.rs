@@ -49,18 +49,132 @@ pub struct Entry {
     pub text: String,
     /// When it was signed (the writer's clock).
     pub at: u64,
+    /// Its attachments, as the signed message lists them (absent in older records).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<EntryAttachment>,
+    /// The key the attachments' blobs are encrypted to (an age X25519 secret key string), kept
+    /// so that they can be decrypted again later (`report status --save-to`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    blob_key: Option<String>,
 }
 
 impl Drop for Entry {
     fn drop(&mut self) {
         self.text.zeroize();
+        if let Some(k) = &mut self.blob_key {
+            k.zeroize();
+        }
     }
+}
+
+impl Entry {
+    /// A message without attachments.
+    pub fn new(from: Author, text: String, at: u64) -> Self {
+        Entry {
+            from,
+            text,
+            at,
+            attachments: Vec::new(),
+            blob_key: None,
+        }
+    }
+
+    /// A message with `attachments`, whose blobs are encrypted to `blob_key`.
+    pub fn with_attachments(
+        from: Author,
+        text: String,
+        at: u64,
+        attachments: &[vigil_core::envelope::Attachment],
+        blob_key: Option<&x25519::Identity>,
+    ) -> Self {
+        let mut e = Entry::new(from, text, at);
+        e.attachments = attachments.iter().map(EntryAttachment::of).collect();
+        e.blob_key = blob_key
+            .map(|k| secrecy::ExposeSecret::expose_secret(&k.to_string_secret()).to_string());
+        e
+    }
+
+    /// The key of its attachments' blobs.
+    pub fn blob_key(&self) -> Result<Option<x25519::Identity>> {
+        self.blob_key
+            .as_deref()
+            .map(|k| {
+                k.parse()
+                    .map_err(|_| anyhow::anyhow!("a thread record is damaged (attachment key)"))
+            })
+            .transpose()
+    }
+}
+
+/// One attachment of a thread message, as recorded.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EntryAttachment {
+    /// The signed entry: name, media type, size, hash, blob id.
+    pub name: String,
+    /// Its media type.
+    pub media_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// SHA-256 of its content, hex.
+    pub sha256: String,
+    /// Its blob, hex.
+    pub blob: String,
+    /// Whether the sender kept its metadata.
+    #[serde(default)]
+    pub metadata_kept: bool,
+    /// Where this device last wrote it, decrypted and verified, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved: Option<String>,
+}
+
+impl EntryAttachment {
+    fn of(a: &vigil_core::envelope::Attachment) -> Self {
+        EntryAttachment {
+            name: a.name.clone(),
+            media_type: a.media_type.clone(),
+            size: a.size,
+            sha256: hex::encode(a.sha256),
+            blob: hex::encode(a.blob),
+            metadata_kept: a.metadata_kept,
+            saved: None,
+        }
+    }
+
+    /// The signed entry back, to check a blob against.
+    pub fn entry(&self) -> Result<vigil_core::envelope::Attachment> {
+        let bad = || anyhow::anyhow!("a thread record is damaged (attachment)");
+        let mut sha256 = [0u8; 32];
+        hex::decode_to_slice(&self.sha256, &mut sha256).map_err(|_| bad())?;
+        let mut blob = [0u8; 16];
+        hex::decode_to_slice(&self.blob, &mut blob).map_err(|_| bad())?;
+        Ok(vigil_core::envelope::Attachment {
+            name: self.name.clone(),
+            media_type: self.media_type.clone(),
+            size: self.size,
+            sha256,
+            blob,
+            metadata_kept: self.metadata_kept,
+        })
+    }
+}
+
+/// Two records of one message are the same message whatever this device did with its
+/// attachments since.
+fn same_message(a: &Entry, b: &Entry) -> bool {
+    a.from == b.from
+        && a.text == b.text
+        && a.at == b.at
+        && a.attachments.len() == b.attachments.len()
+        && a.attachments
+            .iter()
+            .zip(&b.attachments)
+            .all(|(x, y)| x.blob == y.blob && x.sha256 == y.sha256)
 }
 
 /// Add `entry` unless the thread holds it already (a relay may deliver an item twice when an
 /// acknowledgement was lost); keeps at most [`MAX_THREAD_MESSAGES`]. Returns whether it is new.
 pub fn add_entry(list: &mut Vec<Entry>, entry: Entry) -> bool {
-    if list.contains(&entry) {
+    if list.iter().any(|e| same_message(e, &entry)) {
         return false;
     }
     list.push(entry);
@@ -252,6 +366,33 @@ pub struct SentReport {
     pub created: u64,
     /// One thread per NGO.
     pub threads: Vec<ReporterThread>,
+    /// The NGOs it went to without a reply capability (`report send --no-replies`): no thread,
+    /// only whether a relay stored the copy (absent in older records).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub without_replies: Vec<PlainCopy>,
+}
+
+/// A report's copy for one NGO sent without a reply capability: what `report status` can say
+/// of it (queued or stored; never delivered, as no receipt can come).
+#[derive(Serialize, Deserialize)]
+pub struct PlainCopy {
+    /// The NGO's name, from its card.
+    pub ngo: String,
+    /// The deposit ids of the outbox copies that carry it.
+    pub deposits: Vec<DepositId>,
+    /// When a relay first said it stored a copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_at: Option<u64>,
+}
+
+impl PlainCopy {
+    /// `queued` or `stored`.
+    pub fn state(&self) -> &'static str {
+        match self.stored_at {
+            Some(_) => "stored",
+            None => "queued",
+        }
+    }
 }
 
 impl Drop for SentReport {
@@ -270,6 +411,7 @@ impl SentReport {
             title: title.to_string(),
             created,
             threads: Vec::new(),
+            without_replies: Vec::new(),
         }
     }
 
@@ -332,6 +474,12 @@ pub fn copy_stored(home: &Home, deposit: &DepositId, now: u64) -> Result<()> {
         for t in &mut r.threads {
             if t.stored_at.is_none() && t.deposits.iter().any(|d| d.ct_eq(deposit)) {
                 t.stored_at = Some(now);
+                changed = true;
+            }
+        }
+        for c in &mut r.without_replies {
+            if c.stored_at.is_none() && c.deposits.iter().any(|d| d.ct_eq(deposit)) {
+                c.stored_at = Some(now);
                 changed = true;
             }
         }
@@ -476,11 +624,7 @@ mod tests {
     #[test]
     fn entries_are_kept_once_in_order_and_bounded() {
         let mut list = Vec::new();
-        let e = |at: u64, text: &str| Entry {
-            from: Author::Ngo,
-            text: text.into(),
-            at,
-        };
+        let e = |at: u64, text: &str| Entry::new(Author::Ngo, text.into(), at);
         assert!(add_entry(&mut list, e(5, "b")));
         assert!(add_entry(&mut list, e(1, "a")));
         assert!(!add_entry(&mut list, e(5, "b")), "a redelivered item");

@@ -95,7 +95,7 @@ pub(super) fn decrypt_checked(
 }
 
 /// Decrypt `a`'s blob into `dir`, verifying its hash; the path written.
-fn export_one(
+pub(crate) fn export_one(
     ctx: &Ctx,
     dir: &Path,
     a: &Attachment,
@@ -130,11 +130,33 @@ pub fn export(ctx: &Ctx, id: &str, out: &Path) -> Result<()> {
     vigil_fs::write_new(&report_path, &o.report_json, PRIVATE)?;
     let mut written = Vec::new();
     let mut failed = 0;
-    for a in &o.attachments {
-        let key = o
-            .blob_key
-            .as_ref()
-            .context("the report names attachments but carries no key for them")?;
+    // The report's attachments, then those of the reporter's answers in its thread.
+    // Each with the index of its key in `keys` (`None`: the report's blob key).
+    let mut all: Vec<(Attachment, Option<usize>)> =
+        o.attachments.iter().map(|a| (a.clone(), None)).collect();
+    let mut keys = Vec::new();
+    if let Some(t) = crate::state::ngo_thread(&ctx.home, &id)? {
+        // Not this NGO's own replies: their files were its own, sent from the outbox.
+        let answers = t
+            .messages
+            .iter()
+            .filter(|m| m.from == crate::state::Author::Reporter);
+        for m in answers.filter(|m| !m.attachments.is_empty()) {
+            let Some(key) = m.blob_key()? else { continue };
+            keys.push(key);
+            for x in &m.attachments {
+                all.push((x.entry()?, Some(keys.len() - 1)));
+            }
+        }
+    }
+    for (a, k) in &all {
+        let key = match k {
+            Some(i) => &keys[*i],
+            None => o
+                .blob_key
+                .as_ref()
+                .context("the report names attachments but carries no key for them")?,
+        };
         match export_one(ctx, out, a, key) {
             Ok(path) => {
                 written.push(json!({
@@ -158,7 +180,7 @@ pub fn export(ctx: &Ctx, id: &str, out: &Path) -> Result<()> {
         "export-done",
         id = id.as_str(),
         dir = out.display().to_string(),
-        count = (o.attachments.len() - failed)
+        count = (all.len() - failed)
     ));
     ctx.out.say(crate::t!("export-plaintext"));
     ctx.out.emit(json!({

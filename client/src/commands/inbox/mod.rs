@@ -42,9 +42,9 @@ use vigil_core::envelope::{self, EnvelopeError, Opened};
 use vigil_core::thread::{self, Incoming};
 use vigil_core::wire::ErrorCode;
 
-mod export;
+pub(crate) mod export;
 mod rejected;
-mod reply;
+pub(crate) mod reply;
 mod status;
 mod view;
 mod watch;
@@ -125,14 +125,18 @@ const DOWNLOAD_CHUNK: u32 = 1024 * 1024;
 /// signed before it is kept, so the acknowledgement that follows never lets the relay delete the
 /// only good copy of a blob this machine holds damaged. A blob the relay does not list, or one
 /// that stays wrong after a fresh download, is said, not fatal: the report itself is here.
-async fn download_blobs(
+///
+/// The same for a thread message's attachments (`attachments` and their `blob_key`): an NGO's
+/// reply on the reporter's side, a reporter's answer on the NGO's.
+pub(crate) async fn download_blobs(
     ctx: &Ctx,
     client: &RelayClient,
-    opened: &Opened,
+    attachments: &[vigil_core::envelope::Attachment],
+    blob_key: Option<&vigil_core::age::x25519::Identity>,
     listed: &[vigil_core::wire::fetch::BlobRef],
 ) -> Result<()> {
     use std::io::Write;
-    for a in &opened.attachments {
+    for a in attachments {
         let name = crate::vault::blob_name(&a.blob);
         if ctx.home.vault()?.contains(&name) {
             continue;
@@ -145,10 +149,7 @@ async fn download_blobs(
             ));
             continue;
         };
-        let key = opened
-            .blob_key
-            .as_ref()
-            .context("the report names attachments but carries no key for them")?;
+        let key = blob_key.context("the message names attachments but carries no key for them")?;
         let mut resumed_from = None;
         for fresh in [false, true] {
             let mut part = ctx.home.vault()?.blob_partial(&name)?;
@@ -435,7 +436,13 @@ async fn drain(
             match thread::open_incoming(envelope, ids, &me) {
                 // A reporter's answer in a report's thread: filed there, or kept as rejected.
                 Ok(Incoming::Thread(m)) => {
-                    if let Err(why) = reply::file_answer(ctx, &m)? {
+                    let filed = reply::file_answer(ctx, &m)?;
+                    if filed.is_ok() && !m.attachments.is_empty() {
+                        // Before the acknowledgement, as a report's.
+                        let key = m.blob_key.as_ref();
+                        download_blobs(ctx, client, &m.attachments, key, &item.blobs).await?;
+                    }
+                    if let Err(why) = filed {
                         let id =
                             inbox_store(&ctx.home, envelope, Some((RejectedKind::Invalid, &why)))?;
                         ctx.out.say(crate::t!(
@@ -464,7 +471,8 @@ async fn drain(
                     )?;
                     if stored && !opened.attachments.is_empty() {
                         // Before the acknowledgement, which lets the relay delete them.
-                        download_blobs(ctx, client, &opened, &item.blobs).await?;
+                        let key = opened.blob_key.as_ref();
+                        download_blobs(ctx, client, &opened.attachments, key, &item.blobs).await?;
                     }
                 }
                 Err(EnvelopeError::Age(AgeError::NoMatch)) => {

@@ -9,6 +9,12 @@
 //! pins it), each on a connection of its own. A deposit that fails stays in the thread record
 //! and is tried again at the next fetch (or reply), under the same deposit id; it never fails
 //! the fetch.
+//!
+//! A reply with attachments (`--attach`) goes another way: its blobs (scrubbed, hashed and
+//! encrypted to a key made for this reply, as a report's are) and its message are queued in the
+//! outbox as one deposit into the reply mailbox at the first relay the capability and this
+//! NGO's card share, and sent at once; the outbox uploads the blobs from where the relay has
+//! them and keeps the deposit, encrypted, for `vigil outbox flush` if it fails.
 
 use super::Ctx;
 use crate::cli::InboxReplyArgs;
@@ -17,7 +23,7 @@ use crate::home::now_unix;
 use crate::relay::{RelayClient, RelayError};
 use crate::state::{
     add_entry, inbox_id_of, inbox_read, message_text, ngo_thread, ngo_thread_ids, ngo_thread_save,
-    Author, Entry, Ngo, NgoThread, Outgoing,
+    outbox_queue_with, Author, Entry, Ngo, NgoThread, OutboxBlob, OutboxItem, Outgoing,
 };
 use anyhow::Result;
 use serde_json::json;
@@ -174,14 +180,14 @@ pub fn file_answer(ctx: &Ctx, m: &Message) -> Result<std::result::Result<String,
     }) {
         return Ok(Err(e.to_string()));
     }
-    if add_entry(
-        &mut t.messages,
-        Entry {
-            from: Author::Reporter,
-            text: m.text.to_string(),
-            at: m.created,
-        },
-    ) {
+    let entry = Entry::with_attachments(
+        Author::Reporter,
+        m.text.to_string(),
+        m.created,
+        &m.attachments,
+        m.blob_key.as_ref(),
+    );
+    if add_entry(&mut t.messages, entry) {
         ngo_thread_save(&ctx.home, &id, &t)?;
         ctx.out.say(crate::t!("inbox-answer", id = id.as_str()));
         ctx.out
@@ -200,6 +206,9 @@ pub async fn reply(ctx: &Ctx, a: InboxReplyArgs) -> Result<()> {
     };
     let now = now_unix();
     let recipient = t.recipient()?;
+    if !a.attach.is_empty() {
+        return reply_with_attachments(ctx, &a, &ngo, &id, t, text).await;
+    }
     let sealed = thread::seal(
         &Draft {
             kind: Kind::Reply,
@@ -213,14 +222,7 @@ pub async fn reply(ctx: &Ctx, a: InboxReplyArgs) -> Result<()> {
         std::slice::from_ref(&recipient),
         &mut rand::rngs::OsRng,
     )?;
-    add_entry(
-        &mut t.messages,
-        Entry {
-            from: Author::Ngo,
-            text,
-            at: now,
-        },
-    );
+    add_entry(&mut t.messages, Entry::new(Author::Ngo, text, now));
     t.outgoing.push(Outgoing::new("reply", &sealed));
     ngo_thread_save(&ctx.home, &id, &t)?;
     let (left, error) = send_pending(ctx, &ngo, Some(&id)).await?;
@@ -235,6 +237,89 @@ pub async fn reply(ctx: &Ctx, a: InboxReplyArgs) -> Result<()> {
     }
 }
 
+/// `vigil inbox reply --attach`: see the module documentation.
+async fn reply_with_attachments(
+    ctx: &Ctx,
+    a: &InboxReplyArgs,
+    ngo: &Ngo,
+    id: &str,
+    mut t: NgoThread,
+    text: String,
+) -> Result<()> {
+    let now = now_unix();
+    let recipient = t.recipient()?;
+    // The capability's relays that this NGO's card lists (those it can pin): the first.
+    let relay = ngo
+        .config
+        .relays()
+        .into_iter()
+        .find(|r| t.relays.iter().any(|x| x.eq_ignore_ascii_case(&r.addr)))
+        .ok_or_else(|| crate::t_err!("inbox-reply-no-relay"))?;
+    let blob_key = vigil_core::age::x25519::Identity::generate(&mut rand::rngs::OsRng);
+    let prepared = crate::commands::report::prepare_attachments(
+        ctx,
+        &a.attach,
+        a.keep_metadata,
+        &blob_key,
+        thread::MAX_THREAD_ATTACHMENTS,
+    )?;
+    let entries: Vec<_> = prepared.iter().map(|p| p.entry.clone()).collect();
+    let blobs: Vec<OutboxBlob> = prepared
+        .iter()
+        .map(|p| OutboxBlob {
+            id: hex::encode(p.entry.blob),
+            record: p.blob_record.clone(),
+            len: p.blob_len,
+        })
+        .collect();
+    let queued = (|| -> Result<OutboxItem> {
+        let sealed = thread::seal(
+            &Draft {
+                kind: Kind::Reply,
+                created: now,
+                report: &t.report_id,
+                reply_recipient: &recipient,
+                text: &text,
+                attachments: Some(vigil_core::envelope::Attachments {
+                    list: &entries,
+                    blob_key: &blob_key,
+                }),
+            },
+            &ngo.identity,
+            std::slice::from_ref(&recipient),
+            &mut rand::rngs::OsRng,
+        )?;
+        let to = crate::t!("inbox-reply-outbox-to", id = id);
+        let mut item = OutboxItem::for_mailbox(&to, &relay, t.mailbox, &sealed, now);
+        item.blobs = blobs.clone();
+        add_entry(
+            &mut t.messages,
+            Entry::with_attachments(Author::Ngo, text, now, &entries, Some(&blob_key)),
+        );
+        outbox_queue_with(&ctx.home, std::slice::from_ref(&item), None)?;
+        ngo_thread_save(&ctx.home, id, &t)?;
+        Ok(item)
+    })();
+    let item = match queued {
+        Ok(item) => item,
+        Err(e) => {
+            // Nothing was queued: the blobs made for it go.
+            let mut v = ctx.home.vault()?;
+            for b in &blobs {
+                v.remove(&b.record)?;
+            }
+            return Err(e);
+        }
+    };
+    crate::commands::outbox::flush(ctx, vec![item], &a.retry).await?;
+    ctx.out.say(crate::t!("inbox-reply-sent", id = id));
+    ctx.out.emit(json!({
+        "type": "reply_sent", "id": id,
+        "attachments": entries.iter().map(|e| json!({"name": e.name, "size": e.size})).collect::<Vec<_>>(),
+    }));
+    Ok(())
+}
+
 /// The thread of a stored report, as `inbox show --json` gives it (`null` without one).
 pub(super) fn thread_json(t: Option<&NgoThread>) -> serde_json::Value {
     let Some(t) = t else {
@@ -243,7 +328,7 @@ pub(super) fn thread_json(t: Option<&NgoThread>) -> serde_json::Value {
     let messages: Vec<_> = t
         .messages
         .iter()
-        .map(|m| json!({"from": m.from, "text": m.text, "at": m.at}))
+        .map(|m| json!({"from": m.from, "text": m.text, "at": m.at, "attachments": attachments_json(&m.attachments)}))
         .collect();
     json!({
         "receipt_sent_at": t.receipt_sent_at, "messages": messages,
@@ -273,6 +358,41 @@ pub(super) fn render_thread(t: &NgoThread) -> String {
             who,
             display::block(&m.text, "    ")
         ));
+        for x in &m.attachments {
+            s.push_str(&format!("    {}\n", attachment_line(x)));
+        }
     }
     s
+}
+
+/// One attachment of a thread message, for a person: name and size, and where it was saved.
+pub(crate) fn attachment_line(x: &crate::state::EntryAttachment) -> String {
+    let name = display::line(&x.name);
+    let size = display::bytes(x.size);
+    match &x.saved {
+        Some(p) => crate::t!(
+            "thread-attachment-saved",
+            name = name.as_str(),
+            size = size.as_str(),
+            path = display::line(p)
+        ),
+        None => crate::t!(
+            "thread-attachment",
+            name = name.as_str(),
+            size = size.as_str()
+        ),
+    }
+}
+
+/// A thread message's attachments as `--json` gives them: file name, size, media type, and the
+/// path where this device saved it (`null` when it did not).
+pub(crate) fn attachments_json(list: &[crate::state::EntryAttachment]) -> serde_json::Value {
+    list.iter()
+        .map(|x| {
+            json!({
+                "name": x.name, "size": x.size, "media_type": x.media_type,
+                "sha256": x.sha256, "saved": x.saved,
+            })
+        })
+        .collect()
 }

@@ -9,7 +9,9 @@
 //! what it stored, urgent reports first. On connecting (and on every reconnection) it first
 //! fetches what arrived while it was away. A relay that cannot be reached, restarts or drops the
 //! link is said in one line, and tried again after a pause that doubles up to [`BACKOFF_MAX`];
-//! the other relays go on meanwhile.
+//! the other relays go on meanwhile. A relay that predates the live inbox (it answers Wait with
+//! UnknownRequest) is said once, in one line, and not tried again in this watch; if no relay of
+//! the card knows Wait, the watch ends with that error (`inbox fetch` works with them all).
 //!
 //! The home: the watch holds the home's lock only while it stores what a relay had, a moment per
 //! wake, so `inbox list`, `show` and `export` work beside it (they wait at most that moment).
@@ -116,6 +118,23 @@ struct Watcher {
     turn: tokio::sync::Mutex<()>,
     exec: Option<String>,
     shown: AtomicUsize,
+    /// Relays of the card, and how many of them turned out not to know Wait.
+    relays: usize,
+    without_wait: AtomicUsize,
+}
+
+/// Whether `e` is a relay's refusal of Wait as an unknown request: a relay that predates the
+/// live inbox, which no retry will change.
+fn knows_no_wait(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<crate::relay::RelayError>(),
+            Some(crate::relay::RelayError::Refused {
+                code: vigil_core::wire::ErrorCode::UnknownRequest,
+                ..
+            })
+        )
+    })
 }
 
 /// `vigil inbox watch`, with `ctx` holding no lock on the home (see the module docs).
@@ -147,6 +166,8 @@ pub async fn watch(ctx: &Ctx, args: InboxWatchArgs) -> Result<()> {
         turn: tokio::sync::Mutex::new(()),
         exec: args.exec,
         shown: AtomicUsize::new(0),
+        relays: relays.len(),
+        without_wait: AtomicUsize::new(0),
     });
     ctx.out
         .say(crate::t!("inbox-watch-started", count = relays.len()));
@@ -217,6 +238,22 @@ impl Watcher {
                 .await
             {
                 Ok(()) => return Ok(()),
+                Err(e) if knows_no_wait(&e) => {
+                    self.out.say(format!(
+                        "{}: {}",
+                        crate::t!("warning-prefix"),
+                        crate::t!("inbox-watch-no-wait", relay = relay.addr.as_str())
+                    ));
+                    self.out
+                        .emit(json!({"type": "relay_without_wait", "relay": relay.addr}));
+                    let n = self.without_wait.fetch_add(1, Ordering::Relaxed) + 1;
+                    if n >= self.relays {
+                        anyhow::bail!(crate::t_err!("inbox-watch-no-relay-waits"));
+                    }
+                    // Said once; the other relays are watched on.
+                    stop_given(&mut stop).await;
+                    return Ok(());
+                }
                 Err(e) if is_relay_error(&e) => e,
                 Err(e) => return Err(e),
             };
@@ -305,6 +342,9 @@ impl Watcher {
         .await??;
         let key = VaultKey::from_secret_text(&self.vault_key)?;
         home.set_vault(Vault::with_key(home.root(), key)?)?;
+        // Which transport reached each relay, learnt while the vault was closed, as every
+        // other command saves it (`net/transports`).
+        home.save_net_memory()?;
         let ctx = Ctx { home, out };
         let mut summary = FetchSummary {
             shown_by_caller: true,
@@ -428,4 +468,29 @@ impl Watcher {
 fn stderr_stdio() -> std::io::Result<std::process::Stdio> {
     use std::os::fd::AsFd;
     Ok(std::io::stderr().as_fd().try_clone_to_owned()?.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relay::RelayError;
+    use vigil_core::wire::ErrorCode;
+
+    #[test]
+    fn only_a_relay_that_does_not_know_wait_is_given_up() {
+        let refused = |code, retryable| {
+            anyhow::Error::from(RelayError::Refused {
+                code,
+                message: "m".into(),
+                retryable,
+            })
+        };
+        assert!(knows_no_wait(&refused(ErrorCode::UnknownRequest, false)));
+        assert!(knows_no_wait(
+            &refused(ErrorCode::UnknownRequest, false).context("waiting")
+        ));
+        assert!(!knows_no_wait(&refused(ErrorCode::Busy, true)));
+        assert!(!knows_no_wait(&anyhow::Error::from(RelayError::Timeout(5))));
+        assert!(!knows_no_wait(&anyhow::anyhow!("the vault")));
+    }
 }
