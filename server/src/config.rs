@@ -392,6 +392,10 @@ pub struct RelayConfig {
     /// show); `None`: a short blank page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub front_page: Option<PathBuf>,
+    /// Serve the statistics in the Prometheus text format on this address (`GET /metrics`);
+    /// `None`: not served. Bind it to loopback or a private network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<SocketAddr>,
     /// Every limit.
     #[serde(default)]
     pub limits: Limits,
@@ -421,6 +425,8 @@ pub struct FileConfig {
     pub tls_key: Option<PathBuf>,
     /// Page served at `/`.
     pub front_page: Option<PathBuf>,
+    /// Prometheus metrics address.
+    pub metrics: Option<SocketAddr>,
     /// Limits set in the file.
     #[serde(default)]
     pub limits: LimitOverrides,
@@ -459,6 +465,8 @@ pub struct FlagLayer {
     pub tls_key: Option<PathBuf>,
     /// `--front-page`.
     pub front_page: Option<PathBuf>,
+    /// `--metrics`.
+    pub metrics: Option<SocketAddr>,
     /// `--<limit>` flags.
     pub limits: LimitOverrides,
 }
@@ -475,6 +483,7 @@ impl RelayConfig {
             tls_cert: None,
             tls_key: None,
             front_page: None,
+            metrics: None,
             limits: Limits::default(),
         }
     }
@@ -508,6 +517,9 @@ impl RelayConfig {
                 c.cert_name = Some(n.clone());
             }
             c.front_from(f.tcp, &f.tls_cert, &f.tls_key, &f.front_page);
+            if let Some(m) = f.metrics {
+                c.metrics = Some(m);
+            }
             f.limits.apply(&mut c.limits);
         }
         if let Some(d) = env("VIGIL_RELAY_DATA") {
@@ -533,6 +545,9 @@ impl RelayConfig {
             &path("VIGIL_RELAY_TLS_KEY"),
             &path("VIGIL_RELAY_FRONT_PAGE"),
         );
+        if let Some(m) = env_value::<SocketAddr>(env, "metrics")? {
+            c.metrics = Some(m);
+        }
         LimitOverrides::from_env(env)?.apply(&mut c.limits);
         if let Some(d) = &flags.data_dir {
             c.data_dir = d.clone();
@@ -552,6 +567,9 @@ impl RelayConfig {
             &flags.tls_key,
             &flags.front_page,
         );
+        if let Some(m) = flags.metrics {
+            c.metrics = Some(m);
+        }
         flags.limits.apply(&mut c.limits);
         if c.tls_cert.is_some() != c.tls_key.is_some() {
             return Err(ConfigError::Range {

@@ -24,6 +24,7 @@ pub mod clock;
 pub mod config;
 pub mod handlers;
 mod listener;
+pub mod metrics;
 mod ratelimit;
 mod relay;
 pub mod stats;

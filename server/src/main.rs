@@ -71,6 +71,11 @@ struct ConfigArgs {
     /// `VIGIL_RELAY_CERT_NAME` or `cert_name` in the file.
     #[arg(long)]
     cert_name: Option<String>,
+    /// Serve the statistics for Prometheus on this address (`GET /metrics`; counts and sizes
+    /// only, no ids or addresses), e.g. 127.0.0.1:9464. Bind it to loopback or a private
+    /// network. Also `VIGIL_RELAY_METRICS` or `metrics` in the file.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
     #[command(flatten)]
     limits: LimitOverrides,
 }
@@ -90,6 +95,7 @@ impl ConfigArgs {
             tls_cert: self.tls_cert.clone(),
             tls_key: self.tls_key.clone(),
             front_page: self.front_page.clone(),
+            metrics: self.metrics,
             limits: self.limits.clone(),
         };
         Ok(RelayConfig::layered(

@@ -225,6 +225,23 @@ pub async fn start_with(config: RelayConfig, store: Arc<dyn Store>) -> Result<Re
         interval_secs: limits.stats_interval_secs,
     };
     tracker.spawn(stats_loop(stats.clone(), cancel.clone()));
+    // Prometheus metrics (issue 17), when asked for: the same counts as the stats file.
+    let metrics_addr = match config.metrics {
+        Some(addr) => {
+            let l = crate::metrics::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("metrics: {}", bind_advice(addr, &e)))?;
+            let bound = l.local_addr().ok();
+            let source = stats.clone();
+            tracker.spawn(crate::metrics::serve(
+                l,
+                move || source.snapshot(false),
+                cancel.clone(),
+            ));
+            bound
+        }
+        None => None,
+    };
     let accept_task = tokio::spawn(listener.run());
     tracing::info!(fingerprint = %fingerprint, "relay listening");
     Ok(RelayHandle {
@@ -238,6 +255,7 @@ pub async fn start_with(config: RelayConfig, store: Arc<dyn Store>) -> Result<Re
         grace: Duration::from_secs(limits.shutdown_grace_secs),
         stats,
         hard_stop,
+        metrics_addr,
     })
 }
 
@@ -298,6 +316,8 @@ pub struct RelayHandle {
     stats: StatsSource,
     /// Ends TLS-over-TCP connections still open when the shutdown grace period is over.
     hard_stop: CancellationToken,
+    /// Where `--metrics` serves, if it does.
+    metrics_addr: Option<SocketAddr>,
 }
 
 impl RelayHandle {
@@ -309,6 +329,11 @@ impl RelayHandle {
     /// SHA-256 fingerprint of the relay certificate, as pinned by recipient cards.
     pub fn fingerprint(&self) -> CertFingerprint {
         self.fingerprint
+    }
+
+    /// The address the Prometheus metrics are served on (`--metrics`), with the real port.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// A stats snapshot now (counts and sizes only).
