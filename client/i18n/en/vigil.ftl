@@ -766,6 +766,5 @@ help-ngo-prekeys-grace = How long an expired prekey is kept for reports sealed t
 help-ngo-prekeys-renew = Make and publish a new prekey now
 help-ngo-prekeys-off = Stop making and publishing prekeys (reports then have the long-term keys' protection only)
 help-ngo-prekeys-on = Make and publish prekeys again (the default)
-prekey-old-copy = this copy was queued by an older Vigil that did not record the NGO's key
 help-inbox-reply-attach = Attach a file (repeat for more, at most 16); its metadata is removed first, as for a report's attachments
 help-inbox-reply-keep-metadata = Send attachments exactly as they are, metadata included

@@ -321,18 +321,20 @@ async fn attempt(
             .ngo_key
             .as_deref()
             .and_then(|k| k.parse::<vigil_core::keys::PublicSigningKey>().ok());
+        // Only a copy for an NGO's card mailbox has an NGO prekey to look for; a deposit into a
+        // reporter's reply mailbox (an NGO's reply with attachments) has none, and says nothing.
         let protection = match &ngo_key {
-            Some(k) => {
+            Some(k) => Some(
                 super::prekeys::for_deposit(ctx, &client, k, &item.mailbox, &item.to, now_unix())
-                    .await
-            }
-            None => super::prekeys::Protection::LongTermOnly(crate::t!("prekey-old-copy")),
+                    .await,
+            ),
+            None => None,
         };
         let envelope = match &protection {
-            super::prekeys::Protection::Prekey(b) => {
+            Some(super::prekeys::Protection::Prekey(b)) => {
                 vigil_core::prekey::wrap(&envelope, &b.recipient, &mut rand::rngs::OsRng)?
             }
-            super::prekeys::Protection::LongTermOnly(_) => envelope,
+            _ => envelope,
         };
         item.attempts = item.attempts.saturating_add(1);
         let outcome = if item.blobs.is_empty() {
@@ -361,7 +363,8 @@ async fn attempt(
                 }
                 ctx.out.say(line);
                 let forward_secrecy = match &protection {
-                    super::prekeys::Protection::Prekey(b) => {
+                    None => serde_json::Value::Null,
+                    Some(super::prekeys::Protection::Prekey(b)) => {
                         ctx.out.say(crate::t!(
                             "report-prekey-used",
                             name = item.to.as_str(),
@@ -369,7 +372,7 @@ async fn attempt(
                         ));
                         json!({"prekey": true, "prekey_id": b.id(), "prekey_expires": b.expires, "reason": null})
                     }
-                    super::prekeys::Protection::LongTermOnly(why) => {
+                    Some(super::prekeys::Protection::LongTermOnly(why)) => {
                         ctx.out.say(format!(
                             "{}: {}",
                             crate::t!("warning-prefix"),
