@@ -106,15 +106,7 @@ pub async fn send(ctx: &Ctx, a: ReportSendArgs) -> Result<()> {
         &blob_key,
         envelope::MAX_ATTACHMENTS,
     )?;
-    let entries: Vec<envelope::Attachment> = prepared.iter().map(|p| p.entry.clone()).collect();
-    let blobs: Vec<OutboxBlob> = prepared
-        .iter()
-        .map(|p| OutboxBlob {
-            id: hex::encode(p.entry.blob),
-            record: p.blob_record.clone(),
-            len: p.blob_len,
-        })
-        .collect();
+    let (entries, blobs) = split_prepared(&prepared);
     let mut items = Vec::with_capacity(cards.len());
     // The report's threads, one per NGO, each with a reply mailbox and a reply key made for
     // this report and this NGO alone (docs/threat-model.md, "Replies and receipts").
@@ -542,6 +534,23 @@ fn warning_words(w: crate::scrub::Warning) -> String {
 /// Prepare the files of `--attach` (see `crate::attach`; at most `max`, for a report or a
 /// thread message), saying for each what happened to its metadata. On an error, the blobs
 /// already made are removed.
+/// What prepared attachments give a message: the entries its envelope names, and the blobs its
+/// outbox item uploads before it (the same for a report, a reply and an answer).
+pub(super) fn split_prepared(
+    prepared: &[crate::attach::Prepared],
+) -> (Vec<envelope::Attachment>, Vec<OutboxBlob>) {
+    let entries = prepared.iter().map(|p| p.entry.clone()).collect();
+    let blobs = prepared
+        .iter()
+        .map(|p| OutboxBlob {
+            id: hex::encode(p.entry.blob),
+            record: p.blob_record.clone(),
+            len: p.blob_len,
+        })
+        .collect();
+    (entries, blobs)
+}
+
 pub(super) fn prepare_attachments(
     ctx: &Ctx,
     paths: &[std::path::PathBuf],

@@ -19,7 +19,7 @@ use crate::home::now_unix;
 use crate::relay::{RelayClient, RelayError};
 use crate::state::{
     add_entry, contacts, message_text, outbox_queue_with, reporter_key, sent_report, sent_reports,
-    Author, Entry, OutboxBlob, OutboxItem, ReporterThread, SentReport,
+    Author, Entry, OutboxItem, ReporterThread, SentReport,
 };
 use anyhow::{bail, Result};
 use serde_json::json;
@@ -516,15 +516,7 @@ pub async fn reply(ctx: &Ctx, a: ReportReplyArgs) -> Result<()> {
         &blob_key,
         thread::MAX_THREAD_ATTACHMENTS,
     )?;
-    let entries: Vec<_> = prepared.iter().map(|p| p.entry.clone()).collect();
-    let blobs: Vec<OutboxBlob> = prepared
-        .iter()
-        .map(|p| OutboxBlob {
-            id: hex::encode(p.entry.blob),
-            record: p.blob_record.clone(),
-            len: p.blob_len,
-        })
-        .collect();
+    let (entries, blobs) = super::report::split_prepared(&prepared);
     let queued = (|| -> Result<(Vec<OutboxItem>, String)> {
         let sealed = thread::seal(
             &Draft {

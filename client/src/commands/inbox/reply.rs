@@ -23,7 +23,7 @@ use crate::home::now_unix;
 use crate::relay::{RelayClient, RelayError};
 use crate::state::{
     add_entry, inbox_id_of, inbox_read, message_text, ngo_thread, ngo_thread_ids, ngo_thread_save,
-    outbox_queue_with, Author, Entry, Ngo, NgoThread, OutboxBlob, OutboxItem, Outgoing,
+    outbox_queue_with, Author, Entry, Ngo, NgoThread, OutboxItem, Outgoing,
 };
 use anyhow::Result;
 use serde_json::json;
@@ -263,15 +263,7 @@ async fn reply_with_attachments(
         &blob_key,
         thread::MAX_THREAD_ATTACHMENTS,
     )?;
-    let entries: Vec<_> = prepared.iter().map(|p| p.entry.clone()).collect();
-    let blobs: Vec<OutboxBlob> = prepared
-        .iter()
-        .map(|p| OutboxBlob {
-            id: hex::encode(p.entry.blob),
-            record: p.blob_record.clone(),
-            len: p.blob_len,
-        })
-        .collect();
+    let (entries, blobs) = crate::commands::report::split_prepared(&prepared);
     let queued = (|| -> Result<OutboxItem> {
         let sealed = thread::seal(
             &Draft {
